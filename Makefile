@@ -1,0 +1,47 @@
+# her2stats — two commands for a fresh Debian machine:
+#   make demo   install what is missing, run the study pipeline on the embedded demo cohort
+#   make test   install what is missing, run the whole test suite
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PKGS := r-base-core r-cran-rms r-cran-proc r-cran-survival r-cran-glmnet r-cran-psych \
+            r-cran-readxl r-cran-jsonlite r-cran-testthat r-cran-mass r-cran-hmisc r-cran-riskregression \
+            pandoc chromium poppler-utils
+PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
+PY_STAMP := $(VENV)/.installed-$(PYPROJECT_HASH)
+PYTEST_ARGS ?=
+
+.PHONY: demo test install install-system install-python bench clean
+
+demo: install
+	$(VENV)/bin/her2stats demo --out out/demo
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+install: install-system install-python
+
+# Debian packages: installed only when one is missing (dpkg says so), so re-runs are instant.
+install-system:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "Debian packages: all present"; fi
+
+# Python packages into a project virtualenv; re-installed only when pyproject.toml changes.
+install-python: $(PY_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[all]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf out .pytest_cache build *.egg-info

@@ -1,0 +1,90 @@
+"""her2stats: HER2-status prediction studies from breast imaging, with R-validated statistics.
+
+Public functions are reachable from the top level (``her2stats.roc_auc``...). They are imported
+lazily, so ``import her2stats`` is fast and never starts R or imports torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .engine import get_engine, set_engine
+from .errors import (
+    CacheError,
+    ConfigError,
+    ConvergenceError,
+    Her2StatsError,
+    InputError,
+    RError,
+    RUnavailableError,
+    RWarning,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (relative to this package)
+_LAZY: dict[str, str] = {
+    # data
+    "load_demo": "data",
+    "load_mamamia": "data",
+    "load_duke": "data",
+    "load_dictionary": "data",
+    "validate_cohort": "data",
+    "derive_her2_class": "data",
+    "make_splits": "data",
+    # statistics
+    "roc_auc": "stats.roc",
+    "roc_test": "stats.roc",
+    "roc_curve": "stats.roc",
+    "youden": "stats.roc",
+    "auc_ci_from_summary": "stats.roc",
+    "diagnostic_metrics": "stats.diagnostics",
+    "table_one": "stats.tables",
+    "logistic_table": "stats.logistic",
+    "icc": "stats.agreement",
+    "kappa": "stats.agreement",
+    "fit_lrm": "stats.models",
+    "fit_cph": "stats.survival",
+    "kaplan_meier": "stats.survival",
+    "logrank_test": "stats.survival",
+    "cox": "stats.survival",
+    "concordance_index": "stats.survival",
+    "nomogram": "stats.nomogram",
+    "calibrate": "stats.calibration",
+    "validate": "stats.calibration",
+    "val_prob": "stats.calibration",
+    "hosmer_lemeshow": "stats.calibration",
+    "decision_curve": "stats.dca",
+    # imaging / features / models
+    "DeepFeatureExtractor": "features",
+    # audit
+    "audit_table": "audit",
+}
+
+__all__ = [
+    "__version__",
+    "get_engine",
+    "set_engine",
+    "Her2StatsError",
+    "InputError",
+    "RError",
+    "RWarning",
+    "RUnavailableError",
+    "ConvergenceError",
+    "CacheError",
+    "ConfigError",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'her2stats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,42 @@
+"""Exception types of her2stats.
+
+Every message names the column, file, case or value at fault and, where there is one, the fix.
+"""
+from __future__ import annotations
+
+
+class Her2StatsError(Exception):
+    """Base class of every error raised on purpose by her2stats."""
+
+
+class InputError(Her2StatsError, ValueError):
+    """Bad user input: wrong column, level, type, length, or an impossible value."""
+
+
+class RUnavailableError(Her2StatsError, RuntimeError):
+    """R, rpy2 or a required R package is not installed (the message says how to install it)."""
+
+
+class RError(Her2StatsError, RuntimeError):
+    """An error raised inside R, carrying R's own message in ``r_message``."""
+
+    def __init__(self, message: str, r_message: str | None = None, r_function: str | None = None):
+        super().__init__(message)
+        self.r_message = r_message if r_message is not None else message
+        self.r_function = r_function
+
+
+class RWarning(UserWarning):
+    """A warning raised inside R and re-raised in Python."""
+
+
+class ConvergenceError(Her2StatsError, RuntimeError):
+    """A model fit did not converge (e.g. complete separation in logistic regression)."""
+
+
+class CacheError(Her2StatsError, RuntimeError):
+    """The feature cache is unreadable, corrupt or misconfigured."""
+
+
+class ConfigError(Her2StatsError, ValueError):
+    """A study configuration file is invalid."""

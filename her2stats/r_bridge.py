@@ -1,0 +1,559 @@
+"""The one place where Python touches R.
+
+* R starts lazily, once, on the first call that needs it (never at import).
+* ``r/*.R`` (the package's own R functions) are sourced into R's global environment at start.
+* Conversion is explicit and fast: numeric columns travel as one numpy-backed matrix (rpy2's
+  pandas converter is ~50x slower), factors keep their level order, NaN/None/pd.NA become NA.
+* R errors become :class:`~her2stats.errors.RError` carrying R's message; R warnings become
+  :class:`~her2stats.errors.RWarning` Python warnings.
+* A missing R, rpy2 or R package raises :class:`~her2stats.errors.RUnavailableError` naming the
+  Debian package and the command that installs it.
+* One re-entrant lock serialises every R call, so threads may call the bridge.
+* Starting embedded R rewrites ``LD_LIBRARY_PATH`` in ``os.environ``; child processes (Dask
+  workers, Jupyter kernels, pip) then fail to ``import ssl``. The variable is restored right
+  after R starts.
+
+Usage from statistics modules::
+
+    from her2stats import r_bridge
+    r_bridge.require("pROC")
+    out = r_bridge.call("h2s_roc_auc", y=y, score=score, level=0.95)   # -> Python objects
+
+``call`` converts its arguments with :func:`to_r` and its value with :func:`to_py`. R functions
+called this way should return plain structures: named lists of vectors, data.frames, matrices.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import RError, RUnavailableError, RWarning
+
+_LOCK = threading.RLock()
+_STATE: dict[str, Any] = {"started": False, "ro": None, "ri": None, "sourced": set()}
+
+#: R package name -> Debian package that provides it
+DEBIAN_PACKAGES: dict[str, str] = {
+    "rms": "r-cran-rms",
+    "pROC": "r-cran-proc",
+    "survival": "r-cran-survival",
+    "glmnet": "r-cran-glmnet",
+    "psych": "r-cran-psych",
+    "readxl": "r-cran-readxl",
+    "jsonlite": "r-cran-jsonlite",
+    "testthat": "r-cran-testthat",
+    "MASS": "r-cran-mass",
+    "Hmisc": "r-cran-hmisc",
+    "riskRegression": "r-cran-riskregression",
+    "irr": "(not in Debian; her2stats ships its own implementation)",
+    "dcurves": "(not in Debian; her2stats ships r/dca.R)",
+    "ResourceSelection": "(not in Debian; her2stats ships its own Hosmer-Lemeshow)",
+    "timeROC": "(not in Debian)",
+}
+
+#: R packages her2stats needs for engine="r" (checked by ``her2stats doctor``)
+REQUIRED_R_PACKAGES = ("rms", "pROC", "survival", "glmnet", "psych", "MASS")
+#: R packages used when present
+OPTIONAL_R_PACKAGES = ("dcurves", "ResourceSelection", "irr", "riskRegression", "timeROC", "readxl", "jsonlite")
+
+
+def install_hint(package: str) -> str:
+    """The shell command that installs an R package on Debian (or a note when Debian lacks it)."""
+    deb = DEBIAN_PACKAGES.get(package, f"r-cran-{package.lower()}")
+    if deb.startswith("("):
+        return f"R package '{package}' {deb}"
+    return f"apt-get install -y {deb}"
+
+
+def r_source_dir() -> Path:
+    """Directory of the R sources the bridge loads (``$HER2STATS_R_DIR`` or the repo's ``r/``)."""
+    env = os.environ.get("HER2STATS_R_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "r", here / "_r"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "r"
+
+
+# --------------------------------------------------------------------------- start-up
+def _start() -> None:
+    """Start embedded R once; restore the environment R changed; source ``r/*.R``."""
+    if _STATE["started"]:
+        return
+    import shutil
+
+    if shutil.which("R") is None and not os.environ.get("R_HOME"):
+        raise RUnavailableError(
+            "R is not installed (no `R` on PATH and R_HOME unset). Install it with: "
+            "apt-get install -y r-base-core r-cran-rms r-cran-proc r-cran-survival r-cran-glmnet "
+            "r-cran-psych r-cran-mass — or use engine='python'."
+        )
+    saved_env = dict(os.environ)
+    try:
+        import rpy2.rinterface as ri
+        import rpy2.rinterface_lib.callbacks as callbacks
+
+        # R's console output would otherwise go to stdout in the middle of user output.
+        _STATE["console"] = []
+        callbacks.consolewrite_print = lambda s: _STATE["console"].append(s)
+        callbacks.consolewrite_warnerror = lambda s: _STATE["console"].append(s)
+        ri.initr_simple()
+        import rpy2.robjects as ro
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise RUnavailableError(
+            f"rpy2 could not be imported ({exc}). Install it with: pip install 'rpy2>=3.5.17,<3.6' "
+            "(rpy2 3.6 cannot load R 4.2) — or use engine='python'."
+        ) from exc
+    finally:
+        # R's start-up rewrites LD_LIBRARY_PATH; children that inherit it fail to import ssl.
+        # Put it back exactly as it was (set, changed or removed).
+        _restore_ld_library_path(saved_env)
+    _STATE["ri"] = ri
+    _STATE["ro"] = ro
+    _STATE["converter"] = ro.conversion.get_conversion()
+    _STATE["started"] = True
+    ro.r("options(warn = 1, stringsAsFactors = FALSE)")
+    ro.r(_CALL_WRAPPER)
+    with _STATE["converter"].context():
+        for path in sorted(r_source_dir().glob("*.R")):
+            source(path)
+
+
+_CALL_WRAPPER = r"""
+.h2s_call <- function(fname, args) {
+  warns <- character()
+  value <- withCallingHandlers(
+    tryCatch(do.call(fname, args),
+             error = function(e) structure(list(message = conditionMessage(e),
+                                                call = paste(deparse(conditionCall(e)), collapse = " ")),
+                                           class = "h2s_error")),
+    warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") })
+  list(value = value, warnings = warns)
+}
+"""
+
+
+@contextlib.contextmanager
+def _session():
+    """Hold the R lock, start R if needed, and enter rpy2's conversion context.
+
+    rpy2 keeps its conversion rules in a ContextVar, which new threads do not inherit; entering
+    the saved converter here makes every thread see the same rules.
+    """
+    with _LOCK:
+        _start()
+        with _STATE["converter"].context():
+            yield _STATE["ro"]
+
+
+def source(path: str | os.PathLike) -> None:
+    """Source one R file into R's global environment (once per path)."""
+    path = Path(path).resolve()
+    with _session():
+        if path in _STATE["sourced"]:
+            return
+        _eval_checked(f"source({_r_string(str(path))}, local = FALSE)", what=str(path))
+        _STATE["sourced"].add(path)
+
+
+def started() -> bool:
+    """Whether embedded R is running in this process."""
+    return bool(_STATE["started"])
+
+
+def ensure_started() -> None:
+    """Start R now (normally unnecessary: every call starts it lazily)."""
+    with _session():
+        pass
+
+
+def _r_string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# --------------------------------------------------------------------------- packages
+def has_package(package: str) -> bool:
+    """Whether an R package can be loaded (starts R)."""
+    with _session() as ro:
+        return bool(ro.r(f"isTRUE(suppressWarnings(requireNamespace({_r_string(package)}, quietly = TRUE)))")[0])
+
+
+def package_version(package: str) -> str | None:
+    """Installed version of an R package, or None."""
+    if not has_package(package):
+        return None
+    with _session():
+        return str(_STATE["ro"].r(f"as.character(utils::packageVersion({_r_string(package)}))")[0])
+
+
+def r_version() -> str:
+    with _session():
+        return str(_STATE["ro"].r("paste(R.version$major, R.version$minor, sep = '.')")[0])
+
+
+def require(*packages: str) -> None:
+    """Raise :class:`RUnavailableError` naming the install command if an R package is missing."""
+    missing = [p for p in packages if not has_package(p)]
+    if missing:
+        hints = "; ".join(f"{p}: {install_hint(p)}" for p in missing)
+        raise RUnavailableError(
+            f"R package(s) {', '.join(missing)} not installed. {hints} — or use engine='python'."
+        )
+
+
+# --------------------------------------------------------------------------- calling
+def _eval_checked(code: str, what: str = "R code") -> Any:
+    ro = _STATE["ro"]
+    expr = ro.r["parse"](text=code)
+    res = ro.r[".h2s_call"]("eval", ro.r["list"](expr, envir=ro.globalenv))
+    return _unwrap(res, what)
+
+
+def _unwrap(res: Any, fname: str) -> Any:
+    value = res.rx2("value")
+    warns = list(res.rx2("warnings"))
+    for w in warns:
+        warnings.warn(f"R ({fname}): {w}", RWarning, stacklevel=4)
+    if "h2s_error" in list(getattr(value, "rclass", []) or []):
+        msg = str(value.rx2("message")[0])
+        call_txt = str(value.rx2("call")[0])
+        if len(call_txt) > 160:
+            call_txt = call_txt[:157] + "..."
+        detail = f" (in {call_txt})" if call_txt and call_txt != "NULL" and not call_txt.startswith("eval(") else ""
+        raise RError(f"R error in {fname}: {msg}{detail}", r_message=msg, r_function=fname) from None
+    return value
+
+
+def call(fname: str, *args: Any, convert: bool = True, **kwargs: Any) -> Any:
+    """Call R function ``fname`` with converted arguments; return its converted value.
+
+    Positional and keyword arguments are converted with :func:`to_r`. Keyword names with
+    ``__`` are passed with ``.`` (``na__rm`` -> ``na.rm``). With ``convert=False`` the raw R
+    object is returned (for keeping fitted models inside R).
+    """
+    with _session() as ro:
+        r_args = [to_r(a) for a in args]
+        r_kwargs = {k.replace("__", "."): to_r(v) for k, v in kwargs.items()}
+        arglist = ro.r["list"](*r_args, **r_kwargs)
+        res = ro.r[".h2s_call"](fname, arglist)
+        value = _unwrap(res, fname)
+        return to_py(value) if convert else value
+
+
+def r_eval(code: str, convert: bool = True) -> Any:
+    """Evaluate R code (errors and warnings translated); return its converted value."""
+    with _session():
+        value = _eval_checked(code)
+        return to_py(value) if convert else value
+
+
+def assign(name: str, value: Any) -> None:
+    """Assign a converted Python value to a variable in R's global environment."""
+    with _session():
+        _STATE["ro"].globalenv[name] = to_r(value)
+
+
+# --------------------------------------------------------------------------- Python -> R
+def _na_mask(values: Any) -> np.ndarray:
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def _float_vector(arr: np.ndarray) -> Any:
+    ri = _STATE["ri"]
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    mask = np.isnan(arr)
+    if mask.any():
+        arr = arr.copy()
+        arr[mask] = ri.NA_Real  # NA, not NaN: R's NA_real_ is a NaN with a payload
+    return ri.FloatSexpVector.from_memoryview(memoryview(arr))
+
+
+def _int_vector(arr: np.ndarray, mask: np.ndarray | None = None) -> Any:
+    ri = _STATE["ri"]
+    arr = np.ascontiguousarray(arr, dtype=np.int32)
+    if mask is not None and mask.any():
+        arr = arr.copy()
+        arr[mask] = ri.NA_Integer
+    return ri.IntSexpVector.from_memoryview(memoryview(arr))
+
+
+def _str_vector(values: Iterable[Any]) -> Any:
+    ri = _STATE["ri"]
+    return ri.StrSexpVector([ri.NA_Character if _is_missing(v) else str(v) for v in values])
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    try:
+        return isinstance(v, float) and np.isnan(v)
+    except TypeError:
+        return False
+
+
+def _factor(values: Any, levels: list[Any], ordered: bool = False) -> Any:
+    ro = _STATE["ro"]
+    cat = pd.Categorical(values, categories=levels)
+    codes = cat.codes.astype(np.int64) + 1  # R factors are 1-based; -1 (NA) -> 0 -> masked
+    vec = _int_vector(codes, mask=codes <= 0)
+    return ro.r["structure"](
+        vec, levels=_str_vector([str(level) for level in levels]),
+        **{"class": _str_vector(["ordered", "factor"] if ordered else ["factor"])},
+    )
+
+
+def _series_to_r(s: pd.Series) -> Any:
+    ri = _STATE["ri"]
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _factor(s, list(dtype.categories), ordered=bool(dtype.ordered))
+    if pd.api.types.is_bool_dtype(dtype):
+        mask = _na_mask(s)
+        vals = np.where(mask, 0, s.fillna(False).astype(bool)).astype(np.int32)
+        vals[mask] = ri.NA_Logical
+        return ri.BoolSexpVector([None if m else bool(v) for v, m in zip(vals, mask)])
+    if pd.api.types.is_integer_dtype(dtype):
+        mask = _na_mask(s)
+        arr = s.to_numpy(dtype="float64", na_value=np.nan)
+        if np.nanmax(np.abs(arr), initial=0) < 2**31 - 1:
+            return _int_vector(np.nan_to_num(arr, nan=0).astype(np.int32), mask=mask)
+        return _float_vector(arr)
+    if pd.api.types.is_numeric_dtype(dtype):
+        return _float_vector(s.to_numpy(dtype="float64", na_value=np.nan))
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return _float_vector(s.to_numpy(dtype="datetime64[ns]").astype("int64") / 86_400e9)
+    return _str_vector(s.tolist())
+
+
+def _frame_to_r(df: pd.DataFrame) -> Any:
+    """DataFrame -> R data.frame. Float columns go as one matrix (fast path), others one by one."""
+    ro = _STATE["ro"]
+    names = [str(c) for c in df.columns]
+    if len(set(names)) != len(names):
+        from .errors import InputError
+
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"duplicated column names cannot be sent to R: {dup}")
+    float_cols = [i for i, c in enumerate(df.columns) if pd.api.types.is_float_dtype(df[c].dtype)]
+    columns: dict[str, Any] = {}
+    if float_cols:
+        block = np.asfortranarray(df.iloc[:, float_cols].to_numpy(dtype=np.float64, na_value=np.nan))
+        flat = _float_vector(block.ravel(order="F"))
+        mat = ro.r["matrix"](flat, nrow=block.shape[0], ncol=block.shape[1])
+        fdf = ro.r["as.data.frame"](mat)
+        for j, i in enumerate(float_cols):
+            columns[names[i]] = fdf[j]
+    for i, c in enumerate(df.columns):
+        if i not in float_cols:
+            columns[names[i]] = _series_to_r(df[c])
+    ordered = [columns[n] for n in names]
+    out = ro.r["data.frame"](*ordered, check_names=False, stringsAsFactors=False)
+    out.names = _str_vector(names)
+    if not isinstance(df.index, pd.RangeIndex):
+        out = ro.r["rownames<-"](out, _str_vector([str(i) for i in df.index]))
+    return out
+
+
+def to_r(obj: Any) -> Any:
+    """Convert a Python object to an R object.
+
+    ``None`` -> NULL; bool/int/float/str scalars -> length-1 vectors; numpy 1-D -> vector,
+    2-D -> matrix; Series -> vector or factor; DataFrame -> data.frame; dict -> named list;
+    list/tuple of scalars -> vector, otherwise -> list. R objects pass through unchanged.
+    """
+    ri = _STATE["ri"]
+    ro = _STATE["ro"]
+    if isinstance(obj, ri.Sexp):
+        return obj
+    if obj is None:
+        return ri.NULL
+    if isinstance(obj, (bool, np.bool_)):
+        return ri.BoolSexpVector([bool(obj)])
+    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
+        return ri.IntSexpVector([int(obj)]) if abs(int(obj)) < 2**31 - 1 else ri.FloatSexpVector([float(obj)])
+    if isinstance(obj, (float, np.floating)):
+        return _float_vector(np.array([obj], dtype=float))
+    if isinstance(obj, str):
+        return ri.StrSexpVector([obj])
+    if isinstance(obj, pd.DataFrame):
+        return _frame_to_r(obj)
+    if isinstance(obj, pd.Categorical):
+        return _factor(obj, list(obj.categories), ordered=bool(obj.ordered))
+    if isinstance(obj, pd.Series):
+        return _series_to_r(obj)
+    if isinstance(obj, np.ndarray):
+        if obj.ndim == 2:
+            if obj.dtype.kind in "biuf":
+                flat = _float_vector(np.asarray(obj, dtype=float).ravel(order="F"))
+                return ro.r["matrix"](flat, nrow=obj.shape[0], ncol=obj.shape[1])
+            from .errors import InputError
+
+            raise InputError(f"cannot send a 2-D array of dtype {obj.dtype} to R")
+        return _series_to_r(pd.Series(obj.ravel()))
+    if isinstance(obj, Mapping):
+        return ro.r["list"](**{str(k): to_r(v) for k, v in obj.items()})
+    if isinstance(obj, (list, tuple)):
+        if all(isinstance(v, (str, type(None))) for v in obj) and any(isinstance(v, str) for v in obj):
+            return _str_vector(obj)
+        if all(isinstance(v, (bool, np.bool_)) for v in obj) and obj:
+            return ri.BoolSexpVector([bool(v) for v in obj])
+        if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in obj) and obj:
+            if all(isinstance(v, (int, np.integer)) for v in obj):
+                return _int_vector(np.asarray(obj, dtype=np.int64))
+            return _float_vector(np.asarray(obj, dtype=float))
+        return ro.r["list"](*[to_r(v) for v in obj])
+    from .errors import InputError
+
+    raise InputError(f"cannot convert {type(obj).__name__} to R")
+
+
+# --------------------------------------------------------------------------- R -> Python
+def _names(obj: Any) -> list[str] | None:
+    ri = _STATE["ri"]
+    nm = obj.names if hasattr(obj, "names") else None
+    if nm is None or nm is ri.NULL or isinstance(nm, type(ri.NULL)):
+        return None
+    try:
+        return [str(n) for n in nm]
+    except TypeError:
+        return None
+
+
+def _rclass(obj: Any) -> list[str]:
+    try:
+        return list(obj.rclass)
+    except Exception:
+        return []
+
+
+def _vector_to_numpy(vec: Any) -> np.ndarray:
+    ri = _STATE["ri"]
+    if isinstance(vec, ri.FloatSexpVector):
+        return np.array(vec.memoryview(), dtype=float)  # NA_real_ is a NaN already
+    if isinstance(vec, ri.IntSexpVector):
+        arr = np.array(vec.memoryview(), dtype=np.int64)
+        na = arr == ri.NA_Integer
+        if na.any():
+            out = arr.astype(float)
+            out[na] = np.nan
+            return out
+        return arr
+    if isinstance(vec, ri.BoolSexpVector):
+        raw = np.array(vec.memoryview(), dtype=np.int64)
+        na = raw == ri.NA_Logical
+        if na.any():
+            out = np.empty(len(raw), dtype=object)
+            out[:] = [None if m else bool(v) for v, m in zip(raw, na)]
+            return out
+        return raw.astype(bool)
+    if isinstance(vec, ri.StrSexpVector):
+        out = np.empty(len(vec), dtype=object)
+        out[:] = [None if v is ri.NA_Character else str(v) for v in vec]
+        return out
+    raise TypeError(type(vec))
+
+
+def _factor_to_py(vec: Any) -> pd.Categorical:
+    ri = _STATE["ri"]
+    codes = np.array(vec.memoryview(), dtype=np.int64)
+    codes = np.where(codes == ri.NA_Integer, 0, codes) - 1
+    levels = [str(x) for x in vec.do_slot("levels")]
+    ordered = "ordered" in _rclass(vec)
+    return pd.Categorical.from_codes(codes, categories=levels, ordered=ordered)
+
+
+def to_py(obj: Any) -> Any:
+    """Convert an R object to Python.
+
+    NULL -> None; length-1 unnamed atomic vector -> scalar; atomic vector -> numpy array (named
+    -> pandas Series); factor -> pandas Categorical; matrix -> numpy 2-D array (with dimnames ->
+    DataFrame); data.frame -> DataFrame; list -> dict when named, else list. Other objects (fits,
+    environments) are returned as rpy2 objects.
+    """
+    ri = _STATE["ri"]
+    if obj is ri.NULL or isinstance(obj, type(ri.NULL)):
+        return None
+    cls = _rclass(obj)
+    if "data.frame" in cls:
+        names = _names(obj) or []
+        cols = {}
+        for i, n in enumerate(names):
+            col = obj[i]
+            if "factor" in _rclass(col):
+                cols[n] = _factor_to_py(col)
+            else:
+                v = to_py(col)
+                cols[n] = v if isinstance(v, (np.ndarray, list, pd.Categorical)) else [v]
+        df = pd.DataFrame(cols)
+        rn = ro_rownames(obj)
+        if rn is not None and len(rn) == len(df) and not all(r == str(i + 1) for i, r in enumerate(rn)):
+            df.index = rn
+        return df
+    if "factor" in cls:
+        return _factor_to_py(obj)
+    if isinstance(obj, (ri.FloatSexpVector, ri.IntSexpVector, ri.BoolSexpVector, ri.StrSexpVector)):
+        arr = _vector_to_numpy(obj)
+        dim = _dim(obj)
+        if dim is not None and len(dim) == 2:
+            mat = arr.reshape(dim, order="F")
+            dn = _dimnames(obj)
+            if dn is not None and (dn[0] is not None or dn[1] is not None):
+                return pd.DataFrame(mat, index=dn[0], columns=dn[1])
+            return mat
+        names = _names(obj)
+        if names is not None:
+            return pd.Series(arr, index=names)
+        if len(arr) == 1:
+            v = arr[0]
+            return v.item() if hasattr(v, "item") else v
+        return arr
+    if isinstance(obj, ri.ListSexpVector):
+        items = [to_py(obj[i]) for i in range(len(obj))]
+        names = _names(obj)
+        if names is not None and all(names):
+            return dict(zip(names, items))
+        return items
+    return obj
+
+
+def _dim(obj: Any) -> tuple[int, ...] | None:
+    ro = _STATE["ro"]
+    d = ro.r["dim"](obj)
+    if d is _STATE["ri"].NULL or isinstance(d, type(_STATE["ri"].NULL)):
+        return None
+    return tuple(int(x) for x in d)
+
+
+def _dimnames(obj: Any) -> list[list[str] | None] | None:
+    ri = _STATE["ri"]
+    dn = _STATE["ro"].r["dimnames"](obj)
+    if dn is ri.NULL or isinstance(dn, type(ri.NULL)):
+        return None
+    out = []
+    for i in range(len(dn)):
+        part = dn[i]
+        out.append(None if isinstance(part, type(ri.NULL)) else [str(x) for x in part])
+    return out
+
+
+def ro_rownames(df: Any) -> list[str] | None:
+    try:
+        return [str(x) for x in _STATE["ro"].r["rownames"](df)]
+    except Exception:
+        return None
+
+
+def _restore_ld_library_path(saved_env: Mapping[str, str]) -> None:
+    if "LD_LIBRARY_PATH" in saved_env:
+        os.environ["LD_LIBRARY_PATH"] = saved_env["LD_LIBRARY_PATH"]
+    else:
+        os.environ.pop("LD_LIBRARY_PATH", None)

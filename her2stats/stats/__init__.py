@@ -1,0 +1,1 @@
+"""Statistics layer: one module per statistical idea, each public function dispatching on ``engine``."""

@@ -1,0 +1,181 @@
+"""The R bridge: lazy start, conversion round trips, error/warning translation, environment."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from her2stats.errors import InputError, RError, RUnavailableError, RWarning
+
+pytestmark = pytest.mark.r
+
+
+@pytest.fixture(scope="module")
+def rb():
+    from her2stats import r_bridge
+
+    r_bridge.ensure_started()
+    r_bridge.r_eval("h2s_test_identity <- function(x) x")
+    return r_bridge
+
+
+def test_import_does_not_start_r():
+    code = textwrap.dedent(
+        """
+        import sys, her2stats
+        from her2stats import r_bridge
+        her2stats.roc_auc if False else None
+        assert not r_bridge.started()
+        assert 'rpy2' not in sys.modules, sorted(m for m in sys.modules if 'rpy2' in m)
+        assert 'torch' not in sys.modules
+        print('ok')
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_subprocess_can_import_ssl_after_r_started(rb):
+    import os
+
+    assert rb.started()
+    assert "/lib/R" not in os.environ.get("LD_LIBRARY_PATH", "")
+    out = subprocess.run([sys.executable, "-c", "import ssl; print(ssl.OPENSSL_VERSION)"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "SSL" in out.stdout
+
+
+def test_dataframe_round_trip_keeps_types_levels_and_na(rb):
+    df = pd.DataFrame(
+        {
+            "x": [1.5, np.nan, 3.0, -2.25],
+            "n": np.array([1, 2, 3, 4], dtype=np.int64),
+            "ni": pd.array([1, None, 3, 4], dtype="Int64"),
+            "grade": pd.Categorical(["G3", None, "G1", "G2"], categories=["G1", "G2", "G3"], ordered=True),
+            "site": pd.Categorical(["b", "a", None, "b"], categories=["b", "a"]),
+            "s": ["u", None, "w", "z"],
+            "flag": [True, False, True, False],
+        }
+    )
+    back = rb.call("h2s_test_identity", df)
+    assert list(back.columns) == list(df.columns)
+    np.testing.assert_array_equal(back["x"].to_numpy(), df["x"].to_numpy())
+    assert back["n"].tolist() == [1, 2, 3, 4]
+    assert np.isnan(back["ni"][1]) and back["ni"][[0, 2, 3]].tolist() == [1, 3, 4]
+    # level order survives (not alphabetical), ordered-ness too, NA stays NA
+    assert list(back["grade"].cat.categories) == ["G1", "G2", "G3"] and back["grade"].cat.ordered
+    assert list(back["site"].cat.categories) == ["b", "a"] and not back["site"].cat.ordered
+    assert pd.isna(back["grade"][1]) and pd.isna(back["site"][2])
+    assert back["s"].tolist() == ["u", None, "w", "z"]
+    assert back["flag"].tolist() == [True, False, True, False]
+
+
+def test_na_is_r_na_not_nan(rb):
+    rb.r_eval("h2s_test_nainfo <- function(x) c(na = sum(is.na(x)), nan = sum(is.nan(x)))")
+    out = rb.call("h2s_test_nainfo", np.array([1.0, np.nan, 2.0]))
+    assert out["na"] == 1 and out["nan"] == 0
+    out = rb.call("h2s_test_nainfo", pd.Series([1.0, None, 2.0, None]))
+    assert out["na"] == 2 and out["nan"] == 0
+
+
+def test_factor_level_order_seen_by_r(rb):
+    rb.r_eval("h2s_test_levels <- function(d) list(levels = levels(d$g), ref = levels(d$g)[1], n_na = sum(is.na(d$g)))")
+    d = pd.DataFrame({"g": pd.Categorical(["neg", "pos", None], categories=["pos", "neg"])})
+    out = rb.call("h2s_test_levels", d)
+    assert list(out["levels"]) == ["pos", "neg"] and out["ref"] == "pos" and out["n_na"] == 1
+
+
+def test_scalars_lists_dicts_and_matrices(rb):
+    assert rb.call("h2s_test_identity", 3) == 3
+    assert rb.call("h2s_test_identity", 2.5) == 2.5
+    assert rb.call("h2s_test_identity", "a") == "a"
+    assert rb.call("h2s_test_identity", True) is True
+    assert rb.call("h2s_test_identity", None) is None
+    out = rb.call("h2s_test_identity", {"a": 1.0, "b": [1, 2], "c": ["x", "y"]})
+    assert out["a"] == 1.0 and list(out["b"]) == [1, 2] and list(out["c"]) == ["x", "y"]
+    m = np.arange(6, dtype=float).reshape(2, 3)
+    np.testing.assert_array_equal(rb.call("h2s_test_identity", m), m)
+    named = rb.r_eval("c(a = 1, b = 2)")
+    assert isinstance(named, pd.Series) and named["b"] == 2
+
+
+def test_large_numeric_frame_is_fast_and_exact(rb):
+    import time
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(2400, 100)), columns=[f"f{i}" for i in range(100)])
+    X.iloc[5, 7] = np.nan
+    rb.r_eval("h2s_test_colsum <- function(d) colSums(d, na.rm = TRUE)")
+    t0 = time.perf_counter()
+    sums = rb.call("h2s_test_colsum", X)
+    elapsed = time.perf_counter() - t0
+    np.testing.assert_allclose(sums.to_numpy(), X.sum().to_numpy(), rtol=1e-12)
+    assert list(sums.index) == list(X.columns)
+    assert elapsed < 5  # generous: the benchmark measures it properly; this only catches the slow converter
+
+
+def test_r_error_becomes_python_error_with_r_message(rb):
+    with pytest.raises(RError) as info:
+        rb.r_eval("stop('the model failed: bad column foo')")
+    assert "bad column foo" in str(info.value)
+    assert info.value.r_message == "the model failed: bad column foo"
+    rb.r_eval("h2s_test_fail <- function(x) log(-1) + stop('oops ', x)")
+    with pytest.raises(RError, match="oops 7"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rb.call("h2s_test_fail", 7)
+
+
+def test_r_warning_becomes_python_warning(rb):
+    with pytest.warns(RWarning, match="careful now"):
+        value = rb.r_eval("{warning('careful now'); 42}")
+    assert value == 42
+
+
+def test_missing_r_package_names_debian_package(rb):
+    with pytest.raises(RUnavailableError, match=r"apt-get install -y r-cran-notapackage"):
+        rb.require("notApackage")
+    assert "r-cran-proc" in rb.install_hint("pROC")
+    rb.require("rms", "pROC", "survival")  # installed by `make test`
+
+
+def test_duplicated_column_names_are_refused(rb):
+    df = pd.DataFrame([[1.0, 2.0]], columns=["a", "a"])
+    with pytest.raises(InputError, match="duplicated column"):
+        rb.to_r(df)
+
+
+def test_threads_share_r_safely(rb):
+    rb.r_eval("h2s_test_sq <- function(x) sum(x^2)")
+    results = {}
+
+    def work(k):
+        results[k] = rb.call("h2s_test_sq", np.arange(k, dtype=float))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2, 30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results[k] == pytest.approx(float(np.sum(np.arange(k) ** 2))) for k in range(2, 30))
+
+
+def test_r_sources_are_loaded(rb):
+    from pathlib import Path
+
+    names = set(rb.r_eval("ls(globalenv())"))
+    r_files = list(Path(rb.r_source_dir()).glob("*.R"))
+    assert r_files, "the r/ folder has no R sources"
+    # every h2s_ function defined in r/*.R exists in R
+    import re
+
+    defined = {m for f in r_files for m in re.findall(r"^(h2s_\w+)\s*<-\s*function", f.read_text(), re.M)}
+    assert defined <= names, sorted(defined - names)

@@ -95,28 +95,33 @@ def run_replicates(
             out = list(dask.compute(*tasks, scheduler=scheduler))
             _tick(int(B))
         else:
-            client = _as_client(scheduler)
-            futures = client.map(_run_chunk, [fn] * len(chunks), [n for n, _ in chunks],
-                                 [ss for _, ss in chunks], pure=False)
-            out = []
-            for (n, _), fut in zip(chunks, futures):
-                out.append(fut.result())
-                _tick(n)
+            client, owned = _as_client(scheduler)
+            try:
+                futures = client.map(_run_chunk, [fn] * len(chunks), [n for n, _ in chunks],
+                                     [ss for _, ss in chunks], pure=False)
+                out = []
+                for (n, _), fut in zip(chunks, futures):
+                    out.append(fut.result())
+                    _tick(n)
+            finally:
+                if owned:
+                    client.close()
     finally:
         if bar is not None:
             bar.close()
     return np.concatenate(out, axis=0)
 
 
-def _as_client(scheduler: Any) -> Any:
+def _as_client(scheduler: Any) -> tuple[Any, bool]:
+    """(client, whether we created it and must close it)."""
     try:
         from dask.distributed import Client
     except ImportError as exc:  # pragma: no cover
         raise InputError("scheduler needs dask.distributed: pip install 'dask[distributed]'") from exc
     if isinstance(scheduler, Client):
-        return scheduler
+        return scheduler, False
     if isinstance(scheduler, str) and "://" in scheduler:
-        return Client(scheduler)
+        return Client(scheduler), True
     raise InputError(
         f"scheduler must be None, 'threads', 'processes', 'synchronous', a dask Client or an address, got {scheduler!r}"
     )

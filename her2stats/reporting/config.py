@@ -1,0 +1,172 @@
+"""Study configuration: a YAML file validated by pydantic models.
+
+Every CLI command that runs a study takes one. Errors name the key path and what is expected::
+
+    her2stats.errors.ConfigError: study.yaml: splits.by: Input should be 'center' or 'random'
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CohortConfig(_Strict):
+    source: Literal["demo", "mamamia", "duke", "csv", "xlsx"] = "demo"
+    path: Optional[Path] = None
+    outcome: str = "her2_positive"
+    id_column: str = "patient_id"
+    #: predictors that encode the outcome (e.g. MAMA-MIA tumor_subtype); never allowed in a model
+    exclude_predictors: list[str] = Field(default_factory=list)
+    #: rows kept only where these columns are non-missing (counted in the cohort flow)
+    require: list[str] = Field(default_factory=list)
+    #: restrict to rows where column == value(s), e.g. {"her2_class": ["zero", "low"]}
+    subset: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _path_for_files(self):
+        if self.source in ("csv", "xlsx") and self.path is None:
+            raise ValueError(f"cohort.path is required when cohort.source is {self.source!r}")
+        return self
+
+
+class SplitConfig(_Strict):
+    by: Literal["center", "random"] = "center"
+    column: str = "center"
+    #: development centres (by="center"); others listed in `external` are external validation
+    train: list[str] = Field(default_factory=list)
+    external: list[str] = Field(default_factory=list)
+    #: fraction of the development data held out as an internal test set (stratified)
+    internal_fraction: float = Field(0.3, ge=0.0, lt=1.0)
+    seed: int = 20240601
+
+
+class Table1Config(_Strict):
+    group: str = "her2_status"
+    variables: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    p_adjust: Optional[Literal["bonferroni", "holm", "fdr_bh"]] = None
+    normality_test: Literal["shapiro", "ks"] = "shapiro"
+    by_cohort: bool = True
+
+
+class ClinicalModelConfig(_Strict):
+    covariates: list[str]
+    selection: Literal["none", "lasso", "stepwise", "lasso+stepwise"] = "none"
+    threshold_rule: Literal["youden"] = "youden"
+
+
+class ImagingConfig(_Strict):
+    images: str = "demo"  # "demo" or a CSV with patient_id, sequence, image_path, mask_path
+    backbone: str = "efficientnet_lite0"
+    pretrained: Any = True
+    sequences: list[str] = Field(default_factory=list)
+    cache_dir: Optional[Path] = None
+    univariate_alpha: float = Field(0.05, gt=0, le=1)
+    correlation_threshold: float = Field(0.8, gt=0, le=1)
+    lasso_cv: int = Field(5, ge=2)
+    pca_components: Optional[int] = None
+
+
+class ZooConfig(_Strict):
+    models: list[str] = Field(default_factory=lambda: ["lr", "svm", "rf"])
+    cv: int = Field(5, ge=2)
+
+
+class ValidationConfig(_Strict):
+    bootstrap_B: int = Field(200, ge=1)
+    calibrate_B: int = Field(200, ge=1)
+    hl_groups: int = Field(10, ge=2)
+    dca_thresholds: tuple[float, float, float] = (0.01, 0.99, 0.01)
+    seed: int = 1
+
+    @field_validator("dca_thresholds")
+    @classmethod
+    def _thr(cls, v):
+        lo, hi, step = v
+        if not (0 < lo < hi < 1 and 0 < step < hi - lo):
+            raise ValueError("dca_thresholds must be (start, stop, step) with 0 < start < stop < 1")
+        return v
+
+
+class SurvivalConfig(_Strict):
+    duration: str
+    event: str
+    group: str = "her2_status"
+    covariates: list[str] = Field(default_factory=list)
+    stepwise: Optional[Literal["both", "backward"]] = "both"
+    time_unit: Literal["days", "months", "years"] = "days"
+    horizons_years: list[float] = Field(default_factory=lambda: [1.0, 3.0, 5.0])
+
+
+class StudyConfig(_Strict):
+    name: str
+    title: str = "HER2 prediction study"
+    description: str = ""
+    engine: Optional[Literal["r", "python"]] = None
+    cohort: CohortConfig = Field(default_factory=CohortConfig)
+    splits: SplitConfig = Field(default_factory=SplitConfig)
+    table1: Table1Config = Field(default_factory=Table1Config)
+    clinical: Optional[ClinicalModelConfig] = None
+    imaging: Optional[ImagingConfig] = None
+    zoo: Optional[ZooConfig] = None
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    survival: Optional[SurvivalConfig] = None
+    output_dir: Path = Path("out/study")
+    #: where the config file lives (relative paths are resolved against it)
+    base_dir: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _no_leaky_predictors(self):
+        leaky = set(self.cohort.exclude_predictors) | {self.cohort.outcome}
+        for section, covs in (("clinical.covariates", self.clinical.covariates if self.clinical else []),
+                              ("survival.covariates", self.survival.covariates if self.survival else [])):
+            bad = sorted(leaky & set(covs))
+            if bad and section != "survival.covariates":
+                raise ValueError(f"{section} contains {bad}, which encode(s) the outcome "
+                                 f"(cohort.exclude_predictors / cohort.outcome)")
+        return self
+
+    def resolve(self, path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        lines.append(f"{source}: {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path_or_dict: str | Path | dict) -> StudyConfig:
+    """Read and validate a study config (YAML path or dict); raise ConfigError with key paths."""
+    if isinstance(path_or_dict, dict):
+        data, source, base = dict(path_or_dict), "config", Path.cwd()
+    else:
+        path = Path(path_or_dict)
+        if not path.is_file():
+            raise ConfigError(f"study config not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of keys (name:, cohort:, ...)")
+        source, base = str(path), path.resolve().parent
+    data.setdefault("base_dir", base)
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None

@@ -133,6 +133,15 @@ def doctor() -> None:
     console.print("[green]All required checks passed.[/green]")
 
 
+def _register_subcommands() -> None:
+    from .audit.cli import audit
+
+    app.command(name="audit")(audit)
+
+
+_register_subcommands()
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -1,0 +1,295 @@
+"""Pydantic models of an audit table file (the format is documented in ``SCHEMA.md``).
+
+A table file encodes a published table row by row, exactly as printed. Numbers whose printed
+precision matters (p-values, percentages, means, SDs, AUCs, rates, ratios) are *printed numbers*:
+give them as YAML strings (``"0.50"``) so trailing zeros survive; a YAML float works too but
+``0.50`` then reads as ``0.5`` (one decimal). Printed numbers may carry a relation (``"<0.001"``)
+or a percent sign (``"89.5%"``) and thousands separators (``"1,286"``).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Printed",
+    "parse_printed",
+    "Source",
+    "Group",
+    "Level",
+    "CategoricalRow",
+    "MeanSDRow",
+    "MedianIQRRow",
+    "AUCRow",
+    "DiagnosticRow",
+    "RatioRow",
+    "AUCComparisonRow",
+    "TableSpec",
+    "AuditFile",
+    "VERDICTS",
+]
+
+#: the three verdicts an audited number can get
+VERDICTS = ("reproduced", "not reproduced", "not derivable")
+
+_NUM = re.compile(r"^\s*(?P<rel><=|>=|≤|≥|<|>|=)?\s*(?P<num>[+-]?(?:\d{1,3}(?:,\d{3})+|\d*)(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*(?P<pct>%)?\s*$")
+
+
+@dataclass(frozen=True)
+class Printed:
+    """A number as printed: value, decimals shown, relation (``=``, ``<``, ``<=``, ``>``, ``>=``)."""
+
+    text: str
+    value: float
+    decimals: int
+    relation: str = "="
+    percent: bool = False
+
+    @property
+    def half_unit(self) -> float:
+        """Half a unit in the last printed place: the rounding half-width."""
+        return 0.5 * 10.0 ** (-self.decimals)
+
+    @property
+    def trailing_zeros(self) -> int:
+        """Zeros at the end of the printed decimals ("78.90" -> 1): candidates for zero-padding."""
+        digits = re.sub(r"[^0-9.]", "", self.text.split("e")[0].split("E")[0])
+        frac = digits.split(".")[1] if "." in digits else ""
+        return len(frac) - len(frac.rstrip("0"))
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """Values that print as this number under rounding (``=``) or satisfy the relation."""
+        if self.relation == "=":
+            return self.value - self.half_unit, self.value + self.half_unit
+        if self.relation in ("<", "<="):
+            return -math.inf, self.value
+        return self.value, math.inf
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_printed(value: Any) -> Printed:
+    """Parse ``"0.761"``, ``"<0.001"``, ``"89.5%"``, ``"1,286"``, ``0.5`` into a :class:`Printed`."""
+    if isinstance(value, Printed):
+        return value
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected a printed number, got {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"printed numbers must be finite, got {value!r}")
+        text = repr(value) if isinstance(value, float) else str(value)
+        if "e" in text.lower():
+            text = f"{value:.12f}".rstrip("0").rstrip(".")
+    else:
+        text = str(value).strip()
+    m = _NUM.match(text.replace("−", "-").replace("\u2009", ""))
+    if not m or m.group("num") in ("", "+", "-", "."):
+        raise ValueError(f"cannot read {value!r} as a printed number (examples: '0.761', '<0.001', '89.5%')")
+    num = m.group("num").replace(",", "")
+    mantissa = num.lower().split("e")[0]
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    if "e" in num.lower():
+        decimals = max(0, decimals - int(num.lower().split("e")[1]))
+    rel = {"≤": "<=", "≥": ">=", None: "="}.get(m.group("rel"), m.group("rel"))
+    return Printed(text=text, value=float(num), decimals=decimals, relation=rel,
+                   percent=bool(m.group("pct")))
+
+
+PrintedNum = Annotated[Printed, BeforeValidator(parse_printed)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+
+class Source(_Model):
+    """Where a row is printed: the seed file (in ``shared/seeds``), the table and the row label."""
+
+    seed: str
+    table: str
+    row: str | None = None
+
+
+class Group(_Model):
+    """A column group of the table (e.g. ``Train``, n = 149)."""
+
+    name: str
+    n: int = Field(ge=1)
+
+
+class Level(_Model):
+    """One level of a categorical row: counts and/or percentages per group (``null`` = not printed)."""
+
+    level: str
+    counts: list[int | None] | None = None
+    percents: list[PrintedNum | None] | None = None
+
+    @field_validator("counts")
+    @classmethod
+    def _non_negative(cls, v):
+        if v is not None and any(c is not None and c < 0 for c in v):
+            raise ValueError(f"counts must be >= 0, got {v}")
+        return v
+
+
+P_ADJUST = Literal["none", "fdr_bh", "bonferroni", "holm"]
+
+
+class _Row(_Model):
+    row: str
+    source: Source | None = None
+    note: str | None = None
+    #: encoder's expected verdict per quantity (``{"p": "not reproduced"}``) for documented
+    #: misprints; the seed suite asserts these instead of "reproduced"
+    expect: dict[str, Literal["reproduced", "not reproduced", "not derivable"]] = Field(default_factory=dict)
+
+
+class _PRow(_Row):
+    p: PrintedNum | None = None
+    test: str | None = None            # the test the paper states, as written
+    p_adjust: P_ADJUST = "none"        # the printed p is adjusted for multiplicity
+
+
+class CategoricalRow(_PRow):
+    kind: Literal["categorical"]
+    levels: list[Level] = Field(min_length=1)
+    ns: list[PositiveInt] | None = None  # per-group denominators when not the group n (missing data)
+
+
+class MeanSDRow(_PRow):
+    kind: Literal["mean_sd"]
+    means: list[PrintedNum]
+    sds: list[PrintedNum]
+    ns: list[PositiveInt] | None = None
+    granularity: float | None = Field(default=None, gt=0)  # data unit for GRIM/GRIMMER (1 = whole numbers)
+
+
+class MedianIQRRow(_PRow):
+    kind: Literal["median_iqr"]
+    medians: list[PrintedNum]
+    q1s: list[PrintedNum] | None = None
+    q3s: list[PrintedNum] | None = None
+    ns: list[PositiveInt] | None = None
+    granularity: float | None = Field(default=None, gt=0)
+
+
+class AUCRow(_Row):
+    kind: Literal["auc"]
+    auc: PrintedNum
+    ci: tuple[PrintedNum, PrintedNum] | None = None
+    n_pos: int = Field(ge=1)
+    n_neg: int = Field(ge=1)
+    level: float = Field(default=0.95, gt=0, lt=1)
+    ci_method: str | None = None       # as stated by the paper
+
+
+class DiagnosticRow(_Row):
+    kind: Literal["diagnostic"]
+    n_pos: int = Field(ge=1)
+    n_neg: int = Field(ge=1)
+    sensitivity: PrintedNum | None = None
+    specificity: PrintedNum | None = None
+    ppv: PrintedNum | None = None
+    npv: PrintedNum | None = None
+    accuracy: PrintedNum | None = None
+    f1: PrintedNum | None = None
+
+    @model_validator(mode="after")
+    def _some_metric(self):
+        if all(getattr(self, k) is None for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1")):
+            raise ValueError(f"diagnostic row {self.row!r} prints no metric")
+        return self
+
+
+class RatioRow(_Row):
+    kind: Literal["ratio"]
+    measure: Literal["HR", "OR", "RR"] = "HR"
+    estimate: PrintedNum
+    ci: tuple[PrintedNum, PrintedNum]
+    p: PrintedNum | None = None
+    level: float = Field(default=0.95, gt=0, lt=1)
+
+
+class AUCComparisonRow(_Row):
+    kind: Literal["auc_comparison"]
+    auc1: PrintedNum
+    auc2: PrintedNum
+    n_pos: int = Field(ge=1)
+    n_neg: int = Field(ge=1)
+    p: PrintedNum
+    paired: bool = True
+    test: str | None = "DeLong"
+
+
+Row = Annotated[Union[CategoricalRow, MeanSDRow, MedianIQRRow, AUCRow, DiagnosticRow, RatioRow,
+                      AUCComparisonRow], Field(discriminator="kind")]
+
+
+class TableSpec(_Model):
+    """One printed table (or one column block of it, ``section``) with its groups and rows."""
+
+    table: str
+    section: str | None = None
+    seed: str | None = None
+    groups: list[Group] = Field(default_factory=list)
+    #: accepted rounding rules for printed numbers: "round" (to nearest) and optionally
+    #: "truncate" (digits cut off), which some software uses for rates
+    #: "truncate" (digits cut off), which some software uses for rates, and "padded" (rounded to
+    #: fewer decimals, then zeros appended: 15/19 = 78.9% printed as "78.90%") and
+    #: "largest_remainder" (a column of percentages forced to total 100% by Hamilton's method)
+    rounding: list[Literal["round", "truncate", "padded", "largest_remainder"]] = Field(
+        default_factory=lambda: ["round"])
+    rows: list[Row] = Field(min_length=1)
+
+
+class AuditFile(_Model):
+    """A whole table file: a title, a default seed, and one or more tables."""
+
+    title: str | None = None
+    seed: str | None = None
+    tables: list[TableSpec] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_table(cls, data: Any) -> Any:
+        # a file may hold a single table at top level (table/groups/rows) instead of `tables:`
+        if isinstance(data, dict) and "tables" not in data and "rows" in data:
+            data = dict(data)
+            table_keys = {"table", "section", "groups", "rounding", "rows"}
+            spec = {k: data.pop(k) for k in list(data) if k in table_keys}
+            data["tables"] = [spec]
+        return data
+
+    @model_validator(mode="after")
+    def _check_shapes(self):
+        for t in self.tables:
+            if t.seed is None and self.seed is None:
+                raise ValueError(f"{t.table}: no seed given (set `seed:` at file or table level)")
+            k = len(t.groups)
+            for r in t.rows:
+                where = f"{t.table} / row {r.row!r}"
+                if isinstance(r, CategoricalRow):
+                    for lv in r.levels:
+                        for name in ("counts", "percents"):
+                            vals = getattr(lv, name)
+                            if vals is not None and len(vals) != k:
+                                raise ValueError(f"{where}, level {lv.level!r}: {name} has {len(vals)} "
+                                                 f"entries but the table has {k} groups")
+                    if r.ns is not None and len(r.ns) != k:
+                        raise ValueError(f"{where}: ns has {len(r.ns)} entries, expected {k}")
+                elif isinstance(r, (MeanSDRow, MedianIQRRow)):
+                    firsts = r.means if isinstance(r, MeanSDRow) else r.medians
+                    others = [r.sds] if isinstance(r, MeanSDRow) else [x for x in (r.q1s, r.q3s) if x is not None]
+                    if r.ns is None and len(firsts) != k:
+                        raise ValueError(f"{where}: {len(firsts)} values but {k} groups (or give `ns`)")
+                    for o in others + ([r.ns] if r.ns is not None else []):
+                        if len(o) != len(firsts):
+                            raise ValueError(f"{where}: value lists have different lengths")
+        return self

@@ -1,0 +1,514 @@
+"""Odds-ratio tables from logistic regression: univariable and multivariable, with stepwise selection.
+
+:func:`logistic_table` fits, for a binary outcome, one model per covariate (univariable) and one
+model with all covariates (multivariable), optionally reduced by stepwise AIC/BIC selection as
+R's ``step()`` does it, and reports odds ratios with 95% Wald CIs (profile-likelihood CIs on
+request) and Wald p-values, one row per numeric covariate and per non-reference level of a
+categorical covariate.
+
+Engines: ``"r"`` fits ``glm(family = binomial)`` and ``step()`` in R; ``"python"`` fits the same
+models by IRLS (statsmodels GLM) and replays ``step()``'s algorithm. Coefficients, SEs and
+p-values agree to 1e-6 (tested), and so do the selected terms.
+
+Perfect or quasi-complete separation (a level with no events or no non-events, a covariate that
+splits the outcome, or a combination that does) is never reported as a silent infinite odds ratio:
+it raises :class:`~her2stats.errors.ConvergenceError` naming the variable and suggesting Firth's
+penalised likelihood (R ``logistf``) or merging levels.
+
+References
+----------
+Hosmer DW, Lemeshow S, Sturdivant RX (2013). Applied Logistic Regression, 3rd ed. Wiley.
+Venables WN, Ripley BD (2002). Modern Applied Statistics with S (``stepAIC``/``step``).
+Albert A, Anderson JA (1984). On the existence of maximum likelihood estimates in logistic
+regression models. Biometrika 71:1-10.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..engine import resolve_engine
+from ..errors import ConvergenceError, InputError
+from ..results import Result
+
+__all__ = ["LogisticTable", "logistic_table"]
+
+
+# =========================================================================== design
+@dataclass
+class _Term:
+    name: str  # user's column name
+    safe: str  # name sent to R (v1, v2, ...)
+    kind: str  # "numeric" | "categorical"
+    levels: list  # categorical levels, reference first
+    columns: list  # display labels of design columns (level names or "")
+
+
+def _prepare(df: pd.DataFrame, outcome: str, covariates: Sequence[str], positive: Any) -> tuple:
+    if not isinstance(df, pd.DataFrame):
+        raise InputError("logistic_table needs a pandas DataFrame")
+    covariates = list(covariates)
+    if not covariates:
+        raise InputError("logistic_table needs at least one covariate")
+    for col in [outcome, *covariates]:
+        if col not in df.columns:
+            raise InputError(f"logistic_table: column {col!r} not in the data (columns: {list(df.columns)[:20]})")
+    if outcome in covariates:
+        raise InputError(f"logistic_table: the outcome {outcome!r} cannot also be a covariate")
+    if len(set(covariates)) != len(covariates):
+        raise InputError(f"logistic_table: duplicated covariates {covariates}")
+    yser = df[outcome]
+    levels = pd.unique(yser.dropna())
+    if len(levels) != 2:
+        raise InputError(f"logistic_table: outcome {outcome!r} must have exactly 2 distinct values, "
+                         f"found {len(levels)}: {list(levels)[:10]}")
+    if positive is None:
+        if set(levels) <= {0, 1} or set(levels) <= {True, False}:
+            positive = 1
+        else:
+            positive = sorted(levels, key=str)[1]
+    if positive not in set(levels):
+        raise InputError(f"logistic_table: positive={positive!r} is not a value of {outcome!r} ({list(levels)})")
+    terms = []
+    for i, cov in enumerate(covariates, start=1):
+        col = df[cov]
+        if pd.api.types.is_bool_dtype(col):
+            col = col.astype(float)
+        if isinstance(col.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(col):
+            lv = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(pd.unique(col.dropna()), key=str)
+            terms.append(_Term(cov, f"v{i}", "categorical", lv, []))
+        else:
+            terms.append(_Term(cov, f"v{i}", "numeric", [], [""]))
+    return terms, positive
+
+
+def _design(data: pd.DataFrame, terms: list[_Term]) -> tuple[np.ndarray, list[tuple[str, str, str]]]:
+    """Intercept + treatment-coded columns; labels (variable, level, R coefficient name)."""
+    cols = [np.ones(len(data))]
+    labels = [("(Intercept)", "", "(Intercept)")]
+    for t in terms:
+        if t.kind == "numeric":
+            cols.append(data[t.name].to_numpy(dtype=float))
+            labels.append((t.name, "", t.safe))
+        else:
+            values = data[t.name]
+            for lev in t.levels[1:]:
+                cols.append((values == lev).to_numpy(dtype=float))
+                labels.append((t.name, str(lev), f"{t.safe}{lev}"))
+    return np.column_stack(cols), labels
+
+
+def _used_levels(data: pd.DataFrame, terms: list[_Term]) -> list[_Term]:
+    """Drop levels absent from the analysed rows (R's glm would give NA coefficients for them)."""
+    out = []
+    for t in terms:
+        if t.kind == "categorical":
+            present = set(pd.unique(data[t.name]))
+            lv = [x for x in t.levels if x in present]
+            if len(lv) < 2:
+                raise InputError(f"logistic_table: covariate {t.name!r} has a single level ({lv}) in the analysed rows")
+            out.append(_Term(t.name, t.safe, t.kind, lv, [str(x) for x in lv[1:]]))
+        else:
+            if np.ptp(data[t.name].to_numpy(dtype=float)) == 0:
+                raise InputError(f"logistic_table: covariate {t.name!r} is constant in the analysed rows")
+            out.append(t)
+    return out
+
+
+def _check_separation(data: pd.DataFrame, y: np.ndarray, terms: list[_Term]) -> None:
+    """Separation detectable from one covariate at a time (always an infinite MLE)."""
+    for t in terms:
+        if t.kind == "categorical":
+            vals = data[t.name].to_numpy()
+            for lev in t.levels:
+                sel = vals == lev
+                ev = int(y[sel].sum())
+                if sel.any() and (ev == 0 or ev == sel.sum()):
+                    what = "no events" if ev == 0 else "only events"
+                    raise ConvergenceError(
+                        f"quasi-complete separation: level {lev!r} of {t.name!r} has {what} "
+                        f"({int(sel.sum())} rows), so its odds ratio is infinite or zero. Merge it with another "
+                        "level, drop the variable, or use Firth's penalised likelihood (R logistf).")
+        else:
+            x = data[t.name].to_numpy(dtype=float)
+            x0, x1 = x[y == 0], x[y == 1]
+            if x0.max() < x1.min() or x1.max() < x0.min():
+                raise ConvergenceError(
+                    f"complete separation: {t.name!r} splits the outcome (every event on one side of "
+                    f"{x0.max() if x0.max() < x1.min() else x1.max():g}); its odds ratio is infinite. Use Firth's "
+                    "penalised likelihood (R logistf) or a categorised version.")
+            if x0.max() <= x1.min() or x1.max() <= x0.min():
+                raise ConvergenceError(
+                    f"quasi-complete separation: {t.name!r} splits the outcome except at a tie; its odds ratio "
+                    "is infinite. Use Firth's penalised likelihood (R logistf).")
+
+
+# =========================================================================== fitting (python)
+@dataclass
+class _Fit:
+    coef: pd.DataFrame  # name, variable, level, estimate, se, z, p (+ profile_low/high)
+    deviance: float
+    aic: float
+    n: int
+    terms: list[str]
+    model: Any
+    path: list | None = None
+
+
+def _py_fit(data: pd.DataFrame, y: np.ndarray, terms: list[_Term], profile: bool, level: float) -> _Fit:
+    import statsmodels.api as sm
+
+    x, labels = _design(data, terms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sm.GLM(y, x, family=sm.families.Binomial())
+        res = model.fit(tol=1e-10, maxiter=100)  # tighter than R's 1e-8 so parity holds at 1e-6
+    params, bse = np.asarray(res.params), np.asarray(res.bse)
+    eta = x @ params
+    _check_fit(params, bse, eta, labels, bool(res.converged))
+    z = params / bse
+    coef = pd.DataFrame({"name": [lab[2] for lab in labels], "variable": [lab[0] for lab in labels],
+                         "level": [lab[1] for lab in labels], "estimate": params, "se": bse, "z": z,
+                         "p": 2 * stats.norm.sf(np.abs(z))})
+    if profile:
+        lo, hi = _profile_ci(x, y, params, float(res.deviance), level)
+        coef["profile_low"], coef["profile_high"] = lo, hi
+    n = len(y)
+    return _Fit(coef=coef, deviance=float(res.deviance), aic=float(res.deviance + 2 * x.shape[1]), n=n,
+                terms=[t.name for t in terms], model=res)
+
+
+def _check_fit(params, bse, eta, labels, converged: bool) -> None:
+    """Separation by a combination of covariates shows as diverging coefficients."""
+    extreme = np.abs(eta) > 30  # fitted probabilities 0 or 1 to ~1e-13
+    suspicious = (np.abs(params) > 15) | ~np.isfinite(bse) | (bse > 1e3)
+    if (not converged) or (extreme.any() and suspicious[1:].any()):
+        worst = [labels[i][0] + (f" [{labels[i][1]}]" if labels[i][1] else "")
+                 for i in np.argsort(-np.abs(np.nan_to_num(params, nan=np.inf)))[:3] if i > 0]
+        raise ConvergenceError(
+            "logistic regression did not converge to finite estimates (perfect or quasi-complete separation "
+            f"by a combination of covariates; largest coefficients: {', '.join(worst)}). Drop or merge covariates, "
+            "or use Firth's penalised likelihood (R logistf).")
+
+
+def _profile_ci(x: np.ndarray, y: np.ndarray, params: np.ndarray, dev: float, level: float):
+    """Profile-likelihood CI: the values of beta_j where the deviance with beta_j fixed (the others
+    re-fitted, beta_j * x_j as offset) exceeds the minimum by the chi-square(1) quantile."""
+    import statsmodels.api as sm
+    from scipy.optimize import brentq
+
+    crit = stats.chi2.ppf(level, 1)
+    lows, highs = [], []
+    for j in range(x.shape[1]):
+        others = np.delete(x, j, axis=1)
+
+        def excess(b, j=j, others=others):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = sm.GLM(y, others, family=sm.families.Binomial(), offset=b * x[:, j]).fit(tol=1e-10, maxiter=100)
+            return fit.deviance - dev - crit
+
+        bounds = []
+        se_guess = max(abs(params[j]) * 0.1, 1e-3)
+        for sign in (-1, 1):
+            step = se_guess
+            far = params[j] + sign * step
+            tries = 0
+            while excess(far) < 0 and tries < 60:
+                step *= 2
+                far = params[j] + sign * step
+                tries += 1
+            bounds.append(brentq(excess, min(params[j], far), max(params[j], far), xtol=1e-10) if tries < 60 else np.nan)
+        lows.append(bounds[0])
+        highs.append(bounds[1])
+    return np.array(lows), np.array(highs)
+
+
+def _aic(data, y, terms, k) -> tuple[float, int]:
+    import statsmodels.api as sm
+
+    x, _ = _design(data, terms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sm.GLM(y, x, family=sm.families.Binomial()).fit(tol=1e-10, maxiter=100)
+    return float(res.deviance + k * x.shape[1]), x.shape[1]
+
+
+def _py_step(data, y, terms: list[_Term], direction: str, k: float) -> tuple[list[_Term], list[dict]]:
+    """R's ``step()`` for main-effects glm: at each step compare the current model (``<none>``
+    first), every single-term drop (backward/both) and every single-term addition (forward/both) by
+    deviance + k * edf; move to the best unless ``<none>`` is best (ties keep the current model,
+    as R's stable ``order``)."""
+    full = list(terms)
+    current = [] if direction == "forward" else list(terms)
+    cur_aic, _ = _aic(data, y, current, k)
+    path = [{"step": 0, "change": "", "criterion": cur_aic}]
+    step = 0
+    while True:
+        candidates = [("", current, cur_aic)]
+        if direction in ("backward", "both"):
+            for t in current:
+                reduced = [u for u in current if u is not t]
+                candidates.append((f"- {t.name}", reduced, _aic(data, y, reduced, k)[0]))
+        if direction in ("forward", "both"):
+            for t in full:
+                if t not in current:
+                    grown = current + [t]
+                    candidates.append((f"+ {t.name}", grown, _aic(data, y, grown, k)[0]))
+        best = min(range(len(candidates)), key=lambda i: (candidates[i][2], i))
+        if best == 0:
+            break
+        change, new_terms, new_aic = candidates[best]
+        if new_aic >= cur_aic + 1e-7:
+            break
+        step += 1
+        current, cur_aic = new_terms, new_aic
+        path.append({"step": step, "change": change, "criterion": cur_aic})
+    return current, path
+
+
+# =========================================================================== fitting (R)
+def _r_frame(data: pd.DataFrame, y: np.ndarray, terms: list[_Term]) -> pd.DataFrame:
+    out = {"y": y.astype(float)}
+    for t in terms:
+        if t.kind == "numeric":
+            out[t.safe] = data[t.name].to_numpy(dtype=float)
+        else:
+            out[t.safe] = pd.Categorical(data[t.name].to_numpy(), categories=t.levels)
+    return pd.DataFrame(out)
+
+
+def _r_fit(data, y, terms: list[_Term], direction: str, k: float, profile: bool, level: float) -> _Fit:
+    from .. import r_bridge
+
+    frame = _r_frame(data, y, terms)
+    # level labels are R coefficient names; make them strings so "v3" + level is predictable
+    for t in terms:
+        if t.kind == "categorical":
+            frame[t.safe] = pd.Categorical(frame[t.safe].astype(str), categories=[str(v) for v in t.levels])
+    model = r_bridge.call("h2s_logistic_fit", data=frame, terms=[t.safe for t in terms],
+                          direction=direction, k=float(k), convert=False)
+    out = r_bridge.call("h2s_logistic_summary", model, profile=bool(profile), level=float(level))
+    selected_safe = out["terms"]
+    selected_safe = [] if selected_safe is None else ([selected_safe] if isinstance(selected_safe, str) else list(selected_safe))
+    by_safe = {t.safe: t for t in terms}
+    selected = [by_safe[s] for s in selected_safe]
+    _, labels = _design(data, selected)
+    coef = out["coef"]
+    names = list(coef["name"])
+    lookup = {lab[2]: lab for lab in labels}
+    missing = [lab[2] for lab in labels if lab[2] not in names]
+    if missing:
+        raise ConvergenceError(f"R's glm returned no estimate for {missing} (aliased/collinear covariates)")
+    coef.insert(1, "variable", [lookup[nm][0] for nm in names])
+    coef.insert(2, "level", [lookup[nm][1] for nm in names])
+    x, _ = _design(data, selected)
+    params = coef["estimate"].to_numpy(dtype=float)
+    _check_fit(params, coef["se"].to_numpy(dtype=float), x @ params, labels, bool(out["converged"]))
+    path = None
+    if out.get("steps") is not None:
+        st = out["steps"]
+        names_back = {t.safe: t.name for t in terms}
+        changes = []
+        for ch in st["change"]:
+            ch = str(ch).strip()
+            sign, _, safe = ch.partition(" ")
+            changes.append(f"{sign} {names_back.get(safe, safe)}" if safe else "")
+        path = [{"step": i, "change": c, "criterion": float(a)} for i, (c, a) in enumerate(zip(changes, st["criterion"]))]
+    return _Fit(coef=coef, deviance=float(out["deviance"]), aic=float(out["aic"]), n=len(y),
+                terms=[t.name for t in selected], model=model, path=path)
+
+
+# =========================================================================== result
+@dataclass(frozen=True, repr=False)
+class LogisticTable(Result):
+    """Univariable and multivariable odds ratios.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        One row per numeric covariate / non-reference level: ``variable``, ``level``,
+        ``reference``, then ``uni_or``, ``uni_ci_low``, ``uni_ci_high``, ``uni_p``, ``uni_n`` and
+        ``multi_or``, ``multi_ci_low``, ``multi_ci_high``, ``multi_p`` (NaN when not selected).
+    univariable, multivariable : DataFrame
+        Coefficient tables (log-odds ``estimate``, ``se``, ``z``, ``p``, ``or``, CI) per model.
+    model : object
+        The final multivariable fit (statsmodels GLMResults, or the R glm object for engine "r")
+        for later nomograms and calibration.
+    selected : tuple of str
+        Covariates in the final multivariable model.
+    steps : DataFrame
+        Stepwise path (step, change, AIC/BIC); empty without stepwise selection.
+    """
+
+    frame: pd.DataFrame = field(compare=False)
+    univariable: pd.DataFrame | None = field(compare=False)
+    multivariable: pd.DataFrame | None = field(compare=False)
+    model: Any = field(compare=False)
+    outcome: str
+    positive: Any
+    selected: tuple
+    n: int
+    n_events: int
+    n_excluded: int
+    ci_method: str
+    stepwise: str | None
+    criterion: str
+    steps: pd.DataFrame = field(compare=False)
+    footnotes: tuple
+    engine: str
+    method: str = "Logistic regression (binomial GLM)"
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame.copy()
+
+
+def _with_or(fit: _Fit, z: float, ci: str) -> pd.DataFrame:
+    c = fit.coef.copy()
+    c["or"] = np.exp(c["estimate"])
+    if ci == "profile":
+        c["ci_low"], c["ci_high"] = np.exp(c["profile_low"]), np.exp(c["profile_high"])
+    else:
+        c["ci_low"] = np.exp(c["estimate"] - z * c["se"])
+        c["ci_high"] = np.exp(c["estimate"] + z * c["se"])
+    c["n"] = fit.n
+    return c
+
+
+def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], univariable: bool = True,
+                   multivariable: bool = True, stepwise: str | None = None, criterion: str = "aic",
+                   ci: str = "wald", level: float = 0.95, positive: Any = None,
+                   engine: str | None = None) -> LogisticTable:
+    r"""Odds-ratio table of a binary outcome: univariable and multivariable logistic regression.
+
+    .. math:: \operatorname{logit} P(Y=1\mid x) = \beta_0 + \sum_j \beta_j x_j,\qquad
+              \mathrm{OR}_j = e^{\beta_j},\quad
+              \text{95\% CI (Wald)} = e^{\beta_j \pm z_{0.975}\,\mathrm{SE}(\beta_j)}
+
+    Parameters
+    ----------
+    df : DataFrame
+    outcome : str
+        Binary column (0/1, bool, or two labels; ``positive`` names the event).
+    covariates : list of str
+        Numeric columns enter linearly; non-numeric/categorical ones are treatment-coded against
+        their first level (categorical order, else sorted) — the reference is shown per row.
+    univariable, multivariable : bool
+    stepwise : {None, "backward", "forward", "both"}
+        R ``step()`` on the multivariable model (backward/both start from the full model,
+        forward from the intercept-only model), by ``criterion``.
+    criterion : {"aic", "bic"}
+        ``k = 2`` or ``k = log(n)`` in deviance + k * edf.
+    ci : {"wald", "profile"}
+        Wald (default, stated in the footnotes) or profile likelihood (R ``confint``; R's
+        profile is spline-interpolated, so the engines agree to ~1e-3 there).
+    level : float
+    positive : optional
+        The outcome value coded 1.
+    engine : {"r", "python", None}
+
+    Notes
+    -----
+    Univariable models use each covariate's complete cases; the multivariable model (and the
+    stepwise search, whose row set must not change) uses complete cases on all covariates. The
+    excluded rows are counted (``n_excluded``) and reported in the footnotes.
+
+    Examples
+    --------
+    R parity: ``glm(her2 ~ age + er, family = binomial, data = d)`` ->
+    ``exp(coef(fit))`` equals ``logistic_table(d, "her2", ["age", "er"]).multivariable["or"]`` to 1e-6.
+    """
+    if stepwise not in (None, "backward", "forward", "both"):
+        raise InputError(f"stepwise must be None, 'backward', 'forward' or 'both', got {stepwise!r}")
+    if criterion not in ("aic", "bic"):
+        raise InputError(f"criterion must be 'aic' or 'bic', got {criterion!r}")
+    if ci not in ("wald", "profile"):
+        raise InputError(f"ci must be 'wald' or 'profile', got {ci!r}")
+    if not (univariable or multivariable):
+        raise InputError("logistic_table: ask for univariable and/or multivariable models")
+    terms, positive = _prepare(df, outcome, covariates, positive)
+    engine = resolve_engine(engine)
+    z = stats.norm.ppf(0.5 + level / 2)
+    profile = ci == "profile"
+    footnotes = []
+
+    def fit(data, chosen, direction="none", k=2.0):
+        y = (data[outcome] == positive).to_numpy(dtype=float)
+        used = _used_levels(data, chosen)
+        if y.sum() == 0 or y.sum() == len(y):
+            raise InputError(f"logistic_table: outcome {outcome!r} has a single class in the analysed rows")
+        _check_separation(data, y, used)
+        if engine == "r":
+            res = _r_fit(data, y, used, direction, k, profile, level)
+            return res, res.path
+        if direction == "none":
+            return _py_fit(data, y, used, profile, level), None
+        selected, path = _py_step(data, y, used, direction, k)
+        return _py_fit(data, y, selected, profile, level), path
+
+    uni_frames = []
+    if univariable:
+        for t in terms:
+            data = df.loc[df[outcome].notna() & df[t.name].notna()]
+            res, _ = fit(data, [t])
+            uni_frames.append(_with_or(res, z, ci))
+    uni = pd.concat(uni_frames, ignore_index=True) if uni_frames else None
+    if uni is not None:
+        uni = uni[uni["name"] != "(Intercept)"].reset_index(drop=True)
+
+    complete = df[outcome].notna()
+    for t in terms:
+        complete &= df[t.name].notna()
+    n_excluded = int((~complete).sum())
+    data_mv = df.loc[complete]
+    multi = None
+    model = None
+    selected = tuple(t.name for t in terms)
+    steps = pd.DataFrame(columns=["step", "change", "criterion"])
+    if multivariable:
+        k = 2.0 if criterion == "aic" else math.log(int(complete.sum()))
+        res, path = fit(data_mv, terms, stepwise or "none", k)
+        multi = _with_or(res, z, ci)
+        model = res.model
+        selected = tuple(res.terms)
+        if path is not None:
+            steps = pd.DataFrame(path)
+        if stepwise:
+            footnotes.append(f"Multivariable model selected by {stepwise} stepwise {criterion.upper()} (R step()); "
+                             f"kept: {', '.join(selected) if selected else 'none'}.")
+    footnotes.append(f"OR: odds ratio of {outcome} = {positive!r}; {int(level * 100)}% CI by "
+                     f"{'Wald' if ci == 'wald' else 'profile likelihood'}; p: Wald test.")
+    if n_excluded:
+        footnotes.append(f"{n_excluded} row(s) with a missing outcome or covariate excluded from the multivariable model.")
+
+    # display frame: one row per numeric covariate / non-reference level
+    rows = []
+    for t in terms:
+        levels = [("", "")] if t.kind == "numeric" else [(str(lev), str(t.levels[0])) for lev in t.levels[1:]]
+        for lev, ref in levels:
+            row = {"variable": t.name, "level": lev, "reference": ref}
+            for prefix, tab in (("uni", uni), ("multi", multi)):
+                if tab is None:
+                    continue
+                hit = tab[(tab["variable"] == t.name) & (tab["level"] == lev)]
+                if len(hit):
+                    h = hit.iloc[0]
+                    row.update({f"{prefix}_or": h["or"], f"{prefix}_ci_low": h["ci_low"],
+                                f"{prefix}_ci_high": h["ci_high"], f"{prefix}_p": h["p"]})
+                    if prefix == "uni":
+                        row["uni_n"] = int(h["n"])
+                else:
+                    row.update({f"{prefix}_or": np.nan, f"{prefix}_ci_low": np.nan,
+                                f"{prefix}_ci_high": np.nan, f"{prefix}_p": np.nan})
+            rows.append(row)
+    y_all = (data_mv[outcome] == positive)
+    return LogisticTable(frame=pd.DataFrame(rows), univariable=uni, multivariable=multi, model=model,
+                         outcome=outcome, positive=positive, selected=selected, n=int(complete.sum()),
+                         n_events=int(y_all.sum()), n_excluded=n_excluded, ci_method=ci, stepwise=stepwise,
+                         criterion=criterion, steps=steps, footnotes=tuple(footnotes), engine=engine)

@@ -1,0 +1,640 @@
+"""Binary logistic model objects (``fit_lrm``) that feed nomogram, calibrate and validate.
+
+One fit feeds every later step, as one ``rms::lrm(x=TRUE, y=TRUE)`` fit feeds ``nomogram``,
+``calibrate`` and ``validate`` in R. The design follows rms's parametrisation exactly, so that
+coefficients, points and validation indices can be compared with rms number by number:
+
+* numeric predictors enter linearly (column ``age``);
+* ``rcs={"age": 4}`` expands a predictor into a restricted cubic spline with rms's default knot
+  quantiles (Harrell 2015, Table 2.3) and rms's normalisation by ``(t_k - t_1)^(2/3)`` (columns
+  ``age``, ``age'``, ``age''``); explicit knots may be given as a list;
+* categorical / string / boolean predictors are dummy coded against their first level
+  (columns ``race=black``...); booleans become the levels ``FALSE``/``TRUE`` as in R.
+
+The Python engine maximises the likelihood by Newton-Raphson (the same algorithm as
+``rms::lrm.fit``); ``engine="r"`` fits ``rms::lrm`` through the bridge and keeps the R fit in R
+(``LogisticModel.r_fit``) for R-engine nomograms, calibration and validation.
+
+References
+----------
+Harrell FE. Regression Modeling Strategies, 2nd ed. Springer 2015 (ch. 2.4 splines, ch. 10-11).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..engine import resolve_engine
+from ..errors import ConvergenceError, InputError
+from ..results import Result
+
+__all__ = ["fit_lrm", "LogisticModel", "Term", "rcs_knots", "rcs_basis", "newton_logistic",
+           "newton_logistic_batch", "binned_c_index", "concordance_c"]
+
+#: rms/Hmisc default knot quantiles by number of knots (Harrell 2015, Table 2.3)
+_KNOT_QUANTILES = {
+    3: (0.10, 0.50, 0.90),
+    4: (0.05, 0.35, 0.65, 0.95),
+    5: (0.05, 0.275, 0.50, 0.725, 0.95),
+    6: (0.05, 0.23, 0.41, 0.59, 0.77, 0.95),
+    7: (0.025, 0.1833, 0.3417, 0.50, 0.6583, 0.8167, 0.975),
+}
+
+
+# --------------------------------------------------------------------------- splines
+def rcs_knots(x: np.ndarray | pd.Series, nk: int, fractied: float = 0.05, name: str = "x") -> np.ndarray:
+    """Knot locations of ``Hmisc::rcspline.eval(x, nk)`` (the knots ``rms::rcs(x, nk)`` uses).
+
+    Quantiles ``seq(outer, 1-outer, length=nk)`` (outer = .1 for 3 knots, .05 for 4-6, .025 for
+    7+) of the non-missing values (R's type-7 quantile); with fewer than 100 values the outer
+    knots move to the 5th smallest/largest value; a value tied in >= ``fractied`` of the sample
+    at either end of the range is handled as in Hmisc (the knot goes to the next distinct value).
+    """
+    xx = np.asarray(pd.Series(x).dropna(), dtype=float)
+    n = len(xx)
+    if n < 6:
+        raise InputError(f"rcs({name}, {nk}): fewer than 6 non-missing values; use fewer knots or a linear term")
+    if nk < 3:
+        raise InputError(f"rcs({name}, {nk}): a restricted cubic spline needs at least 3 knots")
+    xu = np.unique(xx)
+    nxu = len(xu)
+    if nxu - 2 <= nk:
+        warnings.warn(f"rcs({name}): {nk} knots requested with {nxu} unique values; knots set to the "
+                      f"{nxu - 2} interior values (as Hmisc)", UserWarning, stacklevel=3)
+        knots = xu[1:-1]
+    else:
+        outer = 0.1 if nk == 3 else 0.05
+        if nk > 6:
+            outer = 0.025
+        nke = nk
+        first: list[float] = []
+        last: list[float] = []
+        over_first = over_last = False
+        if 0 < fractied < 1:
+            vals, counts = np.unique(xx, return_counts=True)
+            f = counts / n
+            if len(f) > 2 and f[1:-1].max() < fractied:
+                if f[0] >= fractied:
+                    first = [float(xx[xx > xx.min()].min())]
+                    xx = xx[xx > first[0]]
+                    nke -= 1
+                    over_first = True
+                if f[-1] >= fractied:
+                    last = [float(xx[xx < xx.max()].max())]
+                    xx = xx[xx < last[0]]
+                    nke -= 1
+                    over_last = True
+        if nke == 1:
+            knots = np.array([np.median(xx)])
+        elif nxu <= nke:
+            knots = xu
+        else:
+            probs = np.linspace(0.5, 1 - outer, nke) if nke == 2 else np.linspace(outer, 1 - outer, nke)
+            knots = np.quantile(xx, probs)
+            if len(np.unique(knots)) < min(nke, 3):
+                raise InputError(
+                    f"rcs({name}, {nk}): could not place {nk} distinct knots (too many tied values); "
+                    "give the knots explicitly or use fewer")
+            if len(xx) < 100:
+                xs = np.sort(xx)
+                if not over_first:
+                    knots[0] = xs[4]
+                if not over_last:
+                    knots[nke - 1] = xs[len(xs) - 5]
+        knots = np.concatenate([first, knots, last])
+    knots = np.unique(np.asarray(knots, dtype=float))
+    if len(knots) < 3:
+        raise InputError(f"rcs({name}): fewer than 3 unique knots; use a linear term for this variable")
+    return knots
+
+
+def rcs_basis(x: np.ndarray, knots: Sequence[float]) -> np.ndarray:
+    """Restricted cubic spline basis in rms's parametrisation (``rcspline.eval(inclx=TRUE, norm=2)``).
+
+    Column 0 is ``x``; column j (j = 1..k-2) is
+    ``(x-t_j)_+^3 - (x-t_{k-1})_+^3 (t_k-t_j)/(t_k-t_{k-1}) + (x-t_k)_+^3 (t_{k-1}-t_j)/(t_k-t_{k-1})``
+    divided by ``(t_k - t_1)^2`` (each cubed term scaled by ``kd = (t_k-t_1)^(2/3)``).
+    """
+    x = np.asarray(x, dtype=float)
+    t = np.asarray(knots, dtype=float)
+    k = len(t)
+    kd = (t[-1] - t[0]) ** (2.0 / 3.0)
+    out = np.empty((len(x), k - 1))
+    out[:, 0] = x
+    tk, tk1 = t[-1], t[-2]
+    for j in range(k - 2):
+        out[:, j + 1] = (np.maximum((x - t[j]) / kd, 0) ** 3
+                         + ((tk1 - t[j]) * np.maximum((x - tk) / kd, 0) ** 3
+                            - (tk - t[j]) * np.maximum((x - tk1) / kd, 0) ** 3) / (tk - tk1))
+    return out
+
+
+# --------------------------------------------------------------------------- design
+@dataclass(frozen=True)
+class Term:
+    """One predictor of the model and how it enters the design matrix."""
+
+    name: str
+    kind: str  # "linear" | "rcs" | "categorical"
+    columns: tuple[str, ...]
+    levels: tuple[Any, ...] = ()
+    knots: tuple[float, ...] = ()
+
+    def design(self, values: pd.Series) -> np.ndarray:
+        if self.kind == "linear":
+            return np.asarray(values, dtype=float)[:, None]
+        if self.kind == "rcs":
+            return rcs_basis(np.asarray(values, dtype=float), self.knots)
+        vals = _as_levels(values)
+        unknown = set(pd.unique(vals[~pd.isna(vals)])) - set(self.levels)
+        if unknown:
+            raise InputError(f"column '{self.name}' has value(s) {sorted(map(str, unknown))} not seen when the "
+                             f"model was fitted (levels {list(self.levels)})")
+        out = np.column_stack([(vals == lev).astype(float) for lev in self.levels[1:]]) if len(self.levels) > 1 \
+            else np.zeros((len(vals), 0))
+        out[pd.isna(vals)] = np.nan  # a missing level must not silently become the reference
+        return out
+
+
+def _as_levels(values: pd.Series) -> np.ndarray:
+    """Categorical values as R would see them (booleans -> 'FALSE'/'TRUE', others as strings)."""
+    s = pd.Series(values)
+    if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and s.dropna().map(type).eq(bool).all()
+                                               and len(s.dropna())):
+        return np.where(s.isna(), None, s.map({True: "TRUE", False: "FALSE"})).astype(object)
+    return np.where(s.isna(), None, s.astype(str)).astype(object)
+
+
+def _is_categorical(s: pd.Series) -> bool:
+    return (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s.dtype)
+            or pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype))
+
+
+def _levels_of(s: pd.Series) -> tuple[str, ...]:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        present = set(s.dropna().astype(str))
+        return tuple(str(c) for c in s.cat.categories if str(c) in present)
+    vals = _as_levels(s)
+    return tuple(sorted({v for v in vals if v is not None}))
+
+
+def build_terms(df: pd.DataFrame, covariates: Sequence[str], rcs: Mapping[str, Any] | None) -> list[Term]:
+    """Terms of the design learnt from (training) data ``df``: levels, knots."""
+    rcs = dict(rcs or {})
+    bad = [k for k in rcs if k not in covariates]
+    if bad:
+        raise InputError(f"rcs names {bad} are not among the covariates {list(covariates)}")
+    terms = []
+    for name in covariates:
+        s = df[name]
+        if name in rcs:
+            if _is_categorical(s):
+                raise InputError(f"rcs: column '{name}' is not numeric (dtype {s.dtype}); splines need numbers")
+            spec = rcs[name]
+            knots = (rcs_knots(s, int(spec), name=name) if np.isscalar(spec)
+                     else np.unique(np.asarray(spec, dtype=float)))
+            if len(knots) < 3:
+                raise InputError(f"rcs: column '{name}' needs at least 3 distinct knots, got {list(knots)}")
+            cols = tuple([name] + [name + "'" * j for j in range(1, len(knots) - 1)])
+            terms.append(Term(name, "rcs", cols, knots=tuple(float(k) for k in knots)))
+        elif _is_categorical(s):
+            levels = _levels_of(s)
+            if len(levels) < 2:
+                raise InputError(f"covariate '{name}' has a single level {list(levels)} in the data; drop it")
+            terms.append(Term(name, "categorical", tuple(f"{name}={lev}" for lev in levels[1:]), levels=levels))
+        else:
+            if s.dropna().nunique() < 2:
+                raise InputError(f"covariate '{name}' is constant in the data; drop it")
+            terms.append(Term(name, "linear", (name,)))
+    return terms
+
+
+def design_matrix(df: pd.DataFrame, terms: Sequence[Term]) -> np.ndarray:
+    """Design matrix without the intercept column, in the order of ``terms``."""
+    missing = [t.name for t in terms if t.name not in df.columns]
+    if missing:
+        raise InputError(f"columns {missing} needed by the model are not in the data")
+    blocks = [t.design(df[t.name]) for t in terms]
+    return np.column_stack(blocks) if blocks else np.zeros((len(df), 0))
+
+
+def binary_outcome(y: Any, name: str = "y") -> tuple[np.ndarray, tuple[Any, Any]]:
+    """0/1 float array from a binary outcome; returns (y, (level0, level1)). Missing stays NaN."""
+    s = pd.Series(y)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        levels = [c for c in s.cat.categories if (s == c).any()]
+    elif pd.api.types.is_bool_dtype(s.dtype):
+        levels = [False, True]
+    else:
+        levels = sorted(pd.unique(s.dropna()), key=lambda v: (str(type(v)), v))
+    if len(levels) != 2:
+        raise InputError(f"outcome '{name}' must have exactly two values, found {len(levels)}: "
+                         f"{[str(v) for v in levels][:10]} (recode it to 0/1)")
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) and \
+            set(np.asarray(levels, dtype=float)) != {0.0, 1.0}:
+        raise InputError(f"numeric outcome '{name}' must be coded 0/1, found values {levels}")
+    out = np.where(s.isna(), np.nan, (s == levels[1]).astype(float))
+    return out.astype(float), (levels[0], levels[1])
+
+
+# --------------------------------------------------------------------------- fitting
+def newton_logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
+                    offset: np.ndarray | None = None, init: np.ndarray | None = None,
+                    maxit: int = 30, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Maximum-likelihood logistic regression by Newton-Raphson with step halving.
+
+    ``X`` includes the intercept column. Returns (beta, information matrix, converged).
+    Converged means the largest absolute score is below ``tol`` times ``max(1, n)``.
+    """
+    n, p = X.shape
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
+    off = 0.0 if offset is None else offset
+    beta = np.zeros(p) if init is None else np.asarray(init, float).copy()
+
+    def loglik(b: np.ndarray) -> float:
+        eta = X @ b + off
+        return float(np.sum(w * (y * eta - np.logaddexp(0, eta))))
+
+    ll = loglik(beta)
+    info = np.eye(p)
+    for _ in range(maxit):
+        eta = X @ beta + off
+        mu = _expit(eta)
+        score = X.T @ (w * (y - mu))
+        info = (X * (w * mu * (1 - mu))[:, None]).T @ X
+        try:
+            step = np.linalg.solve(info, score)
+        except np.linalg.LinAlgError:
+            return beta, info, False
+        if np.max(np.abs(score)) < tol * max(1.0, w.sum()) and np.max(np.abs(step)) < 1e-6 * (1 + np.max(np.abs(beta))):
+            return beta, info, True
+        for _half in range(30):
+            new = beta + step
+            ll_new = loglik(new)
+            if np.isfinite(ll_new) and ll_new >= ll - 1e-12 * abs(ll):
+                break
+            step = step / 2
+        beta, ll = new, ll_new
+    eta = X @ beta + off
+    mu = _expit(eta)
+    score = X.T @ (w * (y - mu))
+    info = (X * (w * mu * (1 - mu))[:, None]).T @ X
+    try:
+        last_step = np.max(np.abs(np.linalg.solve(info, score)))
+    except np.linalg.LinAlgError:
+        return beta, info, False
+    return beta, info, bool(np.max(np.abs(score)) < 1e-6 * max(1.0, w.sum()) and last_step < 1e-4 * (1 + np.max(np.abs(beta))))
+
+
+def newton_logistic_batch(X: np.ndarray, y: np.ndarray, W: np.ndarray, maxit: int = 25,
+                          tol: float = 1e-6, init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """B logistic fits at once: the same ``X`` (with intercept) and ``y``, one row of case weights each.
+
+    Bootstrap samples are frequency weights (``W[b] = bincount(indices_b)``), so the B refits of
+    a bootstrap share one design matrix and the Hessians of all replicates come from one matrix
+    product ``(W * mu(1-mu)) @ [x_i x_i^T]``. Returns (beta (B, p), ok (B,)); ``ok`` is False for
+    fits that did not converge, have a singular information matrix, or are (quasi-)separated
+    (a standardised coefficient above ``SEPARATION_STD_COEF``; rms keeps such fits when its
+    log-likelihood criterion is met, we drop and count them).
+    """
+    n, p = X.shape
+    B = W.shape[0]
+    iu, ju = np.triu_indices(p)
+    XX = X[:, iu] * X[:, ju]  # the p(p+1)/2 distinct products x_i x_j (the Hessian is symmetric)
+    beta = np.zeros((B, p)) if init is None else np.tile(init, (B, 1))
+    active = np.ones(B, dtype=bool)
+    ok = np.zeros(B, dtype=bool)
+    H = np.empty((B, p, p))
+    for _ in range(maxit):
+        idx = np.flatnonzero(active)
+        if not len(idx):
+            break
+        b = beta[idx]
+        Wi = W[idx]
+        mu = _expit(b @ X.T)
+        score = (Wi * (y - mu)) @ X
+        h = (Wi * mu * (1 - mu)) @ XX
+        Hi = H[: len(idx)]
+        Hi[:, iu, ju] = h
+        Hi[:, ju, iu] = h
+        try:
+            step = np.linalg.solve(Hi, score[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            step = np.full((len(idx), p), np.nan)
+            for k, (Hk, sk) in enumerate(zip(Hi, score)):
+                try:
+                    step[k] = np.linalg.solve(Hk, sk)
+                except np.linalg.LinAlgError:
+                    pass
+        finite = np.isfinite(step).all(axis=1)
+        bad = ~finite | (np.abs(b + np.nan_to_num(step)).max(axis=1) > 1e6)
+        beta[idx[~bad]] = b[~bad] + step[~bad]
+        # converged = a vanishing Newton step (then the score, H times the step, vanishes too;
+        # the step just applied leaves an error of order step^2). Under separation the score
+        # vanishes but the steps stay near 1 forever, so those fits never count as converged.
+        done = ~bad & (np.max(np.abs(step), axis=1) < tol * (1 + np.max(np.abs(b), axis=1)))
+        ok[idx[done]] = True
+        active[idx[done | bad]] = False
+    ok &= np.isfinite(beta).all(axis=1)
+    # Under (quasi-)separation Newton's steps walk off to infinity while the score vanishes, so a
+    # "converged" fit can carry an infinite-in-effect coefficient; the same standardised-coefficient
+    # rule as fit_lrm's separation check marks those fits as failed.
+    sd = X.std(axis=0)
+    sd[sd == 0] = 0.0
+    if p > 1:
+        ok &= (np.abs(beta[:, 1:]) * sd[1:]).max(axis=1) <= SEPARATION_STD_COEF
+    return beta, ok
+
+
+def _expit(eta: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp overflow -> inf -> probability 0, which is exact enough
+        return 1.0 / (1.0 + np.exp(-eta))
+
+
+def concordance_c(p: np.ndarray, y: np.ndarray) -> float:
+    """Exact C index (Mann-Whitney AUC, ties count 1/2), as ``Hmisc::somers2``."""
+    from scipy.stats import rankdata
+
+    p = np.asarray(p, float)
+    y = np.asarray(y, float)
+    n1 = y.sum()
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(p)
+    return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def binned_c_index(p: np.ndarray, y: np.ndarray, bins: int = 5000) -> float:
+    """C index as ``rms::lrm.fit`` computes it: probabilities grouped in ``bins`` equal-width bins.
+
+    rms 6.x's Fortran (``lrmfit.f``, ``gcorr``) puts each predicted probability in bin
+    ``int(bins*p + 1)`` and counts pairs in the same bin as ties; this is the ``C``/``Dxy`` that
+    ``lrm`` and ``val.prob`` print. It differs from the exact C (``concordance_c``) in the 4th
+    decimal at most and exists here only for parity with rms output.
+    """
+    p = np.asarray(p, float)
+    y = np.asarray(y, float)
+    b = np.floor(bins * p + 1.0).astype(np.int64)
+    return concordance_c(b.astype(float), y)
+
+
+# --------------------------------------------------------------------------- model
+@dataclass(frozen=True, repr=False)
+class LogisticModel(Result):
+    """A fitted binary logistic model (rms ``lrm`` parametrisation).
+
+    Attributes
+    ----------
+    coefficients : Series indexed ``Intercept``, then design columns (rms names).
+    vcov : DataFrame, inverse information matrix.
+    terms : the design (levels, spline knots) learnt from the fitting data.
+    data : the complete-case rows used in the fit (outcome + covariates).
+    y : 0/1 outcome of ``data``; ``outcome_levels`` (level coded 0, level coded 1).
+    n_excluded : rows dropped for missing values; ``excluded_by_column`` says which columns.
+    stats : rms-style summary (Obs, events, Model L.R., d.f., P, C, Dxy, R2, Brier, g, gp).
+    r_fit : the rms fit kept in R (engine="r"), else None.
+    """
+
+    outcome: str
+    covariates: tuple[str, ...]
+    terms: tuple[Term, ...]
+    coefficients: pd.Series
+    vcov: pd.DataFrame
+    data: pd.DataFrame
+    y: np.ndarray
+    outcome_levels: tuple[Any, Any]
+    n: int
+    n_events: int
+    n_excluded: int
+    excluded_by_column: dict
+    deviance: float
+    null_deviance: float
+    stats: dict
+    formula: str
+    engine: str
+    method: str = "lrm (maximum likelihood, Newton-Raphson)"
+    r_fit: Any = field(default=None, compare=False)
+
+    # ------------------------------------------------------------------ prediction
+    def design(self, df: pd.DataFrame | None = None) -> np.ndarray:
+        """Design matrix with the intercept column (for ``df`` or the fitting data)."""
+        d = self.data if df is None else df
+        X = design_matrix(d, self.terms)
+        return np.column_stack([np.ones(len(d)), X])
+
+    def linear_predictor(self, df: pd.DataFrame | None = None) -> np.ndarray:
+        """``X beta`` for new data (rows with missing predictors give NaN)."""
+        return self.design(df) @ self.coefficients.to_numpy()
+
+    def predict(self, df: pd.DataFrame | None = None) -> np.ndarray:
+        """Predicted probability of ``outcome == outcome_levels[1]``."""
+        return _expit(self.linear_predictor(df))
+
+    @property
+    def params(self) -> pd.Series:
+        return self.coefficients
+
+    @property
+    def standard_errors(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.coefficients.index)
+
+    def to_frame(self) -> pd.DataFrame:
+        from scipy.stats import norm
+
+        se = self.standard_errors
+        z = self.coefficients / se
+        return pd.DataFrame({"coef": self.coefficients, "se": se, "z": z, "p": 2 * norm.sf(np.abs(z)),
+                             "OR": np.exp(self.coefficients)})
+
+    def _title(self) -> str:
+        extra = f", {self.n_excluded} rows excluded for missing values" if self.n_excluded else ""
+        return (f"LogisticModel {self.formula} (engine={self.engine}; n={self.n}, events={self.n_events}"
+                f"{extra}; C={self.stats['C']:.3f}, R2={self.stats['R2']:.3f})")
+
+
+def _model_stats(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> dict:
+    from scipy.stats import chi2
+
+    from .calibration import gini_md
+
+    n = len(y)
+    lp = X @ beta
+    p = _expit(lp)
+    ll = float(np.sum(y * lp - np.logaddexp(0, lp)))
+    ybar = y.mean()
+    ll0 = float(n * (ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar)))
+    lr = 2 * (ll - ll0)
+    df = X.shape[1] - 1
+    c = concordance_c(p, y)
+    return {
+        "Obs": n, "Events": int(y.sum()), "Model L.R.": lr, "d.f.": df,
+        "P": float(chi2.sf(lr, df)) if df > 0 else 1.0,
+        "C": c, "Dxy": 2 * c - 1,
+        "R2": (1 - np.exp(-lr / n)) / (1 - np.exp(2 * ll0 / n)),
+        "Brier": float(np.mean((p - y) ** 2)), "g": gini_md(lp), "gp": gini_md(p),
+        "deviance": -2 * ll, "null_deviance": -2 * ll0,
+    }
+
+
+def _formula(outcome: str, terms: Sequence[Term]) -> str:
+    parts = []
+    for t in terms:
+        if t.kind == "rcs":
+            parts.append(f"rcs({t.name}, c({', '.join(repr(round(k, 10)) for k in t.knots)}))")
+        else:
+            parts.append(t.name)
+    return f"{outcome} ~ " + " + ".join(parts)
+
+
+def _r_formula(outcome: str, terms: Sequence[Term]) -> str:
+    parts = []
+    for t in terms:
+        name = f"`{t.name}`"
+        if t.kind == "rcs":
+            parts.append(f"rcs({name}, c({', '.join(format(k, '.17g') for k in t.knots)}))")
+        else:
+            parts.append(name)
+    return f"`{outcome}` ~ " + " + ".join(parts)
+
+
+def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapping[str, Any] | None = None,
+            engine: str | None = None) -> LogisticModel:
+    """Fit a binary logistic regression model in rms's parametrisation.
+
+    ``logit P(Y=1 | x) = b0 + sum_j b_j x_j``; a spline term ``rcs(x, k)`` contributes
+    ``b_1 x + sum_{j=1}^{k-2} b_{j+1} S_j(x)`` with rms's restricted cubic spline basis (see
+    :func:`rcs_basis`). Coefficients maximise the log-likelihood (Newton-Raphson); the
+    variance is the inverse information matrix.
+
+    Parameters
+    ----------
+    df : data frame holding ``outcome`` and ``covariates``.
+    outcome : binary column (0/1, bool or two levels; the second level is the event).
+    covariates : predictor columns. Numeric -> linear; categorical/string/bool -> dummies against
+        the first level (booleans: ``FALSE``/``TRUE``).
+    rcs : ``{"age": 4}`` (number of knots, rms default quantiles) or ``{"age": [40, 50, 60]}``
+        (explicit knots). Knots are learnt from ``df`` only (fit on training data).
+    engine : "python", "r" (``rms::lrm(x=TRUE, y=TRUE)``, kept in R for nomogram/calibrate/
+        validate) or None (package default).
+
+    Rows with missing outcome or covariates are excluded; their number is stored in
+    ``n_excluded`` (and by column in ``excluded_by_column``) and announced with a warning.
+
+    Raises
+    ------
+    InputError for missing columns, a non-binary outcome, constant covariates;
+    ConvergenceError for complete or quasi-complete separation.
+
+    Examples
+    --------
+    MASS::birthwt as in Venables & Ripley (2002, p. 195); R gives the same coefficients
+    (``rms::lrm(low ~ age + lwt + race + smoke + ptd + ht + ui + ftv)``, intercept 0.82302):
+
+    >>> m = fit_lrm(bwt, "low", ["age", "lwt", "race", "smoke", "ptd", "ht", "ui", "ftv"])  # doctest: +SKIP
+    >>> round(m.coefficients["Intercept"], 5)  # doctest: +SKIP
+    0.82302
+    """
+    engine = resolve_engine(engine)
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"fit_lrm needs a pandas DataFrame, got {type(df).__name__}")
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    covariates = list(covariates)
+    if not covariates:
+        raise InputError("fit_lrm needs at least one covariate")
+    missing = [c for c in [outcome, *covariates] if c not in df.columns]
+    if missing:
+        raise InputError(f"columns {missing} are not in the data (available: {list(df.columns)[:20]})")
+    if outcome in covariates:
+        raise InputError(f"outcome '{outcome}' is also listed as a covariate")
+    if len(set(covariates)) != len(covariates):
+        raise InputError(f"covariates listed twice: {sorted({c for c in covariates if covariates.count(c) > 1})}")
+    cols = [outcome, *covariates]
+    na = df[cols].isna()
+    keep = ~na.any(axis=1)
+    n_excluded = int((~keep).sum())
+    excluded_by = {c: int(v) for c, v in na.sum().items() if v}
+    if n_excluded:
+        warnings.warn(f"fit_lrm: {n_excluded} of {len(df)} rows excluded for missing values "
+                      f"(missing per column: {excluded_by})", UserWarning, stacklevel=2)
+    data = df.loc[keep, cols].reset_index(drop=True)
+    for c in covariates:
+        if pd.api.types.is_bool_dtype(data[c].dtype):
+            data[c] = pd.Categorical(_as_levels(data[c]), categories=["FALSE", "TRUE"])
+    y, levels = binary_outcome(data[outcome], outcome)
+    if y.sum() < 1 or y.sum() > len(y) - 1:
+        raise InputError(f"outcome '{outcome}' has a single value in the complete cases")
+    terms = build_terms(data, covariates, rcs)
+    X = np.column_stack([np.ones(len(data)), design_matrix(data, terms)])
+    names = ["Intercept"] + [c for t in terms for c in t.columns]
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise InputError(f"the design matrix is rank deficient (collinear covariates among {covariates}); "
+                         "drop redundant columns")
+    formula = _formula(outcome, terms)
+    if engine == "python":
+        beta, info, converged = newton_logistic(X, y, maxit=50)
+        _check_separation(X, y, beta, converged, names)
+        vcov = np.linalg.inv(info)
+        r_fit = None
+    else:
+        beta, vcov, r_fit = _fit_lrm_r(data, outcome, levels, terms, names, X, y)
+    stats = _model_stats(X, y, beta)
+    return LogisticModel(
+        outcome=outcome, covariates=tuple(covariates), terms=tuple(terms),
+        coefficients=pd.Series(beta, index=names), vcov=pd.DataFrame(vcov, index=names, columns=names),
+        data=data, y=y, outcome_levels=levels, n=len(y), n_events=int(y.sum()), n_excluded=n_excluded,
+        excluded_by_column=excluded_by, deviance=stats["deviance"], null_deviance=stats["null_deviance"],
+        stats={k: v for k, v in stats.items() if k not in ("deviance", "null_deviance")},
+        formula=formula, engine=engine, r_fit=r_fit,
+        method="rms::lrm" if engine == "r" else "lrm (maximum likelihood, Newton-Raphson)",
+    )
+
+
+#: a coefficient times its predictor's SD above this (odds ratio e^15 per SD) means separation
+SEPARATION_STD_COEF = 15.0
+
+
+def _check_separation(X: np.ndarray, y: np.ndarray, beta: np.ndarray, converged: bool, names: list[str]) -> None:
+    lp = X @ beta
+    sd = X.std(axis=0)
+    sd[0] = 1.0
+    std_coef = np.abs(beta) * sd
+    p = _expit(lp)
+    perfect = np.mean((p < 1e-8) | (p > 1 - 1e-8))
+    if not converged or std_coef[1:].max(initial=0) > SEPARATION_STD_COEF or perfect > 0:
+        worst = names[1 + int(np.argmax(std_coef[1:]))] if len(names) > 1 else "Intercept"
+        raise ConvergenceError(
+            f"logistic fit did not converge: complete or quasi-complete separation (largest standardised "
+            f"coefficient: '{worst}' = {beta[names.index(worst)]:.3g}; {perfect:.1%} of fitted probabilities are 0 or 1). "
+            "Remove or merge the separating variable/levels, or use a penalised model.")
+
+
+def _fit_lrm_r(data: pd.DataFrame, outcome: str, levels: tuple, terms: Sequence[Term], names: list[str],
+               X: np.ndarray, y: np.ndarray):
+    from .. import r_bridge
+
+    r_bridge.require("rms")
+    rdata = data.copy()
+    rdata[outcome] = y.astype(int)
+    for t in terms:
+        if t.kind == "categorical":
+            rdata[t.name] = pd.Categorical(_as_levels(rdata[t.name]), categories=list(t.levels))
+        else:
+            rdata[t.name] = rdata[t.name].astype(float)
+    raw = r_bridge.call("h2s_lrm_fit", rdata, _r_formula(outcome, terms), convert=False)
+    info = r_bridge.call("h2s_lrm_info", raw)
+    if info["fail"]:
+        raise ConvergenceError("rms::lrm failed to converge (separation or singular information); "
+                               "remove or merge the separating variable/levels")
+    coef = np.asarray(info["coefficients"], float)
+    vcov = np.asarray(info["var"], float)
+    if len(coef) != len(names):
+        raise ConvergenceError(f"rms::lrm returned {len(coef)} coefficients, expected {len(names)} "
+                               "(a column was dropped as singular)")
+    _check_separation(X, y, coef, True, names)
+    return coef, vcov, raw

@@ -1,0 +1,1087 @@
+"""ROC curves, AUC with confidence intervals, and AUC comparisons (pROC semantics).
+
+Every function takes a binary outcome ``y`` (0/1, bool, or a two-category pandas Categorical
+whose *second* category is the positive class, as pROC's ``levels``) and a numeric ``score``.
+Conventions follow pROC 1.18 (Robin et al., BMC Bioinformatics 2011;12:77) so that
+``engine="python"`` and ``engine="r"`` give the same numbers:
+
+* **direction** -- ``"<"``: controls have lower scores (``control < t <= case``, a subject is
+  test-positive when ``score >= t``); ``">"``: controls have higher scores (positive when
+  ``score <= t``). ``"auto"`` picks ``"<"`` when ``median(controls) <= median(cases)`` and
+  ``">"`` otherwise, so the AUC is >= 0.5 -- which makes a test of "AUC = 0.5" optimistic; fix
+  the direction from development data when testing.
+* **ties** -- a case tied with a control counts 1/2 (midranks); the AUC is the Mann-Whitney
+  statistic ``U / (n_pos * n_neg)``.
+* **thresholds** -- midpoints between consecutive distinct scores plus ``-Inf``/``+Inf``
+  (pROC ``roc.utils.thresholds``), listed so that sensitivity falls from 1 to 0.
+
+Numbers: the DeLong variance uses the O(n log n) midrank algorithm of Sun & Xu (IEEE Signal
+Process Lett 2014;21:1389-93), identical to DeLong, DeLong & Clarke-Pearson (Biometrics
+1988;44:837-45); bootstrap replicates resample cases and controls separately (pROC's
+``boot.stratified=TRUE``) and give percentile intervals (R ``quantile`` type 7).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from ..engine import resolve_engine
+from ..errors import InputError
+from ..resampling import bootstrap_indices, run_replicates
+from ..results import Result
+
+__all__ = [
+    "AUCResult",
+    "RocCurveResult",
+    "YoudenResult",
+    "RocTestResult",
+    "AUCComparison",
+    "MulticlassAUCResult",
+    "roc_auc",
+    "auc_ci_from_summary",
+    "roc_curve",
+    "youden",
+    "roc_test",
+    "compare_aucs",
+    "multiclass_auc",
+]
+
+_CI_METHODS = ("delong", "bootstrap", "exact", "hanley")
+_DIRECTIONS = ("auto", "<", ">")
+
+
+# =========================================================================== input checks
+def _positions(mask: np.ndarray, limit: int = 10) -> str:
+    pos = np.flatnonzero(mask)
+    shown = ", ".join(str(int(p)) for p in pos[:limit])
+    return f"[{shown}{', ...' if len(pos) > limit else ''}]"
+
+
+def _outcome_codes(y: Any, name: str) -> np.ndarray:
+    """0/1 float codes of a binary outcome (NaN where missing)."""
+    if isinstance(y, pd.Series) and isinstance(y.dtype, pd.CategoricalDtype):
+        y = y.array
+    if isinstance(y, pd.Categorical):
+        present = [c for c in y.categories if (np.asarray(y) == c).any()]
+        if len(present) != 2:
+            raise InputError(
+                f"{name} must be binary; its categories present in the data are {present}. "
+                "Keep exactly two categories (the second is the positive class)."
+            )
+        codes = np.full(len(y), np.nan)
+        codes[np.asarray(y == present[0])] = 0.0
+        codes[np.asarray(y == present[1])] = 1.0
+        return codes
+    raw = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y)
+    if raw.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional, got shape {raw.shape}")
+    if raw.dtype.kind in "biuf":  # fast path: numeric or bool arrays
+        codes = raw.astype(float)
+        ok = np.isnan(codes) | (codes == 0.0) | (codes == 1.0)
+        if not ok.all():
+            uniq = np.unique(codes[~ok])[:5]
+            raise InputError(
+                f"{name} must be coded 0/1 (or bool, or a two-category pandas Categorical whose second "
+                f"category is the positive class); found other values {', '.join(repr(float(u)) for u in uniq)}"
+            )
+        return codes
+    arr = raw.astype(object)
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    missing = np.asarray(pd.isna(arr), dtype=bool)
+    codes = np.full(len(arr), np.nan)
+    bad = []
+    for i in np.flatnonzero(~missing):
+        v = arr[i]
+        if isinstance(v, (bool, np.bool_)):
+            codes[i] = float(v)
+        elif isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
+            codes[i] = float(v)
+        else:
+            bad.append(v)
+    if bad:
+        uniq = sorted({repr(b) for b in bad})[:5]
+        raise InputError(
+            f"{name} must be coded 0/1 (or bool, or a two-category pandas Categorical whose second "
+            f"category is the positive class); found other values {', '.join(uniq)}"
+        )
+    return codes
+
+
+def _score_values(score: Any, name: str) -> np.ndarray:
+    arr = score.to_numpy() if isinstance(score, (pd.Series, pd.Index)) else score
+    try:
+        out = np.asarray(arr, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numeric ({exc}); convert it with pd.to_numeric first") from None
+    if out.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional, got shape {out.shape}")
+    inf = np.isinf(out)
+    if inf.any():
+        raise InputError(f"{name} has {int(inf.sum())} infinite value(s) at positions {_positions(inf)}")
+    return out
+
+
+@dataclass(frozen=True)
+class _Clean:
+    y: np.ndarray                      # int8 0/1
+    scores: dict[str, np.ndarray]
+    n_dropped: int
+    keep: np.ndarray                   # boolean mask over the input rows
+
+
+def _clean(y: Any, scores: Mapping[str, Any], na: str, y_name: str = "y", min_per_class: int = 1) -> _Clean:
+    """Validate a binary outcome and one or more aligned scores; handle missing values."""
+    if na not in ("raise", "drop"):
+        raise InputError(f"na must be 'raise' or 'drop', got {na!r}")
+    codes = _outcome_codes(y, y_name)
+    vals = {k: _score_values(v, k) for k, v in scores.items()}
+    for k, v in vals.items():
+        if len(v) != len(codes):
+            raise InputError(f"{k} has {len(v)} values but {y_name} has {len(codes)}; they must be aligned row by row")
+    missing = np.isnan(codes)
+    parts = [f"{y_name}: {int(missing.sum())}"] if missing.any() else []
+    for k, v in vals.items():
+        m = np.isnan(v)
+        if m.any():
+            parts.append(f"{k}: {int(m.sum())}")
+        missing |= m
+    if missing.any() and na == "raise":
+        raise InputError(
+            f"{int(missing.sum())} row(s) have missing values ({'; '.join(parts)}) at positions "
+            f"{_positions(missing)}; remove them or pass na='drop' (the count is reported as n_dropped)"
+        )
+    keep = ~missing
+    y01 = codes[keep].astype(np.int8)
+    n_pos = int(y01.sum())
+    n_neg = int(len(y01) - n_pos)
+    if n_pos < min_per_class or n_neg < min_per_class:
+        raise InputError(
+            f"{y_name} needs at least {min_per_class} positive and {min_per_class} negative subject(s) "
+            f"after removing missing rows; it has {n_pos} positive and {n_neg} negative"
+        )
+    out_scores = {k: v[keep] for k, v in vals.items()}
+    for k, v in out_scores.items():
+        if np.all(v == v[0]):
+            raise InputError(
+                f"{k} is constant (every value is {v[0]!r}): all cases tie with all controls, the AUC "
+                "is 0.5 by construction and has no sampling variance"
+            )
+    return _Clean(y01, out_scores, int(missing.sum()), keep)
+
+
+def _check_level(level: float) -> float:
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise InputError(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}")
+    return float(level)
+
+
+def _check_direction(direction: str) -> str:
+    if direction not in _DIRECTIONS:
+        raise InputError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
+    return direction
+
+
+def resolve_direction(y: np.ndarray, score: np.ndarray, direction: str = "auto") -> str:
+    """pROC's rule: ``"<"`` if ``median(controls) <= median(cases)`` else ``">"``."""
+    _check_direction(direction)
+    if direction != "auto":
+        return direction
+    return "<" if np.median(score[y == 0]) <= np.median(score[y == 1]) else ">"
+
+
+def _oriented(score: np.ndarray, direction: str) -> np.ndarray:
+    """Scores turned so that larger means 'more likely a case'."""
+    return score if direction == "<" else -score
+
+
+# =========================================================================== core algorithms
+def _delong_placements(y: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """AUC and DeLong placement values by midranks (Sun & Xu 2014), O(n log n).
+
+    ``v10[i]`` = share of controls below case i (ties 1/2); ``v01[j]`` = share of cases above
+    control j. ``AUC = mean(v10) = mean(v01)``.
+    """
+    pos = s[y == 1]
+    neg = s[y == 0]
+    m, n = len(pos), len(neg)
+    # midrank(case in all) - midrank(case among cases) = #controls below + 1/2 #tied controls.
+    # One sort of the pooled scores gives it for every subject: walk the groups of equal values,
+    # counting cases and controls before and within each group.
+    z = np.concatenate([pos, neg])
+    order = np.argsort(z)  # ties need no stable order: equal values form one group
+    zs = z[order]
+    is_case = order < m
+    new_group = np.empty(len(zs), dtype=bool)
+    new_group[0] = True
+    np.not_equal(zs[1:], zs[:-1], out=new_group[1:])
+    gid = np.cumsum(new_group) - 1
+    cases_in = np.bincount(gid, weights=is_case)
+    ctrls_in = np.bincount(gid) - cases_in
+    ctrls_before = np.cumsum(ctrls_in) - ctrls_in
+    cases_before = np.cumsum(cases_in) - cases_in
+    placement = np.where(is_case, (ctrls_before + 0.5 * ctrls_in)[gid] / n,
+                         1.0 - (cases_before + 0.5 * cases_in)[gid] / m)
+    v = np.empty(m + n)
+    v[order] = placement
+    v10, v01 = v[:m], v[m:]
+    return float(v10.mean()), v10, v01
+
+
+def _delong_var(v10: np.ndarray, v01: np.ndarray) -> float:
+    m, n = len(v10), len(v01)
+    if m < 2 or n < 2:
+        return float("nan")
+    return float(np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n)
+
+
+class _FastAUC:
+    """AUC of bootstrap resamples in O(n_pos + n_neg) each, after one sort.
+
+    For a resample with case indices ``ip`` and control indices ``ineg`` (into the original
+    cases/controls) the AUC is the mean over resampled cases of (#resampled controls below +
+    1/2 #tied), read off a cumulative count of the resampled controls in sorted order.
+    """
+
+    def __init__(self, pos: np.ndarray, neg: np.ndarray):
+        self.m, self.n = len(pos), len(neg)
+        order = np.argsort(neg, kind="stable")
+        sorted_neg = neg[order]
+        self.slot = np.empty(self.n, dtype=np.intp)
+        self.slot[order] = np.arange(self.n)
+        self.lo = np.searchsorted(sorted_neg, pos, "left")
+        self.hi = np.searchsorted(sorted_neg, pos, "right")
+
+    def auc(self, ip: np.ndarray, ineg: np.ndarray) -> float:
+        cum = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.slot[ineg], minlength=self.n), out=cum[1:])
+        twice = cum[self.lo[ip]].sum() + cum[self.hi[ip]].sum()
+        return float(twice) / (2.0 * len(ip) * len(ineg))
+
+
+def _stratified_draw(rng: np.random.Generator, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cases and controls resampled separately (pROC ``boot.stratified=TRUE``)."""
+    return bootstrap_indices(rng, m), bootstrap_indices(rng, n)
+
+
+def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(values, [a, 1.0 - a])  # numpy 'linear' == R quantile type 7
+    return float(lo), float(hi)
+
+
+def _boot_aucs(y: np.ndarray, s: np.ndarray, n_boot: int, seed: Any, scheduler: Any) -> np.ndarray:
+    fast = _FastAUC(s[y == 1], s[y == 0])
+
+    def fn(rng: np.random.Generator, k: int) -> np.ndarray:
+        out = np.empty(k)
+        for b in range(k):
+            ip, ineg = _stratified_draw(rng, fast.m, fast.n)
+            out[b] = fast.auc(ip, ineg)
+        return out
+
+    return run_replicates(fn, n_boot, seed=seed, scheduler=scheduler, desc="bootstrap AUC")
+
+
+# =========================================================================== results
+@dataclass(frozen=True, repr=False)
+class AUCResult(Result):
+    """Area under the ROC curve with its confidence interval.
+
+    ``se`` is the DeLong standard error; ``z``/``p_value`` test H0: AUC = 0.5 with it
+    (``(auc - 0.5) / se``). ``n_dropped`` counts rows removed for missing values (``na="drop"``).
+    """
+
+    auc: float
+    ci_low: float
+    ci_high: float
+    level: float
+    method: str
+    n_pos: int
+    n_neg: int
+    direction: str
+    engine: str
+    se: float
+    z: float
+    p_value: float
+    n_dropped: int = 0
+    n_boot: int | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "auc": self.auc, "ci_low": self.ci_low, "ci_high": self.ci_high, "level": self.level,
+            "ci_method": self.method, "se_delong": self.se, "z_vs_0.5": self.z, "p_vs_0.5": self.p_value,
+            "n_pos": self.n_pos, "n_neg": self.n_neg, "n_dropped": self.n_dropped,
+            "direction": self.direction, "engine": self.engine,
+        }])
+
+
+@dataclass(frozen=True, repr=False)
+class RocCurveResult(Result):
+    """Empirical ROC curve: one row per pROC threshold (sensitivity falls from 1 to 0)."""
+
+    thresholds: np.ndarray
+    sensitivity: np.ndarray
+    specificity: np.ndarray
+    direction: str
+    auc: float
+    n_pos: int
+    n_neg: int
+    engine: str
+    n_dropped: int = 0
+    method: str = "empirical"
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"threshold": self.thresholds, "sensitivity": self.sensitivity,
+                             "specificity": self.specificity})
+
+    def plot(self, ax: Any = None, label: str | None = None, **kwargs: Any) -> Any:
+        """ROC curve (1 - specificity on x), with the chance diagonal."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.5, 4.5))
+        lab = label if label is not None else f"AUC = {self.auc:.3f}"
+        ax.plot(1.0 - self.specificity, self.sensitivity, drawstyle="default", label=lab, **kwargs)
+        ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1)
+        ax.set_xlabel("1 - specificity")
+        ax.set_ylabel("Sensitivity")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.legend(loc="lower right")
+        return ax
+
+
+@dataclass(frozen=True, repr=False)
+class YoudenResult(Result):
+    """Threshold maximising sensitivity + specificity - 1 (pROC ``coords(x="best")``).
+
+    ``tied_thresholds`` lists every threshold reaching the maximum, in pROC's order; the first is
+    reported as ``threshold``.
+    """
+
+    threshold: float
+    sensitivity: float
+    specificity: float
+    youden_index: float
+    direction: str
+    tied_thresholds: tuple
+    engine: str
+    n_pos: int
+    n_neg: int
+    method: str = "youden"
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "threshold": self.threshold, "sensitivity": self.sensitivity, "specificity": self.specificity,
+            "youden_index": self.youden_index, "direction": self.direction,
+            "n_tied_thresholds": len(self.tied_thresholds), "n_pos": self.n_pos, "n_neg": self.n_neg,
+        }])
+
+
+@dataclass(frozen=True, repr=False)
+class RocTestResult(Result):
+    """Comparison of two AUCs: test statistic, p-value, and the CI of ``auc1 - auc2``.
+
+    ``statistic_name`` is ``"Z"`` (paired DeLong), ``"D"`` (unpaired DeLong, a Welch-type t with
+    ``df``; bootstrap), or ``"E"`` (Venkatraman, whose null is equality of the whole curves, so it
+    has no CI of the AUC difference).
+    """
+
+    statistic: float
+    p_value: float
+    auc1: float
+    auc2: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    level: float
+    method: str
+    paired: bool
+    statistic_name: str
+    engine: str
+    n1: tuple
+    n2: tuple
+    df: float = float("nan")
+    n_boot: int | None = None
+    ci_source: str = ""
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "auc1": self.auc1, "auc2": self.auc2, "difference": self.difference,
+            "ci_low": self.ci_low, "ci_high": self.ci_high, "level": self.level,
+            "statistic": self.statistic, "statistic_name": self.statistic_name, "df": self.df,
+            "p_value": self.p_value, "method": self.method, "paired": self.paired,
+            "n1_pos_neg": self.n1, "n2_pos_neg": self.n2, "engine": self.engine,
+        }])
+
+
+@dataclass(frozen=True, repr=False)
+class AUCComparison(Result):
+    """AUCs of k models and every pairwise comparison with multiplicity-adjusted p-values."""
+
+    models: pd.DataFrame
+    pairs: pd.DataFrame
+    method: str
+    p_adjust: str | None
+    engine: str
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.pairs.copy()
+
+
+@dataclass(frozen=True, repr=False)
+class MulticlassAUCResult(Result):
+    """Hand & Till (2001) multiclass AUC plus one-vs-rest AUCs with CIs."""
+
+    auc: float
+    ci_low: float
+    ci_high: float
+    pairs: pd.DataFrame
+    one_vs_rest: pd.DataFrame
+    classes: tuple
+    method: str
+    engine: str
+    n_boot: int | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        head = pd.DataFrame([{"class": "Hand-Till (all pairs)", "auc": self.auc, "ci_low": self.ci_low,
+                              "ci_high": self.ci_high}])
+        return pd.concat([head, self.one_vs_rest[["class", "auc", "ci_low", "ci_high"]]], ignore_index=True)
+
+
+# =========================================================================== AUC + CI
+def auc_ci_from_summary(auc: float, n_pos: int, n_neg: int | None = None, method: str = "exact",
+                        level: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of a published AUC from the AUC and the group sizes alone.
+
+    ``method="exact"``: the binomial exact (Clopper-Pearson) interval with ``x = AUC * n``
+    "successes" out of ``n`` subjects, which MedCalc prints as the AUC's "95% CI" and seed 001
+    reports (AUC 0.842, n = 48 -> 0.708-0.931)::
+
+        lower = Beta^{-1}(a/2; x, n - x + 1),   upper = Beta^{-1}(1 - a/2; x + 1, n - x)
+
+    with ``n = n_pos + n_neg``; when ``n_neg`` is None, ``n_pos`` is read as the total ``n``.
+
+    ``method="hanley"``: Hanley & McNeil (Radiology 1982;143:29-36),
+    ``SE^2 = [A(1-A) + (n_pos-1)(Q1-A^2) + (n_neg-1)(Q2-A^2)] / (n_pos n_neg)`` with
+    ``Q1 = A/(2-A)``, ``Q2 = 2A^2/(1+A)``; interval ``A -/+ z SE`` clipped to [0, 1].
+
+    Examples
+    --------
+    >>> lo, hi = auc_ci_from_summary(928 / 1102, 19, 29)   # seed 001 DL-US, AUC 0.842
+    >>> round(lo, 3), round(hi, 3)
+    (0.708, 0.931)
+    """
+    level = _check_level(level)
+    if not (0.0 <= float(auc) <= 1.0) or not np.isfinite(auc):
+        raise InputError(f"auc must lie in [0, 1], got {auc!r}")
+    if method == "exact":
+        n = int(n_pos) + (0 if n_neg is None else int(n_neg))
+        if n < 1:
+            raise InputError(f"the number of subjects must be >= 1, got n={n}")
+        x = float(auc) * n
+        a = 1.0 - level
+        lo = 0.0 if x <= 0 else float(sps.beta.ppf(a / 2, x, n - x + 1))
+        hi = 1.0 if x >= n else float(sps.beta.ppf(1 - a / 2, x + 1, n - x))
+        return lo, hi
+    if method == "hanley":
+        if n_neg is None:
+            raise InputError("method='hanley' needs both n_pos and n_neg")
+        se = _hanley_se(float(auc), int(n_pos), int(n_neg))
+        z = sps.norm.ppf(1 - (1 - level) / 2)
+        return max(0.0, auc - z * se), min(1.0, auc + z * se)
+    raise InputError(f"method must be 'exact' or 'hanley', got {method!r}")
+
+
+def _hanley_se(a: float, n_pos: int, n_neg: int) -> float:
+    if n_pos < 1 or n_neg < 1:
+        raise InputError(f"n_pos and n_neg must be >= 1, got {n_pos}, {n_neg}")
+    q1 = a / (2 - a)
+    q2 = 2 * a * a / (1 + a)
+    return math.sqrt((a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg))
+
+
+def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot: int = 2000,
+            seed: Any = None, direction: str = "auto", na: str = "raise", scheduler: Any = None,
+            engine: str | None = None) -> AUCResult:
+    """Area under the ROC curve with a confidence interval.
+
+    ``AUC = (1/(n_pos n_neg)) sum_i sum_j psi(x_i, y_j)``, ``psi = 1`` if case i scores above
+    control j, ``1/2`` if tied (Mann-Whitney). CI methods:
+
+    * ``"delong"`` -- ``AUC -/+ z_{1-a/2} sqrt(S10/n_pos + S01/n_neg)`` from the placement
+      variances (DeLong et al. 1988; Sun & Xu 2014), clipped to [0, 1] as pROC ``ci.auc``.
+    * ``"bootstrap"`` -- percentile interval of ``n_boot`` stratified resamples (pROC
+      ``ci.auc(method="bootstrap")``); the direction is kept fixed.
+    * ``"exact"`` / ``"hanley"`` -- :func:`auc_ci_from_summary` (MedCalc's binomial exact
+      interval; Hanley & McNeil 1982).
+
+    The result also carries the DeLong test of H0: AUC = 0.5 (``z``, ``p_value``).
+
+    Parameters
+    ----------
+    y : 0/1 outcome (1 = case, e.g. HER2-positive).
+    score : numeric predictor (probability, score, reader rating).
+    direction : ``"auto"`` (pROC median rule), ``"<"`` or ``">"``; see module notes.
+    na : ``"raise"`` (default: error naming the count and positions) or ``"drop"`` (dropped rows
+        counted in ``n_dropped``).
+    scheduler : passed to :func:`her2stats.resampling.run_replicates` for ``ci="bootstrap"``.
+    engine : ``"python"`` or ``"r"`` (pROC ``roc``/``ci.auc``/``var``).
+
+    Examples
+    --------
+    pROC's aSAH example (``roc(aSAH$outcome, aSAH$s100b)``: AUC 0.7314, 95% CI 0.6301-0.8326):
+
+    >>> r = roc_auc(asah.outcome == "Poor", asah.s100b, engine="python")   # doctest: +SKIP
+    >>> round(r.auc, 4), round(r.ci_low, 4), round(r.ci_high, 4)           # doctest: +SKIP
+    (0.7314, 0.6301, 0.8326)
+    """
+    if ci not in _CI_METHODS:
+        raise InputError(f"ci must be one of {_CI_METHODS}, got {ci!r}")
+    level = _check_level(level)
+    _check_direction(direction)
+    eng = resolve_engine(engine)
+    c = _clean(y, {"score": score}, na)
+    yy, s = c.y, c.scores["score"]
+    n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
+    if ci in ("delong", "bootstrap") and (n_pos < 2 or n_neg < 2):
+        raise InputError(
+            f"ci='{ci}' needs at least 2 cases and 2 controls; there are {n_pos} case(s) and {n_neg} control(s)"
+        )
+    if ci == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
+        raise InputError(f"n_boot must be an integer >= 100 for a percentile interval, got {n_boot!r}")
+
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("pROC")
+        out = r_bridge.call("h2s_roc_auc", y=yy.astype(np.int32), score=s, direction=direction,
+                            ci_method=ci, level=level, n_boot=int(n_boot),
+                            seed=None if seed is None else int(seed))
+        auc, d = float(out["auc"]), "<" if out["direction_lt"] == 1 else ">"
+        var = float(out["var_delong"])
+        lo, hi = float(out["ci_low"]), float(out["ci_high"])
+    else:
+        d = resolve_direction(yy, s, direction)
+        so = _oriented(s, d)
+        auc, v10, v01 = _delong_placements(yy, so)
+        var = _delong_var(v10, v01)
+        lo = hi = float("nan")
+        if ci == "delong":
+            z = sps.norm.ppf(1 - (1 - level) / 2)
+            lo, hi = max(0.0, auc - z * math.sqrt(var)), min(1.0, auc + z * math.sqrt(var))
+        elif ci == "bootstrap":
+            lo, hi = _percentile(_boot_aucs(yy, so, int(n_boot), seed, scheduler), level)
+    if ci in ("exact", "hanley"):
+        lo, hi = auc_ci_from_summary(auc, n_pos, n_neg, method=ci, level=level)
+    se = math.sqrt(var) if var == var else float("nan")
+    zval = (auc - 0.5) / se if se > 0 else float("nan")
+    p = float(2 * sps.norm.sf(abs(zval))) if zval == zval else float("nan")
+    return AUCResult(auc=auc, ci_low=lo, ci_high=hi, level=level, method=ci, n_pos=n_pos, n_neg=n_neg,
+                     direction=d, engine=eng, se=se, z=zval, p_value=p, n_dropped=c.n_dropped,
+                     n_boot=int(n_boot) if ci == "bootstrap" else None)
+
+
+# =========================================================================== curve + Youden
+def proc_thresholds(predictor: np.ndarray, direction: str) -> np.ndarray:
+    """pROC ``roc.utils.thresholds``: midpoints of sorted distinct values with -Inf/+Inf ends.
+
+    A midpoint that rounds onto one of its neighbours (floating-point near ties) is moved onto
+    the neighbour that keeps the two values on different sides, as pROC does.
+    """
+    u = np.unique(predictor)
+    left = np.concatenate([[-np.inf], u])
+    right = np.concatenate([u, [np.inf]])
+    with np.errstate(invalid="ignore", over="ignore"):
+        t1 = (left + right) / 2
+        t2 = left / 2 + right / 2
+    t = np.where(np.abs(t1) > 1e100, t2, t1)
+    ties = np.isin(t, predictor)
+    for k in np.flatnonzero(ties):
+        if direction == ">":
+            if t[k] == u[k - 1]:
+                pass
+            elif t[k] == u[k]:
+                t[k] = u[k - 1]
+        else:
+            if t[k] == u[k - 1]:
+                t[k] = u[k]
+    return t
+
+
+def _curve_points(y: np.ndarray, s: np.ndarray, direction: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thresholds, sensitivity, specificity in pROC order (sensitivity from 1 down to 0)."""
+    cases = np.sort(s[y == 1])
+    controls = np.sort(s[y == 0])
+    m, n = len(cases), len(controls)
+    t = proc_thresholds(s, direction)
+    if direction == "<":
+        tp = m - np.searchsorted(cases, t, "left")
+        tn = np.searchsorted(controls, t, "left")
+    else:
+        tp = np.searchsorted(cases, t, "right")
+        tn = n - np.searchsorted(controls, t, "right")
+        t, tp, tn = t[::-1], tp[::-1], tn[::-1]
+    return t, tp / m, tn / n
+
+
+def roc_curve(y: Any, score: Any, direction: str = "auto", na: str = "raise",
+              engine: str | None = None) -> RocCurveResult:
+    """Empirical ROC curve with pROC's thresholds, direction and tie semantics.
+
+    For ``direction="<"`` a subject is positive when ``score >= threshold``:
+    ``Se(t) = #{cases >= t} / n_pos``, ``Sp(t) = #{controls < t} / n_neg``; for ``">"`` when
+    ``score <= threshold``. Thresholds are pROC's midpoints (see :func:`proc_thresholds`), so a
+    threshold carried to another cohort never sits on an observed development value.
+
+    Examples
+    --------
+    Same rows as ``pROC::roc(y, score)`` -> ``thresholds``, ``sensitivities``, ``specificities``.
+    """
+    _check_direction(direction)
+    eng = resolve_engine(engine)
+    c = _clean(y, {"score": score}, na)
+    yy, s = c.y, c.scores["score"]
+    n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("pROC")
+        df = r_bridge.call("h2s_roc_curve", y=yy.astype(np.int32), score=s, direction=direction)
+        d = str(df["direction"].iloc[0])
+        t, se, sp = (np.asarray(df[k], dtype=float) for k in ("threshold", "sensitivity", "specificity"))
+        auc = _delong_placements(yy, _oriented(s, d))[0]
+    else:
+        d = resolve_direction(yy, s, direction)
+        t, se, sp = _curve_points(yy, s, d)
+        auc = _delong_placements(yy, _oriented(s, d))[0]
+    return RocCurveResult(thresholds=t, sensitivity=se, specificity=sp, direction=d, auc=auc,
+                          n_pos=n_pos, n_neg=n_neg, engine=eng, n_dropped=c.n_dropped)
+
+
+def _best_youden(t: np.ndarray, se: np.ndarray, sp: np.ndarray) -> np.ndarray:
+    crit = se + sp   # pROC best.weights = c(1, 0.5) -> r = 1
+    return np.flatnonzero(crit == crit.max())
+
+
+def youden(y: Any, score: Any, direction: str = "auto", na: str = "raise",
+           engine: str | None = None) -> YoudenResult:
+    """Threshold maximising Youden's J = sensitivity + specificity - 1 (Youden, Cancer 1950).
+
+    pROC convention (``coords(roc, "best", best.method="youden")``): the maximum is taken over
+    pROC's midpoint thresholds; when several thresholds tie, all are listed in
+    ``tied_thresholds`` (pROC returns them all) and the first in pROC's order is reported.
+    Choose it on development data and carry it to other cohorts with
+    :func:`her2stats.stats.diagnostics.choose_threshold`.
+    """
+    _check_direction(direction)
+    eng = resolve_engine(engine)
+    c = _clean(y, {"score": score}, na)
+    yy, s = c.y, c.scores["score"]
+    n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("pROC")
+        df = r_bridge.call("h2s_youden", y=yy.astype(np.int32), score=s, direction=direction)
+        d = str(df["direction"].iloc[0])
+        ts = np.asarray(df["threshold"], dtype=float)
+        se, sp = float(df["sensitivity"].iloc[0]), float(df["specificity"].iloc[0])
+    else:
+        d = resolve_direction(yy, s, direction)
+        t, sens, spec = _curve_points(yy, s, d)
+        idx = _best_youden(t, sens, spec)
+        ts = t[idx]
+        se, sp = float(sens[idx[0]]), float(spec[idx[0]])
+    return YoudenResult(threshold=float(ts[0]), sensitivity=se, specificity=sp, youden_index=se + sp - 1,
+                        direction=d, tied_thresholds=tuple(float(v) for v in ts), engine=eng,
+                        n_pos=n_pos, n_neg=n_neg)
+
+
+# =========================================================================== two-AUC tests
+def _venkatraman_counts(rank: np.ndarray, d: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For x = 1..size: #cases with rank <= x and #controls with rank <= x."""
+    cases = np.cumsum(np.bincount(rank[d == 1], minlength=size + 1)[1:size + 1])
+    controls = np.cumsum(np.bincount(rank[d == 0], minlength=size + 1)[1:size + 1])
+    return cases, controls
+
+
+def _rank_first(x: np.ndarray) -> np.ndarray:
+    """R ``rank(x, ties.method = "first")``."""
+    return sps.rankdata(x, method="ordinal").astype(np.int64)
+
+
+def _venkatraman_paired_stat(r: np.ndarray, s: np.ndarray, d: np.ndarray) -> float:
+    n = len(d)
+    n_ctrl = int((d == 0).sum())
+    r_fn, r_ctrl = _venkatraman_counts(r, d, n)
+    s_fn, s_ctrl = _venkatraman_counts(s, d, n)
+    # fp(x) = #controls with rank > x
+    return float(np.abs((s_fn + (n_ctrl - s_ctrl)) - (r_fn + (n_ctrl - r_ctrl))).sum())
+
+
+def _approxfun(x: np.ndarray, y: np.ndarray):
+    """R ``approxfun(x, y)`` (linear, ties averaged, NA outside the range)."""
+    ux, inv = np.unique(x, return_inverse=True)
+    uy = np.bincount(inv, weights=y) / np.bincount(inv)
+    return lambda q: np.interp(q, ux, uy, left=np.nan, right=np.nan)
+
+
+def _venkatraman_unpaired_stat(r: np.ndarray, s: np.ndarray, d1: np.ndarray, d2: np.ndarray, mp: float) -> float:
+    n, m = len(d1), len(d2)
+    r_case, r_ctrl = _venkatraman_counts(r, d1, n)
+    s_case, s_ctrl = _venkatraman_counts(s, d2, m)
+    r_fx, r_gx = r_case / (d1 == 1).sum(), r_ctrl / (d1 == 0).sum()
+    s_fx, s_gx = s_case / (d2 == 1).sum(), s_ctrl / (d2 == 0).sum()
+    r_p = mp * r_fx + (1 - mp) * r_gx
+    s_p = mp * s_fx + (1 - mp) * s_gx
+    r_exp = mp * r_fx + (1 - mp) * (1 - r_gx)
+    s_exp = mp * s_fx + (1 - mp) * (1 - s_gx)
+    x = np.sort(np.concatenate([r_p, s_p]))
+    yv = np.abs(_approxfun(r_p, r_exp)(x) - _approxfun(s_p, s_exp)(x))
+    terms = (yv[1:] + yv[:-1]) * (x[1:] - x[:-1]) / 2
+    return float(np.nansum(terms))
+
+
+def _venkatraman(y1, s1, y2, s2, paired, n_boot, seed, scheduler) -> tuple[float, float]:
+    """Venkatraman & Begg (1996) paired / Venkatraman (2000) unpaired permutation tests, as pROC."""
+    r = _rank_first(s1)
+    s = _rank_first(s2)
+    if paired:
+        e = _venkatraman_paired_stat(r, s, y1)
+
+        def fn(rng: np.random.Generator, k: int) -> np.ndarray:
+            out = np.empty(k)
+            nn = len(y1)
+            for b in range(k):
+                r2 = r + rng.random(nn) - 0.5
+                s2_ = s + rng.random(nn) - 0.5
+                q = 1 - np.round(rng.random(nn))
+                r3 = r2 * q + (1 - q) * s
+                s3 = s2_ * q + (1 - q) * r
+                out[b] = _venkatraman_paired_stat(_rank_first(r3), _rank_first(s3), y1)
+            return out
+    else:
+        # pROC 1.18 computes the pooled case proportion with length(D1) twice in the denominator;
+        # reproduced for parity (it only sets the mixing weight of the two ROC coordinates).
+        mp = (float((y1 == 1).sum()) + float((y2 == 1).sum())) / (len(y1) + len(y1))
+        e = _venkatraman_unpaired_stat(r, s, y1, y2, mp)
+
+        def fn(rng: np.random.Generator, k: int) -> np.ndarray:
+            out = np.empty(k)
+            for b in range(k):
+                rr = r + rng.random(len(y1)) - 0.5
+                ss = s + rng.random(len(y2)) - 0.5
+                controls = rng.permutation(np.concatenate([rr[y1 == 0], ss[y2 == 0]]))
+                cases = rng.permutation(np.concatenate([rr[y1 == 1], ss[y2 == 1]]))
+                n_rc, n_rk = int((y1 == 0).sum()), int((y1 == 1).sum())
+                rr[y1 == 0], ss[y2 == 0] = controls[:n_rc], controls[n_rc:]
+                rr[y1 == 1], ss[y2 == 1] = cases[:n_rk], cases[n_rk:]
+                out[b] = _venkatraman_unpaired_stat(_rank_first(rr), _rank_first(ss), y1, y2, mp)
+            return out
+
+    ep = run_replicates(fn, n_boot, seed=seed, scheduler=scheduler, desc="Venkatraman permutations")
+    return e, float((ep >= e).sum() / n_boot)
+
+
+def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, method: str = "delong",
+             y2: Any = None, n_boot: int = 2000, seed: Any = None, level: float = 0.95,
+             direction: str = "auto", na: str = "raise", scheduler: Any = None,
+             engine: str | None = None) -> RocTestResult:
+    """Compare two AUCs (pROC ``roc.test``) and give the CI of their difference.
+
+    * Paired DeLong (same subjects, two scores): ``Z = (A1 - A2) / sqrt(V1 + V2 - 2 C12)`` with
+      the placement covariance matrix ``S = S10/n_pos + S01/n_neg`` (DeLong et al. 1988); CI
+      ``(A1 - A2) -/+ z sqrt(...)`` (pROC's ``conf.int``).
+    * Unpaired DeLong (``y2`` given: subgroups or cohorts, seed 004): ``D = (A1 - A2) /
+      sqrt(V1 + V2)`` referred to Student's t with Welch-Satterthwaite ``df`` as pROC; the CI
+      ``(A1 - A2) -/+ t_{df} sqrt(V1 + V2)`` is a her2stats addition (pROC prints none).
+    * Bootstrap: ``D = (A1 - A2) / sd(boot diffs)`` vs N(0, 1) as pROC (stratified resamples,
+      shared between the scores when paired); the CI is the percentile interval of the
+      differences (a her2stats addition).
+    * Venkatraman: permutation test of equal ROC curves (statistic ``E``, ``n_boot``
+      permutations); no CI.
+
+    With ``engine="r"`` the bootstrap and Venkatraman results come from pROC (its own RNG, so
+    they agree with the Python engine within Monte-Carlo error) and the bootstrap difference has
+    no CI (pROC does not return the replicates).
+
+    ``paired`` defaults to True without ``y2`` and False with it. Each curve's direction is
+    resolved on its own data (``direction="auto"``) as pROC does.
+    """
+    methods = ("delong", "bootstrap", "venkatraman")
+    if method not in methods:
+        raise InputError(f"method must be one of {methods}, got {method!r}")
+    level = _check_level(level)
+    _check_direction(direction)
+    eng = resolve_engine(engine)
+    if paired is None:
+        paired = y2 is None
+    if paired and y2 is not None:
+        raise InputError("paired=True compares two scores on the same subjects: drop y2, or pass paired=False")
+    if method in ("bootstrap", "venkatraman") and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
+        raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    if paired:
+        c = _clean(y, {"score1": score1, "score2": score2}, na, min_per_class=2)
+        ya = yb = c.y
+        sa, sb = c.scores["score1"], c.scores["score2"]
+        dropped = c.n_dropped
+    else:
+        if y2 is None:
+            y2 = y
+        ca = _clean(y, {"score1": score1}, na, min_per_class=2)
+        cb = _clean(y2, {"score2": score2}, na, y_name="y2", min_per_class=2)
+        ya, sa, yb, sb = ca.y, ca.scores["score1"], cb.y, cb.scores["score2"]
+        dropped = ca.n_dropped + cb.n_dropped
+    n1 = (int(ya.sum()), int(len(ya) - ya.sum()))
+    n2 = (int(yb.sum()), int(len(yb) - yb.sum()))
+    if dropped:
+        warnings.warn(f"roc_test: {dropped} row(s) with missing values dropped (na='drop')", UserWarning, stacklevel=2)
+
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("pROC")
+        out = r_bridge.call(
+            "h2s_roc_test", y=ya.astype(np.int32), score1=sa, score2=sb, paired=bool(paired), method=method,
+            y2=None if paired else yb.astype(np.int32), n_boot=int(n_boot), seed=None if seed is None else int(seed),
+            level=level, direction1=direction, direction2=direction,
+        )
+        a1, a2 = float(out["auc1"]), float(out["auc2"])
+        stat, p, df = float(out["statistic"]), float(out["p_value"]), float(out["df"])
+        lo, hi = float(out["ci_low"]), float(out["ci_high"])
+        ci_source = "pROC conf.int" if lo == lo else ""
+        if method == "delong" and not paired:
+            tq = sps.t.ppf(1 - (1 - level) / 2, df)
+            se = abs((a1 - a2) / stat) if stat not in (0.0,) and stat == stat else float("nan")
+            lo, hi = (a1 - a2) - tq * se, (a1 - a2) + tq * se
+            ci_source = "her2stats: difference -/+ t_df x pROC's SE"
+    else:
+        d1 = resolve_direction(ya, sa, direction)
+        d2 = resolve_direction(yb, sb, direction)
+        oa, ob = _oriented(sa, d1), _oriented(sb, d2)
+        if d1 != d2 and method != "bootstrap":
+            # as pROC: comparing curves read in opposite directions is rarely what was meant
+            warnings.warn(f"roc_test: the two ROC curves have different directions ({d1!r} vs {d2!r}); "
+                          "fix `direction` from development data", UserWarning, stacklevel=2)
+        df = float("nan")
+        lo = hi = float("nan")
+        ci_source = ""
+        if method == "delong":
+            a1, v10a, v01a = _delong_placements(ya, oa)
+            a2, v10b, v01b = _delong_placements(yb, ob)
+            if paired:
+                m, n = len(v10a), len(v01a)
+                s10 = np.cov(np.vstack([v10a, v10b]))
+                s01 = np.cov(np.vstack([v01a, v01b]))
+                cov = s10 / m + s01 / n
+                var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+                sig = math.sqrt(max(var, 0.0))
+                stat = _safe_ratio(a1 - a2, sig)
+                p = float(2 * sps.norm.sf(abs(stat)))
+                zq = sps.norm.ppf(1 - (1 - level) / 2)
+                lo, hi = (a1 - a2) - zq * sig, (a1 - a2) + zq * sig
+                ci_source = "DeLong (pROC conf.int)"
+            else:
+                sr, ss = _delong_var(v10a, v01a), _delong_var(v10b, v01b)
+                sig = math.sqrt(sr + ss)
+                stat = _safe_ratio(a1 - a2, sig)
+                df = (sr + ss) ** 2 / (sr ** 2 / (len(ya) - 1) + ss ** 2 / (len(yb) - 1))
+                p = float(2 * sps.t.sf(abs(stat), df))
+                tq = sps.t.ppf(1 - (1 - level) / 2, df)
+                lo, hi = (a1 - a2) - tq * sig, (a1 - a2) + tq * sig
+                ci_source = "her2stats: difference -/+ t_df x SE"
+        elif method == "bootstrap":
+            a1 = _delong_placements(ya, oa)[0]
+            a2 = _delong_placements(yb, ob)[0]
+            fa = _FastAUC(oa[ya == 1], oa[ya == 0])
+            fb = _FastAUC(ob[yb == 1], ob[yb == 0])
+
+            def fn(rng: np.random.Generator, k: int) -> np.ndarray:
+                out = np.empty(k)
+                for b in range(k):
+                    ip, ineg = _stratified_draw(rng, fa.m, fa.n)
+                    if paired:
+                        jp, jneg = ip, ineg
+                    else:
+                        jp, jneg = _stratified_draw(rng, fb.m, fb.n)
+                    out[b] = fa.auc(ip, ineg) - fb.auc(jp, jneg)
+                return out
+
+            diffs = run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler, desc="bootstrap AUC difference")
+            sd = float(np.std(diffs, ddof=1))
+            stat = _safe_ratio(a1 - a2, sd)
+            p = float(2 * sps.norm.sf(abs(stat)))
+            lo, hi = _percentile(diffs, level)
+            ci_source = "percentile bootstrap of the difference"
+        else:
+            a1 = _delong_placements(ya, oa)[0]
+            a2 = _delong_placements(yb, ob)[0]
+            # Venkatraman ranks the raw predictors (pROC roc$predictor), whatever the direction.
+            stat, p = _venkatraman(ya, sa, yb, sb, paired, int(n_boot), seed, scheduler)
+    name = {"delong": "Z" if paired else "D", "bootstrap": "D", "venkatraman": "E"}[method]
+    return RocTestResult(statistic=float(stat), p_value=float(p), auc1=a1, auc2=a2, difference=a1 - a2,
+                         ci_low=float(lo), ci_high=float(hi), level=level, method=method, paired=bool(paired),
+                         statistic_name=name, engine=eng, n1=n1, n2=n2, df=float(df),
+                         n_boot=int(n_boot) if method != "delong" else None, ci_source=ci_source)
+
+
+def _safe_ratio(num: float, den: float) -> float:
+    """num/den; 0 when both are 0 (identical curves, as pROC), +/-inf when only den is 0."""
+    if den > 0:
+        return num / den
+    if num == 0:
+        return 0.0
+    return math.copysign(math.inf, num)
+
+
+# =========================================================================== k models
+def compare_aucs(y: Any, scores: Mapping[str, Any], method: str = "delong", p_adjust: str | None = "holm",
+                 level: float = 0.95, n_boot: int = 2000, seed: Any = None, direction: str = "auto",
+                 na: str = "raise", scheduler: Any = None, engine: str | None = None) -> AUCComparison:
+    """AUCs of k >= 2 models on the same subjects, each vs 0.5 and every pair against each other.
+
+    ``models`` has one row per model (AUC, DeLong CI, DeLong test of AUC = 0.5); ``pairs`` one row
+    per pair (difference with CI, statistic, raw p, adjusted p). ``p_adjust`` is ``"holm"``
+    (Holm 1979, family-wise error), ``"fdr_bh"`` (Benjamini-Hochberg 1995) or None; the family
+    is the k(k-1)/2 pairwise tests. Rows with a missing value in any score are dropped together
+    when ``na="drop"`` so every comparison uses the same subjects.
+    """
+    if not isinstance(scores, Mapping) or len(scores) < 2:
+        raise InputError("scores must be a dict {model name: score} with at least two models")
+    if p_adjust not in (None, "holm", "fdr_bh", "bonferroni"):
+        raise InputError(f"p_adjust must be 'holm', 'fdr_bh', 'bonferroni' or None, got {p_adjust!r}")
+    eng = resolve_engine(engine)
+    c = _clean(y, {str(k): v for k, v in scores.items()}, na, min_per_class=2)
+    names = list(c.scores)
+    ss = np.random.SeedSequence(seed) if seed is not None else None
+    rows = []
+    for k in names:
+        r = roc_auc(c.y, c.scores[k], ci="delong", level=level, direction=direction, engine=eng)
+        rows.append({"model": k, "auc": r.auc, "ci_low": r.ci_low, "ci_high": r.ci_high, "se_delong": r.se,
+                     "z_vs_0.5": r.z, "p_vs_0.5": r.p_value, "direction": r.direction,
+                     "n_pos": r.n_pos, "n_neg": r.n_neg})
+    models = pd.DataFrame(rows)
+    pair_rows = []
+    pairs = list(combinations(names, 2))
+    child = ss.spawn(len(pairs)) if ss is not None else [None] * len(pairs)
+    for (a, b), s_ in zip(pairs, child):
+        pair_seed = None if s_ is None else int(s_.generate_state(1)[0] % (2**31 - 1))  # valid R seed
+        t = roc_test(c.y, c.scores[a], c.scores[b], paired=True, method=method, n_boot=n_boot, seed=pair_seed,
+                     level=level, direction=direction, scheduler=scheduler, engine=eng)
+        pair_rows.append({"model1": a, "model2": b, "auc1": t.auc1, "auc2": t.auc2, "difference": t.difference,
+                          "ci_low": t.ci_low, "ci_high": t.ci_high, "statistic": t.statistic,
+                          "p_value": t.p_value})
+    pairs_df = pd.DataFrame(pair_rows)
+    if p_adjust is None:
+        pairs_df["p_adjusted"] = pairs_df["p_value"]
+    else:
+        from statsmodels.stats.multitest import multipletests
+
+        pairs_df["p_adjusted"] = multipletests(pairs_df["p_value"].to_numpy(), method=p_adjust)[1]
+    pairs_df["p_adjust"] = p_adjust or "none"
+    pairs_df["method"] = method
+    if c.n_dropped:
+        models["n_dropped"] = c.n_dropped
+    return AUCComparison(models=models, pairs=pairs_df, method=method, p_adjust=p_adjust, engine=eng)
+
+
+# =========================================================================== multiclass
+def _pair_auc_gt(controls: np.ndarray, cases: np.ndarray) -> float:
+    """P(control > case) + 1/2 P(tie): pROC's AUC with direction '>'."""
+    y = np.concatenate([np.zeros(len(controls), np.int8), np.ones(len(cases), np.int8)])
+    return _delong_placements(y, -np.concatenate([controls, cases]))[0]
+
+
+def _hand_till(labels: np.ndarray, probs: np.ndarray, classes: Sequence[Any]) -> tuple[float, list[dict]]:
+    rows = []
+    for i, j in combinations(range(len(classes)), 2):
+        in_i, in_j = labels == classes[i], labels == classes[j]
+        a_ij = _pair_auc_gt(probs[in_i, i], probs[in_j, i])
+        a_ji = _pair_auc_gt(probs[in_j, j], probs[in_i, j])
+        rows.append({"pair": f"{classes[i]}/{classes[j]}", "auc_ij": a_ij, "auc_ji": a_ji, "auc": (a_ij + a_ji) / 2})
+    return float(np.mean([r["auc"] for r in rows])), rows
+
+
+def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, n_boot: int = 0,
+                   seed: Any = None, scheduler: Any = None, engine: str | None = None) -> MulticlassAUCResult:
+    """Hand & Till (Machine Learning 2001;45:171-86) multiclass AUC and one-vs-rest AUCs.
+
+    ``M = 2/(c(c-1)) sum_{i<j} [A(i|j) + A(j|i)] / 2`` where ``A(i|j)`` is the probability that a
+    class-i subject has a higher predicted probability of class i than a class-j subject (ties
+    1/2); identical to ``pROC::multiclass.roc(response, predictor = <probability matrix>)``.
+    The one-vs-rest AUCs (class k vs all others, score = probability of k) come with ``ci``
+    intervals from :func:`roc_auc`. With ``n_boot > 0`` the Hand-Till AUC gets a percentile
+    bootstrap CI resampling within each class (a her2stats addition; pROC gives none).
+
+    Parameters
+    ----------
+    y : class labels (e.g. "HER2-0", "HER2-low", "HER2-positive").
+    probs : DataFrame with one column per class, named by the class labels (e.g. a model's
+        ``predict_proba`` output with ``columns=model.classes_``).
+    """
+    eng = resolve_engine(engine)
+    if not isinstance(probs, pd.DataFrame):
+        raise InputError("probs must be a DataFrame with one column of predicted probabilities per class, "
+                         "named by the class labels")
+    labels = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y, dtype=object)
+    if len(labels) != len(probs):
+        raise InputError(f"y has {len(labels)} values but probs has {len(probs)} rows")
+    miss = np.asarray(pd.isna(labels), dtype=bool) | probs.isna().any(axis=1).to_numpy()
+    if miss.any():
+        raise InputError(f"{int(miss.sum())} row(s) have a missing label or probability at positions {_positions(miss)}")
+    classes = list(probs.columns)
+    label_set = {str(v) for v in labels}
+    unknown = sorted(label_set - {str(cl) for cl in classes})
+    if unknown:
+        raise InputError(f"y has classes {unknown} with no column in probs (columns: {classes})")
+    if len(classes) < 3:
+        raise InputError(f"multiclass_auc needs >= 3 classes, probs has {len(classes)}; use roc_auc for two")
+    str_labels = np.array([str(v) for v in labels], dtype=object)
+    str_classes = [str(cl) for cl in classes]
+    counts = {cl: int((str_labels == cl).sum()) for cl in str_classes}
+    small = {k: v for k, v in counts.items() if v < 2}
+    if small:
+        raise InputError(f"every class needs at least 2 subjects; counts {small}")
+    P = probs.to_numpy(dtype=float)
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("pROC")
+        out = r_bridge.call("h2s_multiclass_auc", y=list(str_labels), probs=P, class_names=str_classes)
+        auc = float(out["auc"])
+        pairs = out["pairs"]
+        pairs["auc"] = (pairs["auc_ij"] + pairs["auc_ji"]) / 2
+    else:
+        auc, rows = _hand_till(str_labels, P, str_classes)
+        pairs = pd.DataFrame(rows)
+    ovr = []
+    for k, cl in enumerate(str_classes):
+        r = roc_auc((str_labels == cl).astype(int), P[:, k], ci=ci, level=level, direction="<", engine=eng,
+                    seed=seed, scheduler=scheduler)
+        ovr.append({"class": cl, "auc": r.auc, "ci_low": r.ci_low, "ci_high": r.ci_high, "ci_method": ci,
+                    "n_class": r.n_pos, "n_rest": r.n_neg})
+    lo = hi = float("nan")
+    if n_boot:
+        idx_by_class = [np.flatnonzero(str_labels == cl) for cl in str_classes]
+
+        def fn(rng: np.random.Generator, kk: int) -> np.ndarray:
+            out = np.empty(kk)
+            for b in range(kk):
+                idx = np.concatenate([ix[bootstrap_indices(rng, len(ix))] for ix in idx_by_class])
+                out[b] = _hand_till(str_labels[idx], P[idx], str_classes)[0]
+            return out
+
+        lo, hi = _percentile(run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler), _check_level(level))
+    return MulticlassAUCResult(auc=auc, ci_low=lo, ci_high=hi, pairs=pairs, one_vs_rest=pd.DataFrame(ovr),
+                               classes=tuple(str_classes), method="hand-till", engine=eng,
+                               n_boot=int(n_boot) or None)

@@ -1,0 +1,1270 @@
+"""Survival analysis: Kaplan-Meier, log-rank, Cox proportional hazards, Harrell's C.
+
+Each procedure has a Python engine (numpy, written here so every number is under our control)
+and an R engine (``survival`` / ``rms`` through :mod:`her2stats.r_bridge`); tests hold the two
+to 1e-9 for closed forms (Kaplan-Meier, log-rank, concordance) and 1e-6 for iterative fits (Cox).
+
+Input rules shared by every function (see :func:`_survival_frame`):
+
+* ``duration`` must be numeric and strictly positive (a zero or negative follow-up time is a data
+  error, usually a date subtraction gone wrong);
+* ``event`` must be 0/1 (or boolean). ``survival::lung``'s 1/2 coding is refused with a hint;
+* rows with a missing value in any column the analysis uses are excluded, counted in
+  ``n_excluded`` and shown in every result.
+
+References
+----------
+Kaplan EL, Meier P (1958) JASA 53:457-481. Greenwood M (1926). Mantel N (1966) Cancer Chemother
+Rep 50:163-170. Cox DR (1972) JRSS-B 34:187-220. Efron B (1977) JASA 72:557-565. Grambsch PM,
+Therneau TM (1994) Biometrika 81:515-526. Harrell FE et al. (1982) JAMA 247:2543-2546.
+Therneau TM, Grambsch PM (2000) *Modeling Survival Data*. Springer.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from ..engine import resolve_engine
+from ..errors import ConvergenceError, InputError
+from ..results import Result
+
+__all__ = [
+    "fit_cph", "CoxModel", "kaplan_meier", "KaplanMeierResult", "logrank_test", "LogrankResult",
+    "cox", "CoxResult", "PHTestResult", "concordance_index", "ConcordanceResult", "check_ratio_ci_p",
+    "RatioCIConsistency",
+]
+
+_Z975 = sps.norm.ppf(0.975)
+
+
+# =========================================================================== input checks
+def _check_columns(df: Any, columns: Sequence[str]) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"column(s) {missing} not found; available columns: {list(df.columns)}")
+
+
+def _check_time_event(time: np.ndarray, event: np.ndarray, duration: str = "duration",
+                      event_name: str = "event", index: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Validate durations (> 0) and events (0/1); return float times and int events."""
+    index = list(range(len(time))) if index is None else list(index)
+    try:
+        t = np.asarray(time, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"duration column '{duration}' must be numeric (got values such as {list(time[:3])})") from None
+    bad = np.flatnonzero(~np.isfinite(t) | (t <= 0))
+    if bad.size:
+        raise InputError(
+            f"duration column '{duration}' must be strictly positive and finite; {bad.size} row(s) are not "
+            f"(first: row {index[bad[0]]!r} = {t[bad[0]]!r}). Zero or negative follow-up usually means a date "
+            "subtraction error; fix the data (or add a small offset only if the study protocol says so)."
+        )
+    e_raw = np.asarray(event)
+    if e_raw.dtype == bool:
+        e = e_raw.astype(int)
+    else:
+        try:
+            ef = np.asarray(e_raw, dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"event column '{event_name}' must be 0/1 or boolean, got values such as "
+                             f"{list(np.unique(e_raw.astype(str))[:5])}") from None
+        values = set(np.unique(ef).tolist())
+        if not values <= {0.0, 1.0}:
+            hint = ""
+            if values <= {1.0, 2.0}:
+                hint = (f" It looks coded 1 = censored / 2 = event (as survival::lung's status): pass "
+                        f"df.assign({event_name}=df['{event_name}'] - 1).")
+            raise InputError(f"event column '{event_name}' must be coded 0 = censored / 1 = event; found values "
+                             f"{sorted(values)}.{hint}")
+        e = ef.astype(int)
+    if e.sum() == 0:
+        raise InputError(f"event column '{event_name}' has no events (all censored): nothing to estimate")
+    return t, e
+
+
+def _survival_frame(df: pd.DataFrame, duration: str, event: str, columns: Sequence[str] = ()
+                    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
+    """Complete cases on (duration, event, *columns); validated times/events; rows excluded."""
+    used = [duration, event, *[c for c in columns if c not in (duration, event)]]
+    _check_columns(df, used)
+    sub = df[used]
+    keep = sub.notna().all(axis=1).to_numpy()
+    n_excluded = int((~keep).sum())
+    sub = df.loc[keep]
+    if len(sub) == 0:
+        raise InputError(f"no complete rows left in columns {used} (all {len(df)} rows have a missing value)")
+    t, e = _check_time_event(sub[duration].to_numpy(), sub[event].to_numpy(), duration, event, sub.index)
+    return sub, t, e, n_excluded
+
+
+def _group_labels(values: pd.Series, name: str) -> tuple[np.ndarray, list[Any]]:
+    """Integer codes and ordered levels of a grouping column (category order, else sorted)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.cat.remove_unused_categories()
+        levels = list(cat.cat.categories)
+        codes = cat.cat.codes.to_numpy()
+    else:
+        levels = sorted(pd.unique(values).tolist(), key=lambda v: (str(type(v)), v))
+        lookup = {v: i for i, v in enumerate(levels)}
+        codes = np.array([lookup[v] for v in values], dtype=int)
+    if len(levels) < 2:
+        raise InputError(f"group column '{name}' has a single level ({levels[0]!r} only): a comparison needs "
+                         "at least two groups")
+    return codes, levels
+
+
+# =========================================================================== ratio/CI/p check
+@dataclass(frozen=True, repr=False)
+class RatioCIConsistency(Result):
+    """Whether a published ratio, its CI and its p-value agree under the log-normal (Wald) model."""
+
+    ratio: float
+    lower: float
+    upper: float
+    p_reported: float
+    level: float
+    se_log: float
+    ratio_from_ci: float
+    p_from_ci: float
+    p_interval: tuple[float, float]
+    ratio_consistent: bool
+    p_consistent: bool
+    method: str = "log-normal Wald"
+
+    @property
+    def consistent(self) -> bool:
+        return self.ratio_consistent and self.p_consistent
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "ratio": self.ratio, "lower": self.lower, "upper": self.upper, "p_reported": self.p_reported,
+            "ratio_from_ci": self.ratio_from_ci, "se_log": self.se_log, "p_from_ci": self.p_from_ci,
+            "p_min": self.p_interval[0], "p_max": self.p_interval[1],
+            "ratio_consistent": self.ratio_consistent, "p_consistent": self.p_consistent,
+        }])
+
+
+def check_ratio_ci_p(ratio: float, lower: float, upper: float, p: float, level: float = 0.95,
+                     decimals: int | None = None, p_decimals: int | None = None) -> RatioCIConsistency:
+    """Check that a reported ratio (HR, OR, RR), its CI and its p-value agree.
+
+    Under the Wald model on the log scale, ``log(upper) - log(lower) = 2 z se`` and the ratio is
+    the geometric mean of the limits; ``p = 2 (1 - Phi(|log ratio| / se))``. Rounding of the
+    printed numbers is propagated: every combination of the limits +- half a unit in the last
+    printed digit gives an interval of p-values, and the reported p must fall in it (after
+    rounding to ``p_decimals``). The ratio must lie within rounding of ``sqrt(lower * upper)``.
+
+    Parameters
+    ----------
+    ratio, lower, upper : printed ratio and CI limits (all > 0).
+    p : printed p-value.
+    level : confidence level of the interval.
+    decimals : decimals printed for ratio/limits (inferred from the numbers when None; pass it
+        when trailing zeros were dropped, e.g. 0.79 printed for 0.790).
+    p_decimals : decimals printed for p (inferred when None).
+
+    Examples
+    --------
+    Seed 004 (DLR score, DFS Cox model): HR 0.175, 95% CI 0.038-0.792, P = 0.024
+
+    >>> check_ratio_ci_p(0.175, 0.038, 0.792, 0.024).consistent
+    True
+    """
+    for name, v in (("ratio", ratio), ("lower", lower), ("upper", upper)):
+        if not (isinstance(v, (int, float, np.floating, np.integer)) and v > 0 and math.isfinite(v)):
+            raise InputError(f"{name} must be a positive finite number, got {v!r}")
+    if not lower <= ratio <= upper:
+        raise InputError(f"ratio {ratio} is not inside its CI [{lower}, {upper}]")
+    if not 0 < p <= 1:
+        raise InputError(f"p must be in (0, 1], got {p!r}")
+
+    def _dec(x: float) -> int:
+        s = repr(float(x))
+        if "e" in s:
+            return 10
+        return max(len(s.split(".")[1].rstrip("0")) if "." in s else 0, 0)
+
+    d = decimals if decimals is not None else max(_dec(ratio), _dec(lower), _dec(upper))
+    pd_ = p_decimals if p_decimals is not None else _dec(p)
+    z = sps.norm.ppf(0.5 + level / 2)
+    half = 0.5 * 10.0 ** (-d)
+    se = (math.log(upper) - math.log(lower)) / (2 * z)
+    center = math.sqrt(lower * upper)
+    p_center = 2 * sps.norm.sf(abs(math.log(ratio)) / se)
+    ps = []
+    ratios_from_ci = []
+    for lo in (max(lower - half, 1e-12), lower + half):
+        for hi in (upper - half, upper + half):
+            if hi <= lo:
+                continue
+            s = (math.log(hi) - math.log(lo)) / (2 * z)
+            ratios_from_ci.append(math.sqrt(lo * hi))
+            for r in (max(ratio - half, 1e-12), ratio + half):
+                ps.append(2 * sps.norm.sf(abs(math.log(r)) / s))
+            # the ratio implied by the limits themselves
+            ps.append(2 * sps.norm.sf(abs(math.log(math.sqrt(lo * hi))) / s))
+    p_lo, p_hi = min(ps), max(ps)
+    p_half = 0.5 * 10.0 ** (-pd_)
+    p_ok = (p_lo - p_half) <= p <= (p_hi + p_half)
+    r_ok = (min(ratios_from_ci) - half) <= ratio <= (max(ratios_from_ci) + half)
+    return RatioCIConsistency(ratio=float(ratio), lower=float(lower), upper=float(upper), p_reported=float(p),
+                              level=level, se_log=se, ratio_from_ci=center, p_from_ci=p_center,
+                              p_interval=(p_lo, p_hi), ratio_consistent=bool(r_ok), p_consistent=bool(p_ok))
+
+
+# =========================================================================== Kaplan-Meier
+def _km_table(t: np.ndarray, e: np.ndarray) -> pd.DataFrame:
+    """Kaplan-Meier estimate at every distinct time (events and censorings), as survfit."""
+    times, inv = np.unique(t, return_inverse=True)
+    n_event = np.bincount(inv, weights=e, minlength=len(times))
+    n_total = np.bincount(inv, minlength=len(times)).astype(float)
+    n_censor = n_total - n_event
+    n_risk = len(t) - np.concatenate([[0.0], np.cumsum(n_total)[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = 1 - n_event / n_risk
+        surv = np.cumprod(factor)
+        # Greenwood: var(log S) = sum d / (n (n - d)); survfit's std.err is this, on the log scale
+        inc = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
+        std_err = np.sqrt(np.cumsum(inc))
+    return pd.DataFrame({"time": times, "n_risk": n_risk, "n_event": n_event, "n_censor": n_censor,
+                         "survival": surv, "std_err": std_err})
+
+
+def _km_ci(surv: np.ndarray, std_err: np.ndarray, conf_type: str, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise CI exactly as survival::survfit (conf.type 'log', 'log-log', 'plain')."""
+    z = sps.norm.ppf(0.5 + level / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if conf_type == "log":
+            lo = np.where(surv > 0, np.exp(np.log(surv) - z * std_err), np.nan)
+            hi = np.where(surv > 0, np.minimum(np.exp(np.log(surv) + z * std_err), 1.0), np.nan)
+        elif conf_type == "log-log":
+            ok = (surv > 0) & (surv < 1)
+            ll = np.log(-np.log(surv))
+            se2 = std_err / np.log(surv)
+            lo = np.where(ok, np.exp(-np.exp(ll - z * se2)), np.nan)
+            hi = np.where(ok, np.exp(-np.exp(ll + z * se2)), np.nan)
+        elif conf_type == "plain":
+            lo = np.maximum(surv - z * std_err * surv, 0.0)
+            hi = np.minimum(surv + z * std_err * surv, 1.0)
+        else:
+            raise InputError(f"conf_type must be 'log', 'log-log' or 'plain', got {conf_type!r}")
+    # survfit leaves the CI at 1 before the first event (std.err 0)
+    zero = std_err == 0
+    lo = np.where(zero & (surv == 1), 1.0, lo)
+    hi = np.where(zero & (surv == 1), 1.0, hi)
+    return lo, hi
+
+
+def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = math.sqrt(np.finfo(float).eps)) -> float:
+    """survival:::findq: the p-quantile of a step function, averaging over flat stretches at p."""
+    yv = y[~np.isnan(y)]
+    if yv.size == 0 or np.max(yv) < p:
+        return float("nan")
+    xmax = x[-1]
+    keep = ~pd.Series(y).duplicated().to_numpy()
+    x, y = x[keep], y[keep]
+    n = len(y)
+    idx = np.arange(1, n + 1)
+
+    def approx_const_right(xs: np.ndarray) -> float:
+        ok = ~np.isnan(xs)
+        xs_, id_ = xs[ok], idx[ok]
+        j = int(np.searchsorted(xs_, p, side="left"))
+        if j == len(xs_) or (j == 0 and xs_[0] != p):
+            return float("nan")
+        return float(id_[j])
+
+    i1, i2 = approx_const_right(y + tol), approx_const_right(y - tol)
+    if math.isnan(i1) or math.isnan(i2):
+        return float("nan")
+    quant = (x[int(i1) - 1] + x[int(i2) - 1]) / 2
+    if not np.isnan(y[-1]) and abs(p - y[-1]) < tol:
+        quant = (x[int(i1) - 1] + xmax) / 2
+    return float(quant)
+
+
+def _km_median(table: pd.DataFrame, p: float = 0.5) -> tuple[float, float, float]:
+    x = np.concatenate([[0.0], table["time"].to_numpy()])
+    q = _findq(x, np.concatenate([[0.0], 1 - table["survival"].to_numpy()]), p)
+    # the lower band falls to 0.5 first: it gives the lower limit of the median
+    lo = _findq(x, np.concatenate([[0.0], 1 - table["lower"].to_numpy()]), p)
+    hi = _findq(x, np.concatenate([[0.0], 1 - table["upper"].to_numpy()]), p)
+    return q, lo, hi
+
+
+@dataclass(frozen=True, repr=False)
+class LogrankResult(Result):
+    """k-sample log-rank test (survival::survdiff, rho = 0)."""
+
+    statistic: float
+    df: int
+    p_value: float
+    table: pd.DataFrame  # group, n, observed, expected, (O-E)^2/E, (O-E)^2/V
+    n: int
+    n_excluded: int
+    engine: str
+    method: str = "log-rank (Mantel-Haenszel)"
+
+    def to_frame(self) -> pd.DataFrame:
+        out = self.table.copy()
+        out["chisq"] = self.statistic
+        out["df"] = self.df
+        out["p_value"] = self.p_value
+        return out
+
+
+def _logrank_numpy(t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int) -> tuple[float, int, np.ndarray, np.ndarray, np.ndarray]:
+    """Observed, expected and the variance matrix of O - E over distinct event times."""
+    times = np.unique(t[e == 1])
+    # at-risk counts per group at each event time: n_gt = #{t_i >= time, g_i = g}
+    order = np.argsort(t, kind="mergesort")
+    ts, gs, es = t[order], g[order], e[order]
+    n = len(t)
+    first = np.searchsorted(ts, times, side="left")
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), gs] = 1.0
+    rev_cum = np.cumsum(onehot[::-1], axis=0)[::-1]  # rows i: counts of (i..n-1) per group
+    n_risk_g = rev_cum[first]  # (m, k)
+    d_g = np.zeros((len(times), k))
+    tidx = np.searchsorted(times, ts[es == 1])
+    np.add.at(d_g, (tidx, gs[es == 1]), 1.0)
+    n_risk = n_risk_g.sum(axis=1)
+    d = d_g.sum(axis=1)
+    obs = d_g.sum(axis=0)
+    exp_ = (n_risk_g * (d / n_risk)[:, None]).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.where(n_risk > 1, d * (n_risk - d) / (n_risk ** 2 * (n_risk - 1)), 0.0)
+    frac = n_risk_g  # (m, k) at-risk counts per group
+    V = np.diag((c[:, None] * frac * n_risk[:, None]).sum(axis=0)) - np.einsum("m,mi,mj->ij", c, frac, frac)
+    diff = obs - exp_
+    # generalized inverse over the first k-1 groups (survdiff drops one row/column)
+    Vs = V[: k - 1, : k - 1]
+    stat = float(diff[: k - 1] @ np.linalg.solve(Vs, diff[: k - 1])) if k > 1 else 0.0
+    return stat, k - 1, obs, exp_, V
+
+
+def logrank_test(df: pd.DataFrame, duration: str, event: str, group: str, engine: str | None = None) -> LogrankResult:
+    """Log-rank test comparing survival between k >= 2 groups (``survival::survdiff`` parity).
+
+    With ``O_g``, ``E_g`` the observed and expected events of group g (expected under a common
+    hazard: ``E_g = sum_t d_t n_gt / n_t``) and ``V`` the hypergeometric covariance
+    ``V_gh = sum_t d_t (n_t - d_t) / (n_t^2 (n_t - 1)) n_gt (n_t delta_gh - n_ht)``, the
+    statistic is ``(O - E)' V^- (O - E)`` on ``k - 1`` df.
+
+    Groups with no events are allowed (their O = 0 still informs the test); a single group is
+    refused. Reference: Mantel (1966); Peto & Peto (1972).
+
+    Examples
+    --------
+    >>> lung = pd.read_csv("tests/data/lung.csv").assign(dead=lambda d: d.status - 1)
+    >>> round(logrank_test(lung, "time", "dead", "sex").statistic, 1)   # R: survdiff -> Chisq= 10.3
+    10.3
+    """
+    sub, t, e, n_excl = _survival_frame(df, duration, event, [group])
+    codes, levels = _group_labels(sub[group], group)
+    eng = resolve_engine(engine)
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("survival")
+        out = r_bridge.call("h2s_logrank", time=t, event=e, group=codes.astype(int) + 1)
+        obs = np.asarray(out["observed"], float)
+        exp_ = np.asarray(out["expected"], float)
+        V = np.asarray(out["var"], float).reshape(len(levels), len(levels))
+        stat, dof = float(out["chisq"]), len(levels) - 1
+    else:
+        stat, dof, obs, exp_, V = _logrank_numpy(t, e, codes, len(levels))
+    table = pd.DataFrame({
+        "group": levels, "n": np.bincount(codes, minlength=len(levels)), "observed": obs, "expected": exp_,
+        "(O-E)^2/E": (obs - exp_) ** 2 / exp_, "(O-E)^2/V": (obs - exp_) ** 2 / np.diag(V),
+    })
+    return LogrankResult(statistic=stat, df=dof, p_value=float(sps.chi2.sf(stat, dof)), table=table,
+                         n=len(sub), n_excluded=n_excl, engine=eng)
+
+
+@dataclass(frozen=True, repr=False)
+class KaplanMeierResult(Result):
+    """Kaplan-Meier curves (one per group) with pointwise CIs and median survival with CI."""
+
+    table: pd.DataFrame      # group, time, n_risk, n_event, n_censor, survival, std_err, lower, upper
+    medians: pd.DataFrame    # group, n, events, median, lower, upper
+    conf_type: str
+    conf_level: float
+    group: str | None
+    n: int
+    n_excluded: int
+    engine: str
+    logrank: LogrankResult | None = None
+    method: str = "Kaplan-Meier (Greenwood)"
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.medians
+
+    def survival_at(self, times: Sequence[float]) -> pd.DataFrame:
+        """Survival (and CI) at given times per group (right-continuous step function)."""
+        rows = []
+        for g, tab in self.table.groupby("group", sort=False, dropna=False):
+            tt = tab["time"].to_numpy()
+            for x in np.atleast_1d(np.asarray(times, float)):
+                j = np.searchsorted(tt, x, side="right") - 1
+                k = np.searchsorted(tt, x, side="left")   # at risk at x: follow-up >= x
+                n_risk = float(tab["n_risk"].iloc[k]) if k < len(tab) else 0.0
+                if j < 0:
+                    rows.append({"group": g, "time": x, "survival": 1.0, "lower": 1.0, "upper": 1.0, "n_risk": n_risk})
+                else:
+                    r = tab.iloc[j]
+                    rows.append({"group": g, "time": x, "survival": r["survival"], "lower": r["lower"],
+                                 "upper": r["upper"], "n_risk": n_risk})
+        return pd.DataFrame(rows)
+
+    def plot(self, ax: Any = None, risk_table: bool = True, ci: bool = True, risk_times: Sequence[float] | None = None,
+             xlabel: str = "Time", ylabel: str = "Survival probability") -> Any:
+        """Step curves with CI bands, censoring ticks, the log-rank p in the panel and an
+        optional number-at-risk table under the axis. Returns the survival Axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.5, 4.8 if risk_table else 4))
+        groups = list(dict.fromkeys(self.table["group"].tolist()))
+        colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0", "C1", "C2"])
+        tmax = float(self.table["time"].max())
+        for i, g in enumerate(groups):
+            tab = self.table[self.table["group"] == g]
+            c = colors[i % len(colors)]
+            x = np.concatenate([[0.0], tab["time"].to_numpy()])
+            y = np.concatenate([[1.0], tab["survival"].to_numpy()])
+            label = "all" if g is None or (isinstance(g, float) and np.isnan(g)) else f"{self.group}={g}"
+            ax.step(x, y, where="post", color=c, label=label)
+            if ci:
+                lo = np.concatenate([[1.0], tab["lower"].to_numpy()])
+                hi = np.concatenate([[1.0], tab["upper"].to_numpy()])
+                ax.fill_between(x, lo, hi, step="post", color=c, alpha=0.15, linewidth=0)
+            cens = tab[tab["n_censor"] > 0]
+            ax.plot(cens["time"], cens["survival"], "|", color=c, markersize=6)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlim(0, tmax * 1.02)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if self.group is not None:
+            ax.legend(loc="upper right", frameon=False)
+        if self.logrank is not None:
+            p = self.logrank.p_value
+            ptxt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+            ax.text(0.03, 0.05, f"log-rank {ptxt}", transform=ax.transAxes)
+        if risk_table:
+            ticks = np.asarray(risk_times, float) if risk_times is not None else ax.get_xticks()
+            ticks = ticks[(ticks >= 0) & (ticks <= tmax * 1.02)]
+            at = self.survival_at(ticks)
+            ax.set_xticks(ticks)
+            lines = []
+            for g in groups:
+                sub = at[at["group"] == g] if g is not None else at
+                lines.append((str(g) if self.group is not None else "all", sub["n_risk"].astype(int).tolist()))
+            for row, (lab, counts) in enumerate(lines):
+                y = -0.22 - 0.07 * row
+                ax.text(-0.02, y, lab, transform=ax.transAxes, ha="right", va="center", fontsize=8)
+                for x, cnt in zip(ticks, counts):
+                    ax.text(x, y, str(cnt), transform=ax.get_xaxis_transform(), ha="center", va="center",
+                            fontsize=8)
+            ax.text(-0.02, -0.15, "At risk", transform=ax.transAxes, ha="right", va="center", fontsize=8,
+                    fontweight="bold")
+            ax.figure.subplots_adjust(bottom=0.18 + 0.07 * len(lines))
+        return ax
+
+
+def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None = None, conf_type: str = "log",
+                 conf_level: float = 0.95, engine: str | None = None) -> KaplanMeierResult:
+    """Kaplan-Meier survival curves with Greenwood CIs and median survival (``survfit`` parity).
+
+    ``S(t) = prod_{t_j <= t} (1 - d_j / n_j)``; ``se(log S) = sqrt(sum d_j / (n_j (n_j - d_j)))``
+    (survfit's ``std.err``). ``conf_type`` "log" (survfit's default): ``S exp(+-z se)``;
+    "log-log": ``S^exp(+-z se / log S)``; "plain": ``S (1 +- z se)``. The median and its CI are
+    the first times at which ``S``, the upper and the lower band reach 0.5, averaging over a flat
+    stretch exactly at 0.5 (``quantile.survfit``). With ``group``, the log-rank test is attached.
+
+    Examples
+    --------
+    >>> lung = pd.read_csv("tests/data/lung.csv").assign(dead=lambda d: d.status - 1)
+    >>> kaplan_meier(lung, "time", "dead", "sex").medians[["group", "median", "lower", "upper"]]
+    ... # R: survfit(Surv(time, status) ~ sex, lung): 270 (212-310) and 426 (348-550)
+    """
+    if conf_type not in ("log", "log-log", "plain"):
+        raise InputError(f"conf_type must be 'log', 'log-log' or 'plain', got {conf_type!r}")
+    if not 0 < conf_level < 1:
+        raise InputError(f"conf_level must be in (0, 1), got {conf_level!r}")
+    sub, t, e, n_excl = _survival_frame(df, duration, event, [group] if group else [])
+    eng = resolve_engine(engine)
+    if group is not None:
+        codes, levels = _group_labels(sub[group], group)
+    else:
+        codes, levels = np.zeros(len(t), dtype=int), [None]
+    tables, med_rows = [], []
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("survival")
+        out = r_bridge.call("h2s_kaplan_meier", time=t, event=e, group=codes.astype(int) + 1,
+                            conf_type=conf_type, conf_level=conf_level)
+        tab = out["table"]
+        med = out["medians"]
+        for gi, lev in enumerate(levels):
+            part = tab[tab["group"] == gi + 1].drop(columns="group").reset_index(drop=True)
+            part.insert(0, "group", lev)
+            tables.append(part)
+            m = med[med["group"] == gi + 1].iloc[0]
+            med_rows.append({"group": lev, "n": int(m["n"]), "events": int(m["events"]), "median": m["median"],
+                             "lower": m["lower"], "upper": m["upper"]})
+    else:
+        for gi, lev in enumerate(levels):
+            mask = codes == gi
+            part = _km_table(t[mask], e[mask])
+            part["lower"], part["upper"] = _km_ci(part["survival"].to_numpy(), part["std_err"].to_numpy(),
+                                                  conf_type, conf_level)
+            part.insert(0, "group", lev)
+            tables.append(part)
+            q, lo, hi = _km_median(part)
+            med_rows.append({"group": lev, "n": int(mask.sum()), "events": int(e[mask].sum()), "median": q,
+                             "lower": lo, "upper": hi})
+    table = pd.concat(tables, ignore_index=True)
+    medians = pd.DataFrame(med_rows)
+    lr = logrank_test(sub, duration, event, group, engine=eng) if group is not None else None
+    return KaplanMeierResult(table=table, medians=medians, conf_type=conf_type, conf_level=conf_level, group=group,
+                             n=len(sub), n_excluded=n_excl, engine=eng, logrank=lr)
+
+
+# =========================================================================== Cox model (numpy)
+@dataclass(frozen=True)
+class _Design:
+    """How covariates become design columns (same coding for both engines and for new data)."""
+
+    covariates: tuple[str, ...]
+    columns: tuple[str, ...]
+    terms: tuple[tuple[str, tuple[int, ...]], ...]   # term -> indices of its design columns
+    levels: dict[str, list[Any]]                      # categorical covariate -> levels (first = reference)
+
+    def matrix(self, df: pd.DataFrame) -> np.ndarray:
+        _check_columns(df, self.covariates)
+        cols = []
+        for cov in self.covariates:
+            s = df[cov]
+            if cov in self.levels:
+                levels = self.levels[cov]
+                vals = s.astype(object).to_numpy()
+                known = set(map(_key, levels))
+                bad = [v for v in pd.unique(vals) if not pd.isna(v) and _key(v) not in known]
+                if bad:
+                    raise InputError(f"column '{cov}' has level(s) {bad} not seen when the model was fitted "
+                                     f"(levels: {levels})")
+                for lev in levels[1:]:
+                    cols.append(np.array([np.nan if pd.isna(v) else float(_key(v) == _key(lev)) for v in vals]))
+            else:
+                cols.append(pd.to_numeric(s, errors="raise").to_numpy(dtype=float))
+        return np.column_stack(cols) if cols else np.zeros((len(df), 0))
+
+
+def _key(v: Any) -> Any:
+    """Comparable key for a level (1 and 1.0 and '1' stay distinct only by type family)."""
+    if isinstance(v, (np.integer, np.floating)):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def _is_categorical(s: pd.Series) -> bool:
+    return (isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
+            or pd.api.types.is_bool_dtype(s.dtype))
+
+
+def _make_design(df: pd.DataFrame, covariates: Sequence[str], event: np.ndarray) -> _Design:
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    covariates = tuple(covariates)
+    if not covariates:
+        raise InputError("covariates must name at least one column")
+    if len(set(covariates)) != len(covariates):
+        raise InputError(f"covariates contain duplicates: {list(covariates)}")
+    columns: list[str] = []
+    terms = []
+    levels: dict[str, list[Any]] = {}
+    for cov in covariates:
+        s = df[cov]
+        if _is_categorical(s):
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                levs = [c for c in s.cat.categories if (s == c).any()]
+            elif pd.api.types.is_bool_dtype(s.dtype):
+                levs = [lv for lv in (False, True) if (s == lv).any()]
+            else:
+                levs = sorted(pd.unique(s).tolist(), key=str)
+            if len(levs) < 2:
+                raise InputError(f"covariate '{cov}' has a single level ({levs!r}) in the analysed rows: "
+                                 "it carries no information; drop it")
+            for lev in levs:
+                ev = int(event[(s == lev).to_numpy()].sum())
+                if ev == 0:
+                    raise InputError(
+                        f"covariate '{cov}' level {lev!r} has no events: its hazard ratio is 0 or infinite "
+                        "(monotone likelihood). Merge this level with a neighbour or drop the covariate.")
+            levels[cov] = levs
+            start = len(columns)
+            columns += [f"{cov}={lev}" for lev in levs[1:]]
+            terms.append((cov, tuple(range(start, len(columns)))))
+        else:
+            if not pd.api.types.is_numeric_dtype(s.dtype):
+                raise InputError(f"covariate '{cov}' has dtype {s.dtype}, neither numeric nor categorical")
+            if s.nunique() < 2:
+                raise InputError(f"covariate '{cov}' is constant ({s.iloc[0]!r}) in the analysed rows; drop it")
+            terms.append((cov, (len(columns),)))
+            columns.append(cov)
+    return _Design(covariates=covariates, columns=tuple(columns), terms=tuple(terms), levels=levels)
+
+
+class _CoxData:
+    """Sorted data and risk-set machinery for the partial likelihood (Breslow or Efron ties)."""
+
+    def __init__(self, t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str):
+        order = np.lexsort((-e, t))  # by time; events before censorings at equal time (irrelevant here)
+        self.t, self.e, self.X = t[order], e[order].astype(float), X[order]
+        self.order = order
+        self.ties = ties
+        self.mean = self.X.mean(axis=0)  # centring for stability (coxph centres too)
+        self.Xc = self.X - self.mean
+        ev_times, self.d = np.unique(self.t[self.e == 1], return_counts=True)
+        self.event_times = ev_times
+        self.first = np.searchsorted(self.t, ev_times, side="left")  # start of the risk set
+        self.ev_idx = np.searchsorted(ev_times, self.t[self.e == 1])  # event -> its event time
+        self.ev_rows = np.flatnonzero(self.e == 1)
+
+    def terms(self, beta: np.ndarray, need_info: bool = True) -> dict[str, Any]:
+        Xc = self.Xc
+        p = Xc.shape[1]
+        eta = Xc @ beta
+        w = np.exp(eta)
+        m = len(self.event_times)
+        rc = lambda a: np.cumsum(a[::-1], axis=0)[::-1]  # noqa: E731 - reverse cumulative sums
+        S0 = rc(w)[self.first]
+        S1 = rc(w[:, None] * Xc)[self.first]
+        S2 = rc(w[:, None, None] * (Xc[:, :, None] * Xc[:, None, :]))[self.first] if need_info else None
+        evw = w[self.ev_rows]
+        D0 = np.bincount(self.ev_idx, weights=evw, minlength=m)
+        D1 = np.zeros((m, p))
+        np.add.at(D1, self.ev_idx, evw[:, None] * Xc[self.ev_rows])
+        if need_info:
+            D2 = np.zeros((m, p, p))
+            xe = Xc[self.ev_rows]
+            np.add.at(D2, self.ev_idx, evw[:, None, None] * (xe[:, :, None] * xe[:, None, :]))
+        sum_x_dead = np.zeros((m, p))
+        np.add.at(sum_x_dead, self.ev_idx, Xc[self.ev_rows])
+        loglik = float(eta[self.ev_rows].sum())
+        score = sum_x_dead.sum(axis=0).copy()
+        info = np.zeros((p, p))
+        score_t = sum_x_dead.copy()   # per event time: sum x_dead - sum_l mean_l
+        V_t = np.zeros((m, p, p)) if need_info else None
+        dmax = int(self.d.max())
+        for l in range(dmax):
+            active = self.d > l
+            f = np.where(active, l / self.d, 0.0) if self.ties == "efron" else np.zeros(m)
+            den = S0 - f * D0
+            mu = (S1 - f[:, None] * D1) / den[:, None]
+            loglik -= float(np.log(den[active]).sum())
+            score -= mu[active].sum(axis=0)
+            score_t[active] -= mu[active]
+            if need_info:
+                cov = (S2 - f[:, None, None] * D2) / den[:, None, None] - mu[:, :, None] * mu[:, None, :]
+                V_t[active] += cov[active]
+        if need_info:
+            info = V_t.sum(axis=0)
+        return {"loglik": loglik, "score": score, "info": info, "score_t": score_t, "V_t": V_t, "w": w}
+
+
+def _fit_cox_numpy(t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str = "efron", max_iter: int = 50,
+                   tol: float = 1e-12) -> dict[str, Any]:
+    """Newton-Raphson with step halving on the centred partial likelihood."""
+    cd = _CoxData(t, e, X, ties)
+    p = X.shape[1]
+    beta = np.zeros(p)
+    cur = cd.terms(beta)
+    loglik0 = cur["loglik"]
+    converged = False
+    for _ in range(max_iter):
+        try:
+            step = np.linalg.solve(cur["info"], cur["score"])
+        except np.linalg.LinAlgError:
+            raise ConvergenceError("Cox information matrix is singular: covariates are collinear") from None
+        new_beta = beta + step
+        new = cd.terms(new_beta)
+        halvings = 0
+        while (not np.isfinite(new["loglik"]) or new["loglik"] < cur["loglik"] - 1e-10) and halvings < 30:
+            step /= 2
+            new_beta = beta + step
+            new = cd.terms(new_beta)
+            halvings += 1
+        done = np.max(np.abs(new_beta - beta)) < tol or abs(new["loglik"] - cur["loglik"]) < tol * (1 + abs(cur["loglik"]))
+        beta, cur = new_beta, new
+        if done:
+            converged = True
+            break
+    if not converged or np.any(np.abs(beta) > 30):
+        raise ConvergenceError(
+            "Cox model did not converge (a coefficient diverges: monotone likelihood, e.g. a covariate that "
+            "perfectly orders event times, or a level without events)")
+    vcov = np.linalg.inv(cur["info"])
+    return {"beta": beta, "vcov": vcov, "loglik": cur["loglik"], "loglik0": loglik0, "cd": cd, "terms": cur}
+
+
+def _baseline_cumhaz(cd: _CoxData, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative baseline hazard at x = 0 (uncentred) at each event time; Efron or Breslow
+    increments as ``survfit.coxph`` (``ctype`` follows the ties method)."""
+    lp_c = cd.Xc @ beta
+    w = np.exp(lp_c)
+    rc = np.cumsum(w[::-1])[::-1]
+    S0 = rc[cd.first]
+    D0 = np.bincount(cd.ev_idx, weights=w[cd.ev_rows], minlength=len(cd.event_times))
+    inc = np.zeros(len(cd.event_times))
+    for l in range(int(cd.d.max())):
+        active = cd.d > l
+        f = np.where(active, l / cd.d, 0.0) if cd.ties == "efron" else np.zeros(len(cd.d))
+        inc[active] += 1.0 / (S0 - f * D0)[active]
+    # hazard for the centred covariates -> x = 0: multiply by exp(-mean'beta)
+    H = np.cumsum(inc) * math.exp(-float(cd.mean @ beta))
+    return cd.event_times, H
+
+
+@dataclass(frozen=True, repr=False)
+class CoxModel(Result):
+    """A fitted Cox model that feeds nomograms, calibration and predictions.
+
+    ``params`` are log hazard ratios named ``covariate`` (numeric) or ``covariate=level``
+    (categorical, vs the first level), the rms naming. ``r_fit`` is the ``rms::cph`` fit (x, y
+    and surv kept) for engine="r", else None.
+    """
+
+    data: pd.DataFrame
+    duration: str
+    event: str
+    covariates: tuple[str, ...]
+    params: pd.Series
+    vcov: pd.DataFrame
+    loglik: float
+    loglik_null: float
+    n: int
+    n_events: int
+    n_excluded: int
+    ties: str
+    engine: str
+    r_fit: Any = field(default=None, compare=False)
+    design: _Design = field(default=None, compare=False)
+    method: str = "Cox proportional hazards"
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.params.index)
+
+    def to_frame(self) -> pd.DataFrame:
+        se = self.se
+        z = self.params / se
+        return pd.DataFrame({"coef": self.params, "se": se, "HR": np.exp(self.params),
+                             "lower": np.exp(self.params - _Z975 * se), "upper": np.exp(self.params + _Z975 * se),
+                             "z": z, "p_value": 2 * sps.norm.sf(np.abs(z))})
+
+    def linear_predictor(self, df: pd.DataFrame) -> np.ndarray:
+        """``x'beta`` (uncentred) for new rows."""
+        return self.design.matrix(df) @ self.params.to_numpy()
+
+    def _cumhaz(self) -> tuple[np.ndarray, np.ndarray]:
+        cached = self.__dict__.get("_cumhaz_cache")
+        if cached is None:
+            sub = self.data
+            t = sub[self.duration].to_numpy(float)
+            e = sub[self.event].to_numpy().astype(int)
+            cd = _CoxData(t, e, self.design.matrix(sub), self.ties)
+            cached = _baseline_cumhaz(cd, self.params.to_numpy())
+            object.__setattr__(self, "_cumhaz_cache", cached)
+        return cached
+
+    def baseline_survival(self, times: Sequence[float]) -> np.ndarray:
+        """Baseline survival ``S0(t)`` at covariates x = 0, so ``S(t | x) = S0(t)^exp(x'beta)``.
+
+        Efron (or Breslow) baseline hazard as ``survival::basehaz(coxph_fit, centered = FALSE)``.
+        """
+        et, H = self._cumhaz()
+        tt = np.atleast_1d(np.asarray(times, float))
+        j = np.searchsorted(et, tt, side="right") - 1
+        Ht = np.where(j >= 0, H[np.maximum(j, 0)], 0.0)
+        return np.exp(-Ht)
+
+    def predict_survival(self, df: pd.DataFrame, times: Sequence[float]) -> np.ndarray:
+        """``S(t | x)`` for each row of ``df`` (rows) at each time (columns)."""
+        s0 = self.baseline_survival(times)
+        lp = self.linear_predictor(df)
+        return s0[None, :] ** np.exp(lp)[:, None]
+
+
+def _cox_prepare(df, duration, event, covariates):
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    sub, t, e, n_excl = _survival_frame(df, duration, event, list(covariates))
+    design = _make_design(sub, covariates, e)
+    return sub, t, e, n_excl, design
+
+
+def _r_frame(sub: pd.DataFrame, duration: str, event: str, design: _Design, t: np.ndarray, e: np.ndarray) -> pd.DataFrame:
+    """Data for R with levels fixed in the design's order (so coefficient order matches)."""
+    out = pd.DataFrame({"h2s_time": t, "h2s_event": e.astype(int)})
+    for cov in design.covariates:
+        if cov in design.levels:
+            levs = design.levels[cov]
+            out[cov] = pd.Categorical([str(_key(v)) for v in sub[cov]], categories=[str(_key(v)) for v in levs])
+        else:
+            out[cov] = sub[cov].to_numpy(dtype=float)
+    return out
+
+
+def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], ties: str = "efron",
+            engine: str | None = None) -> CoxModel:
+    """Fit a Cox proportional hazards model (``rms::cph`` or the numpy engine).
+
+    Maximises the partial likelihood
+    ``l(b) = sum_j [ sum_{i in D_j} x_i'b - sum_{l=0}^{d_j-1} log(sum_{R_j} e^{x'b} - l/d_j sum_{D_j} e^{x'b}) ]``
+    (Efron ties; Breslow drops the ``l/d_j`` term) by Newton-Raphson. Categorical covariates are
+    dummy-coded against their first level (category order, else sorted).
+
+    Examples
+    --------
+    >>> lung = pd.read_csv("tests/data/lung.csv").assign(dead=lambda d: d.status - 1)
+    >>> m = fit_cph(lung, "time", "dead", ["age", "sex"], engine="python")
+    >>> m.params.round(4).tolist()   # R: coef(coxph(Surv(time, status) ~ age + sex, lung))
+    [0.017, -0.5132]
+    """
+    if ties not in ("efron", "breslow"):
+        raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates)
+    eng = resolve_engine(engine)
+    names = list(design.columns)
+    r_fit = None
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("rms", "survival")
+        rdf = _r_frame(sub, duration, event, design, t, e)
+        r_fit = r_bridge.call("h2s_fit_cph", rdf, list(design.covariates), ties, convert=False)
+        out = r_bridge.call("h2s_cph_summary", r_fit)
+        beta = np.asarray(out["coef"], float)
+        vcov = np.asarray(out["var"], float).reshape(len(names), len(names))
+        loglik, loglik0 = float(out["loglik"][1]), float(out["loglik"][0])
+        if len(beta) != len(names):
+            raise InputError(f"R returned {len(beta)} coefficients for design columns {names}")
+    else:
+        fit = _fit_cox_numpy(t, e, design.matrix(sub), ties)
+        beta, vcov, loglik, loglik0 = fit["beta"], fit["vcov"], fit["loglik"], fit["loglik0"]
+    data = sub.copy()
+    data[duration] = t
+    data[event] = e
+    return CoxModel(data=data, duration=duration, event=event, covariates=design.covariates,
+                    params=pd.Series(beta, index=names), vcov=pd.DataFrame(vcov, index=names, columns=names),
+                    loglik=loglik, loglik_null=loglik0, n=len(sub), n_events=int(e.sum()), n_excluded=n_excl,
+                    ties=ties, engine=eng, r_fit=r_fit, design=design)
+
+
+# =========================================================================== concordance
+@dataclass(frozen=True, repr=False)
+class ConcordanceResult(Result):
+    """Harrell's C with the infinitesimal-jackknife standard error of ``survival::concordance``."""
+
+    concordance: float
+    se: float
+    lower: float
+    upper: float
+    concordant: float
+    discordant: float
+    tied_x: float
+    tied_y: float
+    tied_xy: float
+    n: int
+    engine: str
+    conf_level: float = 0.95
+    method: str = "Harrell"
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"C": self.concordance, "se": self.se, "lower": self.lower, "upper": self.upper,
+                              "concordant": self.concordant, "discordant": self.discordant, "tied_x": self.tied_x,
+                              "tied_y": self.tied_y, "tied_xy": self.tied_xy, "n": self.n}])
+
+
+def _concordance_counts(t: np.ndarray, e: np.ndarray, risk: np.ndarray, chunk: int | None = None,
+                        event_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pair counts (concordant, discordant, tied.x, tied.y, tied.xy) and per-observation
+    influence counts, as survival's ``concordance3`` for unweighted right-censored data.
+
+    A pair (i, j) with an event at t_i is comparable when t_j > t_i, or t_j == t_i and j is
+    censored (a censoring at t is at risk beyond a death at t). Higher risk with the earlier
+    event is concordant. Two deaths at the same time are tied.y (tied.xy when the risks tie too).
+    ``event_weight`` (per observation, applied at the earlier event of a pair) gives survival's
+    time weights, e.g. ``1/G^2`` for Uno's C.
+    """
+    n = len(t)
+    if chunk is None:  # keep each (events x n) boolean block around 16 MB
+        chunk = max(1, int(16_000_000 // max(n, 1)))
+    counts = np.zeros(5)
+    infl = np.zeros((n, 5))
+    ev = np.flatnonzero(e == 1)
+    for s in range(0, len(ev), chunk):
+        i = ev[s:s + chunk]
+        wi = np.ones(len(i)) if event_weight is None else event_weight[i]
+        ti, ri = t[i][:, None], risk[i][:, None]
+        later = (t[None, :] > ti) | ((t[None, :] == ti) & (e[None, :] == 0))
+        tie_y = (t[None, :] == ti) & (e[None, :] == 1)
+        tie_y[np.arange(len(i)), i] = False
+        conc = later & (ri > risk[None, :])
+        disc = later & (ri < risk[None, :])
+        tx = later & (ri == risk[None, :])
+        txy = tie_y & (ri == risk[None, :])
+        ty = tie_y & ~txy
+        for k, mat in enumerate((conc, disc, tx)):
+            per_event = mat.sum(axis=1) * wi
+            counts[k] += per_event.sum()
+            infl[i, k] += per_event
+            infl[:, k] += wi @ mat
+        # tied-on-y pairs are seen from both deaths: count each unordered pair once
+        counts[3] += (ty.sum(axis=1) * wi).sum() / 2
+        counts[4] += (txy.sum(axis=1) * wi).sum() / 2
+        infl[i, 3] += ty.sum(axis=1) * wi
+        infl[i, 4] += txy.sum(axis=1) * wi
+    return counts, infl
+
+
+def _concordance_numpy(t: np.ndarray, e: np.ndarray, risk: np.ndarray, event_weight: np.ndarray | None = None
+                       ) -> dict[str, float]:
+    counts, infl = _concordance_counts(t, e, risk, event_weight=event_weight)
+    npair = counts[:3].sum()
+    if npair == 0:
+        raise InputError("no comparable pairs: concordance is undefined")
+    somer = (counts[0] - counts[1]) / npair
+    dfbeta = (infl[:, 0] - infl[:, 1]) / npair - (somer / npair) * infl[:, :3].sum(axis=1)
+    return {"concordance": (somer + 1) / 2, "var": float(np.sum(dfbeta ** 2)) / 4, "count": counts}
+
+
+def concordance_index(time: Any, event: Any, score: Any, score_type: str = "risk", conf_level: float = 0.95,
+                      engine: str | None = None) -> ConcordanceResult:
+    """Harrell's concordance index with its infinitesimal-jackknife SE (``survival::concordance``).
+
+    ``C = (concordant + tied.x / 2) / (concordant + discordant + tied.x)`` over comparable pairs
+    (the shorter time is an event). The variance is ``sum_i dfbeta_i^2 / 4`` with
+    ``dfbeta_i = (c_i - d_i)/N - (D/N^2)(c_i + d_i + t_i)`` (Somers' D = 2C - 1, per-subject pair
+    counts c, d, t), survival's default ``std.err``; the CI is ``C +- z se``.
+
+    Parameters
+    ----------
+    time, event : follow-up (> 0) and 0/1 event indicator.
+    score : a risk score (higher = earlier event, e.g. a Cox linear predictor) for
+        ``score_type="risk"``; a predicted survival time or probability for ``"survival"``.
+
+    Examples
+    --------
+    >>> # R: concordance(Surv(time, status) ~ age, lung, reverse = TRUE)
+    >>> concordance_index(lung.time, lung.status - 1, lung.age).concordance
+    """
+    if score_type not in ("risk", "survival"):
+        raise InputError(f"score_type must be 'risk' or 'survival', got {score_type!r}")
+    t_raw, e_raw, s_raw = (np.asarray(x) for x in (time, event, score))
+    if not (len(t_raw) == len(e_raw) == len(s_raw)):
+        raise InputError(f"time, event and score must have the same length, got {len(t_raw)}, {len(e_raw)}, {len(s_raw)}")
+    s = np.asarray(pd.to_numeric(pd.Series(s_raw), errors="coerce"), float)
+    if np.isnan(s).any() or pd.isna(t_raw).any() or pd.isna(e_raw).any():
+        raise InputError("time, event and score must not contain missing values (drop those rows first and "
+                         "report how many)")
+    t, e = _check_time_event(t_raw, e_raw, "time", "event")
+    risk = s if score_type == "risk" else -s
+    eng = resolve_engine(engine)
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("survival")
+        out = r_bridge.call("h2s_concordance", time=t, event=e, score=risk)
+        c, var, counts = float(out["concordance"]), float(out["var"]), np.asarray(out["count"], float)
+    else:
+        out = _concordance_numpy(t, e, risk)
+        c, var, counts = out["concordance"], out["var"], out["count"]
+    se = math.sqrt(var)
+    z = sps.norm.ppf(0.5 + conf_level / 2)
+    return ConcordanceResult(concordance=c, se=se, lower=c - z * se, upper=c + z * se, concordant=counts[0],
+                             discordant=counts[1], tied_x=counts[2], tied_y=counts[3], tied_xy=counts[4], n=len(t),
+                             engine=eng, conf_level=conf_level)
+
+
+# =========================================================================== cox()
+@dataclass(frozen=True, repr=False)
+class PHTestResult(Result):
+    """Test of proportional hazards per term and globally (``survival::cox.zph``, transform="km")."""
+
+    table: pd.DataFrame   # term, chisq, df, p_value (last row GLOBAL)
+    transform: str
+    engine: str
+    method: str = "Grambsch-Therneau score test"
+
+    @property
+    def global_p(self) -> float:
+        return float(self.table.loc[self.table["term"] == "GLOBAL", "p_value"].iloc[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table
+
+
+@dataclass(frozen=True, repr=False)
+class CoxResult(Result):
+    """Cox model report: HR table, concordance with CI, AIC, likelihood-ratio test, PH test."""
+
+    summary: pd.DataFrame
+    concordance: ConcordanceResult
+    aic: float
+    loglik: float
+    loglik_null: float
+    lr_statistic: float
+    lr_df: int
+    lr_p_value: float
+    n: int
+    n_events: int
+    n_excluded: int
+    covariates: tuple[str, ...]
+    steps: pd.DataFrame | None
+    ties: str
+    engine: str
+    model: CoxModel = field(compare=False, default=None)
+    method: str = "Cox proportional hazards"
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.summary
+
+    def ph_test(self, transform: str = "km") -> PHTestResult:
+        """Schoenfeld-residual score test of proportional hazards (cox.zph, survival >= 3.0).
+
+        For each term, the score test of ``theta = 0`` in ``beta(t) = beta + theta g(t)`` at the
+        fitted beta, with ``g`` = 1 - KM(t-) centred over event times (``transform="km"``),
+        using the full information matrix of (beta, theta); the global test frees all thetas.
+        """
+        if transform not in ("km", "identity", "rank", "log"):
+            raise InputError(f"transform must be 'km', 'identity', 'rank' or 'log', got {transform!r}")
+        m = self.model
+        if self.engine == "r":
+            from .. import r_bridge
+
+            out = r_bridge.call("h2s_cox_zph", m.r_fit, transform)
+            tab = pd.DataFrame({"term": list(out["term"]), "chisq": np.asarray(out["chisq"], float),
+                                "df": np.asarray(out["df"], int), "p_value": np.asarray(out["p"], float)})
+            return PHTestResult(table=tab, transform=transform, engine="r")
+        return PHTestResult(table=_cox_zph_numpy(m, transform), transform=transform, engine="python")
+
+    def plot(self, ax: Any = None) -> Any:
+        """Forest plot of hazard ratios with 95% CIs (log axis)."""
+        import matplotlib.pyplot as plt
+
+        s = self.summary
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 0.45 * len(s) + 1.2))
+        y = np.arange(len(s))[::-1]
+        ax.errorbar(s["HR"], y, xerr=[s["HR"] - s["lower"], s["upper"] - s["HR"]], fmt="s", color="k", capsize=3)
+        ax.axvline(1, color="grey", linestyle="--", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_yticks(y)
+        ax.set_yticklabels(s["term"])
+        ax.set_xlabel("Hazard ratio (95% CI)")
+        ax.set_title(f"C = {self.concordance.concordance:.3f}, AIC = {self.aic:.2f}", fontsize=9)
+        return ax
+
+
+def _cox_zph_numpy(model: CoxModel, transform: str) -> pd.DataFrame:
+    sub = model.data
+    t = sub[model.duration].to_numpy(float)
+    e = sub[model.event].to_numpy().astype(int)
+    X = model.design.matrix(sub)
+    beta = model.params.to_numpy()
+    cd = _CoxData(t, e, X, model.ties)
+    terms = cd.terms(beta)
+    p = X.shape[1]
+    # g(t) at each distinct event time
+    if transform == "km":
+        km = _km_table(t, e)
+        # 1 - S(t-) : the KM just before t
+        j = np.searchsorted(km["time"].to_numpy(), cd.event_times, side="left")
+        s_prev = np.concatenate([[1.0], km["survival"].to_numpy()])[j]
+        g_t = 1 - s_prev
+    elif transform == "identity":
+        g_t = cd.event_times.astype(float)
+    elif transform == "log":
+        g_t = np.log(cd.event_times)
+    else:
+        ranks = sps.rankdata(t)  # rank(times) over all observations, as cox.zph
+        lookup = dict(zip(t, ranks))
+        g_t = np.array([lookup[x] for x in cd.event_times])
+    g_t = g_t - np.sum(g_t * cd.d) / cd.d.sum()   # centre over events (tied deaths counted each)
+    V_t, score_t = terms["V_t"], terms["score_t"]
+    I11 = V_t.sum(axis=0)
+    I12 = np.einsum("m,mij->ij", g_t, V_t)
+    I22 = np.einsum("m,mij->ij", g_t ** 2, V_t)
+    imat = np.block([[I11, I12], [I12, I22]])
+    u = np.concatenate([np.zeros(p), (g_t[:, None] * score_t).sum(axis=0)])
+    rows = []
+    for name, cols in model.design.terms:
+        kk = list(range(p)) + [p + c for c in cols]
+        sub_i = imat[np.ix_(kk, kk)]
+        uu = u[kk]
+        stat = float(uu @ np.linalg.solve(sub_i, uu))
+        rows.append({"term": name, "chisq": stat, "df": len(cols), "p_value": float(sps.chi2.sf(stat, len(cols)))})
+    stat = float(u @ np.linalg.solve(imat, u))
+    rows.append({"term": "GLOBAL", "chisq": stat, "df": p, "p_value": float(sps.chi2.sf(stat, p))})
+    return pd.DataFrame(rows)
+
+
+def _stepwise_numpy(sub, t, e, covariates, direction, ties) -> tuple[list[str], pd.DataFrame]:
+    """AIC stepwise over terms as R's ``step()``: start from the full model; each step tries
+    dropping each term (and, for "both", re-adding each dropped term) and keeps the best AIC."""
+    full = list(covariates)
+
+    def aic_of(covs: list[str]) -> float:
+        if not covs:
+            cd = _CoxData(t, e, np.zeros((len(t), 0)), ties)
+            return -2 * _null_loglik(cd)
+        design = _make_design(sub, covs, e)
+        fit = _fit_cox_numpy(t, e, design.matrix(sub), ties)
+        return -2 * fit["loglik"] + 2 * len(fit["beta"])
+
+    current = list(full)
+    cur_aic = aic_of(current)
+    history = [{"step": "start", "term": "", "aic": cur_aic}]
+    while True:
+        candidates = []
+        for c in current:
+            covs = [x for x in current if x != c]
+            candidates.append((aic_of(covs), f"- {c}", covs))
+        if direction == "both":
+            for c in full:
+                if c not in current:
+                    covs = [x for x in full if x in current or x == c]
+                    candidates.append((aic_of(covs), f"+ {c}", covs))
+        if not candidates:
+            break
+        best = min(candidates, key=lambda r: r[0])
+        if best[0] >= cur_aic - 1e-12:
+            break
+        cur_aic, current = best[0], best[2]
+        history.append({"step": best[1][0], "term": best[1][2:], "aic": cur_aic})
+    if not current:
+        raise InputError("stepwise selection removed every covariate (the null model has the lowest AIC); "
+                         "there is nothing to report as a Cox model")
+    return current, pd.DataFrame(history)
+
+
+def _null_loglik(cd: _CoxData) -> float:
+    return cd.terms(np.zeros(cd.X.shape[1]), need_info=False)["loglik"] if cd.X.shape[1] else \
+        _CoxData(cd.t, cd.e, np.zeros((len(cd.t), 1)), cd.ties).terms(np.zeros(1), need_info=False)["loglik"]
+
+
+def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], stepwise: str | None = None,
+        ties: str = "efron", conf_level: float = 0.95, engine: str | None = None) -> CoxResult:
+    """Cox regression report: hazard ratios with CIs and Wald p-values, Harrell's C with CI,
+    AIC, likelihood-ratio test and (via ``.ph_test()``) the cox.zph proportional-hazards test.
+
+    ``stepwise="both"`` or ``"backward"`` selects terms by AIC = -2 log L + 2k starting from
+    the full model, as ``step(coxph(...))`` (a factor enters or leaves as a whole), the
+    procedure of seed 004. HR = exp(b), CI = exp(b +- z se), p = 2 (1 - Phi(|b/se|)).
+
+    Examples
+    --------
+    >>> lung = pd.read_csv("tests/data/lung.csv").assign(dead=lambda d: d.status - 1)
+    >>> res = cox(lung, "time", "dead", ["age", "sex", "ph.ecog"])
+    >>> res.summary.round(3)       # R: summary(coxph(Surv(time, status) ~ age + sex + ph.ecog, lung))
+    ... # sex HR 0.575 (0.414-0.799), p = 0.000986; ph.ecog HR 1.590 (1.273-1.986); C = 0.637
+    """
+    if stepwise not in (None, "both", "backward"):
+        raise InputError(f"stepwise must be None, 'both' or 'backward', got {stepwise!r}")
+    if ties not in ("efron", "breslow"):
+        raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates)
+    eng = resolve_engine(engine)
+    steps = None
+    selected = list(covariates)
+    if stepwise is not None:
+        if eng == "r":
+            from .. import r_bridge
+
+            rdf = _r_frame(sub, duration, event, design, t, e)
+            out = r_bridge.call("h2s_cox_step", rdf, list(design.covariates), ties, stepwise)
+            selected = [c for c in covariates if c in set(np.atleast_1d(out["selected"]).tolist())]
+            steps = pd.DataFrame({"step": np.atleast_1d(out["step"]), "term": np.atleast_1d(out["term"]),
+                                  "aic": np.atleast_1d(out["aic"])})
+            if not selected:
+                raise InputError("stepwise selection removed every covariate (the null model has the lowest AIC)")
+        else:
+            selected, steps = _stepwise_numpy(sub, t, e, covariates, stepwise, ties)
+    zc = sps.norm.ppf(0.5 + conf_level / 2)
+    if eng == "r":
+        from .. import r_bridge
+
+        design = _make_design(sub, selected, e)
+        rdf = _r_frame(sub, duration, event, design, t, e)
+        r_fit = r_bridge.call("h2s_fit_cph", rdf, list(design.covariates), ties, convert=False)
+        out = r_bridge.call("h2s_coxph_summary", r_fit)
+        names = list(design.columns)
+        beta = pd.Series(np.asarray(out["coef"], float), index=names)
+        se = pd.Series(np.asarray(out["se"], float), index=names)
+        vcov = np.asarray(out["var"], float).reshape(len(names), len(names))
+        loglik0, loglik = (float(x) for x in np.asarray(out["loglik"], float))
+        data = sub.copy()
+        data[duration] = t
+        data[event] = e
+        model = CoxModel(data=data, duration=duration, event=event, covariates=design.covariates, params=beta,
+                         vcov=pd.DataFrame(vcov, index=names, columns=names), loglik=loglik, loglik_null=loglik0,
+                         n=len(sub), n_events=int(e.sum()), n_excluded=n_excl, ties=ties, engine="r",
+                         r_fit=r_fit, design=design)
+        conc_c, conc_var = float(out["concordance"]), float(out["concordance_var"])
+        counts = np.asarray(out["count"], float)
+        aic = float(out["aic"])
+    else:
+        model = fit_cph(sub, duration, event, selected, ties=ties, engine="python")
+        beta, se = model.params, model.se
+        loglik, loglik0 = model.loglik, model.loglik_null
+        lp = model.design.matrix(sub) @ beta.to_numpy()
+        cc = _concordance_numpy(t, e, lp)
+        conc_c, conc_var, counts = cc["concordance"], cc["var"], cc["count"]
+        aic = -2 * loglik + 2 * len(beta)
+        model = CoxModel(**{**{f: getattr(model, f) for f in model.__dataclass_fields__}, "n_excluded": n_excl})
+    z = beta / se
+    summary = pd.DataFrame({
+        "term": beta.index, "covariate": [_term_of(model.design, c) for c in beta.index],
+        "coef": beta.to_numpy(), "se": se.to_numpy(), "HR": np.exp(beta.to_numpy()),
+        "lower": np.exp(beta.to_numpy() - zc * se.to_numpy()), "upper": np.exp(beta.to_numpy() + zc * se.to_numpy()),
+        "z": z.to_numpy(), "p_value": 2 * sps.norm.sf(np.abs(z.to_numpy())),
+        "reference": [_reference_of(model.design, c) for c in beta.index],
+    })
+    conc_se = math.sqrt(conc_var)
+    conc = ConcordanceResult(concordance=conc_c, se=conc_se, lower=conc_c - zc * conc_se, upper=conc_c + zc * conc_se,
+                             concordant=counts[0], discordant=counts[1], tied_x=counts[2], tied_y=counts[3],
+                             tied_xy=counts[4], n=len(sub), engine=eng, conf_level=conf_level)
+    lr = 2 * (loglik - loglik0)
+    return CoxResult(summary=summary, concordance=conc, aic=aic, loglik=loglik, loglik_null=loglik0, lr_statistic=lr,
+                     lr_df=len(beta), lr_p_value=float(sps.chi2.sf(lr, len(beta))), n=len(sub),
+                     n_events=int(e.sum()), n_excluded=n_excl, covariates=tuple(selected), steps=steps, ties=ties,
+                     engine=eng, model=model)
+
+
+def _term_of(design: _Design, column: str) -> str:
+    for name, cols in design.terms:
+        if column in [design.columns[c] for c in cols]:
+            return name
+    return column
+
+
+def _reference_of(design: _Design, column: str) -> str | None:
+    term = _term_of(design, column)
+    if term in design.levels:
+        return str(design.levels[term][0])
+    return None

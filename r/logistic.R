@@ -1,0 +1,38 @@
+# Logistic regression for her2stats/stats/logistic.py (engine = "r"): glm(binomial) + step().
+# Python sends complete cases with safe column names (y, v1, v2, ...) and factors whose first
+# level is the reference; it maps the coefficient names (v3<level>) back to variables.
+
+# Returns the glm object itself (kept in R; summarised by h2s_logistic_summary).
+h2s_logistic_fit <- function(data, terms, direction = "none", k = 2) {
+  full <- stats::reformulate(if (length(terms)) terms else "1", response = "y")
+  # IRLS to a relative deviance change of 1e-10 (R's default 1e-8 leaves ~1e-6 in the
+  # coefficients): both engines then report the maximum-likelihood estimate itself.
+  ctrl <- stats::glm.control(epsilon = 1e-10, maxit = 100)
+  if (direction == "forward") {
+    fit <- stats::glm(y ~ 1, family = stats::binomial(), data = data, control = ctrl)
+    fit <- stats::step(fit, scope = list(lower = ~1, upper = full), direction = "forward", k = k, trace = 0)
+  } else {
+    fit <- stats::glm(full, family = stats::binomial(), data = data, control = ctrl)
+    if (direction != "none") fit <- stats::step(fit, direction = direction, k = k, trace = 0)
+  }
+  fit
+}
+
+h2s_logistic_summary <- function(fit, profile = FALSE, level = 0.95) {
+  cf <- summary(fit)$coefficients
+  out <- list(
+    coef = data.frame(name = rownames(cf), estimate = cf[, 1], se = cf[, 2], z = cf[, 3], p = cf[, 4],
+                      row.names = NULL, stringsAsFactors = FALSE),
+    deviance = fit$deviance, null_deviance = fit$null.deviance, aic = fit$aic,
+    df_residual = fit$df.residual, converged = fit$converged,
+    terms = as.character(attr(stats::terms(fit), "term.labels")))
+  # step() records its path; AIC there is deviance + k * edf with the k used
+  if (!is.null(fit$anova)) out$steps <- data.frame(change = as.character(fit$anova$Step), criterion = fit$anova$AIC)
+  if (profile) {
+    ci <- suppressMessages(stats::confint(fit, level = level))
+    ci <- matrix(ci, ncol = 2)
+    out$coef$profile_low <- ci[, 1]
+    out$coef$profile_high <- ci[, 2]
+  }
+  out
+}

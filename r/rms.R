@@ -1,0 +1,140 @@
+# rms wrappers for her2stats/stats/{models,calibration,nomogram}.py.
+# A fit made by h2s_lrm_fit keeps its own datadist (fit$h2s_dd); every function that needs
+# rms's datadist (nomogram) installs it with .h2s_use_dd and puts the previous
+# options(datadist) back on exit, so fits of other modules (cph) keep theirs.
+
+.h2s_use_dd <- function(fit) {
+  if (!is.null(fit$h2s_dd)) {
+    assign(".h2s_dd", fit$h2s_dd, envir = globalenv())
+    options(datadist = ".h2s_dd")
+  }
+  invisible(NULL)
+}
+
+h2s_lrm_fit <- function(data, formula) {
+  suppressPackageStartupMessages(library(rms))  # formulas use rcs() unqualified
+  old <- options(datadist = getOption("datadist"))
+  on.exit(options(old))
+  dd <- rms::datadist(data)
+  assign(".h2s_dd", dd, envir = globalenv())
+  options(datadist = ".h2s_dd")
+  f <- rms::lrm(stats::as.formula(formula, env = globalenv()), data = data, x = TRUE, y = TRUE)
+  f$h2s_dd <- dd
+  f
+}
+
+h2s_lrm_info <- function(fit) {
+  list(coefficients = unname(fit$coefficients),
+       names = names(fit$coefficients),
+       var = unname(as.matrix(fit$var)),
+       fail = isTRUE(fit$fail),
+       stats = fit$stats,
+       linear_predictors = unname(fit$linear.predictors))
+}
+
+# Bootstrap calibration curve (rms::calibrate, method="boot") and the error summaries that
+# print.calibrate.default prints (mean absolute error, mean squared error, 0.9 quantile).
+h2s_calibrate <- function(fit, B, seed) {
+  set.seed(seed)
+  cal <- rms::calibrate(fit, method = "boot", B = B)
+  predicted <- attr(cal, "predicted")
+  s <- !is.na(cal[, "predy"] + cal[, "calibrated.corrected"])
+  err <- predicted - stats::approx(cal[s, "predy"], cal[s, "calibrated.corrected"],
+                                   xout = predicted, ties = mean)$y
+  list(curve = as.data.frame(unclass(cal)[, c("predy", "calibrated.orig", "calibrated.corrected",
+                                               "index.orig", "training", "test", "optimism", "n")]),
+       mean_abs_error = mean(abs(err), na.rm = TRUE),
+       mean_sq_error = mean(err^2, na.rm = TRUE),
+       q90_abs_error = unname(stats::quantile(abs(err), 0.9, na.rm = TRUE)))
+}
+
+h2s_validate <- function(fit, B, seed) {
+  set.seed(seed)
+  v <- rms::validate(fit, method = "boot", B = B)
+  m <- unclass(v)
+  attr(m, "kept") <- NULL
+  out <- as.data.frame(m[, c("index.orig", "training", "test", "optimism", "index.corrected", "n")])
+  out$index <- rownames(m)
+  out
+}
+
+# rms::val.prob without the plot, plus the exact C / Dxy (Hmisc::somers2): rms bins predicted
+# probabilities in 5000 bins for its C.
+h2s_val_prob <- function(p, y) {
+  v <- rms::val.prob(p, y, pl = FALSE)
+  s <- Hmisc::somers2(p, y)
+  list(stats = v, C_exact = unname(s["C"]), Dxy_exact = unname(s["Dxy"]))
+}
+
+# le Cessie-van Houwelingen-Copas-Hosmer unweighted sum of squares test.
+h2s_lrm_gof <- function(fit) {
+  r <- stats::residuals(fit, type = "gof")
+  list(sum_sq = unname(r["Sum of squared errors"]), expected = unname(r["Expected value|H0"]),
+       sd = unname(r["SD"]), z = unname(r["Z"]), p = unname(r["P"]))
+}
+
+.h2s_nomogram_frame <- function(nom) {
+  info <- attr(nom, "info")
+  skip <- c("total.points", "lp", info$funlabel)
+  vars <- list()
+  for (nm in setdiff(names(nom), skip)) {
+    S <- nom[[nm]]
+    v <- S[[1]]
+    vars[[nm]] <- data.frame(value = as.character(v), points = unname(S$points),
+                             stringsAsFactors = FALSE)
+  }
+  funs <- list()
+  for (fl in info$funlabel) {
+    if (!is.null(nom[[fl]])) funs[[fl]] <- data.frame(value = as.numeric(nom[[fl]]$x.real),
+                                                      points = unname(nom[[fl]]$x))
+  }
+  list(variables = vars,
+       total_points = as.numeric(nom$total.points$x),
+       lp = data.frame(value = as.numeric(nom$lp$x.real), points = as.numeric(nom$lp$x)),
+       funs = funs, scale = info$sc, intercept = unname(info$Intercept),
+       funlabel = info$funlabel)
+}
+
+h2s_nomogram_lrm <- function(fit, funlabel = "Risk") {
+  old <- options(datadist = getOption("datadist"))
+  on.exit(options(old))
+  .h2s_use_dd(fit)
+  nom <- rms::nomogram(fit, fun = stats::plogis, funlabel = funlabel)
+  .h2s_nomogram_frame(nom)
+}
+
+.h2s_use_data_dd <- function(data) {
+  assign(".h2s_dd_cph", rms::datadist(data), envir = globalenv())
+  options(datadist = ".h2s_dd_cph")
+}
+
+h2s_nomogram_cph <- function(fit, times, labels, data) {
+  old <- options(datadist = getOption("datadist"))
+  on.exit(options(old))
+  .h2s_use_data_dd(data)
+  surv <- rms::Survival(fit)
+  funs <- lapply(times, function(t) { force(t); function(lp) surv(t, lp) })
+  names(funs) <- labels
+  nom <- rms::nomogram(fit, fun = funs, funlabel = labels)
+  .h2s_nomogram_frame(nom)
+}
+
+h2s_nomogram_plot <- function(fit, path, device, width, height, times = NULL, labels = NULL,
+                              funlabel = "Risk", data = NULL) {
+  old <- options(datadist = getOption("datadist"))
+  on.exit(options(old), add = TRUE)
+  if (is.null(data)) .h2s_use_dd(fit) else .h2s_use_data_dd(data)
+  nom <- if (is.null(times)) {
+    rms::nomogram(fit, fun = stats::plogis, funlabel = funlabel)
+  } else {
+    surv <- rms::Survival(fit)
+    funs <- lapply(times, function(t) { force(t); function(lp) surv(t, lp) })
+    rms::nomogram(fit, fun = funs, funlabel = labels)
+  }
+  if (device == "png") grDevices::png(path, width = width, height = height, units = "in", res = 300)
+  else if (device == "svg") grDevices::svg(path, width = width, height = height)
+  else grDevices::pdf(path, width = width, height = height)
+  on.exit(grDevices::dev.off(), add = TRUE)
+  plot(nom)
+  invisible(path)
+}

@@ -1,0 +1,123 @@
+# Survival analysis for her2stats (engine = "r"): thin wrappers over survival and rms.
+# Every function takes plain vectors / data.frames built by her2stats/stats/survival.py and
+# returns plain lists so the bridge converts them without surprises.
+
+# Kaplan-Meier per group (group coded 1..k): the survfit table at every distinct time
+# (censored rows included) and the medians with CI from quantile.survfit.
+h2s_kaplan_meier <- function(time, event, group, conf_type = "log", conf_level = 0.95) {
+  fit <- survival::survfit(survival::Surv(time, event) ~ factor(group), conf.type = conf_type,
+                           conf.int = conf_level)
+  ng <- length(unique(group))
+  tabs <- list(); meds <- list()
+  for (g in seq_len(ng)) {
+    f <- if (ng > 1) fit[g] else fit
+    tabs[[g]] <- data.frame(group = g, time = f$time, n_risk = f$n.risk, n_event = f$n.event,
+                            n_censor = f$n.censor, survival = f$surv, std_err = f$std.err,
+                            lower = f$lower, upper = f$upper)
+    q <- quantile(f, probs = 0.5, conf.int = TRUE)
+    meds[[g]] <- data.frame(group = g, n = f$n, events = sum(f$n.event),
+                            median = unname(q$quantile), lower = unname(q$lower), upper = unname(q$upper))
+  }
+  list(table = do.call(rbind, tabs), medians = do.call(rbind, meds))
+}
+
+# k-group log-rank test: survdiff's chisq, observed, expected and variance matrix.
+h2s_logrank <- function(time, event, group) {
+  sd <- survival::survdiff(survival::Surv(time, event) ~ factor(group))
+  list(chisq = sd$chisq, observed = as.numeric(sd$obs), expected = as.numeric(sd$exp),
+       var = as.numeric(sd$var))
+}
+
+# Harrell's C of a risk score (higher = earlier event) with survival's IJ variance.
+h2s_concordance <- function(time, event, score) {
+  cf <- survival::concordance(survival::Surv(time, event) ~ score, reverse = TRUE)
+  list(concordance = unname(cf$concordance), var = unname(cf$var), count = as.numeric(cf$count))
+}
+
+.h2s_surv_formula <- function(covariates) {
+  stats::as.formula(paste("survival::Surv(h2s_time, h2s_event) ~",
+                          paste(sprintf("`%s`", covariates), collapse = " + ")))
+}
+
+# rms::cph fit kept in R (x, y, surv) for nomogram / calibrate / validate. A datadist is set so
+# that rms graphics work on the returned fit.
+h2s_fit_cph <- function(data, covariates, ties = "efron") {
+  dd <- rms::datadist(data)
+  assign("h2s_cph_datadist", dd, envir = globalenv())
+  options(datadist = "h2s_cph_datadist")
+  f <- .h2s_surv_formula(covariates)
+  fit <- eval(bquote(rms::cph(.(f), data = data, x = TRUE, y = TRUE, surv = TRUE, method = .(ties),
+                                   eps = 1e-11, tol = 1e-13, iter.max = 100)))
+  fit
+}
+
+h2s_cph_summary <- function(fit) {
+  list(coef = unname(stats::coef(fit)), var = as.numeric(unclass(stats::vcov(fit))),
+       loglik = as.numeric(fit$loglik))
+}
+
+h2s_coxph <- function(data, covariates, ties = "efron") {
+  f <- .h2s_surv_formula(covariates)
+  # the data travel inside the call: stats::step() re-evaluates it from its own frame
+  eval(bquote(survival::coxph(.(f), data = .(data), ties = .(ties), x = TRUE, model = TRUE,
+                              control = survival::coxph.control(eps = 1e-11, iter.max = 100))))
+}
+
+h2s_coxph_summary <- function(fit) {
+  cf <- survival::concordance(fit)
+  list(coef = unname(stats::coef(fit)), se = unname(sqrt(diag(fit$var))), var = as.numeric(fit$var),
+       loglik = as.numeric(fit$loglik), aic = stats::AIC(fit),
+       concordance = unname(cf$concordance), concordance_var = unname(cf$var),
+       count = as.numeric(cf$count))
+}
+
+h2s_cox_zph <- function(fit, transform = "km") {
+  z <- survival::cox.zph(fit, transform = transform)
+  tab <- z$table
+  list(term = rownames(tab), chisq = unname(tab[, "chisq"]), df = unname(tab[, "df"]), p = unname(tab[, "p"]))
+}
+
+# Stepwise AIC selection (stats::step) from the full model; returns the kept terms and the path.
+h2s_cox_step <- function(data, covariates, ties = "efron", direction = "both") {
+  fit <- h2s_coxph(data, covariates, ties)
+  st <- stats::step(fit, direction = direction, trace = 0)
+  kept <- attr(stats::terms(st), "term.labels")
+  kept <- gsub("`", "", kept)
+  a <- st$anova
+  list(selected = if (length(kept)) kept else character(0),
+       step = ifelse(a$Step == "", "start", substr(trimws(a$Step), 1, 1)),
+       term = trimws(sub("^[-+] ?", "", trimws(as.character(a$Step)))),
+       aic = as.numeric(a$AIC))
+}
+
+# ---- time-dependent performance (issue 11.7) --------------------------------------------------
+# Cumulative/dynamic AUC(t) with KM-IPCW and influence-function CIs (riskRegression::Score).
+h2s_td_auc <- function(time, event, risk, times, conf_level = 0.95) {
+  Surv <- survival::Surv  # riskRegression recognises the response by the name `Surv`
+  d <- data.frame(h2s_time = time, h2s_status = event)
+  sc <- riskRegression::Score(list(model = risk), formula = Surv(h2s_time, h2s_status) ~ 1, data = d,
+                              times = times, metrics = "auc", cens.model = "km", null.model = FALSE,
+                              conf.int = conf_level)
+  a <- as.data.frame(sc$AUC$score)
+  list(auc = a$AUC, se = a$se, lower = a$lower, upper = a$upper)
+}
+
+# IPCW Brier score of predicted risks (n x length(times) matrix of 1 - S(t)).
+h2s_td_brier <- function(time, event, risk, times, conf_level = 0.95) {
+  Surv <- survival::Surv  # riskRegression recognises the response by the name `Surv`
+  d <- data.frame(h2s_time = time, h2s_status = event)
+  risk <- matrix(risk, nrow = length(time))
+  sc <- riskRegression::Score(list(model = risk), formula = Surv(h2s_time, h2s_status) ~ 1, data = d,
+                              times = times, metrics = "brier", cens.model = "km", null.model = FALSE,
+                              conf.int = conf_level)
+  b <- as.data.frame(sc$Brier$score)
+  list(brier = b$Brier, se = b$se, lower = b$lower, upper = b$upper)
+}
+
+# Uno's C: concordance with n/G2 time weights, events after tau ignored.
+h2s_uno_c <- function(time, event, risk, tau = NULL) {
+  y <- survival::Surv(time, event)
+  cf <- if (is.null(tau)) survival::concordance(y ~ risk, reverse = TRUE, timewt = "n/G2")
+        else survival::concordance(y ~ risk, reverse = TRUE, timewt = "n/G2", ymax = tau)
+  list(concordance = unname(cf$concordance), var = unname(cf$var))
+}

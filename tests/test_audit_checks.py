@@ -1,0 +1,251 @@
+"""Unit tests of the audit checks: rounding rules, GRIM/GRIMMER (against brute force), p-value
+candidates (against R), AUC CI method detection, confusion-matrix recovery, HR/CI/p consistency."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from her2stats.audit import checks
+from her2stats.audit.schema import parse_printed as P
+
+
+# ----------------------------------------------------------------------------- printed numbers
+@pytest.mark.parametrize("text, value, decimals, relation, percent", [
+    ("0.761", 0.761, 3, "=", False),
+    ("<0.001", 0.001, 3, "<", False),
+    ("≤ 0.05", 0.05, 2, "<=", False),
+    ("89.5%", 89.5, 1, "=", True),
+    ("1,286", 1286.0, 0, "=", False),
+    ("0.50", 0.5, 2, "=", False),
+    (0.5, 0.5, 1, "=", False),
+    (12, 12.0, 0, "=", False),
+    ("1e-4", 1e-4, 4, "=", False),
+])
+def test_parse_printed(text, value, decimals, relation, percent):
+    p = P(text)
+    assert p.value == pytest.approx(value, abs=1e-15)
+    assert (p.decimals, p.relation, p.percent) == (decimals, relation, percent)
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "1.2.3", None, True, float("nan")])
+def test_parse_printed_rejects(bad):
+    with pytest.raises(ValueError):
+        P(bad)
+
+
+def test_rounding_rules_boundaries():
+    assert checks.matches(0.7605, P("0.761")) == "round"
+    assert checks.matches(0.76049, P("0.761")) is None
+    assert checks.matches(0.76151, P("0.761")) is None
+    assert checks.matches(0.0009, P("<0.001")) == "round"
+    assert checks.matches(0.001, P("<0.001")) is None
+    # 38/48 = 0.79167 prints as 0.791 only when digits are cut off
+    assert checks.matches(38 / 48, P("0.791")) is None
+    assert checks.matches(38 / 48, P("0.791"), ("round", "truncate")) == "truncate"
+    # 15/19 = 78.947% prints as "78.90%" only as a zero-padded one-decimal value
+    assert checks.matches(15 / 19, P("78.90%"), ("round", "truncate"), scale=100) is None
+    assert checks.matches(15 / 19, P("78.90%"), ("round", "padded"), scale=100) == "padded"
+    assert checks.matches(15 / 19, P("78.9%"), ("round", "padded"), scale=100) == "round"
+
+
+def test_largest_remainder_reproduces_forced_column():
+    # seed 002 Table 1, training, Regional N category, HER2-negative (n = 485): printed total 100.00
+    counts = [282, 175, 21, 7]
+    lr = checks.largest_remainder(counts, 485, 2)
+    assert lr.tolist() == [58.15, 36.08, 4.33, 1.44]
+    assert round(sum(lr), 6) == 100.0
+    plain = [round(100 * c / 485, 2) for c in counts]
+    assert plain[0] == 58.14  # ordinary rounding does not give the printed 58.15
+
+
+# ----------------------------------------------------------------------------- GRIM / GRIMMER
+def _attainable(n: int, lo: int, hi: int, d: int):
+    """Every (mean, SD) printed to d decimals that n integers in [lo, hi] can give (brute force)."""
+    means, pairs = set(), set()
+    for xs in itertools.combinations_with_replacement(range(lo, hi + 1), n):
+        m = sum(xs) / n
+        s = float(np.std(xs, ddof=1))
+        means.add(round(m, d))
+        pairs.add((round(m, d), round(s, d)))
+    return means, pairs
+
+
+def test_grim_matches_brute_force():
+    n, d = 7, 2
+    means, _ = _attainable(n, 1, 5, d)
+    for k in range(100, 501):
+        v = k / 100
+        rec, sums = checks.grim_mean(P(f"{v:.2f}"), n, 1.0, ("round",), group="g")
+        assert (rec["verdict"] == "reproduced") == (round(v, 2) in means), v
+        assert rec["verdict"] in ("reproduced", "not reproduced")
+
+
+def test_grim_published_example_and_uninformative():
+    # Brown & Heathers (2017): a mean of 5.19 from 28 integer responses is impossible
+    rec, _ = checks.grim_mean(P("5.19"), 28, 1.0, ("round",), group="g")
+    assert rec["verdict"] == "not reproduced"
+    assert "145/28" in rec["note"] and "146/28" in rec["note"]
+    rec, _ = checks.grim_mean(P("5.18"), 28, 1.0, ("round",), group="g")
+    assert rec["verdict"] == "reproduced" and rec["recomputed"] == pytest.approx(145 / 28)
+    rec, _ = checks.grim_mean(P("5.19"), 128, 1.0, ("round",), group="g")
+    assert rec["verdict"] == "not derivable"
+
+
+def test_grimmer_never_rejects_attainable_pairs_and_catches_impossible_ones():
+    n, d = 5, 2
+    _, pairs = _attainable(n, 1, 7, d)
+    rejected = 0
+    tried = 0
+    for m in sorted({p[0] for p in pairs}):
+        rec, sums = checks.grim_mean(P(f"{m:.2f}"), n, 1.0, ("round",), group="g")
+        assert rec["verdict"] == "reproduced"
+        for k in range(0, 301):
+            sd = k / 100
+            r = checks.grimmer_sd(P(f"{m:.2f}"), P(f"{sd:.2f}"), n, 1.0, sums, group="g")
+            if (m, sd) in pairs:
+                assert r["verdict"] == "reproduced", (m, sd)  # sound: never flags a real pair
+            else:
+                tried += 1
+                rejected += r["verdict"] == "not reproduced"
+    assert rejected / tried > 0.8  # and it catches most impossible SDs at this n
+
+
+def test_median_granularity():
+    # printed without decimals every median prints as some integer: nothing to check
+    assert checks.median_granularity(P("21"), 48, 1.0, ("round",), group="g")["verdict"] == "not derivable"
+    assert checks.median_granularity(P("21.0"), 48, 1.0, ("round",), group="g")["verdict"] == "reproduced"
+    assert checks.median_granularity(P("21.5"), 48, 1.0, ("round",), group="g")["verdict"] == "reproduced"
+    assert checks.median_granularity(P("21.5"), 49, 1.0, ("round",), group="g")["verdict"] == "not reproduced"
+    assert checks.median_granularity(P("16.75"), 48, 1.0, ("round",), group="g")["verdict"] == "not reproduced"
+
+
+# ----------------------------------------------------------------------------- p-value candidates
+def test_count_candidates_2x2_values():
+    cands, notes = checks.count_test_candidates(np.array([[78, 27], [71, 21]]))
+    assert cands["chi-square (Yates)"] == pytest.approx(0.7605224, abs=1e-6)
+    # the z-test of proportions is the square root of the 2x2 chi-square test
+    assert cands["z-test of proportions"] == pytest.approx(cands["chi-square (no Yates)"], abs=1e-12)
+    assert cands["z-test of proportions (continuity)"] == pytest.approx(cands["chi-square (Yates)"], abs=1e-12)
+    assert not notes
+
+
+def test_count_candidates_drop_empty_level_and_skip_large_fisher():
+    cands, notes = checks.count_test_candidates(np.array([[3, 5, 0], [7, 2, 0]]).T)
+    assert "1 all-zero level(s) dropped" in notes[0]
+    assert set(cands) >= {"chi-square (Yates)", "Fisher exact"}
+    big = np.array([[25, 16, 43, 16, 12, 16], [156, 46, 153, 46, 37, 47]]).T
+    cands, notes = checks.count_test_candidates(big)
+    assert "Fisher exact (r x c)" not in cands and "not run" in notes[0]
+
+
+@pytest.mark.r
+def test_count_candidates_match_R():
+    from her2stats import r_bridge
+
+    tables = {"2x2": [[20, 9], [129, 39]], "4x2": [[134, 38], [7, 5], [5, 3], [3, 2]]}
+    for name, t in tables.items():
+        arr = np.array(t, dtype=float)
+        cands, _ = checks.count_test_candidates(arr)
+        flat = ", ".join(str(int(v)) for v in arr.flatten())
+        r_chi = r_bridge.r_eval(f"suppressWarnings(chisq.test(matrix(c({flat}), ncol = 2, byrow = TRUE)))$p.value")
+        r_chi_raw = r_bridge.r_eval(
+            f"suppressWarnings(chisq.test(matrix(c({flat}), ncol = 2, byrow = TRUE), correct = FALSE))$p.value")
+        r_fisher = r_bridge.r_eval(f"fisher.test(matrix(c({flat}), ncol = 2, byrow = TRUE))$p.value")
+        if name == "2x2":
+            assert cands["chi-square (Yates)"] == pytest.approx(float(np.ravel(r_chi)[0]), abs=1e-9)
+            assert cands["chi-square (no Yates)"] == pytest.approx(float(np.ravel(r_chi_raw)[0]), abs=1e-9)
+            assert cands["Fisher exact"] == pytest.approx(float(np.ravel(r_fisher)[0]), abs=1e-9)
+        else:
+            assert cands["chi-square"] == pytest.approx(float(np.ravel(r_chi_raw)[0]), abs=1e-9)
+            assert cands["Fisher exact (r x c)"] == pytest.approx(float(np.ravel(r_fisher)[0]), abs=1e-7)
+
+
+def test_summary_candidate_range_contains_every_consistent_input():
+    rng = np.random.default_rng(8)
+    means, sds, ns = [P("2.7"), P("2.5")], [P("1.1"), P("1.0")], [60, 55]
+    c = checks.summary_test_candidates(means, sds, ns)
+    for name, eq in (("Student t", True), ("Welch t", False)):
+        point, lo, hi = c[name]
+        assert lo <= point <= hi
+        for _ in range(300):
+            m1, m2 = rng.uniform(2.65, 2.75), rng.uniform(2.45, 2.55)
+            s1, s2 = rng.uniform(1.05, 1.15), rng.uniform(0.95, 1.05)
+            p = sps.ttest_ind_from_stats(m1, s1, 60, m2, s2, 55, equal_var=eq).pvalue
+            assert lo - 1e-12 <= p <= hi + 1e-12
+
+
+def test_check_p_reproduced_not_reproduced_and_adjusted():
+    cands = {"chi-square (Yates)": (0.7605, 0.7605, 0.7605), "Fisher exact": (0.7398, 0.7398, 0.7398)}
+    rec = checks.check_p(P("0.761"), cands, ("round",))
+    assert rec["verdict"] == "reproduced" and rec["method"] == "chi-square (Yates)"
+    rec = checks.check_p(P("0.891"), cands, ("round",))
+    assert rec["verdict"] == "not reproduced"
+    assert rec["closest_candidate"] == "chi-square (Yates)" and "Fisher exact 0.7398" in rec["note"]
+    # an adjusted p may exceed the raw p, but never fall below it
+    assert checks.check_p(P("0.90"), cands, ("round",), p_adjust="fdr_bh")["verdict"] == "not derivable"
+    assert checks.check_p(P("0.50"), cands, ("round",), p_adjust="fdr_bh")["verdict"] == "not reproduced"
+    assert checks.check_p(P("0.5"), {}, ("round",))["verdict"] == "not derivable"
+
+
+# ----------------------------------------------------------------------------- AUC
+def test_auc_ci_method_detection():
+    from her2stats.stats.roc import auc_ci_from_summary
+
+    n_pos, n_neg = 40, 60
+    a = 1900 / (2 * n_pos * n_neg)  # a lattice AUC
+    for method, label in (("hanley", "Hanley-McNeil"), ("exact", "exact binomial (Clopper-Pearson)")):
+        lo, hi = auc_ci_from_summary(a, n_pos, n_neg, method=method)
+        recs = checks.check_auc_ci(P(f"{a:.3f}"), (P(f"{lo:.3f}"), P(f"{hi:.3f}")), n_pos, n_neg, 0.95, ("round",))
+        assert [r["verdict"] for r in recs] == ["not derivable", "reproduced", "reproduced"]
+        assert recs[1]["method"].startswith(label)
+    # a DeLong CI that neither summary method gives is "not derivable", not "not reproduced"
+    recs = checks.check_auc_ci(P("0.800"), (P("0.600"), P("0.950")), n_pos, n_neg, 0.95, ("round",), "DeLong")
+    assert [r["verdict"] for r in recs[1:]] == ["not derivable", "not derivable"]
+    recs = checks.check_auc_ci(P("0.800"), (P("0.600"), P("0.950")), n_pos, n_neg, 0.95, ("round",))
+    assert [r["verdict"] for r in recs[1:]] == ["not reproduced", "not reproduced"]
+
+
+def test_auc_comparison_implied_correlation():
+    from her2stats.stats.roc import _hanley_se
+
+    a1, a2, n_pos, n_neg, r = 0.85, 0.75, 30, 50, 0.4
+    se1, se2 = _hanley_se(a1, n_pos, n_neg), _hanley_se(a2, n_pos, n_neg)
+    p = 2 * sps.norm.sf(0.1 / math.sqrt(se1 ** 2 + se2 ** 2 - 2 * r * se1 * se2))
+    rec = checks.check_auc_comparison(P("0.85"), P("0.75"), n_pos, n_neg, P(f"{p:.4f}"), True, ("round",))
+    assert rec["verdict"] == "not derivable"
+    assert "r = 0.40" in rec["note"]
+    # a p larger than even perfectly anti-correlated AUCs allow (SE_diff <= se1 + se2) is impossible
+    rec = checks.check_auc_comparison(P("0.95"), P("0.60"), n_pos, n_neg, P("0.40"), True, ("round",))
+    assert rec["verdict"] == "not reproduced" and "outside [-1, 1]" in rec["note"]
+
+
+# ----------------------------------------------------------------------------- rates
+def test_recover_confusion_matrix_unique():
+    # TP=30, FN=10, FP=12, TN=48
+    printed = {"sensitivity": P("75.0%"), "specificity": P("80.0%"), "ppv": P("0.714"), "npv": P("0.828"),
+               "accuracy": P("0.780")}
+    recs = checks.recover_confusion(40, 60, printed, ("round",))
+    assert all(r["verdict"] == "reproduced" for r in recs)
+    assert "TP=30, FN=10, FP=12, TN=48" in recs[0]["method"] and recs[0]["note"] == "unique best matrix"
+    printed["npv"] = P("0.900")  # inconsistent with every matrix that fits the rest
+    recs = {r["quantity"]: r for r in checks.recover_confusion(40, 60, printed, ("round",))}
+    assert recs["npv"]["verdict"] == "not reproduced"
+    assert recs["npv"]["closest_value"] == pytest.approx(48 / 58)
+
+
+# ----------------------------------------------------------------------------- HR / OR
+def test_ratio_ci_and_p_consistency():
+    se, est = 0.3, 2.0
+    lo, hi = est * math.exp(-1.959964 * se), est * math.exp(1.959964 * se)
+    p = 2 * sps.norm.sf(math.log(est) / se)
+    recs = checks.check_ratio("OR", P("2.00"), (P(f"{lo:.2f}"), P(f"{hi:.2f}")), P(f"{p:.3f}"), 0.95, ("round",))
+    assert [r["verdict"] for r in recs] == ["reproduced", "reproduced"]
+    recs = checks.check_ratio("OR", P("2.00"), (P(f"{lo:.2f}"), P(f"{hi:.2f}")), P("0.300"), 0.95, ("round",))
+    assert recs[1]["verdict"] == "not reproduced"
+    assert recs[1]["recomputed"] == pytest.approx(p, abs=2e-3)
+    recs = checks.check_ratio("HR", P("3.00"), (P(f"{lo:.2f}"), P(f"{hi:.2f}")), None, 0.95, ("round",))
+    assert recs[0]["verdict"] == "not reproduced"

@@ -501,9 +501,9 @@ def check_auc_comparison(auc1: Printed, auc2: Printed, n_pos: int, n_neg: int, p
     ``r`` lies in [-1, 1] (reported with the unpaired p, r = 0, as a reference) and impossible
     otherwise; its exact value needs the scores ("not derivable").
     """
-    from ..stats.roc import _hanley_se
+    from ..stats.roc import hanley_se
 
-    se1, se2 = _hanley_se(auc1.value, n_pos, n_neg), _hanley_se(auc2.value, n_pos, n_neg)
+    se1, se2 = hanley_se(auc1.value, n_pos, n_neg), hanley_se(auc2.value, n_pos, n_neg)
     diff = abs(auc1.value - auc2.value)
     p_unpaired = float(2 * sps.norm.sf(diff / math.hypot(se1, se2))) if diff > 0 else 1.0
     base = f"Hanley-McNeil SEs {_fmt(se1)}, {_fmt(se2)}; unpaired z-test p = {_fmt(p_unpaired)}"

@@ -148,19 +148,17 @@ def frozen_lrm(coefficients: Mapping[str, float] | pd.Series, knots: Mapping[str
 
 # --------------------------------------------------------------------------- DeLong
 def delong_auc_ci(y: np.ndarray, score: np.ndarray, conf_level: float = 0.95) -> tuple[float, float, float, float]:
-    """AUC with DeLong's variance: (auc, se, lower, upper); limits clipped to [0, 1] as pROC."""
+    """AUC with DeLong's variance: (auc, se, lower, upper); limits clipped to [0, 1] as pROC.
+
+    Controls are expected below cases (direction "<"); the placements come from
+    :func:`her2stats.stats.roc._delong_placements` (one implementation of DeLong in the package).
+    """
+    from .roc import _delong_placements, _delong_var
+
     y = np.asarray(y, float)
     s = np.asarray(score, float)
-    pos, neg = s[y == 1], s[y == 0]
-    m, n = len(pos), len(neg)
-    # placement values: V10_i = P(neg < pos_i) + 0.5 P(tie), V01_j = P(pos > neg_j) + 0.5 P(tie)
-    neg_sorted = np.sort(neg)
-    pos_sorted = np.sort(pos)
-    v10 = (np.searchsorted(neg_sorted, pos, "left") + np.searchsorted(neg_sorted, pos, "right")) / (2 * n)
-    v01 = (m - (np.searchsorted(pos_sorted, neg, "left") + np.searchsorted(pos_sorted, neg, "right")) / 2) / m
-    auc = v10.mean()
-    var = v10.var(ddof=1) / m + v01.var(ddof=1) / n
-    se = float(np.sqrt(var))
+    auc, v10, v01 = _delong_placements(y, s)
+    se = float(np.sqrt(_delong_var(v10, v01)))
     z = norm.ppf(0.5 + conf_level / 2)
     return float(auc), se, float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se))
 

@@ -496,13 +496,15 @@ def auc_ci_from_summary(auc: float, n_pos: int, n_neg: int | None = None, method
     if method == "hanley":
         if n_neg is None:
             raise InputError("method='hanley' needs both n_pos and n_neg")
-        se = _hanley_se(float(auc), int(n_pos), int(n_neg))
+        se = hanley_se(float(auc), int(n_pos), int(n_neg))
         z = sps.norm.ppf(1 - (1 - level) / 2)
         return max(0.0, auc - z * se), min(1.0, auc + z * se)
     raise InputError(f"method must be 'exact' or 'hanley', got {method!r}")
 
 
-def _hanley_se(a: float, n_pos: int, n_neg: int) -> float:
+def hanley_se(a: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUC from its value and the group sizes (Hanley & McNeil 1982):
+    SE^2 = [A(1-A) + (n1-1)(Q1-A^2) + (n0-1)(Q2-A^2)] / (n1 n0), Q1 = A/(2-A), Q2 = 2A^2/(1+A)."""
     if n_pos < 1 or n_neg < 1:
         raise InputError(f"n_pos and n_neg must be >= 1, got {n_pos}, {n_neg}")
     q1 = a / (2 - a)

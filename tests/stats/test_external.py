@@ -15,18 +15,8 @@ LEVELS = {"race": ["white", "black", "other"], "smoke": ["FALSE", "TRUE"], "ptd"
           "ht": ["FALSE", "TRUE"]}
 
 
-def birthwt(test_data_dir) -> pd.DataFrame:
-    d = pd.read_csv(test_data_dir / "birthwt.csv")
-    return pd.DataFrame({
-        "low": d.low, "age": d.age.astype(float), "lwt": d.lwt.astype(float),
-        "race": pd.Categorical(d.race.map({1: "white", 2: "black", 3: "other"}), categories=["white", "black", "other"]),
-        "smoke": d.smoke > 0, "ptd": d.ptl > 0, "ht": d.ht > 0, "ui": d.ui > 0,
-    })
-
-
 @pytest.fixture(scope="module")
-def split(test_data_dir):
-    bwt = birthwt(test_data_dir)
+def split(bwt):
     rs = np.random.default_rng(3).permutation(len(bwt))
     return bwt.iloc[rs[:120]].reset_index(drop=True), bwt.iloc[rs[120:]].reset_index(drop=True)
 

@@ -11,22 +11,6 @@ from her2stats.stats.models import binned_c_index, concordance_c, fit_lrm, rcs_b
 COVS = ["age", "lwt", "race", "smoke", "ptd", "ht", "ui", "ftv"]
 
 
-def birthwt(test_data_dir) -> pd.DataFrame:
-    """MASS::birthwt recoded as Venables & Ripley (2002, p. 194)."""
-    d = pd.read_csv(test_data_dir / "birthwt.csv")
-    return pd.DataFrame({
-        "low": d.low, "age": d.age.astype(float), "lwt": d.lwt.astype(float),
-        "race": pd.Categorical(d.race.map({1: "white", 2: "black", 3: "other"}), categories=["white", "black", "other"]),
-        "smoke": d.smoke > 0, "ptd": d.ptl > 0, "ht": d.ht > 0, "ui": d.ui > 0,
-        "ftv": pd.Categorical(np.where(d.ftv >= 2, "2+", d.ftv.astype(str)), categories=["0", "1", "2+"]),
-    })
-
-
-@pytest.fixture(scope="module")
-def bwt(test_data_dir):
-    return birthwt(test_data_dir)
-
-
 def test_birthwt_matches_published_coefficients(bwt):
     # Venables & Ripley, Modern Applied Statistics with S, 4th ed. (2002), p. 195: glm(low ~ ., binomial, bwt)
     published = {"Intercept": 0.82302, "age": -0.03723, "lwt": -0.01565, "race=black": 1.19241,

@@ -12,21 +12,6 @@ from her2stats.stats.nomogram import nomogram, r_pretty
 COVS = ["age", "lwt", "race", "smoke", "ptd", "ht", "ui", "ftv"]
 
 
-def birthwt(test_data_dir) -> pd.DataFrame:
-    d = pd.read_csv(test_data_dir / "birthwt.csv")
-    return pd.DataFrame({
-        "low": d.low, "age": d.age.astype(float), "lwt": d.lwt.astype(float),
-        "race": pd.Categorical(d.race.map({1: "white", 2: "black", 3: "other"}), categories=["white", "black", "other"]),
-        "smoke": d.smoke > 0, "ptd": d.ptl > 0, "ht": d.ht > 0, "ui": d.ui > 0,
-        "ftv": pd.Categorical(np.where(d.ftv >= 2, "2+", d.ftv.astype(str)), categories=["0", "1", "2+"]),
-    })
-
-
-@pytest.fixture(scope="module")
-def bwt(test_data_dir):
-    return birthwt(test_data_dir)
-
-
 def _same_table(a: pd.DataFrame, b: pd.DataFrame) -> None:
     assert len(a) == len(b)
     assert list(a["variable"]) == list(b["variable"])

@@ -210,10 +210,10 @@ def test_auc_ci_method_detection():
 
 
 def test_auc_comparison_implied_correlation():
-    from her2stats.stats.roc import _hanley_se
+    from her2stats.stats.roc import hanley_se
 
     a1, a2, n_pos, n_neg, r = 0.85, 0.75, 30, 50, 0.4
-    se1, se2 = _hanley_se(a1, n_pos, n_neg), _hanley_se(a2, n_pos, n_neg)
+    se1, se2 = hanley_se(a1, n_pos, n_neg), hanley_se(a2, n_pos, n_neg)
     p = 2 * sps.norm.sf(0.1 / math.sqrt(se1 ** 2 + se2 ** 2 - 2 * r * se1 * se2))
     rec = checks.check_auc_comparison(P("0.85"), P("0.75"), n_pos, n_neg, P(f"{p:.4f}"), True, ("round",))
     assert rec["verdict"] == "not derivable"

@@ -171,7 +171,7 @@ def test_exact_ci_reproduces_medcalc_and_hanley_reproduces_hanley_mcneil():
     # At A = 0.5 the Hanley-McNeil variance is the exact null variance of U/(mn) without ties,
     # (m + n + 1) / (12 m n) (Mann & Whitney 1947)
     m, n = 19, 29
-    assert R._hanley_se(0.5, m, n) ** 2 == pytest.approx((m + n + 1) / (12 * m * n), rel=1e-12)
+    assert R.hanley_se(0.5, m, n) ** 2 == pytest.approx((m + n + 1) / (12 * m * n), rel=1e-12)
     lo, hi = R.auc_ci_from_summary(0.8, m, n, method="hanley")
     assert (lo + hi) / 2 == pytest.approx(0.8, abs=1e-12)
 

@@ -95,6 +95,19 @@ _LAZY: dict[str, str] = {
     "frozen_lrm": "stats.external",
     "validate_external": "stats.external",
     "validate_external_cox": "stats.external",
+    "lasso_cv": "selection",
+    "LassoSelector": "selection",
+    "UnivariateFilter": "selection",
+    "CorrelationFilter": "selection",
+    "ICCFilter": "selection",
+    "make_pca": "selection",
+    "DeepScore": "models",
+    "fit_zoo": "models",
+    "late_fusion": "models",
+    "early_fusion": "models",
+    "LateFusionClassifier": "models",
+    "shap_summary": "models",
+    "grad_cam": "models",
 }
 
 __all__ = [

@@ -1,0 +1,145 @@
+"""Reproducibility filter: keep features whose ICC across repeated segmentations/readers reaches a
+threshold (seed 000: ICC >= 0.9; seed 004: ICC > 0.75, two-way random effects)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ._base import FeatureSelector
+from ._validation import as_feature_frame
+
+
+def repeated_to_array(data: Any, target_col: str = "case_id", rater_col: str = "rater"
+                      ) -> tuple[np.ndarray, list[str], list[Any], list[Any]]:
+    """Turn repeated feature extractions into a ``(targets, raters, features)`` array.
+
+    ``data`` is either a 3-D array or a long DataFrame with one row per (target, rater) and the
+    features in the remaining columns. Every target must be measured exactly once by every rater
+    (the ICC models need a complete two-way layout); otherwise an InputError names the gaps.
+    Returns the array, the feature names, the targets and the raters (sorted).
+    """
+    if isinstance(data, pd.DataFrame):
+        for col in (target_col, rater_col):
+            if col not in data.columns:
+                raise InputError(
+                    f"the repeated-measurement table has no column {col!r}; name the case and reader columns "
+                    f"with target_col=/rater_col= (columns: {[str(c) for c in data.columns[:8]]})"
+                )
+        dup = data.duplicated([target_col, rater_col])
+        if dup.any():
+            row = data.loc[dup].iloc[0]
+            raise InputError(
+                f"case {row[target_col]!r} has more than one row for rater {row[rater_col]!r} in the repeated-"
+                "measurement table"
+            )
+        features = [c for c in data.columns if c not in (target_col, rater_col)]
+        if not features:
+            raise InputError("the repeated-measurement table has no feature columns")
+        feat = as_feature_frame(data[features], what="repeated-measurement table")
+        targets = sorted(data[target_col].unique().tolist(), key=str)
+        raters = sorted(data[rater_col].unique().tolist(), key=str)
+        if len(raters) < 2:
+            raise InputError(f"ICC needs at least 2 raters/segmentations per case, found {raters}")
+        t_idx = pd.Index(targets).get_indexer(data[target_col])
+        r_idx = pd.Index(raters).get_indexer(data[rater_col])
+        values = np.full((len(targets), len(raters), len(features)), np.nan)
+        values[t_idx, r_idx, :] = feat.to_numpy()
+        seen = np.zeros((len(targets), len(raters)), dtype=bool)
+        seen[t_idx, r_idx] = True
+        if not seen.all():
+            ti, ri = np.argwhere(~seen)[0]
+            raise InputError(
+                f"case {targets[ti]!r} has no measurement by rater {raters[ri]!r} ({int((~seen).sum())} missing "
+                "case-rater pairs); the ICC needs every case measured by every rater — drop incomplete cases "
+                "explicitly"
+            )
+        return values, [str(f) for f in features], targets, raters
+    values = np.asarray(data, dtype=float)
+    if values.ndim != 3:
+        raise InputError(
+            f"repeated measurements must be a long DataFrame or a 3-D array (cases, raters, features), got "
+            f"an array of shape {values.shape}"
+        )
+    if values.shape[1] < 2:
+        raise InputError(f"ICC needs at least 2 raters/segmentations (axis 1), got shape {values.shape}")
+    if not np.isfinite(values).all():
+        t, r, f = np.argwhere(~np.isfinite(values))[0]
+        raise InputError(f"repeated measurements have a missing/infinite value at case {t}, rater {r}, feature {f}")
+    return (values, [f"x{j}" for j in range(values.shape[2])], list(range(values.shape[0])),
+            list(range(values.shape[1])))
+
+
+class ICCFilter(FeatureSelector):
+    """Keep features with ICC >= ``threshold`` across repeated segmentations or readers.
+
+    The ICC of each feature comes from :func:`her2stats.stats.agreement.icc_many` (Shrout &
+    Fleiss 1979; McGraw & Wong 1996), vectorised over features.
+
+    Two ways to fit:
+
+    * ``ICCFilter(...).fit(repeated)`` with ``repeated`` a long DataFrame (columns
+      ``target_col``, ``rater_col`` and the features) or a 3-D array (cases, raters, features);
+      ``transform`` then selects those feature columns from any design matrix.
+    * ``ICCFilter(repeated=repeated, ...)`` as a Pipeline step: ``fit(X, y)`` computes the ICCs
+      from ``repeated`` and only checks that every column of ``X`` has one.
+
+    The reproducibility subset carries no outcome, so computing ICCs on it does not leak labels
+    even when its cases also appear in a test set.
+
+    Parameters
+    ----------
+    threshold : keep features with ICC >= threshold (seed 000: 0.9; seed 004 used > 0.75).
+    kind : ICC form passed to ``icc_many`` (``"ICC2,1"`` = two-way random, absolute agreement,
+        single measurement; ``"ICC3,1"`` consistency...).
+    repeated : optional repeated-measurement data (see above).
+    target_col, rater_col : column names of the case id and the reader/segmentation id.
+
+    Attributes
+    ----------
+    icc_ : Series of ICC per feature.
+    report_ : DataFrame: feature, icc, kept.
+    """
+
+    def __init__(self, threshold: float = 0.9, kind: str = "ICC2,1", repeated: Any = None,
+                 target_col: str = "case_id", rater_col: str = "rater"):
+        self.threshold = threshold
+        self.kind = kind
+        self.repeated = repeated
+        self.target_col = target_col
+        self.rater_col = rater_col
+
+    def fit(self, X: Any, y: Any = None) -> "ICCFilter":
+        if not -1.0 <= float(self.threshold) <= 1.0:
+            raise InputError(f"threshold must be an ICC value in [-1, 1], got {self.threshold!r}")
+        from ..stats.agreement import icc_many
+
+        source = X if self.repeated is None else self.repeated
+        values, features, targets, _ = repeated_to_array(source, self.target_col, self.rater_col)
+        if len(targets) < 2:
+            raise InputError("ICC needs at least 2 cases in the repeated-measurement data")
+        icc = np.asarray(icc_many(values, self.kind), dtype=float).ravel()
+        if len(icc) != len(features):
+            raise InputError(f"icc_many returned {len(icc)} values for {len(features)} features")
+        icc_by_name = pd.Series(icc, index=features, name="icc")
+        if self.repeated is None:
+            names = features
+        else:
+            design = as_feature_frame(X)
+            names = list(design.columns)
+            missing = [c for c in names if c not in icc_by_name.index]
+            if missing:
+                raise InputError(
+                    f"feature(s) {missing[:5]} of X have no repeated measurements, so no ICC; the repeated "
+                    "table must hold every feature column of X"
+                )
+            icc_by_name = icc_by_name.loc[names]
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        icc_vals = icc_by_name.to_numpy()
+        self.icc_ = icc_by_name
+        self.support_ = np.nan_to_num(icc_vals, nan=-np.inf) >= float(self.threshold)
+        self.report_ = pd.DataFrame({"feature": names, "icc": icc_vals, "kept": self.support_})
+        return self

@@ -38,8 +38,12 @@ class Result:
     def __repr__(self) -> str:
         try:
             frame = self.to_frame()
-            with pd.option_context("display.max_rows", 30, "display.max_columns", 20, "display.width", 120):
-                body = frame.to_string()
+            with pd.option_context("display.max_columns", 20, "display.width", 120):
+                if len(frame) > 24:  # long curves: head and tail are what a reader checks
+                    body = (frame.head(10).to_string() + f"\n... ({len(frame) - 15} more rows)\n"
+                            + frame.tail(5).to_string(header=False))
+                else:
+                    body = frame.to_string()
         except Exception as exc:  # repr must never raise
             body = f"<unprintable: {exc!r}>"
         return f"{self._title()}\n{body}"

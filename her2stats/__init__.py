@@ -108,6 +108,13 @@ _LAZY: dict[str, str] = {
     "LateFusionClassifier": "models",
     "shap_summary": "models",
     "grad_cam": "models",
+    "fit_ordinal": "stats.ordinal",
+    "evaluate_ordinal": "stats.ordinal",
+    "ordinal_calibration": "stats.ordinal",
+    "low_vs_zero_subset": "stats.ordinal",
+    "fit_low_vs_zero": "stats.ordinal",
+    "tripod_checklist": "reporting.tripod",
+    "cohort_facts": "reporting.tripod",
 }
 
 __all__ = [

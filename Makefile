@@ -17,7 +17,7 @@ demo: install
 	$(VENV)/bin/her2stats demo --out out/demo
 
 test: install
-	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 install: install-system install-python
 

@@ -115,6 +115,12 @@ _LAZY: dict[str, str] = {
     "fit_low_vs_zero": "stats.ordinal",
     "tripod_checklist": "reporting.tripod",
     "cohort_facts": "reporting.tripod",
+    "available_weights": "features",
+    "RadiomicsExtractor": "features",
+    "FeatureCache": "features",
+    "local_cluster": "features",
+    "read_image": "imaging",
+    "load_case": "imaging",
 }
 
 __all__ = [

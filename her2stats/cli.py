@@ -103,9 +103,10 @@ def doctor_checks() -> list[dict]:
         try:
             from .features import available_weights
 
-            weights = available_weights()
-            for name, where in weights.items():
-                add(f"weights: {name}", bool(where), False, str(where) if where else "not available offline",
+            for w in available_weights().itertuples():
+                where = f"{w.source}: {w.path}" if w.path else w.source
+                add(f"weights: {w.backbone}", bool(w.offline), False,
+                    where if w.offline else f"not available offline ({w.source})",
                     "put the checkpoint in the timm/huggingface hub cache or pass pretrained=<path>")
         except Exception as exc:
             add("weights", False, False, f"cannot list: {exc}")
@@ -140,6 +141,100 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
+
+
+# ---------------------------------------------------------------------------------- studies
+def _template(name: str = "her2_study.qmd") -> Path:
+    """The Quarto template: ``reports/`` of a source checkout, else the copy shipped in the package."""
+    for base in (Path(__file__).resolve().parents[1] / "reports", Path(__file__).resolve().parent / "reports"):
+        if (base / name).is_file():
+            return base / name
+    from .errors import ConfigError
+
+    raise ConfigError(f"report template {name} not found (looked in reports/ and her2stats/reports/)")
+
+
+def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, render: bool = True) -> dict:
+    """Run the study with a progress bar, render the report, print where everything is.
+    Returns {"results": StudyResults, "html": Path | None}."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .errors import ConfigError, InputError
+    from .reporting.config import load_config
+    from .reporting.render import render_report
+    from .reporting.study import run_study
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        console.print(f"[red]config error[/red]\n{exc}")
+        raise typer.Exit(code=2)
+    outdir = (out if out is not None else cfg.resolve(cfg.output_dir)).resolve()
+    stages = ["cohort", "image features", "Table 1", "models", "model zoo", "discrimination and calibration",
+              "odds ratios and nomogram", "survival", "figures", "done"]
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("starting", total=len(stages) + (1 if render else 0))
+
+        def step(msg: str) -> None:
+            done = stages.index(msg) + 1 if msg in stages else 0
+            bar.update(task, description=msg, completed=done)
+
+        try:
+            res = run_study(cfg, fast=fast, outdir=outdir, progress=step)
+        except (InputError, ConfigError) as exc:
+            console.print(f"[red]{type(exc).__name__}[/red]: {exc}")
+            raise typer.Exit(code=2)
+        html = None
+        if render:
+            bar.update(task, description="rendering report")
+            rendered = render_report(_template(), outdir / "report.html",
+                                     params={"config": str(Path(config).resolve()), "outdir": str(outdir), "fast": fast})
+            html = rendered.html
+            bar.update(task, description="report rendered", completed=len(stages) + 1)
+    summary = Table(title=f"{cfg.name}: where everything is")
+    summary.add_column("what")
+    summary.add_column("path")
+    if html is not None:
+        summary.add_row("report (HTML)", str(html))
+    summary.add_row("tables (HTML/CSV/TeX/DOCX/XLSX)", f"{outdir / 'tables'}  ({len(res.tables)} tables)")
+    summary.add_row("figures (PNG 300 dpi/PDF/SVG)", f"{outdir / 'figures'}  ({len(res.figures)} figures)")
+    for name in ("predictions.csv", "numbers.json", "flow.csv", "methods.md"):
+        summary.add_row(name, str(outdir / name))
+    console.print(summary)
+    perf = res.summary()
+    if len(perf):
+        t = Table(title="AUC (95% CI)")
+        t.add_column("model")
+        cohorts = list(dict.fromkeys(perf["cohort"]))
+        for c in cohorts:
+            t.add_column(c)
+        for m, part in perf.groupby("model", sort=False):
+            vals = {r.cohort: f"{r.auc:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})" for r in part.itertuples()}
+            t.add_row(m, *[vals.get(c, "") for c in cohorts])
+        console.print(t)
+    excluded = int(res.flow["n_excluded"].sum())
+    console.print(f"{len(res.cohort)} patients analysed, {excluded} excluded (see the cohort flow).")
+    return {"results": res, "html": html}
+
+
+@app.command()
+def report(config: Path = typer.Argument(..., help="study config (YAML)"),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: the config's output_dir)"),
+           fast: bool = typer.Option(False, "--fast", help="smoke-test run: fewer bootstrap repetitions and patients"),
+           no_render: bool = typer.Option(False, "--no-render", help="tables and figures only, no HTML report")) -> None:
+    """Run a study end to end (cohort -> features -> selection -> models -> statistics -> tables,
+    figures) and render the Quarto report (quarto when on PATH, else nbclient + pandoc)."""
+    run_report(config, out, fast=fast, render=not no_render)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output folder"),
+         fast: bool = typer.Option(False, "--fast", help="smoke-test run: fewer bootstrap repetitions and patients")) -> None:
+    """Run the demo study (synthetic 3-centre cohort with MRI volumes) and render its report."""
+    config = _template("demo.yaml")
+    result = run_report(config, out, fast=fast, render=True)
+    console.print(f"[green]Demo report:[/green] {result['html']}")
 
 
 def main() -> None:  # pragma: no cover

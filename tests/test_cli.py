@@ -14,9 +14,11 @@ def test_doctor_all_green_on_an_installed_machine():
     out = subprocess.run([sys.executable, "-m", "her2stats.cli", "doctor"], capture_output=True, text=True,
                          env={**__import__("os").environ, "COLUMNS": "200"})
     assert out.returncode == 0, out.stdout + out.stderr
-    for name in ("R: rms", "R: pROC", "R: survival", "rpy2", "torch", "timm"):
+    for name in ("R: rms", "R: pROC", "R: survival", "rpy2", "torch", "timm", "weights: efficientnet_lite0"):
         assert name in out.stdout
     assert "All required checks passed" in out.stdout
+    lite0 = [line for line in out.stdout.splitlines() if "weights: efficientnet_lite0" in line]
+    assert lite0 and " ok " in lite0[0]  # the offline ImageNet checkpoint is found
 
 
 def test_doctor_fails_with_fix_command_when_r_is_missing(monkeypatch):

@@ -121,8 +121,10 @@ def doctor() -> None:
     required piece is missing (the fix command is printed)."""
     rows = doctor_checks()
     table = Table(title="her2stats doctor")
-    for col in ("check", "status", "detail", "fix"):
-        table.add_column(col)
+    table.add_column("check", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    table.add_column("fix", overflow="fold")
     for r in rows:
         status = "[green]ok[/green]" if r["ok"] else ("[red]MISSING[/red]" if r["required"] else "[yellow]optional[/yellow]")
         table.add_row(r["name"], status, r["detail"], "" if r["ok"] else r["fix"])

@@ -27,9 +27,12 @@ def test_doctor_fails_with_fix_command_when_r_is_missing(monkeypatch):
     real_which = cli.shutil.which
     monkeypatch.setattr(cli.shutil, "which", lambda name: None if name == "R" else real_which(name))
     monkeypatch.setattr(eng, "r_available", lambda: False)
-    res = CliRunner().invoke(cli.app, ["doctor"], env={"COLUMNS": "250"})
+    rows = {r["name"]: r for r in cli.doctor_checks()}
+    assert rows["R"]["ok"] is False and rows["R"]["required"] is True
+    assert rows["R"]["fix"].startswith("apt-get install -y r-base-core")
+    res = CliRunner().invoke(cli.app, ["doctor"])
     assert res.exit_code == 1
-    assert "MISSING" in res.output and "apt-get install -y r-base-core" in res.output
+    assert "required check(s) failed" in res.output
 
 
 def test_audit_command_is_wired(tmp_path):

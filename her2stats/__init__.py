@@ -121,6 +121,9 @@ _LAZY: dict[str, str] = {
     "local_cluster": "features",
     "read_image": "imaging",
     "load_case": "imaging",
+    "run_study": "reporting.study",
+    "StudyResults": "reporting.study",
+    "load_config": "reporting.config",
 }
 
 __all__ = [

@@ -74,11 +74,18 @@ class ImagingConfig(_Strict):
     correlation_threshold: float = Field(0.8, gt=0, le=1)
     lasso_cv: int = Field(5, ge=2)
     pca_components: Optional[int] = None
+    #: ROI crop margin around the mask (pixels; None = whole image) and what to do at the border
+    margin: Optional[float] = Field(5, ge=0)
+    on_border: Literal["error", "clip", "pad"] = "clip"
+    lambda_rule: Literal["min", "1se"] = "1se"
+    #: patients with images used by run_study(fast=True) (sampled within each cohort split)
+    fast_patients: int = Field(300, ge=20)
 
 
 class ZooConfig(_Strict):
     models: list[str] = Field(default_factory=lambda: ["lr", "svm", "rf"])
     cv: int = Field(5, ge=2)
+    inner_cv: int = Field(3, ge=2)
 
 
 class ValidationConfig(_Strict):
@@ -87,6 +94,8 @@ class ValidationConfig(_Strict):
     hl_groups: int = Field(10, ge=2)
     dca_thresholds: tuple[float, float, float] = (0.01, 0.99, 0.01)
     seed: int = 1
+    #: bootstrap repetitions used by run_study(fast=True) (tests, smoke runs)
+    fast_B: int = Field(25, ge=1)
 
     @field_validator("dca_thresholds")
     @classmethod
@@ -105,6 +114,17 @@ class SurvivalConfig(_Strict):
     stepwise: Optional[Literal["both", "backward"]] = "both"
     time_unit: Literal["days", "months", "years"] = "days"
     horizons_years: list[float] = Field(default_factory=lambda: [1.0, 3.0, 5.0])
+
+
+def _source_leaky(source: str) -> set[str]:
+    """HER2-encoding columns of the real loaders, refused as predictors even when a config forgets
+    to list them: the loader constants, their unprefixed source names and the HER2 label itself."""
+    from ..data import loaders
+
+    constants = {"mamamia": loaders.MAMAMIA_LEAKY_PREDICTORS, "duke": loaders.DUKE_LEAKY_PREDICTORS}.get(source, ())
+    names = set(constants)
+    names |= {c.split("_", 1)[1] for c in constants if c.startswith(("mamamia_", "duke_"))}
+    return names | ({"her2_status", "her2_positive", "her2_class", f"{source}_her2"} if constants else set())
 
 
 class StudyConfig(_Strict):
@@ -127,6 +147,8 @@ class StudyConfig(_Strict):
     @model_validator(mode="after")
     def _no_leaky_predictors(self):
         leaky = set(self.cohort.exclude_predictors) | {self.cohort.outcome}
+        if self.cohort.outcome.startswith("her2"):  # HER2 is the outcome: its encodings may not predict it
+            leaky |= _source_leaky(self.cohort.source)
         for section, covs in (("clinical.covariates", self.clinical.covariates if self.clinical else []),
                               ("survival.covariates", self.survival.covariates if self.survival else [])):
             bad = sorted(leaky & set(covs))

@@ -364,7 +364,9 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
             levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(pd.unique(col.dropna()), key=str)
             if len(levels) == 0:
                 raise InputError(f"table_one: variable {var!r} has no non-missing values")
-            counts = np.array([[int(((col == lev).to_numpy() & m).sum()) for m in masks] for lev in levels])
+            # fillna: nullable dtypes (Int64 pcr with missing values) compare to <NA>, not False
+            counts = np.array([[int(((col == lev).fillna(False).to_numpy(dtype=bool) & m).sum()) for m in masks]
+                               for lev in levels])
             res, note = _categorical_test(counts, categorical_test, yates, engine_used)
             any_fisher |= res is not None and res.method.startswith("Fisher")
             any_yates |= res is not None and "Yates" in res.method

@@ -1,0 +1,338 @@
+"""Result objects of the statistics layer -> :class:`PublicationTable` with journal formatting.
+
+Every builder takes result objects (never raw data), formats numbers with
+:mod:`her2stats.reporting.format` (p < 0.001 / three decimals, AUC three decimals, percentages one
+decimal, ratios with CI) and writes footnotes naming the methods that produced the numbers, so a
+table can go into a manuscript unchanged.
+
+=====================  ==========================================================  =================
+builder                input                                                       layout
+=====================  ==========================================================  =================
+``table1_table``       :class:`~her2stats.stats.tables.Table1`                      seed 001/002 Table 1
+``or_table``           :class:`~her2stats.stats.logistic.LogisticTable`             seed 003 OR table
+``performance_table``  ``{(model, cohort): (AUCResult, DiagnosticResult)}``         seed 001/002/003
+``delong_table``       ``{cohort: AUCComparison}``                                  seed 001/003
+``cox_table``          :class:`~her2stats.stats.survival.CoxResult`                 seed 004
+``agreement_table``    ICCResult / KappaResult mappings                            seed 002
+``calibration_table``  per (model, cohort): ValProbResult, HosmerLemeshowResult     seed 003
+``flow_table``         cohort-flow DataFrame (step, n_remaining, n_excluded, reason)
+=====================  ==========================================================  =================
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .format import fmt_ci, fmt_num, fmt_p, fmt_ratio_ci
+from .tables import PublicationTable
+
+__all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "agreement_table",
+           "calibration_table", "validation_table", "flow_table", "MODEL_DISPLAY", "COHORT_DISPLAY", "model_label", "cohort_label"]
+
+#: display names of the study runner's model and cohort keys
+MODEL_DISPLAY = {"clinical": "Clinical model", "deep_score": "Deep Score", "combined": "Combined model",
+                 "lr": "Logistic regression (L2)", "svm": "SVM (RBF)", "knn": "k-nearest neighbours",
+                 "dt": "Decision tree", "mlp": "Neural network (MLP)", "rf": "Random forest",
+                 "et": "Extra trees", "xgb": "XGBoost", "lgbm": "LightGBM"}
+COHORT_DISPLAY = {"development": "Development", "internal": "Internal test", "external": "External test"}
+
+
+def model_label(name: str) -> str:
+    return MODEL_DISPLAY.get(name, name)
+
+
+def cohort_label(name: str) -> str:
+    if name.startswith("external:"):
+        return f"External test ({name.split(':', 1)[1]})"
+    return COHORT_DISPLAY.get(name, name)
+
+
+def _need(obj: Any, cls_name: str, what: str) -> None:
+    if type(obj).__name__ != cls_name:
+        raise InputError(f"{what} must be a {cls_name}, got {type(obj).__name__}")
+
+
+# ---------------------------------------------------------------------------------- Table 1
+def table1_table(t1: Any, title: str = "Table 1. Baseline characteristics", group_label: str | None = None,
+                 p_digits: int = 3) -> PublicationTable:
+    """Table 1 from :func:`~her2stats.stats.tables.table_one`.
+
+    One row per continuous variable (``mean ± SD`` or ``median (Q1, Q3)``, named in the row
+    label) and per level of a categorical variable (``n (%)``); group columns are headed with
+    their n; P (and adjusted P, SMD when computed) on the variable's first row. The Table1's own
+    footnotes (tests used, adjustment) are carried over.
+    """
+    _need(t1, "Table1", "t1")
+    f = t1.frame
+    groups = [str(g) for g in t1.groups]
+    heads = {g: f"{g} (n = {n})" for g, n in zip(groups, t1.n)}
+    rows = []
+    for r in f.itertuples(index=False):
+        r = r._asdict()
+        is_level = bool(r["level"]) and r["test"] == "" and not (isinstance(r["p_value"], float) and np.isfinite(r["p_value"]))
+        if r["level"] and not is_level:  # continuous: "age, mean ± SD"
+            label = f"{r['variable']}, {r['level']}"
+        elif is_level:
+            label = f"\u2003{r['level']}"
+        else:
+            label = str(r["variable"])
+        row = {"Characteristic": label}
+        row.update({heads[g]: r.get(g, "") for g in groups})
+        row["Test"] = r.get("test", "")
+        row["P"] = fmt_p(r["p_value"], p_digits) if not is_level else ""
+        if "p_adjusted" in r:
+            row["P (adjusted)"] = fmt_p(r["p_adjusted"], p_digits) if not is_level else ""
+        if "smd" in r:
+            row["SMD"] = fmt_num(r["smd"], 3) if not is_level else ""
+        rows.append(row)
+    data = pd.DataFrame(rows)
+    sub = f"By {group_label or t1.group}; N = {int(sum(t1.n))}"
+    notes = list(t1.footnotes)
+    if t1.n_excluded:
+        notes.append(f"{t1.n_excluded} patient(s) with a missing grouping value were excluded.")
+    return PublicationTable(data=data, title=title, subtitle=sub, footnotes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------- OR table
+def _term_label(variable: str, level: Any, reference: Any) -> str:
+    if level is None or (isinstance(level, float) and np.isnan(level)) or level == "":
+        return str(variable)
+    return f"{variable}: {level} vs {reference}"
+
+
+def or_table(lt: Any, title: str = "Univariable and multivariable logistic regression") -> PublicationTable:
+    """OR table (OR (95% CI) and P for univariable and multivariable models) from
+    :func:`~her2stats.stats.logistic.logistic_table`; a covariate left out of the final model
+    (stepwise) shows an empty multivariable cell."""
+    _need(lt, "LogisticTable", "lt")
+    rows = []
+    for r in lt.frame.to_dict("records"):
+        row = {"Variable": _term_label(r["variable"], r.get("level"), r.get("reference"))}
+        if "uni_or" in r:
+            row["Univariable OR (95% CI)"] = fmt_ratio_ci(r["uni_or"], r["uni_ci_low"], r["uni_ci_high"])
+            row["Univariable P"] = fmt_p(r["uni_p"])
+        if "multi_or" in r:
+            row["Multivariable OR (95% CI)"] = fmt_ratio_ci(r["multi_or"], r["multi_ci_low"], r["multi_ci_high"])
+            row["Multivariable P"] = fmt_p(r["multi_p"])
+        rows.append(row)
+    data = pd.DataFrame(rows)
+    spanners = {}
+    if "Univariable P" in data:
+        spanners["Univariable"] = ["Univariable OR (95% CI)", "Univariable P"]
+    if "Multivariable P" in data:
+        spanners["Multivariable"] = ["Multivariable OR (95% CI)", "Multivariable P"]
+    notes = list(lt.footnotes)
+    if lt.stepwise:
+        notes.append(f"Multivariable model selected by {lt.stepwise} stepwise {lt.criterion.upper()}: "
+                     f"{', '.join(lt.selected) or 'no covariate kept'}.")
+    notes.append(f"n = {lt.n} ({lt.n_events} events)" + (f"; {lt.n_excluded} excluded for missing values." if lt.n_excluded else "."))
+    return PublicationTable(data=data, title=title, spanners=spanners, footnotes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------- performance
+_DIAG_COLS = (("accuracy", "Accuracy"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
+              ("ppv", "PPV"), ("npv", "NPV"))
+
+
+def performance_table(results: Mapping[tuple[str, str], tuple[Any, Any]], thresholds: Mapping[str, Any] | None = None,
+                      title: str = "Diagnostic performance", ci: bool = True) -> PublicationTable:
+    """Model x cohort performance: AUC (95% CI), accuracy, sensitivity, specificity, PPV, NPV, F1.
+
+    Parameters
+    ----------
+    results : ``{(model, cohort): (AUCResult, DiagnosticResult)}``, in display order.
+    thresholds : ``{model: ThresholdRule}`` -- the cut-offs chosen on the development cohort and
+        carried unchanged to the test cohorts; named in a footnote.
+    ci : print the binomial CI of each proportion next to it.
+    """
+    rows = []
+    auc_methods, diag_methods = set(), set()
+    for (model, cohort), (auc, diag) in results.items():
+        _need(auc, "AUCResult", f"results[{model!r}, {cohort!r}][0]")
+        _need(diag, "DiagnosticResult", f"results[{model!r}, {cohort!r}][1]")
+        auc_methods.add(auc.method)
+        diag_methods.add(diag.method)
+        row = {"Model": model_label(model), "Cohort": cohort_label(cohort), "n (positive)": f"{auc.n_pos + auc.n_neg} ({auc.n_pos})",
+               "AUC (95% CI)": fmt_ci(auc.auc, auc.ci_low, auc.ci_high)}
+        tab = diag.table.set_index("metric")
+        for key, label in _DIAG_COLS:
+            est = tab.loc[key, "estimate"]
+            row[label] = fmt_ci(est, tab.loc[key, "ci_low"], tab.loc[key, "ci_high"]) if ci else fmt_num(est)
+        row["F1"] = fmt_num(tab.loc["f1", "estimate"])
+        rows.append(row)
+    names = {"delong": "DeLong (DeLong et al. 1988)", "bootstrap": "stratified bootstrap percentile",
+             "exact": "Clopper-Pearson exact binomial", "wilson": "Wilson score", "hanley": "Hanley-McNeil"}
+    notes = [f"AUC 95% CI: {', '.join(names.get(m, m) for m in sorted(auc_methods))}."]
+    notes.append("Accuracy, sensitivity, specificity, PPV, NPV: 95% CI by "
+                 f"{', '.join(names.get(m, m) for m in sorted(diag_methods))}.")
+    for model, rule in (thresholds or {}).items():
+        notes.append(f"{model_label(model)}: {rule.rule} cut-off {rule.value:.4g} chosen on the {rule.source} "
+                     "and applied unchanged to the test cohorts.")
+    notes.append("PPV/NPV: positive/negative predictive value; F1: harmonic mean of PPV and sensitivity.")
+    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------- DeLong
+def delong_table(comparisons: Mapping[str, Any], title: str = "Pairwise comparison of AUCs (DeLong test)") -> PublicationTable:
+    """One row per cohort and model pair: AUCs, difference with 95% CI, Z, P and adjusted P
+    (:func:`~her2stats.stats.roc.compare_aucs`)."""
+    rows = []
+    adjust = set()
+    for cohort, comp in comparisons.items():
+        _need(comp, "AUCComparison", f"comparisons[{cohort!r}]")
+        adjust.add(comp.p_adjust or "none")
+        for r in comp.pairs.to_dict("records"):
+            rows.append({"Cohort": cohort_label(cohort),
+                         "Comparison": f"{model_label(r['model1'])} vs {model_label(r['model2'])}",
+                         "AUC 1": fmt_num(r["auc1"]), "AUC 2": fmt_num(r["auc2"]),
+                         "\u0394AUC (95% CI)": fmt_ci(r["difference"], r["ci_low"], r["ci_high"]),
+                         "Z": fmt_num(r["statistic"], 2), "P": fmt_p(r["p_value"]),
+                         "P (adjusted)": fmt_p(r["p_adjusted"])})
+    names = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni", "none": "none"}
+    notes = ("Paired DeLong test (DeLong et al., Biometrics 1988) of correlated AUCs on the same patients; "
+             "CI of the difference from the DeLong covariance.",
+             f"P-value adjustment within each cohort: {', '.join(names.get(a, a) for a in sorted(adjust))}.")
+    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=notes)
+
+
+# ---------------------------------------------------------------------------------- Cox
+def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any = None) -> PublicationTable:
+    """HR (95% CI) and Wald P per term of :func:`~her2stats.stats.survival.cox`; footnotes give
+    the C-index with CI, events, the stepwise path and (when ``ph`` is given) the global PH test."""
+    _need(res, "CoxResult", "res")
+    s = res.summary
+    rows = []
+    for r in s.to_dict("records"):
+        ref = r.get("reference")
+        term = str(r["term"])
+        if ref is not None and not (isinstance(ref, float) and np.isnan(ref)) and "=" in term:
+            var, lev = term.split("=", 1)
+            label = f"{var}: {lev} vs {ref}"
+        else:
+            label = term
+        rows.append({"Variable": label, "HR (95% CI)": fmt_ratio_ci(r["HR"], r["lower"], r["upper"]),
+                     "P": fmt_p(r["p_value"])})
+    c = res.concordance
+    notes = [f"n = {res.n}, events = {res.n_events}" + (f"; {res.n_excluded} excluded for missing values" if res.n_excluded else "")
+             + f". Ties: {res.ties}.",
+             f"Harrell's C-index {fmt_ci(c.concordance, c.lower, c.upper)}; likelihood-ratio test "
+             f"\u03c7\u00b2 = {res.lr_statistic:.2f}, df = {res.lr_df}, P {_p_sentence(res.lr_p_value)}."]
+    if res.steps is not None and len(res.steps):
+        notes.append(f"Covariates selected by stepwise AIC: {', '.join(res.covariates)}.")
+    if ph is not None:
+        tab = ph.table
+        glob = tab[tab["term"].astype(str).str.upper() == "GLOBAL"]
+        if len(glob):
+            notes.append(f"Proportional-hazards assumption (Schoenfeld residuals, cox.zph): global P "
+                         f"{_p_sentence(float(glob['p_value'].iloc[0]))}.")
+    notes.append("HR: hazard ratio; 95% CI by the Wald method.")
+    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=tuple(notes))
+
+
+def _p_sentence(p: float) -> str:
+    s = fmt_p(p)
+    return s if s.startswith(("<", ">")) else f"= {s}"
+
+
+# ---------------------------------------------------------------------------------- agreement
+def agreement_table(icc: Mapping[str, Any] | None = None, kappa: Mapping[str, Any] | None = None,
+                    title: str = "Inter-/intra-observer agreement") -> PublicationTable:
+    """ICC (form named) and Cohen's / weighted kappa with 95% CIs, one row per item."""
+    rows = []
+    for name, r in (icc or {}).items():
+        _need(r, "ICCResult", f"icc[{name!r}]")
+        rows.append({"Item": name, "Statistic": r.kind, "Estimate (95% CI)": fmt_ci(r.value, r.ci_low, r.ci_high),
+                     "n": str(r.n_targets)})
+    for name, r in (kappa or {}).items():
+        _need(r, "KappaResult", f"kappa[{name!r}]")
+        label = "Cohen's kappa" if not r.weights else f"weighted kappa ({r.weights})"
+        rows.append({"Item": name, "Statistic": label, "Estimate (95% CI)": fmt_ci(r.kappa, r.ci_low, r.ci_high),
+                     "n": str(r.n)})
+    if not rows:
+        raise InputError("agreement_table needs at least one ICC or kappa result")
+    notes = ("ICC forms after Shrout & Fleiss (1979); CIs from the F distribution. Kappa CIs: Wald (asymptotic SE).",)
+    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=notes)
+
+
+# ---------------------------------------------------------------------------------- calibration
+def calibration_table(results: Mapping[tuple[str, str], Mapping[str, Any]],
+                      title: str = "Calibration") -> PublicationTable:
+    """Per (model, cohort): Brier score, calibration intercept and slope, Eavg (ICI), the
+    bias-corrected mean absolute error (development, bootstrap) and the Hosmer-Lemeshow test,
+    which is flagged as a legacy test.
+
+    ``results[(model, cohort)]`` holds ``"val_prob"`` (ValProbResult), ``"hl"``
+    (HosmerLemeshowResult) and optionally ``"calibrate"`` (CalibrationCurve).
+    """
+    rows = []
+    B = set()
+    for (model, cohort), r in results.items():
+        vp, hl, cal = r.get("val_prob"), r.get("hl"), r.get("calibrate")
+        row = {"Model": model_label(model), "Cohort": cohort_label(cohort)}
+        row["Brier"] = fmt_num(vp.Brier) if vp is not None else ""
+        row["Intercept"] = fmt_num(vp.intercept) if vp is not None else ""
+        row["Slope"] = fmt_num(vp.slope) if vp is not None else ""
+        row["Eavg (ICI)"] = fmt_num(vp.Eavg) if vp is not None else ""
+        row["Bias-corrected mean |error|"] = fmt_num(cal.mean_abs_error) if cal is not None else ""
+        if cal is not None:
+            B.add(cal.B)
+        row["HL \u03c7\u00b2 (df)\u2020"] = f"{hl.statistic:.2f} ({hl.df})" if hl is not None else ""
+        row["HL P\u2020"] = fmt_p(hl.p_value) if hl is not None else ""
+        rows.append(row)
+    notes = ["Calibration intercept and slope from logistic recalibration of logit(p) (rms val.prob); "
+             "Eavg: mean absolute difference between predicted and lowess-smoothed observed risk (ICI)."]
+    if B:
+        notes.append(f"Bias-corrected error: bootstrap optimism correction on the development cohort "
+                     f"(rms calibrate, B = {', '.join(str(b) for b in sorted(B))}).")
+    notes.append("\u2020 Hosmer-Lemeshow test (10 groups of predicted risk) is a legacy test: its result depends "
+                 "on the grouping and it has low power; P > 0.05 does not show good calibration. Read the "
+                 "calibration curve, intercept and slope instead.")
+    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------- validate
+_VALIDATE_ROWS = (("C", "C-index (AUC)"), ("Dxy", "Somers' Dxy"), ("R2", "Nagelkerke R²"),
+                  ("Slope", "Calibration slope"), ("Intercept", "Calibration intercept"), ("B", "Brier score"))
+
+
+def validation_table(results: Mapping[str, Any], title: str = "Internal validation (bootstrap)") -> PublicationTable:
+    """Apparent, optimism and optimism-corrected indices per model (``rms::validate``); the
+    corrected C, slope and Brier score carry their bootstrap CI when the result has one."""
+    rows = []
+    Bs, fails = set(), 0
+    for model, vr in results.items():
+        _need(vr, "ValidationResult", f"results[{model!r}]")
+        Bs.add(vr.B)
+        fails += int(vr.n_failed)
+        t = vr.table
+        ci = vr.ci
+        for key, label in _VALIDATE_ROWS:
+            if key not in t.index:
+                continue
+            corr = t.loc[key, "index_corrected"]
+            if key in ci.index and np.isfinite(ci.loc[key, "lower"]):
+                corr_txt = fmt_ci(corr, ci.loc[key, "lower"], ci.loc[key, "upper"])
+            else:
+                corr_txt = fmt_num(corr)
+            rows.append({"Model": model_label(model), "Index": label, "Apparent": fmt_num(t.loc[key, "index_orig"]),
+                         "Optimism": fmt_num(t.loc[key, "optimism"]), "Optimism-corrected": corr_txt})
+    notes = (f"Harrell's bootstrap optimism correction (rms validate, B = {', '.join(map(str, sorted(Bs)))}; "
+             f"{fails} failed refit(s)): corrected = apparent − mean(bootstrap training − test) index.",)
+    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=notes)
+
+
+# ---------------------------------------------------------------------------------- cohort flow
+def flow_table(flow: pd.DataFrame, title: str = "Cohort flow") -> PublicationTable:
+    """Every step of the cohort definition with the patients remaining and excluded."""
+    need = {"step", "n_remaining", "n_excluded", "reason"}
+    if not need <= set(flow.columns):
+        raise InputError(f"flow needs columns {sorted(need)}, got {list(flow.columns)}")
+    data = pd.DataFrame({"Step": flow["step"].astype(str), "Remaining": flow["n_remaining"].astype(int).astype(str),
+                         "Excluded": flow["n_excluded"].astype(int).astype(str),
+                         "Reason": flow["reason"].fillna("").astype(str)})
+    total = int(flow["n_excluded"].sum())
+    return PublicationTable(data=data, title=title,
+                            footnotes=(f"{total} patient(s) excluded in all; every exclusion is counted in its step.",))

@@ -1,0 +1,829 @@
+"""End-to-end study runner: config -> cohort -> (cached) features -> selection -> models ->
+statistics -> publication tables and figures, all in one output folder.
+
+:func:`run_study` is what ``her2stats report`` and ``her2stats demo`` run and what the Quarto
+template ``reports/her2_study.qmd`` reads. Every learnt step (image-feature selection, Deep
+Score, clinical/combined logistic models, zoo hyper-parameters, diagnostic cut-offs) is fitted
+on the development cohort only and applied unchanged to the internal and external cohorts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import platform
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, InputError
+from .config import StudyConfig, load_config
+
+__all__ = ["StudyResults", "run_study", "load_results", "load_or_run", "RESULTS_FILE"]
+
+RESULTS_FILE = "study_results.pkl"
+
+
+@dataclass(frozen=True, repr=False)
+class StudyResults:
+    """Everything a study run produced.
+
+    Attributes
+    ----------
+    config : the validated :class:`~her2stats.reporting.config.StudyConfig`.
+    outdir : output folder (tables/, figures/, predictions.csv, numbers.json, methods.md).
+    cohort : analysed patients after exclusions, with ``cohort_split`` (development, internal,
+        external or ``external:<centre>``) and, with imaging, the ``deep_score`` column.
+    flow : cohort flow, one row per step: step, n_remaining, n_excluded, reason.
+    predictions : long table patient_id, cohort, model, prob, y.
+    numbers : flat dict of every reported number (``auc/<model>/<cohort>``, ``or/<term>`` ...).
+    tables : name -> PublicationTable. figures : name -> PNG path (PDF/SVG beside it).
+    models : name -> fitted object (LogisticModel, sklearn Pipeline...); empty when loaded from disk.
+    results : name -> statistics result object (AUCResult, DecisionCurve, CoxResult...).
+    methods : the methods paragraph (Markdown), generated from what was run.
+    """
+
+    config: StudyConfig
+    outdir: Path
+    cohort: pd.DataFrame
+    flow: pd.DataFrame
+    predictions: pd.DataFrame
+    numbers: dict
+    tables: dict
+    figures: dict
+    models: dict
+    methods: str
+    results: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    fast: bool = False
+    config_digest: str = ""
+
+    def __repr__(self) -> str:
+        return (f"StudyResults({self.config.name!r}: {len(self.cohort)} patients, {len(self.tables)} tables, "
+                f"{len(self.figures)} figures, outdir={str(self.outdir)!r})")
+
+    def summary(self) -> pd.DataFrame:
+        """AUC with CI of every model in every cohort (one row each)."""
+        rows = []
+        for key, v in self.numbers.items():
+            if key.startswith("auc/"):
+                _, model, cohort = key.split("/", 2)
+                rows.append({"model": model, "cohort": cohort, "auc": v,
+                             "ci_low": self.numbers.get(f"auc_ci_low/{model}/{cohort}"),
+                             "ci_high": self.numbers.get(f"auc_ci_high/{model}/{cohort}")})
+        return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------- helpers
+class _Flow:
+    def __init__(self, n: int, source: str):
+        self.rows = [{"step": f"loaded ({source})", "n_remaining": n, "n_excluded": 0, "reason": ""}]
+
+    def exclude(self, df: pd.DataFrame, keep: pd.Series, step: str, reason: str) -> pd.DataFrame:
+        keep = keep.fillna(False).astype(bool)
+        out = df.loc[keep]
+        self.rows.append({"step": step, "n_remaining": len(out), "n_excluded": int((~keep).sum()), "reason": reason})
+        return out
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["step", "n_remaining", "n_excluded", "reason"])
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("HER2STATS_CACHE")
+    return Path(base).expanduser() if base else Path.home() / ".cache" / "her2stats"
+
+
+def _load_cohort(cfg: StudyConfig) -> pd.DataFrame:
+    c = cfg.cohort
+    if c.source == "demo":
+        from ..data import load_demo
+
+        return load_demo()
+    if c.source == "mamamia":
+        from ..data import load_mamamia
+
+        return load_mamamia(cfg.resolve(c.path))
+    if c.source == "duke":
+        from ..data import load_duke
+
+        return load_duke(cfg.resolve(c.path))
+    path = cfg.resolve(c.path)
+    if not path.is_file():
+        raise ConfigError(f"cohort.path: file not found: {path}")
+    return pd.read_csv(path) if c.source == "csv" else pd.read_excel(path)
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for dist in ("her2stats", "numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "lifelines", "torch", "timm"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _r_versions(engine: str) -> dict:
+    if engine != "r":
+        return {}
+    try:
+        from .. import r_bridge
+
+        out = {"R": r_bridge.r_version()}
+        pk = r_bridge.call("h2s_package_versions", ["rms", "pROC", "survival", "glmnet"])
+        pk = {} if pk is None else dict(pk)
+        out.update({f"R {k}": v for k, v in pk.items() if isinstance(v, str) and v})
+        return out
+    except Exception as exc:  # the methods paragraph says what is unknown rather than failing the study
+        return {"R": f"unknown ({type(exc).__name__})"}
+
+
+def _digest(cfg: StudyConfig, fast: bool) -> str:
+    blob = cfg.model_dump_json(exclude={"base_dir", "output_dir"}) + f"|fast={fast}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _term_key(variable: str, level: Any) -> str:
+    if level is None or (isinstance(level, float) and np.isnan(level)) or level == "":
+        return str(variable)
+    return f"{variable}={level}"
+
+
+def _y(series: pd.Series, name: str) -> np.ndarray:
+    from ..stats.models import binary_outcome
+
+    y, _ = binary_outcome(series, name)
+    return y.astype(int)
+
+
+# ---------------------------------------------------------------------------------- runner
+def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, outdir: str | Path | None = None,
+              progress: Callable[[str], None] | None = None) -> StudyResults:
+    """Run a whole HER2 study from its config and write every table and figure.
+
+    Parameters
+    ----------
+    config : StudyConfig, a YAML path or a dict (validated by :func:`load_config`).
+    fast : smoke-test mode: bootstrap B cut to ``validation.fast_B``, the image path run on
+        ``imaging.fast_patients`` patients (sampled within each cohort split; the others are
+        counted as excluded in the cohort flow), zoo CV folds cut to 3 -- for tests (< 60 s).
+    outdir : output folder (default ``config.output_dir``, relative to the config file).
+    progress : callback receiving a short message at the start of each stage (the CLI's bar).
+
+    Returns
+    -------
+    StudyResults (also pickled, without the fitted models, to ``outdir/study_results.pkl``).
+
+    Steps: cohort (subset, required columns, outcome, splits; every exclusion counted) ->
+    Table 1 by outcome group and by cohort -> imaging (frozen CNN features of the ROI, cached;
+    univariate t-test -> correlation filter -> LASSO -> Deep Score, fitted on development) ->
+    clinical and combined logistic models (``fit_lrm``), model zoo (nested CV on development)
+    -> per model x cohort: AUC (DeLong CI), Youden cut-off from development carried to the test
+    cohorts with sensitivity/specificity/PPV/NPV/accuracy (Clopper-Pearson CIs) and F1,
+    calibration (val.prob indices, legacy HL test, bootstrap-corrected curve on development),
+    paired DeLong comparisons (Holm), decision curves -> OR table, nomogram -> survival
+    (Kaplan-Meier, log-rank, Cox with stepwise AIC, PH test, C-index) when configured.
+    """
+    cfg = config if isinstance(config, StudyConfig) else load_config(config)
+    say = progress or (lambda msg: None)
+    from ..engine import resolve_engine
+
+    eng = resolve_engine(cfg.engine)
+    out = Path(outdir) if outdir is not None else cfg.resolve(cfg.output_dir)
+    out = out.resolve()
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    val = cfg.validation
+    B = min(val.bootstrap_B, val.fast_B) if fast else val.bootstrap_B
+    B_cal = min(val.calibrate_B, val.fast_B) if fast else val.calibrate_B
+    numbers: dict[str, float] = {}
+    results: dict[str, Any] = {}
+    models: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
+    notes: list[str] = []
+    outcome = cfg.cohort.outcome
+    idc = cfg.cohort.id_column
+
+    # ------------------------------------------------------------------ cohort
+    say("cohort")
+    raw = _load_cohort(cfg)
+    for col in [idc, outcome] + list(cfg.cohort.require) + list(cfg.cohort.subset):
+        if col not in raw.columns:
+            raise InputError(f"cohort column {col!r} (from the study config) is not in the data; "
+                             f"available: {sorted(map(str, raw.columns))[:40]}")
+    flow = _Flow(len(raw), cfg.cohort.source)
+    df = raw
+    for col, values in cfg.cohort.subset.items():
+        df = flow.exclude(df, df[col].astype(object).isin(list(values)) | df[col].astype(str).isin([str(v) for v in values]),
+                          f"subset {col} in {list(values)}", f"{col} not in {list(values)}")
+    df = flow.exclude(df, df[outcome].notna(), f"outcome {outcome} known", f"missing {outcome}")
+    for col in cfg.cohort.require:
+        df = flow.exclude(df, df[col].notna(), f"{col} known", f"missing {col} (cohort.require)")
+    model_covs = list(cfg.clinical.covariates) if cfg.clinical else []
+    for col in model_covs:
+        if col not in df.columns:
+            raise InputError(f"clinical.covariates: column {col!r} is not in the cohort")
+    if model_covs:
+        df = flow.exclude(df, df[model_covs].notna().all(axis=1), "clinical covariates complete",
+                          "missing value in " + ", ".join(model_covs))
+    df = _assign_splits(df, cfg, flow)
+    y_all = _y(df[outcome], outcome)
+    df = df.assign(**{"_y": y_all})
+
+    # ------------------------------------------------------------------ imaging
+    lasso_res = None
+    if cfg.imaging is not None:
+        say("image features")
+        df, deep = _imaging(df, cfg, flow, fast, eng, numbers, notes)
+        models["deep_pipeline"] = deep["pipeline"]
+        (out / "features").mkdir(exist_ok=True)
+        deep["extractor"].failures_.to_csv(out / "features" / "failures.csv", index=False)
+        deep["report"].to_csv(out / "features" / "selection.csv", index=False)
+        coef = deep["pipeline"].named_steps["deepscore"].coef_
+        coef.rename("coefficient").to_csv(out / "features" / "deep_score_coefficients.csv")
+        results["feature_selection"] = deep["report"]
+        lasso_res = deep.get("lasso")
+    df = df.reset_index(drop=True)
+    dev = df[df["cohort_split"] == "development"]
+    if dev["_y"].nunique() < 2:
+        raise InputError("the development cohort has only one outcome class; check splits.train and the outcome")
+    cohorts = [c for c in ["development", "internal"] + sorted(x for x in df["cohort_split"].unique() if str(x).startswith("external"))
+               if (df["cohort_split"] == c).any()]
+    numbers["n/total"] = float(len(df))
+    for c in cohorts:
+        part = df[df["cohort_split"] == c]
+        numbers[f"n/{c}"] = float(len(part))
+        numbers[f"n_events/{c}"] = float(part["_y"].sum())
+
+    # ------------------------------------------------------------------ Table 1
+    say("Table 1")
+    from ..stats.tables import table_one
+    from . import builders
+
+    t1c = cfg.table1
+    variables = [v for v in (t1c.variables or model_covs) if v in df.columns and v != t1c.group]
+    # levels no analysed patient has (e.g. rare histologies) would print as rows of zeros
+    t1df = df.copy()
+    for v in variables + [t1c.group]:
+        if v in t1df and isinstance(t1df[v].dtype, pd.CategoricalDtype):
+            t1df[v] = t1df[v].cat.remove_unused_categories()
+    if t1c.group in df.columns and variables:
+        t1 = table_one(t1df, t1c.group, variables=variables, categorical=[v for v in t1c.categorical if v in variables],
+                       p_adjust=t1c.p_adjust, normality_test=t1c.normality_test, engine=eng)
+        results["table1"] = t1
+        tables["table1"] = builders.table1_table(t1, title="Table 1. Baseline characteristics by " + t1c.group)
+        for r in t1.tests.to_dict("records"):
+            numbers[f"table1_p/{r['variable']}"] = float(r["p_value"]) if r["p_value"] is not None else float("nan")
+    if t1c.by_cohort and len(cohorts) > 1 and variables:
+        t1b = table_one(t1df.assign(cohort=pd.Categorical(df["cohort_split"].astype(str), categories=cohorts)), "cohort", variables=variables + [outcome],
+                        categorical=[v for v in t1c.categorical if v in variables] + [outcome],
+                        normality_test=t1c.normality_test, smd=True, engine=eng)
+        results["table1_by_cohort"] = t1b
+        tables["table1_by_cohort"] = builders.table1_table(t1b, title="Baseline characteristics by cohort",
+                                                           group_label="cohort")
+
+    # ------------------------------------------------------------------ models
+    say("models")
+    from ..stats.models import fit_lrm
+
+    probs: dict[str, pd.Series] = {}
+    if cfg.clinical is not None:
+        covs = _select_clinical(dev, outcome, model_covs, cfg.clinical.selection, eng, numbers, notes, val.seed)
+        models["clinical"] = fit_lrm(dev, outcome, covs, engine=eng)
+        probs["clinical"] = pd.Series(models["clinical"].predict(df), index=df.index)
+        numbers["clinical_covariates_n"] = float(len(covs))
+        results["clinical_covariates"] = covs
+    if "deep_score" in df.columns:
+        probs["deep_score"] = df["deep_prob"]
+        if cfg.clinical is not None:
+            covs_comb = list(results["clinical_covariates"]) + ["deep_score"]
+            models["combined"] = fit_lrm(dev, outcome, covs_comb, engine=eng)
+            probs["combined"] = pd.Series(models["combined"].predict(df), index=df.index)
+    if cfg.zoo is not None:
+        say("model zoo")
+        zoo_X = _zoo_design(df, model_covs + (["deep_score"] if "deep_score" in df.columns else []))
+        from ..models import fit_zoo
+
+        zres = fit_zoo(zoo_X[df["cohort_split"] == "development"], dev["_y"].to_numpy(), models=list(cfg.zoo.models),
+                       cv=3 if fast else cfg.zoo.cv, inner_cv=2 if fast else cfg.zoo.inner_cv, seed=val.seed)
+        results["zoo"] = zres
+        for name in cfg.zoo.models:
+            key = name if name not in probs else f"zoo_{name}"
+            models[key] = zres.refit[name]
+            probs[key] = pd.Series(zres.refit[name].predict_proba(zoo_X)[:, 1], index=df.index)
+            numbers[f"zoo_oof_auc/{key}"] = float(zres.to_frame().loc[name, "auc_oof"])
+        results["zoo_X"] = zoo_X
+    if not probs and cfg.survival is None:
+        raise ConfigError("the study config defines no analysis: add a `clinical:`, `imaging:`, `zoo:` or `survival:` section")
+
+    # ------------------------------------------------------------------ per model x cohort
+    say("discrimination and calibration")
+    from ..stats.calibration import calibrate, hosmer_lemeshow, val_prob, validate
+    from ..stats.dca import decision_curve
+    from ..stats.diagnostics import choose_threshold, diagnostic_metrics
+    from ..stats.roc import compare_aucs, roc_auc
+
+    pred_rows = []
+    perf: dict[tuple[str, str], tuple[Any, Any]] = {}
+    calib: dict[tuple[str, str], dict] = {}
+    rules = {}
+    for m, p in probs.items():
+        rules[m] = choose_threshold(dev["_y"], p[dev.index], rule="youden", direction="<",
+                                    source="development cohort")
+        numbers[f"threshold/{m}"] = rules[m].value
+    for c in cohorts:
+        part = df[df["cohort_split"] == c]
+        y = part["_y"].to_numpy()
+        for m, p in probs.items():
+            pm = p[part.index].to_numpy(dtype=float)
+            pred_rows.append(pd.DataFrame({"patient_id": part[idc].astype(str).to_numpy(), "cohort": c, "model": m,
+                                           "prob": pm, "y": y}))
+            if len(np.unique(y)) < 2:
+                notes.append(f"{c}: one outcome class only; no AUC for {m}.")
+                continue
+            # predicted probabilities: higher = HER2-positive, fixed for every cohort ("auto" would
+            # flip a model that is worse than chance on an external cohort into AUC > 0.5)
+            a = roc_auc(y, pm, ci="delong", direction="<", engine=eng)
+            d = diagnostic_metrics(y, pm, threshold=rules[m], role="development" if c == "development" else "test",
+                                   engine=eng)
+            perf[(m, c)] = (a, d)
+            numbers[f"auc/{m}/{c}"] = a.auc
+            numbers[f"auc_ci_low/{m}/{c}"] = a.ci_low
+            numbers[f"auc_ci_high/{m}/{c}"] = a.ci_high
+            for metric in ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1"):
+                numbers[f"{metric}/{m}/{c}"] = d[metric]
+            if m in ("clinical", "deep_score", "combined"):
+                entry = {"hl": hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng), "val_prob": val_prob(y, pm, engine=eng)}
+                if c == "development" and m in models and type(models[m]).__name__ == "LogisticModel":
+                    entry["calibrate"] = calibrate(models[m], B=B_cal, seed=val.seed, engine=eng)
+                    results[f"calibrate/{m}"] = entry["calibrate"]
+                    numbers[f"cal_mean_abs_error/{m}"] = entry["calibrate"].mean_abs_error
+                    vr = validate(models[m], B=B, seed=val.seed, engine=eng)
+                    results[f"validate/{m}"] = vr
+                    for index in ("C", "Dxy", "Slope", "Intercept", "B", "R2"):
+                        numbers[f"validate_{index.lower()}/{m}"] = vr.corrected(index)
+                        numbers[f"validate_{index.lower()}_optimism/{m}"] = float(vr.table.loc[index, "optimism"])
+                calib[(m, c)] = entry
+                if entry["val_prob"].n_extreme:
+                    notes.append(f"{m}, {c}: {entry['val_prob'].n_extreme} prediction(s) of exactly 0 or 1 were left out "
+                                 "of the logistic recalibration (intercept/slope), as rms val.prob does.")
+                numbers[f"hl_p/{m}/{c}"] = entry["hl"].p_value
+                numbers[f"hl_stat/{m}/{c}"] = entry["hl"].statistic
+                numbers[f"brier/{m}/{c}"] = entry["val_prob"].Brier
+                numbers[f"cal_intercept/{m}/{c}"] = entry["val_prob"].intercept
+                numbers[f"cal_slope/{m}/{c}"] = entry["val_prob"].slope
+    predictions = (pd.concat(pred_rows, ignore_index=True) if pred_rows
+                   else pd.DataFrame(columns=["patient_id", "cohort", "model", "prob", "y"]))
+    results["performance"] = perf
+    results["thresholds"] = rules
+    results["calibration"] = calib
+    if perf:
+        tables["performance"] = builders.performance_table(perf, thresholds=rules,
+                                                           title="Diagnostic performance by model and cohort")
+    if calib:
+        tables["calibration"] = builders.calibration_table(calib, title="Calibration of the logistic models")
+    vals = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith("validate/")}
+    if vals:
+        tables["internal_validation"] = builders.validation_table(
+            vals, title="Internal validation of the logistic models (bootstrap, development cohort)")
+
+    comparisons, dcas = {}, {}
+    lo, hi, step = val.dca_thresholds
+    thresholds = np.round(np.arange(lo, hi + step / 2, step), 10)
+    for c in cohorts:
+        part = df[df["cohort_split"] == c]
+        y = part["_y"].to_numpy()
+        if len(np.unique(y)) < 2 or not probs:
+            continue
+        scores = {m: p[part.index].to_numpy(dtype=float) for m, p in probs.items()}
+        if len(scores) >= 2:
+            comp = compare_aucs(y, scores, p_adjust="holm", direction="<", engine=eng)
+            comparisons[c] = comp
+            for r in comp.pairs.to_dict("records"):
+                numbers[f"delong_p/{r['model1']}~{r['model2']}/{c}"] = float(r["p_value"])
+                numbers[f"delong_p_adj/{r['model1']}~{r['model2']}/{c}"] = float(r["p_adjusted"])
+        dc = decision_curve(y, scores, thresholds=thresholds, engine=eng)
+        dcas[c] = dc
+        for m in scores:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rng = dc.useful_range(m)
+            numbers[f"dca_useful_from/{m}/{c}"] = float(rng[0]) if rng else float("nan")
+            numbers[f"dca_useful_to/{m}/{c}"] = float(rng[1]) if rng else float("nan")
+    results["delong"] = comparisons
+    results["dca"] = dcas
+    if comparisons:
+        tables["delong"] = builders.delong_table(comparisons)
+
+    # ------------------------------------------------------------------ OR table and nomogram
+    say("odds ratios and nomogram")
+    from ..stats.logistic import logistic_table
+    from ..stats.nomogram import nomogram
+
+    if cfg.clinical is not None:
+        or_covs = list(results["clinical_covariates"]) + (["deep_score"] if "deep_score" in df.columns else [])
+        lt = logistic_table(dev, outcome, or_covs, stepwise=None, engine=eng)
+        results["or_table"] = lt
+        tables["or_table"] = builders.or_table(lt, title=f"Logistic regression of {outcome} (development cohort)")
+        for r in lt.frame.to_dict("records"):
+            k = _term_key(r["variable"], r.get("level"))
+            numbers[f"or/{k}"] = float(r["multi_or"])
+            numbers[f"or_ci_low/{k}"] = float(r["multi_ci_low"])
+            numbers[f"or_ci_high/{k}"] = float(r["multi_ci_high"])
+            numbers[f"or_p/{k}"] = float(r["multi_p"])
+            numbers[f"or_uni/{k}"] = float(r["uni_or"])
+            numbers[f"or_uni_p/{k}"] = float(r["uni_p"])
+        nom_model = models.get("combined", models["clinical"])
+        results["nomogram"] = nomogram(nom_model, fun="risk", engine=eng)
+
+    # ------------------------------------------------------------------ survival
+    if cfg.survival is not None:
+        say("survival")
+        _survival(df, cfg, eng, numbers, results, tables, notes)
+
+    # ------------------------------------------------------------------ figures and files
+    say("figures")
+    figures = _figures(out, cohorts, df, probs, perf, results, lasso_res, cfg)
+    for name, table in tables.items():
+        table.save(out / "tables" / name)
+    predictions.to_csv(out / "predictions.csv", index=False)
+    flow_df = flow.frame()
+    flow_df.to_csv(out / "flow.csv", index=False)
+    tables["flow"] = builders.flow_table(flow_df)
+    tables["flow"].save(out / "tables" / "flow")
+    versions = {**_versions(), **_r_versions(eng)}
+    methods = _methods(cfg, eng, fast, B, B_cal, df, cohorts, probs, results, versions, notes)
+    (out / "methods.md").write_text(methods, encoding="utf-8")
+    (out / "numbers.json").write_text(json.dumps({k: (None if not np.isfinite(v) else v) for k, v in numbers.items()},
+                                                 indent=1, sort_keys=True), encoding="utf-8")
+    cohort_out = df.drop(columns=["_y"])
+    res = StudyResults(config=cfg, outdir=out, cohort=cohort_out, flow=flow_df, predictions=predictions,
+                       numbers=numbers, tables=tables, figures=figures, models=models, methods=methods,
+                       results=results, versions=versions, fast=fast, config_digest=_digest(cfg, fast))
+    _save_results(res)
+    say("done")
+    return res
+
+
+# ---------------------------------------------------------------------------------- stages
+def _assign_splits(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow) -> pd.DataFrame:
+    from ..data import make_splits
+
+    s = cfg.splits
+    outcome = cfg.cohort.outcome
+    if s.by == "center":
+        if s.column not in df.columns:
+            raise InputError(f"splits.column {s.column!r} is not in the cohort")
+        if not s.train:
+            raise ConfigError("splits.train must list the development centre(s) when splits.by is 'center'")
+        known = set(map(str, s.train)) | set(map(str, s.external))
+        df = flow.exclude(df, df[s.column].astype(str).isin(known), "centre in splits.train/external",
+                          f"{s.column} not in {sorted(known)}")
+        if s.external:
+            sp = make_splits(df, by="center", stratify=outcome, test_size=s.internal_fraction, seed=s.seed,
+                             external=[str(e) for e in s.external], id_col=cfg.cohort.id_column, center_col=s.column)
+        else:
+            sp = make_splits(df, by=None, stratify=outcome, test_size=s.internal_fraction, seed=s.seed,
+                             id_col=cfg.cohort.id_column, center_col=s.column)
+    else:
+        sp = make_splits(df, by=None, stratify=outcome, test_size=s.internal_fraction, seed=s.seed,
+                         id_col=cfg.cohort.id_column, center_col=s.column, stratify_center=s.column in df.columns)
+    split = sp["split"].astype(str)
+    several = len(s.external) > 1
+    centre = df[s.column].astype(str) if s.column in df.columns else pd.Series("", index=df.index)
+    label = np.where(split == "train", "development",
+                     np.where(split == "internal", "internal",
+                              np.where(several, "external:" + centre, "external")))
+    out = df.copy()
+    out["cohort_split"] = pd.Series(label, index=df.index).astype(str)
+    return out
+
+
+def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: str, numbers: dict,
+             notes: list) -> tuple[pd.DataFrame, dict]:
+    from sklearn.pipeline import Pipeline
+
+    from ..features import DeepFeatureExtractor
+    from ..models import DeepScore
+    from ..selection import CorrelationFilter, LassoSelector, UnivariateFilter, make_pca
+
+    im = cfg.imaging
+    idc = cfg.cohort.id_column
+    if im.images == "demo":
+        from ..data import demo_images
+
+        index = demo_images()
+    else:
+        path = cfg.resolve(Path(im.images))
+        if not path.is_file():
+            raise ConfigError(f"imaging.images: file not found: {path}")
+        index = pd.read_csv(path)
+        for col in ("patient_id", "sequence", "image_path"):
+            if col not in index.columns:
+                raise InputError(f"{path}: the image table needs column {col!r} (patient_id, sequence, image_path, mask_path)")
+        base = path.parent
+        index["image_path"] = [str(p if Path(p).is_absolute() else base / p) for p in index["image_path"]]
+        if "mask_path" in index:
+            index["mask_path"] = [None if pd.isna(p) else str(p if Path(p).is_absolute() else base / p)
+                                  for p in index["mask_path"]]
+    if im.sequences:
+        index = index[index["sequence"].isin(im.sequences)]
+    ids = df[idc].astype(str)
+    if fast:
+        # a seeded sample inside each cohort split so every cohort keeps both classes
+        frac = min(1.0, im.fast_patients / max(len(df), 1))
+        rng = np.random.default_rng(cfg.splits.seed)
+        keep_ids = set()
+        for _, part in df.groupby(["cohort_split", "_y"] if "_y" in df else ["cohort_split"], observed=True):
+            k = max(2, int(round(frac * len(part))))
+            keep_ids.update(rng.choice(part[idc].astype(str).to_numpy(), size=min(k, len(part)), replace=False))
+        df = flow.exclude(df, ids.isin(keep_ids), "fast mode: image subset",
+                          f"not in the {im.fast_patients}-patient sample of run_study(fast=True)")
+        ids = df[idc].astype(str)
+    df = flow.exclude(df, ids.isin(set(index["patient_id"].astype(str))), "images available", "no image in imaging.images")
+    index = index[index["patient_id"].astype(str).isin(set(df[idc].astype(str)))]
+    cache = cfg.resolve(im.cache_dir) if im.cache_dir is not None else _cache_root() / "features"
+    fx = DeepFeatureExtractor(im.backbone, pretrained=im.pretrained, margin=im.margin, on_border=im.on_border,
+                              sequences=im.sequences or None, cache_dir=cache, on_error="skip", progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X = fx.fit_transform(index)
+    for w in caught:
+        if "gave no features" in str(w.message):
+            notes.append(str(w.message))
+    df = flow.exclude(df, df[idc].astype(str).isin(set(X.index.astype(str))), "image features extracted",
+                      "feature extraction failed (see features/failures.csv)")
+    X = X.loc[df[idc].astype(str).to_numpy()]
+    numbers["features/n_extracted"] = float(X.shape[1])
+    numbers["features/cache_hits"] = float(fx.cache_stats_.get("hits", 0))
+    dev_mask = (df["cohort_split"] == "development").to_numpy()
+    steps = []
+    if im.pca_components:
+        steps.append(("pca", make_pca(im.pca_components)))
+    steps += [("univariate", UnivariateFilter(test="t", alpha=im.univariate_alpha)),
+              ("correlation", CorrelationFilter(threshold=im.correlation_threshold)),
+              ("lasso", LassoSelector(cv=im.lasso_cv, lambda_rule=im.lambda_rule, engine=eng, seed=cfg.validation.seed)),
+              ("deepscore", DeepScore())]
+    pipe = Pipeline(steps)
+    y_dev = df["_y"].to_numpy()[dev_mask]
+    pipe.fit(X.iloc[dev_mask], y_dev)  # every selection step sees development patients only
+    score = pipe.decision_function(X)
+    prob = pipe.predict_proba(X)[:, 1]
+    df = df.assign(deep_score=np.asarray(score, dtype=float), deep_prob=np.asarray(prob, dtype=float))
+    report = []
+    n_in = X.shape[1]
+    for name, step in pipe.steps[:-1]:
+        n_out = int(step.transform(X.iloc[:2]).shape[1]) if name != "pca" else int(im.pca_components)
+        report.append({"step": name, "features_in": n_in, "features_out": n_out})
+        numbers[f"features/after_{name}"] = float(n_out)
+        n_in = n_out
+    lasso = pipe.named_steps["lasso"]
+    out = {"pipeline": pipe, "report": pd.DataFrame(report), "lasso": getattr(lasso, "cv_result_", None),
+           "extractor": fx}
+    numbers["features/selected"] = float(len(pipe.named_steps["deepscore"].coef_))
+    if len(pipe.named_steps["deepscore"].coef_) == 0:
+        notes.append("LASSO kept no image feature: the Deep Score is constant, so the deep and combined models "
+                     "were not fitted.")
+        df = df.drop(columns=["deep_score", "deep_prob"])
+    return df, out
+
+
+def _select_clinical(dev: pd.DataFrame, outcome: str, covs: list[str], how: str, eng: str, numbers: dict,
+                     notes: list, seed: int) -> list[str]:
+    if how == "none" or not covs:
+        return list(covs)
+    chosen = list(covs)
+    if "lasso" in how:
+        from ..selection import lasso_cv
+
+        X = pd.get_dummies(dev[chosen], drop_first=True, dtype=float)
+        res = lasso_cv(X, dev["_y"].to_numpy(), cv=5, seed=seed, engine=eng)
+        kept_cols = set(res.selected("1se").index)
+        chosen = [c for c in chosen if any(k == c or k.startswith(f"{c}_") for k in kept_cols)]
+        notes.append(f"LASSO (5-fold CV, lambda.1se) kept {len(chosen)} of {len(covs)} clinical covariates.")
+        if not chosen:
+            raise InputError("LASSO kept no clinical covariate; use clinical.selection: none or stepwise")
+    if "stepwise" in how:
+        from ..stats.logistic import logistic_table
+
+        lt = logistic_table(dev, "_y", chosen, univariable=False, stepwise="both", engine=eng)
+        chosen = list(lt.selected)
+        if not chosen:
+            raise InputError("stepwise AIC kept no clinical covariate; use clinical.selection: none")
+    numbers["clinical/selected_n"] = float(len(chosen))
+    return chosen
+
+
+def _zoo_design(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    X = pd.get_dummies(df[cols], drop_first=True, dtype=float)
+    X.index = df.index
+    return X
+
+
+def _survival(df: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict, results: dict, tables: dict,
+              notes: list) -> None:
+    from ..stats.survival import cox, kaplan_meier
+    from . import builders
+
+    s = cfg.survival
+    for col in [s.duration, s.event, s.group] + list(s.covariates):
+        if col not in df.columns:
+            raise InputError(f"survival: column {col!r} is not in the cohort")
+    # Kaplan-Meier and log-rank use everyone with follow-up and a group; the Cox model needs its
+    # covariates too. Both exclusions are counted separately.
+    ok_km = df[[s.duration, s.event, s.group]].notna().all(axis=1)
+    ok = ok_km & df[list(s.covariates)].notna().all(axis=1)
+    kdf = df.loc[ok_km]
+    sdf = df.loc[ok]
+    numbers["survival/n_km"] = float(len(kdf))
+    numbers["survival/n_km_excluded"] = float((~ok_km).sum())
+    numbers["survival/n"] = float(len(sdf))
+    numbers["survival/n_excluded"] = float((~ok).sum())
+    if (~ok_km).sum():
+        notes.append(f"Kaplan-Meier/log-rank: {int((~ok_km).sum())} patient(s) excluded for missing follow-up or "
+                     f"{s.group}.")
+    if (ok_km & ~ok).sum():
+        notes.append(f"Cox model: a further {int((ok_km & ~ok).sum())} patient(s) excluded for missing covariates "
+                     f"({', '.join(s.covariates)}); the model uses {len(sdf)} complete cases.")
+    km = kaplan_meier(kdf, s.duration, s.event, group=s.group, engine=eng)
+    results["km"] = km
+    numbers["logrank_p"] = float(km.logrank.p_value)
+    numbers["logrank_chisq"] = float(km.logrank.statistic)
+    covs = [s.group] + [c for c in s.covariates if c != s.group]
+    cr = cox(sdf, s.duration, s.event, covs, stepwise=s.stepwise, engine=eng)
+    results["cox"] = cr
+    ph = cr.ph_test()
+    results["ph_test"] = ph
+    for r in cr.summary.to_dict("records"):
+        numbers[f"hr/{r['term']}"] = float(r["HR"])
+        numbers[f"hr_ci_low/{r['term']}"] = float(r["lower"])
+        numbers[f"hr_ci_high/{r['term']}"] = float(r["upper"])
+        numbers[f"hr_p/{r['term']}"] = float(r["p_value"])
+    numbers["cox_c"] = float(cr.concordance.concordance)
+    numbers["cox_c_low"] = float(cr.concordance.lower)
+    numbers["cox_c_high"] = float(cr.concordance.upper)
+    glob = ph.table[ph.table["term"].astype(str).str.upper() == "GLOBAL"]
+    if len(glob):
+        numbers["ph_global_p"] = float(glob["p_value"].iloc[0])
+    tables["cox"] = builders.cox_table(cr, title=f"Cox regression of {s.duration} ({s.event})", ph=ph)
+
+
+def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf: dict, results: dict,
+             lasso_res: Any, cfg: StudyConfig) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from . import figures as F
+
+    figs: dict[str, Path] = {}
+
+    def keep(name: str, fig: Any) -> None:
+        paths = F.save(fig, out / "figures" / name)
+        figs[name] = paths[0]
+
+    for c in cohorts:
+        part = df[df["cohort_split"] == c]
+        curves = {m: (part["_y"].to_numpy(), p[part.index].to_numpy(dtype=float)) for m, p in probs.items() if (m, c) in perf}
+        if curves:
+            keep(f"roc_{c.replace(':', '_')}", F.roc_figure(curves, {m: perf[(m, c)][0] for m in curves},
+                                                             title=F.cohort_title(c)))
+    for key, cal in results.items():
+        if key.startswith("calibrate/"):
+            m = key.split("/", 1)[1]
+            keep(f"calibration_{m}", F.calibration_figure(cal, title=f"{F.model_label(m)}, development (bootstrap)"))
+    for c, dc in results.get("dca", {}).items():
+        keep(f"dca_{c.replace(':', '_')}", F.decision_curve_figure(dc, title=F.cohort_title(c)))
+    if "nomogram" in results:
+        keep("nomogram", F.nomogram_figure(results["nomogram"]))
+    if "or_table" in results:
+        keep("forest_or", F.forest_figure(results["or_table"], which="multi", title="Multivariable odds ratios"))
+    if lasso_res is not None:
+        keep("lasso", F.lasso_figure(lasso_res, lambda_rule=cfg.imaging.lambda_rule))
+    if "km" in results:
+        unit = cfg.survival.time_unit
+        keep("km", F.km_figure(results["km"], xlabel=f"Time ({unit})"))
+        keep("forest_hr", F.forest_figure(results["cox"], title="Hazard ratios"))
+    zoo = results.get("zoo")
+    if zoo is not None and zoo.refit:
+        from ..models import shap_summary
+
+        name = next((m for m in ("rf", "et", "xgb", "lgbm", "lr") if m in zoo.refit), list(zoo.refit)[0])
+        dev = df["cohort_split"] == "development"
+        X = results["zoo_X"]
+        try:
+            sv = shap_summary(zoo.refit[name], X[dev], background=X[dev], max_background=50, seed=cfg.validation.seed)
+            results["shap"] = sv
+            keep("shap", F.shap_figure(sv))
+        except InputError as exc:
+            results["shap_error"] = str(exc)
+    return figs
+
+
+def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.DataFrame, cohorts: list[str],
+             probs: dict, results: dict, versions: dict, notes: list) -> str:
+    from .builders import cohort_label, model_label
+
+    s = cfg.splits
+    n = {c: int((df["cohort_split"] == c).sum()) for c in cohorts}
+    parts = []
+    if s.by == "center":
+        parts.append(f"Patients from centre(s) {', '.join(map(str, s.train))} formed the development data"
+                     + (f", of which {s.internal_fraction:.0%} (stratified by outcome and centre, seed {s.seed}) was held out as "
+                        f"an internal test set" if s.internal_fraction > 0 else "")
+                     + (f"; centre(s) {', '.join(map(str, s.external))} formed the external test set" if s.external else "")
+                     + ".")
+    elif s.internal_fraction > 0:
+        parts.append(f"Patients were split at random ({s.internal_fraction:.0%} internal test, stratified, seed {s.seed}).")
+    parts.append("Cohort sizes: " + "; ".join(f"{cohort_label(c).lower()} n = {k}" for c, k in n.items()) + ".")
+    if cfg.imaging is not None:
+        im = cfg.imaging
+        rep = results.get("feature_selection")
+        chain = ", ".join(f"{r['step']} ({r['features_in']} \u2192 {r['features_out']})" for r in rep.to_dict("records")) if rep is not None else ""
+        parts.append(f"Deep features were extracted from the tumour ROI (largest-mask slice, {im.margin} px margin) of "
+                     f"{', '.join(im.sequences) or 'every'} sequence(s) with a frozen ImageNet {im.backbone} "
+                     f"(pretrained={im.pretrained}) and cached by content hash. Feature selection was fitted on the "
+                     f"development cohort only: {chain}; the selected features entered a logistic regression whose "
+                     f"linear predictor is the Deep Score.")
+    if cfg.clinical is not None:
+        covs = results.get("clinical_covariates", [])
+        parts.append(f"The clinical model is a logistic regression on {', '.join(covs)}"
+                     + (f" (selected by {cfg.clinical.selection})" if cfg.clinical.selection != "none" else "")
+                     + ("; the combined model adds the Deep Score" if "combined" in probs else "") + ".")
+    if cfg.zoo is not None:
+        parts.append(f"Machine-learning models ({', '.join(model_label(m) for m in cfg.zoo.models)}) were tuned by "
+                     f"nested stratified cross-validation ({3 if fast else cfg.zoo.cv} outer, {2 if fast else cfg.zoo.inner_cv} "
+                     f"inner folds, grid search on AUC) on the development cohort and refitted on all of it.")
+    if probs:
+        parts.append("Discrimination: AUC with DeLong 95% CI; paired DeLong tests between models with Holm adjustment. "
+                     "Operating points: Youden cut-offs chosen on the development cohort and applied unchanged to the "
+                     "test cohorts; sensitivity, specificity, PPV, NPV and accuracy with Clopper-Pearson 95% CIs. "
+                     f"Calibration: intercept and slope (val.prob), bootstrap optimism-corrected calibration curves "
+                     f"(B = {B_cal}) on the development cohort, and the Hosmer-Lemeshow test ({cfg.validation.hl_groups} "
+                     "groups; reported as a legacy test). Clinical utility: decision curve analysis (net benefit against "
+                     "treat-all and treat-none).")
+    if cfg.survival is not None:
+        sv = cfg.survival
+        parts.append(f"Survival ({sv.duration}, event {sv.event}) was compared by {sv.group} with Kaplan-Meier curves and "
+                     f"the log-rank test; a Cox model ({'stepwise AIC, ' + sv.stepwise if sv.stepwise else 'all covariates'}) "
+                     "gave hazard ratios with Wald CIs, Harrell's C with CI and the Schoenfeld-residual PH test.")
+    ver = ", ".join(f"{k} {v}" for k, v in versions.items())
+    parts.append(f"Statistics were computed with her2stats (engine = {eng}); software: {ver}.")
+    if fast:
+        parts.append("**This is a fast smoke-test run** (fewer bootstrap repetitions and patients); do not report its numbers.")
+    text = " ".join(parts)
+    if notes:
+        text += "\n\nNotes:\n\n" + "\n".join(f"- {n_}" for n_ in notes)
+    return text + "\n"
+
+
+# ---------------------------------------------------------------------------------- persistence
+def _save_results(res: StudyResults) -> Path:
+    """Pickle the results without fitted models (R objects do not pickle; the report needs numbers,
+    tables, figures and the statistics results)."""
+    keep = {}
+    for k, v in res.results.items():
+        try:
+            pickle.dumps(v)
+            keep[k] = v
+        except Exception:
+            continue
+    light = replace(res, models={}, results=keep)
+    path = res.outdir / RESULTS_FILE
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(light, fh)
+    os.replace(tmp, path)
+    return path
+
+
+def load_results(outdir: str | Path) -> StudyResults:
+    """Read the results a previous :func:`run_study` left in ``outdir`` (models not included)."""
+    path = Path(outdir) / RESULTS_FILE
+    if not path.is_file():
+        raise InputError(f"no study results in {outdir} ({RESULTS_FILE} missing): run `her2stats report <config>`")
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def load_or_run(config: str | Path | Mapping, outdir: str | Path | None = None, fast: bool = False) -> StudyResults:
+    """The report template's entry point: reuse the results in ``outdir`` when they were produced
+    from this same config (digest match), otherwise run the study."""
+    cfg = load_config(config)
+    out = Path(outdir) if outdir else cfg.resolve(cfg.output_dir)
+    path = out / RESULTS_FILE
+    if path.is_file():
+        try:
+            res = load_results(out)
+            if res.config_digest == _digest(cfg, res.fast) and (res.fast or not fast):
+                return res
+        except Exception:
+            pass
+    return run_study(cfg, fast=fast, outdir=out)

@@ -1,0 +1,120 @@
+# Reference computations for the real-data studies (reports/studies/*.yaml), written directly
+# against base R, pROC and survival so the package's numbers (both engines, and run_study) can be
+# checked against an independent R analysis of the same rows. Nothing here calls another h2s_
+# function: these are the "what a biostatistician would type in R" versions.
+#
+# Conventions: `data` is a data.frame (factors keep the package's level order, so dummy coding
+# matches); `covariates` a character vector; the outcome a 0/1 numeric column. Return values are
+# plain named lists of numeric/character vectors.
+
+.h2s_ref_formula <- function(lhs, covariates) {
+  stats::as.formula(paste(lhs, "~", paste(sprintf("`%s`", covariates), collapse = " + ")))
+}
+
+.h2s_ref_factors <- function(data) {
+  # treatment (dummy) coding against the first level for every categorical column, as the
+  # package reports ORs/HRs; ordered factors (grade) would otherwise get polynomial contrasts
+  for (nm in names(data)) {
+    if (is.character(data[[nm]])) data[[nm]] <- factor(data[[nm]])
+    if (is.ordered(data[[nm]])) data[[nm]] <- factor(data[[nm]], levels = levels(data[[nm]]), ordered = FALSE)
+  }
+  data
+}
+
+# Logistic regression by glm (binomial, logit) on complete cases; optional stepwise AIC
+# (stats::step, direction "both"/"backward", k = 2) from the full model.
+h2s_ref_glm <- function(data, outcome, covariates, step = "none") {
+  data <- .h2s_ref_factors(data)
+  data <- data[stats::complete.cases(data[, c(outcome, covariates), drop = FALSE]), , drop = FALSE]
+  # do.call puts the data into the call itself, so step()'s update() refits on these rows
+  fit <- do.call(stats::glm, list(formula = .h2s_ref_formula(sprintf("`%s`", outcome), covariates),
+                                  family = stats::binomial(), data = data,
+                                  control = stats::glm.control(epsilon = 1e-12, maxit = 100)))
+  path <- character(0)
+  if (step != "none") {
+    fit <- stats::step(fit, direction = step, trace = 0, k = 2)
+    path <- as.character(fit$anova$Step)
+  }
+  s <- summary(fit)$coefficients
+  kept <- attr(stats::terms(fit), "term.labels")
+  list(term = rownames(s), coef = unname(s[, 1]), se = unname(s[, 2]), p = unname(s[, 4]),
+       aic = stats::AIC(fit), n = nrow(data), events = sum(data[[outcome]] == 1),
+       selected = gsub("`", "", kept), path = path)
+}
+
+# Fit glm on `train`, predict on `test`; pROC AUC (controls 0, cases 1, direction "<") with the
+# DeLong 95% CI, the Brier score and the Hosmer-Lemeshow statistic with g quantile groups
+# (ResourceSelection::hoslem.test grouping, written out: cut at unique type-7 quantiles).
+h2s_ref_external <- function(train, test, outcome, covariates, g = 10) {
+  train <- .h2s_ref_factors(train)
+  test <- .h2s_ref_factors(test)
+  train <- train[stats::complete.cases(train[, c(outcome, covariates), drop = FALSE]), , drop = FALSE]
+  test <- test[stats::complete.cases(test[, c(outcome, covariates), drop = FALSE]), , drop = FALSE]
+  fit <- stats::glm(.h2s_ref_formula(sprintf("`%s`", outcome), covariates), family = stats::binomial(), data = train,
+                    control = stats::glm.control(epsilon = 1e-12, maxit = 100))
+  p <- unname(stats::predict(fit, newdata = test, type = "response"))
+  y <- test[[outcome]]
+  r <- pROC::roc(y, p, levels = c(0, 1), direction = "<", quiet = TRUE)
+  ci <- as.numeric(pROC::ci.auc(r, method = "delong", conf.level = 0.95))
+  qq <- unique(stats::quantile(p, probs = seq(0, 1, 1 / g)))
+  grp <- cut(p, breaks = qq, include.lowest = TRUE)
+  o1 <- tapply(y, grp, sum); e1 <- tapply(p, grp, sum); nn <- tapply(y, grp, length)
+  hl <- sum((o1 - e1)^2 / e1 + ((nn - o1) - (nn - e1))^2 / (nn - e1))
+  ngroups <- length(nn)
+  list(auc = as.numeric(pROC::auc(r)), ci_low = ci[1], ci_high = ci[3], n = length(y), events = sum(y),
+       brier = mean((p - y)^2), hl_statistic = hl, hl_df = ngroups - 2,
+       hl_p = stats::pchisq(hl, ngroups - 2, lower.tail = FALSE), prob = p)
+}
+
+# AUC with DeLong CI for a given score, and the paired DeLong test of two scores (pROC roc.test).
+h2s_ref_auc <- function(y, score) {
+  r <- pROC::roc(y, score, levels = c(0, 1), direction = "<", quiet = TRUE)
+  ci <- as.numeric(pROC::ci.auc(r, method = "delong"))
+  list(auc = as.numeric(pROC::auc(r)), ci_low = ci[1], ci_high = ci[3])
+}
+
+h2s_ref_delong <- function(y, score1, score2) {
+  r1 <- pROC::roc(y, score1, levels = c(0, 1), direction = "<", quiet = TRUE)
+  r2 <- pROC::roc(y, score2, levels = c(0, 1), direction = "<", quiet = TRUE)
+  t <- pROC::roc.test(r1, r2, method = "delong", paired = TRUE)
+  list(statistic = unname(t$statistic), p = t$p.value)
+}
+
+# Log-rank test (survival::survdiff, rho = 0) of `group`.
+h2s_ref_logrank <- function(data, time, event, group) {
+  data <- .h2s_ref_factors(data)
+  f <- stats::as.formula(sprintf("survival::Surv(`%s`, `%s`) ~ `%s`", time, event, group))
+  sd <- survival::survdiff(f, data = data)
+  df <- length(sd$n) - 1
+  list(chisq = sd$chisq, df = df, p = stats::pchisq(sd$chisq, df, lower.tail = FALSE),
+       n = as.numeric(sd$n), observed = as.numeric(sd$obs), expected = as.numeric(sd$exp))
+}
+
+# Kaplan-Meier survival (log CI) of each group at `times`.
+h2s_ref_km_at <- function(data, time, event, group, times) {
+  data <- .h2s_ref_factors(data)
+  f <- stats::as.formula(sprintf("survival::Surv(`%s`, `%s`) ~ `%s`", time, event, group))
+  s <- summary(survival::survfit(f, data = data), times = times, extend = TRUE)
+  list(strata = as.character(s$strata), time = s$time, surv = s$surv, n_risk = s$n.risk)
+}
+
+# Cox model (Efron ties) on complete cases; optional step() by AIC from the full model; the
+# Wald HR table, Harrell's C (survival::concordance, reverse = TRUE on the linear predictor) with
+# its standard error, and the cox.zph (transform = "km") global and per-term tests.
+h2s_ref_cox <- function(data, time, event, covariates, step = "none") {
+  data <- .h2s_ref_factors(data)
+  data <- data[stats::complete.cases(data[, c(time, event, covariates), drop = FALSE]), , drop = FALSE]
+  f <- .h2s_ref_formula(sprintf("survival::Surv(`%s`, `%s`)", time, event), covariates)
+  fit <- do.call(survival::coxph, list(formula = f, data = data, ties = "efron", model = TRUE))
+  if (step != "none") fit <- stats::step(fit, direction = step, trace = 0, k = 2)
+  s <- summary(fit)$coefficients
+  cc <- survival::concordance(fit)
+  zph <- survival::cox.zph(fit, transform = "km")
+  kept <- gsub("`", "", attr(stats::terms(fit), "term.labels"))
+  list(term = rownames(s), coef = unname(s[, "coef"]), hr = unname(s[, "exp(coef)"]),
+       se = unname(s[, "se(coef)"]), p = unname(s[, "Pr(>|z|)"]),
+       aic = stats::AIC(fit), n = fit$n, events = fit$nevent, selected = kept,
+       c_index = unname(cc$concordance), c_se = sqrt(unname(cc$var)),
+       zph_term = rownames(zph$table), zph_chisq = unname(zph$table[, "chisq"]),
+       zph_p = unname(zph$table[, "p"]))
+}

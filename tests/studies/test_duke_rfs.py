@@ -1,0 +1,126 @@
+"""Study 3: Duke recurrence-free survival by HER2 status, the shape of seed 004
+(reports/studies/duke_rfs.yaml).
+
+References (r/studies_reference.R): ``survival::survdiff`` (log-rank; 1e-9), ``survfit``
+Kaplan-Meier at 1/3/5 years (1e-9), ``coxph`` (Efron) + ``step()`` by AIC from the full model
+(selected terms; HRs, SEs, p-values, AIC to 1e-6), ``survival::concordance`` (Harrell's C and its
+SE; 1e-6) and ``cox.zph(transform="km")`` (1e-6).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .conftest import apply_require, load_study, r_frame
+
+DAYS_PER_YEAR = 365.25
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_study("duke_rfs")
+
+
+@pytest.fixture(scope="module")
+def analysed(duke, cfg):
+    kept, flow = apply_require(duke, list(cfg.cohort.require))
+    kept[cfg.survival.event] = kept[cfg.survival.event].astype(float)
+    return kept, flow
+
+
+def test_cohort_flow_counts(analysed, duke):
+    kept, flow = analysed
+    assert len(duke) == 922
+    # 17 patients have no usable recurrence-free follow-up (no assessment, or a recurrence flag
+    # that contradicts the recurrence days); HER2 is recorded for all
+    assert flow == [("her2_status", 0), ("rfs_time", 17), ("rfs_event", 0)]
+    assert len(kept) == 905
+    assert kept.groupby("her2_status", observed=True)["rfs_event"].agg(["size", "sum"]).to_numpy().tolist() == \
+        [[747, 96], [158, 19]]
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("engine", ["python", "r"])
+def test_logrank_and_km_match_survdiff_survfit(analysed, cfg, r_reference, engine):
+    from her2stats import kaplan_meier, logrank_test
+
+    kept, _ = analysed
+    s = cfg.survival
+    frame = r_frame(kept, [s.duration, s.event, s.group])
+    ref = r_reference("h2s_ref_logrank", frame, s.duration, s.event, s.group)
+    lr = logrank_test(kept, s.duration, s.event, s.group, engine=engine)
+    assert abs(lr.statistic - ref["chisq"]) < 1e-9 and abs(lr.p_value - ref["p"]) < 1e-9
+    times = [h * DAYS_PER_YEAR for h in s.horizons_years]
+    km_ref = r_reference("h2s_ref_km_at", frame, s.duration, s.event, s.group, times)
+    km = kaplan_meier(kept, s.duration, s.event, group=s.group, engine=engine).survival_at(times)
+    np.testing.assert_allclose(np.sort(km["survival"].to_numpy(float)), np.sort(np.asarray(km_ref["surv"], float)),
+                               rtol=0, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def cox_reference(analysed, cfg, r_reference):
+    kept, _ = analysed
+    s = cfg.survival
+    frame = r_frame(kept, [s.duration, s.event, *s.covariates])
+    return r_reference("h2s_ref_cox", frame, s.duration, s.event, list(s.covariates), step=s.stepwise)
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("engine", ["python", "r"])
+def test_stepwise_cox_hr_cindex_ph_match_r(analysed, cfg, cox_reference, engine):
+    from her2stats import cox
+
+    kept, _ = analysed
+    s = cfg.survival
+    res = cox(kept, s.duration, s.event, list(s.covariates), stepwise=s.stepwise, engine=engine)
+    ref = cox_reference
+    assert list(res.covariates) == list(np.atleast_1d(ref["selected"]))
+    # the Cox model uses complete cases of all candidate covariates (grade is the main gap)
+    assert res.n == ref["n"] and res.n_events == ref["events"]
+    assert res.n + res.n_excluded == len(kept)
+    tab = res.summary
+    np.testing.assert_allclose(tab["HR"].to_numpy(), np.asarray(ref["hr"]), rtol=1e-6)
+    np.testing.assert_allclose(tab["se"].to_numpy(), np.asarray(ref["se"]), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(tab["p_value"].to_numpy(), np.asarray(ref["p"]), rtol=0, atol=1e-6)
+    assert abs(res.aic - ref["aic"]) < 1e-6
+    assert abs(res.concordance.concordance - ref["c_index"]) < 1e-6
+    assert abs(res.concordance.se - ref["c_se"]) < 1e-6
+    ph = res.ph_test("km").table
+    np.testing.assert_allclose(ph["chisq"].to_numpy(), np.asarray(ref["zph_chisq"]), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ph["p_value"].to_numpy(), np.asarray(ref["zph_p"]), rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ the whole study
+@pytest.mark.slow
+@pytest.mark.r
+def test_run_study_flow_and_survival_numbers_match_r(study_run, cfg, r_reference):
+    from .conftest import keyed, r_term
+
+    run = study_run("duke_rfs")  # a survival-only study: no classification model configured
+    assert run.flow["n_remaining"].iloc[0] == 922
+    assert len(run.cohort) == 905 and int(run.flow["n_excluded"].sum()) == 17
+    s = cfg.survival
+    covs = [s.group] + [c for c in s.covariates if c != s.group]
+    # the survival analyses use the patients with follow-up and every Cox covariate recorded
+    sdf = run.cohort.loc[run.cohort[[s.duration, s.event, *covs]].notna().all(axis=1)].copy()
+    sdf[s.event] = sdf[s.event].astype(float)
+    assert run.numbers["survival/n"] == len(sdf)
+    assert run.numbers["survival/n_excluded"] == len(run.cohort) - len(sdf)
+    # Kaplan-Meier and log-rank use everyone with follow-up (905), not only the Cox complete cases
+    kdf = run.cohort.loc[run.cohort[[s.duration, s.event, s.group]].notna().all(axis=1)].copy()
+    kdf[s.event] = kdf[s.event].astype(float)
+    assert run.numbers["survival/n_km"] == len(kdf) == 905
+    lr = r_reference("h2s_ref_logrank", r_frame(kdf, [s.duration, s.event, s.group]), s.duration, s.event, s.group)
+    assert abs(run.numbers["logrank_p"] - lr["p"]) < 1e-9
+    ref = r_reference("h2s_ref_cox", r_frame(sdf, [s.duration, s.event, *covs]), s.duration, s.event, covs,
+                      step=s.stepwise)
+    hrs = keyed(run.numbers, "hr")
+    assert [r_term(k) for k in hrs] == list(ref["term"])
+    np.testing.assert_allclose(list(hrs.values()), np.asarray(ref["hr"]), rtol=1e-6)
+    np.testing.assert_allclose(list(keyed(run.numbers, "hr_p").values()), np.asarray(ref["p"]), rtol=0, atol=1e-6)
+    assert abs(run.numbers["cox_c"] - ref["c_index"]) < 1e-6
+    z = 1.959963984540054
+    assert abs(run.numbers["cox_c_low"] - (ref["c_index"] - z * ref["c_se"])) < 1e-6
+    assert abs(run.numbers["cox_c_high"] - (ref["c_index"] + z * ref["c_se"])) < 1e-6
+    assert abs(run.numbers["ph_global_p"] - float(np.asarray(ref["zph_p"])[-1])) < 1e-6
+    assert "cox" in run.tables and any("km" in k or "survival" in k for k in run.figures)

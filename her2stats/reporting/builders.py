@@ -336,3 +336,17 @@ def flow_table(flow: pd.DataFrame, title: str = "Cohort flow") -> PublicationTab
     total = int(flow["n_excluded"].sum())
     return PublicationTable(data=data, title=title,
                             footnotes=(f"{total} patient(s) excluded in all; every exclusion is counted in its step.",))
+
+
+def tripod_table(checklist, title: str = "TRIPOD+AI checklist (filled from this run)") -> PublicationTable:
+    """TRIPOD+AI items with status, evidence and where to find them; what the authors must add is
+    marked so."""
+    f = checklist.to_frame()
+    data = pd.DataFrame({"Item": f["item"].astype(str), "Section": f["section"].astype(str),
+                         "Topic": f["topic"].astype(str), "Status": f["status"].astype(str),
+                         "Evidence / what to add": f["evidence"].astype(str), "Where": f["where"].astype(str)})
+    counts = f["status"].value_counts()
+    note = "; ".join(f"{k}: {v}" for k, v in counts.items())
+    return PublicationTable(data, title=title, footnotes=(
+        f"Study type: {checklist.study_type}. {note}.",
+        "Collins GS et al. TRIPOD+AI statement. BMJ 2024;385:e078378."))

@@ -461,6 +461,10 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
     tables["flow"].save(out / "tables" / "flow")
     versions = {**_versions(), **_r_versions(eng)}
     methods = _methods(cfg, eng, fast, B, B_cal, df, cohorts, probs, results, versions, notes)
+    if probs:
+        results["tripod"] = _tripod(cfg, df, cohorts, flow_df, probs, results, versions, outcome)
+        tables["tripod"] = builders.tripod_table(results["tripod"])
+        tables["tripod"].save(out / "tables" / "tripod")
     (out / "methods.md").write_text(methods, encoding="utf-8")
     (out / "numbers.json").write_text(json.dumps({k: (None if not np.isfinite(v) else v) for k, v in numbers.items()},
                                                  indent=1, sort_keys=True), encoding="utf-8")
@@ -782,6 +786,41 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
     if notes:
         text += "\n\nNotes:\n\n" + "\n".join(f"- {n_}" for n_ in notes)
     return text + "\n"
+
+
+def _tripod(cfg: StudyConfig, df: pd.DataFrame, cohorts: list[str], flow_df: pd.DataFrame, probs: dict,
+            results: dict, versions: dict, outcome: str):
+    """The TRIPOD+AI checklist filled from what this run knows (the rest is listed for the authors)."""
+    from .tripod import tripod_checklist
+
+    role = {"development": "development"}
+    facts: dict[str, Any] = {
+        "title": cfg.title,
+        "outcome": {"name": outcome},
+        "data_sources": [{"name": str(cfg.cohort.source if cfg.cohort.source != "csv" else cfg.cohort.path),
+                          "type": "cohort", "role": "development and evaluation",
+                          "centres": int(df[cfg.splits.column].nunique()) if cfg.splits.column in df else 1}],
+        "cohorts": {c: {"role": role.get(c, "internal validation" if c == "internal" else "external validation"),
+                        "n": int((df["cohort_split"] == c).sum()),
+                        "events": int(df.loc[df["cohort_split"] == c, "_y"].sum())} for c in cohorts},
+        "missing_data": {"method": "complete-case analysis (every exclusion counted in the cohort flow)",
+                         "n_excluded": int(flow_df["n_excluded"].sum())},
+        "predictors": {"names": list(results.get("clinical_covariates", []))
+                       + (["deep_score"] if "deep_score" in probs else [])},
+        "analysis": {"model_type": "logistic regression" + (" and machine-learning models" if cfg.zoo else ""),
+                     "internal_validation": "bootstrap optimism correction (rms validate/calibrate)",
+                     "partitioning": f"splits by {cfg.splits.by} (seed {cfg.splits.seed})"},
+        "model": {"type": "logistic regression", "output": "predicted probability of " + outcome,
+                  "specification": "coefficients in the OR table and the nomogram"},
+        "thresholds": {"rule": "Youden index", "chosen_on": "development cohort"},
+        "performance": {"measures": ["AUC with DeLong CI", "sensitivity", "specificity", "PPV", "NPV",
+                                     "calibration intercept and slope", "calibration curve", "Brier score",
+                                     "decision curve analysis"],
+                        "comparison": "paired DeLong with Holm adjustment"},
+        "table1": True,
+        "software": {k: str(v) for k, v in versions.items()},
+    }
+    return tripod_checklist(facts)
 
 
 # ---------------------------------------------------------------------------------- persistence

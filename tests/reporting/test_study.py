@@ -145,6 +145,23 @@ def test_html_report_shows_the_numbers(fast_demo):
     assert len(imgs) >= len(res.figures)  # every figure embedded (self-contained HTML)
 
 
+def test_tripod_checklist_filled_from_the_run(fast_demo):
+    res, html_path = fast_demo
+    tri = res.results["tripod"].to_frame()
+    assert len(tri) == 52  # every TRIPOD+AI 2024 sub-item
+    # the run's own facts fill the items it knows: the outcome of the flow and the cohort sizes
+    by_item = tri.set_index("item")
+    assert by_item.loc["11", "status"] == "reported"     # missing data: complete case, n excluded counted
+    # participant flow: sizes and events per cohort are known; exclusions happen before the split,
+    # so they cannot be attributed to one cohort and the item stays "partly" (honestly)
+    assert by_item.loc["20a", "status"] == "partly"
+    assert f"development: n={int(res.numbers['n/development'])}" in by_item.loc["20a", "evidence"]
+    assert str(int(res.numbers["n/development"])) in " ".join(tri["evidence"])
+    assert res.results["tripod"].study_type == "development and evaluation"
+    html = Path(html_path).read_text(encoding="utf-8")
+    assert "TRIPOD+AI checklist (filled from this run)" in html
+
+
 def test_config_errors_name_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsplits:\n  by: hospital\n")

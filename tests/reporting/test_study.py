@@ -183,7 +183,7 @@ def test_run_study_rejects_unknown_columns(tmp_path):
            "clinical": {"covariates": ["age", "no_such_column"]}}
     with pytest.raises(InputError, match="no_such_column"):
         run_study(cfg, fast=True, outdir=tmp_path)
-    with pytest.raises(ConfigError, match="defines no model"):
+    with pytest.raises(ConfigError, match="defines no analysis"):
         run_study({"name": "x", "splits": {"train": ["A", "B"], "external": ["C"]}, "table1": {"variables": ["age"]}},
                   fast=True, outdir=tmp_path)
 

@@ -176,6 +176,16 @@ def ensure_started() -> None:
         pass
 
 
+def _rf(name: str) -> Any:
+    """An R function looked up once: each ``ro.r[name]`` costs a search of R's environments,
+    which dominates short bridge calls."""
+    fns = _STATE.setdefault("fns", {})
+    fn = fns.get(name)
+    if fn is None:
+        fn = fns[name] = _STATE["ro"].r[name]
+    return fn
+
+
 def _r_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -213,8 +223,8 @@ def require(*packages: str) -> None:
 # --------------------------------------------------------------------------- calling
 def _eval_checked(code: str, what: str = "R code") -> Any:
     ro = _STATE["ro"]
-    expr = ro.r["parse"](text=code)
-    res = ro.r[".h2s_call"]("eval", ro.r["list"](expr, envir=ro.globalenv))
+    expr = _rf("parse")(text=code)
+    res = _rf(".h2s_call")("eval", _rf("list")(expr, envir=ro.globalenv))
     return _unwrap(res, what)
 
 
@@ -243,8 +253,8 @@ def call(fname: str, *args: Any, convert: bool = True, **kwargs: Any) -> Any:
     with _session() as ro:
         r_args = [to_r(a) for a in args]
         r_kwargs = {k.replace("__", "."): to_r(v) for k, v in kwargs.items()}
-        arglist = ro.r["list"](*r_args, **r_kwargs)
-        res = ro.r[".h2s_call"](fname, arglist)
+        arglist = _rf("list")(*r_args, **r_kwargs)
+        res = _rf(".h2s_call")(fname, arglist)
         value = _unwrap(res, fname)
         return to_py(value) if convert else value
 
@@ -305,7 +315,7 @@ def _factor(values: Any, levels: list[Any], ordered: bool = False) -> Any:
     cat = pd.Categorical(values, categories=levels)
     codes = cat.codes.astype(np.int64) + 1  # R factors are 1-based; -1 (NA) -> 0 -> masked
     vec = _int_vector(codes, mask=codes <= 0)
-    return ro.r["structure"](
+    return _rf("structure")(
         vec, levels=_str_vector([str(level) for level in levels]),
         **{"class": _str_vector(["ordered", "factor"] if ordered else ["factor"])},
     )
@@ -348,18 +358,18 @@ def _frame_to_r(df: pd.DataFrame) -> Any:
     if float_cols:
         block = np.asfortranarray(df.iloc[:, float_cols].to_numpy(dtype=np.float64, na_value=np.nan))
         flat = _float_vector(block.ravel(order="F"))
-        mat = ro.r["matrix"](flat, nrow=block.shape[0], ncol=block.shape[1])
-        fdf = ro.r["as.data.frame"](mat)
+        mat = _rf("matrix")(flat, nrow=block.shape[0], ncol=block.shape[1])
+        fdf = _rf("as.data.frame")(mat)
         for j, i in enumerate(float_cols):
             columns[names[i]] = fdf[j]
     for i, c in enumerate(df.columns):
         if i not in float_cols:
             columns[names[i]] = _series_to_r(df[c])
     ordered = [columns[n] for n in names]
-    out = ro.r["data.frame"](*ordered, check_names=False, stringsAsFactors=False)
+    out = _rf("data.frame")(*ordered, check_names=False, stringsAsFactors=False)
     out.names = _str_vector(names)
     if not isinstance(df.index, pd.RangeIndex):
-        out = ro.r["rownames<-"](out, _str_vector([str(i) for i in df.index]))
+        out = _rf("rownames<-")(out, _str_vector([str(i) for i in df.index]))
     return out
 
 
@@ -394,13 +404,18 @@ def to_r(obj: Any) -> Any:
         if obj.ndim == 2:
             if obj.dtype.kind in "biuf":
                 flat = _float_vector(np.asarray(obj, dtype=float).ravel(order="F"))
-                return ro.r["matrix"](flat, nrow=obj.shape[0], ncol=obj.shape[1])
+                return _rf("matrix")(flat, nrow=obj.shape[0], ncol=obj.shape[1])
             from .errors import InputError
 
             raise InputError(f"cannot send a 2-D array of dtype {obj.dtype} to R")
-        return _series_to_r(pd.Series(obj.ravel()))
+        flat = obj.ravel()
+        if flat.dtype.kind == "f":
+            return _float_vector(flat)
+        if flat.dtype.kind in "iu" and (flat.size == 0 or (flat.min() > -(2**31 - 1) and flat.max() < 2**31 - 1)):
+            return _int_vector(flat)
+        return _series_to_r(pd.Series(flat))
     if isinstance(obj, Mapping):
-        return ro.r["list"](**{str(k): to_r(v) for k, v in obj.items()})
+        return _rf("list")(**{str(k): to_r(v) for k, v in obj.items()})
     if isinstance(obj, (list, tuple)):
         if all(isinstance(v, (str, type(None))) for v in obj) and any(isinstance(v, str) for v in obj):
             return _str_vector(obj)
@@ -410,17 +425,27 @@ def to_r(obj: Any) -> Any:
             if all(isinstance(v, (int, np.integer)) for v in obj):
                 return _int_vector(np.asarray(obj, dtype=np.int64))
             return _float_vector(np.asarray(obj, dtype=float))
-        return ro.r["list"](*[to_r(v) for v in obj])
+        return _rf("list")(*[to_r(v) for v in obj])
     from .errors import InputError
 
     raise InputError(f"cannot convert {type(obj).__name__} to R")
 
 
 # --------------------------------------------------------------------------- R -> Python
+def _attr(obj: Any, name: str) -> Any:
+    """An R attribute read in C (no R evaluation, unlike ``names()``/``dim()`` calls), or None."""
+    try:
+        value = obj.do_slot(name)
+    except (LookupError, AttributeError, TypeError):
+        return None
+    if value is _STATE["ri"].NULL or isinstance(value, type(_STATE["ri"].NULL)):
+        return None
+    return value
+
+
 def _names(obj: Any) -> list[str] | None:
-    ri = _STATE["ri"]
-    nm = obj.names if hasattr(obj, "names") else None
-    if nm is None or nm is ri.NULL or isinstance(nm, type(ri.NULL)):
+    nm = _attr(obj, "names")
+    if nm is None:
         return None
     try:
         return [str(n) for n in nm]
@@ -429,10 +454,10 @@ def _names(obj: Any) -> list[str] | None:
 
 
 def _rclass(obj: Any) -> list[str]:
-    try:
-        return list(obj.rclass)
-    except Exception:
-        return []
+    # explicit class attribute only: the classes tested here (data.frame, factor, ordered,
+    # h2s_error) are always explicit, and R's implicit class would cost an evaluation
+    cls = _attr(obj, "class")
+    return [str(c) for c in cls] if cls is not None else []
 
 
 def _vector_to_numpy(vec: Any) -> np.ndarray:
@@ -526,17 +551,14 @@ def to_py(obj: Any) -> Any:
 
 
 def _dim(obj: Any) -> tuple[int, ...] | None:
-    ro = _STATE["ro"]
-    d = ro.r["dim"](obj)
-    if d is _STATE["ri"].NULL or isinstance(d, type(_STATE["ri"].NULL)):
-        return None
-    return tuple(int(x) for x in d)
+    d = _attr(obj, "dim")
+    return None if d is None else tuple(int(x) for x in d)
 
 
 def _dimnames(obj: Any) -> list[list[str] | None] | None:
     ri = _STATE["ri"]
-    dn = _STATE["ro"].r["dimnames"](obj)
-    if dn is ri.NULL or isinstance(dn, type(ri.NULL)):
+    dn = _attr(obj, "dimnames")
+    if dn is None:
         return None
     out = []
     for i in range(len(dn)):
@@ -547,7 +569,7 @@ def _dimnames(obj: Any) -> list[list[str] | None] | None:
 
 def ro_rownames(df: Any) -> list[str] | None:
     try:
-        return [str(x) for x in _STATE["ro"].r["rownames"](df)]
+        return [str(x) for x in _rf("rownames")(df)]
     except Exception:
         return None
 

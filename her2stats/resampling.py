@@ -97,7 +97,10 @@ def run_replicates(
         else:
             client, owned = _as_client(scheduler)
             try:
-                futures = client.map(_run_chunk, [fn] * len(chunks), [n for n, _ in chunks],
+                # ship the work function (and the data in its closure) to each worker once, not
+                # once per chunk
+                fn_remote = client.scatter(fn, broadcast=True, hash=False)
+                futures = client.map(_run_chunk, [fn_remote] * len(chunks), [n for n, _ in chunks],
                                      [ss for _, ss in chunks], pure=False)
                 out = []
                 for (n, _), fut in zip(chunks, futures):

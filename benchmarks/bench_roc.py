@@ -59,7 +59,7 @@ def main() -> None:
     t_r = _best_r(r_code, args.repeats)
     t_py = _best_py(lambda: roc_test(y, s1, s2, direction="<", engine="python"), args.repeats)
     z_py = roc_test(y, s1, s2, direction="<", engine="python").statistic
-    z_r = float(r_bridge.r_eval(f"{r_code}$statistic"))
+    z_r = float(r_bridge.r_eval(f"unname({r_code}$statistic)"))
     rows.append((f"paired DeLong, n={args.n_delong:,}", t_py, t_r, 0.5, abs(z_py - z_r) / abs(z_r)))
 
     y, s1, _ = _data(args.n_boot_data, seed=1)

@@ -54,3 +54,34 @@ def test_processes_scheduler_matches(data):
     y, s = data
     ref = run_replicates(_auc_boot(y, s), 200, seed=3)
     np.testing.assert_array_equal(run_replicates(_auc_boot(y, s), 200, seed=3, scheduler="processes"), ref)
+
+
+class _DiesOnce:
+    """A work function whose first call kills the worker process running it (a crashed node)."""
+
+    def __init__(self, inner, marker):
+        self.inner = inner
+        self.marker = str(marker)
+
+    def __call__(self, rng, n):
+        import os
+
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL)  # only the first caller gets here
+        except FileExistsError:
+            return self.inner(rng, n)
+        os.close(fd)
+        os._exit(1)
+
+
+def test_tasks_of_a_killed_worker_are_rerun(data, tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    y, s = data
+    ref = run_replicates(_auc_boot(y, s), 300, seed=5)
+    fn = _DiesOnce(_auc_boot(y, s), tmp_path / "died")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        got = run_replicates(fn, 300, seed=5, scheduler=client)
+    assert (tmp_path / "died").exists()  # a worker really died mid-run
+    np.testing.assert_array_equal(got, ref)  # its chunk was recomputed elsewhere, same seed, same numbers

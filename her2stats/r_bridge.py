@@ -24,6 +24,7 @@ called this way should return plain structures: named lists of vectors, data.fra
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import threading
@@ -102,8 +103,9 @@ def _start() -> None:
         import rpy2.rinterface as ri
         import rpy2.rinterface_lib.callbacks as callbacks
 
-        # R's console output would otherwise go to stdout in the middle of user output.
-        _STATE["console"] = []
+        # R's console output would otherwise go to stdout in the middle of user output; keep the
+        # last lines for debugging (bounded: a long session prints a lot).
+        _STATE["console"] = collections.deque(maxlen=2000)
         callbacks.consolewrite_print = lambda s: _STATE["console"].append(s)
         callbacks.consolewrite_warnerror = lambda s: _STATE["console"].append(s)
         ri.initr_simple()

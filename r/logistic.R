@@ -7,7 +7,7 @@ h2s_logistic_fit <- function(data, terms, direction = "none", k = 2) {
   full <- stats::reformulate(if (length(terms)) terms else "1", response = "y")
   # IRLS to a relative deviance change of 1e-10 (R's default 1e-8 leaves ~1e-6 in the
   # coefficients): both engines then report the maximum-likelihood estimate itself.
-  ctrl <- stats::glm.control(epsilon = 1e-10, maxit = 100)
+  ctrl <- stats::glm.control(epsilon = 1e-12, maxit = 100)
   if (direction == "forward") {
     fit <- stats::glm(y ~ 1, family = stats::binomial(), data = data, control = ctrl)
     fit <- stats::step(fit, scope = list(lower = ~1, upper = full), direction = "forward", k = k, trace = 0)

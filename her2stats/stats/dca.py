@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -360,27 +360,39 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
     boot = None
     failed = 0
     if n_boot:
-        P = np.column_stack([pr[k] for k in names])
-        hv = np.array([hz[k] for k in names])
-        odds = th / (1 - th)
-
-        def one_chunk(rng: np.random.Generator, m: int) -> np.ndarray:
-            res = np.empty((m, len(strategies), len(th)))
-            for b in range(m):
-                idx = bootstrap_indices(rng, n)
-                yb = yv[idx]
-                prev = yb.mean()
-                for k in range(len(names)):
-                    tpb, fpb, _ = _rates_binary(yb, P[idx, k], th)
-                    res[b, k] = tpb - fpb * odds - hv[k]
-                res[b, -2] = prev - (1 - prev) * odds
-                res[b, -1] = 0.0
-            return res
-
-        boot = run_replicates(one_chunk, int(n_boot), seed=seed, scheduler=scheduler, desc="decision curve")
+        boot = _bootstrap_net_benefit(
+            n, np.column_stack([pr[k] for k in names]), np.array([hz[k] for k in names]), th,
+            rates=lambda idx, p: _rates_binary(yv[idx], p, th), prevalence_of=lambda idx: yv[idx].mean(),
+            n_boot=n_boot, seed=seed, scheduler=scheduler)
         table = _boot_bands(table, boot, strategies, conf_level)
     return DecisionCurve(table=table, prevalence=prevalence, n=n, thresholds=th, strategies=strategies, harm=hz,
                          n_boot=int(n_boot), conf_level=conf_level, engine=eng, boot=boot, n_boot_failed=failed)
+
+
+def _bootstrap_net_benefit(n: int, P: np.ndarray, harms: np.ndarray, th: np.ndarray,
+                           rates: Callable[[np.ndarray, np.ndarray], tuple],
+                           prevalence_of: Callable[[np.ndarray], float],
+                           n_boot: int, seed: Any, scheduler: Any) -> np.ndarray:
+    """Bootstrap net benefit, shape (B, models + 2, thresholds): the models (columns of ``P``),
+    then treat-all and treat-none. ``rates(idx, p)`` gives the (TP, FP, ...) rates of one
+    resample and ``prevalence_of(idx)`` its prevalence; binary and time-to-event curves differ only
+    in these two."""
+    odds = th / (1 - th)
+    n_models = P.shape[1]
+
+    def one_chunk(rng: np.random.Generator, m: int) -> np.ndarray:
+        res = np.empty((m, n_models + 2, len(th)))
+        for b in range(m):
+            idx = bootstrap_indices(rng, n)
+            prev = prevalence_of(idx)
+            for k in range(n_models):
+                tpb, fpb, _ = rates(idx, P[idx, k])
+                res[b, k] = tpb - fpb * odds - harms[k]
+            res[b, -2] = prev - (1 - prev) * odds
+            res[b, -1] = 0.0
+        return res
+
+    return run_replicates(one_chunk, int(n_boot), seed=seed, scheduler=scheduler, desc="decision curve")
 
 
 def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], horizon: float,
@@ -420,24 +432,11 @@ def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], hor
     strategies = tuple([*names, "all", "none"])
     boot = None
     if n_boot:
-        P = np.column_stack([pr[k] for k in names])
-        hv = np.array([hz[k] for k in names])
-        odds = th / (1 - th)
-
-        def one_chunk(rng: np.random.Generator, m: int) -> np.ndarray:
-            res = np.empty((m, len(strategies), len(th)))
-            for b in range(m):
-                idx = bootstrap_indices(rng, n)
-                tb, eb = t[idx], e[idx]
-                prev = 1 - _km_at(tb, eb, horizon)
-                for k in range(len(names)):
-                    tpb, fpb, _ = _rates_survival(tb, eb, P[idx, k], th, horizon)
-                    res[b, k] = tpb - fpb * odds - hv[k]
-                res[b, -2] = prev - (1 - prev) * odds
-                res[b, -1] = 0.0
-            return res
-
-        boot = run_replicates(one_chunk, int(n_boot), seed=seed, scheduler=scheduler, desc="decision curve")
+        boot = _bootstrap_net_benefit(
+            n, np.column_stack([pr[k] for k in names]), np.array([hz[k] for k in names]), th,
+            rates=lambda idx, p: _rates_survival(t[idx], e[idx], p, th, horizon),
+            prevalence_of=lambda idx: 1 - _km_at(t[idx], e[idx], horizon),
+            n_boot=n_boot, seed=seed, scheduler=scheduler)
         table = _boot_bands(table, boot, strategies, conf_level)
     return DecisionCurve(table=table, prevalence=prevalence, n=n, thresholds=th, strategies=strategies, harm=hz,
                          n_boot=int(n_boot), conf_level=conf_level, engine="python", horizon=float(horizon), boot=boot,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,10 +20,6 @@ console = Console()
 @app.callback()
 def _root() -> None:
     """her2stats command line."""
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("HER2STATS_CACHE", Path.home() / ".cache" / "her2stats"))
 
 
 def _dir_size(path: Path) -> int:
@@ -110,7 +105,9 @@ def doctor_checks() -> list[dict]:
                     "put the checkpoint in the timm/huggingface hub cache or pass pretrained=<path>")
         except Exception as exc:
             add("weights", False, False, f"cannot list: {exc}")
-    cache = _cache_dir()
+    from .paths import cache_root
+
+    cache = cache_root()
     add("cache dir", True, False, f"{cache} ({_human(_dir_size(cache))})")
     return rows
 

@@ -315,8 +315,9 @@ def _sha256(path: Path) -> str:
 
 def default_image_root() -> Path:
     """``$HER2STATS_CACHE/demo_images`` when set, else ``~/.cache/her2stats/demo_images``."""
-    base = os.environ.get("HER2STATS_CACHE")
-    return (Path(base).expanduser() if base else Path.home() / ".cache" / "her2stats") / "demo_images"
+    from ..paths import cache_root
+
+    return cache_root() / "demo_images"
 
 
 def demo_images(root: str | os.PathLike | None = None, n: int | None = None, *, seed: int = DEMO_SEED) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
+from ..paths import cache_root
 from .config import StudyConfig, load_config
 
 __all__ = ["StudyResults", "run_study", "load_results", "load_or_run", "RESULTS_FILE"]
@@ -92,11 +93,6 @@ class _Flow:
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["step", "n_remaining", "n_excluded", "reason"])
-
-
-def _cache_root() -> Path:
-    base = os.environ.get("HER2STATS_CACHE")
-    return Path(base).expanduser() if base else Path.home() / ".cache" / "her2stats"
 
 
 def _load_cohort(cfg: StudyConfig) -> pd.DataFrame:
@@ -554,7 +550,7 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
         ids = df[idc].astype(str)
     df = flow.exclude(df, ids.isin(set(index["patient_id"].astype(str))), "images available", "no image in imaging.images")
     index = index[index["patient_id"].astype(str).isin(set(df[idc].astype(str)))]
-    cache = cfg.resolve(im.cache_dir) if im.cache_dir is not None else _cache_root() / "features"
+    cache = cfg.resolve(im.cache_dir) if im.cache_dir is not None else cache_root() / "features"
     fx = DeepFeatureExtractor(im.backbone, pretrained=im.pretrained, margin=im.margin, on_border=im.on_border,
                               sequences=im.sequences or None, cache_dir=cache, on_error="skip", progress=False)
     with warnings.catch_warnings(record=True) as caught:

@@ -124,6 +124,14 @@ _LAZY: dict[str, str] = {
     "run_study": "reporting.study",
     "StudyResults": "reporting.study",
     "load_config": "reporting.config",
+    "mrmc": "stats.mrmc",
+    "mrmc_standalone": "stats.mrmc",
+    "mrmc_sample_size": "stats.mrmc",
+    "simulate_roe_metz": "stats.mrmc",
+    "binormal_auc": "stats.mrmc",
+    "ComBat": "harmonization",
+    "harmonization_diagnostics": "harmonization",
+    "batch_icc": "harmonization",
 }
 
 __all__ = [

@@ -53,6 +53,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "MASS": "r-cran-mass",
     "Hmisc": "r-cran-hmisc",
     "riskRegression": "r-cran-riskregression",
+    "sva": "r-bioc-sva",
     "irr": "(not in Debian; her2stats ships its own implementation)",
     "dcurves": "(not in Debian; her2stats ships r/dca.R)",
     "ResourceSelection": "(not in Debian; her2stats ships its own Hosmer-Lemeshow)",
@@ -62,7 +63,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
 #: R packages her2stats needs for engine="r" (checked by ``her2stats doctor``)
 REQUIRED_R_PACKAGES = ("rms", "pROC", "survival", "glmnet", "psych", "MASS")
 #: R packages used when present
-OPTIONAL_R_PACKAGES = ("dcurves", "ResourceSelection", "irr", "riskRegression", "timeROC", "readxl", "jsonlite")
+OPTIONAL_R_PACKAGES = ("dcurves", "ResourceSelection", "irr", "riskRegression", "timeROC", "readxl", "jsonlite", "sva")
 
 
 def install_hint(package: str) -> str:

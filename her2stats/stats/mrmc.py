@@ -60,9 +60,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from .engine import resolve_engine
-from .errors import InputError
-from .results import Result
+from ..engine import resolve_engine
+from ..errors import InputError
+from ..results import Result
 
 __all__ = [
     "MRMCResult",
@@ -422,7 +422,7 @@ def _cov_matrix(study: _Study, cells: list[list[_Cell]], cov: str, metric: str, 
             A = T / (n1 * n0)
             block = np.outer(A, A) - s4 / (n1 * (n1 - 1) * n0 * (n0 - 1))
         else:  # bootstrap: cases resampled within truth (and within reader for split-plot)
-            from .resampling import run_replicates
+            from ..resampling import run_replicates
 
             ratings = study.ratings[:, rdrs][:, :, np.concatenate([pos, neg])]   # (I, r, n1 + n0)
 
@@ -749,7 +749,7 @@ def _study_fom_cov(study: _Study, metric: str, cov: str, threshold: float | None
 
 def _r_fom_cov(study: _Study, metric: str, cov: str, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
     """FOMs and their covariance matrix computed in R (r/mrmc.R; pROC for DeLong)."""
-    from . import r_bridge
+    from .. import r_bridge
 
     if cov == "delong":
         r_bridge.require("pROC")
@@ -1097,15 +1097,17 @@ def mrmc_sample_size(pilot: MRMCResult | dict, n_readers: int, effect: float, n_
 
 # =========================================================================== simulation
 def simulate_roe_metz(n_readers: int = 5, n_pos: int = 50, n_neg: int = 50, delta: Sequence[float] = (1.5, 1.5),
-                      var_r: float = 0.0055, var_c: float = 0.3, var_rc: float = 0.2, var_tr: float = 0.0055,
-                      var_tc: float = 0.1, var_trc: float = 0.2, seed: Any = None) -> pd.DataFrame:
+                      var_r: float = 0.011, var_c: float = 0.3, var_rc: float = 0.2, var_tr: float = 0.011,
+                      var_tc: float = 0.3, var_trc: float = 0.2, seed: Any = None) -> pd.DataFrame:
     """Simulate a fully crossed reader study from the Roe & Metz (1997) model.
 
     Rating of case k (truth t) by reader j under treatment i:
     ``X = t * delta_i + R_j + C_k + RC_jk + TR_ij + TC_ik + TRC_ijk``, every random term normal with
     mean 0 and the given variance, drawn separately for positive and negative cases (Roe & Metz's
-    convention). Equal ``delta`` values give the null hypothesis of equal AUCs. Defaults are close
-    to Roe & Metz's "HL" configuration (moderate case correlation, low reader variability).
+    convention). Equal ``delta`` values give the null hypothesis of equal AUCs. The defaults are
+    Roe & Metz's (1997) "HH" case structure (sigma^2_C = sigma^2_TC = 0.3, sigma^2_RC =
+    sigma^2_TRC = 0.2) with low reader variability (sigma^2_R = sigma^2_TR = 0.011) and
+    ``delta = 1.5`` (AUC about 0.86).
     Returns a long frame (reader, treatment, case, truth, rating).
     """
     rng = np.random.default_rng(seed)

@@ -58,7 +58,7 @@ def _levels(s: pd.Series) -> list[Any]:
     if isinstance(s.dtype, pd.CategoricalDtype):
         present = set(s.dropna().unique())
         return [c for c in s.cat.categories if c in present]
-    vals = list(pd.unique(s.dropna()))
+    vals = [v.item() if isinstance(v, np.generic) else v for v in pd.unique(s.dropna())]
     try:
         return sorted(vals)
     except TypeError:

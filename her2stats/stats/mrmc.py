@@ -109,7 +109,7 @@ def _truth_codes(values: pd.Series, name: str) -> np.ndarray:
 
 
 def _levels(values: pd.Series, given: Sequence[Any] | None, what: str, name: str) -> list[Any]:
-    present = list(pd.unique(values))
+    present = [v.item() if isinstance(v, np.generic) else v for v in pd.unique(values)]
     if given is not None:
         given = list(given)
         unknown = [g for g in given if g not in present]

@@ -50,7 +50,7 @@ from .engine import resolve_engine
 from .errors import InputError
 from .results import Result
 
-__all__ = ["ComBat", "HarmonizationDiagnostics", "harmonization_diagnostics", "batch_icc"]
+__all__ = ["ComBat", "HarmonizationDiagnostics", "harmonization_diagnostics", "batch_icc", "study_step"]
 
 
 # =========================================================================== helpers
@@ -564,3 +564,35 @@ def harmonization_diagnostics(before: pd.DataFrame, after: pd.DataFrame, batch: 
         auc_before=_batch_auc(before.to_numpy(dtype=float), b, seed, n_splits),
         auc_after=_batch_auc(after.to_numpy(dtype=float), b, seed, n_splits),
         icc=icc, batch_col=batch_col, batches=tuple(levels), n=len(b), n_splits=n_splits)
+
+
+# =========================================================================== study runner hook
+def study_step(section: Any, cohort: pd.DataFrame, X: pd.DataFrame, notes: list | None = None
+               ) -> tuple[pd.DataFrame, tuple[str, ComBat]]:
+    """The ``harmonization:`` step of a study config, for the runner's fold pipeline.
+
+    Returns ``X`` (image features, one row per patient of ``cohort``, same order) with the batch
+    and covariate columns appended, and the ``("harmonization", ComBat(...))`` step that the
+    runner puts first in the pipeline it fits on development patients only.
+    """
+    cols = [section.batch, *section.covariates]
+    missing = [c for c in cols if c not in cohort.columns]
+    if missing:
+        from .errors import ConfigError
+
+        raise ConfigError(f"harmonization: column(s) {missing} not in the cohort table")
+    clash = [c for c in cols if c in X.columns]
+    if clash:
+        raise InputError(f"harmonization: column(s) {clash} are also image-feature names")
+    feats = list(X.columns)
+    X = X.assign(**{c: cohort[c].to_numpy() for c in cols})
+    cb = ComBat(batch_col=section.batch, covariates=list(section.covariates) or None, features=feats,
+                parametric=section.parametric, mean_only=section.mean_only,
+                reference_batch=section.reference_batch, unseen_batch=section.unseen_batch, engine="python")
+    if notes is not None:
+        notes.append(f"Image features were harmonised for {section.batch} with ComBat "
+                     f"({'parametric' if section.parametric else 'non-parametric'} empirical Bayes"
+                     f"{', location only' if section.mean_only else ''}"
+                     f"{', covariates ' + ', '.join(section.covariates) if section.covariates else ''}), "
+                     "fitted on the development patients only and applied unchanged to the other cohorts.")
+    return X, ("harmonization", cb)

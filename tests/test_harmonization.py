@@ -227,3 +227,40 @@ def test_batch_icc_matches_anova_formula():
 def test_top_level_names():
     assert h2.ComBat is ComBat
     assert h2.batch_icc is batch_icc and h2.harmonization_diagnostics is harmonization_diagnostics
+
+
+def test_study_config_step_is_fitted_on_development_only():
+    from sklearn.pipeline import Pipeline
+
+    from her2stats.harmonization import study_step
+    from her2stats.reporting.config import HarmonizationConfig
+    from her2stats.selection import UnivariateFilter
+
+    df = _cohort(seed=13, n=(40, 40, 40)).rename(columns={"scanner": "manufacturer"})
+    X = df[FEATS].copy()
+    section = HarmonizationConfig(batch="manufacturer", covariates=["age"])
+    notes = []
+    Xb, (name, cb) = study_step(section, df, X, notes)
+    assert name == "harmonization" and list(Xb.columns) == FEATS + ["manufacturer", "age"]
+    assert "development patients only" in notes[0]
+    dev = np.arange(len(df)) % 3 != 0
+    pipe = Pipeline([(name, cb), ("univariate", UnivariateFilter(test="t", alpha=0.5, min_features=2))])
+    pipe.fit(Xb.iloc[dev], df["her2"].to_numpy()[dev])
+    alone = ComBat(batch_col="manufacturer", covariates=["age"], features=FEATS, engine="python").fit(Xb.iloc[dev])
+    np.testing.assert_allclose(pipe.named_steps[name].gamma_star_, alone.gamma_star_, atol=1e-12)
+    assert pipe.transform(Xb).shape[0] == len(df)
+
+
+def test_study_config_refuses_outcome_as_combat_covariate():
+    from her2stats.errors import ConfigError
+    from her2stats.reporting.config import load_config
+
+    base = {"name": "t", "cohort": {"source": "demo", "outcome": "her2_positive"},
+            "imaging": {"images": "demo"}}
+    ok = load_config({**base, "harmonization": {"batch": "centre", "covariates": ["age"]}})
+    assert ok.harmonization.batch == "centre"
+    with pytest.raises((ConfigError, ValueError), match="her2_positive"):
+        load_config({**base, "harmonization": {"batch": "centre", "covariates": ["her2_positive"]}})
+    with pytest.raises((ConfigError, ValueError), match="imaging"):
+        load_config({"name": "t", "cohort": {"source": "demo", "outcome": "her2_positive"},
+                     "harmonization": {"batch": "centre"}})

@@ -82,6 +82,18 @@ class ImagingConfig(_Strict):
     fast_patients: int = Field(300, ge=20)
 
 
+class HarmonizationConfig(_Strict):
+    """ComBat on the image features, fitted inside the development fold (before selection)."""
+
+    method: Literal["combat"] = "combat"
+    batch: str
+    covariates: list[str] = Field(default_factory=list)
+    parametric: bool = True
+    mean_only: bool = False
+    reference_batch: Optional[str] = None
+    unseen_batch: Literal["error", "reference"] = "error"
+
+
 class ZooConfig(_Strict):
     models: list[str] = Field(default_factory=lambda: ["lr", "svm", "rf"])
     cv: int = Field(5, ge=2)
@@ -137,6 +149,7 @@ class StudyConfig(_Strict):
     table1: Table1Config = Field(default_factory=Table1Config)
     clinical: Optional[ClinicalModelConfig] = None
     imaging: Optional[ImagingConfig] = None
+    harmonization: Optional[HarmonizationConfig] = None
     zoo: Optional[ZooConfig] = None
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     survival: Optional[SurvivalConfig] = None
@@ -155,6 +168,12 @@ class StudyConfig(_Strict):
             if bad and section != "survival.covariates":
                 raise ValueError(f"{section} contains {bad}, which encode(s) the outcome "
                                  f"(cohort.exclude_predictors / cohort.outcome)")
+        if self.harmonization is not None:
+            if self.imaging is None:
+                raise ValueError("harmonization needs an imaging section (it harmonises the image features)")
+            bad = sorted(leaky & set(self.harmonization.covariates))
+            if bad:  # a ComBat covariate enters every test patient's features: the outcome would leak
+                raise ValueError(f"harmonization.covariates contains {bad}, which encode(s) the outcome")
         return self
 
     def resolve(self, path: Path | None) -> Path | None:

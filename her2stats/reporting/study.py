@@ -566,6 +566,11 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     numbers["features/cache_hits"] = float(fx.cache_stats_.get("hits", 0))
     dev_mask = (df["cohort_split"] == "development").to_numpy()
     steps = []
+    if cfg.harmonization is not None:  # ComBat is the first step of the fold pipeline
+        from ..harmonization import study_step
+
+        X, step = study_step(cfg.harmonization, df, X, notes)
+        steps.append(step)
     if im.pca_components:
         steps.append(("pca", make_pca(im.pca_components)))
     steps += [("univariate", UnivariateFilter(test="t", alpha=im.univariate_alpha)),
@@ -579,7 +584,7 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     prob = pipe.predict_proba(X)[:, 1]
     df = df.assign(deep_score=np.asarray(score, dtype=float), deep_prob=np.asarray(prob, dtype=float))
     report = []
-    n_in = X.shape[1]
+    n_in = int(numbers["features/n_extracted"])
     for name, step in pipe.steps[:-1]:
         n_out = int(step.transform(X.iloc[:2]).shape[1]) if name != "pca" else int(im.pca_components)
         report.append({"step": name, "features_in": n_in, "features_out": n_out})

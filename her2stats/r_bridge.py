@@ -21,6 +21,19 @@ Usage from statistics modules::
 
 ``call`` converts its arguments with :func:`to_r` and its value with :func:`to_py`. R functions
 called this way should return plain structures: named lists of vectors, data.frames, matrices.
+
+Two rules keep R from guessing and from running data:
+
+* **Vectors stay vectors.** R has no scalars, so a length-1 vector is ambiguous: ``to_py``
+  returns a Python scalar for it, except when R marks it ``AsIs`` with ``I()``. An R function
+  whose result is a vector of data-dependent length (coefficients, standard errors, selected
+  terms, one value per time point) wraps it in ``I()``; it then always arrives as a 1-D array
+  (a Series when named), even with one element.
+* **Data never becomes code.** Column names, factor levels and labels never enter R source text.
+  Callers send data frames whose columns have generated names (:func:`safe_names`: ``v1..vk``)
+  and factors whose levels are generated codes (:func:`coded_factor`: ``l1..lm``), and map R's
+  answers back through the same lists. R functions that build a formula check the names they
+  get (``.h2s_check_names`` in ``r/bridge.R``).
 """
 from __future__ import annotations
 
@@ -30,7 +43,7 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -456,6 +469,45 @@ def _names(obj: Any) -> list[str] | None:
         return None
 
 
+def safe_names(n: int, prefix: str = "v") -> list[str]:
+    """Generated column names for R (``v1..vn``): what R sees instead of the user's names.
+
+    The i-th name stands for the i-th column the caller lists; the caller maps R's answers back
+    by position (never by parsing the user's text in R).
+    """
+    return [f"{prefix}{i}" for i in range(1, int(n) + 1)]
+
+
+def level_codes(n: int) -> list[str]:
+    """Generated factor levels ``l1..ln`` standing for the caller's levels, in their order."""
+    return [f"l{i}" for i in range(1, int(n) + 1)]
+
+
+def coded_factor(codes: Any, n_levels: int, ordered: bool = False) -> pd.Categorical:
+    """A factor for R whose levels are the codes ``l1..l<n_levels>``.
+
+    ``codes`` are 0-based positions in the caller's level list (-1 or NaN = missing), so R never
+    sees the level text (rms builds names such as ``race=black`` from levels, and parts of rms
+    deparse and re-parse them). Map R's level strings back with ``levels[int(code[1:]) - 1]``.
+    """
+    c = np.asarray(pd.Series(codes, dtype="float64").fillna(-1), dtype=np.int64)
+    if c.size and (c.max() >= n_levels or c.min() < -1):
+        raise ValueError(f"level codes must lie in [-1, {n_levels - 1}]")
+    return pd.Categorical.from_codes(c, categories=level_codes(n_levels), ordered=ordered)
+
+
+def decode_levels(values: Iterable[Any], levels: Sequence[Any]) -> list[Any]:
+    """R level codes (``l3``) back to the caller's levels; anything else is returned unchanged."""
+    out = []
+    for v in values:
+        sv = str(v)
+        if len(sv) > 1 and sv[0] == "l" and sv[1:].isdigit() and 1 <= int(sv[1:]) <= len(levels):
+            out.append(levels[int(sv[1:]) - 1])
+        else:
+            out.append(v)
+    return out
+
+
 def _rclass(obj: Any) -> list[str]:
     # explicit class attribute only: the classes tested here (data.frame, factor, ordered,
     # h2s_error) are always explicit, and R's implicit class would cost an evaluation
@@ -502,10 +554,11 @@ def _factor_to_py(vec: Any) -> pd.Categorical:
 def to_py(obj: Any) -> Any:
     """Convert an R object to Python.
 
-    NULL -> None; length-1 unnamed atomic vector -> scalar; atomic vector -> numpy array (named
-    -> pandas Series); factor -> pandas Categorical; matrix -> numpy 2-D array (with dimnames ->
-    DataFrame); data.frame -> DataFrame; list -> dict when named, else list. Other objects (fits,
-    environments) are returned as rpy2 objects.
+    NULL -> None; length-1 unnamed atomic vector -> scalar, unless marked ``I()`` (class
+    ``AsIs``: a vector that happens to have one element -> 1-D array); atomic vector -> numpy
+    array (named -> pandas Series); factor -> pandas Categorical; matrix -> numpy 2-D array (with
+    dimnames -> DataFrame); data.frame -> DataFrame; list -> dict when named, else list. Other
+    objects (fits, environments) are returned as rpy2 objects.
     """
     ri = _STATE["ri"]
     if obj is ri.NULL or isinstance(obj, type(ri.NULL)):
@@ -540,7 +593,7 @@ def to_py(obj: Any) -> Any:
         names = _names(obj)
         if names is not None:
             return pd.Series(arr, index=names)
-        if len(arr) == 1:
+        if len(arr) == 1 and "AsIs" not in cls:
             v = arr[0]
             return v.item() if hasattr(v, "item") else v
         return arr

@@ -3,13 +3,14 @@
 # dcurves installed, dcurves::dca computes the same quantities and is used instead.
 # Test-positive means predicted risk >= threshold (the dcurves convention).
 
+# `names` are generated strategy names (m1..mk; her2stats keeps the user's model names).
 h2s_dca <- function(y, probs, names, thresholds) {
   probs <- as.matrix(probs)
-  colnames(probs) <- names
+  colnames(probs) <- .h2s_check_names(names)
   if (requireNamespace("dcurves", quietly = TRUE)) {
     df <- as.data.frame(probs)
     df$h2s_y <- y
-    f <- stats::as.formula(paste("h2s_y ~", paste(sprintf("`%s`", names), collapse = " + ")))
+    f <- .h2s_model_formula("h2s_y", names)
     res <- dcurves::dca(f, data = df, thresholds = thresholds)$dca
     # dcurves labels: "Treat All" / "Treat None" with variable "all" / "none"
     # test-positive rate = tp + fp for a binary outcome (dcurves' column name has varied)

@@ -4,7 +4,7 @@
 
 # Returns the glm object itself (kept in R; summarised by h2s_logistic_summary).
 h2s_logistic_fit <- function(data, terms, direction = "none", k = 2) {
-  full <- stats::reformulate(if (length(terms)) terms else "1", response = "y")
+  full <- .h2s_model_formula("y", terms)
   # IRLS to a relative deviance change of 1e-10 (R's default 1e-8 leaves ~1e-6 in the
   # coefficients): both engines then report the maximum-likelihood estimate itself.
   ctrl <- stats::glm.control(epsilon = 1e-12, maxit = 100)
@@ -25,7 +25,7 @@ h2s_logistic_summary <- function(fit, profile = FALSE, level = 0.95) {
                       row.names = NULL, stringsAsFactors = FALSE),
     deviance = fit$deviance, null_deviance = fit$null.deviance, aic = fit$aic,
     df_residual = fit$df.residual, converged = fit$converged,
-    terms = as.character(attr(stats::terms(fit), "term.labels")))
+    terms = I(as.character(attr(stats::terms(fit), "term.labels"))))
   # step() records its path; AIC there is deviance + k * edf with the k used
   if (!is.null(fit$anova)) out$steps <- data.frame(change = as.character(fit$anova$Step), criterion = fit$anova$AIC)
   if (profile) {

@@ -11,21 +11,23 @@
   invisible(NULL)
 }
 
-h2s_lrm_fit <- function(data, formula) {
+# `data` holds the 0/1 outcome `y` and the predictors under generated names (terms, v1..vk);
+# `knots` names the spline terms (list(v2 = c(...))). The formula is built here from those names.
+h2s_lrm_fit <- function(data, terms, knots = list()) {
   suppressPackageStartupMessages(library(rms))  # formulas use rcs() unqualified
   old <- options(datadist = getOption("datadist"))
   on.exit(options(old))
   dd <- rms::datadist(data)
   assign(".h2s_dd", dd, envir = globalenv())
   options(datadist = ".h2s_dd")
-  f <- rms::lrm(stats::as.formula(formula, env = globalenv()), data = data, x = TRUE, y = TRUE)
+  f <- rms::lrm(.h2s_model_formula("y", terms, knots), data = data, x = TRUE, y = TRUE)
   f$h2s_dd <- dd
   f
 }
 
 h2s_lrm_info <- function(fit) {
-  list(coefficients = unname(fit$coefficients),
-       names = names(fit$coefficients),
+  list(coefficients = I(unname(fit$coefficients)),
+       names = I(names(fit$coefficients)),
        var = unname(as.matrix(fit$var)),
        fail = isTRUE(fit$fail),
        stats = fit$stats,
@@ -89,7 +91,7 @@ h2s_lrm_gof <- function(fit) {
                                                       points = unname(nom[[fl]]$x))
   }
   list(variables = vars,
-       total_points = as.numeric(nom$total.points$x),
+       total_points = I(as.numeric(nom$total.points$x)),
        lp = data.frame(value = as.numeric(nom$lp$x.real), points = as.numeric(nom$lp$x)),
        funs = funs, scale = info$sc, intercept = unname(info$Intercept),
        funlabel = info$funlabel)
@@ -119,8 +121,36 @@ h2s_nomogram_cph <- function(fit, times, labels, data) {
   .h2s_nomogram_frame(nom)
 }
 
+# The fit knows its predictors by generated names (v1..) and its factor levels by codes (l1..), and
+# the outcome axes by generated labels; the drawn nomogram shows the user's text, which arrives
+# as data: var_names (generated name -> display name), level_labels (generated name -> display
+# levels in code order), fun_names (display labels of the outcome axes, in order).
+.h2s_nomogram_relabel <- function(nom, var_names, level_labels, funlabel, fun_names) {
+  info <- attr(nom, "info")
+  ns <- names(nom)
+  for (v in names(level_labels)) {
+    if (!is.null(nom[[v]]) && is.character(nom[[v]][[1]])) {
+      codes <- nom[[v]][[1]]
+      lv <- as.character(level_labels[[v]])
+      idx <- match(codes, paste0("l", seq_along(lv)))
+      nom[[v]][[1]] <- ifelse(is.na(idx), codes, lv[idx])
+    }
+  }
+  if (length(fun_names)) {
+    hit <- match(funlabel, ns)
+    ns[hit[!is.na(hit)]] <- as.character(fun_names)[!is.na(hit)]
+    info$funlabel <- as.character(fun_names)
+  }
+  hit <- match(names(var_names), ns)
+  ns[hit[!is.na(hit)]] <- as.character(unlist(var_names))[!is.na(hit)]
+  names(nom) <- ns
+  attr(nom, "info") <- info
+  nom
+}
+
 h2s_nomogram_plot <- function(fit, path, device, width, height, times = NULL, labels = NULL,
-                              funlabel = "Risk", data = NULL) {
+                              funlabel = "Risk", data = NULL, var_names = list(), level_labels = list(),
+                              fun_names = character(0)) {
   old <- options(datadist = getOption("datadist"))
   on.exit(options(old), add = TRUE)
   if (is.null(data)) .h2s_use_dd(fit) else .h2s_use_data_dd(data)
@@ -131,6 +161,8 @@ h2s_nomogram_plot <- function(fit, path, device, width, height, times = NULL, la
     funs <- lapply(times, function(t) { force(t); function(lp) surv(t, lp) })
     rms::nomogram(fit, fun = funs, funlabel = labels)
   }
+  nom <- .h2s_nomogram_relabel(nom, var_names, level_labels, if (is.null(times)) funlabel else labels,
+                               fun_names)
   if (device == "png") grDevices::png(path, width = width, height = height, units = "in", res = 300)
   else if (device == "svg") grDevices::svg(path, width = width, height = height)
   else grDevices::pdf(path, width = width, height = height)

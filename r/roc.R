@@ -83,11 +83,12 @@ h2s_binom_ci <- function(x, n, method = "exact", level = 0.95) {
 }
 
 # Hand & Till multiclass AUC (pROC multiclass.roc with a probability matrix, direction ">"
-# within each pair as pROC's default). `class_names` become the matrix's column names, which
-# multiclass.roc matches to the response levels.
+# within each pair as pROC's default). `class_names` (generated codes l1..lk, in the column order
+# of `probs`) become the matrix's column names, which multiclass.roc matches to the response
+# levels; pairs come in that class order.
 h2s_multiclass_auc <- function(y, probs, class_names) {
   colnames(probs) <- class_names
-  mc <- pROC::multiclass.roc(response = factor(y), predictor = probs, quiet = TRUE)
+  mc <- pROC::multiclass.roc(response = factor(y, levels = class_names), predictor = probs, quiet = TRUE)
   pairs <- do.call(rbind, lapply(seq_along(mc$rocs), function(i) {
     p <- mc$rocs[[i]]
     data.frame(pair = names(mc$rocs)[i], auc_ij = as.numeric(pROC::auc(p[[1]])),

@@ -7,8 +7,41 @@
 # matches); `covariates` a character vector; the outcome a 0/1 numeric column. Return values are
 # plain named lists of numeric/character vectors.
 
-.h2s_ref_formula <- function(lhs, covariates) {
-  stats::as.formula(paste(lhs, "~", paste(sprintf("`%s`", covariates), collapse = " + ")))
+# Column names are data here too: the needed columns are renamed to generated names (`lhs`
+# names for the response columns, v1..vk for the covariates) before any formula is built, and
+# term names are mapped back by the model matrix's "assign" attribute (never by parsing them).
+.h2s_ref_rename <- function(data, lhs, covariates, lhs_names) {
+  d <- data[, c(lhs, covariates), drop = FALSE]
+  safe <- if (length(covariates)) paste0("v", seq_along(covariates)) else character(0)
+  names(d) <- c(lhs_names, safe)
+  list(data = d, safe = safe, back = stats::setNames(as.character(covariates), safe))
+}
+
+.h2s_ref_formula <- function(lhs, safe) {
+  stats::as.formula(paste(lhs, "~", paste(safe, collapse = " + ")))
+}
+
+# coefficient names of `fit` with each generated variable name replaced by the user's
+.h2s_ref_coef_names <- function(fit, back) {
+  mm <- stats::model.matrix(fit)
+  asg <- attr(mm, "assign")
+  labs <- attr(stats::terms(fit), "term.labels")
+  nm <- colnames(mm)
+  out <- nm
+  for (j in seq_along(nm)) {
+    if (asg[j] > 0) {
+      v <- labs[asg[j]]
+      out[j] <- paste0(back[[v]], substring(nm[j], nchar(v) + 1))
+    }
+  }
+  stats::setNames(out, nm)
+}
+
+.h2s_ref_back <- function(x, back) {
+  x <- as.character(x)
+  hit <- x %in% names(back)
+  x[hit] <- back[x[hit]]
+  unname(x)
 }
 
 .h2s_ref_factors <- function(data) {
@@ -24,36 +57,42 @@
 # Logistic regression by glm (binomial, logit) on complete cases; optional stepwise AIC
 # (stats::step, direction "both"/"backward", k = 2) from the full model.
 h2s_ref_glm <- function(data, outcome, covariates, step = "none") {
-  data <- .h2s_ref_factors(data)
-  data <- data[stats::complete.cases(data[, c(outcome, covariates), drop = FALSE]), , drop = FALSE]
+  r <- .h2s_ref_rename(data, outcome, covariates, "h2s_y")
+  data <- .h2s_ref_factors(r$data)
+  data <- data[stats::complete.cases(data), , drop = FALSE]
   # do.call puts the data into the call itself, so step()'s update() refits on these rows
-  fit <- do.call(stats::glm, list(formula = .h2s_ref_formula(sprintf("`%s`", outcome), covariates),
+  fit <- do.call(stats::glm, list(formula = .h2s_ref_formula("h2s_y", r$safe),
                                   family = stats::binomial(), data = data,
                                   control = stats::glm.control(epsilon = 1e-12, maxit = 100)))
   path <- character(0)
   if (step != "none") {
     fit <- stats::step(fit, direction = step, trace = 0, k = 2)
-    path <- as.character(fit$anova$Step)
+    path <- vapply(as.character(fit$anova$Step), function(st) {
+      parts <- strsplit(trimws(st), " ", fixed = TRUE)[[1]]
+      if (length(parts) == 2 && parts[2] %in% r$safe) paste(parts[1], r$back[[parts[2]]]) else st
+    }, character(1), USE.NAMES = FALSE)
   }
   s <- summary(fit)$coefficients
   kept <- attr(stats::terms(fit), "term.labels")
-  list(term = rownames(s), coef = unname(s[, 1]), se = unname(s[, 2]), p = unname(s[, 4]),
-       aic = stats::AIC(fit), n = nrow(data), events = sum(data[[outcome]] == 1),
-       selected = gsub("`", "", kept), path = path)
+  list(term = I(unname(.h2s_ref_coef_names(fit, r$back)[rownames(s)])), coef = I(unname(s[, 1])),
+       se = I(unname(s[, 2])), p = I(unname(s[, 4])),
+       aic = stats::AIC(fit), n = nrow(data), events = sum(data$h2s_y == 1),
+       selected = I(.h2s_ref_back(kept, r$back)), path = I(path))
 }
 
 # Fit glm on `train`, predict on `test`; pROC AUC (controls 0, cases 1, direction "<") with the
 # DeLong 95% CI, the Brier score and the Hosmer-Lemeshow statistic with g quantile groups
 # (ResourceSelection::hoslem.test grouping, written out: cut at unique type-7 quantiles).
 h2s_ref_external <- function(train, test, outcome, covariates, g = 10) {
-  train <- .h2s_ref_factors(train)
-  test <- .h2s_ref_factors(test)
-  train <- train[stats::complete.cases(train[, c(outcome, covariates), drop = FALSE]), , drop = FALSE]
-  test <- test[stats::complete.cases(test[, c(outcome, covariates), drop = FALSE]), , drop = FALSE]
-  fit <- stats::glm(.h2s_ref_formula(sprintf("`%s`", outcome), covariates), family = stats::binomial(), data = train,
+  r <- .h2s_ref_rename(train, outcome, covariates, "h2s_y")
+  train <- .h2s_ref_factors(r$data)
+  test <- .h2s_ref_factors(.h2s_ref_rename(test, outcome, covariates, "h2s_y")$data)
+  train <- train[stats::complete.cases(train), , drop = FALSE]
+  test <- test[stats::complete.cases(test), , drop = FALSE]
+  fit <- stats::glm(.h2s_ref_formula("h2s_y", r$safe), family = stats::binomial(), data = train,
                     control = stats::glm.control(epsilon = 1e-12, maxit = 100))
   p <- unname(stats::predict(fit, newdata = test, type = "response"))
-  y <- test[[outcome]]
+  y <- test$h2s_y
   r <- pROC::roc(y, p, levels = c(0, 1), direction = "<", quiet = TRUE)
   ci <- as.numeric(pROC::ci.auc(r, method = "delong", conf.level = 0.95))
   qq <- unique(stats::quantile(p, probs = seq(0, 1, 1 / g)))
@@ -63,7 +102,7 @@ h2s_ref_external <- function(train, test, outcome, covariates, g = 10) {
   ngroups <- length(nn)
   list(auc = as.numeric(pROC::auc(r)), ci_low = ci[1], ci_high = ci[3], n = length(y), events = sum(y),
        brier = mean((p - y)^2), hl_statistic = hl, hl_df = ngroups - 2,
-       hl_p = stats::pchisq(hl, ngroups - 2, lower.tail = FALSE), prob = p)
+       hl_p = stats::pchisq(hl, ngroups - 2, lower.tail = FALSE), prob = I(p))
 }
 
 # AUC with DeLong CI for a given score, and the paired DeLong test of two scores (pROC roc.test).
@@ -82,39 +121,42 @@ h2s_ref_delong <- function(y, score1, score2) {
 
 # Log-rank test (survival::survdiff, rho = 0) of `group`.
 h2s_ref_logrank <- function(data, time, event, group) {
-  data <- .h2s_ref_factors(data)
-  f <- stats::as.formula(sprintf("survival::Surv(`%s`, `%s`) ~ `%s`", time, event, group))
+  data <- .h2s_ref_factors(.h2s_ref_rename(data, c(time, event), group, c("h2s_time", "h2s_event"))$data)
+  f <- .h2s_ref_formula("survival::Surv(h2s_time, h2s_event)", "v1")
   sd <- survival::survdiff(f, data = data)
   df <- length(sd$n) - 1
   list(chisq = sd$chisq, df = df, p = stats::pchisq(sd$chisq, df, lower.tail = FALSE),
-       n = as.numeric(sd$n), observed = as.numeric(sd$obs), expected = as.numeric(sd$exp))
+       n = I(as.numeric(sd$n)), observed = I(as.numeric(sd$obs)), expected = I(as.numeric(sd$exp)))
 }
 
 # Kaplan-Meier survival (log CI) of each group at `times`.
 h2s_ref_km_at <- function(data, time, event, group, times) {
-  data <- .h2s_ref_factors(data)
-  f <- stats::as.formula(sprintf("survival::Surv(`%s`, `%s`) ~ `%s`", time, event, group))
+  data <- .h2s_ref_factors(.h2s_ref_rename(data, c(time, event), group, c("h2s_time", "h2s_event"))$data)
+  f <- .h2s_ref_formula("survival::Surv(h2s_time, h2s_event)", "v1")
   s <- summary(survival::survfit(f, data = data), times = times, extend = TRUE)
-  list(strata = as.character(s$strata), time = s$time, surv = s$surv, n_risk = s$n.risk)
+  # strata are labelled "v1=<level>": the level is data, the prefix is put back as text
+  strata <- paste0(group, substring(as.character(s$strata), 3))
+  list(strata = I(strata), time = I(s$time), surv = I(s$surv), n_risk = I(s$n.risk))
 }
 
 # Cox model (Efron ties) on complete cases; optional step() by AIC from the full model; the
 # Wald HR table, Harrell's C (survival::concordance, reverse = TRUE on the linear predictor) with
 # its standard error, and the cox.zph (transform = "km") global and per-term tests.
 h2s_ref_cox <- function(data, time, event, covariates, step = "none") {
-  data <- .h2s_ref_factors(data)
-  data <- data[stats::complete.cases(data[, c(time, event, covariates), drop = FALSE]), , drop = FALSE]
-  f <- .h2s_ref_formula(sprintf("survival::Surv(`%s`, `%s`)", time, event), covariates)
+  r <- .h2s_ref_rename(data, c(time, event), covariates, c("h2s_time", "h2s_event"))
+  data <- .h2s_ref_factors(r$data)
+  data <- data[stats::complete.cases(data), , drop = FALSE]
+  f <- .h2s_ref_formula("survival::Surv(h2s_time, h2s_event)", r$safe)
   fit <- do.call(survival::coxph, list(formula = f, data = data, ties = "efron", model = TRUE))
   if (step != "none") fit <- stats::step(fit, direction = step, trace = 0, k = 2)
   s <- summary(fit)$coefficients
   cc <- survival::concordance(fit)
   zph <- survival::cox.zph(fit, transform = "km")
-  kept <- gsub("`", "", attr(stats::terms(fit), "term.labels"))
-  list(term = rownames(s), coef = unname(s[, "coef"]), hr = unname(s[, "exp(coef)"]),
-       se = unname(s[, "se(coef)"]), p = unname(s[, "Pr(>|z|)"]),
-       aic = stats::AIC(fit), n = fit$n, events = fit$nevent, selected = kept,
+  kept <- attr(stats::terms(fit), "term.labels")
+  list(term = I(unname(.h2s_ref_coef_names(fit, r$back)[rownames(s)])), coef = I(unname(s[, "coef"])),
+       hr = I(unname(s[, "exp(coef)"])), se = I(unname(s[, "se(coef)"])), p = I(unname(s[, "Pr(>|z|)"])),
+       aic = stats::AIC(fit), n = fit$n, events = fit$nevent, selected = I(.h2s_ref_back(kept, r$back)),
        c_index = unname(cc$concordance), c_se = sqrt(unname(cc$var)),
-       zph_term = rownames(zph$table), zph_chisq = unname(zph$table[, "chisq"]),
-       zph_p = unname(zph$table[, "p"]))
+       zph_term = I(.h2s_ref_back(rownames(zph$table), r$back)), zph_chisq = I(unname(zph$table[, "chisq"])),
+       zph_p = I(unname(zph$table[, "p"])))
 }

@@ -34,26 +34,31 @@ h2s_concordance <- function(time, event, score) {
   list(concordance = unname(cf$concordance), var = unname(cf$var), count = as.numeric(cf$count))
 }
 
+# `data` carries h2s_time, h2s_event and the covariates under generated names (v1..vk, factor
+# levels coded l1..lm); the formula is built from those names only.
 .h2s_surv_formula <- function(covariates) {
-  stats::as.formula(paste("survival::Surv(h2s_time, h2s_event) ~",
-                          paste(sprintf("`%s`", covariates), collapse = " + ")))
+  .h2s_model_formula("survival::Surv(h2s_time, h2s_event)", covariates)
 }
 
-# rms::cph fit kept in R (x, y, surv) for nomogram / calibrate / validate. A datadist is set so
-# that rms graphics work on the returned fit.
+# rms::cph fit kept in R (x, y, surv) for nomogram / calibrate / validate. The fit's own datadist
+# is in force while it is made (and kept in fit$h2s_dd); the previous options(datadist) is put
+# back, since every fit names its predictors v1..vk and another fit's datadist would not match.
 h2s_fit_cph <- function(data, covariates, ties = "efron") {
+  old <- options(datadist = getOption("datadist"))
+  on.exit(options(old))
   dd <- rms::datadist(data)
   assign("h2s_cph_datadist", dd, envir = globalenv())
   options(datadist = "h2s_cph_datadist")
   f <- .h2s_surv_formula(covariates)
   fit <- eval(bquote(rms::cph(.(f), data = data, x = TRUE, y = TRUE, surv = TRUE, method = .(ties),
                                    eps = 1e-11, tol = 1e-13, iter.max = 100)))
+  fit$h2s_dd <- dd
   fit
 }
 
 h2s_cph_summary <- function(fit) {
-  list(coef = unname(stats::coef(fit)), var = as.numeric(unclass(stats::vcov(fit))),
-       loglik = as.numeric(fit$loglik))
+  list(coef = I(unname(stats::coef(fit))), var = I(as.numeric(unclass(stats::vcov(fit)))),
+       loglik = I(as.numeric(fit$loglik)))
 }
 
 h2s_coxph <- function(data, covariates, ties = "efron") {
@@ -65,16 +70,17 @@ h2s_coxph <- function(data, covariates, ties = "efron") {
 
 h2s_coxph_summary <- function(fit) {
   cf <- survival::concordance(fit)
-  list(coef = unname(stats::coef(fit)), se = unname(sqrt(diag(fit$var))), var = as.numeric(fit$var),
-       loglik = as.numeric(fit$loglik), aic = stats::AIC(fit),
+  list(coef = I(unname(stats::coef(fit))), se = I(unname(sqrt(diag(fit$var)))), var = I(as.numeric(fit$var)),
+       loglik = I(as.numeric(fit$loglik)), aic = stats::AIC(fit),
        concordance = unname(cf$concordance), concordance_var = unname(cf$var),
-       count = as.numeric(cf$count))
+       count = I(as.numeric(cf$count)))
 }
 
 h2s_cox_zph <- function(fit, transform = "km") {
   z <- survival::cox.zph(fit, transform = transform)
   tab <- z$table
-  list(term = rownames(tab), chisq = unname(tab[, "chisq"]), df = unname(tab[, "df"]), p = unname(tab[, "p"]))
+  list(term = I(rownames(tab)), chisq = I(unname(tab[, "chisq"])), df = I(unname(tab[, "df"])),
+       p = I(unname(tab[, "p"])))
 }
 
 # Stepwise AIC selection (stats::step) from the full model; returns the kept terms and the path.
@@ -84,10 +90,10 @@ h2s_cox_step <- function(data, covariates, ties = "efron", direction = "both") {
   kept <- attr(stats::terms(st), "term.labels")
   kept <- gsub("`", "", kept)
   a <- st$anova
-  list(selected = if (length(kept)) kept else character(0),
-       step = ifelse(a$Step == "", "start", substr(trimws(a$Step), 1, 1)),
-       term = trimws(sub("^[-+] ?", "", trimws(as.character(a$Step)))),
-       aic = as.numeric(a$AIC))
+  list(selected = I(if (length(kept)) kept else character(0)),
+       step = I(ifelse(a$Step == "", "start", substr(trimws(a$Step), 1, 1))),
+       term = I(trimws(sub("^[-+] ?", "", trimws(as.character(a$Step))))),
+       aic = I(as.numeric(a$AIC)))
 }
 
 # ---- time-dependent performance (issue 11.7) --------------------------------------------------
@@ -99,7 +105,7 @@ h2s_td_auc <- function(time, event, risk, times, conf_level = 0.95) {
                               times = times, metrics = "auc", cens.model = "km", null.model = FALSE,
                               conf.int = conf_level)
   a <- as.data.frame(sc$AUC$score)
-  list(auc = a$AUC, se = a$se, lower = a$lower, upper = a$upper)
+  list(auc = I(a$AUC), se = I(a$se), lower = I(a$lower), upper = I(a$upper))
 }
 
 # IPCW Brier score of predicted risks (n x length(times) matrix of 1 - S(t)).
@@ -111,7 +117,7 @@ h2s_td_brier <- function(time, event, risk, times, conf_level = 0.95) {
                               times = times, metrics = "brier", cens.model = "km", null.model = FALSE,
                               conf.int = conf_level)
   b <- as.data.frame(sc$Brier$score)
-  list(brier = b$Brier, se = b$se, lower = b$lower, upper = b$upper)
+  list(brier = I(b$Brier), se = I(b$se), lower = I(b$lower), upper = I(b$upper))
 }
 
 # Uno's C: concordance with n/G2 time weights, events after tau ignored.

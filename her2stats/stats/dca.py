@@ -345,9 +345,11 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
         from .. import r_bridge
 
         mat = np.column_stack([pr[k] for k in names])
-        out = r_bridge.call("h2s_dca", y=yv.astype(int), probs=mat, names=names, thresholds=th)
-        for k, s in enumerate([*names, "all", "none"]):
-            part = out[out["strategy"] == s].sort_values("threshold")
+        # the model names stay here: R labels the strategies m1..mk (a name never reaches R)
+        safe = r_bridge.safe_names(len(names), prefix="m")
+        out = r_bridge.call("h2s_dca", y=yv.astype(int), probs=mat, names=safe, thresholds=th)
+        for s, rs in zip([*names, "all", "none"], [*safe, "all", "none"]):
+            part = out[out["strategy"] == rs].sort_values("threshold")
             tp[s], fp[s], pos[s] = (part[c].to_numpy(float) for c in ("tp_rate", "fp_rate", "test_pos_rate"))
     else:
         for s in names:

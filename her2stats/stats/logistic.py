@@ -275,39 +275,44 @@ def _py_step(data, y, terms: list[_Term], direction: str, k: float) -> tuple[lis
 
 # =========================================================================== fitting (R)
 def _r_frame(data: pd.DataFrame, y: np.ndarray, terms: list[_Term]) -> pd.DataFrame:
+    """What R sees: ``y``, each term under its generated name (v1..), levels as codes (l1..)."""
+    from .. import r_bridge
+
     out = {"y": y.astype(float)}
     for t in terms:
         if t.kind == "numeric":
             out[t.safe] = data[t.name].to_numpy(dtype=float)
         else:
-            out[t.safe] = pd.Categorical(data[t.name].to_numpy(), categories=t.levels)
+            codes = pd.Categorical(data[t.name].to_numpy(), categories=t.levels).codes
+            out[t.safe] = r_bridge.coded_factor(codes, len(t.levels))
     return pd.DataFrame(out)
 
 
 def _r_fit(data, y, terms: list[_Term], direction: str, k: float, profile: bool, level: float) -> _Fit:
     from .. import r_bridge
 
+    # R sees generated names (v1..) and level codes (l1..): glm names a level's coefficient
+    # "v3l2", which maps back to the design label by position, never by the level's text
     frame = _r_frame(data, y, terms)
-    # level labels are R coefficient names; make them strings so "v3" + level is predictable
-    for t in terms:
-        if t.kind == "categorical":
-            frame[t.safe] = pd.Categorical(frame[t.safe].astype(str), categories=[str(v) for v in t.levels])
     model = r_bridge.call("h2s_logistic_fit", data=frame, terms=[t.safe for t in terms],
                           direction=direction, k=float(k), convert=False)
     out = r_bridge.call("h2s_logistic_summary", model, profile=bool(profile), level=float(level))
-    selected_safe = out["terms"]
-    selected_safe = [] if selected_safe is None else ([selected_safe] if isinstance(selected_safe, str) else list(selected_safe))
+    selected_safe = [] if out["terms"] is None else [str(s) for s in np.atleast_1d(out["terms"])]
     by_safe = {t.safe: t for t in terms}
     selected = [by_safe[s] for s in selected_safe]
     _, labels = _design(data, selected)
+    r_names = ["(Intercept)"]
+    for t in selected:
+        r_names += [t.safe] if t.kind == "numeric" else [f"{t.safe}{c}" for c in r_bridge.level_codes(len(t.levels))[1:]]
     coef = out["coef"]
-    names = list(coef["name"])
-    lookup = {lab[2]: lab for lab in labels}
-    missing = [lab[2] for lab in labels if lab[2] not in names]
+    got = list(coef["name"])
+    missing = [lab[2] for lab, rn in zip(labels, r_names) if rn not in got]
     if missing:
         raise ConvergenceError(f"R's glm returned no estimate for {missing} (aliased/collinear covariates)")
-    coef.insert(1, "variable", [lookup[nm][0] for nm in names])
-    coef.insert(2, "level", [lookup[nm][1] for nm in names])
+    lookup = dict(zip(r_names, labels))
+    coef["name"] = [lookup[nm][2] for nm in got]
+    coef.insert(1, "variable", [lookup[nm][0] for nm in got])
+    coef.insert(2, "level", [lookup[nm][1] for nm in got])
     x, _ = _design(data, selected)
     params = coef["estimate"].to_numpy(dtype=float)
     _check_fit(params, coef["se"].to_numpy(dtype=float), x @ params, labels, bool(out["converged"]))

@@ -492,6 +492,8 @@ def _formula(outcome: str, terms: Sequence[Term]) -> str:
 
 
 def _r_formula(outcome: str, terms: Sequence[Term]) -> str:
+    """The model formula as an R user would write it (for display; R itself is never given it:
+    :func:`_r_model_data` sends generated names)."""
     parts = []
     for t in terms:
         name = f"`{t.name}`"
@@ -614,19 +616,34 @@ def _check_separation(X: np.ndarray, y: np.ndarray, beta: np.ndarray, converged:
             "Remove or merge the separating variable/levels, or use a penalised model.")
 
 
+def _r_model_data(data: pd.DataFrame, terms: Sequence[Term], y: Any = None) -> tuple[pd.DataFrame, list[str], dict]:
+    """What R sees of a model: term i under the generated name ``v<i>`` (categorical levels as the
+    codes ``l1..lm`` in ``Term.levels`` order), the outcome (when given) as ``y``, and the spline
+    knots by generated name. Coefficients come back in term order, so nothing is parsed back."""
+    from .. import r_bridge
+
+    safe = r_bridge.safe_names(len(terms))
+    cols: dict[str, Any] = {} if y is None else {"y": y}
+    knots: dict[str, list[float]] = {}
+    for v, t in zip(safe, terms):
+        if t.kind == "categorical":
+            vals = _as_levels(data[t.name])
+            codes = pd.Categorical(vals, categories=list(t.levels)).codes
+            cols[v] = r_bridge.coded_factor(codes, len(t.levels))
+        else:
+            cols[v] = pd.to_numeric(data[t.name]).to_numpy(dtype=float)
+            if t.kind == "rcs":
+                knots[v] = [float(k) for k in t.knots]
+    return pd.DataFrame(cols, index=range(len(data))), safe, knots
+
+
 def _fit_lrm_r(data: pd.DataFrame, outcome: str, levels: tuple, terms: Sequence[Term], names: list[str],
                X: np.ndarray, y: np.ndarray):
     from .. import r_bridge
 
     r_bridge.require("rms")
-    rdata = data.copy()
-    rdata[outcome] = y.astype(int)
-    for t in terms:
-        if t.kind == "categorical":
-            rdata[t.name] = pd.Categorical(_as_levels(rdata[t.name]), categories=list(t.levels))
-        else:
-            rdata[t.name] = rdata[t.name].astype(float)
-    raw = r_bridge.call("h2s_lrm_fit", rdata, _r_formula(outcome, terms), convert=False)
+    rdata, safe, knots = _r_model_data(data, terms, y.astype(int))
+    raw = r_bridge.call("h2s_lrm_fit", rdata, safe, knots, convert=False)
     info = r_bridge.call("h2s_lrm_info", raw)
     if info["fail"]:
         raise ConvergenceError("rms::lrm failed to converge (separation or singular information); "

@@ -237,12 +237,15 @@ class Nomogram(Result):
         if device not in ("png", "svg", "pdf"):
             raise InputError(f"save_r_plot writes .png, .svg or .pdf files, got '{path.name}'")
         r_fit, extra = _r_fit_and_data(self.model)
-        kw: dict = {}
+        labels = list(self.outcome_axes.keys())
+        codes = _fun_codes(len(labels))
+        kw: dict = {"funlabel": codes[0]}
         if self.kind == "survival":
-            labels = list(self.outcome_axes.keys())
-            kw = {"times": [float(t) for t in self.model_times], "labels": labels}
+            kw = {"times": [float(t) for t in self.model_times], "labels": codes}
+        var_names, level_labels = _r_display_names(self.model)
+        # names, levels and labels travel as data and are put on the finished nomogram object
         r_bridge.call("h2s_nomogram_plot", r_fit, str(path.resolve()), device, float(width), float(height),
-                      data=extra, **kw)
+                      data=extra, var_names=var_names, level_labels=level_labels, fun_names=labels, **kw)
         return path
 
     @property
@@ -312,22 +315,39 @@ def _cox_axes(model) -> tuple[list[_Axis], float, np.ndarray]:
 
 
 def _r_fit_and_data(model):
-    """The rms fit and, for a Cox fit, the data frame its datadist is built from."""
+    """The rms fit and, for a Cox fit, the data frame its datadist is built from (the covariates
+    under the generated names and level codes the fit was made with)."""
     if _is_cox(model):
         if getattr(model, "r_fit", None) is None:
             raise InputError("R graphics need a Cox model fitted with engine='r' (fit_cph(..., engine='r'))")
-        design = model.design
-        frame = pd.DataFrame(index=range(len(model.data)))
-        for cov in design.covariates:
-            if cov in design.levels:
-                levs = [str(_k(v)) for v in design.levels[cov]]
-                frame[cov] = pd.Categorical([str(_k(v)) for v in model.data[cov]], categories=levs)
-            else:
-                frame[cov] = model.data[cov].to_numpy(float)
+        from .survival import _r_covariates
+
+        frame = pd.DataFrame(_r_covariates(model.data, model.design), index=range(len(model.data)))
         return model.r_fit, frame
     from .calibration import _r_fit_for
 
     return _r_fit_for(model), None
+
+
+def _r_display_names(model) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """R's generated predictor names -> the model's names, and -> the display text of each
+    categorical predictor's levels (in code order ``l1, l2, ...``)."""
+    from .. import r_bridge
+
+    if _is_cox(model):
+        design = model.design
+        covs = list(design.covariates)
+        levels = {cov: [str(_k(v)) for v in design.levels[cov]] for cov in design.levels}
+    else:
+        covs = [t.name for t in model.terms]
+        levels = {t.name: [str(v) for v in t.levels] for t in model.terms if t.kind == "categorical"}
+    safe = r_bridge.safe_names(len(covs))
+    return dict(zip(safe, covs)), {v: levels[c] for v, c in zip(safe, covs) if c in levels}
+
+
+def _fun_codes(n: int) -> list[str]:
+    """Generated labels of the outcome axes given to rms (the user's labels never reach R)."""
+    return [f"h2s_f{i}" for i in range(1, n + 1)]
 
 
 def _k(v):
@@ -440,19 +460,23 @@ def _nomogram_r(model, cox: bool, times: list[float], labels: list[str]) -> Nomo
 
     r_bridge.require("rms")
     r_fit, frame = _r_fit_and_data(model)
+    codes = _fun_codes(len(labels))
     if cox:
-        out = r_bridge.call("h2s_nomogram_cph", r_fit, times, labels, frame)
+        out = r_bridge.call("h2s_nomogram_cph", r_fit, times, codes, frame)
     else:
-        out = r_bridge.call("h2s_nomogram_lrm", r_fit, labels[0])
+        out = r_bridge.call("h2s_nomogram_lrm", r_fit, codes[0])
     # the Python description of the model gives exact scores for new rows and the value types
     py_axes = _cox_axes(model)[0] if cox else _logistic_axes(model)[0]
     categorical = {ax.name for ax in py_axes if ax.values and isinstance(ax.values[0], str)}
+    var_names, level_labels = _r_display_names(model)
     rows = []
-    for name, tab in out["variables"].items():
-        for v, p in zip(tab["value"], tab["points"]):
+    for safe, tab in out["variables"].items():
+        name = var_names.get(safe, safe)
+        values = r_bridge.decode_levels(tab["value"], level_labels[safe]) if safe in level_labels else tab["value"]
+        for v, p in zip(values, tab["points"]):
             rows.append((name, str(v) if name in categorical else float(v), float(p)))
     variables = pd.DataFrame(rows, columns=["variable", "value", "points"])
-    axes = {lab: out["funs"][lab].reset_index(drop=True) for lab in labels}
+    axes = {lab: out["funs"][code].reset_index(drop=True) for lab, code in zip(labels, codes)}
     if cox:
         s0 = np.asarray(model.baseline_survival(times), float)
         center = -(_cox_axes(model)[1])

@@ -40,7 +40,8 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
-from .models import LogisticModel, Term, _as_levels, _r_formula, build_terms, design_matrix, fit_lrm
+from .models import (LogisticModel, Term, _as_levels, _r_formula, _r_model_data, build_terms, design_matrix,
+                     fit_lrm)
 
 __all__ = ["OrdinalModel", "OrdinalCalibrationResult", "OrdinalEvaluation", "LowVsZeroData", "fit_ordinal",
            "ordinal_calibration", "evaluate_ordinal", "low_vs_zero_subset", "fit_low_vs_zero"]
@@ -367,24 +368,25 @@ def _check_ordinal_separation(X: np.ndarray, beta: np.ndarray, names: list[str])
                                "(odds ratio > e^15 per SD) indicates separation; merge levels or drop the covariate")
 
 
-def _r_frame(data: pd.DataFrame, outcome: str | None, levels: Sequence[str], terms: Sequence[Term]) -> pd.DataFrame:
-    rdata = data.copy()
+def _r_frame(data: pd.DataFrame, outcome: str | None, levels: Sequence[str], terms: Sequence[Term]
+             ) -> tuple[pd.DataFrame, list[str], dict]:
+    """Generated names and level codes for R (``models._r_model_data``); the outcome becomes the
+    ordered factor ``y`` whose levels are the codes of ``levels``."""
+    from .. import r_bridge
+
+    y = None
     if outcome is not None:
-        rdata[outcome] = pd.Categorical(_outcome_strings(rdata[outcome]), categories=list(levels), ordered=True)
-    for t in terms:
-        if t.kind == "categorical":
-            rdata[t.name] = pd.Categorical(_as_levels(rdata[t.name]), categories=list(t.levels))
-        else:
-            rdata[t.name] = rdata[t.name].astype(float)
-    return rdata
+        codes = pd.Categorical(_outcome_strings(data[outcome]), categories=list(levels)).codes
+        y = r_bridge.coded_factor(codes, len(levels), ordered=True)
+    return _r_model_data(data, terms, y)
 
 
 def _fit_orm_r(data: pd.DataFrame, outcome: str, levels: Sequence[str], terms: Sequence[Term], names: list[str]):
     from .. import r_bridge
 
     r_bridge.require("rms")
-    rdata = _r_frame(data, outcome, levels, terms)
-    raw = r_bridge.call("h2s_orm_fit", rdata, _r_formula(outcome, terms), convert=False)
+    rdata, safe, knots = _r_frame(data, outcome, levels, terms)
+    raw = r_bridge.call("h2s_orm_fit", rdata, safe, knots, convert=False)
     info = r_bridge.call("h2s_orm_info", raw)
     if info["fail"]:
         raise ConvergenceError("rms::orm failed to converge (separation or singular information); "
@@ -404,7 +406,7 @@ def r_predict_proba(model: OrdinalModel, df: pd.DataFrame) -> np.ndarray:
     from .. import r_bridge
 
     cols = list(model.covariates)
-    return np.asarray(r_bridge.call("h2s_orm_predict", model.r_fit, _r_frame(df[cols], None, model.levels, model.terms)))
+    return np.asarray(r_bridge.call("h2s_orm_predict", model.r_fit, _r_frame(df[cols], None, model.levels, model.terms)[0]))
 
 
 # =========================================================================== evaluation

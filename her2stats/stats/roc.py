@@ -1059,9 +1059,14 @@ def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, 
         from .. import r_bridge
 
         r_bridge.require("pROC")
-        out = r_bridge.call("h2s_multiclass_auc", y=list(str_labels), probs=P, class_names=str_classes)
+        # R sees the classes as codes l1..lk (column k of P is class k); pair names map back here
+        codes = r_bridge.level_codes(len(str_classes))
+        by_class = dict(zip(str_classes, codes))
+        out = r_bridge.call("h2s_multiclass_auc", y=[by_class[v] for v in str_labels], probs=P, class_names=codes)
         auc = float(out["auc"])
         pairs = out["pairs"]
+        back = dict(zip(codes, str_classes))
+        pairs["pair"] = ["/".join(back[c] for c in str(p).split("/")) for p in pairs["pair"]]
         pairs["auc"] = (pairs["auc_ij"] + pairs["auc_ji"]) / 2
     else:
         auc, rows = _hand_till(str_labels, P, str_classes)

@@ -815,16 +815,34 @@ def _cox_prepare(df, duration, event, covariates):
     return sub, t, e, n_excl, design
 
 
-def _r_frame(sub: pd.DataFrame, duration: str, event: str, design: _Design, t: np.ndarray, e: np.ndarray) -> pd.DataFrame:
-    """Data for R with levels fixed in the design's order (so coefficient order matches)."""
-    out = pd.DataFrame({"h2s_time": t, "h2s_event": e.astype(int)})
-    for cov in design.covariates:
+def _r_covariates(sub: pd.DataFrame, design: _Design) -> dict[str, Any]:
+    """The design's covariates as R sees them: the i-th under the generated name ``v<i>``, a
+    categorical one as a factor of level codes ``l1..lm`` in the design's level order (so the
+    coefficient order matches and no name or level text reaches R)."""
+    from .. import r_bridge
+
+    cols: dict[str, Any] = {}
+    for v, cov in zip(r_bridge.safe_names(len(design.covariates)), design.covariates):
         if cov in design.levels:
-            levs = design.levels[cov]
-            out[cov] = pd.Categorical([str(_key(v)) for v in sub[cov]], categories=[str(_key(v)) for v in levs])
+            pos = {_key(lev): i for i, lev in enumerate(design.levels[cov])}
+            codes = [-1 if pd.isna(x) else pos.get(_key(x), -1) for x in sub[cov]]
+            cols[v] = r_bridge.coded_factor(codes, len(design.levels[cov]))
         else:
-            out[cov] = sub[cov].to_numpy(dtype=float)
-    return out
+            cols[v] = sub[cov].to_numpy(dtype=float)
+    return cols
+
+
+def _r_frame(sub: pd.DataFrame, duration: str, event: str, design: _Design, t: np.ndarray, e: np.ndarray) -> pd.DataFrame:
+    """Data for R: ``h2s_time``, ``h2s_event`` and the covariates under generated names."""
+    return pd.DataFrame({"h2s_time": t, "h2s_event": e.astype(int), **_r_covariates(sub, design)})
+
+
+def _r_unsafe(design: _Design, names: Any) -> list[str]:
+    """Covariate names for R's generated names (``v2`` -> the design's 2nd covariate)."""
+    from .. import r_bridge
+
+    back = dict(zip(r_bridge.safe_names(len(design.covariates)), design.covariates))
+    return [back.get(str(n), str(n)) for n in np.atleast_1d(names if names is not None else [])]
 
 
 def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], ties: str = "efron",
@@ -854,7 +872,7 @@ def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
 
         r_bridge.require("rms", "survival")
         rdf = _r_frame(sub, duration, event, design, t, e)
-        r_fit = r_bridge.call("h2s_fit_cph", rdf, list(design.covariates), ties, convert=False)
+        r_fit = r_bridge.call("h2s_fit_cph", rdf, r_bridge.safe_names(len(design.covariates)), ties, convert=False)
         out = r_bridge.call("h2s_cph_summary", r_fit)
         beta = np.asarray(out["coef"], float)
         vcov = np.asarray(out["var"], float).reshape(len(names), len(names))
@@ -1056,7 +1074,7 @@ class CoxResult(Result):
             from .. import r_bridge
 
             out = r_bridge.call("h2s_cox_zph", m.r_fit, transform)
-            tab = pd.DataFrame({"term": list(out["term"]), "chisq": np.asarray(out["chisq"], float),
+            tab = pd.DataFrame({"term": _r_unsafe(m.design, out["term"]), "chisq": np.asarray(out["chisq"], float),
                                 "df": np.asarray(out["df"], int), "p_value": np.asarray(out["p"], float)})
             return PHTestResult(table=tab, transform=transform, engine="r")
         return PHTestResult(table=_cox_zph_numpy(m, transform), transform=transform, engine="python")
@@ -1197,9 +1215,11 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
             from .. import r_bridge
 
             rdf = _r_frame(sub, duration, event, design, t, e)
-            out = r_bridge.call("h2s_cox_step", rdf, list(design.covariates), ties, stepwise)
-            selected = [c for c in covariates if c in set(np.atleast_1d(out["selected"]).tolist())]
-            steps = pd.DataFrame({"step": np.atleast_1d(out["step"]), "term": np.atleast_1d(out["term"]),
+            out = r_bridge.call("h2s_cox_step", rdf, r_bridge.safe_names(len(design.covariates)), ties, stepwise)
+            kept = set(_r_unsafe(design, out["selected"]))
+            selected = [c for c in covariates if c in kept]
+            steps = pd.DataFrame({"step": np.atleast_1d(out["step"]),
+                                  "term": [t if t == "" else _r_unsafe(design, [t])[0] for t in np.atleast_1d(out["term"])],
                                   "aic": np.atleast_1d(out["aic"])})
             if not selected:
                 raise InputError("stepwise selection removed every covariate (the null model has the lowest AIC)")
@@ -1211,7 +1231,7 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
 
         design = _make_design(sub, selected, e)
         rdf = _r_frame(sub, duration, event, design, t, e)
-        r_fit = r_bridge.call("h2s_fit_cph", rdf, list(design.covariates), ties, convert=False)
+        r_fit = r_bridge.call("h2s_fit_cph", rdf, r_bridge.safe_names(len(design.covariates)), ties, convert=False)
         out = r_bridge.call("h2s_coxph_summary", r_fit)
         names = list(design.columns)
         beta = pd.Series(np.asarray(out["coef"], float), index=names)

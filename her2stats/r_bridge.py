@@ -177,7 +177,9 @@ def source(path: str | os.PathLike) -> None:
     with _session():
         if path in _STATE["sourced"]:
             return
-        _eval_checked(f"source({_r_string(str(path))}, local = FALSE)", what=str(path))
+        # a call with the path as data (a path is never pasted into R source text)
+        res = _rf(".h2s_call")("source", _rf("list")(_str_vector([str(path)]), local=_STATE["ri"].BoolSexpVector([False])))
+        _unwrap(res, str(path))
         _STATE["sourced"].add(path)
 
 
@@ -202,15 +204,11 @@ def _rf(name: str) -> Any:
     return fn
 
 
-def _r_string(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 # --------------------------------------------------------------------------- packages
 def has_package(package: str) -> bool:
     """Whether an R package can be loaded (starts R)."""
-    with _session() as ro:
-        return bool(ro.r(f"isTRUE(suppressWarnings(requireNamespace({_r_string(package)}, quietly = TRUE)))")[0])
+    with _session():
+        return bool(_rf("h2s_has_package")(_str_vector([str(package)]))[0])
 
 
 def package_version(package: str) -> str | None:
@@ -218,7 +216,7 @@ def package_version(package: str) -> str | None:
     if not has_package(package):
         return None
     with _session():
-        return str(_STATE["ro"].r(f"as.character(utils::packageVersion({_r_string(package)}))")[0])
+        return str(_rf("h2s_package_version")(_str_vector([str(package)]))[0])
 
 
 def r_version() -> str:

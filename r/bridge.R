@@ -1,5 +1,9 @@
 # Helpers used by her2stats/r_bridge.py itself.
 
+# Whether an R package can be loaded; its version (the name arrives as data).
+h2s_has_package <- function(p) isTRUE(suppressWarnings(requireNamespace(p, quietly = TRUE)))
+h2s_package_version <- function(p) as.character(utils::packageVersion(p))
+
 # Installed version of each package in `pkgs`, NA when missing (for `her2stats doctor`).
 h2s_package_versions <- function(pkgs) {
   vapply(pkgs, function(p) {

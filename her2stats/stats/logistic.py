@@ -36,6 +36,7 @@ from scipy import stats
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
+from ._names import check_column_names
 
 __all__ = ["LogisticTable", "logistic_table"]
 
@@ -56,6 +57,7 @@ def _prepare(df: pd.DataFrame, outcome: str, covariates: Sequence[str], positive
     covariates = list(covariates)
     if not covariates:
         raise InputError("logistic_table needs at least one covariate")
+    check_column_names(df, [outcome, *covariates], "logistic_table")
     for col in [outcome, *covariates]:
         if col not in df.columns:
             raise InputError(f"logistic_table: column {col!r} not in the data (columns: {list(df.columns)[:20]})")

@@ -31,6 +31,7 @@ import pandas as pd
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
+from ._names import check_column_names, check_unique_labels
 
 __all__ = ["fit_lrm", "LogisticModel", "Term", "rcs_knots", "rcs_basis", "newton_logistic",
            "newton_logistic_batch", "binned_c_index", "concordance_c"]
@@ -549,6 +550,7 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     covariates = list(covariates)
     if not covariates:
         raise InputError("fit_lrm needs at least one covariate")
+    check_column_names(df, [outcome, *covariates], "fit_lrm")
     missing = [c for c in [outcome, *covariates] if c not in df.columns]
     if missing:
         raise InputError(f"columns {missing} are not in the data (available: {list(df.columns)[:20]})")
@@ -574,6 +576,7 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     terms = build_terms(data, covariates, rcs)
     X = np.column_stack([np.ones(len(data)), design_matrix(data, terms)])
     names = ["Intercept"] + [c for t in terms for c in t.columns]
+    check_unique_labels(names, "fit_lrm")
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise InputError(f"the design matrix is rank deficient (collinear covariates among {covariates}); "
                          "drop redundant columns")

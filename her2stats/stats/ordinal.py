@@ -40,6 +40,7 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
+from ._names import check_column_names, check_unique_labels
 from .models import (LogisticModel, Term, _as_levels, _r_formula, _r_model_data, build_terms, design_matrix,
                      fit_lrm)
 
@@ -298,6 +299,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if not covariates:
         raise InputError("fit_ordinal needs at least one covariate")
+    check_column_names(df, [outcome, *covariates], "fit_ordinal")
     missing = [c for c in [outcome, *covariates] if c not in df.columns]
     if missing:
         raise InputError(f"columns {missing} are not in the data (available: {list(df.columns)[:20]})")
@@ -326,6 +328,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     beta_names = [c for t in terms for c in t.columns]
     alpha_names = [f"y>={v}" for v in lv[1:]]
     names = alpha_names + beta_names
+    check_unique_labels(names, "fit_ordinal")
     if np.linalg.matrix_rank(np.column_stack([np.ones(len(data)), X])) < X.shape[1] + 1:
         raise InputError(f"the design matrix is rank deficient (collinear covariates among {covariates}); "
                          "drop redundant columns")

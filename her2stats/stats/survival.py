@@ -32,6 +32,7 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
+from ._names import check_column_names, check_unique_labels
 
 __all__ = [
     "fit_cph", "CoxModel", "kaplan_meier", "KaplanMeierResult", "logrank_test", "LogrankResult",
@@ -46,6 +47,7 @@ _Z975 = sps.norm.ppf(0.975)
 def _check_columns(df: Any, columns: Sequence[str]) -> None:
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    check_column_names(df, columns, "survival")
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InputError(f"column(s) {missing} not found; available columns: {list(df.columns)}")
@@ -623,6 +625,7 @@ def _make_design(df: pd.DataFrame, covariates: Sequence[str], event: np.ndarray)
                 raise InputError(f"covariate '{cov}' is constant ({s.iloc[0]!r}) in the analysed rows; drop it")
             terms.append((cov, (len(columns),)))
             columns.append(cov)
+    check_unique_labels(columns, "Cox model")
     return _Design(covariates=covariates, columns=tuple(columns), terms=tuple(terms), levels=levels)
 
 

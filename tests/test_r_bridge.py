@@ -179,3 +179,48 @@ def test_r_sources_are_loaded(rb):
 
     defined = {m for f in r_files for m in re.findall(r"^(h2s_\w+)\s*<-\s*function", f.read_text(), re.M)}
     assert defined <= names, sorted(defined - names)
+
+
+def test_one_element_vectors_marked_asis_stay_vectors(rb):
+    """R has no scalars: a vector result of data-dependent length is wrapped in I() by the R
+    function and arrives as a 1-D array even with one element (fit_cph with one covariate)."""
+    rb.r_eval("h2s_test_vectors <- function() list(plain = 1.5, asis = I(1.5), chr = I('a'), int = I(2L),"
+              " lgl = I(TRUE), named = I(c(a = 1)), empty = I(numeric(0)), long = I(c(1, 2)))")
+    out = rb.call("h2s_test_vectors")
+    assert out["plain"] == 1.5 and isinstance(out["plain"], float)  # unmarked length 1: a scalar
+    for key, value in (("asis", 1.5), ("chr", "a"), ("int", 2), ("lgl", True)):
+        assert isinstance(out[key], np.ndarray) and out[key].shape == (1,), key
+        assert out[key][0] == value, key
+    assert isinstance(out["named"], pd.Series) and out["named"].to_dict() == {"a": 1.0}
+    assert out["empty"].shape == (0,)
+    assert out["long"].tolist() == [1.0, 2.0]
+
+
+def test_generated_names_and_level_codes(rb):
+    assert rb.safe_names(3) == ["v1", "v2", "v3"] and rb.safe_names(2, prefix="m") == ["m1", "m2"]
+    f = rb.coded_factor([2, 0, -1, 1], 3)
+    assert list(f.categories) == ["l1", "l2", "l3"] and list(f.astype(object)[[0, 1, 3]]) == ["l3", "l1", "l2"]
+    assert pd.isna(f[2])
+    assert rb.coded_factor([1, 0], 2, ordered=True).ordered
+    with pytest.raises(ValueError):
+        rb.coded_factor([3], 3)
+    levels = ['); q(); (', "l2", None]
+    assert rb.decode_levels(["l2", "l1", "l3", "l4", "x"], levels) == ["l2", '); q(); (', None, "l4", "x"]
+    back = rb.call("h2s_test_identity", pd.DataFrame({"v1": f}))
+    assert list(back["v1"].cat.categories) == ["l1", "l2", "l3"]
+
+
+def test_formula_builders_refuse_names_that_were_not_generated(rb, tmp_path, monkeypatch):
+    """Defence in depth: an R function that builds a formula refuses any name but a generated one,
+    so a caller that forgot to rename cannot send a user's name to R's parser."""
+    monkeypatch.chdir(tmp_path)
+    df = pd.DataFrame({"y": [0, 1, 0, 1, 1, 0], "v1": [1.0, 2, 3, 4, 5, 7]})
+    hostile = 'v1` + system("touch h2s_pwned") + `v1'
+    with pytest.raises(RError, match="generated column names"):
+        rb.call("h2s_logistic_fit", data=df.rename(columns={"v1": hostile}), terms=[hostile])
+    with pytest.raises(RError, match="generated column names"):
+        rb.call("h2s_fit_cph", pd.DataFrame({"h2s_time": [1.0, 2, 3, 4], "h2s_event": [1, 0, 1, 1],
+                                             hostile: [1.0, 3, 2, 4]}), [hostile])
+    assert not (tmp_path / "h2s_pwned").exists()
+    f = rb.call("h2s_logistic_fit", data=df, terms=["v1"], convert=False)
+    assert rb.call("h2s_logistic_summary", f)["terms"].tolist() == ["v1"]

@@ -38,4 +38,5 @@ def check_unique_labels(labels: Iterable[str], where: str) -> None:
     dup = [lab for lab, k in counts.items() if k > 1]
     if dup:
         raise InputError(f"{where}: coefficient label(s) {dup} would name two different coefficients (a column "
-                         "name equals 'Intercept' or another column's 'name=level' label); rename the column.")
+                         "name equals 'Intercept', another column's 'name=level' label or a spline column "
+                         "'name''); rename the column.")

@@ -232,6 +232,10 @@ def _check_probs(probs: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
         if arr.min() < 0 or arr.max() > 1:
             raise InputError(f"probs[{name!r}] must be probabilities in [0, 1]; found range "
                              f"[{arr.min():.4g}, {arr.max():.4g}] (convert scores with a calibrated model first)")
+        if not str(name).strip():
+            raise InputError(f"model name {name!r} is empty; give every model a name")
+        if str(name) in out:
+            raise InputError(f"two models are both named {str(name)!r} once written as text; rename one")
         out[str(name)] = arr
     return out
 

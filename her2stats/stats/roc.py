@@ -1042,6 +1042,10 @@ def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, 
     if miss.any():
         raise InputError(f"{int(miss.sum())} row(s) have a missing label or probability at positions {_positions(miss)}")
     classes = list(probs.columns)
+    as_text = [str(c) for c in classes]
+    dup = sorted({c for c in as_text if as_text.count(c) > 1})
+    if dup:
+        raise InputError(f"probs has more than one column for class(es) {dup}; give one column per class")
     label_set = {str(v) for v in labels}
     unknown = sorted(label_set - {str(cl) for cl in classes})
     if unknown:

@@ -386,6 +386,43 @@ def test_lasso_feature_names(bw, engine):
     _same(h.cvm, p.cvm, "cv deviance")
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_table_one(bw, kind, engine):
+    nm = _bw_names(kind)
+    variables = ["age", "lwt", "race", "ftv", "smoke"]
+    p = _quiet(h2.table_one, bw, "low", variables, engine=engine)
+    h = _quiet(h2.table_one, nm.frame(bw), nm.name("low"), [nm.name(v) for v in variables], engine=engine)
+    expect = p.to_frame().copy()
+    variables = list(expect["variable"])
+    expect["level"] = [nm.level(v, lev) for v, lev in zip(variables, expect["level"])]
+    expect = _map_col(expect, "variable", nm.name)
+    _same_frame(h.to_frame(), expect, "table one")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_agreement_labels(engine):
+    rng = np.random.default_rng(5)
+    cats = ["0", "1+", "2+", "3+"]
+    host = {"0": "); q(); (", "1+": "l1", "2+": f"`); {TOUCH}; (`", "3+": "ER status"}
+    r1 = rng.choice(4, size=120)
+    r2 = np.clip(r1 + rng.choice([-1, 0, 0, 1], size=120), 0, 3)
+    as_cat = lambda codes, labels: pd.Categorical(np.array(labels, dtype=object)[codes], categories=labels,  # noqa: E731
+                                                  ordered=True)
+    hl = [host[c] for c in cats]
+    for weights in (None, "quadratic"):
+        p = h2.kappa(as_cat(r1, cats), as_cat(r2, cats), weights=weights, engine=engine)
+        h = h2.kappa(as_cat(r1, hl), as_cat(r2, hl), weights=weights, engine=engine)
+        _same_frame(h.to_frame(), p.to_frame(), f"kappa {weights}")
+    long = pd.DataFrame({"t": np.repeat(np.arange(30), 3), "r": np.tile(["a", "b", "c"], 30),
+                         "v": rng.normal(size=90) + np.repeat(rng.normal(size=30), 3)})
+    names = {"t": f'"); {TOUCH}; ("', "r": "1st rater`", "v": "ki-67\n"}
+    hlong = long.rename(columns=names).assign(**{names["r"]: long["r"].map({"a": "l1", "b": "v1", "c": "); q(); ("})})
+    p = h2.icc(long, "t", "r", "v", engine=engine)
+    h = h2.icc(hlong, names["t"], names["r"], names["v"], engine=engine)
+    _same_frame(h.to_frame(), p.to_frame(), "icc")
+
+
 # =========================================================================== study reference (R)
 @pytest.mark.r
 @pytest.mark.parametrize("kind", KINDS)

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import her2stats as h2
-from her2stats.errors import InputError
 
 SENTINEL = "h2s_pwned"
 TOUCH = f'system("touch {SENTINEL}")'

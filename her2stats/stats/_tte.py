@@ -64,9 +64,14 @@ def complete_cases(df: pd.DataFrame, columns: Sequence[str], function: str, stac
 def durations(values: Any, name: str, function: str, index: Sequence[Any] | None = None) -> np.ndarray:
     """Follow-up times: numeric, finite, strictly positive."""
     s = pd.Series(values)
-    if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+    if pd.api.types.is_bool_dtype(s.dtype):
+        raise InputError(f"{function}: duration column '{name}' must hold follow-up times, got booleans")
+    if not pd.api.types.is_numeric_dtype(s.dtype):
         conv = pd.to_numeric(s, errors="coerce")
         bad = s[conv.isna() & s.notna()]
+        if len(bad) == 0:
+            s = conv
+    if not pd.api.types.is_numeric_dtype(s.dtype):
         raise InputError(f"{function}: duration column '{name}' must be numeric; found non-numeric value(s) "
                          f"{sorted(map(str, pd.unique(bad)))[:5]}")
     t = s.to_numpy(dtype=float)

@@ -132,6 +132,12 @@ _LAZY: dict[str, str] = {
     "ComBat": "harmonization",
     "harmonization_diagnostics": "harmonization",
     "batch_icc": "harmonization",
+    "cumulative_incidence": "stats.competing",
+    "gray_test": "stats.competing",
+    "fine_gray": "stats.competing",
+    "rmst": "stats.rmst",
+    "reclassification": "stats.reclassification",
+    "reclassification_at_horizon": "stats.reclassification",
 }
 
 __all__ = [

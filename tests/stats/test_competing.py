@@ -260,3 +260,29 @@ def test_fine_gray_agrees_with_survival_finegray(mgus, rb):
     assert fg.coef == pytest.approx(np.asarray(out["coef"], float), rel=1e-4)
     # robust coxph SEs ignore the estimation of G: close to, not equal to, Fine & Gray's
     assert fg.summary["se"].to_numpy() == pytest.approx(np.asarray(out["robust_se"], float), rel=0.1)
+
+
+@pytest.mark.r
+def test_hostile_names_and_labels_never_reach_r(mgus, tmp_path, monkeypatch):
+    """Column names, causes and group labels shaped like R code give the same numbers as plain
+    ones on the R engine, and no code runs (competing risks, RMST, reclassification)."""
+    from her2stats.stats.reclassification import reclassification_at_horizon
+    from her2stats.stats.rmst import rmst
+
+    monkeypatch.chdir(tmp_path)
+    evil = 'x` + system("touch h2s_pwned") + `x'
+    lab = {0: "cens", 1: 'pcm"); system("touch h2s_pwned"); ("', 2: "death"}
+    d = mgus.rename(columns={"etime": evil, "age": evil + "age", "sex": evil + "sex"})
+    d = d.assign(ev=mgus.event.map(lab), **{evil + "sex": mgus.sex.map({"F": "F`)", "M": 'M"'})})
+    ci = cumulative_incidence(d, evil, "ev", group=evil + "sex", censored="cens", engine="r")
+    base = cumulative_incidence(mgus, "etime", "event", group="sex", engine="r")
+    assert ci.gray.table["statistic"].to_numpy() == pytest.approx(base.gray.table["statistic"].to_numpy()[::-1],
+                                                                 abs=1e-12)
+    fg = fine_gray(d, evil, "ev", [evil + "age", evil + "sex"], cause=lab[1], censored="cens", engine="r")
+    assert fg.coef == pytest.approx(fine_gray(mgus, "etime", "event", ["age", "sex"], cause=1, engine="r").coef,
+                                    abs=1e-10)
+    r = rmst(d.assign(dead=(mgus.event > 0).astype(int)), evil, "dead", group=evil + "sex", tau=300, engine="r")
+    assert r.groups["group"].tolist() == ["F`)", 'M"']
+    reclassification_at_horizon(d[evil], (mgus.event > 0).astype(int), np.full(len(d), 0.3), np.full(len(d), 0.4),
+                                horizon=100, n_boot=10, seed=1, engine="r")
+    assert not (tmp_path / "h2s_pwned").exists()

@@ -33,11 +33,11 @@ def _propose(article: Path, proposal: Optional[Path], console) -> Path:
     out = proposal or article.with_suffix(".audit.yaml")
     write_atomic(out, proposal_yaml(draft, checks))
     console.print(f"[bold]{article.name}[/bold]: {len(tables)} table(s) found: "
-                  + ", ".join(f"{t.name} ({t.layout}, line {t.line})" for t in tables))
+                  + ", ".join(f"{t.name} ({t.layout}, line {t.line})" for t in tables), soft_wrap=True)
     for spec in draft["tables"]:
         what = f"skip: {spec['skip']}" if "skip" in spec else f"{len(spec['rows'])} row(s) proposed"
         console.print(f"  {spec['table']}{' / ' + spec['section'] if spec.get('section') else ''}: {what}")
-    console.print(f"{len(checks)} point(s) to check; proposed encoding written: {out}")
+    console.print(f"{len(checks)} point(s) to check; proposed encoding written: {out}", soft_wrap=True)
     return out
 
 
@@ -69,7 +69,7 @@ def audit(files: List[Path] = typer.Argument(..., help="Table files (YAML or CSV
                 draft = _propose(f, proposal, console)
                 if not (yes or (console.is_terminal and typer.confirm(
                         "Audit the proposed encoding now (check it against the paper first)?", default=False))):
-                    console.print(f"Check {draft}, then run: her2stats audit {draft}")
+                    console.print(f"Check {draft}, then run: her2stats audit {draft}", soft_wrap=True)
                     continue
                 sources.append(draft)
             else:
@@ -84,7 +84,7 @@ def audit(files: List[Path] = typer.Argument(..., help="Table files (YAML or CSV
         counts = result.counts
         k = len(result.contradictions())
         console.print(f"[bold]{result.title}[/bold]: " + ", ".join(f"{n} {v}" for v, n in counts.items())
-                      + f"; {k} contradiction{'s' if k != 1 else ''} between tables")
+                      + f"; {k} contradiction{'s' if k != 1 else ''} between tables", soft_wrap=True)
         worst = result.findings().head(15)
         if len(worst):
             tab = Table("table", "row", "quantity", "reported", "verdict", "closest", title="Worst findings")
@@ -96,7 +96,7 @@ def audit(files: List[Path] = typer.Argument(..., help="Table files (YAML or CSV
             console.print(tab)
         for c in result.contradictions().head(10).itertuples():
             console.print(f"  contradiction ({c.key}, {c.quantity}): {c.table_a} / {c.row_a} prints {c.reported_a}; "
-                          f"{c.table_b} / {c.row_b} prints {c.reported_b}")
+                          f"{c.table_b} / {c.row_b} prints {c.reported_b}", soft_wrap=True)
     if out is None:
         return
     try:
@@ -114,7 +114,7 @@ def audit(files: List[Path] = typer.Argument(..., help="Table files (YAML or CSV
     except InputError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from None
-    console.print("written: " + ", ".join(str(w) for w in written))
+    console.print("written: " + ", ".join(str(w) for w in written), soft_wrap=True)
 
 
 app = typer.Typer(add_completion=False)

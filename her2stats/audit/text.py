@@ -137,7 +137,7 @@ def _read_table(name: str, rest: str, lines: list[str], i: int) -> FoundTable:
 
 def _looks_flattened(rest: str) -> bool:
     return bool(re.search(r"(p-value|P value|p value)", rest)) and bool(re.search(r"\d[A-Za-z]|[A-Za-z]\d+\.\d", rest)) \
-        and len(rest) > 200
+        and len(rest) > 80
 
 
 def _split_flattened_caption(rest: str) -> tuple[str, str]:
@@ -438,7 +438,14 @@ def _propose_flat_ratios(t: FoundTable, body: str, checks: list[str]) -> list[di
             if chunk:
                 e, lo, hi, p = chunk
                 sections[sec].append(_row_dict("ratio", label, measure="OR", estimate=e, ci=[lo, hi], p=p))
-    return [{"table": t.name, "section": s, "decimals": 3, "rows": rows} for s, rows in sections.items() if rows]
+    two_blocks = bool(re.search(r"(?i)univariable", body)) and bool(re.search(r"(?i)multivariable", body))
+    if not two_blocks:
+        sections = {None: sections["Univariable analysis"] + sections["Multivariable analysis"]}
+    if any(sections.values()):
+        checks.append(f"{t.name}: cells split from run-together text, reading trailing zeros as dropped "
+                      "(`decimals: 3`); check every number")
+    return [{"table": t.name, **({"section": s} if s else {}), "decimals": 3, "rows": rows}
+            for s, rows in sections.items() if rows]
 
 
 def _ratio_ok(vals: list[str]) -> bool:
@@ -501,6 +508,8 @@ def _propose_flat_summary(t: FoundTable, body: str, checks: list[str]) -> list[d
             for g, n in zip(groups, ns):
                 g["n"] = g["n"] or n
     spec: dict[str, Any] = {"table": t.name, "rows": rows}
+    if rows:
+        checks.append(f"{t.name}: cells split from run-together text; check every number")
     if groups and all(g["n"] for g in groups):
         spec["groups"] = groups
         spec["overall_n"] = sum(g["n"] for g in groups)

@@ -132,6 +132,8 @@ _LAZY: dict[str, str] = {
     "ComBat": "harmonization",
     "harmonization_diagnostics": "harmonization",
     "batch_icc": "harmonization",
+    "audit_papers": "audit",
+    "rank_test_p_range": "stats.htest",
 }
 
 __all__ = [

@@ -23,13 +23,9 @@ __all__ = ["audit", "app"]
 
 def _propose(article: Path, proposal: Optional[Path], console) -> Path:
     from .report import write_atomic
-    from .text import find_tables, proposal_yaml, propose_encoding, read_article
+    from .text import proposal_yaml, propose_from_file
 
-    text = read_article(article)
-    tables = find_tables(text)
-    if not tables:
-        raise InputError(f"{article}: no table caption found ('Table 1. ...', 'Table 2 | ...', 'TABLE 3 | ...')")
-    draft, checks = propose_encoding(text, article.name)
+    tables, draft, checks = propose_from_file(article)
     out = proposal or article.with_suffix(".audit.yaml")
     write_atomic(out, proposal_yaml(draft, checks))
     console.print(f"[bold]{article.name}[/bold]: {len(tables)} table(s) found: "

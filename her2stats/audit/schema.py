@@ -163,10 +163,25 @@ class _Row(_Model):
     expect: dict[str, Literal["reproduced", "not reproduced", "not derivable"]] = Field(default_factory=dict)
 
 
+#: words that identify a stated test (any one must appear in ``test``): the candidate tests the
+#: auditor recomputes, and tests it recognises as needing the data
+KNOWN_TEST_WORDS = ("chi", "yates", "fisher", "t-test", "t test", "student", "welch", "anova", "z-test",
+                    "wilcoxon", "mann", "kruskal", "rank", "median test", "log-rank", "logrank", "delong",
+                    "bootstrap", "wald", "likelihood", "cox", "logistic", "hosmer", "permutation")
+
+
 class _PRow(_Row):
     p: PrintedNum | None = None
     test: str | None = None            # the test the paper states, as written
     p_adjust: P_ADJUST = "none"        # the printed p is adjusted for multiplicity
+
+    @field_validator("test")
+    @classmethod
+    def _known_test(cls, v):
+        if v is not None and not any(w in v.lower() for w in KNOWN_TEST_WORDS):
+            raise ValueError(f"unknown test {v!r}: name it as the paper does with one of the recognised words "
+                             f"({', '.join(KNOWN_TEST_WORDS)})")
+        return v
 
 
 class CategoricalRow(_PRow):
@@ -208,6 +223,14 @@ class AUCRow(_Row):
     n_neg: int | None = Field(default=None, ge=1)
     #: total n when the split is not printed: the exact binomial CI (which needs only n) is tried
     n: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if (self.n_pos is None) != (self.n_neg is None):
+            raise ValueError(f"auc row {self.row!r}: give both n_pos and n_neg (or `n` for the total)")
+        if self.n is not None and self.n_pos is not None:
+            raise ValueError(f"auc row {self.row!r}: give n_pos/n_neg or n, not both")
+        return self
     level: float = Field(default=0.95, gt=0, lt=1)
     ci_method: str | None = None       # as stated by the paper
 

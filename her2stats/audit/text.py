@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["FoundTable", "find_tables", "propose_encoding", "proposal_yaml"]
+__all__ = ["FoundTable", "find_tables", "propose_encoding", "proposal_yaml", "propose_from_file"]
 
 _CAPTION = re.compile(r"(?i)(?:^|(?<=[.\]\)]))[ \t]*(table)\s+(S?\d+)\s*([.|:])\s*")
 _N_IN_HEADER = re.compile(r"\(\s*(?:<i>)?n(?:</i>)?\s*=\s*([\d,]+)[^)]*\)", re.I)
@@ -604,3 +604,14 @@ def read_article(path: str | Path) -> str:
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{p}: not a UTF-8 plain-text file ({exc})") from None
+
+
+def propose_from_file(path: str | Path) -> tuple[list[FoundTable], dict, list[str]]:
+    """Read an article, find its tables and propose an encoding; refuses a text without tables."""
+    text = read_article(path)
+    tables = find_tables(text)
+    if not tables:
+        raise InputError(f"{path}: no table caption found ('Table 1. ...', 'Table 2 | ...', 'TABLE 3 | ...', "
+                         "'Table S1: ...' at the start of a line)")
+    draft, checks = propose_encoding(text, Path(path).name)
+    return tables, draft, checks

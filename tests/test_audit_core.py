@@ -331,3 +331,17 @@ def test_cli_several_files_folder_report_and_text_article(tmp_path, test_data_di
     empty.write_text("no tables here\n")
     r = runner.invoke(app, [str(empty)])
     assert r.exit_code == 2 and "no table caption" in r.output
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("0.03", "0.030", True), ("0.642", "0.03", False), ("<0.001", "0.0004", True), ("<0.001", "0.001", True),
+    ("<0.001", "0.002", False), ("0.2", "0.20", True), ("0.25", "0.2", True), ("53.9", "56.1", False),
+    (">0.05", "0.05", True), (">0.05", "0.04", False), (">0.05", "0.051", True),
+])
+def test_two_printings_agree_when_some_value_prints_as_both(a, b, same):
+    from her2stats.audit.core import _agree
+    from her2stats.audit.schema import parse_printed
+
+    assert _agree(parse_printed(a), parse_printed(b)) is same
+    assert _agree(parse_printed(b), parse_printed(a)) is same
+    assert _agree(5, 5) and not _agree(5, 6)

@@ -21,6 +21,14 @@ Where the *inputs* of a recomputation are themselves rounded (a t-test from "2.7
 a CI printed to 3 decimals), the check also computes the range of values the test can give over
 every input consistent with the printed inputs; the printed value is then "reproduced within
 rounding of the inputs" when that range overlaps the printed value's rounding interval.
+
+Fair verdicts: a number nothing recomputes is "not derivable", with whatever bounds the printed
+numbers put on it (a rank-test p between the smallest attainable at the printed n and 1; an
+adjusted p between the adjustments of its family's raw-p bounds); it is "not reproduced" only when
+no candidate and no bound allows it, or when it is impossible (an estimate outside its own CI, a
+bound outside [0, 1], accuracy outside [sensitivity, specificity], counts that do not add up).
+Possible but implausible numbers (a Hosmer-Lemeshow statistic with lower tail < 0.001, a C-index
+below 0.5) keep their verdict and get a ``flag``.
 """
 from __future__ import annotations
 

@@ -773,19 +773,27 @@ def _comparables(spec: TableSpec, row: Any) -> dict[tuple[str, str, str], Any]:
 
 
 def _agree(a: Any, b: Any) -> bool:
+    """Whether some value prints both as ``a`` and as ``b`` (counts must be equal)."""
     if isinstance(a, int) and isinstance(b, int):
         return a == b
-    if isinstance(a, int):
-        a = Printed(text=str(a), value=float(a), decimals=0)
-    if isinstance(b, int):
-        b = Printed(text=str(b), value=float(b), decimals=0)
-    lo_a, hi_a = a.interval
-    lo_b, hi_b = b.interval
-    eps = 1e-9 * max(1.0, abs(a.value), abs(b.value))
-    if a.relation in ("<", ">") or b.relation in ("<", ">"):
-        return lo_a < hi_b - eps and lo_b < hi_a - eps or (lo_a <= hi_b and lo_b <= hi_a and
-                                                           a.relation not in ("<", ">") and b.relation not in ("<", ">"))
-    return lo_a <= hi_b + eps and lo_b <= hi_a + eps
+
+    def interval(x: Any) -> tuple[float, float, bool, bool]:   # lo, hi, lo open, hi open
+        if isinstance(x, int):
+            return float(x), float(x), False, False
+        lo, hi = x.interval
+        return lo, hi, x.relation == ">", x.relation == "<"
+
+    lo_a, hi_a, lo_a_open, hi_a_open = interval(a)
+    lo_b, hi_b, lo_b_open, hi_b_open = interval(b)
+    eps = 1e-9 * max(1.0, abs(lo_a) if np.isfinite(lo_a) else 1.0, abs(hi_b) if np.isfinite(hi_b) else 1.0)
+    lo, hi = max(lo_a, lo_b), min(hi_a, hi_b)
+    if lo < hi - eps:
+        return True
+    if abs(lo - hi) <= eps:   # touching: both ends must be closed there
+        lo_open = lo_a_open if lo_a >= lo_b else lo_b_open
+        hi_open = hi_a_open if hi_a <= hi_b else hi_b_open
+        return not (lo_open or hi_open)
+    return False
 
 
 def _key_consistency(ctx: _Context) -> list[dict]:

@@ -840,6 +840,12 @@ def rank_test_p_range(ns: Sequence[int]) -> tuple[float, float]:
 
     The lower bound is the smaller of these; the upper bound is 1.
 
+    References
+    ----------
+    Mann HB, Whitney DR (1947). Ann Math Stat 18:50-60. Kruskal WH, Wallis WA (1952). J Am Stat
+    Assoc 47:583-621. Hollander M, Wolfe DA (1973). Nonparametric Statistical Methods (tie
+    correction).
+
     Examples
     --------
     R: ``wilcox.test(rep(0, 3), rep(1, 3), correct = FALSE)$p.value`` is 0.02535 (= 2 pnorm(-sqrt(5)))

@@ -21,7 +21,6 @@ Layouts recognised:
 """
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -138,6 +138,8 @@ _LAZY: dict[str, str] = {
     "rmst": "stats.rmst",
     "reclassification": "stats.reclassification",
     "reclassification_at_horizon": "stats.reclassification",
+    "audit_papers": "audit",
+    "rank_test_p_range": "stats.htest",
 }
 
 __all__ = [

@@ -205,8 +205,17 @@ def test_auc_ci_method_detection():
     # a DeLong CI that neither summary method gives is "not derivable", not "not reproduced"
     recs = checks.check_auc_ci(P("0.800"), (P("0.600"), P("0.950")), n_pos, n_neg, 0.95, ("round",), "DeLong")
     assert [r["verdict"] for r in recs[1:]] == ["not derivable", "not derivable"]
+    # so is one whose method is not stated (it may be DeLong or a bootstrap) ...
     recs = checks.check_auc_ci(P("0.800"), (P("0.600"), P("0.950")), n_pos, n_neg, 0.95, ("round",))
+    assert [r["verdict"] for r in recs[1:]] == ["not derivable", "not derivable"]
+    assert "method not stated" in recs[1]["note"]
+    # ... but a stated summary method that does not give it is "not reproduced"
+    recs = checks.check_auc_ci(P("0.800"), (P("0.600"), P("0.950")), n_pos, n_neg, 0.95, ("round",), "exact binomial")
     assert [r["verdict"] for r in recs[1:]] == ["not reproduced", "not reproduced"]
+    # with only the total n, the exact binomial interval (which needs only n) is tried
+    lo, hi = auc_ci_from_summary(0.868, 329)
+    recs = checks.check_auc_ci(P("0.868"), (P(f"{lo:.3f}"), P(f"{hi:.3f}")), 329, None, 0.95, ("round",))
+    assert [r["verdict"] for r in recs[1:]] == ["reproduced", "reproduced"] and "split not printed" in recs[1]["method"]
 
 
 def test_auc_comparison_implied_correlation():
@@ -249,3 +258,156 @@ def test_ratio_ci_and_p_consistency():
     assert recs[1]["recomputed"] == pytest.approx(p, abs=2e-3)
     recs = checks.check_ratio("HR", P("3.00"), (P(f"{lo:.2f}"), P(f"{hi:.2f}")), None, 0.95, ("round",))
     assert recs[0]["verdict"] == "not reproduced"
+
+
+# ----------------------------------------------------------------------------- fair p verdicts
+def test_p_printed_as_zero_reads_at_the_printed_precision():
+    q, note = checks.zero_p_precision(P("0"), 3)
+    assert q.interval[1] == pytest.approx(0.0005) and "p < 0.0005" in note
+    q, note = checks.zero_p_precision(P("0.000"), None)
+    assert q.interval[1] == pytest.approx(0.0005) and "its printed precision" in note
+    assert checks.zero_p_precision(P("0.031"), 3) == (P("0.031"), "")
+    # "0" with 3-decimal precision: 0.0004 reproduces it, 0.003 does not (p < 0.5 would accept both)
+    q, _ = checks.zero_p_precision(P("0"), 3)
+    assert checks.matches(0.0004, q) == "round" and checks.matches(0.003, q) is None
+
+
+def test_rank_test_bounds_make_an_unmatched_p_not_derivable_or_impossible():
+    means, sds = [P("10.1"), P("12.0")], [P("2.0"), P("2.1")]
+    cands = checks.summary_test_candidates(means, sds, [30, 30])
+    rank = checks.rank_note([30, 30])
+    rec = checks.check_p(P("0.40"), cands, ("round",), rank=rank)   # t-tests give ~0.0006
+    assert rec["verdict"] == "not derivable" and "Mann-Whitney test on 30 + 30 values" in rec["note"]
+    # 3 + 3 values: no rank test gives p < 0.025 (R: wilcox.test(rep(0, 3), rep(1, 3), correct = FALSE))
+    small = checks.summary_test_candidates(means, sds, [3, 3])
+    rec = checks.check_p(P("0.001"), small, ("round",), rank=checks.rank_note([3, 3]))
+    assert rec["verdict"] == "not reproduced" and "below what any rank test can give" in rec["note"]
+    assert checks.check_p(P("0.001"), {}, ("round",), rank=checks.rank_note([3, 3]))["verdict"] == "not reproduced"
+
+
+@pytest.mark.parametrize("method", ["fdr_bh", "bonferroni", "holm"])
+def test_adjusted_bounds_bracket_every_family_consistent_with_the_raw_bounds(method):
+    """Draw raw p-values inside their bounds: every adjusted p falls inside the computed bounds."""
+    from her2stats.stats.htest import p_adjust
+
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        m = int(rng.integers(3, 12))
+        lo = rng.uniform(0, 0.5, m) ** 2
+        hi = np.minimum(1.0, lo + rng.uniform(0, 0.6, m) * (rng.uniform(size=m) < 0.6))
+        bounds = checks.adjusted_bounds(list(zip(lo, hi)), method, m + 2)
+        for _ in range(40):
+            raw = np.concatenate([rng.uniform(lo, hi), rng.uniform(0, 1, 2)])
+            adj = p_adjust(raw, method=method)[:m]
+            for a, (b_lo, b_hi) in zip(adj, bounds):
+                assert b_lo - 1e-12 <= a <= b_hi + 1e-12
+
+
+def test_adjusted_family_exact_when_every_raw_p_is_derivable():
+    from her2stats.stats.htest import p_adjust
+
+    raw = [0.01, 0.04, 0.03, 0.5]
+    bounds = checks.adjusted_bounds([(r, r) for r in raw], "fdr_bh")
+    np.testing.assert_allclose([b[0] for b in bounds], p_adjust(raw, "fdr_bh"), atol=1e-15)
+    np.testing.assert_allclose([b[0] for b in bounds], [b[1] for b in bounds], atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- more consistency checks
+def test_interval_problems():
+    assert checks.interval_problems(P("0.80"), (P("0.70"), P("0.90")), (0, 1)) == []
+    assert "outside its CI" in checks.interval_problems(P("0.95"), (P("0.70"), P("0.90")), (0, 1))[0]
+    assert "outside [0, 1]" in checks.interval_problems(P("0.95"), (P("0.90"), P("1.02")), (0, 1))[0]
+    assert "above upper bound" in checks.interval_problems(None, (P("0.95"), P("0.80")), None)[0]
+    # rounding is allowed for: 0.905 may print as "0.91" while its upper bound prints "0.90"
+    assert checks.interval_problems(P("0.91"), (P("0.80"), P("0.90")), (0, 1)) == []
+    recs = checks.ci_plausibility("C-index", P("0.95"), (P("0.70"), P("0.90")), (0, 1))
+    assert [r["verdict"] for r in recs] == ["not reproduced", "not reproduced"]
+
+
+def test_pooled_mean_and_sd_of_an_all_column_match_the_data():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        a, b = rng.normal(50, 10, 37), rng.normal(55, 12, 21)
+        allv = np.concatenate([a, b])
+        fmt = lambda x: P(f"{x:.2f}")  # noqa: E731
+        recs = checks.check_pooled_mean_sd([fmt(a.mean()), fmt(b.mean())], [fmt(a.std(ddof=1)), fmt(b.std(ddof=1))],
+                                           [37, 21], fmt(allv.mean()), fmt(allv.std(ddof=1)), ("round",))
+        assert [r["verdict"] for r in recs] == ["reproduced", "reproduced"]
+    recs = checks.check_pooled_mean_sd([P("50.00"), P("55.00")], [P("10.00"), P("12.00")], [37, 21],
+                                       P("53.00"), P("9.00"), ("round",))
+    assert [r["verdict"] for r in recs] == ["not reproduced", "not reproduced"]
+
+
+def test_difference_within_rounding():
+    assert checks.check_difference(P("0.22"), P("0.84"), P("0.62"), ("round",))["verdict"] == "reproduced"
+    rec = checks.check_difference(P("0.14"), P("0.67"), P("0.51"), ("round",))
+    assert rec["verdict"] == "not reproduced" and rec["recomputed"] == pytest.approx(0.16)
+    # "0.10" from 0.845 - 0.754 = 0.091? the printed inputs allow differences in [0.08, 0.10]
+    assert checks.check_difference(P("0.10"), P("0.84"), P("0.75"), ("round",))["verdict"] == "reproduced"
+
+
+def test_accuracy_lies_between_sensitivity_and_specificity():
+    ok = checks.accuracy_between({"accuracy": P("0.901"), "sensitivity": P("0.870"), "specificity": P("0.946")})
+    assert ok["verdict"] == "not derivable" and "consistent" in ok["method"]
+    bad = checks.accuracy_between({"accuracy": P("0.95"), "sensitivity": P("0.87"), "specificity": P("0.90")})
+    assert bad["verdict"] == "not reproduced" and bad["note"].startswith("impossible")
+
+
+def test_feasible_splits_match_brute_force():
+    # sensitivity 60%, specificity 73.9% of n = 61: only 15 positives (9/15, 34/46) fit
+    printed = {"sensitivity": P("60%"), "specificity": P("73.9%")}
+    assert checks.feasible_splits(61, printed, ("round",)) == [15]
+    brute = [k for k in range(1, 61) if any(round(100 * tp / k) == 60 for tp in range(k + 1))
+             and any(round(1000 * tn / (61 - k)) == 739 for tn in range(61 - k + 1))]
+    assert brute == [15]
+    recs, splits = checks.recover_confusion_any_split(61, printed, ("round",))
+    assert splits == [15] and all(r["verdict"] == "reproduced" for r in recs)
+
+
+def test_printed_confusion_matrix_and_cohort_size():
+    recs = checks.check_confusion_counts(19, 11, 9, 24, {"sensitivity": P("63.3%")}, ("round",), n=61)
+    by = {r["quantity"]: r for r in recs}
+    assert by["sensitivity"]["verdict"] == "reproduced"
+    assert by["cases (TP+FN+FP+TN)"]["verdict"] == "not reproduced" and by["cases (TP+FN+FP+TN)"]["recomputed"] == 63
+
+
+def test_metric_cis_from_counts_and_plausibility():
+    from her2stats.stats.diagnostics import binomial_ci
+
+    lo, hi = binomial_ci(17, 19, method="exact")
+    recs = checks.check_metric_cis({"sensitivity": (P(f"{lo[0]:.3f}"), P(f"{hi[0]:.3f}"))}, {"sensitivity": P("0.895")},
+                                   (17, 2, 6, 23), 0.95, ("round",), None)
+    assert [r["verdict"] for r in recs] == ["reproduced", "reproduced"] and "Clopper-Pearson" in recs[0]["method"]
+    recs = checks.check_metric_cis({"sensitivity": (P("0.50"), P("0.80"))}, {"sensitivity": P("0.895")},
+                                   None, 0.95, ("round",), "bootstrap")
+    assert [r["verdict"] for r in recs] == ["not reproduced", "not reproduced"]
+    recs = checks.check_metric_cis({"sensitivity": (P("0.70"), P("0.97"))}, {"sensitivity": P("0.895")},
+                                   None, 0.95, ("round",), "bootstrap")
+    assert [r["verdict"] for r in recs] == ["not derivable", "not derivable"]
+
+
+def test_c_statistic_and_calibration_plausibility():
+    recs = checks.check_c_statistic(P("0.79"), (P("0.65"), P("0.93")))
+    assert [r["verdict"] for r in recs] == ["not derivable"] * 3 and recs[0]["flag"] == ""
+    assert checks.check_c_statistic(P("1.20"), None)[0]["verdict"] == "not reproduced"
+    assert checks.check_c_statistic(P("0.41"), None)[0]["flag"].startswith("implausible")
+    from her2stats.audit.schema import CalibrationRow
+
+    stat = 7.2
+    p = sps.chi2.sf(stat, 8)
+    row = CalibrationRow(kind="calibration", row="cal", slope="0.92", slope_ci=("0.71", "1.13"),
+                         hl_statistic=f"{stat:.2f}", hl_p=f"{p:.3f}")
+    by = {r["quantity"]: r for r in checks.check_calibration(row, ("round",))}
+    assert by["HL p"]["verdict"] == "reproduced" and "8 df" in by["HL p"]["method"]
+    assert by["calibration slope"]["verdict"] == "not derivable" and by["calibration slope"]["flag"] == ""
+    row = CalibrationRow(kind="calibration", row="cal", slope="-0.10", hl_statistic="0.071")
+    by = {r["quantity"]: r for r in checks.check_calibration(row, ("round",))}
+    assert by["calibration slope"]["verdict"] == "not reproduced"
+    assert by["HL statistic"]["flag"].startswith("implausible")
+
+
+def test_ratio_p_that_fits_a_90_percent_interval_is_noted():
+    # seed 003, Table 2, multivariable PR: OR 0.343 (0.151-0.778), p = 0.032
+    recs = checks.check_ratio("OR", P("0.343"), (P("0.151"), P("0.778")), P("0.032"), 0.95, ("round",))
+    assert recs[1]["verdict"] == "not reproduced" and "90% interval" in recs[1]["note"]
+    assert recs[1]["recomputed"] == pytest.approx(0.0105, abs=2e-4)

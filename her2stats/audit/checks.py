@@ -21,6 +21,14 @@ Where the *inputs* of a recomputation are themselves rounded (a t-test from "2.7
 a CI printed to 3 decimals), the check also computes the range of values the test can give over
 every input consistent with the printed inputs; the printed value is then "reproduced within
 rounding of the inputs" when that range overlaps the printed value's rounding interval.
+
+Fair verdicts: a number nothing recomputes is "not derivable", with whatever bounds the printed
+numbers put on it (a rank-test p between the smallest attainable at the printed n and 1; an
+adjusted p between the adjustments of its family's raw-p bounds); it is "not reproduced" only when
+no candidate and no bound allows it, or when it is impossible (an estimate outside its own CI, a
+bound outside [0, 1], accuracy outside [sensitivity, specificity], counts that do not add up).
+Possible but implausible numbers (a Hosmer-Lemeshow statistic with lower tail < 0.001, a C-index
+below 0.5) keep their verdict and get a ``flag``.
 """
 from __future__ import annotations
 
@@ -33,7 +41,7 @@ from scipy import stats as sps
 from .schema import Printed
 
 RECORD_KEYS = ("level", "group", "quantity", "reported", "recomputed", "verdict", "method",
-               "closest_candidate", "closest_value", "note")
+               "closest_candidate", "closest_value", "note", "flag")
 
 #: Fisher's exact r x c test enumerates tables; beyond this size it is skipped (it can take minutes)
 FISHER_MAX_N = 200
@@ -42,12 +50,17 @@ FISHER_MAX_CELLS = 10
 
 def record(quantity: str, reported: Any, verdict: str, *, recomputed: float | None = None,
            method: str = "", closest_candidate: str = "", closest_value: float | None = None,
-           note: str = "", level: str = "", group: str = "") -> dict:
-    """One verdict record (see :data:`RECORD_KEYS`)."""
+           note: str = "", level: str = "", group: str = "", flag: str = "") -> dict:
+    """One verdict record (see :data:`RECORD_KEYS`).
+
+    ``flag`` marks a number that is possible but implausible ("implausible: ..."): its verdict
+    stays "not derivable" (nothing recomputes it), the report lists it among the findings.
+    """
     return {"level": level, "group": group, "quantity": quantity, "reported": str(reported),
             "recomputed": None if recomputed is None else float(recomputed), "verdict": verdict,
             "method": method, "closest_candidate": closest_candidate,
-            "closest_value": None if closest_value is None else float(closest_value), "note": note}
+            "closest_value": None if closest_value is None else float(closest_value), "note": note,
+            "flag": flag}
 
 
 # ----------------------------------------------------------------------------- rounding rules
@@ -382,12 +395,17 @@ def _stated(test: str | None, names: Iterable[str]) -> list[str]:
 
 
 def check_p(p: Printed, candidates: dict[str, tuple[float, float, float]], rules: Sequence[str], *,
-            stated: str | None = None, p_adjust: str = "none", extra_note: str = "") -> dict:
+            stated: str | None = None, p_adjust: str = "none", extra_note: str = "",
+            rank: tuple[float, str] | None = None) -> dict:
     """Verdict on a printed p-value given candidate tests' (point, low, high) p-values.
 
     Exact (count-based) candidates have low == high == point. A candidate reproduces the printed
     p at its printed precision at the printed inputs, or -- for summary-based candidates -- within
-    the rounding of the inputs (the method says which). For a multiplicity-adjusted p the
+    the rounding of the inputs (the method says which). ``rank = (p_min, note)`` (a mean +/- SD row
+    whose test is not stated, or a rank test): a p that no candidate reproduces but that a rank test
+    on groups of these sizes could give (``p >= p_min``, see
+    :func:`her2stats.stats.htest.rank_test_p_range`) is "not derivable", not "not reproduced".
+    For a multiplicity-adjusted p the
     verdict is "not derivable" (it depends on the whole family) unless no candidate's raw p is at
     or below it, which no adjustment allows ("not reproduced").
     """
@@ -397,7 +415,9 @@ def check_p(p: Printed, candidates: dict[str, tuple[float, float, float]], rules
     notes = [x for x in (f"stated test: {stated}" if stated else "", f"candidates: {listing}" if listing else "",
                          extra_note) if x]
     if not candidates:
-        return record("p", p, "not derivable", note="; ".join(notes))
+        if rank is not None and not overlaps(rank[0], 1.0, p):
+            return record("p", p, "not reproduced", note="; ".join(notes + [rank[1] + f": {p} is below what any rank test can give"]))
+        return record("p", p, "not derivable", note="; ".join(notes + ([rank[1]] if rank else [])))
     points = {k: v[0] for k, v in candidates.items()}
     if p_adjust != "none":
         pool = stated_names or list(candidates)
@@ -427,6 +447,13 @@ def check_p(p: Printed, candidates: dict[str, tuple[float, float, float]], rules
                       method=", ".join(within) + " (within rounding of the printed summaries)",
                       note="; ".join(notes))
     name, val = _closest(points, p.value, log=True)
+    if rank is not None:
+        low, rnote = rank
+        if overlaps(low, 1.0, p):
+            return record("p", p, "not derivable", recomputed=val, closest_candidate=name, closest_value=val,
+                          method="no t-test reproduces it; a rank test could",
+                          note="; ".join(notes + [rnote + ", so a rank-test p needs the data"]))
+        notes = notes + [rnote + f": {p} is below what any rank test can give"]
     return record("p", p, "not reproduced", recomputed=val, closest_candidate=name, closest_value=val,
                   note="; ".join(notes))
 
@@ -444,20 +471,28 @@ def _auc_grid(auc: Printed, n_pos: int, n_neg: int, max_points: int = 2001) -> l
     return [(k, denom) for k in range(k_lo, k_hi + 1)]
 
 
-def check_auc_ci(auc: Printed, ci: tuple[Printed, Printed], n_pos: int, n_neg: int, level: float,
+def check_auc_ci(auc: Printed, ci: tuple[Printed, Printed], n_pos: int, n_neg: int | None, level: float,
                  rules: Sequence[str], stated: str | None = None) -> list[dict]:
     """Which CI method reproduces a printed AUC CI from the AUC and the group sizes.
 
     Candidates (via :func:`her2stats.stats.roc.auc_ci_from_summary`): exact binomial
     (Clopper-Pearson on ``AUC * n`` of ``n = n_pos + n_neg``, MedCalc's "binomial exact") and
     Hanley-McNeil (1982). Every AUC consistent with the printed one (multiples of
-    ``1/(2 n_pos n_neg)``) is tried. DeLong and bootstrap intervals need the scores: if the paper
-    states one of them and no candidate matches, the bounds are "not derivable".
+    ``1/(2 n_pos n_neg)``) is tried. With ``n_neg=None``, ``n_pos`` is the total n (the split is
+    not printed): only the exact binomial interval, which needs only n, is tried, over AUC values
+    across the printed AUC's rounding interval. DeLong and bootstrap intervals need the scores: if
+    the paper states one of them, or no method, and no candidate matches, the bounds are "not
+    derivable".
     """
     from ..stats.roc import auc_ci_from_summary
 
-    methods = {"exact binomial (Clopper-Pearson)": "exact", "Hanley-McNeil": "hanley"}
-    grid = _auc_grid(auc, n_pos, n_neg)
+    if n_neg is None:
+        methods = {"exact binomial (Clopper-Pearson)": "exact"}
+        lo_a, hi_a = auc.interval
+        grid = list(np.linspace(max(lo_a, 0.0), min(hi_a, 1.0), 201)) if auc.relation == "=" else [auc.value]
+    else:
+        methods = {"exact binomial (Clopper-Pearson)": "exact", "Hanley-McNeil": "hanley"}
+        grid = _auc_grid(auc, n_pos, n_neg)
     hits: list[tuple[str, Any, tuple[float, float], tuple[str, str]]] = []
     at_printed: dict[str, tuple[float, float]] = {}
     for label, m in methods.items():
@@ -469,15 +504,20 @@ def check_auc_ci(auc: Printed, ci: tuple[Printed, Printed], n_pos: int, n_neg: i
                 hits.append((label, a, (lo, hi), (r1, r2)))
                 break
     stated_l = (stated or "").lower()
-    needs_data = any(w in stated_l for w in ("delong", "bootstrap"))
-    out = [record("AUC", auc, "not derivable", note="the AUC needs the case-level scores; values that print as "
-                  f"{auc} are multiples of 1/{2 * n_pos * n_neg}")]
+    # a DeLong or bootstrap interval needs the scores; so may an interval whose method is not
+    # stated. Only a stated method that is one of the candidates can be "not reproduced".
+    candidate_words = ("binomial", "exact", "clopper", "hanley", "medcalc")
+    needs_data = (any(w in stated_l for w in ("delong", "bootstrap"))
+                  or not any(w in stated_l for w in candidate_words))
+    out = [record("AUC", auc, "not derivable", note="the AUC needs the case-level scores" + (
+        f"; values that print as {auc} are multiples of 1/{2 * n_pos * n_neg}" if n_neg is not None else ""))]
     listing = "; ".join(f"{k} {_fmt(v[0], 3)}-{_fmt(v[1], 3)}" for k, v in at_printed.items())
     for i, (which, printed) in enumerate((("CI lower", ci[0]), ("CI upper", ci[1]))):
         if hits:
             label, a, bounds, rr = hits[0]
             a_txt = f"{a[0]}/{a[1]}" if isinstance(a, tuple) else _fmt(float(a), 5)
-            method = f"{label}, AUC = {a_txt}, n = {n_pos}+{n_neg}{_rule_text(rr[i])}"
+            n_txt = f"{n_pos}+{n_neg}" if n_neg is not None else f"{n_pos} (split not printed)"
+            method = f"{label}, AUC = {a_txt}, n = {n_txt}{_rule_text(rr[i])}"
             others = [h[0] for h in hits[1:]]
             out.append(record(which, printed, "reproduced", recomputed=bounds[i], method=method,
                               note=("also: " + ", ".join(others) + "; " if others else "") + f"at printed AUC: {listing}"))
@@ -485,9 +525,11 @@ def check_auc_ci(auc: Printed, ci: tuple[Printed, Printed], n_pos: int, n_neg: i
         vals = {k: v[i] for k, v in at_printed.items()}
         name, val = _closest(vals, printed.value)
         verdict = "not derivable" if needs_data else "not reproduced"
-        note = f"at printed AUC: {listing}" + (f"; stated method {stated} needs the case-level scores" if needs_data else "")
+        why = (f"stated method {stated} needs the case-level scores" if stated and "not stated" not in stated_l
+               else "method not stated: a DeLong or bootstrap interval needs the case-level scores")
+        note = f"at printed AUC: {listing}" + (f"; {why}" if needs_data else "")
         out.append(record(which, printed, verdict, recomputed=val, closest_candidate=name, closest_value=val,
-                          method=f"{stated} (not derivable)" if needs_data else "", note=note))
+                          method=f"{stated or 'CI'} (not derivable)" if needs_data else "", note=note))
     return out
 
 
@@ -588,10 +630,18 @@ def recover_confusion(n_pos: int, n_neg: int, printed: dict[str, Printed], rules
         score += any_rule + 0.001 * rule_of[k].get("round", np.zeros_like(any_rule))
     best = score.max()
     cells = np.argwhere(score == best)
+    if len(cells) > 1:
+        # among equally good matrices, show the one closest to every printed value
+        dist = np.zeros(len(cells))
+        for k, pv in given.items():
+            vals = grid[k][cells[:, 0], cells[:, 1]] * _scale(pv)
+            dist += np.nan_to_num(np.abs(vals - pv.value) / _scale(pv), nan=1.0)
+        cells = cells[np.argsort(dist, kind="stable")]
     tp, tn = (int(v) for v in cells[0])
     fn, fp = n_pos - tp, n_neg - tn
     cm = f"TP={tp}, FN={fn}, FP={fp}, TN={tn}"
-    tie = f"{len(cells)} matrices fit equally well; the first is shown" if len(cells) > 1 else "unique best matrix"
+    tie = (f"{len(cells)} matrices fit equally well; the one closest to the printed values is shown"
+           if len(cells) > 1 else "unique best matrix")
     out = []
     for k, pv in given.items():
         val = float(grid[k][tp, tn]) * _scale(pv)
@@ -610,8 +660,11 @@ def recover_confusion(n_pos: int, n_neg: int, printed: dict[str, Printed], rules
                                   method=f"2 sens PPV/(sens + PPV) from the printed (rounded) sensitivity and PPV{_rule_text(rule)}",
                                   note=f"from the counts ({cm}) F1 = {_fmt(val, pv.decimals + 2)}"))
                 continue
+        n_fit = int(math.floor(best + 1e-9))
         out.append(record(k, pv, "not reproduced", recomputed=val, closest_candidate=f"confusion matrix {cm}",
-                          closest_value=val, note=tie))
+                          closest_value=val,
+                          note=f"no single confusion matrix of {n_pos} positives and {n_neg} negatives gives all "
+                               f"{len(given)} printed rates; the best gives {n_fit}; {tie}"))
     return out
 
 
@@ -649,25 +702,495 @@ def check_ratio(measure: str, est: Printed, ci: tuple[Printed, Printed], p: Prin
     if p is None:
         return out
 
-    def wald_p(e: float, l: float, h: float) -> float:
-        se = (math.log(h) - math.log(l)) / (2 * z)
+    def wald_p(e: float, l: float, h: float, zz: float = z) -> float:
+        se = (math.log(h) - math.log(l)) / (2 * zz)
         return float(2 * sps.norm.sf(abs(math.log(e)) / se)) if se > 0 else float("nan")
 
-    pt = wald_p(est.value, ci[0].value, ci[1].value)
     # |log est| largest and SE smallest give the smallest p, and conversely
     far_e = est_iv[0] if abs(math.log(est_iv[0])) > abs(math.log(est_iv[1])) else est_iv[1]
     near_e = 1.0 if est_iv[0] <= 1.0 <= est_iv[1] else min(est_iv, key=lambda e: abs(math.log(e)))
-    p_min = wald_p(far_e, lo_iv[1], hi_iv[0])
-    p_max = wald_p(near_e, lo_iv[0], hi_iv[1])
-    cand = {"Wald z from the CI": (pt, min(pt, p_min), max(pt, p_max))}
+
+    def wald_range(zz: float) -> tuple[float, float, float]:
+        pt_ = wald_p(est.value, ci[0].value, ci[1].value, zz)
+        return (pt_, min(pt_, wald_p(far_e, lo_iv[1], hi_iv[0], zz)), max(pt_, wald_p(near_e, lo_iv[0], hi_iv[1], zz)))
+
+    cand = {"Wald z from the CI": wald_range(z)}
+    pt = cand["Wald z from the CI"][0]
     rec = check_p(p, cand, rules)
     rec["quantity"] = "p"
     if rec["verdict"] == "reproduced" and "within rounding" in rec["method"]:
         rec["method"] = "Wald z from the CI's log-scale SE (within rounding of the printed estimate and CI)"
     elif rec["verdict"] == "reproduced":
         rec["method"] = "Wald z from the CI's log-scale SE" + rec["method"].replace("Wald z from the CI", "")
+    else:
+        # would the p agree with the CI at another confidence level? (a mislabelled interval)
+        fits = []
+        for other in (0.90, 0.99):
+            if abs(other - level) < 1e-9:
+                continue
+            p_o, lo_o, hi_o = wald_range(sps.norm.isf((1 - other) / 2))
+            if matches(p_o, p, rules) or overlaps(lo_o, hi_o, p):
+                fits.append(f"the printed p is the Wald p if the CI were a {other:.0%} interval "
+                            f"({_fmt(p_o)} [{_fmt(lo_o)}, {_fmt(hi_o)}] over the rounding)")
+        if fits:
+            rec["note"] = "; ".join(x for x in (rec["note"], *fits) if x)
     return out + [rec]
 
 
 def printed_metrics(row: Any) -> dict[str, Printed]:
     return {k: getattr(row, k) for k in _METRICS if getattr(row, k) is not None}
+
+
+# ----------------------------------------------------------------------------- fair p-value verdicts
+def zero_p_precision(p: Printed, table_decimals: int | None) -> tuple[Printed, str]:
+    """A p printed as "0" (no decimals) read at the table's printed precision.
+
+    Software that drops trailing zeros prints p < 0.0005 as "0" when it rounds to 3 decimals: the
+    printed precision is that of the table's other p-values (``table_decimals``), not 0 decimals
+    (which would read "0" as p < 0.5). "0.000" already carries its precision. Returns the p to use
+    and a note ("" when nothing changed).
+    """
+    if p.relation != "=" or p.value != 0:
+        return p, ""
+    if p.decimals == 0 and table_decimals:
+        q = Printed(text=p.text, value=0.0, decimals=table_decimals, relation="=", percent=p.percent)
+        return q, f"p printed as {p.text!r} read as p < {q.half_unit:g} (the table prints p to {table_decimals} decimals)"
+    if p.decimals > 0:
+        return p, f"p printed as {p.text!r} read as p < {p.half_unit:g} (its printed precision)"
+    return p, ""
+
+
+def rank_note(ns: Sequence[int]) -> tuple[float, str]:
+    """Smallest p a rank test (Mann-Whitney / Kruskal-Wallis) can give at these group sizes, and a note."""
+    from ..stats.htest import rank_test_p_range
+
+    low, _ = rank_test_p_range(ns)
+    name = "Mann-Whitney" if len(ns) == 2 else "Kruskal-Wallis"
+    return low, f"a {name} test on {' + '.join(str(n) for n in ns)} values can give any p in [{_fmt(low)}, 1]"
+
+
+def percent_count_options(printed: Printed, n: int, rules: Sequence[str], limit: int = 50) -> list[int]:
+    """Counts ``k`` out of ``n`` whose percentage prints as ``printed`` (GRIM), at most ``limit``."""
+    lo, hi = printed.interval
+    k_lo = max(0, math.floor((lo - 1e-9) * n / 100.0) - 1)
+    k_hi = min(n, math.ceil((hi + 1e-9) * n / 100.0) + 1)
+    ks = [k for k in range(k_lo, k_hi + 1) if matches(k / n, printed, rules, 100.0)]
+    return ks[:limit]
+
+
+def count_test_ranges(options: list[list[list[int]]], max_tables: int = 400
+                      ) -> tuple[dict[str, tuple[float, float, float]], list[str]]:
+    """Candidate tests' p over every contingency table allowed by per-cell count options.
+
+    ``options[level][group]`` lists the counts a cell may hold (one value when printed, several
+    when only its percentage is printed). Returns ``{test: (p at the first table, min, max)}``.
+    """
+    import itertools
+
+    cells = [(i, j) for i in range(len(options)) for j in range(len(options[0]))]
+    sizes = [len(options[i][j]) for i, j in cells]
+    total = int(np.prod(sizes)) if sizes else 0
+    if total == 0:
+        return {}, ["a percentage no count reproduces: no table to test"]
+    if total > max_tables:
+        return {}, [f"{total} tables are consistent with the printed percentages: too many to test"]
+    out: dict[str, list[float]] = {}
+    notes: list[str] = []
+    for combo in itertools.product(*[options[i][j] for i, j in cells]):
+        arr = np.zeros((len(options), len(options[0])))
+        for (i, j), v in zip(cells, combo):
+            arr[i, j] = v
+        cands, n = count_test_candidates(arr)
+        notes = n
+        for k, v in cands.items():
+            out.setdefault(k, []).append(v)
+    res = {k: (v[0], min(v), max(v)) for k, v in out.items()}
+    if total > 1:
+        notes = notes + [f"{total} count tables are consistent with the printed percentages"]
+    return res, notes
+
+
+def adjusted_bounds(raw: Sequence[tuple[float, float]], method: str, m: int | None = None
+                    ) -> list[tuple[float, float]]:
+    """Bounds of every multiplicity-adjusted p of a family from bounds on its raw p-values.
+
+    Bonferroni, Holm and Benjamini-Hochberg adjusted p-values are non-decreasing in every raw
+    p-value, so the adjustment of the lower bounds and of the upper bounds bracket each adjusted
+    p. Members whose raw p is unknown enter as [0, 1]; ``m`` (>= len(raw)) counts family members
+    not printed at all (also [0, 1]). Uses :func:`her2stats.stats.htest.p_adjust`.
+    """
+    from ..stats.htest import p_adjust
+
+    m = len(raw) if m is None else int(m)
+    extra = m - len(raw)
+    lows = np.array([lo for lo, _ in raw] + [0.0] * extra)
+    highs = np.array([hi for _, hi in raw] + [1.0] * extra)
+    a = p_adjust(np.clip(lows, 0.0, 1.0), method=method)
+    b = p_adjust(np.clip(highs, 0.0, 1.0), method=method)
+    return [(float(a[i]), float(b[i])) for i in range(len(raw))]
+
+
+# ----------------------------------------------------------------------------- plausibility of intervals
+def interval_problems(est: Printed | None, ci: tuple[Printed, Printed], bounds: tuple[float, float] | None,
+                      scale: float = 1.0) -> list[str]:
+    """What is impossible about a printed CI: bounds outside the parameter's range, reversed
+    bounds, or an estimate outside its own interval (each beyond the printed rounding)."""
+    lo, hi = ci
+    out = []
+    if lo.interval[0] > hi.interval[1] + 1e-12:
+        out.append(f"lower bound {lo} above upper bound {hi}")
+    if bounds is not None:
+        b_lo, b_hi = bounds[0] * scale, bounds[1] * scale
+        for name, b in (("lower", lo), ("upper", hi)):
+            if b.relation == "=" and (b.interval[1] < b_lo - 1e-12 or b.interval[0] > b_hi + 1e-12):
+                out.append(f"{name} bound {b} outside [{b_lo:g}, {b_hi:g}]")
+    if est is not None and est.relation == "=":
+        if est.interval[1] < lo.interval[0] - 1e-12 or est.interval[0] > hi.interval[1] + 1e-12:
+            out.append(f"the estimate {est} lies outside its CI {lo}-{hi}")
+    return out
+
+
+def ci_plausibility(quantity: str, est: Printed | None, ci: tuple[Printed, Printed],
+                    bounds: tuple[float, float] | None, *, level: str = "", group: str = "",
+                    scale: float = 1.0, needs: str = "the case-level data") -> list[dict]:
+    """Records for a CI that cannot be recomputed: "not reproduced" when impossible, else
+    "not derivable" (consistent: inside the range, ordered, containing the estimate)."""
+    problems = interval_problems(est, ci, bounds, scale)
+    out = []
+    for which, b in (("CI lower", ci[0]), ("CI upper", ci[1])):
+        if problems:
+            out.append(record(which, b, "not reproduced", level=level, group=group,
+                              method=f"{quantity} CI plausibility", note="impossible: " + "; ".join(problems)))
+        else:
+            out.append(record(which, b, "not derivable", level=level, group=group,
+                              method=f"{quantity} CI plausibility: consistent",
+                              note=f"inside its range, ordered and containing the estimate; the exact bounds need {needs}"))
+    return out
+
+
+# ----------------------------------------------------------------------------- differences, sums
+def check_difference(value: Printed, a: Printed, b: Printed, rules: Sequence[str]) -> dict:
+    """A printed difference ``a - b`` at the printed values and over their rounding."""
+    point = a.value - b.value
+    lo = a.interval[0] - b.interval[1]
+    hi = a.interval[1] - b.interval[0]
+    rule = matches(point, value, rules)
+    if rule:
+        return record("difference", value, "reproduced", recomputed=point, method=f"{a} - {b}{_rule_text(rule)}")
+    if overlaps(lo, hi, value):
+        return record("difference", value, "reproduced", recomputed=point,
+                      method=f"{a} - {b} (within rounding of the printed values)",
+                      note=f"{a} - {b} lies in [{_fmt(lo)}, {_fmt(hi)}]")
+    return record("difference", value, "not reproduced", recomputed=point, closest_candidate=f"{a} - {b}",
+                  closest_value=point, note=f"{a} - {b} = {_fmt(point)}; any values that print as {a} and {b} "
+                  f"differ by {_fmt(lo)} to {_fmt(hi)}")
+
+
+# ----------------------------------------------------------------------------- pooled ("All") column
+def check_pooled_mean_sd(means: Sequence[Printed], sds: Sequence[Printed], ns: Sequence[int],
+                         overall_mean: Printed | None, overall_sd: Printed | None, rules: Sequence[str]
+                         ) -> list[dict]:
+    r"""The "All" column of a mean +/- SD row from the group summaries.
+
+    Pooled mean :math:`M = \sum n_g m_g / N`; pooled SD
+    :math:`S^2 = [\sum (n_g-1)s_g^2 + \sum n_g (m_g-M)^2] / (N-1)`. Each is checked at the
+    printed summaries and over their rounding (the mean is linear in the group means; the SD grows
+    with every SD and with the spread of the means).
+    """
+    n = np.asarray(ns, dtype=float)
+    N = n.sum()
+    m = np.array([x.value for x in means])
+    hm = np.array([x.half_unit for x in means])
+    s = np.array([x.value for x in sds])
+    hs = np.array([x.half_unit for x in sds])
+    out = []
+    M = float(np.sum(n * m) / N)
+    M_lo, M_hi = float(np.sum(n * (m - hm)) / N), float(np.sum(n * (m + hm)) / N)
+
+    def pooled_sd(mm: np.ndarray, ss: np.ndarray) -> float:
+        grand = np.sum(n * mm) / N
+        return float(math.sqrt((np.sum((n - 1) * ss ** 2) + np.sum(n * (mm - grand) ** 2)) / (N - 1)))
+
+    if overall_mean is not None:
+        rule = matches(M, overall_mean, rules)
+        if rule:
+            out.append(record("overall mean", overall_mean, "reproduced", recomputed=M, group="All",
+                              method=f"pooled mean of the groups{_rule_text(rule)}"))
+        elif overlaps(M_lo, M_hi, overall_mean):
+            out.append(record("overall mean", overall_mean, "reproduced", recomputed=M, group="All",
+                              method="pooled mean of the groups (within rounding of the printed means)",
+                              note=f"range {_fmt(M_lo)}-{_fmt(M_hi)}"))
+        else:
+            out.append(record("overall mean", overall_mean, "not reproduced", recomputed=M, group="All",
+                              closest_candidate="pooled mean of the groups", closest_value=M,
+                              note=f"any group means that print as printed pool to {_fmt(M_lo)}-{_fmt(M_hi)}"))
+    if overall_sd is not None:
+        S = pooled_sd(m, s)
+        if len(m) == 2:
+            d = abs(m[0] - m[1])
+            d_lo, d_hi = max(d - hm.sum(), 0.0), d + hm.sum()
+            s_lo, s_hi = np.maximum(s - hs, 0.0), s + hs
+            S_lo = pooled_sd(np.array([d_lo, 0.0]), s_lo)
+            S_hi = pooled_sd(np.array([d_hi, 0.0]), s_hi)
+        else:  # conservative: the between-group term at its smallest is >= 0
+            s_lo, s_hi = np.maximum(s - hs, 0.0), s + hs
+            S_lo = float(math.sqrt(np.sum((n - 1) * s_lo ** 2) / (N - 1)))
+            corners = [pooled_sd(m + sign * hm, s_hi) for sign in (np.sign(m - M), -np.sign(m - M))]
+            S_hi = max(corners)
+        rule = matches(S, overall_sd, rules)
+        if rule:
+            out.append(record("overall SD", overall_sd, "reproduced", recomputed=S, group="All",
+                              method=f"pooled SD of the groups (within- plus between-group variance){_rule_text(rule)}"))
+        elif overlaps(S_lo, S_hi, overall_sd):
+            out.append(record("overall SD", overall_sd, "reproduced", recomputed=S, group="All",
+                              method="pooled SD of the groups (within rounding of the printed summaries)",
+                              note=f"range {_fmt(S_lo)}-{_fmt(S_hi)}"))
+        else:
+            out.append(record("overall SD", overall_sd, "not reproduced", recomputed=S, group="All",
+                              closest_candidate="pooled SD of the groups", closest_value=S,
+                              note=f"any group summaries that print as printed pool to an SD of {_fmt(S_lo)}-{_fmt(S_hi)}"))
+    return out
+
+
+# ----------------------------------------------------------------------------- C-statistic, calibration
+def check_c_statistic(est: Printed, ci: tuple[Printed, Printed] | None, name: str = "C-index") -> list[dict]:
+    """Plausibility of a C-statistic: in [0, 1] (below 0.5 = worse than chance, usually a reversed
+    direction) and a CI inside [0, 1] that contains it. The value itself needs the data."""
+    out = []
+    if est.relation == "=" and (est.value < 0 or est.value > 1):
+        out.append(record(name, est, "not reproduced", method=f"{name} plausibility",
+                          note=f"impossible: a {name} lies in [0, 1]"))
+    else:
+        note = f"a {name} needs the case-level predictions and outcomes"
+        flag = ""
+        if est.relation == "=" and est.interval[1] < 0.5:
+            flag = f"implausible: {name} {est} < 0.5 (worse than chance; check the direction)"
+        out.append(record(name, est, "not derivable", method=f"{name} plausibility: in [0, 1]", note=note) | {"flag": flag})
+    if ci is not None:
+        out += ci_plausibility(name, est, ci, (0.0, 1.0))
+    return out
+
+
+def check_calibration(row: Any, rules: Sequence[str]) -> list[dict]:
+    """Calibration slope/intercept plausibility and Hosmer-Lemeshow statistic vs p.
+
+    * slope: a positive number (a slope <= 0 means the predictions are unrelated to or reversed
+      against the outcome); its CI must contain it;
+    * intercept: its CI must contain it;
+    * HL: ``p = P(chi^2_df > statistic)`` (df = g - 2 = 8 for deciles; 10 is also tried, the
+      external-validation convention); a statistic whose lower tail ``P(chi^2_df <= statistic)``
+      is below 0.001 is an implausibly perfect fit (often a p-value printed as the statistic).
+    """
+    out = []
+    if row.slope is not None:
+        s = row.slope
+        if s.relation == "=" and s.interval[1] <= 0:
+            out.append(record("calibration slope", s, "not reproduced", method="calibration slope plausibility",
+                              note="a calibration slope <= 0 means predictions unrelated to or reversed against the outcome"))
+        else:
+            flag = ""
+            if s.relation == "=" and (s.value > 3 or s.value < 0.2):
+                flag = f"implausible: calibration slope {s} (far from 1)"
+            out.append(record("calibration slope", s, "not derivable", method="calibration slope plausibility: > 0",
+                              note="the slope needs the predictions and outcomes") | {"flag": flag})
+        if row.slope_ci is not None:
+            out += ci_plausibility("calibration slope", s, row.slope_ci, None)
+    if row.intercept is not None:
+        out.append(record("calibration intercept", row.intercept, "not derivable",
+                          method="calibration intercept", note="the intercept needs the predictions and outcomes"))
+        if row.intercept_ci is not None:
+            out += ci_plausibility("calibration intercept", row.intercept, row.intercept_ci, None)
+    stat, p = row.hl_statistic, row.hl_p
+    if stat is not None:
+        lower = float(sps.chi2.cdf(stat.value, row.hl_df))
+        flag = ""
+        if stat.relation == "=" and float(sps.chi2.cdf(stat.interval[1], row.hl_df)) < 0.001:
+            flag = (f"implausible: HL statistic {stat} on {row.hl_df} df has lower tail P = {_fmt(lower)}, "
+                    "an impossibly perfect fit (a p-value printed as the statistic?)")
+        if stat.relation == "=" and stat.value < 0:
+            out.append(record("HL statistic", stat, "not reproduced", note="impossible: a chi-square statistic is >= 0"))
+        else:
+            out.append(record("HL statistic", stat, "not derivable", method="Hosmer-Lemeshow statistic plausibility",
+                              note=f"P(chi^2_{row.hl_df} > {stat}) = {_fmt(float(sps.chi2.sf(stat.value, row.hl_df)))}; "
+                                   "the statistic needs the data") | {"flag": flag})
+    if stat is not None and p is not None:
+        dfs = dict.fromkeys([row.hl_df, 8, 10])
+        cands = {}
+        for df in dfs:
+            pt = float(sps.chi2.sf(stat.value, df))
+            lo = float(sps.chi2.sf(stat.interval[1], df))
+            hi = float(sps.chi2.sf(max(stat.interval[0], 0.0), df))
+            cands[f"chi-square on {df} df"] = (pt, lo, hi)
+        rec = check_p(p, cands, rules)
+        rec["quantity"] = "HL p"
+        out.append(rec)
+    elif p is not None:
+        out.append(record("HL p", p, "not derivable", note="the HL p needs the statistic or the data"))
+    return out
+
+
+# ----------------------------------------------------------------------------- diagnostic rows, extended
+def _score_grid(grid: dict[str, np.ndarray], given: dict[str, Printed], rules: Sequence[str]
+                ) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+    shape = next(iter(grid.values())).shape
+    score = np.zeros(shape)
+    rule_of: dict[str, dict[str, np.ndarray]] = {}
+    for k, pv in given.items():
+        rule_of[k] = {r: _match_grid(grid[k], pv, r) for r in rules}
+        any_rule = np.zeros(shape, dtype=bool)
+        for r in rules:
+            any_rule |= rule_of[k][r]
+        score += any_rule + 0.001 * rule_of[k].get("round", np.zeros(shape, dtype=bool))
+    return score, rule_of
+
+
+def feasible_splits(n: int, printed: dict[str, Printed], rules: Sequence[str],
+                    candidates: Sequence[int] | None = None) -> list[int]:
+    """Numbers of positives ``n_pos`` (of ``n``; only ``candidates`` when given) for which some
+    confusion matrix reproduces every printed rate."""
+    given = {k: v for k, v in printed.items() if v is not None}
+    out = []
+    for n_pos in (range(1, n) if candidates is None else sorted(set(candidates))):
+        grid = _metric_grid(n_pos, n - n_pos)
+        score, _ = _score_grid(grid, given, rules)
+        if np.floor(score.max() + 1e-9) >= len(given):
+            out.append(n_pos)
+    return out
+
+
+def recover_confusion_any_split(n: int, printed: dict[str, Printed], rules: Sequence[str],
+                                candidates: Sequence[int] | None = None) -> tuple[list[dict], list[int]]:
+    """:func:`recover_confusion` when only the total ``n`` is printed: every split is tried (or
+    the ``candidates`` numbers of positives, e.g. both orientations of two known class sizes).
+
+    Returns the records (at the first split that reproduces every rate, or at the best split)
+    and the list of feasible numbers of positives.
+    """
+    given = {k: v for k, v in printed.items() if v is not None}
+    splits = feasible_splits(n, given, rules, candidates)
+    if splits:
+        recs = recover_confusion(splits[0], n - splits[0], given, rules)
+        which = (f"n_pos = {splits[0]} of n = {n}" if len(splits) == 1 else
+                 f"{len(splits)} splits of n = {n} fit (n_pos in {_ranges(splits)}); the first is shown")
+        for r in recs:
+            r["note"] = "; ".join(x for x in (r["note"], f"split not printed: {which}") if x)
+        return recs, splits
+    best, best_score = 1, -1.0
+    for n_pos in (range(1, n) if candidates is None else sorted(set(candidates))):
+        score, _ = _score_grid(_metric_grid(n_pos, n - n_pos), given, rules)
+        if score.max() > best_score:
+            best, best_score = n_pos, float(score.max())
+    recs = recover_confusion(best, n - best, given, rules)
+    for r in recs:
+        r["note"] = "; ".join(x for x in (r["note"], f"no split of n = {n}"
+                                           + ("" if candidates is None else f" (n_pos in {sorted(set(candidates))})")
+                                           + f" reproduces every printed rate; best n_pos = {best}") if x)
+    return recs, []
+
+
+def _ranges(values: Sequence[int]) -> str:
+    """1, 2, 3, 7 -> "1-3, 7"."""
+    out, start, prev = [], None, None
+    for v in list(values) + [None]:
+        if start is None:
+            start = prev = v
+        elif v is not None and v == prev + 1:
+            prev = v
+        else:
+            out.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = prev = v
+    return ", ".join(out)
+
+
+def check_confusion_counts(tp: int, fn: int, fp: int, tn: int, printed: dict[str, Printed],
+                           rules: Sequence[str], *, n_pos: int | None = None, n_neg: int | None = None,
+                           n: int | None = None) -> list[dict]:
+    """Printed rates against a printed confusion matrix, and the matrix against the cohort size."""
+    m = _metrics_exact(tp, fn, fp, tn)
+    cm = f"TP={tp}, FN={fn}, FP={fp}, TN={tn}"
+    out = []
+    for k, pv in printed.items():
+        if pv is None:
+            continue
+        val = m[k] * _scale(pv)
+        rule = matches(m[k], pv, rules, _scale(pv))
+        if rule:
+            out.append(record(k, pv, "reproduced", recomputed=val, method=f"printed confusion matrix {cm}{_rule_text(rule)}"))
+        else:
+            out.append(record(k, pv, "not reproduced", recomputed=val, closest_candidate=f"printed confusion matrix {cm}",
+                              closest_value=val))
+    if n_pos is not None:
+        for name, got, want in (("positives", tp + fn, n_pos), ("negatives", fp + tn, n_neg)):
+            out.append(check_total([got], want, group=name) | {"quantity": f"{name} (TP+FN)" if name == "positives"
+                                                                 else f"{name} (FP+TN)",
+                                                                 "method": f"{cm}"})
+    elif n is not None:
+        out.append(check_total([tp, fn, fp, tn], n, group="all") | {"quantity": "cases (TP+FN+FP+TN)", "method": cm})
+    return out
+
+
+def _metrics_exact(tp: int, fn: int, fp: int, tn: int) -> dict[str, float]:
+    def div(a: float, b: float) -> float:
+        return a / b if b else float("nan")
+    return {"sensitivity": div(tp, tp + fn), "specificity": div(tn, tn + fp), "ppv": div(tp, tp + fp),
+            "npv": div(tn, tn + fn), "accuracy": div(tp + tn, tp + fn + fp + tn), "f1": div(2 * tp, 2 * tp + fp + fn)}
+
+
+def accuracy_between(printed: dict[str, Printed]) -> dict | None:
+    """Accuracy is a weighted mean of sensitivity and specificity: it lies between them whatever the
+    (unprinted) numbers of positives and negatives. Returns the accuracy's record, or None."""
+    acc, sen, spe = printed.get("accuracy"), printed.get("sensitivity"), printed.get("specificity")
+    if acc is None or sen is None or spe is None:
+        return None
+    a_lo, a_hi = (v / _scale(acc) for v in acc.interval)
+    lo = min(sen.interval[0] / _scale(sen), spe.interval[0] / _scale(spe))
+    hi = max(sen.interval[1] / _scale(sen), spe.interval[1] / _scale(spe))
+    if a_hi < lo - 1e-12 or a_lo > hi + 1e-12:
+        return record("accuracy", acc, "not reproduced", method="accuracy between sensitivity and specificity",
+                      note=f"impossible: accuracy = (sens n_pos + spec n_neg)/n lies between sensitivity {sen} "
+                           f"and specificity {spe} for any n")
+    return record("accuracy", acc, "not derivable", method="accuracy between sensitivity and specificity: consistent",
+                  note="the numbers of positives and negatives are not printed")
+
+
+def check_metric_cis(cis: dict[str, tuple[Printed, Printed]], printed: dict[str, Printed],
+                     counts: tuple[int, int, int, int] | None, level: float, rules: Sequence[str],
+                     stated: str | None) -> list[dict]:
+    """Printed CIs of sensitivity, specificity, PPV, NPV, accuracy.
+
+    With a confusion matrix (printed, or recovered from the rates) the exact (Clopper-Pearson) and
+    Wilson intervals of the metric's proportion are tried via
+    :func:`her2stats.stats.diagnostics.binomial_ci`. A bootstrap interval (or any other) needs the
+    data: its bounds are checked for plausibility only (in [0, 1], ordered, containing the estimate).
+    """
+    from ..stats.diagnostics import binomial_ci
+
+    out = []
+    for k, (lo, hi) in cis.items():
+        est = printed.get(k)
+        scale = _scale(est) if est is not None else 1.0
+        problems = interval_problems(est, (lo, hi), (0.0, 1.0), scale)
+        tried = {}
+        if counts is not None and k != "f1" and not problems:
+            tp, fn, fp, tn = counts
+            x, n = {"sensitivity": (tp, tp + fn), "specificity": (tn, tn + fp), "ppv": (tp, tp + fp),
+                    "npv": (tn, tn + fn), "accuracy": (tp + tn, tp + fn + fp + tn)}[k]
+            if n > 0:
+                for method, label in (("exact", "Clopper-Pearson"), ("wilson", "Wilson")):
+                    b_lo, b_hi = binomial_ci(x, n, method=method, level=level, engine="python")
+                    tried[label] = (float(b_lo[0]), float(b_hi[0]))
+        hit = next(((lab, b) for lab, b in tried.items()
+                    if matches(b[0], lo, rules, scale) and matches(b[1], hi, rules, scale)), None)
+        listing = "; ".join(f"{lab} {_fmt(b[0], 3)}-{_fmt(b[1], 3)}" for lab, b in tried.items())
+        for i, (which, b) in enumerate((("CI lower", lo), ("CI upper", hi))):
+            if problems:
+                out.append(record(which, b, "not reproduced", level=k, method=f"{k} CI plausibility",
+                                  note="impossible: " + "; ".join(problems)))
+            elif hit:
+                out.append(record(which, b, "reproduced", level=k, recomputed=hit[1][i] * scale,
+                                  method=f"{hit[0]} interval of {k}", note=listing))
+            else:
+                out.append(record(which, b, "not derivable", level=k, method=f"{k} CI plausibility: consistent",
+                                  note=(f"stated: {stated}; " if stated else "") + (f"binomial intervals: {listing}; " if listing else "")
+                                  + "a bootstrap interval needs the data"))
+    return out

@@ -28,6 +28,11 @@ __all__ = [
     "DiagnosticRow",
     "RatioRow",
     "AUCComparisonRow",
+    "PValueRow",
+    "TotalRow",
+    "DifferenceRow",
+    "CStatisticRow",
+    "CalibrationRow",
     "TableSpec",
     "AuditFile",
     "VERDICTS",
@@ -130,6 +135,9 @@ class Level(_Model):
     level: str
     counts: list[int | None] | None = None
     percents: list[PrintedNum | None] | None = None
+    #: the "All"/"Overall" column: count and percentage of the whole table (``overall_n``)
+    total: int | None = Field(default=None, ge=0)
+    total_percent: PrintedNum | None = None
 
     @field_validator("counts")
     @classmethod
@@ -146,9 +154,20 @@ class _Row(_Model):
     row: str
     source: Source | None = None
     note: str | None = None
+    #: identity of the comparison this row reports ("tumour size, HER2+ vs HER2-"): rows sharing a
+    #: key -- in other tables, in the text, in other files of the same paper -- must print the same
+    #: numbers, and the cross-table check compares them
+    key: str | None = None
     #: encoder's expected verdict per quantity (``{"p": "not reproduced"}``) for documented
     #: misprints; the seed suite asserts these instead of "reproduced"
     expect: dict[str, Literal["reproduced", "not reproduced", "not derivable"]] = Field(default_factory=dict)
+
+
+#: words that identify a stated test (any one must appear in ``test``): the candidate tests the
+#: auditor recomputes, and tests it recognises as needing the data
+KNOWN_TEST_WORDS = ("chi", "yates", "fisher", "t-test", "t test", "student", "welch", "anova", "z-test",
+                    "wilcoxon", "mann", "kruskal", "rank", "median test", "log-rank", "logrank", "delong",
+                    "bootstrap", "wald", "likelihood", "cox", "logistic", "hosmer", "permutation")
 
 
 class _PRow(_Row):
@@ -156,11 +175,22 @@ class _PRow(_Row):
     test: str | None = None            # the test the paper states, as written
     p_adjust: P_ADJUST = "none"        # the printed p is adjusted for multiplicity
 
+    @field_validator("test")
+    @classmethod
+    def _known_test(cls, v):
+        if v is not None and not any(w in v.lower() for w in KNOWN_TEST_WORDS):
+            raise ValueError(f"unknown test {v!r}: name it as the paper does with one of the recognised words "
+                             f"({', '.join(KNOWN_TEST_WORDS)})")
+        return v
+
 
 class CategoricalRow(_PRow):
     kind: Literal["categorical"]
     levels: list[Level] = Field(min_length=1)
     ns: list[PositiveInt] | None = None  # per-group denominators when not the group n (missing data)
+    #: a yes/no variable printed as one level ("Present in 810 (63.0%)"): the rest of each group
+    #: is the other level, and the p-value is tested on that 2 x k table
+    complement: bool = False
 
 
 class MeanSDRow(_PRow):
@@ -169,6 +199,9 @@ class MeanSDRow(_PRow):
     sds: list[PrintedNum]
     ns: list[PositiveInt] | None = None
     granularity: float | None = Field(default=None, gt=0)  # data unit for GRIM/GRIMMER (1 = whole numbers)
+    #: the "All" column: mean and SD of the groups pooled (checked against the group summaries)
+    overall_mean: PrintedNum | None = None
+    overall_sd: PrintedNum | None = None
 
 
 class MedianIQRRow(_PRow):
@@ -181,30 +214,74 @@ class MedianIQRRow(_PRow):
 
 
 class AUCRow(_Row):
+    """An AUC (c-statistic of a binary classifier) with its CI."""
+
     kind: Literal["auc"]
     auc: PrintedNum
     ci: tuple[PrintedNum, PrintedNum] | None = None
-    n_pos: int = Field(ge=1)
-    n_neg: int = Field(ge=1)
+    n_pos: int | None = Field(default=None, ge=1)   # without n: only the CI's plausibility is checked
+    n_neg: int | None = Field(default=None, ge=1)
+    #: total n when the split is not printed: the exact binomial CI (which needs only n) is tried
+    n: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if (self.n_pos is None) != (self.n_neg is None):
+            raise ValueError(f"auc row {self.row!r}: give both n_pos and n_neg (or `n` for the total)")
+        if self.n is not None and self.n_pos is not None:
+            raise ValueError(f"auc row {self.row!r}: give n_pos/n_neg or n, not both")
+        return self
     level: float = Field(default=0.95, gt=0, lt=1)
     ci_method: str | None = None       # as stated by the paper
 
 
+METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1")
+
+
 class DiagnosticRow(_Row):
     kind: Literal["diagnostic"]
-    n_pos: int = Field(ge=1)
-    n_neg: int = Field(ge=1)
+    n_pos: int | None = Field(default=None, ge=1)
+    n_neg: int | None = Field(default=None, ge=1)
+    #: total n when the split into positives and negatives is not printed: every split is tried
+    n: int | None = Field(default=None, ge=2)
+    #: the two class sizes when the table does not say which class is "positive": both
+    #: orientations are tried (and the one that fits is reported)
+    class_sizes: tuple[PositiveInt, PositiveInt] | None = None
+    #: a printed confusion matrix (all four cells)
+    tp: int | None = Field(default=None, ge=0)
+    fn: int | None = Field(default=None, ge=0)
+    fp: int | None = Field(default=None, ge=0)
+    tn: int | None = Field(default=None, ge=0)
+    #: rows evaluated on the same cases (e.g. "test cohort") must share one positive/negative split
+    cohort: str | None = None
     sensitivity: PrintedNum | None = None
     specificity: PrintedNum | None = None
     ppv: PrintedNum | None = None
     npv: PrintedNum | None = None
     accuracy: PrintedNum | None = None
     f1: PrintedNum | None = None
+    #: printed confidence intervals per metric: ``{sensitivity: ["0.70", "0.90"]}``
+    cis: dict[Literal["sensitivity", "specificity", "ppv", "npv", "accuracy", "f1"],
+              tuple[PrintedNum, PrintedNum]] = Field(default_factory=dict)
+    level: float = Field(default=0.95, gt=0, lt=1)
+    ci_method: str | None = None       # as stated by the paper (e.g. "bootstrap")
 
     @model_validator(mode="after")
     def _some_metric(self):
-        if all(getattr(self, k) is None for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1")):
+        cells = [getattr(self, k) for k in ("tp", "fn", "fp", "tn")]
+        if any(c is not None for c in cells) and any(c is None for c in cells):
+            raise ValueError(f"diagnostic row {self.row!r}: give all four of tp, fn, fp, tn or none")
+        if all(getattr(self, k) is None for k in METRICS) and cells[0] is None:
             raise ValueError(f"diagnostic row {self.row!r} prints no metric")
+        if (self.n_pos is None) != (self.n_neg is None):
+            raise ValueError(f"diagnostic row {self.row!r}: give both n_pos and n_neg (or `n` for the total)")
+        given = [name for name, v in (("n_pos/n_neg", self.n_pos), ("n", self.n), ("class_sizes", self.class_sizes))
+                 if v is not None]
+        if len(given) > 1:
+            raise ValueError(f"diagnostic row {self.row!r}: give only one of {', '.join(given)}")
+        for k in self.cis:
+            if getattr(self, k) is None:
+                raise ValueError(f"diagnostic row {self.row!r}: a CI for {k} but no {k}")
         return self
 
 
@@ -228,8 +305,62 @@ class AUCComparisonRow(_Row):
     test: str | None = "DeLong"
 
 
+class PValueRow(_PRow):
+    """A p-value printed alone (typically in the text: "no difference in menopausal status, p = 0.165")."""
+
+    kind: Literal["p_value"]
+    p: PrintedNum
+
+
+class TotalRow(_Row):
+    """Counts that must add up to a printed total (enrolment flow: "screened 1,800 -> included 671 ...")."""
+
+    kind: Literal["total"]
+    parts: list[int] = Field(min_length=1)
+    total: int
+
+
+class DifferenceRow(_Row):
+    """A printed difference of two printed numbers ("improved the AUC by 0.22": 0.84 - 0.62)."""
+
+    kind: Literal["difference"]
+    value: PrintedNum
+    a: PrintedNum
+    b: PrintedNum
+
+
+class CStatisticRow(_Row):
+    """A C-statistic / C-index (survival or binary) with its CI: plausibility only."""
+
+    kind: Literal["c_statistic"]
+    estimate: PrintedNum
+    ci: tuple[PrintedNum, PrintedNum] | None = None
+    level: float = Field(default=0.95, gt=0, lt=1)
+
+
+class CalibrationRow(_Row):
+    """Calibration results: slope/intercept (with CIs) and the Hosmer-Lemeshow statistic and p."""
+
+    kind: Literal["calibration"]
+    slope: PrintedNum | None = None
+    slope_ci: tuple[PrintedNum, PrintedNum] | None = None
+    intercept: PrintedNum | None = None
+    intercept_ci: tuple[PrintedNum, PrintedNum] | None = None
+    hl_statistic: PrintedNum | None = None
+    hl_p: PrintedNum | None = None
+    #: Hosmer-Lemeshow degrees of freedom (g - 2 for g groups; 8 for the usual deciles)
+    hl_df: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _something(self):
+        if all(getattr(self, k) is None for k in ("slope", "intercept", "hl_statistic", "hl_p")):
+            raise ValueError(f"calibration row {self.row!r} prints nothing to check")
+        return self
+
+
 Row = Annotated[Union[CategoricalRow, MeanSDRow, MedianIQRRow, AUCRow, DiagnosticRow, RatioRow,
-                      AUCComparisonRow], Field(discriminator="kind")]
+                      AUCComparisonRow, PValueRow, TotalRow, DifferenceRow, CStatisticRow, CalibrationRow],
+                Field(discriminator="kind")]
 
 
 class TableSpec(_Model):
@@ -246,7 +377,39 @@ class TableSpec(_Model):
     #: "largest_remainder" (a column of percentages forced to total 100% by Hamilton's method)
     rounding: list[Literal["round", "truncate", "padded", "largest_remainder"]] = Field(
         default_factory=lambda: ["round"])
-    rows: list[Row] = Field(min_length=1)
+    #: numbers printed with at most this many decimals and trailing zeros dropped (Python's
+    #: ``round(x, 3)``): "0.32" is 0.320 +/- 0.0005 and a p printed "0" is p < 0.0005
+    decimals: int | None = Field(default=None, ge=0, le=12)
+    #: n of the "All" column (levels' ``total``, mean_sd ``overall_mean``)
+    overall_n: int | None = Field(default=None, ge=1)
+    #: the multiplicity family of the table's adjusted p-values (default: table + section) and its
+    #: size when tests outside the printed rows belong to it. A list gives alternative readings of
+    #: an ambiguous methods section ("FDR over all univariate comparisons": per set? per table? the
+    #: whole paper?): a p is "not reproduced" only when no reading allows it
+    p_family: str | list[str] | None = None
+    #: one size, or one per reading of ``p_family`` (``null`` = the rows audited together)
+    p_family_size: int | list[int | None] | None = None
+
+    @field_validator("p_family_size")
+    @classmethod
+    def _sizes(cls, v):
+        for x in ([v] if not isinstance(v, list) else v):
+            if x is not None and x < 1:
+                raise ValueError(f"p_family_size must be >= 1, got {x}")
+        return v
+    #: why a table has no auditable number (acquisition parameters, software versions, contents
+    #: not printed in the source text); such a table has no rows
+    skip: str | None = None
+    rows: list[Row] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rows_or_skip(self):
+        if not self.rows and not self.skip:
+            raise ValueError(f"{self.table}: no rows (give `rows`, or `skip: <reason>` for a table without "
+                             "auditable numbers)")
+        if self.rows and self.skip:
+            raise ValueError(f"{self.table}: `skip` is for tables without rows, but {len(self.rows)} rows are given")
+        return self
 
 
 class AuditFile(_Model):
@@ -262,7 +425,8 @@ class AuditFile(_Model):
         # a file may hold a single table at top level (table/groups/rows) instead of `tables:`
         if isinstance(data, dict) and "tables" not in data and "rows" in data:
             data = dict(data)
-            table_keys = {"table", "section", "groups", "rounding", "rows"}
+            table_keys = {"table", "section", "groups", "rounding", "rows", "decimals", "overall_n",
+                          "p_family", "p_family_size", "skip"}
             spec = {k: data.pop(k) for k in list(data) if k in table_keys}
             data["tables"] = [spec]
         return data
@@ -293,3 +457,33 @@ class AuditFile(_Model):
                         if len(o) != len(firsts):
                             raise ValueError(f"{where}: value lists have different lengths")
         return self
+
+
+def _reread(value: Any, decimals: int) -> Any:
+    """``value`` with every printed number read at ``decimals`` (trailing zeros dropped)."""
+    if isinstance(value, Printed):
+        if value.relation == "=" and value.decimals < decimals:
+            return Printed(text=value.text, value=value.value, decimals=decimals, relation=value.relation,
+                           percent=value.percent)
+        return value
+    if isinstance(value, BaseModel):
+        update = {name: _reread(getattr(value, name), decimals) for name in type(value).model_fields}
+        return value.model_copy(update=update)
+    if isinstance(value, list):
+        return [_reread(v, decimals) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_reread(v, decimals) for v in value)
+    if isinstance(value, dict):
+        return {k: _reread(v, decimals) for k, v in value.items()}
+    return value
+
+
+def apply_decimals(spec: TableSpec) -> TableSpec:
+    """Read the table's printed numbers at ``spec.decimals`` when it declares trailing zeros dropped.
+
+    Software that prints ``round(x, 3)`` drops trailing zeros: "0.32" is 0.320 (+/- 0.0005), not
+    0.32 (+/- 0.005), and a p printed "0" is p < 0.0005. Counts and sizes are unaffected.
+    """
+    if spec.decimals is None:
+        return spec
+    return spec.model_copy(update={"rows": [_reread(r, spec.decimals) for r in spec.rows]})

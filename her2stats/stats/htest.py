@@ -42,6 +42,7 @@ __all__ = [
     "prop_ztest",
     "ttest",
     "mannwhitney",
+    "rank_test_p_range",
     "kruskal",
     "anova",
     "normality",
@@ -819,6 +820,49 @@ def _wilcox_cdf(m: int, n: int) -> np.ndarray:
     total = math.comb(m + n, m)
     cum = np.cumsum(counts)
     return np.array([float(c) / total for c in cum])
+
+
+def rank_test_p_range(ns: Sequence[int]) -> tuple[float, float]:
+    r"""Range of p-values a rank test can give for groups of sizes ``ns``, whatever the data.
+
+    Two groups: the Wilcoxon rank-sum / Mann-Whitney test (R ``wilcox.test``); more: Kruskal-Wallis
+    (R ``kruskal.test``). This is what can be said of a printed rank-test p when only the group
+    sizes are printed (a median (IQR) row, or a mean +/- SD row whose test is not stated).
+
+    With tie-corrected (permutation) variance the statistic is :math:`H = (N-1)\,R^2`, where
+    :math:`R^2` is the share of the midranks' variance between groups, so :math:`H \le N-1`, with
+    equality when every group's values are tied and the groups do not overlap. Hence
+
+    * normal approximation (two groups, no continuity correction; Kruskal-Wallis):
+      :math:`p \ge P(\chi^2_{k-1} > N-1)` (:math:`2\Phi(-\sqrt{N-1})` for two groups);
+    * exact Mann-Whitney (no ties, R's default for n1, n2 < 50): :math:`p \ge 2/inom{N}{n_1}`;
+    * a continuity correction only raises p.
+
+    The lower bound is the smaller of these; the upper bound is 1.
+
+    References
+    ----------
+    Mann HB, Whitney DR (1947). Ann Math Stat 18:50-60. Kruskal WH, Wallis WA (1952). J Am Stat
+    Assoc 47:583-621. Hollander M, Wolfe DA (1973). Nonparametric Statistical Methods (tie
+    correction).
+
+    Examples
+    --------
+    R: ``wilcox.test(rep(0, 3), rep(1, 3), correct = FALSE)$p.value`` is 0.02535 (= 2 pnorm(-sqrt(5)))
+    and ``wilcox.test(1:3, 4:6)$p.value`` is 0.1, so ``rank_test_p_range([3, 3])[0]`` is 0.02535.
+    """
+    sizes = [int(n) for n in ns]
+    if len(sizes) < 2 or any(n < 1 for n in sizes):
+        raise InputError(f"rank_test_p_range needs >= 2 groups of size >= 1, got {list(ns)}")
+    total = sum(sizes)
+    if total < 3:
+        return 1.0, 1.0
+    low = float(stats.chi2.sf(total - 1, len(sizes) - 1))
+    if len(sizes) == 2:
+        # 2 / C(N, n1), in logs (the binomial coefficient overflows a float for large N)
+        log_c = math.lgamma(total + 1) - math.lgamma(sizes[0] + 1) - math.lgamma(sizes[1] + 1)
+        low = min(low, min(1.0, math.exp(math.log(2.0) - log_c)))
+    return low, 1.0
 
 
 def _group_samples(values: Any, groups: Any = None) -> list[np.ndarray]:

@@ -281,3 +281,51 @@ def test_fisher_monte_carlo_and_size_guard(monkeypatch):
     assert "simulated" in h.fisher_test(big, B=500).method
     with pytest.raises(InputError, match="too large"):
         h.fisher_test(big, simulate=False)
+
+
+# ----------------------------------------------------------------------------- rank-test p range
+@pytest.mark.parametrize("ns", [(3, 3), (5, 8), (12, 30), (60, 70), (4, 5, 6)])
+def test_rank_test_p_range_never_beaten_by_data(ns):
+    """No data of these group sizes gives a smaller rank-test p than the bound (brute force over
+    random and extreme data, both continuity settings, exact and approximate)."""
+    low, high = h.rank_test_p_range(ns)
+    assert high == 1.0 and 0 < low < 1
+    rng = np.random.default_rng(3)
+    n = sum(ns)
+    for trial in range(200):
+        if trial % 3 == 0:   # separated groups, with or without ties inside each group
+            vals = [np.full(k, float(i)) if trial % 2 else i * 1000.0 + np.arange(k) for i, k in enumerate(ns)]
+        else:                # random data on a coarse grid (many ties)
+            vals = [np.floor(rng.normal(i, 1 + trial % 5, size=k)) for i, k in enumerate(ns)]
+        if np.ptp(np.concatenate(vals)) == 0:
+            continue
+        if len(ns) == 2:
+            for correct in (True, False):
+                p = h.mannwhitney(vals[0], vals[1], correct=correct).p_value
+                assert p >= low * (1 - 1e-12), (trial, p, low)
+        else:
+            assert h.kruskal(vals).p_value >= low * (1 - 1e-12)
+    assert n >= 3
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("ns", [(3, 3), (5, 8), (12, 30), (60, 70), (4, 5, 6)])
+def test_rank_test_p_range_parity_r(ns):
+    """The bound is attained: R's wilcox.test / kruskal.test on separated, within-group-tied data
+    (and, for two small groups, R's exact test on separated untied data) give exactly it."""
+    low, _ = h.rank_test_p_range(ns)
+    groups = ", ".join(f"rep({i}, {k})" for i, k in enumerate(ns))
+    if len(ns) == 2:
+        tied = float(np.ravel(_r(f"suppressWarnings(wilcox.test({groups}, correct = FALSE)$p.value)"))[0])
+        exact = float(np.ravel(_r(f"wilcox.test(1:{ns[0]}, {ns[0]} + 1:{ns[1]}, exact = TRUE)$p.value"))[0])
+        assert low == pytest.approx(min(tied, exact), rel=1e-9, abs=1e-300)
+    else:
+        kw = float(np.ravel(_r(f"kruskal.test(list({groups}))$p.value"))[0])
+        assert low == pytest.approx(kw, rel=1e-9)
+
+
+def test_rank_test_p_range_rejects_bad_sizes():
+    with pytest.raises(InputError, match="2 groups"):
+        h.rank_test_p_range([5])
+    with pytest.raises(InputError, match="size >= 1"):
+        h.rank_test_p_range([5, 0])

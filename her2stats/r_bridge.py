@@ -67,6 +67,8 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "Hmisc": "r-cran-hmisc",
     "riskRegression": "r-cran-riskregression",
     "sva": "r-bioc-sva",
+    "metafor": "r-cran-metafor",
+    "lme4": "r-cran-lme4",
     "irr": "(not in Debian; her2stats ships its own implementation)",
     "dcurves": "(not in Debian; her2stats ships r/dca.R)",
     "ResourceSelection": "(not in Debian; her2stats ships its own Hosmer-Lemeshow)",
@@ -76,7 +78,8 @@ DEBIAN_PACKAGES: dict[str, str] = {
 #: R packages her2stats needs for engine="r" (checked by ``her2stats doctor``)
 REQUIRED_R_PACKAGES = ("rms", "pROC", "survival", "glmnet", "psych", "MASS")
 #: R packages used when present
-OPTIONAL_R_PACKAGES = ("dcurves", "ResourceSelection", "irr", "riskRegression", "timeROC", "readxl", "jsonlite", "sva")
+OPTIONAL_R_PACKAGES = ("dcurves", "ResourceSelection", "irr", "riskRegression", "timeROC", "readxl", "jsonlite", "sva",
+                       "metafor", "lme4")
 
 
 def install_hint(package: str) -> str:

@@ -132,6 +132,11 @@ _LAZY: dict[str, str] = {
     "ComBat": "harmonization",
     "harmonization_diagnostics": "harmonization",
     "batch_icc": "harmonization",
+    "validate_by_centre": "stats.multicentre",
+    "pool_random_effects": "stats.multicentre",
+    "internal_external_cv": "stats.multicentre",
+    "clustered_calibration": "stats.multicentre",
+    "subgroup_performance": "stats.multicentre",
 }
 
 __all__ = [

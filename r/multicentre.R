@@ -39,8 +39,12 @@ h2s_group_metrics <- function(y, p, g, groups, thresholds = numeric(0), level = 
         f2 <- suppressWarnings(stats::glm(yf ~ lp, family = stats::binomial(), control = ctl, start = stats::coef(f2)))
       if (f2$converged && !any(is.na(stats::coef(f2)))) slp <- c(stats::coef(f2)[[2]], sqrt(stats::vcov(f2)[2, 2]))
     }
-    sm <- stats::lowess(pp, yy, iter = 0)
-    cal <- stats::approx(sm$x, sm$y, xout = pp, ties = mean)$y
+    if (length(unique(pp)) > 1) {
+      sm <- stats::lowess(pp, yy, iter = 0)
+      cal <- stats::approx(sm$x, sm$y, xout = pp, ties = mean)$y
+    } else {
+      cal <- rep(mean(yy), n)  # constant predictions: the smooth is the event rate
+    }
     b <- (pp - yy)^2
     out <- data.frame(code = k, n = n, events = o, expected = e, auc = auc, auc_var = v_auc,
                       auc_ci_low = ci[1], auc_ci_high = ci[3],

@@ -407,6 +407,15 @@ def _nb_name(t: float) -> str:
     return f"net_benefit@{t:g}"
 
 
+def _ici(p: np.ndarray, y: np.ndarray) -> float:
+    """Mean |p - lowess(p, y, iter = 0)(p)| (rms's smoother read with ``approx(ties = mean)``);
+    with a constant p the smooth is the event rate."""
+    if np.all(p == p[0]):
+        return float(abs(p[0] - y.mean()))
+    sx, sy = lowess(p, y)
+    return float(np.mean(np.abs(p - approx(sx, sy, p, ties="mean"))))
+
+
 def _metrics_python(y: np.ndarray, p: np.ndarray, g: np.ndarray, groups: Sequence[int], thresholds: np.ndarray,
                     level: float) -> pd.DataFrame:
     from .models import newton_logistic
@@ -437,8 +446,7 @@ def _metrics_python(y: np.ndarray, p: np.ndarray, g: np.ndarray, groups: Sequenc
             if ok:
                 row.update(slope=float(b[1]), slope_se=float(math.sqrt(np.linalg.inv(info)[1, 1])))
         row["n_extreme"] = int((~fin).sum())
-        sx, sy = lowess(pp, yy)
-        row["ici"] = float(np.mean(np.abs(pp - approx(sx, sy, pp, ties="mean"))))
+        row["ici"] = _ici(pp, yy)
         b2 = (pp - yy) ** 2
         row.update(brier=float(b2.mean()), brier_se=float(b2.std(ddof=1) / math.sqrt(n)))
         for j, t in enumerate(thresholds, start=1):
@@ -473,9 +481,7 @@ def _ici_bootstrap(y: np.ndarray, p: np.ndarray, g: np.ndarray, groups: Sequence
         for b in range(m):
             for j, (yy, pp) in enumerate(parts):
                 idx = bootstrap_indices(rng, len(yy), strata=yy)
-                ys, ps = yy[idx], pp[idx]
-                sx, sy = lowess(ps, ys)
-                out[b, j] = np.mean(np.abs(ps - approx(sx, sy, ps, ties="mean")))
+                out[b, j] = _ici(pp[idx], yy[idx])
         return out
 
     reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, desc="bootstrap ICI")
@@ -603,7 +609,8 @@ def _measures(thresholds: np.ndarray) -> list[str]:
 def _forest(ax: Any, rows: pd.DataFrame, pooled: pd.Series, xlabel: str, level: float) -> Any:
     import matplotlib.pyplot as plt
 
-    if ax is None:
+    own = ax is None
+    if own:
         _, ax = plt.subplots(figsize=(5.5, 0.35 * (len(rows) + 3) + 0.8))
     n = len(rows)
     ypos = np.arange(n, 0, -1) + 1.5
@@ -623,6 +630,8 @@ def _forest(ax: Any, rows: pd.DataFrame, pooled: pd.Series, xlabel: str, level: 
     ax.set_xlabel(xlabel)
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
+    if own:
+        ax.figure.tight_layout()
     return ax
 
 
@@ -827,8 +836,9 @@ class SubgroupPerformance(Result):
         if measure not in self.table.columns:
             raise InputError(f"unknown measure {measure!r}")
         t = self.table
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5.5, 0.32 * len(t) + 1.0))
+        own = ax is None
+        if own:
+            _, ax = plt.subplots(figsize=(6.5, 0.32 * len(t) + 1.0))
         ypos = np.arange(len(t), 0, -1)
         for yv, (_, r) in zip(ypos, t.iterrows()):
             c = "k" if r["pooled"] else "0.6"
@@ -839,6 +849,8 @@ class SubgroupPerformance(Result):
         if measure in _REFERENCE:
             ax.axvline(_REFERENCE[measure], color="0.7", lw=0.8, ls="--", zorder=0)
         ax.set_xlabel(_XLABELS.get(measure, measure))
+        if own:
+            ax.figure.tight_layout()
         return ax
 
 
@@ -1071,28 +1083,28 @@ def internal_external_cv(data: pd.DataFrame, pipeline: Any, y: str, centre: str,
                              f"{int(tr.iloc[0])}); it cannot be fitted")
     fold = _Fold(d, pipeline, y, centre, feats if is_sklearn else None)
     results = map_tasks(fold, centres, scheduler=scheduler)
-    pred = pd.Series(np.nan, index=d.index, dtype=float)
+    pred = np.full(len(d), np.nan)
     rows = []
     for c, res in zip(centres, results):
-        idx = d.index[(d[centre] == c).to_numpy()]
+        mask = (d[centre] == c).to_numpy()
         pr = np.asarray(res["pred"], dtype=float).ravel()
-        if len(pr) != len(idx):
+        if len(pr) != mask.sum():
             raise InputError(f"the pipeline returned {len(pr)} prediction(s) for held-out centre {c!r}, which has "
-                             f"{len(idx)} patient(s)")
+                             f"{int(mask.sum())} patient(s)")
         bad = ~np.isfinite(pr) | (pr < 0) | (pr > 1)
         if bad.any():
             raise InputError(f"the pipeline returned {int(bad.sum())} value(s) outside [0, 1] (or missing) for held-out "
                              f"centre {c!r}; it must return predicted probabilities")
-        pred.loc[idx] = pr
+        pred[mask] = pr
         for msg in res["warnings"]:
             warnings.warn(f"fitting without centre {c!r}: {msg}", UserWarning, stacklevel=2)
         rows.append({"held_out": c, "n_train": res["n_train"], "events_train": res["events_train"],
-                     "n_valid": int(len(idx)), "events_valid": int(d.loc[idx, y].sum()),
+                     "n_valid": int(mask.sum()), "events_valid": int(d[y].to_numpy()[mask].sum()),
                      "seconds": res["seconds"], "warnings": "; ".join(res["warnings"])})
-    val = validate_by_centre(d[y].to_numpy(), pred.to_numpy(), pd.Categorical(d[centre], categories=centres),
+    val = validate_by_centre(d[y].to_numpy(), pred, pd.Categorical(d[centre], categories=centres),
                              thresholds=thresholds, level=level, min_events=min_events, n_boot=n_boot, seed=seed,
                              scheduler=scheduler, pi_type=pi_type, engine=engine)
-    preds = pd.DataFrame({"centre": d[centre], "y": d[y], "p": pred})
+    preds = pd.DataFrame({"centre": d[centre], "y": d[y], "p": pred}, index=d.index)
     return IECVResult(predictions=preds, folds=pd.DataFrame(rows), validation=val,
                       features=tuple(feats) if is_sklearn else (), engine=val.engine)
 

@@ -228,6 +228,15 @@ def test_forest_plot(demo):
     assert labels[:3] == ["A", "B", "C"] and labels[-1].startswith("Pooled")
     with pytest.raises(InputError, match="unknown measure"):
         res.plot(measures=("nri",))
+    est = res.estimates[res.estimates.measure == "oe"]
+    ax = pool_random_effects(est.yi, est.vi, labels=est.centre, transform="exp", engine="python").plot()
+    assert [t.get_text() for t in ax.get_yticklabels()][:3] == ["A", "B", "C"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ax = clustered_calibration(demo.y, demo.p, demo.center, engine="python").plot()
+    assert ax.get_xlabel() == "Predicted probability"
+    ax = subgroup_performance(demo.y, demo.p, demo[["menopause"]], n_boot=20, seed=1, engine="python").plot("slope")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["menopause: pre (n=176)", "menopause: post (n=224)"]
     import matplotlib.pyplot as plt
 
     plt.close("all")
@@ -412,7 +421,8 @@ def test_iecv_on_dask_workers_bit_identical(demo):
     pd.testing.assert_frame_equal(ref.per_centre, got.per_centre)
 
 
-def test_iecv_fold_warnings_are_reported(demo):
+@pytest.mark.parametrize("engine", ["python", pytest.param("r", marks=pytest.mark.r)])
+def test_iecv_fold_warnings_are_reported(demo, engine):
     def noisy(train, valid):
         warnings.warn("model did not converge", RuntimeWarning)
         return np.full(len(valid), train.y.mean())
@@ -422,7 +432,12 @@ def test_iecv_fold_warnings_are_reported(demo):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*constant predictions.*")
             warnings.filterwarnings("ignore", message="pooled auc")
-            res = internal_external_cv(d, noisy, "y", "center", n_boot=20, seed=1, engine="python")
+            res = internal_external_cv(d, noisy, "y", "center", n_boot=20, seed=1, engine=engine)
     assert res.folds.warnings.str.contains("did not converge").all()
     # a constant prediction has no AUC: reported, left out of the AUC pool, not silently 0.5
     assert res.per_centre.auc.isna().all() and np.isnan(res.pooled.loc["auc", "estimate"])
+    assert res.per_centre.note.str.contains("constant predictions").all()
+    # ICI of a constant prediction: |p - event rate| (the lowess smooth of tied x is the mean)
+    for c, g in res.predictions.groupby("centre", observed=True):
+        ici = res.per_centre.set_index("centre").loc[c, "ici"]
+        assert ici == pytest.approx(abs(g.p.iloc[0] - g.y.mean()), abs=1e-12)

@@ -83,15 +83,24 @@ h2s_q_test <- function(yi, vi) {
 }
 
 # Random-effects calibration model (mixed-effects calibration, Barrenada et al. 2025 MIX-C):
-# glmer(y ~ L + (1 + L | g)), L = logit(p), Laplace approximation, bobyqa converged tightly.
-# Returns the fixed effects, their covariance (lme4's Hessian-based vcov), theta, the random-
-# effects covariance, the conditional modes per group and -2 log-likelihood.
+# glmer(y ~ L + (1 + L | g)), L = logit(p), Laplace approximation. The fit is started twice,
+# with bobyqa and with Nelder-Mead (with few centres the variance parameters often sit on the
+# boundary, where one optimizer can stop at a point of higher deviance than the other); the
+# lower deviance is kept and polished with bobyqa converged tightly (rhoend 1e-10, PIRLS
+# tolerance 1e-12). Returns the fixed effects, their covariance (lme4's Hessian-based vcov),
+# theta, the random-effects covariance, the conditional modes per group, -2 log-likelihood.
 h2s_glmm_calibration <- function(y, L, g) {
   g <- factor(g)
-  ctrl <- lme4::glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12,
-                             optCtrl = list(rhoend = 1e-10, maxfun = 1e5),
-                             check.conv.singular = lme4::.makeCC(action = "ignore", tol = 1e-4))
-  fit <- lme4::glmer(y ~ L + (1 + L | g), family = stats::binomial(), control = ctrl)
+  cc <- lme4::.makeCC(action = "ignore", tol = 1e-4)
+  tight <- lme4::glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12,
+                              optCtrl = list(rhoend = 1e-10, maxfun = 1e5), check.conv.singular = cc)
+  nm <- lme4::glmerControl(optimizer = "Nelder_Mead", tolPwrss = 1e-12, check.conv.singular = cc)
+  fits <- list(lme4::glmer(y ~ L + (1 + L | g), family = stats::binomial(), control = tight),
+               lme4::glmer(y ~ L + (1 + L | g), family = stats::binomial(), control = nm))
+  dev <- vapply(fits, function(f) -2 * as.numeric(stats::logLik(f)), numeric(1))
+  best <- fits[[which.min(dev)]]
+  fit <- lme4::glmer(y ~ L + (1 + L | g), family = stats::binomial(), control = tight,
+                     start = list(theta = lme4::getME(best, "theta"), fixef = lme4::fixef(best)))
   vc <- lme4::VarCorr(fit)$g
   re <- lme4::ranef(fit)$g
   list(beta = as.numeric(lme4::fixef(fit)), vcov = as.matrix(stats::vcov(fit)),

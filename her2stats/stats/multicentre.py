@@ -152,6 +152,14 @@ def _outcome(y: Any, name: str = "y") -> np.ndarray:
                              f"its categories present are {[str(c) for c in present][:10]}")
         out = np.where(s.isna().to_numpy(), np.nan, (s == event).to_numpy(dtype=float))
         return out
+    if s.dtype.kind in "biuf":  # fast path: numeric or bool arrays
+        out = s.to_numpy(dtype=float)
+        odd = ~np.isnan(out) & (out != 0.0) & (out != 1.0)
+        if odd.any():
+            shown = ", ".join(repr(float(v)) for v in np.unique(out[odd])[:5])
+            raise InputError(f"{name} must be coded 0/1 (or bool, or a two-category Categorical whose second category "
+                             f"is the event); found other values {shown}")
+        return out
     vals = s.to_numpy(dtype=object)
     out = np.full(len(vals), np.nan)
     bad = []
@@ -172,9 +180,11 @@ def _outcome(y: Any, name: str = "y") -> np.ndarray:
 
 
 def _probabilities(p: Any, n: int, name: str = "p") -> np.ndarray:
-    arr = p.to_numpy() if isinstance(p, (pd.Series, pd.Index)) else p
     try:
-        out = np.asarray(arr, dtype=float)
+        if isinstance(p, (pd.Series, pd.Index)):
+            out = np.asarray(p.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+        else:
+            out = np.asarray(p, dtype=float)
     except (TypeError, ValueError):
         raise InputError(f"{name} must be numeric predicted probabilities; convert it with pd.to_numeric") from None
     if out.ndim != 1:

@@ -140,6 +140,11 @@ _LAZY: dict[str, str] = {
     "reclassification_at_horizon": "stats.reclassification",
     "audit_papers": "audit",
     "rank_test_p_range": "stats.htest",
+    "validate_by_centre": "stats.multicentre",
+    "pool_random_effects": "stats.multicentre",
+    "internal_external_cv": "stats.multicentre",
+    "clustered_calibration": "stats.multicentre",
+    "subgroup_performance": "stats.multicentre",
 }
 
 __all__ = [

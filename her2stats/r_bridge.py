@@ -68,6 +68,8 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "riskRegression": "r-cran-riskregression",
     "sva": "r-bioc-sva",
     "cmprsk": "r-cran-cmprsk",
+    "metafor": "r-cran-metafor",
+    "lme4": "r-cran-lme4",
     "irr": "(not in Debian; her2stats ships its own implementation)",
     "dcurves": "(not in Debian; her2stats ships r/dca.R)",
     "ResourceSelection": "(not in Debian; her2stats ships its own Hosmer-Lemeshow)",
@@ -78,7 +80,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
 REQUIRED_R_PACKAGES = ("rms", "pROC", "survival", "glmnet", "psych", "MASS")
 #: R packages used when present
 OPTIONAL_R_PACKAGES = ("dcurves", "ResourceSelection", "irr", "riskRegression", "timeROC", "readxl", "jsonlite", "sva",
-                       "cmprsk")
+                       "cmprsk", "metafor", "lme4")
 
 
 def install_hint(package: str) -> str:

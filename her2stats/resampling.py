@@ -40,6 +40,75 @@ def _run_chunk(fn: Callable[[np.random.Generator, int], Any], n: int, ss: np.ran
     return np.asarray(fn(np.random.default_rng(ss), n))
 
 
+def _call(fn: Callable[[Any], Any], item: Any) -> Any:
+    return fn(item)
+
+
+def map_tasks(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    scheduler: Any = None,
+    on_done: Callable[[int], None] | None = None,
+) -> list[Any]:
+    """Apply ``fn`` to each item on a scheduler; results come back in the order of ``items``.
+
+    The one place that reads a ``scheduler`` argument (:func:`run_replicates` and the
+    internal-external cross-validation use it): None or ``"sequential"`` (in process, in order),
+    ``"threads"`` (a thread pool over all cores), ``"processes"`` / ``"synchronous"`` (Dask local
+    schedulers), a ``dask.distributed.Client`` or a scheduler address ``"tcp://..."``. On a
+    distributed cluster ``fn`` (with the data in its closure) is shipped to each worker once, not
+    once per item. ``on_done(i)`` is called as item ``i``'s result is collected.
+    """
+    items = list(items)
+    tick = on_done if on_done is not None else (lambda i: None)
+    if scheduler is None or scheduler == "sequential":
+        out = []
+        for i, item in enumerate(items):
+            out.append(fn(item))
+            tick(i)
+        return out
+    if scheduler == "threads":
+        workers = max(1, min(len(items), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(fn, item) for item in items]
+            out = []
+            for i, fut in enumerate(futures):
+                out.append(fut.result())
+                tick(i)
+        return out
+    if scheduler in ("processes", "synchronous"):
+        import dask
+
+        tasks = [dask.delayed(_call)(fn, item) for item in items]
+        out = list(dask.compute(*tasks, scheduler=scheduler))
+        for i in range(len(items)):
+            tick(i)
+        return out
+    client, owned = _as_client(scheduler)
+    try:
+        fn_remote = client.scatter(fn, broadcast=True, hash=False)
+        futures = client.map(_call, [fn_remote] * len(items), items, pure=False)
+        out = []
+        for i, fut in enumerate(futures):
+            out.append(fut.result())
+            tick(i)
+        return out
+    finally:
+        if owned:
+            client.close()
+
+
+class _ChunkRunner:
+    """``(n, SeedSequence) -> fn(default_rng(ss), n)`` as a picklable callable for :func:`map_tasks`."""
+
+    def __init__(self, fn: Callable[[np.random.Generator, int], Any]):
+        self.fn = fn
+
+    def __call__(self, chunk: tuple[int, np.random.SeedSequence]) -> np.ndarray:
+        n, ss = chunk
+        return _run_chunk(self.fn, n, ss)
+
+
 def run_replicates(
     fn: Callable[[np.random.Generator, int], Any],
     B: int,
@@ -58,7 +127,7 @@ def run_replicates(
     seed : int, SeedSequence or None (None draws fresh entropy: not reproducible).
     scheduler : None (sequential), ``"threads"`` (all cores; numpy releases the GIL),
         ``"processes"`` / ``"synchronous"`` (Dask local schedulers), a ``dask.distributed.Client``
-        or a scheduler address string ``"tcp://..."``.
+        or a scheduler address string ``"tcp://..."`` (see :func:`map_tasks`).
     chunk_size : replicates per task; part of the random stream definition (keep it fixed to
         reproduce a result).
     progress : show a tqdm progress bar over chunks.
@@ -70,45 +139,12 @@ def run_replicates(
 
         bar = tqdm(total=int(B), desc=desc, leave=False)
 
-    def _tick(n: int) -> None:
+    def _tick(i: int) -> None:
         if bar is not None:
-            bar.update(n)
+            bar.update(chunks[i][0])
 
     try:
-        if scheduler is None or scheduler == "sequential":
-            out = []
-            for n, ss in chunks:
-                out.append(_run_chunk(fn, n, ss))
-                _tick(n)
-        elif scheduler == "threads":
-            workers = max(1, min(len(chunks), os.cpu_count() or 1))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_run_chunk, fn, n, ss) for n, ss in chunks]
-                out = []
-                for (n, _), fut in zip(chunks, futures):
-                    out.append(fut.result())
-                    _tick(n)
-        elif scheduler in ("processes", "synchronous"):
-            import dask
-
-            tasks = [dask.delayed(_run_chunk)(fn, n, ss) for n, ss in chunks]
-            out = list(dask.compute(*tasks, scheduler=scheduler))
-            _tick(int(B))
-        else:
-            client, owned = _as_client(scheduler)
-            try:
-                # ship the work function (and the data in its closure) to each worker once, not
-                # once per chunk
-                fn_remote = client.scatter(fn, broadcast=True, hash=False)
-                futures = client.map(_run_chunk, [fn_remote] * len(chunks), [n for n, _ in chunks],
-                                     [ss for _, ss in chunks], pure=False)
-                out = []
-                for (n, _), fut in zip(chunks, futures):
-                    out.append(fut.result())
-                    _tick(n)
-            finally:
-                if owned:
-                    client.close()
+        out = map_tasks(_ChunkRunner(fn), chunks, scheduler=scheduler, on_done=_tick)
     finally:
         if bar is not None:
             bar.close()

@@ -36,3 +36,13 @@ h2s_logistic_summary <- function(fit, profile = FALSE, level = 0.95) {
   }
   out
 }
+
+# Firth's penalised-likelihood logistic regression: for the logit link brglm2's mean-bias-reducing
+# adjusted scores (type = "AS_mean") are Firth's (1993) modified score. X is the numeric design
+# with its intercept column (built in Python), y is 0/1; no names travel.
+h2s_firth_logistic <- function(X, y) {
+  fit <- stats::glm(y ~ 0 + X, family = stats::binomial(), data = list(y = y, X = X),
+                    method = brglm2::brglmFit, type = "AS_mean", epsilon = 1e-12, maxit = 200)
+  list(coef = unname(stats::coef(fit)), var = unname(as.matrix(stats::vcov(fit))),
+       converged = isTRUE(fit$converged))
+}

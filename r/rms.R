@@ -170,3 +170,10 @@ h2s_nomogram_plot <- function(fit, path, device, width, height, times = NULL, la
   plot(nom)
   invisible(path)
 }
+
+# The bootstrap resamples rms::validate / rms::calibrate draw after set.seed(seed): predab.resample
+# calls sample(n, replace = TRUE) once per repetition and nothing else random (B x n matrix).
+h2s_boot_indices <- function(n, B, seed) {
+  set.seed(seed)
+  t(vapply(seq_len(B), function(i) sample(n, replace = TRUE), integer(n)))
+}

@@ -44,7 +44,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from ..engine import resolve_engine
-from ..errors import InputError
+from ..errors import ConvergenceError, InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, lowess_presorted, r_quantile, r_seq
@@ -524,7 +524,56 @@ def _check_B(B) -> int:
     return int(B)
 
 
+#: status of a validate replicate whose test-sample recalibration fit (logit P = a + b lp) failed
+RECAL_FAILED = 9
+
+
+def _failure_words(status: np.ndarray) -> str:
+    from ._fitcheck import failure_summary
+
+    status = np.asarray(status)
+    text = failure_summary(status)
+    k = int(np.sum(status == RECAL_FAILED))
+    if k:
+        text += ("; " if text else "") + f"{k} test-sample recalibration (logit P = a + b lp) did not converge"
+    return text
+
+
+def _announce_failed_refits(what: str, status: np.ndarray, B: int) -> None:
+    """Failed bootstrap refits are left out of the averages: say how many and why."""
+    k = int(np.sum(np.asarray(status) != 0))
+    if k:
+        warnings.warn(f"{what}: {k} of {B} bootstrap refits failed and are left out of the averages "
+                      f"(n_failed={k}): {_failure_words(status)}", UserWarning, stacklevel=3)
+
+
+def _announce_r_resamples(what: str, model, B: int, seed: int, n_failed: int) -> None:
+    """R engine: rms drops refits that fail (counted in ``n`` and announced here) but keeps refits
+    of quasi-separated resamples, whose coefficients diverged. The resamples rms drew after
+    ``set.seed(seed)`` are redrawn and checked with the Python engine's criterion."""
+    from .. import r_bridge
+    from ._fitcheck import SEPARATED
+    from .models import refit_logistic_batch
+
+    if n_failed:
+        warnings.warn(f"{what} (rms): {n_failed} of {B} bootstrap refits failed (rms: divergence or singularity) and "
+                      f"are left out of the averages (n_failed={n_failed})", UserWarning, stacklevel=3)
+    n = len(model.y)
+    idx = np.atleast_2d(np.asarray(r_bridge.call("h2s_boot_indices", int(n), int(B), int(seed)), dtype=int)) - 1
+    W = np.stack([np.bincount(i, minlength=n) for i in idx.reshape(B, n)]).astype(float)
+    _, status = refit_logistic_batch(model.design(), model.y, W, init=model.coefficients.to_numpy())
+    n_sep = int(np.sum(status == SEPARATED))
+    if n_sep > n_failed:
+        warnings.warn(f"{what} (rms): {n_sep} of the {B} resamples rms drew are separated (no finite maximum-"
+                      f"likelihood estimate); rms failed on {n_failed} refit(s) in all and keeps the others, with "
+                      "diverged coefficients, in its averages. engine='python' leaves such refits out and counts "
+                      "them in n_failed.", UserWarning, stacklevel=3)
+
+
 def _r_fit_for(model):
+    if getattr(model, "firth", False):
+        raise InputError("engine='r': rms refits by maximum likelihood and has no Firth-penalised refit; a model "
+                         "fitted with firth=True is validated, calibrated and drawn with engine='python'")
     if model.r_fit is not None:
         return model.r_fit
     # a Python-engine model validated with engine="r": refit in rms with the same design
@@ -556,8 +605,12 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
     progress : progress bar.
     engine : "python" (vectorised refits) or "r" (``rms::calibrate``; ``set.seed(seed)``).
 
-    Refits that fail (separation in a resample, no convergence) are dropped, as rms does, and
-    counted in ``n_failed``.
+    Refits that fail -- a separated resample (no finite maximum-likelihood estimate, decided by the
+    exact check of :mod:`._fitcheck`), a design column constant in the resample, no convergence --
+    are left out, counted in ``n_failed`` and announced with a warning giving the reasons. rms
+    drops only the refits its fitter flags and keeps quasi-separated ones; ``engine="r"``
+    announces its failures and any separated resample it kept. A Firth model (``fit_lrm(...,
+    firth=True)``) is refitted by Firth's penalised likelihood (Python engine only).
 
     Examples
     --------
@@ -578,10 +631,11 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
         from .. import r_bridge
 
         r_bridge.require("rms")
-        out = r_bridge.call("h2s_calibrate", _r_fit_for(model), int(B), int(seed if seed is not None else
-                                                                               np.random.SeedSequence().entropy % 2**31))
+        r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
+        out = r_bridge.call("h2s_calibrate", _r_fit_for(model), int(B), r_seed)
         cur = out["curve"]
         n_used = cur["n"].to_numpy(float)
+        _announce_r_resamples("calibrate", model, B, r_seed, int(B - np.nanmax(n_used)))
         return CalibrationCurve(
             predicted=cur["predy"].to_numpy(float), apparent=cur["calibrated.orig"].to_numpy(float),
             bias_corrected=cur["calibrated.corrected"].to_numpy(float), optimism=cur["optimism"].to_numpy(float),
@@ -597,26 +651,32 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
 
     def work(rng: np.random.Generator, m: int) -> np.ndarray:
         W = np.stack([np.bincount(bootstrap_indices(rng, n), minlength=n) for _ in range(m)])
-        betas, ok = newton_logistic_batch(X, y, W.astype(float), init=beta0)
-        out = np.full((m, 2, len(predy)), np.nan)
-        P = _expit(betas @ X.T)
+        betas, status = refit_logistic_batch(X, y, W.astype(float), init=beta0, firth=model.firth)
+        # the last slot carries each refit's status code (0 = usable), so failures can be told apart
+        out = np.full((m, 2, len(predy) + 1), np.nan)
+        out[:, 0, -1] = status
+        P = _expit(np.nan_to_num(betas) @ X.T)
         for k in range(m):
-            if not ok[k]:
+            if status[k] != OK:
                 continue
             o = np.argsort(P[k], kind="stable")
             ex, ey = P[k, o], y[o]
-            out[k, 1] = approx(ex, lowess_presorted(ex, ey), predy, ties="first") - predy
+            out[k, 1, :-1] = approx(ex, lowess_presorted(ex, ey), predy, ties="first") - predy
             # the resample, sorted, is the sorted original with each row repeated W times
             # (rows tied in P keep the original order rather than R's resample order)
             reps = W[k, o]
             tx, ty = np.repeat(ex, reps), np.repeat(ey, reps)
-            out[k, 0] = approx(tx, lowess_presorted(tx, ty), predy, ties="first") - predy
+            out[k, 0, :-1] = approx(tx, lowess_presorted(tx, ty), predy, ties="first") - predy
         return out
 
-    from .models import newton_logistic_batch
+    from ._fitcheck import OK
+    from .models import refit_logistic_batch
 
     reps = run_replicates(work, B, seed=seed, scheduler=scheduler, progress=progress, desc="calibrate")
-    failed = np.isnan(reps).all(axis=(1, 2))
+    status = reps[:, 0, -1].astype(int)
+    reps = reps[:, :, :-1]
+    failed = status != OK
+    _announce_failed_refits("calibrate", status, B)
     both = ~np.isnan(reps[:, 0, :] + reps[:, 1, :])
     num = both.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -648,7 +708,7 @@ class ValidationResult(Result):
     index_orig, training, test, optimism, index_corrected, n (as rms; C = (Dxy + 1)/2 is added),
     and optimism_mcse, the Monte-Carlo standard error of the optimism (Python engine).
     ``ci``: lower/upper confidence limits of the optimism-corrected C, Slope and Brier score.
-    ``n_failed``: bootstrap refits that failed (rms drops them silently).
+    ``n_failed``: bootstrap refits that failed and were left out (announced with a warning).
     """
 
     table: pd.DataFrame
@@ -727,8 +787,9 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     apparent (training) values, shifted so their mean equals the corrected estimate. The apparent
     slope is 1 by construction, so for the slope the test-sample slopes are used instead.
 
-    Failed refits (separation, no convergence) are excluded from the averages, as rms does, and
-    counted in ``n_failed``.
+    Failed refits (a separated resample, a design column constant in the resample, no
+    convergence) are excluded from the averages, counted in ``n_failed`` and announced with a
+    warning giving the reasons; see :func:`calibrate` for the R engine and Firth models.
 
     Examples
     --------
@@ -752,23 +813,32 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
 
     def work(rng: np.random.Generator, m: int) -> np.ndarray:
         W = np.stack([np.bincount(bootstrap_indices(rng, n), minlength=n) for _ in range(m)]).astype(float)
-        betas, ok = newton_logistic_batch(X, y, W, init=beta0)
-        LP = betas @ X.T
+        betas, status = refit_logistic_batch(X, y, W, init=beta0, firth=model.firth)
+        ok = status == OK
+        LP = np.nan_to_num(betas) @ X.T
         a, b, dev, ok2 = _recal_batch(np.where(ok[:, None], LP, 0.0), y)
-        out = np.full((m, 2, 10), np.nan)
+        # the last slot carries each refit's status code (0 = usable, RECAL_FAILED: the test-sample
+        # recalibration fit did not converge)
+        out = np.full((m, 2, 11), np.nan)
+        out[:, 0, 10] = np.where(ok & ~ok2, RECAL_FAILED, status)
         for k in range(m):
             if ok[k] and ok2[k]:
-                out[k, 0] = _discrim_train(LP[k], y, W[k])
-                out[k, 1] = _discrim_test(LP[k], y, a[k], b[k], dev[k])
+                out[k, 0, :10] = _discrim_train(LP[k], y, W[k])
+                out[k, 1, :10] = _discrim_test(LP[k], y, a[k], b[k], dev[k])
         return out
 
-    from .models import newton_logistic_batch
+    from ._fitcheck import OK
+    from .models import refit_logistic_batch
 
     reps = run_replicates(work, B, seed=seed, scheduler=scheduler, progress=progress, desc="validate")
-    good = ~np.isnan(reps).any(axis=(1, 2))
+    status = reps[:, 0, 10].astype(int)
+    reps = reps[:, :, :10]
+    good = (status == OK) & ~np.isnan(reps).any(axis=(1, 2))
     n_failed = int((~good).sum())
     if good.sum() == 0:
-        raise InputError("every bootstrap refit failed (separation in the resamples); validation is impossible")
+        raise ConvergenceError(f"validate: every one of the {B} bootstrap refits failed "
+                               f"({_failure_words(status)}); validation is impossible")
+    _announce_failed_refits("validate", np.where(good, 0, np.where(status == OK, RECAL_FAILED, status)), B)
     R = reps[good]
     train = R[:, 0, :].mean(0)
     test = R[:, 1, :].mean(0)
@@ -801,8 +871,8 @@ def _validate_r(model, B: int, seed, conf_level: float, n: int) -> ValidationRes
     from .. import r_bridge
 
     r_bridge.require("rms")
-    out = r_bridge.call("h2s_validate", _r_fit_for(model), int(B),
-                        int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31))
+    r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
+    out = r_bridge.call("h2s_validate", _r_fit_for(model), int(B), r_seed)
     tab = out.set_index("index")
     tab.index.name = None
     tab.columns = ["index_orig", "training", "test", "optimism", "index_corrected", "n"]
@@ -812,6 +882,7 @@ def _validate_r(model, B: int, seed, conf_level: float, n: int) -> ValidationRes
     tab.loc["C"] = c
     tab = tab.loc[_VALIDATE_INDEXES].astype(float)
     tab["optimism_mcse"] = np.nan
+    _announce_r_resamples("validate", model, B, r_seed, int(B - tab.loc["Dxy", "n"]))
     ci = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=["C", "Slope", "B"])
     return ValidationResult(table=tab, ci=ci, conf_level=conf_level, B=B, n_failed=int(B - tab.loc["Dxy", "n"]),
                             seed=seed, n=n, engine="r",

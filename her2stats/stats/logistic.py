@@ -11,9 +11,13 @@ models by IRLS (statsmodels GLM) and replays ``step()``'s algorithm. Coefficient
 p-values agree to 1e-6 (tested), and so do the selected terms.
 
 Perfect or quasi-complete separation (a level with no events or no non-events, a covariate that
-splits the outcome, or a combination that does) is never reported as a silent infinite odds ratio:
-it raises :class:`~her2stats.errors.ConvergenceError` naming the variable and suggesting Firth's
-penalised likelihood (R ``logistf``) or merging levels.
+splits the outcome, or a combination that does) is never reported as a silent infinite odds ratio,
+and exactly collinear covariates never as an arbitrary one: before either engine fits, the design
+is checked (rank with a relative tolerance; Konis's linear program for separation, see
+:mod:`._fitcheck`) and :class:`~her2stats.errors.ConvergenceError` names the covariates and
+levels at fault. ``firth=True`` fits Firth's penalised likelihood instead (finite estimates
+under separation): Python's own Newton-Raphson on the modified score, R ``brglm2``
+(``type = "AS_mean"``).
 
 References
 ----------
@@ -123,32 +127,19 @@ def _used_levels(data: pd.DataFrame, terms: list[_Term]) -> list[_Term]:
     return out
 
 
-def _check_separation(data: pd.DataFrame, y: np.ndarray, terms: list[_Term]) -> None:
-    """Separation detectable from one covariate at a time (always an infinite MLE)."""
-    for t in terms:
-        if t.kind == "categorical":
-            vals = data[t.name].to_numpy()
-            for lev in t.levels:
-                sel = vals == lev
-                ev = int(y[sel].sum())
-                if sel.any() and (ev == 0 or ev == sel.sum()):
-                    what = "no events" if ev == 0 else "only events"
-                    raise ConvergenceError(
-                        f"quasi-complete separation: level {lev!r} of {t.name!r} has {what} "
-                        f"({int(sel.sum())} rows), so its odds ratio is infinite or zero. Merge it with another "
-                        "level, drop the variable, or use Firth's penalised likelihood (R logistf).")
-        else:
-            x = data[t.name].to_numpy(dtype=float)
-            x0, x1 = x[y == 0], x[y == 1]
-            if x0.max() < x1.min() or x1.max() < x0.min():
-                raise ConvergenceError(
-                    f"complete separation: {t.name!r} splits the outcome (every event on one side of "
-                    f"{x0.max() if x0.max() < x1.min() else x1.max():g}); its odds ratio is infinite. Use Firth's "
-                    "penalised likelihood (R logistf) or a categorised version.")
-            if x0.max() <= x1.min() or x1.max() <= x0.min():
-                raise ConvergenceError(
-                    f"quasi-complete separation: {t.name!r} splits the outcome except at a tie; its odds ratio "
-                    "is infinite. Use Firth's penalised likelihood (R logistf).")
+def _check_design(data: pd.DataFrame, y: np.ndarray, terms: list[_Term], firth: bool) -> None:
+    """Rank and (unless Firth) separation of the design, on both engines, before fitting.
+
+    A stepwise search only visits sub-models of this design, which can be neither separated nor
+    collinear when the full design is not."""
+    from ._fitcheck import check_logistic, check_rank
+
+    x, labels = _design(data, terms)
+    names = [f"level {lev!r} of {var!r}" if lev else repr(var) for var, lev, _ in labels[1:]]
+    if firth:
+        check_rank(x[:, 1:], names, "logistic_table")
+    else:
+        check_logistic(x[:, 1:], y, names, "logistic_table")
 
 
 # =========================================================================== fitting (python)
@@ -163,6 +154,25 @@ class _Fit:
     path: list | None = None
 
 
+def _firth_fit(data: pd.DataFrame, y: np.ndarray, terms: list[_Term], engine: str) -> _Fit:
+    """Firth-penalised fit (Wald SE from ``I(b)^-1``, as logistf/brglm2) on either engine."""
+    from types import SimpleNamespace
+
+    from .models import _fit_firth
+
+    x, labels = _design(data, terms)
+    params, vcov = _fit_firth(x, y, engine, "logistic_table")
+    bse = np.sqrt(np.diag(vcov))
+    eta = x @ params
+    dev = float(-2 * np.sum(y * eta - np.logaddexp(0, eta)))
+    z = params / bse
+    coef = pd.DataFrame({"name": [lab[2] for lab in labels], "variable": [lab[0] for lab in labels],
+                         "level": [lab[1] for lab in labels], "estimate": params, "se": bse, "z": z,
+                         "p": 2 * stats.norm.sf(np.abs(z))})
+    model = SimpleNamespace(params=params, cov_params=vcov, deviance=dev, method="Firth penalised likelihood")
+    return _Fit(coef=coef, deviance=dev, aic=dev + 2 * x.shape[1], n=len(y), terms=[t.name for t in terms], model=model)
+
+
 def _py_fit(data: pd.DataFrame, y: np.ndarray, terms: list[_Term], profile: bool, level: float) -> _Fit:
     import statsmodels.api as sm
 
@@ -172,8 +182,7 @@ def _py_fit(data: pd.DataFrame, y: np.ndarray, terms: list[_Term], profile: bool
         model = sm.GLM(y, x, family=sm.families.Binomial())
         res = model.fit(tol=1e-10, maxiter=100)  # tighter than R's 1e-8 so parity holds at 1e-6
     params, bse = np.asarray(res.params), np.asarray(res.bse)
-    eta = x @ params
-    _check_fit(params, bse, eta, labels, bool(res.converged))
+    _check_fit(params, labels, bool(res.converged))
     z = params / bse
     coef = pd.DataFrame({"name": [lab[2] for lab in labels], "variable": [lab[0] for lab in labels],
                          "level": [lab[1] for lab in labels], "estimate": params, "se": bse, "z": z,
@@ -186,17 +195,15 @@ def _py_fit(data: pd.DataFrame, y: np.ndarray, terms: list[_Term], profile: bool
                 terms=[t.name for t in terms], model=res)
 
 
-def _check_fit(params, bse, eta, labels, converged: bool) -> None:
-    """Separation by a combination of covariates shows as diverging coefficients."""
-    extreme = np.abs(eta) > 30  # fitted probabilities 0 or 1 to ~1e-13
-    suspicious = (np.abs(params) > 15) | ~np.isfinite(bse) | (bse > 1e3)
-    if (not converged) or (extreme.any() and suspicious[1:].any()):
+def _check_fit(params, labels, converged: bool) -> None:
+    """The design passed the rank and separation checks, so the maximum exists: only a fit that
+    failed to reach it is left to report."""
+    if not converged or not np.all(np.isfinite(params)):
         worst = [labels[i][0] + (f" [{labels[i][1]}]" if labels[i][1] else "")
                  for i in np.argsort(-np.abs(np.nan_to_num(params, nan=np.inf)))[:3] if i > 0]
         raise ConvergenceError(
-            "logistic regression did not converge to finite estimates (perfect or quasi-complete separation "
-            f"by a combination of covariates; largest coefficients: {', '.join(worst)}). Drop or merge covariates, "
-            "or use Firth's penalised likelihood (R logistf).")
+            "logistic_table: the fit did not converge although the likelihood has a finite maximum (no separation, "
+            f"full rank); largest coefficients: {', '.join(worst)}. Rescale the covariates and refit.")
 
 
 def _profile_ci(x: np.ndarray, y: np.ndarray, params: np.ndarray, dev: float, level: float):
@@ -315,9 +322,8 @@ def _r_fit(data, y, terms: list[_Term], direction: str, k: float, profile: bool,
     coef["name"] = [lookup[nm][2] for nm in got]
     coef.insert(1, "variable", [lookup[nm][0] for nm in got])
     coef.insert(2, "level", [lookup[nm][1] for nm in got])
-    x, _ = _design(data, selected)
     params = coef["estimate"].to_numpy(dtype=float)
-    _check_fit(params, coef["se"].to_numpy(dtype=float), x @ params, labels, bool(out["converged"]))
+    _check_fit(params, labels, bool(out["converged"]))
     path = None
     if out.get("steps") is not None:
         st = out["steps"]
@@ -391,7 +397,7 @@ def _with_or(fit: _Fit, z: float, ci: str) -> pd.DataFrame:
 def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], univariable: bool = True,
                    multivariable: bool = True, stepwise: str | None = None, criterion: str = "aic",
                    ci: str = "wald", level: float = 0.95, positive: Any = None,
-                   engine: str | None = None) -> LogisticTable:
+                   engine: str | None = None, firth: bool = False) -> LogisticTable:
     r"""Odds-ratio table of a binary outcome: univariable and multivariable logistic regression.
 
     .. math:: \operatorname{logit} P(Y=1\mid x) = \beta_0 + \sum_j \beta_j x_j,\qquad
@@ -419,6 +425,18 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
     positive : optional
         The outcome value coded 1.
     engine : {"r", "python", None}
+    firth : bool
+        Firth's penalised likelihood (``l(b) + 1/2 log det I(b)``; finite odds ratios under
+        separation, Heinze & Schemper 2002) with Wald CIs from ``I(b)^-1``; R: ``brglm2``
+        (``type = "AS_mean"``). Not with ``stepwise`` (the AIC of a penalised fit is not R's) or
+        ``ci="profile"``.
+
+    Raises
+    ------
+    ConvergenceError
+        On both engines, before fitting: exactly collinear covariates (naming the aliased
+        columns) or, without ``firth``, complete / quasi-complete separation (naming a minimal
+        set of separating covariates or levels).
 
     Notes
     -----
@@ -439,6 +457,12 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
         raise InputError(f"ci must be 'wald' or 'profile', got {ci!r}")
     if not (univariable or multivariable):
         raise InputError("logistic_table: ask for univariable and/or multivariable models")
+    if firth and stepwise:
+        raise InputError("logistic_table: firth=True with stepwise selection is not available (the AIC of a "
+                         "penalised fit is not the one R's step() uses); select on a maximum-likelihood model first")
+    if firth and ci == "profile":
+        raise InputError("logistic_table: ci='profile' is not available with firth=True (Wald intervals from the "
+                         "inverse information are reported)")
     terms, positive = _prepare(df, outcome, covariates, positive)
     engine = resolve_engine(engine)
     z = stats.norm.ppf(0.5 + level / 2)
@@ -450,7 +474,9 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
         used = _used_levels(data, chosen)
         if y.sum() == 0 or y.sum() == len(y):
             raise InputError(f"logistic_table: outcome {outcome!r} has a single class in the analysed rows")
-        _check_separation(data, y, used)
+        _check_design(data, y, used, firth)
+        if firth:
+            return _firth_fit(data, y, used, engine), None
         if engine == "r":
             res = _r_fit(data, y, used, direction, k, profile, level)
             return res, res.path
@@ -491,6 +517,9 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
                              f"kept: {', '.join(selected) if selected else 'none'}.")
     footnotes.append(f"OR: odds ratio of {outcome} = {positive!r}; {int(level * 100)}% CI by "
                      f"{'Wald' if ci == 'wald' else 'profile likelihood'}; p: Wald test.")
+    if firth:
+        footnotes.append("Estimates by Firth's penalised likelihood (Heinze & Schemper 2002); SE from the inverse "
+                         "information at the estimate.")
     if n_excluded:
         footnotes.append(f"{n_excluded} row(s) with a missing outcome or covariate excluded from the multivariable model.")
 
@@ -518,4 +547,6 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
     return LogisticTable(frame=pd.DataFrame(rows), univariable=uni, multivariable=multi, model=model,
                          outcome=outcome, positive=positive, selected=selected, n=int(complete.sum()),
                          n_events=int(y_all.sum()), n_excluded=n_excluded, ci_method=ci, stepwise=stepwise,
-                         criterion=criterion, steps=steps, footnotes=tuple(footnotes), engine=engine)
+                         criterion=criterion, steps=steps, footnotes=tuple(footnotes), engine=engine,
+                         method="Logistic regression, Firth's penalised likelihood" if firth
+                         else "Logistic regression (binomial GLM)")

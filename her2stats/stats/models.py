@@ -34,7 +34,7 @@ from ..results import Result
 from ._names import check_column_names, check_unique_labels
 
 __all__ = ["fit_lrm", "LogisticModel", "Term", "rcs_knots", "rcs_basis", "newton_logistic",
-           "newton_logistic_batch", "binned_c_index", "concordance_c"]
+           "newton_logistic_batch", "refit_logistic_batch", "binned_c_index", "concordance_c"]
 
 #: rms/Hmisc default knot quantiles by number of knots (Harrell 2015, Table 2.3)
 _KNOT_QUANTILES = {
@@ -298,9 +298,12 @@ def newton_logistic_batch(X: np.ndarray, y: np.ndarray, W: np.ndarray, maxit: in
     Bootstrap samples are frequency weights (``W[b] = bincount(indices_b)``), so the B refits of
     a bootstrap share one design matrix and the Hessians of all replicates come from one matrix
     product ``(W * mu(1-mu)) @ [x_i x_i^T]``. Returns (beta (B, p), ok (B,)); ``ok`` is False for
-    fits that did not converge, have a singular information matrix, or are (quasi-)separated
-    (a standardised coefficient above ``SEPARATION_STD_COEF``; rms keeps such fits when its
-    log-likelihood criterion is met, we drop and count them).
+    fits that did not converge (Newton steps that do not vanish: under separation the likelihood
+    has no maximum and the steps never shrink), have a singular information matrix, or -- when a
+    converged fit puts a fitted probability within ``EXTREME_PROB`` of 0 or 1 -- whose resample
+    the exact linear-programming check finds separated (rms keeps such fits when its
+    log-likelihood criterion is met; we count them as failed). :func:`refit_logistic_batch`
+    also says why each failed refit failed.
     """
     n, p = X.shape
     B = W.shape[0]
@@ -341,14 +344,59 @@ def newton_logistic_batch(X: np.ndarray, y: np.ndarray, W: np.ndarray, maxit: in
         ok[idx[done]] = True
         active[idx[done | bad]] = False
     ok &= np.isfinite(beta).all(axis=1)
-    # Under (quasi-)separation Newton's steps walk off to infinity while the score vanishes, so a
-    # "converged" fit can carry an infinite-in-effect coefficient; the same standardised-coefficient
-    # rule as fit_lrm's separation check marks those fits as failed.
-    sd = X.std(axis=0)
-    sd[sd == 0] = 0.0
-    if p > 1:
-        ok &= (np.abs(beta[:, 1:]) * sd[1:]).max(axis=1) <= SEPARATION_STD_COEF
+    # A converged Newton fit is a stationary point of the log-likelihood, which under separation
+    # has none -- unless fitted probabilities underflow to exactly 0/1 and take the score with
+    # them. Such fits are decided by the exact check (Konis's LP) on the resample's rows.
+    from ._fitcheck import EXTREME_PROB, logistic_separation
+
+    for k in np.flatnonzero(ok):
+        sel = W[k] > 0
+        mu = _expit(X[sel] @ beta[k])
+        if np.min(np.minimum(mu, 1 - mu)) < EXTREME_PROB and \
+                logistic_separation(X[sel][:, 1:], y[sel], name_columns=False) is not None:
+            ok[k] = False
     return beta, ok
+
+
+def refit_logistic_batch(X: np.ndarray, y: np.ndarray, W: np.ndarray, init: np.ndarray | None = None,
+                         firth: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap refits (one row of frequency weights per resample) and the status of each.
+
+    Returns (beta (B, p), status (B,)) with status codes of :mod:`._fitcheck`: ``OK``,
+    ``SEPARATED`` (the resample has no finite maximum-likelihood estimate), ``SINGULAR`` (a design
+    column is constant or collinear in the resample) or ``NOT_CONVERGED``. ``firth=True`` refits
+    by Firth's penalised likelihood (finite under separation), one resample at a time.
+    """
+    from ._fitcheck import NOT_CONVERGED, OK, SINGULAR, aliased_columns, refit_status
+
+    B = W.shape[0]
+    if firth:
+        from ._firth import firth_logistic
+
+        beta = np.full((B, X.shape[1]), np.nan)
+        status = np.full(B, OK)
+        for k in range(B):
+            sel = W[k] > 0
+            if aliased_columns(X[sel][:, 1:]):
+                status[k] = SINGULAR
+                continue
+            b, _, conv = firth_logistic(X[sel], y[sel], weights=W[k, sel], init=init)
+            beta[k] = b
+            if not conv:
+                status[k] = NOT_CONVERGED
+        return beta, status
+    beta, ok = newton_logistic_batch(X, y, W, init=init)
+    status = np.full(B, OK)
+    for k in np.flatnonzero(~ok):
+        status[k] = refit_status(X, y, W[k])
+        if status[k] == NOT_CONVERGED:
+            # the likelihood has a finite maximum: the batch's plain Newton steps missed it, the
+            # step-halving fit of fit_lrm finds it
+            sel = W[k] > 0
+            b, _, conv = newton_logistic(X[sel], y[sel], weights=W[k, sel], init=init, maxit=200)
+            if conv:
+                beta[k], status[k] = b, OK
+    return beta, status
 
 
 def _expit(eta: np.ndarray) -> np.ndarray:
@@ -398,7 +446,8 @@ class LogisticModel(Result):
     y : 0/1 outcome of ``data``; ``outcome_levels`` (level coded 0, level coded 1).
     n_excluded : rows dropped for missing values; ``excluded_by_column`` says which columns.
     stats : rms-style summary (Obs, events, Model L.R., d.f., P, C, Dxy, R2, Brier, g, gp).
-    r_fit : the rms fit kept in R (engine="r"), else None.
+    r_fit : the rms fit kept in R (engine="r", maximum likelihood), else None.
+    firth : True for a Firth-penalised fit (the likelihood-based stats are evaluated at it).
     """
 
     outcome: str
@@ -420,6 +469,8 @@ class LogisticModel(Result):
     engine: str
     method: str = "lrm (maximum likelihood, Newton-Raphson)"
     r_fit: Any = field(default=None, compare=False)
+    #: fitted by Firth's penalised likelihood (``fit_lrm(firth=True)``)
+    firth: bool = False
 
     # ------------------------------------------------------------------ prediction
     def design(self, df: pd.DataFrame | None = None) -> np.ndarray:
@@ -506,7 +557,7 @@ def _r_formula(outcome: str, terms: Sequence[Term]) -> str:
 
 
 def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapping[str, Any] | None = None,
-            engine: str | None = None) -> LogisticModel:
+            engine: str | None = None, firth: bool = False) -> LogisticModel:
     """Fit a binary logistic regression model in rms's parametrisation.
 
     ``logit P(Y=1 | x) = b0 + sum_j b_j x_j``; a spline term ``rcs(x, k)`` contributes
@@ -524,6 +575,12 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
         (explicit knots). Knots are learnt from ``df`` only (fit on training data).
     engine : "python", "r" (``rms::lrm(x=TRUE, y=TRUE)``, kept in R for nomogram/calibrate/
         validate) or None (package default).
+    firth : fit by Firth's penalised likelihood ``l(b) + 1/2 log det I(b)`` instead of maximum
+        likelihood (finite estimates under separation; Heinze & Schemper 2002). Python: Newton-
+        Raphson on the modified score (:mod:`._firth`); R: ``brglm2::brglmFit(type = "AS_mean")``,
+        which for the logit link is Firth's estimate. The variance is ``I(b)^-1``. Bootstrap
+        validation and calibration of a Firth model refit by Firth (Python engine; rms has no
+        Firth refit, so ``engine="r"`` refuses them).
 
     Rows with missing outcome or covariates are excluded; their number is stored in
     ``n_excluded`` (and by column in ``excluded_by_column``) and announced with a warning.
@@ -531,7 +588,10 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     Raises
     ------
     InputError for missing columns, a non-binary outcome, constant covariates;
-    ConvergenceError for complete or quasi-complete separation.
+    ConvergenceError, on both engines and before either fits, for an exactly collinear design
+    (naming the aliased columns) and for complete or quasi-complete separation (Konis's linear
+    program, naming a minimal set of separating columns; see :mod:`._fitcheck`), and when the
+    likelihood's finite maximum is not reached.
 
     Examples
     --------
@@ -577,15 +637,25 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     X = np.column_stack([np.ones(len(data)), design_matrix(data, terms)])
     names = ["Intercept"] + [c for t in terms for c in t.columns]
     check_unique_labels(names, "fit_lrm")
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise InputError(f"the design matrix is rank deficient (collinear covariates among {covariates}); "
-                         "drop redundant columns")
+    from ._fitcheck import check_logistic, check_rank
+
+    labels = column_labels(terms)
+    if firth:
+        check_rank(X[:, 1:], labels, "fit_lrm")
+    else:
+        check_logistic(X[:, 1:], y, labels, "fit_lrm (logistic regression)")
     formula = _formula(outcome, terms)
-    if engine == "python":
-        beta, info, converged = newton_logistic(X, y, maxit=50)
-        _check_separation(X, y, beta, converged, names)
+    r_fit = None
+    if firth:
+        beta, vcov = _fit_firth(X, y, engine, "fit_lrm")
+    elif engine == "python":
+        beta, info, converged = newton_logistic(X, y, maxit=200)
+        if not converged:
+            raise ConvergenceError(
+                "fit_lrm: Newton-Raphson did not reach the maximum of the likelihood in 200 iterations although "
+                f"the maximum exists (no separation, full rank); largest coefficient {names[int(np.argmax(np.abs(beta)))]!r}. "
+                "Rescale the covariates (e.g. age in decades) and refit.")
         vcov = np.linalg.inv(info)
-        r_fit = None
     else:
         beta, vcov, r_fit = _fit_lrm_r(data, outcome, levels, terms, names, X, y)
     stats = _model_stats(X, y, beta)
@@ -595,28 +665,44 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
         data=data, y=y, outcome_levels=levels, n=len(y), n_events=int(y.sum()), n_excluded=n_excluded,
         excluded_by_column=excluded_by, deviance=stats["deviance"], null_deviance=stats["null_deviance"],
         stats={k: v for k, v in stats.items() if k not in ("deviance", "null_deviance")},
-        formula=formula, engine=engine, r_fit=r_fit,
-        method="rms::lrm" if engine == "r" else "lrm (maximum likelihood, Newton-Raphson)",
+        formula=formula, engine=engine, r_fit=r_fit, firth=bool(firth),
+        method=(("brglm2::brglmFit (Firth, AS_mean)" if engine == "r" else "Firth penalised likelihood")
+                if firth else "rms::lrm" if engine == "r" else "lrm (maximum likelihood, Newton-Raphson)"),
     )
 
 
-#: a coefficient times its predictor's SD above this (odds ratio e^15 per SD) means separation
-SEPARATION_STD_COEF = 15.0
+def column_labels(terms: Sequence[Term]) -> list[str]:
+    """Design columns described for people, in design order (``'age'``, ``level 'b' of 'race'``,
+    ``spline term 1 of 'age'``): the words of fit-check errors."""
+    out = []
+    for t in terms:
+        if t.kind == "categorical":
+            out += [f"level {lev!r} of {t.name!r}" for lev in t.levels[1:]]
+        elif t.kind == "rcs":
+            out += [repr(t.name)] + [f"spline term {j} of {t.name!r}" for j in range(1, len(t.columns))]
+        else:
+            out.append(repr(t.name))
+    return out
 
 
-def _check_separation(X: np.ndarray, y: np.ndarray, beta: np.ndarray, converged: bool, names: list[str]) -> None:
-    lp = X @ beta
-    sd = X.std(axis=0)
-    sd[0] = 1.0
-    std_coef = np.abs(beta) * sd
-    p = _expit(lp)
-    perfect = np.mean((p < 1e-8) | (p > 1 - 1e-8))
-    if not converged or std_coef[1:].max(initial=0) > SEPARATION_STD_COEF or perfect > 0:
-        worst = names[1 + int(np.argmax(std_coef[1:]))] if len(names) > 1 else "Intercept"
-        raise ConvergenceError(
-            f"logistic fit did not converge: complete or quasi-complete separation (largest standardised "
-            f"coefficient: '{worst}' = {beta[names.index(worst)]:.3g}; {perfect:.1%} of fitted probabilities are 0 or 1). "
-            "Remove or merge the separating variable/levels, or use a penalised model.")
+def _fit_firth(X: np.ndarray, y: np.ndarray, engine: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Firth estimate and variance ``I(b)^-1`` on either engine (``X`` with intercept column)."""
+    if engine == "python":
+        from ._firth import firth_logistic
+
+        beta, info, converged = firth_logistic(X, y)
+        vcov = np.linalg.inv(info) if converged else None
+    else:
+        from .. import r_bridge
+
+        r_bridge.require("brglm2")
+        out = r_bridge.call("h2s_firth_logistic", np.asarray(X, float), np.asarray(y, float))
+        beta = np.atleast_1d(np.asarray(out["coef"], float))
+        vcov = np.atleast_2d(np.asarray(out["var"], float))
+        converged = bool(out["converged"]) and np.isfinite(beta).all()
+    if not converged:
+        raise ConvergenceError(f"{what}: Firth's penalised likelihood did not converge")
+    return beta, vcov
 
 
 def _r_model_data(data: pd.DataFrame, terms: Sequence[Term], y: Any = None) -> tuple[pd.DataFrame, list[str], dict]:
@@ -649,12 +735,11 @@ def _fit_lrm_r(data: pd.DataFrame, outcome: str, levels: tuple, terms: Sequence[
     raw = r_bridge.call("h2s_lrm_fit", rdata, safe, knots, convert=False)
     info = r_bridge.call("h2s_lrm_info", raw)
     if info["fail"]:
-        raise ConvergenceError("rms::lrm failed to converge (separation or singular information); "
-                               "remove or merge the separating variable/levels")
-    coef = np.asarray(info["coefficients"], float)
-    vcov = np.asarray(info["var"], float)
+        raise ConvergenceError("fit_lrm: rms::lrm failed to converge although the likelihood has a finite "
+                               "maximum (no separation, full rank); rescale the covariates and refit")
+    coef = np.atleast_1d(np.asarray(info["coefficients"], float))
+    vcov = np.atleast_2d(np.asarray(info["var"], float))
     if len(coef) != len(names):
         raise ConvergenceError(f"rms::lrm returned {len(coef)} coefficients, expected {len(names)} "
                                "(a column was dropped as singular)")
-    _check_separation(X, y, coef, True, names)
     return coef, vcov, raw

@@ -278,6 +278,13 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     Rows with a missing outcome or covariate are excluded, counted in ``n_excluded`` and
     announced with a warning.
 
+    Raises
+    ------
+    ConvergenceError on both engines, before fitting: exactly collinear covariates (naming the
+    aliased columns), or complete / quasi-complete separation -- a covariate or level whose rows
+    all fall in the classes above (or below) some cut, alone or in combination -- decided by
+    Konis's linear program on the stacked binary rows ``1{Y >= y_j}`` (see :mod:`._fitcheck`).
+
     References
     ----------
     McCullagh P. Regression models for ordinal data. J R Stat Soc B 1980;42:109-42.
@@ -329,22 +336,23 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     alpha_names = [f"y>={v}" for v in lv[1:]]
     names = alpha_names + beta_names
     check_unique_labels(names, "fit_ordinal")
-    if np.linalg.matrix_rank(np.column_stack([np.ones(len(data)), X])) < X.shape[1] + 1:
-        raise InputError(f"the design matrix is rank deficient (collinear covariates among {covariates}); "
-                         "drop redundant columns")
+    from ._fitcheck import check_ordinal
+    from .models import column_labels
+
+    # rank and separation (Konis's LP on the stacked cumulative-logit rows) on both engines, before fitting
+    check_ordinal(X, codes, len(lv), column_labels(terms), "fit_ordinal (proportional-odds model)")
     K1 = len(lv) - 1
     formula = _r_formula(outcome, terms).replace("`", "")
     r_fit = None
     if engine == "python":
         theta, info, ll, converged = _newton_ordinal(codes, X, len(lv))
         if not converged:
-            raise ConvergenceError("the ordinal model did not converge (separation of a class by a covariate, or "
-                                   "an empty class in a covariate level); merge levels or drop the covariate")
+            raise ConvergenceError("fit_ordinal: Newton-Raphson did not reach the maximum of the likelihood although "
+                                   "it exists (no separation, full rank); rescale the covariates and refit")
         vcov = np.linalg.inv(info)
     else:
         theta, vcov, r_fit = _fit_orm_r(data, outcome, lv, terms, names)
         ll = _loglik(codes, X, theta, K1)
-    _check_ordinal_separation(X, theta[K1:], beta_names)
     props = np.array([(codes >= j).mean() for j in range(1, len(lv))])
     ll0 = _loglik(codes, np.zeros((len(codes), 0)), np.log(props / (1 - props)), K1)
     lr = 2 * (ll - ll0)
@@ -359,16 +367,6 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
         engine=engine, r_fit=r_fit,
         method="rms::orm" if engine == "r" else "proportional odds (cumulative logit), Newton-Raphson",
     )
-
-
-def _check_ordinal_separation(X: np.ndarray, beta: np.ndarray, names: list[str]) -> None:
-    if not len(beta):
-        return
-    std = np.abs(beta) * X.std(axis=0)
-    if std.max() > 15.0:
-        worst = names[int(np.argmax(std))]
-        raise ConvergenceError(f"ordinal fit: coefficient of '{worst}' = {beta[int(np.argmax(std))]:.3g} "
-                               "(odds ratio > e^15 per SD) indicates separation; merge levels or drop the covariate")
 
 
 def _r_frame(data: pd.DataFrame, outcome: str | None, levels: Sequence[str], terms: Sequence[Term]
@@ -392,8 +390,8 @@ def _fit_orm_r(data: pd.DataFrame, outcome: str, levels: Sequence[str], terms: S
     raw = r_bridge.call("h2s_orm_fit", rdata, safe, knots, convert=False)
     info = r_bridge.call("h2s_orm_info", raw)
     if info["fail"]:
-        raise ConvergenceError("rms::orm failed to converge (separation or singular information); "
-                               "merge levels or drop the separating covariate")
+        raise ConvergenceError("fit_ordinal: rms::orm failed to converge although the likelihood has a finite maximum "
+                               "(no separation, full rank); rescale the covariates and refit")
     coef = np.atleast_1d(np.asarray(info["coefficients"], float))
     if len(coef) != len(names):
         raise ConvergenceError(f"rms::orm returned {len(coef)} coefficients, expected {len(names)} "

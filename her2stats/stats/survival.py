@@ -608,12 +608,6 @@ def _make_design(df: pd.DataFrame, covariates: Sequence[str], event: np.ndarray)
             if len(levs) < 2:
                 raise InputError(f"covariate '{cov}' has a single level ({levs!r}) in the analysed rows: "
                                  "it carries no information; drop it")
-            for lev in levs:
-                ev = int(event[(s == lev).to_numpy()].sum())
-                if ev == 0:
-                    raise InputError(
-                        f"covariate '{cov}' level {lev!r} has no events: its hazard ratio is 0 or infinite "
-                        "(monotone likelihood). Merge this level with a neighbour or drop the covariate.")
             levels[cov] = levs
             start = len(columns)
             columns += [f"{cov}={lev}" for lev in levs[1:]]
@@ -714,10 +708,11 @@ def _fit_cox_numpy(t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str = "efr
         if done:
             converged = True
             break
-    if not converged or np.any(np.abs(beta) > 30):
+    if not converged or not np.all(np.isfinite(beta)):
+        # monotone likelihood and collinearity are refused before fitting (_fitcheck.check_cox)
         raise ConvergenceError(
-            "Cox model did not converge (a coefficient diverges: monotone likelihood, e.g. a covariate that "
-            "perfectly orders event times, or a level without events)")
+            f"Cox model: Newton-Raphson did not reach the maximum of the partial likelihood in {max_iter} iterations "
+            "although it exists (no monotone likelihood, full rank); rescale the covariates and refit")
     vcov = np.linalg.inv(cur["info"])
     return {"beta": beta, "vcov": vcov, "loglik": cur["loglik"], "loglik0": loglik0, "cd": cd, "terms": cur}
 
@@ -810,11 +805,27 @@ class CoxModel(Result):
         return s0[None, :] ** np.exp(lp)[:, None]
 
 
-def _cox_prepare(df, duration, event, covariates):
+def _design_labels(design: _Design) -> list[str]:
+    """Design columns described for people: ``'age'``, ``level 'b' of 'grp'``."""
+    out = []
+    for cov, cols in design.terms:
+        if cov in design.levels:
+            out += [f"level {lev!r} of {cov!r}" for lev in design.levels[cov][1:]]
+        else:
+            out.append(repr(cov))
+    return out
+
+
+def _cox_prepare(df, duration, event, covariates, what="Cox model"):
     if isinstance(covariates, str):
         covariates = [covariates]
     sub, t, e, n_excl = _survival_frame(df, duration, event, list(covariates))
     design = _make_design(sub, covariates, e)
+    # exact collinearity and monotone likelihood, judged on the full design for both engines (a
+    # stepwise search only visits sub-models, which inherit a clean verdict)
+    from ._fitcheck import check_cox
+
+    check_cox(t, e, design.matrix(sub), _design_labels(design), what)
     return sub, t, e, n_excl, design
 
 
@@ -866,7 +877,7 @@ def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     """
     if ties not in ("efron", "breslow"):
         raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates)
+    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "fit_cph (Cox model)")
     eng = resolve_engine(engine)
     names = list(design.columns)
     r_fit = None
@@ -1209,7 +1220,7 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
         raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
     if isinstance(covariates, str):
         covariates = [covariates]
-    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates)
+    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "cox (Cox model)")
     eng = resolve_engine(engine)
     steps = None
     selected = list(covariates)

@@ -80,7 +80,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
 REQUIRED_R_PACKAGES = ("rms", "pROC", "survival", "glmnet", "psych", "MASS")
 #: R packages used when present
 OPTIONAL_R_PACKAGES = ("dcurves", "ResourceSelection", "irr", "riskRegression", "timeROC", "readxl", "jsonlite", "sva",
-                       "cmprsk", "metafor", "lme4")
+                       "cmprsk", "metafor", "lme4", "brglm2")
 
 
 def install_hint(package: str) -> str:

@@ -39,10 +39,18 @@ h2s_logistic_summary <- function(fit, profile = FALSE, level = 0.95) {
 
 # Firth's penalised-likelihood logistic regression: for the logit link brglm2's mean-bias-reducing
 # adjusted scores (type = "AS_mean") are Firth's (1993) modified score. X is the numeric design
-# with its intercept column (built in Python), y is 0/1; no names travel.
+# with its intercept column (built in Python), y is 0/1; no names travel. brglmFit starts from the
+# maximum-likelihood fit, which diverges under separation; starting values from responses
+# adjusted by 1/2 (brglm_control's response_adjustment) avoid that, and the estimate is the root
+# of the adjusted score either way. brglmFit evaluates the binomial family at adjusted responses,
+# so glm's "non-integer #successes" warning is expected and muffled.
 h2s_firth_logistic <- function(X, y) {
-  fit <- stats::glm(y ~ 0 + X, family = stats::binomial(), data = list(y = y, X = X),
-                    method = brglm2::brglmFit, type = "AS_mean", epsilon = 1e-12, maxit = 200)
+  muffle <- function(w) if (grepl("non-integer #successes", conditionMessage(w))) invokeRestart("muffleWarning")
+  fit <- withCallingHandlers(
+    stats::glm(y ~ 0 + X, family = stats::binomial(), data = list(y = as.integer(y), X = X),
+               method = brglm2::brglmFit, type = "AS_mean", epsilon = 1e-12, maxit = 200,
+               response_adjustment = 0.5),
+    warning = muffle)
   list(coef = unname(stats::coef(fit)), var = unname(as.matrix(stats::vcov(fit))),
        converged = isTRUE(fit$converged))
 }

@@ -61,7 +61,9 @@ def aliased_columns(X: np.ndarray, intercept: bool = True, tol: float = REL_TOL)
 
     Greedy in column order after the (implicit) intercept, as R's pivoting QR: column ``j`` is
     aliased when the part of it orthogonal to the intercept and the kept earlier columns has a
-    norm below ``tol`` times the norm of the centred column. Returns ``(j, involved)`` pairs,
+    norm below ``tol`` times the norm of the centred column (the model does not depend on a
+    column's location, so neither does the verdict; a column is constant when its centred norm
+    is rounding error, 1e-12 of its norm). Returns ``(j, involved)`` pairs,
     ``involved`` being the earlier columns with a non-zero weight in the combination (empty: the
     column is constant).
     """
@@ -74,7 +76,7 @@ def aliased_columns(X: np.ndarray, intercept: bool = True, tol: float = REL_TOL)
     for j in range(p):
         v = Xc[:, j]
         scale = float(np.linalg.norm(v))
-        if scale <= tol * max(float(np.linalg.norm(X[:, j])), 1e-300):
+        if scale <= 1e-12 * max(float(np.linalg.norm(X[:, j])), 1e-300):  # constant up to rounding
             out.append((j, ()))
             continue
         r = v.copy()
@@ -112,7 +114,7 @@ def check_rank(X: np.ndarray, labels: Sequence[str], what: str, intercept: bool 
     names = _join([labels[j] for j, _ in al])
     raise ConvergenceError(
         f"{what}: the design matrix is singular (exact collinearity, rank {X.shape[1] - len(al)} of "
-        f"{X.shape[1]} columns{' besides the intercept' if intercept else ''}): {'; '.join(parts)}. "
+        f"{X.shape[1]} columns): {'; '.join(parts)}. "
         f"The coefficient of {names} is not identifiable (R: NA / rms: 'singular information matrix'); "
         "drop the aliased column(s) or merge the levels.")
 
@@ -313,13 +315,14 @@ def separation_error(sep: Separation, labels: Sequence[str], what: str, X: np.nd
         x = np.asarray(X, dtype=float)[:, sep.columns[0]]
         if set(np.unique(x)) <= {0.0, 1.0}:
             sel = x == 1
-            k = int(np.asarray(outcome)[sel].sum())
+            k, r = int(np.asarray(outcome)[sel].sum()), int(sel.sum())
+            rows = f"its {r} rows" if names[0].startswith("level ") else f"the {r} rows where it is 1"
             if sep.kind == "monotone":
-                detail = f" ({k} event(s) among its {int(sel.sum())} rows)"
+                detail = f" ({k} event{'' if k == 1 else 's'} among {rows})"
             elif k == 0:
-                detail = f" (none of its {int(sel.sum())} rows is an event)"
-            elif k == sel.sum():
-                detail = f" (all {int(sel.sum())} of its rows are events)"
+                detail = f" (none of {rows} is an event)"
+            elif k == r:
+                detail = f" (all of {rows} are events)"
     subject = names[0] if len(names) == 1 else "the combination of " + _join(names)
     if sep.kind == "monotone":
         head = (f"{what}: monotone likelihood -- {subject}{detail} orders the events perfectly within their risk sets, "
@@ -371,9 +374,9 @@ def check_cox(time: np.ndarray, event: np.ndarray, X: np.ndarray, labels: Sequen
 # =========================================================================== bootstrap refits
 #: refit status codes (bootstrap): usable, separated resample, singular design, no convergence
 OK, SEPARATED, SINGULAR, NOT_CONVERGED = 0, 1, 2, 3
-STATUS_WORDS = {SEPARATED: "separated resample (no finite maximum-likelihood estimate)",
-                SINGULAR: "singular design in the resample (a column constant or collinear there)",
-                NOT_CONVERGED: "no convergence"}
+STATUS_WORDS = {SEPARATED: "separated resample(s) (no finite maximum-likelihood estimate)",
+                SINGULAR: "singular design(s) in the resample (a column constant or collinear there)",
+                NOT_CONVERGED: "did not converge"}
 
 
 def refit_status(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> int:

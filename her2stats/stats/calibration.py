@@ -535,7 +535,7 @@ def _failure_words(status: np.ndarray) -> str:
     text = failure_summary(status)
     k = int(np.sum(status == RECAL_FAILED))
     if k:
-        text += ("; " if text else "") + f"{k} test-sample recalibration (logit P = a + b lp) did not converge"
+        text += ("; " if text else "") + f"{k} test-sample recalibration(s) (logit P = a + b lp) did not converge"
     return text
 
 
@@ -564,16 +564,21 @@ def _announce_r_resamples(what: str, model, B: int, seed: int, n_failed: int) ->
     _, status = refit_logistic_batch(model.design(), model.y, W, init=model.coefficients.to_numpy())
     n_sep = int(np.sum(status == SEPARATED))
     if n_sep > n_failed:
-        warnings.warn(f"{what} (rms): {n_sep} of the {B} resamples rms drew are separated (no finite maximum-"
+        warnings.warn(f"{what} (rms): {n_sep} of the {B} resamples rms drew {'is' if n_sep == 1 else 'are'} separated "
+                      "(no finite maximum-"
                       f"likelihood estimate); rms failed on {n_failed} refit(s) in all and keeps the others, with "
                       "diverged coefficients, in its averages. engine='python' leaves such refits out and counts "
                       "them in n_failed.", UserWarning, stacklevel=3)
 
 
-def _r_fit_for(model):
+def _refuse_firth_r(model) -> None:
     if getattr(model, "firth", False):
         raise InputError("engine='r': rms refits by maximum likelihood and has no Firth-penalised refit; a model "
                          "fitted with firth=True is validated, calibrated and drawn with engine='python'")
+
+
+def _r_fit_for(model):
+    _refuse_firth_r(model)
     if model.r_fit is not None:
         return model.r_fit
     # a Python-engine model validated with engine="r": refit in rms with the same design
@@ -630,6 +635,7 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
     if engine == "r":
         from .. import r_bridge
 
+        _refuse_firth_r(model)
         r_bridge.require("rms")
         r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
         out = r_bridge.call("h2s_calibrate", _r_fit_for(model), int(B), r_seed)
@@ -870,6 +876,7 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
 def _validate_r(model, B: int, seed, conf_level: float, n: int) -> ValidationResult:
     from .. import r_bridge
 
+    _refuse_firth_r(model)
     r_bridge.require("rms")
     r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
     out = r_bridge.call("h2s_validate", _r_fit_for(model), int(B), r_seed)

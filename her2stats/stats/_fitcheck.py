@@ -330,9 +330,9 @@ def separation_error(sep: Separation, labels: Sequence[str], what: str, X: np.nd
                 "would be 0 or infinite")
     else:
         share = ("every row" if sep.kind == "complete" else f"{sep.n_rows} of {sep.n} rows")
-        head = (f"{what}: {sep.kind} separation -- {subject}{detail} predicts the outcome perfectly for {share} "
-                f"(fitted probabilities 0 or 1), so the maximum-likelihood estimate{'s are' if len(names) > 1 else ' is'} "
-                "infinite")
+        head = (f"{what}: {sep.kind} separation -- {subject}{detail} separates the outcome (the model can fit "
+                f"{share} with probability 0 or 1), so the maximum-likelihood "
+                f"estimate{'s are' if len(names) > 1 else ' is'} infinite")
     return ConvergenceError(f"{head}. Merge the level(s), drop or categorise the covariate{'s' if len(names) > 1 else ''}"
                             f"{remedy}.")
 

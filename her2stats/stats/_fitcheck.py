@@ -357,7 +357,7 @@ def check_ordinal(X: np.ndarray, codes: np.ndarray, K: int, labels: Sequence[str
 
 
 def check_cox(time: np.ndarray, event: np.ndarray, X: np.ndarray, labels: Sequence[str],
-              what: str = "Cox model", firth_available: bool = False) -> None:
+              what: str = "Cox model", firth: bool = False) -> None:
     """Rank (on the rows at risk at some event time) and monotone-likelihood checks of a Cox design."""
     t = np.asarray(time, dtype=float)
     e = np.asarray(event, dtype=float)
@@ -365,10 +365,11 @@ def check_cox(time: np.ndarray, event: np.ndarray, X: np.ndarray, labels: Sequen
         at_risk = t >= t[e == 1].min()
         check_rank(np.asarray(X, dtype=float)[at_risk], labels, what,
                    rows=" among the subjects at risk at an event time")
+    if firth:
+        return
     sep = cox_monotone_likelihood(t, e, X)
     if sep is not None:
-        raise separation_error(sep, labels, what, X, e,
-                               ", or use Firth's penalised partial likelihood (firth=True)" if firth_available else "")
+        raise separation_error(sep, labels, what, X, e, ", or use Firth's penalised partial likelihood (firth=True)")
 
 
 # =========================================================================== bootstrap refits

@@ -717,6 +717,92 @@ def _fit_cox_numpy(t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str = "efr
     return {"beta": beta, "vcov": vcov, "loglik": cur["loglik"], "loglik0": loglik0, "cd": cd, "terms": cur}
 
 
+def _firth_penalty_grad(cd: _CoxData, beta: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Gradient of ``1/2 log det I(b)`` for the Breslow / Efron information, ``M = I(b)^-1``.
+
+    ``I = sum_terms A2/A0 - A1 A1'/A0^2`` over the (tie-corrected) risk-set sums ``A_k`` of
+    ``w x^(k)``, and ``dA0/db = A1``, ``dA1/db = A2``, ``dA2/db_r = A3_r``, so
+    ``tr(M dI/db_r) = sum_terms [T_r/A0 - tr(M A2) A1_r/A0^2 - 2 (A2 M A1)_r/A0^2
+    + 2 (A1'M A1) A1_r/A0^3]`` with ``T_r = sum w (x'M x) x_r`` (the only third-order sum needed).
+    """
+    Xc = cd.Xc
+    p = Xc.shape[1]
+    w = np.exp(Xc @ beta)
+    q = np.einsum("ij,jk,ik->i", Xc, M, Xc)
+    m = len(cd.event_times)
+    rc = lambda a: np.cumsum(a[::-1], axis=0)[::-1]  # noqa: E731 - reverse cumulative sums
+    S0 = rc(w)[cd.first]
+    S1 = rc(w[:, None] * Xc)[cd.first]
+    S2 = rc(w[:, None, None] * (Xc[:, :, None] * Xc[:, None, :]))[cd.first]
+    ST = rc((w * q)[:, None] * Xc)[cd.first]
+    ev, xe = cd.ev_rows, Xc[cd.ev_rows]
+    we = w[ev]
+    D0 = np.bincount(cd.ev_idx, weights=we, minlength=m)
+    D1 = np.zeros((m, p))
+    D2 = np.zeros((m, p, p))
+    DT = np.zeros((m, p))
+    np.add.at(D1, cd.ev_idx, we[:, None] * xe)
+    np.add.at(D2, cd.ev_idx, we[:, None, None] * (xe[:, :, None] * xe[:, None, :]))
+    np.add.at(DT, cd.ev_idx, (we * q[ev])[:, None] * xe)
+    g = np.zeros(p)
+    for l in range(int(cd.d.max())):
+        act = cd.d > l
+        f = (np.where(act, l / cd.d, 0.0) if cd.ties == "efron" else np.zeros(m))[act]
+        A0 = S0[act] - f * D0[act]
+        A1 = S1[act] - f[:, None] * D1[act]
+        A2 = S2[act] - f[:, None, None] * D2[act]
+        AT = ST[act] - f[:, None] * DT[act]
+        MA1 = A1 @ M
+        trMA2 = np.einsum("tjk,jk->t", A2, M)
+        A1MA1 = np.sum(MA1 * A1, axis=1)
+        A2MA1 = np.einsum("tjk,tk->tj", A2, MA1)
+        g += np.sum(AT / A0[:, None] - trMA2[:, None] * A1 / A0[:, None] ** 2 - 2 * A2MA1 / A0[:, None] ** 2
+                    + 2 * A1MA1[:, None] * A1 / A0[:, None] ** 3, axis=0)
+    return 0.5 * g
+
+
+def _fit_cox_firth_numpy(t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str = "efron", max_iter: int = 100,
+                         tol: float = 1e-9) -> dict[str, Any]:
+    """Firth's penalised partial likelihood ``l(b) + 1/2 log det I(b)`` (Heinze & Schemper 2001):
+    Newton-Raphson on the modified score ``U + d/db 1/2 log det I`` with ``I`` as the Hessian
+    (as ``coxphf``), step halving on the penalised likelihood; finite under monotone likelihood."""
+    cd = _CoxData(t, e, X, ties)
+    p = X.shape[1]
+
+    def penalised(b):
+        cur = cd.terms(b)
+        sign, logdet = np.linalg.slogdet(cur["info"])
+        return cur, (cur["loglik"] + 0.5 * logdet if sign > 0 else -np.inf)
+
+    beta = np.zeros(p)
+    cur, pl = penalised(beta)
+    pl0 = pl
+    converged = False
+    for _ in range(max_iter):
+        try:
+            M = np.linalg.inv(cur["info"])
+        except np.linalg.LinAlgError:
+            break
+        ustar = cur["score"] + _firth_penalty_grad(cd, beta, M)
+        step = M @ ustar
+        if np.max(np.abs(ustar)) < tol * max(1.0, len(t) / 100) and np.max(np.abs(step)) < 1e-8:
+            converged = True
+            break
+        big = np.max(np.abs(step))
+        if big > 5:  # coxphf's maxstep
+            step = step * (5 / big)
+        for _half in range(40):
+            new_beta = beta + step
+            new, pl_new = penalised(new_beta)
+            if np.isfinite(pl_new) and pl_new >= pl - 1e-12 * max(1.0, abs(pl)):
+                break
+            step = step / 2
+        beta, cur, pl = new_beta, new, pl_new
+    if not converged:
+        raise ConvergenceError(f"Cox model: Firth's penalised partial likelihood did not converge in {max_iter} iterations")
+    return {"beta": beta, "vcov": np.linalg.inv(cur["info"]), "loglik": pl, "loglik0": pl0, "cd": cd, "terms": cur}
+
+
 def _baseline_cumhaz(cd: _CoxData, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative baseline hazard at x = 0 (uncentred) at each event time; Efron or Breslow
     increments as ``survfit.coxph`` (``ctype`` follows the ties method)."""
@@ -760,6 +846,8 @@ class CoxModel(Result):
     r_fit: Any = field(default=None, compare=False)
     design: _Design = field(default=None, compare=False)
     method: str = "Cox proportional hazards"
+    #: fitted by Firth's penalised partial likelihood (``loglik``/``loglik_null`` are then penalised)
+    firth: bool = False
 
     @property
     def se(self) -> pd.Series:
@@ -816,17 +904,32 @@ def _design_labels(design: _Design) -> list[str]:
     return out
 
 
-def _cox_prepare(df, duration, event, covariates, what="Cox model"):
+def _cox_prepare(df, duration, event, covariates, what="Cox model", firth=False):
     if isinstance(covariates, str):
         covariates = [covariates]
     sub, t, e, n_excl = _survival_frame(df, duration, event, list(covariates))
     design = _make_design(sub, covariates, e)
-    # exact collinearity and monotone likelihood, judged on the full design for both engines (a
-    # stepwise search only visits sub-models, which inherit a clean verdict)
+    # exact collinearity and (unless Firth) monotone likelihood, judged on the full design for both
+    # engines (a stepwise search only visits sub-models, which inherit a clean verdict)
     from ._fitcheck import check_cox
 
-    check_cox(t, e, design.matrix(sub), _design_labels(design), what)
+    check_cox(t, e, design.matrix(sub), _design_labels(design), what, firth=firth)
     return sub, t, e, n_excl, design
+
+
+def _firth_cox_r(t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str) -> dict[str, Any]:
+    """R engine of Firth's Cox model: survival's partial likelihood, information and score
+    residuals at each iterate (``r/survival.R``), the penalty's gradient by central differences."""
+    from .. import r_bridge
+
+    r_bridge.require("survival")
+    out = r_bridge.call("h2s_firth_cox", np.asarray(t, float), np.asarray(e, float), np.asarray(X, float), ties)
+    if not bool(out["converged"]):
+        raise ConvergenceError("Cox model: Firth's penalised partial likelihood did not converge (R engine)")
+    p = X.shape[1]
+    return {"beta": np.atleast_1d(np.asarray(out["coef"], float)),
+            "vcov": np.asarray(out["var"], float).reshape(p, p),
+            "loglik": float(out["loglik"]), "loglik0": float(out["loglik0"])}
 
 
 def _r_covariates(sub: pd.DataFrame, design: _Design) -> dict[str, Any]:
@@ -860,13 +963,23 @@ def _r_unsafe(design: _Design, names: Any) -> list[str]:
 
 
 def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], ties: str = "efron",
-            engine: str | None = None) -> CoxModel:
+            engine: str | None = None, firth: bool = False) -> CoxModel:
     """Fit a Cox proportional hazards model (``rms::cph`` or the numpy engine).
 
     Maximises the partial likelihood
     ``l(b) = sum_j [ sum_{i in D_j} x_i'b - sum_{l=0}^{d_j-1} log(sum_{R_j} e^{x'b} - l/d_j sum_{D_j} e^{x'b}) ]``
     (Efron ties; Breslow drops the ``l/d_j`` term) by Newton-Raphson. Categorical covariates are
     dummy-coded against their first level (category order, else sorted).
+
+    Before either engine fits, an exactly collinear design (naming the aliased columns) and a
+    monotone likelihood -- a covariate or level along which every event has the largest
+    ``x'b`` of its risk set, e.g. a level without events, so that a hazard ratio is 0 or
+    infinite -- raise :class:`~her2stats.errors.ConvergenceError` naming the covariates
+    (:mod:`._fitcheck`). ``firth=True`` maximises Firth's penalised partial likelihood
+    ``l(b) + 1/2 log det I(b)`` instead (Heinze & Schemper 2001; finite under monotone
+    likelihood), with variance ``I(b)^-1``; ``loglik``/``loglik_null`` are then penalised. The
+    R engine evaluates survival's partial likelihood, information and score residuals and
+    differentiates the penalty numerically (``coxphf`` is not in Debian); ``r_fit`` is None.
 
     Examples
     --------
@@ -877,11 +990,14 @@ def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     """
     if ties not in ("efron", "breslow"):
         raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "fit_cph (Cox model)")
+    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "fit_cph (Cox model)", firth=firth)
     eng = resolve_engine(engine)
     names = list(design.columns)
     r_fit = None
-    if eng == "r":
+    if firth:
+        fit = (_firth_cox_r if eng == "r" else _fit_cox_firth_numpy)(t, e, design.matrix(sub), ties)
+        beta, vcov, loglik, loglik0 = fit["beta"], fit["vcov"], fit["loglik"], fit["loglik0"]
+    elif eng == "r":
         from .. import r_bridge
 
         r_bridge.require("rms", "survival")
@@ -902,7 +1018,9 @@ def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     return CoxModel(data=data, duration=duration, event=event, covariates=design.covariates,
                     params=pd.Series(beta, index=names), vcov=pd.DataFrame(vcov, index=names, columns=names),
                     loglik=loglik, loglik_null=loglik0, n=len(sub), n_events=int(e.sum()), n_excluded=n_excl,
-                    ties=ties, engine=eng, r_fit=r_fit, design=design)
+                    ties=ties, engine=eng, r_fit=r_fit, design=design, firth=bool(firth),
+                    method="Cox proportional hazards, Firth's penalised partial likelihood" if firth
+                    else "Cox proportional hazards")
 
 
 # =========================================================================== concordance
@@ -1084,6 +1202,9 @@ class CoxResult(Result):
         if transform not in ("km", "identity", "rank", "log"):
             raise InputError(f"transform must be 'km', 'identity', 'rank' or 'log', got {transform!r}")
         m = self.model
+        if getattr(m, "firth", False):
+            raise InputError("ph_test: the Schoenfeld score test assumes the maximum-likelihood fit; a Firth-penalised "
+                             "Cox model (firth=True) has no such test here")
         if self.engine == "r":
             from .. import r_bridge
 
@@ -1199,13 +1320,17 @@ def _null_loglik(cd: _CoxData) -> float:
 
 
 def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], stepwise: str | None = None,
-        ties: str = "efron", conf_level: float = 0.95, engine: str | None = None) -> CoxResult:
+        ties: str = "efron", conf_level: float = 0.95, engine: str | None = None, firth: bool = False) -> CoxResult:
     """Cox regression report: hazard ratios with CIs and Wald p-values, Harrell's C with CI,
     AIC, likelihood-ratio test and (via ``.ph_test()``) the cox.zph proportional-hazards test.
 
     ``stepwise="both"`` or ``"backward"`` selects terms by AIC = -2 log L + 2k starting from
     the full model, as ``step(coxph(...))`` (a factor enters or leaves as a whole), the
     procedure of seed 004. HR = exp(b), CI = exp(b +- z se), p = 2 (1 - Phi(|b/se|)).
+
+    Monotone likelihood and exact collinearity raise ConvergenceError on both engines before
+    fitting (see :func:`fit_cph`); ``firth=True`` fits Firth's penalised partial likelihood
+    (Wald CIs from ``I(b)^-1``, penalised likelihood-ratio test, no AIC, no stepwise).
 
     Examples
     --------
@@ -1220,7 +1345,10 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
         raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
     if isinstance(covariates, str):
         covariates = [covariates]
-    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "cox (Cox model)")
+    if firth and stepwise is not None:
+        raise InputError("cox: firth=True with stepwise selection is not available (the AIC of a penalised fit is "
+                         "not the one R's step() uses); select on a maximum-likelihood model first")
+    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "cox (Cox model)", firth=firth)
     eng = resolve_engine(engine)
     steps = None
     selected = list(covariates)
@@ -1240,7 +1368,22 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
         else:
             selected, steps = _stepwise_numpy(sub, t, e, covariates, stepwise, ties)
     zc = sps.norm.ppf(0.5 + conf_level / 2)
-    if eng == "r":
+    if firth:
+        model = fit_cph(sub, duration, event, selected, ties=ties, engine=eng, firth=True)
+        beta, se = model.params, model.se
+        loglik, loglik0 = model.loglik, model.loglik_null
+        lp = model.design.matrix(sub) @ beta.to_numpy()
+        if eng == "r":
+            from .. import r_bridge
+
+            cc = r_bridge.call("h2s_concordance", t, e.astype(float), lp)
+            conc_c, conc_var, counts = float(cc["concordance"]), float(cc["var"]), np.asarray(cc["count"], float)
+        else:
+            cc = _concordance_numpy(t, e, lp)
+            conc_c, conc_var, counts = cc["concordance"], cc["var"], cc["count"]
+        aic = float("nan")   # not defined for a penalised fit
+        model = CoxModel(**{**{f: getattr(model, f) for f in model.__dataclass_fields__}, "n_excluded": n_excl})
+    elif eng == "r":
         from .. import r_bridge
 
         design = _make_design(sub, selected, e)
@@ -1287,7 +1430,9 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
     return CoxResult(summary=summary, concordance=conc, aic=aic, loglik=loglik, loglik_null=loglik0, lr_statistic=lr,
                      lr_df=len(beta), lr_p_value=float(sps.chi2.sf(lr, len(beta))), n=len(sub),
                      n_events=int(e.sum()), n_excluded=n_excl, covariates=tuple(selected), steps=steps, ties=ties,
-                     engine=eng, model=model)
+                     engine=eng, model=model,
+                     method="Cox proportional hazards, Firth's penalised partial likelihood" if firth
+                     else "Cox proportional hazards")
 
 
 def _term_of(design: _Design, column: str) -> str:

@@ -156,6 +156,11 @@ CASES = [
     Case("cox/stepwise-backward-collinear",
          lambda e: cox(L, "time", "dead", ["age", "sex", "age_m"], stepwise="backward", engine=e), SEP,
          ("singular", "'age_m'")),
+    Case("cox/firth-with-stepwise",
+         lambda e: cox(L, "time", "dead", ["age", "flag"], firth=True, stepwise="both", engine=e), InputError,
+         ("firth", "stepwise")),
+    Case("fit_cph/firth-still-refuses-collinear",
+         lambda e: fit_cph(L, "time", "dead", ["age", "age_m"], firth=True, engine=e), SEP, ("singular", "'age_m'")),
     # ------------------------------------------------------------------ bootstrap refits
     Case("validate/separated-resamples-announced",
          lambda e: cal.validate(fit_lrm(D, "her2", ["age", "rare4"], engine="python"), B=40, seed=2, engine=e),

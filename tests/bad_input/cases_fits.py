@@ -49,6 +49,7 @@ def _cohort() -> pd.DataFrame:
                                      categories=["zero", "low", "positive"], ordered=True)
     d["age_band"] = d["her2_class"].cat.codes.astype(float)                        # orders the classes
     d["top_flag"] = ((d.her2_class == "positive") & (np.arange(n) % 4 == 0)).astype(float)
+    d["centre"] = np.where(d.top_flag == 1, "C", np.where(np.arange(n) % 2, "A", "B"))   # 'C' only in the top class
     return d
 
 
@@ -134,6 +135,9 @@ CASES = [
     Case("fit_ordinal/quasi-separation-top-class",
          lambda e: fit_ordinal(D, "her2_class", ["size", "top_flag"], engine=e), SEP,
          ("quasi-complete separation", "'top_flag'")),
+    Case("fit_ordinal/level-in-one-class",
+         lambda e: fit_ordinal(D, "her2_class", ["size", "centre"], engine=e), SEP,
+         ("quasi-complete separation", "level 'C' of 'centre'")),
     Case("fit_ordinal/collinear",
          lambda e: fit_ordinal(D, "her2_class", ["size", "a", "size_mm"], engine=e), SEP,
          ("singular", "'size_mm' is a linear combination of 'size'")),

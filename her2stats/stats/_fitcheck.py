@@ -150,7 +150,7 @@ def _standardise(X: np.ndarray) -> np.ndarray:
     return Xc / sd
 
 
-def _max_strict(A_ineq, n_free: int, n_slack: int, slack_rows, extra_eq=None):
+def _max_strict(A_ineq, n_free: int, n_slack: int):
     """Maximise the sum of slacks ``s`` in [0, 1] subject to ``A_ineq @ [v; s] <= 0`` (``v`` free).
 
     Returns (optimum, s, v) or None when the solver gives no answer.
@@ -171,7 +171,7 @@ def _binary_lp(A: np.ndarray):
 
     m, p = A.shape
     M = sparse.hstack([sparse.csr_matrix(-A), sparse.identity(m, format="csr")], format="csr")
-    return _max_strict(M, p, m, None)
+    return _max_strict(M, p, m)
 
 
 def _minimal_columns(cols: list[int], weight: np.ndarray, separated: Callable[[list[int]], bool]) -> tuple[int, ...]:
@@ -267,7 +267,7 @@ def _cox_lp(t: np.ndarray, e: np.ndarray, Xs: np.ndarray):
     vals = np.concatenate([v_x, v_g, np.ones(len(nonev)), v_c])
     r = nr + len(ch)
     A = sparse.csr_matrix((vals, (rows, cols)), shape=(r, n_free + n_slack))
-    return _max_strict(A, n_free, n_slack, None)
+    return _max_strict(A, n_free, n_slack)
 
 
 def cox_monotone_likelihood(time: np.ndarray, event: np.ndarray, X: np.ndarray,
@@ -333,18 +333,16 @@ def separation_error(sep: Separation, labels: Sequence[str], what: str, X: np.nd
         head = (f"{what}: {sep.kind} separation -- {subject}{detail} separates the outcome (the model can fit "
                 f"{share} with probability 0 or 1), so the maximum-likelihood "
                 f"estimate{'s are' if len(names) > 1 else ' is'} infinite")
-    return ConvergenceError(f"{head}. Merge the level(s), drop or categorise the covariate{'s' if len(names) > 1 else ''}"
-                            f"{remedy}.")
+    plural = "s" if len(names) > 1 else ""
+    return ConvergenceError(f"{head}. Merge the level(s), drop or categorise the covariate{plural}{remedy}.")
 
 
-def check_logistic(X: np.ndarray, y: np.ndarray, labels: Sequence[str], what: str = "logistic regression",
-                   firth_available: bool = True) -> None:
+def check_logistic(X: np.ndarray, y: np.ndarray, labels: Sequence[str], what: str = "logistic regression") -> None:
     """Rank and separation checks of a binary logistic design (``X`` without intercept)."""
     check_rank(X, labels, what)
     sep = logistic_separation(X, y)
     if sep is not None:
-        raise separation_error(sep, labels, what, X, y,
-                               ", or use Firth's penalised likelihood (firth=True)" if firth_available else "")
+        raise separation_error(sep, labels, what, X, y, ", or use Firth's penalised likelihood (firth=True)")
 
 
 def check_ordinal(X: np.ndarray, codes: np.ndarray, K: int, labels: Sequence[str],

@@ -653,7 +653,8 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
         if not converged:
             raise ConvergenceError(
                 "fit_lrm: Newton-Raphson did not reach the maximum of the likelihood in 200 iterations although "
-                f"the maximum exists (no separation, full rank); largest coefficient {names[int(np.argmax(np.abs(beta)))]!r}. "
+                "the maximum exists (no separation, full rank); largest coefficient "
+                f"{names[int(np.argmax(np.abs(beta)))]!r}. "
                 "Rescale the covariates (e.g. age in decades) and refit.")
         vcov = np.linalg.inv(info)
     else:

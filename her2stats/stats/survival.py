@@ -991,7 +991,11 @@ def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     if ties not in ("efron", "breslow"):
         raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
     sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "fit_cph (Cox model)", firth=firth)
-    eng = resolve_engine(engine)
+    return _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, resolve_engine(engine), firth)
+
+
+def _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth=False) -> CoxModel:
+    """fit_cph on prepared rows and a design that passed (or is a sub-model of one that passed) the checks."""
     names = list(design.columns)
     r_fit = None
     if firth:
@@ -1369,7 +1373,7 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
             selected, steps = _stepwise_numpy(sub, t, e, covariates, stepwise, ties)
     zc = sps.norm.ppf(0.5 + conf_level / 2)
     if firth:
-        model = fit_cph(sub, duration, event, selected, ties=ties, engine=eng, firth=True)
+        model = _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth=True)
         beta, se = model.params, model.se
         loglik, loglik0 = model.loglik, model.loglik_null
         lp = model.design.matrix(sub) @ beta.to_numpy()
@@ -1406,7 +1410,8 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
         counts = np.asarray(out["count"], float)
         aic = float(out["aic"])
     else:
-        model = fit_cph(sub, duration, event, selected, ties=ties, engine="python")
+        design = _make_design(sub, selected, e)   # the full design passed the checks; this is a sub-model
+        model = _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, "python")
         beta, se = model.params, model.se
         loglik, loglik0 = model.loglik, model.loglik_null
         lp = model.design.matrix(sub) @ beta.to_numpy()

@@ -138,6 +138,18 @@ class DeepScore(TransformerMixin, ClassifierMixin, BaseEstimator):
                 f"DeepScore got {frame.shape[1]} features for {len(frame)} training patients; select features first "
                 "(LassoSelector) so that there are far fewer features than patients"
             )
+        if ridge == 0.0 and frame.shape[1]:
+            # the maximum-likelihood score must exist: exact collinearity and (quasi-)separation are
+            # decided before fitting, by the checks every logistic model of her2stats uses
+            from ..stats._fitcheck import check_rank, logistic_separation, separation_error
+
+            names = [repr(str(c)) for c in frame.columns]
+            what = "DeepScore (maximum-likelihood logistic model)"
+            check_rank(design[:, 1:], names, what)
+            sep = logistic_separation(design[:, 1:], yv)
+            if sep is not None:
+                raise separation_error(sep, names, what, design[:, 1:], yv,
+                                       ", or use the ridge-penalised score DeepScore(penalty='l2', C=...)")
         beta, cov, n_iter = _logistic_irls(design, yv, int(self.max_iter), float(self.tol), ridge)
         self.intercept_ = float(beta[0])
         self.coef_ = pd.Series(beta[1:], index=list(frame.columns), name="coef", dtype=float)

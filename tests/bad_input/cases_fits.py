@@ -165,6 +165,10 @@ CASES = [
          ("firth", "stepwise")),
     Case("fit_cph/firth-still-refuses-collinear",
          lambda e: fit_cph(L, "time", "dead", ["age", "age_m"], firth=True, engine=e), SEP, ("singular", "'age_m'")),
+    Case("DeepScore/quasi-separated-feature",
+         lambda e: __import__("her2stats.models.deepscore", fromlist=["DeepScore"]).DeepScore().fit(
+             D[["age", "size"]].assign(rare_site=(D.site == "rare").astype(float)), D["her2"]), SEP,
+         ("quasi-complete separation", "'rare_site'"), engines=(None,)),
     # ------------------------------------------------------------------ bootstrap refits
     Case("validate/separated-resamples-announced",
          lambda e: cal.validate(fit_lrm(D, "her2", ["age", "rare4"], engine="python"), B=40, seed=2, engine=e),

@@ -482,3 +482,23 @@ def test_firth_cox_refusals(lung):
     # Firth does not rescue an exactly collinear design
     with pytest.raises(ConvergenceError, match="singular"):
         fit_cph(d.assign(age2=2 * d.age), "time", "dead", ["age", "age2"], firth=True, engine="python")
+
+
+# =========================================================================== Deep Score (unpenalised logistic)
+def test_deep_score_refuses_quasi_separation_before_fitting():
+    """A feature non-zero in three HER2+ patients only: refused before fitting by the exact check,
+    with the feature named (the fitted-probability test after the fit stays as a second guard)."""
+    from her2stats.models.deepscore import DeepScore
+
+    rng = np.random.default_rng(21)
+    n = 120
+    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["f1", "f2", "f3"])
+    y = pd.Series((rng.random(n) < 1 / (1 + np.exp(-X.f1))).astype(int))
+    X["sparse_feat"] = 0.0
+    events = np.flatnonzero(y == 1)[:3]
+    X.loc[events, "sparse_feat"] = [0.4, 0.7, 1.1]
+    with pytest.raises(ConvergenceError, match="quasi-complete separation -- 'sparse_feat'.*penalty='l2'"):
+        DeepScore().fit(X, y)
+    assert np.isfinite(DeepScore(penalty="l2", C=1.0).fit(X, y).coef_).all()
+    with pytest.raises(ConvergenceError, match="'f3_copy' is a linear combination of 'f3'"):
+        DeepScore().fit(X.drop(columns="sparse_feat").assign(f3_copy=lambda d: 2 * d.f3), y)

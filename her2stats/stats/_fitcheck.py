@@ -294,6 +294,17 @@ def cox_monotone_likelihood(time: np.ndarray, event: np.ndarray, X: np.ndarray,
     return Separation(kind="monotone", columns=tuple(cols), n_rows=int(np.sum(s > 0.5)), n=len(t), direction=d)
 
 
+def separates_1d(x: np.ndarray, y: np.ndarray) -> bool:
+    """Does one score separate a 0/1 outcome (completely or at a tie)? The logistic regression on
+    it (e.g. the recalibration ``logit P = a + b lp``) then has no finite maximum."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    x0, x1 = x[y == 0], x[y == 1]
+    if not len(x0) or not len(x1):
+        return False
+    return bool(x0.max() <= x1.min() or x1.max() <= x0.min())
+
+
 # =========================================================================== messages
 def _join(items: Sequence[str]) -> str:
     items = list(items)

@@ -105,10 +105,20 @@ def _null_neg2ll(y: np.ndarray) -> float:
     return float(-2 * (n1 * np.log(n1 / n) + n0 * np.log(n0 / n)))
 
 
+#: what is said when predictions separate the outcomes
+_SEPARATED_RECAL = ("the predictions separate the outcomes (every event ranked above every non-event, C = 1, "
+                    "ties at the boundary aside): the logistic recalibration logit P = a + b logit p has no finite "
+                    "maximum, so the calibration intercept and slope{extra} are not defined and are reported as NaN")
+
+
 def _recalibrate(lp: np.ndarray, y: np.ndarray) -> tuple[float, float, float, bool]:
-    """Logistic recalibration ``logit P = a + b lp``: (a, b, -2LL, converged)."""
+    """Logistic recalibration ``logit P = a + b lp``: (a, b, -2LL, converged); all NaN (and not
+    converged) when ``lp`` separates ``y``, where the slope would be infinite."""
+    from ._fitcheck import separates_1d
     from .models import newton_logistic
 
+    if separates_1d(lp, y):
+        return float("nan"), float("nan"), float("nan"), False
     X = np.column_stack([np.ones(len(lp)), lp])
     beta, _, ok = newton_logistic(X, y, maxit=50, tol=1e-12)
     return float(beta[0]), float(beta[1]), _neg2ll(y, X @ beta), ok
@@ -294,6 +304,8 @@ def val_prob(y: Any, prob: Any, engine: str | None = None) -> ValProbResult:
     c_exact = _somers_c(p, yy)
     _, err = _lowess_errors(p, yy)
     sz, sp = _spiegelhalter(p, yy)
+    if np.isnan(b):
+        warnings.warn("val_prob: " + _SEPARATED_RECAL.format(extra=", U and Q"), UserWarning, stacklevel=2)
     return ValProbResult(
         Dxy=2 * c_exact - 1, C=c_exact, R2=(1 - np.exp(-lr / n)) / (1 - np.exp(-L0 / n)), D=D, D_chisq=lr,
         U=U, U_chisq=U_chisq, U_p=float(chi2.sf(U_chisq, 2)), Q=D - U, Brier=float(np.mean((p - yy) ** 2)),
@@ -304,10 +316,17 @@ def val_prob(y: Any, prob: Any, engine: str | None = None) -> ValProbResult:
 
 def _val_prob_r(yy: np.ndarray, p: np.ndarray, n_excl: int) -> ValProbResult:
     from .. import r_bridge
+    from ._fitcheck import separates_1d
 
     r_bridge.require("rms")
     out = r_bridge.call("h2s_val_prob", p, yy.astype(int))
-    s = out["stats"]
+    s = {k: float(v) for k, v in dict(out["stats"]).items()}
+    fin = (p > 0) & (p < 1)
+    if separates_1d(np.log(p[fin] / (1 - p[fin])), yy[fin]):
+        # rms reports the last iterate of a diverging fit; the Python engine's verdict and NaN instead
+        warnings.warn("val_prob: " + _SEPARATED_RECAL.format(extra=", U and Q"), UserWarning, stacklevel=3)
+        for k in ("Intercept", "Slope", "U", "U:Chi-sq", "U:p", "Q"):
+            s[k] = float("nan")
     return ValProbResult(
         Dxy=float(out["Dxy_exact"]), C=float(out["C_exact"]), R2=float(s["R2"]), D=float(s["D"]),
         D_chisq=float(s["D:Chi-sq"]), U=float(s["U"]), U_chisq=float(s["U:Chi-sq"]), U_p=float(s["U:p"]),
@@ -991,6 +1010,8 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
         raise InputError("the calibration hierarchy needs predictions strictly between 0 and 1 (logit p must be finite)")
     grid = r_seq(np.quantile(p, 0.01), np.quantile(p, 0.99), 50)
     point, curve = _hierarchy_point(p, yy, grid)
+    if np.isnan(point[3]):
+        warnings.warn("calibration_hierarchy: " + _SEPARATED_RECAL.format(extra=""), UserWarning, stacklevel=2)
     n = len(yy)
 
     def work(rng: np.random.Generator, m: int) -> np.ndarray:
@@ -1004,6 +1025,11 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
         return out
 
     reps = run_replicates(work, B, seed=seed, scheduler=scheduler, desc="calibration hierarchy")
+    n_sep = int(np.sum(np.isnan(reps[:, 3]) & ~np.isnan(reps[:, 0])))
+    if n_sep and not np.isnan(point[3]):
+        warnings.warn(f"calibration_hierarchy: in {n_sep} of {B} bootstrap resamples the predictions separate the "
+                      "outcomes (no finite calibration slope); the slope and recalibration-intercept intervals use "
+                      f"the other {B - n_sep}", UserWarning, stacklevel=2)
     alpha = 1 - conf_level
     lo = np.nanquantile(reps, alpha / 2, axis=0)
     hi = np.nanquantile(reps, 1 - alpha / 2, axis=0)

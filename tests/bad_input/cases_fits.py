@@ -67,6 +67,8 @@ def _lung() -> pd.DataFrame:
 
 D = _cohort()
 L = _lung()
+_Y_SEP = np.r_[np.zeros(20), np.ones(20)]
+_P_SEP = np.r_[np.linspace(0.05, 0.45, 20), np.linspace(0.5, 0.95, 20)]   # every event ranked above every non-event
 SEP = ConvergenceError
 
 CASES = [
@@ -169,6 +171,13 @@ CASES = [
          lambda e: __import__("her2stats.models.deepscore", fromlist=["DeepScore"]).DeepScore().fit(
              D[["age", "size"]].assign(rare_site=(D.site == "rare").astype(float)), D["her2"]), SEP,
          ("quasi-complete separation", "'rare_site'"), engines=(None,)),
+    # ------------------------------------------------------------------ recalibration of separating predictions
+    Case("val_prob/predictions-separate-outcomes",
+         lambda e: cal.val_prob(_Y_SEP, _P_SEP, engine=e), None, ("separate the outcomes", "NaN"),
+         warning=UserWarning),
+    Case("calibration_hierarchy/predictions-separate-outcomes",
+         lambda e: cal.calibration_hierarchy(y=_Y_SEP, prob=_P_SEP, B=10, seed=1, engine=e), None,
+         ("separate the outcomes", "slope"), warning=UserWarning),
     # ------------------------------------------------------------------ bootstrap refits
     Case("validate/separated-resamples-announced",
          lambda e: cal.validate(fit_lrm(D, "her2", ["age", "rare4"], engine="python"), B=40, seed=2, engine=e),

@@ -502,3 +502,23 @@ def test_deep_score_refuses_quasi_separation_before_fitting():
     assert np.isfinite(DeepScore(penalty="l2", C=1.0).fit(X, y).coef_).all()
     with pytest.raises(ConvergenceError, match="'f3_copy' is a linear combination of 'f3'"):
         DeepScore().fit(X.drop(columns="sparse_feat").assign(f3_copy=lambda d: 2 * d.f3), y)
+
+
+# =========================================================================== recalibration of separating predictions
+def test_recalibration_of_separating_predictions_is_not_reported_as_a_slope():
+    """Before: python slope 166, rms 28 (last iterates of a diverging fit) for the same data."""
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(30), np.ones(30)]
+    p = np.r_[rng.uniform(0.05, 0.45, 30), rng.uniform(0.55, 0.95, 30)]
+    for engine in ENGINES:
+        with pytest.warns(UserWarning, match="separate the outcomes.*NaN"):
+            v = cal.val_prob(y, p, engine=engine)
+        assert np.isnan([v.slope, v.intercept, v.U, v.Q]).all() and v.C == 1.0 and np.isfinite(v.D)
+        with pytest.warns(UserWarning, match="separate the outcomes"):
+            h = cal.calibration_hierarchy(y=y, prob=p, B=20, seed=1, engine=engine)
+        assert np.isnan(h.table.loc["calibration slope", "estimate"])
+        assert np.isfinite(h.table.loc["calibration intercept", "estimate"])   # slope fixed at 1: finite
+    # overlapping predictions keep their finite recalibration
+    p2 = p.copy()
+    p2[0], p2[-1] = 0.9, 0.1
+    assert np.isfinite(cal.val_prob(y, p2, engine="python").slope)

@@ -13,7 +13,10 @@ coefficients, points and validation indices can be compared with rms number by n
 
 The Python engine maximises the likelihood by Newton-Raphson (the same algorithm as
 ``rms::lrm.fit``); ``engine="r"`` fits ``rms::lrm`` through the bridge and keeps the R fit in R
-(``LogisticModel.r_fit``) for R-engine nomograms, calibration and validation.
+(``LogisticModel.r_fit``) for R-engine nomograms, calibration and validation. Whether the
+maximum exists is decided before either engine fits, by the rank of the design and Konis's
+linear program for separation (:mod:`._fitcheck`); ``firth=True`` fits Firth's penalised
+likelihood instead (:mod:`._firth`, R ``brglm2``).
 
 References
 ----------

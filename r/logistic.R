@@ -51,6 +51,6 @@ h2s_firth_logistic <- function(X, y) {
                method = brglm2::brglmFit, type = "AS_mean", epsilon = 1e-12, maxit = 200,
                response_adjustment = 0.5),
     warning = muffle)
-  list(coef = unname(stats::coef(fit)), var = unname(as.matrix(stats::vcov(fit))),
+  list(coef = I(unname(stats::coef(fit))), var = unname(as.matrix(stats::vcov(fit))),
        converged = isTRUE(fit$converged))
 }

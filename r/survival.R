@@ -174,5 +174,5 @@ h2s_firth_cox <- function(time, event, X, ties = "efron", maxit = 100L, h = 1e-4
     b <- b + step
     cur <- new
   }
-  list(coef = b, var = as.numeric(cur$var), loglik = cur$pl, loglik0 = pl0, converged = converged)
+  list(coef = I(b), var = I(as.numeric(cur$var)), loglik = cur$pl, loglik0 = pl0, converged = converged)
 }

@@ -145,6 +145,7 @@ _LAZY: dict[str, str] = {
     "internal_external_cv": "stats.multicentre",
     "clustered_calibration": "stats.multicentre",
     "subgroup_performance": "stats.multicentre",
+    "DroppedRowsWarning": "errors",
 }
 
 __all__ = [

@@ -40,3 +40,11 @@ class CacheError(Her2StatsError, RuntimeError):
 
 class ConfigError(Her2StatsError, ValueError):
     """A study configuration file is invalid."""
+
+
+class DroppedRowsWarning(UserWarning):
+    """Rows with missing values were left out of an analysis.
+
+    The message always reads ``"<function>: dropped N of M rows with missing values in <columns>"``
+    so that the count and the columns reach the log and the report.
+    """

@@ -45,6 +45,7 @@ from scipy.stats import chi2, norm
 
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
+from . import _core
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, lowess_presorted, r_quantile, r_seq
@@ -65,29 +66,32 @@ def gini_md(x: np.ndarray) -> float:
     return float(np.sum(w * (x - x.mean())))
 
 
-def check_probabilities(y: Any, prob: Any, name: str = "prob") -> tuple[np.ndarray, np.ndarray, int]:
-    """Validate (y, prob): y binary 0/1, prob in [0, 1], equal lengths. Rows with a missing value
-    in either are excluded and counted (returned third)."""
-    from .models import binary_outcome
-
-    p = np.asarray(pd.to_numeric(pd.Series(np.asarray(prob).ravel()), errors="coerce"), dtype=float)
-    yy, _ = binary_outcome(pd.Series(np.asarray(y).ravel()), "y")
-    if len(p) != len(yy):
-        raise InputError(f"y has {len(yy)} values but {name} has {len(p)}; they must pair up")
+def check_probabilities(y: Any, prob: Any, name: str = "prob", event: Any = None,
+                        function: str = "") -> tuple[np.ndarray, np.ndarray, int]:
+    """Validate (y, prob): a binary y (the core's event rule, ``event=`` for labels), prob in [0, 1],
+    paired row by row (pandas inputs by index label). Rows with a missing value in either are
+    dropped, announced with a DroppedRowsWarning, and counted (returned third)."""
+    y, prob = _core.align(("y", y), (name, prob))
+    p = _core.as_numeric(prob, name)
+    yy = _core.binary_outcome(y, "y", event=event).codes
     bad = np.flatnonzero(np.isfinite(p) & ((p < 0) | (p > 1)))
     if len(bad):
         raise InputError(f"{name} must be probabilities in [0, 1]; {len(bad)} value(s) outside, e.g. "
                          f"{name}[{bad[0]}] = {p[bad[0]]:.6g} (pass predicted probabilities, not scores or logits)")
-    if np.isinf(p).any():
-        raise InputError(f"{name} contains infinite values")
     keep = ~(np.isnan(p) | np.isnan(yy))
     n_excl = int((~keep).sum())
-    if n_excl:
-        warnings.warn(f"{n_excl} row(s) with a missing y or {name} excluded", UserWarning, stacklevel=3)
+    _core.announce_dropped(function or "check_probabilities", n_excl, len(p),
+                           {"y": int(np.isnan(yy).sum()), name: int(np.isnan(p).sum())}, stacklevel=4)
     p, yy = p[keep], yy[keep]
     if len(p) < 2 or yy.min() == yy.max():
         raise InputError(f"y needs both outcomes among the complete cases (n={len(p)}, events={int(yy.sum())})")
     return yy, p, n_excl
+
+
+def _check_constant(p: np.ndarray, name: str, function: str) -> None:
+    if np.all(p == p[0]):
+        raise InputError(f"{function}: {name} is constant (every prediction is {p[0]:.6g}); calibration slope, "
+                         "C index and the calibration curve are undefined")
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
@@ -262,7 +266,7 @@ class ValProbResult(Result):
         return ax
 
 
-def val_prob(y: Any, prob: Any, engine: str | None = None) -> ValProbResult:
+def val_prob(y: Any, prob: Any, engine: str | None = None, event: Any = None) -> ValProbResult:
     """Validation indices of predicted probabilities against binary outcomes (``rms::val.prob``).
 
     With ``L = logit(p)``: D = (LR - 1)/n where LR = -2LL(intercept only) - (-2LL(L));
@@ -280,7 +284,8 @@ def val_prob(y: Any, prob: Any, engine: str | None = None) -> ValProbResult:
     as ``C_rms``/``Dxy_rms``; the exact values as ``Hmisc::somers2``).
     """
     engine = resolve_engine(engine)
-    yy, p, n_excl = check_probabilities(y, prob)
+    yy, p, n_excl = check_probabilities(y, prob, event=event, function="val_prob")
+    _check_constant(p, "prob", "val_prob")
     if engine == "r":
         return _val_prob_r(yy, p, n_excl)
     logit = np.log(p / (1 - p)) if p.size else p
@@ -361,7 +366,8 @@ class HosmerLemeshowResult(Result):
                              "groups": [self.groups], "n": [self.n], "legacy": [True]})
 
 
-def hosmer_lemeshow(y: Any, prob: Any, g: int = 10, engine: str | None = None) -> HosmerLemeshowResult:
+def hosmer_lemeshow(y: Any, prob: Any, g: int = 10, engine: str | None = None,
+                    event: Any = None) -> HosmerLemeshowResult:
     """Hosmer-Lemeshow goodness-of-fit test (legacy), grouping as ``ResourceSelection::hoslem.test``.
 
     Groups are the intervals between the unique type-7 quantiles of the predicted risk at
@@ -371,7 +377,9 @@ def hosmer_lemeshow(y: Any, prob: Any, g: int = 10, engine: str | None = None) -
 
     When tied predicted risks give fewer than ``g`` distinct quantiles the groups merge; the
     test then uses (number of groups - 2) df (ResourceSelection keeps g - 2, which is wrong)
-    and says so in ``note`` and a warning. Fewer than 3 groups: InputError.
+    and says so in ``note`` and a warning. Fewer than 3 groups, fewer observations than ``g``
+    or constant predictions: InputError (checked in Python, so both engines raise the same).
+    ``event`` names the outcome label coded 1 when ``y`` holds labels.
 
     This test is flagged as legacy (``.legacy``): see Van Calster et al. 2016 for the calibration
     measures to report first.
@@ -384,17 +392,24 @@ def hosmer_lemeshow(y: Any, prob: Any, g: int = 10, engine: str | None = None) -
     engine = resolve_engine(engine)
     if not isinstance(g, (int, np.integer)) or g < 3:
         raise InputError(f"g (number of groups) must be an integer >= 3, got {g!r}")
-    yy, p, _ = check_probabilities(y, prob)
+    yy, p, _ = check_probabilities(y, prob, event=event, function="hosmer_lemeshow")
+    if len(p) < g:
+        raise InputError(f"hosmer_lemeshow: {len(p)} observations for g={g} groups; the test needs at least as "
+                         "many observations as groups (use fewer groups, or report the calibration curve instead)")
+    qq = np.unique(r_quantile(p, np.arange(g + 1) * (1.0 / g)))
+    if len(qq) < 2:
+        raise InputError("hosmer_lemeshow: all predicted risks are equal (prob is constant); the Hosmer-Lemeshow "
+                         "test needs distinct risks")
+    if len(qq) - 1 < 3:
+        raise InputError(f"only {len(qq) - 1} distinct groups of predicted risk (too many tied risks for g={g}); "
+                         "the Hosmer-Lemeshow test needs at least 3 groups (df = groups - 2)")
     if engine == "r":
         from .. import r_bridge
 
         out = r_bridge.call("h2s_hoslem", yy, p, int(g))
         stat, groups, table = float(out["statistic"]), int(out["groups"]), out["table"]
     else:
-        qq = np.unique(r_quantile(p, np.arange(g + 1) * (1.0 / g)))
         groups = len(qq) - 1
-        if groups < 1:
-            raise InputError("all predicted risks are equal: the Hosmer-Lemeshow test needs distinct risks")
         gi = np.clip(np.searchsorted(qq, p, side="left") - 1, 0, groups - 1)
         labels = [("[" if k == 0 else "(") + f"{qq[k]:.3g},{qq[k + 1]:.3g}]" for k in range(groups)]
         o1 = np.bincount(gi, weights=yy, minlength=groups)
@@ -438,7 +453,8 @@ class GofTestResult(Result):
                              "z": [self.z], "p_value": [self.p_value]})
 
 
-def lecessie_test(model=None, y: Any = None, prob: Any = None, engine: str | None = None) -> GofTestResult:
+def lecessie_test(model=None, y: Any = None, prob: Any = None, engine: str | None = None,
+                  event: Any = None) -> GofTestResult:
     """Unweighted sum-of-squares goodness-of-fit test (le Cessie & van Houwelingen 1991; Hosmer et al. 1997).
 
     ``S = sum (y - p)^2``; under H0 ``E[S] = sum p(1-p)`` and ``sd`` is the residual norm of the
@@ -459,9 +475,10 @@ def lecessie_test(model=None, y: Any = None, prob: Any = None, engine: str | Non
         yy = model.y
         p = model.predict()
     else:
-        yy, p, _ = check_probabilities(y, prob)
+        yy, p, _ = check_probabilities(y, prob, event=event, function="lecessie_test")
         if ((p <= 0) | (p >= 1)).any():
             raise InputError("the le Cessie-van Houwelingen test needs predictions strictly between 0 and 1")
+        _check_constant(p, "prob", "lecessie_test")
         X = np.column_stack([np.ones(len(p)), np.log(p / (1 - p))])
     sse = float(np.sum((yy - p) ** 2))
     wt = p * (1 - p)
@@ -982,7 +999,7 @@ _HIER_ROWS = [("mean", "observed - expected rate"), ("mean", "O/E ratio"), ("mea
 
 def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 1000, seed: int | None = None,
                           conf_level: float = 0.95, g: int = 10, scheduler: Any = None,
-                          engine: str | None = None) -> CalibrationHierarchyResult:
+                          engine: str | None = None, event: Any = None) -> CalibrationHierarchyResult:
     """All levels of the calibration hierarchy (Van Calster et al. 2016) with bootstrap CIs.
 
     * mean calibration: observed - expected event rate, O/E, and the calibration intercept
@@ -1005,9 +1022,10 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
     else:
         if y is None or prob is None:
             raise InputError("give either model= or both y= and prob=")
-        yy, p, _ = check_probabilities(y, prob)
+        yy, p, _ = check_probabilities(y, prob, event=event, function="calibration_hierarchy")
     if ((p <= 0) | (p >= 1)).any():
         raise InputError("the calibration hierarchy needs predictions strictly between 0 and 1 (logit p must be finite)")
+    _check_constant(p, "prob", "calibration_hierarchy")
     grid = r_seq(np.quantile(p, 0.01), np.quantile(p, 0.99), 50)
     point, curve = _hierarchy_point(p, yy, grid)
     if np.isnan(point[3]):

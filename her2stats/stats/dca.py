@@ -39,6 +39,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
+from . import _core
 
 __all__ = ["decision_curve", "decision_curve_survival", "DecisionCurve", "net_benefit"]
 
@@ -223,7 +224,7 @@ def _check_probs(probs: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
     for name, p in probs.items():
         if name in _RESERVED:
             raise InputError(f"model name {name!r} is reserved for the treat-{name} strategy; rename it")
-        arr = np.asarray(p, dtype=float).ravel()
+        arr = _core.as_numeric(p, f"probs[{name!r}]")
         if arr.size != n:
             raise InputError(f"probs[{name!r}] has {arr.size} values but the outcome has {n}")
         if np.isnan(arr).any():
@@ -240,19 +241,11 @@ def _check_probs(probs: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _check_binary(y: Any) -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.dtype == bool:
-        return arr.astype(float)
-    try:
-        f = np.asarray(arr, dtype=float).ravel()
-    except (TypeError, ValueError):
-        raise InputError("y must be 0/1 (or boolean)") from None
+def _check_binary(y: Any, event: Any = None) -> np.ndarray:
+    f = _core.binary_outcome(y, "y", event=event).codes
     if np.isnan(f).any():
         raise InputError(f"y has {int(np.isnan(f).sum())} missing value(s); drop them first (and report them)")
     vals = set(np.unique(f).tolist())
-    if not vals <= {0.0, 1.0}:
-        raise InputError(f"y must be coded 0/1, found values {sorted(vals)}")
     if len(vals) < 2:
         raise InputError(f"y has a single class ({sorted(vals)}): net benefit needs events and non-events")
     return f
@@ -306,13 +299,16 @@ def _boot_bands(table: pd.DataFrame, boot: np.ndarray, strategies: tuple[str, ..
 # --------------------------------------------------------------------------- public API
 def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange(0.01, 1, 0.01),
                    harm: float | Mapping[str, float] = 0.0, n_boot: int = 0, seed: int | None = None,
-                   conf_level: float = 0.95, scheduler: Any = None, engine: str | None = None) -> DecisionCurve:
+                   conf_level: float = 0.95, scheduler: Any = None, engine: str | None = None,
+                   event: Any = None) -> DecisionCurve:
     """Decision curve analysis for a binary outcome (``dcurves::dca`` parity).
 
     Parameters
     ----------
-    y : 0/1 outcome.
-    probs : ``{model name: predicted probability}`` (each in [0, 1], same length as y).
+    y : binary outcome (0/1, bool, ordered Categorical, data-dictionary variable; other labels
+        need ``event=``).
+    probs : ``{model name: predicted probability}`` (each in [0, 1], same length as y; pandas
+        inputs are paired with ``y`` by index label).
     thresholds : threshold probabilities, strictly inside (0, 1) and increasing.
     harm : harm of the test, subtracted from each model's net benefit (scalar or per model).
     n_boot : bootstrap replicates for CI bands, differences and P(beneficial) (0 = none).
@@ -334,7 +330,10 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
     >>> res.useful_range("nomogram")
     ... # equals dcurves.dca(df, "y", ["nomogram"]) (Python) and dcurves::dca (R)
     """
-    yv = _check_binary(y)
+    if isinstance(probs, Mapping) and probs:
+        aligned = _core.align(("y", y), *((f"probs[{k!r}]", v) for k, v in probs.items()))
+        y, probs = aligned[0], dict(zip(probs, aligned[1:]))
+    yv = _check_binary(y, event)
     pr = _check_probs(probs, len(yv))
     th = _check_thresholds(thresholds)
     names = list(pr)
@@ -413,6 +412,9 @@ def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], hor
     """
     from .survival import _check_time_event
 
+    if isinstance(probs, Mapping) and probs:
+        aligned = _core.align(("time", time), ("event", event), *((f"probs[{k!r}]", v) for k, v in probs.items()))
+        time, event, probs = aligned[0], aligned[1], dict(zip(probs, aligned[2:]))
     t_raw, e_raw = np.asarray(time), np.asarray(event)
     if len(t_raw) != len(e_raw):
         raise InputError(f"time and event lengths differ ({len(t_raw)} vs {len(e_raw)})")

@@ -31,11 +31,11 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..resampling import run_replicates
 from ..results import Result
+from ._core import as_numeric, check_finite, clean_binary
 from .roc import (
     _best_youden,
     _check_direction,
     _check_level,
-    _clean,
     _curve_points,
     _percentile,
     _stratified_draw,
@@ -70,7 +70,7 @@ class ThresholdRule(Result):
 
     def apply(self, score: Any) -> np.ndarray:
         """0/1 test results of ``score`` under this rule (NaN scores raise)."""
-        s = np.asarray(score, dtype=float)
+        s = as_numeric(score, "score")
         if np.isnan(s).any():
             raise InputError(f"score has {int(np.isnan(s).sum())} missing value(s); a threshold cannot classify them")
         return (s >= self.value if self.direction == "<" else s <= self.value).astype(np.int8)
@@ -113,14 +113,15 @@ def _select(t: np.ndarray, se: np.ndarray, sp: np.ndarray, kind: str, target: fl
 
 
 def choose_threshold(y_dev: Any, score_dev: Any, rule: Any = "youden", direction: str = "auto",
-                     source: str = "development cohort", na: str = "raise") -> ThresholdRule:
+                     source: str = "development cohort", na: str = "raise", event: Any = None) -> ThresholdRule:
     """Choose a cut-off on development data and freeze it as a :class:`ThresholdRule`.
 
     Rules: ``"youden"`` (max sensitivity + specificity, pROC ``coords(x="best")``, first of
     tied thresholds in pROC order), ``("sensitivity", 0.9)`` (the highest-specificity threshold
     with sensitivity >= 0.9), ``("specificity", 0.9)`` (the highest-sensitivity threshold with
     specificity >= 0.9). Thresholds are pROC midpoints between observed scores. The direction is
-    resolved here (pROC median rule for ``"auto"``) and carried with the rule.
+    resolved here (pROC median rule for ``"auto"``) and carried with the rule. ``event`` names the
+    case label when ``y_dev`` holds labels (see :mod:`her2stats.stats.roc`).
 
     Examples
     --------
@@ -129,7 +130,7 @@ def choose_threshold(y_dev: Any, score_dev: Any, rule: Any = "youden", direction
     """
     kind, target = _parse_rule(rule)
     _check_direction(direction)
-    c = _clean(y_dev, {"score_dev": score_dev}, na, y_name="y_dev")
+    c = clean_binary(y_dev, {"score_dev": score_dev}, na, y_name="y_dev", event=event, function="choose_threshold")
     y, s = c.y, c.scores["score_dev"]
     d = resolve_direction(y, s, direction)
     t, se, sp = _curve_points(y, s, d)
@@ -308,12 +309,13 @@ def _boot_reoptimised(y: np.ndarray, s: np.ndarray, direction: str, n_boot: int,
 def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: str = "exact", level: float = 0.95,
                        n_boot: int = 2000, seed: Any = None, reoptimise: bool = False, direction: str = "<",
                        role: str = "development", recompute_on_test: bool = False, na: str = "raise",
-                       scheduler: Any = None, engine: str | None = None) -> DiagnosticResult:
+                       scheduler: Any = None, engine: str | None = None, event: Any = None) -> DiagnosticResult:
     """Sensitivity, specificity, PPV, NPV, accuracy and F1 with CIs at one operating point.
 
     Parameters
     ----------
-    y : 0/1 reference standard (1 = HER2-positive).
+    y : binary reference standard (1 = HER2-positive); labels need ``event=`` (see
+        :mod:`her2stats.stats.roc`).
     score_or_pred : 0/1 test results (``threshold=None``) or a continuous score.
     threshold : None (``score_or_pred`` is already 0/1), a float (positive when
         ``score >= threshold`` for ``direction="<"``), a :class:`ThresholdRule` from
@@ -349,8 +351,11 @@ def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: st
     if ci == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
         raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
     eng = resolve_engine(engine)
-    c = _clean(y, {"score_or_pred": score_or_pred}, na, min_per_class=1) if threshold is not None \
-        else _clean_binary_pred(y, score_or_pred, na)
+    if isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, bool):
+        check_finite(threshold, "threshold")
+    c = clean_binary(y, {"score_or_pred": score_or_pred}, na, event=event, function="diagnostic_metrics") \
+        if threshold is not None \
+        else _clean_binary_pred(y, score_or_pred, na, event)
     yy, s = c.y, c.scores["score_or_pred"]
     if threshold is None:
         pred, value, d, source = s.astype(np.int8), float("nan"), "<", "given 0/1 test results"
@@ -408,19 +413,10 @@ def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: st
                             reoptimised=bool(reoptimise))
 
 
-def _clean_binary_pred(y: Any, pred: Any, na: str):
-    c = _clean(y, {"score_or_pred": pred}, na, min_per_class=1) if not _is_constant(pred) else None
-    if c is None:  # a constant 0/1 prediction is legitimate for a 2x2 table (e.g. all negative)
-        from .roc import _Clean, _outcome_codes, _score_values
-
-        codes = _outcome_codes(y, "y")
-        vals = _score_values(pred, "score_or_pred")
-        if len(vals) != len(codes):
-            raise InputError(f"score_or_pred has {len(vals)} values but y has {len(codes)}")
-        miss = np.isnan(codes) | np.isnan(vals)
-        if miss.any() and na == "raise":
-            raise InputError(f"{int(miss.sum())} row(s) have missing values; pass na='drop' to drop them")
-        c = _Clean(codes[~miss].astype(np.int8), {"score_or_pred": vals[~miss]}, int(miss.sum()), ~miss)
+def _clean_binary_pred(y: Any, pred: Any, na: str, event: Any = None):
+    # a constant 0/1 prediction is legitimate for a 2x2 table (e.g. all negative)
+    c = clean_binary(y, {"score_or_pred": pred}, na, event=event, function="diagnostic_metrics",
+                     refuse_constant=False, stacklevel=5)
     v = c.scores["score_or_pred"]
     if not np.isin(v, (0.0, 1.0)).all():
         raise InputError(
@@ -428,11 +424,6 @@ def _clean_binary_pred(y: Any, pred: Any, na: str):
             "data, a number, or 'youden' to optimise on this cohort)"
         )
     return c
-
-
-def _is_constant(values: Any) -> bool:
-    v = pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce").dropna()
-    return len(v) > 0 and bool((v == v.iloc[0]).all())
 
 
 def diagnostic_metrics_from_counts(tp: int, fp: int, tn: int, fn: int, ci: str = "exact", level: float = 0.95,

@@ -23,7 +23,6 @@ DeLong ER, DeLong DM, Clarke-Pearson DL. Biometrics 1988;44:837-845.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -36,6 +35,7 @@ from ..errors import InputError
 from ..results import Result
 from .calibration import (CalibrationHierarchyResult, ValProbResult, _recal_intercept, _recalibrate,
                           calibration_hierarchy, check_probabilities, val_prob)
+from . import _core
 from .models import Term, _expit, binary_outcome, design_matrix
 
 __all__ = ["frozen_lrm", "FrozenLogisticModel", "validate_external", "ExternalValidationResult",
@@ -214,7 +214,7 @@ class ExternalValidationResult(Result):
 def validate_external(model: Any = None, data: pd.DataFrame | None = None, outcome: str | None = None,
                       y: Any = None, prob: Any = None, B: int = 1000, seed: int | None = None,
                       conf_level: float = 0.95, hierarchy: bool = True, scheduler: Any = None,
-                      engine: str | None = None) -> ExternalValidationResult:
+                      engine: str | None = None, event: Any = None) -> ExternalValidationResult:
     """Validate a frozen logistic model on an external cohort, or predictions alone.
 
     Give ``model`` (``frozen_lrm`` or a ``LogisticModel``) with ``data`` and ``outcome``, or ``y``
@@ -226,7 +226,8 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
     * recalibration: intercept-only ``a`` of ``logit P = a + offset(lp)`` and logistic ``(a, b)``;
       ``.recalibrated(method)`` returns the updated frozen model.
 
-    Rows with missing predictors or outcome are excluded and counted in ``n_excluded``.
+    Rows with missing predictors or outcome are excluded, counted in ``n_excluded`` and announced
+    (DroppedRowsWarning). ``event`` names the outcome label coded 1 when the outcome holds labels.
     """
     engine = resolve_engine(engine)
     n_excl = 0
@@ -239,18 +240,20 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
         missing = [c for c in cols if c not in data.columns]
         if missing:
             raise InputError(f"the external data lack the model's predictors {missing}")
-        keep = ~data[cols].isna().any(axis=1)
+        y_all, _ = binary_outcome(data[outcome], outcome, event=event)
+        _core.refuse_numeric_strays(data, [t.name for t in model.terms if t.kind != "categorical"], "validate_external")
+        na = data[cols].isna()
+        keep = ~na.any(axis=1)
         n_excl = int((~keep).sum())
-        if n_excl:
-            warnings.warn(f"validate_external: {n_excl} row(s) with missing values excluded", UserWarning, stacklevel=2)
+        _core.announce_dropped("validate_external", n_excl, len(data), {c: int(v) for c, v in na.sum().items()})
         sub = data.loc[keep]
-        yy, _ = binary_outcome(sub[outcome], outcome)
+        yy = y_all[keep.to_numpy()]
         p = model.predict(sub)
     else:
         if y is None or prob is None:
             raise InputError("give model=, data= and outcome=, or y= and prob=")
-        yy, p, n_excl = check_probabilities(y, prob)
-    yy, p, n_excl2 = check_probabilities(yy, p)
+        yy, p, n_excl = check_probabilities(y, prob, event=event, function="validate_external")
+    yy, p, n_excl2 = check_probabilities(yy, p, function="validate_external")
     vp = val_prob(yy, p, engine=engine)
     auc, se, lo, hi = delong_auc_ci(yy, p, conf_level)
     fin = (p > 0) & (p < 1)
@@ -357,12 +360,13 @@ def validate_external_cox(data: pd.DataFrame, duration: str, event: str, horizon
         lp_all = np.asarray(lp, float)
         if len(lp_all) != len(data):
             raise InputError(f"lp has {len(lp_all)} values but the data have {len(data)} rows")
-    t = pd.to_numeric(data[duration], errors="coerce").to_numpy(float)
-    e = pd.to_numeric(data[event], errors="coerce").to_numpy(float)
-    keep = np.isfinite(t) & np.isfinite(e) & np.isfinite(lp_all)
+    t = _core.as_numeric(data[duration], duration)
+    e = _core.as_numeric(data[event], event)
+    keep = ~np.isnan(t) & ~np.isnan(e) & ~np.isnan(lp_all)
     n_excl = int((~keep).sum())
-    if n_excl:
-        warnings.warn(f"validate_external_cox: {n_excl} row(s) with missing values excluded", UserWarning, stacklevel=2)
+    _core.announce_dropped("validate_external_cox", n_excl, len(data),
+                           {duration: int(np.isnan(t).sum()), event: int(np.isnan(e).sum()),
+                            "lp": int(np.isnan(lp_all).sum())})
     t, e, lpk = t[keep], e[keep], lp_all[keep]
     if (t <= 0).any():
         raise InputError(f"'{duration}' must be positive; {int((t <= 0).sum())} value(s) are <= 0")

@@ -41,6 +41,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from ._names import check_column_names
+from . import _core
 
 __all__ = ["LogisticTable", "logistic_table"]
 
@@ -55,7 +56,7 @@ class _Term:
     columns: list  # display labels of design columns (level names or "")
 
 
-def _prepare(df: pd.DataFrame, outcome: str, covariates: Sequence[str], positive: Any) -> tuple:
+def _prepare(df: pd.DataFrame, outcome: str, covariates: Sequence[str], event: Any) -> tuple:
     if not isinstance(df, pd.DataFrame):
         raise InputError("logistic_table needs a pandas DataFrame")
     covariates = list(covariates)
@@ -74,13 +75,9 @@ def _prepare(df: pd.DataFrame, outcome: str, covariates: Sequence[str], positive
     if len(levels) != 2:
         raise InputError(f"logistic_table: outcome {outcome!r} must have exactly 2 distinct values, "
                          f"found {len(levels)}: {list(levels)[:10]}")
-    if positive is None:
-        if set(levels) <= {0, 1} or set(levels) <= {True, False}:
-            positive = 1
-        else:
-            positive = sorted(levels, key=str)[1]
-    if positive not in set(levels):
-        raise InputError(f"logistic_table: positive={positive!r} is not a value of {outcome!r} ({list(levels)})")
+    # the event by the package's one rule (0/1, bool, ordered Categorical, data dictionary, event=)
+    positive = _core.binary_outcome(yser, outcome, event=event).event
+    _core.refuse_numeric_strays(df, covariates, "logistic_table")
     terms = []
     for i, cov in enumerate(covariates, start=1):
         col = df[cov]
@@ -397,7 +394,7 @@ def _with_or(fit: _Fit, z: float, ci: str) -> pd.DataFrame:
 def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], univariable: bool = True,
                    multivariable: bool = True, stepwise: str | None = None, criterion: str = "aic",
                    ci: str = "wald", level: float = 0.95, positive: Any = None,
-                   engine: str | None = None, firth: bool = False) -> LogisticTable:
+                   engine: str | None = None, firth: bool = False, event: Any = None) -> LogisticTable:
     r"""Odds-ratio table of a binary outcome: univariable and multivariable logistic regression.
 
     .. math:: \operatorname{logit} P(Y=1\mid x) = \beta_0 + \sum_j \beta_j x_j,\qquad
@@ -408,7 +405,9 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
     ----------
     df : DataFrame
     outcome : str
-        Binary column (0/1, bool, or two labels; ``positive`` names the event).
+        Binary column: 0/1, bool, an ordered two-category Categorical (the higher category is the
+        event) or a data-dictionary variable (``her2_status``: ``positive``); other labels need
+        ``event=`` (never guessed from their order).
     covariates : list of str
         Numeric columns enter linearly; non-numeric/categorical ones are treatment-coded against
         their first level (categorical order, else sorted) — the reference is shown per row.
@@ -422,8 +421,10 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
         Wald (default, stated in the footnotes) or profile likelihood (R ``confint``; R's
         profile is spline-interpolated, so the engines agree to ~1e-3 there).
     level : float
+    event : optional
+        The outcome value coded 1 (e.g. ``event="HER2+"``).
     positive : optional
-        The outcome value coded 1.
+        Deprecated alias of ``event``.
     engine : {"r", "python", None}
     firth : bool
         Firth's penalised likelihood (``l(b) + 1/2 log det I(b)``; finite odds ratios under
@@ -463,7 +464,14 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
     if firth and ci == "profile":
         raise InputError("logistic_table: ci='profile' is not available with firth=True (Wald intervals from the "
                          "inverse information are reported)")
-    terms, positive = _prepare(df, outcome, covariates, positive)
+    if positive is not None:
+        warnings.warn("logistic_table(positive=...) is deprecated; use event=", DeprecationWarning, stacklevel=2)
+        if event is None:
+            event = positive
+        if outcome in getattr(df, "columns", ()) and not any(_core._matches(v, positive) for v in pd.unique(df[outcome].dropna())):
+            raise InputError(f"logistic_table: positive={positive!r} is not a value of {outcome!r} "
+                             f"({list(pd.unique(df[outcome].dropna()))[:10]})")
+    terms, positive = _prepare(df, outcome, covariates, event)
     engine = resolve_engine(engine)
     z = stats.norm.ppf(0.5 + level / 2)
     profile = ci == "profile"
@@ -499,6 +507,8 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
     for t in terms:
         complete &= df[t.name].notna()
     n_excluded = int((~complete).sum())
+    _core.announce_dropped("logistic_table", n_excluded, len(df),
+                           {c: int(df[c].isna().sum()) for c in [outcome, *[t.name for t in terms]]})
     data_mv = df.loc[complete]
     multi = None
     model = None

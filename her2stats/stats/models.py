@@ -35,6 +35,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from ._names import check_column_names, check_unique_labels
+from . import _core
 
 __all__ = ["fit_lrm", "LogisticModel", "Term", "rcs_knots", "rcs_basis", "newton_logistic",
            "newton_logistic_batch", "refit_logistic_batch", "binned_c_index", "concordance_c"]
@@ -226,23 +227,14 @@ def design_matrix(df: pd.DataFrame, terms: Sequence[Term]) -> np.ndarray:
     return np.column_stack(blocks) if blocks else np.zeros((len(df), 0))
 
 
-def binary_outcome(y: Any, name: str = "y") -> tuple[np.ndarray, tuple[Any, Any]]:
-    """0/1 float array from a binary outcome; returns (y, (level0, level1)). Missing stays NaN."""
-    s = pd.Series(y)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        levels = [c for c in s.cat.categories if (s == c).any()]
-    elif pd.api.types.is_bool_dtype(s.dtype):
-        levels = [False, True]
-    else:
-        levels = sorted(pd.unique(s.dropna()), key=lambda v: (str(type(v)), v))
-    if len(levels) != 2:
-        raise InputError(f"outcome '{name}' must have exactly two values, found {len(levels)}: "
-                         f"{[str(v) for v in levels][:10]} (recode it to 0/1)")
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) and \
-            set(np.asarray(levels, dtype=float)) != {0.0, 1.0}:
-        raise InputError(f"numeric outcome '{name}' must be coded 0/1, found values {levels}")
-    out = np.where(s.isna(), np.nan, (s == levels[1]).astype(float))
-    return out.astype(float), (levels[0], levels[1])
+def binary_outcome(y: Any, name: str = "y", event: Any = None) -> tuple[np.ndarray, tuple[Any, Any]]:
+    """0/1 float array from a binary outcome; returns (y, (level0, level1)). Missing stays NaN.
+
+    The event follows the package's one rule (:func:`her2stats.stats._core.binary_outcome`): 0/1,
+    bool, an ordered Categorical, a data-dictionary variable, or ``event=``; never sorted labels.
+    """
+    out = _core.binary_outcome(y, name, event=event)
+    return out.codes, out.levels
 
 
 # --------------------------------------------------------------------------- fitting
@@ -560,7 +552,7 @@ def _r_formula(outcome: str, terms: Sequence[Term]) -> str:
 
 
 def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapping[str, Any] | None = None,
-            engine: str | None = None, firth: bool = False) -> LogisticModel:
+            engine: str | None = None, firth: bool = False, event: Any = None) -> LogisticModel:
     """Fit a binary logistic regression model in rms's parametrisation.
 
     ``logit P(Y=1 | x) = b0 + sum_j b_j x_j``; a spline term ``rcs(x, k)`` contributes
@@ -571,7 +563,9 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     Parameters
     ----------
     df : data frame holding ``outcome`` and ``covariates``.
-    outcome : binary column (0/1, bool or two levels; the second level is the event).
+    outcome : binary column: 0/1, bool, an ordered two-category Categorical (the higher category is
+        the event) or a data-dictionary variable (``her2_status``: ``positive``); any other labels
+        need ``event=``.
     covariates : predictor columns. Numeric -> linear; categorical/string/bool -> dummies against
         the first level (booleans: ``FALSE``/``TRUE``).
     rcs : ``{"age": 4}`` (number of knots, rms default quantiles) or ``{"age": [40, 50, 60]}``
@@ -584,6 +578,7 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
         which for the logit link is Firth's estimate. The variance is ``I(b)^-1``. Bootstrap
         validation and calibration of a Firth model refit by Firth (Python engine; rms has no
         Firth refit, so ``engine="r"`` refuses them).
+    event : the value of ``outcome`` modelled as 1 (e.g. ``event="HER2+"``).
 
     Rows with missing outcome or covariates are excluded; their number is stored in
     ``n_excluded`` (and by column in ``excluded_by_column``) and announced with a warning.
@@ -622,18 +617,18 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     if len(set(covariates)) != len(covariates):
         raise InputError(f"covariates listed twice: {sorted({c for c in covariates if covariates.count(c) > 1})}")
     cols = [outcome, *covariates]
+    y_all, levels = binary_outcome(df[outcome], outcome, event=event)
+    _core.refuse_numeric_strays(df, covariates, "fit_lrm")
     na = df[cols].isna()
     keep = ~na.any(axis=1)
     n_excluded = int((~keep).sum())
     excluded_by = {c: int(v) for c, v in na.sum().items() if v}
-    if n_excluded:
-        warnings.warn(f"fit_lrm: {n_excluded} of {len(df)} rows excluded for missing values "
-                      f"(missing per column: {excluded_by})", UserWarning, stacklevel=2)
+    _core.announce_dropped("fit_lrm", n_excluded, len(df), excluded_by)
     data = df.loc[keep, cols].reset_index(drop=True)
     for c in covariates:
         if pd.api.types.is_bool_dtype(data[c].dtype):
             data[c] = pd.Categorical(_as_levels(data[c]), categories=["FALSE", "TRUE"])
-    y, levels = binary_outcome(data[outcome], outcome)
+    y = y_all[keep.to_numpy()]
     if y.sum() < 1 or y.sum() > len(y) - 1:
         raise InputError(f"outcome '{outcome}' has a single value in the complete cases")
     terms = build_terms(data, covariates, rcs)

@@ -1,7 +1,12 @@
 """ROC curves, AUC with confidence intervals, and AUC comparisons (pROC semantics).
 
-Every function takes a binary outcome ``y`` (0/1, bool, or a two-category pandas Categorical
-whose *second* category is the positive class, as pROC's ``levels``) and a numeric ``score``.
+Every function takes a binary outcome ``y`` and a numeric ``score``. The event (the case, coded
+1) follows the package's one rule (:func:`her2stats.stats._core.binary_outcome`): 1 of a 0/1
+coding, ``True``, the higher category of an *ordered* two-category Categorical, ``positive`` of a
+data-dictionary variable such as ``her2_status``, or the label given as ``event=``; any other labels
+(``"HER2+"``/``"HER2-"``, an unordered Categorical) raise an InputError asking for ``event=``.
+pandas inputs are paired by index label (reordered when the labels match, refused otherwise), never
+by position.
 Conventions follow pROC 1.18 (Robin et al., BMC Bioinformatics 2011;12:77) so that
 ``engine="python"`` and ``engine="r"`` give the same numbers:
 
@@ -36,6 +41,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
+from ._core import Clean, align, clean_binary, positions
 
 __all__ = [
     "AUCResult",
@@ -58,123 +64,11 @@ _DIRECTIONS = ("auto", "<", ">")
 
 
 # =========================================================================== input checks
-def _positions(mask: np.ndarray, limit: int = 10) -> str:
-    pos = np.flatnonzero(mask)
-    shown = ", ".join(str(int(p)) for p in pos[:limit])
-    return f"[{shown}{', ...' if len(pos) > limit else ''}]"
-
-
-def _outcome_codes(y: Any, name: str) -> np.ndarray:
-    """0/1 float codes of a binary outcome (NaN where missing)."""
-    if isinstance(y, pd.Series) and isinstance(y.dtype, pd.CategoricalDtype):
-        y = y.array
-    if isinstance(y, pd.Categorical):
-        present = [c for c in y.categories if (np.asarray(y) == c).any()]
-        if len(present) != 2:
-            raise InputError(
-                f"{name} must be binary; its categories present in the data are {present}. "
-                "Keep exactly two categories (the second is the positive class)."
-            )
-        codes = np.full(len(y), np.nan)
-        codes[np.asarray(y == present[0])] = 0.0
-        codes[np.asarray(y == present[1])] = 1.0
-        return codes
-    raw = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y)
-    if raw.ndim != 1:
-        raise InputError(f"{name} must be one-dimensional, got shape {raw.shape}")
-    if raw.dtype.kind in "biuf":  # fast path: numeric or bool arrays
-        codes = raw.astype(float)
-        ok = np.isnan(codes) | (codes == 0.0) | (codes == 1.0)
-        if not ok.all():
-            uniq = np.unique(codes[~ok])[:5]
-            raise InputError(
-                f"{name} must be coded 0/1 (or bool, or a two-category pandas Categorical whose second "
-                f"category is the positive class); found other values {', '.join(repr(float(u)) for u in uniq)}"
-            )
-        return codes
-    arr = raw.astype(object)
-    if arr.ndim != 1:
-        raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    missing = np.asarray(pd.isna(arr), dtype=bool)
-    codes = np.full(len(arr), np.nan)
-    bad = []
-    for i in np.flatnonzero(~missing):
-        v = arr[i]
-        if isinstance(v, (bool, np.bool_)):
-            codes[i] = float(v)
-        elif isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
-            codes[i] = float(v)
-        else:
-            bad.append(v)
-    if bad:
-        uniq = sorted({repr(b) for b in bad})[:5]
-        raise InputError(
-            f"{name} must be coded 0/1 (or bool, or a two-category pandas Categorical whose second "
-            f"category is the positive class); found other values {', '.join(uniq)}"
-        )
-    return codes
-
-
-def _score_values(score: Any, name: str) -> np.ndarray:
-    arr = score.to_numpy() if isinstance(score, (pd.Series, pd.Index)) else score
-    try:
-        out = np.asarray(arr, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name} must be numeric ({exc}); convert it with pd.to_numeric first") from None
-    if out.ndim != 1:
-        raise InputError(f"{name} must be one-dimensional, got shape {out.shape}")
-    inf = np.isinf(out)
-    if inf.any():
-        raise InputError(f"{name} has {int(inf.sum())} infinite value(s) at positions {_positions(inf)}")
-    return out
-
-
-@dataclass(frozen=True)
-class _Clean:
-    y: np.ndarray                      # int8 0/1
-    scores: dict[str, np.ndarray]
-    n_dropped: int
-    keep: np.ndarray                   # boolean mask over the input rows
-
-
-def _clean(y: Any, scores: Mapping[str, Any], na: str, y_name: str = "y", min_per_class: int = 1) -> _Clean:
-    """Validate a binary outcome and one or more aligned scores; handle missing values."""
-    if na not in ("raise", "drop"):
-        raise InputError(f"na must be 'raise' or 'drop', got {na!r}")
-    codes = _outcome_codes(y, y_name)
-    vals = {k: _score_values(v, k) for k, v in scores.items()}
-    for k, v in vals.items():
-        if len(v) != len(codes):
-            raise InputError(f"{k} has {len(v)} values but {y_name} has {len(codes)}; they must be aligned row by row")
-    missing = np.isnan(codes)
-    parts = [f"{y_name}: {int(missing.sum())}"] if missing.any() else []
-    for k, v in vals.items():
-        m = np.isnan(v)
-        if m.any():
-            parts.append(f"{k}: {int(m.sum())}")
-        missing |= m
-    if missing.any() and na == "raise":
-        raise InputError(
-            f"{int(missing.sum())} row(s) have missing values ({'; '.join(parts)}) at positions "
-            f"{_positions(missing)}; remove them or pass na='drop' (the count is reported as n_dropped)"
-        )
-    keep = ~missing
-    y01 = codes[keep].astype(np.int8)
-    n_pos = int(y01.sum())
-    n_neg = int(len(y01) - n_pos)
-    if n_pos < min_per_class or n_neg < min_per_class:
-        raise InputError(
-            f"{y_name} needs at least {min_per_class} positive and {min_per_class} negative subject(s) "
-            f"after removing missing rows; it has {n_pos} positive and {n_neg} negative"
-        )
-    out_scores = {k: v[keep] for k, v in vals.items()}
-    for k, v in out_scores.items():
-        if np.all(v == v[0]):
-            raise InputError(
-                f"{k} is constant (every value is {v[0]!r}): all cases tie with all controls, the AUC "
-                "is 0.5 by construction and has no sampling variance"
-            )
-    return _Clean(y01, out_scores, int(missing.sum()), keep)
+def _clean(y: Any, scores: Mapping[str, Any], na: str, y_name: str = "y", min_per_class: int = 1,
+           event: Any = None, function: str = "") -> Clean:
+    """Validate a binary outcome and one or more aligned scores (the core's one rule)."""
+    return clean_binary(y, scores, na, y_name=y_name, min_per_class=min_per_class, event=event, function=function,
+                        stacklevel=5)
 
 
 def _check_level(level: float) -> float:
@@ -514,7 +408,7 @@ def hanley_se(a: float, n_pos: int, n_neg: int) -> float:
 
 def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot: int = 2000,
             seed: Any = None, direction: str = "auto", na: str = "raise", scheduler: Any = None,
-            engine: str | None = None) -> AUCResult:
+            engine: str | None = None, event: Any = None) -> AUCResult:
     """Area under the ROC curve with a confidence interval.
 
     ``AUC = (1/(n_pos n_neg)) sum_i sum_j psi(x_i, y_j)``, ``psi = 1`` if case i scores above
@@ -531,8 +425,9 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
 
     Parameters
     ----------
-    y : 0/1 outcome (1 = case, e.g. HER2-positive).
+    y : binary outcome (1 = case, e.g. HER2-positive); see the module notes for labels.
     score : numeric predictor (probability, score, reader rating).
+    event : the value of ``y`` that marks a case, when ``y`` holds labels (e.g. ``event="HER2+"``).
     direction : ``"auto"`` (pROC median rule), ``"<"`` or ``">"``; see module notes.
     na : ``"raise"`` (default: error naming the count and positions) or ``"drop"`` (dropped rows
         counted in ``n_dropped``).
@@ -552,7 +447,7 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
     level = _check_level(level)
     _check_direction(direction)
     eng = resolve_engine(engine)
-    c = _clean(y, {"score": score}, na)
+    c = _clean(y, {"score": score}, na, event=event, function="roc_auc")
     yy, s = c.y, c.scores["score"]
     n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
     if ci in ("delong", "bootstrap") and (n_pos < 2 or n_neg < 2):
@@ -637,7 +532,7 @@ def _curve_points(y: np.ndarray, s: np.ndarray, direction: str) -> tuple[np.ndar
 
 
 def roc_curve(y: Any, score: Any, direction: str = "auto", na: str = "raise",
-              engine: str | None = None) -> RocCurveResult:
+              engine: str | None = None, event: Any = None) -> RocCurveResult:
     """Empirical ROC curve with pROC's thresholds, direction and tie semantics.
 
     For ``direction="<"`` a subject is positive when ``score >= threshold``:
@@ -651,7 +546,7 @@ def roc_curve(y: Any, score: Any, direction: str = "auto", na: str = "raise",
     """
     _check_direction(direction)
     eng = resolve_engine(engine)
-    c = _clean(y, {"score": score}, na)
+    c = _clean(y, {"score": score}, na, event=event, function="roc_curve")
     yy, s = c.y, c.scores["score"]
     n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
     if eng == "r":
@@ -676,7 +571,7 @@ def _best_youden(t: np.ndarray, se: np.ndarray, sp: np.ndarray) -> np.ndarray:
 
 
 def youden(y: Any, score: Any, direction: str = "auto", na: str = "raise",
-           engine: str | None = None) -> YoudenResult:
+           engine: str | None = None, event: Any = None) -> YoudenResult:
     """Threshold maximising Youden's J = sensitivity + specificity - 1 (Youden, Cancer 1950).
 
     pROC convention (``coords(roc, "best", best.method="youden")``): the maximum is taken over
@@ -687,7 +582,7 @@ def youden(y: Any, score: Any, direction: str = "auto", na: str = "raise",
     """
     _check_direction(direction)
     eng = resolve_engine(engine)
-    c = _clean(y, {"score": score}, na)
+    c = _clean(y, {"score": score}, na, event=event, function="youden")
     yy, s = c.y, c.scores["score"]
     n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
     if eng == "r":
@@ -798,7 +693,7 @@ def _venkatraman(y1, s1, y2, s2, paired, n_boot, seed, scheduler) -> tuple[float
 def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, method: str = "delong",
              y2: Any = None, n_boot: int = 2000, seed: Any = None, level: float = 0.95,
              direction: str = "auto", na: str = "raise", scheduler: Any = None,
-             engine: str | None = None) -> RocTestResult:
+             engine: str | None = None, event: Any = None) -> RocTestResult:
     """Compare two AUCs (pROC ``roc.test``) and give the CI of their difference.
 
     * Paired DeLong (same subjects, two scores): ``Z = (A1 - A2) / sqrt(V1 + V2 - 2 C12)`` with
@@ -833,21 +728,17 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
     if method in ("bootstrap", "venkatraman") and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
         raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
     if paired:
-        c = _clean(y, {"score1": score1, "score2": score2}, na, min_per_class=2)
+        c = _clean(y, {"score1": score1, "score2": score2}, na, min_per_class=2, event=event, function="roc_test")
         ya = yb = c.y
         sa, sb = c.scores["score1"], c.scores["score2"]
-        dropped = c.n_dropped
     else:
         if y2 is None:
             y2 = y
-        ca = _clean(y, {"score1": score1}, na, min_per_class=2)
-        cb = _clean(y2, {"score2": score2}, na, y_name="y2", min_per_class=2)
+        ca = _clean(y, {"score1": score1}, na, min_per_class=2, event=event, function="roc_test")
+        cb = _clean(y2, {"score2": score2}, na, y_name="y2", min_per_class=2, event=event, function="roc_test")
         ya, sa, yb, sb = ca.y, ca.scores["score1"], cb.y, cb.scores["score2"]
-        dropped = ca.n_dropped + cb.n_dropped
     n1 = (int(ya.sum()), int(len(ya) - ya.sum()))
     n2 = (int(yb.sum()), int(len(yb) - yb.sum()))
-    if dropped:
-        warnings.warn(f"roc_test: {dropped} row(s) with missing values dropped (na='drop')", UserWarning, stacklevel=2)
 
     if eng == "r":
         from .. import r_bridge
@@ -949,7 +840,8 @@ def _safe_ratio(num: float, den: float) -> float:
 # =========================================================================== k models
 def compare_aucs(y: Any, scores: Mapping[str, Any], method: str = "delong", p_adjust: str | None = "holm",
                  level: float = 0.95, n_boot: int = 2000, seed: Any = None, direction: str = "auto",
-                 na: str = "raise", scheduler: Any = None, engine: str | None = None) -> AUCComparison:
+                 na: str = "raise", scheduler: Any = None, engine: str | None = None,
+                 event: Any = None) -> AUCComparison:
     """AUCs of k >= 2 models on the same subjects, each vs 0.5 and every pair against each other.
 
     ``models`` has one row per model (AUC, DeLong CI, DeLong test of AUC = 0.5); ``pairs`` one row
@@ -963,7 +855,7 @@ def compare_aucs(y: Any, scores: Mapping[str, Any], method: str = "delong", p_ad
     if p_adjust not in (None, "holm", "fdr_bh", "bonferroni"):
         raise InputError(f"p_adjust must be 'holm', 'fdr_bh', 'bonferroni' or None, got {p_adjust!r}")
     eng = resolve_engine(engine)
-    c = _clean(y, {str(k): v for k, v in scores.items()}, na, min_per_class=2)
+    c = _clean(y, {str(k): v for k, v in scores.items()}, na, min_per_class=2, event=event, function="compare_aucs")
     names = list(c.scores)
     ss = np.random.SeedSequence(seed) if seed is not None else None
     rows = []
@@ -1035,12 +927,13 @@ def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, 
     if not isinstance(probs, pd.DataFrame):
         raise InputError("probs must be a DataFrame with one column of predicted probabilities per class, "
                          "named by the class labels")
+    y, probs = align(("y", y), ("probs", probs))
     labels = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y, dtype=object)
     if len(labels) != len(probs):
         raise InputError(f"y has {len(labels)} values but probs has {len(probs)} rows")
     miss = np.asarray(pd.isna(labels), dtype=bool) | probs.isna().any(axis=1).to_numpy()
     if miss.any():
-        raise InputError(f"{int(miss.sum())} row(s) have a missing label or probability at positions {_positions(miss)}")
+        raise InputError(f"{int(miss.sum())} row(s) have a missing label or probability at positions {positions(miss)}")
     classes = list(probs.columns)
     as_text = [str(c) for c in classes]
     dup = sorted({c for c in as_text if as_text.count(c) > 1})

@@ -81,7 +81,7 @@ def test_external_validation_recalibration(dev_model, split):
 def test_external_validation_counts_missing_rows(dev_model, split):
     ext = split[1].copy()
     ext.loc[[0, 1], "lwt"] = np.nan
-    with pytest.warns(UserWarning, match="2 row"):
+    with pytest.warns(UserWarning, match="dropped 2 of 69 rows"):
         res = validate_external(dev_model, ext, "low", hierarchy=False, engine="python")
     assert res.n_excluded == 2 and res.n == len(ext) - 2
 

@@ -21,7 +21,9 @@ def data():
                        "er": rng.choice(["neg", "pos"], n), "grade": rng.choice(["I", "II", "III"], n, p=[.2, .5, .3]),
                        "noise1": rng.normal(size=n), "noise2": rng.normal(size=n)})
     lp = -1 + 0.03 * (df.age - 52) + 0.8 * (df.er == "neg") + 0.6 * (df.grade == "III") + 0.5 * np.log(df["size"])
-    df["her2"] = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-lp)), "pos", "neg")
+    # an ordered Categorical names the event (pos); plain "pos"/"neg" labels would need event="pos"
+    df["her2"] = pd.Categorical(np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-lp)), "pos", "neg"),
+                                categories=["neg", "pos"], ordered=True)
     df.loc[4, "age"] = np.nan
     df.loc[9, "er"] = None
     return df

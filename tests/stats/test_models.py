@@ -75,7 +75,7 @@ def test_missing_rows_are_excluded_and_counted(bwt):
     df = bwt.copy()
     df.loc[[0, 5], "age"] = np.nan
     df.loc[7, "race"] = np.nan
-    with pytest.warns(UserWarning, match="3 of 189 rows excluded"):
+    with pytest.warns(UserWarning, match="dropped 3 of 189 rows with missing values"):
         m = fit_lrm(df, "low", COVS, engine="python")
     assert m.n_excluded == 3 and m.n == 186
     assert m.excluded_by_column == {"age": 2, "race": 1}

@@ -211,9 +211,15 @@ def test_length_constant_and_single_member_groups():
 
 
 def test_categorical_outcome_uses_second_category_as_case():
-    y = pd.Categorical(["neg", "pos", "neg", "pos", "neg"], categories=["neg", "pos"])
+    # only an *ordered* Categorical says which category is higher; an unordered one may just be
+    # sorted (pd.Categorical(["HER2+", "HER2-"]) would make HER2- the case), so it needs event=
+    y = pd.Categorical(["neg", "pos", "neg", "pos", "neg"], categories=["neg", "pos"], ordered=True)
     s = [0.1, 0.9, 0.3, 0.7, 0.2]
     assert R.roc_auc(y, s, ci="exact", engine="python").auc == 1.0
+    unordered = pd.Categorical(["neg", "pos", "neg", "pos", "neg"], categories=["neg", "pos"])
+    with pytest.raises(InputError, match="event="):
+        R.roc_auc(unordered, s, ci="exact", engine="python")
+    assert R.roc_auc(unordered, s, ci="exact", event="pos", engine="python").auc == 1.0
 
 
 # --------------------------------------------------------------------------- R parity

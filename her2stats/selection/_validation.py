@@ -52,23 +52,37 @@ def as_feature_frame(X: Any, what: str = "X") -> pd.DataFrame:
     return out
 
 
-def as_binary_outcome(y: Any, n: int, what: str = "y") -> np.ndarray:
+def as_binary_outcome(y: Any, n: int, what: str = "y", event: Any = None, index: Any = None) -> np.ndarray:
     """Return ``y`` as a 0/1 float array of length ``n``.
 
-    Accepts 0/1, booleans, or any two-level labels (the sorted second level is the event, as
-    R's ``factor`` ordering makes it for glmnet/glm).
+    The event follows the statistics core's one rule: 0/1, booleans, an ordered two-category
+    Categorical, a data-dictionary variable (``her2_status``) or ``event=``; other labels raise an
+    InputError (the event is never guessed by sorting labels). A pandas ``y`` is paired with the
+    feature rows by index label when ``index`` (the features' index) is given.
     """
+    from ..stats import _core
+
     if y is None:
         raise InputError(f"{what} (the binary outcome, e.g. HER2-positive = 1) is required by this step")
-    arr = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Categorical)) else y).ravel()
-    if len(arr) != n:
-        raise InputError(f"{what} has {len(arr)} values but X has {n} rows")
-    if pd.isna(arr).any():
-        idx = int(np.flatnonzero(pd.isna(arr))[0])
-        raise InputError(f"{what} has a missing outcome at position {idx}; exclude that patient explicitly")
-    levels = np.unique(arr)
-    if len(levels) != 2:
+    if isinstance(y, pd.Series) and index is not None:
+        y = _core.align(("X", pd.Series(np.zeros(len(index)), index=index)), (what, y))[1]
+    if not isinstance(y, (pd.Series, pd.Categorical)):
+        y = np.asarray(y)
+        if y.ndim != 1:
+            y = y.ravel()
+    if len(y) != n:
+        raise InputError(f"{what} has {len(y)} values but X has {n} rows")
+    levels = pd.unique(pd.Series(np.asarray(y, dtype=object)).dropna())
+    if len(levels) > 2:
         raise InputError(
             f"{what} must have exactly two classes (e.g. HER2-negative=0 / positive=1), got levels {list(levels)[:5]}"
         )
-    return (arr == levels[1]).astype(float)
+    codes = _core.binary_outcome(y, what, event=event).codes
+    if np.isnan(codes).any():
+        idx = int(np.flatnonzero(np.isnan(codes))[0])
+        raise InputError(f"{what} has a missing outcome at position {idx}; exclude that patient explicitly")
+    if len(np.unique(codes)) != 2:
+        raise InputError(
+            f"{what} must have exactly two classes (e.g. HER2-negative=0 / positive=1), got only {np.unique(codes).tolist()}"
+        )
+    return codes

@@ -467,7 +467,8 @@ class LassoCVResult(Result):
 
 def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 100,
              lambda_min_ratio: float | None = None, standardize: bool = True, tol: float | None = None,
-             max_iter: int | None = None, seed: int | None = 0, engine: str | None = None) -> LassoCVResult:
+             max_iter: int | None = None, seed: int | None = 0, engine: str | None = None,
+             event: Any = None) -> LassoCVResult:
     r"""Cross-validated LASSO logistic regression (``glmnet::cv.glmnet``, binomial, alpha = 1).
 
     Minimises :math:`-\frac1n \sum_i [y_i\eta_i - \log(1+e^{\eta_i})] + \lambda \sum_j |\beta_j|`
@@ -478,7 +479,8 @@ def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 10
     Parameters
     ----------
     X : DataFrame or 2-D array (patients x features), numeric, no missing values.
-    y : binary outcome (two levels; the sorted second level is the event).
+    y : binary outcome: 0/1, bool, an ordered Categorical or a data-dictionary variable; other
+        labels need ``event=`` (the label coded 1; never guessed by sorting).
     cv : number of folds when ``foldid`` is not given (stratified, seeded by ``seed``).
     foldid : fold label per patient (1..K); both engines use exactly these folds.
     nlambda, lambda_min_ratio, standardize : as glmnet (ratio None -> 0.01 if n < p else 1e-4).
@@ -500,7 +502,7 @@ def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 10
     """
     eng = _engine.resolve_engine(engine)
     frame = as_feature_frame(X)
-    yv = as_binary_outcome(y, len(frame))
+    yv = as_binary_outcome(y, len(frame), event=event, index=frame.index)
     n, p = frame.shape
     if foldid is None:
         foldid = make_foldid(yv, cv, seed)
@@ -560,6 +562,7 @@ class LassoSelector(FeatureSelector):
         fold assignment and select the same features (tests/test_selection_lasso.py).
     nlambda, lambda_min_ratio, standardize, tol, max_iter : passed to :func:`lasso_cv`.
     seed : fold assignment seed.
+    event : the outcome label coded 1 when ``y`` holds labels (see :func:`lasso_cv`).
 
     Attributes
     ----------
@@ -577,7 +580,8 @@ class LassoSelector(FeatureSelector):
 
     def __init__(self, cv: int = 10, lambda_rule: str = "1se", engine: str | None = None, nlambda: int = 100,
                  lambda_min_ratio: float | None = None, standardize: bool = True, tol: float | None = None,
-                 max_iter: int | None = None, seed: int | None = 0):
+                 max_iter: int | None = None, seed: int | None = 0, event: Any = None):
+        self.event = event
         self.cv = cv
         self.lambda_rule = lambda_rule
         self.engine = engine
@@ -595,7 +599,7 @@ class LassoSelector(FeatureSelector):
         self._set_input(frame)
         res = lasso_cv(frame, y, cv=self.cv, nlambda=self.nlambda, lambda_min_ratio=self.lambda_min_ratio,
                        standardize=self.standardize, tol=self.tol, max_iter=self.max_iter, seed=self.seed,
-                       engine=self.engine)
+                       engine=self.engine, event=self.event)
         idx = res.index_min if self.lambda_rule == "min" else res.index_1se
         coef = res.coef.iloc[:, idx].to_numpy()
         self.cv_result_ = res

@@ -125,6 +125,8 @@ class UnivariateFilter(FeatureSelector):
     normality_alpha : a group counts as normal when its normality p-value exceeds this.
     min_features : when fewer features pass, keep this many with the smallest p-values (their
         ``reason`` in ``report_`` says so) so a downstream model always has an input; 0 disables.
+    event : the outcome label coded 1 when ``y`` holds labels (0/1, bool, ordered Categorical and
+        data-dictionary outcomes need none).
 
     Attributes
     ----------
@@ -138,7 +140,8 @@ class UnivariateFilter(FeatureSelector):
     """
 
     def __init__(self, test: str = "t", alpha: float = 0.05, p_adjust: str | None = None, normality: str = "ks",
-                 normality_alpha: float = 0.05, min_features: int = 1):
+                 normality_alpha: float = 0.05, min_features: int = 1, event: Any = None):
+        self.event = event
         self.test = test
         self.alpha = alpha
         self.p_adjust = p_adjust
@@ -157,7 +160,7 @@ class UnivariateFilter(FeatureSelector):
             raise InputError(f"min_features must be a non-negative integer, got {self.min_features!r}")
         adjust_pvalues(np.array([0.5]), self.p_adjust)  # validates the name
         frame = self._frame(X)
-        yv = as_binary_outcome(y, len(frame))
+        yv = as_binary_outcome(y, len(frame), event=self.event, index=frame.index)
         if min(yv.sum(), len(yv) - yv.sum()) < 2:
             raise InputError("each outcome group needs at least 2 patients for a two-group test")
         self._set_input(frame)

@@ -39,6 +39,7 @@ from scipy import stats
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
+from . import _core
 
 __all__ = ["icc_many", "icc", "ICCResult", "kappa", "KappaResult", "ICC_KINDS"]
 
@@ -250,11 +251,20 @@ def icc(df: pd.DataFrame, targets: str, raters: str, ratings: str, kind: str | N
         first = df.loc[dup, [targets, raters]].iloc[0].tolist()
         raise InputError(f"icc: {int(dup.sum())} duplicated target x rater pair(s), e.g. {first}; "
                          "average repeated ratings first or give them distinct rater labels")
-    if not pd.api.types.is_numeric_dtype(df[ratings]):
-        raise InputError(f"icc: ratings column {ratings!r} must be numeric, got {df[ratings].dtype}")
-    wide = df.pivot(index=targets, columns=raters, values=ratings)
+    col = df[ratings]
+    if isinstance(col.dtype, pd.CategoricalDtype) and col.cat.ordered:
+        # ordinal ratings: scored 1..K in the Categorical's order (never alphabetically)
+        values_ = np.where(col.isna(), np.nan, col.cat.codes.to_numpy() + 1.0)
+    elif isinstance(col.dtype, pd.CategoricalDtype) and not pd.api.types.is_numeric_dtype(col.cat.categories.dtype):
+        raise InputError(f"icc: ratings column {ratings!r} is an unordered Categorical {list(col.cat.categories)[:8]}; "
+                         "give numbers or an ordered Categorical (its order scores the categories 1..K)")
+    else:
+        values_ = _core.as_numeric(col, f"icc: ratings column {ratings!r}")
+    long = pd.DataFrame({"t": df[targets].to_numpy(), "r": df[raters].to_numpy(), "v": values_})
+    wide = long.pivot(index="t", columns="r", values="v")
     incomplete = wide.isna().any(axis=1)
     n_excluded = int(incomplete.sum())
+    _core.announce_dropped("icc", n_excluded, wide.shape[0], {ratings: n_excluded})  # rows = targets
     wide = wide.loc[~incomplete]
     if wide.shape[0] < 2 or wide.shape[1] < 2:
         raise InputError(f"icc: need >= 2 targets with complete ratings and >= 2 raters, got "
@@ -318,7 +328,7 @@ def _kappa_weights(m: int, weights: str | None) -> np.ndarray:
 
 
 def kappa(r1: Any, r2: Any, weights: str | None = None, categories: Any = None,
-          conf_level: float = 0.95, engine: str | None = None) -> KappaResult:
+          conf_level: float = 0.95, engine: str | None = None, levels: Any = None) -> KappaResult:
     r"""Cohen's kappa between two raters, unweighted or weighted, with a large-sample CI.
 
     .. math:: \kappa_w = \frac{p_o - p_e}{1 - p_e},\quad p_o=\sum_{ij} w_{ij}p_{ij},\quad
@@ -334,16 +344,23 @@ def kappa(r1: Any, r2: Any, weights: str | None = None, categories: Any = None,
     r1, r2 : array-like
         Ratings of the same subjects by two raters (numbers, strings or an ordered categorical).
     weights : {None, "linear", "quadratic"}
-        Weighted kappa needs ordered categories: their order is ``categories`` if given, else the
-        categorical's order, else sorted values.
-    categories : sequence, optional
+        Weighted kappa needs ordered categories. Their order comes from ``levels`` if given, else
+        an *ordered* Categorical, else a data-dictionary ordinal variable named like the Series
+        (``her2_ihc``, ``grade``...), else numeric ratings; it is never alphabetical (zero < low
+        < 2+ < 3+ sorted as text would be 2+, 3+, low, zero): other labels raise an InputError
+        asking for ``levels=``.
+    levels : sequence, optional
         All possible categories, in order (unused categories still count for the weights).
+    categories : sequence, optional
+        Alias of ``levels``.
     engine : {"r", "python", None}
         ``"r"`` calls ``psych::cohen.kappa``.
 
     Notes
     -----
-    Pairs with a missing rating are excluded and counted in ``n_excluded``.
+    Pairs with a missing rating are excluded, counted in ``n_excluded`` and announced with a
+    DroppedRowsWarning; pandas inputs are paired by index label. A rater who gives every subject
+    the same rating makes kappa 0 by construction with a zero standard error: InputError.
 
     Examples
     --------
@@ -351,34 +368,51 @@ def kappa(r1: Any, r2: Any, weights: str | None = None, categories: Any = None,
     ``kappa(r1, r2)``; its ``weighted.kappa`` (quadratic weights by default) equals
     ``kappa(r1, r2, weights="quadratic")``.
     """
+    if levels is not None and categories is not None:
+        raise InputError("kappa: give the category order once, as levels= (categories= is its alias)")
+    if levels is None:
+        levels = categories
+    if hasattr(r1, "__len__") and hasattr(r2, "__len__") and len(r1) != len(r2):
+        raise InputError(f"kappa: r1 and r2 differ in length ({len(r1)} vs {len(r2)})")
+    r1, r2 = _core.align(("r1", r1), ("r2", r2))
     a = pd.Series(np.asarray(r1, dtype=object) if not isinstance(r1, pd.Series) else r1.to_numpy(dtype=object))
     b = pd.Series(np.asarray(r2, dtype=object) if not isinstance(r2, pd.Series) else r2.to_numpy(dtype=object))
-    if a.size != b.size:
-        raise InputError(f"kappa: r1 and r2 differ in length ({a.size} vs {b.size})")
     missing = a.isna() | b.isna()
     n_excluded = int(missing.sum())
+    _core.announce_dropped("kappa", n_excluded, len(a), {"r1": int(a.isna().sum()), "r2": int(b.isna().sum())})
     a, b = a[~missing].reset_index(drop=True), b[~missing].reset_index(drop=True)
     if a.size < 2:
         raise InputError(f"kappa: fewer than 2 complete pairs ({n_excluded} excluded for missing ratings)")
-    if categories is None:
-        for src in (r1, r2):
-            if isinstance(getattr(src, "dtype", None), pd.CategoricalDtype):
-                categories = list(src.cat.categories if isinstance(src, pd.Series) else src.categories)
-                break
-    if categories is None:
+    if weights is not None and weights not in ("linear", "quadratic"):
+        raise InputError(f"kappa weights must be None, 'linear' or 'quadratic', got {weights!r}")
+    given = [src for src in (r1, r2) if isinstance(getattr(src, "dtype", None), pd.CategoricalDtype)]
+    if levels is not None:
+        categories = list(levels)
+    elif weights is not None:
+        ordered = [src for src in given if src.dtype.ordered]
+        if ordered:
+            categories = list(ordered[0].dtype.categories)
+        else:
+            name = next((str(src.name) for src in (r1, r2) if isinstance(getattr(src, "name", None), str)), "ratings")
+            categories = _core.ordered_levels(pd.Series(pd.concat([a, b], ignore_index=True).to_numpy(), name=name),
+                                              f"kappa({weights!r} weights): {name}")
+    elif given:
+        categories = list(given[0].dtype.categories)
+    else:
         try:
             categories = sorted(set(a) | set(b))
         except TypeError as exc:
-            raise InputError("kappa: ratings mix types that cannot be ordered; pass categories=[...]") from exc
-    categories = list(categories)
+            raise InputError("kappa: ratings mix types that cannot be ordered; pass levels=[...]") from exc
     unknown = (set(a) | set(b)) - set(categories)
     if unknown:
         raise InputError(f"kappa: ratings {sorted(map(str, unknown))} are not in categories {categories}")
+    for nm, v in (("r1", a), ("r2", b)):
+        if v.nunique() == 1:
+            raise InputError(f"kappa: rater {nm} gave every subject the same rating ({v.iloc[0]!r}); kappa is 0 by "
+                             "construction and its standard error is 0, so no interval can be given")
     m = len(categories)
     if m < 2:
         raise InputError("kappa: both raters used a single category; kappa is undefined")
-    if weights is not None and weights not in ("linear", "quadratic"):
-        raise InputError(f"kappa weights must be None, 'linear' or 'quadratic', got {weights!r}")
     pos = {c: i for i, c in enumerate(categories)}
     counts = np.zeros((m, m))
     np.add.at(counts, (a.map(pos).to_numpy(dtype=int), b.map(pos).to_numpy(dtype=int)), 1)

@@ -33,6 +33,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from ._names import check_column_names, check_unique_labels
+from . import _core
 
 __all__ = [
     "fit_cph", "CoxModel", "kaplan_meier", "KaplanMeierResult", "logrank_test", "LogrankResult",
@@ -57,10 +58,7 @@ def _check_time_event(time: np.ndarray, event: np.ndarray, duration: str = "dura
                       event_name: str = "event", index: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Validate durations (> 0) and events (0/1); return float times and int events."""
     index = list(range(len(time))) if index is None else list(index)
-    try:
-        t = np.asarray(time, dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(f"duration column '{duration}' must be numeric (got values such as {list(time[:3])})") from None
+    t = _core.as_numeric(pd.Series(np.asarray(time), index=index), f"duration column '{duration}'", allow_inf=True)
     bad = np.flatnonzero(~np.isfinite(t) | (t <= 0))
     if bad.size:
         raise InputError(
@@ -75,8 +73,8 @@ def _check_time_event(time: np.ndarray, event: np.ndarray, duration: str = "dura
         try:
             ef = np.asarray(e_raw, dtype=float)
         except (TypeError, ValueError):
-            raise InputError(f"event column '{event_name}' must be 0/1 or boolean, got values such as "
-                             f"{list(np.unique(e_raw.astype(str))[:5])}") from None
+            raise InputError(f"event column '{event_name}' must be coded 0 = censored / 1 = event (or boolean), got "
+                             f"values such as {sorted(map(str, pd.unique(pd.Series(e_raw, dtype=object))))[:5]}") from None
         values = set(np.unique(ef).tolist())
         if not values <= {0.0, 1.0}:
             hint = ""
@@ -91,14 +89,20 @@ def _check_time_event(time: np.ndarray, event: np.ndarray, duration: str = "dura
     return t, e
 
 
-def _survival_frame(df: pd.DataFrame, duration: str, event: str, columns: Sequence[str] = ()
+def _survival_frame(df: pd.DataFrame, duration: str, event: str, columns: Sequence[str] = (),
+                    function: str = "survival", numeric: Sequence[str] = ()
                     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
-    """Complete cases on (duration, event, *columns); validated times/events; rows excluded."""
+    """Complete cases on (duration, event, *columns); validated times/events; rows excluded (and
+    announced with a DroppedRowsWarning). ``numeric``: columns refused when they are numbers with
+    stray strings (covariates)."""
     used = [duration, event, *[c for c in columns if c not in (duration, event)]]
     _check_columns(df, used)
+    _core.refuse_numeric_strays(df, [duration, event, *numeric], function)
     sub = df[used]
-    keep = sub.notna().all(axis=1).to_numpy()
+    na = sub.isna()
+    keep = ~na.any(axis=1).to_numpy()
     n_excluded = int((~keep).sum())
+    _core.announce_dropped(function, n_excluded, len(df), {c: int(v) for c, v in na.sum().items()}, stacklevel=4)
     sub = df.loc[keep]
     if len(sub) == 0:
         raise InputError(f"no complete rows left in columns {used} (all {len(df)} rows have a missing value)")
@@ -369,7 +373,7 @@ def logrank_test(df: pd.DataFrame, duration: str, event: str, group: str, engine
     >>> round(logrank_test(lung, "time", "dead", "sex").statistic, 1)   # R: survdiff -> Chisq= 10.3
     10.3
     """
-    sub, t, e, n_excl = _survival_frame(df, duration, event, [group])
+    sub, t, e, n_excl = _survival_frame(df, duration, event, [group], function="logrank_test")
     codes, levels = _group_labels(sub[group], group)
     eng = resolve_engine(engine)
     if eng == "r":
@@ -501,7 +505,7 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
         raise InputError(f"conf_type must be 'log', 'log-log' or 'plain', got {conf_type!r}")
     if not 0 < conf_level < 1:
         raise InputError(f"conf_level must be in (0, 1), got {conf_level!r}")
-    sub, t, e, n_excl = _survival_frame(df, duration, event, [group] if group else [])
+    sub, t, e, n_excl = _survival_frame(df, duration, event, [group] if group else [], function="kaplan_meier")
     eng = resolve_engine(engine)
     if group is not None:
         codes, levels = _group_labels(sub[group], group)
@@ -904,10 +908,11 @@ def _design_labels(design: _Design) -> list[str]:
     return out
 
 
-def _cox_prepare(df, duration, event, covariates, what="Cox model", firth=False):
+def _cox_prepare(df, duration, event, covariates, what="Cox model", firth=False, function="cox"):
     if isinstance(covariates, str):
         covariates = [covariates]
-    sub, t, e, n_excl = _survival_frame(df, duration, event, list(covariates))
+    sub, t, e, n_excl = _survival_frame(df, duration, event, list(covariates), function=function,
+                                        numeric=list(covariates))
     design = _make_design(sub, covariates, e)
     # exact collinearity and (unless Firth) monotone likelihood, judged on the full design for both
     # engines (a stepwise search only visits sub-models, which inherit a clean verdict)
@@ -990,7 +995,8 @@ def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     """
     if ties not in ("efron", "breslow"):
         raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "fit_cph (Cox model)", firth=firth)
+    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "fit_cph (Cox model)", firth=firth,
+                                              function="fit_cph")
     return _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, resolve_engine(engine), firth)
 
 
@@ -1127,14 +1133,16 @@ def concordance_index(time: Any, event: Any, score: Any, score_type: str = "risk
     """
     if score_type not in ("risk", "survival"):
         raise InputError(f"score_type must be 'risk' or 'survival', got {score_type!r}")
-    t_raw, e_raw, s_raw = (np.asarray(x) for x in (time, event, score))
-    if not (len(t_raw) == len(e_raw) == len(s_raw)):
-        raise InputError(f"time, event and score must have the same length, got {len(t_raw)}, {len(e_raw)}, {len(s_raw)}")
-    s = np.asarray(pd.to_numeric(pd.Series(s_raw), errors="coerce"), float)
+    time, event, score = _core.align(("time", time), ("event", event), ("score", score))
+    t_raw, e_raw = np.asarray(time), np.asarray(event)
+    s = _core.as_numeric(score, "score")
     if np.isnan(s).any() or pd.isna(t_raw).any() or pd.isna(e_raw).any():
         raise InputError("time, event and score must not contain missing values (drop those rows first and "
                          "report how many)")
     t, e = _check_time_event(t_raw, e_raw, "time", "event")
+    if np.all(s == s[0]):
+        raise InputError(f"score is constant (every value is {s[0]!r}): it ranks nobody, so the concordance is 0.5 "
+                         "by construction and has no sampling variance")
     risk = s if score_type == "risk" else -s
     eng = resolve_engine(engine)
     if eng == "r":

@@ -45,6 +45,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
+from . import _core
 from .survival import _check_time_event, _concordance_numpy, _km_ci, _km_table
 
 __all__ = ["time_dependent_auc", "time_dependent_brier", "uno_concordance", "calibration_at_horizon", "TimeDependentAUC",
@@ -52,21 +53,33 @@ __all__ = ["time_dependent_auc", "time_dependent_brier", "uno_concordance", "cal
 
 
 # --------------------------------------------------------------------------- helpers
-def _inputs(time: Any, event: Any, *others: Any, names: Sequence[str] = ()) -> tuple[np.ndarray, ...]:
+def _inputs(time: Any, event: Any, *others: Any, names: Sequence[str] = (),
+            constant: Sequence[str] = ()) -> tuple[np.ndarray, ...]:
+    """Validated (time, event, *others), paired row by row (pandas inputs by index label).
+    Names in ``constant`` are refused when every value is the same (a score that ranks nobody)."""
+    pairs = _core.align(("time", time), ("event", event), *zip(names, others))
+    time, event, others = pairs[0], pairs[1], pairs[2:]
     t_raw, e_raw = np.asarray(time), np.asarray(event)
     n = len(t_raw)
-    if len(e_raw) != n:
-        raise InputError(f"time and event have different lengths ({n} vs {len(e_raw)})")
     if pd.isna(t_raw).any() or pd.isna(e_raw).any():
         raise InputError("time/event contain missing values; drop those rows first (and report how many)")
     t, e = _check_time_event(t_raw, e_raw, "time", "event")
     out = [t, e]
     for name, x in zip(names, others):
-        arr = np.asarray(x, dtype=float)
+        if np.ndim(x) <= 1:
+            arr = _core.as_numeric(x, name)
+        else:
+            try:
+                arr = np.asarray(x, dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(f"{name} must be numeric") from None
         if arr.shape[0] != n:
             raise InputError(f"{name} has {arr.shape[0]} rows but time has {n}")
         if np.isnan(arr).any():
             raise InputError(f"{name} has missing values; drop those rows first (and report how many)")
+        if name in constant and arr.size and np.all(arr == arr.flat[0]):
+            raise InputError(f"{name} is constant (every value is {arr.flat[0]!r}): it ranks nobody, so the "
+                             "concordance / AUC is 0.5 by construction and has no sampling variance")
         out.append(arr)
     return tuple(out)
 
@@ -313,7 +326,7 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
     >>> time_dependent_auc(d.time, d.dead, lp, times=[180, 365, 540]).table
     ... # riskRegression::Score: 0.6980, 0.6474, 0.6663; g_limit="right" gives scikit-survival's
     """
-    t, e, r = _inputs(time, event, risk, names=["risk"])
+    t, e, r = _inputs(time, event, risk, names=["risk"], constant=["risk"])
     tt = _times(times, t, e)
     eng = resolve_engine(engine)
     left = _check_limit(g_limit, eng)
@@ -403,7 +416,7 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
     Python engine reports a percentile bootstrap CI (G re-estimated per replicate) and the
     bootstrap SD instead.
     """
-    t, e, r = _inputs(time, event, risk, names=["risk"])
+    t, e, r = _inputs(time, event, risk, names=["risk"], constant=["risk"])
     eng = resolve_engine(engine)
     left = _check_limit(g_limit, eng)
     n_boot = _check_boot(n_boot)

@@ -32,6 +32,7 @@ from scipy import special, stats
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
+from . import _core
 
 __all__ = [
     "TestResult",
@@ -138,7 +139,8 @@ def _as_table(table: Any, name: str = "table") -> np.ndarray:
 
 
 def _as_sample(x: Any, name: str, min_n: int = 1) -> np.ndarray:
-    arr = np.asarray(x, dtype=float).ravel()
+    arr = np.asarray(x).ravel() if np.ndim(x) > 1 else x
+    arr = _core.as_numeric(arr, name, allow_inf=True)
     nan = np.isnan(arr)
     if nan.any():
         raise InputError(
@@ -735,6 +737,8 @@ def ttest(x: Any, y: Any, equal_var: bool = False, conf_level: float = 0.95,
     x = _as_sample(x, "x", 2)
     y = _as_sample(y, "y", 2)
     engine = _engine(engine)
+    if np.ptp(x) == 0 and np.ptp(y) == 0:  # checked here so both engines say the same
+        raise InputError("ttest: both samples are constant (both SDs are 0); the t statistic is undefined")
     if engine == "r":
         out = _rcall("h2s_t_test", x=x, y=y, var_equal=bool(equal_var), conf_level=float(conf_level))
         return _r_result(out, n=x.size + y.size, estimate_name="difference in means", conf_level=conf_level)
@@ -764,6 +768,8 @@ def mannwhitney(x: Any, y: Any, correct: bool = True, exact: bool | None = None,
     y = _as_sample(y, "y", 1)
     engine = _engine(engine)
     nx, ny = x.size, y.size
+    if np.ptp(np.concatenate([x, y])) == 0:  # checked here so both engines say the same
+        raise InputError("mannwhitney: all values are identical; the test is undefined")
     if engine == "r":
         out = _rcall("h2s_wilcox_test", x=x, y=y, correct=bool(correct), exact=exact)
         return _r_result(out, n=nx + ny)
@@ -867,9 +873,13 @@ def rank_test_p_range(ns: Sequence[int]) -> tuple[float, float]:
 
 def _group_samples(values: Any, groups: Any = None) -> list[np.ndarray]:
     if groups is None:
-        samples = [np.asarray(v, dtype=float).ravel() for v in values]
+        samples = [_core.as_numeric(np.asarray(v).ravel(), f"group {i + 1}", allow_inf=True)
+                   for i, v in enumerate(values)]
     else:
-        v = np.asarray(values, dtype=float).ravel()
+        if len(values) != len(groups):
+            raise InputError(f"values ({len(values)}) and groups ({len(groups)}) differ in length")
+        values, groups = _core.align(("values", values), ("groups", groups))
+        v = _core.as_numeric(values, "values", allow_inf=True)
         g = pd.Series(np.asarray(groups).ravel())
         if v.size != g.size:
             raise InputError(f"values ({v.size}) and groups ({g.size}) differ in length")
@@ -893,6 +903,8 @@ def kruskal(values: Any, groups: Any = None, engine: str | None = "python") -> T
     """
     samples = _group_samples(values, groups)
     n = sum(s.size for s in samples)
+    if np.ptp(np.concatenate(samples)) == 0:
+        raise InputError("kruskal: all values are identical; the test is undefined")
     if _engine(engine) == "r":
         v = np.concatenate(samples)
         g = np.repeat(np.arange(len(samples)), [s.size for s in samples]).astype(float)
@@ -907,6 +919,8 @@ def anova(values: Any, groups: Any = None, engine: str | None = "python") -> Tes
     samples = _group_samples(values, groups)
     if any(s.size < 2 for s in samples):
         raise InputError("anova: every group needs at least 2 observations")
+    if all(np.ptp(s) == 0 for s in samples):  # checked here so both engines say the same
+        raise InputError("anova: every group is constant (within-group variance 0); the F statistic is undefined")
     n = sum(s.size for s in samples)
     if _engine(engine) == "r":
         v = np.concatenate(samples)

@@ -43,6 +43,7 @@ from ..results import Result
 from ._names import check_column_names, check_unique_labels
 from .models import (LogisticModel, Term, _as_levels, _r_formula, _r_model_data, build_terms, design_matrix,
                      fit_lrm)
+from . import _core
 
 __all__ = ["OrdinalModel", "OrdinalCalibrationResult", "OrdinalEvaluation", "LowVsZeroData", "fit_ordinal",
            "ordinal_calibration", "evaluate_ordinal", "low_vs_zero_subset", "fit_low_vs_zero"]
@@ -320,9 +321,8 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     keep = ~na.any(axis=1)
     n_excluded = int((~keep).sum())
     excluded_by = {c: int(v) for c, v in na.sum().items() if v}
-    if n_excluded:
-        warnings.warn(f"fit_ordinal: {n_excluded} of {len(df)} rows excluded for missing values "
-                      f"(missing per column: {excluded_by})", UserWarning, stacklevel=2)
+    _core.refuse_numeric_strays(df, covariates, "fit_ordinal")
+    _core.announce_dropped("fit_ordinal", n_excluded, len(df), excluded_by)
     data = df.loc[keep, cols].reset_index(drop=True)
     for c in covariates:
         if pd.api.types.is_bool_dtype(data[c].dtype):
@@ -458,6 +458,8 @@ def _labels_and_probs(y: Any, probs: Any) -> tuple[np.ndarray, pd.DataFrame]:
     if not isinstance(probs, pd.DataFrame):
         raise InputError("probs must be a DataFrame with one column of predicted probabilities per class, "
                          "named by the class labels (e.g. OrdinalModel.predict_proba)")
+    if len(y) == len(probs):
+        y, probs = _core.align(("y", y), ("probs", probs))
     labels = pd.Series(np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y, dtype=object))
     if len(labels) != len(probs):
         raise InputError(f"y has {len(labels)} values but probs has {len(probs)} rows")
@@ -580,11 +582,11 @@ def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise InputError(f"columns {missing} needed to evaluate the model are not in the data")
-        keep = ~df[cols].isna().any(axis=1)
+        na = df[cols].isna()
+        keep = ~na.any(axis=1)
         n_excl = int((~keep).sum())
-        if n_excl:
-            warnings.warn(f"evaluate_ordinal: {n_excl} of {len(df)} rows of cohort '{cohort}' excluded for missing "
-                          "values", UserWarning, stacklevel=2)
+        _core.announce_dropped(f"evaluate_ordinal (cohort '{cohort}')", n_excl, len(df),
+                               {c: int(v) for c, v in na.sum().items()})
         data = df.loc[keep].reset_index(drop=True)
     labels = _outcome_strings(data[model.outcome]).to_numpy(dtype=object)
     unknown = sorted(set(labels) - set(model.levels))

@@ -27,6 +27,7 @@ samples. Stat Med 28:3083-3107.
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -34,9 +35,9 @@ import numpy as np
 import pandas as pd
 
 from ..engine import resolve_engine
-from ..errors import InputError
+from ..errors import DroppedRowsWarning, InputError
 from ..results import Result
-from . import htest
+from . import _core, htest
 
 __all__ = ["Table1", "table_one", "table_one_from_summary", "smd_continuous", "smd_categorical"]
 
@@ -338,8 +339,10 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
     unknown = categorical - set(variables)
     if unknown:
         raise InputError(f"table_one: categorical variable(s) {sorted(unknown)} are not among the variables")
+    _core.refuse_numeric_strays(df, [v for v in variables if v not in categorical], "table_one")
     gser = df[group]
     n_excluded = int(gser.isna().sum())
+    _core.announce_dropped("table_one", n_excluded, len(df), {group: n_excluded})
     data = df.loc[gser.notna()]
     gser = data[group]
     groups = tuple(gser.cat.categories if isinstance(gser.dtype, pd.CategoricalDtype) else sorted(pd.unique(gser)))
@@ -353,6 +356,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
         raise InputError(f"table_one: group(s) {small} of {group!r} have fewer than 2 members")
 
     records: list[dict] = []
+    constant_vars: list[str] = []
     any_fisher = any_yates = False
     normal_rule_used = nonparam_used = False
     for var in variables:
@@ -381,7 +385,10 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
         if any(s.size < 2 for s in samples):
             raise InputError(f"table_one: variable {var!r} has fewer than 2 non-missing values in a group "
                              f"(non-missing per group: {[s.size for s in samples]})")
-        if isinstance(nonnormal, str) and nonnormal == "auto":
+        constant = np.ptp(np.concatenate(samples)) == 0
+        if constant:
+            normal = False
+        elif isinstance(nonnormal, str) and nonnormal == "auto":
             normal = True
             for s in samples:
                 if s.size < 3 or np.ptp(s) == 0:
@@ -397,9 +404,14 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
             normal = not nonnormal
         else:
             normal = var not in set(nonnormal)
-        res = _continuous_test(samples, normal, welch, engine_used)
-        normal_rule_used |= normal
-        nonparam_used |= not normal
+        if constant:
+            # one value in every group: no test statistic exists (same answer on both engines)
+            res = None
+            constant_vars.append(var)
+        else:
+            res = _continuous_test(samples, normal, welch, engine_used)
+            normal_rule_used |= normal
+            nonparam_used |= not normal
         stats_g = [{"n": s.size, "mean": s.mean(), "sd": s.std(ddof=1), "median": np.median(s),
                     "q1": np.quantile(s, 0.25, method=quantile_method),
                     "q3": np.quantile(s, 0.75, method=quantile_method)} for s in samples]
@@ -410,7 +422,9 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
             display = [f"{_fmt(st['median'], digits)} ({_fmt(st['q1'], digits)}, {_fmt(st['q3'], digits)})" for st in stats_g]
             summary = "median (Q1, Q3)"
         rec = {"variable": var, "kind": "continuous", "display": display, "stats": stats_g, "summary": summary,
-               "test": res, "p_value": res.p_value, "missing": missing}
+               "test": res, "p_value": res.p_value if res is not None else None, "missing": missing}
+        if constant:
+            rec["note"] = "not testable: constant"
         if smd:
             rec["smd"] = _continuous_smd([st["mean"] for st in stats_g], [st["sd"] for st in stats_g])
         records.append(rec)
@@ -431,8 +445,18 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
     if smd:
         footnotes.append("SMD: standardized mean difference (Yang & Dalton 2012)"
                          + ("; mean of pairwise SMDs." if len(groups) > 2 else "."))
+    for r in records:
+        if r["kind"] == "categorical" and sum(1 for c in r["levels"].values() if sum(c)) == 1:
+            constant_vars.append(r["variable"])
+    if constant_vars:
+        warnings.warn(f"table_one: {', '.join(repr(v) for v in constant_vars)} take(s) a single value in the "
+                      "analysed rows; no test is possible (p-value left empty)", UserWarning, stacklevel=2)
     miss_total = sum(sum(r["missing"]) for r in records)
     if miss_total:
+        per_var = {r["variable"]: sum(r["missing"]) for r in records if sum(r["missing"])}
+        warnings.warn("table_one: missing values left out variable by variable (each row of the table uses its "
+                      "variable's non-missing values): " + ", ".join(f"'{k}' ({v})" for k, v in per_var.items()),
+                      DroppedRowsWarning, stacklevel=2)
         footnotes.append(f"Missing values (per group, in column 'missing') were excluded variable by variable: {miss_total} in total.")
     if n_excluded:
         footnotes.append(f"{n_excluded} row(s) with missing {group!r} excluded.")

@@ -115,7 +115,7 @@ def test_missing_rows_excluded_and_counted(demo):
     tr = demo[demo["split"] == "train"].copy()
     tr.loc[tr.index[:3], "ki67"] = np.nan
     tr.loc[tr.index[5], "her2_class"] = np.nan
-    with pytest.warns(UserWarning, match="4 of 209 rows excluded"):
+    with pytest.warns(UserWarning, match="dropped 4 of 209 rows with missing values"):
         m = fit_ordinal(tr, covariates=COVS, engine="python")
     assert m.n == 205 and m.n_excluded == 4
     assert m.excluded_by_column == {"her2_class": 1, "ki67": 3}
@@ -132,7 +132,11 @@ def test_input_errors(demo, housing):
     with pytest.raises(InputError, match="not in levels"):
         fit_ordinal(tr, covariates=["age"], levels=["zero", "low"], engine="python")
     with pytest.raises(InputError, match="sum to 1"):
-        ordinal_calibration(tr["her2_class"], pd.DataFrame({"zero": [0.5] * 209, "low": 0.5, "positive": 0.5}))
+        ordinal_calibration(tr["her2_class"], pd.DataFrame({"zero": [0.5] * 209, "low": 0.5, "positive": 0.5},
+                                                           index=tr.index))
+    # pandas inputs pair by index label, never by position
+    with pytest.raises(InputError, match="different indexes"):
+        ordinal_calibration(tr["her2_class"], pd.DataFrame({"zero": [0.2] * 209, "low": 0.3, "positive": 0.5}))
 
 
 # --------------------------------------------------------------------------- R parity

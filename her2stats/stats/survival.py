@@ -1143,6 +1143,9 @@ def concordance_index(time: Any, event: Any, score: Any, score_type: str = "risk
     if np.all(s == s[0]):
         raise InputError(f"score is constant (every value is {s[0]!r}): it ranks nobody, so the concordance is 0.5 "
                          "by construction and has no sampling variance")
+    ev_t = t[e == 1]
+    if not ((ev_t < t.max()).any() or np.isin(ev_t, t[e == 0]).any()):
+        raise InputError("no comparable pairs (no event precedes another follow-up time): concordance is undefined")
     risk = s if score_type == "risk" else -s
     eng = resolve_engine(engine)
     if eng == "r":

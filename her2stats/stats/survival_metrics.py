@@ -339,8 +339,9 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
 
         r_bridge.require("riskRegression", "survival")
         out = r_bridge.call("h2s_td_auc", time=t, event=e, risk=r, times=tt, conf_level=conf_level)
-        auc, se = np.asarray(out["auc"], float), np.asarray(out["se"], float)
-        lo, hi = np.asarray(out["lower"], float), np.asarray(out["upper"], float)
+        # one time point comes back from R as a scalar: keep one value per time
+        auc, se = np.atleast_1d(np.asarray(out["auc"], float)), np.atleast_1d(np.asarray(out["se"], float))
+        lo, hi = np.atleast_1d(np.asarray(out["lower"], float)), np.atleast_1d(np.asarray(out["upper"], float))
     else:
         auc = _auc_at(t, e, r, tt, left)
         se = lo = hi = np.full(len(tt), np.nan)
@@ -391,8 +392,9 @@ def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[
 
         r_bridge.require("riskRegression", "survival")
         out = r_bridge.call("h2s_td_brier", time=t, event=e, risk=1 - S, times=tt, conf_level=conf_level)
-        bs, se = np.asarray(out["brier"], float), np.asarray(out["se"], float)
-        lo, hi = np.asarray(out["lower"], float), np.asarray(out["upper"], float)
+        # one time point comes back from R as a scalar: keep one value per time
+        bs, se = np.atleast_1d(np.asarray(out["brier"], float)), np.atleast_1d(np.asarray(out["se"], float))
+        lo, hi = np.atleast_1d(np.asarray(out["lower"], float)), np.atleast_1d(np.asarray(out["upper"], float))
     else:
         bs = _brier_at(t, e, S, tt, left)
         se = lo = hi = np.full(len(tt), np.nan)

@@ -101,6 +101,9 @@ for fname, fn in {
     ]
 
 CASES += [
+    Case("concordance_index/no-comparable-pairs",
+         lambda e: h2.concordance_index([5.0, 6.0, 6.0], [0, 1, 1], [0.3, 0.1, 0.2], engine=e), InputError,
+         ("no comparable pairs",)),
     Case("time_dependent_auc/time-beyond-follow-up",
          lambda e: h2.time_dependent_auc(_T, _E, RISK, times=[50_000], engine=e), InputError, ("50000",)),
     Case("time_dependent_brier/surv-prob-above-1",

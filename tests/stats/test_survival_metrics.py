@@ -135,3 +135,12 @@ def test_bad_input(lung):
         uno_concordance(d["time"] - 100, d["dead"], d["lp"], engine="python")
     with pytest.raises(InputError, match="missing"):
         uno_concordance(d["time"], d["dead"], d["lp"].where(d.index > 0), engine="python")
+
+
+@pytest.mark.r
+def test_one_time_point_on_the_r_engine(test_data_dir):
+    """R returns a length-1 result as a scalar; one time point must still give one row."""
+    lung = pd.read_csv(test_data_dir / "lung.csv").assign(dead=lambda d: d.status - 1)
+    py = time_dependent_auc(lung.time, lung.dead, lung.age, times=[365], engine="python").table
+    rr = time_dependent_auc(lung.time, lung.dead, lung.age, times=[365], engine="r").table
+    assert len(rr) == 1 and rr["auc"].iloc[0] == pytest.approx(py["auc"].iloc[0], abs=1e-9)

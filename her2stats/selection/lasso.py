@@ -502,7 +502,7 @@ def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 10
     """
     eng = _engine.resolve_engine(engine)
     frame = as_feature_frame(X)
-    yv = as_binary_outcome(y, len(frame), event=event, index=frame.index)
+    yv = as_binary_outcome(y, len(frame), event=event, index=X.index if isinstance(X, pd.DataFrame) else None)
     n, p = frame.shape
     if foldid is None:
         foldid = make_foldid(yv, cv, seed)
@@ -597,6 +597,8 @@ class LassoSelector(FeatureSelector):
             raise InputError(f"lambda_rule must be 'min' or '1se', got {self.lambda_rule!r}")
         frame = self._frame(X)
         self._set_input(frame)
+        if isinstance(y, pd.Series) and not isinstance(X, pd.DataFrame):
+            y = y.reset_index(drop=True)  # an array X has no index: y pairs with it by position
         res = lasso_cv(frame, y, cv=self.cv, nlambda=self.nlambda, lambda_min_ratio=self.lambda_min_ratio,
                        standardize=self.standardize, tol=self.tol, max_iter=self.max_iter, seed=self.seed,
                        engine=self.engine, event=self.event)

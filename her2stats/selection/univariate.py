@@ -160,7 +160,8 @@ class UnivariateFilter(FeatureSelector):
             raise InputError(f"min_features must be a non-negative integer, got {self.min_features!r}")
         adjust_pvalues(np.array([0.5]), self.p_adjust)  # validates the name
         frame = self._frame(X)
-        yv = as_binary_outcome(y, len(frame), event=self.event, index=frame.index)
+        yv = as_binary_outcome(y, len(frame), event=self.event,
+                                index=X.index if isinstance(X, pd.DataFrame) else None)
         if min(yv.sum(), len(yv) - yv.sum()) < 2:
             raise InputError("each outcome group needs at least 2 patients for a two-group test")
         self._set_input(frame)

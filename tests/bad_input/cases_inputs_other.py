@@ -133,6 +133,9 @@ CASES += [
     Case("UnivariateFilter/misaligned-index",
          lambda e: h2.UnivariateFilter().fit(_FX, pd.Series(Y, index=np.arange(N) + 50)), InputError,
          ("different indexes",), engines=NOENG),
+    Case("UnivariateFilter/array-X-series-y-positional",
+         lambda e: h2.UnivariateFilter(event="HER2+").fit(_FX.to_numpy(), pd.Series(LAB, index=np.arange(N) + 50)),
+         None, (), engines=NOENG),
     Case("LassoSelector/labels-need-event", lambda e: h2.LassoSelector(engine=e).fit(_FX, LAB), InputError,
          ("HER2+", "event=")),
 ]

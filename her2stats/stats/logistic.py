@@ -40,8 +40,8 @@ from scipy import stats
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
-from ._names import check_column_names
 from . import _core
+from ._names import check_column_names
 
 __all__ = ["LogisticTable", "logistic_table"]
 

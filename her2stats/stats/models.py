@@ -34,8 +34,8 @@ import pandas as pd
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
-from ._names import check_column_names, check_unique_labels
 from . import _core
+from ._names import check_column_names, check_unique_labels
 
 __all__ = ["fit_lrm", "LogisticModel", "Term", "rcs_knots", "rcs_basis", "newton_logistic",
            "newton_logistic_batch", "refit_logistic_batch", "binned_c_index", "concordance_c"]

@@ -40,10 +40,10 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
+from . import _core
 from ._names import check_column_names, check_unique_labels
 from .models import (LogisticModel, Term, _as_levels, _r_formula, _r_model_data, build_terms, design_matrix,
                      fit_lrm)
-from . import _core
 
 __all__ = ["OrdinalModel", "OrdinalCalibrationResult", "OrdinalEvaluation", "LowVsZeroData", "fit_ordinal",
            "ordinal_calibration", "evaluate_ordinal", "low_vs_zero_subset", "fit_low_vs_zero"]

@@ -32,8 +32,8 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
-from ._names import check_column_names, check_unique_labels
 from . import _core
+from ._names import check_column_names, check_unique_labels
 
 __all__ = [
     "fit_cph", "CoxModel", "kaplan_meier", "KaplanMeierResult", "logrank_test", "LogrankResult",

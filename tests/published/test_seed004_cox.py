@@ -28,8 +28,8 @@ def table():
     return yaml.safe_load((SEEDS / "seed004_cox.yaml").read_text())
 
 
-def test_rows_are_printed_in_the_seed(table, shared_dir):
-    text = (shared_dir / "seeds" / table["seed"]).read_text()
+def test_rows_are_printed_in_the_seed(table, seeds_dir):
+    text = (seeds_dir / table["seed"]).read_text()
     for row in table["rows"]:
         for value in (row["estimate"], *row["ci"], row["p"]):
             assert value in text, (row["row"], value)

@@ -22,17 +22,17 @@ def study_config_path(name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mamamia(shared_dir) -> pd.DataFrame:
+def mamamia(data_dir) -> pd.DataFrame:
     from her2stats.data.loaders import MAMAMIA_RELPATH, load_mamamia
 
-    return load_mamamia(shared_dir / MAMAMIA_RELPATH)
+    return load_mamamia(data_dir.parent / MAMAMIA_RELPATH)
 
 
 @pytest.fixture(scope="session")
-def duke(shared_dir) -> pd.DataFrame:
+def duke(data_dir) -> pd.DataFrame:
     from her2stats.data.loaders import DUKE_RELPATH, load_duke
 
-    return load_duke(shared_dir / DUKE_RELPATH)
+    return load_duke(data_dir.parent / DUKE_RELPATH)
 
 
 def load_study(name: str):

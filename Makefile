@@ -12,13 +12,16 @@ APT_PKGS := r-base-core r-cran-rms r-cran-proc r-cran-survival r-cran-glmnet r-c
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 PY_STAMP := $(VENV)/.installed-$(PYPROJECT_HASH)
 PYTEST_ARGS ?=
+# what `make test` / `make demo` install first; .ci/run sets it empty because it runs the tests on
+# a copy of the clone with the clone's (already installed) virtualenv
+INSTALL ?= install
 
 .PHONY: demo test install install-system install-python bench clean
 
-demo: install
+demo: $(INSTALL)
 	$(VENV)/bin/her2stats demo --out out/demo
 
-test: install
+test: $(INSTALL)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 install: install-system install-python
@@ -33,12 +36,15 @@ install-system:
 	else echo "Debian packages: all present"; fi
 
 # Python packages into a project virtualenv; re-installed only when pyproject.toml changes.
+# JupyterLab comes with the install, and a `her2stats` kernel is registered inside the
+# virtualenv (--sys-prefix), so `.venv/bin/jupyter lab` offers it.
 install-python: $(PY_STAMP)
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e '.[all]'
+	$(PY) -m ipykernel install --sys-prefix --name her2stats --display-name "Python (her2stats)"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

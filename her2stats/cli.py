@@ -1,10 +1,7 @@
 """``her2stats`` command line: doctor, demo, and the study commands (no statistics in here)."""
 from __future__ import annotations
 
-import importlib
-import importlib.metadata as md
-import shutil
-import sys
+import shutil  # noqa: F401  (tests patch cli.shutil.which to simulate a machine without R)
 from pathlib import Path
 from typing import Optional
 
@@ -17,118 +14,41 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 console = Console()
 
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from .doctor import versions
+
+    for name, v in versions().items():
+        typer.echo(f"{name} {v or 'not installed'}")
+    raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="print the her2stats, Python, R, rpy2, torch and timm versions")) -> None:
     """her2stats command line."""
 
 
-def _dir_size(path: Path) -> int:
-    if not path.exists():
-        return 0
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def doctor_checks(full: bool = False) -> list[dict]:
+    """Everything ``her2stats doctor`` checks, as rows (name, ok, required, detail, fix); see
+    :mod:`her2stats.doctor`."""
+    from .doctor import doctor_checks as checks
 
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PB"
-
-
-def doctor_checks() -> list[dict]:
-    """Everything ``her2stats doctor`` checks, as rows (name, ok, required, detail, fix)."""
-    from . import r_bridge
-    from .engine import r_available
-
-    rows: list[dict] = []
-
-    def add(name, ok, required, detail, fix=""):
-        rows.append({"name": name, "ok": bool(ok), "required": required, "detail": detail, "fix": fix})
-
-    apt_all = ("apt-get install -y r-base-core r-cran-rms r-cran-proc r-cran-survival r-cran-glmnet "
-               "r-cran-psych r-cran-mass")
-    add("python", True, True, sys.version.split()[0])
-    r_bin = shutil.which("R")
-    add("R", r_bin is not None, True, r_bin or "not found", apt_all)
-    try:
-        rpy2_version = md.version("rpy2")
-        ok = rpy2_version.startswith("3.5.")
-        add("rpy2", ok, True, rpy2_version + ("" if ok else " (need >=3.5.17,<3.6 for R 4.2)"),
-            "pip install 'rpy2>=3.5.17,<3.6'")
-    except md.PackageNotFoundError:
-        add("rpy2", False, True, "not installed", "pip install 'rpy2>=3.5.17,<3.6'")
-    if r_available():
-        try:
-            add("R version", True, True, r_bridge.r_version())
-            pkgs = list(r_bridge.REQUIRED_R_PACKAGES) + list(r_bridge.OPTIONAL_R_PACKAGES)
-            versions = r_bridge.call("h2s_package_versions", pkgs)
-            for p in pkgs:
-                v = versions[p] if versions is not None else None
-                required = p in r_bridge.REQUIRED_R_PACKAGES
-                fix = r_bridge.install_hint(p)
-                add(f"R: {p}", isinstance(v, str) and bool(v), required,
-                    v if isinstance(v, str) and v else "not installed"
-                    + ("" if required else " (optional: her2stats has its own implementation)"),
-                    fix if not fix.startswith("R package") else "")
-        except Exception as exc:  # doctor reports, never crashes
-            add("R start", False, True, f"{type(exc).__name__}: {exc}", apt_all)
-    for mod, required, fix in (("numpy", True, ""), ("pandas", True, ""), ("scipy", True, ""),
-                               ("statsmodels", True, ""), ("sklearn", True, ""), ("lifelines", True, ""),
-                               ("torch", False, "pip install 'her2stats[deep]'"),
-                               ("timm", False, "pip install 'her2stats[deep]'"),
-                               ("great_tables", False, "pip install 'her2stats[report]'"),
-                               ("radiomics", False, "pip install --no-build-isolation pyradiomics")):
-        spec = importlib.util.find_spec(mod)
-        if spec is None:
-            add(mod, False, required, "not installed", fix)
-            continue
-        dist = {"sklearn": "scikit-learn", "radiomics": "pyradiomics", "great_tables": "great-tables"}.get(mod, mod)
-        try:
-            version = md.version(dist)
-        except md.PackageNotFoundError:
-            version = "installed"
-        add(mod, True, required, version)
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        cuda = torch.cuda.is_available()
-        add("CUDA", True, False, f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})" if cuda
-            else "not available (CPU inference)")
-        try:
-            from .features import available_weights
-
-            for w in available_weights().itertuples():
-                where = f"{w.source}: {w.path}" if w.path else w.source
-                add(f"weights: {w.backbone}", bool(w.offline), False,
-                    where if w.offline else f"not available offline ({w.source})",
-                    "put the checkpoint in the timm/huggingface hub cache or pass pretrained=<path>")
-        except Exception as exc:
-            add("weights", False, False, f"cannot list: {exc}")
-    from .paths import cache_root
-
-    cache = cache_root()
-    add("cache dir", True, False, f"{cache} ({_human(_dir_size(cache))})")
-    return rows
+    return checks(full=full)
 
 
 @app.command()
-def doctor() -> None:
-    """Check R, R packages, rpy2, torch/timm, CUDA, offline weights and the cache; exit 1 if a
-    required piece is missing (the fix command is printed)."""
-    rows = doctor_checks()
-    table = Table(title="her2stats doctor")
-    table.add_column("check", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    table.add_column("detail", overflow="fold")
-    table.add_column("fix", overflow="fold")
-    for r in rows:
-        status = "[green]ok[/green]" if r["ok"] else ("[red]MISSING[/red]" if r["required"] else "[yellow]optional[/yellow]")
-        table.add_row(r["name"], status, r["detail"], "" if r["ok"] else r["fix"])
-    console.print(table)
-    bad = [r for r in rows if r["required"] and not r["ok"]]
+def doctor(full: bool = typer.Option(False, "--full", help="also load every R package and import torch "
+                                     "to check that CUDA initialises (slower)")) -> None:
+    """Check R, R packages, rpy2, Python packages, the Jupyter kernel, pandoc/Chromium/Quarto,
+    CUDA, offline weights and the cache; exit 1 if a required piece is missing (the fix command is
+    printed)."""
+    from .doctor import print_doctor
+
+    bad = print_doctor(doctor_checks(full=full), console)
     if bad:
-        console.print(f"[red]{len(bad)} required check(s) failed.[/red] Run `make test` or the fix commands above.")
+        console.print(f"[red]{bad} required check(s) failed.[/red] Run `make install` or the fix commands above.")
         raise typer.Exit(code=1)
     console.print("[green]All required checks passed.[/green]")
 
@@ -237,7 +157,7 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output 
 
 
 def main() -> None:  # pragma: no cover
-    app()
+    app(prog_name="her2stats")
 
 
 if __name__ == "__main__":  # pragma: no cover

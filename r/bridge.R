@@ -4,10 +4,13 @@
 h2s_has_package <- function(p) isTRUE(suppressWarnings(requireNamespace(p, quietly = TRUE)))
 h2s_package_version <- function(p) as.character(utils::packageVersion(p))
 
-# Installed version of each package in `pkgs`, NA when missing (for `her2stats doctor`).
-h2s_package_versions <- function(pkgs) {
+# Installed version of each package in `pkgs`, NA when missing (for `her2stats doctor` and the
+# methods text). Reads each DESCRIPTION file without loading the namespace (loading rms takes
+# seconds); load = TRUE also loads each namespace and gives NA when that fails.
+h2s_package_versions <- function(pkgs, load = FALSE) {
   vapply(pkgs, function(p) {
-    if (suppressWarnings(requireNamespace(p, quietly = TRUE))) as.character(utils::packageVersion(p)) else NA_character_
+    if (load && !suppressWarnings(requireNamespace(p, quietly = TRUE))) return(NA_character_)
+    tryCatch(as.character(utils::packageVersion(p)), error = function(e) NA_character_)
   }, character(1))
 }
 

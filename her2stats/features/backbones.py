@@ -96,8 +96,25 @@ def _check_timm_name(backbone: str) -> None:
                                                                  "; see timm.list_models()"))
 
 
+def _hub_cache_mentions(backbone: str) -> bool:
+    """Whether the Hugging Face hub cache holds any model folder whose name contains ``backbone``
+    (``models--timm--resnet50.a1_in1k``): a cheap test that lets :func:`hub_cached_file` skip
+    importing timm (seconds) when no weights of that backbone can be cached."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    root = Path(constants.HF_HUB_CACHE)
+    if not root.is_dir():
+        return False
+    key = backbone.lower()
+    return any(key in d.name.lower() for d in root.iterdir() if d.name.startswith("models--"))
+
+
 def hub_cached_file(backbone: str) -> str | None:
     """The backbone's pretrained weights file in the local Hugging Face hub cache, or None."""
+    if not _hub_cache_mentions(backbone):
+        return None
     try:
         import timm
         from huggingface_hub import try_to_load_from_cache

@@ -24,10 +24,22 @@ def _print_version(value: bool) -> None:
     raise typer.Exit()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each (``warning: ...``), printed through the console so they appear
+    above a running progress bar; the message says what happened and what to do."""
+    from rich.markup import escape
+
+    label = "R warning" if category.__name__ == "RWarning" else "warning"
+    console.print(f"[yellow]{label}:[/yellow] {escape(str(message))}", highlight=False)
+
+
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                        help="print the her2stats, Python, R, rpy2, torch and timm versions")) -> None:
     """her2stats command line."""
+    import warnings
+
+    warnings.showwarning = _show_warning
 
 
 def doctor_checks(full: bool = False) -> list[dict]:

@@ -63,7 +63,12 @@ h2s_validate <- function(fit, B, seed) {
 # rms::val.prob without the plot, plus the exact C / Dxy (Hmisc::somers2): rms bins predicted
 # probabilities in 5000 bins for its C.
 h2s_val_prob <- function(p, y) {
-  v <- rms::val.prob(p, y, pl = FALSE)
+  # val.prob warns that predictions of exactly 0 or 1 are left out of the logistic calibration;
+  # her2stats counts them (n_extreme) and warns with the same words on both engines
+  v <- withCallingHandlers(
+    rms::val.prob(p, y, pl = FALSE),
+    warning = function(w) if (grepl("due to probs. of 0 or 1", conditionMessage(w), fixed = TRUE))
+      invokeRestart("muffleWarning"))
   s <- Hmisc::somers2(p, y)
   list(stats = v, C_exact = unname(s["C"]), Dxy_exact = unname(s["Dxy"]))
 }

@@ -1,6 +1,7 @@
 """Journal figures of a HER2 study, all in :func:`~her2stats.reporting.style.journal_style`.
 
-Each function takes result objects and returns a matplotlib ``Figure``; where a result already
+Each function takes result objects and returns a matplotlib ``Figure`` (detached from pyplot, so
+Jupyter shows it once, as the cell's value); where a result already
 has a ``.plot()`` (calibration curve, decision curve, nomogram, Kaplan-Meier, Cox forest, SHAP,
 LASSO CV curve) it is reused, so the figure in the report and the one in a notebook are the same
 drawing. :func:`save` writes 300-dpi PNG, PDF and SVG.
@@ -25,6 +26,15 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _detached(fig: Any) -> Any:
+    """Hand ``fig`` over to the caller: removed from pyplot's list of open figures, so a notebook
+    shows it once (as the cell's value) instead of twice (value + inline backend), and a study
+    that draws dozens of figures never keeps them open. In a script, write it with :func:`save` or
+    ``fig.savefig`` (``plt.show()`` no longer lists it)."""
+    _plt().close(fig)
+    return fig
 
 
 def save(fig: Any, stem: str | Path, close: bool = True) -> list[Path]:
@@ -56,7 +66,7 @@ def roc_figure(curves: Mapping[str, tuple[Any, Any]], aucs: Mapping[str, Any], t
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), fontsize=7, ncol=1)
         if title:
             ax.set_title(title)
-    return fig
+    return _detached(fig)
 
 
 def calibration_figure(cal: Any, title: str = "") -> Any:
@@ -69,7 +79,7 @@ def calibration_figure(cal: Any, title: str = "") -> Any:
         cal.plot(ax=ax, show_distribution=True)
         if title:
             ax.set_title(title)
-    return fig
+    return _detached(fig)
 
 
 def decision_curve_figure(dc: Any, title: str = "") -> Any:
@@ -86,7 +96,7 @@ def decision_curve_figure(dc: Any, title: str = "") -> Any:
         ax.legend(fontsize=7)
         if title:
             ax.set_title(title)
-    return fig
+    return _detached(fig)
 
 
 def nomogram_figure(nom: Any) -> Any:
@@ -96,7 +106,7 @@ def nomogram_figure(nom: Any) -> Any:
     with journal_style():
         ax = nom.plot()
         fig = ax.figure
-    return fig
+    return _detached(fig)
 
 
 def km_figure(km: Any, xlabel: str = "Time", ylabel: str = "Recurrence-free survival",
@@ -115,7 +125,7 @@ def km_figure(km: Any, xlabel: str = "Time", ylabel: str = "Recurrence-free surv
             x, y = t.get_position()
             if t.get_transform() == ax.transAxes and x == -0.02 and y < 0:
                 t.set_x(-0.09)
-    return fig
+    return _detached(fig)
 
 
 def forest_figure(result: Any, which: str = "multi", title: str = "") -> Any:
@@ -149,7 +159,7 @@ def forest_figure(result: Any, which: str = "multi", title: str = "") -> Any:
             raise InputError(f"forest_figure needs a LogisticTable or CoxResult, got {name}")
         if title:
             ax.set_title(title)
-    return fig
+    return _detached(fig)
 
 
 def shap_figure(summary: Any, max_features: int = 15) -> Any:
@@ -159,7 +169,7 @@ def shap_figure(summary: Any, max_features: int = 15) -> Any:
     with journal_style():
         ax = summary.plot(max_features=max_features)
         fig = ax.figure
-    return fig
+    return _detached(fig)
 
 
 def gradcam_figure(image: Any, heatmap: Any, title: str = "", alpha: float = 0.4) -> Any:
@@ -178,7 +188,7 @@ def gradcam_figure(image: Any, heatmap: Any, title: str = "", alpha: float = 0.4
         axes[1].set_title("Grad-CAM")
         if title:
             fig.suptitle(title)
-    return fig
+    return _detached(fig)
 
 
 def lasso_figure(res: Any, lambda_rule: str = "1se") -> Any:
@@ -200,7 +210,7 @@ def lasso_figure(res: Any, lambda_rule: str = "1se") -> Any:
         ax1.set_title(f"Coefficient paths ({len(active)} of {coef.shape[0]} features ever non-zero)")
         res.plot(ax=ax2)
         ax2.set_title(f"{len(res.selected(lambda_rule))} features kept at lambda.{lambda_rule}")
-    return fig
+    return _detached(fig)
 
 
 def cohort_title(cohort: str) -> str:

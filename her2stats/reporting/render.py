@@ -95,7 +95,6 @@ def _kernel_env() -> dict[str, str]:
 def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: int = 1800) -> tuple[dict, list[dict], Any]:
     """Execute the .qmd's Python chunks in a fresh kernel; return (meta, cells, executed notebook)."""
     import nbformat
-    from nbclient import NotebookClient
 
     meta, cells = _parse_qmd(qmd.read_text(encoding="utf-8"))
     nb = nbformat.v4.new_notebook()
@@ -116,18 +115,40 @@ def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: in
             injected = True
     if params and not injected:
         raise ConfigError(f"{qmd} has no cell tagged `parameters` (#| tags: [parameters]) to receive {sorted(params)}")
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(workdir)}})
-    # nbclient starts the kernel with the current environment; give it a clean one.
-    old_env = dict(os.environ)
-    try:
-        os.environ.clear()
-        os.environ.update(_kernel_env())
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(old_env)
+    execute_notebook(nb, workdir, timeout=timeout)
     return meta, cells, nb
+
+
+def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_name: str = "python3") -> Any:
+    """Execute ``nb`` in place in a fresh kernel started in ``workdir``; return it.
+
+    The kernel talks to us over local IPC sockets in a private temporary folder (not TCP on
+    localhost: ipykernel warns that TCP without encryption is readable by other local users) and
+    starts with the current environment less the ``LD_LIBRARY_PATH`` that embedded R sets.
+    """
+    import tempfile
+
+    from nbclient import NotebookClient
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="h2s-kernel-") as runtime:
+        config = Config()
+        config.KernelManager.transport = "ipc"
+        # the sockets are <connection file>-ipc-<n>: a short private path (Unix sockets allow ~100 bytes)
+        config.KernelManager.connection_file = os.path.join(runtime, "kernel.json")
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, config=config,
+                                resources={"metadata": {"path": str(workdir)}})
+        # nbclient starts the kernel with the current environment; give it a clean one (computed
+        # before os.environ is cleared: computing it after gave the kernel an empty environment)
+        old_env, env = dict(os.environ), _kernel_env()
+        try:
+            os.environ.clear()
+            os.environ.update(env)
+            client.execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(old_env)
+    return nb
 
 
 def notebook_to_markdown(meta: dict, nb: Any, assets: Path) -> str:
@@ -234,4 +255,4 @@ def render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, An
     return RenderedReport(html=out_html, engine="nbclient+pandoc", notebook=nb_path)
 
 
-__all__ = ["RenderedReport", "render_report", "execute_qmd", "notebook_to_markdown"]
+__all__ = ["RenderedReport", "render_report", "execute_qmd", "execute_notebook", "notebook_to_markdown"]

@@ -322,7 +322,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
 
     # ------------------------------------------------------------------ per model x cohort
     say("discrimination and calibration")
-    from ..stats.calibration import calibrate, hosmer_lemeshow, val_prob, validate
+    from ..stats.calibration import calibrate, extreme_predictions_message, hosmer_lemeshow, val_prob, validate
     from ..stats.dca import decision_curve
     from ..stats.diagnostics import choose_threshold, diagnostic_metrics
     from ..stats.roc import compare_aucs, roc_auc
@@ -357,7 +357,10 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
             for metric in ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1"):
                 numbers[f"{metric}/{m}/{c}"] = d[metric]
             if m in ("clinical", "deep_score", "combined"):
-                entry = {"hl": hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng), "val_prob": val_prob(y, pm, engine=eng)}
+                with warnings.catch_warnings():  # announced below, once, with the model and cohort
+                    warnings.filterwarnings("ignore", message=r".* are exactly 0 or 1 ", category=UserWarning)
+                    vp = val_prob(y, pm, engine=eng)
+                entry = {"hl": hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng), "val_prob": vp}
                 if c == "development" and m in models and type(models[m]).__name__ == "LogisticModel":
                     entry["calibrate"] = calibrate(models[m], B=B_cal, seed=val.seed, engine=eng)
                     results[f"calibrate/{m}"] = entry["calibrate"]
@@ -371,6 +374,8 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
                 if entry["val_prob"].n_extreme:
                     notes.append(f"{m}, {c}: {entry['val_prob'].n_extreme} prediction(s) of exactly 0 or 1 were left out "
                                  "of the logistic recalibration (intercept/slope), as rms val.prob does.")
+                    warnings.warn(f"{m} model, {c} cohort: {extreme_predictions_message(vp.n_extreme, vp.n)}",
+                                  UserWarning, stacklevel=2)
                 numbers[f"hl_p/{m}/{c}"] = entry["hl"].p_value
                 numbers[f"hl_stat/{m}/{c}"] = entry["hl"].statistic
                 numbers[f"brier/{m}/{c}"] = entry["val_prob"].Brier

@@ -266,6 +266,14 @@ class ValProbResult(Result):
         return ax
 
 
+def extreme_predictions_message(n_extreme: int, n: int) -> str:
+    """The warning of :func:`val_prob` when predictions are exactly 0 or 1 (same on both engines)."""
+    return (f"{n_extreme} of {n} predictions are exactly 0 or 1 and were left out of the logistic recalibration "
+            "(intercept, slope, D, U, Q), as rms::val.prob does; the other indices use every prediction. Such "
+            "predictions come from a (quasi-)separating model: check its coefficients, or judge calibration "
+            "from the curve and the Brier score.")
+
+
 def val_prob(y: Any, prob: Any, engine: str | None = None, event: Any = None) -> ValProbResult:
     """Validation indices of predicted probabilities against binary outcomes (``rms::val.prob``).
 
@@ -286,14 +294,13 @@ def val_prob(y: Any, prob: Any, engine: str | None = None, event: Any = None) ->
     engine = resolve_engine(engine)
     yy, p, n_excl = check_probabilities(y, prob, event=event, function="val_prob")
     _check_constant(p, "prob", "val_prob")
+    n_extreme = int(((p == 0) | (p == 1)).sum())
+    if n_extreme:
+        warnings.warn(extreme_predictions_message(n_extreme, len(p)), UserWarning, stacklevel=2)
     if engine == "r":
         return _val_prob_r(yy, p, n_excl)
     logit = np.log(p / (1 - p)) if p.size else p
     fin = np.isfinite(logit)
-    n_extreme = int((~fin).sum())
-    if n_extreme:
-        warnings.warn(f"{n_extreme} prediction(s) of exactly 0 or 1 excluded from the logistic calibration",
-                      UserWarning, stacklevel=2)
     L, yf = logit[fin], yy[fin]
     n = len(yf)
     from .models import binned_c_index

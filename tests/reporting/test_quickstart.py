@@ -14,28 +14,29 @@ pytestmark = pytest.mark.slow
 
 def test_quickstart_runs(tmp_path):
     import nbformat
-    from nbclient import NotebookClient
 
     from her2stats.data import load_demo
-    from her2stats.reporting.render import _kernel_env
+    from her2stats.reporting.render import execute_notebook
     from her2stats.stats.models import fit_lrm
     from her2stats.stats.roc import roc_auc
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    import os
-
-    old = dict(os.environ)
-    try:
-        os.environ.clear()
-        os.environ.update(_kernel_env())
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    assert nb.metadata["kernelspec"]["name"] == "her2stats"  # the kernel `make` registers in the venv
+    execute_notebook(nb, tmp_path, timeout=600, kernel_name="python3")
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                      if o.output_type == "stream")
-    pngs = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert pngs >= 4  # ROC, calibration, decision curve, Kaplan-Meier
+    # ROC, calibration, decision curve, Kaplan-Meier: each figure once (the cell's value), not
+    # twice (value + the inline backend's copy of every open pyplot figure)
+    images = [sum("image/png" in o.get("data", {}) for o in c.get("outputs", [])) for c in nb.cells
+              if c.cell_type == "code"]
+    figure_cells = [c for c in nb.cells if c.cell_type == "code" and "_figure(" in c.source]
+    assert len(figure_cells) == 4
+    assert sum(images) == 4 and all(n <= 1 for n in images), images
+    for c in figure_cells:
+        assert sum("image/png" in o.get("data", {}) for o in c.outputs) == 1, c.source
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.output_type == "stream" and o.get("name") == "stderr"]
+    assert not errors, errors  # no warning printed in the notebook
     htmls = sum("text/html" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert htmls >= 3  # Table 1, model, diagnostic metrics render as HTML
     df = load_demo()

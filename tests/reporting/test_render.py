@@ -62,3 +62,23 @@ def test_missing_parameters_cell(tmp_path):
     qmd.write_text("---\ntitle: x\n---\n\n```{python}\nx = 1\n```\n")
     with pytest.raises(ConfigError, match="parameters"):
         render_report(qmd, tmp_path / "o.html", params={"value": 1}, use_quarto=False)
+
+
+def test_kernel_runs_over_ipc_with_our_environment(tmp_path, monkeypatch, capfd):
+    """The report kernel inherits the environment (PYTHONPATH, HER2STATS_* ...) less R's
+    LD_LIBRARY_PATH, and talks over IPC sockets, so ipykernel prints no TCP warning."""
+    import nbformat
+
+    from her2stats.reporting.render import execute_notebook
+
+    monkeypatch.setenv("H2S_RENDER_PROBE", "inherited")
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/lib/R/lib")
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import os\nfrom ipykernel.kernelapp import IPKernelApp\n"
+        "print(os.environ.get('H2S_RENDER_PROBE'), os.environ.get('LD_LIBRARY_PATH'), IPKernelApp.instance().transport, os.getcwd())"))
+    execute_notebook(nb, tmp_path, timeout=120)
+    probe, ld, transport, cwd = nb.cells[0].outputs[0]["text"].split()
+    assert (probe, ld, transport) == ("inherited", "None", "ipc")
+    assert cwd == str(tmp_path)
+    assert "TCP" not in capfd.readouterr().err

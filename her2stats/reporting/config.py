@@ -1,13 +1,22 @@
 """Study configuration: a YAML file validated by pydantic models.
 
-Every CLI command that runs a study takes one. Errors name the key path and what is expected::
+Every CLI command that runs a study takes one. Errors name the key path and what is expected,
+and suggest the closest valid key, value or column::
 
-    her2stats.errors.ConfigError: study.yaml: splits.by: Input should be 'center' or 'random'
+    her2stats.errors.ConfigError: study.yaml: splits.by: Input should be 'center' or 'random'; did you mean 'center'?
+    her2stats.errors.ConfigError: study.yaml: table1.grup: unknown key; did you mean 'group'?
+    her2stats.errors.ConfigError: clinical.covariates: column 'Age' not in the cohort; did you mean 'age'?
+
+The column check (:func:`check_columns`) runs when the cohort is loaded, before any analysis.
 """
 from __future__ import annotations
 
+import difflib
+import re
+import types
+import typing
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Iterable, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -94,8 +103,12 @@ class HarmonizationConfig(_Strict):
     unseen_batch: Literal["error", "reference"] = "error"
 
 
+#: members of the model zoo (``her2stats.models.zoo.MODEL_LABELS``; a test keeps the two equal)
+ZooModel = Literal["lr", "svm", "knn", "dt", "mlp", "rf", "et", "xgb", "lgbm"]
+
+
 class ZooConfig(_Strict):
-    models: list[str] = Field(default_factory=lambda: ["lr", "svm", "rf"])
+    models: list[ZooModel] = Field(default_factory=lambda: ["lr", "svm", "rf"])
     cv: int = Field(5, ge=2)
     inner_cv: int = Field(3, ge=2)
 
@@ -183,12 +196,123 @@ class StudyConfig(_Strict):
         return path if path.is_absolute() else (self.base_dir / path)
 
 
+def closest(name: Any, choices: Iterable[Any]) -> str | None:
+    """The choice closest to ``name`` (case-insensitive, :func:`difflib.get_close_matches`), or None."""
+    options = [str(c) for c in choices]
+    lower: dict[str, str] = {}
+    for c in options:
+        lower.setdefault(c.lower(), c)
+    key = str(name).lower()
+    if key in lower:
+        return lower[key]
+    hit = difflib.get_close_matches(key, list(lower), n=1, cutoff=0.6)
+    return lower[hit[0]] if hit else None
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at ``loc`` (list indices skipped), or None."""
+    model: type[BaseModel] = StudyConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        nxt = _submodel(field.annotation)
+        if nxt is None:
+            return None
+        model = nxt
+    return model
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
+        for arg in typing.get_args(annotation):
+            found = _submodel(arg)
+            if found is not None:
+                return found
+    return None
+
+
+#: keys set by :func:`load_config` itself, never suggested
+_INTERNAL_KEYS = {"base_dir"}
+
+
+def _describe(e: dict) -> str:
+    loc = tuple(e["loc"])
+    if e["type"] == "extra_forbidden" and loc:
+        model = _model_at(loc[:-1])
+        valid = [k for k in (model.model_fields if model else {}) if k not in _INTERNAL_KEYS]
+        guess = closest(loc[-1], valid)
+        if guess is not None:
+            return f"unknown key; did you mean {guess!r}?"
+        return "unknown key; valid keys: " + ", ".join(valid) if valid else "unknown key"
+    if e["type"] == "literal_error" and isinstance(e.get("input"), str):
+        allowed = re.findall(r"'([^']*)'", str((e.get("ctx") or {}).get("expected", "")))
+        guess = closest(e["input"], allowed)
+        if guess is not None and guess != e["input"]:
+            return f"{e['msg']}; did you mean {guess!r}?"
+    return e["msg"]
+
+
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        lines.append(f"{source}: {loc}: {e['msg']}")
+        lines.append(f"{source}: {loc}: {_describe(e)}")
     return "\n".join(lines)
+
+
+#: columns a study run creates before it uses table1 (so a config may name them there)
+RUN_COLUMNS = ("cohort_split", "deep_score")
+
+
+def config_columns(cfg: StudyConfig) -> list[tuple[str, str]]:
+    """``(key path, column)`` for every cohort column the config names and the run needs.
+
+    Keys left at their defaults are included only where the run cannot go without them
+    (``splits.column`` with ``by: center``, ``survival.group``); ``table1`` only when the config
+    has a ``table1:`` section; ``cohort.exclude_predictors`` never (it may list absent columns).
+    """
+    c = cfg.cohort
+    out = [("cohort.id_column", c.id_column), ("cohort.outcome", c.outcome)]
+    out += [("cohort.require", v) for v in c.require] + [("cohort.subset", v) for v in c.subset]
+    if cfg.splits.by == "center" or "column" in cfg.splits.model_fields_set:
+        out.append(("splits.column", cfg.splits.column))
+    if "table1" in cfg.model_fields_set:
+        t = cfg.table1
+        out += [("table1.group", t.group)] + [("table1.variables", v) for v in t.variables]
+        out += [("table1.categorical", v) for v in t.categorical]
+    if cfg.clinical is not None:
+        out += [("clinical.covariates", v) for v in cfg.clinical.covariates]
+    if cfg.harmonization is not None:
+        h = cfg.harmonization
+        out += [("harmonization.batch", h.batch)] + [("harmonization.covariates", v) for v in h.covariates]
+    if cfg.survival is not None:
+        s = cfg.survival
+        out += [("survival.duration", s.duration), ("survival.event", s.event), ("survival.group", s.group)]
+        out += [("survival.covariates", v) for v in s.covariates]
+    return out
+
+
+def check_columns(cfg: StudyConfig, columns: Iterable[Any], where: str = "the cohort") -> None:
+    """Raise :class:`ConfigError` naming every column of the config that ``columns`` lacks, each
+    with the closest existing column (``clinical.covariates: column 'Age' not in the cohort; did
+    you mean 'age'?``)."""
+    present = [str(c) for c in columns]
+    have = set(present)
+    problems = []
+    for key, col in config_columns(cfg):
+        if col in have or (key.startswith("table1.") and col in RUN_COLUMNS):
+            continue
+        guess = closest(col, present)
+        hint = f"; did you mean {guess!r}?" if guess is not None else (
+            f" (columns: {', '.join(sorted(present)[:30])}{', ...' if len(present) > 30 else ''})")
+        problems.append(f"{key}: column {col!r} not in {where}{hint}")
+    if problems:
+        raise ConfigError("\n".join(dict.fromkeys(problems)))
 
 
 def load_config(path_or_dict: str | Path | dict) -> StudyConfig:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from ..paths import cache_root
-from .config import StudyConfig, load_config
+from .config import StudyConfig, check_columns, load_config
 
 __all__ = ["StudyResults", "run_study", "load_results", "load_or_run", "RESULTS_FILE"]
 
@@ -211,10 +211,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
     # ------------------------------------------------------------------ cohort
     say("cohort")
     raw = _load_cohort(cfg)
-    for col in [idc, outcome] + list(cfg.cohort.require) + list(cfg.cohort.subset):
-        if col not in raw.columns:
-            raise InputError(f"cohort column {col!r} (from the study config) is not in the data; "
-                             f"available: {sorted(map(str, raw.columns))[:40]}")
+    check_columns(cfg, raw.columns)  # every column the config names, with the closest one when absent
     flow = _Flow(len(raw), cfg.cohort.source)
     df = raw
     for col, values in cfg.cohort.subset.items():

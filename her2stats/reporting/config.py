@@ -5,7 +5,7 @@ and suggest the closest valid key, value or column::
 
     her2stats.errors.ConfigError: study.yaml: splits.by: Input should be 'center' or 'random'; did you mean 'center'?
     her2stats.errors.ConfigError: study.yaml: table1.grup: unknown key; did you mean 'group'?
-    her2stats.errors.ConfigError: clinical.covariates: column 'Age' not in the cohort; did you mean 'age'?
+    her2stats.errors.InputError: clinical.covariates: column 'Age' not in the cohort; did you mean 'age'?
 
 The column check (:func:`check_columns`) runs when the cohort is loaded, before any analysis.
 """
@@ -298,9 +298,10 @@ def config_columns(cfg: StudyConfig) -> list[tuple[str, str]]:
 
 
 def check_columns(cfg: StudyConfig, columns: Iterable[Any], where: str = "the cohort") -> None:
-    """Raise :class:`ConfigError` naming every column of the config that ``columns`` lacks, each
-    with the closest existing column (``clinical.covariates: column 'Age' not in the cohort; did
-    you mean 'age'?``)."""
+    """Raise :class:`~her2stats.errors.InputError` naming every column of the config that
+    ``columns`` lacks, each with the closest existing column (``clinical.covariates: column 'Age'
+    not in the cohort; did you mean 'age'?``). InputError, as every column missing from the data:
+    the config itself is valid, the data do not have what it names."""
     present = [str(c) for c in columns]
     have = set(present)
     problems = []
@@ -312,7 +313,9 @@ def check_columns(cfg: StudyConfig, columns: Iterable[Any], where: str = "the co
             f" (columns: {', '.join(sorted(present)[:30])}{', ...' if len(present) > 30 else ''})")
         problems.append(f"{key}: column {col!r} not in {where}{hint}")
     if problems:
-        raise ConfigError("\n".join(dict.fromkeys(problems)))
+        from ..errors import InputError
+
+        raise InputError("\n".join(dict.fromkeys(problems)))
 
 
 def load_config(path_or_dict: str | Path | dict) -> StudyConfig:

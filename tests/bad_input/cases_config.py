@@ -1,5 +1,6 @@
-"""Bad study configs: unknown keys, values and columns are refused with the key path and the
-closest valid key, value or column (``difflib.get_close_matches``). No engine is involved."""
+"""Bad study configs: unknown keys and values are refused (ConfigError), and columns the data
+lack (InputError), with the key path and the closest valid key, value or column
+(``difflib.get_close_matches``). No engine is involved."""
 from __future__ import annotations
 
 import copy
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from her2stats.errors import ConfigError
+from her2stats.errors import ConfigError, InputError
 
 from ._case import Case
 
@@ -75,16 +76,16 @@ CASES = [
          ("splits.by", "'center' or 'random'", "did you mean 'center'"), engines=N),
     Case("config/value-typo-zoo-model", lambda e: _load(_set("zoo", "models", ["lr", "rff"])), ConfigError,
          ("zoo.models.1", "did you mean 'rf'"), engines=N),
-    Case("config/column-case-clinical", lambda e: _columns(_covariate(0, "Age")), ConfigError,
+    Case("config/column-case-clinical", lambda e: _columns(_covariate(0, "Age")), InputError,
          ("clinical.covariates", "column 'Age' not in the cohort", "did you mean 'age'"), engines=N),
     Case("config/column-typo-table1", lambda e: _columns(lambda d: d["table1"]["variables"].append("tumour_size_mm")),
-         ConfigError, ("table1.variables", "'tumour_size_mm'", "did you mean 'tumor_size_mm'"), engines=N),
-    Case("config/column-typo-survival", lambda e: _columns(_set("survival", "duration", "rfs_tme")), ConfigError,
+         InputError, ("table1.variables", "'tumour_size_mm'", "did you mean 'tumor_size_mm'"), engines=N),
+    Case("config/column-typo-survival", lambda e: _columns(_set("survival", "duration", "rfs_tme")), InputError,
          ("survival.duration", "'rfs_tme'", "did you mean 'rfs_time'"), engines=N),
-    Case("config/column-no-close-match", lambda e: _columns(_set("cohort", "require", ["nonsense_column"])), ConfigError,
+    Case("config/column-no-close-match", lambda e: _columns(_set("cohort", "require", ["nonsense_column"])), InputError,
          ("cohort.require", "'nonsense_column'", "not in the cohort", "columns:", "age"), engines=N),
     Case("config/several-bad-columns", lambda e: _columns(lambda d: (_covariate(0, "Age")(d), _set("table1", "group", "her2_satus")(d))),
-         ConfigError, ("did you mean 'age'", "table1.group", "'her2_satus'", "did you mean 'her2_status'"), engines=N),
-    Case("run_study/column-typo", lambda e: _run(_covariate(1, "ER")), ConfigError,
+         InputError, ("did you mean 'age'", "table1.group", "'her2_satus'", "did you mean 'her2_status'"), engines=N),
+    Case("run_study/column-typo", lambda e: _run(_covariate(1, "ER")), InputError,
          ("clinical.covariates", "column 'ER' not in the cohort", "did you mean 'er'"), engines=N),
 ]

@@ -5,7 +5,7 @@ import typing
 
 import pytest
 
-from her2stats.errors import ConfigError
+from her2stats.errors import ConfigError, InputError
 from her2stats.reporting.config import ZooModel, check_columns, closest, config_columns, load_config
 
 
@@ -31,7 +31,7 @@ def test_defaults_do_not_demand_columns_the_config_never_named(tmp_path):
                        "splits": {"by": "random"}, "clinical": {"covariates": ["a"]}})
     assert [c for _, c in config_columns(cfg)] == ["id", "y", "a"]
     check_columns(cfg, ["id", "y", "a"])
-    with pytest.raises(ConfigError, match=r"clinical\.covariates: column 'A' not in the cohort; did you mean 'a'\?"):
+    with pytest.raises(InputError, match=r"clinical\.covariates: column 'A' not in the cohort; did you mean 'a'\?"):
         check_columns(load_config({**cfg.model_dump(exclude={"base_dir"}), "clinical": {"covariates": ["A"]}}),
                       ["id", "y", "a"])
 

@@ -9,9 +9,17 @@ h2s_roc_fit <- function(y, score, direction = "auto") {
 
 # One named numeric vector (not a list): a single conversion on the Python side keeps the
 # bridge overhead of this hot call small. direction_lt = 1 for "<", 0 for ">".
+# `partial` (two bounds), `focus` and `correct` give pROC's partial AUC (bootstrap CI only).
 h2s_roc_auc <- function(y, score, direction = "auto", ci_method = "delong", level = 0.95,
-                        n_boot = 2000L, seed = NULL) {
+                        n_boot = 2000L, seed = NULL, partial = NULL, focus = "specificity",
+                        correct = FALSE) {
   r <- h2s_roc_fit(y, score, direction)
+  var_delong <- NA_real_
+  if (is.null(partial)) {
+    var_delong <- as.numeric(pROC::var(r, method = "delong"))
+  } else {
+    r$auc <- h2s_partial_auc(r, partial, focus, correct)
+  }
   ci <- c(NA_real_, NA_real_, NA_real_)
   if (ci_method %in% c("delong", "bootstrap")) {
     if (!is.null(seed)) set.seed(seed)
@@ -19,9 +27,86 @@ h2s_roc_auc <- function(y, score, direction = "auto", ci_method = "delong", leve
                        boot.stratified = TRUE, progress = "none")
   }
   c(auc = as.numeric(r$auc), direction_lt = as.numeric(r$direction == "<"),
-    n_pos = length(r$cases), n_neg = length(r$controls),
-    var_delong = as.numeric(pROC::var(r, method = "delong")),
+    n_pos = length(r$cases), n_neg = length(r$controls), var_delong = var_delong,
     ci_low = as.numeric(ci[1]), ci_high = as.numeric(ci[3]))
+}
+
+h2s_partial_auc <- function(r, partial, focus = "specificity", correct = FALSE) {
+  pROC::auc(r, partial.auc = partial, partial.auc.focus = focus, partial.auc.correct = correct)
+}
+
+# Sensitivity at fixed specificities (given = "specificity") or specificity at fixed
+# sensitivities: pROC coords(input = given), which interpolates between curve points, and its
+# bootstrap CI ci.se / ci.sp (stratified). Thresholds are NA where pROC interpolated.
+h2s_coords_at <- function(y, score, x, given = "specificity", direction = "auto", level = 0.95,
+                          n_boot = 2000L, seed = NULL, ci = TRUE) {
+  r <- h2s_roc_fit(y, score, direction)
+  other <- if (given == "specificity") "sensitivity" else "specificity"
+  cc <- pROC::coords(r, x = x, input = given, ret = c("threshold", other), transpose = FALSE)
+  lo <- hi <- rep(NA_real_, length(x))
+  if (ci) {
+    if (!is.null(seed)) set.seed(seed)
+    q <- if (given == "specificity") {
+      pROC::ci.se(r, specificities = x, conf.level = level, boot.n = n_boot,
+                  boot.stratified = TRUE, progress = "none")
+    } else {
+      pROC::ci.sp(r, sensitivities = x, conf.level = level, boot.n = n_boot,
+                  boot.stratified = TRUE, progress = "none")
+    }
+    lo <- as.numeric(q[, 1]); hi <- as.numeric(q[, 3])
+  }
+  data.frame(value = x, estimate = as.numeric(cc[[other]]), threshold = as.numeric(cc$threshold),
+             ci_low = lo, ci_high = hi, direction = r$direction)
+}
+
+# The curve in pROC's coords order (specificity rising), as coords() sorts it.
+.h2s_sorted_curve <- function(r) {
+  out <- list(sensitivities = r$sensitivities, specificities = r$specificities, thresholds = r$thresholds)
+  if (is.unsorted(out$specificities)) out <- lapply(out, rev)
+  out
+}
+
+# The "achievable cut-off" reading: among pROC's thresholds whose `given` coordinate reaches
+# each target, the one with the best other coordinate (ties: the one closest to the target).
+.h2s_achievable <- function(se, sp, x, given) {
+  vapply(x, function(v) {
+    if (given == "specificity") {
+      ok <- which(sp >= v); k <- ok[se[ok] == max(se[ok])]; k[length(k)]
+    } else {
+      ok <- which(se >= v); k <- ok[sp[ok] == max(sp[ok])]; k[1]
+    }
+  }, numeric(1))
+}
+
+# Estimate and bootstrap CI of the achievable reading. Resamples are drawn as pROC's
+# stratified.ci.se draws them (controls, then cases, with sample()) and every resampled curve is
+# built by pROC's roc(); with reading = "interpolated" the same loop reproduces ci.se / ci.sp.
+h2s_coords_at_boot <- function(y, score, x, given = "specificity", reading = "achievable",
+                               direction = "auto", level = 0.95, n_boot = 2000L, seed = NULL) {
+  r <- h2s_roc_fit(y, score, direction)
+  other <- if (given == "specificity") "sensitivity" else "specificity"
+  pick <- function(rr) {
+    if (reading == "interpolated") {
+      return(as.numeric(pROC::coords(rr, x = x, input = given, ret = other, transpose = FALSE)[[other]]))
+    }
+    rr <- .h2s_sorted_curve(rr)
+    k <- .h2s_achievable(rr$sensitivities, rr$specificities, x, given)
+    if (given == "specificity") rr$sensitivities[k] else rr$specificities[k]
+  }
+  rs <- .h2s_sorted_curve(r)
+  k <- .h2s_achievable(rs$sensitivities, rs$specificities, x, given)
+  est <- pick(r)
+  if (!is.null(seed)) set.seed(seed)
+  reps <- t(vapply(seq_len(n_boot), function(i) {
+    controls <- sample(r$controls, replace = TRUE)
+    cases <- sample(r$cases, replace = TRUE)
+    pick(pROC::roc(controls = controls, cases = cases, direction = r$direction, quiet = TRUE))
+  }, numeric(length(x))))
+  if (length(x) == 1) reps <- t(reps)
+  q <- apply(reps, 2, stats::quantile, probs = c((1 - level) / 2, 1 - (1 - level) / 2))
+  data.frame(value = x, estimate = est, threshold = rs$thresholds[k],
+             achieved = if (given == "specificity") rs$specificities[k] else rs$sensitivities[k],
+             ci_low = as.numeric(q[1, ]), ci_high = as.numeric(q[2, ]), direction = r$direction)
 }
 
 h2s_roc_curve <- function(y, score, direction = "auto") {
@@ -39,20 +124,87 @@ h2s_youden <- function(y, score, direction = "auto") {
              specificity = cc$specificity, direction = r$direction)
 }
 
+# pROC roc.test. `method` is pROC's name ("specificity" compares sensitivities at `specificity`);
+# `partial`/`focus`/`correct` set partial AUCs on both curves. The caller (Python) has already
+# warned when an unpaired test is given paired-looking data, so pROC's own warning is muffled.
 h2s_roc_test <- function(y, score1, score2, paired = TRUE, method = "delong", y2 = NULL,
                          n_boot = 2000L, seed = NULL, level = 0.95,
-                         direction1 = "auto", direction2 = "auto") {
+                         direction1 = "auto", direction2 = "auto", alternative = "two.sided",
+                         specificity = NULL, sensitivity = NULL, partial = NULL,
+                         focus = "specificity", correct = FALSE) {
   r1 <- h2s_roc_fit(y, score1, direction1)
   r2 <- h2s_roc_fit(if (is.null(y2)) y else y2, score2, direction2)
+  if (!is.null(partial)) {
+    r1$auc <- h2s_partial_auc(r1, partial, focus, correct)
+    r2$auc <- h2s_partial_auc(r2, partial, focus, correct)
+  }
+  diffs <- NULL
+  if (method %in% c("bootstrap", "specificity", "sensitivity")) {
+    # pROC does not return its replicates: draw them again, as its stratified bootstrap test
+    # draws them (same seed, same order of sample() calls), for the CI of the difference
+    if (!is.null(seed)) set.seed(seed)
+    diffs <- .h2s_boot_diffs(r1, r2, paired, n_boot, method, specificity, sensitivity, partial, focus, correct)
+  }
   if (!is.null(seed)) set.seed(seed)
-  tt <- pROC::roc.test(r1, r2, method = method, paired = paired, boot.n = n_boot,
-                       boot.stratified = TRUE, conf.level = level, progress = "none")
+  tt <- withCallingHandlers(
+    pROC::roc.test(r1, r2, method = method, paired = paired, boot.n = n_boot,
+                   boot.stratified = TRUE, conf.level = level, alternative = alternative,
+                   specificity = specificity, sensitivity = sensitivity, progress = "none"),
+    warning = function(w) {
+      if (grepl("seem to be paired", conditionMessage(w), fixed = TRUE)) invokeRestart("muffleWarning")
+    })
   ci <- if (is.null(tt$conf.int)) c(NA_real_, NA_real_) else as.numeric(tt$conf.int)
+  sd_diffs <- NA_real_
+  if (!is.null(diffs)) {
+    diffs <- diffs[!is.na(diffs)]
+    ci <- as.numeric(stats::quantile(diffs, c((1 - level) / 2, 1 - (1 - level) / 2)))
+    sd_diffs <- stats::sd(diffs)
+  }
   df <- if (!is.null(tt$parameter) && "df" %in% names(tt$parameter)) as.numeric(tt$parameter[["df"]]) else NA_real_
+  est <- c(as.numeric(r1$auc), as.numeric(r2$auc))
+  if (method == "specificity") {
+    est <- c(pROC::coords(r1, x = specificity, input = "specificity", ret = "sensitivity", transpose = FALSE)[[1]],
+             pROC::coords(r2, x = specificity, input = "specificity", ret = "sensitivity", transpose = FALSE)[[1]])
+  } else if (method == "sensitivity") {
+    est <- c(pROC::coords(r1, x = sensitivity, input = "sensitivity", ret = "specificity", transpose = FALSE)[[1]],
+             pROC::coords(r2, x = sensitivity, input = "sensitivity", ret = "specificity", transpose = FALSE)[[1]])
+  }
   c(statistic = as.numeric(tt$statistic), p_value = as.numeric(tt$p.value),
-    auc1 = as.numeric(r1$auc), auc2 = as.numeric(r2$auc), ci_low = ci[1], ci_high = ci[2],
+    auc1 = as.numeric(r1$auc), auc2 = as.numeric(r2$auc), estimate1 = as.numeric(est[1]),
+    estimate2 = as.numeric(est[2]), ci_low = ci[1], ci_high = ci[2],
     df = df, direction1_lt = as.numeric(r1$direction == "<"),
-    direction2_lt = as.numeric(r2$direction == "<"))
+    direction2_lt = as.numeric(r2$direction == "<"), sd_diffs = sd_diffs)
+}
+
+# Bootstrap differences of the compared quantity, resampled as pROC's stratified.bootstrap.test
+# resamples (controls then cases of curve 1, then of curve 2 when unpaired) and computed on
+# curves built by pROC's roc() with each curve's direction kept.
+.h2s_boot_diffs <- function(r1, r2, paired, n_boot, method, specificity, sensitivity, partial,
+                            focus, correct) {
+  quantity <- function(rr) {
+    if (method == "specificity") {
+      return(pROC::coords(rr, x = specificity, input = "specificity", ret = "sensitivity", transpose = FALSE)[[1]])
+    }
+    if (method == "sensitivity") {
+      return(pROC::coords(rr, x = sensitivity, input = "sensitivity", ret = "specificity", transpose = FALSE)[[1]])
+    }
+    if (is.null(partial)) return(as.numeric(rr$auc))
+    as.numeric(pROC::auc(rr, partial.auc = partial, partial.auc.focus = focus, partial.auc.correct = correct,
+                         allow.invalid.partial.auc.correct = TRUE))
+  }
+  vapply(seq_len(n_boot), function(i) {
+    ic1 <- sample(seq_along(r1$controls), replace = TRUE)
+    ik1 <- sample(seq_along(r1$cases), replace = TRUE)
+    if (paired) {
+      ic2 <- ic1; ik2 <- ik1
+    } else {
+      ic2 <- sample(seq_along(r2$controls), replace = TRUE)
+      ik2 <- sample(seq_along(r2$cases), replace = TRUE)
+    }
+    b1 <- pROC::roc(controls = r1$controls[ic1], cases = r1$cases[ik1], direction = r1$direction, quiet = TRUE)
+    b2 <- pROC::roc(controls = r2$controls[ic2], cases = r2$cases[ik2], direction = r2$direction, quiet = TRUE)
+    quantity(b1) - quantity(b2)
+  }, numeric(1))
 }
 
 # Bootstrap CIs of operating-point metrics (pROC ci.coords, stratified resamples). x = "best"

@@ -57,6 +57,9 @@ __all__ = [
     "roc_test",
     "compare_aucs",
     "multiclass_auc",
+    "OperatingPointResult",
+    "sensitivity_at",
+    "specificity_at",
 ]
 
 _CI_METHODS = ("delong", "bootstrap", "exact", "hanley")
@@ -66,7 +69,10 @@ _DIRECTIONS = ("auto", "<", ">")
 # =========================================================================== input checks
 def _clean(y: Any, scores: Mapping[str, Any], na: str, y_name: str = "y", min_per_class: int = 1,
            event: Any = None, function: str = "") -> Clean:
-    """Validate a binary outcome and one or more aligned scores (the core's one rule)."""
+    """Validate a binary outcome and one or more aligned scores (the core's one rule); a score
+    holding text is refused, as pROC refuses a character predictor."""
+    for k, v in scores.items():
+        _refuse_text(v, k)
     return clean_binary(y, scores, na, y_name=y_name, min_per_class=min_per_class, event=event, function=function,
                         stacklevel=5)
 
@@ -94,6 +100,171 @@ def resolve_direction(y: np.ndarray, score: np.ndarray, direction: str = "auto")
 def _oriented(score: np.ndarray, direction: str) -> np.ndarray:
     """Scores turned so that larger means 'more likely a case'."""
     return score if direction == "<" else -score
+
+
+_ALTERNATIVES = ("two.sided", "greater", "less")
+_FOCUS = ("specificity", "sensitivity")
+
+
+def _refuse_text(x: Any, name: str) -> None:
+    """A predictor holding text is refused (pROC: "Predictor must be numeric or ordered").
+
+    Numeric strings (``"0.3"``) are refused too: a score read as text usually means a column was
+    parsed wrongly, and converting it behind the user's back would hide that.
+    """
+    if x is None or isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+        return
+    if isinstance(x, pd.Series) and (pd.api.types.is_numeric_dtype(x.dtype) or
+                                     isinstance(x.dtype, pd.CategoricalDtype)):
+        return
+    if isinstance(x, pd.DataFrame) or np.isscalar(x):
+        return  # the core's checks name these
+    try:
+        values = x.to_numpy(dtype=object) if isinstance(x, (pd.Series, pd.Index)) else np.asarray(x, dtype=object)
+    except (TypeError, ValueError):
+        return
+    if values.ndim != 1:
+        return
+    is_text = np.fromiter((isinstance(v, (str, bytes)) for v in values), dtype=bool, count=len(values))
+    if not is_text.any():
+        return
+    vals = list(dict.fromkeys(values[is_text].tolist()))
+    shown = ", ".join(repr(v) for v in vals[:6]) + (f", ... ({len(vals)} in all)" if len(vals) > 6 else "")
+    rows = (x.index[is_text] if isinstance(x, pd.Series) else np.flatnonzero(is_text))[:5]
+    rows_txt = ", ".join(repr(r.item() if isinstance(r, np.generic) else r) for r in rows)
+    raise InputError(
+        f"{name} must be numeric but has {int(is_text.sum())} text value(s) [{shown}] (rows [{rows_txt}"
+        f"{', ...' if is_text.sum() > 5 else ''}]): a predictor is never read from text, whether or not the text "
+        "looks like a number (pROC refuses a character predictor too). Fix the values, or convert them with "
+        "pd.to_numeric after checking them; set them to NaN if they mean 'missing'")
+
+
+def _check_alternative(alternative: str) -> str:
+    if alternative not in _ALTERNATIVES:
+        raise InputError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+    return alternative
+
+
+def _p_value(stat: float, alternative: str, df: float | None = None) -> float:
+    """p-value of a z (or t with ``df``) statistic; ``"greater"`` tests estimate1 > estimate2."""
+    dist = sps.norm if df is None else sps.t(df)
+    if alternative == "two.sided":
+        return float(2 * dist.sf(abs(stat)))
+    if alternative == "greater":
+        return float(dist.sf(stat))
+    return float(dist.cdf(stat))
+
+
+def _check_partial(partial: Any, focus: str, correct: Any) -> tuple[float, float] | None:
+    """``partial`` as (upper, lower) bounds in [0, 1] (pROC sorts them decreasing), or None."""
+    if partial is None or partial is False:
+        if correct not in (False, 0):
+            raise InputError("correct=True standardises a partial AUC (McClish): give partial=(lower, upper) too")
+        return None
+    if focus not in _FOCUS:
+        raise InputError(f"focus must be one of {_FOCUS}, got {focus!r}")
+    if not isinstance(correct, (bool, np.bool_)):
+        raise InputError(f"correct must be True or False, got {correct!r}")
+    try:
+        lo_hi = [float(v) for v in partial]
+    except (TypeError, ValueError):
+        raise InputError(f"partial must be two {focus} bounds such as (0.8, 1.0), got {partial!r}") from None
+    if len(lo_hi) != 2 or not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in lo_hi) or lo_hi[0] == lo_hi[1]:
+        raise InputError(f"partial must be two different {focus} bounds in [0, 1] such as (0.8, 1.0), got {partial!r}")
+    hi, lo = max(lo_hi), min(lo_hi)
+    return hi, lo
+
+
+def _sesp(cases: np.ndarray, controls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical ROC points of oriented scores (positive when ``score >= t``), in pROC's order
+    (specificity rising from 0 to 1): one point below every distinct value plus one above all.
+
+    The same points as :func:`_curve_points` without the thresholds (bootstrap replicates need
+    no thresholds); ``se = tp / n_cases`` and ``sp = tn / n_controls`` as pROC computes them.
+    """
+    m, n = len(cases), len(controls)
+    u = np.unique(np.concatenate([cases, controls]))
+    le_case = np.searchsorted(np.sort(cases), u, "right")
+    le_ctrl = np.searchsorted(np.sort(controls), u, "right")
+    se = np.concatenate([[m], m - le_case]) / m
+    sp = np.concatenate([[0], le_ctrl]) / n
+    return se, sp
+
+
+def _mcclish_bounds(partial: tuple[float, float]) -> tuple[float, float]:
+    """Partial AUC of the chance diagonal and of a perfect test over the region (McClish 1989)."""
+    hi, lo = partial
+    return ((1 - hi) + (1 - lo)) * (hi - lo) / 2, hi - lo
+
+
+def _partial_auc(se: np.ndarray, sp: np.ndarray, partial: tuple[float, float], focus: str = "specificity",
+                 correct: bool = False, allow_invalid: bool = False, warn: bool = True) -> float:
+    """Area under the piecewise-linear ROC curve over a specificity (or sensitivity) band.
+
+    The curve (pROC order: specificity rising) is integrated as the polygon through its points,
+    with linear interpolation where the band's edges cut a segment (pROC ``auc(partial.auc=)``).
+    ``correct=True``: McClish's standardisation ``(1 + (pAUC - min) / (max - min)) / 2`` with
+    ``min`` the diagonal's and ``max`` a perfect test's partial area, so 0.5 = chance and 1 =
+    perfect; undefined (NaN, with a warning as pROC) for a curve below the diagonal unless
+    ``allow_invalid`` (bootstrap replicates, as pROC).
+    """
+    hi, lo = partial
+    if focus == "sensitivity":
+        x, yv = se[::-1], sp[::-1]
+    else:
+        x, yv = sp, se
+    x0, x1, y0, y1 = x[:-1], x[1:], yv[:-1], yv[1:]
+    a, b = np.maximum(x0, lo), np.minimum(x1, hi)
+    keep = b > a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = x1 - x0
+        ya = np.where(a == x0, y0, np.where(a == x1, y1, y0 + (a - x0) / w * (y1 - y0)))
+        yb = np.where(b == x1, y1, np.where(b == x0, y0, y0 + (b - x0) / w * (y1 - y0)))
+    area = float(np.sum(((ya + yb) / 2 * (b - a))[keep]))
+    if not correct:
+        return area
+    mn, mx = _mcclish_bounds(partial)
+    if area < mn and not allow_invalid:
+        if warn:
+            warnings.warn("Partial AUC correction not defined for ROC curves below the diagonal: the corrected "
+                          "partial AUC is NaN (as pROC)", UserWarning, stacklevel=3)
+        return float("nan")
+    return (1 + (area - mn) / (mx - mn)) / 2
+
+
+def _coords_at(se: np.ndarray, sp: np.ndarray, values: Sequence[float], given: str) -> np.ndarray:
+    """pROC ``coords(input = "specificity" | "sensitivity")``: the other coordinate at each value.
+
+    On the curve in pROC order (specificity rising, sensitivity falling): a value met exactly by
+    one or more points gives the point with the best other coordinate (the first such point for a
+    specificity, the last for a sensitivity); otherwise pROC interpolates linearly between the two
+    neighbouring points, which need not be an achievable cut-off.
+    """
+    if given == "specificity":
+        inp, out, rising = sp, se, True
+    else:
+        inp, out, rising = se, sp, False
+    res = np.empty(len(values))
+    for i, v in enumerate(values):
+        hit = np.flatnonzero(inp == v)
+        if len(hit):
+            res[i] = out[hit[0] if rising else hit[-1]]
+            continue
+        nxt = int(np.argmax(inp > v)) if rising else int(np.argmax(inp < v))
+        prop = (v - inp[nxt]) / (inp[nxt - 1] - inp[nxt])
+        res[i] = out[nxt] + prop * (out[nxt - 1] - out[nxt])
+    return res
+
+
+def _achievable_index(se: np.ndarray, sp: np.ndarray, value: float, given: str) -> int:
+    """The cut-off a rule "specificity >= value" (or sensitivity) would choose: among the points
+    meeting the target, the one with the best other coordinate (then the closest to the target).
+    Same choice as :func:`her2stats.stats.diagnostics.choose_threshold`."""
+    if given == "specificity":
+        ok = np.flatnonzero(sp >= value)
+        return int(ok[se[ok] == se[ok].max()][-1])
+    ok = np.flatnonzero(se >= value)
+    return int(ok[sp[ok] == sp[ok].max()][0])
 
 
 # =========================================================================== core algorithms
@@ -171,6 +342,35 @@ def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _nan_percentile(values: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of the replicates that are not NaN (pROC ignores NA replicates, with a
+    warning: here one names the count)."""
+    ok = ~np.isnan(values)
+    if not ok.all():
+        warnings.warn(f"{int((~ok).sum())} of {len(values)} bootstrap replicate(s) gave NaN and were ignored",
+                      UserWarning, stacklevel=3)
+    if not ok.any():
+        return float("nan"), float("nan")
+    return _percentile(values[ok], level)
+
+
+def _boot_partial(y: np.ndarray, so: np.ndarray, part: tuple[float, float], focus: str, correct: bool,
+                  n_boot: int, seed: Any, scheduler: Any) -> np.ndarray:
+    """Partial AUC of stratified resamples (oriented scores; replicates may pass below the
+    diagonal, as pROC's ``allow.invalid.partial.auc.correct``)."""
+    pos, neg = so[y == 1], so[y == 0]
+
+    def fn(rng: np.random.Generator, k: int) -> np.ndarray:
+        out = np.empty(k)
+        for b in range(k):
+            ip, ineg = _stratified_draw(rng, len(pos), len(neg))
+            se, sp = _sesp(pos[ip], neg[ineg])
+            out[b] = _partial_auc(se, sp, part, focus, correct, allow_invalid=True)
+        return out
+
+    return run_replicates(fn, n_boot, seed=seed, scheduler=scheduler, desc="bootstrap partial AUC")
+
+
 def _boot_aucs(y: np.ndarray, s: np.ndarray, n_boot: int, seed: Any, scheduler: Any) -> np.ndarray:
     fast = _FastAUC(s[y == 1], s[y == 0])
 
@@ -207,14 +407,28 @@ class AUCResult(Result):
     p_value: float
     n_dropped: int = 0
     n_boot: int | None = None
+    partial: tuple | None = None
+    focus: str | None = None
+    correct: bool = False
+
+    @property
+    def quantity(self) -> str:
+        """What ``auc`` is: ``"AUC"`` or e.g. ``"partial AUC (specificity 0.8-1, McClish-corrected)"``."""
+        if self.partial is None:
+            return "AUC"
+        hi, lo = self.partial
+        return f"partial AUC ({self.focus} {lo:g}-{hi:g}{', McClish-corrected' if self.correct else ''})"
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{
+        row = {
             "auc": self.auc, "ci_low": self.ci_low, "ci_high": self.ci_high, "level": self.level,
             "ci_method": self.method, "se_delong": self.se, "z_vs_0.5": self.z, "p_vs_0.5": self.p_value,
             "n_pos": self.n_pos, "n_neg": self.n_neg, "n_dropped": self.n_dropped,
             "direction": self.direction, "engine": self.engine,
-        }])
+        }
+        if self.partial is not None:
+            row = {"quantity": self.quantity, **row}
+        return pd.DataFrame([row])
 
 
 @dataclass(frozen=True, repr=False)
@@ -283,11 +497,15 @@ class YoudenResult(Result):
 
 @dataclass(frozen=True, repr=False)
 class RocTestResult(Result):
-    """Comparison of two AUCs: test statistic, p-value, and the CI of ``auc1 - auc2``.
+    """Comparison of two ROC curves: test statistic, p-value, and the CI of the difference.
 
+    ``quantity`` says what is compared (``"AUC"``, a partial AUC, or e.g. ``"sensitivity at
+    specificity 0.9"``); ``estimate1``/``estimate2`` are its values and ``difference`` =
+    ``estimate1 - estimate2``. ``auc1``/``auc2`` are the (partial) AUCs, pROC's ``estimate``.
     ``statistic_name`` is ``"Z"`` (paired DeLong), ``"D"`` (unpaired DeLong, a Welch-type t with
-    ``df``; bootstrap), or ``"E"`` (Venkatraman, whose null is equality of the whole curves, so it
-    has no CI of the AUC difference).
+    ``df``; bootstrap tests), or ``"E"`` (Venkatraman, whose null is equality of the whole curves,
+    so it has no CI of the AUC difference). ``alternative`` is the alternative hypothesis of
+    ``p_value``; the CI is always two-sided.
     """
 
     statistic: float
@@ -307,13 +525,18 @@ class RocTestResult(Result):
     df: float = float("nan")
     n_boot: int | None = None
     ci_source: str = ""
+    alternative: str = "two.sided"
+    quantity: str = "AUC"
+    estimate1: float = float("nan")
+    estimate2: float = float("nan")
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{
+            "quantity": self.quantity, "estimate1": self.estimate1, "estimate2": self.estimate2,
             "auc1": self.auc1, "auc2": self.auc2, "difference": self.difference,
             "ci_low": self.ci_low, "ci_high": self.ci_high, "level": self.level,
             "statistic": self.statistic, "statistic_name": self.statistic_name, "df": self.df,
-            "p_value": self.p_value, "method": self.method, "paired": self.paired,
+            "p_value": self.p_value, "alternative": self.alternative, "method": self.method, "paired": self.paired,
             "n1_pos_neg": self.n1, "n2_pos_neg": self.n2, "engine": self.engine,
         }])
 
@@ -408,7 +631,8 @@ def hanley_se(a: float, n_pos: int, n_neg: int) -> float:
 
 def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot: int = 2000,
             seed: Any = None, direction: str = "auto", na: str = "raise", scheduler: Any = None,
-            engine: str | None = None, event: Any = None) -> AUCResult:
+            engine: str | None = None, event: Any = None, partial: Any = None, focus: str = "specificity",
+            correct: bool = False) -> AUCResult:
     """Area under the ROC curve with a confidence interval.
 
     ``AUC = (1/(n_pos n_neg)) sum_i sum_j psi(x_i, y_j)``, ``psi = 1`` if case i scores above
@@ -423,6 +647,18 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
 
     The result also carries the DeLong test of H0: AUC = 0.5 (``z``, ``p_value``).
 
+    **Partial AUC** (``partial=(0.8, 1.0)``): the area over a band of specificities
+    (``focus="specificity"``, the region of high specificity a screening or confirmation test
+    works in) or sensitivities (``focus="sensitivity"``), integrated along the empirical curve with
+    linear interpolation at the band's edges (pROC ``auc(partial.auc=, partial.auc.focus=)``;
+    McClish, Med Decis Making 1989;9:190-5). It ranges from 0 to the band's width; with
+    ``correct=True`` it is standardised as McClish proposed,
+    ``(1 + (pAUC - min) / (max - min)) / 2`` (``min`` = the chance diagonal's partial area,
+    ``max`` = the band's width), so 0.5 is chance and 1 a perfect test (pROC
+    ``partial.auc.correct``; undefined -- NaN with a warning -- below the diagonal). A partial AUC
+    has no DeLong variance: its CI is ``ci="bootstrap"`` (pROC refuses DeLong too), and ``se``,
+    ``z`` and ``p_value`` are NaN.
+
     Parameters
     ----------
     y : binary outcome (1 = case, e.g. HER2-positive); see the module notes for labels.
@@ -433,6 +669,9 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
         counted in ``n_dropped``).
     scheduler : passed to :func:`her2stats.resampling.run_replicates` for ``ci="bootstrap"``.
     engine : ``"python"`` or ``"r"`` (pROC ``roc``/``ci.auc``/``var``).
+    partial : None (the whole curve) or two bounds of the ``focus`` coordinate, e.g. ``(0.8, 1.0)``.
+    focus : ``"specificity"`` or ``"sensitivity"``: the axis ``partial`` bounds.
+    correct : McClish standardisation of the partial AUC.
 
     Examples
     --------
@@ -446,6 +685,10 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
         raise InputError(f"ci must be one of {_CI_METHODS}, got {ci!r}")
     level = _check_level(level)
     _check_direction(direction)
+    part = _check_partial(partial, focus, correct)
+    if part is not None and ci != "bootstrap":
+        raise InputError(f"ci='{ci}' is not defined for a partial AUC (pROC refuses DeLong for a partial AUC too): "
+                         "use ci='bootstrap'")
     eng = resolve_engine(engine)
     c = _clean(y, {"score": score}, na, event=event, function="roc_auc")
     yy, s = c.y, c.scores["score"]
@@ -461,12 +704,21 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
         from .. import r_bridge
 
         r_bridge.require("pROC")
+        extra = {} if part is None else {"partial": list(part), "focus": focus, "correct": bool(correct)}
         out = r_bridge.call("h2s_roc_auc", y=yy.astype(np.int32), score=s, direction=direction,
                             ci_method=ci, level=level, n_boot=int(n_boot),
-                            seed=None if seed is None else int(seed))
+                            seed=None if seed is None else int(seed), **extra)
         auc, d = float(out["auc"]), "<" if out["direction_lt"] == 1 else ">"
         var = float(out["var_delong"])
         lo, hi = float(out["ci_low"]), float(out["ci_high"])
+    elif part is not None:
+        d = resolve_direction(yy, s, direction)
+        so = _oriented(s, d)
+        se_, sp_ = _sesp(so[yy == 1], so[yy == 0])
+        auc = _partial_auc(se_, sp_, part, focus, bool(correct))
+        var = float("nan")
+        reps = _boot_partial(yy, so, part, focus, bool(correct), int(n_boot), seed, scheduler)
+        lo, hi = _nan_percentile(reps, level)
     else:
         d = resolve_direction(yy, s, direction)
         so = _oriented(s, d)
@@ -485,7 +737,8 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
     p = float(2 * sps.norm.sf(abs(zval))) if zval == zval else float("nan")
     return AUCResult(auc=auc, ci_low=lo, ci_high=hi, level=level, method=ci, n_pos=n_pos, n_neg=n_neg,
                      direction=d, engine=eng, se=se, z=zval, p_value=p, n_dropped=c.n_dropped,
-                     n_boot=int(n_boot) if ci == "bootstrap" else None)
+                     n_boot=int(n_boot) if ci == "bootstrap" else None, partial=part,
+                     focus=focus if part is not None else None, correct=bool(correct) if part is not None else False)
 
 
 # =========================================================================== curve + Youden
@@ -604,6 +857,180 @@ def youden(y: Any, score: Any, direction: str = "auto", na: str = "raise",
                         n_pos=n_pos, n_neg=n_neg)
 
 
+# =========================================================================== fixed specificity / sensitivity
+@dataclass(frozen=True, repr=False)
+class OperatingPointResult(Result):
+    """Sensitivity at fixed specificities (or specificity at fixed sensitivities) with CIs.
+
+    ``table`` has one row per target: the target (``given`` column), the estimate of the other
+    coordinate with ``ci_low``/``ci_high``, the ``reading`` it follows, and the cut-off
+    (``threshold``; NaN where pROC's interpolated reading lies between two cut-offs) with the
+    ``achieved`` value of the target coordinate there.
+    """
+
+    table: pd.DataFrame
+    given: str
+    reading: str
+    level: float
+    method: str
+    direction: str
+    n_pos: int
+    n_neg: int
+    engine: str
+    n_boot: int | None = None
+    n_dropped: int = 0
+
+    @property
+    def estimate(self) -> np.ndarray:
+        return self.table["sensitivity" if self.given == "specificity" else "specificity"].to_numpy()
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+
+_READINGS = ("interpolated", "achievable")
+
+
+def _operating_points(y: Any, score: Any, given: str, values: Any, ci: str | None, level: float, n_boot: int,
+                      seed: Any, reading: str, direction: str, na: str, scheduler: Any, engine: str | None,
+                      event: Any, function: str) -> OperatingPointResult:
+    other = "sensitivity" if given == "specificity" else "specificity"
+    vals = np.atleast_1d(np.asarray(values, dtype=object))
+    if vals.ndim != 1 or not len(vals) or not all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            and math.isfinite(float(v)) and 0.0 <= float(v) <= 1.0 for v in vals):
+        raise InputError(f"{given} must be one or more target values in [0, 1] such as [0.8, 0.9, 0.95], "
+                         f"got {values!r}")
+    vals = vals.astype(float)
+    if reading not in _READINGS:
+        raise InputError(f"reading must be one of {_READINGS}, got {reading!r}")
+    if ci not in (None, "bootstrap"):
+        raise InputError(f"ci must be 'bootstrap' or None, got {ci!r}")
+    level = _check_level(level)
+    _check_direction(direction)
+    if ci == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 100):
+        raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    eng = resolve_engine(engine)
+    c = _clean(y, {"score": score}, na, event=event, function=function,
+               min_per_class=2 if ci == "bootstrap" else 1)
+    yy, s = c.y, c.scores["score"]
+    n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("pROC")
+        common = dict(y=yy.astype(np.int32), score=s, x=vals, given=given, direction=direction, level=level,
+                      n_boot=int(n_boot), seed=None if seed is None else int(seed))
+        if reading == "interpolated":
+            out = r_bridge.call("h2s_coords_at", ci=ci == "bootstrap", **common)
+            est, thr = np.asarray(out["estimate"], float), np.asarray(out["threshold"], float)
+            achieved = vals.copy()
+        elif ci == "bootstrap":
+            out = r_bridge.call("h2s_coords_at_boot", reading=reading, **common)
+            est, thr = np.asarray(out["estimate"], float), np.asarray(out["threshold"], float)
+            achieved = np.asarray(out["achieved"], float)
+        else:
+            curve = r_bridge.call("h2s_roc_curve", y=yy.astype(np.int32), score=s, direction=direction)
+            t, se, sp = (np.asarray(curve[k], dtype=float) for k in ("threshold", "sensitivity", "specificity"))
+            out = {"direction": curve["direction"], "ci_low": np.full(len(vals), np.nan),
+                   "ci_high": np.full(len(vals), np.nan)}
+            ks = [_achievable_index(se, sp, v, given) for v in vals]
+            est = np.array([(se if given == "specificity" else sp)[k] for k in ks])
+            thr = t[ks]
+            achieved = np.array([(sp if given == "specificity" else se)[k] for k in ks])
+        d = str(np.asarray(out["direction"])[0])
+        lo, hi = np.asarray(out["ci_low"], float), np.asarray(out["ci_high"], float)
+    else:
+        d = resolve_direction(yy, s, direction)
+        t, se, sp = _curve_points(yy, s, d)
+        if reading == "interpolated":
+            est = _coords_at(se, sp, vals, given)
+            inp = sp if given == "specificity" else se
+            thr = np.array([t[np.flatnonzero(inp == v)[0 if given == "specificity" else -1]]
+                            if (inp == v).any() else np.nan for v in vals])
+            achieved = vals.copy()
+        else:
+            ks = [_achievable_index(se, sp, v, given) for v in vals]
+            est = np.array([(se if given == "specificity" else sp)[k] for k in ks])
+            thr = t[ks]
+            achieved = np.array([(sp if given == "specificity" else se)[k] for k in ks])
+        lo = hi = np.full(len(vals), np.nan)
+        if ci == "bootstrap":
+            so = _oriented(s, d)
+            pos, neg = so[yy == 1], so[yy == 0]
+
+            def fn(rng: np.random.Generator, k: int) -> np.ndarray:
+                res = np.empty((k, len(vals)))
+                for b in range(k):
+                    ip, ineg = _stratified_draw(rng, len(pos), len(neg))
+                    bse, bsp = _sesp(pos[ip], neg[ineg])
+                    if reading == "interpolated":
+                        res[b] = _coords_at(bse, bsp, vals, given)
+                    else:
+                        idx = [_achievable_index(bse, bsp, v, given) for v in vals]
+                        res[b] = (bse if given == "specificity" else bsp)[idx]
+                return res
+
+            reps = run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler, desc=f"bootstrap {other}")
+            bounds = np.array([_percentile(reps[:, j], level) for j in range(len(vals))])
+            lo, hi = bounds[:, 0], bounds[:, 1]
+    label = ("pROC coords: interpolated between curve points" if reading == "interpolated"
+             else f"achievable cut-off: best {other} among cut-offs with {given} >= target")
+    table = pd.DataFrame({given: vals, other: est, "ci_low": lo, "ci_high": hi, "reading": label,
+                          "threshold": thr, f"{given}_achieved": achieved})
+    return OperatingPointResult(table=table, given=given, reading=reading, level=level,
+                                method="bootstrap" if ci == "bootstrap" else "none", direction=d, n_pos=n_pos,
+                                n_neg=n_neg, engine=eng, n_boot=int(n_boot) if ci == "bootstrap" else None,
+                                n_dropped=c.n_dropped)
+
+
+def sensitivity_at(y: Any, score: Any, specificity: Any = (0.8, 0.9, 0.95), ci: str | None = "bootstrap",
+                   level: float = 0.95, n_boot: int = 2000, seed: Any = None, reading: str = "interpolated",
+                   direction: str = "auto", na: str = "raise", scheduler: Any = None, engine: str | None = None,
+                   event: Any = None) -> OperatingPointResult:
+    """Sensitivity at fixed specificities, with stratified bootstrap CIs (pROC ``ci.se``).
+
+    Two readings of "the sensitivity at 90% specificity", which differ and must not be mixed
+    in one report (``reading`` labels every row):
+
+    * ``"interpolated"`` (pROC ``coords(input="specificity")``, the default): where a cut-off
+      gives exactly the target specificity, the best sensitivity among such cut-offs; otherwise
+      the sensitivity *interpolated linearly* between the two neighbouring points of the
+      empirical curve -- a point on the ROC polygon that no single cut-off achieves
+      (``threshold`` is then NaN).
+    * ``"achievable"``: the sensitivity at the cut-off a user would actually apply, the one
+      with the highest sensitivity among those whose specificity is at least the target
+      (``choose_threshold(rule=("specificity", 0.9))``); ``threshold`` and
+      ``specificity_achieved`` say where it is.
+
+    The CI resamples cases and controls separately (``n_boot`` replicates, pROC's
+    ``boot.stratified=TRUE``), recomputes the curve with the direction fixed, reads it at each
+    target the same way, and takes percentiles (R ``quantile`` type 7). ``engine="r"`` calls
+    pROC ``coords``/``ci.se`` (interpolated) or resamples exactly as ``ci.se`` does with pROC's
+    ``roc`` (achievable), with ``seed`` set in R: results agree with the Python engine within
+    Monte-Carlo error.
+
+    Examples
+    --------
+    >>> r = sensitivity_at(y, score, specificity=[0.8, 0.9, 0.95], n_boot=2000, seed=1)  # doctest: +SKIP
+    >>> r.to_frame()[["specificity", "sensitivity", "ci_low", "ci_high", "reading"]]    # doctest: +SKIP
+    """
+    return _operating_points(y, score, "specificity", specificity, ci, level, n_boot, seed, reading, direction, na,
+                             scheduler, engine, event, "sensitivity_at")
+
+
+def specificity_at(y: Any, score: Any, sensitivity: Any = (0.8, 0.9, 0.95), ci: str | None = "bootstrap",
+                   level: float = 0.95, n_boot: int = 2000, seed: Any = None, reading: str = "interpolated",
+                   direction: str = "auto", na: str = "raise", scheduler: Any = None, engine: str | None = None,
+                   event: Any = None) -> OperatingPointResult:
+    """Specificity at fixed sensitivities, with stratified bootstrap CIs (pROC ``ci.sp`` and
+    ``coords(input="sensitivity")``); the mirror of :func:`sensitivity_at` (same two readings:
+    among cut-offs with exactly the target sensitivity pROC takes the best specificity, and the
+    achievable reading the highest specificity among cut-offs with sensitivity >= target)."""
+    return _operating_points(y, score, "sensitivity", sensitivity, ci, level, n_boot, seed, reading, direction, na,
+                             scheduler, engine, event, "specificity_at")
+
+
 # =========================================================================== two-AUC tests
 def _venkatraman_counts(rank: np.ndarray, d: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """For x = 1..size: #cases with rank <= x and #controls with rank <= x."""
@@ -693,8 +1120,10 @@ def _venkatraman(y1, s1, y2, s2, paired, n_boot, seed, scheduler) -> tuple[float
 def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, method: str = "delong",
              y2: Any = None, n_boot: int = 2000, seed: Any = None, level: float = 0.95,
              direction: str = "auto", na: str = "raise", scheduler: Any = None,
-             engine: str | None = None, event: Any = None) -> RocTestResult:
-    """Compare two AUCs (pROC ``roc.test``) and give the CI of their difference.
+             engine: str | None = None, event: Any = None, alternative: str = "two.sided",
+             specificity: float | None = None, sensitivity: float | None = None, partial: Any = None,
+             focus: str = "specificity", correct: bool = False) -> RocTestResult:
+    """Compare two ROC curves (pROC ``roc.test``): AUCs, partial AUCs, or one operating point.
 
     * Paired DeLong (same subjects, two scores): ``Z = (A1 - A2) / sqrt(V1 + V2 - 2 C12)`` with
       the placement covariance matrix ``S = S10/n_pos + S01/n_neg`` (DeLong et al. 1988); CI
@@ -704,28 +1133,50 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
       ``(A1 - A2) -/+ t_{df} sqrt(V1 + V2)`` is a her2stats addition (pROC prints none).
     * Bootstrap: ``D = (A1 - A2) / sd(boot diffs)`` vs N(0, 1) as pROC (stratified resamples,
       shared between the scores when paired); the CI is the percentile interval of the
-      differences (a her2stats addition).
+      differences (a her2stats addition). With ``partial=(0.8, 1.0)`` the compared quantity is
+      the partial AUC (``focus``, ``correct`` as in :func:`roc_auc`; pROC ``partial.auc``); a
+      partial AUC is compared by the bootstrap only (DeLong and Venkatraman refuse it, as in pROC).
+    * ``method="sensitivity", specificity=0.9``: the sensitivities at 90% specificity are
+      compared, ``D = (Se1 - Se2) / sd(boot diffs)``; ``method="specificity", sensitivity=0.9``
+      compares the specificities at 90% sensitivity. Each curve is read as pROC's
+      ``coords(input=...)`` reads it (interpolated between curve points, see
+      :func:`sensitivity_at`). These are pROC's ``method="specificity"`` and
+      ``method="sensitivity"`` respectively: here the method names the quantity compared, and
+      the argument the coordinate held fixed.
     * Venkatraman: permutation test of equal ROC curves (statistic ``E``, ``n_boot``
-      permutations); no CI.
+      permutations); no CI, two-sided only.
+
+    ``alternative``: ``"two.sided"``, ``"greater"`` (curve 1's quantity is larger) or
+    ``"less"``; the CI stays two-sided at ``level``.
 
     With ``engine="r"`` the bootstrap and Venkatraman results come from pROC (its own RNG, so
-    they agree with the Python engine within Monte-Carlo error) and the bootstrap difference has
-    no CI (pROC does not return the replicates).
+    they agree with the Python engine within Monte-Carlo error); pROC does not return its
+    bootstrap replicates, so the R engine draws them again with the same seed, in pROC's order,
+    for the CI of the difference (their SD reproduces pROC's statistic exactly).
 
-    ``paired`` defaults to True without ``y2`` and False with it. Each curve's direction is
+    ``paired`` defaults to True without ``y2`` and False with it. An unpaired test of data that
+    look paired (the same outcome vector twice) warns, as pROC does. Each curve's direction is
     resolved on its own data (``direction="auto"``) as pROC does.
     """
-    methods = ("delong", "bootstrap", "venkatraman")
+    methods = ("delong", "bootstrap", "venkatraman", "sensitivity", "specificity")
     if method not in methods:
         raise InputError(f"method must be one of {methods}, got {method!r}")
     level = _check_level(level)
     _check_direction(direction)
+    _check_alternative(alternative)
+    part = _check_partial(partial, focus, correct)
+    fixed_at = _check_fixed_point(method, specificity, sensitivity)
+    if part is not None and method != "bootstrap":
+        raise InputError(f"method='{method}' cannot compare partial AUCs (pROC refuses DeLong and Venkatraman for "
+                         "a partial AUC): use method='bootstrap'")
+    if method == "venkatraman" and alternative != "two.sided":
+        raise InputError("Venkatraman's test is two-sided only (as in pROC): use alternative='two.sided'")
     eng = resolve_engine(engine)
     if paired is None:
         paired = y2 is None
     if paired and y2 is not None:
         raise InputError("paired=True compares two scores on the same subjects: drop y2, or pass paired=False")
-    if method in ("bootstrap", "venkatraman") and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
+    if method != "delong" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
         raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
     if paired:
         c = _clean(y, {"score1": score1, "score2": score2}, na, min_per_class=2, event=event, function="roc_test")
@@ -737,22 +1188,42 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
         ca = _clean(y, {"score1": score1}, na, min_per_class=2, event=event, function="roc_test")
         cb = _clean(y2, {"score2": score2}, na, y_name="y2", min_per_class=2, event=event, function="roc_test")
         ya, sa, yb, sb = ca.y, ca.scores["score1"], cb.y, cb.scores["score2"]
+        if np.array_equal(ya, yb) or np.array_equal(ca.outcome.codes, cb.outcome.codes, equal_nan=True):
+            warnings.warn("roc_test: the ROC curves seem to be paired (the same outcome vector for both scores); "
+                          "consider a paired test (paired=True, without y2). As pROC warns.", UserWarning,
+                          stacklevel=2)
     n1 = (int(ya.sum()), int(len(ya) - ya.sum()))
     n2 = (int(yb.sum()), int(len(yb) - yb.sum()))
+    quantity = "AUC"
+    if part is not None:
+        hi_, lo_ = part
+        quantity = f"partial AUC ({focus} {lo_:g}-{hi_:g}{', McClish-corrected' if correct else ''})"
+    elif fixed_at is not None:
+        quantity = f"{method} at {fixed_at[0]} {fixed_at[1]:g}"
+    e1 = e2 = float("nan")
 
     if eng == "r":
         from .. import r_bridge
 
         r_bridge.require("pROC")
+        proc_method = {"sensitivity": "specificity", "specificity": "sensitivity"}.get(method, method)
+        extra: dict[str, Any] = {}
+        if part is not None:
+            extra.update(partial=list(part), focus=focus, correct=bool(correct))
+        if fixed_at is not None:
+            extra[fixed_at[0]] = float(fixed_at[1])
         out = r_bridge.call(
-            "h2s_roc_test", y=ya.astype(np.int32), score1=sa, score2=sb, paired=bool(paired), method=method,
+            "h2s_roc_test", y=ya.astype(np.int32), score1=sa, score2=sb, paired=bool(paired), method=proc_method,
             y2=None if paired else yb.astype(np.int32), n_boot=int(n_boot), seed=None if seed is None else int(seed),
-            level=level, direction1=direction, direction2=direction,
+            level=level, direction1=direction, direction2=direction, alternative=alternative, **extra,
         )
         a1, a2 = float(out["auc1"]), float(out["auc2"])
+        e1, e2 = float(out["estimate1"]), float(out["estimate2"])
         stat, p, df = float(out["statistic"]), float(out["p_value"]), float(out["df"])
         lo, hi = float(out["ci_low"]), float(out["ci_high"])
         ci_source = "pROC conf.int" if lo == lo else ""
+        if method not in ("delong", "venkatraman"):
+            ci_source = "percentile bootstrap of the difference (pROC's resamples, drawn again with the same seed)"
         if method == "delong" and not paired:
             tq = sps.t.ppf(1 - (1 - level) / 2, df)
             se = abs((a1 - a2) / stat) if stat not in (0.0,) and stat == stat else float("nan")
@@ -762,7 +1233,7 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
         d1 = resolve_direction(ya, sa, direction)
         d2 = resolve_direction(yb, sb, direction)
         oa, ob = _oriented(sa, d1), _oriented(sb, d2)
-        if d1 != d2 and method != "bootstrap":
+        if d1 != d2 and method in ("delong", "venkatraman"):
             # as pROC: comparing curves read in opposite directions is rarely what was meant
             warnings.warn(f"roc_test: the two ROC curves have different directions ({d1!r} vs {d2!r}); "
                           "fix `direction` from development data", UserWarning, stacklevel=2)
@@ -780,7 +1251,7 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
                 var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
                 sig = math.sqrt(max(var, 0.0))
                 stat = _safe_ratio(a1 - a2, sig)
-                p = float(2 * sps.norm.sf(abs(stat)))
+                p = _p_value(stat, alternative)
                 zq = sps.norm.ppf(1 - (1 - level) / 2)
                 lo, hi = (a1 - a2) - zq * sig, (a1 - a2) + zq * sig
                 ci_source = "DeLong (pROC conf.int)"
@@ -789,43 +1260,102 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
                 sig = math.sqrt(sr + ss)
                 stat = _safe_ratio(a1 - a2, sig)
                 df = (sr + ss) ** 2 / (sr ** 2 / (len(ya) - 1) + ss ** 2 / (len(yb) - 1))
-                p = float(2 * sps.t.sf(abs(stat), df))
+                p = _p_value(stat, alternative, df)
                 tq = sps.t.ppf(1 - (1 - level) / 2, df)
                 lo, hi = (a1 - a2) - tq * sig, (a1 - a2) + tq * sig
                 ci_source = "her2stats: difference -/+ t_df x SE"
-        elif method == "bootstrap":
-            a1 = _delong_placements(ya, oa)[0]
-            a2 = _delong_placements(yb, ob)[0]
-            fa = _FastAUC(oa[ya == 1], oa[ya == 0])
-            fb = _FastAUC(ob[yb == 1], ob[yb == 0])
-
-            def fn(rng: np.random.Generator, k: int) -> np.ndarray:
-                out = np.empty(k)
-                for b in range(k):
-                    ip, ineg = _stratified_draw(rng, fa.m, fa.n)
-                    if paired:
-                        jp, jneg = ip, ineg
-                    else:
-                        jp, jneg = _stratified_draw(rng, fb.m, fb.n)
-                    out[b] = fa.auc(ip, ineg) - fb.auc(jp, jneg)
-                return out
-
-            diffs = run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler, desc="bootstrap AUC difference")
-            sd = float(np.std(diffs, ddof=1))
-            stat = _safe_ratio(a1 - a2, sd)
-            p = float(2 * sps.norm.sf(abs(stat)))
-            lo, hi = _percentile(diffs, level)
-            ci_source = "percentile bootstrap of the difference"
-        else:
+        elif method == "venkatraman":
             a1 = _delong_placements(ya, oa)[0]
             a2 = _delong_placements(yb, ob)[0]
             # Venkatraman ranks the raw predictors (pROC roc$predictor), whatever the direction.
             stat, p = _venkatraman(ya, sa, yb, sb, paired, int(n_boot), seed, scheduler)
-    name = {"delong": "Z" if paired else "D", "bootstrap": "D", "venkatraman": "E"}[method]
-    return RocTestResult(statistic=float(stat), p_value=float(p), auc1=a1, auc2=a2, difference=a1 - a2,
+        else:
+            a1 = _delong_placements(ya, oa)[0]
+            a2 = _delong_placements(yb, ob)[0]
+            quant = _curve_quantity(part, focus, bool(correct), fixed_at, method)
+            if part is not None:
+                a1 = quant(*_sesp(oa[ya == 1], oa[ya == 0]), strict=True)
+                a2 = quant(*_sesp(ob[yb == 1], ob[yb == 0]), strict=True)
+            e1, e2 = ((a1, a2) if fixed_at is None else
+                      (quant(*_sesp(oa[ya == 1], oa[ya == 0])), quant(*_sesp(ob[yb == 1], ob[yb == 0]))))
+            diffs = _boot_differences(ya, oa, yb, ob, paired, quant if (part is not None or fixed_at is not None)
+                                      else None, int(n_boot), seed, scheduler)
+            diffs = diffs[~np.isnan(diffs)] if np.isnan(diffs).any() else diffs
+            sd = float(np.std(diffs, ddof=1))
+            stat = _safe_ratio(e1 - e2, sd)
+            p = _p_value(stat, alternative)
+            lo, hi = _percentile(diffs, level)
+            ci_source = "percentile bootstrap of the difference"
+    if e1 != e1 and fixed_at is None:
+        e1, e2 = a1, a2
+    name = {"delong": "Z" if paired else "D", "venkatraman": "E"}.get(method, "D")
+    return RocTestResult(statistic=float(stat), p_value=float(p), auc1=a1, auc2=a2, difference=e1 - e2,
                          ci_low=float(lo), ci_high=float(hi), level=level, method=method, paired=bool(paired),
                          statistic_name=name, engine=eng, n1=n1, n2=n2, df=float(df),
-                         n_boot=int(n_boot) if method != "delong" else None, ci_source=ci_source)
+                         n_boot=int(n_boot) if method != "delong" else None, ci_source=ci_source,
+                         alternative=alternative, quantity=quantity, estimate1=float(e1), estimate2=float(e2))
+
+
+def _check_fixed_point(method: str, specificity: Any, sensitivity: Any) -> tuple[str, float] | None:
+    """``("specificity", 0.9)`` for method="sensitivity" (sensitivities compared at that specificity)..."""
+    if method not in ("sensitivity", "specificity"):
+        if specificity is not None or sensitivity is not None:
+            raise InputError(f"specificity= / sensitivity= fix an operating point for method='sensitivity' or "
+                             f"'specificity'; method='{method}' compares AUCs")
+        return None
+    fixed = "specificity" if method == "sensitivity" else "sensitivity"
+    value = specificity if fixed == "specificity" else sensitivity
+    wrong = sensitivity if fixed == "specificity" else specificity
+    if wrong is not None:
+        raise InputError(
+            f"method='{method}' compares {method} values at a fixed {fixed}: give {fixed}=..., not {method}=... "
+            f"(pROC names its tests the other way round: pROC's method='{fixed}' with {fixed}= is her2stats' "
+            f"method='{method}')")
+    if value is None or isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(float(value)) and 0.0 <= float(value) <= 1.0):
+        raise InputError(f"method='{method}' needs {fixed}= a single value in [0, 1] (the {fixed} at which the "
+                         f"{method} values are compared), got {value!r}")
+    return fixed, float(value)
+
+
+def _curve_quantity(part: tuple[float, float] | None, focus: str, correct: bool, fixed_at: tuple[str, float] | None,
+                    method: str):
+    """The function (se, sp) -> compared quantity of a resampled curve."""
+    if part is not None:
+        def q(se, sp, strict=False):
+            return _partial_auc(se, sp, part, focus, correct, allow_invalid=not strict)
+    elif fixed_at is not None:
+        def q(se, sp, strict=False):
+            return float(_coords_at(se, sp, [fixed_at[1]], fixed_at[0])[0])
+    else:
+        q = None
+    return q
+
+
+def _boot_differences(ya: np.ndarray, oa: np.ndarray, yb: np.ndarray, ob: np.ndarray, paired: bool, quant: Any,
+                      n_boot: int, seed: Any, scheduler: Any) -> np.ndarray:
+    """Bootstrap differences quantity(curve 1) - quantity(curve 2) of stratified resamples (the
+    same resampled subjects for both scores when paired); the AUC by the fast sorted counts."""
+    pa, na_ = oa[ya == 1], oa[ya == 0]
+    pb, nb = ob[yb == 1], ob[yb == 0]
+    fa = _FastAUC(pa, na_) if quant is None else None
+    fb = _FastAUC(pb, nb) if quant is None else None
+
+    def fn(rng: np.random.Generator, k: int) -> np.ndarray:
+        out = np.empty(k)
+        for b in range(k):
+            ip, ineg = _stratified_draw(rng, len(pa), len(na_))
+            if paired:
+                jp, jneg = ip, ineg
+            else:
+                jp, jneg = _stratified_draw(rng, len(pb), len(nb))
+            if quant is None:
+                out[b] = fa.auc(ip, ineg) - fb.auc(jp, jneg)
+            else:
+                out[b] = quant(*_sesp(pa[ip], na_[ineg])) - quant(*_sesp(pb[jp], nb[jneg]))
+        return out
+
+    return run_replicates(fn, n_boot, seed=seed, scheduler=scheduler, desc="bootstrap difference")
 
 
 def _safe_ratio(num: float, den: float) -> float:

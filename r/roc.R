@@ -115,6 +115,19 @@ h2s_roc_curve <- function(y, score, direction = "auto") {
              specificity = r$specificities, direction = r$direction)
 }
 
+# pROC smooth(): the smoothed curve, its AUC and the fitted parameters (binormal intercept and
+# slope; the density bandwidth, bw.nrd0 of the pooled predictor unless given).
+h2s_smooth_roc <- function(y, score, direction = "auto", method = "binormal", n = 512L, bw = "nrd0") {
+  r <- h2s_roc_fit(y, score, direction)
+  s <- pROC::smooth(r, method = method, n = n, bw = bw)
+  co <- if (method == "binormal") unname(stats::coefficients(s$model)) else c(NA_real_, NA_real_)
+  used_bw <- if (method == "density") {
+    if (is.character(bw)) stats::bw.nrd0(c(r$controls, r$cases)) else bw
+  } else NA_real_
+  list(sensitivities = I(as.numeric(s$sensitivities)), specificities = I(as.numeric(s$specificities)),
+       auc = as.numeric(pROC::auc(s)), intercept = co[1], slope = co[2], bw = used_bw)
+}
+
 # pROC's "best" Youden threshold(s): every threshold that maximises sens + spec.
 h2s_youden <- function(y, score, direction = "auto") {
   r <- h2s_roc_fit(y, score, direction)
@@ -247,4 +260,38 @@ h2s_multiclass_auc <- function(y, probs, class_names) {
                auc_ji = as.numeric(pROC::auc(p[[2]])))
   }))
   list(auc = as.numeric(mc$auc), pairs = pairs)
+}
+
+# pROC var() of the AUC or partial AUC (delong, bootstrap with `seed`, obuchowski).
+h2s_auc_var <- function(y, score, direction = "auto", method = "delong", n_boot = 2000L, seed = NULL,
+                        partial = NULL, focus = "specificity", correct = FALSE) {
+  r <- h2s_roc_fit(y, score, direction)
+  if (!is.null(partial)) r$auc <- h2s_partial_auc(r, partial, focus, correct)
+  if (!is.null(seed)) set.seed(seed)
+  v <- pROC::var(r, method = method, boot.n = n_boot, boot.stratified = TRUE, progress = "none")
+  c(auc = as.numeric(r$auc), variance = as.numeric(v), direction_lt = as.numeric(r$direction == "<"))
+}
+
+# pROC cov() of two paired curves, with both variances by the same method: for the bootstrap
+# from the same replicates (boot.return = TRUE), as pROC's power calculations take them.
+h2s_auc_cov <- function(y, score1, score2, direction = "auto", method = "delong", n_boot = 2000L,
+                        seed = NULL, partial = NULL, focus = "specificity", correct = FALSE) {
+  r1 <- h2s_roc_fit(y, score1, direction)
+  r2 <- h2s_roc_fit(y, score2, direction)
+  if (!is.null(partial)) {
+    r1$auc <- h2s_partial_auc(r1, partial, focus, correct)
+    r2$auc <- h2s_partial_auc(r2, partial, focus, correct)
+  }
+  if (!is.null(seed)) set.seed(seed)
+  co <- pROC::cov(r1, r2, method = method, boot.n = n_boot, boot.stratified = TRUE, boot.return = TRUE,
+                  progress = "none")
+  reps <- attr(co, "resampled.values")
+  if (!is.null(reps)) {
+    reps <- reps[stats::complete.cases(reps), , drop = FALSE]
+    v1 <- stats::var(reps[, 1]); v2 <- stats::var(reps[, 2])
+  } else {
+    v1 <- pROC::var(r1, method = method); v2 <- pROC::var(r2, method = method)
+  }
+  c(covariance = as.numeric(co), var1 = as.numeric(v1), var2 = as.numeric(v2),
+    auc1 = as.numeric(r1$auc), auc2 = as.numeric(r2$auc))
 }

@@ -433,7 +433,12 @@ class AUCResult(Result):
 
 @dataclass(frozen=True, repr=False)
 class RocCurveResult(Result):
-    """Empirical ROC curve: one row per pROC threshold (sensitivity falls from 1 to 0)."""
+    """ROC curve: one row per pROC threshold (sensitivity falls from 1 to 0).
+
+    A smoothed curve (``method="binormal"`` or ``"density"``) has no thresholds (NaN); its
+    ``auc`` is the smoothed curve's area and ``smoothing`` holds the fitted parameters
+    (binormal ``intercept``/``slope``, density ``bandwidth``).
+    """
 
     thresholds: np.ndarray
     sensitivity: np.ndarray
@@ -445,6 +450,7 @@ class RocCurveResult(Result):
     engine: str
     n_dropped: int = 0
     method: str = "empirical"
+    smoothing: dict | None = None
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"threshold": self.thresholds, "sensitivity": self.sensitivity,
@@ -785,23 +791,41 @@ def _curve_points(y: np.ndarray, s: np.ndarray, direction: str) -> tuple[np.ndar
 
 
 def roc_curve(y: Any, score: Any, direction: str = "auto", na: str = "raise",
-              engine: str | None = None, event: Any = None) -> RocCurveResult:
-    """Empirical ROC curve with pROC's thresholds, direction and tie semantics.
+              engine: str | None = None, event: Any = None, smooth: str | None = None, n_points: int = 512,
+              bw: float | str = "nrd0") -> RocCurveResult:
+    """ROC curve with pROC's thresholds, direction and tie semantics; optionally smoothed.
 
     For ``direction="<"`` a subject is positive when ``score >= threshold``:
     ``Se(t) = #{cases >= t} / n_pos``, ``Sp(t) = #{controls < t} / n_neg``; for ``">"`` when
     ``score <= threshold``. Thresholds are pROC's midpoints (see :func:`proc_thresholds`), so a
     threshold carried to another cohort never sits on an observed development value.
 
+    ``smooth="binormal"`` or ``"density"`` returns pROC's smoothed curve (``smooth(roc, method=)``)
+    on ``n_points`` points, with ``auc`` the smoothed curve's area (pROC ``auc(smooth(roc))``):
+    binormal -- least squares of ``qnorm(Sp)`` on ``qnorm(Se)`` over the empirical points, area
+    ``pnorm(a / sqrt(1 + b^2))``; density -- Gaussian kernel densities of controls and cases
+    (bandwidth ``bw``: R's ``bw.nrd0`` of the pooled scores, or a number), trapezoidal area. See
+    :mod:`her2stats.stats.roc_smooth`.
+
     Examples
     --------
     Same rows as ``pROC::roc(y, score)`` -> ``thresholds``, ``sensitivities``, ``specificities``.
     """
     _check_direction(direction)
+    if smooth not in (None, "binormal", "density"):
+        raise InputError(f"smooth must be None, 'binormal' or 'density', got {smooth!r}")
+    if smooth is not None:
+        if not isinstance(n_points, (int, np.integer)) or isinstance(n_points, bool) or n_points < 2:
+            raise InputError(f"n_points must be an integer >= 2, got {n_points!r}")
+        if not (bw == "nrd0" or (isinstance(bw, (int, float, np.integer, np.floating)) and not isinstance(bw, bool)
+                                 and math.isfinite(float(bw)) and float(bw) > 0)):
+            raise InputError(f"bw must be 'nrd0' or a positive number, got {bw!r}")
     eng = resolve_engine(engine)
     c = _clean(y, {"score": score}, na, event=event, function="roc_curve")
     yy, s = c.y, c.scores["score"]
     n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
+    if smooth is not None:
+        return _smoothed_curve(yy, s, direction, smooth, int(n_points), bw, eng, c.n_dropped)
     if eng == "r":
         from .. import r_bridge
 
@@ -816,6 +840,40 @@ def roc_curve(y: Any, score: Any, direction: str = "auto", na: str = "raise",
         auc = _delong_placements(yy, _oriented(s, d))[0]
     return RocCurveResult(thresholds=t, sensitivity=se, specificity=sp, direction=d, auc=auc,
                           n_pos=n_pos, n_neg=n_neg, engine=eng, n_dropped=c.n_dropped)
+
+
+def _smoothed_curve(yy: np.ndarray, s: np.ndarray, direction: str, smooth: str, n_points: int, bw: Any, eng: str,
+                    n_dropped: int) -> RocCurveResult:
+    from . import roc_smooth as sm
+
+    n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
+    d = resolve_direction(yy, s, direction)
+    so = _oriented(s, d)
+    if smooth == "binormal":
+        sm.binormal_fit(*_sesp(so[yy == 1], so[yy == 0]))   # refuses an unsmoothable curve on both engines
+    elif min(n_pos, n_neg) < 2:
+        raise InputError(f"density smoothing needs at least 2 cases and 2 controls; there are {n_pos} and {n_neg}")
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("pROC")
+        out = r_bridge.call("h2s_smooth_roc", y=yy.astype(np.int32), score=s, direction=direction, method=smooth,
+                            n=int(n_points), bw=bw if isinstance(bw, str) else float(bw))
+        se, sp = np.asarray(out["sensitivities"], float), np.asarray(out["specificities"], float)
+        auc = float(out["auc"])
+        params = ({"intercept": float(out["intercept"]), "slope": float(out["slope"])} if smooth == "binormal"
+                  else {"bandwidth": float(out["bw"])})
+    else:
+        if smooth == "binormal":
+            (se, sp), params = sm.smooth_binormal(*_sesp(so[yy == 1], so[yy == 0]), n_points)
+            auc = params.pop("auc")
+        else:
+            (se, sp), params = sm.smooth_density(so[yy == 1], so[yy == 0], n_points, bw)
+            auc = sm.trapezoid_auc(se, sp)
+    # pROC order is specificity rising; the result lists sensitivity falling, as the empirical curve
+    return RocCurveResult(thresholds=np.full(len(se), np.nan), sensitivity=se, specificity=sp, direction=d,
+                          auc=auc, n_pos=n_pos, n_neg=n_neg, engine=eng, n_dropped=n_dropped, method=smooth,
+                          smoothing=params)
 
 
 def _best_youden(t: np.ndarray, se: np.ndarray, sp: np.ndarray) -> np.ndarray:

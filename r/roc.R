@@ -295,3 +295,50 @@ h2s_auc_cov <- function(y, score1, score2, direction = "auto", method = "delong"
   c(covariance = as.numeric(co), var1 = as.numeric(v1), var2 = as.numeric(v2),
     auc1 = as.numeric(r1$auc), auc2 = as.numeric(r2$auc))
 }
+
+# pROC power.roc.test for one AUC. Against a reference other than 0.5 (not in pROC), the same
+# variance function and solvers of pROC with V0 = V(reference) instead of V(0.5).
+h2s_power_one <- function(auc, reference = 0.5, ncases = NULL, kappa = 1, sig.level = 0.05, power = NULL,
+                          alternative = "two.sided") {
+  if (reference == 0.5) {
+    p <- pROC::power.roc.test(auc = auc, ncases = ncases, kappa = kappa, sig.level = sig.level, power = power,
+                              alternative = alternative)
+    return(c(ncases = as.numeric(p$ncases), power = as.numeric(p$power)))
+  }
+  sl <- if (alternative == "two.sided") sig.level / 2 else sig.level
+  va <- pROC:::var.theta.obuchowski(auc, kappa)
+  v0 <- pROC:::var.theta.obuchowski(reference, kappa)
+  if (is.null(power)) {
+    zb <- pROC:::solve.zbeta(nd = ncases, zalpha = stats::qnorm(1 - sl), v0 = v0, va = va, delta = auc - reference)
+    return(c(ncases = ncases, power = stats::pnorm(zb)))
+  }
+  c(ncases = pROC:::solve.nd(zalpha = stats::qnorm(1 - sl), zbeta = stats::qnorm(power), v0 = v0, va = va,
+                             delta = auc - reference), power = power)
+}
+
+# pROC power.roc.test for two curves given binormal parameters (list form).
+h2s_power_params <- function(params, ncases = NULL, kappa = 1, sig.level = 0.05, power = NULL,
+                             alternative = "two.sided") {
+  p <- pROC::power.roc.test(as.list(params), ncases = ncases, kappa = kappa, sig.level = sig.level,
+                            power = power, alternative = alternative)
+  c(ncases = as.numeric(p$ncases), power = as.numeric(p$power))
+}
+
+# pROC power.roc.test from data: one curve, or two paired curves with variances by `method`.
+h2s_power_roc <- function(y, score1, score2 = NULL, direction = "auto", sig.level = 0.05, power = NULL,
+                          kappa = NULL, alternative = "two.sided", method = "delong", n_boot = 2000L,
+                          seed = NULL) {
+  r1 <- h2s_roc_fit(y, score1, direction)
+  if (!is.null(seed)) set.seed(seed)
+  if (is.null(score2)) {
+    p <- pROC::power.roc.test(r1, sig.level = sig.level, power = power, kappa = kappa, alternative = alternative)
+    return(c(ncases = as.numeric(p$ncases), power = as.numeric(p$power), auc1 = as.numeric(r1$auc),
+             auc2 = NA_real_))
+  }
+  r2 <- h2s_roc_fit(y, score2, direction)
+  p <- suppressWarnings(pROC::power.roc.test(r1, r2, sig.level = sig.level, power = power, kappa = kappa,
+                                             alternative = alternative, method = method, boot.n = n_boot,
+                                             progress = "none"))
+  c(ncases = as.numeric(p$ncases), power = as.numeric(p$power), auc1 = as.numeric(r1$auc),
+    auc2 = as.numeric(r2$auc))
+}

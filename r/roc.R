@@ -342,3 +342,14 @@ h2s_power_roc <- function(y, score1, score2 = NULL, direction = "auto", sig.leve
   c(ncases = as.numeric(p$ncases), power = as.numeric(p$power), auc1 = as.numeric(r1$auc),
     auc2 = as.numeric(r2$auc))
 }
+
+# pROC multiclass.roc(response, predictor) with one numeric predictor: the classes arrive as codes
+# l1..lk in their order (`class_names`), each pair's first class being the controls.
+h2s_multiclass_univariate <- function(y, score, class_names, direction = "auto") {
+  mc <- pROC::multiclass.roc(response = factor(y, levels = class_names), predictor = score,
+                             levels = class_names, direction = direction, quiet = TRUE)
+  pairs <- do.call(rbind, lapply(mc$rocs, function(r) {
+    data.frame(pair = paste(r$levels, collapse = "/"), auc = as.numeric(pROC::auc(r)), direction = r$direction)
+  }))
+  list(auc = as.numeric(mc$auc), pairs = pairs)
+}

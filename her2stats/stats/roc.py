@@ -563,7 +563,9 @@ class AUCComparison(Result):
 
 @dataclass(frozen=True, repr=False)
 class MulticlassAUCResult(Result):
-    """Hand & Till (2001) multiclass AUC plus one-vs-rest AUCs with CIs."""
+    """Hand & Till (2001) multiclass AUC plus one-vs-rest AUCs with CIs (``method="hand-till"``),
+    or the mean pairwise AUC of one score (``method="univariate"``: ``pairs`` has one row per
+    pair of classes with its AUC, DeLong CI and direction; ``one_vs_rest`` is empty)."""
 
     auc: float
     ci_low: float
@@ -576,6 +578,11 @@ class MulticlassAUCResult(Result):
     n_boot: int | None = None
 
     def to_frame(self) -> pd.DataFrame:
+        if self.method == "univariate":
+            head = pd.DataFrame([{"class": "multiclass AUC (all pairs)", "auc": self.auc, "ci_low": self.ci_low,
+                                  "ci_high": self.ci_high}])
+            rows = self.pairs.rename(columns={"pair": "class"})[["class", "auc", "ci_low", "ci_high"]]
+            return pd.concat([head, rows], ignore_index=True)
         head = pd.DataFrame([{"class": "Hand-Till (all pairs)", "auc": self.auc, "ci_low": self.ci_low,
                               "ci_high": self.ci_high}])
         return pd.concat([head, self.one_vs_rest[["class", "auc", "ci_low", "ci_high"]]], ignore_index=True)
@@ -1495,8 +1502,21 @@ def _hand_till(labels: np.ndarray, probs: np.ndarray, classes: Sequence[Any]) ->
 
 
 def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, n_boot: int = 0,
-                   seed: Any = None, scheduler: Any = None, engine: str | None = None) -> MulticlassAUCResult:
+                   seed: Any = None, scheduler: Any = None, engine: str | None = None, levels: Any = None,
+                   direction: str = "auto") -> MulticlassAUCResult:
     """Hand & Till (Machine Learning 2001;45:171-86) multiclass AUC and one-vs-rest AUCs.
+
+    **One score** (``probs`` a numeric Series or 1-D array, e.g. one score across HER2-0 / low /
+    positive): pROC ``multiclass.roc(response, predictor)``'s univariate form, the mean of the
+    AUCs of every pair of classes, ``M = 2/(c(c-1)) sum_{i<j} AUC(i, j)``, where ``AUC(i, j)``
+    treats the lower class of the pair (in the order of ``levels``, an ordered Categorical or the
+    data dictionary -- never the alphabet) as controls; each pair's direction is ``direction``
+    (``"auto"``: pROC's median rule pair by pair, so every pairwise AUC is >= 0.5, which flatters
+    a score that does not order the classes; ``"<"``: higher classes score higher). Each pair gets
+    a DeLong CI; ``n_boot > 0`` gives ``M`` a percentile bootstrap CI (resampling within classes,
+    directions kept; a her2stats addition).
+
+    **A probability matrix** (``probs`` a DataFrame):
 
     ``M = 2/(c(c-1)) sum_{i<j} [A(i|j) + A(j|i)] / 2`` where ``A(i|j)`` is the probability that a
     class-i subject has a higher predicted probability of class i than a class-j subject (ties
@@ -1512,9 +1532,12 @@ def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, 
         ``predict_proba`` output with ``columns=model.classes_``).
     """
     eng = resolve_engine(engine)
+    one_score = isinstance(probs, (pd.Series, list, tuple)) or (isinstance(probs, np.ndarray) and probs.ndim == 1)
+    if one_score:
+        return _multiclass_univariate(y, probs, ci, level, n_boot, seed, scheduler, eng, levels, direction)
     if not isinstance(probs, pd.DataFrame):
         raise InputError("probs must be a DataFrame with one column of predicted probabilities per class, "
-                         "named by the class labels")
+                         "named by the class labels (or one numeric score: a Series or 1-D array)")
     y, probs = align(("y", y), ("probs", probs))
     labels = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else y, dtype=object)
     if len(labels) != len(probs):
@@ -1577,3 +1600,94 @@ def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, 
     return MulticlassAUCResult(auc=auc, ci_low=lo, ci_high=hi, pairs=pairs, one_vs_rest=pd.DataFrame(ovr),
                                classes=tuple(str_classes), method="hand-till", engine=eng,
                                n_boot=int(n_boot) or None)
+
+
+def _multiclass_univariate(y: Any, score: Any, ci: str, level: float, n_boot: int, seed: Any, scheduler: Any,
+                           eng: str, levels: Any, direction: str) -> MulticlassAUCResult:
+    """pROC ``multiclass.roc(response, predictor)`` with one numeric predictor."""
+    from ._core import as_numeric, ordered_levels
+
+    level = _check_level(level)
+    _check_direction(direction)
+    if ci not in ("delong", "bootstrap"):
+        raise InputError(f"ci must be 'delong' or 'bootstrap' for the pairwise AUCs, got {ci!r}")
+    if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 0 or 0 < n_boot < 100:
+        raise InputError(f"n_boot must be 0 (no CI for the multiclass AUC) or an integer >= 100, got {n_boot!r}")
+    _refuse_text(score, "score")
+    y, score = align(("y", y), ("score", score))
+    s = as_numeric(score, "score")
+    ys = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y, dtype=object) if not isinstance(
+        y, pd.Categorical) else y)
+    labels = ys.to_numpy(dtype=object)
+    miss = np.asarray(pd.isna(labels), dtype=bool) | np.isnan(s)
+    if miss.any():
+        raise InputError(f"{int(miss.sum())} row(s) have a missing class or score at positions {positions(miss)}")
+    order = ordered_levels(ys, "y", levels)
+    present = [lv for lv in order if np.any(labels == lv)]
+    absent = [lv for lv in order if lv not in present]
+    if absent:
+        warnings.warn(f"multiclass_auc: no observation for class(es) {absent}; they are left out (as pROC)",
+                      UserWarning, stacklevel=3)
+    if len(present) < 3:
+        raise InputError(f"multiclass_auc needs >= 3 classes with observations, y has {len(present)} ({present}); "
+                         "use roc_auc for two")
+    counts = {str(lv): int(np.sum(labels == lv)) for lv in present}
+    small = {k: v for k, v in counts.items() if v < 2}
+    if small:
+        raise InputError(f"every class needs at least 2 subjects; counts {small}")
+    if np.all(s == s[0]):
+        raise InputError(f"score is constant (every value is {s[0]!r}): every pairwise AUC is 0.5 by construction")
+    names = [str(lv) for lv in present]
+    idx = [np.flatnonzero(labels == lv) for lv in present]
+    pairs = list(combinations(range(len(present)), 2))
+    rows = []
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("pROC")
+        codes = r_bridge.level_codes(len(present))
+        code_of = np.empty(len(labels), dtype=object)
+        for k, ix in enumerate(idx):
+            code_of[ix] = codes[k]
+        keep = np.concatenate(idx)
+        out = r_bridge.call("h2s_multiclass_univariate", y=[str(v) for v in code_of[keep]], score=s[keep],
+                            class_names=codes, direction=direction)
+        auc = float(out["auc"])
+        rpairs = out["pairs"]
+        r_auc = dict(zip(rpairs["pair"], rpairs["auc"]))
+        r_dir = dict(zip(rpairs["pair"], rpairs["direction"]))
+    for i, j in pairs:
+        yy = np.concatenate([np.zeros(len(idx[i]), np.int8), np.ones(len(idx[j]), np.int8)])
+        ss = np.concatenate([s[idx[i]], s[idx[j]]])
+        key = f"{i + 1}/{j + 1}"
+        if eng == "r":
+            key = f"{codes[i]}/{codes[j]}"
+        r = roc_auc(yy, ss, ci=ci, level=level, direction=direction if eng == "python" else
+                    str(r_dir[key]), engine=eng, seed=seed, scheduler=scheduler)
+        rows.append({"pair": f"{names[i]}/{names[j]}", "control": names[i], "case": names[j],
+                     "auc": float(r_auc[key]) if eng == "r" else r.auc, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                     "direction": r.direction, "n_control": len(idx[i]), "n_case": len(idx[j])})
+    pairs_df = pd.DataFrame(rows)
+    if eng == "python":
+        auc = float(pairs_df["auc"].mean())
+    lo = hi = float("nan")
+    if n_boot:
+        dirs = list(pairs_df["direction"])
+        oriented = [(_oriented(s[idx[i]], d), _oriented(s[idx[j]], d)) for (i, j), d in zip(pairs, dirs)]
+
+        def fn(rng: np.random.Generator, kk: int) -> np.ndarray:
+            res = np.empty(kk)
+            for b in range(kk):
+                draws = [bootstrap_indices(rng, len(ix)) for ix in idx]
+                tot = 0.0
+                for (i, j), (ci_, cj_) in zip(pairs, oriented):
+                    yy = np.concatenate([np.zeros(len(idx[i]), np.int8), np.ones(len(idx[j]), np.int8)])
+                    tot += _delong_placements(yy, np.concatenate([ci_[draws[i]], cj_[draws[j]]]))[0]
+                res[b] = tot / len(pairs)
+            return res
+
+        lo, hi = _percentile(run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler,
+                                            desc="bootstrap multiclass AUC"), level)
+    return MulticlassAUCResult(auc=auc, ci_low=lo, ci_high=hi, pairs=pairs_df,
+                               one_vs_rest=pd.DataFrame(columns=["class", "auc", "ci_low", "ci_high"]),
+                               classes=tuple(names), method="univariate", engine=eng, n_boot=int(n_boot) or None)

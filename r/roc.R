@@ -128,10 +128,11 @@ h2s_smooth_roc <- function(y, score, direction = "auto", method = "binormal", n 
        auc = as.numeric(pROC::auc(s)), intercept = co[1], slope = co[2], bw = used_bw)
 }
 
-# pROC's "best" Youden threshold(s): every threshold that maximises sens + spec.
-h2s_youden <- function(y, score, direction = "auto") {
+# pROC's "best" threshold(s): every threshold that maximises the criterion (Youden's sens + r spec,
+# or closest to the top-left corner), r from best.weights = c(cost, prevalence).
+h2s_youden <- function(y, score, direction = "auto", best_method = "youden", weights = c(1, 0.5)) {
   r <- h2s_roc_fit(y, score, direction)
-  cc <- pROC::coords(r, x = "best", best.method = "youden", transpose = FALSE,
+  cc <- pROC::coords(r, x = "best", best.method = best_method, best.weights = weights, transpose = FALSE,
                      ret = c("threshold", "sensitivity", "specificity"))
   data.frame(threshold = cc$threshold, sensitivity = cc$sensitivity,
              specificity = cc$specificity, direction = r$direction)
@@ -245,6 +246,21 @@ h2s_binom_ci <- function(x, n, method = "exact", level = 0.95) {
     else as.numeric(suppressWarnings(stats::prop.test(xi, ni, conf.level = level, correct = FALSE))$conf.int)
   }, x, n))
   data.frame(ci_low = out[, 1], ci_high = out[, 2])
+}
+
+# LR+, LR- and the diagnostic odds ratio with log-method intervals (Simel et al. 1991; Woolf
+# 1955), from the 2x2 counts; NA where a zero cell leaves the interval undefined.
+h2s_lr_ci <- function(tp, fp, tn, fn, level = 0.95) {
+  z <- stats::qnorm(1 - (1 - level) / 2)
+  se <- tp / (tp + fn); sp <- tn / (tn + fp)
+  one <- function(est, cells, v) {
+    if (min(cells) > 0) exp(log(est) + c(-1, 1) * z * sqrt(v)) else c(NA_real_, NA_real_)
+  }
+  lp <- one(se / (1 - sp), c(tp, fp), 1 / tp - 1 / (tp + fn) + 1 / fp - 1 / (fp + tn))
+  ln <- one((1 - se) / sp, c(fn, tn), 1 / fn - 1 / (tp + fn) + 1 / tn - 1 / (fp + tn))
+  dr <- one(tp * tn / (fp * fn), c(tp, fp, tn, fn), 1 / tp + 1 / fp + 1 / tn + 1 / fn)
+  c(lr_pos_low = lp[1], lr_pos_high = lp[2], lr_neg_low = ln[1], lr_neg_high = ln[2],
+    dor_low = dr[1], dor_high = dr[2])
 }
 
 # Hand & Till multiclass AUC (pROC multiclass.roc with a probability matrix, direction ">"

@@ -330,7 +330,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
     rules = {}
     for m, p in probs.items():
         rules[m] = choose_threshold(dev["_y"], p[dev.index], rule="youden", direction="<",
-                                    source="development cohort")
+                                    source="development cohort", engine=eng)
         numbers[f"threshold/{m}"] = rules[m].value
     for c in cohorts:
         part = df[df["cohort_split"] == c]

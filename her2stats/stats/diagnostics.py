@@ -12,6 +12,10 @@ Metrics (TP, FP, TN, FN from the 2x2 table; ``n = TP + FP + TN + FN``)::
     sensitivity = TP/(TP+FN)   specificity = TN/(TN+FP)   PPV = TP/(TP+FP)   NPV = TN/(TN+FN)
     accuracy = (TP+TN)/n       F1 = 2 TP/(2 TP + FP + FN)
 
+Likelihood ratios ``LR+ = Se/(1 - Sp)``, ``LR- = (1 - Se)/Sp`` and the diagnostic odds ratio
+``DOR = TP TN/(FP FN)`` are in every table (rows ``lr_pos``, ``lr_neg``, ``dor``) with log-method
+intervals whatever ``ci`` is (:func:`likelihood_ratios`).
+
 Intervals: ``"exact"`` Clopper-Pearson (R ``binom.test``), ``"wilson"`` score interval (R
 ``prop.test(correct=FALSE)``; Wilson, JASA 1927), ``"bootstrap"`` percentile intervals of
 stratified resamples (pROC ``ci.coords``), optionally re-selecting the Youden threshold in every
@@ -20,6 +24,7 @@ gets an interval only from the bootstrap.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +40,7 @@ from ._core import as_numeric, check_finite, clean_binary
 from .roc import (
     _best_youden,
     _check_direction,
+    _refuse_text,
     _check_level,
     _curve_points,
     _percentile,
@@ -43,7 +49,7 @@ from .roc import (
 )
 
 __all__ = ["ThresholdRule", "DiagnosticResult", "choose_threshold", "diagnostic_metrics",
-           "diagnostic_metrics_from_counts", "binomial_ci"]
+           "diagnostic_metrics_from_counts", "binomial_ci", "likelihood_ratios"]
 
 METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1")
 _DEV_ROLES = ("development", "train", "training")
@@ -87,22 +93,44 @@ class ThresholdRule(Result):
 
 
 def _parse_rule(rule: Any) -> tuple[str, float | None]:
-    if rule == "youden":
-        return "youden", None
+    if rule in ("youden", "closest_topleft"):
+        return rule, None
     if isinstance(rule, tuple) and len(rule) == 2 and rule[0] in ("sensitivity", "specificity"):
-        target = float(rule[1])
-        if not 0 < target <= 1:
+        target = rule[1]
+        if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, float, np.integer, np.floating)) \
+                or not 0 < float(target) <= 1:
             raise InputError(f"target {rule[0]} must be in (0, 1], got {rule[1]!r}")
-        return rule[0], target
+        return rule[0], float(target)
     raise InputError(
-        f"rule must be 'youden', ('sensitivity', target) or ('specificity', target); got {rule!r}"
+        "rule must be 'youden', 'closest_topleft', ('sensitivity', target) or ('specificity', target); "
+        f"got {rule!r}"
     )
 
 
-def _select(t: np.ndarray, se: np.ndarray, sp: np.ndarray, kind: str, target: float | None) -> int:
+def _weight_r(cost: Any, prevalence: Any) -> float:
+    """pROC ``best.weights = c(cost, prevalence)`` -> ``r = (1 - prevalence) / (cost x prevalence)``."""
+    if isinstance(cost, (bool, np.bool_)) or not isinstance(cost, (int, float, np.integer, np.floating)) or \
+            not (math.isfinite(float(cost)) and float(cost) > 0):
+        raise InputError(f"cost must be a positive number (the cost of a false negative relative to a false "
+                         f"positive), got {cost!r}")
+    if isinstance(prevalence, (bool, np.bool_)) or not isinstance(prevalence, (int, float, np.integer, np.floating)) \
+            or not 0 < float(prevalence) < 1:
+        raise InputError(f"prevalence must be in (0, 1), got {prevalence!r}")
+    return (1 - float(prevalence)) / (float(cost) * float(prevalence))
+
+
+def _best(se: np.ndarray, sp: np.ndarray, kind: str, r: float) -> np.ndarray:
+    """Indices maximising pROC's criterion: ``se + r sp`` (Youden) or ``-((1 - se)^2 + r (1 - sp)^2)``."""
+    crit = se + r * sp if kind == "youden" else -((1 - se) ** 2 + r * (1 - sp) ** 2)
+    return np.flatnonzero(crit == crit.max())
+
+
+def _select(t: np.ndarray, se: np.ndarray, sp: np.ndarray, kind: str, target: float | None, r: float = 1.0) -> int:
     """Index of the chosen threshold on a pROC-ordered curve."""
-    if kind == "youden":
+    if kind == "youden" and r == 1.0:
         return int(_best_youden(t, se, sp)[0])
+    if kind in ("youden", "closest_topleft"):
+        return int(_best(se, sp, kind, r)[0])
     if kind == "sensitivity":
         # among thresholds meeting the sensitivity target, the highest specificity (then the
         # highest sensitivity); the -Inf/+Inf ends guarantee a qualifying point
@@ -113,15 +141,29 @@ def _select(t: np.ndarray, se: np.ndarray, sp: np.ndarray, kind: str, target: fl
 
 
 def choose_threshold(y_dev: Any, score_dev: Any, rule: Any = "youden", direction: str = "auto",
-                     source: str = "development cohort", na: str = "raise", event: Any = None) -> ThresholdRule:
+                     source: str = "development cohort", na: str = "raise", event: Any = None,
+                     cost: float = 1.0, prevalence: float = 0.5, engine: str | None = None) -> ThresholdRule:
     """Choose a cut-off on development data and freeze it as a :class:`ThresholdRule`.
 
-    Rules: ``"youden"`` (max sensitivity + specificity, pROC ``coords(x="best")``, first of
-    tied thresholds in pROC order), ``("sensitivity", 0.9)`` (the highest-specificity threshold
-    with sensitivity >= 0.9), ``("specificity", 0.9)`` (the highest-sensitivity threshold with
-    specificity >= 0.9). Thresholds are pROC midpoints between observed scores. The direction is
-    resolved here (pROC median rule for ``"auto"``) and carried with the rule. ``event`` names the
-    case label when ``y_dev`` holds labels (see :mod:`her2stats.stats.roc`).
+    Rules (pROC ``coords(x="best", best.method=, best.weights=c(cost, prevalence))``, first of
+    tied thresholds in pROC order):
+
+    * ``"youden"``: maximises ``Se + r Sp`` -- Youden's J when ``r = 1``;
+    * ``"closest_topleft"``: minimises ``(1 - Se)^2 + r (1 - Sp)^2``, the (weighted) distance to
+      the top-left corner of the ROC plot;
+    * ``("sensitivity", 0.9)``: the highest-specificity threshold with sensitivity >= 0.9;
+    * ``("specificity", 0.9)``: the highest-sensitivity threshold with specificity >= 0.9.
+
+    ``r = (1 - prevalence) / (cost x prevalence)`` weighs specificity against sensitivity (Zweig &
+    Campbell, Clin Chem 1993;39:561-77; Perkins & Schisterman, Am J Epidemiol 2006;163:670-5):
+    ``cost`` is the cost of a false negative relative to a false positive and ``prevalence`` the
+    prevalence in the population the test will serve. The defaults (1, 0.5), pROC's, give
+    ``r = 1``: note that 0.5 is not the sample's prevalence, which must be given to use it.
+
+    Thresholds are pROC midpoints between observed scores. The direction is resolved here (pROC
+    median rule for ``"auto"``) and carried with the rule. ``event`` names the case label when
+    ``y_dev`` holds labels (see :mod:`her2stats.stats.roc`). ``engine="r"`` takes the curve and the
+    optimal cut-offs from pROC.
 
     Examples
     --------
@@ -130,14 +172,37 @@ def choose_threshold(y_dev: Any, score_dev: Any, rule: Any = "youden", direction
     """
     kind, target = _parse_rule(rule)
     _check_direction(direction)
+    r = _weight_r(cost, prevalence)
+    eng = resolve_engine(engine)
+    for k, v in {"score_dev": score_dev}.items():
+        _refuse_text(v, k)
     c = clean_binary(y_dev, {"score_dev": score_dev}, na, y_name="y_dev", event=event, function="choose_threshold")
     y, s = c.y, c.scores["score_dev"]
-    d = resolve_direction(y, s, direction)
-    t, se, sp = _curve_points(y, s, d)
-    k = _select(t, se, sp, kind, target)
-    name = "youden" if kind == "youden" else f"{kind}>={target:g}"
-    return ThresholdRule(value=float(t[k]), direction=d, rule=name, source=source, sensitivity=float(se[k]),
-                         specificity=float(sp[k]), n_pos=int(y.sum()), n_neg=int(len(y) - y.sum()))
+    if eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("pROC")
+        if kind in ("youden", "closest_topleft"):
+            out = r_bridge.call("h2s_youden", y=y.astype(np.int32), score=s, direction=direction,
+                                best_method=kind.replace("_", "."), weights=[float(cost), float(prevalence)])
+            d = str(out["direction"].iloc[0])
+            value, se_k, sp_k = (float(out[k].iloc[0]) for k in ("threshold", "sensitivity", "specificity"))
+        else:
+            out = r_bridge.call("h2s_roc_curve", y=y.astype(np.int32), score=s, direction=direction)
+            d = str(out["direction"].iloc[0])
+            t, se, sp = (np.asarray(out[k], dtype=float) for k in ("threshold", "sensitivity", "specificity"))
+            k = _select(t, se, sp, kind, target, r)
+            value, se_k, sp_k = float(t[k]), float(se[k]), float(sp[k])
+    else:
+        d = resolve_direction(y, s, direction)
+        t, se, sp = _curve_points(y, s, d)
+        k = _select(t, se, sp, kind, target, r)
+        value, se_k, sp_k = float(t[k]), float(se[k]), float(sp[k])
+    name = kind if kind in ("youden", "closest_topleft") else f"{kind}>={target:g}"
+    if kind in ("youden", "closest_topleft") and (cost, prevalence) != (1.0, 0.5):
+        name += f" (cost={float(cost):g}, prevalence={float(prevalence):g})"
+    return ThresholdRule(value=value, direction=d, rule=name, source=source, sensitivity=se_k,
+                         specificity=sp_k, n_pos=int(y.sum()), n_neg=int(len(y) - y.sum()))
 
 
 # =========================================================================== intervals
@@ -245,7 +310,63 @@ def _table(counts: tuple[int, int, int, int], ci: str, level: float, engine: str
                      "numerator": num_den[k][0] if k in num_den else 2 * tp,
                      "denominator": num_den[k][1] if k in num_den else 2 * tp + fp + fn,
                      "ci_method": ci, "note": note})
+    rows += _ratio_rows(counts, level, engine)
     return pd.DataFrame(rows)
+
+
+RATIO_METRICS = ("lr_pos", "lr_neg", "dor")
+
+
+def likelihood_ratios(tp: int, fp: int, tn: int, fn: int, level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+    """LR+, LR- and the diagnostic odds ratio with log-method CIs: ``{name: (estimate, low, high)}``.
+
+    ``LR+ = Se / (1 - Sp)``, ``SE(ln LR+) = sqrt(1/TP - 1/(TP+FN) + 1/FP - 1/(FP+TN))``;
+    ``LR- = (1 - Se) / Sp``, ``SE(ln LR-) = sqrt(1/FN - 1/(TP+FN) + 1/TN - 1/(FP+TN))`` (Simel,
+    Samsa & Matchar, J Clin Epidemiol 1991;44:763-70: the log method of a ratio of two
+    independent proportions, Katz et al. 1978); ``DOR = TP TN / (FP FN) = LR+ / LR-``,
+    ``SE(ln DOR) = sqrt(1/TP + 1/FP + 1/TN + 1/FN)`` (Woolf 1955; Glas et al., J Clin Epidemiol
+    2003;56:1129-35). Intervals ``exp(ln(est) -/+ z SE)``. A zero cell makes the interval
+    undefined (NaN; no continuity correction is applied behind the user's back).
+    """
+    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    tp, fp, tn, fn = (float(v) for v in (tp, fp, tn, fn))
+
+    def ratio(a: float, b: float) -> float:
+        if b > 0:
+            return a / b
+        return float("nan") if a == 0 else float("inf")
+
+    se_, sp_ = ratio(tp, tp + fn), ratio(tn, tn + fp)
+    out = {}
+    for name, est, cells, var in (
+            ("lr_pos", ratio(se_, 1 - sp_), (tp, fp), lambda: 1 / tp - 1 / (tp + fn) + 1 / fp - 1 / (fp + tn)),
+            ("lr_neg", ratio(1 - se_, sp_), (fn, tn), lambda: 1 / fn - 1 / (tp + fn) + 1 / tn - 1 / (fp + tn)),
+            ("dor", ratio(tp * tn, fp * fn), (tp, fp, tn, fn), lambda: 1 / tp + 1 / fp + 1 / tn + 1 / fn)):
+        if min(cells) > 0 and tp + fn > 0 and fp + tn > 0:
+            s = math.sqrt(var())
+            out[name] = (est, math.exp(math.log(est) - z * s), math.exp(math.log(est) + z * s))
+        else:
+            out[name] = (est, float("nan"), float("nan"))
+    return out
+
+
+def _ratio_rows(counts: tuple[int, int, int, int], level: float, engine: str) -> list[dict]:
+    tp, fp, tn, fn = counts
+    est = likelihood_ratios(tp, fp, tn, fn, level)
+    if engine == "r":
+        from .. import r_bridge
+
+        out = r_bridge.call("h2s_lr_ci", tp=int(tp), fp=int(fp), tn=int(tn), fn=int(fn), level=level)
+        est = {k: (est[k][0], float(out[f"{k}_low"]), float(out[f"{k}_high"])) for k in RATIO_METRICS}
+    need = {"lr_pos": (tp, fp), "lr_neg": (fn, tn), "dor": (tp, fp, tn, fn)}
+    rows = []
+    for k in RATIO_METRICS:
+        e, lo_, hi_ = est[k]
+        note = "" if min(need[k]) > 0 else "undefined interval: a zero cell (no continuity correction applied)"
+        rows.append({"metric": k, "estimate": e, "ci_low": lo_, "ci_high": hi_, "numerator": np.nan,
+                     "denominator": np.nan, "ci_method": "log (Simel 1991)" if k != "dor" else "log (Woolf 1955)",
+                     "note": note})
+    return rows
 
 
 def _counts(y: np.ndarray, pred: np.ndarray) -> tuple[int, int, int, int]:

@@ -146,6 +146,12 @@ _LAZY: dict[str, str] = {
     "clustered_calibration": "stats.multicentre",
     "subgroup_performance": "stats.multicentre",
     "DroppedRowsWarning": "errors",
+    "sensitivity_at": "stats.roc",
+    "specificity_at": "stats.roc",
+    "auc_var": "stats.roc_variance",
+    "auc_cov": "stats.roc_variance",
+    "power_roc_test": "stats.roc_power",
+    "likelihood_ratios": "stats.diagnostics",
 }
 
 __all__ = [

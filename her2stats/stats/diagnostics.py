@@ -474,6 +474,7 @@ def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: st
     eng = resolve_engine(engine)
     if isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, bool):
         check_finite(threshold, "threshold")
+    _refuse_text(score_or_pred, "score_or_pred")
     c = clean_binary(y, {"score_or_pred": score_or_pred}, na, event=event, function="diagnostic_metrics") \
         if threshold is not None \
         else _clean_binary_pred(y, score_or_pred, na, event)

@@ -160,3 +160,85 @@ def test_r_parity_ci_coords_fixed_threshold_within_monte_carlo_error():
         step = 1 / min(int(y.sum()), int((1 - y).sum()))
         for k in ("ci_low", "ci_high"):
             assert abs(py.loc[m, k] - rr.loc[m, k]) <= 4 * math.sqrt(2) * se_q + step, (m, k)
+
+
+# =========================================================================== issue 20
+# Likelihood ratios and DOR: statsmodels' Table2x2 (log-method risk-ratio and Woolf odds-ratio
+# intervals, an independent implementation) at 1e-12; R engine 1e-9 relative. Threshold rules:
+# brute force over the curve points; pROC coords(x="best", best.method, best.weights) at 1e-12.
+@pytest.mark.parametrize("counts", [(17, 6, 23, 2), (40, 10, 90, 15), (5, 1, 30, 9)])
+def test_likelihood_ratios_and_dor_match_statsmodels_log_intervals(counts):
+    from statsmodels.stats.contingency_tables import Table2x2
+
+    tp, fp, tn, fn = counts
+    t = D.diagnostic_metrics_from_counts(*counts, engine="python").table.set_index("metric")
+    se, sp = tp / (tp + fn), tn / (tn + fp)
+    assert t.loc["lr_pos", "estimate"] == pytest.approx(se / (1 - sp), rel=1e-12)
+    assert t.loc["lr_neg", "estimate"] == pytest.approx((1 - se) / sp, rel=1e-12)
+    assert t.loc["dor", "estimate"] == pytest.approx(tp * tn / (fp * fn), rel=1e-12)
+    refs = {"lr_pos": Table2x2(np.array([[tp, fn], [fp, tn]])).riskratio_confint(),
+            "lr_neg": Table2x2(np.array([[fn, tp], [tn, fp]])).riskratio_confint(),
+            "dor": Table2x2(np.array([[tp, fn], [fp, tn]])).oddsratio_confint()}
+    for k, (lo, hi) in refs.items():
+        assert (t.loc[k, "ci_low"], t.loc[k, "ci_high"]) == pytest.approx((lo, hi), rel=1e-12), k
+    # whatever the ci of the proportions, the ratios keep the log method
+    b = D.diagnostic_metrics_from_counts(*counts, ci="wilson", engine="python").table.set_index("metric")
+    assert b.loc["lr_pos", "ci_low"] == t.loc["lr_pos", "ci_low"] and "log" in b.loc["dor", "ci_method"]
+
+
+def test_likelihood_ratio_zero_cells_are_labelled_not_corrected():
+    t = D.diagnostic_metrics_from_counts(12, 0, 29, 7, engine="python").table.set_index("metric")
+    assert t.loc["lr_pos", "estimate"] == np.inf and math.isnan(t.loc["lr_pos", "ci_low"])
+    assert "zero cell" in t.loc["lr_pos", "note"] and "zero cell" in t.loc["dor", "note"]
+    assert t.loc["lr_neg", "estimate"] == pytest.approx(7 / 19, rel=1e-12) and t.loc["lr_neg", "note"] == ""
+    assert D.diagnostic_metrics_from_counts(0, 0, 10, 5, engine="python")["lr_pos"] != D.diagnostic_metrics_from_counts(
+        0, 0, 10, 5, engine="python")["lr_pos"]   # 0/0: NaN
+
+
+def test_closest_topleft_and_weighted_rules_maximise_their_criteria():
+    y, s = _sim(seed=7, n=160)
+    from her2stats.stats.roc import _curve_points, resolve_direction
+
+    d = resolve_direction(y, s)
+    t, se, sp = _curve_points(y, s, d)
+    for rule, cost, prev in [("closest_topleft", 1.0, 0.5), ("youden", 2.0, 0.3), ("closest_topleft", 0.5, 0.2)]:
+        r_w = (1 - prev) / (cost * prev)
+        crit = se + r_w * sp if rule == "youden" else -((1 - se) ** 2 + r_w * (1 - sp) ** 2)
+        best = np.flatnonzero(crit == crit.max())[0]
+        got = D.choose_threshold(y, s, rule=rule, cost=cost, prevalence=prev, engine="python")
+        assert (got.value, got.sensitivity, got.specificity) == (t[best], se[best], sp[best])
+        assert got.rule.startswith(rule) and ("cost" in got.rule) == ((cost, prev) != (1.0, 0.5))
+    # a false negative twice as costly pushes the cut-off toward sensitivity
+    plain = D.choose_threshold(y, s, rule="youden", engine="python")
+    costly = D.choose_threshold(y, s, rule="youden", cost=4.0, engine="python")
+    assert costly.sensitivity >= plain.sensitivity
+    for bad in (dict(cost=0), dict(cost=-1), dict(prevalence=1.0), dict(prevalence=0), dict(cost="2")):
+        with pytest.raises(InputError, match="cost|prevalence"):
+            D.choose_threshold(y, s, engine="python", **bad)
+
+
+def test_text_predictor_refused_in_diagnostics():
+    y, s = _sim(seed=8, n=40)
+    with pytest.raises(InputError, match="text value"):
+        D.diagnostic_metrics(y, [str(v) for v in s], threshold=0.5, engine="python")
+    with pytest.raises(InputError, match="text value"):
+        D.choose_threshold(y, [str(v) for v in s], engine="python")
+
+
+@pytest.mark.r
+def test_r_parity_threshold_rules_and_likelihood_ratios():
+    y, s = _sim(seed=9, n=160)
+    for rule, cost, prev in [("youden", 1.0, 0.5), ("closest_topleft", 1.0, 0.5), ("youden", 2.0, 0.3),
+                             ("closest_topleft", 0.5, 0.2), (("specificity", 0.9), 1.0, 0.5),
+                             (("sensitivity", 0.8), 1.0, 0.5)]:
+        for direction in ("auto", ">"):
+            py = D.choose_threshold(y, s, rule=rule, cost=cost, prevalence=prev, direction=direction, engine="python")
+            rr = D.choose_threshold(y, s, rule=rule, cost=cost, prevalence=prev, direction=direction, engine="r")
+            assert (py.value, py.sensitivity, py.specificity, py.direction) == pytest.approx(
+                (rr.value, rr.sensitivity, rr.specificity, rr.direction), abs=1e-12), (rule, direction)
+    for counts in ((17, 6, 23, 2), (12, 0, 29, 7), (40, 10, 90, 15)):
+        py = D.diagnostic_metrics_from_counts(*counts, engine="python").table.set_index("metric")
+        rr = D.diagnostic_metrics_from_counts(*counts, engine="r").table.set_index("metric")
+        for k in ("lr_pos", "lr_neg", "dor"):
+            np.testing.assert_allclose(py.loc[k, ["ci_low", "ci_high"]].to_numpy(float),
+                                       rr.loc[k, ["ci_low", "ci_high"]].to_numpy(float), rtol=1e-9, equal_nan=True)

@@ -20,6 +20,14 @@ Conventions follow pROC 1.18 (Robin et al., BMC Bioinformatics 2011;12:77) so th
 * **thresholds** -- midpoints between consecutive distinct scores plus ``-Inf``/``+Inf``
   (pROC ``roc.utils.thresholds``), listed so that sensitivity falls from 1 to 0.
 
+Beyond the whole AUC (pROC 1.18 parity, issue 20): partial AUCs (:func:`roc_auc` ``partial=``),
+sensitivity at fixed specificities and the reverse (:func:`sensitivity_at`, :func:`specificity_at`),
+tests at a fixed operating point, of partial AUCs and one-sided (:func:`roc_test`), one score across
+three or more classes (:func:`multiclass_auc`), smoothed curves (:func:`roc_curve` ``smooth=``,
+:mod:`her2stats.stats.roc_smooth`), variances and covariances (:mod:`her2stats.stats.roc_variance`)
+and power (:mod:`her2stats.stats.roc_power`). A predictor holding text is refused, as pROC refuses a
+character predictor, even when the text looks like numbers.
+
 Numbers: the DeLong variance uses the O(n log n) midrank algorithm of Sun & Xu (IEEE Signal
 Process Lett 2014;21:1389-93), identical to DeLong, DeLong & Clarke-Pearson (Biometrics
 1988;44:837-45); bootstrap replicates resample cases and controls separately (pROC's
@@ -1376,8 +1384,8 @@ def _check_fixed_point(method: str, specificity: Any, sensitivity: Any) -> tuple
             f"method='{method}' compares {method} values at a fixed {fixed}: give {fixed}=..., not {method}=... "
             f"(pROC names its tests the other way round: pROC's method='{fixed}' with {fixed}= is her2stats' "
             f"method='{method}')")
-    if value is None or isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not (math.isfinite(float(value)) and 0.0 <= float(value) <= 1.0):
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not number or not (math.isfinite(float(value)) and 0.0 <= float(value) <= 1.0):
         raise InputError(f"method='{method}' needs {fixed}= a single value in [0, 1] (the {fixed} at which the "
                          f"{method} values are compared), got {value!r}")
     return fixed, float(value)

@@ -185,9 +185,9 @@ def _check(method: str, part: tuple[float, float] | None, focus: str, correct: b
         raise InputError("DeLong's variance is not defined for a partial AUC (pROC refuses it too): use "
                          "method='bootstrap' or 'obuchowski'")
     if method == "obuchowski" and part is not None:
-        raise InputError("method='obuchowski' is not offered for a partial AUC: pROC's version plugs the wrong binormal "
-                         "parameters into the partial-area formulas (100-400 times too small against the bootstrap on "
-                         "binormal data; see her2stats.stats.roc_variance). Use method='bootstrap'")
+        raise InputError("method='obuchowski' is not offered for a partial AUC: pROC's version plugs the wrong "
+                         "binormal parameters into the partial-area formulas (100-400 times too small against the "
+                         "bootstrap on binormal data; see her2stats.stats.roc_variance). Use method='bootstrap'")
     if method == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool)
                                   or n_boot < 100):
         raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")

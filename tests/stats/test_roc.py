@@ -715,6 +715,11 @@ def test_r_parity_auc_var_cov_bootstrap_within_monte_carlo_error():
             assert abs(getattr(py, k) - getattr(rr, k)) <= 4 * math.sqrt(2) * getattr(py, k) * math.sqrt(2 / (b - 1))
         sd_cov = math.sqrt((py.var1 * py.var2 + py.covariance ** 2) / (b - 1))
         assert abs(py.covariance - rr.covariance) <= 4 * math.sqrt(2) * sd_cov
+    for corr in (False, True):
+        kw = dict(partial=(0.8, 1), correct=corr, ci="bootstrap", n_boot=b, seed=6)
+        py, rr = R.roc_auc(y, s1, engine="python", **kw), R.roc_auc(y, s1, engine="r", **kw)
+        sd = (py.ci_high - py.ci_low) / 3.92
+        assert abs(py.ci_low - rr.ci_low) <= _mc_tol(sd, b) and abs(py.ci_high - rr.ci_high) <= _mc_tol(sd, b)
 
 
 @pytest.mark.r

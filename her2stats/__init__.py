@@ -152,6 +152,10 @@ _LAZY: dict[str, str] = {
     "auc_cov": "stats.roc_variance",
     "power_roc_test": "stats.roc_power",
     "likelihood_ratios": "stats.diagnostics",
+    "pipeline_bootstrap": "stats.pipeline_validation",
+    "pipeline_cv": "stats.pipeline_validation",
+    "PipelineValidationResult": "stats.pipeline_validation",
+    "LRMClassifier": "models.lrm",
 }
 
 __all__ = [

@@ -63,8 +63,8 @@ _INDEX_LABELS = {
     "ICI": "integrated calibration index",
 }
 #: for these the CI uses the distribution of the refits' indices on the original data (their
-#: apparent values are 1 and 0 by construction for a maximum-likelihood logistic model)
-_CI_FROM_TEST = ("slope", "intercept")
+#: apparent values are 1, 0 and 0 by construction for a maximum-likelihood logistic model)
+_CI_FROM_TEST = ("slope", "intercept", "citl")
 _EPS = 1e-12  # probabilities are clipped to [eps, 1 - eps] before taking logits (announced)
 _METHODS = ("harrell", ".632+")
 
@@ -220,6 +220,8 @@ def _check_inputs(X: Any, y: Any, event: Any) -> tuple[pd.DataFrame, Any, np.nda
         event = levels[1]
     elif not any(event == lv for lv in levels):
         raise InputError(f"event {event!r} is not a value of y (values: {[str(v) for v in levels]})")
+    if isinstance(event, np.generic):
+        event = event.item()
     y01 = (ys == event).to_numpy(dtype=float)
     if min(y01.sum(), len(y01) - y01.sum()) < 2:
         raise InputError(f"y needs at least 2 patients in each class (events={int(y01.sum())}, n={len(y01)})")
@@ -836,7 +838,8 @@ def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: A
     et al. 2021): the percentiles of the refits' apparent indices on their own samples, shifted
     so that their mean equals the corrected estimate; for slope and intercept (apparent values
     1 and 0 by construction for a logistic model) the refits' indices on the original data are
-    used instead, as :func:`her2stats.validate` does.
+    used instead, as :func:`her2stats.validate` does for the slope (and likewise for the
+    calibration-in-the-large).
 
     Instability (Riley & Collins 2023): each refit's predictions on the original patients
     (``predictions``), the prediction instability plot, MAPE per patient and overall, the

@@ -434,7 +434,10 @@ class PipelineValidationResult(Result):
         all rows), ``training`` / ``test`` (mean over refits of the index on the refit's own
         training rows / on the evaluation rows), ``optimism``, ``estimate`` (optimism-corrected
         or cross-validated), ``ci_low`` / ``ci_high``, ``n`` (refits used), ``optimism_mcse``,
-        ``correction`` (how ``estimate`` was obtained).
+        ``correction`` (how ``estimate`` was obtained). For rows corrected by .632+, ``test`` holds
+        the out-of-bag value (leave-one-out bootstrap Brier / mean out-of-bag AUC), ``optimism`` is
+        ``apparent - estimate``, ``n`` the patients (Brier) or refits (AUC) that entered it, and
+        ``correction`` gives the relative overfitting rate R and weight w.
     apparent_predictions : (n,) predictions of the pipeline fitted on all rows.
     predictions : (refits x n) each successful refit's predictions on every original row.
     train_sets : row indices each refit was trained on (bootstrap draws or CV training folds).
@@ -713,6 +716,26 @@ class PipelineValidationResult(Result):
             fig.tight_layout()
             out[kind] = fig
         return out
+
+    def methods_text(self) -> str:
+        """A methods paragraph describing what was run (for a report's methods section)."""
+        steps = " -> ".join(self.steps) if self.steps else "the pipeline"
+        t = self.table
+        est = ", ".join(f"{_INDEX_LABELS[i]} {t.loc[i, 'estimate']:.3f}"
+                        + (f" ({self.level:.0%} CI {t.loc[i, 'ci_low']:.3f} to {t.loc[i, 'ci_high']:.3f})"
+                           if np.isfinite(t.loc[i, "ci_low"]) else "") for i in ("AUC", "slope", "Brier"))
+        sel = ""
+        if self.selected is not None:
+            sel = (f" The features reaching the final model were recorded in every refit (selection frequency, "
+                   f"model size: median {int(self.selected.sum(axis=1).median())} features, and pairs of features "
+                   "that replace each other).")
+        return (f"The whole modelling pipeline ({steps}) was internally validated by {self.resampling}: every step "
+                f"that learns from data was refitted in each resample ({self.n_refits - self.n_failed} of "
+                f"{self.n_refits} refits succeeded). Performance was corrected by {self.correction}: {est}. "
+                "Instability was assessed as in Riley and Collins (2023) from each refit's predictions for the "
+                f"original {self.n} patients: prediction instability plot, mean absolute prediction error "
+                f"(MAPE {self.mape().mean():.3f}), classification instability index at a threshold of "
+                f"{self.threshold:.2f} ({self.threshold_source}), calibration and decision-curve instability.{sel}")
 
     def tripod_facts(self) -> dict[str, Any]:
         """Facts for :func:`her2stats.tripod_checklist` (items 12c, 12e and 23a), to merge into a

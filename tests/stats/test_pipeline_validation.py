@@ -243,6 +243,8 @@ def test_tables_figures_and_tripod(lrm_boot):
     cl = tripod_checklist({**facts, "model": {"type": "logistic regression"}}).to_frame().set_index("item")
     assert cl.loc["12c", "status"] == "reported" and "bootstrap" in cl.loc["12c", "evidence"]
     assert cl.loc["12e", "status"] == "reported"
+    text = lrm_boot.methods_text()
+    assert "bootstrap, 100 resamples" in text and "99 of 100 refits succeeded" in text and "MAPE" in text
     assert "refits succeeded" in repr(lrm_boot) and "<table" in lrm_boot._repr_html_()
     with pytest.raises(InputError, match="kind"):
         lrm_boot.plot("nope")

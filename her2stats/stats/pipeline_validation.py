@@ -237,14 +237,21 @@ def _check_level(level: float) -> float:
 def _check_threshold(threshold: Any, y01: np.ndarray) -> tuple[float, str]:
     if threshold is None:
         return float(y01.mean()), "outcome prevalence (default)"
-    t = getattr(threshold, "threshold", threshold)
+    source = "given"
+    if hasattr(threshold, "value") and hasattr(threshold, "direction"):  # a ThresholdRule
+        if threshold.direction != "<":
+            raise InputError(f"the threshold rule classifies low scores as positive (direction {threshold.direction!r}); "
+                             "pipeline predictions are event probabilities, positive when p >= threshold")
+        source = f"threshold rule: {threshold.label}"
+        threshold = threshold.value
+    t = threshold
     try:
         t = float(t)
     except (TypeError, ValueError):
         raise InputError(f"threshold must be a probability in (0, 1), got {threshold!r}") from None
     if not 0 < t < 1:
         raise InputError(f"threshold must be a probability in (0, 1), got {t!r}")
-    return t, "given"
+    return t, source
 
 
 def _check_thresholds(thresholds: Any) -> np.ndarray:
@@ -797,8 +804,23 @@ def _refit_frame(train: np.ndarray, test: np.ndarray) -> pd.DataFrame:
     return df
 
 
+def _warn_unseeded(pipeline) -> None:
+    """Announce random_state / seed parameters left at None: such refits are not reproducible."""
+    try:
+        params = pipeline.get_params(deep=True)
+    except Exception:  # pragma: no cover - checked by _check_pipeline
+        return
+    names = sorted(k for k, v in params.items()
+                   if v is None and (k in ("random_state", "seed") or k.endswith(("__random_state", "__seed"))))
+    if names:
+        warnings.warn(f"pipeline parameter(s) {names} are None, so those steps draw fresh randomness in every refit: the "
+                      "result is not reproducible and differs between runs and schedulers; set them to integers",
+                      UserWarning, stacklevel=4)
+
+
 def _setup(pipeline, X, y, event, level, threshold, dca_thresholds):
     _check_pipeline(pipeline)
+    _warn_unseeded(pipeline)
     frame, y_fit, y01, event = _check_inputs(X, y, event)
     level = _check_level(level)
     th, th_source = _check_threshold(threshold, y01)
@@ -882,8 +904,9 @@ def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: A
     scheduler : None, ``"threads"``, ``"processes"``, a Dask ``Client`` or an address; results do
         not depend on it or on the number of workers.
     method : ``"harrell"`` or ``".632+"``.
-    threshold : probability (or a ThresholdRule) for the classification instability index;
-        default the outcome prevalence (announced in ``threshold_source``).
+    threshold : probability, or a ThresholdRule chosen on predicted probabilities (positive when
+        ``p >= value``), for the classification instability index; default the outcome prevalence
+        (announced in ``threshold_source``).
     level : confidence level; event : the outcome value that is the event (default: 1/True, the
         second category, or the second sorted label; recorded in ``event``).
     dca_thresholds : net-benefit thresholds (default 0.01..0.80).

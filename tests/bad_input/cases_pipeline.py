@@ -66,6 +66,12 @@ class _NeedsP000(ClassifierMixin, BaseEstimator):
         return self.model_.predict_proba(X)
 
 
+def _unseeded_forest():
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=5, max_depth=2)
+
+
 def _prefitted(_):
     X, y = _data()
     pipeline_bootstrap(make_pipeline(UnivariateFilter(alpha=0.5).fit(X, y), _lrm()), X, y, n_boot=5, seed=1)
@@ -161,6 +167,8 @@ CASES = [
          ("every refit", "repeated patient ids"), engines=_NO),
     Case("pipeline_bootstrap/some refits fail", _call(pipeline=_NeedsP000(), n_boot=20), None,
          ("refits failed", "P000 missing"), warning=UserWarning, engines=_NO),
+    Case("pipeline_bootstrap/unseeded random step", _call(pipeline=_unseeded_forest(), n_boot=3), None,
+         ("random_state", "not reproducible"), warning=UserWarning, engines=_NO),
     Case("pipeline_bootstrap/unknown plot kind", _bad_plot, InputError, ("kind", "forest"), engines=_NO),
     Case("pipeline_cv/one fold", _cv(n_splits=1), InputError, ("n_splits", "at least 2"), engines=_NO),
     Case("pipeline_cv/fewer events than folds", _cv_few_events, InputError, ("n_splits=5", "events=3"), engines=_NO),

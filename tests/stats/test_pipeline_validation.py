@@ -219,6 +219,11 @@ def test_selection_pipeline_is_less_stable_and_pairs_replace_each_other():
     sizes = r.model_size()
     assert sizes["refits"].sum() == len(r.predictions) and sizes["share"].sum() == pytest.approx(1)
     assert r.threshold == 0.5 and r.threshold_source == "given"
+    from her2stats.stats.diagnostics import choose_threshold
+
+    rule = choose_threshold(r.y, r.apparent_predictions, rule="youden", direction="<")
+    assert r.classification_instability(rule).mean() == pytest.approx(
+        r.classification_instability(rule.value).mean())
     # selection from the apparent fit, and selection by a user function
     assert set(r.apparent_selected) <= set(X.columns)
 

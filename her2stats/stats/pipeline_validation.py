@@ -452,8 +452,9 @@ class PipelineValidationResult(Result):
     calibration_grid, calibration_curves, apparent_curve : lowess calibration curves of each refit
         (on the original rows) and of the apparent model, read on a common grid.
     dca_thresholds, net_benefit, apparent_net_benefit : net benefit curves of each refit.
-    selected : DataFrame (refits x features) of booleans, or None when the pipeline's last input
-        columns are not X's columns (e.g. after PCA); ``apparent_selected`` likewise.
+    selected : DataFrame (refits x features) of booleans over the features selected in at least
+        one refit (never-selected columns of X are omitted), or None when the pipeline's last
+        input columns are not X's columns (e.g. after PCA); ``apparent_selected`` likewise.
     threshold, threshold_source : classification threshold for the instability index.
     n_failed, failures : refits that raised (counted; messages with counts); ``warnings`` : the
         warnings emitted by the refits, with counts.
@@ -782,7 +783,7 @@ def _collect(results: list[dict], columns: list[str], n: int):
         selected = pd.DataFrame(False, index=pd.RangeIndex(len(good), name="refit"), columns=columns)
         for k, s in enumerate(sels):
             selected.iloc[k, [columns.index(c) for c in s]] = True
-        # keep only features ever selected (plus none others): a 1,280-column deep table of zeros helps nobody
+        # keep the features selected at least once: a 1,280-column table of zeros helps nobody
         selected = selected.loc[:, selected.any(axis=0)]
     return ok, dict(failures), dict(warns), P, train, test, curves, nb, selected
 

@@ -181,8 +181,8 @@ def _check_pipeline(pipeline: Any) -> None:
                 "leak them into every replicate; pass the unfitted pipeline (sklearn.base.clone(pipeline))")
 
 
-def _check_inputs(X: Any, y: Any, event: Any) -> tuple[pd.DataFrame, Any, np.ndarray, Any]:
-    """(X frame, y as passed to the pipeline, 0/1 outcome, event label)."""
+def _check_inputs(X: Any, y: Any, event: Any) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, Any]:
+    """(X frame, y as passed to the pipeline (0/1 ints), 0/1 outcome as floats, event label)."""
     if isinstance(X, pd.DataFrame):
         frame = X
     else:
@@ -198,33 +198,25 @@ def _check_inputs(X: Any, y: Any, event: Any) -> tuple[pd.DataFrame, Any, np.nda
         raise InputError(f"X has duplicated column names {dup[:5]}; make them unique")
     if y is None:
         raise InputError("y (the binary outcome) is required")
-    y_fit = y if isinstance(y, pd.Series) else np.asarray(y)
-    if isinstance(y_fit, np.ndarray) and y_fit.ndim != 1:
-        y_fit = y_fit.ravel()
-    if len(y_fit) != len(frame):
-        raise InputError(f"y has {len(y_fit)} values but X has {len(frame)} rows; they must pair up")
-    ys = pd.Series(y_fit.to_numpy() if isinstance(y_fit, pd.Series) else y_fit)
-    if isinstance(y_fit, pd.Series) and isinstance(y_fit.dtype, pd.CategoricalDtype):
-        ys = y_fit.reset_index(drop=True)
-    if ys.isna().any():
-        pos = int(np.flatnonzero(ys.isna().to_numpy())[0])
-        raise InputError(f"y has {int(ys.isna().sum())} missing value(s) (first at position {pos}); exclude those "
-                         "patients explicitly before validation")
-    if isinstance(ys.dtype, pd.CategoricalDtype):
-        levels = [c for c in ys.cat.categories if (ys == c).any()]
-    else:
-        levels = sorted(pd.unique(ys), key=lambda v: (str(type(v)), v))
-    if len(levels) != 2:
-        raise InputError(f"y must have exactly two classes, found {len(levels)}: {[str(v) for v in levels][:10]}")
-    if event is None:
-        event = levels[1]
-    elif not any(event == lv for lv in levels):
-        raise InputError(f"event {event!r} is not a value of y (values: {[str(v) for v in levels]})")
-    if isinstance(event, np.generic):
-        event = event.item()
-    y01 = (ys == event).to_numpy(dtype=float)
+    from . import _core
+
+    if not isinstance(y, (pd.Series, pd.Categorical)):
+        y = np.asarray(y)
+        if y.ndim != 1:
+            y = y.ravel()
+    # pandas X and y pair by index label (reordered when they hold the same labels), arrays by position
+    y = _core.align(("X", X), ("y", y))[1]
+    out = _core.binary_outcome(y, "y", event=event)
+    y01 = out.codes
+    miss = np.isnan(y01)
+    if miss.any():
+        raise InputError(f"y has {int(miss.sum())} missing value(s) (first at position {int(np.flatnonzero(miss)[0])}); "
+                         "exclude those patients explicitly before validation")
+    event = out.event.item() if isinstance(out.event, np.generic) else out.event
     if min(y01.sum(), len(y01) - y01.sum()) < 2:
         raise InputError(f"y needs at least 2 patients in each class (events={int(y01.sum())}, n={len(y01)})")
+    # every step is fitted on the outcome coded 0/1 (1 = event), so no step has to guess the event
+    y_fit = y01.astype(int)
     return frame, y_fit, y01, event
 
 
@@ -357,9 +349,9 @@ class _Refit:
             try:
                 model = clone(self.pipeline)
                 Xt = self.X.iloc[rows]
-                yt = self.y_fit.iloc[rows] if isinstance(self.y_fit, pd.Series) else self.y_fit[rows]
+                yt = self.y_fit[rows]
                 model.fit(Xt, yt)
-                p = _predict_event(model, self.X, self.event)
+                p = _predict_event(model, self.X, 1)
                 sel = _selected_features(model, [str(c) for c in self.X.columns], self.selector)
             except (KeyboardInterrupt, SystemExit, MemoryError):
                 raise
@@ -413,12 +405,12 @@ def _apparent(pipeline, X, y_fit, y01, event, selector) -> tuple[Any, np.ndarray
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(X, y_fit)
-        p0 = _predict_event(model, X, event)
+        p0 = _predict_event(model, X, 1)
         n = len(X)
         if n >= 4:
             h = n // 2
-            halves = np.concatenate([_predict_event(model, X.iloc[:h], event), _predict_event(model, X.iloc[h:], event)])
-            rev = _predict_event(model, X.iloc[::-1], event)[::-1]
+            halves = np.concatenate([_predict_event(model, X.iloc[:h], 1), _predict_event(model, X.iloc[h:], 1)])
+            rev = _predict_event(model, X.iloc[::-1], 1)[::-1]
             gap = max(float(np.max(np.abs(halves - p0))), float(np.max(np.abs(rev - p0))))
             if gap > 1e-8:
                 raise InputError(
@@ -908,8 +900,11 @@ def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: A
     threshold : probability, or a ThresholdRule chosen on predicted probabilities (positive when
         ``p >= value``), for the classification instability index; default the outcome prevalence
         (announced in ``threshold_source``).
-    level : confidence level; event : the outcome value that is the event (default: 1/True, the
-        second category, or the second sorted label; recorded in ``event``).
+    level : confidence level; event : the outcome value that is the event. Without it the
+        package's one rule applies (1 of a 0/1 coding, True, the higher category of an ordered
+        Categorical, ``positive`` of a data-dictionary variable); other labels are refused. The
+        pipeline is fitted on the outcome coded 0/1 (1 = event), so no step has to know the labels.
+        A pandas ``y`` is paired with a DataFrame ``X`` by index label.
     dca_thresholds : net-benefit thresholds (default 0.01..0.80).
     selected : optional ``callable(fitted_pipeline) -> feature names`` overriding how the
         selected features are read.

@@ -91,6 +91,11 @@ def _y_three(_):
     pipeline_bootstrap(_lrm(), X, y, n_boot=5, seed=1)
 
 
+def _y_labels(_):
+    X, y = _data()
+    pipeline_bootstrap(_lrm(), X, np.where(y == 1, "HER2+", "HER2-"), n_boot=5, seed=1)
+
+
 def _short_y(_):
     X, y = _data()
     pipeline_bootstrap(_lrm(), X, y[:-3], n_boot=5, seed=1)
@@ -150,7 +155,8 @@ CASES = [
     Case("pipeline_bootstrap/no predict_proba", _call(pipeline=UnivariateFilter()), InputError, ("predict_proba",),
          engines=_NO),
     Case("pipeline_bootstrap/missing outcome", _y_missing, InputError, ("missing", "position 7"), engines=_NO),
-    Case("pipeline_bootstrap/three outcome classes", _y_three, InputError, ("exactly two classes",), engines=_NO),
+    Case("pipeline_bootstrap/three outcome classes", _y_three, InputError, ("binary", "3 distinct values"), engines=_NO),
+    Case("pipeline_bootstrap/two labels without event", _y_labels, InputError, ("HER2+", "event="), engines=_NO),
     Case("pipeline_bootstrap/X and y lengths differ", _short_y, InputError, ("57", "60", "pair up"), engines=_NO),
     Case("pipeline_bootstrap/n_boot zero", _call(n_boot=0), InputError, ("n_boot", "positive integer"), engines=_NO),
     Case("pipeline_bootstrap/unknown method", _call(method="0.632"), InputError, ("method", "0.632"), engines=_NO),

@@ -46,7 +46,7 @@ def _correlated_cohort(seed=0, n=160):
     for j in range(3, 9):
         X[f"x{j}"] = rng.normal(size=n)
     X["x3"] = X["x3"] * 0.6 + 0.4 * rng.normal(size=n)
-    y = (rng.random(n) < 1 / (1 + np.exp(-(0.9 * z + 0.5 * X["x3"])))).astype(int)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.9 * z + 0.5 * X["x3"].to_numpy())))).astype(int)
     X.index = [f"P{i:03d}" for i in range(n)]
     return X, y
 
@@ -71,12 +71,12 @@ def test_lrm_pipeline_equals_validate(bwt, seed):
     """A pipeline that is only fit_lrm on fixed covariates reproduces validate(): same draws, same
     failed resample, optimism and corrected C/slope/intercept/Brier and their CIs to 1e-9 (the
     refits on repeated rows and validate's weighted refits agree to the Newton tolerance)."""
-    model = fit_lrm(bwt, "low", COVS, engine="python")
-    v = cal.validate(model, B=100, seed=seed, engine="python")
     import warnings
 
+    model = fit_lrm(bwt, "low", COVS, engine="python")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
+        v = cal.validate(model, B=100, seed=seed, engine="python")
         r = pipeline_bootstrap(_lrm(), bwt[COVS], bwt["low"], n_boot=100, seed=seed)
     assert r.n_failed == v.n_failed
     t = r.to_frame()
@@ -362,15 +362,16 @@ def test_transductive_step_is_detected(bwt):
 def test_every_refit_sees_only_its_resample(bwt):
     X = bwt[["age", "lwt", "smoke"]].astype(float)
     X.index = [f"B{i:03d}" for i in range(len(X))]
+    y = bwt["low"].to_numpy()
     _Spy.log = []
-    r = pipeline_bootstrap(make_pipeline(_Spy(), _lrm()), X, bwt["low"], n_boot=12, seed=8)
+    r = pipeline_bootstrap(make_pipeline(_Spy(), _lrm()), X, y, n_boot=12, seed=8)
     fits = _Spy.log
     assert len(fits) == 1 + 12  # the apparent fit on all rows, then one clone per resample
     assert sorted(fits[0]) == sorted(X.index)
     for rows, draw in zip(fits[1:], r.train_sets):
         assert list(rows) == list(X.index[draw])  # exactly the drawn rows, duplicates included
     _Spy.log = []
-    c = pipeline_cv(make_pipeline(_Spy(), _lrm()), X, bwt["low"], n_splits=4, n_repeats=2, seed=3)
+    c = pipeline_cv(make_pipeline(_Spy(), _lrm()), X, y, n_splits=4, n_repeats=2, seed=3)
     folds = cv_folds(c.y, 4, 2, 3)
     held = [X.index[f == k] for f in folds for k in range(4)]
     assert len(_Spy.log) == 1 + 8
@@ -466,13 +467,24 @@ def test_threads_scheduler_and_task_size_do_not_change_results(bwt):
     pd.testing.assert_frame_equal(a.to_frame(), b.to_frame(), check_exact=True)
 
 
-def test_categorical_outcome_event_is_announced(bwt):
+def test_outcome_labels_follow_the_event_rule(bwt):
     X = bwt[["age", "lwt", "smoke"]].astype(float)
-    y = pd.Series(pd.Categorical(np.where(bwt["low"] == 1, "low", "normal"), categories=["normal", "low"]))
-    r = pipeline_bootstrap(_lrm(), X, y, n_boot=5, seed=1)
-    assert r.event == "low" and r.n_events == int(bwt["low"].sum())
-    r2 = pipeline_bootstrap(_lrm(), X, bwt["low"], n_boot=5, seed=1)
-    np.testing.assert_allclose(r.predictions, r2.predictions, atol=1e-12)
+    labels = np.where(bwt["low"] == 1, "low", "normal")
+    ref = pipeline_bootstrap(_lrm(), X, bwt["low"], n_boot=5, seed=1)
+    # two labels: the event is never guessed from their order
+    with pytest.raises(InputError, match="never guessed"):
+        pipeline_bootstrap(_lrm(), X, pd.Series(pd.Categorical(labels, categories=["normal", "low"])), n_boot=5, seed=1)
+    # given by event=, or by an ordered Categorical (the higher category); the steps see 0/1
+    for y, event in ((pd.Series(labels), "low"),
+                     (pd.Series(pd.Categorical(labels, categories=["normal", "low"], ordered=True)), None)):
+        r = pipeline_bootstrap(_lrm(), X, y, n_boot=5, seed=1, event=event)
+        assert r.event == "low" and r.n_events == int(bwt["low"].sum())
+        np.testing.assert_array_equal(r.predictions, ref.predictions)
+    # a pandas y is paired with X by index label, not by position
+    y = pd.Series(bwt["low"].to_numpy(), index=X.index)
+    shuffled = y.sample(frac=1.0, random_state=0)
+    np.testing.assert_array_equal(pipeline_bootstrap(_lrm(), X, shuffled, n_boot=5, seed=1).predictions,
+                                  ref.predictions)
 
 
 def test_unselectable_pipeline_reports_no_selection(bwt):

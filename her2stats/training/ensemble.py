@@ -1,0 +1,121 @@
+"""k-fold cross-validation with fold-model averaging: :class:`FoldEnsembleClassifier`.
+
+Seed 004: "We performed 10-fold cross-validation on Dataset 1. Using the same features and model
+parameters, the trained models were applied to Dataset 2. For the same patient in Dataset 2, we
+averaged the prediction results obtained using the 10 models as the final prediction result."
+
+``fit(X, y)`` splits the development cases into ``n_splits`` stratified folds (seeded), fits one
+clone of ``estimator`` per fold on the other folds, and predicts the held-out fold with it: the
+out-of-fold probabilities ``oof_proba_`` are the honest cross-validated predictions of the
+development cohort (every case predicted by a model that never saw it). ``predict_proba`` on new
+cases (validation, external) is the mean of the ``n_splits`` fold models' probabilities. Any
+sklearn classifier works (seed 004 step one used logistic regression); with a
+:class:`~her2stats.training.NetworkClassifier` each fold model does its own early stopping on an
+inner split of its own training folds, so the held-out fold never chooses its checkpoint.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+
+from ..errors import InputError
+
+
+def _rows(X: Any, idx: np.ndarray) -> Any:
+    return X.iloc[idx] if isinstance(X, (pd.DataFrame, pd.Series)) else np.asarray(X)[idx]
+
+
+class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
+    """Fit one model per CV fold; out-of-fold predictions for the development cases, the average
+    of the fold models for new cases.
+
+    Parameters
+    ----------
+    estimator : any sklearn classifier with ``predict_proba`` (a Pipeline, a NetworkClassifier...).
+    n_splits : number of folds (seed 004: 10; seed 001: 4).
+    seed : seed of the stratified fold assignment.
+
+    Attributes
+    ----------
+    estimators_ : the fitted fold models.
+    folds_ : fold number (0..n_splits-1) of each development case (the fold it was held out in).
+    oof_proba_ : out-of-fold probability of the event for each development case.
+    cv_auc_ : AUC of ``oof_proba_`` (pooled over folds); fold_aucs_ : AUC within each fold.
+    classes_ : the outcome labels (the second is the event).
+    """
+
+    def __init__(self, estimator: Any = None, n_splits: int = 10, seed: int = 0):
+        self.estimator = estimator
+        self.n_splits = n_splits
+        self.seed = seed
+
+    def fit(self, X: Any, y: Any) -> "FoldEnsembleClassifier":
+        from sklearn.model_selection import StratifiedKFold
+
+        from .classifier import _auc
+
+        if self.estimator is None or not hasattr(self.estimator, "predict_proba"):
+            raise InputError("FoldEnsembleClassifier needs an estimator with predict_proba (e.g. NetworkClassifier(), "
+                             "a LogisticRegression or a Pipeline)")
+        k = self.n_splits
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+            raise InputError(f"n_splits must be an integer >= 2, got {k!r}")
+        arr = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y).ravel()
+        n = len(X)
+        if len(arr) != n:
+            raise InputError(f"y has {len(arr)} values but X has {n} rows")
+        if pd.isna(arr).any():
+            raise InputError("y has missing outcomes; exclude those cases explicitly")
+        classes = np.unique(arr)
+        if len(classes) != 2:
+            raise InputError(f"y must have exactly two classes, got {list(classes)[:5]}")
+        counts = [int((arr == c).sum()) for c in classes]
+        if min(counts) < k:
+            raise InputError(f"{k}-fold stratified CV needs at least {k} cases of each class; class counts "
+                             f"{dict(zip(map(str, classes), counts))}")
+        yb = (arr == classes[1]).astype(int)
+        folds = np.full(n, -1)
+        oof = np.full(n, np.nan)
+        estimators, fold_aucs = [], []
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(self.seed))
+        for f, (tr, te) in enumerate(splitter.split(np.zeros(n), yb)):
+            y_tr = arr[tr] if not isinstance(y, pd.Series) else y.iloc[tr]
+            est = clone(self.estimator).fit(_rows(X, tr), y_tr)
+            proba = np.asarray(est.predict_proba(_rows(X, te)))
+            col = list(getattr(est, "classes_", classes)).index(classes[1]) if hasattr(est, "classes_") else 1
+            oof[te] = proba[:, col]
+            folds[te] = f
+            fold_aucs.append(_auc(yb[te].astype(float), oof[te]))
+            estimators.append(est)
+        self.estimators_ = estimators
+        self.folds_ = folds
+        self.oof_proba_ = oof
+        self.classes_ = classes
+        self.fold_aucs_ = np.asarray(fold_aucs)
+        self.cv_auc_ = _auc(yb.astype(float), oof)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Mean of the fold models' probabilities (seed 004's averaging)."""
+        if not hasattr(self, "estimators_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this FoldEnsembleClassifier is not fitted yet")
+        ps = []
+        for est in self.estimators_:
+            proba = np.asarray(est.predict_proba(X))
+            col = list(getattr(est, "classes_", self.classes_)).index(self.classes_[1])
+            ps.append(proba[:, col])
+        p = np.mean(ps, axis=0)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+
+    @property
+    def histories_(self) -> list[Any]:
+        """Training curves of the fold networks (NetworkClassifier fold models only)."""
+        return [getattr(e, "history_", None) for e in self.estimators_]

@@ -34,7 +34,7 @@ from ..imaging.preprocess import ImageCase, default_steps
 from ..imaging.study import _is_missing, check_case_table, load_case, load_study
 from .backbones import WeightsSpec, build_backbone, data_config, resolve_weights
 from .cache import FeatureCache, cache_key, canonical_json
-from .layers import POOLINGS, default_pooling, layer_model, resolve_layer
+from .layers import POOLINGS, default_pooling, is_transformer, layer_model, resolve_layer
 
 #: bump when a change in this module changes feature values (it is part of every cache key)
 EXTRACTOR_VERSION = "1"
@@ -202,6 +202,9 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
         spec = resolve_weights(self.backbone, self.pretrained)
         layer = resolve_layer(self.backbone, self.layer)
         pooling = default_pooling(self.backbone, layer) if self.pooling == "auto" else self.pooling
+        if pooling == "token" and not is_transformer(self.backbone):
+            raise InputError(f"pooling='token' takes a transformer's class token; {self.backbone!r} is a CNN "
+                             f"(use 'avg', 'max', 'avgmax' or 'auto')")
         steps = self._steps()
         for _, step in steps:
             if hasattr(step, "fit"):

@@ -152,6 +152,19 @@ _LAZY: dict[str, str] = {
     "auc_cov": "stats.roc_variance",
     "power_roc_test": "stats.roc_power",
     "likelihood_ratios": "stats.diagnostics",
+    "fit_network": "training",
+    "NetworkClassifier": "training",
+    "FoldEnsembleClassifier": "training",
+    "Augmentation": "training",
+    "list_layers": "features",
+    "grad_cam_3d": "models",
+    "ChiSquareFilter": "selection",
+    "MutualInfoFilter": "selection",
+    "FeatureClusterFilter": "selection",
+    "LogisticStepwiseSelector": "selection",
+    "correct_motion": "imaging",
+    "correct_motion_cases": "imaging",
+    "intensity_histograms": "imaging",
 }
 
 __all__ = [

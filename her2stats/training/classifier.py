@@ -152,20 +152,29 @@ def _binary_y(y: Any, n: int, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     return (arr == classes[1]).astype(np.float32), classes
 
 
-def inner_split(y: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified split of training positions into (inner training, inner validation)."""
+def inner_split(y: np.ndarray, size: float, seed: int, groups: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified split of training rows into (inner training, inner validation) positions.
+
+    With ``groups`` (patient ids) the split is made over distinct patients, so the copies of a
+    case in a bootstrap resample all fall on the same side."""
     rng = np.random.default_rng([int(seed), 7])
-    val = []
+    if groups is None:
+        groups = np.arange(len(y)).astype(str)
+    groups = np.asarray(groups).astype(str)
+    uniq, first = np.unique(groups, return_index=True)
+    order = np.argsort(first)
+    uniq, g_y = uniq[order], y[first[order]]
+    val_groups = []
     for c in (0.0, 1.0):
-        idx = np.flatnonzero(y == c)
+        idx = np.flatnonzero(g_y == c)
         k = max(1, int(round(size * len(idx))))
         if k >= len(idx):
             raise InputError(f"the inner validation split ({size:.0%}) would take every training case of class "
                              f"{int(c)} ({len(idx)} case(s)); use more cases or validation_size=0")
-        val.extend(rng.permutation(idx)[:k].tolist())
-    val_idx = np.sort(np.asarray(val, dtype=int))
-    train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
-    return train_idx, val_idx
+        val_groups.extend(uniq[rng.permutation(idx)[:k]].tolist())
+    is_val = np.isin(groups, val_groups)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
 def _device(device: str) -> str:
@@ -395,21 +404,25 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         yv, classes = _binary_y(y, len(cases), cases.index)
         if min(yv.sum(), len(yv) - yv.sum()) < 2:
             raise InputError("each outcome class needs at least 2 training cases to train a network")
+        ids = cases["patient_id"].astype(str).to_numpy()
+        per_patient = pd.Series(yv).groupby(ids).nunique()
+        if (per_patient > 1).any():
+            raise InputError(f"patient_id {sorted(per_patient.index[per_patient > 1])[:5]} has rows with different "
+                             f"outcomes")
         spec = resolve_network(self.backbone, self.pretrained)
         device = _device(self.device)
         mean, std, default_size = input_stats(spec)
         size = int(self.size or default_size)
         x_all = load_inputs(cases, **self._input_kwargs(size))
-        ids = cases["patient_id"].astype(str).to_numpy()
         if float(self.validation_size) > 0:
-            tr, va = inner_split(yv, float(self.validation_size), int(self.seed))
+            tr, va = inner_split(yv, float(self.validation_size), int(self.seed), ids)
         else:
             tr, va = np.arange(len(yv)), np.arange(0)
         self.classes_ = classes
         self.spec_ = spec
         self.input_size_ = size
-        self.train_ids_ = tuple(ids[tr])
-        self.val_ids_ = tuple(ids[va])
+        self.train_ids_ = tuple(dict.fromkeys(ids[tr]))
+        self.val_ids_ = tuple(dict.fromkeys(ids[va]))
         if self.channel_norm == "imagenet":
             self.channel_mean_, self.channel_std_ = tuple(map(float, mean)), tuple(map(float, std))
         elif self.channel_norm == "none":

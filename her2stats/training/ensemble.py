@@ -4,7 +4,8 @@ Seed 004: "We performed 10-fold cross-validation on Dataset 1. Using the same fe
 parameters, the trained models were applied to Dataset 2. For the same patient in Dataset 2, we
 averaged the prediction results obtained using the 10 models as the final prediction result."
 
-``fit(X, y)`` splits the development cases into ``n_splits`` stratified folds (seeded), fits one
+``fit(X, y)`` splits the development cases into ``n_splits`` stratified folds (seeded; grouped by
+``patient_id`` when a case table repeats a patient, as a bootstrap resample does), fits one
 clone of ``estimator`` per fold on the other folds, and predicts the held-out fold with it: the
 out-of-fold probabilities ``oof_proba_`` are the honest cross-validated predictions of the
 development cohort (every case predicted by a model that never saw it). ``predict_proba`` on new
@@ -80,8 +81,17 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
         folds = np.full(n, -1)
         oof = np.full(n, np.nan)
         estimators, fold_aucs = [], []
-        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(self.seed))
-        for f, (tr, te) in enumerate(splitter.split(np.zeros(n), yb)):
+        groups = None
+        if isinstance(X, pd.DataFrame) and "patient_id" in X.columns and X["patient_id"].duplicated().any():
+            groups = X["patient_id"].astype(str).to_numpy()   # copies of a case stay in one fold
+        if groups is None:
+            splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(self.seed)).split(np.zeros(n), yb)
+        else:
+            from sklearn.model_selection import StratifiedGroupKFold
+
+            splits = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=int(self.seed)).split(
+                np.zeros(n), yb, groups)
+        for f, (tr, te) in enumerate(splits):
             y_tr = arr[tr] if not isinstance(y, pd.Series) else y.iloc[tr]
             est = clone(self.estimator).fit(_rows(X, tr), y_tr)
             proba = np.asarray(est.predict_proba(_rows(X, te)))

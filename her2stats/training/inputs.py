@@ -1,6 +1,7 @@
 """Network inputs from a case table: ROI + margin crops as 2-D, 2.5-D or 3-D arrays.
 
-One row per patient (``patient_id``, ``image_path``, optional ``mask_path``). Each case is read
+One row per case (``patient_id``, ``image_path``, optional ``mask_path``); a case may repeat (the
+rows of a bootstrap resample), each distinct case is read once. Each case is read
 with :func:`her2stats.imaging.load_case` and passed through the same per-case steps as the frozen
 extractor (nothing here learns from other cases, so preparing inputs cannot leak):
 
@@ -51,13 +52,20 @@ def check_cases(X: Any, what: str = "X") -> pd.DataFrame:
     if len(X) == 0:
         raise InputError(f"{what} has no cases")
     ids = X["patient_id"].astype(str)
-    dup = ids[ids.duplicated(keep=False)]
-    if len(dup):
-        raise InputError(f"{what}: patient_id {sorted(set(dup))[:5]} appear(s) on more than one row; a network takes one "
-                         f"image per patient (select one sequence, e.g. cases[cases.sequence == 'DCE_post1'])")
     bad = X["image_path"].isna() | (X["image_path"].astype(str).str.strip() == "")
     if bad.any():
         raise InputError(f"{what}: case {ids[bad].iloc[0]!r} has no image_path ({int(bad.sum())} such rows)")
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        # the same case repeated (a bootstrap resample) is fine; one patient with different
+        # images (several sequences) is ambiguous for a one-image network
+        cols = [c for c in ("image_path", "mask_path") if c in X.columns]
+        per = X.loc[dup.to_numpy(), cols].astype(str).groupby(ids[dup].to_numpy()).nunique()
+        clash = sorted(per.index[(per > 1).any(axis=1)])
+        if clash:
+            raise InputError(f"{what}: patient_id {clash[:5]} appear(s) on more than one row with different images; a "
+                             f"network takes one image per patient (select one sequence, e.g. "
+                             f"cases[cases.sequence == 'DCE_post1'])")
     return X
 
 
@@ -155,15 +163,20 @@ def load_inputs(cases: pd.DataFrame, *, mode: str, size: int, margin: float | No
         raise InputError(f"intensity must be one of {INTENSITY}, got {intensity!r}")
     out, masks = [], []
     expect = 3 if mode in ("3d", "2.5d") else None
+    done: dict[str, tuple[np.ndarray, Any]] = {}  # a repeated case (bootstrap resample) is read once
     for row in cases.to_dict("records"):
-        try:
-            case = read_case(row["image_path"], _mask_path(row), row["patient_id"], expect)
-        except InputError as exc:
-            if expect is not None and "expected a 3-D" in str(exc):
-                raise InputError(f"input mode {mode!r} needs 3-D volumes (a 2-D image takes mode '2d'): {exc}") from exc
-            raise
-        x, m = prepare_case(case, mode=mode, size=int(size), margin=margin, margin_units=margin_units,
-                            margin_slices=margin_slices, on_border=on_border, intensity=intensity)
+        pid = str(row["patient_id"])
+        if pid not in done:
+            try:
+                case = read_case(row["image_path"], _mask_path(row), row["patient_id"], expect)
+            except InputError as exc:
+                if expect is not None and "expected a 3-D" in str(exc):
+                    raise InputError(f"input mode {mode!r} needs 3-D volumes (a 2-D image takes mode '2d'): "
+                                     f"{exc}") from exc
+                raise
+            done[pid] = prepare_case(case, mode=mode, size=int(size), margin=margin, margin_units=margin_units,
+                                     margin_slices=margin_slices, on_border=on_border, intensity=intensity)
+        x, m = done[pid]
         out.append(x)
         masks.append(m)
     arr = np.stack(out).astype(np.float32)

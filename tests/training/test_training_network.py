@@ -190,8 +190,9 @@ def test_parameter_errors(demo_cases):
         NetworkClassifier(**TINY, tune={"backbone": ["a", "b"]}).fit(cases, y)
     with pytest.raises(InputError, match="two classes"):
         NetworkClassifier(**TINY).fit(cases, np.zeros(len(cases)))
-    with pytest.raises(InputError, match="more than one row"):
-        NetworkClassifier(**TINY).fit(pd.concat([cases, cases.iloc[:1]]), np.r_[y, y[:1]])
+    other = cases.iloc[:1].assign(image_path=cases["image_path"].iloc[1])
+    with pytest.raises(InputError, match="different images"):
+        NetworkClassifier(**TINY).fit(pd.concat([cases, other]), np.r_[y, y[:1]])
     net = NetworkClassifier(**TINY)
     assert net._class_weights(np.array([0, 0, 0, 1.0]), np.array([0, 1]), "balanced") == (4 / 6, 2.0)
     with pytest.raises(InputError, match="class_weights"):
@@ -266,6 +267,26 @@ def test_3d_resnet18_trains_and_explains(demo_cases):
     with pytest.raises(InputError, match="Conv3d"):
         grad_cam_3d(torch.nn.Linear(2, 1), np.zeros((4, 4, 4)))
     assert net.transform(cases.iloc[:2]).shape == (2, 512)
+
+
+@pytest.mark.slow
+def test_a_bootstrap_resample_trains_with_copies_on_one_side(demo_cases):
+    """Pipeline bootstraps refit on resamples that repeat patients: each distinct case is read once and
+    all copies of a patient fall on the same side of the inner validation split."""
+    cases, y = demo_cases
+    rng = np.random.default_rng(8)
+    idx = rng.choice(len(cases), len(cases), replace=True)
+    while len(set(y[idx])) < 2 or min(np.bincount(y[np.unique(idx)])) < 3:
+        idx = rng.choice(len(cases), len(cases), replace=True)
+    boot, yb = cases.iloc[idx].reset_index(drop=True), y[idx]
+    net = clone(NetworkClassifier(**TINY, epochs=1, early_stopping=None)).fit(boot, yb)
+    assert set(net.train_ids_).isdisjoint(net.val_ids_)
+    assert set(net.train_ids_) | set(net.val_ids_) == set(boot["patient_id"])
+    assert net.history_.n_train + net.history_.n_val == len(boot)
+    ens = FoldEnsembleClassifier(NetworkClassifier(**TINY, epochs=1, early_stopping=None, validation_size=0.0),
+                                 n_splits=2).fit(boot, yb)
+    fold_of = pd.Series(ens.folds_).groupby(boot["patient_id"].to_numpy()).nunique()
+    assert (fold_of == 1).all()
 
 
 # --------------------------------------------------------------------------- fold ensembles

@@ -25,11 +25,14 @@ def demo_cases(tmp_path_factory):
 
 
 def busi_root() -> Path | None:
+    from her2stats.data.loaders import sibling_search_enabled
+
     env = os.environ.get("HER2STATS_SHARED")
     candidates = [REPO / "data" / "busi"]
     if env:
         candidates.append(Path(env).expanduser() / "data" / "busi")
-    candidates.append(REPO.parent / "shared" / "data" / "busi")
+    if sibling_search_enabled():
+        candidates.append(REPO.parent / "shared" / "data" / "busi")
     for c in candidates:
         if (c / "benign").is_dir() and (c / "malignant").is_dir():
             return c
@@ -40,7 +43,7 @@ def busi_root() -> Path | None:
 def busi_cases():
     root = busi_root()
     if root is None:
-        pytest.fail("BUSI images not found in data/busi or ../shared/data/busi")
+        pytest.fail("BUSI images not found in data/busi (or ../shared/data/busi)")
     rows = [{"patient_id": f"{cls}_{p.stem}", "sequence": "us", "image_path": str(p), "mask_path": None,
              "malignant": int(cls == "malignant")}
             for cls in ("benign", "malignant") for p in sorted((root / cls).glob("*.png"))]

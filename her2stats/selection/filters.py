@@ -77,6 +77,7 @@ class ChiSquareFilter(FeatureSelector):
     method : ``"binned"`` or ``"sklearn"``.
     bins : number of quantile groups for ``"binned"`` (default 4).
     min_features : with ``alpha``, keep at least this many (smallest p), reported as such.
+    event : the outcome value coded 1 when ``y`` is not 0/1 or bool.
 
     Attributes
     ----------
@@ -85,7 +86,8 @@ class ChiSquareFilter(FeatureSelector):
     """
 
     def __init__(self, k: int | None = None, alpha: float | None = 0.05, p_adjust: str | None = None,
-                 method: str = "binned", bins: int = 4, min_features: int = 1):
+                 method: str = "binned", bins: int = 4, min_features: int = 1, event: Any = None):
+        self.event = event
         self.k = k
         self.alpha = alpha
         self.p_adjust = p_adjust
@@ -101,7 +103,8 @@ class ChiSquareFilter(FeatureSelector):
         frame = self._frame(X)
         _check_k_alpha(self.k, self.alpha, frame.shape[1], "ChiSquareFilter")
         adjust_pvalues(np.array([0.5]), self.p_adjust)
-        yv = as_binary_outcome(y, len(frame)).astype(int)
+        yv = as_binary_outcome(y, len(frame), event=self.event,
+                               index=X.index if isinstance(X, pd.DataFrame) else None).astype(int)
         self._set_input(frame)
         values = frame.to_numpy()
         p = values.shape[1]
@@ -167,13 +170,15 @@ class MutualInfoFilter(FeatureSelector):
     n_neighbors : neighbours of the continuous estimator (sklearn default 3).
     discrete : False, True, or a list of discrete column names.
     seed : seed of the estimator's tie-breaking noise.
+    event : the outcome value coded 1 when ``y`` is not 0/1 or bool.
 
     Attributes
     ----------
     mi_ : Series of mutual information (nats) per feature; report_ : feature, mi, rank, kept.
     """
 
-    def __init__(self, k: int = 10, n_neighbors: int = 3, discrete: Any = False, seed: int = 0):
+    def __init__(self, k: int = 10, n_neighbors: int = 3, discrete: Any = False, seed: int = 0, event: Any = None):
+        self.event = event
         self.k = k
         self.n_neighbors = n_neighbors
         self.discrete = discrete
@@ -187,7 +192,8 @@ class MutualInfoFilter(FeatureSelector):
         if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, (int, np.integer)) \
                 or self.n_neighbors < 1:
             raise InputError(f"MutualInfoFilter n_neighbors must be a positive integer, got {self.n_neighbors!r}")
-        yv = as_binary_outcome(y, len(frame)).astype(int)
+        yv = as_binary_outcome(y, len(frame), event=self.event,
+                               index=X.index if isinstance(X, pd.DataFrame) else None).astype(int)
         if min(yv.sum(), len(yv) - yv.sum()) <= self.n_neighbors:
             raise InputError(f"MutualInfoFilter: each outcome class needs more than n_neighbors={self.n_neighbors} "
                              f"training rows")

@@ -41,6 +41,7 @@ class LogisticStepwiseSelector(FeatureSelector):
     min_features : keep at least this many features (the smallest final p-values), reported as such,
         so that a downstream model always has an input; 0 allows an empty selection.
     engine : ``"r"``, ``"python"`` or None (package default).
+    event : the outcome value coded 1 when ``y`` is not 0/1 or bool.
 
     Attributes
     ----------
@@ -50,7 +51,8 @@ class LogisticStepwiseSelector(FeatureSelector):
 
     def __init__(self, prefilter_p: float | None = 0.1, direction: str | None = "both", criterion: str = "p",
                  p_enter: float = 0.05, p_remove: float = 0.10, test: str = "lr", final_p: float | None = 0.05,
-                 min_features: int = 1, engine: str | None = None):
+                 min_features: int = 1, engine: str | None = None, event: Any = None):
+        self.event = event
         self.prefilter_p = prefilter_p
         self.direction = direction
         self.criterion = criterion
@@ -74,7 +76,7 @@ class LogisticStepwiseSelector(FeatureSelector):
                 or self.min_features < 0:
             raise InputError(f"min_features must be a non-negative integer, got {self.min_features!r}")
         frame = self._frame(X)
-        yv = as_binary_outcome(y, len(frame))
+        yv = as_binary_outcome(y, len(frame), event=self.event, index=X.index if isinstance(X, pd.DataFrame) else None)
         self._set_input(frame)
         names = list(frame.columns)
         outcome = "outcome"

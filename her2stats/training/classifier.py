@@ -130,26 +130,28 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def _binary_y(y: Any, n: int, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+def _binary_y(y: Any, n: int, index: pd.Index, event: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 codes and ``[reference, event]`` labels by the package's one rule (0/1, bool, an ordered
+    Categorical, a dictionary variable, or ``event=``); a Series pairs with the cases by index."""
+    from ..stats import _core
+
     if y is None:
         raise InputError("y (the binary outcome of each case) is required to train a network")
-    if isinstance(y, pd.Series) and not y.index.equals(index):
-        if len(y) == n and set(y.index) == set(index):
-            raise InputError("y is a Series whose index is the cases' index in another order; pass y in the row order "
-                             "of the case table (e.g. y.loc[cases.index]) or as an array")
-        if len(y) == n and not isinstance(index, pd.RangeIndex):
-            raise InputError("y's index does not match the case table's index; pass y aligned with the cases (same "
-                             "index) or as an array in their row order")
-    arr = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y).ravel()
-    if len(arr) != n:
-        raise InputError(f"y has {len(arr)} values but there are {n} cases")
-    if pd.isna(arr).any():
-        raise InputError(f"y has a missing outcome at position {int(np.flatnonzero(pd.isna(arr))[0])}; exclude that "
+    if isinstance(y, pd.Series):
+        y = _core.align(("the cases", pd.Series(np.zeros(n), index=index)), ("y", y))[1]
+    elif not isinstance(y, pd.Categorical):
+        y = np.asarray(y).ravel()
+    if len(y) != n:
+        raise InputError(f"y has {len(y)} values but there are {n} cases")
+    values = pd.unique(pd.Series(np.asarray(y, dtype=object)).dropna())
+    if len(values) != 2:
+        raise InputError(f"y must have exactly two classes (e.g. HER2-negative=0 / positive=1), got {list(values)[:5]}")
+    coded = _core.binary_outcome(y, "y", event=event)
+    codes = coded.codes
+    if np.isnan(codes).any():
+        raise InputError(f"y has a missing outcome at position {int(np.flatnonzero(np.isnan(codes))[0])}; exclude that "
                          f"case explicitly")
-    classes = np.unique(arr)
-    if len(classes) != 2:
-        raise InputError(f"y must have exactly two classes (e.g. HER2-negative=0 / positive=1), got {list(classes)[:5]}")
-    return (arr == classes[1]).astype(np.float32), classes
+    return codes.astype(np.float32), np.asarray([coded.reference, coded.event])
 
 
 def inner_split(y: np.ndarray, size: float, seed: int, groups: np.ndarray | None = None
@@ -257,13 +259,16 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     amp : fp16 autocast with dynamic loss scaling on CUDA (ignored on CPU).
     seed : seeds initialisation, dropout, the inner split, batch order, augmentation and Mixup.
     verbose : print one line per epoch.
+    event : the outcome value coded 1 when ``y`` is not 0/1, bool or an ordered Categorical (the
+        package never guesses it from the labels' order). A Series ``y`` pairs with the cases by
+        index label.
 
     Attributes (after ``fit``)
     --------------------------
     model_ : the trained torch module (the kept checkpoint), in eval mode.
     history_ : :class:`TrainingHistory` (``.plot()`` draws the training curves).
     spec_ : where the weights came from (``spec_.kind == "random"`` for random initialisation).
-    classes_ : the two outcome labels (the second is the event).
+    classes_ : ``[reference, event]`` outcome labels.
     channel_mean_, channel_std_ : per-channel normalisation used.
     train_ids_, val_ids_ : patient ids of the inner training and validation splits.
     tuning_ : DataFrame of the ``tune`` combinations and their validation scores (or None).
@@ -277,7 +282,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                  lr: float = 1e-4, weight_decay: float = 1e-2, scheduler: str | None = "cosine",
                  validation_size: float = 0.2, early_stopping: int | None = 10, monitor: str = "auc",
                  tune: Mapping[str, Sequence[Any]] | None = None, device: str = "auto", amp: bool = True,
-                 seed: int = 0, verbose: bool = False):
+                 seed: int = 0, verbose: bool = False, event: Any = None):
         self.backbone = backbone
         self.pretrained = pretrained
         self.freeze = freeze
@@ -306,6 +311,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         self.amp = amp
         self.seed = seed
         self.verbose = verbose
+        self.event = event
 
     # ------------------------------------------------------------------ checks
     def _check(self) -> None:
@@ -401,7 +407,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
 
         self._check()
         cases = check_cases(X)
-        yv, classes = _binary_y(y, len(cases), cases.index)
+        yv, classes = _binary_y(y, len(cases), cases.index, self.event)
         if min(yv.sum(), len(yv) - yv.sum()) < 2:
             raise InputError("each outcome class needs at least 2 training cases to train a network")
         ids = cases["patient_id"].astype(str).to_numpy()

@@ -38,6 +38,7 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
     estimator : any sklearn classifier with ``predict_proba`` (a Pipeline, a NetworkClassifier...).
     n_splits : number of folds (seed 004: 10; seed 001: 4).
     seed : seed of the stratified fold assignment.
+    event : the outcome value coded 1 when ``y`` is not 0/1 or bool (never guessed from label order).
 
     Attributes
     ----------
@@ -45,13 +46,14 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
     folds_ : fold number (0..n_splits-1) of each development case (the fold it was held out in).
     oof_proba_ : out-of-fold probability of the event for each development case.
     cv_auc_ : AUC of ``oof_proba_`` (pooled over folds); fold_aucs_ : AUC within each fold.
-    classes_ : the outcome labels (the second is the event).
+    classes_ : ``[reference, event]`` outcome labels.
     """
 
-    def __init__(self, estimator: Any = None, n_splits: int = 10, seed: int = 0):
+    def __init__(self, estimator: Any = None, n_splits: int = 10, seed: int = 0, event: Any = None):
         self.estimator = estimator
         self.n_splits = n_splits
         self.seed = seed
+        self.event = event
 
     def fit(self, X: Any, y: Any) -> "FoldEnsembleClassifier":
         from sklearn.model_selection import StratifiedKFold
@@ -64,20 +66,26 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
         k = self.n_splits
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
             raise InputError(f"n_splits must be an integer >= 2, got {k!r}")
-        arr = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y).ravel()
+        from ..stats import _core
+
         n = len(X)
+        if isinstance(y, pd.Series) and isinstance(X, (pd.DataFrame, pd.Series)):
+            y = _core.align(("X", pd.Series(np.zeros(n), index=X.index)), ("y", y))[1]
+        arr = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y).ravel()
         if len(arr) != n:
             raise InputError(f"y has {len(arr)} values but X has {n} rows")
         if pd.isna(arr).any():
             raise InputError("y has missing outcomes; exclude those cases explicitly")
-        classes = np.unique(arr)
-        if len(classes) != 2:
-            raise InputError(f"y must have exactly two classes, got {list(classes)[:5]}")
-        counts = [int((arr == c).sum()) for c in classes]
+        values = pd.unique(pd.Series(arr, dtype=object))
+        if len(values) != 2:
+            raise InputError(f"y must have exactly two classes, got {list(values)[:5]}")
+        coded = _core.binary_outcome(arr, "y", event=self.event)
+        classes = np.asarray([coded.reference, coded.event])
+        yb = coded.codes.astype(int)
+        counts = [int((yb == c).sum()) for c in (0, 1)]
         if min(counts) < k:
             raise InputError(f"{k}-fold stratified CV needs at least {k} cases of each class; class counts "
                              f"{dict(zip(map(str, classes), counts))}")
-        yb = (arr == classes[1]).astype(int)
         folds = np.full(n, -1)
         oof = np.full(n, np.nan)
         estimators, fold_aucs = [], []
@@ -95,8 +103,7 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
             y_tr = arr[tr] if not isinstance(y, pd.Series) else y.iloc[tr]
             est = clone(self.estimator).fit(_rows(X, tr), y_tr)
             proba = np.asarray(est.predict_proba(_rows(X, te)))
-            col = list(getattr(est, "classes_", classes)).index(classes[1]) if hasattr(est, "classes_") else 1
-            oof[te] = proba[:, col]
+            oof[te] = proba[:, self._event_column(est, classes)]
             folds[te] = f
             fold_aucs.append(_auc(yb[te].astype(float), oof[te]))
             estimators.append(est)
@@ -114,13 +121,18 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
             from sklearn.exceptions import NotFittedError
 
             raise NotFittedError("this FoldEnsembleClassifier is not fitted yet")
-        ps = []
-        for est in self.estimators_:
-            proba = np.asarray(est.predict_proba(X))
-            col = list(getattr(est, "classes_", self.classes_)).index(self.classes_[1])
-            ps.append(proba[:, col])
+        ps = [np.asarray(est.predict_proba(X))[:, self._event_column(est, self.classes_)] for est in self.estimators_]
         p = np.mean(ps, axis=0)
         return np.column_stack([1 - p, p])
+
+    @staticmethod
+    def _event_column(est: Any, classes: np.ndarray) -> int:
+        """The column of ``est.predict_proba`` that holds the event's probability."""
+        labels = list(getattr(est, "classes_", classes))
+        hits = [i for i, c in enumerate(labels) if c == classes[1] or str(c) == str(classes[1])]
+        if not hits:
+            raise InputError(f"the fold model's classes {labels} do not include the event {classes[1]!r}")
+        return hits[0]
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]

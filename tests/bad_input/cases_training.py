@@ -57,11 +57,11 @@ def _fit_demo(**kw):
     return _net(**kw).fit(c, y)
 
 
-def _ens(estimator="net", **kw):
+def _ens(estimator="net", y=None, **kw):
     from her2stats.training import FoldEnsembleClassifier
 
     est = _net() if estimator == "net" else estimator
-    return FoldEnsembleClassifier(est, **kw).fit(FAKE, Y)
+    return FoldEnsembleClassifier(est, **kw).fit(FAKE, Y if y is None else y)
 
 
 def _aug(**kw):
@@ -153,8 +153,12 @@ CASES = [
     Case("NetworkClassifier/y-one-class", lambda e: _fit(y=np.zeros(8)), InputError, ("two classes",), engines=NONE),
     Case("NetworkClassifier/y-missing", lambda e: _fit(y=np.r_[np.nan, Y[1:]]), InputError, ("missing", "position 0"),
          engines=NONE),
-    Case("NetworkClassifier/y-series-reordered", lambda e: _fit(y=pd.Series(Y, index=FAKE.index[::-1])), InputError,
-         ("order",), engines=NONE),
+    Case("NetworkClassifier/y-series-other-labels", lambda e: _fit(y=pd.Series(Y, index=FAKE.index + 100)),
+         InputError, ("index", "never by position"), engines=NONE),
+    Case("NetworkClassifier/labels-without-event", lambda e: _fit(y=np.array(["HER2+", "HER2-"] * 4)), InputError,
+         ("event=", "HER2+"), engines=NONE),
+    Case("FoldEnsembleClassifier/labels-without-event", lambda e: _ens(n_splits=2, y=np.array(["pos", "neg"] * 4)),
+         InputError, ("event=",), engines=NONE),
     Case("NetworkClassifier/one-case-per-class", lambda e: _fit(X=FAKE.iloc[:3], y=np.array([0, 1, 1])), InputError,
          ("at least 2",), engines=NONE),
     # ---------------------------------------------------------------- NetworkClassifier: parameters

@@ -156,6 +156,19 @@ _LAZY: dict[str, str] = {
     "pipeline_cv": "stats.pipeline_validation",
     "PipelineValidationResult": "stats.pipeline_validation",
     "LRMClassifier": "models.lrm",
+    "fit_network": "training",
+    "NetworkClassifier": "training",
+    "FoldEnsembleClassifier": "training",
+    "Augmentation": "training",
+    "list_layers": "features",
+    "grad_cam_3d": "models",
+    "ChiSquareFilter": "selection",
+    "MutualInfoFilter": "selection",
+    "FeatureClusterFilter": "selection",
+    "LogisticStepwiseSelector": "selection",
+    "correct_motion": "imaging",
+    "correct_motion_cases": "imaging",
+    "intensity_histograms": "imaging",
 }
 
 __all__ = [

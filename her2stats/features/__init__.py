@@ -12,10 +12,11 @@ from typing import Any
 _LAZY = {"SEED_BACKBONES": "backbones", "WeightsSpec": "backbones", "available_weights": "backbones",
          "resolve_weights": "backbones", "FeatureCache": "cache", "cache_key": "cache", "canonical_json": "cache",
          "local_cluster": "cluster", "EXTRACTOR_VERSION": "extractor", "DeepFeatureExtractor": "extractor",
-         "RadiomicsExtractor": "radiomics"}
+         "RadiomicsExtractor": "radiomics", "list_layers": "layers"}
 
 __all__ = ["DeepFeatureExtractor", "RadiomicsExtractor", "FeatureCache", "available_weights", "resolve_weights",
-           "WeightsSpec", "SEED_BACKBONES", "EXTRACTOR_VERSION", "cache_key", "canonical_json", "local_cluster"]
+           "WeightsSpec", "SEED_BACKBONES", "EXTRACTOR_VERSION", "cache_key", "canonical_json", "local_cluster",
+           "list_layers"]
 
 
 def __getattr__(name: str) -> Any:

@@ -34,6 +34,7 @@ from ..imaging.preprocess import ImageCase, default_steps
 from ..imaging.study import _is_missing, check_case_table, load_case, load_study
 from .backbones import WeightsSpec, build_backbone, data_config, resolve_weights
 from .cache import FeatureCache, cache_key, canonical_json
+from .layers import POOLINGS, default_pooling, is_transformer, layer_model, resolve_layer
 
 #: bump when a change in this module changes feature values (it is part of every cache key)
 EXTRACTOR_VERSION = "1"
@@ -53,13 +54,17 @@ def _device(device: str) -> str:
     return device
 
 
-def get_model(spec: WeightsSpec, pooling: str, device: str):
-    """The frozen backbone for ``spec`` on ``device``, built once per process and reused."""
-    key = (spec.backbone, spec.digest, pooling, device)
+def get_model(spec: WeightsSpec, pooling: str, device: str, layer: str | None = None):
+    """The frozen backbone for ``spec`` on ``device`` (returning the pooled output of ``layer``
+    when given), built once per process and reused."""
+    key = (spec.backbone, spec.digest, pooling, device, layer)
     with _model_lock:
         model = _MODELS.get(key)
         if model is None:
-            model = build_backbone(spec, pooling).to(device)
+            if layer is None:
+                model = build_backbone(spec, pooling).to(device)
+            else:
+                model = layer_model(build_backbone(spec, "avg"), layer, pooling).to(device)
             _MODELS[key] = model
     return model
 
@@ -77,7 +82,13 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
         ``"efficientnet_b0"`` (1280), ``"vit_small_patch16_224"`` (384).
     pretrained : True (ImageNet: offline package for ``efficientnet_lite0``, timm hub otherwise),
         a checkpoint path, or False (seeded random weights, labelled as such).
-    pooling : timm ``global_pool`` (``"avg"``, ``"max"``, ``"avgmax"``; ``"token"`` for ViTs).
+    pooling : ``"auto"`` (the backbone's own pooling for the final features: average for CNNs, the
+        class token for ``vit_small_patch16_224``; the mean of the patch tokens for an intermediate
+        ViT block), ``"avg"``, ``"max"``, ``"avgmax"`` or ``"token"`` (ViTs); see :mod:`.layers`.
+    layer : None (final pooled features), a stage number of timm's ``feature_info`` or any module
+        name (``"layer3"``, ``"blocks.6"``, ``"features.22"``...; :func:`~.layers.list_layers`),
+        whose output is pooled; part of the cache key and of the column names
+        (``{backbone}@{layer}_{sequence}_0001``).
     slices : ``"largest"`` (largest-mask-area axial slice), ``"center"``, ``"all"`` or ``"2.5d"``
         (axial, coronal and sagittal planes); ``k`` neighbouring slices on each side are added.
     aggregate : ``"mean"`` or ``"max"`` over slices, or ``"none"`` (one block of columns per slice
@@ -125,14 +136,14 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
     >>> X = fx.fit_transform(cases)     # cases: patient_id, sequence, image_path, mask_path  # doctest: +SKIP
     """
 
-    def __init__(self, backbone: str = "resnet50", pretrained: bool | str = True, pooling: str = "avg",
+    def __init__(self, backbone: str = "resnet50", pretrained: bool | str = True, pooling: str = "auto",
                  slices: str = "largest", k: int = 0, aggregate: str = "mean", margin: float | None = 50,
                  margin_units: str = "px", on_border: str = "error", spacing: Sequence[float] | None = None,
                  normalize: str = "zscore", register_to: str | None = None, sequences: Sequence[str] | None = None,
                  ndim: int | None = None, input_size: int | None = None, preprocessing: Any = None,
                  device: str = "auto", batch_size: int = 32, amp: bool = True, cache_dir: str | os.PathLike | None = None,
                  scheduler: Any = None, partition_size: int | None = None, on_error: str = "raise",
-                 progress: bool = True):
+                 progress: bool = True, layer: int | str | None = None):
         self.backbone = backbone
         self.pretrained = pretrained
         self.pooling = pooling
@@ -157,6 +168,7 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
         self.partition_size = partition_size
         self.on_error = on_error
         self.progress = progress
+        self.layer = layer
 
     # ------------------------------------------------------------------ configuration
     def _validate(self) -> None:
@@ -171,6 +183,8 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
             raise InputError(f"batch_size must be >= 1, got {self.batch_size!r}")
         if self.ndim not in (None, 2, 3):
             raise InputError(f"ndim must be None, 2 or 3, got {self.ndim!r}")
+        if self.pooling not in POOLINGS:
+            raise InputError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
 
     def _steps(self) -> list[tuple[str, Any]]:
         if self.preprocessing is not None:
@@ -186,17 +200,25 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
     def _config(self) -> dict[str, Any]:
         self._validate()
         spec = resolve_weights(self.backbone, self.pretrained)
+        layer = resolve_layer(self.backbone, self.layer)
+        pooling = default_pooling(self.backbone, layer) if self.pooling == "auto" else self.pooling
+        if pooling == "token" and not is_transformer(self.backbone):
+            raise InputError(f"pooling='token' takes a transformer's class token; {self.backbone!r} is a CNN "
+                             f"(use 'avg', 'max', 'avgmax' or 'auto')")
         steps = self._steps()
         for _, step in steps:
             if hasattr(step, "fit"):
                 step.fit()
-        return {"spec": spec, "steps": steps, "pooling": self.pooling, "device": self.device,
+        key_params = {"extractor_version": EXTRACTOR_VERSION, "backbone": self.backbone,
+                      "weights": spec.digest, "weights_kind": spec.kind, "pooling": pooling,
+                      "preprocessing": _steps_params(steps), "register_to": self.register_to,
+                      "ndim": self.ndim}
+        if layer is not None:  # absent for the final features, so their cache keys are unchanged
+            key_params["layer"] = layer
+        return {"spec": spec, "steps": steps, "pooling": pooling, "layer": layer, "device": self.device,
                 "batch_size": int(self.batch_size), "amp": bool(self.amp), "register_to": self.register_to,
                 "ndim": self.ndim, "cache_root": None if self.cache_dir is None else str(self.cache_dir),
-                "key_params": {"extractor_version": EXTRACTOR_VERSION, "backbone": self.backbone,
-                               "weights": spec.digest, "weights_kind": spec.kind, "pooling": self.pooling,
-                               "preprocessing": _steps_params(steps), "register_to": self.register_to,
-                               "ndim": self.ndim}}
+                "key_params": key_params}
 
     def fit(self, X: Any = None, y: Any = None) -> "DeepFeatureExtractor":
         """No learning (the network is frozen): validates the parameters and resolves the weights."""
@@ -278,7 +300,8 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
                     vec.append(f.mean(axis=0) if self.aggregate == "mean" else f.max(axis=0))
                     layout.append((seq, None, f.shape[1]))
             if columns is None:
-                first_layout, columns = layout, _column_names(self.backbone, layout)
+                prefix = self.backbone if self.layer is None else f"{self.backbone}@{resolve_layer(self.backbone, self.layer)}"
+                first_layout, columns = layout, _column_names(prefix, layout)
             elif layout != first_layout:
                 failures.append({"patient_id": pid, "sequence": None, "file": None,
                                  "error": f"slice labels/feature sizes {layout} differ from the first case's {first_layout}"})
@@ -473,7 +496,7 @@ def extract_partition(units: list[dict[str, Any]], cfg: dict[str, Any], tick: An
         nonlocal pending, n_pending
         if not pending:
             return
-        model = get_model(cfg["spec"], cfg["pooling"], device)
+        model = get_model(cfg["spec"], cfg["pooling"], device, cfg.get("layer"))
         x = torch.from_numpy(np.concatenate([c.tensor for _, c in pending]))
         outs = []
         with torch.inference_mode():

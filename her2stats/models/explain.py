@@ -293,6 +293,103 @@ def grad_cam(model: Any, image: Any, target_class: int | None = None, mask: Any 
     return heat
 
 
+def grad_cam_3d(model: Any, volume: Any, target_class: int | None = None, mask: Any = None,
+                target_layer: Any = None) -> np.ndarray:
+    r"""Grad-CAM of a 3-D CNN for one volume, upsampled (trilinear) to the volume's grid.
+
+    The same formula as :func:`grad_cam` with the gradient averaged over depth, height and width:
+    :math:`\alpha_k^c = \frac{1}{dhw}\sum_{t,u,v} \partial y^c / \partial A^k_{tuv}`,
+    :math:`L^c = \mathrm{ReLU}(\sum_k \alpha_k^c A^k)`.
+
+    Parameters
+    ----------
+    model : a 3-D network (e.g. torchvision's ``r3d_18``, as :class:`her2stats.training.NetworkClassifier`
+        trains it) returning class logits.
+    volume : tensor or array ``(D, H, W)``, ``(C, D, H, W)`` or ``(1, C, D, H, W)``, preprocessed as
+        the model expects; a ``(D, H, W)`` volume is repeated over the model's input channels.
+    target_class : logit explained (default: the predicted class; a one-logit head explains it).
+    mask : optional ``(D, H, W)`` ROI; the heat is zeroed outside it and rescaled inside.
+    target_layer : the module whose output map is used, or its name (default ``"layer4"`` when the
+        model has one, else the last module holding a ``Conv3d``).
+
+    Returns
+    -------
+    numpy.ndarray ``(D, H, W)``, float32 in [0, 1]. Show it slice by slice with
+    :func:`her2stats.reporting.figures.gradcam_slices_figure`.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = volume if isinstance(volume, torch.Tensor) else torch.as_tensor(np.asarray(volume, dtype=np.float32))
+    x = x.float()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    if not convs:
+        raise InputError("grad_cam_3d needs a 3-D CNN (a model with Conv3d layers); use grad_cam for 2-D networks")
+    in_chans = int(convs[0].in_channels)
+    if x.ndim == 3:
+        x = x.unsqueeze(0).repeat(in_chans, 1, 1, 1)
+    if x.ndim == 4:
+        x = x.unsqueeze(0)
+    if x.ndim != 5 or x.shape[0] != 1:
+        raise InputError(f"volume must be (D, H, W), (C, D, H, W) or (1, C, D, H, W), got shape {tuple(x.shape)}")
+    if x.shape[1] == 1 and in_chans == 3:
+        x = x.expand(-1, 3, -1, -1, -1)
+    if not torch.isfinite(x).all():
+        raise InputError("volume has NaN or infinite values")
+    if target_layer is None:
+        named = dict(model.named_modules())
+        if "layer4" in named:
+            layer = named["layer4"]
+        else:
+            layer = [m for m in model.modules() if any(isinstance(c, torch.nn.Conv3d) for c in m.modules())
+                     and m is not model][-1]
+    elif isinstance(target_layer, str):
+        try:
+            layer = model.get_submodule(target_layer)
+        except AttributeError as exc:
+            raise InputError(f"the model has no layer {target_layer!r}") from exc
+    else:
+        layer = target_layer
+    param = next(model.parameters(), None)
+    if param is not None:
+        x = x.to(device=param.device, dtype=param.dtype)
+    store: dict[str, Any] = {}
+    handle = layer.register_forward_hook(lambda mod, inp, out: store.__setitem__("a", out))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            logits = model(x)
+            if logits.ndim == 1:
+                logits = logits.unsqueeze(1)
+            if target_class is None:
+                target_class = int(logits[0].argmax()) if logits.shape[1] > 1 else 0
+            if not 0 <= int(target_class) < logits.shape[1]:
+                raise InputError(f"target_class {target_class} is outside the model's {logits.shape[1]} outputs")
+            fmap = store["a"]
+            if fmap.ndim != 5:
+                raise InputError(f"the target layer's output has shape {tuple(fmap.shape)}, not a 3-D feature map")
+            (grad,) = torch.autograd.grad(logits[0, int(target_class)], fmap)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    weights = grad.mean(dim=(2, 3, 4), keepdim=True)
+    cam = torch.relu((weights * fmap.detach()).sum(dim=1, keepdim=True))
+    cam = F.interpolate(cam, size=tuple(int(s) for s in x.shape[-3:]), mode="trilinear", align_corners=False)[0, 0]
+    heat = cam.detach().cpu().numpy().astype(np.float32)
+    if mask is not None:
+        roi = np.asarray(mask)
+        if roi.shape != heat.shape:
+            raise InputError(f"mask shape {roi.shape} differs from the volume's {heat.shape}")
+        if not roi.any():
+            raise InputError("mask is empty: no ROI voxel to show the heatmap over")
+        heat = np.where(roi > 0, heat, 0.0).astype(np.float32)
+    peak = float(heat.max())
+    if peak > 0:
+        heat /= peak
+    return heat
+
+
 def _in_channels(model: Any) -> int:
     import torch
 

@@ -19,7 +19,8 @@ from .format import fmt_ci
 from .style import PALETTE, journal_style, save_figure
 
 __all__ = ["roc_figure", "calibration_figure", "decision_curve_figure", "nomogram_figure", "km_figure",
-           "forest_figure", "shap_figure", "gradcam_figure", "lasso_figure", "save"]
+           "forest_figure", "shap_figure", "gradcam_figure", "lasso_figure", "save", "icc_figure",
+           "training_curves_figure", "gradcam_slices_figure", "harmonization_figure", "intensity_histogram_figure"]
 
 
 def _plt():
@@ -203,8 +204,9 @@ def lasso_figure(res: Any, lambda_rule: str = "1se") -> Any:
         active = np.flatnonzero((coef != 0).any(axis=1))
         for j in active:
             ax1.plot(loglam, coef[j], lw=0.8)
-        for lam, ls in ((res.lambda_min, "--"), (res.lambda_1se, ":")):
-            ax1.axvline(np.log(lam), color="0.3", ls=ls, lw=0.8)
+        for lam, ls, name in ((res.lambda_min, "--", "lambda.min"), (res.lambda_1se, ":", "lambda.1se")):
+            ax1.axvline(np.log(lam), color="0.3", ls=ls, lw=0.8, label=f"{name} = {lam:.3g}")
+        ax1.legend(fontsize=7, loc="best")
         ax1.set_xlabel("log(lambda)")
         ax1.set_ylabel("Coefficient")
         ax1.set_title(f"Coefficient paths ({len(active)} of {coef.shape[0]} features ever non-zero)")
@@ -215,3 +217,181 @@ def lasso_figure(res: Any, lambda_rule: str = "1se") -> Any:
 
 def cohort_title(cohort: str) -> str:
     return cohort_label(cohort)
+
+
+def icc_figure(icc: Any, threshold: float = 0.9, comparison: str = ">=", thresholds: Any = None,
+               title: str = "") -> Any:
+    """ICC filtering as seed 000 draws it (Figures 2-5): per block (e.g. sequence), a histogram of
+    the features' ICC values with the threshold marked, and the number of features retained at a
+    range of thresholds with the chosen one highlighted.
+
+    ``icc``: a fitted :class:`~her2stats.selection.ICCFilter`, a Series of ICC values, or a dict
+    ``{block label: Series or ICCFilter}`` (one row of panels per block). ``comparison`` is
+    ``">="`` or ``">"`` (what counts as retained), as the paper states it.
+    """
+    import pandas as pd
+
+    if comparison not in (">=", ">"):
+        raise InputError(f"comparison must be '>=' or '>', got {comparison!r}")
+    blocks = icc if isinstance(icc, dict) else {"": icc}
+    if not blocks:
+        raise InputError("icc_figure needs at least one set of ICC values")
+    series = {}
+    for label, v in blocks.items():
+        if hasattr(v, "icc_"):
+            v = v.icc_
+        vals = pd.Series(v, dtype=float).dropna() if not isinstance(v, pd.Series) else v.astype(float).dropna()
+        if vals.empty:
+            raise InputError(f"icc_figure: block {label!r} has no ICC values")
+        series[label] = vals.to_numpy()
+    grid = np.asarray(thresholds if thresholds is not None else np.round(np.arange(0.5, 1.0001, 0.05), 2), float)
+    with journal_style():
+        fig, axes = _plt().subplots(len(series), 2, figsize=(8, 2.8 * len(series)), squeeze=False)
+        for row, (label, vals) in enumerate(series.items()):
+            ax1, ax2 = axes[row]
+            ax1.hist(vals, bins=np.linspace(min(0.0, vals.min()), 1.0, 41), color=PALETTE[0], edgecolor="white", lw=0.3)
+            ax1.axvline(threshold, color="tab:red", ls="--", lw=1)
+            kept = int((vals >= threshold).sum() if comparison == ">=" else (vals > threshold).sum())
+            ax1.set_xlabel("ICC")
+            ax1.set_ylabel("features")
+            ax1.set_title(f"{label + ': ' if label else ''}{kept} of {len(vals)} features with ICC {comparison} "
+                          f"{threshold:g}", fontsize=8)
+            n_at = [int((vals >= t).sum() if comparison == ">=" else (vals > t).sum()) for t in grid]
+            colours = ["tab:red" if np.isclose(t, threshold) else PALETTE[0] for t in grid]
+            ax2.bar([f"{t:g}" for t in grid], n_at, color=colours)
+            ax2.set_xlabel(f"ICC threshold (retained: ICC {comparison} threshold)")
+            ax2.set_ylabel("features retained")
+            ax2.tick_params(axis="x", labelrotation=90, labelsize=7)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def training_curves_figure(histories: Any, title: str = "") -> Any:
+    """Training curves of one network or of each CV fold's network: training and validation loss,
+    validation AUC and the kept checkpoint (:meth:`her2stats.training.TrainingHistory.plot`).
+    ``histories``: a TrainingHistory, a list of them, or a fitted NetworkClassifier /
+    FoldEnsembleClassifier."""
+    if hasattr(histories, "histories_"):
+        histories = histories.histories_
+    elif hasattr(histories, "history_"):
+        histories = [histories.history_]
+    elif type(histories).__name__ == "TrainingHistory":
+        histories = [histories]
+    histories = [h for h in histories if h is not None]
+    if not histories or any(type(h).__name__ != "TrainingHistory" for h in histories):
+        raise InputError("training_curves_figure needs TrainingHistory objects (NetworkClassifier.history_)")
+    n = len(histories)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    with journal_style():
+        fig, axes = _plt().subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+        for i, h in enumerate(histories):
+            h.plot(ax=axes[i // cols][i % cols], title=(f"fold {i + 1}" if n > 1 else ""))
+        for j in range(n, rows * cols):
+            axes[j // cols][j % cols].set_axis_off()
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+def gradcam_slices_figure(volume: Any, heatmap: Any, mask: Any = None, n_slices: int = 5, alpha: float = 0.4,
+                          title: str = "") -> Any:
+    """Grad-CAM of a 3-D network shown as slice panels: ``n_slices`` axial slices (evenly spaced
+    through the ROI when ``mask`` is given, else through the volume), the image on the top row and
+    the heatmap overlay below (:func:`her2stats.models.grad_cam_3d`)."""
+    vol = np.asarray(volume, dtype=float)
+    if vol.ndim == 4:
+        vol = vol.mean(axis=0)
+    heat = np.asarray(heatmap, dtype=float)
+    if vol.ndim != 3 or vol.shape != heat.shape:
+        raise InputError(f"volume {vol.shape} and heatmap {heat.shape} must be the same (D, H, W) grid")
+    if isinstance(n_slices, bool) or not isinstance(n_slices, (int, np.integer)) or n_slices < 1:
+        raise InputError(f"n_slices must be a positive integer, got {n_slices!r}")
+    if mask is not None:
+        m = np.asarray(mask).astype(bool)
+        if m.shape != vol.shape:
+            raise InputError(f"mask {m.shape} must be on the volume's grid {vol.shape}")
+        zs = np.flatnonzero(m.any(axis=(1, 2)))
+        if not len(zs):
+            raise InputError("mask is empty")
+        lo, hi = zs.min(), zs.max()
+    else:
+        lo, hi = 0, vol.shape[0] - 1
+    picks = np.unique(np.round(np.linspace(lo, hi, int(n_slices) + 2)[1:-1]).astype(int)) if hi > lo else np.array([lo])
+    with journal_style():
+        fig, axes = _plt().subplots(2, len(picks), figsize=(1.9 * len(picks), 4.0), squeeze=False)
+        for j, z in enumerate(picks):
+            axes[0][j].imshow(vol[z], cmap="gray")
+            axes[0][j].set_title(f"slice {z}", fontsize=7)
+            axes[1][j].imshow(vol[z], cmap="gray")
+            axes[1][j].imshow(heat[z], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+            if mask is not None:
+                axes[1][j].contour(np.asarray(mask)[z].astype(float), levels=[0.5], colors="white", linewidths=0.6)
+            for ax in (axes[0][j], axes[1][j]):
+                ax.set_axis_off()
+        axes[0][0].text(-0.1, 0.5, "input", transform=axes[0][0].transAxes, rotation=90, va="center", ha="right",
+                        fontsize=8)
+        axes[1][0].text(-0.1, 0.5, "Grad-CAM", transform=axes[1][0].transAxes, rotation=90, va="center", ha="right",
+                        fontsize=8)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def harmonization_figure(before: Any, after: Any, batch: Any, features: Any = None, n_features: int = 3,
+                         title: str = "") -> Any:
+    """Feature distributions per batch (scanner, centre) before and after harmonisation (ComBat):
+    one row per feature, density histograms per batch, before (left) and after (right). Default
+    features: the ``n_features`` with the largest one-way batch ICC before harmonisation (where
+    the scanner mattered most)."""
+    import pandas as pd
+
+    from ..harmonization import batch_icc
+
+    if not isinstance(before, pd.DataFrame) or not isinstance(after, pd.DataFrame):
+        raise InputError("harmonization_figure needs DataFrames before and after")
+    if list(before.columns) != list(after.columns) or len(before) != len(after):
+        raise InputError("before and after must have the same feature columns and rows")
+    b = np.asarray(batch)
+    if len(b) != len(before):
+        raise InputError(f"batch has {len(b)} values but the features have {len(before)} rows")
+    if features is None:
+        icc = batch_icc(before, b)
+        order = np.argsort(-np.nan_to_num(icc, nan=-np.inf), kind="stable")
+        features = [before.columns[j] for j in order[: int(n_features)]]
+    missing = [f for f in features if f not in before.columns]
+    if missing:
+        raise InputError(f"harmonization_figure: feature(s) {missing} not in the data")
+    levels = list(dict.fromkeys(b.tolist()))
+    with journal_style():
+        fig, axes = _plt().subplots(len(features), 2, figsize=(8, 2.4 * len(features)), squeeze=False)
+        for i, f in enumerate(features):
+            for j, (stage, data) in enumerate((("before", before), ("after ComBat", after))):
+                ax = axes[i][j]
+                v = data[f].to_numpy(dtype=float)
+                edges = np.histogram_bin_edges(v[np.isfinite(v)], bins=25)
+                for k, lev in enumerate(levels):
+                    ax.hist(v[b == lev], bins=edges, density=True, histtype="step", lw=1.2,
+                            color=PALETTE[k % len(PALETTE)], label=str(lev))
+                ax.set_title(f"{f}: {stage}", fontsize=8)
+                ax.set_ylabel("density")
+        axes[0][0].legend(fontsize=7)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+def intensity_histogram_figure(hists: Any, title: str = "") -> Any:
+    """Voxel intensity histograms per group before and after normalisation
+    (:func:`her2stats.imaging.intensity_histograms`)."""
+    if type(hists).__name__ != "IntensityHistograms":
+        raise InputError(f"intensity_histogram_figure needs IntensityHistograms, got {type(hists).__name__}")
+    with journal_style():
+        fig, axes = _plt().subplots(1, 2, figsize=(8, 3.2))
+        hists.plot(axes=axes)
+        if title:
+            fig.suptitle(title)
+    return fig

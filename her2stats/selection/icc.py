@@ -73,7 +73,8 @@ def repeated_to_array(data: Any, target_col: str = "case_id", rater_col: str = "
 
 
 class ICCFilter(FeatureSelector):
-    """Keep features with ICC >= ``threshold`` across repeated segmentations or readers.
+    """Keep features with ICC >= ``threshold`` (or > ``threshold``) across repeated segmentations
+    or readers.
 
     The ICC of each feature comes from :func:`her2stats.stats.agreement.icc_many` (Shrout &
     Fleiss 1979; McGraw & Wong 1996), vectorised over features.
@@ -91,7 +92,11 @@ class ICCFilter(FeatureSelector):
 
     Parameters
     ----------
-    threshold : keep features with ICC >= threshold (seed 000: 0.9; seed 004 used > 0.75).
+    threshold : the ICC cut-off (seed 000: 0.9; seed 004: 0.75).
+    comparison : ``">="`` (keep ICC >= threshold; seed 000's Methods and Figures 2-5: "ICC >= 0.9")
+        or ``">"`` (keep ICC > threshold; seed 004: "ICC > 0.75", and seed 000's section 2.3.3 "an
+        ICC above 0.9"). State the one the paper states: a feature exactly at the threshold is kept
+        by one and dropped by the other.
     kind : ICC form passed to ``icc_many`` (``"ICC2,1"`` = two-way random, absolute agreement,
         single measurement; ``"ICC3,1"`` consistency...).
     repeated : optional repeated-measurement data (see above).
@@ -104,8 +109,9 @@ class ICCFilter(FeatureSelector):
     """
 
     def __init__(self, threshold: float = 0.9, kind: str = "ICC2,1", repeated: Any = None,
-                 target_col: str = "case_id", rater_col: str = "rater"):
+                 target_col: str = "case_id", rater_col: str = "rater", comparison: str = ">="):
         self.threshold = threshold
+        self.comparison = comparison
         self.kind = kind
         self.repeated = repeated
         self.target_col = target_col
@@ -114,6 +120,8 @@ class ICCFilter(FeatureSelector):
     def fit(self, X: Any, y: Any = None) -> "ICCFilter":
         if not -1.0 <= float(self.threshold) <= 1.0:
             raise InputError(f"threshold must be an ICC value in [-1, 1], got {self.threshold!r}")
+        if self.comparison not in (">=", ">"):
+            raise InputError(f"comparison must be '>=' or '>', got {self.comparison!r}")
         from ..stats.agreement import icc_many
 
         source = X if self.repeated is None else self.repeated
@@ -140,6 +148,7 @@ class ICCFilter(FeatureSelector):
         self.n_features_in_ = len(names)
         icc_vals = icc_by_name.to_numpy()
         self.icc_ = icc_by_name
-        self.support_ = np.nan_to_num(icc_vals, nan=-np.inf) >= float(self.threshold)
+        vals = np.nan_to_num(icc_vals, nan=-np.inf)
+        self.support_ = vals >= float(self.threshold) if self.comparison == ">=" else vals > float(self.threshold)
         self.report_ = pd.DataFrame({"feature": names, "icc": icc_vals, "kept": self.support_})
         return self

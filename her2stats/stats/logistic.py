@@ -279,6 +279,121 @@ def _py_step(data, y, terms: list[_Term], direction: str, k: float) -> tuple[lis
     return current, path
 
 
+def _glm(data, y, terms):
+    import statsmodels.api as sm
+
+    x, _ = _design(data, terms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # statsmodels stops on the deviance change, which is quadratic in the coefficients' error:
+        # a covariate on a large scale (weight in pounds) keeps ~1e-6 relative error in Wald statistics
+        # at 1e-10 or 1e-12; 1e-14 (R: epsilon = 1e-14) gives the maximum to ~1e-10
+        return sm.GLM(y, x, family=sm.families.Binomial()).fit(tol=1e-14, maxiter=100), x
+
+
+def _term_columns(terms: list[_Term], term: _Term) -> np.ndarray:
+    """Positions of ``term``'s columns in the design of ``terms`` (intercept first)."""
+    start = 1
+    for t in terms:
+        width = 1 if t.kind == "numeric" else len(t.levels) - 1
+        if t is term:
+            return np.arange(start, start + width)
+        start += width
+    raise KeyError(term.name)
+
+
+def _step_test(data, y, small: list[_Term], large: list[_Term], term: _Term, test: str) -> tuple[float, int, float]:
+    """Statistic, df and p-value for ``term``: model ``small`` (without it) vs ``large`` (with it).
+
+    ``lr``: deviance(small) - deviance(large); ``score`` (Rao): ``U' I^-1 U`` with the score
+    ``U = X'(y - mu)`` and information ``I = X' W X`` of the large design at the small model's
+    fit (the score of the small model's own columns is zero there); ``wald``: ``b' V^-1 b`` over
+    the term's coefficients in the large model. Chi-square with df = the term's columns."""
+    fit_large, x_large = _glm(data, y, large)
+    idx = _term_columns(large, term)
+    df = len(idx)
+    if test == "lr":
+        fit_small, _ = _glm(data, y, small)
+        stat = float(fit_small.deviance - fit_large.deviance)
+    elif test == "score":
+        fit_small, x_small = _glm(data, y, small)
+        mu = np.asarray(fit_small.fittedvalues)
+        u = x_large.T @ (y - mu)
+        info = x_large.T @ (x_large * (mu * (1 - mu))[:, None])
+        stat = float(u @ np.linalg.solve(info, u))
+    else:
+        b = np.asarray(fit_large.params)[idx]
+        v = np.asarray(fit_large.cov_params())[np.ix_(idx, idx)]
+        stat = float(b @ np.linalg.solve(v, b))
+    return stat, df, float(stats.chi2.sf(max(stat, 0.0), df))
+
+
+def _py_step_p(data, y, terms: list[_Term], direction: str, p_enter: float, p_remove: float,
+               test: str) -> tuple[list[_Term], list[dict]]:
+    """Stepwise selection by p-values (entry if p < p_enter, removal if p > p_remove).
+
+    ``forward``: from the intercept-only model, add the term with the smallest entry p-value while
+    it is below ``p_enter``. ``backward``: from the full model, remove the term with the largest
+    p-value while it exceeds ``p_remove``. ``both``: forward steps, each followed by removals of
+    terms whose p-value has risen above ``p_remove``. Ties keep the earlier term (covariate order
+    for entries, model order for removals), as the R engine's ``which.min``/``which.max``."""
+    current = [] if direction == "forward" else list(terms)
+    path = [{"step": 0, "change": "", "criterion": _aic(data, y, current, 2.0)[0], "statistic": np.nan,
+             "df": np.nan, "p_value": np.nan}]
+    seen = {frozenset(t.name for t in current)}
+
+    def record(change, stat, df, p):
+        path.append({"step": len(path), "change": change, "criterion": _aic(data, y, current, 2.0)[0],
+                     "statistic": stat, "df": df, "p_value": p})
+
+    while True:
+        changed = False
+        if direction in ("forward", "both"):
+            cand = [t for t in terms if t not in current]
+            if cand:
+                res = [_step_test(data, y, current, current + [t], t, test) for t in cand]
+                j = int(np.argmin([r[2] for r in res]))
+                if res[j][2] < p_enter:
+                    current = current + [cand[j]]
+                    record(f"+ {cand[j].name}", *res[j])
+                    changed = True
+        if direction in ("backward", "both"):
+            while current:
+                res = [_step_test(data, y, [u for u in current if u is not t], current, t, test) for t in current]
+                j = int(np.argmax([r[2] for r in res]))
+                if res[j][2] > p_remove:
+                    gone = current[j]
+                    current = [u for u in current if u is not gone]
+                    record(f"- {gone.name}", *res[j])
+                    changed = True
+                else:
+                    break
+        if not changed:
+            break
+        key = frozenset(t.name for t in current)
+        if key in seen:
+            raise ConvergenceError("stepwise selection cycles (a model was visited twice); use p_enter < p_remove")
+        seen.add(key)
+    return current, path
+
+
+def _r_step_p(data, y, terms: list[_Term], direction: str, p_enter: float, p_remove: float,
+              test: str) -> tuple[list[_Term], list[dict]]:
+    from .. import r_bridge
+
+    out = r_bridge.call("h2s_logistic_step_p", data=_r_frame(data, y, terms), terms=[t.safe for t in terms],
+                        direction=direction, p_enter=float(p_enter), p_remove=float(p_remove), test=test)
+    by_safe = {t.safe: t for t in terms}
+    chosen = [] if out["terms"] is None else [by_safe[str(v)] for v in np.atleast_1d(out["terms"])]
+    st = out["steps"]
+    path = []
+    for i, (ch, stat, df, p, aic) in enumerate(zip(st["change"], st["statistic"], st["df"], st["p"], st["aic"])):
+        sign, _, safe = str(ch).strip().partition(" ")
+        path.append({"step": i, "change": f"{sign} {by_safe[safe].name}" if safe else "", "criterion": float(aic),
+                     "statistic": float(stat), "df": float(df), "p_value": float(p)})
+    return chosen, path
+
+
 # =========================================================================== fitting (R)
 def _r_frame(data: pd.DataFrame, y: np.ndarray, terms: list[_Term]) -> pd.DataFrame:
     """What R sees: ``y``, each term under its generated name (v1..), levels as codes (l1..)."""
@@ -354,7 +469,9 @@ class LogisticTable(Result):
     selected : tuple of str
         Covariates in the final multivariable model.
     steps : DataFrame
-        Stepwise path (step, change, AIC/BIC); empty without stepwise selection.
+        Stepwise path (step, change, AIC/BIC of the model after the step; with ``criterion="p"`` also
+        the test ``statistic``, ``df`` and ``p_value`` of the term entered or removed); empty without
+        stepwise selection.
     """
 
     frame: pd.DataFrame = field(compare=False)
@@ -394,7 +511,8 @@ def _with_or(fit: _Fit, z: float, ci: str) -> pd.DataFrame:
 def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], univariable: bool = True,
                    multivariable: bool = True, stepwise: str | None = None, criterion: str = "aic",
                    ci: str = "wald", level: float = 0.95, positive: Any = None,
-                   engine: str | None = None, firth: bool = False, event: Any = None) -> LogisticTable:
+                   engine: str | None = None, firth: bool = False, event: Any = None,
+                   p_enter: float = 0.05, p_remove: float = 0.10, test: str = "lr") -> LogisticTable:
     r"""Odds-ratio table of a binary outcome: univariable and multivariable logistic regression.
 
     .. math:: \operatorname{logit} P(Y=1\mid x) = \beta_0 + \sum_j \beta_j x_j,\qquad
@@ -415,8 +533,16 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
     stepwise : {None, "backward", "forward", "both"}
         R ``step()`` on the multivariable model (backward/both start from the full model,
         forward from the intercept-only model), by ``criterion``.
-    criterion : {"aic", "bic"}
-        ``k = 2`` or ``k = log(n)`` in deviance + k * edf.
+    criterion : {"aic", "bic", "p"}
+        ``k = 2`` or ``k = log(n)`` in deviance + k * edf; or ``"p"``: entry and removal by
+        p-values (seed 002's "stepwise regression"): a term enters when its ``test`` p-value is
+        below ``p_enter`` (the smallest first) and leaves when it rises above ``p_remove`` (the
+        largest first); R's ``step()`` cannot do this, so both engines run the same algorithm
+        (R with ``glm``/``anova``, Python with statsmodels), see :func:`_py_step_p`.
+    p_enter, p_remove : p-value thresholds of ``criterion="p"`` (SPSS defaults 0.05 and 0.10;
+        ``p_enter <= p_remove`` so that a term just entered is not removed again).
+    test : ``"lr"`` (likelihood ratio), ``"score"`` (Rao, as SPSS uses for entry) or ``"wald"``:
+        the test of one term (all its coefficients) for ``criterion="p"``.
     ci : {"wald", "profile"}
         Wald (default, stated in the footnotes) or profile likelihood (R ``confint``; R's
         profile is spline-interpolated, so the engines agree to ~1e-3 there).
@@ -452,8 +578,17 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
     """
     if stepwise not in (None, "backward", "forward", "both"):
         raise InputError(f"stepwise must be None, 'backward', 'forward' or 'both', got {stepwise!r}")
-    if criterion not in ("aic", "bic"):
-        raise InputError(f"criterion must be 'aic' or 'bic', got {criterion!r}")
+    if criterion not in ("aic", "bic", "p"):
+        raise InputError(f"criterion must be 'aic', 'bic' or 'p', got {criterion!r}")
+    if criterion == "p":
+        if test not in ("lr", "score", "wald"):
+            raise InputError(f"test must be 'lr', 'score' or 'wald', got {test!r}")
+        for name, v in (("p_enter", p_enter), ("p_remove", p_remove)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < float(v) <= 1:
+                raise InputError(f"{name} must be a p-value threshold in (0, 1], got {v!r}")
+        if p_enter > p_remove:
+            raise InputError(f"p_enter ({p_enter}) must not exceed p_remove ({p_remove}): a term could enter and "
+                             f"leave again forever")
     if ci not in ("wald", "profile"):
         raise InputError(f"ci must be 'wald' or 'profile', got {ci!r}")
     if not (univariable or multivariable):
@@ -485,11 +620,16 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
         _check_design(data, y, used, firth)
         if firth:
             return _firth_fit(data, y, used, engine), None
+        path_p = None
+        if criterion == "p" and direction != "none":
+            step_p = _r_step_p if engine == "r" else _py_step_p
+            used, path_p = step_p(data, y, used, direction, float(p_enter), float(p_remove), test)
+            direction = "none"
         if engine == "r":
             res = _r_fit(data, y, used, direction, k, profile, level)
-            return res, res.path
+            return res, (path_p if path_p is not None else res.path)
         if direction == "none":
-            return _py_fit(data, y, used, profile, level), None
+            return _py_fit(data, y, used, profile, level), path_p
         selected, path = _py_step(data, y, used, direction, k)
         return _py_fit(data, y, selected, profile, level), path
 
@@ -515,14 +655,18 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
     selected = tuple(t.name for t in terms)
     steps = pd.DataFrame(columns=["step", "change", "criterion"])
     if multivariable:
-        k = 2.0 if criterion == "aic" else math.log(int(complete.sum()))
+        k = math.log(int(complete.sum())) if criterion == "bic" else 2.0
         res, path = fit(data_mv, terms, stepwise or "none", k)
         multi = _with_or(res, z, ci)
         model = res.model
         selected = tuple(res.terms)
         if path is not None:
             steps = pd.DataFrame(path)
-        if stepwise:
+        if stepwise and criterion == "p":
+            footnotes.append(f"Multivariable model selected by {stepwise} stepwise selection on p-values "
+                             f"({ {'lr': 'likelihood-ratio', 'score': 'score', 'wald': 'Wald'}[test]} test; entry "
+                             f"p < {p_enter}, removal p > {p_remove}); kept: {', '.join(selected) if selected else 'none'}.")
+        elif stepwise:
             footnotes.append(f"Multivariable model selected by {stepwise} stepwise {criterion.upper()} (R step()); "
                              f"kept: {', '.join(selected) if selected else 'none'}.")
     footnotes.append(f"OR: odds ratio of {outcome} = {positive!r}; {int(level * 100)}% CI by "

@@ -282,29 +282,18 @@ def _delong_placements(y: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray,
     ``v10[i]`` = share of controls below case i (ties 1/2); ``v01[j]`` = share of cases above
     control j. ``AUC = mean(v10) = mean(v01)``.
     """
-    pos = s[y == 1]
-    neg = s[y == 0]
-    m, n = len(pos), len(neg)
+    from ._kernels import delong_placements
+
     # midrank(case in all) - midrank(case among cases) = #controls below + 1/2 #tied controls.
-    # One sort of the pooled scores gives it for every subject: walk the groups of equal values,
-    # counting cases and controls before and within each group.
-    z = np.concatenate([pos, neg])
-    order = np.argsort(z)  # ties need no stable order: equal values form one group
-    zs = z[order]
-    is_case = order < m
-    new_group = np.empty(len(zs), dtype=bool)
-    new_group[0] = True
-    np.not_equal(zs[1:], zs[:-1], out=new_group[1:])
-    gid = np.cumsum(new_group) - 1
-    cases_in = np.bincount(gid, weights=is_case)
-    ctrls_in = np.bincount(gid) - cases_in
-    ctrls_before = np.cumsum(ctrls_in) - ctrls_in
-    cases_before = np.cumsum(cases_in) - cases_in
-    placement = np.where(is_case, (ctrls_before + 0.5 * ctrls_in)[gid] / n,
-                         1.0 - (cases_before + 0.5 * cases_in)[gid] / m)
-    v = np.empty(m + n)
-    v[order] = placement
-    v10, v01 = v[:m], v[m:]
+    # One argsort of the scores gives it for every subject: a compiled walk over the groups of
+    # equal values counts cases and controls before and within each group (the argsort is the
+    # whole cost; ties need no stable order: equal values form one group).
+    yy = np.ascontiguousarray(y, dtype=np.int8)
+    ss = np.ascontiguousarray(s, dtype=float)
+    m = int(np.count_nonzero(yy))
+    v = delong_placements(np.argsort(ss), ss, yy, m, len(yy) - m)
+    case = yy == 1
+    v10, v01 = v[case], v[~case]
     return float(v10.mean()), v10, v01
 
 

@@ -1068,36 +1068,19 @@ def _concordance_counts(t: np.ndarray, e: np.ndarray, risk: np.ndarray, chunk: i
     event is concordant. Two deaths at the same time are tied.y (tied.xy when the risks tie too).
     ``event_weight`` (per observation, applied at the earlier event of a pair) gives survival's
     time weights, e.g. ``1/G^2`` for Uno's C.
+
+    O(n log n): two sweeps over the sorted times with a Fenwick tree over the ranks of ``risk``
+    (:func:`._kernels.concordance_pairs`), as survival does; ``chunk`` is accepted for
+    compatibility and unused (no n x n block is ever formed).
     """
-    n = len(t)
-    if chunk is None:  # keep each (events x n) boolean block around 16 MB
-        chunk = max(1, int(16_000_000 // max(n, 1)))
-    counts = np.zeros(5)
-    infl = np.zeros((n, 5))
-    ev = np.flatnonzero(e == 1)
-    for s in range(0, len(ev), chunk):
-        i = ev[s:s + chunk]
-        wi = np.ones(len(i)) if event_weight is None else event_weight[i]
-        ti, ri = t[i][:, None], risk[i][:, None]
-        later = (t[None, :] > ti) | ((t[None, :] == ti) & (e[None, :] == 0))
-        tie_y = (t[None, :] == ti) & (e[None, :] == 1)
-        tie_y[np.arange(len(i)), i] = False
-        conc = later & (ri > risk[None, :])
-        disc = later & (ri < risk[None, :])
-        tx = later & (ri == risk[None, :])
-        txy = tie_y & (ri == risk[None, :])
-        ty = tie_y & ~txy
-        for k, mat in enumerate((conc, disc, tx)):
-            per_event = mat.sum(axis=1) * wi
-            counts[k] += per_event.sum()
-            infl[i, k] += per_event
-            infl[:, k] += wi @ mat
-        # tied-on-y pairs are seen from both deaths: count each unordered pair once
-        counts[3] += (ty.sum(axis=1) * wi).sum() / 2
-        counts[4] += (txy.sum(axis=1) * wi).sum() / 2
-        infl[i, 3] += ty.sum(axis=1) * wi
-        infl[i, 4] += txy.sum(axis=1) * wi
-    return counts, infl
+    from ._kernels import concordance_pairs
+
+    t = np.ascontiguousarray(t, dtype=float)
+    ev = np.ascontiguousarray(e, dtype=np.int64)
+    uniq, rank = np.unique(np.asarray(risk, dtype=float), return_inverse=True)
+    w = np.ones(len(t)) if event_weight is None else np.ascontiguousarray(event_weight, dtype=float)
+    order = np.argsort(t, kind="stable")
+    return concordance_pairs(order, t, ev, rank.astype(np.int64).ravel(), len(uniq), w)
 
 
 def _concordance_numpy(t: np.ndarray, e: np.ndarray, risk: np.ndarray, event_weight: np.ndarray | None = None

@@ -46,7 +46,7 @@ from ..errors import InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
-from .survival import _check_time_event, _concordance_numpy, _km_ci, _km_table
+from .survival import _check_time_event, _concordance_counts, _concordance_numpy, _km_ci, _km_table
 
 __all__ = ["time_dependent_auc", "time_dependent_brier", "uno_concordance", "calibration_at_horizon", "TimeDependentAUC",
            "BrierResult", "UnoCResult", "HorizonCalibration"]
@@ -153,25 +153,25 @@ def _brier_at(t, e, S, times, left) -> np.ndarray:
     return out
 
 
-def _uno_c(t, e, r, tau, left) -> float:
+def _uno_weights(t, e, tau, left) -> np.ndarray:
+    """Time weight ``1/G(T_i)^2`` of each event at or before ``tau`` (0 elsewhere)."""
     ut, G = _censoring_km(t, e)
-    num = den = 0.0
-    ev = np.flatnonzero(e == 1)
+    use = e == 1
     if tau is not None:
-        ev = ev[t[ev] <= tau]
-    order = np.argsort(t, kind="mergesort")
-    ts, es, rs = t[order], e[order], r[order]
-    w = 1.0 / _G_at(ut, G, t[ev], left) ** 2
-    for wi, i in zip(w, ev):
-        # comparable: later times, or the same time and censored
-        start = np.searchsorted(ts, t[i], side="right")
-        same = (ts == t[i]) & (es == 0)
-        comp_r = np.concatenate([rs[start:], rs[same]])
-        num += wi * (np.sum(r[i] > comp_r) + 0.5 * np.sum(r[i] == comp_r))
-        den += wi * comp_r.size
+        use &= t <= tau
+    tw = np.zeros(len(t))
+    tw[use] = 1.0 / _G_at(ut, G, t[use], left) ** 2
+    return tw
+
+
+def _uno_c(t, e, r, tau, left) -> float:
+    """Uno's C: comparable pairs (later times, or the same time and censored) weighted by the
+    earlier event's ``1/G^2``; O(n log n) through the Fenwick-tree pair counts."""
+    counts, _ = _concordance_counts(t, e, r, event_weight=_uno_weights(t, e, tau, left))
+    den = counts[:3].sum()
     if den == 0:
         raise InputError("no comparable pairs for Uno's C (no events before tau with later follow-up)")
-    return num / den
+    return float((counts[0] + 0.5 * counts[2]) / den)
 
 
 def _boot(fn, n: int, n_boot: int, seed, scheduler, width: int) -> np.ndarray:
@@ -440,12 +440,9 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
         if np.any(g_ev <= 0):
             raise InputError("the censoring survival G is 0 at an event time (everyone left is censored "
                              "there); use g_limit='left' or set tau before that time")
-        tw = np.zeros(len(t))
-        tw[e == 1] = 1.0 / g_ev ** 2
-        if tau is not None:
-            tw = np.where(t > tau, 0.0, tw)
-        ij = _concordance_numpy(t, e, r, event_weight=tw)
-        c = _uno_c(t, e, r, tau, left)
+        ij = _concordance_numpy(t, e, r, event_weight=_uno_weights(t, e, tau, left))
+        cnt = ij["count"]
+        c = float((cnt[0] + 0.5 * cnt[2]) / cnt[:3].sum())
         se = math.sqrt(ij["var"])
         lo, hi = c - z * se, c + z * se
         if n_boot:

@@ -8,6 +8,8 @@ function and is tested through it against R and against a brute-force reference:
   ranks of the risk score, the algorithm of ``survival::concordance`` (Therneau's
   ``concordance3``), instead of comparing all pairs.
 * :func:`delong_placements` - DeLong placement values from one argsort of the scores.
+* :func:`cox_terms` - Cox partial likelihood, score and information (Breslow / Efron) in one
+  sweep over the sorted times, the algorithm of survival's ``coxfit6``.
 
 ``cache=True`` stores the machine code beside this file (``__pycache__``), so only the first
 call on a fresh installation pays the compilation (about 1-3 s per kernel).
@@ -184,3 +186,96 @@ def delong_placements(order: np.ndarray, s: np.ndarray, y: np.ndarray, n_pos: in
     for q in range(n):
         v[order[q]] = placed[q]
     return v
+
+
+# --------------------------------------------------------------------------- Cox partial likelihood
+@njit(cache=True, error_model="numpy")
+def cox_terms(t: np.ndarray, e: np.ndarray, Xc: np.ndarray, beta: np.ndarray, efron: bool, need_info: bool
+              ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Log partial likelihood, score and information of a Cox model at ``beta``, O(n p^2).
+
+    Rows are sorted by time (deaths first at equal times). A backward sweep keeps the risk-set
+    sums ``S0 = sum w``, ``S1 = sum w x`` (w = exp(x'b)); the d deaths at a time give d terms
+    with Efron fraction ``f = l/d`` (Breslow: 0): ``den = S0 - f D0``, ``mu = (S1 - f D1)/den``
+    (``D*`` the deaths' own sums), loglik ``-= log den``, score ``-= mu``. The information
+    ``sum_terms (S2 - f D2)/den - mu mu'`` needs no running ``S2``: since the risk set of an
+    event time is every row from its first one on, ``sum_k a_k S2_k = sum_i w_i A_i x_i x_i'``
+    with ``a_k = sum_l 1/den`` and ``A_i`` the running sum of ``a`` up to row i (likewise the
+    Efron part, ``b_k = sum_l f/den``, on the deaths' rows), one weighted cross-product.
+    """
+    n, p = Xc.shape
+    eta = np.empty(n)
+    w = np.empty(n)
+    n_dead = 0
+    for i in range(n):
+        s = 0.0
+        for a in range(p):
+            s += Xc[i, a] * beta[a]
+        eta[i] = s
+        w[i] = np.exp(s)
+        n_dead += e[i]
+    S1 = np.zeros(p)
+    D1 = np.zeros(p)
+    score = np.zeros(p)
+    M = np.empty((n_dead, p))       # mu of each death's term
+    a_first = np.zeros(n)           # sum_l 1/den, at the first row of its event time
+    b_dead = np.zeros(n)            # sum_l f/den, at each death's row
+    S0 = 0.0
+    loglik = 0.0
+    slot = n_dead
+    hi = n - 1
+    while hi >= 0:
+        tk = t[hi]
+        lo = hi
+        while lo > 0 and t[lo - 1] == tk:
+            lo -= 1
+        D0 = 0.0
+        d = 0
+        for a in range(p):
+            D1[a] = 0.0
+        for i in range(lo, hi + 1):
+            wi = w[i]
+            S0 += wi
+            for a in range(p):
+                S1[a] += wi * Xc[i, a]
+            if e[i] == 1:
+                d += 1
+                D0 += wi
+                loglik += eta[i]
+                for a in range(p):
+                    D1[a] += wi * Xc[i, a]
+                    score[a] += Xc[i, a]
+        if d:
+            a_sum = 0.0
+            b_sum = 0.0
+            for l in range(d):
+                f = l / d if efron else 0.0
+                den = S0 - f * D0
+                loglik -= np.log(den)
+                a_sum += 1.0 / den
+                b_sum += f / den
+                slot -= 1
+                for a in range(p):
+                    m_a = (S1[a] - f * D1[a]) / den
+                    M[slot, a] = m_a
+                    score[a] -= m_a
+            a_first[lo] = a_sum
+            for i in range(lo, lo + d):   # the deaths are the group's first rows
+                b_dead[i] = b_sum
+        hi = lo - 1
+    info = np.zeros((p, p))
+    if need_info:
+        A = 0.0
+        for i in range(n):
+            A += a_first[i]
+            c = w[i] * (A - b_dead[i])
+            for a in range(p):
+                v = c * Xc[i, a]
+                for b in range(p):
+                    info[a, b] += v * Xc[i, b]
+        for k in range(n_dead):
+            for a in range(p):
+                v = M[k, a]
+                for b in range(p):
+                    info[a, b] -= v * M[k, b]
+    return loglik, score, info

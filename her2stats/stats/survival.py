@@ -57,7 +57,7 @@ def _check_columns(df: Any, columns: Sequence[str]) -> None:
 def _check_time_event(time: np.ndarray, event: np.ndarray, duration: str = "duration",
                       event_name: str = "event", index: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Validate durations (> 0) and events (0/1); return float times and int events."""
-    index = list(range(len(time))) if index is None else list(index)
+    index = pd.RangeIndex(len(time)) if index is None else pd.Index(index)
     t = _core.as_numeric(pd.Series(np.asarray(time), index=index), f"duration column '{duration}'", allow_inf=True)
     bad = np.flatnonzero(~np.isfinite(t) | (t <= 0))
     if bad.size:
@@ -619,7 +619,7 @@ def _make_design(df: pd.DataFrame, covariates: Sequence[str], event: np.ndarray)
         else:
             if not pd.api.types.is_numeric_dtype(s.dtype):
                 raise InputError(f"covariate '{cov}' has dtype {s.dtype}, neither numeric nor categorical")
-            if s.nunique() < 2:
+            if not (s != s.iloc[0]).any():   # constant (no missing values here); cheaper than nunique
                 raise InputError(f"covariate '{cov}' is constant ({s.iloc[0]!r}) in the analysed rows; drop it")
             terms.append((cov, (len(columns),)))
             columns.append(cov)
@@ -628,61 +628,91 @@ def _make_design(df: pd.DataFrame, covariates: Sequence[str], event: np.ndarray)
 
 
 class _CoxData:
-    """Sorted data and risk-set machinery for the partial likelihood (Breslow or Efron ties)."""
+    """Sorted data and risk-set machinery for the partial likelihood (Breslow or Efron ties).
+
+    Rows are sorted by time with the deaths first at each time, so the deaths at the k-th
+    event time are the contiguous rows ``first[k] .. first[k] + d[k] - 1`` and the risk set is
+    every row from ``first[k]`` on. Each death is one term of the likelihood (a "slot"): at
+    event time k the l-th of its d deaths (l = 0..d-1) has the Efron fraction ``f = l/d``
+    (Breslow: 0). Every sum over risk sets is a reverse cumulative sum read at ``first``.
+    """
 
     def __init__(self, t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str):
-        order = np.lexsort((-e, t))  # by time; events before censorings at equal time (irrelevant here)
+        order = np.lexsort((-e, t))  # by time; deaths before censorings at equal time
         self.t, self.e, self.X = t[order], e[order].astype(float), X[order]
         self.order = order
         self.ties = ties
         self.mean = self.X.mean(axis=0)  # centring for stability (coxph centres too)
-        self.Xc = self.X - self.mean
+        self.Xc = np.ascontiguousarray(self.X - self.mean)
         ev_times, self.d = np.unique(self.t[self.e == 1], return_counts=True)
         self.event_times = ev_times
         self.first = np.searchsorted(self.t, ev_times, side="left")  # start of the risk set
         self.ev_idx = np.searchsorted(ev_times, self.t[self.e == 1])  # event -> its event time
         self.ev_rows = np.flatnonzero(self.e == 1)
+        # slots: one per death, in row order (grouped by event time)
+        slot_l = self.ev_rows - self.first[self.ev_idx]   # l = 0..d-1 within the event time
+        self.frac = slot_l / self.d[self.ev_idx] if ties == "efron" else np.zeros(len(self.ev_rows))
+        self.x_dead = self.Xc[self.ev_rows]
+        self.sum_x_dead = self.x_dead.sum(axis=0)
+        self.slot_start = np.searchsorted(self.ev_rows, self.first)   # first death of each event time
+        self.e_int = e[order].astype(np.int64)
 
-    def terms(self, beta: np.ndarray, need_info: bool = True) -> dict[str, Any]:
+    def terms(self, beta: np.ndarray, need_info: bool = True, per_time: bool = False) -> dict[str, Any]:
+        """Log partial likelihood, score, information (and, with ``per_time``, the per-event-time
+        score ``score_t`` and information ``V_t`` that cox.zph needs) at ``beta``.
+
+        Without ``per_time`` one compiled backward sweep (:func:`._kernels.cox_terms`) does it. With
+        it, the same sums vectorised over the slots: ``info = sum_slots [(S2_k - f D2_k)/den - mu
+        mu']`` uses ``sum_k a_k S2_k = Xc' diag(w A) Xc`` with ``A_j = sum_{k: first_k <= j} a_k``
+        (the Efron correction ``sum_k b_k D2_k`` a weighted sum over the deaths' rows).
+        """
         Xc = self.Xc
-        p = Xc.shape[1]
+        n, p = Xc.shape
+        if not per_time:   # the fit's hot path: one compiled sweep (survival's coxfit6 algorithm)
+            from ._kernels import cox_terms
+
+            loglik, score, info = cox_terms(self.t, self.e_int, Xc, np.ascontiguousarray(beta, dtype=float),
+                                            self.ties == "efron", bool(need_info))
+            out = {"loglik": float(loglik), "score": score}
+            if need_info:
+                out["info"] = info
+            return out
         eta = Xc @ beta
         w = np.exp(eta)
-        m = len(self.event_times)
-        rc = lambda a: np.cumsum(a[::-1], axis=0)[::-1]  # noqa: E731 - reverse cumulative sums
-        S0 = rc(w)[self.first]
-        S1 = rc(w[:, None] * Xc)[self.first]
-        S2 = rc(w[:, None, None] * (Xc[:, :, None] * Xc[:, None, :]))[self.first] if need_info else None
-        evw = w[self.ev_rows]
-        D0 = np.bincount(self.ev_idx, weights=evw, minlength=m)
-        D1 = np.zeros((m, p))
-        np.add.at(D1, self.ev_idx, evw[:, None] * Xc[self.ev_rows])
+        wX = w[:, None] * Xc
+        k_of = self.ev_idx
+        S0 = np.cumsum(w[::-1])[::-1][self.first]
+        S1 = np.cumsum(wX[::-1], axis=0)[::-1][self.first]
+        rows, starts = self.ev_rows, self.slot_start
+        D0 = np.add.reduceat(w[rows], starts)
+        D1 = np.add.reduceat(wX[rows], starts, axis=0)
+        f = self.frac
+        den = S0[k_of] - f * D0[k_of]
+        mu = (S1[k_of] - f[:, None] * D1[k_of]) / den[:, None]
+        loglik = float(eta[rows].sum() - np.log(den).sum())
+        score = self.sum_x_dead - mu.sum(axis=0)
+        out: dict[str, Any] = {"loglik": loglik, "score": score, "w": w}
         if need_info:
-            D2 = np.zeros((m, p, p))
-            xe = Xc[self.ev_rows]
-            np.add.at(D2, self.ev_idx, evw[:, None, None] * (xe[:, :, None] * xe[:, None, :]))
-        sum_x_dead = np.zeros((m, p))
-        np.add.at(sum_x_dead, self.ev_idx, Xc[self.ev_rows])
-        loglik = float(eta[self.ev_rows].sum())
-        score = sum_x_dead.sum(axis=0).copy()
-        info = np.zeros((p, p))
-        score_t = sum_x_dead.copy()   # per event time: sum x_dead - sum_l mean_l
-        V_t = np.zeros((m, p, p)) if need_info else None
-        dmax = int(self.d.max())
-        for l in range(dmax):
-            active = self.d > l
-            f = np.where(active, l / self.d, 0.0) if self.ties == "efron" else np.zeros(m)
-            den = S0 - f * D0
-            mu = (S1 - f[:, None] * D1) / den[:, None]
-            loglik -= float(np.log(den[active]).sum())
-            score -= mu[active].sum(axis=0)
-            score_t[active] -= mu[active]
-            if need_info:
-                cov = (S2 - f[:, None, None] * D2) / den[:, None, None] - mu[:, :, None] * mu[:, None, :]
-                V_t[active] += cov[active]
-        if need_info:
-            info = V_t.sum(axis=0)
-        return {"loglik": loglik, "score": score, "info": info, "score_t": score_t, "V_t": V_t, "w": w}
+            inv = 1.0 / den
+            a = np.bincount(k_of, weights=inv, minlength=len(S0))        # sum_l 1/den per event time
+            A = np.zeros(n)
+            A[self.first] = a                                            # event times are distinct
+            A = np.cumsum(A)
+            row_w = w * A
+            row_w[rows] -= w[rows] * np.bincount(k_of, weights=f * inv, minlength=len(S0))[k_of]
+            out["info"] = Xc.T @ (row_w[:, None] * Xc) - mu.T @ mu
+        if per_time:
+            m = len(self.event_times)
+            score_t = np.add.reduceat(self.x_dead - mu, starts, axis=0)
+            S2 = np.cumsum((wX[:, :, None] * Xc[:, None, :])[::-1], axis=0)[::-1][self.first]
+            xe = self.x_dead
+            D2 = np.add.reduceat(w[rows, None, None] * (xe[:, :, None] * xe[:, None, :]),
+                                 starts, axis=0)
+            slot = (S2[k_of] - f[:, None, None] * D2[k_of]) / den[:, None, None] - mu[:, :, None] * mu[:, None, :]
+            V_t = np.zeros((m, p, p))
+            np.add.at(V_t, k_of, slot)
+            out["score_t"], out["V_t"] = score_t, V_t
+        return out
 
 
 def _fit_cox_numpy(t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str = "efron", max_iter: int = 50,
@@ -1237,7 +1267,7 @@ def _cox_zph_numpy(model: CoxModel, transform: str) -> pd.DataFrame:
     X = model.design.matrix(sub)
     beta = model.params.to_numpy()
     cd = _CoxData(t, e, X, model.ties)
-    terms = cd.terms(beta)
+    terms = cd.terms(beta, per_time=True)
     p = X.shape[1]
     # g(t) at each distinct event time
     if transform == "km":

@@ -57,7 +57,7 @@ def _check_columns(df: Any, columns: Sequence[str]) -> None:
 def _check_time_event(time: np.ndarray, event: np.ndarray, duration: str = "duration",
                       event_name: str = "event", index: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Validate durations (> 0) and events (0/1); return float times and int events."""
-    index = pd.RangeIndex(len(time)) if index is None else pd.Index(index)
+    index = list(range(len(time))) if index is None else list(index)
     t = _core.as_numeric(pd.Series(np.asarray(time), index=index), f"duration column '{duration}'", allow_inf=True)
     bad = np.flatnonzero(~np.isfinite(t) | (t <= 0))
     if bad.size:

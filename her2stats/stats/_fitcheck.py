@@ -73,6 +73,15 @@ def aliased_columns(X: np.ndarray, intercept: bool = True, tol: float = REL_TOL)
     kept: list[int] = []
     out: list[tuple[int, tuple[int, ...]]] = []
     Xc = X - X.mean(axis=0) if intercept else X
+    if n > p > 0 and np.all(np.isfinite(Xc)):
+        # fast path, one Householder QR: |R_jj| is the norm of column j's part orthogonal to ALL
+        # earlier columns, never more than its part orthogonal to the kept ones (a subspace), so
+        # when every |R_jj| clears the tolerance (with a margin for rounding) nothing is aliased
+        scales = np.linalg.norm(Xc, axis=0)
+        if np.all(scales > 1e-12 * np.maximum(np.linalg.norm(X, axis=0), 1e-300)):
+            r_diag = np.abs(np.diag(np.linalg.qr(Xc, mode="r")))
+            if np.all(r_diag > 2.0 * tol * scales):
+                return out
     for j in range(p):
         v = Xc[:, j]
         scale = float(np.linalg.norm(v))
@@ -375,6 +384,10 @@ def check_cox(time: np.ndarray, event: np.ndarray, X: np.ndarray, labels: Sequen
         check_rank(np.asarray(X, dtype=float)[at_risk], labels, what,
                    rows=" among the subjects at risk at an event time")
     if firth:
+        return
+    from ._kernels import cox_mle_is_finite
+
+    if cox_mle_is_finite(t, e, X):   # Newton reaches a finite maximum: no monotone likelihood, no LP needed
         return
     sep = cox_monotone_likelihood(t, e, X)
     if sep is not None:

@@ -279,3 +279,57 @@ def cox_terms(t: np.ndarray, e: np.ndarray, Xc: np.ndarray, beta: np.ndarray, ef
                 for b in range(p):
                     info[a, b] -= v * M[k, b]
     return loglik, score, info
+
+
+def cox_mle_is_finite(time: np.ndarray, event: np.ndarray, X: np.ndarray, max_iter: int = 40) -> bool:
+    """True when Newton-Raphson on the Cox partial likelihood (Breslow) reaches a finite maximum.
+
+    A cheap sufficient condition for "no monotone likelihood" that spares the linear program of
+    :func:`._fitcheck.cox_monotone_likelihood` (O(n) rows, seconds to minutes at n = 1e5) in the
+    usual case. The log partial likelihood is concave; at a point where the Newton step has
+    vanished (``max |I^-1 U| < 1e-9`` on standardised columns) with a well-conditioned,
+    positive-definite information and bounded standardised coefficients (``|b_j| <= 25``), it
+    has its finite maximum, and then no direction ``d`` of monotone increase exists (``l`` would
+    be constant along ``d`` from the maximum, so ``d'I d = 0``). Under monotone likelihood the
+    Newton steps never vanish (score and information decay together along the diverging
+    direction), so the answer is False and the caller runs the exact check. False is also
+    returned whenever anything is doubtful; only True skips work.
+    """
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event, dtype=float)
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] == 0 or not np.any(e == 1) or not np.all(np.isfinite(X)):
+        return False
+    sd = X.std(axis=0)
+    if np.any(sd <= 0):
+        return False
+    order = np.lexsort((-e, t))
+    ts = np.ascontiguousarray(t[order])
+    es = np.ascontiguousarray(e[order].astype(np.int64))
+    Z = np.ascontiguousarray((X[order] - X.mean(axis=0)) / sd)
+    beta = np.zeros(Z.shape[1])
+    loglik, score, info = cox_terms(ts, es, Z, beta, False, True)
+    for _ in range(max_iter):
+        try:
+            step = np.linalg.solve(info, score)
+        except np.linalg.LinAlgError:
+            return False
+        if not np.all(np.isfinite(step)):
+            return False
+        if np.max(np.abs(step)) < 1e-9:
+            if np.max(np.abs(beta)) > 25:
+                return False
+            ev = np.linalg.eigvalsh(info)
+            return bool(ev[0] > 1e-8 * ev[-1] and ev[0] > 0)
+        for _half in range(30):
+            new = beta + step
+            ll_new, sc_new, in_new = cox_terms(ts, es, Z, new, False, True)
+            if np.isfinite(ll_new) and ll_new >= loglik - 1e-10 * max(1.0, abs(loglik)):
+                break
+            step = step / 2
+        else:
+            return False
+        beta, loglik, score, info = new, ll_new, sc_new, in_new
+        if np.max(np.abs(beta)) > 50:
+            return False
+    return False

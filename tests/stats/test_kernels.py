@@ -107,3 +107,92 @@ def test_delong_placements_equal_definition(seed):
     v01 = np.array([(np.sum(pos > x) + 0.5 * np.sum(pos == x)) / len(pos) for x in neg])
     np.testing.assert_allclose(v[y == 1], v10, atol=1e-15)
     np.testing.assert_allclose(v[y == 0], v01, atol=1e-15)
+
+
+def _cox_terms_reference(t, e, X, beta, efron):
+    """Partial likelihood, score and information straight from the definition (loops over event
+    times, Efron's l/d fractions), for the compiled sweep to be checked against."""
+    eta = X @ beta
+    w = np.exp(eta)
+    p = X.shape[1]
+    ll, U, info = 0.0, np.zeros(p), np.zeros((p, p))
+    for tk in np.unique(t[e == 1]):
+        risk = t >= tk
+        dead = (t == tk) & (e == 1)
+        d = int(dead.sum())
+        S0, S1 = w[risk].sum(), (w[risk, None] * X[risk]).sum(axis=0)
+        S2 = (w[risk, None, None] * X[risk, :, None] * X[risk, None, :]).sum(axis=0)
+        D0, D1 = w[dead].sum(), (w[dead, None] * X[dead]).sum(axis=0)
+        D2 = (w[dead, None, None] * X[dead, :, None] * X[dead, None, :]).sum(axis=0)
+        ll += eta[dead].sum()
+        U += X[dead].sum(axis=0)
+        for l in range(d):
+            f = l / d if efron else 0.0
+            den = S0 - f * D0
+            mu = (S1 - f * D1) / den
+            ll -= np.log(den)
+            U -= mu
+            info += (S2 - f * D2) / den - np.outer(mu, mu)
+    return ll, U, info
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_cox_terms_equal_the_definition(ties):
+    from her2stats.stats.survival import _CoxData
+
+    rng = np.random.default_rng(11)
+    n, p = 150, 3
+    t = rng.integers(1, 30, n).astype(float)        # many tied death times
+    e = (rng.uniform(size=n) < 0.7).astype(int)
+    X = rng.normal(size=(n, p))
+    beta = np.array([0.3, -0.2, 0.1])
+    cd = _CoxData(t, e, X, ties)
+    fast = cd.terms(beta)
+    per_time = cd.terms(beta, per_time=True)      # the vectorised path cox.zph uses
+    ll, U, info = _cox_terms_reference(cd.t, cd.e, cd.Xc, beta, ties == "efron")
+    for got in (fast, per_time):
+        assert got["loglik"] == pytest.approx(ll, rel=1e-12)
+        np.testing.assert_allclose(got["score"], U, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got["info"], info, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(per_time["V_t"].sum(axis=0), info, rtol=1e-10, atol=1e-10)
+
+
+def test_cox_finite_mle_screen_agrees_with_the_linear_program():
+    """The Newton screen says 'finite maximum' only where the exact LP finds no monotone
+    likelihood; on a design with monotone likelihood it defers to the LP."""
+    from her2stats.stats._fitcheck import cox_monotone_likelihood
+    from her2stats.stats._kernels import cox_mle_is_finite
+
+    rng = np.random.default_rng(5)
+    n = 300
+    t = np.round(rng.exponential(100, n)) + 1.0
+    e = (rng.uniform(size=n) < 0.6).astype(int)
+    X = rng.normal(size=(n, 3))
+    assert cox_mle_is_finite(t, e, X)
+    assert cox_monotone_likelihood(t, e, X) is None
+    flag = np.zeros(n)
+    flag[e == 0] = rng.integers(0, 2, int((e == 0).sum()))   # a level without events: HR -> 0
+    Xm = np.column_stack([X, flag])
+    assert not cox_mle_is_finite(t, e, Xm)
+    assert cox_monotone_likelihood(t, e, Xm) is not None
+    # an event-time ordering covariate: every death has the largest x of its risk set
+    order_x = -t + 0.0
+    assert not cox_mle_is_finite(t, np.ones(n, dtype=int), order_x[:, None] + 0.0 * X[:, :1])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_aliased_columns_fast_path_agrees_with_gram_schmidt(seed, monkeypatch):
+    from her2stats.stats import _fitcheck
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    base = rng.normal(size=(n, 4))
+    cols = [base[:, 0], base[:, 1], base[:, 0] - 2 * base[:, 1], base[:, 2],
+            base[:, 3] + (10 ** -rng.uniform(5, 9)) * rng.normal(size=n), np.full(n, 3.0), base[:, 3]]
+    X = np.column_stack([cols[k] for k in rng.permutation(len(cols))])
+    fast = _fitcheck.aliased_columns(X)
+    monkeypatch.setattr(np.linalg, "qr", lambda a, mode="r": np.zeros((a.shape[1], a.shape[1])))
+    slow = _fitcheck.aliased_columns(X)
+    assert fast == slow
+    # and a full-rank design takes the fast path to the same empty answer
+    assert _fitcheck.aliased_columns(base) == []

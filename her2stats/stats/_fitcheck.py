@@ -74,13 +74,15 @@ def aliased_columns(X: np.ndarray, intercept: bool = True, tol: float = REL_TOL)
     out: list[tuple[int, tuple[int, ...]]] = []
     Xc = X - X.mean(axis=0) if intercept else X
     if n > p > 0 and np.all(np.isfinite(Xc)):
-        # fast path, one Householder QR: |R_jj| is the norm of column j's part orthogonal to ALL
-        # earlier columns, never more than its part orthogonal to the kept ones (a subspace), so
-        # when every |R_jj| clears the tolerance (with a margin for rounding) nothing is aliased
+        # fast path, one QR (compiled Gram-Schmidt): |R_jj| is the norm of column j's part
+        # orthogonal to ALL earlier columns, never more than its part orthogonal to the kept ones (a
+        # subspace), so when every |R_jj| clears the tolerance (with a margin for rounding) nothing
+        # is aliased
         scales = np.linalg.norm(Xc, axis=0)
         if np.all(scales > 1e-12 * np.maximum(np.linalg.norm(X, axis=0), 1e-300)):
-            r_diag = np.abs(np.diag(np.linalg.qr(Xc, mode="r")))
-            if np.all(r_diag > 2.0 * tol * scales):
+            from ._kernels import residual_norms
+
+            if np.all(residual_norms(np.ascontiguousarray(Xc.T)) > 2.0 * tol * scales):
                 return out
     for j in range(p):
         v = Xc[:, j]

@@ -333,3 +333,33 @@ def cox_mle_is_finite(time: np.ndarray, event: np.ndarray, X: np.ndarray, max_it
         if np.max(np.abs(beta)) > 50:
             return False
     return False
+
+
+@njit(cache=True, error_model="numpy")
+def residual_norms(Xt: np.ndarray) -> np.ndarray:
+    """Norm of each column's part orthogonal to all earlier columns (``|R_jj|`` of a QR), by
+    Gram-Schmidt applied twice (as accurate as Householder); ``Xt`` holds the columns as rows.
+    No BLAS: the designs are thin (p << n) and a threaded LAPACK call costs more than the work."""
+    p, n = Xt.shape
+    Q = np.zeros((p, n))
+    out = np.zeros(p)
+    r = np.empty(n)
+    for j in range(p):
+        for i in range(n):
+            r[i] = Xt[j, i]
+        for _ in range(2):
+            for k in range(j):
+                c = 0.0
+                for i in range(n):
+                    c += Q[k, i] * r[i]
+                for i in range(n):
+                    r[i] -= c * Q[k, i]
+        nr = 0.0
+        for i in range(n):
+            nr += r[i] * r[i]
+        nr = np.sqrt(nr)
+        out[j] = nr
+        if nr > 0.0:
+            for i in range(n):
+                Q[j, i] = r[i] / nr
+    return out

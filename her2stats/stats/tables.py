@@ -271,8 +271,45 @@ def _continuous_smd(means: Sequence[float], sds: Sequence[float]) -> float:
 
 
 # =========================================================================== raw data
+_TYPES = ("categorical", "continuous", "normal", "nonnormal")
+
+
+def _level_label(level: Any) -> Any:
+    """A level as shown: a whole float (``1.0`` of a 0/1 column read with missing values) as ``1``."""
+    if isinstance(level, (float, np.floating)) and float(level).is_integer():
+        return int(level)
+    return level
+
+
+def _check_types(types: Any, variables: Sequence[str], categorical: set, df: pd.DataFrame) -> dict[str, str]:
+    """``type=`` of :func:`table_one`: known variables, known types, numbers where a number is asked,
+    no contradiction with ``categorical=``."""
+    if types is None:
+        return {}
+    if not isinstance(types, Mapping):
+        raise InputError(f"table_one: type must be a dict {{variable: type}} with types {_TYPES}, got {types!r}")
+    out = {}
+    for var, t in types.items():
+        if var not in variables:
+            raise InputError(f"table_one: type names {var!r}, which is not among the variables")
+        if t not in _TYPES:
+            raise InputError(f"table_one: type of {var!r} must be one of {_TYPES}, got {t!r}")
+        if t != "categorical":
+            if var in categorical:
+                raise InputError(f"table_one: {var!r} is listed in categorical= but type={{{var!r}: {t!r}}}; "
+                                 "give one type")
+            col = df[var]
+            if (not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+                    or isinstance(col.dtype, pd.CategoricalDtype)):
+                raise InputError(f"table_one: type={{{var!r}: {t!r}}} needs numbers, but column {var!r} has dtype "
+                                 f"{col.dtype}")
+        out[var] = t
+    return out
+
+
 def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = None,
               categorical: Sequence[str] | None = None, nonnormal: Any = "auto",
+              type: Mapping[str, str] | None = None,  # noqa: A002 - the word a Table 1 user looks for
               normality_test: str = "shapiro", normality_alpha: float = 0.05,
               categorical_test: str = "auto", yates: bool = True, welch: bool = False,
               p_adjust: str | None = None, smd: bool = False, digits: int = 1,
@@ -288,11 +325,17 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
         Rows of the table, in order (default: every column but ``group``).
     categorical : list of str, optional
         Variables to treat as categorical. Non-numeric, boolean and categorical columns always
-        are; numeric columns are continuous unless listed (e.g. a 0/1 coded ER status).
+        are, and so is a numeric column with exactly two distinct values (a 0/1 coded ER status
+        or multifocality is n (%), not a median); other numeric columns are continuous unless
+        listed.
     nonnormal : "auto", bool or list of str
         ``"auto"``: a continuous variable is summarised as median (Q1, Q3) and tested
         non-parametrically when the normality test rejects (p < ``normality_alpha``) in any
         group; ``True``/``False`` forces all; a list names the non-normal variables.
+    type : dict, optional
+        Per-variable override of the type: ``"categorical"``, ``"continuous"`` (numeric; normality
+        decided by ``nonnormal``), ``"normal"`` (mean ± SD, t-test/ANOVA) or ``"nonnormal"`` (median
+        (Q1, Q3), rank test). E.g. ``type={"multifocal": "continuous", "ki67": "nonnormal"}``.
     normality_test : {"shapiro", "ks"}
         Shapiro-Wilk (seed 001) or Kolmogorov-Smirnov with estimated mean/SD (seed 002).
     categorical_test : {"auto", "chi2", "fisher"}
@@ -339,6 +382,8 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
     unknown = categorical - set(variables)
     if unknown:
         raise InputError(f"table_one: categorical variable(s) {sorted(unknown)} are not among the variables")
+    types = _check_types(type, variables, categorical, df)
+    categorical |= {v for v, t in types.items() if t == "categorical"}
     _core.refuse_numeric_strays(df, [v for v in variables if v not in categorical], "table_one")
     gser = df[group]
     n_excluded = int(gser.isna().sum())
@@ -357,15 +402,24 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
 
     records: list[dict] = []
     constant_vars: list[str] = []
+    two_valued: list[str] = []
     any_fisher = any_yates = False
     normal_rule_used = nonparam_used = False
     for var in variables:
         col = data[var]
         is_cat = (var in categorical or not pd.api.types.is_numeric_dtype(col)
                   or pd.api.types.is_bool_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype))
+        if not is_cat and var not in types and col.dropna().nunique() == 2:
+            is_cat = True  # a two-valued number (0/1) is a category, not a quantity
+            two_valued.append(var)
         missing = [int(col[m].isna().sum()) for m in masks]
         if is_cat:
-            levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(pd.unique(col.dropna()), key=str)
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                levels = list(col.cat.categories)
+            elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+                levels = sorted(pd.unique(col.dropna()))  # numbers in numeric order (0, 1, 2, 10)
+            else:
+                levels = sorted(pd.unique(col.dropna()), key=str)
             if len(levels) == 0:
                 raise InputError(f"table_one: variable {var!r} has no non-missing values")
             # fillna: nullable dtypes (Int64 pcr with missing values) compare to <NA>, not False
@@ -374,7 +428,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
             res, note = _categorical_test(counts, categorical_test, yates, engine_used)
             any_fisher |= res is not None and res.method.startswith("Fisher")
             any_yates |= res is not None and "Yates" in res.method
-            rec = {"variable": var, "kind": "categorical", "levels": dict(zip(levels, counts.tolist())),
+            rec = {"variable": var, "kind": "categorical", "levels": dict(zip(map(_level_label, levels), counts.tolist())),
                    "totals": counts.sum(axis=0).tolist(), "test": res, "p_value": res.p_value if res else None,
                    "missing": missing, "note": note, "digits": digits, "summary": "n (%)"}
             if smd:
@@ -388,6 +442,8 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
         constant = np.ptp(np.concatenate(samples)) == 0
         if constant:
             normal = False
+        elif types.get(var) in ("normal", "nonnormal"):
+            normal = types[var] == "normal"
         elif isinstance(nonnormal, str) and nonnormal == "auto":
             normal = True
             for s in samples:
@@ -430,6 +486,9 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
         records.append(rec)
 
     footnotes = ["Categorical variables: n (%) of each group's non-missing values."]
+    if two_valued:
+        footnotes.append("Numeric variables with two values (" + ", ".join(two_valued) + ") are categorical "
+                         "(pass type={variable: 'continuous'} to summarise one as a number).")
     if any_yates or any_fisher or categorical_test == "auto":
         footnotes.append(
             "Categorical: Pearson's chi-square test" + (" with Yates' continuity correction on 2x2 tables" if yates else "")

@@ -48,3 +48,12 @@ class DroppedRowsWarning(UserWarning):
     The message always reads ``"<function>: dropped N of M rows with missing values in <columns>"``
     so that the count and the columns reach the log and the report.
     """
+
+
+class DirectionWarning(UserWarning):
+    """``direction="auto"`` chose ``">"`` (controls have higher scores than cases).
+
+    pROC prints ``Setting direction: controls > cases`` in this case; her2stats warns with the same
+    words, because an AUC computed in the direction the data happen to favour is optimistic (fix
+    the direction on development data and carry it to test cohorts).
+    """

@@ -105,6 +105,18 @@ def resolve_direction(y: np.ndarray, score: np.ndarray, direction: str = "auto")
     return "<" if np.median(score[y == 0]) <= np.median(score[y == 1]) else ">"
 
 
+def announce_direction(function: str, asked: str, chosen: str, stacklevel: int = 3) -> None:
+    """Warn (:class:`~her2stats.errors.DirectionWarning`) when ``direction="auto"`` chose ``">"``,
+    with pROC's words ``Setting direction: controls > cases``."""
+    if asked == "auto" and chosen == ">":
+        from ..errors import DirectionWarning
+
+        warnings.warn(f"{function}: Setting direction: controls > cases (direction='auto' chose '>': the median score "
+                      "of the controls is above that of the cases, so lower scores are taken to mean a case and the "
+                      "AUC is at least 0.5). Fix the direction on development data (direction='>' or '<') and carry "
+                      "it to the test cohorts.", DirectionWarning, stacklevel=stacklevel)
+
+
 def _oriented(score: np.ndarray, direction: str) -> np.ndarray:
     """Scores turned so that larger means 'more likely a case'."""
     return score if direction == "<" else -score
@@ -674,7 +686,10 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
     y : binary outcome (1 = case, e.g. HER2-positive); see the module notes for labels.
     score : numeric predictor (probability, score, reader rating).
     event : the value of ``y`` that marks a case, when ``y`` holds labels (e.g. ``event="HER2+"``).
-    direction : ``"auto"`` (pROC median rule), ``"<"`` or ``">"``; see module notes.
+    direction : ``"auto"`` (pROC median rule), ``"<"`` or ``">"``; see module notes. When
+        ``"auto"`` chooses ``">"`` a :class:`~her2stats.errors.DirectionWarning` says so with pROC's
+        words (``Setting direction: controls > cases``), on both engines; ``result.direction``
+        records the choice.
     na : ``"raise"`` (default: error naming the count and positions) or ``"drop"`` (dropped rows
         counted in ``n_dropped``).
     scheduler : passed to :func:`her2stats.resampling.run_replicates` for ``ci="bootstrap"``.
@@ -740,6 +755,7 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
             lo, hi = max(0.0, auc - z * math.sqrt(var)), min(1.0, auc + z * math.sqrt(var))
         elif ci == "bootstrap":
             lo, hi = _percentile(_boot_aucs(yy, so, int(n_boot), seed, scheduler), level)
+    announce_direction("roc_auc", direction, d)
     if ci in ("exact", "hanley"):
         lo, hi = auc_ci_from_summary(auc, n_pos, n_neg, method=ci, level=level)
     se = math.sqrt(var) if var == var else float("nan")

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 APT_PKGS := r-base-core r-cran-rms r-cran-proc r-cran-survival r-cran-glmnet r-cran-psych \
             r-cran-readxl r-cran-jsonlite r-cran-testthat r-cran-mass r-cran-hmisc r-cran-riskregression r-bioc-sva r-cran-cmprsk \
             r-cran-metafor r-cran-lme4 \
-            r-cran-brglm2 \
+            r-cran-brglm2 r-cran-mice \
             pandoc chromium poppler-utils
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 PY_STAMP := $(VENV)/.installed-$(PYPROJECT_HASH)

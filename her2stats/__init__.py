@@ -169,6 +169,13 @@ _LAZY: dict[str, str] = {
     "correct_motion": "imaging",
     "correct_motion_cases": "imaging",
     "intensity_histograms": "imaging",
+    "MiceImputer": "stats.imputation",
+    "MultipleImputation": "stats.imputation",
+    "pool": "stats.imputation",
+    "fit_lrm_mi": "stats.imputation",
+    "performance_mi": "stats.imputation",
+    "validate_mi": "stats.imputation",
+    "DirectionWarning": "errors",
 }
 
 __all__ = [

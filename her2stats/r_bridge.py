@@ -70,6 +70,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "cmprsk": "r-cran-cmprsk",
     "metafor": "r-cran-metafor",
     "lme4": "r-cran-lme4",
+    "mice": "r-cran-mice",
     "irr": "(not in Debian; her2stats ships its own implementation)",
     "dcurves": "(not in Debian; her2stats ships r/dca.R)",
     "ResourceSelection": "(not in Debian; her2stats ships its own Hosmer-Lemeshow)",
@@ -80,7 +81,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
 REQUIRED_R_PACKAGES = ("rms", "pROC", "survival", "glmnet", "psych", "MASS")
 #: R packages used when present
 OPTIONAL_R_PACKAGES = ("dcurves", "ResourceSelection", "irr", "riskRegression", "timeROC", "readxl", "jsonlite", "sva",
-                       "cmprsk", "metafor", "lme4", "brglm2")
+                       "cmprsk", "metafor", "lme4", "brglm2", "mice")
 
 
 def install_hint(package: str) -> str:

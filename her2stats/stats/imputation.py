@@ -695,8 +695,10 @@ def rubin(Q: np.ndarray, U: np.ndarray, dfcom: float = math.inf) -> dict[str, np
     ``riv = (1 + 1/m) b / ubar``, ``lambda = (1 + 1/m) b / t``, Barnard-Rubin ``df`` and
     ``fmi = (riv + 2 / (df + 3)) / (riv + 1)`` (``mice::pool``, rule ``rubin1987``).
     """
-    Q = np.atleast_2d(np.asarray(Q, float))
-    U = np.atleast_2d(np.asarray(U, float))
+    Q = np.asarray(Q, float)
+    U = np.asarray(U, float)
+    Q = Q[:, None] if Q.ndim == 1 else Q
+    U = U[:, None] if U.ndim == 1 else U
     m = Q.shape[0]
     qbar = Q.mean(0)
     ubar = U.mean(0)

@@ -377,7 +377,9 @@ class MiceImputer:
     seed : int (or SeedSequence); chain ``j`` draws from the ``j``-th child of ``SeedSequence(seed)``.
     scheduler : where the ``m`` chains run (:func:`her2stats.resampling.map_tasks`); the result does
         not depend on it.
-    engine : ``"python"`` or ``"r"`` (``mice::mice``; ``set.seed`` from ``seed``).
+    engine : ``"python"`` or ``"r"`` (``mice::mice(..., seed = seed)``: with an integer seed the
+        development imputations are exactly those of ``mice(data, m, method, maxit, seed = seed)``
+        in R with the outcome as the last column).
 
     After :meth:`fit`, ``imputations_`` holds the development data's :class:`MultipleImputation`;
     :meth:`transform` imputes new data from it without refitting on the new rows and without
@@ -486,8 +488,9 @@ class MiceImputer:
                 logged += [f"imputation {j}, iteration {it}: {k} predictor(s) of '{name}' left out (constant or "
                            "collinear)" for it, name, k in r[1]]
         else:
-            states, logged = _mice_r(Z0, specs, y, int(self.m), int(self.maxit), int(self.donors),
-                                     _r_seed(fit_ss))
+            r_seed = (int(self.seed) % (2 ** 31 - 1) if isinstance(self.seed, (int, np.integer))
+                      and not isinstance(self.seed, bool) else _r_seed(fit_ss))
+            states, logged = _mice_r(Z0, specs, y, int(self.m), int(self.maxit), int(self.donors), r_seed)
         self.engine_ = engine
         self.columns_ = cols
         self.specs_ = specs
@@ -1352,6 +1355,7 @@ def validate_mi(data: pd.DataFrame, outcome: str, covariates: Sequence[str], imp
     beta = model.coefficients.to_numpy()
     index_orig = np.nanmean([performance_indices(_expit(X @ beta), y) for X in designs], axis=0)
     data_r = data.reset_index(drop=True)
+    data_r.attrs = {}  # metadata would be deep-copied with every resample
     work = _BootMI(data_r, outcome, covariates, model.terms, y, params, designs, m_boot, event)
     reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, chunk_size=chunk_size, progress=progress,
                           desc="validate_mi")

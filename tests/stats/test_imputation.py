@@ -487,3 +487,24 @@ def test_validate_mi_counts_failed_replicates():
                                                                         columns=["age", "grade", "rare"]),
                         m_boot=2, n_boot=12, seed=3)
     assert v.n_failed > 0 and v.table["n"].iloc[0] == 12 - v.n_failed
+
+
+@pytest.mark.r
+def test_r_engine_is_mice_itself(test_data_dir):
+    """With an integer seed the R engine's imputations are those of mice::mice(seed = seed) run on
+    R's own copy of mice::nhanes2 (pmm for bmi and chl, logreg for hyp; age complete)."""
+    from her2stats import r_bridge
+
+    d = pd.read_csv(test_data_dir / "nhanes2.csv")
+    d["age"] = pd.Categorical(d.age, categories=["20-39", "40-59", "60-99"])
+    d["hyp"] = pd.Categorical(d.hyp, categories=["no", "yes"])
+    mi = MiceImputer(m=3, seed=123, engine="r").fit_transform(d)
+    assert mi.methods == {"age": "", "bmi": "pmm", "hyp": "logreg", "chl": "pmm"}
+    ref = r_bridge.r_eval(
+        "local({imp <- mice::mice(mice::nhanes2, m = 3, seed = 123, printFlag = FALSE, "
+        "method = c('', 'pmm', 'logreg', 'pmm')); lapply(1:3, function(i) { x <- mice::complete(imp, i); "
+        "x$hyp <- as.character(x$hyp); x$age <- as.character(x$age); x })})")
+    for mine, theirs in zip(mi, ref):
+        np.testing.assert_array_equal(mine.bmi.to_numpy(), np.asarray(theirs["bmi"], float))
+        np.testing.assert_array_equal(mine.chl.to_numpy(), np.asarray(theirs["chl"], float))
+        assert list(mine.hyp.astype(str)) == list(theirs["hyp"])

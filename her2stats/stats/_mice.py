@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["VarSpec", "design", "remove_lindep", "augment", "impute_pmm", "impute_norm", "impute_logreg",
+__all__ = ["VarSpec", "design", "design_labels", "remove_lindep", "augment", "impute_pmm", "impute_norm", "impute_logreg",
            "impute_polyreg", "impute_polr", "impute_one", "run_chain", "run_new_rows", "METHODS"]
 
 #: the univariate methods and the variable kinds each may impute
@@ -101,6 +101,18 @@ def design(Z: np.ndarray, specs: list[VarSpec], predictors: list[int], outcome: 
     if not cols:
         return np.zeros((Z.shape[0], 0))
     return np.hstack(cols)
+
+
+def design_labels(specs: list[VarSpec], predictors: list[int], outcome: bool = False) -> list[str]:
+    """Names of the columns of :func:`design` (``grade=3`` for a level's indicator)."""
+    out: list[str] = []
+    for j in predictors:
+        s = specs[j]
+        if s.kind in ("numeric", "binary"):
+            out.append(s.name)
+        elif s.kind in ("categorical", "ordered"):
+            out += [f"{s.name}={lev}" for lev in s.levels[1:]]
+    return out + (["the outcome"] if outcome else [])
 
 
 def remove_lindep(X: np.ndarray, y: np.ndarray, eps: float = 1e-4, maxcor: float = 0.99) -> np.ndarray:
@@ -610,7 +622,8 @@ def run_chain(Z0: np.ndarray, specs: list[VarSpec], outcome: np.ndarray | None, 
             obs = ~miss[:, j]
             keep = remove_lindep(X[obs], Z[obs, j])
             if log is not None and not keep.all() and it == 0:
-                log.append((it + 1, specs[j].name, int((~keep).sum())))
+                labels = design_labels(specs, others, outcome is not None)
+                log.append((it + 1, specs[j].name, [lab for lab, k in zip(labels, keep) if not k]))
             Xk = X[:, keep]
             Z[miss[:, j], j] = impute_one(specs[j], Z[obs, j], Xk[obs], Xk[miss[:, j]], Xk, rng, donors)
     return Z

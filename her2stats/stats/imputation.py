@@ -485,12 +485,16 @@ class MiceImputer:
             results = map_tasks(runner, chains, scheduler=self.scheduler)
             states = [r[0] for r in results]
             for j, r in enumerate(results, start=1):
-                logged += [f"imputation {j}, iteration {it}: {k} predictor(s) of '{name}' left out (constant or "
-                           "collinear)" for it, name, k in r[1]]
+                logged += [f"imputation {j}, iteration {it}: {name}: left out predictor(s) {', '.join(dropped)} "
+                           "(constant, collinear or correlated >= 0.99 with it)" for it, name, dropped in r[1]]
         else:
             r_seed = (int(self.seed) % (2 ** 31 - 1) if isinstance(self.seed, (int, np.integer))
                       and not isinstance(self.seed, bool) else _r_seed(fit_ss))
             states, logged = _mice_r(Z0, specs, y, int(self.m), int(self.maxit), int(self.donors), r_seed)
+        if logged:
+            warnings.warn(f"MiceImputer: {len(logged)} logged event(s): predictors left out of imputation models "
+                          f"(constant or collinear), e.g. {logged[0]!r}; all are in imputations_.logged_events",
+                          UserWarning, stacklevel=2)
         self.engine_ = engine
         self.columns_ = cols
         self.specs_ = specs
@@ -589,7 +593,7 @@ def _assemble(data: pd.DataFrame, cols: list[str], specs: list[VarSpec], states:
         d = data.copy()
         for j, (c, s) in enumerate(zip(cols, specs)):
             if miss[:, j].any():
-                d[c] = _decode(Z[:, j], data[c], s)
+                d[c] = _decode(Z[:, j], data[c], s).array  # by position: the index may repeat labels
         datasets.append(d)
     missing = pd.DataFrame(miss, index=data.index, columns=cols)
     methods = {c: (s.method if miss[:, j].any() else "") if s.kind != "constant" else
@@ -647,11 +651,27 @@ def _mice_r(Z0, specs, y, m, maxit, donors, seed) -> tuple[list[np.ndarray], lis
     logged = []
     if out.get("logged") is not None:
         lg = out["logged"]
+        import re
+
         names = {f"v{k + 1}": specs[j].name for k, j in enumerate(used)}
+
+        def named(x: str) -> str:  # v3 -> its column; v3l2 (a level's indicator) -> column=level
+            mt = re.fullmatch(r"(v\d+)(?:l(\d+))?", x.strip())
+            if not mt or mt.group(1) not in names:
+                return "the outcome" if x.strip() == "y" else x.strip()
+            name = names[mt.group(1)]
+            if mt.group(2):
+                spec = specs[used[int(mt.group(1)[1:]) - 1]]
+                return f"{name}={spec.levels[int(mt.group(2)) - 1]}"
+            return name
+
         for _, row in lg.iterrows():
-            logged.append(f"imputation {int(row['im'])}, iteration {int(row['it'])}: "
-                          f"{names.get(str(row['dep']), str(row['dep']))}: mice left out predictor(s) "
-                          f"{', '.join(names.get(x.strip(), x.strip()) for x in str(row['out']).split(','))}")
+            out_names = ", ".join(named(x) for x in str(row["out"]).split(","))
+            if int(row["it"]) == 0:  # mice's checks before imputing (constant or collinear columns)
+                logged.append(f"before imputing: mice left out {out_names} ({row['meth']})")
+            else:
+                logged.append(f"imputation {int(row['im'])}, iteration {int(row['it'])}: {named(str(row['dep']))}: "
+                              f"mice left out predictor(s) {out_names}")
     return states, logged
 
 
@@ -1281,6 +1301,24 @@ def _expit(x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-x))
 
 
+def _fitted_on(imputer: MiceImputer, data: pd.DataFrame) -> bool:
+    """Whether ``imputer`` was fitted on exactly these rows (same index, observed values and gaps)."""
+    mi = getattr(imputer, "imputations_", None)
+    if mi is None or mi.n != len(data) or not mi.datasets[0].index.equals(data.index):
+        return False
+    for c in [*imputer.columns_, imputer.outcome]:
+        if c is None:
+            continue
+        if c not in data.columns:
+            return False
+        obs = data[c].notna().to_numpy()
+        if c in mi.missing.columns and not np.array_equal(~obs, mi.missing[c].to_numpy()):
+            return False
+        if not mi.datasets[0][c][obs].equals(data[c][obs]):
+            return False
+    return True
+
+
 def validate_mi(data: pd.DataFrame, outcome: str, covariates: Sequence[str], imputer: MiceImputer | None = None,
                 rcs: Mapping[str, Any] | None = None, event: Any = None, m_boot: int = 5, n_boot: int = 200,
                 seed: Any = 0, level: float = 0.95, scheduler: Any = None, progress: bool = False,
@@ -1312,9 +1350,11 @@ def validate_mi(data: pd.DataFrame, outcome: str, covariates: Sequence[str], imp
     data : development data with missing predictors (outcome complete); auxiliary columns the
         imputer uses may be included.
     outcome, covariates, rcs, event : the model (as :func:`~her2stats.fit_lrm`).
-    imputer : an unfitted :class:`MiceImputer` giving ``m``, methods, ``maxit``, ``donors``,
-        ``columns`` and the seed of step 1 (default ``MiceImputer(m=20, outcome=outcome)``); the
-        resamples are always imputed on the Python engine.
+    imputer : a :class:`MiceImputer` giving ``m``, methods, ``maxit``, ``donors``, ``columns`` and the
+        seed of step 1 (default ``MiceImputer(m=20, outcome=outcome, engine="python")``). When it is
+        already fitted on ``data`` its development imputations are used as they are; otherwise a
+        copy is fitted. The resamples are always imputed on the Python engine (mice through the
+        bridge would serialise them).
     m_boot : imputations per bootstrap resample (Schomaker & Heumann: a few suffice).
     n_boot, seed, level, scheduler, progress : as :func:`~her2stats.validate`.
     chunk_size : replicates per seeded task (part of the random stream: keep it to reproduce).
@@ -1335,7 +1375,7 @@ def validate_mi(data: pd.DataFrame, outcome: str, covariates: Sequence[str], imp
     if absent:
         raise InputError(f"validate_mi: column(s) {absent} are not in the data (columns: {list(data.columns)[:20]})")
     if imputer is None:
-        imputer = MiceImputer(m=20, outcome=outcome, event=event)
+        imputer = MiceImputer(m=20, outcome=outcome, event=event, engine="python")
     if not isinstance(imputer, MiceImputer):
         raise InputError(f"imputer must be a MiceImputer, got {type(imputer).__name__}")
     if imputer.outcome != outcome:
@@ -1343,7 +1383,7 @@ def validate_mi(data: pd.DataFrame, outcome: str, covariates: Sequence[str], imp
                          "development imputations must use the model's outcome as a predictor")
     y = _outcome_codes(data, outcome, event, "validate_mi")
     params = imputer.get_params()
-    imp = MiceImputer(**params).fit(data)
+    imp = imputer if _fitted_on(imputer, data) else MiceImputer(**params).fit(data)
     cols = imp.columns_
     notimp = [c for c in covariates if c not in cols]
     if notimp:

@@ -508,3 +508,13 @@ def test_r_engine_is_mice_itself(test_data_dir):
         np.testing.assert_array_equal(mine.bmi.to_numpy(), np.asarray(theirs["bmi"], float))
         np.testing.assert_array_equal(mine.chl.to_numpy(), np.asarray(theirs["chl"], float))
         assert list(mine.hyp.astype(str)) == list(theirs["hyp"])
+
+
+def test_validate_mi_uses_an_imputer_already_fitted_on_the_data(cohort):
+    imp = MiceImputer(m=3, outcome="her2", seed=9, engine="python").fit(cohort)
+    v = validate_mi(cohort, "her2", COVS, imputer=imp, m_boot=2, n_boot=2, seed=1)
+    direct = fit_lrm_mi(imp.imputations_, "her2", COVS, engine="python")
+    np.testing.assert_allclose(v.model.coefficients, direct.coefficients, rtol=1e-12)
+    other = imp.imputations_[0]  # a completed copy is other data: the imputer is refitted on it
+    w = validate_mi(other, "her2", COVS, imputer=imp, m_boot=2, n_boot=2, seed=1)
+    assert not np.allclose(w.model.coefficients, direct.coefficients)

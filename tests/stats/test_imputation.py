@@ -518,3 +518,24 @@ def test_validate_mi_uses_an_imputer_already_fitted_on_the_data(cohort):
     other = imp.imputations_[0]  # a completed copy is other data: the imputer is refitted on it
     w = validate_mi(other, "her2", COVS, imputer=imp, m_boot=2, n_boot=2, seed=1)
     assert not np.allclose(w.model.coefficients, direct.coefficients)
+
+
+@pytest.mark.slow
+def test_validate_mi_without_missing_values_is_validate():
+    """Nothing to impute: the apparent indices are validate's (1e-12) and the optimism of the AUC
+    and the Brier score agree with validate's within Monte-Carlo error (different resamples)."""
+    from her2stats.stats.calibration import validate
+    from her2stats.stats.models import fit_lrm
+
+    df = her2_cohort(300, seed=21, missing=False)
+    cc = fit_lrm(df, "her2", COVS, engine="python")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = validate(cc, 300, seed=1, engine="python").table
+    v = validate_mi(df, "her2", COVS, imputer=MiceImputer(m=2, outcome="her2", engine="python"), m_boot=2,
+                    n_boot=150, seed=2).table
+    assert v.loc["AUC", "index_orig"] == pytest.approx(ref.loc["C", "index_orig"], abs=1e-12)
+    assert v.loc["Brier", "index_orig"] == pytest.approx(ref.loc["B", "index_orig"], abs=1e-12)
+    for mine, theirs in (("AUC", "C"), ("Brier", "B")):
+        se = math.hypot(v.loc[mine, "optimism_mcse"], ref.loc[theirs, "optimism_mcse"])
+        assert abs(v.loc[mine, "optimism"] - ref.loc[theirs, "optimism"]) < 4 * se, (mine, se)

@@ -174,6 +174,10 @@ def _encode(s: pd.Series, spec: VarSpec, where: str) -> np.ndarray:
         out[miss] = np.nan
         return out
     out = np.full(len(s), np.nan)
+    if isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == tuple(spec.levels):
+        codes = s.cat.codes.to_numpy()
+        out[codes >= 0] = codes[codes >= 0]
+        return out
     vals = s.to_numpy(dtype=object)
     lookup = {lev: i for i, lev in enumerate(spec.levels)}
     bad = []

@@ -1400,7 +1400,8 @@ def validate_mi(data: pd.DataFrame, outcome: str, covariates: Sequence[str], imp
     index_orig = np.nanmean([performance_indices(_expit(X @ beta), y) for X in designs], axis=0)
     data_r = data.reset_index(drop=True)
     data_r.attrs = {}  # metadata would be deep-copied with every resample
-    work = _BootMI(data_r, outcome, covariates, model.terms, y, params, designs, m_boot, event)
+    boot_params = {**params, "scheduler": None, "engine": "python"}  # a Client is not shipped to the workers
+    work = _BootMI(data_r, outcome, covariates, model.terms, y, boot_params, designs, m_boot, event)
     reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, chunk_size=chunk_size, progress=progress,
                           desc="validate_mi")
     q = len(INDICES)

@@ -539,3 +539,23 @@ def test_validate_mi_without_missing_values_is_validate():
     for mine, theirs in (("AUC", "C"), ("Brier", "B")):
         se = math.hypot(v.loc[mine, "optimism_mcse"], ref.loc[theirs, "optimism_mcse"])
         assert abs(v.loc[mine, "optimism"] - ref.loc[theirs, "optimism"]) < 4 * se, (mine, se)
+
+
+@pytest.mark.slow
+def test_imputation_and_validate_mi_on_two_dask_workers_bit_identical(cohort):
+    """The m chains (MiceImputer) and the bootstrap chunks (validate_mi) on a 2-worker Dask
+    cluster of processes give exactly the in-process result."""
+    from dask.distributed import Client
+
+    from her2stats.features import local_cluster
+
+    imputer = MiceImputer(m=4, outcome="her2", seed=6, engine="python")
+    ref_imp = imputer.fit_transform(cohort)
+    kw = dict(m_boot=2, n_boot=6, seed=4, chunk_size=2)
+    ref = validate_mi(cohort, "her2", COVS, imputer=MiceImputer(m=3, outcome="her2", seed=1, engine="python"), **kw)
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        got_imp = MiceImputer(m=4, outcome="her2", seed=6, engine="python", scheduler=client).fit_transform(cohort)
+        got = validate_mi(cohort, "her2", COVS, imputer=MiceImputer(m=3, outcome="her2", seed=1, engine="python"),
+                          scheduler=client, **kw)
+    assert all(a.equals(b) for a, b in zip(ref_imp, got_imp))
+    pd.testing.assert_frame_equal(ref.table, got.table, check_exact=True)

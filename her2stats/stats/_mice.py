@@ -43,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["VarSpec", "design", "design_labels", "remove_lindep", "augment", "impute_pmm", "impute_norm", "impute_logreg",
+__all__ = ["VarSpec", "design", "design_labels", "remove_lindep", "augment", "impute_pmm", "impute_norm",
+           "impute_logreg",
            "impute_polyreg", "impute_polr", "impute_one", "run_chain", "run_new_rows", "METHODS"]
 
 #: the univariate methods and the variable kinds each may impute

@@ -71,7 +71,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -325,12 +325,14 @@ class MultipleImputation(Result):
                 f"{'used' if self.outcome_used else 'not used'} as a predictor)")
 
     def plot(self, variables: Sequence[str] | None = None, ax=None):
-        """Observed (blue) and imputed (red) values of numeric variables per imputation, as
+        """Observed (blue) and imputed (red) values of numeric (more than two-valued) variables per imputation, as
         ``mice::stripplot`` (imputation 0 = the observed data)."""
         import matplotlib.pyplot as plt
 
         cols = [c for c in (variables or self.missing.columns)
-                if self.missing[c].any() and pd.api.types.is_numeric_dtype(self.datasets[0][c].dtype)]
+                if self.missing[c].any() and self.methods.get(c) in ("pmm", "norm")
+                and pd.api.types.is_numeric_dtype(self.datasets[0][c].dtype)
+                and self.datasets[0][c].nunique() > 2]
         if not cols:
             raise InputError("plot: no numeric variable with imputed values")
         if ax is None:
@@ -452,7 +454,8 @@ class MiceImputer:
         check_column_names(data, cols, "MiceImputer")
         absent = [c for c in cols if c not in data.columns]
         if absent:
-            raise InputError(f"MiceImputer: column(s) {absent} are not in the data (columns: {list(data.columns)[:20]})")
+            raise InputError(f"MiceImputer: column(s) {absent} are not in the data "
+                             f"(columns: {list(data.columns)[:20]})")
         if self.outcome is not None and self.outcome in cols:
             raise InputError(f"MiceImputer: the outcome '{self.outcome}' is also listed in columns; it is a predictor "
                              "of the development imputations by itself and is never imputed")

@@ -428,7 +428,8 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
             res, note = _categorical_test(counts, categorical_test, yates, engine_used)
             any_fisher |= res is not None and res.method.startswith("Fisher")
             any_yates |= res is not None and "Yates" in res.method
-            rec = {"variable": var, "kind": "categorical", "levels": dict(zip(map(_level_label, levels), counts.tolist())),
+            rec = {"variable": var, "kind": "categorical",
+                   "levels": dict(zip(map(_level_label, levels), counts.tolist())),
                    "totals": counts.sum(axis=0).tolist(), "test": res, "p_value": res.p_value if res else None,
                    "missing": missing, "note": note, "digits": digits, "summary": "n (%)"}
             if smd:

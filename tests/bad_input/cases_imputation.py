@@ -99,7 +99,8 @@ S = -np.arange(40.0)
 NONE = (None,)
 CASES = [
     Case("MiceImputer/not a DataFrame", lambda e: _imp(e).fit(DEV.to_numpy()), InputError, ("DataFrame",)),
-    Case("MiceImputer/outcome column absent", lambda e: _fit(e, outcome="her3"), InputError, ("her3", "not in the data")),
+    Case("MiceImputer/outcome column absent", lambda e: _fit(e, outcome="her3"), InputError,
+         ("her3", "not in the data")),
     Case("MiceImputer/outcome missing", _outcome_missing, InputError, ("'her2'", "missing in 2 row")),
     Case("MiceImputer/one imputation", lambda e: _fit(e, m=1), InputError, ("m (number of imputations)", ">= 2")),
     Case("MiceImputer/unknown method", lambda e: _fit(e, method={"age": "forest"}), InputError,

@@ -559,3 +559,18 @@ def test_imputation_and_validate_mi_on_two_dask_workers_bit_identical(cohort):
                           scheduler=client, **kw)
     assert all(a.equals(b) for a, b in zip(ref_imp, got_imp))
     pd.testing.assert_frame_equal(ref.table, got.table, check_exact=True)
+
+
+def test_results_render(fitted, dev_test):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    mi = fitted.imputations_
+    axes = mi.plot()
+    assert len(axes) == 2  # age and ki67: the numeric variables with imputed values
+    model = fit_lrm_mi(mi, "her2", COVS, engine="python")
+    perf = performance_mi(model, fitted.transform(dev_test[1]), engine="python")
+    for res in (mi, model, perf, pool([1.0, 2.0], [0.1, 0.2], engine="python")):
+        assert "<table" in res._repr_html_() and res.engine == "python"
+        assert repr(res)
+    assert "outcome used" in repr(mi) and "m=5" in repr(mi)

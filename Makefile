@@ -8,7 +8,7 @@ APT_PKGS := r-base-core r-cran-rms r-cran-proc r-cran-survival r-cran-glmnet r-c
             r-cran-readxl r-cran-jsonlite r-cran-testthat r-cran-mass r-cran-hmisc r-cran-riskregression r-bioc-sva r-cran-cmprsk \
             r-cran-metafor r-cran-lme4 \
             r-cran-brglm2 r-cran-mice \
-            pandoc chromium poppler-utils
+            pandoc chromium poppler-utils fonts-liberation2
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 PY_STAMP := $(VENV)/.installed-$(PYPROJECT_HASH)
 PYTEST_ARGS ?=

@@ -176,6 +176,18 @@ _LAZY: dict[str, str] = {
     "performance_mi": "stats.imputation",
     "validate_mi": "stats.imputation",
     "DirectionWarning": "errors",
+    # publication tables (issue 21): result objects -> PublicationTable (HTML, Word, LaTeX, CSV, Excel)
+    "PublicationTable": "reporting.tables",
+    "table1_table": "reporting.builders",
+    "or_table": "reporting.builders",
+    "performance_table": "reporting.builders",
+    "delong_table": "reporting.builders",
+    "cox_table": "reporting.builders",
+    "agreement_table": "reporting.builders",
+    "calibration_table": "reporting.builders",
+    "validation_table": "reporting.builders",
+    "flow_table": "reporting.builders",
+    "render_report": "reporting.render",
 }
 
 __all__ = [

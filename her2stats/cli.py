@@ -85,18 +85,25 @@ def _template(name: str = "her2_study.qmd") -> Path:
     raise ConfigError(f"report template {name} not found (looked in reports/ and her2stats/reports/)")
 
 
-def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, render: bool = True) -> dict:
+def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, render: bool = True,
+               formats: Optional[str] = None, style: Optional[str] = None) -> dict:
     """Run the study with a progress bar, render the report, print where everything is.
-    Returns {"results": StudyResults, "html": Path | None}."""
+    ``formats`` ("html,docx,pdf") and ``style`` override the config's ``report:`` section.
+    Returns {"results": StudyResults, "html": Path | None, "reports": {format: Path}}."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .errors import ConfigError, InputError
     from .reporting.config import load_config
-    from .reporting.render import render_report
+    from .reporting.render import _chromium, parse_formats, render_report
     from .reporting.study import run_study
 
+    overrides = {"report": {"style": style}} if style else None
     try:
-        cfg = load_config(config)
+        cfg = load_config(config, overrides=overrides)
+        fmts = parse_formats(formats if formats is not None else cfg.report.formats)
+        if render and "pdf" in fmts and _chromium() is None:  # say so before the study runs, not after
+            raise ConfigError("PDF output needs Chromium: apt-get install chromium (make install does it), "
+                              "or leave pdf out of --format")
     except ConfigError as exc:
         console.print(f"[red]config error[/red]\n{exc}")
         raise typer.Exit(code=2)
@@ -116,20 +123,23 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
         except (InputError, ConfigError) as exc:
             console.print(f"[red]{type(exc).__name__}[/red]: {exc}")
             raise typer.Exit(code=2)
-        html = None
+        html, reports = None, {}
         if render:
             bar.update(task, description="rendering report")
-            rendered = render_report(_template(), outdir / "report.html",
-                                     params={"config": str(Path(config).resolve()), "outdir": str(outdir), "fast": fast})
+            rendered = render_report(_template(), outdir / "report.html", formats=fmts,
+                                     params={"config": str(Path(config).resolve()), "outdir": str(outdir), "fast": fast,
+                                             "overrides": overrides})
             html = rendered.html
+            reports = dict(rendered.outputs)
             bar.update(task, description="report rendered", completed=len(stages) + 1)
     summary = Table(title=f"{cfg.name}: where everything is")
     summary.add_column("what")
     summary.add_column("path")
-    if html is not None:
-        summary.add_row("report (HTML)", str(html))
+    for fmt, path in reports.items():
+        summary.add_row(f"report ({fmt.upper()})", str(path))
     summary.add_row("tables (HTML/CSV/TeX/DOCX/XLSX)", f"{outdir / 'tables'}  ({len(res.tables)} tables)")
-    summary.add_row("figures (PNG 300 dpi/PDF/SVG)", f"{outdir / 'figures'}  ({len(res.figures)} figures)")
+    summary.add_row(f"figures ({'/'.join(f.upper() for f in cfg.report.figure_formats)}, {cfg.report.style} style)",
+                    f"{outdir / 'figures'}  ({len(res.figures)} figures)")
     for name in ("predictions.csv", "numbers.json", "flow.csv", "methods.md"):
         summary.add_row(name, str(outdir / name))
     console.print(summary)
@@ -146,26 +156,36 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
         console.print(t)
     excluded = int(res.flow["n_excluded"].sum())
     console.print(f"{len(res.cohort)} patients analysed, {excluded} excluded (see the cohort flow).")
-    return {"results": res, "html": html}
+    return {"results": res, "html": html, "reports": reports}
 
 
 @app.command()
 def report(config: Path = typer.Argument(..., help="study config (YAML)"),
            out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: the config's output_dir)"),
            fast: bool = typer.Option(False, "--fast", help="smoke-test run: fewer bootstrap repetitions and patients"),
-           no_render: bool = typer.Option(False, "--no-render", help="tables and figures only, no HTML report")) -> None:
+           no_render: bool = typer.Option(False, "--no-render", help="tables and figures only, no report"),
+           format: Optional[str] = typer.Option(None, "--format", "-f",
+                                                help="report formats, e.g. html,docx,pdf (default: the config's "
+                                                     "report.formats)"),
+           style: Optional[str] = typer.Option(None, "--style",
+                                               help="journal figure style: default, radiology, nature (default: the "
+                                                    "config's report.style)")) -> None:
     """Run a study end to end (cohort -> features -> selection -> models -> statistics -> tables,
-    figures) and render the Quarto report (quarto when on PATH, else nbclient + pandoc)."""
-    run_report(config, out, fast=fast, render=not no_render)
+    figures) and render the Quarto report as HTML, Word and/or PDF (quarto when on PATH, else
+    nbclient + pandoc; PDF by headless Chromium)."""
+    run_report(config, out, fast=fast, render=not no_render, formats=format, style=style)
 
 
 @app.command()
 def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output folder"),
-         fast: bool = typer.Option(False, "--fast", help="smoke-test run: fewer bootstrap repetitions and patients")) -> None:
+         fast: bool = typer.Option(False, "--fast", help="smoke-test run: fewer bootstrap repetitions and patients"),
+         format: Optional[str] = typer.Option(None, "--format", "-f", help="report formats (default: html,docx,pdf)"),
+         style: Optional[str] = typer.Option(None, "--style", help="journal figure style")) -> None:
     """Run the demo study (synthetic 3-centre cohort with MRI volumes) and render its report."""
     config = _template("demo.yaml")
-    result = run_report(config, out, fast=fast, render=True)
-    console.print(f"[green]Demo report:[/green] {result['html']}")
+    result = run_report(config, out, fast=fast, render=True, formats=format, style=style)
+    for fmt, path in result["reports"].items():
+        console.print(f"[green]Demo report ({fmt.upper()}):[/green] {path}")
 
 
 def main() -> None:  # pragma: no cover

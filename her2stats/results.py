@@ -2,14 +2,92 @@
 
 Results are frozen dataclasses holding numbers as attributes. They share three habits:
 ``to_frame()`` gives a tidy :class:`pandas.DataFrame`, ``_repr_html_`` renders that frame in
-notebooks, and ``__repr__`` is a short readable text block. Subclasses implement ``to_frame``.
+notebooks as a formatted table, and ``__repr__`` is a short readable text block. Subclasses
+implement ``to_frame``.
+
+In a notebook a result shows as gtsummary shows a table (:func:`display_frame`): p-values as
+``<0.001`` or three decimals, other numbers to three significant figures, no index column (a
+meaningful index becomes the first column), empty cells where a value is missing (never
+``NaN``), and rows grouped under their first column when it repeats (a Table 1's variable, a
+comparison's cohort).
 """
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+_P_NAMES = {"p", "pvalue", "p_value", "p.value", "p_adj", "padj", "p_adjusted", "p_value_adjusted", "pr(>|z|)"}
+_P_SUFFIXES = ("_p", "_p_value", "_pvalue", "_p_adj", "_p_adjusted", "_padj")
+
+
+def is_p_column(name: Any) -> bool:
+    """Whether a column holds p-values (``p_value``, ``p_adjusted``, ``uni_p``, ``logrank_p``...)."""
+    n = str(name).strip().lower()
+    return n in _P_NAMES or n.endswith(_P_SUFFIXES) or n.startswith(("p_value", "p_adj"))
+
+
+def _fmt_p(v: float) -> str:
+    if v < 0.001:
+        return "<0.001"
+    s = f"{v:.3f}"
+    return ">0.999" if float(s) >= 1 else s
+
+
+def _fmt_sig(v: float, sig: int = 3) -> str:
+    if v == 0:
+        return "0"
+    if not math.isfinite(v):
+        return str(v)
+    mag = math.floor(math.log10(abs(v)))
+    s = f"{v:.{sig - 1}e}" if mag < -4 or mag > 14 else f"{v:,.{max(0, sig - 1 - mag)}f}"
+    return s.replace("-", "\u2212", 1) if s.startswith("-") else s
+
+
+def _cell(v: Any, p_col: bool) -> str:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if math.isnan(f):
+            return ""
+        if p_col and 0 <= f <= 1:
+            return _fmt_p(f)
+        if f.is_integer() and abs(f) < 1e15 and not p_col:
+            return f"{int(f):,}" if abs(f) >= 1e4 else str(int(f))
+        return _fmt_sig(f)
+    if isinstance(v, float) and math.isnan(v):
+        return ""
+    text = str(v)
+    return "" if text in ("nan", "NaN", "None", "<NA>") else text
+
+
+def display_frame(frame: pd.DataFrame, max_rows: int = 40) -> tuple[pd.DataFrame, str | None, str]:
+    """``frame`` as display strings: (table, column to group rows by or None, note on hidden rows)."""
+    f = frame
+    if not isinstance(f.index, pd.RangeIndex) or f.index.name is not None:
+        f = f.reset_index()
+    note = ""
+    if len(f) > max_rows:
+        note = f"{len(f) - 15} of {len(f)} rows not shown (to_frame() has them all)."
+        f = pd.concat([f.head(10), f.tail(5)])
+    out = pd.DataFrame({str(c): [_cell(v, is_p_column(c)) for v in f[c].tolist()] for c in f.columns})
+    group = None
+    if len(out) > 2 and out.shape[1] > 1:
+        first = out.columns[0]
+        col = out[first]
+        runs = int((col != col.shift()).sum())
+        if runs < len(col) and runs == col.nunique() and "" not in set(col) and not is_p_column(first) \
+                and not pd.api.types.is_numeric_dtype(f[f.columns[0]]):
+            group = first
+    return out, group, note
 
 
 class Result:
@@ -49,6 +127,23 @@ class Result:
         return f"{self._title()}\n{body}"
 
     def _repr_html_(self) -> str:
-        frame = self.to_frame()
-        table = frame.to_html(float_format=lambda v: f"{v:.4g}", border=0, classes="her2stats-result")
-        return f"<div><p><strong>{html.escape(self._title())}</strong></p>{table}</div>"
+        """The tidy frame as a formatted table (see :func:`display_frame`)."""
+        try:
+            frame = self.to_frame()
+        except Exception as exc:  # a notebook display must never raise
+            return f"<pre>{html.escape(repr(self))}</pre><!-- {html.escape(repr(exc))} -->"
+        data, group, note = display_frame(frame)
+        title = self._title()
+        try:
+            from great_tables import GT
+
+            gt = GT(data, groupname_col=group).tab_header(title=title).opt_align_table_header(align="left")
+            if note:
+                gt = gt.tab_source_note(note)
+            gt = gt.tab_options(table_font_size="13px", heading_title_font_size="14px", data_row_padding="2px",
+                                row_group_font_weight="bold", column_labels_font_weight="bold")
+            return gt.as_raw_html()
+        except ImportError:
+            table = data.to_html(index=False, border=0, classes="her2stats-result", na_rep="")
+            tail = f"<p><em>{html.escape(note)}</em></p>" if note else ""
+            return f"<div><p><strong>{html.escape(title)}</strong></p>{table}{tail}</div>"

@@ -59,6 +59,16 @@ class Variable:
     derivation: str | None = None
     pairs_with: str | None = None
     leaks_her2: bool = False
+    #: display name (tables, figures), the unit as printed, and the display text of each level
+    label: str | None = None
+    unit_label: str | None = None
+    level_labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        """``label (unit)`` as tables and axes print it: ``Age (years)``, ``Ki-67 (%)``."""
+        base = self.label or self.name
+        return f"{base} ({self.unit_label})" if self.unit_label else base
 
     @property
     def is_categorical(self) -> bool:
@@ -115,6 +125,7 @@ class DataDictionary(Mapping[str, Variable]):
         for v in self._variables.values():
             rows.append({
                 "variable": v.name,
+                "label": v.display,
                 "type": v.type,
                 "group": v.group,
                 "levels": ", ".join(v.levels) if v.levels else "",
@@ -164,12 +175,20 @@ def _parse(raw: Mapping[str, Any], source: str) -> DataDictionary:
         bad = sorted(set(aliases.values()) - set(levels))
         if bad:
             raise InputError(f"data dictionary {source}: variable {name!r} has aliases pointing to unknown levels {bad}")
+        level_labels = {str(k): str(v) for k, v in (spec.get("level_labels") or {}).items()}
+        allowed = set(levels) if levels else ({"0", "1"} if vtype in ("binary", "event") else set())
+        bad = sorted(set(level_labels) - allowed)
+        if bad:
+            raise InputError(f"data dictionary {source}: variable {name!r} has level_labels for unknown levels {bad}")
         variables[name] = Variable(
             name=name, type=vtype, description=str(spec.get("description", "")).strip(),
             group=str(spec.get("group", "")), levels=levels, aliases=aliases, unit=spec.get("unit"),
             min=spec.get("min"), max=spec.get("max"), on_invalid=on_invalid,
             derived_from=tuple(spec.get("derived_from", ()) or ()), derivation=spec.get("derivation"),
             pairs_with=spec.get("pairs_with"), leaks_her2=bool(spec.get("leaks_her2", False)),
+            label=None if spec.get("label") is None else str(spec["label"]),
+            unit_label=None if spec.get("unit_label") is None else str(spec["unit_label"]),
+            level_labels=level_labels,
         )
     for v in variables.values():
         missing = [s for s in v.derived_from + ((v.pairs_with,) if v.pairs_with else ()) if s not in variables]

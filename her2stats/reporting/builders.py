@@ -25,12 +25,14 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from ..data.labels import as_labels
 from ..errors import InputError
-from .format import fmt_ci, fmt_num, fmt_p, fmt_ratio_ci
+from .format import fmt_ci, fmt_count_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
 
 __all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "agreement_table",
-           "calibration_table", "validation_table", "flow_table", "MODEL_DISPLAY", "COHORT_DISPLAY", "model_label", "cohort_label"]
+           "calibration_table", "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
+           "model_label", "cohort_label"]
 
 #: display names of the study runner's model and cohort keys
 MODEL_DISPLAY = {"clinical": "Clinical model", "deep_score": "Deep Score", "combined": "Combined model",
@@ -50,37 +52,53 @@ def cohort_label(name: str) -> str:
     return COHORT_DISPLAY.get(name, name)
 
 
+def _grouped(data: pd.DataFrame, group: str, stub: str) -> dict:
+    """Rows reordered so each group's rows are together (first-appearance order), as
+    ``PublicationTable`` keyword arguments grouping them."""
+    if not len(data):
+        return {"data": data}
+    order = {g: i for i, g in enumerate(dict.fromkeys(data[group]))}
+    data = data.assign(_o=data[group].map(order)).sort_values("_o", kind="stable").drop(columns="_o")
+    data = data[[group, stub] + [c for c in data.columns if c not in (group, stub)]].reset_index(drop=True)
+    return {"data": data, "groupname": group, "stub": stub}
+
+
 def _need(obj: Any, cls_name: str, what: str) -> None:
     if type(obj).__name__ != cls_name:
         raise InputError(f"{what} must be a {cls_name}, got {type(obj).__name__}")
 
 
 # ---------------------------------------------------------------------------------- Table 1
-def table1_table(t1: Any, title: str = "Table 1. Baseline characteristics", group_label: str | None = None,
-                 p_digits: int = 3) -> PublicationTable:
+def table1_table(t1: Any, title: str | None = None, group_label: str | None = None, p_digits: int = 3,
+                 labels: Any = None) -> PublicationTable:
     """Table 1 from :func:`~her2stats.stats.tables.table_one`.
 
-    One row per continuous variable (``mean ± SD`` or ``median (Q1, Q3)``, named in the row
-    label) and per level of a categorical variable (``n (%)``); group columns are headed with
-    their n; P (and adjusted P, SMD when computed) on the variable's first row. The Table1's own
-    footnotes (tests used, adjustment) are carried over.
+    One row per continuous variable (``Age (years), mean ± SD``) and per level of a categorical
+    variable (``n (%)``, indented under the variable's name), named by the data dictionary's
+    labels (``labels=`` overrides them; the ``labels`` given to ``table_one`` are used too); group
+    columns are headed with their level label and n (``HER2-positive (n = 85)``); P (and adjusted
+    P, SMD when computed) on the variable's first row. The Table1's footnotes are carried over.
     """
     _need(t1, "Table1", "t1")
     f = t1.frame
+    known = list(dict.fromkeys(map(str, f["variable"]))) + ([str(t1.group)] if t1.group is not None else [])
+    L = as_labels(getattr(t1, "labels", None), known=known, source="table_one labels").merged(
+        labels, known=known, source="labels")
     groups = [str(g) for g in t1.groups]
-    heads = {g: f"{g} (n = {n})" for g, n in zip(groups, t1.n)}
+    gname = group_label or (L.var(t1.group, unit=False) if t1.group is not None else "group")
+    heads = {g: f"{L.group_level(t1.group, g) if t1.group is not None else g} (n = {n})" for g, n in zip(groups, t1.n)}
     rows = []
     for r in f.itertuples(index=False):
         r = r._asdict()
         is_level = bool(r["level"]) and r["test"] == "" and not (isinstance(r["p_value"], float) and np.isfinite(r["p_value"]))
-        if r["level"] and not is_level:  # continuous: "age, mean ± SD"
-            label = f"{r['variable']}, {r['level']}"
+        if r["level"] and not is_level:  # continuous: "Age (years), mean ± SD"
+            label = f"{L.var(r['variable'])}, {r['level']}"
         elif is_level:
-            label = f"\u2003{r['level']}"
+            label = f"\u2003{L.level(r['variable'], r['level'])}"
         else:
-            label = str(r["variable"])
+            label = L.var(r["variable"])
         row = {"Characteristic": label}
-        row.update({heads[g]: r.get(g, "") for g in groups})
+        row.update({heads[g]: ("" if r.get(g) in (None, "NA") else r.get(g, "")) for g in groups})
         row["Test"] = r.get("test", "")
         row["P"] = fmt_p(r["p_value"], p_digits) if not is_level else ""
         if "p_adjusted" in r:
@@ -88,29 +106,35 @@ def table1_table(t1: Any, title: str = "Table 1. Baseline characteristics", grou
         if "smd" in r:
             row["SMD"] = fmt_num(r["smd"], 3) if not is_level else ""
         rows.append(row)
-    data = pd.DataFrame(rows)
-    sub = f"By {group_label or t1.group}; N = {int(sum(t1.n))}"
+    data = pd.DataFrame(rows).fillna("")
+    sub = f"By {gname}; N = {int(sum(t1.n))}"
     notes = list(t1.footnotes)
     if t1.n_excluded:
         notes.append(f"{t1.n_excluded} patient(s) with a missing grouping value were excluded.")
-    return PublicationTable(data=data, title=title, subtitle=sub, footnotes=tuple(notes))
+    if title is None:
+        title = f"Baseline characteristics by {gname}"
+    return PublicationTable(data=data, title=title, subtitle=sub, stub="Characteristic", footnotes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------- OR table
-def _term_label(variable: str, level: Any, reference: Any) -> str:
+def _term_label(variable: str, level: Any, reference: Any, L: Any = None) -> str:
+    L = L or as_labels(None)
     if level is None or (isinstance(level, float) and np.isnan(level)) or level == "":
-        return str(variable)
-    return f"{variable}: {level} vs {reference}"
+        return L.var(variable)
+    return L.term(variable, level, reference)
 
 
-def or_table(lt: Any, title: str = "Univariable and multivariable logistic regression") -> PublicationTable:
+def or_table(lt: Any, title: str = "Univariable and multivariable logistic regression", labels: Any = None
+             ) -> PublicationTable:
     """OR table (OR (95% CI) and P for univariable and multivariable models) from
-    :func:`~her2stats.stats.logistic.logistic_table`; a covariate left out of the final model
-    (stepwise) shows an empty multivariable cell."""
+    :func:`~her2stats.stats.logistic.logistic_table`; terms named by the dictionary labels
+    (``Histological grade: 3 vs 1``, ``HER2-positive vs HER2-negative``; ``labels=`` overrides);
+    a covariate left out of the final model (stepwise) shows an empty multivariable cell."""
     _need(lt, "LogisticTable", "lt")
+    L = as_labels(labels, known=set(map(str, lt.frame["variable"])) | {str(lt.outcome)}, source="labels")
     rows = []
     for r in lt.frame.to_dict("records"):
-        row = {"Variable": _term_label(r["variable"], r.get("level"), r.get("reference"))}
+        row = {"Variable": _term_label(r["variable"], r.get("level"), r.get("reference"), L)}
         if "uni_or" in r:
             row["Univariable OR (95% CI)"] = fmt_ratio_ci(r["uni_or"], r["uni_ci_low"], r["uni_ci_high"])
             row["Univariable P"] = fmt_p(r["uni_p"])
@@ -118,36 +142,53 @@ def or_table(lt: Any, title: str = "Univariable and multivariable logistic regre
             row["Multivariable OR (95% CI)"] = fmt_ratio_ci(r["multi_or"], r["multi_ci_low"], r["multi_ci_high"])
             row["Multivariable P"] = fmt_p(r["multi_p"])
         rows.append(row)
-    data = pd.DataFrame(rows)
-    spanners = {}
-    if "Univariable P" in data:
-        spanners["Univariable"] = ["Univariable OR (95% CI)", "Univariable P"]
-    if "Multivariable P" in data:
-        spanners["Multivariable"] = ["Multivariable OR (95% CI)", "Multivariable P"]
-    notes = list(lt.footnotes)
+    data = pd.DataFrame(rows).fillna("")
+    spanners, heads = {}, {}
+    for part in ("Univariable", "Multivariable"):
+        if f"{part} P" in data:
+            spanners[part] = [f"{part} OR (95% CI)", f"{part} P"]
+            heads.update({f"{part} OR (95% CI)": "OR (95% CI)", f"{part} P": "P"})
+    # the statistics layer's notes name columns; print them by their labels (the stepwise note is
+    # rewritten below with labelled covariates)
+    raw_or = f"odds ratio of {lt.outcome} = {lt.positive!r}"
+    notes = [n.replace(raw_or, f"odds ratio of {L.group_level(lt.outcome, lt.positive)}") for n in lt.footnotes
+             if not (lt.stepwise and n.startswith("Multivariable model selected by"))]
     if lt.stepwise:
         notes.append(f"Multivariable model selected by {lt.stepwise} stepwise {lt.criterion.upper()}: "
-                     f"{', '.join(lt.selected) or 'no covariate kept'}.")
+                     f"{', '.join(L.var(v, unit=False) for v in lt.selected) or 'no covariate kept'}.")
     notes.append(f"n = {lt.n} ({lt.n_events} events)" + (f"; {lt.n_excluded} excluded for missing values." if lt.n_excluded else "."))
-    return PublicationTable(data=data, title=title, spanners=spanners, footnotes=tuple(notes))
+    return PublicationTable(data=data, title=title, stub="Variable", spanners=spanners, footnotes=tuple(notes),
+                            column_labels=heads)
 
 
 # ---------------------------------------------------------------------------------- performance
-_DIAG_COLS = (("accuracy", "Accuracy"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
-              ("ppv", "PPV"), ("npv", "NPV"))
+_DIAG_COLS = (("sensitivity", "Sensitivity"), ("specificity", "Specificity"), ("ppv", "PPV"), ("npv", "NPV"),
+              ("accuracy", "Accuracy"))
+
+
+def _diag_counts(d: Any, metric: str) -> tuple[int, int]:
+    tp, fp, tn, fn = int(d.tp), int(d.fp), int(d.tn), int(d.fn)
+    return {"sensitivity": (tp, tp + fn), "specificity": (tn, tn + fp), "ppv": (tp, tp + fp),
+            "npv": (tn, tn + fn), "accuracy": (tp + tn, tp + fp + tn + fn)}[metric]
 
 
 def performance_table(results: Mapping[tuple[str, str], tuple[Any, Any]], thresholds: Mapping[str, Any] | None = None,
-                      title: str = "Diagnostic performance", ci: bool = True) -> PublicationTable:
-    """Model x cohort performance: AUC (95% CI), accuracy, sensitivity, specificity, PPV, NPV, F1.
+                      title: str = "Diagnostic performance", ci: bool = True, group_by: str = "cohort"
+                      ) -> PublicationTable:
+    """Model x cohort performance, rows grouped by cohort: AUC (95% CI), then sensitivity,
+    specificity, PPV, NPV and accuracy each as ``n/N = estimate (95% CI)`` (the counts STARD 2015
+    asks for beside every proportion, e.g. ``17/29 = 0.586 (0.389–0.765)``), and F1.
 
     Parameters
     ----------
     results : ``{(model, cohort): (AUCResult, DiagnosticResult)}``, in display order.
     thresholds : ``{model: ThresholdRule}`` -- the cut-offs chosen on the development cohort and
         carried unchanged to the test cohorts; named in a footnote.
-    ci : print the binomial CI of each proportion next to it.
+    ci : print the binomial CI of each proportion.
+    group_by : ``"cohort"`` (row groups = cohorts, rows = models) or ``"model"``.
     """
+    if group_by not in ("cohort", "model"):
+        raise InputError(f"group_by must be 'cohort' or 'model', got {group_by!r}")
     rows = []
     auc_methods, diag_methods = set(), set()
     for (model, cohort), (auc, diag) in results.items():
@@ -155,24 +196,36 @@ def performance_table(results: Mapping[tuple[str, str], tuple[Any, Any]], thresh
         _need(diag, "DiagnosticResult", f"results[{model!r}, {cohort!r}][1]")
         auc_methods.add(auc.method)
         diag_methods.add(diag.method)
-        row = {"Model": model_label(model), "Cohort": cohort_label(cohort), "n (positive)": f"{auc.n_pos + auc.n_neg} ({auc.n_pos})",
+        row = {"Cohort": cohort_label(cohort), "Model": model_label(model),
+               "n (positive)": f"{auc.n_pos + auc.n_neg} ({auc.n_pos})",
                "AUC (95% CI)": fmt_ci(auc.auc, auc.ci_low, auc.ci_high)}
         tab = diag.table.set_index("metric")
         for key, label in _DIAG_COLS:
             est = tab.loc[key, "estimate"]
-            row[label] = fmt_ci(est, tab.loc[key, "ci_low"], tab.loc[key, "ci_high"]) if ci else fmt_num(est)
+            k, n = _diag_counts(diag, key)
+            row[label] = fmt_count_ci(k, n, est, tab.loc[key, "ci_low"] if ci else None,
+                                      tab.loc[key, "ci_high"] if ci else None)
         row["F1"] = fmt_num(tab.loc["f1", "estimate"])
         rows.append(row)
+    data = pd.DataFrame(rows)
+    group, stub = ("Cohort", "Model") if group_by == "cohort" else ("Model", "Cohort")
+    if len(data):
+        order = list(dict.fromkeys(data[group]))
+        data = data.assign(_o=data[group].map({g: i for i, g in enumerate(order)})).sort_values("_o", kind="stable")
+        data = data.drop(columns="_o").reset_index(drop=True)
+        data = data[[group, stub] + [c for c in data.columns if c not in (group, stub)]]
     names = {"delong": "DeLong (DeLong et al. 1988)", "bootstrap": "stratified bootstrap percentile",
              "exact": "Clopper-Pearson exact binomial", "wilson": "Wilson score", "hanley": "Hanley-McNeil"}
     notes = [f"AUC 95% CI: {', '.join(names.get(m, m) for m in sorted(auc_methods))}."]
-    notes.append("Accuracy, sensitivity, specificity, PPV, NPV: 95% CI by "
-                 f"{', '.join(names.get(m, m) for m in sorted(diag_methods))}.")
+    notes.append("Sensitivity, specificity, PPV, NPV and accuracy: n/N = proportion"
+                 + (f" (95% CI by {', '.join(names.get(m, m) for m in sorted(diag_methods))})" if ci else "")
+                 + ", with the counts behind each proportion (STARD 2015).")
     for model, rule in (thresholds or {}).items():
         notes.append(f"{model_label(model)}: {rule.rule} cut-off {rule.value:.4g} chosen on the {rule.source} "
                      "and applied unchanged to the test cohorts.")
     notes.append("PPV/NPV: positive/negative predictive value; F1: harmonic mean of PPV and sensitivity.")
-    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=tuple(notes))
+    return PublicationTable(data=data, title=title, stub=stub if len(data) else None,
+                            groupname=group if len(data) else None, footnotes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------- DeLong
@@ -192,27 +245,37 @@ def delong_table(comparisons: Mapping[str, Any], title: str = "Pairwise comparis
                          "Z": fmt_num(r["statistic"], 2), "P": fmt_p(r["p_value"]),
                          "P (adjusted)": fmt_p(r["p_adjusted"])})
     names = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni", "none": "none"}
+    data = pd.DataFrame(rows)
     notes = ("Paired DeLong test (DeLong et al., Biometrics 1988) of correlated AUCs on the same patients; "
              "CI of the difference from the DeLong covariance.",
              f"P-value adjustment within each cohort: {', '.join(names.get(a, a) for a in sorted(adjust))}.")
-    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=notes)
+    return PublicationTable(data=data, title=title, footnotes=notes, stub="Comparison" if len(data) else None,
+                            groupname="Cohort" if len(data) else None)
 
 
 # ---------------------------------------------------------------------------------- Cox
-def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any = None) -> PublicationTable:
-    """HR (95% CI) and Wald P per term of :func:`~her2stats.stats.survival.cox`; footnotes give
-    the C-index with CI, events, the stepwise path and (when ``ph`` is given) the global PH test."""
+def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any = None, labels: Any = None
+              ) -> PublicationTable:
+    """HR (95% CI) and Wald P per term of :func:`~her2stats.stats.survival.cox`, terms named by
+    the dictionary labels (``HER2-positive vs HER2-negative``; ``labels=`` overrides); footnotes
+    give the C-index with CI, events, the stepwise path and (when ``ph`` is given) the global PH
+    test."""
     _need(res, "CoxResult", "res")
     s = res.summary
+    known = set(map(str, s["covariate"])) if "covariate" in s else set(map(str, s["term"]))
+    L = as_labels(labels, known=known, source="labels")
     rows = []
     for r in s.to_dict("records"):
         ref = r.get("reference")
         term = str(r["term"])
-        if ref is not None and not (isinstance(ref, float) and np.isnan(ref)) and "=" in term:
+        cov = str(r.get("covariate", term))
+        if ref is not None and not (isinstance(ref, float) and np.isnan(ref)) and term.startswith(cov + "="):
+            label = L.term(cov, term.split("=", 1)[1], ref)
+        elif ref is not None and not (isinstance(ref, float) and np.isnan(ref)) and "=" in term:
             var, lev = term.split("=", 1)
-            label = f"{var}: {lev} vs {ref}"
+            label = L.term(var, lev, ref)
         else:
-            label = term
+            label = L.var(term)
         rows.append({"Variable": label, "HR (95% CI)": fmt_ratio_ci(r["HR"], r["lower"], r["upper"]),
                      "P": fmt_p(r["p_value"])})
     c = res.concordance
@@ -221,7 +284,7 @@ def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any =
              f"Harrell's C-index {fmt_ci(c.concordance, c.lower, c.upper)}; likelihood-ratio test "
              f"\u03c7\u00b2 = {res.lr_statistic:.2f}, df = {res.lr_df}, P {_p_sentence(res.lr_p_value)}."]
     if res.steps is not None and len(res.steps):
-        notes.append(f"Covariates selected by stepwise AIC: {', '.join(res.covariates)}.")
+        notes.append(f"Covariates selected by stepwise AIC: {', '.join(L.var(c, unit=False) for c in res.covariates)}.")
     if ph is not None:
         tab = ph.table
         glob = tab[tab["term"].astype(str).str.upper() == "GLOBAL"]
@@ -229,12 +292,12 @@ def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any =
             notes.append(f"Proportional-hazards assumption (Schoenfeld residuals, cox.zph): global P "
                          f"{_p_sentence(float(glob['p_value'].iloc[0]))}.")
     notes.append("HR: hazard ratio; 95% CI by the Wald method.")
-    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=tuple(notes))
+    return PublicationTable(data=pd.DataFrame(rows), title=title, stub="Variable", footnotes=tuple(notes))
 
 
 def _p_sentence(p: float) -> str:
     s = fmt_p(p)
-    return s if s.startswith(("<", ">")) else f"= {s}"
+    return f"{s[0]} {s[1:]}" if s.startswith(("<", ">")) else f"= {s}"
 
 
 # ---------------------------------------------------------------------------------- agreement
@@ -290,7 +353,7 @@ def calibration_table(results: Mapping[tuple[str, str], Mapping[str, Any]],
     notes.append("\u2020 Hosmer-Lemeshow test (10 groups of predicted risk) is a legacy test: its result depends "
                  "on the grouping and it has low power; P > 0.05 does not show good calibration. Read the "
                  "calibration curve, intercept and slope instead.")
-    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=tuple(notes))
+    return PublicationTable(title=title, footnotes=tuple(notes), **_grouped(pd.DataFrame(rows), "Cohort", "Model"))
 
 
 # ---------------------------------------------------------------------------------- validate
@@ -321,7 +384,7 @@ def validation_table(results: Mapping[str, Any], title: str = "Internal validati
                          "Optimism": fmt_num(t.loc[key, "optimism"]), "Optimism-corrected": corr_txt})
     notes = (f"Harrell's bootstrap optimism correction (rms validate, B = {', '.join(map(str, sorted(Bs)))}; "
              f"{fails} failed refit(s)): corrected = apparent − mean(bootstrap training − test) index.",)
-    return PublicationTable(data=pd.DataFrame(rows), title=title, footnotes=notes)
+    return PublicationTable(title=title, footnotes=notes, **_grouped(pd.DataFrame(rows), "Model", "Index"))
 
 
 # ---------------------------------------------------------------------------------- cohort flow

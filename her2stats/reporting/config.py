@@ -141,6 +141,47 @@ class SurvivalConfig(_Strict):
     horizons_years: list[float] = Field(default_factory=lambda: [1.0, 3.0, 5.0])
 
 
+class ReportConfig(_Strict):
+    """How the report and its figures look (none of it changes a number)."""
+
+    #: report formats written by ``her2stats report`` / ``demo`` (``--format`` overrides)
+    formats: list[Literal["html", "docx", "pdf"]] = Field(default_factory=lambda: ["html"])
+    #: journal figure style: fonts, sizes, column widths (``default``, ``radiology``, ``nature``...)
+    style: str = "default"
+    #: figure files written beside each other (TIFF: 600 dpi, LZW)
+    figure_formats: list[Literal["png", "pdf", "svg", "tiff"]] = Field(
+        default_factory=lambda: ["png", "pdf", "svg", "tiff"])
+    #: unit of the survival time axes (default: survival.time_unit, the data's unit)
+    time_unit: Optional[Literal["days", "weeks", "months", "years"]] = None
+    #: clinically relevant threshold probabilities shown in the decision curves (default: all computed)
+    dca_range: Optional[tuple[float, float]] = None
+    #: patients shown in the Grad-CAM panels of the Deep Score (0: none)
+    gradcam_patients: int = Field(4, ge=0, le=8)
+
+    @field_validator("style")
+    @classmethod
+    def _style(cls, v):
+        from .style import STYLES
+
+        if v not in STYLES:
+            raise ValueError(f"unknown figure style {v!r}; available: {sorted(STYLES)}")
+        return v
+
+    @field_validator("dca_range")
+    @classmethod
+    def _range(cls, v):
+        if v is not None and not (0 <= v[0] < v[1] <= 1):
+            raise ValueError("dca_range must be (low, high) threshold probabilities with 0 <= low < high <= 1")
+        return v
+
+    @field_validator("formats", "figure_formats")
+    @classmethod
+    def _nonempty(cls, v):
+        if not v:
+            raise ValueError("give at least one format")
+        return list(dict.fromkeys(v))
+
+
 def _source_leaky(source: str) -> set[str]:
     """HER2-encoding columns of the real loaders, refused as predictors even when a config forgets
     to list them: the loader constants, their unprefixed source names and the HER2 label itself."""
@@ -166,9 +207,25 @@ class StudyConfig(_Strict):
     zoo: Optional[ZooConfig] = None
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     survival: Optional[SurvivalConfig] = None
+    #: display labels of columns, overriding the data dictionary's (her2stats.data.labels):
+    #: {column: "Label (unit)"} or {column: {label: ..., unit: ..., levels: {level: text}}}
+    labels: dict[str, Any] = Field(default_factory=dict)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     output_dir: Path = Path("out/study")
     #: where the config file lives (relative paths are resolved against it)
     base_dir: Path = Path(".")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v):
+        from ..data.labels import as_labels
+        from ..errors import InputError
+
+        try:
+            as_labels(v, source="labels")  # structure here; the columns once the cohort is loaded
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
     @model_validator(mode="after")
     def _no_leaky_predictors(self):
@@ -318,8 +375,18 @@ def check_columns(cfg: StudyConfig, columns: Iterable[Any], where: str = "the co
         raise InputError("\n".join(dict.fromkeys(problems)))
 
 
-def load_config(path_or_dict: str | Path | dict) -> StudyConfig:
-    """Read and validate a study config (YAML path or dict); raise ConfigError with key paths."""
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path_or_dict: str | Path | dict, overrides: dict | None = None) -> StudyConfig:
+    """Read and validate a study config (YAML path or dict); raise ConfigError with key paths.
+
+    ``overrides`` (e.g. ``{"report": {"style": "radiology"}}`` from the command line) are merged
+    into the file's settings before validation."""
     if isinstance(path_or_dict, dict):
         data, source, base = dict(path_or_dict), "config", Path.cwd()
     else:
@@ -334,6 +401,8 @@ def load_config(path_or_dict: str | Path | dict) -> StudyConfig:
             raise ConfigError(f"{path}: the top level must be a mapping of keys (name:, cohort:, ...)")
         source, base = str(path), path.resolve().parent
     data.setdefault("base_dir", base)
+    if overrides:
+        data = _merge(data, overrides)
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as exc:

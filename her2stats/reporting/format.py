@@ -1,7 +1,8 @@
 """Number formatting as journals print it.
 
-p-values: "< 0.001" below 0.001, otherwise three decimals ("0.042"); AUC and other indices to
-three decimals; percentages to one decimal; "mean ± SD"; "median (Q1, Q3)"; "est (lo–hi)".
+p-values: "<0.001" below 0.001, otherwise three decimals ("0.042"), as gtsummary prints them; AUC
+and other indices to three decimals; percentages to one decimal; "mean ± SD"; "median (Q1, Q3)";
+"est (lo–hi)"; proportions with their counts "17/29 = 0.586 (0.389–0.765)" (STARD).
 """
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ def fmt_num(x: Any, digits: int = 3) -> str:
 
 
 def fmt_p(p: Any, digits: int = 3, threshold: float = 0.001) -> str:
-    """Format a p-value: ``< 0.001`` below ``threshold``, else ``digits`` decimals.
+    """Format a p-value: ``<0.001`` below ``threshold``, else ``digits`` decimals.
 
-    A p that rounds to 1 prints as ``> 0.999`` to avoid claiming certainty.
+    A p that rounds to 1 prints as ``>0.999`` to avoid claiming certainty.
     """
     if _isnan(p):
         return ""
@@ -41,10 +42,10 @@ def fmt_p(p: Any, digits: int = 3, threshold: float = 0.001) -> str:
     if p < 0 or p > 1:
         raise ValueError(f"p-value outside [0, 1]: {p}")
     if p < threshold:
-        return f"< {threshold:.{digits}f}"
+        return f"<{threshold:.{digits}f}"
     s = f"{p:.{digits}f}"
     if float(s) >= 1.0:
-        return f"> {1 - 10 ** (-digits):.{digits}f}"
+        return f">{1 - 10 ** (-digits):.{digits}f}"
     return s
 
 
@@ -83,3 +84,35 @@ def fmt_ratio_ci(est: Any, lo: Any, hi: Any, digits: int = 2) -> str:
         return ""
     d = digits if abs(float(est)) >= 1 else digits + 1
     return fmt_ci(est, lo, hi, d)
+
+
+def fmt_count_ci(count: Any, total: Any, est: Any = None, lo: Any = None, hi: Any = None, digits: int = 3) -> str:
+    """A proportion with the counts behind it (STARD 2015): ``17/29 = 0.586 (0.389–0.765)``;
+    without a CI ``17/29 = 0.586``; ``est`` defaults to ``count / total``."""
+    if _isnan(count) or _isnan(total):
+        return ""
+    k, n = int(count), int(total)
+    if est is None or _isnan(est):
+        est = k / n if n else float("nan")
+    if _isnan(est):
+        return f"{k}/{n}"
+    return f"{k}/{n} = {fmt_ci(est, lo, hi, digits)}"
+
+
+def fmt_sig(x: Any, sig: int = 3) -> str:
+    """``sig`` significant figures without scientific notation for everyday magnitudes
+    (``0.0421`` -> ``0.0421``, ``12.345`` -> ``12.3``, ``1234.5`` -> ``1,235``); a true minus sign;
+    empty for missing."""
+    if _isnan(x):
+        return ""
+    v = float(x)
+    if not math.isfinite(v):
+        return str(v)
+    if v == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(v)))
+    if mag < -4:
+        s = f"{v:.{sig - 1}e}"
+    else:
+        s = f"{v:,.{max(0, sig - 1 - mag)}f}"
+    return s.replace("-", MINUS, 1) if s.startswith("-") else s

@@ -1,17 +1,33 @@
-"""Render a Quarto study report.
+"""Render a Quarto study report to HTML, Word and PDF.
 
 Two paths, same ``.qmd``:
 
-* ``quarto`` on PATH: ``quarto render report.qmd -P config:<path>`` (the user's normal tool).
+* ``quarto`` on PATH: ``quarto render report.qmd --to <format> -P config:<path>`` per format.
 * otherwise (and always in tests): the ``.qmd`` is read as a notebook (its ```` ```{python} ````
   chunks with ``#|`` options), the ``parameters`` cell is followed by an injected cell with the
-  parameter values (as Quarto and papermill do), the notebook is executed with nbclient in a fresh
-  kernel, its outputs are written as Markdown with raw HTML tables and PNG figures, and pandoc
-  turns that into one self-contained HTML file.
+  parameter values (as Quarto and papermill do), the notebook is executed once with nbclient in a
+  fresh kernel, and its outputs become one pandoc Markdown document from which every format is
+  written:
+
+  ========  =====================================================================================
+  format    how
+  ========  =====================================================================================
+  ``html``  pandoc, self-contained (figures embedded), great-tables tables, screen + print CSS
+  ``docx``  pandoc with a reference document (``reports/reference.docx``: A4, journal styles);
+            tables as native Word tables (three-line layout, a landscape section for wide ones),
+            figures as images with captions at their column width
+  ``pdf``   headless Chromium prints the HTML (A4; wide tables on landscape pages); no TeX needed
+  ========  =====================================================================================
+
+Tables and figures reach the renderer through the template's :func:`show_table` and
+:func:`show_figure`, which display a table / figure description next to the HTML / PNG a notebook
+viewer shows. They carry a label (``tbl-performance``, ``fig-roc``); the renderer numbers them in
+order of appearance (``Table 3``, ``Figure 2``; labels ``tbl-s-...`` / ``fig-s-...`` are
+supplementary: ``Table S1``) and replaces every ``@tbl-...`` / ``@fig-...`` of the text with a link
+to that table or figure (the cross-references Quarto would make), in every format.
 
 Chunk options honoured on the fallback path: ``echo`` (default from the YAML ``execute.echo``),
-``output: false``, ``include: false``. Figures come from ``image/png`` outputs; tables from
-``text/html`` (e.g. great-tables or ``_repr_html_``) and ``text/markdown`` outputs.
+``output: false``, ``include: false``.
 """
 from __future__ import annotations
 
@@ -20,24 +36,88 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+import tempfile
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
 from ..errors import ConfigError
 
+__all__ = ["RenderedReport", "render_report", "execute_qmd", "execute_notebook", "notebook_to_markdown", "show_table",
+           "show_figure", "build_reference_docx", "FORMATS", "TABLE_MIME", "FIGURE_MIME", "parse_formats", "html_to_pdf"]
+
 _CHUNK = re.compile(r"^```\{python([^}]*)\}\s*$")
+_REF = re.compile(r"@((?:tbl|fig)-[A-Za-z0-9_\-]*[A-Za-z0-9_])")
+FORMATS = ("html", "docx", "pdf")
+TABLE_MIME = "application/vnd.her2stats.table+json"
+FIGURE_MIME = "application/vnd.her2stats.figure+json"
 
 
 @dataclass(frozen=True)
 class RenderedReport:
-    html: Path
+    html: Path | None
     engine: str  # "quarto" or "nbclient+pandoc"
     notebook: Path | None = None
+    #: format -> written file
+    outputs: dict = field(default_factory=dict)
+    #: seconds spent per step ("execute", "html", "docx", "pdf")
+    timings: dict = field(default_factory=dict)
 
 
+def parse_formats(formats: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``"html,docx,pdf"`` or a list -> a tuple of known formats (unknown ones are refused)."""
+    if formats is None:
+        return ("html",)
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    out = []
+    for f in items:
+        f = str(f).strip().lower()
+        if not f:
+            continue
+        if f not in FORMATS:
+            raise ConfigError(f"unknown report format {f!r}; use one or more of {', '.join(FORMATS)} "
+                              f"(e.g. --format html,docx,pdf)")
+        if f not in out:
+            out.append(f)
+    if not out:
+        raise ConfigError(f"no report format given; use one or more of {', '.join(FORMATS)}")
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------- template side
+def show_table(table: Any, label: str | None = None) -> None:
+    """Display a :class:`~her2stats.reporting.tables.PublicationTable` in the report: HTML for a
+    notebook viewer, plus its description for the renderer (native table in each format)."""
+    from IPython.display import display
+
+    _check_label(label, "tbl")
+    display({"text/html": table.to_html(), "text/plain": repr(table),
+             TABLE_MIME: {"table": table.to_dict(), "label": label}}, raw=True)
+
+
+def show_figure(path: str | Path, caption: str = "", label: str | None = None, width: Any = "single",
+                style: str | None = None) -> None:
+    """Display a saved figure (its PNG) with a caption; ``width`` is the column width it is
+    printed at in Word and PDF (``"single"``, ``"double"`` or millimetres of ``style``)."""
+    from IPython.display import display
+
+    _check_label(label, "fig")
+    path = Path(path)
+    data = base64.b64encode(path.read_bytes()).decode()
+    display({"image/png": data, "text/plain": caption or path.name,
+             FIGURE_MIME: {"path": str(path.resolve()), "caption": caption, "label": label, "width": width,
+                           "style": style}}, raw=True)
+
+
+def _check_label(label: str | None, kind: str) -> None:
+    if label is not None and not re.fullmatch(rf"{kind}-[A-Za-z0-9_\-]*[A-Za-z0-9_]", label):
+        raise ConfigError(f"report label {label!r} must look like '{kind}-name' (letters, digits, - and _)")
+
+
+# ---------------------------------------------------------------------------------- parse / execute
 def _split_front_matter(text: str) -> tuple[dict, str]:
     if text.startswith("---"):
         end = text.find("\n---", 3)
@@ -126,8 +206,6 @@ def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_n
     localhost: ipykernel warns that TCP without encryption is readable by other local users) and
     starts with the current environment less the ``LD_LIBRARY_PATH`` that embedded R sets.
     """
-    import tempfile
-
     from nbclient import NotebookClient
     from traitlets.config import Config
 
@@ -151,12 +229,32 @@ def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_n
     return nb
 
 
+# ---------------------------------------------------------------------------------- notebook -> markdown
+def _width_mm(width: Any, style: str | None) -> float:
+    from .style import get_style
+
+    st = get_style(style)
+    if isinstance(width, (int, float)) and not isinstance(width, bool):
+        return float(width)
+    return {"single": st.single_mm, "double": st.double_mm,
+            "onehalf": (st.single_mm + st.double_mm) / 2}.get(width, st.single_mm)
+
+
+def _md_escape(text: str) -> str:
+    return re.sub(r"([\[\]*_`<>\\])", r"\\\1", text)
+
+
 def notebook_to_markdown(meta: dict, nb: Any, assets: Path) -> str:
-    """Executed notebook -> pandoc Markdown (raw HTML for tables, PNG files for figures)."""
+    """Executed notebook -> pandoc Markdown: tables as raw HTML + OpenXML + LaTeX blocks (each
+    writer keeps its own), figures as captioned image files, ``@tbl-``/``@fig-`` references
+    resolved to numbered links."""
+    from .tables import PublicationTable, strip_number
+
     assets.mkdir(parents=True, exist_ok=True)
     default_echo = bool(((meta.get("execute") or {}).get("echo", False)))
     parts: list[str] = []
-    fig = 0
+    numbers: dict[str, str] = {}
+    n_tab = n_fig = n_stab = n_sfig = raw_fig = 0
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             parts.append(cell.source)
@@ -176,9 +274,45 @@ def notebook_to_markdown(meta: dict, nb: Any, assets: Path) -> str:
             if out.output_type == "error":
                 raise RuntimeError(f"report cell failed: {out.ename}: {out.evalue}")
             data = out.get("data", {})
-            if "image/png" in data:
-                fig += 1
-                path = assets / f"figure-{fig:02d}.png"
+            if TABLE_MIME in data:
+                spec = data[TABLE_MIME]
+                table = PublicationTable.from_dict(spec["table"])
+                label = spec.get("label") or f"tbl-{n_tab + 1}"
+                if label.startswith("tbl-s-"):  # supplementary: Table S1, S2... (own sequence)
+                    n_stab += 1
+                    number = f"S{n_stab}"
+                else:
+                    n_tab += 1
+                    number = str(n_tab)
+                numbers[label] = f"Table {number}"
+                title = strip_number(table.title)
+                caption = f"Table {number}. {title}" if title else f"Table {number}."
+                wide = table.is_wide()
+                html = table.with_title(caption).to_html()
+                cls = "h2s-table wide" if wide else "h2s-table"
+                parts.append(f'```{{=html}}\n<div id="{label}" class="{cls}">\n{html}\n</div>\n```')
+                parts.append("```{=openxml}\n" + table.to_openxml(caption=caption, bookmark=label, landscape=wide)
+                             + "\n```")
+                parts.append("```{=latex}\n" + table.to_latex(label=label) + "\n```")
+            elif FIGURE_MIME in data:
+                spec = data[FIGURE_MIME]
+                label = spec.get("label") or f"fig-{n_fig + 1}"
+                if label.startswith("fig-s-"):
+                    n_sfig += 1
+                    number = f"S{n_sfig}"
+                else:
+                    n_fig += 1
+                    number = str(n_fig)
+                numbers[label] = f"Figure {number}"
+                mm = _width_mm(spec.get("width", "single"), spec.get("style"))
+                kind = "double" if mm > 120 else "single"
+                cap = spec.get("caption") or ""
+                text = f"**Figure {number}.** {_md_escape(cap)}" if cap else f"**Figure {number}.**"
+                parts.append(f"::: {{#{label} .h2s-figure}}\n![{text}]({Path(spec['path']).as_posix()})"
+                             f"{{.{kind} width={mm:.0f}mm}}\n:::")
+            elif "image/png" in data:
+                raw_fig += 1
+                path = assets / f"figure-{raw_fig:02d}.png"
                 path.write_bytes(base64.b64decode(data["image/png"]))
                 parts.append(f"![]({path.as_posix()})")
             elif "text/html" in data:
@@ -187,48 +321,236 @@ def notebook_to_markdown(meta: dict, nb: Any, assets: Path) -> str:
                 parts.append(data["text/markdown"])
             elif "text/plain" in data and opts.get("echo", default_echo):
                 parts.append(f"```\n{data['text/plain']}\n```")
-    return "\n\n".join(parts) + "\n"
+    text = "\n\n".join(parts) + "\n"
+    return _resolve_refs(text, numbers)
+
+
+def _resolve_refs(text: str, numbers: Mapping[str, str]) -> str:
+    """``@tbl-x`` -> ``[Table 3](#tbl-x)``; an unknown label is flagged in the text and warned."""
+    unknown = set()
+
+    def sub(m: re.Match) -> str:
+        label = m.group(1)
+        if label in numbers:
+            return f"[{numbers[label]}](#{label})"
+        unknown.add(label)
+        return f"**??{label}**"
+
+    # leave code (fenced blocks) alone
+    chunks = re.split(r"(```.*?```)", text, flags=re.S)
+    out = "".join(c if c.startswith("```") else _REF.sub(sub, c) for c in chunks)
+    if unknown:
+        warnings.warn(f"report cross-reference(s) to unknown label(s) {sorted(unknown)}: no table or figure "
+                      f"carries them (shown as ??label)", UserWarning, stacklevel=3)
+    return out
+
+
+# ---------------------------------------------------------------------------------- pandoc / chromium
+def _pandoc_version() -> tuple[int, int]:
+    if shutil.which("pandoc") is None:
+        raise ConfigError("pandoc is not installed: apt-get install pandoc (make install does it)")
+    out = subprocess.run(["pandoc", "--version"], capture_output=True, text=True, env=_kernel_env())
+    m = re.search(r"pandoc(?:\.exe)? (\d+)\.(\d+)", out.stdout)
+    return (int(m.group(1)), int(m.group(2))) if m else (2, 0)
 
 
 def _pandoc_self_contained_flag() -> list[str]:
-    out = subprocess.run(["pandoc", "--version"], capture_output=True, text=True, env=_kernel_env())
-    m = re.search(r"pandoc(?:\.exe)? (\d+)\.(\d+)", out.stdout)
-    major, minor = (int(m.group(1)), int(m.group(2))) if m else (2, 0)
-    return ["--embed-resources", "--standalone"] if (major, minor) >= (2, 19) else ["--self-contained"]
+    return ["--embed-resources", "--standalone"] if _pandoc_version() >= (2, 19) else ["--self-contained"]
 
 
 _CSS = """
-body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; max-width: 1100px; margin: 2em auto; line-height: 1.45; color: #222; }
+body { font-family: "Liberation Sans", Arial, "DejaVu Sans", Helvetica, sans-serif; max-width: 1100px; margin: 2em auto;
+       line-height: 1.45; color: #222; padding: 0 1em; }
 h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-img { max-width: 100%; } table { border-collapse: collapse; font-size: 0.9em; }
+img { max-width: 100%; height: auto; } table { border-collapse: collapse; font-size: 0.9em; }
 pre { background: #f6f6f6; padding: .6em; overflow-x: auto; }
+.h2s-figure { margin: 1.2em 0; } .h2s-figure figure { margin: 0; }
+.h2s-figure figcaption, .h2s-figure .caption { font-size: 0.9em; color: #333; max-width: 980px; }
+.h2s-table { margin: 1.2em 0; }
+@media screen {
+  img.single { width: 560px !important; }
+  img.double { width: 1000px !important; }
+}
+@page { size: A4; margin: 15mm 14mm 16mm 14mm; }
+@page wide { size: A4 landscape; margin: 12mm 12mm; }
+@media print {
+  body { max-width: none; margin: 0; padding: 0; font-size: 9.5pt; line-height: 1.35; }
+  h1 { font-size: 16pt; } h2 { font-size: 12.5pt; break-after: avoid; margin-top: 1.2em; }
+  nav#TOC { margin-bottom: 1em; }
+  .h2s-figure { break-inside: avoid; }
+  .h2s-table.wide { page: wide; }
+  .h2s-table > div { overflow: visible !important; padding-top: 0 !important; }
+  .h2s-table .gt_table { font-size: 7.5pt !important; width: 100% !important; }
+  .h2s-table.wide .gt_table { font-size: 7pt !important; }
+  .h2s-table .gt_title { font-size: 9pt !important; font-weight: bold !important; }
+  .h2s-table .gt_col_heading, .h2s-table .gt_row, .h2s-table .gt_group_heading {
+    padding: 1.2pt 3pt !important; }
+  .h2s-table .gt_sourcenote { font-size: 6.5pt !important; padding: 0.5pt 3pt !important; }
+  .h2s-table tr { break-inside: avoid; }
+  pre { white-space: pre-wrap; font-size: 8pt; }
+  a { color: inherit; text-decoration: none; }
+}
 """
 
 
+def build_reference_docx(path: str | Path) -> Path:
+    """Write the Word reference document pandoc styles the report with: pandoc's default styles
+    on A4 with 1.5 cm margins (a 180 mm double-column figure fits at print size), Arial body text, table captions above tables
+    (``TableCaption``, kept with the table), a ``TableNote`` style for footnotes, figure captions
+    under figures (``ImageCaption``). ``reports/reference.docx`` is this file."""
+    from docx import Document
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.shared import Pt, Twips
+
+    from .tables import A4_H, A4_W, MARGIN
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "default.docx"
+        res = subprocess.run(["pandoc", "-o", str(base), "--print-default-data-file", "reference.docx"],
+                             capture_output=True, env=_kernel_env())
+        if res.returncode != 0:
+            raise ConfigError(f"pandoc could not write its default reference document: {res.stderr.decode()[:300]}")
+        doc = Document(str(base))
+    s = doc.sections[0]
+    s.page_width, s.page_height = Twips(A4_W), Twips(A4_H)
+    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
+        setattr(s, side, Twips(MARGIN))
+    styles = doc.styles
+
+    by_name = {x.name: x for x in styles}
+
+    def font(name: str, size: float | None = None, bold: bool | None = None, italic: bool | None = None) -> Any:
+        st = by_name[name]
+        st.font.name = "Arial"
+        rpr = st.element.get_or_add_rPr()
+        rfonts = rpr.find("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}rFonts")
+        if rfonts is not None:
+            for attr in ("ascii", "hAnsi", "cs", "eastAsia"):
+                rfonts.set(f"{{http://schemas.openxmlformats.org/wordprocessingml/2006/main}}{attr}", "Arial")
+        if size is not None:
+            st.font.size = Pt(size)
+        if bold is not None:
+            st.font.bold = bold
+        if italic is not None:
+            st.font.italic = italic
+        return st
+
+    font("Normal", 10.5)
+    for name in ("Body Text", "First Paragraph", "Compact"):
+        st = font(name)
+        st.paragraph_format.line_spacing = 1.3
+        st.paragraph_format.space_after = Pt(6)
+    for name, size in (("Title", 18), ("Subtitle", 13), ("Heading 1", 15), ("Heading 2", 13), ("Heading 3", 11.5)):
+        font(name, size, bold=True)
+    cap = font("Table Caption", 10, italic=False)
+    cap.paragraph_format.keep_with_next = True
+    cap.paragraph_format.space_before = Pt(12)
+    cap.paragraph_format.space_after = Pt(4)
+    img = font("Image Caption", 9.5, italic=False)
+    img.paragraph_format.space_after = Pt(12)
+    if "Table Note" not in by_name:
+        note = styles.add_style("Table Note", WD_STYLE_TYPE.PARAGRAPH)
+        note.base_style = by_name["Normal"]
+        by_name["Table Note"] = note
+    note = font("Table Note", 8)
+    note.paragraph_format.space_after = Pt(0)
+    note.paragraph_format.line_spacing = 1.0
+    doc.save(str(path))
+    return path
+
+
+def _reference_docx(qmd: Path, workdir: Path) -> Path:
+    for cand in (qmd.parent / "reference.docx", Path(__file__).resolve().parents[2] / "reports" / "reference.docx"):
+        if cand.is_file():
+            return cand
+    return build_reference_docx(workdir / "reference.docx")
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def html_to_pdf(html: str | Path, pdf: str | Path, timeout: int = 180) -> Path:
+    """Print an HTML file to PDF with headless Chromium (A4; the page's print CSS applies)."""
+    chromium = _chromium()
+    if chromium is None:
+        raise ConfigError("PDF output needs Chromium: apt-get install chromium (make install does it)")
+    html, pdf = Path(html).resolve(), Path(pdf).resolve()
+    tmp_pdf = pdf.with_name(f".{pdf.name}.tmp")
+    with tempfile.TemporaryDirectory(prefix="h2s-chromium-") as profile:
+        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--disable-extensions", "--disable-quic", f"--user-data-dir={profile}", "--no-pdf-header-footer",
+               "--run-all-compositor-stages-before-draw", f"--print-to-pdf={tmp_pdf}", html.as_uri()]
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_kernel_env())
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"Chromium did not print {html.name} to PDF within {timeout} s") from None
+    if res.returncode != 0 or not tmp_pdf.is_file() or tmp_pdf.stat().st_size == 0:
+        tmp_pdf.unlink(missing_ok=True)
+        raise RuntimeError(f"Chromium failed to print {html.name} ({res.returncode}): {res.stderr.strip()[-400:]}")
+    tmp_pdf.replace(pdf)
+    return pdf
+
+
+def _pandoc(md_path: Path, out: Path, to: str, meta: dict, extra: list[str]) -> None:
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    cmd = ["pandoc", str(md_path), "-f", "markdown+raw_html+raw_attribute+fenced_divs+link_attributes", "-t", to,
+           "-o", str(tmp), "--metadata", f"title={meta.get('title', 'her2stats report')}", *extra]
+    for key in ("subtitle", "author", "date"):
+        if meta.get(key):
+            cmd += ["--metadata", f"{key}={meta[key]}"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=out.parent, env=_kernel_env())
+    if res.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"pandoc ({to}) failed ({res.returncode}): {res.stderr.strip()}")
+    tmp.replace(out)
+
+
 def render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, Any] | None = None,
-                  use_quarto: bool | None = None, timeout: int = 1800) -> RenderedReport:
-    """Render ``qmd`` to ``out_html``; Quarto when available (or ``use_quarto=True``), else the
-    nbclient + pandoc path described in the module docstring."""
+                  use_quarto: bool | None = None, timeout: int = 1800,
+                  formats: str | Iterable[str] | None = ("html",)) -> RenderedReport:
+    """Render ``qmd`` next to ``out_html`` in each of ``formats`` (``html``, ``docx``, ``pdf``:
+    ``report.html``, ``report.docx``, ``report.pdf``); Quarto when available (or
+    ``use_quarto=True``), else the nbclient + pandoc path described in the module docstring.
+    The notebook runs once whatever the number of formats."""
+    import time
+
+    fmts = parse_formats(formats)
     qmd = Path(qmd).resolve()
     out_html = Path(out_html).resolve()
     out_html.parent.mkdir(parents=True, exist_ok=True)
     params = dict(params or {})
     if not qmd.is_file():
         raise ConfigError(f"report template not found: {qmd}")
+    if "pdf" in fmts and _chromium() is None and not use_quarto:
+        raise ConfigError("PDF output needs Chromium: apt-get install chromium (make install does it)")
     quarto = shutil.which("quarto")
     if use_quarto is None:
         use_quarto = quarto is not None
+    outputs: dict[str, Path] = {}
     if use_quarto:
         if quarto is None:
             raise ConfigError("use_quarto=True but `quarto` is not on PATH")
         work = out_html.parent / qmd.name
         if work != qmd:
             shutil.copy2(qmd, work)
-        cmd = [quarto, "render", str(work), "--to", "html", "--output", out_html.name]
-        for k, v in params.items():
-            cmd += ["-P", f"{k}:{v}"]
-        subprocess.run(cmd, check=True, cwd=out_html.parent, env=_kernel_env())
-        return RenderedReport(html=out_html, engine="quarto")
+        for fmt in fmts:
+            target = out_html.with_suffix(f".{fmt}")
+            cmd = [quarto, "render", str(work), "--to", fmt, "--output", target.name]
+            for k, v in params.items():
+                cmd += ["-P", f"{k}:{v}"]
+            subprocess.run(cmd, check=True, cwd=out_html.parent, env=_kernel_env())
+            outputs[fmt] = target
+        return RenderedReport(html=outputs.get("html"), engine="quarto", outputs=outputs)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
     work = out_html.parent
     meta, _cells, nb = execute_qmd(qmd, params, work, timeout=timeout)
     import nbformat
@@ -239,20 +561,32 @@ def render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, An
     markdown = notebook_to_markdown(meta, nb, assets)
     md_path = out_html.with_suffix(".md")
     md_path.write_text(markdown, encoding="utf-8")
-    css = out_html.parent / (out_html.stem + ".css")
-    css.write_text(_CSS, encoding="utf-8")
-    title = str(meta.get("title", "her2stats report"))
-    cmd = ["pandoc", str(md_path), "-f", "markdown+raw_html+raw_attribute", "-t", "html5", "-o", str(out_html),
-           "--metadata", f"title={title}", "--css", str(css), *_pandoc_self_contained_flag()]
-    for key in ("subtitle", "author", "date"):
-        if meta.get(key):
-            cmd += ["--metadata", f"{key}={meta[key]}"]
-    if meta.get("toc") or (meta.get("format", {}) or {}).get("html", {}).get("toc"):
-        cmd.append("--toc")
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=out_html.parent, env=_kernel_env())
-    if res.returncode != 0:
-        raise RuntimeError(f"pandoc failed ({res.returncode}): {res.stderr.strip()}")
-    return RenderedReport(html=out_html, engine="nbclient+pandoc", notebook=nb_path)
-
-
-__all__ = ["RenderedReport", "render_report", "execute_qmd", "execute_notebook", "notebook_to_markdown"]
+    timings["execute"] = time.perf_counter() - t0
+    html_path = None
+    if "html" in fmts or "pdf" in fmts:
+        t = time.perf_counter()
+        css = out_html.parent / (out_html.stem + ".css")
+        css.write_text(_CSS, encoding="utf-8")
+        extra = ["--css", str(css), *_pandoc_self_contained_flag()]
+        if meta.get("toc") or (meta.get("format", {}) or {}).get("html", {}).get("toc"):
+            extra.append("--toc")
+        html_path = out_html if "html" in fmts else out_html.with_name(f".{out_html.stem}.print.html")
+        _pandoc(md_path, html_path, "html5", meta, extra)
+        timings["html"] = time.perf_counter() - t
+        if "html" in fmts:
+            outputs["html"] = html_path
+    if "docx" in fmts:
+        t = time.perf_counter()
+        ref = _reference_docx(qmd, out_html.parent)
+        _pandoc(md_path, out_html.with_suffix(".docx"), "docx", meta, ["--reference-doc", str(ref)])
+        outputs["docx"] = out_html.with_suffix(".docx")
+        timings["docx"] = time.perf_counter() - t
+    if "pdf" in fmts:
+        t = time.perf_counter()
+        outputs["pdf"] = html_to_pdf(html_path, out_html.with_suffix(".pdf"))
+        if "html" not in fmts:
+            html_path.unlink(missing_ok=True)
+        timings["pdf"] = time.perf_counter() - t
+    ordered = {f: outputs[f] for f in fmts}
+    return RenderedReport(html=ordered.get("html"), engine="nbclient+pandoc", notebook=nb_path, outputs=ordered,
+                          timings=timings)

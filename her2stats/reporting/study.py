@@ -143,7 +143,8 @@ def _r_versions(engine: str) -> dict:
 
 
 def _digest(cfg: StudyConfig, fast: bool) -> str:
-    blob = cfg.model_dump_json(exclude={"base_dir", "output_dir"}) + f"|fast={fast}"
+    # the report formats change no table or figure: results are reused across them
+    blob = cfg.model_dump_json(exclude={"base_dir": True, "output_dir": True, "report": {"formats"}}) + f"|fast={fast}"
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -212,6 +213,14 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
     say("cohort")
     raw = _load_cohort(cfg)
     check_columns(cfg, raw.columns)  # every column the config names, with the closest one when absent
+    known = sorted(set(map(str, raw.columns)) | {"deep_score"})
+    unknown = [k for k in cfg.labels if k not in known]
+    if unknown:  # a typo must not leave a raw column name in the manuscript
+        from .config import closest
+
+        raise InputError("\n".join(f"labels: column {k!r} not in the cohort"
+                                   + (f"; did you mean {closest(k, known)!r}?" if closest(k, known) else "")
+                                   for k in unknown))
     flow = _Flow(len(raw), cfg.cohort.source)
     df = raw
     for col, values in cfg.cohort.subset.items():
@@ -232,7 +241,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
     df = df.assign(**{"_y": y_all})
 
     # ------------------------------------------------------------------ imaging
-    lasso_res = None
+    lasso_res = deep = None
     if cfg.imaging is not None:
         say("image features")
         df, deep = _imaging(df, cfg, flow, fast, eng, numbers, notes)
@@ -245,6 +254,14 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
         results["feature_selection"] = deep["report"]
         lasso_res = deep.get("lasso")
     df = df.reset_index(drop=True)
+
+    def labels_for(cols: Any) -> dict:  # the config's labels of these columns (builders refuse others)
+        cols = set(map(str, cols))
+        return {k: v for k, v in cfg.labels.items() if k in cols}
+
+    from ..data.labels import as_labels
+
+    L = as_labels(cfg.labels)
     dev = df[df["cohort_split"] == "development"]
     if dev["_y"].nunique() < 2:
         raise InputError("the development cohort has only one outcome class; check splits.train and the outcome")
@@ -272,7 +289,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
         t1 = table_one(t1df, t1c.group, variables=variables, categorical=[v for v in t1c.categorical if v in variables],
                        p_adjust=t1c.p_adjust, normality_test=t1c.normality_test, engine=eng)
         results["table1"] = t1
-        tables["table1"] = builders.table1_table(t1, title="Table 1. Baseline characteristics by " + t1c.group)
+        tables["table1"] = builders.table1_table(t1, labels=labels_for(variables + [t1c.group]))
         for r in t1.tests.to_dict("records"):
             numbers[f"table1_p/{r['variable']}"] = float(r["p_value"]) if r["p_value"] is not None else float("nan")
     if t1c.by_cohort and len(cohorts) > 1 and variables:
@@ -280,8 +297,10 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
                         categorical=[v for v in t1c.categorical if v in variables] + [outcome],
                         normality_test=t1c.normality_test, smd=True, engine=eng)
         results["table1_by_cohort"] = t1b
-        tables["table1_by_cohort"] = builders.table1_table(t1b, title="Baseline characteristics by cohort",
-                                                           group_label="cohort")
+        cohort_levels = {"cohort": {"label": "Cohort", "levels": {c: builders.cohort_label(c) for c in cohorts}}}
+        tables["table1_by_cohort"] = builders.table1_table(
+            t1b, title="Baseline characteristics by cohort", group_label="cohort",
+            labels={**labels_for(variables + [outcome]), **cohort_levels})
 
     # ------------------------------------------------------------------ models
     say("models")
@@ -430,7 +449,8 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
         or_covs = list(results["clinical_covariates"]) + (["deep_score"] if "deep_score" in df.columns else [])
         lt = logistic_table(dev, outcome, or_covs, stepwise=None, engine=eng)
         results["or_table"] = lt
-        tables["or_table"] = builders.or_table(lt, title=f"Logistic regression of {outcome} (development cohort)")
+        tables["or_table"] = builders.or_table(lt, title=f"Logistic regression of {L.var(outcome, unit=False)} "
+                                                          f"(development cohort)", labels=labels_for(or_covs))
         for r in lt.frame.to_dict("records"):
             k = _term_key(r["variable"], r.get("level"))
             numbers[f"or/{k}"] = float(r["multi_or"])
@@ -449,7 +469,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
 
     # ------------------------------------------------------------------ figures and files
     say("figures")
-    figures = _figures(out, cohorts, df, probs, perf, results, lasso_res, cfg)
+    figures = _figures(out, cohorts, df, probs, perf, results, lasso_res, cfg, deep=deep)
     for name, table in tables.items():
         table.save(out / "tables" / name)
     predictions.to_csv(out / "predictions.csv", index=False)
@@ -594,7 +614,7 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
         n_in = n_out
     lasso = pipe.named_steps["lasso"]
     out = {"pipeline": pipe, "report": pd.DataFrame(report), "lasso": getattr(lasso, "cv_result_", None),
-           "extractor": fx}
+           "extractor": fx, "X": X, "index": index}
     numbers["features/selected"] = float(len(pipe.named_steps["deepscore"].coef_))
     if len(pipe.named_steps["deepscore"].coef_) == 0:
         notes.append("LASSO kept no image feature: the Deep Score is constant, so the deep and combined models "
@@ -680,44 +700,72 @@ def _survival(df: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict, resul
     glob = ph.table[ph.table["term"].astype(str).str.upper() == "GLOBAL"]
     if len(glob):
         numbers["ph_global_p"] = float(glob["p_value"].iloc[0])
-    tables["cox"] = builders.cox_table(cr, title=f"Cox regression of {s.duration} ({s.event})", ph=ph)
+    from ..data.labels import as_labels
+
+    L = as_labels(cfg.labels)
+    tables["cox"] = builders.cox_table(cr, title=f"Cox regression: {L.var(s.duration, unit=False)} "
+                                                 f"({L.var(s.event, unit=False).lower()})", ph=ph,
+                                       labels={k: v for k, v in cfg.labels.items() if k in covs})
 
 
 def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf: dict, results: dict,
-             lasso_res: Any, cfg: StudyConfig) -> dict[str, Path]:
+             lasso_res: Any, cfg: StudyConfig, deep: dict | None = None) -> dict[str, Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    from ..data.labels import as_labels
     from . import figures as F
 
     figs: dict[str, Path] = {}
+    rep = cfg.report
+    st = rep.style
+    formats = ["png"] + [f for f in rep.figure_formats if f != "png"]  # the report embeds the PNG
+    L = as_labels(cfg.labels)
+
+    def lab(cols: Any) -> dict:
+        cols = set(map(str, cols))
+        return {k: v for k, v in cfg.labels.items() if k in cols}
 
     def keep(name: str, fig: Any) -> None:
-        paths = F.save(fig, out / "figures" / name)
+        paths = F.save(fig, out / "figures" / name, formats=formats, style=st)
         figs[name] = paths[0]
 
+    panels = {}
     for c in cohorts:
         part = df[df["cohort_split"] == c]
         curves = {m: (part["_y"].to_numpy(), p[part.index].to_numpy(dtype=float)) for m, p in probs.items() if (m, c) in perf}
         if curves:
-            keep(f"roc_{c.replace(':', '_')}", F.roc_figure(curves, {m: perf[(m, c)][0] for m in curves},
-                                                             title=F.cohort_title(c)))
+            aucs = {m: perf[(m, c)][0] for m in curves}
+            panels[F.cohort_title(c)] = (curves, aucs)
+            keep(f"roc_{c.replace(':', '_')}", F.roc_figure(curves, aucs, title=F.cohort_title(c), style=st))
+    if len(panels) > 1:
+        keep("roc_panels", F.roc_panels(panels, style=st))
     for key, cal in results.items():
         if key.startswith("calibrate/"):
             m = key.split("/", 1)[1]
-            keep(f"calibration_{m}", F.calibration_figure(cal, title=f"{F.model_label(m)}, development (bootstrap)"))
+            keep(f"calibration_{m}", F.calibration_figure(cal, title=f"{F.model_label(m)}, development (bootstrap)",
+                                                          style=st))
     for c, dc in results.get("dca", {}).items():
-        keep(f"dca_{c.replace(':', '_')}", F.decision_curve_figure(dc, title=F.cohort_title(c)))
+        keep(f"dca_{c.replace(':', '_')}", F.decision_curve_figure(dc, title=F.cohort_title(c), xlim=rep.dca_range,
+                                                                   style=st))
     if "nomogram" in results:
-        keep("nomogram", F.nomogram_figure(results["nomogram"]))
+        nom = results["nomogram"]
+        outcome = cfg.cohort.outcome
+        keep("nomogram", F.nomogram_figure(nom, labels=lab(nom.variables["variable"]), style=st,
+                                           outcome_label=f"Probability of {L.group_level(outcome, 1)}"))
     if "or_table" in results:
-        keep("forest_or", F.forest_figure(results["or_table"], which="multi", title="Multivariable odds ratios"))
+        lt = results["or_table"]
+        keep("forest_or", F.forest_figure(lt, which="multi", labels=lab(lt.frame["variable"]), style=st))
     if lasso_res is not None:
-        keep("lasso", F.lasso_figure(lasso_res, lambda_rule=cfg.imaging.lambda_rule))
+        keep("lasso", F.lasso_figure(lasso_res, lambda_rule=cfg.imaging.lambda_rule, style=st))
     if "km" in results:
-        unit = cfg.survival.time_unit
-        keep("km", F.km_figure(results["km"], xlabel=f"Time ({unit})"))
-        keep("forest_hr", F.forest_figure(results["cox"], title="Hazard ratios"))
+        sv = cfg.survival
+        what = L.var(sv.duration, unit=False)
+        what = what[:-5] if what.lower().endswith(" time") else what
+        keep("km", F.km_figure(results["km"], ylabel=f"{what} probability", labels=lab([sv.group]),
+                               time_unit=rep.time_unit or sv.time_unit, data_unit=sv.time_unit, style=st))
+        cov = results["cox"].summary
+        keep("forest_hr", F.forest_figure(results["cox"], labels=lab(cov.get("covariate", cov["term"])), style=st))
     zoo = results.get("zoo")
     if zoo is not None and zoo.refit:
         from ..models import shap_summary
@@ -728,16 +776,39 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
         try:
             sv = shap_summary(zoo.refit[name], X[dev], background=X[dev], max_background=50, seed=cfg.validation.seed)
             results["shap"] = sv
-            keep("shap", F.shap_figure(sv))
+            keep("shap", F.shap_figure(sv, model_name=F.model_label(name), labels=cfg.labels, style=st))
         except InputError as exc:
             results["shap_error"] = str(exc)
+    if deep is not None and rep.gradcam_patients and "deep_score" in df.columns:
+        from .gradcam import deep_score_gradcam, pick_gradcam_patients
+
+        idc = cfg.cohort.id_column
+        shown = next((c for c in reversed(cohorts) if c != "development"), "development")
+        part = df[df["cohort_split"] == shown]
+        scores = pd.Series(part["deep_score"].to_numpy(), index=part[idc].astype(str).to_numpy())
+        y = pd.Series(part["_y"].to_numpy(), index=scores.index)
+        try:
+            cases = deep_score_gradcam(deep["extractor"], deep["pipeline"], deep["index"], deep["X"],
+                                       pick_gradcam_patients(scores, y, rep.gradcam_patients))
+            outcome = cfg.cohort.outcome
+            top = max(float(c["cam"].max()) for c in cases) or 1.0  # one colour scale for every patient
+            panels_ = [{"image": c["image"], "heatmap": c["cam"] / top,
+                        "title": f"{L.group_level(outcome, int(y[c['patient_id']]))}\nDeep Score {c['score']:.2f}"}
+                       for c in cases]
+            results["gradcam"] = {"cohort": shown, "patients": [c["patient_id"] for c in cases],
+                                  "scores": [c["score"] for c in cases]}
+            keep("gradcam", F.gradcam_panels(panels_, style=st, scale_label="Grad-CAM (common scale)"))
+        except Exception as exc:  # an explanation figure must not stop the study; the report says why
+            results["gradcam_error"] = f"{type(exc).__name__}: {exc}"
     return figs
 
 
 def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.DataFrame, cohorts: list[str],
              probs: dict, results: dict, versions: dict, notes: list) -> str:
+    from ..data.labels import as_labels
     from .builders import cohort_label, model_label
 
+    L = as_labels(cfg.labels)
     s = cfg.splits
     n = {c: int((df["cohort_split"] == c).sum()) for c in cohorts}
     parts = []
@@ -761,7 +832,7 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
                      f"linear predictor is the Deep Score.")
     if cfg.clinical is not None:
         covs = results.get("clinical_covariates", [])
-        parts.append(f"The clinical model is a logistic regression on {', '.join(covs)}"
+        parts.append(f"The clinical model is a logistic regression on {', '.join(L.var(c, unit=False) for c in covs)}"
                      + (f" (selected by {cfg.clinical.selection})" if cfg.clinical.selection != "none" else "")
                      + ("; the combined model adds the Deep Score" if "combined" in probs else "") + ".")
     if cfg.zoo is not None:
@@ -778,7 +849,8 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
                      "treat-all and treat-none).")
     if cfg.survival is not None:
         sv = cfg.survival
-        parts.append(f"Survival ({sv.duration}, event {sv.event}) was compared by {sv.group} with Kaplan-Meier curves and "
+        parts.append(f"Survival ({L.var(sv.duration, unit=False)}, event: {L.var(sv.event, unit=False).lower()}) was "
+                     f"compared by {L.var(sv.group, unit=False)} with Kaplan-Meier curves and "
                      f"the log-rank test; a Cox model ({'stepwise AIC, ' + sv.stepwise if sv.stepwise else 'all covariates'}) "
                      "gave hazard ratios with Wald CIs, Harrell's C with CI and the Schoenfeld-residual PH test.")
     ver = ", ".join(f"{k} {v}" for k, v in versions.items())
@@ -855,10 +927,12 @@ def load_results(outdir: str | Path) -> StudyResults:
         return pickle.load(fh)
 
 
-def load_or_run(config: str | Path | Mapping, outdir: str | Path | None = None, fast: bool = False) -> StudyResults:
+def load_or_run(config: str | Path | Mapping, outdir: str | Path | None = None, fast: bool = False,
+                overrides: Mapping | None = None) -> StudyResults:
     """The report template's entry point: reuse the results in ``outdir`` when they were produced
-    from this same config (digest match), otherwise run the study."""
-    cfg = load_config(config)
+    from this same config (digest match), otherwise run the study. ``overrides`` are the command
+    line's changes to the config (``{"report": {"style": "radiology"}}``)."""
+    cfg = load_config(config, overrides=dict(overrides) if overrides else None)
     out = Path(outdir) if outdir else cfg.resolve(cfg.output_dir)
     path = out / RESULTS_FILE
     if path.is_file():

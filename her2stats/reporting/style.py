@@ -1,52 +1,233 @@
-"""One journal figure style for every her2stats figure, and a saver that writes PNG/PDF/SVG."""
+"""Journal figure styles and a saver that writes PNG / PDF / SVG / TIFF.
+
+A style fixes what journals specify for submitted figures: the typeface, the text sizes, the
+column widths a figure must fit (single and double column, in mm) and the raster resolutions.
+Every figure of :mod:`her2stats.reporting.figures` takes ``style=`` and ``width="single" |
+"double"`` and is drawn at its printed size, so text is at its stated point size in the journal.
+
+======================  ===================  ======  ======  =========================================
+style                   typeface             text    single  double
+======================  ===================  ======  ======  =========================================
+``"default"``           DejaVu Sans          8-9 pt  90 mm   180 mm (screen reports; any journal)
+``"radiology"``         Arial / Helvetica    8 pt    86 mm   178 mm (RSNA Radiology: 1 or 2 columns)
+``"nature"``            Arial / Helvetica    5-7 pt  89 mm   180 mm (Nature: 89 / 183 mm, 7 pt max)
+======================  ===================  ======  ======  =========================================
+
+Arial is used when installed; otherwise its metric-compatible Liberation Sans (Debian
+``fonts-liberation2``), then Helvetica, then DejaVu Sans (the family actually used is
+``resolve_font(style)``). :func:`register_style` adds a journal.
+
+Files: PNG at ``png_dpi`` (300), TIFF at ``tiff_dpi`` (600, LZW-compressed, RGB, the resolution
+journals ask for line art), PDF and SVG with editable text (``pdf.fonttype`` 42).
+"""
 from __future__ import annotations
 
 import contextlib
+import io
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import matplotlib
 
-JOURNAL_RC = {
-    "figure.dpi": 100,
-    "savefig.dpi": 300,
-    "savefig.bbox": "tight",
-    "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "legend.frameon": False,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.linewidth": 0.8,
-    "lines.linewidth": 1.4,
-    "pdf.fonttype": 42,  # editable text in PDF (journals ask for it)
-    "svg.fonttype": "none",
-}
+from ..errors import InputError
+
+MM_PER_INCH = 25.4
 
 #: colour-blind safe (Okabe-Ito)
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 
+#: the figure file formats :func:`save_figure` writes by default
+FIGURE_FORMATS = ("png", "pdf", "svg", "tiff")
+
+
+@dataclass(frozen=True)
+class JournalStyle:
+    """What a journal specifies for figures (sizes in points and millimetres)."""
+
+    name: str
+    fonts: tuple[str, ...]
+    font_size: float        # axis labels, body text
+    small_size: float       # tick labels, legends, annotations
+    title_size: float
+    single_mm: float        # single-column width
+    double_mm: float        # double-column (full page) width
+    line_width: float = 1.2
+    axes_width: float = 0.7
+    png_dpi: int = 300
+    tiff_dpi: int = 600
+
+    def width_in(self, width: "str | float") -> float:
+        """Figure width in inches: ``"single"``, ``"double"``, ``"onehalf"`` or millimetres."""
+        if isinstance(width, (int, float)) and not isinstance(width, bool):
+            if not 20 <= float(width) <= 300:
+                raise InputError(f"figure width must be 20-300 mm, got {width!r}")
+            return float(width) / MM_PER_INCH
+        mm = {"single": self.single_mm, "double": self.double_mm,
+              "onehalf": (self.single_mm + self.double_mm) / 2}.get(width)
+        if mm is None:
+            raise InputError(f"width must be 'single', 'double', 'onehalf' or a width in mm, got {width!r}")
+        return mm / MM_PER_INCH
+
+    def figsize(self, width: "str | float" = "single", aspect: float = 0.8, height_in: float | None = None
+                ) -> tuple[float, float]:
+        """(width, height) in inches; height = aspect x width unless given."""
+        w = self.width_in(width)
+        return (w, float(height_in) if height_in is not None else w * aspect)
+
+
+_FONT_PREF = ("Arial", "Liberation Sans", "Helvetica", "Nimbus Sans", "DejaVu Sans")
+
+STYLES: dict[str, JournalStyle] = {
+    "default": JournalStyle("default", ("DejaVu Sans",), font_size=8.5, small_size=7.5, title_size=9,
+                            single_mm=90, double_mm=180),
+    "radiology": JournalStyle("radiology", _FONT_PREF, font_size=8, small_size=7, title_size=8.5,
+                              single_mm=86, double_mm=178),
+    "nature": JournalStyle("nature", _FONT_PREF, font_size=7, small_size=6, title_size=7,
+                           single_mm=89, double_mm=180, line_width=1.0, axes_width=0.5),
+}
+
+
+def register_style(name: str, base: str = "default", **params) -> JournalStyle:
+    """Add (or replace) a journal style, starting from ``base``'s values; returns it."""
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"style name must be a non-empty string, got {name!r}")
+    unknown = set(params) - set(JournalStyle.__dataclass_fields__)
+    if unknown:
+        raise InputError(f"register_style: unknown setting(s) {sorted(unknown)}; "
+                         f"use {sorted(set(JournalStyle.__dataclass_fields__) - {'name'})}")
+    new = replace(get_style(base), name=name, **params)
+    if not 20 <= new.single_mm <= new.double_mm <= 300:
+        raise InputError(f"register_style({name!r}): column widths must satisfy 20 <= single_mm <= double_mm <= 300 "
+                         f"(mm), got single {new.single_mm}, double {new.double_mm}")
+    if not (0 < new.small_size <= new.font_size) or new.png_dpi < 72 or new.tiff_dpi < 72:
+        raise InputError(f"register_style({name!r}): need 0 < small_size <= font_size and resolutions >= 72 dpi")
+    STYLES[name] = new
+    return new
+
+
+def get_style(style: "str | JournalStyle | None" = None) -> JournalStyle:
+    """The :class:`JournalStyle` called ``style`` (None: ``"default"``)."""
+    if style is None:
+        return STYLES["default"]
+    if isinstance(style, JournalStyle):
+        return style
+    if isinstance(style, str) and style in STYLES:
+        return STYLES[style]
+    raise InputError(f"unknown figure style {style!r}; available: {sorted(STYLES)} (or register_style())")
+
+
+_SCANNED = False
+
+
+def resolve_font(style: "str | JournalStyle | None" = None) -> str:
+    """The first of the style's typefaces that matplotlib can find on this machine.
+
+    A font installed after matplotlib built its font cache (e.g. ``apt-get install
+    fonts-liberation2`` on a machine that already ran matplotlib) is found by scanning the system
+    fonts once and adding the matching files to this process's font list."""
+    global _SCANNED
+    from matplotlib import font_manager
+
+    st = get_style(style)
+    for attempt in (0, 1):
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        found = next((f for f in st.fonts if f in names), None)
+        # the style's first choice, or the last fallback once the system fonts have been scanned
+        if found is not None and (found == st.fonts[0] or attempt or _SCANNED):
+            return found
+        if attempt or _SCANNED or len(st.fonts) < 2:
+            break
+        _SCANNED = True
+        keys = [f.replace(" ", "").lower() for f in st.fonts]
+        for path in font_manager.findSystemFonts():
+            stem = Path(path).name.replace(" ", "").replace("-", "").lower()
+            if any(stem.startswith(k) for k in keys):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except Exception:  # an unreadable font file is skipped, never fatal
+                    continue
+    return "DejaVu Sans"
+
+
+def rc_params(style: "str | JournalStyle | None" = None) -> dict:
+    st = get_style(style)
+    return {
+        "figure.dpi": 100,
+        "savefig.dpi": st.png_dpi,
+        "savefig.bbox": "tight",
+        "savefig.pad_inches": 0.03,
+        "font.family": "sans-serif",
+        "font.sans-serif": [resolve_font(st), "DejaVu Sans"],
+        "font.size": st.font_size,
+        "axes.titlesize": st.title_size,
+        "axes.labelsize": st.font_size,
+        "legend.fontsize": st.small_size,
+        "legend.title_fontsize": st.small_size,
+        "legend.frameon": False,
+        "xtick.labelsize": st.small_size,
+        "ytick.labelsize": st.small_size,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.linewidth": st.axes_width,
+        "xtick.major.width": st.axes_width,
+        "ytick.major.width": st.axes_width,
+        "lines.linewidth": st.line_width,
+        "mathtext.default": "regular",
+        "pdf.fonttype": 42,  # editable text in PDF (journals ask for it)
+        "ps.fonttype": 42,
+        "svg.fonttype": "none",
+    }
+
+
+#: the default style's rcParams (kept for code that reads them directly)
+JOURNAL_RC = rc_params("default")
+
 
 @contextlib.contextmanager
-def journal_style() -> Iterator[None]:
-    """Context manager applying the journal rcParams and the colour-blind-safe cycle."""
+def journal_style(style: "str | JournalStyle | None" = None) -> Iterator[JournalStyle]:
+    """Context manager applying a journal's rcParams and the colour-blind-safe cycle; yields the
+    :class:`JournalStyle`."""
     from cycler import cycler
 
-    with matplotlib.rc_context({**JOURNAL_RC, "axes.prop_cycle": cycler(color=PALETTE)}):
-        yield
+    st = get_style(style)
+    with matplotlib.rc_context({**rc_params(st), "axes.prop_cycle": cycler(color=PALETTE)}):
+        yield st
 
 
-def save_figure(fig, stem: str | Path, formats: Iterable[str] = ("png", "pdf", "svg")) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` (300 dpi), ``stem.pdf`` and ``stem.svg``; return the paths."""
+def _save_tiff(fig, path: Path, dpi: int) -> None:
+    """RGB TIFF, LZW-compressed, with its resolution in the header (journals' submission format)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # an intermediate: fast zlib
+    buf.seek(0)
+    with Image.open(buf) as im:
+        rgb = im.convert("RGBA")
+        flat = Image.new("RGB", rgb.size, (255, 255, 255))
+        flat.paste(rgb, mask=rgb.split()[3])
+        flat.save(path, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+
+
+def save_figure(fig, stem: str | Path, formats: Iterable[str] = FIGURE_FORMATS,
+                style: "str | JournalStyle | None" = None) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` (300 dpi), ``stem.pdf``, ``stem.svg`` and ``stem.tiff``
+    (600 dpi, LZW); return the paths in the order of ``formats``."""
+    st = get_style(style)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in ("png", "pdf", "svg", "tiff", "tif", "eps")]
+    if bad:
+        raise InputError(f"unknown figure format(s) {bad}; use png, pdf, svg, tiff or eps")
     paths = []
     for ext in formats:
         path = stem.with_suffix(f".{ext}")
-        fig.savefig(path, dpi=300 if ext == "png" else None)
+        tmp = path.with_name(f".{path.name}.tmp")
+        if ext in ("tiff", "tif"):
+            _save_tiff(fig, tmp, st.tiff_dpi)
+        else:
+            fig.savefig(tmp, format=ext, dpi=st.png_dpi if ext == "png" else None)
+        tmp.replace(path)  # a reader never sees half a figure
         paths.append(path)
     return paths

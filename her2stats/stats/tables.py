@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -124,6 +124,8 @@ class Table1(Result):
     p_adjust: str | None
     engine: str
     method: str = "Table 1"
+    #: display labels given to ``table_one(labels=...)`` (used by the publication table)
+    labels: dict = field(default_factory=dict, compare=False)
 
     def to_frame(self) -> pd.DataFrame:
         return self.frame.copy()
@@ -313,7 +315,7 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
               normality_test: str = "shapiro", normality_alpha: float = 0.05,
               categorical_test: str = "auto", yates: bool = True, welch: bool = False,
               p_adjust: str | None = None, smd: bool = False, digits: int = 1,
-              quantile_method: str = "linear", engine: str | None = None) -> Table1:
+              quantile_method: str = "linear", engine: str | None = None, labels: Mapping | None = None) -> Table1:
     """Table 1 of patient characteristics by group, with the tests chosen by the usual rules.
 
     Parameters
@@ -353,6 +355,10 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
         numpy quantile method for Q1/Q3 (``"linear"`` = R's default type 7).
     engine : {"r", "python", None}
         Engine of the tests (numbers agree to 1e-9).
+    labels : mapping, optional
+        Display labels overriding the data dictionary's for the publication table
+        (``{"tumor_size_mm": "Tumour diameter (mm)", "er": {"label": "ER", "levels": {...}}}``,
+        see :mod:`her2stats.data.labels`); a key that is not a variable or the group is refused.
 
     Returns
     -------
@@ -373,6 +379,11 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
         htest.p_adjust([0.5], p_adjust)  # validates the method name
     engine_used = resolve_engine(engine)
     variables = [c for c in df.columns if c != group] if variables is None else list(variables)
+    if labels is not None:
+        from ..data.labels import as_labels
+
+        as_labels(labels, known=[*map(str, variables), str(group)], source="table_one labels")  # refuses typos
+        labels = dict(labels)
     missing_cols = [v for v in variables if v not in df.columns]
     if missing_cols:
         raise InputError(f"table_one: variable(s) {missing_cols} not in the data")
@@ -520,7 +531,8 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
         footnotes.append(f"Missing values (per group, in column 'missing') were excluded variable by variable: {miss_total} in total.")
     if n_excluded:
         footnotes.append(f"{n_excluded} row(s) with missing {group!r} excluded.")
-    return _assemble(records, groups, n, group, n_excluded, p_adjust, None, smd, footnotes, engine_used)
+    t1 = _assemble(records, groups, n, group, n_excluded, p_adjust, None, smd, footnotes, engine_used)
+    return replace(t1, labels=labels) if labels else t1
 
 
 # =========================================================================== from summaries

@@ -12,8 +12,11 @@ TEMPLATE = REPO / "reports" / "her2_study.qmd"
 
 
 @pytest.fixture(scope="session")
-def fast_demo(tmp_path_factory):
-    """(StudyResults, rendered HTML path) of ``run_study(demo.yaml, fast=True)`` and its report."""
+def fast_demo_rendered(tmp_path_factory):
+    """(StudyResults, RenderedReport) of ``run_study(demo.yaml, fast=True)`` and its report in
+    every format this machine can write (HTML and DOCX; PDF when Chromium is installed)."""
+    import shutil
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,6 +25,14 @@ def fast_demo(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("demo_study")
     res = run_study(DEMO_YAML, fast=True, outdir=out)
-    rendered = render_report(TEMPLATE, out / "report.html",
+    fmts = ["html", "docx"] + (["pdf"] if shutil.which("chromium") or shutil.which("chromium-browser") else [])
+    rendered = render_report(TEMPLATE, out / "report.html", formats=fmts,
                              params={"config": str(DEMO_YAML), "outdir": str(out), "fast": True}, use_quarto=False)
+    return res, rendered
+
+
+@pytest.fixture(scope="session")
+def fast_demo(fast_demo_rendered):
+    """(StudyResults, rendered HTML path) of the fast demo study."""
+    res, rendered = fast_demo_rendered
     return res, rendered.html

@@ -23,17 +23,18 @@ def test_table1_table_matches_table_one(demo):
     t1 = table_one(demo, "her2_status", variables=["age", "er", "grade", "ki67"], p_adjust="fdr_bh", engine="python")
     pt = B.table1_table(t1)
     d = pt.data
-    # group columns carry their n, as journals head them
-    neg, pos = (f"{g} (n = {n})" for g, n in zip(t1.groups, t1.n))
+    # group columns carry their dictionary label and n, as journals head them
+    neg, pos = (f"HER2-{g} (n = {n})" for g, n in zip(t1.groups, t1.n))
     assert list(d.columns[1:3]) == [neg, pos]
     assert sum(t1.n) == len(demo)
-    # continuous row: label names the summary; P is the table_one p formatted
-    age = d[d["Characteristic"].str.startswith("age")].iloc[0]
+    assert pt.title == "Baseline characteristics by HER2 status" and pt.stub == "Characteristic"
+    # continuous row: label (with unit) names the summary; P is the table_one p formatted
+    age = d[d["Characteristic"].str.startswith("Age (years), ")].iloc[0]
     p_age = float(t1.tests.set_index("variable").loc["age", "p_value"])
     assert age["P"] == fmt_p(p_age) and age["P"] != ""
     assert age["P (adjusted)"] == fmt_p(float(t1.tests.set_index("variable").loc["age", "p_adjusted"]))
     # level rows are indented and carry n (%) with no P
-    er_rows = d[d["Characteristic"].str.contains("positive")]
+    er_rows = d[d["Characteristic"] == "\u2003ER-positive"]
     n_er_pos_neg = int(((demo["her2_status"] == "negative") & (demo["er"] == "positive")).sum())
     assert er_rows.iloc[0][neg].startswith(f"{n_er_pos_neg} (")
     assert er_rows.iloc[0]["P"] == ""
@@ -47,11 +48,20 @@ def test_or_table_formats_logistic_table(demo):
     pt = B.or_table(lt)
     d = pt.data.set_index("Variable")
     r = lt.frame.set_index(["variable", "level"]).loc[("grade", "3")]
-    assert d.loc["grade: 3 vs 1", "Multivariable OR (95% CI)"] == fmt_ratio_ci(r["multi_or"], r["multi_ci_low"], r["multi_ci_high"])
-    assert d.loc["grade: 3 vs 1", "Univariable P"] == fmt_p(r["uni_p"])
+    row = "Histological grade: 3 vs 1"  # dictionary label; grade has no level labels
+    assert d.loc[row, "Multivariable OR (95% CI)"] == fmt_ratio_ci(r["multi_or"], r["multi_ci_low"], r["multi_ci_high"])
+    assert d.loc[row, "Univariable P"] == fmt_p(r["uni_p"])
+    assert "ER-positive vs ER-negative" in d.index
     a = lt.frame.set_index("variable").loc["age"]
     # OR below 1 gets one more decimal (0.969 not 0.97)
-    assert d.loc["age", "Multivariable OR (95% CI)"].startswith(f"{a['multi_or']:.3f} (")
+    assert d.loc["Age (years)", "Multivariable OR (95% CI)"].startswith(f"{a['multi_or']:.3f} (")
+    # spanned headings print "OR (95% CI)" / "P" under "Univariable" / "Multivariable"
+    assert pt.heading("Univariable P") == "P" and pt.spanners["Multivariable"] == ["Multivariable OR (95% CI)", "Multivariable P"]
+    # labels= overrides the dictionary, and a label for a column the table lacks is refused
+    d2 = B.or_table(lt, labels={"grade": {"label": "Grade", "levels": {"3": "G3", "1": "G1"}}}).data
+    assert "G3 vs G1" in set(d2["Variable"])
+    with pytest.raises(InputError, match="'size'"):
+        B.or_table(lt, labels={"size": "Size"})
     assert set(pt.spanners) == {"Univariable", "Multivariable"}
 
 
@@ -71,7 +81,12 @@ def test_performance_and_delong_tables():
     assert row["Model"] == "Clinical model" and row["Cohort"] == "External test"
     assert row["AUC (95% CI)"] == fmt_ci(a.auc, a.ci_low, a.ci_high)
     sens = d.table.set_index("metric").loc["sensitivity"]
-    assert row["Sensitivity"] == fmt_ci(sens["estimate"], sens["ci_low"], sens["ci_high"])
+    # STARD: the counts behind each proportion, then the estimate and its CI on one line
+    assert row["Sensitivity"] == f"{d.tp}/{d.tp + d.fn} = " + fmt_ci(sens["estimate"], sens["ci_low"], sens["ci_high"])
+    spec = d.table.set_index("metric").loc["specificity"]
+    assert row["Specificity"] == f"{d.tn}/{d.tn + d.fp} = " + fmt_ci(spec["estimate"], spec["ci_low"], spec["ci_high"])
+    assert row["PPV"].startswith(f"{d.tp}/{d.tp + d.fp} = ") and row["NPV"].startswith(f"{d.tn}/{d.tn + d.fn} = ")
+    assert pt.groupname == "Cohort" and pt.stub == "Model"  # rows grouped by cohort
     # the development-chosen cut-off is named, with its value, in a footnote
     assert any(f"{rule.value:.4g}" in n and "development" in n for n in pt.footnotes)
 
@@ -89,7 +104,7 @@ def test_cox_table_and_ph(demo):
     ph = res.ph_test()
     pt = B.cox_table(res, ph=ph)
     r = res.summary.set_index("term").loc["her2_status=positive"]
-    row = pt.data.set_index("Variable").loc["her2_status: positive vs negative"]
+    row = pt.data.set_index("Variable").loc["HER2-positive vs HER2-negative"]
     assert row["HR (95% CI)"] == fmt_ratio_ci(r["HR"], r["lower"], r["upper"])
     assert any(f"{res.concordance.concordance:.3f}" in n for n in pt.footnotes)
     assert any("cox.zph" in n for n in pt.footnotes)

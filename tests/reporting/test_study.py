@@ -48,9 +48,19 @@ def test_contract(fast_demo):
                  "cox", "flow"):
         assert name in res.tables, name
         assert (res.outdir / "tables" / f"{name}.docx").is_file()
-    for name in ("roc_development", "roc_internal", "roc_external", "calibration_clinical", "calibration_combined",
-                 "dca_external", "nomogram", "km", "forest_or", "forest_hr", "lasso", "shap"):
+    for name in ("roc_development", "roc_internal", "roc_external", "roc_panels", "calibration_clinical",
+                 "calibration_combined", "dca_external", "nomogram", "km", "forest_or", "forest_hr", "lasso", "shap",
+                 "gradcam"):
         assert res.figures[name].is_file() and res.figures[name].with_suffix(".pdf").is_file(), name
+        assert res.figures[name].with_suffix(".tiff").is_file(), name  # demo.yaml asks for TIFF too
+    # Grad-CAM of the Deep Score: the two highest-scoring positives and two lowest-scoring negatives
+    gc = res.results["gradcam"]
+    ext = _part(res, "external")
+    assert gc["cohort"] == "external" and len(gc["patients"]) == 4
+    scores = ext.set_index("patient_id")["deep_score"]
+    pos = ext[ext["her2_positive"].astype(int) == 1].nlargest(2, "deep_score")["patient_id"].tolist()
+    assert gc["patients"][:2] == pos
+    assert np.allclose(gc["scores"], scores.loc[gc["patients"]].to_numpy(), atol=1e-9)
     assert "engine =" in res.methods and "fast smoke-test" in res.methods
     assert (res.outdir / "numbers.json").is_file() and (res.outdir / "predictions.csv").is_file()
     assert (res.outdir / "features" / "failures.csv").is_file()
@@ -128,7 +138,8 @@ def test_no_leakage_into_learnt_steps(fast_demo):
 
 def test_html_report_shows_the_numbers(fast_demo):
     res, html_path = fast_demo
-    html = Path(html_path).read_text(encoding="utf-8")
+    # an estimate and its CI are joined by a no-break space in the report (never split across lines)
+    html = Path(html_path).read_text(encoding="utf-8").replace("\u00a0", " ").replace("&nbsp;", " ")
     n = res.numbers
     # performance table: AUC (95% CI) strings as printed by the builder
     for model in ("clinical", "combined", "deep_score"):
@@ -136,13 +147,21 @@ def test_html_report_shows_the_numbers(fast_demo):
         assert s in html, (model, s)
     assert f"P = {fmt_p(n['logrank_p'])}" in html
     assert f"{n['cox_c']:.3f}" in html
-    for title in ("Cohort flow", "Table 1. Baseline characteristics", "Diagnostic performance", "Pairwise comparison of AUCs",
-                  "Calibration of the logistic models", "Cox regression", "Methods"):
+    for title in ("Table S1. Cohort flow", "Table 1. Baseline characteristics by HER2 status", "Diagnostic performance",
+                  "Pairwise comparison of AUCs", "Calibration of the logistic models", "Cox regression", "Methods"):
         assert title in html, title
+    # labels from the data dictionary (and the config's override), never raw column names
+    assert "Tumour size on MRI (mm), " in html and "HER2-positive (n = " in html and "Histological grade" in html
+    # (the cohort flow, a supplementary audit trail, names the columns whose values were missing)
+    main = html.split('id="baseline-characteristics"')[1].split('id="reporting-checklist-tripodai"')[0]
+    for raw in ("tumor_size_mm", "her2_status", "ki67", "her2_positive"):
+        assert raw not in main, raw
     # the flow's counts are in the report
     assert f"{len(res.cohort)} analysed" in html
     imgs = re.findall(r'<img[^>]+src="data:image/png;base64,', html)
-    assert len(imgs) >= len(res.figures)  # every figure embedded (self-contained HTML)
+    # every figure embedded (self-contained HTML); the per-cohort ROC files are shown as one panel figure
+    shown = [f for f in res.figures if not (f.startswith("roc_") and f != "roc_panels" and "roc_panels" in res.figures)]
+    assert len(imgs) >= len(shown)
 
 
 def test_tripod_checklist_filled_from_the_run(fast_demo):
@@ -198,3 +217,17 @@ def test_cli_report_bad_config_exits_with_the_key(tmp_path):
     out = CliRunner().invoke(app, ["report", str(bad), "--out", str(tmp_path / "o")])
     assert out.exit_code == 2
     assert "validation.bootstrap_B" in out.output
+
+
+def test_cli_report_refuses_unknown_format_and_style_before_running(tmp_path):
+    """A bad --format or --style is a config error (exit 2) named before the study runs."""
+    from typer.testing import CliRunner
+
+    from her2stats.cli import app
+
+    demo = Path(__file__).resolve().parents[2] / "reports" / "demo.yaml"
+    out = CliRunner().invoke(app, ["report", str(demo), "--format", "html,odt", "--out", str(tmp_path / "o")])
+    assert out.exit_code == 2 and "'odt'" in out.output
+    out = CliRunner().invoke(app, ["report", str(demo), "--style", "lancet", "--out", str(tmp_path / "o")])
+    assert out.exit_code == 2 and "report.style" in out.output
+    assert not (tmp_path / "o" / "tables").exists()  # nothing ran

@@ -157,8 +157,9 @@ def rc_params(style: "str | JournalStyle | None" = None) -> dict:
         "savefig.dpi": st.png_dpi,
         "savefig.bbox": "tight",
         "savefig.pad_inches": 0.03,
-        "font.family": "sans-serif",
-        "font.sans-serif": [resolve_font(st), "DejaVu Sans"],
+        # concrete family names (not "sans-serif"): a text keeps its typeface when the figure is
+        # drawn later outside this style (a notebook showing it, a save without the style)
+        "font.family": list(dict.fromkeys([resolve_font(st), "DejaVu Sans"])),
         "font.size": st.font_size,
         "axes.titlesize": st.title_size,
         "axes.labelsize": st.font_size,

@@ -43,6 +43,15 @@ def _png_has_ink(path):
     return float((img[..., :3] < 0.5).mean())
 
 
+def _renderer(fig):
+    """A renderer for a figure the reporting functions handed back detached from pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
 def _letters(ax):
     return [t.get_text() for t in ax.texts if len(t.get_text()) == 1 and t.get_fontweight() == "bold"]
 
@@ -202,8 +211,7 @@ def test_decision_curve_range_forest_columns_lasso(demo, tmp_path):
     fig = F.lasso_figure(res)
     assert len(fig.axes) == 2 and "lambda" in fig.axes[0].get_xlabel()
     assert [_letters(a) for a in fig.axes] == [["A"], ["B"]]
-    fig.canvas.draw()  # the letter sits left of a long centred title, never on it
-    r = fig.canvas.get_renderer()
+    r = _renderer(fig)  # the letter sits left of a long centred title, never on it
     ax = fig.axes[0]
     letter = next(t for t in ax.texts if t.get_text() == "A").get_window_extent(r)
     assert not _overlap(letter, ax.title.get_window_extent(r))
@@ -223,7 +231,7 @@ def test_cox_forest_uses_level_labels(demo):
 
 
 def _nomogram_label_boxes(fig):
-    renderer = fig.canvas.get_renderer()
+    renderer = _renderer(fig)
     ax = fig.axes[0]
     names = [t for t in ax.texts if t.get_ha() == "right"]
     ticks = [t for t in ax.texts if t.get_ha() == "center"]
@@ -240,7 +248,6 @@ def test_nomogram_labels_never_collide_or_overrun_names(demo, style, tmp_path):
     m = fit_lrm(demo, "her2_positive", ["age", "er", "pr", "grade", "ki67", "tumor_size_mm", "adc"], engine="python")
     nom = nomogram(m, engine="python")
     fig = F.nomogram_figure(nom, style=style, outcome_label="Probability of HER2-positive")
-    fig.canvas.draw()
     names, ticks, name_text, fbox = _nomogram_label_boxes(fig)
     assert "Tumour size (mm)" in name_text and "Ki-67 (%)" in name_text and "ER status" in name_text
     assert "Probability of HER2-positive" in name_text

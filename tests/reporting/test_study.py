@@ -52,7 +52,8 @@ def test_contract(fast_demo):
                  "calibration_combined", "dca_external", "nomogram", "km", "forest_or", "forest_hr", "lasso", "shap",
                  "gradcam"):
         assert res.figures[name].is_file() and res.figures[name].with_suffix(".pdf").is_file(), name
-        assert res.figures[name].with_suffix(".tiff").is_file(), name  # demo.yaml asks for TIFF too
+        for fmt in ("png", "pdf", "svg", "tiff"):  # the files demo.yaml's report.figure_formats asks for
+            assert res.figures[name].with_suffix(f".{fmt}").is_file() == (fmt in res.config.report.figure_formats)
     # Grad-CAM of the Deep Score: the two highest-scoring positives and two lowest-scoring negatives
     gc = res.results["gradcam"]
     ext = _part(res, "external")

@@ -116,8 +116,11 @@ def deep_score_gradcam(extractor: Any, pipeline: Any, index: pd.DataFrame, X: pd
         raise InputError(f"no feature column of sequence {seq!r} (expected names starting {stem!r})")
     if getattr(extractor, "aggregate", "mean") == "none":
         raise InputError("Grad-CAM of the Deep Score needs slice-aggregated features (aggregate='mean' or 'max')")
-    if getattr(extractor, "pooling", "avg") != "avg":
-        raise InputError("Grad-CAM of the Deep Score needs average-pooled features (pooling='avg')")
+    if cfg.get("pooling") != "avg":  # the resolved pooling ("auto" is average for CNNs)
+        raise InputError(f"Grad-CAM of the Deep Score needs average-pooled features, got pooling={cfg.get('pooling')!r}")
+    if cfg.get("layer") is not None:
+        raise InputError("Grad-CAM of the Deep Score is drawn for the final feature map; these features come from "
+                         f"layer {cfg['layer']!r}")
     _, w = deep_score_weights(pipeline, X)
     model = get_model(cfg["spec"], cfg["pooling"], _device(cfg["device"]))
     head = _score_head(model, w[cols])

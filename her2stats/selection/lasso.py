@@ -5,9 +5,11 @@ so that the two engines select the same features on the same fold assignment:
 
 * features standardised with the population SD (divisor n), intercept unpenalised;
 * objective ``-(1/n) * loglik(b0, b) + lambda * ||b||_1``;
-* lambda path ``lambda_max * ratio^(k/(nlambda-1))``, ``lambda_max = max_j |z_j' (y - ybar)| / n``,
-  ``ratio = 0.01`` when n < p else ``1e-4``; the path stops early as glmnet's does (after the
-  5th lambda, when the deviance ratio gains < 1e-5 or exceeds 0.999);
+* lambda path ``lambda_max * alf^k`` (repeated multiplication, ``alf = max(1e-6, ratio)^(1/(nlambda-1))``,
+  the first value reported as ``exp(2 log lambda_2 - log lambda_3)`` as glmnet's ``fix.lam`` does),
+  ``lambda_max = max_j |z_j' (y - ybar)| / n``, ``ratio = 0.01`` when n < p else ``1e-4``; the
+  path stops early as glmnet's does (from the 5th lambda on, when the deviance ratio gains
+  < 1e-5 or exceeds 0.999);
 * each fold is fitted on its own (early-stopped) lambda path and its coefficients are linearly
   interpolated at the full-data lambdas (cv.glmnet's ``alignment = "lambda"``); the CV error is
   the binomial deviance with probabilities clipped to [1e-5, 1 - 1e-5], averaged within folds
@@ -15,14 +17,18 @@ so that the two engines select the same features on the same fold assignment:
 * ``lambda.min`` is the largest lambda attaining the minimum CV deviance, ``lambda.1se`` the
   largest lambda whose CV deviance is within one SE of that minimum.
 
-The solver (:mod:`._lasso_cd`, compiled) is glmnet's: coordinate descent inside a proximal
-Newton (IRLS) loop, warm starts along the path, sequential strong rules and a KKT check on every
-feature; covariance updates while the working set is small, naive (residual) updates when it is
-large. It stops when every KKT condition holds to ``tol`` (1e-10 in the gradient of the
-standardised problem), so its solution is the optimum to that precision rather than glmnet's
-``thresh``-accurate one; at small lambda (large coefficients, flat likelihood) the two differ by
-up to ~1e-4 in the coefficients while both satisfy the KKT conditions to their tolerance
-(tests/test_selection_lasso.py).
+The solver (:func:`._lasso_cd.lognet_path`, compiled) is glmnet's ``lognet`` itself (two classes,
+Newton): the same lambdas, strong rule, coordinate-descent passes (strong set, then the ever-active
+set, in the same order), the same convergence tests -- a pass ends the coordinate descent when no
+update moved the objective by ``xv_j d_j^2 >= thresh * dev0``, a Newton step ends the loop when no
+coefficient moved by that much over the whole step, then the KKT check outside the strong set --
+and the same early stop of the path. Its iterates are therefore glmnet's up to floating-point
+rounding (dot products summed in a different order): on the test data the two engines agree to
+~1e-13 in coefficients and CV deviance and make the same number of passes. ``tol`` is glmnet's
+``thresh`` (default 1e-7) on both engines. ``kkt_tol`` (Python only) re-solves the same path until
+every KKT condition holds to ``kkt_tol`` (a certified optimum; at small lambda, near separation,
+it can differ from glmnet's thresh-accurate answer by more than 1e-2 in coefficients, both being
+optimal to their own tolerance).
 
 One deviation from glmnet's defaults: when ``lambda_min_ratio`` is not given, the ratio is
 chosen from the full data's n and p and used for the fold fits too (glmnet would decide per
@@ -52,51 +58,82 @@ _FDEV = 1e-5      # stop when the deviance ratio gains less than this
 _DEVMAX = 0.999   # ... or exceeds this
 _MNLAM = 5        # ... but never before the 5th lambda
 _CV_PROB_MIN = 1e-5  # cv.lognet clips probabilities to [1e-5, 1 - 1e-5]
-_W_MIN = 1e-9     # floor on IRLS weights p(1-p) (glmnet's pmin)
+_PMIN = 1e-9      # probabilities clipped to [pmin, 1 - pmin] (pmin)
+_EPS = 1e-6       # smallest lambda ratio (eps)
+_BIG = 9.9e35     # the 'infinite' first lambda (big)
+_W_MIN = _PMIN    # KKT-precise solver: floor on IRLS weights p(1-p)
+_NEWTON_MAX = 100  # KKT-precise solver: Newton steps per lambda
+_THRESH = 1e-7    # glmnet's default thresh
+_MAXIT = 100_000  # glmnet's default maxit
 
 
 # --------------------------------------------------------------------------- solver
-def _fit_path(Z: np.ndarray, y: np.ndarray, lambdas: np.ndarray, *, tol: float, max_iter: int,
-              early_stop: bool) -> dict[str, Any]:
-    """LASSO-logistic path on standardised ``Z`` (columns of zeros never enter), by the compiled
-    solver of :mod:`._lasso_cd` (warm starts, strong rules, proximal Newton with coordinate
-    descent, KKT check on every feature)."""
-    from ._lasso_cd import lasso_logistic_path
+def _fix_first(lam: np.ndarray) -> np.ndarray:
+    """glmnet's ``fix.lam``: the first lambda (fitted as 'infinite') reported as
+    ``exp(2 log lambda_2 - log lambda_3)``."""
+    lam = np.array(lam, dtype=float)
+    if len(lam) > 2:
+        lam[0] = np.exp(2.0 * np.log(lam[1]) - np.log(lam[2]))
+    return lam
+
+
+def _fit_path(Z: np.ndarray, y: np.ndarray, nlambda: int, ratio: float, *, tol: float, kkt_tol: float | None,
+              max_iter: int) -> dict[str, Any]:
+    """LASSO-logistic path on standardised ``Z`` (columns of zeros never enter).
+
+    Default: glmnet's own algorithm, convergence rule (``thresh = tol``) and early stop of the path,
+    by the compiled :func:`._lasso_cd.lognet_path`. With ``kkt_tol``: the lambdas of that same path
+    (same values, same length) re-solved until every KKT condition holds to ``kkt_tol``
+    (:func:`._lasso_cd.lasso_logistic_path`); the path length stays glmnet's because its stopping
+    rule (deviance-ratio gain < 1e-5) reads deviances computed at glmnet's precision."""
+    from . import _lasso_cd
 
     n, p = Z.shape
     Zt = np.ascontiguousarray(Z.T)
-    # covariance updates while the weighted Gram matrix of the working set (n |W|^2 / 2) costs
-    # less than the naive passes it replaces (about n |W| each, tens of passes per fit)
-    cov_max = 64
-    a0, beta, dev_ratio, null_dev, n_fit, status, at = lasso_logistic_path(
-        Zt, np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(lambdas, dtype=float), float(tol),
-        int(max_iter), bool(early_stop), _FDEV, _DEVMAX, _MNLAM, _W_MIN, cov_max, 100_000,
+    yf = np.ascontiguousarray(y, dtype=float)
+    ju = np.any(Zt != 0.0, axis=1)   # constant columns (standardised to zeros) never enter, as glmnet's ju
+    stats = np.zeros((nlambda, 6), dtype=np.int64)
+    a0, beta, dev_ratio, alm, null_dev, n_fit, _, status = _lasso_cd.lognet_path(
+        Zt, yf, ju, int(nlambda), float(ratio), float(tol), int(max_iter), _MNLAM, _FDEV, _DEVMAX, _EPS,
+        _PMIN, _BIG, stats)
+    if status != 0:
+        raise ConvergenceError(
+            f"LASSO coordinate descent used its {max_iter} passes (max_iter, glmnet's maxit) before "
+            f"converging at lambda index {n_fit + 1} of the path; raise max_iter or shorten the path "
+            "(lambda_min_ratio)")
+    lambdas = _fix_first(alm[:n_fit])
+    if kkt_tol is None:
+        return {"lambda": lambdas, "a0": a0[:n_fit].copy(), "beta": np.ascontiguousarray(beta[:n_fit].T),
+                "dev_ratio": dev_ratio[:n_fit].copy(), "null_dev": float(null_dev)}
+    a0, beta, dev_ratio, null_dev, n_fit, status, at = _lasso_cd.lasso_logistic_path(
+        Zt, yf, lambdas, float(kkt_tol), _NEWTON_MAX, False, _FDEV, _DEVMAX, _MNLAM, _W_MIN, 64, int(max_iter),
         np.zeros((len(lambdas), 4), dtype=np.int64))
     if status == 1:
         raise ConvergenceError(
-            f"LASSO logistic fit did not converge in {max_iter} Newton steps at lambda={lambdas[at]:.4g} "
-            "(near-complete separation?); raise max_iter or shorten the path (lambda_min_ratio)")
+            f"LASSO logistic fit did not converge in {_NEWTON_MAX} Newton steps at lambda={lambdas[at]:.4g} "
+            "(near-complete separation?); shorten the path (lambda_min_ratio) or drop kkt_tol")
     if status == 2:
-        raise ConvergenceError(f"LASSO coordinate descent did not converge at lambda={lambdas[at]:.4g}; "
-                               "increase max_iter or tol")
-    return {"a0": a0[:n_fit].copy(), "beta": np.ascontiguousarray(beta[:n_fit].T), "dev_ratio": dev_ratio[:n_fit].copy(),
+        raise ConvergenceError(f"LASSO coordinate descent did not converge at lambda={lambdas[at]:.4g} in "
+                               f"{max_iter} passes; raise max_iter or kkt_tol")
+    return {"lambda": lambdas, "a0": a0.copy(), "beta": np.ascontiguousarray(beta.T), "dev_ratio": dev_ratio.copy(),
             "null_dev": float(null_dev)}
 
 
 def _standardise(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centred (and, with ``standardize``, population-SD scaled) features; a constant column (all
+    values equal, glmnet's ``chkvars`` test) becomes zeros and never enters."""
     mu = X.mean(axis=0)
+    const = np.all(X == X[:1], axis=0)
     sd = np.sqrt(((X - mu) ** 2).mean(axis=0)) if standardize else np.ones(X.shape[1])
-    scale = np.where(sd > 0, sd, 1.0)
+    scale = np.where(const | (sd <= 0), 1.0, sd)
     Z = (X - mu) / scale
-    Z[:, sd == 0] = 0.0  # constant columns can never enter (glmnet excludes them too)
+    Z[:, const] = 0.0
     return np.ascontiguousarray(Z), mu, scale
 
 
-def _lambda_sequence(Z: np.ndarray, y: np.ndarray, nlambda: int, ratio: float) -> np.ndarray:
-    lam_max = float(np.max(np.abs(Z.T @ (y - y.mean())))) / len(y)
-    if lam_max <= 0:
+def _check_start(Z: np.ndarray, y: np.ndarray) -> None:
+    if not np.any(Z.T @ (y - y.mean())):
         raise InputError("no feature varies with the outcome (all columns constant?); LASSO cannot start")
-    return np.exp(np.linspace(np.log(lam_max), np.log(lam_max * ratio), nlambda))
 
 
 def _interpolate_path(path_lambdas: np.ndarray, a0: np.ndarray, beta: np.ndarray, s: np.ndarray
@@ -127,24 +164,24 @@ def _cv_deviance(y: np.ndarray, eta: np.ndarray) -> np.ndarray:
 
 
 def _python_lasso_cv(X: np.ndarray, y: np.ndarray, foldid: np.ndarray, nlambda: int, ratio: float,
-                     standardize: bool, tol: float, max_iter: int) -> dict[str, Any]:
+                     standardize: bool, tol: float, kkt_tol: float | None, max_iter: int) -> dict[str, Any]:
     Z, mu, scale = _standardise(X, standardize)
-    lambdas = _lambda_sequence(Z, y, nlambda, ratio)
-    full = _fit_path(Z, y, lambdas, tol=tol, max_iter=max_iter, early_stop=True)
-    lambdas = lambdas[: len(full["a0"])]
+    _check_start(Z, y)
+    full = _fit_path(Z, y, nlambda, ratio, tol=tol, kkt_tol=kkt_tol, max_iter=max_iter)
+    lambdas = full["lambda"]
     folds = np.unique(foldid)
     fold_means = np.empty((len(folds), len(lambdas)))
     fold_weights = np.empty(len(folds))
     for i, f in enumerate(folds):
         test = foldid == f
-        Zt, mut, scalet = _standardise(X[~test], standardize)
+        Zf, muf, scalef = _standardise(X[~test], standardize)
+        _check_start(Zf, y[~test])
         # cv.glmnet (alignment = "lambda") fits each fold on its own lambda path and predicts at the
         # full-data lambdas by linear interpolation of the coefficients (predict.glmnet, s = lambda)
-        fold_lambdas = _lambda_sequence(Zt, y[~test], nlambda, ratio)
-        path = _fit_path(Zt, y[~test], fold_lambdas, tol=tol, max_iter=max_iter, early_stop=True)
-        b_orig = path["beta"] / scalet[:, None]
-        a_orig = path["a0"] - mut @ b_orig
-        a_at, b_at = _interpolate_path(fold_lambdas[: len(a_orig)], a_orig, b_orig, lambdas)
+        path = _fit_path(Zf, y[~test], nlambda, ratio, tol=tol, kkt_tol=kkt_tol, max_iter=max_iter)
+        b_orig = path["beta"] / scalef[:, None]
+        a_orig = path["a0"] - muf @ b_orig
+        a_at, b_at = _interpolate_path(path["lambda"], a_orig, b_orig, lambdas)
         eta = a_at[None, :] + X[test] @ b_at
         fold_means[i] = _cv_deviance(y[test], eta).mean(axis=0)
         fold_weights[i] = test.sum()
@@ -259,7 +296,7 @@ class LassoCVResult(Result):
 def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 100,
              lambda_min_ratio: float | None = None, standardize: bool = True, tol: float | None = None,
              max_iter: int | None = None, seed: int | None = 0, engine: str | None = None,
-             event: Any = None) -> LassoCVResult:
+             event: Any = None, kkt_tol: float | None = None) -> LassoCVResult:
     r"""Cross-validated LASSO logistic regression (``glmnet::cv.glmnet``, binomial, alpha = 1).
 
     Minimises :math:`-\frac1n \sum_i [y_i\eta_i - \log(1+e^{\eta_i})] + \lambda \sum_j |\beta_j|`
@@ -274,12 +311,20 @@ def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 10
         labels need ``event=`` (the label coded 1; never guessed by sorting).
     cv : number of folds when ``foldid`` is not given (stratified, seeded by ``seed``).
     foldid : fold label per patient (1..K); both engines use exactly these folds.
-    nlambda, lambda_min_ratio, standardize : as glmnet (ratio None -> 0.01 if n < p else 1e-4).
-    tol : convergence tolerance. Python: largest violation of the KKT conditions of the
-        standardised problem, ``|z_j'(y - p)/n - lambda sign(b_j)|`` (default 1e-10). R: glmnet's
-        ``thresh`` (default 1e-7, glmnet's own default).
-    max_iter : Python: Newton steps per lambda (default 100); R: glmnet's ``maxit`` (1e5).
+    nlambda, lambda_min_ratio, standardize : as glmnet (ratio None -> 0.01 if n < p else 1e-4;
+        ratios below 1e-6 act as 1e-6, as in glmnet).
+    tol : glmnet's ``thresh`` on both engines (default 1e-7, glmnet's): coordinate descent stops
+        when no coefficient update in a pass lowers the objective by ``xv_j d_j^2 >= tol * dev0``
+        (``dev0`` = null deviance / 2n, ``xv_j`` the coordinate's weighted variance), and the
+        Newton loop when no coefficient moved by that much over a whole step. The Python engine
+        runs glmnet's algorithm itself, so its answers are glmnet's to rounding, not only to
+        ``tol``.
+    max_iter : glmnet's ``maxit``: coordinate-descent passes over the whole path (default 1e5).
     engine : ``"python"``, ``"r"`` (glmnet via r/glmnet.R) or None (package default).
+    kkt_tol : Python engine only: solve every lambda of the (same) path until each KKT condition of
+        the standardised problem holds to ``kkt_tol`` -- ``|z_j'(y - p)/n - lambda sign(b_j)|`` for
+        non-zero, ``|z_j'(y - p)/n| - lambda`` for zero coefficients, ``|mean(y - p)|`` -- a
+        certified optimum (e.g. 1e-10) instead of glmnet's ``thresh``-accurate one; slower.
 
     Returns
     -------
@@ -288,9 +333,10 @@ def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 10
     Examples
     --------
     >>> res_py = lasso_cv(X, y, foldid=folds, engine="python")            # doctest: +SKIP
-    >>> res_r = lasso_cv(X, y, foldid=folds, engine="r", tol=1e-12)       # doctest: +SKIP
+    >>> res_r = lasso_cv(X, y, foldid=folds, engine="r")                  # doctest: +SKIP
     >>> np.allclose(res_py.lambdas, res_r.lambdas)   # same path; same selected set  # doctest: +SKIP
     True
+    >>> exact = lasso_cv(X, y, foldid=folds, engine="python", kkt_tol=1e-10)  # doctest: +SKIP
     """
     eng = _engine.resolve_engine(engine)
     frame = as_feature_frame(X)
@@ -314,18 +360,31 @@ def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 10
     ratio = (0.01 if n < p else 1e-4) if lambda_min_ratio is None else float(lambda_min_ratio)
     if not 0.0 < ratio < 1.0:
         raise InputError(f"lambda_min_ratio must be in (0, 1), got {lambda_min_ratio!r}")
-    Xv = frame.to_numpy()
+    tol = _THRESH if tol is None else tol
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.number)) or not 0.0 < float(tol) < 1.0:
+        raise InputError(f"tol (glmnet's thresh) must be a number in (0, 1), got {tol!r}")
+    max_iter = _MAXIT if max_iter is None else max_iter
+    if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 1:
+        raise InputError(f"max_iter (glmnet's maxit, passes over the path) must be a positive integer, got {max_iter!r}")
+    if kkt_tol is not None:
+        if eng != "python":
+            raise InputError("kkt_tol is the Python engine's KKT-certified mode; glmnet (engine='r') stops by "
+                             "its thresh only: pass tol, or engine='python' with kkt_tol")
+        if isinstance(kkt_tol, bool) or not isinstance(kkt_tol, (int, float, np.number)) or not float(kkt_tol) > 0.0:
+            raise InputError(f"kkt_tol must be a positive number, got {kkt_tol!r}")
+        kkt_tol = float(kkt_tol)
+    Xv = frame.to_numpy(dtype=float)
     if eng == "python":
         from threadpoolctl import threadpool_limits
 
-        # thousands of small (<= a few hundred) linear solves: BLAS threads only add
-        # synchronisation (measured 7x slower with 2 OpenBLAS threads on a busy 2-core machine)
+        # single-threaded like glmnet (the fold predictions and the KKT-precise solver's small
+        # solves only lose to BLAS threads: measured 7x slower with 2 OpenBLAS threads on a busy
+        # 2-core machine)
         with threadpool_limits(limits=1, user_api="blas"):
-            out = _python_lasso_cv(Xv, yv, foldid, int(nlambda), ratio, bool(standardize),
-                                   1e-10 if tol is None else float(tol), 100 if max_iter is None else int(max_iter))
+            out = _python_lasso_cv(Xv, yv, foldid, int(nlambda), ratio, bool(standardize), float(tol), kkt_tol,
+                                   int(max_iter))
     else:
-        out = _r_lasso_cv(Xv, yv, foldid, int(nlambda), ratio, bool(standardize),
-                          1e-7 if tol is None else float(tol), 100_000 if max_iter is None else int(max_iter))
+        out = _r_lasso_cv(Xv, yv, foldid, int(nlambda), ratio, bool(standardize), float(tol), int(max_iter))
     nl = len(out["cvm"])  # cv.glmnet drops lambdas whose CV SE is undefined
     lambdas = out["lambda"][:nl]
     beta = out["beta"][:, :nl]
@@ -336,6 +395,8 @@ def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 10
         intercepts=out["a0"][:nl], coef=coef, dev_ratio=out["dev_ratio"][:nl], null_deviance=out["null_dev"],
         lambda_min=float(lambdas[idmin]), lambda_1se=float(lambdas[id1se]), index_min=idmin, index_1se=id1se,
         foldid=foldid, n=n, n_events=int(yv.sum()), engine=eng,
+        method=("LASSO logistic (glmnet rules), CV binomial deviance" if kkt_tol is None else
+                f"LASSO logistic (glmnet path, KKT conditions to {kkt_tol:g}), CV binomial deviance"),
     )
 
 
@@ -352,7 +413,7 @@ class LassoSelector(FeatureSelector):
     lambda_rule : ``"1se"`` (sparser, glmnet's recommendation) or ``"min"``.
     engine : ``"python"``, ``"r"`` (glmnet) or None (package default); both engines see the same
         fold assignment and select the same features (tests/test_selection_lasso.py).
-    nlambda, lambda_min_ratio, standardize, tol, max_iter : passed to :func:`lasso_cv`.
+    nlambda, lambda_min_ratio, standardize, tol, max_iter, kkt_tol : passed to :func:`lasso_cv`.
     seed : fold assignment seed.
     event : the outcome label coded 1 when ``y`` holds labels (see :func:`lasso_cv`).
 
@@ -372,8 +433,10 @@ class LassoSelector(FeatureSelector):
 
     def __init__(self, cv: int = 10, lambda_rule: str = "1se", engine: str | None = None, nlambda: int = 100,
                  lambda_min_ratio: float | None = None, standardize: bool = True, tol: float | None = None,
-                 max_iter: int | None = None, seed: int | None = 0, event: Any = None):
+                 max_iter: int | None = None, seed: int | None = 0, event: Any = None,
+                 kkt_tol: float | None = None):
         self.event = event
+        self.kkt_tol = kkt_tol
         self.cv = cv
         self.lambda_rule = lambda_rule
         self.engine = engine
@@ -393,7 +456,7 @@ class LassoSelector(FeatureSelector):
             y = y.reset_index(drop=True)  # an array X has no index: y pairs with it by position
         res = lasso_cv(frame, y, cv=self.cv, nlambda=self.nlambda, lambda_min_ratio=self.lambda_min_ratio,
                        standardize=self.standardize, tol=self.tol, max_iter=self.max_iter, seed=self.seed,
-                       engine=self.engine, event=self.event)
+                       engine=self.engine, event=self.event, kkt_tol=self.kkt_tol)
         idx = res.index_min if self.lambda_rule == "min" else res.index_1se
         coef = res.coef.iloc[:, idx].to_numpy()
         self.cv_result_ = res

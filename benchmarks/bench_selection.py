@@ -1,13 +1,16 @@
 """Timing of the selection steps against their R anchors, in one process.
 
-Run:  .venv/bin/python benchmarks/bench_selection.py [--quick] [--repeats 3] [--tol 1e-10] [--no-big]
+Run:  .venv/bin/python benchmarks/bench_selection.py [--quick] [--repeats 3] [--repeats-big 3] [--tol 1e-7]
+      [--kkt-tol 1e-10] [--no-big]
 
 Prints seconds and the ratio python / R (below 1 = faster than R) for
-* LASSO-logistic CV path (Python engine vs glmnet::cv.glmnet on the same folds) at n = 200-300,
-  p = 50-600 and at n = 2,400, p = 2,048 (a deep-feature matrix; best of 1 unless --repeats-big),
-  with whether both engines select the same features at lambda.min and lambda.1se and fit
-  paths of the same length. Engines alternate; wall-clock and CPU seconds are both printed (the
-  CPU ratio is the one a busy shared machine does not distort: both engines are single-threaded);
+* LASSO-logistic CV path (Python engine vs glmnet::cv.glmnet on the same folds, both at glmnet's
+  thresh unless --tol; --kkt-tol times the Python engine's KKT-certified mode instead) at
+  n = 200-300, p = 50-600 and at n = 2,400, p = 2,048 (a deep-feature matrix), best of 3 with the
+  engines alternating, with whether both engines select the same features at lambda.min and
+  lambda.1se, fit paths of the same length, and how far their coefficients and CV curves are
+  apart; wall-clock and CPU seconds are both printed (the CPU ratio is the one a busy shared
+  machine does not distort: both engines are single-threaded), with the load average;
 * the cost of the first call in a fresh process: compiling the numba kernels (empty cache) and
   loading them from the cache (every later process);
 * univariate t-tests over seed-000-sized deep feature tables (vs R's t.test in sapply),
@@ -76,8 +79,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--repeats-big", type=int, default=1)
-    ap.add_argument("--tol", type=float, default=None, help="Python engine tol (default: lasso_cv's)")
+    ap.add_argument("--repeats-big", type=int, default=3)
+    ap.add_argument("--tol", type=float, default=None, help="glmnet's thresh, both engines (default 1e-7)")
+    ap.add_argument("--kkt-tol", type=float, default=None, help="time the Python engine's KKT-certified mode")
     ap.add_argument("--no-big", action="store_true", help="skip n = 2,400, p = 2,048 (minutes on R)")
     args = ap.parse_args()
     from her2stats import r_bridge
@@ -93,7 +97,8 @@ def main() -> None:
     shapes = [(200, 50), (150, 300)] if args.quick else [(200, 50), (300, 200), (150, 600)]
     if not args.no_big:
         shapes.append((600, 512) if args.quick else (2400, 2048))
-    print(f"{'step':<24}{'py wall':>9}{'R wall':>9}{'py/R':>7}{'py cpu':>9}{'R cpu':>9}{'py/R':>7}  same set, path length")
+    print(f"{'step':<24}{'py wall':>9}{'R wall':>9}{'py/R':>7}{'py cpu':>9}{'R cpu':>9}{'py/R':>7}  same set, path "
+          "length, max |coef diff| / |cvm diff|, load average")
     for n, p in shapes:
         X = pd.DataFrame(rng.normal(size=(n, p)))
         if p >= 1000:
@@ -107,15 +112,21 @@ def main() -> None:
         res = {}
         for _ in range(reps):
             for eng in ("python", "r"):
-                tol = args.tol if eng == "python" else None
-                w, c, res[eng] = _clock(lambda: lasso_cv(X, y, foldid=folds, engine=eng, tol=tol))
+                kkt = args.kkt_tol if eng == "python" else None
+                w, c, res[eng] = _clock(lambda: lasso_cv(X, y, foldid=folds, engine=eng, tol=args.tol, kkt_tol=kkt))
                 key = "py" if eng == "python" else "r"
                 best[key] = (min(best[key][0], w), min(best[key][1], c))
         a, b = res["python"], res["r"]
         same = all(list(a.selected(rule).index) == list(b.selected(rule).index) for rule in ("min", "1se"))
         (pw, pc), (rw, rc) = best["py"], best["r"]
+        if len(a.lambdas) == len(b.lambdas):
+            gap = (f"{np.max(np.abs(a.coef.to_numpy() - b.coef.to_numpy())):.1e} / "
+                   f"{np.max(np.abs(a.cvm - b.cvm)):.1e}")
+        else:
+            gap = "-"
         print(f"{f'lasso_cv n={n} p={p}':<24}{pw:>9.2f}{rw:>9.2f}{pw / rw:>7.2f}{pc:>9.2f}{rc:>9.2f}{pc / rc:>7.2f}  "
-              f"{'yes' if same else 'NO'}, {len(a.lambdas)} vs {len(b.lambdas)} lambdas")
+              f"{'yes' if same else 'NO'}, {len(a.lambdas)} vs {len(b.lambdas)} lambdas, {gap}, "
+              f"{os.getloadavg()[0]:.1f}")
     n, p = (600, 512) if args.quick else (2400, 2048)
     X = rng.normal(size=(n, p))
     y = rng.integers(0, 2, n)

@@ -1,8 +1,19 @@
 """LASSO logistic selection: Python engine vs glmnet (R) on the same folds, and optimality checks.
 
-Reference data: glmnet's documented ``BinomialExample`` (100 x 30). Tolerances: lambda path 1e-10
-(closed form), coefficients / CV deviance 1e-6 (iterative fits; glmnet run with thresh = 1e-14),
-selected feature sets and chosen lambda indices identical.
+Reference data: glmnet's documented ``BinomialExample`` (100 x 30) and simulated designs.
+
+Default mode (both engines at glmnet's thresh = 1e-7): lambda path 1e-10 (closed form), same path
+length, same selected sets and lambda indices, coefficients within the thresh-derived bound below
+and -- because the Python engine runs glmnet's own iteration -- to rounding (1e-9), CV curve 1e-9.
+
+Thresh-derived tolerance: glmnet stops coordinate descent when no update moves a coefficient by
+``xv_j d_j^2 >= thresh * dev0`` (``dev0`` half the mean null deviance, ``xv_j = mean(p(1-p) z_j^2)``),
+so a thresh-accurate solution is determined to about ``sqrt(thresh * dev0 / xv_j)`` on the
+standardised scale (~5e-4 at thresh = 1e-7): two solvers each meeting glmnet's rule may differ by
+that much, divided by the feature's SD on the original scale.
+
+KKT-certified mode (Python ``kkt_tol=1e-10``, glmnet at thresh = 1e-14): every KKT residual of the
+Python path <= 1e-10, coefficients / CV deviance 1e-6 up to lambda.min, 5e-4 on the flat tail.
 """
 from __future__ import annotations
 
@@ -21,7 +32,9 @@ from her2stats.errors import InputError
 from her2stats.models import DeepScore
 from her2stats.selection import LassoSelector, lasso_cv, make_foldid
 from her2stats.selection._lasso_cd import _cd_covariance
-from her2stats.selection.lasso import _choose_lambdas
+from her2stats.selection.lasso import _choose_lambdas, _fit_path, _standardise
+
+THRESH = 1e-7  # glmnet's default thresh, both engines' default tol
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +72,104 @@ def _max_kkt_residual(Xv, y, res):
     return worst
 
 
+def _thresh_tolerance(Xv, y, res, thresh=THRESH):
+    """Per coefficient and lambda, ``sqrt(thresh * dev0 / xv_j) / sd_j``: how far apart two solutions
+    that both meet glmnet's stopping rule may lie (see the module docstring)."""
+    mu, sd = Xv.mean(axis=0), Xv.std(axis=0)
+    Z = (Xv - mu) / sd
+    ybar = y.mean()
+    dev0 = -(ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar))
+    tol = np.empty(res.coef.shape)
+    for k in range(len(res.lambdas)):
+        prob = expit(res.intercepts[k] + Xv @ res.coef.iloc[:, k].to_numpy())
+        xv = (prob * (1 - prob)) @ Z**2 / len(y)
+        tol[:, k] = np.sqrt(thresh * dev0 / xv) / sd
+    return tol
+
+
 @pytest.mark.r
-def test_python_engine_matches_glmnet_on_binomial_example(binomial_example):
+def test_python_engine_reproduces_glmnet_at_its_thresh(binomial_example):
+    """Both engines at glmnet's default thresh: the same path and selections, coefficients within
+    the thresh-derived bound, and in fact equal to rounding (the same iteration)."""
     X, y = binomial_example
     folds = make_foldid(y, cv=10, seed=1)
     py = lasso_cv(X, y, foldid=folds, engine="python")
+    r = lasso_cv(X, y, foldid=folds, engine="r")
+    assert len(py.lambdas) == len(r.lambdas)  # glmnet's early stop, read on the same deviances
+    np.testing.assert_allclose(py.lambdas, r.lambdas, rtol=1e-10)
+    assert (py.index_min, py.index_1se) == (r.index_min, r.index_1se)
+    for rule in ("min", "1se"):
+        assert list(py.selected(rule).index) == list(r.selected(rule).index)
+    np.testing.assert_array_equal(py.nzero, r.nzero)
+    diff = np.abs(py.coef.to_numpy() - r.coef.to_numpy())
+    bound = _thresh_tolerance(X.to_numpy(), y, r)
+    assert np.all(diff <= bound), float(np.max(diff / bound))
+    # same updates in the same order with the same stopping tests: only summation order differs
+    np.testing.assert_allclose(py.coef.to_numpy(), r.coef.to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(py.intercepts, r.intercepts, atol=1e-9)
+    np.testing.assert_allclose(py.dev_ratio, r.dev_ratio, atol=1e-9)
+    np.testing.assert_allclose(py.null_deviance, r.null_deviance, rtol=1e-12)
+    np.testing.assert_allclose(py.cvm, r.cvm, atol=1e-9)
+    np.testing.assert_allclose(py.cvsd, r.cvsd, atol=1e-9)
+
+
+def _simulated(n, p, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    eta = X[:, :5] @ np.array([1.0, -0.8, 0.6, 0.4, -0.3])
+    y = (rng.uniform(size=n) < expit(eta)).astype(int)
+    return pd.DataFrame(X, columns=[f"x{j}" for j in range(p)]), y
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("n, p, seed", [(200, 50, 0), (150, 600, 2)])
+def test_path_length_and_passes_equal_glmnets(n, p, seed):
+    """glmnet stops the path when the deviance ratio gains < 1e-5, read on its thresh-accurate
+    deviances: a solver converged further (KKT to 1e-10) stopped the n = 200, p = 50 path after 78
+    lambdas where glmnet stops after 73. The default engine reads the same deviances, so it stops
+    where glmnet stops; it makes the same number of coordinate-descent passes (glmnet's npasses)."""
+    from her2stats import r_bridge
+
+    X, y = _simulated(n, p, seed)
+    ratio = 0.01 if n < p else 1e-4
+    Z, mu, sd = _standardise(X.to_numpy(), True)
+    r_bridge.require("glmnet")
+    r_bridge.assign("h2s_test_x", X.to_numpy())
+    r_bridge.assign("h2s_test_y", y.astype(float))
+    fit = r_bridge.r_eval(f"local({{ f <- glmnet::glmnet(h2s_test_x, h2s_test_y, family = 'binomial', "
+                          f"lambda.min.ratio = {ratio}); list(lambda = f$lambda, npasses = f$npasses, "
+                          f"beta = as.matrix(f$beta), dev = f$dev.ratio) }})")
+    from her2stats.selection import _lasso_cd
+    from her2stats.selection.lasso import _BIG, _DEVMAX, _EPS, _FDEV, _MNLAM, _PMIN
+
+    ju = np.ones(p, dtype=bool)
+    out = _lasso_cd.lognet_path(np.ascontiguousarray(Z.T), y.astype(float), ju, 100, ratio, THRESH, 100_000,
+                                _MNLAM, _FDEV, _DEVMAX, _EPS, _PMIN, _BIG, np.zeros((100, 6), dtype=np.int64))
+    n_fit, passes = out[5], out[6]
+    lam_r = np.asarray(fit["lambda"])
+    assert n_fit == len(lam_r) and passes == int(np.asarray(fit["npasses"]).ravel()[0])
+    path = _fit_path(Z, y, 100, ratio, tol=THRESH, kkt_tol=None, max_iter=100_000)
+    np.testing.assert_allclose(path["lambda"], lam_r, rtol=1e-10)
+    np.testing.assert_allclose(path["beta"] / sd[:, None], np.asarray(fit["beta"]).reshape(p, -1), atol=1e-9)
+    np.testing.assert_allclose(path["dev_ratio"], np.asarray(fit["dev"]), atol=1e-9)
+    # the KKT-certified mode solves the same lambdas (same length), not its own early stop, which
+    # (applied to its more exact deviances) would end elsewhere
+    exact = _fit_path(Z, y, 100, ratio, tol=THRESH, kkt_tol=1e-10, max_iter=100_000)
+    np.testing.assert_array_equal(exact["lambda"], path["lambda"])
+    if (n, p) == (200, 50):
+        all_100 = lam_r[1] * (ratio ** (1 / 99)) ** np.arange(-1.0, 99.0)
+        own_stop = _lasso_cd.lasso_logistic_path(
+            np.ascontiguousarray(Z.T), y.astype(float), all_100, 1e-10, 100, True, _FDEV, _DEVMAX, _MNLAM, _PMIN,
+            64, 100_000, np.zeros((100, 4), dtype=np.int64))
+        assert (len(lam_r), own_stop[4]) == (73, 78)
+
+
+@pytest.mark.r
+def test_kkt_mode_matches_glmnet_at_tight_thresh(binomial_example):
+    X, y = binomial_example
+    folds = make_foldid(y, cv=10, seed=1)
+    # the path (lambdas, length) of glmnet at thresh = 1e-14, each lambda solved to KKT 1e-10
+    py = lasso_cv(X, y, foldid=folds, engine="python", tol=1e-14, kkt_tol=1e-10)
     r = lasso_cv(X, y, foldid=folds, engine="r", tol=1e-14)
     assert len(py.lambdas) == len(r.lambdas)  # same early stop of the path (glmnet's fdev/devmax rules)
     np.testing.assert_allclose(py.lambdas, r.lambdas, rtol=1e-10)
@@ -92,7 +198,8 @@ def test_python_engine_matches_glmnet_on_binomial_example(binomial_example):
 @pytest.mark.r
 def test_lambda_rules_equal_glmnets_own_choice(binomial_example):
     """_choose_lambdas applied to glmnet's CV curve gives cv.glmnet's lambda.min / lambda.1se, and
-    glmnet at its default thresh (1e-7) selects the same features as the exact Python fit."""
+    at the default thresh (1e-7) both engines, and the KKT-certified Python fit, select the same
+    features."""
     from her2stats import r_bridge
 
     X, y = binomial_example
@@ -103,21 +210,25 @@ def test_lambda_rules_equal_glmnets_own_choice(binomial_example):
     imin, i1se = _choose_lambdas(lam, np.asarray(raw["cvm"]), np.asarray(raw["cvsd"]))
     assert lam[imin] == raw["lambda_min"] and lam[i1se] == raw["lambda_1se"]
     py = lasso_cv(X, y, foldid=folds, engine="python")
+    exact = lasso_cv(X, y, foldid=folds, engine="python", kkt_tol=1e-10)
     r_default = lasso_cv(X, y, foldid=folds, engine="r")
-    assert list(py.selected("1se").index) == list(r_default.selected("1se").index)
-    assert list(py.selected("min").index) == list(r_default.selected("min").index)
+    for rule in ("1se", "min"):
+        assert list(py.selected(rule).index) == list(r_default.selected(rule).index)
+        assert list(exact.selected(rule).index) == list(r_default.selected(rule).index)
     # the transformer: same folds from the same seed, so both engines keep the same columns
     sel_py = LassoSelector(cv=5, seed=7, engine="python").fit(X, y)
     sel_r = LassoSelector(cv=5, seed=7, engine="r").fit(X, y)
     assert list(sel_py.get_feature_names_out()) == list(sel_r.get_feature_names_out())
-    np.testing.assert_allclose(sel_py.coef_, sel_r.coef_, atol=1e-4)  # glmnet at thresh 1e-7
+    np.testing.assert_allclose(sel_py.coef_, sel_r.coef_, atol=1e-9)  # the same iteration, to rounding
+    assert "KKT conditions to 1e-10" in exact.method
 
 
 def test_python_path_satisfies_kkt_conditions(signal_data):
-    """Optimality without R: on standardised features the gradient of the mean log-likelihood is
-    lambda * sign(beta_j) for non-zero beta_j and at most lambda in absolute value otherwise."""
+    """Optimality without R (KKT-certified mode): on standardised features the gradient of the mean
+    log-likelihood is lambda * sign(beta_j) for non-zero beta_j and at most lambda in absolute value
+    otherwise."""
     X, y = signal_data
-    res = lasso_cv(X, y, cv=5, seed=0, engine="python")
+    res = lasso_cv(X, y, cv=5, seed=0, engine="python", kkt_tol=1e-10)
     Xv = X.to_numpy()
     sd = Xv.std(axis=0)
     for k in range(0, len(res.lambdas), 7):

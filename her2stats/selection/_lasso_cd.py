@@ -655,8 +655,9 @@ def lognet_path(Zt, y, ju, nlam, flmin, thresh, maxit, mnlam, fdev, devmax, eps,
 
     Returns (intercepts, coefficients (lambdas x features), deviance ratios, lambdas, null deviance
     ``2 n dev0``, number of lambdas fitted, passes, status): status 0 ok, 1 pass budget exhausted
-    (at lambda index ``n fitted``). ``stats[m]`` holds (passes over the path so far, Newton steps, KKT checks, strong set
-    size, columns visited by coordinate descent, columns visited by KKT checks) at lambda m.
+    (at lambda index ``n fitted``). ``stats[m]`` holds (passes over the path so far, Newton steps,
+    KKT checks, strong set size, columns visited by coordinate descent, columns visited by KKT
+    checks) at lambda m.
     """
     p, n = Zt.shape
     w = 1.0 / n

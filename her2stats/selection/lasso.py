@@ -68,6 +68,19 @@ _MAXIT = 100_000  # glmnet's default maxit
 
 
 # --------------------------------------------------------------------------- solver
+_BLAS: list[Any] = []
+
+
+def _blas_controller() -> Any:
+    """One threadpoolctl controller per process (building one scans the loaded libraries: ~1-3 ms,
+    a few percent of a small lasso_cv)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
+
+
 def _fix_first(lam: np.ndarray) -> np.ndarray:
     """glmnet's ``fix.lam``: the first lambda (fitted as 'infinite') reported as
     ``exp(2 log lambda_2 - log lambda_3)``."""
@@ -375,12 +388,10 @@ def lasso_cv(X: Any, y: Any, cv: int = 10, foldid: Any = None, nlambda: int = 10
         kkt_tol = float(kkt_tol)
     Xv = frame.to_numpy(dtype=float)
     if eng == "python":
-        from threadpoolctl import threadpool_limits
-
         # single-threaded like glmnet (the fold predictions and the KKT-precise solver's small
         # solves only lose to BLAS threads: measured 7x slower with 2 OpenBLAS threads on a busy
         # 2-core machine)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             out = _python_lasso_cv(Xv, yv, foldid, int(nlambda), ratio, bool(standardize), float(tol), kkt_tol,
                                    int(max_iter))
     else:

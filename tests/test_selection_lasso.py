@@ -132,7 +132,7 @@ def test_path_length_and_passes_equal_glmnets(n, p, seed):
 
     X, y = _simulated(n, p, seed)
     ratio = 0.01 if n < p else 1e-4
-    Z, mu, sd = _standardise(X.to_numpy(), True)
+    Zt, mu, sd = _standardise(X.to_numpy().T, True)
     r_bridge.require("glmnet")
     r_bridge.assign("h2s_test_x", X.to_numpy())
     r_bridge.assign("h2s_test_y", y.astype(float))
@@ -143,23 +143,23 @@ def test_path_length_and_passes_equal_glmnets(n, p, seed):
     from her2stats.selection.lasso import _BIG, _DEVMAX, _EPS, _FDEV, _MNLAM, _PMIN
 
     ju = np.ones(p, dtype=bool)
-    out = _lasso_cd.lognet_path(np.ascontiguousarray(Z.T), y.astype(float), ju, 100, ratio, THRESH, 100_000,
+    out = _lasso_cd.lognet_path(Zt, y.astype(float), ju, 100, ratio, THRESH, 100_000,
                                 _MNLAM, _FDEV, _DEVMAX, _EPS, _PMIN, _BIG, np.zeros((100, 6), dtype=np.int64))
     n_fit, passes = out[5], out[6]
     lam_r = np.asarray(fit["lambda"])
     assert n_fit == len(lam_r) and passes == int(np.asarray(fit["npasses"]).ravel()[0])
-    path = _fit_path(Z, y, 100, ratio, tol=THRESH, kkt_tol=None, max_iter=100_000)
+    path = _fit_path(Zt, y, 100, ratio, tol=THRESH, kkt_tol=None, max_iter=100_000)
     np.testing.assert_allclose(path["lambda"], lam_r, rtol=1e-10)
     np.testing.assert_allclose(path["beta"] / sd[:, None], np.asarray(fit["beta"]).reshape(p, -1), atol=1e-9)
     np.testing.assert_allclose(path["dev_ratio"], np.asarray(fit["dev"]), atol=1e-9)
     # the KKT-certified mode solves the same lambdas (same length), not its own early stop, which
     # (applied to its more exact deviances) would end elsewhere
-    exact = _fit_path(Z, y, 100, ratio, tol=THRESH, kkt_tol=1e-10, max_iter=100_000)
+    exact = _fit_path(Zt, y, 100, ratio, tol=THRESH, kkt_tol=1e-10, max_iter=100_000)
     np.testing.assert_array_equal(exact["lambda"], path["lambda"])
     if (n, p) == (200, 50):
         all_100 = lam_r[1] * (ratio ** (1 / 99)) ** np.arange(-1.0, 99.0)
         own_stop = _lasso_cd.lasso_logistic_path(
-            np.ascontiguousarray(Z.T), y.astype(float), all_100, 1e-10, 100, True, _FDEV, _DEVMAX, _MNLAM, _PMIN,
+            Zt, y.astype(float), all_100, 1e-10, 100, True, _FDEV, _DEVMAX, _MNLAM, _PMIN,
             64, 100_000, np.zeros((100, 4), dtype=np.int64))
         assert (len(lam_r), own_stop[4]) == (73, 78)
 

@@ -90,9 +90,10 @@ def _fix_first(lam: np.ndarray) -> np.ndarray:
     return lam
 
 
-def _fit_path(Z: np.ndarray, y: np.ndarray, nlambda: int, ratio: float, *, tol: float, kkt_tol: float | None,
+def _fit_path(Zt: np.ndarray, y: np.ndarray, nlambda: int, ratio: float, *, tol: float, kkt_tol: float | None,
               max_iter: int) -> dict[str, Any]:
-    """LASSO-logistic path on standardised ``Z`` (columns of zeros never enter).
+    """LASSO-logistic path on standardised features ``Zt`` (features x patients, C order; rows of
+    zeros never enter).
 
     Default: glmnet's own algorithm, convergence rule (``thresh = tol``) and early stop of the path,
     by the compiled :func:`._lasso_cd.lognet_path`. With ``kkt_tol``: the lambdas of that same path
@@ -101,8 +102,6 @@ def _fit_path(Z: np.ndarray, y: np.ndarray, nlambda: int, ratio: float, *, tol: 
     rule (deviance-ratio gain < 1e-5) reads deviances computed at glmnet's precision."""
     from . import _lasso_cd
 
-    n, p = Z.shape
-    Zt = np.ascontiguousarray(Z.T)
     yf = np.ascontiguousarray(y, dtype=float)
     ju = np.any(Zt != 0.0, axis=1)   # constant columns (standardised to zeros) never enter, as glmnet's ju
     stats = np.zeros((nlambda, 6), dtype=np.int64)
@@ -132,20 +131,31 @@ def _fit_path(Z: np.ndarray, y: np.ndarray, nlambda: int, ratio: float, *, tol: 
             "null_dev": float(null_dev)}
 
 
-def _standardise(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centred (and, with ``standardize``, population-SD scaled) features; a constant column (all
-    values equal, glmnet's ``chkvars`` test) becomes zeros and never enters."""
-    mu = X.mean(axis=0)
-    const = np.all(X == X[:1], axis=0)
-    sd = np.sqrt(((X - mu) ** 2).mean(axis=0)) if standardize else np.ones(X.shape[1])
-    scale = np.where(const | (sd <= 0), 1.0, sd)
-    Z = (X - mu) / scale
-    Z[:, const] = 0.0
-    return np.ascontiguousarray(Z), mu, scale
+def _standardise(Xt: np.ndarray, standardize: bool, owned: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features x patients ``Xt`` centred (and, with ``standardize``, scaled by the population SD),
+    C-ordered, one contiguous row per feature (the solver's layout): in place when ``owned`` (a
+    copy the caller made), else in a new array; a constant feature (all values equal, glmnet's
+    ``chkvars`` test) becomes zeros and never enters."""
+    if owned and Xt.flags.c_contiguous and Xt.dtype == np.float64:
+        Zt = Xt
+    else:
+        Zt = np.array(Xt, dtype=float, order="C")
+    const = np.all(Zt == Zt[:, :1], axis=1)
+    mu = Zt.mean(axis=1)
+    Zt -= mu[:, None]
+    if standardize:
+        sd = np.sqrt(np.einsum("ij,ij->i", Zt, Zt) / Zt.shape[1])
+        scale = np.where(const | (sd <= 0), 1.0, sd)
+        Zt /= scale[:, None]
+    else:
+        scale = np.ones(Zt.shape[0])
+    Zt[const] = 0.0
+    return Zt, mu, scale
 
 
-def _check_start(Z: np.ndarray, y: np.ndarray) -> None:
-    if not np.any(Z.T @ (y - y.mean())):
+def _check_start(Zt: np.ndarray, y: np.ndarray) -> None:
+    if not np.any(Zt @ (y - y.mean())):
         raise InputError("no feature varies with the outcome (all columns constant?); LASSO cannot start")
 
 
@@ -178,16 +188,18 @@ def _cv_deviance(y: np.ndarray, eta: np.ndarray) -> np.ndarray:
 
 def _python_lasso_cv(X: np.ndarray, y: np.ndarray, foldid: np.ndarray, nlambda: int, ratio: float,
                      standardize: bool, tol: float, kkt_tol: float | None, max_iter: int) -> dict[str, Any]:
-    Z, mu, scale = _standardise(X, standardize)
-    _check_start(Z, y)
-    full = _fit_path(Z, y, nlambda, ratio, tol=tol, kkt_tol=kkt_tol, max_iter=max_iter)
+    Xt = np.ascontiguousarray(X.T)   # features x patients, C order: fold rows are then cheap gathers
+    Zt, mu, scale = _standardise(Xt, standardize)
+    _check_start(Zt, y)
+    full = _fit_path(Zt, y, nlambda, ratio, tol=tol, kkt_tol=kkt_tol, max_iter=max_iter)
+    del Zt
     lambdas = full["lambda"]
     folds = np.unique(foldid)
     fold_means = np.empty((len(folds), len(lambdas)))
     fold_weights = np.empty(len(folds))
     for i, f in enumerate(folds):
         test = foldid == f
-        Zf, muf, scalef = _standardise(X[~test], standardize)
+        Zf, muf, scalef = _standardise(np.compress(~test, Xt, axis=1), standardize, owned=True)
         _check_start(Zf, y[~test])
         # cv.glmnet (alignment = "lambda") fits each fold on its own lambda path and predicts at the
         # full-data lambdas by linear interpolation of the coefficients (predict.glmnet, s = lambda)

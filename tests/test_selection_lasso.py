@@ -8,9 +8,12 @@ and -- because the Python engine runs glmnet's own iteration -- to rounding (1e-
 
 Thresh-derived tolerance: glmnet stops coordinate descent when no update moves a coefficient by
 ``xv_j d_j^2 >= thresh * dev0`` (``dev0`` half the mean null deviance, ``xv_j = mean(p(1-p) z_j^2)``),
-so a thresh-accurate solution is determined to about ``sqrt(thresh * dev0 / xv_j)`` on the
-standardised scale (~5e-4 at thresh = 1e-7): two solvers each meeting glmnet's rule may differ by
-that much, divided by the feature's SD on the original scale.
+so its last steps are below ``sqrt(thresh * dev0 / xv_j)`` on the standardised scale (~1e-3 at
+thresh = 1e-7; divided by the feature's SD on the original scale): the resolution of its stopping
+rule, within which an implementation of the same rule must agree. It is not a bound on the
+distance to the optimum where the problem is ill-conditioned: the KKT-certified solution lies
+within it up to lambda.min on BinomialExample (0.13 of it) but up to 14 times outside it on the
+flat tail of the path (coefficients ~10, glmnet's answer good to ~0.1 there).
 
 KKT-certified mode (Python ``kkt_tol=1e-10``, glmnet at thresh = 1e-14): every KKT residual of the
 Python path <= 1e-10, coefficients / CV deviance 1e-6 up to lambda.min, 5e-4 on the flat tail.
@@ -104,6 +107,10 @@ def test_python_engine_reproduces_glmnet_at_its_thresh(binomial_example):
     diff = np.abs(py.coef.to_numpy() - r.coef.to_numpy())
     bound = _thresh_tolerance(X.to_numpy(), y, r)
     assert np.all(diff <= bound), float(np.max(diff / bound))
+    # an independent solver (the KKT-certified mode) meets the bound where selection happens
+    exact = lasso_cv(X, y, foldid=folds, engine="python", kkt_tol=1e-10)
+    head = max(r.index_min, r.index_1se) + 1
+    assert np.all(np.abs(exact.coef.to_numpy() - r.coef.to_numpy())[:, :head] <= bound[:, :head])
     # same updates in the same order with the same stopping tests: only summation order differs
     np.testing.assert_allclose(py.coef.to_numpy(), r.coef.to_numpy(), atol=1e-9)
     np.testing.assert_allclose(py.intercepts, r.intercepts, atol=1e-9)

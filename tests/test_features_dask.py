@@ -72,7 +72,7 @@ def test_two_workers_match_sequential_and_share_the_cache(client, tmp_path):
 
     fx.set_params(on_error="raise")
     X2 = fx.transform(cases)  # only the repaired case is computed; the rest come from the cache
-    assert fx.cache_stats_ == {"hits": 5, "misses": 1, "corrupt": 0, "writes": 1}
+    assert fx.cache_stats_ == {"hits": 5, "misses": 1, "corrupt": 0, "writes": 1, "not_cached": 0}
     np.testing.assert_allclose(X2.values, seq.values, rtol=1e-4, atol=1e-5)
 
 

@@ -33,11 +33,12 @@ from ..imaging.io import file_digest
 from ..imaging.preprocess import ImageCase, default_steps
 from ..imaging.study import _is_missing, check_case_table, load_case, load_study
 from .backbones import WeightsSpec, build_backbone, data_config, resolve_weights
-from .cache import FeatureCache, cache_key, canonical_json
+from .cache import STAT_KEYS, FeatureCache, cache_key, canonical_json, not_cached_message
 from .layers import POOLINGS, default_pooling, is_transformer, layer_model, resolve_layer
 
 #: bump when a change in this module changes feature values (it is part of every cache key)
-EXTRACTOR_VERSION = "1"
+#: 2: every forward pass has exactly ``batch_size`` rows (zero-padded), see ``_forward``
+EXTRACTOR_VERSION = "2"
 
 _AGGREGATES = ("mean", "max", "none")
 _model_lock = threading.Lock()
@@ -104,18 +105,24 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
     input_size : backbone input side in pixels (default: the model's pretrained size, 224).
     preprocessing : list of ``(name, step)`` replacing the default steps (hashed into the key).
     device : ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-    batch_size : slices per forward pass. amp : fp16 autocast on CUDA (recorded in the cache key).
+    batch_size : slices per forward pass. Every pass has exactly this many rows (the last one of a
+        task is zero-padded), so a case's features never depend on which cases share its batch, on
+        the scheduler, the number of workers or their threads; being part of the numerical recipe,
+        it is in the cache key. amp : fp16 autocast on CUDA (recorded in the cache key).
     cache_dir : feature cache folder (None: no cache). On a cluster, a path on shared storage.
     scheduler : None (sequential), ``"threads"``, ``"processes"`` (Dask local processes), a
         ``dask.distributed.Client`` or a scheduler address ``"tcp://host:8786"``.
-    partition_size : cases per task (default: about four tasks per worker).
+    partition_size : cases per task (default: about four tasks per worker, rounded up to a
+        multiple of ``batch_size`` so that few padded rows are computed).
     on_error : ``"raise"`` (after computing every other case) or ``"skip"`` (warn and report).
     progress : show a progress bar over cases.
 
     Attributes (after ``transform``)
     --------------------------------
     failures_ : DataFrame (patient_id, sequence, file, error) of cases that gave no row.
-    cache_stats_ : dict of cache ``hits``, ``misses``, ``corrupt``, ``writes`` in the last call.
+    cache_stats_ : dict of cache ``hits``, ``misses``, ``corrupt``, ``writes`` and ``not_cached``
+        (computed but not written: read-only cache, full disk, a folder in the way; one warning
+        per call gives the count and the reason) in the last call.
     case_log_ : DataFrame of every (case, sequence): cache key, whether it was cached, slices used.
     weights_ : the :class:`~.backbones.WeightsSpec` used (source and sha256 digest).
 
@@ -128,6 +135,13 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
     (``device="auto"`` with one visible GPU per worker) and writes its entries to the shared
     cache; tasks of a worker that dies are retried on another (``retries=2``). Interrupting a
     run loses at most the batch in flight: re-running reads every finished case from the cache.
+
+    Reproducibility: the backbone always sees batches of exactly ``batch_size`` slices (zero
+    rows pad the last batch of a task), so every forward pass has the same shape and runs the
+    same kernels whatever the batch holds; each slice's output is computed from that slice alone
+    (frozen network in eval mode: no batch statistics). Sequential, threads, processes and Dask
+    runs therefore give bit-identical features on the same hardware and library versions
+    (tested); different CPUs or GPUs, or torch versions, may differ in the last bits.
 
     Examples
     --------
@@ -210,8 +224,8 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
             if hasattr(step, "fit"):
                 step.fit()
         key_params = {"extractor_version": EXTRACTOR_VERSION, "backbone": self.backbone,
-                      "weights": spec.digest, "weights_kind": spec.kind, "pooling": pooling,
-                      "preprocessing": _steps_params(steps), "register_to": self.register_to,
+                      "batch_size": int(self.batch_size), "weights": spec.digest, "weights_kind": spec.kind,
+                      "pooling": pooling, "preprocessing": _steps_params(steps), "register_to": self.register_to,
                       "ndim": self.ndim}
         if layer is not None:  # absent for the final features, so their cache keys are unchanged
             key_params["layer"] = layer
@@ -267,6 +281,9 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
             grouped.setdefault(rec["patient_id"], []).append(rec)
         units = [{"patient_id": pid, "rows": grouped[pid]} for pid in patients]
         results, stats = _run(units, cfg, self.scheduler, self.partition_size, self.progress)
+        reasons = stats.pop("not_cached_reasons", {})
+        if reasons:
+            warnings.warn(not_cached_message(self.cache_dir, reasons), RuntimeWarning, stacklevel=2)
         return self._assemble(patients, need, results, stats)
 
     def _assemble(self, patients: list[str], need: list[str], results: list[dict[str, Any]],
@@ -363,13 +380,16 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
         bar = tqdm(total=len(units), desc=f"features {cfg['spec'].backbone}", unit="case", leave=False)
     tick = (lambda n: bar.update(n)) if bar is not None else (lambda n: None)
     results: list[dict[str, Any]] = []
-    stats = {"hits": 0, "misses": 0, "corrupt": 0, "writes": 0}
+    stats: dict[str, Any] = {k: 0 for k in STAT_KEYS}
+    reasons: dict[str, int] = {}
 
-    def merge(out: tuple[list[dict[str, Any]], dict[str, int]]) -> None:
+    def merge(out: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
         res, st = out
         results.extend(res)
-        for k in stats:
+        for k in STAT_KEYS:
             stats[k] += st.get(k, 0)
+        for r, n in (st.get("not_cached_reasons") or {}).items():
+            reasons[r] = reasons.get(r, 0) + n
 
     try:
         if scheduler is None or scheduler == "sequential":
@@ -378,7 +398,7 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
             from concurrent.futures import ThreadPoolExecutor
 
             n = max(1, min(os.cpu_count() or 1, len(units)))
-            parts = _partitions(units, partition_size or max(1, math.ceil(len(units) / (4 * n))))
+            parts = _partitions(units, partition_size or _partition_size(len(units), n, cfg["batch_size"]))
             with ThreadPoolExecutor(max_workers=n) as pool:
                 for out in pool.map(lambda p: extract_partition(p, cfg, tick), parts):
                     merge(out)
@@ -386,7 +406,7 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
             import dask
 
             n = os.cpu_count() or 1
-            parts = _partitions(units, partition_size or max(1, math.ceil(len(units) / (4 * n))))
+            parts = _partitions(units, partition_size or _partition_size(len(units), n, cfg["batch_size"]))
             wcfg = dict(cfg, torch_threads=1)
             outs = dask.compute(*[dask.delayed(extract_partition)(p, wcfg) for p in parts], scheduler="processes")
             for out in outs:
@@ -397,7 +417,15 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
     finally:
         if bar is not None:
             bar.close()
+    if reasons:
+        stats["not_cached_reasons"] = reasons
     return results, stats
+
+
+def _partition_size(n_units: int, n_workers: int, batch_size: int) -> int:
+    """About four tasks per worker, rounded up to whole batches (a task pads its last batch)."""
+    size = max(1, math.ceil(n_units / (4 * max(1, n_workers))))
+    return int(math.ceil(size / batch_size) * batch_size)
 
 
 def _run_distributed(units, cfg, scheduler, partition_size, merge, tick) -> None:
@@ -415,7 +443,7 @@ def _run_distributed(units, cfg, scheduler, partition_size, merge, tick) -> None
                          f"got {scheduler!r}")
     try:
         n = max(1, len(client.scheduler_info().get("workers", {})))
-        size = partition_size or max(1, math.ceil(len(units) / (4 * n)))
+        size = partition_size or _partition_size(len(units), n, cfg["batch_size"])
         parts = _partitions(units, size)
         # a partition is pure given its inputs and the cache; retries cover a worker killed mid-task
         futures = client.map(extract_partition, parts, cfg=cfg, retries=2, pure=False)
@@ -479,50 +507,76 @@ def _unit_keys(unit: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]
     return recs
 
 
-def extract_partition(units: list[dict[str, Any]], cfg: dict[str, Any], tick: Any = None
-                      ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Worker task: features of a list of cases, through the cache. Never raises for a case."""
+def _forward(model: Any, rows: np.ndarray, batch_size: int, device: str, precision: str) -> np.ndarray:
+    """Features of ``rows`` (at most ``batch_size`` slices) from one forward pass of exactly
+    ``batch_size`` rows: zero rows pad a short batch, and their outputs are dropped.
+
+    Why a fixed shape: torch picks convolution and reduction kernels from the input's shape and
+    the thread count (on CPU a 1x1 convolution runs in oneDNN or in a native GEMM depending on
+    batch size and threads; a mean over a small tensor splits across threads), and the kernels
+    round differently (up to ~5e-6 on EfficientNet-Lite0). With one shape, every pass runs the
+    same kernels; in eval mode no layer mixes the rows of a batch, so a slice's output depends on
+    that slice only -- not on its neighbours, its position, the scheduler or the worker's threads.
+    """
     import torch
 
-    cache = FeatureCache(cfg["cache_root"]) if cfg.get("cache_root") else None
+    n = rows.shape[0]
+    if n < batch_size:
+        rows = np.concatenate([rows, np.zeros((batch_size - n,) + rows.shape[1:], dtype=rows.dtype)])
+    with torch.inference_mode():
+        xb = torch.from_numpy(np.ascontiguousarray(rows)).to(device, non_blocking=True)
+        if precision == "fp16":
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = model(xb)
+        else:
+            out = model(xb)
+        return out.float().cpu().numpy()[:n]
+
+
+def extract_partition(units: list[dict[str, Any]], cfg: dict[str, Any], tick: Any = None
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Worker task: features of a list of cases, through the cache. Never raises for a case.
+
+    Slices of the cases to compute are queued and run in forward passes of exactly
+    ``cfg["batch_size"]`` rows (see :func:`_forward`); a case is finished (cached, returned) when
+    its last slice has been through the network, whichever batches its slices fell in."""
+    cache = FeatureCache(cfg["cache_root"], warn=False) if cfg.get("cache_root") else None
     device = _device(cfg["device"])
     precision = "fp16" if (cfg["amp"] and device.startswith("cuda")) else "fp32"
+    batch_size = int(cfg["batch_size"])
     _set_worker_threads(cfg)
     results: list[dict[str, Any]] = []
-    pending: list[tuple[dict[str, Any], ImageCase]] = []
-    n_pending = 0
+    rows: list[tuple[dict[str, Any], int]] = []  # (pending case, slice index) waiting for the network
 
-    def flush() -> None:
-        nonlocal pending, n_pending
-        if not pending:
-            return
-        model = get_model(cfg["spec"], cfg["pooling"], device, cfg.get("layer"))
-        x = torch.from_numpy(np.concatenate([c.tensor for _, c in pending]))
-        outs = []
-        with torch.inference_mode():
-            for i in range(0, len(x), cfg["batch_size"]):
-                xb = x[i:i + cfg["batch_size"]].to(device, non_blocking=True)
-                if precision == "fp16":
-                    with torch.autocast("cuda", dtype=torch.float16):
-                        ob = model(xb)
-                else:
-                    ob = model(xb)
-                outs.append(ob.float().cpu().numpy())
-        feats = np.concatenate(outs)
-        start = 0
-        for rec, case in pending:
-            n = case.tensor.shape[0]
-            f = feats[start:start + n]
-            start += n
-            rec["features"] = f
-            if cache is not None:
-                try:
-                    cache.put(rec["key"], f, {"patient_id": rec["patient_id"], "sequence": rec["sequence"],
-                                              "slice_labels": rec["slice_labels"], "file": rec["file"]})
-                except Exception as exc:  # a full disk must not lose computed features
-                    rec["cache_error"] = str(exc)
-            results.append(rec)
-        pending, n_pending = [], 0
+    def finish(entry: dict[str, Any]) -> None:
+        rec = entry["rec"]
+        f = np.stack(entry["out"])
+        rec["features"] = f
+        if cache is not None:
+            cache.put(rec["key"], f, {"patient_id": rec["patient_id"], "sequence": rec["sequence"],
+                                      "slice_labels": rec["slice_labels"], "file": rec["file"]})
+        results.append(rec)
+
+    def run_batches(final: bool) -> None:
+        while len(rows) >= batch_size or (final and rows):
+            take = rows[:batch_size]
+            del rows[:batch_size]
+            try:
+                model = get_model(cfg["spec"], cfg["pooling"], device, cfg.get("layer"))
+                feats = _forward(model, np.stack([e["case"].tensor[i] for e, i in take]), batch_size, device,
+                                 precision)
+            except Exception as exc:  # the network failed on this batch: report its cases
+                failed = {id(e): e for e, _ in take}
+                rows[:] = [(e, i) for e, i in rows if id(e) not in failed]
+                for e in failed.values():
+                    e["rec"]["error"] = _msg(exc)
+                    results.append(e["rec"])
+                continue
+            for (e, i), f in zip(take, feats):
+                e["out"][i] = f
+                e["left"] -= 1
+                if e["left"] == 0:
+                    finish(e)
 
     for unit in units:
         pid = unit["patient_id"]
@@ -560,28 +614,22 @@ def extract_partition(units: list[dict[str, Any]], cfg: dict[str, Any], tick: An
                 case = prepared[rec["sequence"]]
                 rec["slice_labels"] = [lab for lab, _ in case.slices]
                 rec["notes"] = canonical_json(_jsonable(case.notes))
-                pending.append((rec, case))
-                n_pending += case.tensor.shape[0]
-        if todo:
-            if n_pending >= cfg["batch_size"]:
-                try:
-                    flush()
-                except Exception as exc:  # the network failed on this batch: report its cases
-                    for rec, _ in pending:
-                        rec["error"] = _msg(exc)
-                        results.append(rec)
-                    pending, n_pending = [], 0
+                n = int(case.tensor.shape[0])
+                if n == 0:
+                    rec["error"] = f"case {pid}, sequence {rec['sequence']}: preprocessing selected no slice"
+                    results.append(rec)
+                    continue
+                entry = {"rec": rec, "case": case, "out": [None] * n, "left": n}
+                rows.extend((entry, i) for i in range(n))
+        run_batches(final=False)
         if tick:
             tick(1)
-    try:
-        flush()
-    except Exception as exc:
-        for rec, _ in pending:
-            rec["error"] = _msg(exc)
-            results.append(rec)
-    stats = dict(cache.stats) if cache is not None else {"hits": 0, "misses": 0, "corrupt": 0, "writes": 0}
+    run_batches(final=True)
+    stats: dict[str, Any] = dict(cache.stats) if cache is not None else {k: 0 for k in STAT_KEYS}
     if cache is None:
         stats["misses"] = sum(1 for r in results if "cached" in r)
+    elif cache.not_cached:
+        stats["not_cached_reasons"] = dict(cache.not_cached)
     return results, stats
 
 

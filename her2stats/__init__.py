@@ -15,6 +15,7 @@ from .errors import (
     ConvergenceError,
     Her2StatsError,
     InputError,
+    OutputError,
     RError,
     RUnavailableError,
     RWarning,
@@ -188,6 +189,7 @@ _LAZY: dict[str, str] = {
     "validation_table": "reporting.builders",
     "flow_table": "reporting.builders",
     "render_report": "reporting.render",
+    "atomic_output": "atomic",
 }
 
 __all__ = [
@@ -202,6 +204,7 @@ __all__ = [
     "ConvergenceError",
     "CacheError",
     "ConfigError",
+    "OutputError",
     *sorted(_LAZY),
 ]
 

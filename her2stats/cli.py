@@ -9,7 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+from .cli_errors import GuardedGroup, set_debug
+
+# GuardedGroup: every command's error is one line on stderr and exit code 2 (see cli_errors)
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=GuardedGroup,
                   help="HER2-status prediction studies: features, models, R-validated statistics, reports.")
 console = Console()
 
@@ -35,11 +38,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                       help="print the her2stats, Python, R, rpy2, torch and timm versions")) -> None:
+                                       help="print the her2stats, Python, R, rpy2, torch and timm versions"),
+          debug: bool = typer.Option(False, "--debug", help="show the full traceback when a command fails")) -> None:
     """her2stats command line."""
     import warnings
 
     warnings.showwarning = _show_warning
+    set_debug(debug)
 
 
 def doctor_checks(full: bool = False) -> list[dict]:
@@ -86,52 +91,57 @@ def _template(name: str = "her2_study.qmd") -> Path:
 
 
 def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, render: bool = True,
-               formats: Optional[str] = None, style: Optional[str] = None) -> dict:
+               formats: Optional[str] = None, style: Optional[str] = None, command: str = "report") -> dict:
     """Run the study with a progress bar, render the report, print where everything is.
     ``formats`` ("html,docx,pdf") and ``style`` override the config's ``report:`` section.
-    Returns {"results": StudyResults, "html": Path | None, "reports": {format: Path}}."""
+    Returns {"results": StudyResults, "html": Path | None, "reports": {format: Path}}.
+
+    The study and its rendered reports are written into a temporary sibling of the output folder
+    that replaces it only when all are complete (:mod:`her2stats.atomic`); a second run into the
+    same folder is refused while this one holds its lock. Errors end the command with one line
+    and exit code 2 (:mod:`her2stats.cli_errors`)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .errors import ConfigError, InputError
+    from .atomic import atomic_output
+    from .errors import ConfigError
     from .reporting.config import load_config
     from .reporting.render import _chromium, parse_formats, render_report
-    from .reporting.study import run_study
+    from .reporting.study import _relocate, run_study
 
     overrides = {"report": {"style": style}} if style else None
-    try:
-        cfg = load_config(config, overrides=overrides)
-        fmts = parse_formats(formats if formats is not None else cfg.report.formats)
-        if render and "pdf" in fmts and _chromium() is None:  # say so before the study runs, not after
-            raise ConfigError("PDF output needs Chromium: apt-get install chromium (make install does it), "
-                              "or leave pdf out of --format")
-    except ConfigError as exc:
-        console.print(f"[red]config error[/red]\n{exc}")
-        raise typer.Exit(code=2)
+    cfg = load_config(config, overrides=overrides)
+    fmts = parse_formats(formats if formats is not None else cfg.report.formats)
+    if render and "pdf" in fmts and _chromium() is None:  # say so before the study runs, not after
+        raise ConfigError("PDF output needs Chromium: apt-get install chromium (make install does it), "
+                          "or leave pdf out of --format")
     outdir = (out if out is not None else cfg.resolve(cfg.output_dir)).resolve()
     stages = ["cohort", "image features", "Table 1", "models", "model zoo", "discrimination and calibration",
               "odds ratios and nomogram", "survival", "figures", "done"]
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
+    with atomic_output(outdir, meta={"command": f"her2stats {command}", "config": str(Path(config).resolve()),
+                                     "rendered": sorted(fmts) if render else []}) as tx, \
+            Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+                     console=console, transient=False) as bar:
         task = bar.add_task("starting", total=len(stages) + (1 if render else 0))
 
         def step(msg: str) -> None:
             done = stages.index(msg) + 1 if msg in stages else 0
             bar.update(task, description=msg, completed=done)
 
-        try:
-            res = run_study(cfg, fast=fast, outdir=outdir, progress=step)
-        except (InputError, ConfigError) as exc:
-            console.print(f"[red]{type(exc).__name__}[/red]: {exc}")
-            raise typer.Exit(code=2)
+        res = run_study(cfg, fast=fast, outdir=tx, progress=step)
         html, reports = None, {}
         if render:
             bar.update(task, description="rendering report")
-            rendered = render_report(_template(), outdir / "report.html", formats=fmts,
-                                     params={"config": str(Path(config).resolve()), "outdir": str(outdir), "fast": fast,
+            rendered = render_report(_template(), tx.path / "report.html", formats=fmts,
+                                     params={"config": str(Path(config).resolve()), "outdir": str(tx.path), "fast": fast,
                                              "overrides": overrides})
-            html = rendered.html
-            reports = dict(rendered.outputs)
+
+            def final(p: Path) -> Path:  # where the file is once the staging folder is swapped in
+                return outdir / Path(p).relative_to(tx.path)
+
+            html = final(rendered.html) if rendered.html is not None else None
+            reports = {fmt: final(p) for fmt, p in rendered.outputs.items()}
             bar.update(task, description="report rendered", completed=len(stages) + 1)
+    res = _relocate(res, outdir)
     summary = Table(title=f"{cfg.name}: where everything is")
     summary.add_column("what")
     summary.add_column("path")
@@ -183,9 +193,54 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output 
          style: Optional[str] = typer.Option(None, "--style", help="journal figure style")) -> None:
     """Run the demo study (synthetic 3-centre cohort with MRI volumes) and render its report."""
     config = _template("demo.yaml")
-    result = run_report(config, out, fast=fast, render=True, formats=format, style=style)
+    result = run_report(config, out, fast=fast, render=True, formats=format, style=style,
+                        command="demo")
     for fmt, path in result["reports"].items():
         console.print(f"[green]Demo report ({fmt.upper()}):[/green] {path}")
+
+
+@app.command()
+def extract(cases: Path = typer.Argument(..., help="case table (CSV): patient_id, sequence, image_path[, mask_path]; "
+                                                   "relative paths are read from the table's folder"),
+            out: Path = typer.Option(..., "--out", "-o", help="features CSV to write (one row per case)"),
+            backbone: str = typer.Option("efficientnet_lite0", help="timm backbone"),
+            pretrained: str = typer.Option("true", help="'true' (ImageNet), 'false' (seeded random) or a checkpoint path"),
+            margin: Optional[float] = typer.Option(5.0, help="ROI margin (pixels) around the mask"),
+            whole_image: bool = typer.Option(False, "--whole-image", help="no ROI crop (cases without masks)"),
+            sequence: Optional[list[str]] = typer.Option(None, "--sequence", help="sequence every case must have "
+                                                                                  "(repeat; default: all in the table)"),
+            cache_dir: Optional[Path] = typer.Option(None, help="feature cache folder (default: the her2stats cache)"),
+            no_cache: bool = typer.Option(False, "--no-cache", help="compute everything, write no cache"),
+            batch_size: int = typer.Option(32, help="slices per forward pass (part of the cache key)"),
+            skip_failed: bool = typer.Option(False, "--skip-failed", help="leave out cases that fail (listed in "
+                                                                          "<out>.failures.csv) instead of stopping")) -> None:
+    """Frozen deep features of every case's ROI (DeepFeatureExtractor), cached by content hash."""
+    from .atomic import atomic_write
+    from .errors import InputError
+    from .features import DeepFeatureExtractor
+    from .files import read_table
+    from .paths import cache_root
+
+    table = read_table(cases, "case table", InputError)
+    base = Path(cases).resolve().parent
+    for col in ("image_path", "mask_path"):
+        if col in table:
+            table[col] = [p if not isinstance(p, str) or Path(p).is_absolute() else str(base / p) for p in table[col]]
+    weights: bool | str = {"true": True, "false": False}.get(pretrained.strip().lower(), pretrained)
+    cache = None if no_cache else (cache_dir if cache_dir is not None else cache_root() / "features")
+    fx = DeepFeatureExtractor(backbone, pretrained=weights, margin=None if whole_image else margin,
+                              on_border="clip", sequences=list(sequence) if sequence else None, cache_dir=cache,
+                              batch_size=batch_size, on_error="skip" if skip_failed else "raise", progress=True)
+    X = fx.fit_transform(table)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, X.to_csv())
+    if len(fx.failures_):
+        atomic_write(out.with_name(out.stem + ".failures.csv"), fx.failures_.to_csv(index=False))
+    st = fx.cache_stats_
+    console.print(f"{len(X)} case(s) x {X.shape[1]} features -> {out}  (cache: {st['hits']} read, {st['writes']} "
+                  f"written{', %d not cached' % st['not_cached'] if st.get('not_cached') else ''}; "
+                  f"{len(set(fx.failures_['patient_id']))} case(s) failed)")
 
 
 def main() -> None:  # pragma: no cover

@@ -57,3 +57,8 @@ class DirectionWarning(UserWarning):
     words, because an AUC computed in the direction the data happen to favour is optimistic (fix
     the direction on development data and carry it to test cohorts).
     """
+
+
+class OutputError(Her2StatsError, RuntimeError):
+    """An output folder cannot be written: another run holds its lock, it is not a her2stats
+    output, or the final swap failed (the previous output is then left as it was)."""

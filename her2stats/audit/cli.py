@@ -16,6 +16,7 @@ from typing import List, Optional
 
 import typer
 
+from ..cli_errors import GuardedCommand
 from ..errors import InputError
 
 __all__ = ["audit", "app"]
@@ -56,26 +57,23 @@ def audit(files: List[Path] = typer.Argument(..., help="Table files (YAML or CSV
     from .report import write_atomic, write_report
 
     console = Console()
-    try:
-        sources: list[Path] = []
-        for f in files:
-            if f.suffix.lower() == ".txt":
-                if len(files) > 1 and proposal is not None:
-                    raise InputError("--proposal names one file: give one article at a time")
-                draft = _propose(f, proposal, console)
-                if not (yes or (console.is_terminal and typer.confirm(
-                        "Audit the proposed encoding now (check it against the paper first)?", default=False))):
-                    console.print(f"Check {draft}, then run: her2stats audit {draft}", soft_wrap=True)
-                    continue
-                sources.append(draft)
-            else:
-                sources.append(f)
-        if not sources:
-            return
-        results = audit_papers(sources)
-    except InputError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from None
+    # errors (InputError...) end the command with one line and exit code 2: her2stats.cli_errors
+    sources: list[Path] = []
+    for f in files:
+        if f.suffix.lower() == ".txt":
+            if len(files) > 1 and proposal is not None:
+                raise InputError("--proposal names one file: give one article at a time")
+            draft = _propose(f, proposal, console)
+            if not (yes or (console.is_terminal and typer.confirm(
+                    "Audit the proposed encoding now (check it against the paper first)?", default=False))):
+                console.print(f"Check {draft}, then run: her2stats audit {draft}", soft_wrap=True)
+                continue
+            sources.append(draft)
+        else:
+            sources.append(f)
+    if not sources:
+        return
+    results = audit_papers(sources)
     for paper, result in results.items():
         counts = result.counts
         k = len(result.contradictions())
@@ -95,26 +93,21 @@ def audit(files: List[Path] = typer.Argument(..., help="Table files (YAML or CSV
                           f"{c.table_b} / {c.row_b} prints {c.reported_b}", soft_wrap=True)
     if out is None:
         return
-    try:
-        if out.suffix.lower() == ".csv":
-            import pandas as pd
+    if out.suffix.lower() == ".csv":
+        import pandas as pd
 
-            frame = pd.concat([r.frame for r in results.values()], ignore_index=True)
-            write_atomic(out, frame.to_csv(index=False))
-            written = [out]
-        elif out.suffix.lower() in (".html", ".htm") or out.suffix == "":
-            written = write_report(results, out)
-        else:
-            console.print(f"[red]error:[/red] --out must end in .html or .csv, or name a folder; got {out}")
-            raise typer.Exit(code=2)
-    except InputError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from None
+        frame = pd.concat([r.frame for r in results.values()], ignore_index=True)
+        write_atomic(out, frame.to_csv(index=False))
+        written = [out]
+    elif out.suffix.lower() in (".html", ".htm") or out.suffix == "":
+        written = write_report(results, out)
+    else:
+        raise InputError(f"--out must end in .html or .csv, or name a folder; got {out}")
     console.print("written: " + ", ".join(str(w) for w in written), soft_wrap=True)
 
 
 app = typer.Typer(add_completion=False)
-app.command(name="audit")(audit)
+app.command(name="audit", cls=GuardedCommand)(audit)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -154,9 +154,12 @@ def severity(rec: dict) -> float:
 def _csv_to_dict(text: str, name: str) -> dict:
     """CSV table file -> the YAML structure (see SCHEMA.md, "CSV form")."""
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or not {"table", "kind", "row"} <= set(reader.fieldnames):
-        raise InputError(f"{name}: a CSV table file needs the columns table, kind, row "
-                         f"(found {reader.fieldnames})")
+    needed = {"table", "kind", "row"}
+    if not reader.fieldnames or not needed <= set(reader.fieldnames):
+        # the header is quoted only when the file is recognisably a table file (never another file's first line)
+        found = (f"found {reader.fieldnames}" if reader.fieldnames and needed & set(reader.fieldnames)
+                 else f"none of them is among its {len(reader.fieldnames or [])} column(s)")
+        raise InputError(f"{name}: a CSV table file needs the columns table, kind, row ({found})")
 
     def cell(v: str) -> Any:
         v = v.strip()
@@ -213,18 +216,24 @@ def load_table_file(source: str | Path | dict | AuditFile) -> tuple[AuditFile, s
         return source, None
     name = None
     if isinstance(source, (str, Path)):
+        from ..files import read_text_file, yaml_problem
+
         path = Path(source)
         name = str(path)
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"table file not found: {path}")
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path, "table file", InputError,
+                              kind="CSV table" if path.suffix.lower() == ".csv" else "YAML file")
         if path.suffix.lower() == ".csv":
             data = _csv_to_dict(text, name)
         else:
             try:
                 data = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise InputError(f"{path}: not valid YAML: {exc}") from exc
+            except yaml.YAMLError as exc:  # PyYAML quotes the line: keep only the problem and position
+                raise InputError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+            if isinstance(data, dict) and data and not {"title", "seed", "tables", "rows", "table"} & set(map(str, data)):
+                raise InputError(f"{path} is not an audit table file: none of its {len(data)} top-level key(s) is "
+                                 f"title, seed or tables (see SCHEMA.md)")
     elif isinstance(source, dict):
         data = source
     else:

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic import FileLock, atomic_write
 from ..errors import InputError
 
 DEMO_SEED = 20240518
@@ -352,6 +353,13 @@ def demo_images(root: str | os.PathLike | None = None, n: int | None = None, *, 
         clinical = clinical.iloc[: int(n)]
     out_root = Path(root).expanduser() if root is not None else default_image_root()
     out_root.mkdir(parents=True, exist_ok=True)
+    # two runs (e.g. two `her2stats demo`) generate the images one after the other: the second
+    # waits, then finds them up to date; temporary names are unique per process anyway
+    with FileLock(out_root / ".lock", what=f"the demo images in {out_root}", wait=600.0):
+        return _demo_images_locked(clinical, out_root, seed)
+
+
+def _demo_images_locked(clinical: pd.DataFrame, out_root: Path, seed: int) -> pd.DataFrame:
     manifest_path = out_root / "manifest.json"
     stamp = {"generator": IMAGE_GENERATOR_VERSION, "seed": int(seed), "shape_xyz": list(IMAGE_SHAPE_XYZ),
              "spacing_mm": list(IMAGE_SPACING_MM)}
@@ -377,15 +385,10 @@ def demo_images(root: str | os.PathLike | None = None, n: int | None = None, *, 
             payloads = [_nifti_bytes(np.clip(np.round(volumes[s]), 0, 32767), np.int16) for s in SEQUENCES]
             payloads.append(_nifti_bytes(mask, np.uint8))
             for r, payload in zip(rel, payloads):
-                target = out_root / r
-                tmp = target.with_name(target.name + ".tmp")
-                tmp.write_bytes(payload)
-                os.replace(tmp, target)  # atomic: a crash never leaves a half-written volume
+                atomic_write(out_root / r, payload)  # a crash never leaves a half-written volume
                 files[r] = hashlib.sha256(payload).hexdigest()
         for s in SEQUENCES:
             rows.append({"patient_id": pid, "sequence": s, "image_path": str(folder / f"{s}.nii.gz"),
                          "mask_path": str(folder / "mask.nii.gz")})
-    tmp = manifest_path.with_name("manifest.json.tmp")
-    tmp.write_text(json.dumps({**stamp, "files": dict(sorted(files.items()))}, indent=0))
-    os.replace(tmp, manifest_path)
+    atomic_write(manifest_path, json.dumps({**stamp, "files": dict(sorted(files.items()))}, indent=0))
     return pd.DataFrame(rows, columns=["patient_id", "sequence", "image_path", "mask_path"])

@@ -18,7 +18,6 @@ import typing
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
@@ -390,15 +389,19 @@ def load_config(path_or_dict: str | Path | dict, overrides: dict | None = None) 
     if isinstance(path_or_dict, dict):
         data, source, base = dict(path_or_dict), "config", Path.cwd()
     else:
+        from ..files import load_yaml_file
+
         path = Path(path_or_dict)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(f"study config not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        # every problem names the file and the cause, never quotes it (it may not be a config at all)
+        data = load_yaml_file(path, "study config", ConfigError)
+        data = {} if data is None else data
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys (name:, cohort:, ...)")
+        if data and not set(map(str, data)) & set(StudyConfig.model_fields):
+            raise ConfigError(f"{path} is not a study config: none of its {len(data)} top-level key(s) is a study "
+                              f"config key (name, cohort, splits, clinical, imaging, ...)")
         source, base = str(path), path.resolve().parent
     data.setdefault("base_dir", base)
     if overrides:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import platform
 import warnings
@@ -21,6 +20,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from ..atomic import AtomicOutput, atomic_output, atomic_write, read_manifest
 from ..errors import ConfigError, InputError
 from ..paths import cache_root
 from .config import StudyConfig, check_columns, load_config
@@ -109,10 +109,28 @@ def _load_cohort(cfg: StudyConfig) -> pd.DataFrame:
         from ..data import load_duke
 
         return load_duke(cfg.resolve(c.path))
+    from ..files import read_table
+
     path = cfg.resolve(c.path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"cohort.path: file not found: {path}")
-    return pd.read_csv(path) if c.source == "csv" else pd.read_excel(path)
+    return read_table(path, "cohort.path", InputError, excel=c.source == "xlsx")
+
+
+def _check_cohort_table(raw: pd.DataFrame, cfg: StudyConfig) -> None:
+    """A cohort file with none of the columns the config names is not the cohort table: say so
+    without listing its columns (a ``cohort.path`` pointing at the wrong file, e.g. a password
+    file read as CSV, must not print its first line as a "column")."""
+    from .config import config_columns
+
+    if cfg.cohort.source not in ("csv", "xlsx"):
+        return
+    wanted = sorted({col for _, col in config_columns(cfg)})
+    if wanted and not set(wanted) & set(map(str, raw.columns)):
+        raise InputError(f"cohort.path {cfg.resolve(cfg.cohort.path)}: none of the study's columns "
+                         f"({', '.join(repr(x) for x in wanted[:6])}{', ...' if len(wanted) > 6 else ''}) is among its "
+                         f"{raw.shape[1]} column(s): it does not look like the cohort table (check cohort.path, and "
+                         f"that the file is comma-separated with a header row)")
 
 
 def _versions() -> dict:
@@ -148,6 +166,26 @@ def _digest(cfg: StudyConfig, fast: bool) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def config_hash(cfg: StudyConfig) -> str:
+    """sha256 of the validated config (every setting, defaults included; not where it lives)."""
+    return hashlib.sha256(cfg.model_dump_json(exclude={"base_dir", "output_dir"}).encode()).hexdigest()
+
+
+def _relocate(res: "StudyResults", files_at: Path, outdir: Path | None = None) -> "StudyResults":
+    """The same results with ``outdir`` (and the figure paths inside it) moved to ``files_at``:
+    a run writes into a staging folder that is then renamed, and a report folder may be moved."""
+    old = Path(res.outdir)
+
+    def move(p: Any) -> Any:
+        try:
+            return Path(files_at) / Path(p).relative_to(old)
+        except (TypeError, ValueError):
+            return p
+
+    return replace(res, outdir=Path(outdir) if outdir is not None else Path(files_at),
+                   figures={k: move(v) for k, v in res.figures.items()})
+
+
 def _term_key(variable: str, level: Any) -> str:
     if level is None or (isinstance(level, float) and np.isnan(level)) or level == "":
         return str(variable)
@@ -162,8 +200,9 @@ def _y(series: pd.Series, name: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- runner
-def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, outdir: str | Path | None = None,
-              progress: Callable[[str], None] | None = None) -> StudyResults:
+def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
+              outdir: str | Path | AtomicOutput | None = None, progress: Callable[[str], None] | None = None,
+              wait: float = 0.0) -> StudyResults:
     """Run a whole HER2 study from its config and write every table and figure.
 
     Parameters
@@ -172,8 +211,15 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
     fast : smoke-test mode: bootstrap B cut to ``validation.fast_B``, the image path run on
         ``imaging.fast_patients`` patients (sampled within each cohort split; the others are
         counted as excluded in the cohort flow), zoo CV folds cut to 3 -- for tests (< 60 s).
-    outdir : output folder (default ``config.output_dir``, relative to the config file).
+    outdir : output folder (default ``config.output_dir``, relative to the config file), written
+        atomically (:mod:`her2stats.atomic`): the run writes into a temporary sibling folder and
+        replaces ``outdir`` only when complete, so an error, Ctrl-C or a killed process leaves the
+        previous output untouched; ``outdir/manifest.json`` then records completion, the config
+        hash, the package version, start and end times and every file's sha256. An
+        :class:`~her2stats.atomic.AtomicOutput` the caller holds is written into and not swapped
+        (``her2stats report`` renders the HTML report into it before the swap).
     progress : callback receiving a short message at the start of each stage (the CLI's bar).
+    wait : seconds to wait when another run is writing the same ``outdir`` (then OutputError).
 
     Returns
     -------
@@ -190,12 +236,18 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
     (Kaplan-Meier, log-rank, Cox with stepwise AIC, PH test, C-index) when configured.
     """
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
+    if not isinstance(outdir, AtomicOutput):
+        target = Path(outdir) if outdir is not None else cfg.resolve(cfg.output_dir)
+        with atomic_output(target, wait=wait) as tx:
+            res = run_study(cfg, fast=fast, outdir=tx, progress=progress)
+        return _relocate(res, tx.final)
     say = progress or (lambda msg: None)
     from ..engine import resolve_engine
 
     eng = resolve_engine(cfg.engine)
-    out = Path(outdir) if outdir is not None else cfg.resolve(cfg.output_dir)
-    out = out.resolve()
+    out = outdir.path
+    outdir.meta.update({"study": cfg.name, "config_hash": config_hash(cfg), "config_digest": _digest(cfg, fast),
+                        "fast": fast, "engine": eng})
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     val = cfg.validation
@@ -212,6 +264,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
     # ------------------------------------------------------------------ cohort
     say("cohort")
     raw = _load_cohort(cfg)
+    _check_cohort_table(raw, cfg)  # a file that is not the cohort table is named, never quoted
     check_columns(cfg, raw.columns)  # every column the config names, with the closest one when absent
     known = sorted(set(map(str, raw.columns)) | {"deep_score"})
     unknown = [k for k in cfg.labels if k not in known]
@@ -544,10 +597,12 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
 
         index = demo_images()
     else:
+        from ..files import read_table
+
         path = cfg.resolve(Path(im.images))
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(f"imaging.images: file not found: {path}")
-        index = pd.read_csv(path)
+        index = read_table(path, "imaging.images", InputError)
         for col in ("patient_id", "sequence", "image_path"):
             if col not in index.columns:
                 raise InputError(f"{path}: the image table needs column {col!r} (patient_id, sequence, image_path, mask_path)")
@@ -910,21 +965,21 @@ def _save_results(res: StudyResults) -> Path:
         except Exception:
             continue
     light = replace(res, models={}, results=keep)
-    path = res.outdir / RESULTS_FILE
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(light, fh)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(Path(res.outdir) / RESULTS_FILE, pickle.dumps(light))
 
 
 def load_results(outdir: str | Path) -> StudyResults:
     """Read the results a previous :func:`run_study` left in ``outdir`` (models not included)."""
-    path = Path(outdir) / RESULTS_FILE
+    folder = Path(outdir).resolve()
+    path = folder / RESULTS_FILE
     if not path.is_file():
         raise InputError(f"no study results in {outdir} ({RESULTS_FILE} missing): run `her2stats report <config>`")
     with open(path, "rb") as fh:
-        return pickle.load(fh)
+        res = pickle.load(fh)
+    # a run in progress (the report renders from its staging folder) shows its final folder
+    m = read_manifest(folder)
+    shown = Path(m["outdir"]) if m and m.get("complete") is False and m.get("outdir") else folder
+    return _relocate(res, folder, shown)
 
 
 def load_or_run(config: str | Path | Mapping, outdir: str | Path | None = None, fast: bool = False,

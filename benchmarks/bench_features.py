@@ -7,6 +7,12 @@ antialiased bilinear interpolation, ImageNet-normalise and run the same frozen n
 inference mode with the same batch size, in this process, alternately (plain, extractor,
 plain, extractor) so machine load affects both alike. Prints images/s of each and their ratio
 (target >= 1.0), then the time of a fully cached re-run (target >= 100x faster than extracting).
+
+``--padding``: the cost of batch invariance. The extractor runs every forward pass with exactly
+``batch_size`` rows (a short last batch is zero-padded) so that features do not depend on batch
+composition; this times ``--n`` images with the padded passes against the same run with the last
+batch left short (the pre-invariance behaviour), alternately, and prints the ratio. With
+``--n`` a multiple of ``--batch-size`` there is nothing to pad.
 """
 from __future__ import annotations
 
@@ -49,6 +55,7 @@ def main(argv=None):
     ap.add_argument("--backbone", default="efficientnet_lite0")
     ap.add_argument("--batch-size", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--padding", action="store_true", help="time padded vs unpadded last batches instead")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from her2stats.features import DeepFeatureExtractor
@@ -61,6 +68,8 @@ def main(argv=None):
     pretrained = args.backbone == "efficientnet_lite0"
     spec = resolve_weights(args.backbone, pretrained)
     model = get_model(spec, "avg", "cpu")  # the same network object for both paths
+    if args.padding:
+        return padding_cost(cases, args, pretrained)
     kw = dict(backbone=args.backbone, pretrained=pretrained, margin=None, normalize="none",
               batch_size=args.batch_size, progress=False, device="cpu")
     plain_loop(files[:4], model, args.batch_size)  # warm-up (allocator, oneDNN kernels)
@@ -90,6 +99,34 @@ def main(argv=None):
         assert fx.cache_stats_["hits"] == n
     print(f"first run with cache: {t_first:.2f} s; cached re-run: {t_cached:.4f} s; "
           f"speed-up {t_first / t_cached:.0f}x (target >= 100x)")
+
+
+def padding_cost(cases, args, pretrained):
+    import her2stats.features.extractor as ex
+    from her2stats.features import DeepFeatureExtractor
+
+    padded_forward = ex._forward
+
+    def unpadded_forward(model, rows, batch_size, device, precision):
+        return padded_forward(model, rows, len(rows), device, precision)
+
+    kw = dict(backbone=args.backbone, pretrained=pretrained, margin=None, normalize="none",
+              batch_size=args.batch_size, progress=False, device="cpu")
+    DeepFeatureExtractor(**kw).fit_transform(cases.iloc[:2])  # warm-up
+    t_pad, t_short = [], []
+    for _ in range(args.repeats):
+        for forward, times in ((padded_forward, t_pad), (unpadded_forward, t_short)):
+            ex._forward = forward
+            t0 = time.perf_counter()
+            DeepFeatureExtractor(**kw).fit_transform(cases)
+            times.append(time.perf_counter() - t0)
+    ex._forward = padded_forward
+    n, b = len(cases), args.batch_size
+    rows = -(-n // b) * b
+    print(f"backbone {args.backbone}, {n} images, batch {b}: {rows} rows through the network instead of {n}")
+    print(f"padded (batch-invariant) : {min(t_pad):.2f} s")
+    print(f"last batch short (before): {min(t_short):.2f} s   ratio padded/short = {min(t_pad) / min(t_short):.2f}x "
+          f"(best of {args.repeats})")
 
 
 if __name__ == "__main__":

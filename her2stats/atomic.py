@@ -287,9 +287,11 @@ class AtomicOutput:
         m = read_manifest(self.final)
         if m is not None and m.get("producer") == "her2stats":
             listed = set((m.get("files") or {}).keys()) | {MANIFEST}
-            # hidden files and office lock files (.DS_Store, ~$table1.docx) are not worth a refusal
+            # hidden files and office lock files (.DS_Store, ~$table1.docx) are not worth a refusal,
+            # nor a report rendered later into the folder (quarto render ... -P outdir:<folder>)
             extra = sorted(rel for rel in (p.relative_to(self.final).as_posix() for p in entries)
-                           if rel not in listed and not Path(rel).name.startswith((".", "~$")))
+                           if rel not in listed and not Path(rel).name.startswith((".", "~$"))
+                           and not rel.startswith(("report.", "report_files/")) and not rel.endswith(".qmd"))
             if extra and m.get("complete") is True:
                 shown = ", ".join(extra[:3]) + (f" (+{len(extra) - 3} more)" if len(extra) > 3 else "")
                 raise OutputError(f"the output folder {self.final} holds files the previous run did not write ({shown}); "

@@ -230,7 +230,8 @@ def extract(cases: Path = typer.Argument(..., help="case table (CSV): patient_id
     cache = None if no_cache else (cache_dir if cache_dir is not None else cache_root() / "features")
     fx = DeepFeatureExtractor(backbone, pretrained=weights, margin=None if whole_image else margin,
                               on_border="clip", sequences=list(sequence) if sequence else None, cache_dir=cache,
-                              batch_size=batch_size, on_error="skip" if skip_failed else "raise", progress=True)
+                              batch_size=batch_size, on_error="skip" if skip_failed else "raise",
+                              progress=sys.stderr.isatty())
     X = fx.fit_transform(table)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from .errors import Her2StatsError
 
-__all__ = ["GuardedGroup", "set_debug", "error_line", "EXIT_ERROR", "EXIT_BUG", "EXIT_INTERRUPTED"]
+__all__ = ["GuardedGroup", "GuardedCommand", "set_debug", "error_line", "EXIT_ERROR", "EXIT_BUG", "EXIT_INTERRUPTED"]
 
 EXIT_ERROR = 2
 EXIT_BUG = 1
@@ -118,6 +118,18 @@ def report(exc: BaseException) -> int:
 
 class GuardedGroup(TyperGroup):
     """A typer group whose commands fail with one line and an exit code (see the module docstring)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            ctx.exit(report(exc))
+
+
+class GuardedCommand(TyperCommand):
+    """The same for an app of a single command (typer then builds no group)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -266,3 +266,27 @@ def test_sigkill_mid_run_leaves_the_old_output_and_the_next_run_cleans_up(out, t
     assert not stale[0].exists() and _siblings(out) == [".out.lock", "work"]
     assert is_complete(out) and res.numbers == load_results(out).numbers
     assert _snapshot(out)["numbers.json"] == before["numbers.json"]  # same config, same numbers
+
+
+@pytest.mark.slow
+def test_cli_report_renders_inside_the_staging_folder_then_swaps(tmp_path):
+    """`her2stats report` runs the study and renders the HTML report into the staging folder; the
+    report names the final folder, and the swap brings both in at once."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from her2stats.cli import app
+
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(CFG))
+    out = tmp_path / "report"
+    res = CliRunner().invoke(app, ["report", str(cfg), "--out", str(out)])
+    assert res.exit_code == 0, (res.output, res.exception)
+    m = read_manifest(out)
+    assert m["complete"] is True and m["command"] == "her2stats report" and m["rendered"] is True
+    assert {"report.html", "numbers.json", "study_results.pkl"} <= set(m["files"])
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert f"Output folder: <code>{out}</code>" in html or str(out) in html
+    assert ".report.tmp-" not in html
+    assert _siblings(out) == [".report.lock", "study.yaml"]
+    assert load_results(out).outdir == out

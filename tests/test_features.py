@@ -272,7 +272,7 @@ def test_threads_scheduler_gives_the_sequential_result(cohort, tmp_path):
     seq = DeepFeatureExtractor(margin=5, **SMALL).fit_transform(cohort)
     thr = DeepFeatureExtractor(margin=5, scheduler="threads", partition_size=1, **SMALL).fit_transform(cohort)
     pd.testing.assert_index_equal(seq.index, thr.index)
-    np.testing.assert_allclose(thr.values, seq.values, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(thr.values, seq.values)  # fixed-shape batches: the same bits
 
 
 def test_registration_path_and_demo_cohort(tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil  # noqa: F401  (tests patch cli.shutil.which to simulate a machine without R)
+import sys
 from pathlib import Path
 from typing import Optional
 

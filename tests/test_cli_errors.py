@@ -240,7 +240,7 @@ def test_extract_writes_features(tmp_path):
 
 # ------------------------------------------------------------------------------ doctor
 def test_doctor_error_is_one_line(monkeypatch):
-    def broken():
+    def broken(*args, **kwargs):
         raise CacheError("cache dir /nowhere/her2stats is a file, not a folder")
 
     monkeypatch.setattr(cli, "doctor_checks", broken)

@@ -123,7 +123,7 @@ def _cache_folder_in_the_way() -> None:
 def _doctor_with(exc: Exception) -> None:
     from her2stats import cli as cli_mod
 
-    def broken():
+    def broken(*args, **kwargs):
         raise exc
 
     with mock.patch.object(cli_mod, "doctor_checks", broken):

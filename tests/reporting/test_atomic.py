@@ -283,7 +283,7 @@ def test_cli_report_renders_inside_the_staging_folder_then_swaps(tmp_path):
     res = CliRunner().invoke(app, ["report", str(cfg), "--out", str(out)])
     assert res.exit_code == 0, (res.output, res.exception)
     m = read_manifest(out)
-    assert m["complete"] is True and m["command"] == "her2stats report" and m["rendered"] is True
+    assert m["complete"] is True and m["command"] == "her2stats report" and "html" in m["rendered"]
     assert {"report.html", "numbers.json", "study_results.pkl"} <= set(m["files"])
     html = (out / "report.html").read_text(encoding="utf-8")
     assert f"Output folder: <code>{out}</code>" in html or str(out) in html

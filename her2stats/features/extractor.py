@@ -521,6 +521,8 @@ def _forward(model: Any, rows: np.ndarray, batch_size: int, device: str, precisi
     import torch
 
     n = rows.shape[0]
+    if model.training:  # a shared frozen network put back in training mode elsewhere would mix rows in
+        model.eval()    # its batch-norm layers and update their statistics: features stay eval-mode only
     if n < batch_size:
         rows = np.concatenate([rows, np.zeros((batch_size - n,) + rows.shape[1:], dtype=rows.dtype)])
     with torch.inference_mode():

@@ -77,7 +77,9 @@ def _score_head(backbone: Any, weights: np.ndarray) -> Any:
         def forward_head(self, fmap: Any) -> Any:
             return (self.backbone.forward_head(fmap) @ self.w).unsqueeze(-1)
 
-    return ScoreHead()
+    # eval mode from the start: grad_cam restores the mode it found, and a new Module is in training
+    # mode, which would switch the shared frozen backbone (batch norm) to training for every later use
+    return ScoreHead().eval()
 
 
 def deep_score_gradcam(extractor: Any, pipeline: Any, index: pd.DataFrame, X: pd.DataFrame,

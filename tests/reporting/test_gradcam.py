@@ -96,3 +96,56 @@ def test_score_head_gradcam_equals_cam():
     with torch.no_grad():
         logit = head.forward_head(head.forward_features(x))
     assert float(logit[0, 0]) == pytest.approx(float(fmap.mean(dim=(2, 3))[0].numpy() @ w), rel=1e-5)
+
+
+def test_gradcam_leaves_the_shared_frozen_backbone_in_eval_mode():
+    """Regression: the score head wraps the process-wide cached backbone; a head created in training
+    mode made grad_cam 'restore' training mode on that backbone, and every later extraction in the
+    process ran batch norm on batch statistics (features silently wrong, depending on neighbours)."""
+    torch = pytest.importorskip("torch")
+
+    from her2stats.models import grad_cam
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = torch.nn.Conv2d(3, 8, 3, stride=4, padding=1)
+            self.bn = torch.nn.BatchNorm2d(8)
+
+        def forward_features(self, x):
+            return torch.relu(self.bn(self.conv(x)))
+
+        def forward_head(self, fmap):
+            return fmap.mean(dim=(2, 3))
+
+    backbone = Tiny().eval()
+    head = _score_head(backbone, np.ones(8))
+    assert not head.training
+    grad_cam(head, torch.zeros(1, 3, 32, 32))
+    assert not backbone.training and not backbone.bn.training
+
+
+def test_extraction_runs_in_eval_mode_even_if_the_cached_network_was_switched(tmp_path):
+    """The extractor's forward pass puts a cached network found in training mode back in eval mode,
+    so one row's features never depend on its batch neighbours."""
+    torch = pytest.importorskip("torch")
+
+    from her2stats.features.extractor import _forward
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = torch.nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.bn(self.conv(x)).mean(dim=(2, 3))
+
+    rows = np.random.default_rng(0).normal(size=(3, 3, 8, 8)).astype(np.float32)
+    ref = _forward(Net().eval(), rows, 4, "cpu", "fp32")
+    switched = Net().train()
+    got = _forward(switched, rows, 4, "cpu", "fp32")
+    assert not switched.training
+    np.testing.assert_array_equal(got, ref)

@@ -90,8 +90,31 @@ def display_frame(frame: pd.DataFrame, max_rows: int = 40) -> tuple[pd.DataFrame
     return out, group, note
 
 
+#: attribute renames shared by every result type (old -> new), applied where the new name exists
+RENAMED_FIELDS: Mapping[str, str] = {"conf_level": "level", "B": "n_boot", "lower": "ci_low", "upper": "ci_high"}
+
+
 class Result:
     """Mixin for frozen result dataclasses (``@dataclass(frozen=True, repr=False)``)."""
+
+    #: class-specific deprecated attribute names (old -> new), on top of RENAMED_FIELDS
+    _renamed: ClassVar[Mapping[str, str]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached when normal lookup fails: old names of renamed attributes
+        if not name.startswith("__"):
+            cls = type(self)
+            new = cls._renamed.get(name) or RENAMED_FIELDS.get(name)
+            if new is not None and new != name:
+                try:
+                    value = object.__getattribute__(self, new)
+                except AttributeError:
+                    pass
+                else:
+                    warnings.warn(f"{cls.__name__}.{name} is deprecated; use {cls.__name__}.{new} (the old name "
+                                  "will be removed in the next release)", DeprecationWarning, stacklevel=2)
+                    return value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     #: one line shown above the table in reprs; subclasses may override ``_title``
     def _title(self) -> str:

@@ -46,6 +46,7 @@ from scipy.stats import chi2, norm
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from . import _core
+from ._core import renamed_args
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, lowess_presorted, r_quantile, r_seq
@@ -762,7 +763,7 @@ class ValidationResult(Result):
 
     table: pd.DataFrame
     ci: pd.DataFrame
-    conf_level: float
+    level: float
     B: int
     n_failed: int
     seed: Any
@@ -779,7 +780,7 @@ class ValidationResult(Result):
 
     def _title(self) -> str:
         return (f"ValidationResult (engine={self.engine}, B={self.B}, failed/non-converged bootstrap fits="
-                f"{self.n_failed}, n={self.n}; CI {self.conf_level:.0%}: {self.ci_method})")
+                f"{self.n_failed}, n={self.n}; CI {self.level:.0%}: {self.ci_method})")
 
     def corrected(self, index: str) -> float:
         return float(self.table.loc[index, "index_corrected"])
@@ -820,7 +821,8 @@ def _emax(a: float, b: float) -> float:
     return float(np.nanmax(np.abs(p - _expit(a + b * L))))
 
 
-def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None, conf_level: float = 0.95,
+@renamed_args(conf_level="level")
+def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None, level: float = 0.95,
              scheduler: Any = None, progress: bool = False, engine: str | None = None) -> ValidationResult:
     """Bootstrap optimism-corrected validation indices (``rms::validate``) with confidence intervals.
 
@@ -849,15 +851,15 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     B = _check_B(B)
     if method != "boot":
         raise InputError(f"method must be 'boot', got {method!r}")
-    if not 0 < conf_level < 1:
-        raise InputError(f"conf_level must be in (0, 1), got {conf_level}")
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1), got {level}")
     engine = resolve_engine(engine)
     y = model.y
     n = len(y)
     X = model.design()
     beta0 = model.coefficients.to_numpy()
     if engine == "r":
-        return _validate_r(model, B, seed, conf_level, n)
+        return _validate_r(model, B, seed, level, n)
     index_orig = _discrim_train(X @ beta0, y)
 
     def work(rng: np.random.Generator, m: int) -> np.ndarray:
@@ -905,18 +907,18 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     c["n"] = tab.loc["Dxy", "n"]
     tab.loc["C"] = c
     tab = tab.loc[_VALIDATE_INDEXES]
-    alpha = 1 - conf_level
+    alpha = 1 - level
     ci = {}
     for name, col, dist in (("C", 0, (R[:, 0, 0] + 1) / 2), ("Slope", 3, R[:, 1, 3]), ("B", 7, R[:, 0, 7])):
         est = tab.loc[name, "index_corrected"]
         lo, hi = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
         ci[name] = (est + lo - dist.mean(), est + hi - dist.mean())
     ci_df = pd.DataFrame(ci, index=["lower", "upper"]).T
-    return ValidationResult(table=tab, ci=ci_df, conf_level=conf_level, B=B, n_failed=n_failed, seed=seed, n=n,
+    return ValidationResult(table=tab, ci=ci_df, level=level, B=B, n_failed=n_failed, seed=seed, n=n,
                             engine="python", ci_method="location-shifted bootstrap percentile (Noma et al. 2021)")
 
 
-def _validate_r(model, B: int, seed, conf_level: float, n: int) -> ValidationResult:
+def _validate_r(model, B: int, seed, level: float, n: int) -> ValidationResult:
     from .. import r_bridge
 
     _refuse_firth_r(model)
@@ -934,7 +936,7 @@ def _validate_r(model, B: int, seed, conf_level: float, n: int) -> ValidationRes
     tab["optimism_mcse"] = np.nan
     _announce_r_resamples("validate", model, B, r_seed, int(B - tab.loc["Dxy", "n"]))
     ci = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=["C", "Slope", "B"])
-    return ValidationResult(table=tab, ci=ci, conf_level=conf_level, B=B, n_failed=int(B - tab.loc["Dxy", "n"]),
+    return ValidationResult(table=tab, ci=ci, level=level, B=B, n_failed=int(B - tab.loc["Dxy", "n"]),
                             seed=seed, n=n, engine="r",
                             ci_method="not available from rms::validate (no per-replicate values); use engine='python'",
                             method="rms::validate(method='boot')")
@@ -957,7 +959,7 @@ class CalibrationHierarchyResult(Result):
     hosmer_lemeshow: HosmerLemeshowResult
     lecessie: GofTestResult
     B: int
-    conf_level: float
+    level: float
     seed: Any
     n: int
     n_events: int
@@ -976,7 +978,7 @@ class CalibrationHierarchyResult(Result):
         ax.plot(self.curve["predicted"], self.curve["observed"], color="k", lw=1.5, label="Flexible (lowess)")
         if "lower" in self.curve:
             ax.fill_between(self.curve["predicted"], self.curve["lower"], self.curve["upper"], color="0.85",
-                            label=f"{self.conf_level:.0%} bootstrap band")
+                            label=f"{self.level:.0%} bootstrap band")
         t = self.table["estimate"]
         ax.text(0.02, 0.98, f"intercept {t['calibration intercept']:.2f}\nslope {t['calibration slope']:.2f}\n"
                             f"ICI {t['ICI']:.3f}", va="top", fontsize=8)
@@ -1004,8 +1006,9 @@ _HIER_ROWS = [("mean", "observed - expected rate"), ("mean", "O/E ratio"), ("mea
               ("statistical test", "Spiegelhalter z")]
 
 
+@renamed_args(conf_level="level")
 def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 1000, seed: int | None = None,
-                          conf_level: float = 0.95, g: int = 10, scheduler: Any = None,
+                          level: float = 0.95, g: int = 10, scheduler: Any = None,
                           engine: str | None = None, event: Any = None) -> CalibrationHierarchyResult:
     """All levels of the calibration hierarchy (Van Calster et al. 2016) with bootstrap CIs.
 
@@ -1055,7 +1058,7 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
         warnings.warn(f"calibration_hierarchy: in {n_sep} of {B} bootstrap resamples the predictions separate the "
                       "outcomes (no finite calibration slope); the slope and recalibration-intercept intervals use "
                       f"the other {B - n_sep}", UserWarning, stacklevel=2)
-    alpha = 1 - conf_level
+    alpha = 1 - level
     lo = np.nanquantile(reps, alpha / 2, axis=0)
     hi = np.nanquantile(reps, 1 - alpha / 2, axis=0)
     k = len(point)
@@ -1072,4 +1075,4 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
     table.loc["Hosmer-Lemeshow (legacy)", "p_value"] = hl.p_value
     curve_df = pd.DataFrame({"predicted": grid, "observed": curve, "lower": lo[k:], "upper": hi[k:]})
     return CalibrationHierarchyResult(table=table, curve=curve_df, hosmer_lemeshow=hl, lecessie=lc, B=B,
-                                      conf_level=conf_level, seed=seed, n=n, n_events=int(yy.sum()), engine="python")
+                                      level=level, seed=seed, n=n, n_events=int(yy.sum()), engine="python")

@@ -40,6 +40,7 @@ from ..errors import InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
+from ._core import renamed_args
 
 __all__ = ["decision_curve", "decision_curve_survival", "DecisionCurve", "net_benefit"]
 
@@ -112,7 +113,7 @@ class DecisionCurve(Result):
     strategies: tuple[str, ...]
     harm: dict[str, float]
     n_boot: int
-    conf_level: float
+    level: float
     engine: str
     horizon: float | None = None
     n_boot_failed: int = 0
@@ -171,7 +172,7 @@ class DecisionCurve(Result):
         if ia is None or ib is None:
             raise InputError(f"unknown strategy in ({a!r}, {b!r}); available: {list(self.strategies)}")
         d = self.boot[:, ia, :] - self.boot[:, ib, :]
-        alpha = (1 - self.conf_level) / 2
+        alpha = (1 - self.level) / 2
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             lo, hi = np.nanquantile(d, [alpha, 1 - alpha], axis=0)
@@ -280,8 +281,8 @@ def _assemble(thresholds, names, harm, tp, fp, pos, prevalence) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def _boot_bands(table: pd.DataFrame, boot: np.ndarray, strategies: tuple[str, ...], conf_level: float) -> pd.DataFrame:
-    alpha = (1 - conf_level) / 2
+def _boot_bands(table: pd.DataFrame, boot: np.ndarray, strategies: tuple[str, ...], level: float) -> pd.DataFrame:
+    alpha = (1 - level) / 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)   # (S, T)
@@ -297,9 +298,10 @@ def _boot_bands(table: pd.DataFrame, boot: np.ndarray, strategies: tuple[str, ..
 
 
 # --------------------------------------------------------------------------- public API
+@renamed_args(conf_level="level")
 def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange(0.01, 1, 0.01),
                    harm: float | Mapping[str, float] = 0.0, n_boot: int = 0, seed: int | None = None,
-                   conf_level: float = 0.95, scheduler: Any = None, engine: str | None = None,
+                   level: float = 0.95, scheduler: Any = None, engine: str | None = None,
                    event: Any = None) -> DecisionCurve:
     """Decision curve analysis for a binary outcome (``dcurves::dca`` parity).
 
@@ -369,9 +371,9 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
             n, np.column_stack([pr[k] for k in names]), np.array([hz[k] for k in names]), th,
             rates=lambda idx, p: _rates_binary(yv[idx], p, th), prevalence_of=lambda idx: yv[idx].mean(),
             n_boot=n_boot, seed=seed, scheduler=scheduler)
-        table = _boot_bands(table, boot, strategies, conf_level)
+        table = _boot_bands(table, boot, strategies, level)
     return DecisionCurve(table=table, prevalence=prevalence, n=n, thresholds=th, strategies=strategies, harm=hz,
-                         n_boot=int(n_boot), conf_level=conf_level, engine=eng, boot=boot, n_boot_failed=failed)
+                         n_boot=int(n_boot), level=level, engine=eng, boot=boot, n_boot_failed=failed)
 
 
 def _bootstrap_net_benefit(n: int, P: np.ndarray, harms: np.ndarray, th: np.ndarray,
@@ -400,9 +402,10 @@ def _bootstrap_net_benefit(n: int, P: np.ndarray, harms: np.ndarray, th: np.ndar
     return run_replicates(one_chunk, int(n_boot), seed=seed, scheduler=scheduler, desc="decision curve")
 
 
+@renamed_args(conf_level="level")
 def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], horizon: float,
                             thresholds: Any = np.arange(0.01, 1, 0.01), harm: float | Mapping[str, float] = 0.0,
-                            n_boot: int = 0, seed: int | None = None, conf_level: float = 0.95,
+                            n_boot: int = 0, seed: int | None = None, level: float = 0.95,
                             scheduler: Any = None) -> DecisionCurve:
     """Decision curve at a time horizon for right-censored outcomes (Kaplan-Meier based, as
     ``dcurves`` time-to-event). ``probs`` are predicted probabilities of an event by ``horizon``.
@@ -445,7 +448,7 @@ def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], hor
             rates=lambda idx, p: _rates_survival(t[idx], e[idx], p, th, horizon),
             prevalence_of=lambda idx: 1 - _km_at(t[idx], e[idx], horizon),
             n_boot=n_boot, seed=seed, scheduler=scheduler)
-        table = _boot_bands(table, boot, strategies, conf_level)
+        table = _boot_bands(table, boot, strategies, level)
     return DecisionCurve(table=table, prevalence=prevalence, n=n, thresholds=th, strategies=strategies, harm=hz,
-                         n_boot=int(n_boot), conf_level=conf_level, engine="python", horizon=float(horizon), boot=boot,
+                         n_boot=int(n_boot), level=level, engine="python", horizon=float(horizon), boot=boot,
                          method="decision curve at a horizon (Kaplan-Meier)")

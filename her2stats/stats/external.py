@@ -36,6 +36,7 @@ from ..results import Result
 from .calibration import (CalibrationHierarchyResult, ValProbResult, _recal_intercept, _recalibrate,
                           calibration_hierarchy, check_probabilities, val_prob)
 from . import _core
+from ._core import renamed_args
 from .models import Term, _expit, binary_outcome, design_matrix
 
 __all__ = ["frozen_lrm", "FrozenLogisticModel", "validate_external", "ExternalValidationResult",
@@ -147,7 +148,8 @@ def frozen_lrm(coefficients: Mapping[str, float] | pd.Series, knots: Mapping[str
 
 
 # --------------------------------------------------------------------------- DeLong
-def delong_auc_ci(y: np.ndarray, score: np.ndarray, conf_level: float = 0.95) -> tuple[float, float, float, float]:
+@renamed_args(conf_level="level")
+def delong_auc_ci(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
     """AUC with DeLong's variance: (auc, se, lower, upper); limits clipped to [0, 1] as pROC.
 
     Controls are expected below cases (direction "<"); the placements come from
@@ -159,7 +161,7 @@ def delong_auc_ci(y: np.ndarray, score: np.ndarray, conf_level: float = 0.95) ->
     s = np.asarray(score, float)
     auc, v10, v01 = _delong_placements(y, s)
     se = float(np.sqrt(_delong_var(v10, v01)))
-    z = norm.ppf(0.5 + conf_level / 2)
+    z = norm.ppf(0.5 + level / 2)
     return float(auc), se, float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se))
 
 
@@ -178,7 +180,7 @@ class ExternalValidationResult(Result):
     val_prob: ValProbResult
     hierarchy: CalibrationHierarchyResult | None
     recalibration: pd.DataFrame
-    conf_level: float
+    level: float
     engine: str
     model: Any = field(repr=False, compare=False, default=None)
     method: str = "external validation (frozen model, no refitting)"
@@ -211,9 +213,10 @@ class ExternalValidationResult(Result):
         return _expit(a + b * np.log(p / (1 - p)))
 
 
+@renamed_args(conf_level="level")
 def validate_external(model: Any = None, data: pd.DataFrame | None = None, outcome: str | None = None,
                       y: Any = None, prob: Any = None, B: int = 1000, seed: int | None = None,
-                      conf_level: float = 0.95, hierarchy: bool = True, scheduler: Any = None,
+                      level: float = 0.95, hierarchy: bool = True, scheduler: Any = None,
                       engine: str | None = None, event: Any = None) -> ExternalValidationResult:
     """Validate a frozen logistic model on an external cohort, or predictions alone.
 
@@ -255,17 +258,17 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
         yy, p, n_excl = check_probabilities(y, prob, event=event, function="validate_external")
     yy, p, n_excl2 = check_probabilities(yy, p, function="validate_external")
     vp = val_prob(yy, p, engine=engine)
-    auc, se, lo, hi = delong_auc_ci(yy, p, conf_level)
+    auc, se, lo, hi = delong_auc_ci(yy, p, level)
     fin = (p > 0) & (p < 1)
     L = np.log(p[fin] / (1 - p[fin]))
     a1 = _recal_intercept(L, yy[fin])
     a, b, _, _ = _recalibrate(L, yy[fin])
     recal = pd.DataFrame({"intercept": [a1, a], "slope": [1.0, b]}, index=["intercept-only", "logistic"])
-    hier = (calibration_hierarchy(y=yy, prob=p, B=B, seed=seed, conf_level=conf_level, scheduler=scheduler,
+    hier = (calibration_hierarchy(y=yy, prob=p, B=B, seed=seed, level=level, scheduler=scheduler,
                                   engine=engine) if hierarchy else None)
     return ExternalValidationResult(n=len(yy), n_events=int(yy.sum()), n_excluded=n_excl + n_excl2, auc=auc,
                                     auc_se=se, auc_lower=lo, auc_upper=hi, val_prob=vp, hierarchy=hier,
-                                    recalibration=recal, conf_level=conf_level, engine=engine, model=model)
+                                    recalibration=recal, level=level, engine=engine, model=model)
 
 
 # --------------------------------------------------------------------------- Cox at a horizon
@@ -286,7 +289,7 @@ class ExternalCoxValidationResult(Result):
     slope_se: float
     c_index: float
     groups: pd.DataFrame
-    conf_level: float
+    level: float
     engine: str = "python"
     method: str = "frozen Cox model at a horizon (Royston & Altman 2013)"
 
@@ -326,10 +329,11 @@ def _km_at(t: np.ndarray, e: np.ndarray, h: float) -> tuple[float, float]:
     return s, s * np.sqrt(gw)
 
 
+@renamed_args(conf_level="level")
 def validate_external_cox(data: pd.DataFrame, duration: str, event: str, horizon: float,
                           baseline_survival: float, lp: Any = None, coefficients: Mapping[str, float] | None = None,
                           levels: Mapping[str, Sequence[Any]] | None = None, lp_center: float = 0.0,
-                          groups: int = 5, conf_level: float = 0.95) -> ExternalCoxValidationResult:
+                          groups: int = 5, level: float = 0.95) -> ExternalCoxValidationResult:
     """Validate a published Cox model at ``horizon`` without refitting.
 
     Predicted risk ``F_i = 1 - S0(h)^exp(lp_i - lp_center)`` where ``baseline_survival`` is the
@@ -378,7 +382,7 @@ def validate_external_cox(data: pd.DataFrame, duration: str, event: str, horizon
     s, se_s = _km_at(t, e, horizon)
     obs = 1 - s
     exp_ = float(risk.mean())
-    z = norm.ppf(0.5 + conf_level / 2)
+    z = norm.ppf(0.5 + level / 2)
     oe = obs / exp_
     se_log = se_s / obs if obs > 0 else np.nan
     from statsmodels.duration.hazard_regression import PHReg
@@ -401,4 +405,4 @@ def validate_external_cox(data: pd.DataFrame, duration: str, event: str, horizon
         horizon=float(horizon), n=len(t), n_events=int(e.sum()), n_excluded=n_excl, observed_risk=obs,
         expected_risk=exp_, oe_ratio=oe, oe_lower=float(oe * np.exp(-z * se_log)), oe_upper=float(oe * np.exp(z * se_log)),
         calibration_slope=float(ph.params[0]), slope_se=float(ph.bse[0]), c_index=cidx, groups=pd.DataFrame(rows),
-        conf_level=conf_level)
+        level=level)

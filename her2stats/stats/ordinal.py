@@ -41,6 +41,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core
+from ._core import renamed_args
 from ._names import check_column_names, check_unique_labels
 from .models import (LogisticModel, Term, _as_levels, _r_formula, _r_model_data, build_terms, design_matrix,
                      fit_lrm)
@@ -429,7 +430,7 @@ class OrdinalCalibrationResult(Result):
     per_class: dict
     classes: tuple
     B: int
-    conf_level: float
+    level: float
     n: int
     engine: str
     method: str = "one-vs-rest calibration hierarchy (Van Calster 2016)"
@@ -483,7 +484,8 @@ def _labels_and_probs(y: Any, probs: Any) -> tuple[np.ndarray, pd.DataFrame]:
     return labels, pd.DataFrame(P, columns=classes)
 
 
-def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | None = None, conf_level: float = 0.95,
+@renamed_args(conf_level="level")
+def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | None = None, level: float = 0.95,
                         scheduler: Any = None, engine: str | None = None) -> OrdinalCalibrationResult:
     """Per-class (one-vs-rest) calibration of multiclass predicted probabilities.
 
@@ -512,7 +514,7 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | N
     rows, curves, per_class = [], [], {}
     for cl, ss in zip(classes, children):
         p = np.clip(P[cl].to_numpy(), 1e-12, 1 - 1e-12)  # a class probability of exactly 0/1 has no logit
-        res = calibration_hierarchy(y=(labels == cl).astype(float), prob=p, B=B, seed=ss, conf_level=conf_level,
+        res = calibration_hierarchy(y=(labels == cl).astype(float), prob=p, B=B, seed=ss, level=level,
                                     scheduler=scheduler, engine=eng)
         per_class[cl] = res
         t = res.table.loc[list(_CAL_ROWS)]
@@ -523,7 +525,7 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | N
     return OrdinalCalibrationResult(table=pd.concat(rows, ignore_index=True),
                                     curves=pd.concat(curves, ignore_index=True)[["class", "predicted", "observed",
                                                                                  "lower", "upper"]],
-                                    per_class=per_class, classes=classes, B=int(B), conf_level=conf_level,
+                                    per_class=per_class, classes=classes, B=int(B), level=level,
                                     n=len(labels), engine=eng)
 
 
@@ -555,9 +557,10 @@ class OrdinalEvaluation(Result):
         return self.calibration.plot(ax=ax)
 
 
+@renamed_args(conf_level="level")
 def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort: str = "apparent",
                      ci: str = "delong", n_boot: int = 0, B: int = 200, seed: int | None = None,
-                     conf_level: float = 0.95, scheduler: Any = None, engine: str | None = None) -> OrdinalEvaluation:
+                     level: float = 0.95, scheduler: Any = None, engine: str | None = None) -> OrdinalEvaluation:
     """Evaluate a fitted (frozen) ordinal model on a cohort: multiclass discrimination + per-class calibration.
 
     * Hand & Till (2001) multiclass AUC (``pROC::multiclass.roc``) with an optional stratified
@@ -594,11 +597,11 @@ def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort
         raise InputError(f"cohort '{cohort}' has outcome values {unknown} unknown to the model {list(model.levels)}")
     probs = model.predict_proba(data).reset_index(drop=True)
     seeds = np.random.SeedSequence(seed).spawn(2) if seed is not None else [None, None]
-    disc = multiclass_auc(labels, probs, ci=ci, level=conf_level, n_boot=n_boot,
+    disc = multiclass_auc(labels, probs, ci=ci, level=level, n_boot=n_boot,
                           seed=None if seeds[0] is None else int(seeds[0].generate_state(1)[0] % (2**31 - 1)),
                           scheduler=scheduler, engine=eng)
     cal = ordinal_calibration(labels, probs, B=B, seed=None if seeds[1] is None else int(seeds[1].generate_state(1)[0]),
-                              conf_level=conf_level, scheduler=scheduler, engine=eng)
+                              level=level, scheduler=scheduler, engine=eng)
     return OrdinalEvaluation(discrimination=disc, calibration=cal, probabilities=probs, n=len(labels),
                              n_excluded=n_excl, cohort=cohort, engine=eng)
 

@@ -33,6 +33,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core
+from ._core import renamed_args
 from ._names import check_column_names, check_unique_labels
 
 __all__ = [
@@ -402,7 +403,7 @@ class KaplanMeierResult(Result):
     table: pd.DataFrame      # group, time, n_risk, n_event, n_censor, survival, std_err, lower, upper
     medians: pd.DataFrame    # group, n, events, median, lower, upper
     conf_type: str
-    conf_level: float
+    level: float
     group: str | None
     n: int
     n_excluded: int
@@ -485,8 +486,9 @@ class KaplanMeierResult(Result):
         return ax
 
 
+@renamed_args(conf_level="level")
 def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None = None, conf_type: str = "log",
-                 conf_level: float = 0.95, engine: str | None = None) -> KaplanMeierResult:
+                 level: float = 0.95, engine: str | None = None) -> KaplanMeierResult:
     """Kaplan-Meier survival curves with Greenwood CIs and median survival (``survfit`` parity).
 
     ``S(t) = prod_{t_j <= t} (1 - d_j / n_j)``; ``se(log S) = sqrt(sum d_j / (n_j (n_j - d_j)))``
@@ -503,8 +505,8 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
     """
     if conf_type not in ("log", "log-log", "plain"):
         raise InputError(f"conf_type must be 'log', 'log-log' or 'plain', got {conf_type!r}")
-    if not 0 < conf_level < 1:
-        raise InputError(f"conf_level must be in (0, 1), got {conf_level!r}")
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1), got {level!r}")
     sub, t, e, n_excl = _survival_frame(df, duration, event, [group] if group else [], function="kaplan_meier")
     eng = resolve_engine(engine)
     if group is not None:
@@ -517,7 +519,7 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
 
         r_bridge.require("survival")
         out = r_bridge.call("h2s_kaplan_meier", time=t, event=e, group=codes.astype(int) + 1,
-                            conf_type=conf_type, conf_level=conf_level)
+                            conf_type=conf_type, conf_level=level)
         tab = out["table"]
         med = out["medians"]
         for gi, lev in enumerate(levels):
@@ -532,7 +534,7 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
             mask = codes == gi
             part = _km_table(t[mask], e[mask])
             part["lower"], part["upper"] = _km_ci(part["survival"].to_numpy(), part["std_err"].to_numpy(),
-                                                  conf_type, conf_level)
+                                                  conf_type, level)
             part.insert(0, "group", lev)
             tables.append(part)
             q, lo, hi = _km_median(part)
@@ -541,7 +543,7 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
     table = pd.concat(tables, ignore_index=True)
     medians = pd.DataFrame(med_rows)
     lr = logrank_test(sub, duration, event, group, engine=eng) if group is not None else None
-    return KaplanMeierResult(table=table, medians=medians, conf_type=conf_type, conf_level=conf_level, group=group,
+    return KaplanMeierResult(table=table, medians=medians, conf_type=conf_type, level=level, group=group,
                              n=len(sub), n_excluded=n_excl, engine=eng, logrank=lr)
 
 
@@ -1079,7 +1081,7 @@ class ConcordanceResult(Result):
     tied_xy: float
     n: int
     engine: str
-    conf_level: float = 0.95
+    level: float = 0.95
     method: str = "Harrell"
 
     def to_frame(self) -> pd.DataFrame:
@@ -1124,7 +1126,8 @@ def _concordance_numpy(t: np.ndarray, e: np.ndarray, risk: np.ndarray, event_wei
     return {"concordance": (somer + 1) / 2, "var": float(np.sum(dfbeta ** 2)) / 4, "count": counts}
 
 
-def concordance_index(time: Any, event: Any, score: Any, score_type: str = "risk", conf_level: float = 0.95,
+@renamed_args(conf_level="level")
+def concordance_index(time: Any, event: Any, score: Any, score_type: str = "risk", level: float = 0.95,
                       engine: str | None = None) -> ConcordanceResult:
     """Harrell's concordance index with its infinitesimal-jackknife SE (``survival::concordance``).
 
@@ -1171,10 +1174,10 @@ def concordance_index(time: Any, event: Any, score: Any, score_type: str = "risk
         out = _concordance_numpy(t, e, risk)
         c, var, counts = out["concordance"], out["var"], out["count"]
     se = math.sqrt(var)
-    z = sps.norm.ppf(0.5 + conf_level / 2)
+    z = sps.norm.ppf(0.5 + level / 2)
     return ConcordanceResult(concordance=c, se=se, lower=c - z * se, upper=c + z * se, concordant=counts[0],
                              discordant=counts[1], tied_x=counts[2], tied_y=counts[3], tied_xy=counts[4], n=len(t),
-                             engine=eng, conf_level=conf_level)
+                             engine=eng, level=level)
 
 
 # =========================================================================== cox()
@@ -1347,8 +1350,9 @@ def _null_loglik(cd: _CoxData) -> float:
         _CoxData(cd.t, cd.e, np.zeros((len(cd.t), 1)), cd.ties).terms(np.zeros(1), need_info=False)["loglik"]
 
 
+@renamed_args(conf_level="level")
 def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], stepwise: str | None = None,
-        ties: str = "efron", conf_level: float = 0.95, engine: str | None = None, firth: bool = False) -> CoxResult:
+        ties: str = "efron", level: float = 0.95, engine: str | None = None, firth: bool = False) -> CoxResult:
     """Cox regression report: hazard ratios with CIs and Wald p-values, Harrell's C with CI,
     AIC, likelihood-ratio test and (via ``.ph_test()``) the cox.zph proportional-hazards test.
 
@@ -1395,7 +1399,7 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
                 raise InputError("stepwise selection removed every covariate (the null model has the lowest AIC)")
         else:
             selected, steps = _stepwise_numpy(sub, t, e, covariates, stepwise, ties)
-    zc = sps.norm.ppf(0.5 + conf_level / 2)
+    zc = sps.norm.ppf(0.5 + level / 2)
     if firth:
         model = _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth=True)
         beta, se = model.params, model.se
@@ -1454,7 +1458,7 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
     conc_se = math.sqrt(conc_var)
     conc = ConcordanceResult(concordance=conc_c, se=conc_se, lower=conc_c - zc * conc_se, upper=conc_c + zc * conc_se,
                              concordant=counts[0], discordant=counts[1], tied_x=counts[2], tied_y=counts[3],
-                             tied_xy=counts[4], n=len(sub), engine=eng, conf_level=conf_level)
+                             tied_xy=counts[4], n=len(sub), engine=eng, level=level)
     lr = 2 * (loglik - loglik0)
     return CoxResult(summary=summary, concordance=conc, aic=aic, loglik=loglik, loglik_null=loglik0, lr_statistic=lr,
                      lr_df=len(beta), lr_p_value=float(sps.chi2.sf(lr, len(beta))), n=len(sub),

@@ -188,8 +188,8 @@ def _boot(fn, n: int, n_boot: int, seed, scheduler, width: int) -> np.ndarray:
     return run_replicates(chunk, int(n_boot), seed=seed, scheduler=scheduler, desc="survival metrics")
 
 
-def _percentile(boot: np.ndarray, conf_level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    alpha = (1 - conf_level) / 2
+def _percentile(boot: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    alpha = (1 - level) / 2
     failed = int(np.isnan(boot).any(axis=1).sum())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -216,7 +216,7 @@ class TimeDependentAUC(Result):
     n_boot_failed: int
     g_limit: str
     engine: str
-    conf_level: float = 0.95
+    level: float = 0.95
     method: str = "cumulative/dynamic IPCW (Uno 2007)"
 
     def to_frame(self) -> pd.DataFrame:
@@ -249,7 +249,7 @@ class BrierResult(Result):
     n_boot_failed: int
     g_limit: str
     engine: str
-    conf_level: float = 0.95
+    level: float = 0.95
     method: str = "IPCW Brier score (Graf 1999)"
 
     def to_frame(self) -> pd.DataFrame:
@@ -270,7 +270,7 @@ class UnoCResult(Result):
     n_boot_failed: int
     g_limit: str
     engine: str
-    conf_level: float = 0.95
+    level: float = 0.95
     method: str = "Uno (IPCW, G^-2 weights)"
 
     def to_frame(self) -> pd.DataFrame:
@@ -312,8 +312,9 @@ class HorizonCalibration(Result):
 
 
 # --------------------------------------------------------------------------- public API
+@renamed_args(conf_level="level")
 def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float], n_boot: int = 0,
-                       seed: int | None = None, conf_level: float = 0.95, g_limit: str = "left",
+                       seed: int | None = None, level: float = 0.95, g_limit: str = "left",
                        scheduler: Any = None, engine: str | None = None) -> TimeDependentAUC:
     """Cumulative/dynamic time-dependent AUC with IPCW (Uno 2007) at each of ``times``.
 
@@ -338,7 +339,7 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
         from .. import r_bridge
 
         r_bridge.require("riskRegression", "survival")
-        out = r_bridge.call("h2s_td_auc", time=t, event=e, risk=r, times=tt, conf_level=conf_level)
+        out = r_bridge.call("h2s_td_auc", time=t, event=e, risk=r, times=tt, conf_level=level)
         # one time point comes back from R as a scalar: keep one value per time
         auc, se = np.atleast_1d(np.asarray(out["auc"], float)), np.atleast_1d(np.asarray(out["se"], float))
         lo, hi = np.atleast_1d(np.asarray(out["lower"], float)), np.atleast_1d(np.asarray(out["upper"], float))
@@ -347,12 +348,12 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
         se = lo = hi = np.full(len(tt), np.nan)
         if n_boot:
             boot = _boot(lambda idx: _auc_at(t[idx], e[idx], r[idx], tt, left), len(t), n_boot, seed, scheduler, len(tt))
-            lo, hi, se, failed = _percentile(boot, conf_level)
+            lo, hi, se, failed = _percentile(boot, level)
     mean_auc = _mean_auc(t, e, tt, auc)
     table = pd.DataFrame({"time": tt, "auc": auc, "se": se, "lower": lo, "upper": hi, "n_cases": n_cases,
                           "n_controls": n_ctrl})
     return TimeDependentAUC(table=table, mean_auc=mean_auc, n=len(t), n_boot=n_boot if eng == "python" else 0,
-                            n_boot_failed=failed, g_limit=g_limit, engine=eng, conf_level=conf_level)
+                            n_boot_failed=failed, g_limit=g_limit, engine=eng, level=level)
 
 
 def _mean_auc(t, e, tt, auc) -> float:
@@ -366,8 +367,9 @@ def _mean_auc(t, e, tt, auc) -> float:
     return float((auc * d).sum() / (1 - s[-1]))
 
 
+@renamed_args(conf_level="level")
 def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[float], n_boot: int = 0,
-                seed: int | None = None, conf_level: float = 0.95, g_limit: str = "left", scheduler: Any = None,
+                seed: int | None = None, level: float = 0.95, g_limit: str = "left", scheduler: Any = None,
                 engine: str | None = None) -> BrierResult:
     """IPCW Brier score of predicted survival probabilities at ``times`` and, with two or more
     times, the integrated Brier score (trapezoid over ``times`` / their range, as scikit-survival).
@@ -391,7 +393,7 @@ def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[
         from .. import r_bridge
 
         r_bridge.require("riskRegression", "survival")
-        out = r_bridge.call("h2s_td_brier", time=t, event=e, risk=1 - S, times=tt, conf_level=conf_level)
+        out = r_bridge.call("h2s_td_brier", time=t, event=e, risk=1 - S, times=tt, conf_level=level)
         # one time point comes back from R as a scalar: keep one value per time
         bs, se = np.atleast_1d(np.asarray(out["brier"], float)), np.atleast_1d(np.asarray(out["se"], float))
         lo, hi = np.atleast_1d(np.asarray(out["lower"], float)), np.atleast_1d(np.asarray(out["upper"], float))
@@ -401,15 +403,16 @@ def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[
         if n_boot:
             boot = _boot(lambda idx: _brier_at(t[idx], e[idx], S[idx], tt, left), len(t), n_boot, seed, scheduler,
                          len(tt))
-            lo, hi, se, failed = _percentile(boot, conf_level)
+            lo, hi, se, failed = _percentile(boot, level)
     ibs = float(np.trapezoid(bs, tt) / (tt[-1] - tt[0])) if len(tt) >= 2 else None
     table = pd.DataFrame({"time": tt, "brier": bs, "se": se, "lower": lo, "upper": hi})
     return BrierResult(table=table, integrated=ibs, n=len(t), n_boot=n_boot if eng == "python" else 0,
-                       n_boot_failed=failed, g_limit=g_limit, engine=eng, conf_level=conf_level)
+                       n_boot_failed=failed, g_limit=g_limit, engine=eng, level=level)
 
 
+@renamed_args(conf_level="level")
 def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, n_boot: int = 0, seed: int | None = None,
-          conf_level: float = 0.95, g_limit: str = "left", scheduler: Any = None, engine: str | None = None) -> UnoCResult:
+          level: float = 0.95, g_limit: str = "left", scheduler: Any = None, engine: str | None = None) -> UnoCResult:
     """Uno's concordance: Harrell's comparable pairs weighted by ``G(T_i)^-2``, with events
     after ``tau`` ignored (``survival::concordance(timewt = "n/G2", ymax = tau)``).
 
@@ -424,7 +427,7 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
     n_boot = _check_boot(n_boot)
     if tau is not None and not (tau > 0 and ((t <= tau) & (e == 1)).any()):
         raise InputError(f"tau={tau!r} leaves no events at or before it")
-    z = sps.norm.ppf(0.5 + conf_level / 2)
+    z = sps.norm.ppf(0.5 + level / 2)
     failed = 0
     if eng == "r":
         from .. import r_bridge
@@ -448,14 +451,15 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
         if n_boot:
             boot = _boot(lambda idx: np.array([_uno_c(t[idx], e[idx], r[idx], tau, left)]), len(t), n_boot, seed,
                          scheduler, 1)
-            lo_a, hi_a, sd_a, failed = _percentile(boot, conf_level)
+            lo_a, hi_a, sd_a, failed = _percentile(boot, level)
             lo, hi, se = float(lo_a[0]), float(hi_a[0]), float(sd_a[0])
     return UnoCResult(concordance=c, se=se, lower=lo, upper=hi, tau=tau, n=len(t), n_boot=n_boot if eng == "python" else 0,
-                      n_boot_failed=failed, g_limit=g_limit, engine=eng, conf_level=conf_level)
+                      n_boot_failed=failed, g_limit=g_limit, engine=eng, level=level)
 
 
+@renamed_args(conf_level="level")
 def calibration_at_horizon(time: Any, event: Any, predicted_risk: Any, horizon: float, groups: int = 10,
-                           conf_level: float = 0.95) -> HorizonCalibration:
+                           level: float = 0.95) -> HorizonCalibration:
     """Calibration of predicted risk by ``horizon``: patients are cut into ``groups`` quantile
     groups of predicted risk; within each, mean predicted risk vs the Kaplan-Meier observed risk
     ``1 - S(horizon)`` (log CI, survfit's default). ``oe_ratio`` = overall KM risk / mean
@@ -478,7 +482,7 @@ def calibration_at_horizon(time: Any, event: Any, predicted_risk: Any, horizon: 
     for k in range(g):
         m = codes == k
         tab = _km_table(t[m], e[m])
-        lo, hi = _km_ci(tab["survival"].to_numpy(), tab["std_err"].to_numpy(), "log", conf_level)
+        lo, hi = _km_ci(tab["survival"].to_numpy(), tab["std_err"].to_numpy(), "log", level)
         j = np.searchsorted(tab["time"].to_numpy(), horizon, side="right") - 1
         if j < 0:
             s, sl, sh = 1.0, 1.0, 1.0

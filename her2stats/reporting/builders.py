@@ -341,7 +341,7 @@ def calibration_table(results: Mapping[tuple[str, str], Mapping[str, Any]],
         row["Eavg (ICI)"] = fmt_num(vp.Eavg) if vp is not None else ""
         row["Bias-corrected mean |error|"] = fmt_num(cal.mean_abs_error) if cal is not None else ""
         if cal is not None:
-            B.add(cal.B)
+            B.add(cal.n_boot)
         row["HL \u03c7\u00b2 (df)\u2020"] = f"{hl.statistic:.2f} ({hl.df})" if hl is not None else ""
         row["HL P\u2020"] = fmt_p(hl.p_value) if hl is not None else ""
         rows.append(row)
@@ -368,7 +368,7 @@ def validation_table(results: Mapping[str, Any], title: str = "Internal validati
     Bs, fails = set(), 0
     for model, vr in results.items():
         _need(vr, "ValidationResult", f"results[{model!r}]")
-        Bs.add(vr.B)
+        Bs.add(vr.n_boot)
         fails += int(vr.n_failed)
         t = vr.table
         ci = vr.ci

@@ -431,10 +431,10 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
                     vp = val_prob(y, pm, engine=eng)
                 entry = {"hl": hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng), "val_prob": vp}
                 if c == "development" and m in models and type(models[m]).__name__ == "LogisticModel":
-                    entry["calibrate"] = calibrate(models[m], B=B_cal, seed=val.seed, engine=eng)
+                    entry["calibrate"] = calibrate(models[m], n_boot=B_cal, seed=val.seed, engine=eng)
                     results[f"calibrate/{m}"] = entry["calibrate"]
                     numbers[f"cal_mean_abs_error/{m}"] = entry["calibrate"].mean_abs_error
-                    vr = validate(models[m], B=B, seed=val.seed, engine=eng)
+                    vr = validate(models[m], n_boot=B, seed=val.seed, engine=eng)
                     results[f"validate/{m}"] = vr
                     for index in ("C", "Dxy", "Slope", "Intercept", "B", "R2"):
                         numbers[f"validate_{index.lower()}/{m}"] = vr.corrected(index)

@@ -142,10 +142,10 @@ def _recal_batch(LP: np.ndarray, y: np.ndarray, maxit: int = 30) -> tuple[np.nda
 
     Returns (intercept, slope, -2LL, converged); closed-form 2x2 Newton steps with step halving.
     """
-    B, n = LP.shape
-    a = np.zeros(B)
-    b = np.ones(B)
-    ok = np.zeros(B, dtype=bool)
+    n_boot, n = LP.shape
+    a = np.zeros(n_boot)
+    b = np.ones(n_boot)
+    ok = np.zeros(n_boot, dtype=bool)
 
     def nll(a_, b_):
         eta = a_[:, None] + b_[:, None] * LP
@@ -514,7 +514,7 @@ class CalibrationCurve(Result):
     mean_abs_error: float
     mean_sq_error: float
     q90_abs_error: float
-    B: int
+    n_boot: int
     n_failed: int
     seed: Any
     n: int
@@ -532,7 +532,7 @@ class CalibrationCurve(Result):
                              else np.full(len(self.predicted), np.nan)})
 
     def _title(self) -> str:
-        return (f"CalibrationCurve (engine={self.engine}, B={self.B}, failed fits={self.n_failed}; "
+        return (f"CalibrationCurve (engine={self.engine}, n_boot={self.n_boot}, failed fits={self.n_failed}; "
                 f"mean |error|={self.mean_abs_error:.3f}, 0.9 quantile={self.q90_abs_error:.3f})")
 
     def plot(self, ax=None, show_distribution: bool = True):
@@ -550,7 +550,7 @@ class CalibrationCurve(Result):
             ax.vlines(edges[:-1][counts > 0], 0, 0.08 * counts[counts > 0] / top, color="0.3", lw=0.6)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability", ylabel="Actual probability")
         ax.legend(loc="upper left", frameon=False, fontsize=8,
-                  title=f"B={self.B} repetitions, boot; mean |error|={self.mean_abs_error:.3f}",
+                  title=f"n_boot={self.n_boot} repetitions, boot; mean |error|={self.mean_abs_error:.3f}",
                   title_fontsize=7)
         return ax
 
@@ -562,10 +562,10 @@ def _check_model(model) -> None:
         raise InputError(f"expected a LogisticModel from fit_lrm, got {type(model).__name__}")
 
 
-def _check_B(B) -> int:
-    if not isinstance(B, (int, np.integer)) or isinstance(B, bool) or B < 1:
-        raise InputError(f"B (number of bootstrap repetitions) must be a positive integer, got {B!r}")
-    return int(B)
+def _check_B(n_boot) -> int:
+    if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 1:
+        raise InputError(f"B (number of bootstrap repetitions) must be a positive integer, got {n_boot!r}")
+    return int(n_boot)
 
 
 #: status of a validate replicate whose test-sample recalibration fit (logit P = a + b lp) failed
@@ -583,15 +583,15 @@ def _failure_words(status: np.ndarray) -> str:
     return text
 
 
-def _announce_failed_refits(what: str, status: np.ndarray, B: int) -> None:
+def _announce_failed_refits(what: str, status: np.ndarray, n_boot: int) -> None:
     """Failed bootstrap refits are left out of the averages: say how many and why."""
     k = int(np.sum(np.asarray(status) != 0))
     if k:
-        warnings.warn(f"{what}: {k} of {B} bootstrap refits failed and are left out of the averages "
+        warnings.warn(f"{what}: {k} of {n_boot} bootstrap refits failed and are left out of the averages "
                       f"(n_failed={k}): {_failure_words(status)}", UserWarning, stacklevel=3)
 
 
-def _announce_r_resamples(what: str, model, B: int, seed: int, n_failed: int) -> None:
+def _announce_r_resamples(what: str, model, n_boot: int, seed: int, n_failed: int) -> None:
     """R engine: rms drops refits that fail (counted in ``n`` and announced here) but keeps refits
     of quasi-separated resamples, whose coefficients diverged. The resamples rms drew after
     ``set.seed(seed)`` are redrawn and checked with the Python engine's criterion."""
@@ -600,15 +600,15 @@ def _announce_r_resamples(what: str, model, B: int, seed: int, n_failed: int) ->
     from .models import refit_logistic_batch
 
     if n_failed:
-        warnings.warn(f"{what} (rms): {n_failed} of {B} bootstrap refits failed (rms: divergence or singularity) and "
+        warnings.warn(f"{what} (rms): {n_failed} of {n_boot} bootstrap refits failed (rms: divergence or singularity) and "
                       f"are left out of the averages (n_failed={n_failed})", UserWarning, stacklevel=3)
     n = len(model.y)
-    idx = np.atleast_2d(np.asarray(r_bridge.call("h2s_boot_indices", int(n), int(B), int(seed)), dtype=int)) - 1
-    W = np.stack([np.bincount(i, minlength=n) for i in idx.reshape(B, n)]).astype(float)
+    idx = np.atleast_2d(np.asarray(r_bridge.call("h2s_boot_indices", int(n), int(n_boot), int(seed)), dtype=int)) - 1
+    W = np.stack([np.bincount(i, minlength=n) for i in idx.reshape(n_boot, n)]).astype(float)
     _, status = refit_logistic_batch(model.design(), model.y, W, init=model.coefficients.to_numpy())
     n_sep = int(np.sum(status == SEPARATED))
     if n_sep > n_failed:
-        warnings.warn(f"{what} (rms): {n_sep} of the {B} resamples rms drew {'is' if n_sep == 1 else 'are'} separated "
+        warnings.warn(f"{what} (rms): {n_sep} of the {n_boot} resamples rms drew {'is' if n_sep == 1 else 'are'} separated "
                       "(no finite maximum-"
                       f"likelihood estimate); rms failed on {n_failed} refit(s) in all and keeps the others, with "
                       "diverged coefficients, in its averages. engine='python' leaves such refits out and counts "
@@ -632,7 +632,8 @@ def _r_fit_for(model):
     return fit_lrm(model.data, model.outcome, list(model.covariates), rcs=rcs or None, engine="r").r_fit
 
 
-def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = None, scheduler: Any = None,
+@renamed_args(B="n_boot")
+def calibrate(model, n_boot: int = 1000, method: str = "boot", seed: int | None = None, scheduler: Any = None,
               progress: bool = False, engine: str | None = None) -> CalibrationCurve:
     """Overfitting-corrected calibration curve by the bootstrap (``rms::calibrate``).
 
@@ -647,7 +648,7 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
     Parameters
     ----------
     model : LogisticModel (``fit_lrm``).
-    B : bootstrap repetitions (>= 1).
+    n_boot : bootstrap repetitions (>= 1).
     method : only "boot".
     seed : int for reproducibility (results do not depend on ``scheduler``).
     scheduler : passed to :func:`~her2stats.resampling.run_replicates` ("threads" uses all cores).
@@ -667,7 +668,7 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
     curves of the two engines agree within Monte-Carlo error (different random streams).
     """
     _check_model(model)
-    B = _check_B(B)
+    n_boot = _check_B(n_boot)
     if method != "boot":
         raise InputError(f"method must be 'boot' (the only method implemented), got {method!r}")
     engine = resolve_engine(engine)
@@ -682,15 +683,15 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
         _refuse_firth_r(model)
         r_bridge.require("rms")
         r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
-        out = r_bridge.call("h2s_calibrate", _r_fit_for(model), int(B), r_seed)
+        out = r_bridge.call("h2s_calibrate", _r_fit_for(model), int(n_boot), r_seed)
         cur = out["curve"]
         n_used = cur["n"].to_numpy(float)
-        _announce_r_resamples("calibrate", model, B, r_seed, int(B - np.nanmax(n_used)))
+        _announce_r_resamples("calibrate", model, n_boot, r_seed, int(n_boot - np.nanmax(n_used)))
         return CalibrationCurve(
             predicted=cur["predy"].to_numpy(float), apparent=cur["calibrated.orig"].to_numpy(float),
             bias_corrected=cur["calibrated.corrected"].to_numpy(float), optimism=cur["optimism"].to_numpy(float),
             n_boot_used=n_used, mean_abs_error=float(out["mean_abs_error"]), mean_sq_error=float(out["mean_sq_error"]),
-            q90_abs_error=float(out["q90_abs_error"]), B=B, n_failed=int(B - np.nanmax(n_used)), seed=seed, n=n,
+            q90_abs_error=float(out["q90_abs_error"]), n_boot=n_boot, n_failed=int(n_boot - np.nanmax(n_used)), seed=seed, n=n,
             engine="r", predictions=p_orig, method="rms::calibrate(method='boot')")
     ps = np.sort(p_orig)
     predy = r_seq(ps[4], ps[n - 5], 50)
@@ -722,11 +723,11 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
     from ._fitcheck import OK
     from .models import refit_logistic_batch
 
-    reps = run_replicates(work, B, seed=seed, scheduler=scheduler, progress=progress, desc="calibrate")
+    reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, progress=progress, desc="calibrate")
     status = reps[:, 0, -1].astype(int)
     reps = reps[:, :, :-1]
     failed = status != OK
-    _announce_failed_refits("calibrate", status, B)
+    _announce_failed_refits("calibrate", status, n_boot)
     both = ~np.isnan(reps[:, 0, :] + reps[:, 1, :])
     num = both.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -743,7 +744,7 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
         predicted=predy, apparent=orig_cal, bias_corrected=corrected, optimism=optimism,
         n_boot_used=num.astype(float), mean_abs_error=float(np.nanmean(np.abs(err))),
         mean_sq_error=float(np.nanmean(err ** 2)), q90_abs_error=float(np.nanquantile(np.abs(err), 0.9)),
-        B=B, n_failed=int(failed.sum()), seed=seed, n=n, engine="python", predictions=p_orig, optimism_mcse=mcse)
+        n_boot=n_boot, n_failed=int(failed.sum()), seed=seed, n=n, engine="python", predictions=p_orig, optimism_mcse=mcse)
 
 
 # --------------------------------------------------------------------------- validate
@@ -764,7 +765,7 @@ class ValidationResult(Result):
     table: pd.DataFrame
     ci: pd.DataFrame
     level: float
-    B: int
+    n_boot: int
     n_failed: int
     seed: Any
     n: int
@@ -779,7 +780,7 @@ class ValidationResult(Result):
         return out
 
     def _title(self) -> str:
-        return (f"ValidationResult (engine={self.engine}, B={self.B}, failed/non-converged bootstrap fits="
+        return (f"ValidationResult (engine={self.engine}, n_boot={self.n_boot}, failed/non-converged bootstrap fits="
                 f"{self.n_failed}, n={self.n}; CI {self.level:.0%}: {self.ci_method})")
 
     def corrected(self, index: str) -> float:
@@ -821,12 +822,12 @@ def _emax(a: float, b: float) -> float:
     return float(np.nanmax(np.abs(p - _expit(a + b * L))))
 
 
-@renamed_args(conf_level="level")
-def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None, level: float = 0.95,
+@renamed_args(conf_level="level", B="n_boot")
+def validate(model, n_boot: int = 1000, method: str = "boot", seed: int | None = None, level: float = 0.95,
              scheduler: Any = None, progress: bool = False, engine: str | None = None) -> ValidationResult:
     """Bootstrap optimism-corrected validation indices (``rms::validate``) with confidence intervals.
 
-    For each of B resamples the model is refitted; its indices on the resample (training) and on
+    For each of n_boot resamples the model is refitted; its indices on the resample (training) and on
     the original data (test) give optimism = mean(training - test), and index_corrected =
     index_orig - optimism (Efron-Gong optimism bootstrap, Harrell 2015 sec. 5.3). Test-sample
     intercept and slope come from the logistic recalibration ``logit P = a + b lp``; Emax is
@@ -834,7 +835,7 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     Dxy is Somers' D from ``somers2`` (exact), as rms uses for binary models; C = (Dxy + 1)/2.
 
     Confidence intervals (``ci``, Python engine) for the corrected C, Slope and Brier score are
-    location-shifted bootstrap percentile intervals (Noma et al. 2021): the percentiles of the B
+    location-shifted bootstrap percentile intervals (Noma et al. 2021): the percentiles of the n_boot
     apparent (training) values, shifted so their mean equals the corrected estimate. The apparent
     slope is 1 by construction, so for the slope the test-sample slopes are used instead.
 
@@ -848,7 +849,7 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     agrees to 1e-9, the corrected indices within Monte-Carlo error.
     """
     _check_model(model)
-    B = _check_B(B)
+    n_boot = _check_B(n_boot)
     if method != "boot":
         raise InputError(f"method must be 'boot', got {method!r}")
     if not 0 < level < 1:
@@ -859,7 +860,7 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     X = model.design()
     beta0 = model.coefficients.to_numpy()
     if engine == "r":
-        return _validate_r(model, B, seed, level, n)
+        return _validate_r(model, n_boot, seed, level, n)
     index_orig = _discrim_train(X @ beta0, y)
 
     def work(rng: np.random.Generator, m: int) -> np.ndarray:
@@ -881,15 +882,15 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     from ._fitcheck import OK
     from .models import refit_logistic_batch
 
-    reps = run_replicates(work, B, seed=seed, scheduler=scheduler, progress=progress, desc="validate")
+    reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, progress=progress, desc="validate")
     status = reps[:, 0, 10].astype(int)
     reps = reps[:, :, :10]
     good = (status == OK) & ~np.isnan(reps).any(axis=(1, 2))
     n_failed = int((~good).sum())
     if good.sum() == 0:
-        raise ConvergenceError(f"validate: every one of the {B} bootstrap refits failed "
+        raise ConvergenceError(f"validate: every one of the {n_boot} bootstrap refits failed "
                                f"({_failure_words(status)}); validation is impossible")
-    _announce_failed_refits("validate", np.where(good, 0, np.where(status == OK, RECAL_FAILED, status)), B)
+    _announce_failed_refits("validate", np.where(good, 0, np.where(status == OK, RECAL_FAILED, status)), n_boot)
     R = reps[good]
     train = R[:, 0, :].mean(0)
     test = R[:, 1, :].mean(0)
@@ -914,17 +915,17 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
         lo, hi = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
         ci[name] = (est + lo - dist.mean(), est + hi - dist.mean())
     ci_df = pd.DataFrame(ci, index=["lower", "upper"]).T
-    return ValidationResult(table=tab, ci=ci_df, level=level, B=B, n_failed=n_failed, seed=seed, n=n,
+    return ValidationResult(table=tab, ci=ci_df, level=level, n_boot=n_boot, n_failed=n_failed, seed=seed, n=n,
                             engine="python", ci_method="location-shifted bootstrap percentile (Noma et al. 2021)")
 
 
-def _validate_r(model, B: int, seed, level: float, n: int) -> ValidationResult:
+def _validate_r(model, n_boot: int, seed, level: float, n: int) -> ValidationResult:
     from .. import r_bridge
 
     _refuse_firth_r(model)
     r_bridge.require("rms")
     r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
-    out = r_bridge.call("h2s_validate", _r_fit_for(model), int(B), r_seed)
+    out = r_bridge.call("h2s_validate", _r_fit_for(model), int(n_boot), r_seed)
     tab = out.set_index("index")
     tab.index.name = None
     tab.columns = ["index_orig", "training", "test", "optimism", "index_corrected", "n"]
@@ -934,9 +935,9 @@ def _validate_r(model, B: int, seed, level: float, n: int) -> ValidationResult:
     tab.loc["C"] = c
     tab = tab.loc[_VALIDATE_INDEXES].astype(float)
     tab["optimism_mcse"] = np.nan
-    _announce_r_resamples("validate", model, B, r_seed, int(B - tab.loc["Dxy", "n"]))
+    _announce_r_resamples("validate", model, n_boot, r_seed, int(n_boot - tab.loc["Dxy", "n"]))
     ci = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=["C", "Slope", "B"])
-    return ValidationResult(table=tab, ci=ci, level=level, B=B, n_failed=int(B - tab.loc["Dxy", "n"]),
+    return ValidationResult(table=tab, ci=ci, level=level, n_boot=n_boot, n_failed=int(n_boot - tab.loc["Dxy", "n"]),
                             seed=seed, n=n, engine="r",
                             ci_method="not available from rms::validate (no per-replicate values); use engine='python'",
                             method="rms::validate(method='boot')")
@@ -958,7 +959,7 @@ class CalibrationHierarchyResult(Result):
     curve: pd.DataFrame
     hosmer_lemeshow: HosmerLemeshowResult
     lecessie: GofTestResult
-    B: int
+    n_boot: int
     level: float
     seed: Any
     n: int
@@ -1006,8 +1007,8 @@ _HIER_ROWS = [("mean", "observed - expected rate"), ("mean", "O/E ratio"), ("mea
               ("statistical test", "Spiegelhalter z")]
 
 
-@renamed_args(conf_level="level")
-def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 1000, seed: int | None = None,
+@renamed_args(conf_level="level", B="n_boot")
+def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: int = 1000, seed: int | None = None,
                           level: float = 0.95, g: int = 10, scheduler: Any = None,
                           engine: str | None = None, event: Any = None) -> CalibrationHierarchyResult:
     """All levels of the calibration hierarchy (Van Calster et al. 2016) with bootstrap CIs.
@@ -1020,12 +1021,12 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
     * Spiegelhalter z, the le Cessie-van Houwelingen test, and Hosmer-Lemeshow (legacy).
 
     Predictions are validated as given (no refitting): the CIs are bootstrap percentile
-    intervals over B resamples of (y, p) pairs, computed with ``run_replicates`` (``seed``).
+    intervals over n_boot resamples of (y, p) pairs, computed with ``run_replicates`` (``seed``).
     Give ``model`` (a LogisticModel) to validate its apparent predictions and use its design in
     the le Cessie-van Houwelingen test, or ``y``/``prob`` for external predictions.
     """
     engine = resolve_engine(engine)
-    B = _check_B(B)
+    n_boot = _check_B(n_boot)
     if model is not None:
         _check_model(model)
         yy, p = model.y, model.predict()
@@ -1052,12 +1053,12 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
             out[k] = np.concatenate([v, c])
         return out
 
-    reps = run_replicates(work, B, seed=seed, scheduler=scheduler, desc="calibration hierarchy")
+    reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, desc="calibration hierarchy")
     n_sep = int(np.sum(np.isnan(reps[:, 3]) & ~np.isnan(reps[:, 0])))
     if n_sep and not np.isnan(point[3]):
-        warnings.warn(f"calibration_hierarchy: in {n_sep} of {B} bootstrap resamples the predictions separate the "
+        warnings.warn(f"calibration_hierarchy: in {n_sep} of {n_boot} bootstrap resamples the predictions separate the "
                       "outcomes (no finite calibration slope); the slope and recalibration-intercept intervals use "
-                      f"the other {B - n_sep}", UserWarning, stacklevel=2)
+                      f"the other {n_boot - n_sep}", UserWarning, stacklevel=2)
     alpha = 1 - level
     lo = np.nanquantile(reps, alpha / 2, axis=0)
     hi = np.nanquantile(reps, 1 - alpha / 2, axis=0)
@@ -1074,5 +1075,5 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
     table.loc["le Cessie-van Houwelingen z", "p_value"] = lc.p_value
     table.loc["Hosmer-Lemeshow (legacy)", "p_value"] = hl.p_value
     curve_df = pd.DataFrame({"predicted": grid, "observed": curve, "lower": lo[k:], "upper": hi[k:]})
-    return CalibrationHierarchyResult(table=table, curve=curve_df, hosmer_lemeshow=hl, lecessie=lc, B=B,
+    return CalibrationHierarchyResult(table=table, curve=curve_df, hosmer_lemeshow=hl, lecessie=lc, n_boot=n_boot,
                                       level=level, seed=seed, n=n, n_events=int(yy.sum()), engine="python")

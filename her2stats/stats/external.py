@@ -213,9 +213,9 @@ class ExternalValidationResult(Result):
         return _expit(a + b * np.log(p / (1 - p)))
 
 
-@renamed_args(conf_level="level")
+@renamed_args(conf_level="level", B="n_boot")
 def validate_external(model: Any = None, data: pd.DataFrame | None = None, outcome: str | None = None,
-                      y: Any = None, prob: Any = None, B: int = 1000, seed: int | None = None,
+                      y: Any = None, prob: Any = None, n_boot: int = 1000, seed: int | None = None,
                       level: float = 0.95, hierarchy: bool = True, scheduler: Any = None,
                       engine: str | None = None, event: Any = None) -> ExternalValidationResult:
     """Validate a frozen logistic model on an external cohort, or predictions alone.
@@ -264,7 +264,7 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
     a1 = _recal_intercept(L, yy[fin])
     a, b, _, _ = _recalibrate(L, yy[fin])
     recal = pd.DataFrame({"intercept": [a1, a], "slope": [1.0, b]}, index=["intercept-only", "logistic"])
-    hier = (calibration_hierarchy(y=yy, prob=p, B=B, seed=seed, level=level, scheduler=scheduler,
+    hier = (calibration_hierarchy(y=yy, prob=p, n_boot=n_boot, seed=seed, level=level, scheduler=scheduler,
                                   engine=engine) if hierarchy else None)
     return ExternalValidationResult(n=len(yy), n_events=int(yy.sum()), n_excluded=n_excl + n_excl2, auc=auc,
                                     auc_se=se, auc_lower=lo, auc_upper=hi, val_prob=vp, hierarchy=hier,

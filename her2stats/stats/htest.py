@@ -520,8 +520,8 @@ def _fisher_2x2_or(x: np.ndarray, level: float) -> tuple[float, float, float]:
     return float(mle()), float(ncp_lower(alpha)), float(ncp_upper(alpha))
 
 
-@renamed_args(conf_level="level")
-def fisher_test(table: Any, level: float = 0.95, simulate: bool | str = "auto", B: int = 10_000,
+@renamed_args(conf_level="level", B="n_boot")
+def fisher_test(table: Any, level: float = 0.95, simulate: bool | str = "auto", n_boot: int = 10_000,
                 seed: int | None = 2024, engine: str | None = "python") -> TestResult:
     r"""Fisher's exact test on an r x c table of counts (R ``fisher.test``).
 
@@ -539,11 +539,11 @@ def fisher_test(table: Any, level: float = 0.95, simulate: bool | str = "auto", 
     level : float
         Level of the odds-ratio interval (2x2 only).
     simulate : bool or "auto"
-        Monte Carlo p-value from ``B`` random tables with the observed margins (R's
-        ``simulate.p.value = TRUE``): ``(1 + #{P(T*) <= P(T)}) / (B + 1)``. ``"auto"`` uses it only
+        Monte Carlo p-value from ``n_boot`` random tables with the observed margins (R's
+        ``simulate.p.value = TRUE``): ``(1 + #{P(T*) <= P(T)}) / (n_boot + 1)``. ``"auto"`` uses it only
         when the exact r x c computation would exceed its memory budget (large tables with
         many levels), and says so in ``method``; ``False`` raises instead.
-    B, seed : int
+    n_boot, seed : int
         Monte Carlo replicates and seed (replicates via :func:`her2stats.resampling.run_replicates`,
         so the p-value is reproducible).
     engine : {"python", "r", None}
@@ -580,12 +580,12 @@ def fisher_test(table: Any, level: float = 0.95, simulate: bool | str = "auto", 
                           estimate=est, estimate_name="odds ratio",
                           ci_low=lo, ci_high=hi, level=level)
     if simulate is True:
-        return _fisher_monte_carlo(arr, B, seed)
+        return _fisher_monte_carlo(arr, n_boot, seed)
     try:
         p = _fisher_rxc_pvalue(arr)
     except _FisherTooLarge:
         if simulate == "auto":
-            return _fisher_monte_carlo(arr, B, seed)
+            return _fisher_monte_carlo(arr, n_boot, seed)
         raise InputError(
             f"fisher_test: the exact test on this {arr.shape[0]}x{arr.shape[1]} table (n={n}) is too large to "
             "enumerate; use simulate=True (Monte Carlo p-value, R's simulate.p.value) or the chi-square test"
@@ -594,7 +594,7 @@ def fisher_test(table: Any, level: float = 0.95, simulate: bool | str = "auto", 
                       method="Fisher's Exact Test for Count Data", n=n, engine="python")
 
 
-def _fisher_monte_carlo(arr: np.ndarray, B: int, seed: int | None) -> TestResult:
+def _fisher_monte_carlo(arr: np.ndarray, n_boot: int, seed: int | None) -> TestResult:
     """Monte Carlo Fisher p-value: random tables with the observed margins (a random permutation of
     the column labels against the row labels), compared on -sum(log t_ij!) with R's tolerance."""
     from ..resampling import run_replicates
@@ -612,14 +612,14 @@ def _fisher_monte_carlo(arr: np.ndarray, B: int, seed: int | None) -> TestResult
         tables = np.bincount(cells.ravel(), minlength=n * r * c).reshape(n, r * c)
         return -lf[tables].sum(axis=1)
 
-    sims = run_replicates(draw, B, seed)
+    sims = run_replicates(draw, n_boot, seed)
     almost_one = 1 + 64 * np.finfo(float).eps
-    p = (1 + np.sum(sims <= observed / almost_one)) / (B + 1)
+    p = (1 + np.sum(sims <= observed / almost_one)) / (n_boot + 1)
     return TestResult(statistic=float("nan"), df=None, p_value=float(p),
-                      method=f"Fisher's Exact Test for Count Data with simulated p-value (based on {B} replicates)",
+                      method=f"Fisher's Exact Test for Count Data with simulated p-value (based on {n_boot} replicates)",
                       n=int(x.sum()), engine="python",
-                      notes=(f"Monte Carlo p-value ({B} replicates, seed {seed}); Monte Carlo SE "
-                             f"{np.sqrt(p * (1 - p) / B):.2g}",))
+                      notes=(f"Monte Carlo p-value ({n_boot} replicates, seed {seed}); Monte Carlo SE "
+                             f"{np.sqrt(p * (1 - p) / n_boot):.2g}",))
 
 
 @renamed_args(conf_level="level")

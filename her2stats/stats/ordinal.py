@@ -429,7 +429,7 @@ class OrdinalCalibrationResult(Result):
     curves: pd.DataFrame
     per_class: dict
     classes: tuple
-    B: int
+    n_boot: int
     level: float
     n: int
     engine: str
@@ -484,8 +484,8 @@ def _labels_and_probs(y: Any, probs: Any) -> tuple[np.ndarray, pd.DataFrame]:
     return labels, pd.DataFrame(P, columns=classes)
 
 
-@renamed_args(conf_level="level")
-def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | None = None, level: float = 0.95,
+@renamed_args(conf_level="level", B="n_boot")
+def ordinal_calibration(y: Any, probs: pd.DataFrame, n_boot: int = 200, seed: int | None = None, level: float = 0.95,
                         scheduler: Any = None, engine: str | None = None) -> OrdinalCalibrationResult:
     """Per-class (one-vs-rest) calibration of multiclass predicted probabilities.
 
@@ -494,7 +494,7 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | N
     calibration (O - E, O/E, calibration intercept ``a`` of ``logit P(y=k) = a + offset(logit p_k)``),
     weak calibration (slope ``b`` of ``logit P(y=k) = a + b logit p_k``), and the lowess
     flexible curve with ICI/E50/E90/Emax (Austin & Steyerberg, Stat Med 2019;38:4051-65).
-    CIs are bootstrap percentile intervals (``B`` resamples of (y, p) pairs via
+    CIs are bootstrap percentile intervals (``n_boot`` resamples of (y, p) pairs via
     :func:`her2stats.resampling.run_replicates`; class k uses the k-th child of
     ``SeedSequence(seed)``, so the result does not depend on ``scheduler``'s worker count).
     Predictions are validated as given: nothing is refitted. Van Hoorde et al. (Stat Med
@@ -514,7 +514,7 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | N
     rows, curves, per_class = [], [], {}
     for cl, ss in zip(classes, children):
         p = np.clip(P[cl].to_numpy(), 1e-12, 1 - 1e-12)  # a class probability of exactly 0/1 has no logit
-        res = calibration_hierarchy(y=(labels == cl).astype(float), prob=p, B=B, seed=ss, level=level,
+        res = calibration_hierarchy(y=(labels == cl).astype(float), prob=p, n_boot=n_boot, seed=ss, level=level,
                                     scheduler=scheduler, engine=eng)
         per_class[cl] = res
         t = res.table.loc[list(_CAL_ROWS)]
@@ -525,7 +525,7 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | N
     return OrdinalCalibrationResult(table=pd.concat(rows, ignore_index=True),
                                     curves=pd.concat(curves, ignore_index=True)[["class", "predicted", "observed",
                                                                                  "lower", "upper"]],
-                                    per_class=per_class, classes=classes, B=int(B), level=level,
+                                    per_class=per_class, classes=classes, n_boot=int(n_boot), level=level,
                                     n=len(labels), engine=eng)
 
 
@@ -557,16 +557,16 @@ class OrdinalEvaluation(Result):
         return self.calibration.plot(ax=ax)
 
 
-@renamed_args(conf_level="level")
+@renamed_args(conf_level="level", B="n_boot_calibration")
 def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort: str = "apparent",
-                     ci: str = "delong", n_boot: int = 0, B: int = 200, seed: int | None = None,
+                     ci: str = "delong", n_boot: int = 0, n_boot_calibration: int = 200, seed: int | None = None,
                      level: float = 0.95, scheduler: Any = None, engine: str | None = None) -> OrdinalEvaluation:
     """Evaluate a fitted (frozen) ordinal model on a cohort: multiclass discrimination + per-class calibration.
 
     * Hand & Till (2001) multiclass AUC (``pROC::multiclass.roc``) with an optional stratified
       bootstrap CI (``n_boot``), and each class's one-vs-rest AUC with ``ci`` (DeLong by default)
       -- :func:`her2stats.stats.roc.multiclass_auc`;
-    * one-vs-rest calibration intercept, slope, ICI/E50/E90/Emax and curves with ``B`` bootstrap
+    * one-vs-rest calibration intercept, slope, ICI/E50/E90/Emax and curves with ``n_boot_calibration`` bootstrap
       resamples -- :func:`ordinal_calibration`.
 
     ``df=None`` evaluates the fitting data (apparent performance, optimistic); pass the internal
@@ -600,7 +600,7 @@ def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort
     disc = multiclass_auc(labels, probs, ci=ci, level=level, n_boot=n_boot,
                           seed=None if seeds[0] is None else int(seeds[0].generate_state(1)[0] % (2**31 - 1)),
                           scheduler=scheduler, engine=eng)
-    cal = ordinal_calibration(labels, probs, B=B, seed=None if seeds[1] is None else int(seeds[1].generate_state(1)[0]),
+    cal = ordinal_calibration(labels, probs, n_boot=n_boot_calibration, seed=None if seeds[1] is None else int(seeds[1].generate_state(1)[0]),
                               level=level, scheduler=scheduler, engine=eng)
     return OrdinalEvaluation(discrimination=disc, calibration=cal, probabilities=probs, n=len(labels),
                              n_excluded=n_excl, cohort=cohort, engine=eng)

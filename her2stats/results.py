@@ -94,7 +94,22 @@ def display_frame(frame: pd.DataFrame, max_rows: int = 40) -> tuple[pd.DataFrame
 RENAMED_FIELDS: Mapping[str, str] = {"conf_level": "level", "B": "n_boot", "lower": "ci_low", "upper": "ci_high"}
 
 
-class Result:
+class _ResultType(type):
+    """Lets a result type be built with the old names of renamed fields (deprecated, one release)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            fields = getattr(cls, "__dataclass_fields__", {})
+            for old in [k for k in kwargs if k not in fields]:
+                new = cls._renamed.get(old) or RENAMED_FIELDS.get(old)
+                if new is not None and new in fields and new not in kwargs:
+                    warnings.warn(f"{cls.__name__}({old}=...) is deprecated; use {new}= (the old name will be removed "
+                                  "in the next release)", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+        return super().__call__(*args, **kwargs)
+
+
+class Result(metaclass=_ResultType):
     """Mixin for frozen result dataclasses (``@dataclass(frozen=True, repr=False)``)."""
 
     #: class-specific deprecated attribute names (old -> new), on top of RENAMED_FIELDS

@@ -281,7 +281,7 @@ def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any =
     c = res.concordance
     notes = [f"n = {res.n}, events = {res.n_events}" + (f"; {res.n_excluded} excluded for missing values" if res.n_excluded else "")
              + f". Ties: {res.ties}.",
-             f"Harrell's C-index {fmt_ci(c.concordance, c.lower, c.upper)}; likelihood-ratio test "
+             f"Harrell's C-index {fmt_ci(c.concordance, c.ci_low, c.ci_high)}; likelihood-ratio test "
              f"\u03c7\u00b2 = {res.lr_statistic:.2f}, df = {res.lr_df}, P {_p_sentence(res.lr_p_value)}."]
     if res.steps is not None and len(res.steps):
         notes.append(f"Covariates selected by stepwise AIC: {', '.join(L.var(c, unit=False) for c in res.covariates)}.")
@@ -376,8 +376,8 @@ def validation_table(results: Mapping[str, Any], title: str = "Internal validati
             if key not in t.index:
                 continue
             corr = t.loc[key, "index_corrected"]
-            if key in ci.index and np.isfinite(ci.loc[key, "lower"]):
-                corr_txt = fmt_ci(corr, ci.loc[key, "lower"], ci.loc[key, "upper"])
+            if key in ci.index and np.isfinite(ci.loc[key, "ci_low"]):
+                corr_txt = fmt_ci(corr, ci.loc[key, "ci_low"], ci.loc[key, "ci_high"])
             else:
                 corr_txt = fmt_num(corr)
             rows.append({"Model": model_label(model), "Index": label, "Apparent": fmt_num(t.loc[key, "index_orig"]),

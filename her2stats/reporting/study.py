@@ -746,12 +746,12 @@ def _survival(df: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict, resul
     results["ph_test"] = ph
     for r in cr.summary.to_dict("records"):
         numbers[f"hr/{r['term']}"] = float(r["HR"])
-        numbers[f"hr_ci_low/{r['term']}"] = float(r["lower"])
-        numbers[f"hr_ci_high/{r['term']}"] = float(r["upper"])
+        numbers[f"hr_ci_low/{r['term']}"] = float(r["ci_low"])
+        numbers[f"hr_ci_high/{r['term']}"] = float(r["ci_high"])
         numbers[f"hr_p/{r['term']}"] = float(r["p_value"])
     numbers["cox_c"] = float(cr.concordance.concordance)
-    numbers["cox_c_low"] = float(cr.concordance.lower)
-    numbers["cox_c_high"] = float(cr.concordance.upper)
+    numbers["cox_c_ci_low"] = float(cr.concordance.ci_low)
+    numbers["cox_c_ci_high"] = float(cr.concordance.ci_high)
     glob = ph.table[ph.table["term"].astype(str).str.upper() == "GLOBAL"]
     if len(glob):
         numbers["ph_global_p"] = float(glob["p_value"].iloc[0])

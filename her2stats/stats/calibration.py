@@ -758,7 +758,7 @@ class ValidationResult(Result):
     ``table``: rows Dxy, C, R2, Intercept, Slope, Emax, D, U, Q, B (Brier), g, gp; columns
     index_orig, training, test, optimism, index_corrected, n (as rms; C = (Dxy + 1)/2 is added),
     and optimism_mcse, the Monte-Carlo standard error of the optimism (Python engine).
-    ``ci``: lower/upper confidence limits of the optimism-corrected C, Slope and Brier score.
+    ``ci``: ci_low/ci_high confidence limits of the optimism-corrected C, Slope and Brier score.
     ``n_failed``: bootstrap refits that failed and were left out (announced with a warning).
     """
 
@@ -775,8 +775,8 @@ class ValidationResult(Result):
 
     def to_frame(self) -> pd.DataFrame:
         out = self.table.copy()
-        out["ci_lower"] = self.ci["lower"].reindex(out.index)
-        out["ci_upper"] = self.ci["upper"].reindex(out.index)
+        out["ci_low"] = self.ci["ci_low"].reindex(out.index)
+        out["ci_high"] = self.ci["ci_high"].reindex(out.index)
         return out
 
     def _title(self) -> str:
@@ -914,7 +914,7 @@ def validate(model, n_boot: int = 1000, method: str = "boot", seed: int | None =
         est = tab.loc[name, "index_corrected"]
         lo, hi = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
         ci[name] = (est + lo - dist.mean(), est + hi - dist.mean())
-    ci_df = pd.DataFrame(ci, index=["lower", "upper"]).T
+    ci_df = pd.DataFrame(ci, index=["ci_low", "ci_high"]).T
     return ValidationResult(table=tab, ci=ci_df, level=level, n_boot=n_boot, n_failed=n_failed, seed=seed, n=n,
                             engine="python", ci_method="location-shifted bootstrap percentile (Noma et al. 2021)")
 
@@ -936,7 +936,7 @@ def _validate_r(model, n_boot: int, seed, level: float, n: int) -> ValidationRes
     tab = tab.loc[_VALIDATE_INDEXES].astype(float)
     tab["optimism_mcse"] = np.nan
     _announce_r_resamples("validate", model, n_boot, r_seed, int(n_boot - tab.loc["Dxy", "n"]))
-    ci = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=["C", "Slope", "B"])
+    ci = pd.DataFrame({"ci_low": np.nan, "ci_high": np.nan}, index=["C", "Slope", "B"])
     return ValidationResult(table=tab, ci=ci, level=level, n_boot=n_boot, n_failed=int(n_boot - tab.loc["Dxy", "n"]),
                             seed=seed, n=n, engine="r",
                             ci_method="not available from rms::validate (no per-replicate values); use engine='python'",
@@ -977,8 +977,8 @@ class CalibrationHierarchyResult(Result):
             _, ax = plt.subplots(figsize=(4.5, 4.5))
         ax.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="Ideal")
         ax.plot(self.curve["predicted"], self.curve["observed"], color="k", lw=1.5, label="Flexible (lowess)")
-        if "lower" in self.curve:
-            ax.fill_between(self.curve["predicted"], self.curve["lower"], self.curve["upper"], color="0.85",
+        if "ci_low" in self.curve:
+            ax.fill_between(self.curve["predicted"], self.curve["ci_low"], self.curve["ci_high"], color="0.85",
                             label=f"{self.level:.0%} bootstrap band")
         t = self.table["estimate"]
         ax.text(0.02, 0.98, f"intercept {t['calibration intercept']:.2f}\nslope {t['calibration slope']:.2f}\n"
@@ -1063,7 +1063,7 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: i
     lo = np.nanquantile(reps, alpha / 2, axis=0)
     hi = np.nanquantile(reps, 1 - alpha / 2, axis=0)
     k = len(point)
-    table = pd.DataFrame({"level": [r[0] for r in _HIER_ROWS], "estimate": point, "lower": lo[:k], "upper": hi[:k]},
+    table = pd.DataFrame({"level": [r[0] for r in _HIER_ROWS], "estimate": point, "ci_low": lo[:k], "ci_high": hi[:k]},
                          index=[r[1] for r in _HIER_ROWS])
     table["ideal"] = [0, 1, 0, 1, 0, 0, 0, 0, 0, 0]
     hl = hosmer_lemeshow(yy, p, g=g, engine=engine)
@@ -1074,6 +1074,6 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: i
     table.loc["Spiegelhalter z", "p_value"] = 2 * norm.sf(abs(point[-1]))
     table.loc["le Cessie-van Houwelingen z", "p_value"] = lc.p_value
     table.loc["Hosmer-Lemeshow (legacy)", "p_value"] = hl.p_value
-    curve_df = pd.DataFrame({"predicted": grid, "observed": curve, "lower": lo[k:], "upper": hi[k:]})
+    curve_df = pd.DataFrame({"predicted": grid, "observed": curve, "ci_low": lo[k:], "ci_high": hi[k:]})
     return CalibrationHierarchyResult(table=table, curve=curve_df, hosmer_lemeshow=hl, lecessie=lc, n_boot=n_boot,
                                       level=level, seed=seed, n=n, n_events=int(yy.sum()), engine="python")

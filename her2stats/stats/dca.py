@@ -178,7 +178,7 @@ class DecisionCurve(Result):
             lo, hi = np.nanquantile(d, [alpha, 1 - alpha], axis=0)
             p_better = np.nanmean(d > 0, axis=0)
         return pd.DataFrame({"threshold": self.thresholds, "difference": self._nb(a) - self._nb(b),
-                             "lower": lo, "upper": hi, "p_better": p_better})
+                             "ci_low": lo, "ci_high": hi, "p_better": p_better})
 
     def plot(self, ax: Any = None, ci: bool = True, ylim: tuple[float, float] | None = None,
              standardized: bool = False) -> Any:
@@ -193,7 +193,7 @@ class DecisionCurve(Result):
             style = {"all": {"color": "0.5", "lw": 1}, "none": {"color": "k", "lw": 1}}.get(s, {"color": f"C{k}", "lw": 1.6})
             ax.plot(part["threshold"], part[col], label=s, **style)
             if ci and self.boot is not None and s not in _RESERVED and not standardized:
-                ax.fill_between(part["threshold"], part["nb_lower"], part["nb_upper"], color=style["color"], alpha=0.15,
+                ax.fill_between(part["threshold"], part["nb_ci_low"], part["nb_ci_high"], color=style["color"], alpha=0.15,
                                 linewidth=0)
         top = max(self.table.loc[self.table["strategy"] != "none", col].max(), 0.01)
         # treat-all dives far below zero at high thresholds; clip the axis to the useful region
@@ -290,8 +290,8 @@ def _boot_bands(table: pd.DataFrame, boot: np.ndarray, strategies: tuple[str, ..
         p_benef = np.nanmean(boot > best_ref[:, None, :], axis=0)     # (S, T)
     table = table.copy()
     T = boot.shape[2]
-    table["nb_lower"] = np.concatenate([lo[k] for k in range(len(strategies))])
-    table["nb_upper"] = np.concatenate([hi[k] for k in range(len(strategies))])
+    table["nb_ci_low"] = np.concatenate([lo[k] for k in range(len(strategies))])
+    table["nb_ci_high"] = np.concatenate([hi[k] for k in range(len(strategies))])
     pb = np.concatenate([p_benef[k] if s not in _RESERVED else np.full(T, np.nan) for k, s in enumerate(strategies)])
     table["p_beneficial"] = pb
     return table
@@ -323,8 +323,8 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
     -------
     DecisionCurve
         ``table`` columns: threshold, strategy, net_benefit, standardized_net_benefit,
-        interventions_avoided_per_100, tp_rate, fp_rate, test_pos_rate, harm (+ nb_lower,
-        nb_upper, p_beneficial with ``n_boot``).
+        interventions_avoided_per_100, tp_rate, fp_rate, test_pos_rate, harm (+ nb_ci_low,
+        nb_ci_high, p_beneficial with ``n_boot``).
 
     Examples
     --------

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,7 +150,7 @@ def frozen_lrm(coefficients: Mapping[str, float] | pd.Series, knots: Mapping[str
 # --------------------------------------------------------------------------- DeLong
 @renamed_args(conf_level="level")
 def delong_auc_ci(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
-    """AUC with DeLong's variance: (auc, se, lower, upper); limits clipped to [0, 1] as pROC.
+    """AUC with DeLong's variance: (auc, se, ci_low, ci_high); limits clipped to [0, 1] as pROC.
 
     Controls are expected below cases (direction "<"); the placements come from
     :func:`her2stats.stats.roc._delong_placements` (one implementation of DeLong in the package).
@@ -170,13 +170,15 @@ def delong_auc_ci(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> tupl
 class ExternalValidationResult(Result):
     """External validation of a frozen logistic model (or of predictions)."""
 
+    _renamed: ClassVar[Mapping[str, str]] = {"auc_lower": "auc_ci_low", "auc_upper": "auc_ci_high"}
+
     n: int
     n_events: int
     n_excluded: int
     auc: float
     auc_se: float
-    auc_lower: float
-    auc_upper: float
+    auc_ci_low: float
+    auc_ci_high: float
     val_prob: ValProbResult
     hierarchy: CalibrationHierarchyResult | None
     recalibration: pd.DataFrame
@@ -186,7 +188,7 @@ class ExternalValidationResult(Result):
     method: str = "external validation (frozen model, no refitting)"
 
     def to_frame(self) -> pd.DataFrame:
-        rows = {"C (AUC)": self.auc, "C lower": self.auc_lower, "C upper": self.auc_upper,
+        rows = {"C (AUC)": self.auc, "C ci_low": self.auc_ci_low, "C ci_high": self.auc_ci_high,
                 "calibration intercept (slope=1)": self.recalibration.loc["intercept-only", "intercept"],
                 "calibration slope": self.recalibration.loc["logistic", "slope"],
                 "Brier": self.val_prob.Brier, "Eavg (ICI)": self.val_prob.Eavg, "E90": self.val_prob.E90,
@@ -267,7 +269,7 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
     hier = (calibration_hierarchy(y=yy, prob=p, n_boot=n_boot, seed=seed, level=level, scheduler=scheduler,
                                   engine=engine) if hierarchy else None)
     return ExternalValidationResult(n=len(yy), n_events=int(yy.sum()), n_excluded=n_excl + n_excl2, auc=auc,
-                                    auc_se=se, auc_lower=lo, auc_upper=hi, val_prob=vp, hierarchy=hier,
+                                    auc_se=se, auc_ci_low=lo, auc_ci_high=hi, val_prob=vp, hierarchy=hier,
                                     recalibration=recal, level=level, engine=engine, model=model)
 
 
@@ -276,6 +278,8 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
 class ExternalCoxValidationResult(Result):
     """External validation of a frozen Cox model at a time horizon."""
 
+    _renamed: ClassVar[Mapping[str, str]] = {"oe_lower": "oe_ci_low", "oe_upper": "oe_ci_high"}
+
     horizon: float
     n: int
     n_events: int
@@ -283,8 +287,8 @@ class ExternalCoxValidationResult(Result):
     observed_risk: float
     expected_risk: float
     oe_ratio: float
-    oe_lower: float
-    oe_upper: float
+    oe_ci_low: float
+    oe_ci_high: float
     calibration_slope: float
     slope_se: float
     c_index: float
@@ -296,7 +300,7 @@ class ExternalCoxValidationResult(Result):
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"value": {"horizon": self.horizon, "observed risk (KM)": self.observed_risk,
                                        "expected risk": self.expected_risk, "O/E": self.oe_ratio,
-                                       "O/E lower": self.oe_lower, "O/E upper": self.oe_upper,
+                                       "O/E ci_low": self.oe_ci_low, "O/E ci_high": self.oe_ci_high,
                                        "calibration slope": self.calibration_slope, "Harrell C": self.c_index}})
 
     def plot(self, ax=None):
@@ -306,9 +310,9 @@ class ExternalCoxValidationResult(Result):
             _, ax = plt.subplots(figsize=(4.5, 4.5))
         g = self.groups
         ax.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1)
-        ax.errorbar(g["expected"], g["observed"], yerr=[g["observed"] - g["lower"], g["upper"] - g["observed"]],
+        ax.errorbar(g["expected"], g["observed"], yerr=[g["observed"] - g["ci_low"], g["ci_high"] - g["observed"]],
                     fmt="o", color="k", ms=4, lw=0.8)
-        top = float(np.nanmax([g["expected"].max(), g["upper"].max()])) * 1.05
+        top = float(np.nanmax([g["expected"].max(), g["ci_high"].max()])) * 1.05
         ax.set(xlim=(0, top), ylim=(0, top), xlabel=f"Predicted risk at t={self.horizon:g}",
                ylabel="Observed risk (Kaplan-Meier)")
         return ax
@@ -400,9 +404,9 @@ def validate_external_cox(data: pd.DataFrame, duration: str, event: str, horizon
             continue
         sg, seg = _km_at(t[m], e[m], horizon)
         rows.append({"group": g + 1, "n": int(m.sum()), "events": int(e[m].sum()), "expected": float(risk[m].mean()),
-                     "observed": 1 - sg, "lower": max(0.0, 1 - sg - z * seg), "upper": min(1.0, 1 - sg + z * seg)})
+                     "observed": 1 - sg, "ci_low": max(0.0, 1 - sg - z * seg), "ci_high": min(1.0, 1 - sg + z * seg)})
     return ExternalCoxValidationResult(
         horizon=float(horizon), n=len(t), n_events=int(e.sum()), n_excluded=n_excl, observed_risk=obs,
-        expected_risk=exp_, oe_ratio=oe, oe_lower=float(oe * np.exp(-z * se_log)), oe_upper=float(oe * np.exp(z * se_log)),
+        expected_risk=exp_, oe_ratio=oe, oe_ci_low=float(oe * np.exp(-z * se_log)), oe_ci_high=float(oe * np.exp(z * se_log)),
         calibration_slope=float(ph.params[0]), slope_se=float(ph.bse[0]), c_index=cidx, groups=pd.DataFrame(rows),
         level=level)

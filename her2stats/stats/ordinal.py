@@ -420,7 +420,7 @@ _CAL_ROWS = ("observed - expected rate", "O/E ratio", "calibration intercept", "
 class OrdinalCalibrationResult(Result):
     """One-vs-rest calibration of each class's predicted probability (bootstrap percentile CIs).
 
-    ``table``: class, measure, estimate, lower, upper, ideal. ``curves``: flexible (lowess)
+    ``table``: class, measure, estimate, ci_low, ci_high, ideal. ``curves``: flexible (lowess)
     calibration curve per class with its bootstrap band. ``per_class`` keeps the full
     :class:`~her2stats.stats.calibration.CalibrationHierarchyResult` of every class.
     """
@@ -448,7 +448,7 @@ class OrdinalCalibrationResult(Result):
         for cl in self.classes:
             c = self.curves[self.curves["class"] == cl]
             line, = ax.plot(c["predicted"], c["observed"], lw=1.5, label=f"{cl}")
-            ax.fill_between(c["predicted"], c["lower"], c["upper"], color=line.get_color(), alpha=0.15, lw=0)
+            ax.fill_between(c["predicted"], c["ci_low"], c["ci_high"], color=line.get_color(), alpha=0.15, lw=0)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability of the class",
                ylabel="Observed proportion in the class")
         ax.legend(loc="lower right", frameon=False, fontsize=8)
@@ -519,12 +519,12 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, n_boot: int = 200, seed: in
         per_class[cl] = res
         t = res.table.loc[list(_CAL_ROWS)]
         rows.append(pd.DataFrame({"class": cl, "measure": t.index, "estimate": t["estimate"].to_numpy(),
-                                  "lower": t["lower"].to_numpy(), "upper": t["upper"].to_numpy(),
+                                  "ci_low": t["ci_low"].to_numpy(), "ci_high": t["ci_high"].to_numpy(),
                                   "ideal": t["ideal"].to_numpy(), "n_class": counts[cl]}))
         curves.append(res.curve.assign(**{"class": cl}))
     return OrdinalCalibrationResult(table=pd.concat(rows, ignore_index=True),
                                     curves=pd.concat(curves, ignore_index=True)[["class", "predicted", "observed",
-                                                                                 "lower", "upper"]],
+                                                                                 "ci_low", "ci_high"]],
                                     per_class=per_class, classes=classes, n_boot=int(n_boot), level=level,
                                     n=len(labels), engine=eng)
 
@@ -546,9 +546,9 @@ class OrdinalEvaluation(Result):
         d = self.discrimination.to_frame()
         disc = pd.DataFrame({"class": ["all"] + list(d["class"].iloc[1:]),
                              "measure": ["Hand-Till AUC"] + ["one-vs-rest AUC"] * (len(d) - 1),
-                             "estimate": d["auc"].to_numpy(), "lower": d["ci_low"].to_numpy(),
-                             "upper": d["ci_high"].to_numpy()})
-        cal = self.calibration.table[["class", "measure", "estimate", "lower", "upper"]]
+                             "estimate": d["auc"].to_numpy(), "ci_low": d["ci_low"].to_numpy(),
+                             "ci_high": d["ci_high"].to_numpy()})
+        cal = self.calibration.table[["class", "measure", "estimate", "ci_low", "ci_high"]]
         out = pd.concat([disc, cal], ignore_index=True)
         out.insert(0, "cohort", self.cohort)
         return out

@@ -209,7 +209,7 @@ def _check_boot(n_boot: Any) -> int:
 class TimeDependentAUC(Result):
     """Cumulative/dynamic AUC(t) per time with CI."""
 
-    table: pd.DataFrame  # time, auc, se, lower, upper, n_cases, n_controls
+    table: pd.DataFrame  # time, auc, se, ci_low, ci_high, n_cases, n_controls
     mean_auc: float      # AUC(t) averaged over the KM event distribution (scikit-survival's mean_auc)
     n: int
     n_boot: int
@@ -229,8 +229,8 @@ class TimeDependentAUC(Result):
             _, ax = plt.subplots(figsize=(5, 3.5))
         tab = self.table
         ax.plot(tab["time"], tab["auc"], "o-", color="C0")
-        if tab["lower"].notna().any():
-            ax.fill_between(tab["time"], tab["lower"], tab["upper"], color="C0", alpha=0.15, linewidth=0)
+        if tab["ci_low"].notna().any():
+            ax.fill_between(tab["time"], tab["ci_low"], tab["ci_high"], color="C0", alpha=0.15, linewidth=0)
         ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
         ax.set_xlabel("Time")
         ax.set_ylabel("AUC(t)")
@@ -242,7 +242,7 @@ class TimeDependentAUC(Result):
 class BrierResult(Result):
     """IPCW Brier score per time (with CI) and the integrated Brier score."""
 
-    table: pd.DataFrame  # time, brier, se, lower, upper
+    table: pd.DataFrame  # time, brier, se, ci_low, ci_high
     integrated: float | None
     n: int
     n_boot: int
@@ -262,8 +262,8 @@ class UnoCResult(Result):
 
     concordance: float
     se: float
-    lower: float
-    upper: float
+    ci_low: float
+    ci_high: float
     tau: float | None
     n: int
     n_boot: int
@@ -274,7 +274,7 @@ class UnoCResult(Result):
     method: str = "Uno (IPCW, G^-2 weights)"
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"C": self.concordance, "se": self.se, "lower": self.lower, "upper": self.upper,
+        return pd.DataFrame([{"C": self.concordance, "se": self.se, "ci_low": self.ci_low, "ci_high": self.ci_high,
                               "tau": self.tau, "n": self.n}])
 
 
@@ -282,7 +282,7 @@ class UnoCResult(Result):
 class HorizonCalibration(Result):
     """Predicted vs Kaplan-Meier observed risk by ``horizon`` within groups of predicted risk."""
 
-    table: pd.DataFrame   # group, n, events, predicted, observed, lower, upper
+    table: pd.DataFrame   # group, n, events, predicted, observed, ci_low, ci_high
     horizon: float
     observed_overall: float
     expected_overall: float
@@ -300,9 +300,9 @@ class HorizonCalibration(Result):
             _, ax = plt.subplots(figsize=(4.5, 4.5))
         tab = self.table
         ax.errorbar(tab["predicted"], tab["observed"],
-                    yerr=[tab["observed"] - tab["lower"], tab["upper"] - tab["observed"]], fmt="o", color="C0",
+                    yerr=[tab["observed"] - tab["ci_low"], tab["ci_high"] - tab["observed"]], fmt="o", color="C0",
                     capsize=3)
-        top = max(1e-3, float(np.nanmax(tab[["predicted", "upper"]].to_numpy())) * 1.05)
+        top = max(1e-3, float(np.nanmax(tab[["predicted", "ci_high"]].to_numpy())) * 1.05)
         ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1)
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
@@ -342,7 +342,7 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
         out = r_bridge.call("h2s_td_auc", time=t, event=e, risk=r, times=tt, conf_level=level)
         # one time point comes back from R as a scalar: keep one value per time
         auc, se = np.atleast_1d(np.asarray(out["auc"], float)), np.atleast_1d(np.asarray(out["se"], float))
-        lo, hi = np.atleast_1d(np.asarray(out["lower"], float)), np.atleast_1d(np.asarray(out["upper"], float))
+        lo, hi = np.atleast_1d(np.asarray(out["ci_low"], float)), np.atleast_1d(np.asarray(out["ci_high"], float))
     else:
         auc = _auc_at(t, e, r, tt, left)
         se = lo = hi = np.full(len(tt), np.nan)
@@ -350,7 +350,7 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
             boot = _boot(lambda idx: _auc_at(t[idx], e[idx], r[idx], tt, left), len(t), n_boot, seed, scheduler, len(tt))
             lo, hi, se, failed = _percentile(boot, level)
     mean_auc = _mean_auc(t, e, tt, auc)
-    table = pd.DataFrame({"time": tt, "auc": auc, "se": se, "lower": lo, "upper": hi, "n_cases": n_cases,
+    table = pd.DataFrame({"time": tt, "auc": auc, "se": se, "ci_low": lo, "ci_high": hi, "n_cases": n_cases,
                           "n_controls": n_ctrl})
     return TimeDependentAUC(table=table, mean_auc=mean_auc, n=len(t), n_boot=n_boot if eng == "python" else 0,
                             n_boot_failed=failed, g_limit=g_limit, engine=eng, level=level)
@@ -396,7 +396,7 @@ def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[
         out = r_bridge.call("h2s_td_brier", time=t, event=e, risk=1 - S, times=tt, conf_level=level)
         # one time point comes back from R as a scalar: keep one value per time
         bs, se = np.atleast_1d(np.asarray(out["brier"], float)), np.atleast_1d(np.asarray(out["se"], float))
-        lo, hi = np.atleast_1d(np.asarray(out["lower"], float)), np.atleast_1d(np.asarray(out["upper"], float))
+        lo, hi = np.atleast_1d(np.asarray(out["ci_low"], float)), np.atleast_1d(np.asarray(out["ci_high"], float))
     else:
         bs = _brier_at(t, e, S, tt, left)
         se = lo = hi = np.full(len(tt), np.nan)
@@ -405,7 +405,7 @@ def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[
                          len(tt))
             lo, hi, se, failed = _percentile(boot, level)
     ibs = float(np.trapezoid(bs, tt) / (tt[-1] - tt[0])) if len(tt) >= 2 else None
-    table = pd.DataFrame({"time": tt, "brier": bs, "se": se, "lower": lo, "upper": hi})
+    table = pd.DataFrame({"time": tt, "brier": bs, "se": se, "ci_low": lo, "ci_high": hi})
     return BrierResult(table=table, integrated=ibs, n=len(t), n_boot=n_boot if eng == "python" else 0,
                        n_boot_failed=failed, g_limit=g_limit, engine=eng, level=level)
 
@@ -453,7 +453,7 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
                          scheduler, 1)
             lo_a, hi_a, sd_a, failed = _percentile(boot, level)
             lo, hi, se = float(lo_a[0]), float(hi_a[0]), float(sd_a[0])
-    return UnoCResult(concordance=c, se=se, lower=lo, upper=hi, tau=tau, n=len(t), n_boot=n_boot if eng == "python" else 0,
+    return UnoCResult(concordance=c, se=se, ci_low=lo, ci_high=hi, tau=tau, n=len(t), n_boot=n_boot if eng == "python" else 0,
                       n_boot_failed=failed, g_limit=g_limit, engine=eng, level=level)
 
 
@@ -491,7 +491,7 @@ def calibration_at_horizon(time: Any, event: Any, predicted_risk: Any, horizon: 
         else:
             s, sl, sh = float(tab["survival"].iloc[j]), float(lo[j]), float(hi[j])
         rows.append({"group": k + 1, "n": int(m.sum()), "events": int(e[m].sum()), "predicted": float(p[m].mean()),
-                     "observed": 1 - s, "lower": 1 - sh, "upper": 1 - sl})
+                     "observed": 1 - s, "ci_low": 1 - sh, "ci_high": 1 - sl})
     tab_all = _km_table(t, e)
     j = np.searchsorted(tab_all["time"].to_numpy(), horizon, side="right") - 1
     observed = 1 - (float(tab_all["survival"].iloc[j]) if j >= 0 else 1.0)

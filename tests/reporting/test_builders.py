@@ -169,6 +169,6 @@ def test_validation_table_matches_validate(demo):
     m = fit_lrm(demo, "her2_positive", ["age", "grade", "ki67"], engine="python")
     v = validate(m, B=20, seed=1, engine="python")
     d = B.validation_table({"clinical": v}).data.set_index("Index")
-    assert d.loc["C-index (AUC)", "Optimism-corrected"] == fmt_ci(v.corrected("C"), v.ci.loc["C", "lower"], v.ci.loc["C", "upper"])
+    assert d.loc["C-index (AUC)", "Optimism-corrected"] == fmt_ci(v.corrected("C"), v.ci.loc["C", "ci_low"], v.ci.loc["C", "ci_high"])
     assert d.loc["Somers' Dxy", "Apparent"] == fmt_num(v.table.loc["Dxy", "index_orig"])
     assert d.loc["Calibration slope", "Optimism"] == fmt_num(v.table.loc["Slope", "optimism"])

@@ -231,7 +231,7 @@ def test_calibration_hierarchy_values_and_cis(external):
     glm = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=np.log(p / (1 - p))).fit(tol=1e-12)
     assert t.loc["calibration intercept", "estimate"] == pytest.approx(glm.params[0], abs=1e-6)
     rows = ["calibration intercept", "calibration slope", "ICI", "E50", "E90", "Emax"]
-    assert (t.loc[rows, "lower"] <= t.loc[rows, "estimate"]).all() and (t.loc[rows, "estimate"] <= t.loc[rows, "upper"]).all()
+    assert (t.loc[rows, "ci_low"] <= t.loc[rows, "estimate"]).all() and (t.loc[rows, "estimate"] <= t.loc[rows, "ci_high"]).all()
     assert t.loc["Hosmer-Lemeshow (legacy)", "level"] == "legacy test"
     import matplotlib
     matplotlib.use("Agg")

@@ -131,7 +131,7 @@ class _ChunkRunner:
 def run_replicates(
     fn: Callable[[np.random.Generator, int], Any],
     n_boot: int,
-    seed: int | np.random.SeedSequence | None = None,
+    seed: int | np.random.SeedSequence | None = 0,
     scheduler: Any = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = False,

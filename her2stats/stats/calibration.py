@@ -633,7 +633,7 @@ def _r_fit_for(model):
 
 
 @renamed_args(B="n_boot")
-def calibrate(model, n_boot: int = 1000, method: str = "boot", seed: int | None = None, scheduler: Any = None,
+def calibrate(model, n_boot: int = 1000, method: str = "boot", seed: int | None = 0, scheduler: Any = None,
               progress: bool = False, engine: str | None = None) -> CalibrationCurve:
     """Overfitting-corrected calibration curve by the bootstrap (``rms::calibrate``).
 
@@ -823,7 +823,7 @@ def _emax(a: float, b: float) -> float:
 
 
 @renamed_args(conf_level="level", B="n_boot")
-def validate(model, n_boot: int = 1000, method: str = "boot", seed: int | None = None, level: float = 0.95,
+def validate(model, n_boot: int = 1000, method: str = "boot", seed: int | None = 0, level: float = 0.95,
              scheduler: Any = None, progress: bool = False, engine: str | None = None) -> ValidationResult:
     """Bootstrap optimism-corrected validation indices (``rms::validate``) with confidence intervals.
 
@@ -1008,7 +1008,7 @@ _HIER_ROWS = [("mean", "observed - expected rate"), ("mean", "O/E ratio"), ("mea
 
 
 @renamed_args(conf_level="level", B="n_boot")
-def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: int = 1000, seed: int | None = None,
+def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: int = 1000, seed: int | None = 0,
                           level: float = 0.95, g: int = 10, scheduler: Any = None,
                           engine: str | None = None, event: Any = None) -> CalibrationHierarchyResult:
     """All levels of the calibration hierarchy (Van Calster et al. 2016) with bootstrap CIs.

@@ -300,7 +300,7 @@ def _boot_bands(table: pd.DataFrame, boot: np.ndarray, strategies: tuple[str, ..
 # --------------------------------------------------------------------------- public API
 @renamed_args(conf_level="level")
 def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange(0.01, 1, 0.01),
-                   harm: float | Mapping[str, float] = 0.0, n_boot: int = 0, seed: int | None = None,
+                   harm: float | Mapping[str, float] = 0.0, n_boot: int = 0, seed: int | None = 0,
                    level: float = 0.95, scheduler: Any = None, engine: str | None = None,
                    event: Any = None) -> DecisionCurve:
     """Decision curve analysis for a binary outcome (``dcurves::dca`` parity).
@@ -405,7 +405,7 @@ def _bootstrap_net_benefit(n: int, P: np.ndarray, harms: np.ndarray, th: np.ndar
 @renamed_args(conf_level="level")
 def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], horizon: float,
                             thresholds: Any = np.arange(0.01, 1, 0.01), harm: float | Mapping[str, float] = 0.0,
-                            n_boot: int = 0, seed: int | None = None, level: float = 0.95,
+                            n_boot: int = 0, seed: int | None = 0, level: float = 0.95,
                             scheduler: Any = None) -> DecisionCurve:
     """Decision curve at a time horizon for right-censored outcomes (Kaplan-Meier based, as
     ``dcurves`` time-to-event). ``probs`` are predicted probabilities of an event by ``horizon``.

@@ -428,7 +428,7 @@ def _boot_reoptimised(y: np.ndarray, s: np.ndarray, direction: str, n_boot: int,
 
 # =========================================================================== public API
 def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: str = "exact", level: float = 0.95,
-                       n_boot: int = 2000, seed: Any = None, reoptimise: bool = False, direction: str = "<",
+                       n_boot: int = 2000, seed: Any = 0, reoptimise: bool = False, direction: str = "<",
                        role: str = "development", recompute_on_test: bool = False, na: str = "raise",
                        scheduler: Any = None, engine: str | None = None, event: Any = None) -> DiagnosticResult:
     """Sensitivity, specificity, PPV, NPV, accuracy and F1 with CIs at one operating point.
@@ -549,7 +549,7 @@ def _clean_binary_pred(y: Any, pred: Any, na: str, event: Any = None):
 
 
 def diagnostic_metrics_from_counts(tp: int, fp: int, tn: int, fn: int, ci: str = "exact", level: float = 0.95,
-                                   n_boot: int = 2000, seed: Any = None, scheduler: Any = None,
+                                   n_boot: int = 2000, seed: Any = 0, scheduler: Any = None,
                                    engine: str | None = "python") -> DiagnosticResult:
     """Accuracy metrics and CIs from a published 2x2 table (the auditor's entry point).
 

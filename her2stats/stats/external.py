@@ -217,7 +217,7 @@ class ExternalValidationResult(Result):
 
 @renamed_args(conf_level="level", B="n_boot")
 def validate_external(model: Any = None, data: pd.DataFrame | None = None, outcome: str | None = None,
-                      y: Any = None, prob: Any = None, n_boot: int = 1000, seed: int | None = None,
+                      y: Any = None, prob: Any = None, n_boot: int = 1000, seed: int | None = 0,
                       level: float = 0.95, hierarchy: bool = True, scheduler: Any = None,
                       engine: str | None = None, event: Any = None) -> ExternalValidationResult:
     """Validate a frozen logistic model on an external cohort, or predictions alone.

@@ -522,7 +522,7 @@ def _fisher_2x2_or(x: np.ndarray, level: float) -> tuple[float, float, float]:
 
 @renamed_args(conf_level="level", B="n_boot")
 def fisher_test(table: Any, level: float = 0.95, simulate: bool | str = "auto", n_boot: int = 10_000,
-                seed: int | None = 2024, engine: str | None = "python") -> TestResult:
+                seed: int | None = 0, engine: str | None = "python") -> TestResult:
     r"""Fisher's exact test on an r x c table of counts (R ``fisher.test``).
 
     The two-sided p-value sums the hypergeometric probabilities

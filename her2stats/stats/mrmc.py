@@ -773,7 +773,7 @@ def _r_fom_cov(study: _Study, metric: str, cov: str, threshold: float | None) ->
 def mrmc(df: pd.DataFrame, reader: str = "reader", treatment: str = "treatment", case: str = "case",
          truth: str = "truth", rating: str = "rating", method: str = "OR", cov: str = "jackknife",
          fixed: str | None = None, metric: str = "auc", threshold: float | None = None, level: float = 0.95,
-         treatments: Sequence[Any] | None = None, n_boot: int = 2000, seed: Any = None,
+         treatments: Sequence[Any] | None = None, n_boot: int = 2000, seed: Any = 0,
          engine: str | None = None) -> MRMCResult:
     """Multi-reader multi-case comparison of treatments (Obuchowski-Rockette / DBM, Hillis ddf).
 
@@ -905,7 +905,7 @@ class StandaloneResult(Result):
 def mrmc_standalone(df: pd.DataFrame, model: str, reader: str = "reader", case: str = "case",
                     truth: str = "truth", rating: str = "rating", margin: float = 0.0, cov: str = "jackknife",
                     fixed: str | None = None, metric: str = "auc", threshold: float | None = None,
-                    level: float = 0.95, n_boot: int = 2000, seed: Any = None,
+                    level: float = 0.95, n_boot: int = 2000, seed: Any = 0,
                     engine: str | None = None) -> StandaloneResult:
     """Is a standalone model non-inferior to the average reader? (fully crossed single-modality study)
 
@@ -1098,7 +1098,7 @@ def mrmc_sample_size(pilot: MRMCResult | dict, n_readers: int, effect: float, n_
 # =========================================================================== simulation
 def simulate_roe_metz(n_readers: int = 5, n_pos: int = 50, n_neg: int = 50, delta: Sequence[float] = (1.5, 1.5),
                       var_r: float = 0.011, var_c: float = 0.3, var_rc: float = 0.2, var_tr: float = 0.011,
-                      var_tc: float = 0.3, var_trc: float = 0.2, seed: Any = None) -> pd.DataFrame:
+                      var_tc: float = 0.3, var_trc: float = 0.2, seed: Any = 0) -> pd.DataFrame:
     """Simulate a fully crossed reader study from the Roe & Metz (1997) model.
 
     Rating of case k (truth t) by reader j under treatment i:

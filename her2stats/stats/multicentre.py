@@ -744,7 +744,7 @@ def _warn_left_out(table: pd.DataFrame, label_name: str, what: str) -> None:
 
 
 def validate_by_centre(y: Any, p: Any, centre: Any, thresholds: Any = None, level: float = 0.95,
-                       min_events: int = 5, n_boot: int = 1000, seed: Any = None, scheduler: Any = None,
+                       min_events: int = 5, n_boot: int = 1000, seed: Any = 0, scheduler: Any = None,
                        pi_type: str = "metafor", engine: str | None = None) -> MulticentreValidation:
     """Performance of predicted probabilities in each centre, pooled by random-effects meta-analysis.
 
@@ -865,7 +865,7 @@ class SubgroupPerformance(Result):
 
 
 def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, level: float = 0.95,
-                         min_events: int = 5, p_adjust: str | None = "holm", n_boot: int = 1000, seed: Any = None,
+                         min_events: int = 5, p_adjust: str | None = "holm", n_boot: int = 1000, seed: Any = 0,
                          scheduler: Any = None, max_levels: int = 10, engine: str | None = None) -> SubgroupPerformance:
     """AUC, calibration (O:E, intercept, slope, ICI), Brier and net benefit per subgroup, with a
     test of heterogeneity across the subgroups of each variable (fairness assessment).
@@ -1024,7 +1024,7 @@ class IECVResult(Result):
 
 def internal_external_cv(data: pd.DataFrame, pipeline: Any, y: str, centre: str, features: Sequence[str] | None = None,
                          thresholds: Any = None, level: float = 0.95, min_events: int = 5, n_boot: int = 1000,
-                         seed: Any = None, scheduler: Any = None, pi_type: str = "metafor",
+                         seed: Any = 0, scheduler: Any = None, pi_type: str = "metafor",
                          engine: str | None = None) -> IECVResult:
     """Internal-external cross-validation: leave one centre out, refit the whole pipeline on the
     others, predict the held-out centre; then validate and pool as :func:`validate_by_centre`.

@@ -485,7 +485,7 @@ def _labels_and_probs(y: Any, probs: Any) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 @renamed_args(conf_level="level", B="n_boot")
-def ordinal_calibration(y: Any, probs: pd.DataFrame, n_boot: int = 200, seed: int | None = None, level: float = 0.95,
+def ordinal_calibration(y: Any, probs: pd.DataFrame, n_boot: int = 200, seed: int | None = 0, level: float = 0.95,
                         scheduler: Any = None, engine: str | None = None) -> OrdinalCalibrationResult:
     """Per-class (one-vs-rest) calibration of multiclass predicted probabilities.
 
@@ -559,7 +559,7 @@ class OrdinalEvaluation(Result):
 
 @renamed_args(conf_level="level", B="n_boot_calibration")
 def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort: str = "apparent",
-                     ci: str = "delong", n_boot: int = 0, n_boot_calibration: int = 200, seed: int | None = None,
+                     ci: str = "delong", n_boot: int = 0, n_boot_calibration: int = 200, seed: int | None = 0,
                      level: float = 0.95, scheduler: Any = None, engine: str | None = None) -> OrdinalEvaluation:
     """Evaluate a fitted (frozen) ordinal model on a cohort: multiclass discrimination + per-class calibration.
 

@@ -412,7 +412,7 @@ def _ipcw(t: np.ndarray, e: np.ndarray, horizon: float) -> tuple[np.ndarray, np.
 
 def reclassification_at_horizon(time: Any, event: Any, p_old: Any, p_new: Any, horizon: float,
                                 cutoffs: Sequence[float] | None = None, level: float = 0.95, n_boot: int = 1000,
-                                seed: int | None = None, scheduler: Any = None,
+                                seed: int | None = 0, scheduler: Any = None,
                                 engine: str | None = None) -> ReclassificationResult:
     """NRI and IDI at a survival horizon ``t`` with censoring handled by IPCW weights.
 

@@ -652,7 +652,7 @@ def hanley_se(a: float, n_pos: int, n_neg: int) -> float:
 
 
 def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot: int = 2000,
-            seed: Any = None, direction: str = "auto", na: str = "raise", scheduler: Any = None,
+            seed: Any = 0, direction: str = "auto", na: str = "raise", scheduler: Any = None,
             engine: str | None = None, event: Any = None, partial: Any = None, focus: str = "specificity",
             correct: bool = False) -> AUCResult:
     """Area under the ROC curve with a confidence interval.
@@ -1063,7 +1063,7 @@ def _operating_points(y: Any, score: Any, given: str, values: Any, ci: str | Non
 
 
 def sensitivity_at(y: Any, score: Any, specificity: Any = (0.8, 0.9, 0.95), ci: str | None = "bootstrap",
-                   level: float = 0.95, n_boot: int = 2000, seed: Any = None, reading: str = "interpolated",
+                   level: float = 0.95, n_boot: int = 2000, seed: Any = 0, reading: str = "interpolated",
                    direction: str = "auto", na: str = "raise", scheduler: Any = None, engine: str | None = None,
                    event: Any = None) -> OperatingPointResult:
     """Sensitivity at fixed specificities, with stratified bootstrap CIs (pROC ``ci.se``).
@@ -1098,7 +1098,7 @@ def sensitivity_at(y: Any, score: Any, specificity: Any = (0.8, 0.9, 0.95), ci: 
 
 
 def specificity_at(y: Any, score: Any, sensitivity: Any = (0.8, 0.9, 0.95), ci: str | None = "bootstrap",
-                   level: float = 0.95, n_boot: int = 2000, seed: Any = None, reading: str = "interpolated",
+                   level: float = 0.95, n_boot: int = 2000, seed: Any = 0, reading: str = "interpolated",
                    direction: str = "auto", na: str = "raise", scheduler: Any = None, engine: str | None = None,
                    event: Any = None) -> OperatingPointResult:
     """Specificity at fixed sensitivities, with stratified bootstrap CIs (pROC ``ci.sp`` and
@@ -1196,7 +1196,7 @@ def _venkatraman(y1, s1, y2, s2, paired, n_boot, seed, scheduler) -> tuple[float
 
 
 def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, method: str = "delong",
-             y2: Any = None, n_boot: int = 2000, seed: Any = None, level: float = 0.95,
+             y2: Any = None, n_boot: int = 2000, seed: Any = 0, level: float = 0.95,
              direction: str = "auto", na: str = "raise", scheduler: Any = None,
              engine: str | None = None, event: Any = None, alternative: str = "two.sided",
              specificity: float | None = None, sensitivity: float | None = None, partial: Any = None,
@@ -1447,7 +1447,7 @@ def _safe_ratio(num: float, den: float) -> float:
 
 # =========================================================================== k models
 def compare_aucs(y: Any, scores: Mapping[str, Any], method: str = "delong", p_adjust: str | None = "holm",
-                 level: float = 0.95, n_boot: int = 2000, seed: Any = None, direction: str = "auto",
+                 level: float = 0.95, n_boot: int = 2000, seed: Any = 0, direction: str = "auto",
                  na: str = "raise", scheduler: Any = None, engine: str | None = None,
                  event: Any = None) -> AUCComparison:
     """AUCs of k >= 2 models on the same subjects, each vs 0.5 and every pair against each other.
@@ -1515,7 +1515,7 @@ def _hand_till(labels: np.ndarray, probs: np.ndarray, classes: Sequence[Any]) ->
 
 
 def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, n_boot: int = 0,
-                   seed: Any = None, scheduler: Any = None, engine: str | None = None, levels: Any = None,
+                   seed: Any = 0, scheduler: Any = None, engine: str | None = None, levels: Any = None,
                    direction: str = "auto") -> MulticlassAUCResult:
     """Hand & Till (Machine Learning 2001;45:171-86) multiclass AUC and one-vs-rest AUCs.
 

@@ -314,7 +314,7 @@ class HorizonCalibration(Result):
 # --------------------------------------------------------------------------- public API
 @renamed_args(conf_level="level")
 def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float], n_boot: int = 0,
-                       seed: int | None = None, level: float = 0.95, g_limit: str = "left",
+                       seed: int | None = 0, level: float = 0.95, g_limit: str = "left",
                        scheduler: Any = None, engine: str | None = None) -> TimeDependentAUC:
     """Cumulative/dynamic time-dependent AUC with IPCW (Uno 2007) at each of ``times``.
 
@@ -369,7 +369,7 @@ def _mean_auc(t, e, tt, auc) -> float:
 
 @renamed_args(conf_level="level")
 def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[float], n_boot: int = 0,
-                seed: int | None = None, level: float = 0.95, g_limit: str = "left", scheduler: Any = None,
+                seed: int | None = 0, level: float = 0.95, g_limit: str = "left", scheduler: Any = None,
                 engine: str | None = None) -> BrierResult:
     """IPCW Brier score of predicted survival probabilities at ``times`` and, with two or more
     times, the integrated Brier score (trapezoid over ``times`` / their range, as scikit-survival).
@@ -411,7 +411,7 @@ def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[
 
 
 @renamed_args(conf_level="level")
-def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, n_boot: int = 0, seed: int | None = None,
+def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, n_boot: int = 0, seed: int | None = 0,
           level: float = 0.95, g_limit: str = "left", scheduler: Any = None, engine: str | None = None) -> UnoCResult:
     """Uno's concordance: Harrell's comparable pairs weighted by ``G(T_i)^-2``, with events
     after ``tau`` ignored (``survival::concordance(timewt = "n/G2", ymax = tau)``).

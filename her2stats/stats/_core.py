@@ -33,7 +33,7 @@ so any of them can import it without cycles. One rule per idea:
   streams are ``SeedSequence(seed).spawn`` children; R gets an integer seed derived from them.
 * **Intervals** (:func:`z_value`, :func:`normal_interval`, :func:`percentile_interval`): two-sided,
   ``level`` in (0, 1); percentile intervals use numpy's linear quantile (R's type 7).
-* **expit** (:func:`expit`) and **p-value adjustment** (:func:`adjust_p`, R's ``p.adjust``).
+* **expit** (:func:`expit`), Gini's mean difference (:func:`gini_md`) and **p-value adjustment** (:func:`adjust_p`, R's ``p.adjust``).
 * **Argument checks** (:func:`check_level`, :func:`check_n_boot`, :func:`check_int`): one rule and one
   message each.
 """
@@ -53,7 +53,7 @@ from ..errors import DroppedRowsWarning, InputError
 __all__ = ["BinaryOutcome", "binary_outcome", "ordered_levels", "align", "as_numeric", "numeric_strays",
            "refuse_numeric_strays", "announce_dropped", "check_finite", "Clean", "clean_binary", "positions",
            "RENAMED", "renamed_args", "DEFAULT_SEED", "seed_sequence", "child_seeds", "r_seed", "z_value",
-           "normal_interval", "percentile_interval", "expit", "P_ADJUST_METHODS", "p_adjust_method", "adjust_p",
+           "normal_interval", "percentile_interval", "expit", "gini_md", "P_ADJUST_METHODS", "p_adjust_method", "adjust_p",
            "check_level", "check_n_boot", "check_int", "matches"]
 
 _SHOW = 6  # values shown in a message
@@ -583,6 +583,16 @@ def expit(x: Any) -> Any:
     """The logistic function ``1 / (1 + exp(-x))`` (overflow of ``exp`` gives the exact limit 0)."""
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-x))
+
+
+def gini_md(x: Any) -> float:
+    """Gini's mean difference, ``Hmisc::GiniMd``: mean |x_i - x_j| over pairs i != j."""
+    x = np.sort(np.asarray(x, dtype=float))
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    w = 4.0 * (np.arange(1, n + 1) - (n - 1) / 2.0) / n / (n - 1)
+    return float(np.sum(w * (x - x.mean())))
 
 
 # =========================================================================== multiplicity

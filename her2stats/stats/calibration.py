@@ -46,7 +46,7 @@ from scipy.stats import chi2, norm
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from . import _core
-from ._core import renamed_args
+from ._core import expit, gini_md, renamed_args
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, lowess_presorted, r_quantile, r_seq
@@ -57,16 +57,6 @@ __all__ = ["val_prob", "ValProbResult", "hosmer_lemeshow", "HosmerLemeshowResult
 
 
 # --------------------------------------------------------------------------- helpers
-def gini_md(x: np.ndarray) -> float:
-    """Gini's mean difference, ``Hmisc::GiniMd``: mean |x_i - x_j| over pairs i != j."""
-    x = np.sort(np.asarray(x, dtype=float))
-    n = len(x)
-    if n < 2:
-        return float("nan")
-    w = 4.0 * (np.arange(1, n + 1) - (n - 1) / 2.0) / n / (n - 1)
-    return float(np.sum(w * (x - x.mean())))
-
-
 def check_probabilities(y: Any, prob: Any, name: str = "prob", event: Any = None,
                         function: str = "") -> tuple[np.ndarray, np.ndarray, int]:
     """Validate (y, prob): a binary y (the core's event rule, ``event=`` for labels), prob in [0, 1],
@@ -95,10 +85,6 @@ def _check_constant(p: np.ndarray, name: str, function: str) -> None:
                          "C index and the calibration curve are undefined")
 
 
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -700, 700)))
-
-
 def _neg2ll(y: np.ndarray, lp: np.ndarray) -> float:
     return float(-2 * np.sum(y * lp - np.logaddexp(0, lp)))
 
@@ -116,7 +102,7 @@ _SEPARATED_RECAL = ("the predictions separate the outcomes (every event ranked a
                     "maximum, so the calibration intercept and slope{extra} are not defined and are reported as NaN")
 
 
-def _recalibrate(lp: np.ndarray, y: np.ndarray) -> tuple[float, float, float, bool]:
+def recalibrate(lp: np.ndarray, y: np.ndarray) -> tuple[float, float, float, bool]:
     """Logistic recalibration ``logit P = a + b lp``: (a, b, -2LL, converged); all NaN (and not
     converged) when ``lp`` separates ``y``, where the slope would be infinite."""
     from ._fitcheck import separates_1d
@@ -129,7 +115,7 @@ def _recalibrate(lp: np.ndarray, y: np.ndarray) -> tuple[float, float, float, bo
     return float(beta[0]), float(beta[1]), _neg2ll(y, X @ beta), ok
 
 
-def _recal_intercept(lp: np.ndarray, y: np.ndarray) -> float:
+def recal_intercept(lp: np.ndarray, y: np.ndarray) -> float:
     """Calibration intercept with the slope fixed at 1: ``logit P = a + offset(lp)``."""
     from .models import newton_logistic
 
@@ -154,7 +140,7 @@ def _recal_batch(LP: np.ndarray, y: np.ndarray, maxit: int = 30) -> tuple[np.nda
     cur = nll(a, b)
     for _ in range(maxit):
         eta = a[:, None] + b[:, None] * LP
-        mu = _expit(eta)
+        mu = expit(eta)
         r = y - mu
         g0 = r.sum(1)
         g1 = (r * LP).sum(1)
@@ -256,7 +242,7 @@ class ValProbResult(Result):
             _, ax = plt.subplots(figsize=(4.5, 4.5))
         ax.plot([0, 1], [0, 1], color="0.8", lw=4, label="Ideal")
         g = np.linspace(1e-4, 1 - 1e-4, 200)
-        ax.plot(g, _expit(self.intercept + self.slope * np.log(g / (1 - g))), color="k", lw=1,
+        ax.plot(g, expit(self.intercept + self.slope * np.log(g / (1 - g))), color="k", lw=1,
                 label="Logistic calibration")
         if y is not None and prob is not None:
             yy, p, _ = check_probabilities(y, prob)
@@ -309,11 +295,11 @@ def val_prob(y: Any, prob: Any, engine: str | None = None, event: Any = None) ->
     L0 = _null_neg2ll(yf)
     L01 = _neg2ll(yf, L)
     lr = L0 - L01
-    a, b, dev_recal, _ = _recalibrate(L, yf)
+    a, b, dev_recal, _ = recalibrate(L, yf)
     U_chisq = L01 - dev_recal
     D = (lr - 1) / n
     U = (U_chisq - 2) / n
-    c_rms = binned_c_index(_expit(L), yf)
+    c_rms = binned_c_index(expit(L), yf)
     c_exact = _somers_c(p, yy)
     _, err = _lowess_errors(p, yy)
     sz, sp = _spiegelhalter(p, yy)
@@ -562,12 +548,6 @@ def _check_model(model) -> None:
         raise InputError(f"expected a LogisticModel from fit_lrm, got {type(model).__name__}")
 
 
-def _check_B(n_boot) -> int:
-    if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 1:
-        raise InputError(f"B (number of bootstrap repetitions) must be a positive integer, got {n_boot!r}")
-    return int(n_boot)
-
-
 #: status of a validate replicate whose test-sample recalibration fit (logit P = a + b lp) failed
 RECAL_FAILED = 9
 
@@ -621,7 +601,7 @@ def _refuse_firth_r(model) -> None:
                          "fitted with firth=True is validated, calibrated and drawn with engine='python'")
 
 
-def _r_fit_for(model):
+def r_fit_for(model):
     _refuse_firth_r(model)
     if model.r_fit is not None:
         return model.r_fit
@@ -668,7 +648,7 @@ def calibrate(model, n_boot: int = 1000, method: str = "boot", seed: int | None 
     curves of the two engines agree within Monte-Carlo error (different random streams).
     """
     _check_model(model)
-    n_boot = _check_B(n_boot)
+    n_boot = _core.check_n_boot(n_boot)
     if method != "boot":
         raise InputError(f"method must be 'boot' (the only method implemented), got {method!r}")
     engine = resolve_engine(engine)
@@ -682,8 +662,8 @@ def calibrate(model, n_boot: int = 1000, method: str = "boot", seed: int | None 
 
         _refuse_firth_r(model)
         r_bridge.require("rms")
-        r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
-        out = r_bridge.call("h2s_calibrate", _r_fit_for(model), int(n_boot), r_seed)
+        r_seed = _core.r_seed(seed)
+        out = r_bridge.call("h2s_calibrate", r_fit_for(model), int(n_boot), r_seed)
         cur = out["curve"]
         n_used = cur["n"].to_numpy(float)
         _announce_r_resamples("calibrate", model, n_boot, r_seed, int(n_boot - np.nanmax(n_used)))
@@ -706,7 +686,7 @@ def calibrate(model, n_boot: int = 1000, method: str = "boot", seed: int | None 
         # the last slot carries each refit's status code (0 = usable), so failures can be told apart
         out = np.full((m, 2, len(predy) + 1), np.nan)
         out[:, 0, -1] = status
-        P = _expit(np.nan_to_num(betas) @ X.T)
+        P = expit(np.nan_to_num(betas) @ X.T)
         for k in range(m):
             if status[k] != OK:
                 continue
@@ -795,7 +775,7 @@ def _discrim_train(lp: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -
     n = len(y)
     L0 = _null_neg2ll(y)
     lr = L0 - _neg2ll(y, lp)
-    p = _expit(lp)
+    p = expit(lp)
     dxy = 2 * _somers_c(lp, y) - 1
     D = (lr - 1) / n
     U = -2 / n
@@ -812,14 +792,14 @@ def _discrim_test(lp: np.ndarray, y: np.ndarray, a: float, b: float, dev: float)
     D = (lr - 1) / n
     U = (L01 - dev - 2) / n
     return np.array([2 * _somers_c(lp, y) - 1, (1 - np.exp(-lr / n)) / (1 - np.exp(-L0 / n)), a, b, D, U, D - U,
-                     np.mean((y - _expit(lp)) ** 2), gini_md(b * lp), gini_md(_expit(a + b * lp))])
+                     np.mean((y - expit(lp)) ** 2), gini_md(b * lp), gini_md(expit(a + b * lp))])
 
 
 def _emax(a: float, b: float) -> float:
     p = np.arange(0, 2001) * 5e-4
     with np.errstate(divide="ignore"):
         L = np.log(p / (1 - p))
-    return float(np.nanmax(np.abs(p - _expit(a + b * L))))
+    return float(np.nanmax(np.abs(p - expit(a + b * L))))
 
 
 @renamed_args(conf_level="level", B="n_boot")
@@ -849,11 +829,10 @@ def validate(model, n_boot: int = 1000, method: str = "boot", seed: int | None =
     agrees to 1e-9, the corrected indices within Monte-Carlo error.
     """
     _check_model(model)
-    n_boot = _check_B(n_boot)
+    n_boot = _core.check_n_boot(n_boot)
     if method != "boot":
         raise InputError(f"method must be 'boot', got {method!r}")
-    if not 0 < level < 1:
-        raise InputError(f"level must be in (0, 1), got {level}")
+    level = _core.check_level(level)
     engine = resolve_engine(engine)
     y = model.y
     n = len(y)
@@ -924,8 +903,8 @@ def _validate_r(model, n_boot: int, seed, level: float, n: int) -> ValidationRes
 
     _refuse_firth_r(model)
     r_bridge.require("rms")
-    r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
-    out = r_bridge.call("h2s_validate", _r_fit_for(model), int(n_boot), r_seed)
+    r_seed = _core.r_seed(seed)
+    out = r_bridge.call("h2s_validate", r_fit_for(model), int(n_boot), r_seed)
     tab = out.set_index("index")
     tab.index.name = None
     tab.columns = ["index_orig", "training", "test", "optimism", "index_corrected", "n"]
@@ -990,8 +969,8 @@ class CalibrationHierarchyResult(Result):
 
 def _hierarchy_point(p: np.ndarray, y: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     L = np.log(p / (1 - p))
-    a, b, _, _ = _recalibrate(L, y)
-    a1 = _recal_intercept(L, y)
+    a, b, _, _ = recalibrate(L, y)
+    a1 = recal_intercept(L, y)
     sx, sy = lowess(p, y)
     cal = approx(sx, sy, p, ties="mean")
     err = np.abs(p - cal)
@@ -1026,7 +1005,7 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: i
     the le Cessie-van Houwelingen test, or ``y``/``prob`` for external predictions.
     """
     engine = resolve_engine(engine)
-    n_boot = _check_B(n_boot)
+    n_boot = _core.check_n_boot(n_boot)
     if model is not None:
         _check_model(model)
         yy, p = model.y, model.predict()

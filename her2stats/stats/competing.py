@@ -28,7 +28,7 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
-from . import _tte
+from . import _core, _tte
 
 __all__ = [
     "cumulative_incidence", "CumulativeIncidenceResult", "gray_test", "GrayTestResult", "fine_gray",
@@ -387,7 +387,7 @@ def cumulative_incidence(df: pd.DataFrame, duration: str, event: str, group: str
     >>> ci = cumulative_incidence(m, "etime", "event", group="sex")
     >>> ci.gray.table.round(4)      # R: cuminc(etime, event, sex)$Tests -> 1.1945, 11.6513
     """
-    level = _tte.check_level(level)
+    level = _core.check_level(level)
     if group is not None and group == strata:
         raise InputError("cumulative_incidence: group and strata must be different columns")
     if strata is not None and group is None:
@@ -751,7 +751,7 @@ def fine_gray(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[
     """
     from .models import build_terms, design_matrix
 
-    level = _tte.check_level(level)
+    level = _core.check_level(level)
     if isinstance(covariates, str):
         covariates = [covariates]
     covariates = list(covariates)

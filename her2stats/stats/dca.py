@@ -340,8 +340,7 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
     th = _check_thresholds(thresholds)
     names = list(pr)
     hz = _harm_dict(harm, names)
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise InputError(f"n_boot must be an integer >= 0, got {n_boot!r}")
+    n_boot = _core.check_n_boot(n_boot, optional=True)
     eng = resolve_engine(engine)
     n = len(yv)
     prevalence = float(yv.mean())
@@ -413,7 +412,7 @@ def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], hor
     Where the test-positive group's follow-up ends before ``horizon`` its net benefit is NaN
     (dcurves reports it missing too). Python engine only.
     """
-    from .survival import _check_time_event
+    from .survival import check_time_event
 
     if isinstance(probs, Mapping) and probs:
         aligned = _core.align(("time", time), ("event", event), *((f"probs[{k!r}]", v) for k, v in probs.items()))
@@ -423,7 +422,7 @@ def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], hor
         raise InputError(f"time and event lengths differ ({len(t_raw)} vs {len(e_raw)})")
     if pd.isna(t_raw).any() or pd.isna(e_raw).any():
         raise InputError("time/event contain missing values; drop those patients first (and report them)")
-    t, e = _check_time_event(t_raw, e_raw, "time", "event")
+    t, e = check_time_event(t_raw, e_raw, "time", "event")
     if not (isinstance(horizon, (int, float, np.integer, np.floating)) and horizon > 0):
         raise InputError(f"horizon must be a positive time, got {horizon!r}")
     if t.max() < horizon:

@@ -33,11 +33,11 @@ from scipy.stats import norm
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
-from .calibration import (CalibrationHierarchyResult, ValProbResult, _recal_intercept, _recalibrate,
+from .calibration import (CalibrationHierarchyResult, ValProbResult, recal_intercept, recalibrate,
                           calibration_hierarchy, check_probabilities, val_prob)
 from . import _core
-from ._core import renamed_args
-from .models import Term, _expit, binary_outcome, design_matrix
+from ._core import renamed_args, expit
+from .models import Term, binary_outcome, design_matrix
 
 __all__ = ["frozen_lrm", "FrozenLogisticModel", "validate_external", "ExternalValidationResult",
            "validate_external_cox", "ExternalCoxValidationResult", "delong_auc_ci"]
@@ -61,7 +61,7 @@ class FrozenLogisticModel(Result):
         return self.design(df) @ self.coefficients.to_numpy()
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
-        return _expit(self.linear_predictor(df))
+        return expit(self.linear_predictor(df))
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"coef": self.coefficients, "OR": np.exp(self.coefficients)})
@@ -155,12 +155,12 @@ def delong_auc_ci(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> tupl
     Controls are expected below cases (direction "<"); the placements come from
     :func:`her2stats.stats.roc._delong_placements` (one implementation of DeLong in the package).
     """
-    from .roc import _delong_placements, _delong_var
+    from .roc import delong_placements, delong_var
 
     y = np.asarray(y, float)
     s = np.asarray(score, float)
-    auc, v10, v01 = _delong_placements(y, s)
-    se = float(np.sqrt(_delong_var(v10, v01)))
+    auc, v10, v01 = delong_placements(y, s)
+    se = float(np.sqrt(delong_var(v10, v01)))
     z = norm.ppf(0.5 + level / 2)
     return float(auc), se, float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se))
 
@@ -212,7 +212,7 @@ class ExternalValidationResult(Result):
         """Recalibrated probabilities ``expit(a + b logit p)`` for predictions of the frozen model."""
         p = np.asarray(prob, float)
         a, b = self.recalibration.loc[method, ["intercept", "slope"]]
-        return _expit(a + b * np.log(p / (1 - p)))
+        return expit(a + b * np.log(p / (1 - p)))
 
 
 @renamed_args(conf_level="level", B="n_boot")
@@ -263,8 +263,8 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
     auc, se, lo, hi = delong_auc_ci(yy, p, level)
     fin = (p > 0) & (p < 1)
     L = np.log(p[fin] / (1 - p[fin]))
-    a1 = _recal_intercept(L, yy[fin])
-    a, b, _, _ = _recalibrate(L, yy[fin])
+    a1 = recal_intercept(L, yy[fin])
+    a, b, _, _ = recalibrate(L, yy[fin])
     recal = pd.DataFrame({"intercept": [a1, a], "slope": [1.0, b]}, index=["intercept-only", "logistic"])
     hier = (calibration_hierarchy(y=yy, prob=p, n_boot=n_boot, seed=seed, level=level, scheduler=scheduler,
                                   engine=engine) if hierarchy else None)

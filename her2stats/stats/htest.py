@@ -33,7 +33,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
 from . import _core
-from ._core import renamed_args
+from ._core import adjust_p, p_adjust_method, renamed_args
 
 __all__ = [
     "TestResult",
@@ -998,10 +998,6 @@ def _pkstwo(x: float, tol: float = 1e-6) -> float:
 
 
 # =========================================================================== multiplicity
-_P_ADJUST = ("bonferroni", "holm", "fdr_bh", "hochberg", "fdr_by")
-_P_ADJUST_ALIASES = {"BH": "fdr_bh", "fdr": "fdr_bh", "bh": "fdr_bh", "BY": "fdr_by", "by": "fdr_by"}
-
-
 def p_adjust(p: Any, method: str = "fdr_bh", n: int | None = None) -> np.ndarray:
     r"""Adjust p-values for multiple comparisons (R ``p.adjust``).
 
@@ -1013,49 +1009,12 @@ def p_adjust(p: Any, method: str = "fdr_bh", n: int | None = None) -> np.ndarray
 
     Missing p-values stay missing and do not count in m (R's ``n = length(p[!is.na(p)])``);
     ``n`` may be larger than the number given when some of the family is not available (e.g. a
-    paper's FDR family included tests whose p-values are not printed).
+    paper's FDR family included tests whose p-values are not printed). The computation is the
+    statistics core's one implementation (:func:`her2stats.stats._core.adjust_p`).
 
     References
     ----------
     Holm S (1979). Scand J Stat 6:65-70. Benjamini Y, Hochberg Y (1995). J R Stat Soc B
     57:289-300. Benjamini Y, Yekutieli D (2001). Ann Stat 29:1165-1188.
     """
-    method = _P_ADJUST_ALIASES.get(method, method)
-    if method not in _P_ADJUST:
-        raise InputError(f"p_adjust method must be one of {_P_ADJUST}, got {method!r}")
-    arr = np.asarray(p, dtype=float)
-    shape = arr.shape
-    arr = arr.ravel()
-    ok = ~np.isnan(arr)
-    pv = arr[ok]
-    if np.any((pv < 0) | (pv > 1)):
-        raise InputError(f"p-values must lie in [0, 1]; got {pv[(pv < 0) | (pv > 1)][:5].tolist()}")
-    m = pv.size if n is None else int(n)
-    if m < pv.size:
-        raise InputError(f"p_adjust: n={m} is smaller than the number of p-values ({pv.size})")
-    out = np.full(arr.shape, np.nan)
-    if pv.size == 0:
-        return out.reshape(shape)
-    k = pv.size
-    if method == "bonferroni":
-        adj = np.minimum(1.0, m * pv)
-    elif method == "holm":
-        o = np.argsort(pv, kind="mergesort")
-        adj_sorted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(k)) * pv[o]))
-        adj = np.empty(k)
-        adj[o] = adj_sorted
-    else:
-        o = np.argsort(-pv, kind="mergesort")  # decreasing
-        i = np.arange(k, 0, -1)  # rank of each (descending order)
-        if method == "hochberg":
-            vals = (m - i + 1) * pv[o]
-        elif method == "fdr_bh":
-            vals = m / i * pv[o]
-        else:
-            q = np.sum(1.0 / np.arange(1, m + 1))
-            vals = q * m / i * pv[o]
-        adj_sorted = np.minimum(1.0, np.minimum.accumulate(vals))
-        adj = np.empty(k)
-        adj[o] = adj_sorted
-    out[ok] = adj
-    return out.reshape(shape)
+    return adjust_p(p, p_adjust_method(method), n=n)

@@ -155,10 +155,10 @@ def _firth_fit(data: pd.DataFrame, y: np.ndarray, terms: list[_Term], engine: st
     """Firth-penalised fit (Wald SE from ``I(b)^-1``, as logistf/brglm2) on either engine."""
     from types import SimpleNamespace
 
-    from .models import _fit_firth
+    from .models import fit_firth
 
     x, labels = _design(data, terms)
-    params, vcov = _fit_firth(x, y, engine, "logistic_table")
+    params, vcov = fit_firth(x, y, engine, "logistic_table")
     bse = np.sqrt(np.diag(vcov))
     eta = x @ params
     dev = float(-2 * np.sum(y * eta - np.logaddexp(0, eta)))

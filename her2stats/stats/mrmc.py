@@ -63,6 +63,7 @@ from scipy import optimize, special, stats
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
+from ._core import check_level, check_n_boot
 
 __all__ = [
     "MRMCResult",
@@ -718,8 +719,7 @@ def _check_common(metric: str, cov: str, fixed: Any, method: str, level: float, 
         raise InputError(f"fixed must be None, 'readers' or 'cases', got {fixed!r}")
     if method not in _METHODS:
         raise InputError(f"method must be 'OR' or 'DBM', got {method!r}")
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise InputError(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}")
+    level = check_level(level)
     if metric in ("sensitivity", "specificity"):
         if threshold is None or not np.isfinite(threshold):
             raise InputError(f"metric={metric!r} needs a finite rating threshold (a reading is positive when "
@@ -816,8 +816,8 @@ def mrmc(df: pd.DataFrame, reader: str = "reader", treatment: str = "treatment",
     _check_common(metric, cov, fixed, method, level, threshold)
     if method == "DBM" and cov != "jackknife":
         raise InputError(f"method='DBM' analyses jackknife pseudovalues; cov must be 'jackknife', got {cov!r}")
-    if cov == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 10):
-        raise InputError(f"n_boot must be an integer >= 10 for cov='bootstrap', got {n_boot!r}")
+    if cov == "bootstrap":
+        check_n_boot(n_boot, minimum=10, why="cov='bootstrap'")
     eng = resolve_engine(engine)
     study = _prepare(df, reader, treatment, case, truth, rating, treatments)
     if method == "DBM" and study.design != "factorial":

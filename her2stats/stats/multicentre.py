@@ -91,6 +91,7 @@ from ..errors import InputError
 from ..resampling import bootstrap_indices, map_tasks, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, r_seq
+from ._core import adjust_p, check_int, check_level, check_n_boot, expit, p_adjust_method
 
 __all__ = [
     "MetaAnalysis",
@@ -106,20 +107,12 @@ __all__ = [
 ]
 
 _PI_TYPES = ("metafor", "riley")
-_TRANSFORMS = {"identity": (lambda x: x), "expit": (lambda x: 1.0 / (1.0 + np.exp(-x))), "exp": np.exp}
+_TRANSFORMS = {"identity": (lambda x: x), "expit": expit, "exp": np.exp}
 
 
 # =========================================================================== input checks
-def _check_level(level: Any) -> float:
-    if not (isinstance(level, (int, float, np.floating)) and not isinstance(level, bool) and 0 < level < 1):
-        raise InputError(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}")
-    return float(level)
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+_check_level = check_level
+_check_int = check_int
 
 
 def _check_thresholds(thresholds: Any) -> np.ndarray:
@@ -780,7 +773,7 @@ def validate_by_centre(y: Any, p: Any, centre: Any, thresholds: Any = None, leve
     eng = resolve_engine(engine)
     level = _check_level(level)
     min_events = _check_int(min_events, "min_events", 1)
-    n_boot = _check_int(n_boot, "n_boot", 1)
+    n_boot = check_n_boot(n_boot)
     th = _check_thresholds(thresholds)
     if pi_type not in _PI_TYPES:
         raise InputError(f"pi_type must be one of {_PI_TYPES}, got {pi_type!r}")
@@ -884,16 +877,14 @@ def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, le
     distinct values (age) is refused; band it first (``pd.cut``). Rows missing a subgroup value
     are left out of that variable only, with a warning.
     """
-    from .htest import p_adjust as _p_adjust
-
     eng = resolve_engine(engine)
     level = _check_level(level)
     min_events = _check_int(min_events, "min_events", 1)
-    n_boot = _check_int(n_boot, "n_boot", 1)
+    n_boot = check_n_boot(n_boot)
     max_levels = _check_int(max_levels, "max_levels", 2)
     th = _check_thresholds(thresholds)
     if p_adjust is not None:
-        _p_adjust([0.5], method=p_adjust)  # validates the method name
+        p_adjust_method(p_adjust, allow_none=True)  # validates the method name
     yy = _outcome(y, "y")
     pp = _probabilities(p, len(yy), "p")
     if isinstance(groups, pd.DataFrame):
@@ -946,7 +937,7 @@ def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, le
                 row.update(q=np.nan, df=np.nan, p_value=np.nan, note=f"fewer than 2 subgroups to compare (k = {int(ok.sum())})")
             het.append(row)
     hdf = pd.DataFrame(het)
-    hdf["p_adjusted"] = _p_adjust(hdf["p_value"].to_numpy(float), method=p_adjust) if p_adjust else hdf["p_value"]
+    hdf["p_adjusted"] = adjust_p(hdf["p_value"].to_numpy(float), p_adjust) if p_adjust else hdf["p_value"]
     hdf = hdf[["variable", "measure", "scale", "k", "q", "df", "p_value", "p_adjusted", "note"]]
     return SubgroupPerformance(table=pd.concat(tables, ignore_index=True), heterogeneity=hdf, level=level,
                                p_adjust=p_adjust, min_events=min_events, thresholds=tuple(float(t) for t in th),

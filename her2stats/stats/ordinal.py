@@ -41,9 +41,9 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core
-from ._core import renamed_args
+from ._core import renamed_args, expit
 from ._names import check_column_names, check_unique_labels
-from .models import (LogisticModel, Term, _as_levels, _r_formula, _r_model_data, build_terms, design_matrix,
+from .models import (LogisticModel, Term, as_levels, r_formula, r_model_data, build_terms, design_matrix,
                      fit_lrm)
 
 __all__ = ["OrdinalModel", "OrdinalCalibrationResult", "OrdinalEvaluation", "LowVsZeroData", "fit_ordinal",
@@ -51,10 +51,6 @@ __all__ = ["OrdinalModel", "OrdinalCalibrationResult", "OrdinalEvaluation", "Low
 
 #: HER2 classes in their clinical order (as her2stats.data.her2.HER2_CLASS_LEVELS)
 HER2_ORDER = ("zero", "low", "positive")
-
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -700, 700)))
 
 
 # =========================================================================== likelihood
@@ -67,8 +63,8 @@ def _cumulative_parts(codes: np.ndarray, X: np.ndarray, alpha: np.ndarray, beta:
     has_l = codes <= K1 - 1
     eta_u = np.where(has_u, alpha[np.clip(codes - 1, 0, K1 - 1)] + xb, np.inf)
     eta_l = np.where(has_l, alpha[np.clip(codes, 0, K1 - 1)] + xb, -np.inf)
-    Fu = np.where(has_u, _expit(eta_u), 1.0)
-    Fl = np.where(has_l, _expit(eta_l), 0.0)
+    Fu = np.where(has_u, expit(eta_u), 1.0)
+    Fl = np.where(has_l, expit(eta_l), 0.0)
     return has_u, has_l, Fu, Fl
 
 
@@ -181,7 +177,7 @@ class OrdinalModel(Result):
     def cumulative_proba(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
         """``P(Y >= y_j)`` for j = 2..K, one column per intercept."""
         xb = self.linear_predictor(df)
-        cum = _expit(self.intercepts.to_numpy()[None, :] + xb[:, None])
+        cum = expit(self.intercepts.to_numpy()[None, :] + xb[:, None])
         return pd.DataFrame(cum, columns=list(self.intercepts.index))
 
     def predict_proba(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -327,7 +323,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     data = df.loc[keep, cols].reset_index(drop=True)
     for c in covariates:
         if pd.api.types.is_bool_dtype(data[c].dtype):
-            data[c] = pd.Categorical(_as_levels(data[c]), categories=["FALSE", "TRUE"])
+            data[c] = pd.Categorical(as_levels(data[c]), categories=["FALSE", "TRUE"])
     ystr = _outcome_strings(data[outcome])
     codes = ystr.map({v: i for i, v in enumerate(lv)}).to_numpy(dtype=int)
     counts = {v: int((codes == i).sum()) for i, v in enumerate(lv)}
@@ -343,7 +339,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     # rank and separation (Konis's LP on the stacked cumulative-logit rows) on both engines, before fitting
     check_ordinal(X, codes, len(lv), column_labels(terms), "fit_ordinal (proportional-odds model)")
     K1 = len(lv) - 1
-    formula = _r_formula(outcome, terms).replace("`", "")
+    formula = r_formula(outcome, terms).replace("`", "")
     r_fit = None
     if engine == "python":
         theta, info, ll, converged = _newton_ordinal(codes, X, len(lv))
@@ -380,7 +376,7 @@ def _r_frame(data: pd.DataFrame, outcome: str | None, levels: Sequence[str], ter
     if outcome is not None:
         codes = pd.Categorical(_outcome_strings(data[outcome]), categories=list(levels)).codes
         y = r_bridge.coded_factor(codes, len(levels), ordered=True)
-    return _r_model_data(data, terms, y)
+    return r_model_data(data, terms, y)
 
 
 def _fit_orm_r(data: pd.DataFrame, outcome: str, levels: Sequence[str], terms: Sequence[Term], names: list[str]):
@@ -510,7 +506,7 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, n_boot: int = 200, seed: in
     small = {k: v for k, v in counts.items() if v < 2 or v > len(labels) - 2}
     if small:
         raise InputError(f"every class needs at least 2 subjects in and out of it for calibration; counts {counts}")
-    children = np.random.SeedSequence(seed).spawn(len(classes)) if seed is not None else [None] * len(classes)
+    children = _core.child_seeds(seed, len(classes))
     rows, curves, per_class = [], [], {}
     for cl, ss in zip(classes, children):
         p = np.clip(P[cl].to_numpy(), 1e-12, 1 - 1e-12)  # a class probability of exactly 0/1 has no logit
@@ -596,9 +592,9 @@ def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort
     if unknown:
         raise InputError(f"cohort '{cohort}' has outcome values {unknown} unknown to the model {list(model.levels)}")
     probs = model.predict_proba(data).reset_index(drop=True)
-    seeds = np.random.SeedSequence(seed).spawn(2) if seed is not None else [None, None]
+    seeds = _core.child_seeds(seed, 2)
     disc = multiclass_auc(labels, probs, ci=ci, level=level, n_boot=n_boot,
-                          seed=None if seeds[0] is None else int(seeds[0].generate_state(1)[0] % (2**31 - 1)),
+                          seed=None if seeds[0] is None else _core.r_seed(seeds[0]),
                           scheduler=scheduler, engine=eng)
     cal = ordinal_calibration(labels, probs, n_boot=n_boot_calibration, seed=None if seeds[1] is None else int(seeds[1].generate_state(1)[0]),
                               level=level, scheduler=scheduler, engine=eng)

@@ -33,7 +33,7 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
-from . import _tte
+from . import _core, _tte
 
 __all__ = ["reclassification", "reclassification_at_horizon", "ReclassificationResult", "NRIResult", "IDIResult"]
 
@@ -306,7 +306,7 @@ def _complete(function: str, named: Sequence[tuple[str, pd.Series]]) -> tuple[li
     na = pd.DataFrame({name: s.isna().to_numpy() for name, s in named})
     keep = ~na.any(axis=1).to_numpy()
     n_drop = int((~keep).sum())
-    _tte.announce_dropped(function, n_drop, len(keep), {c: int(v) for c, v in na.sum().items()}, stacklevel=4)
+    _core.announce_dropped(function, n_drop, len(keep), {c: int(v) for c, v in na.sum().items()}, stacklevel=4)
     if keep.sum() == 0:
         raise InputError(f"{function}: no complete rows (every row has a missing value)")
     return [s[keep].reset_index(drop=True) for _, s in named], n_drop
@@ -348,7 +348,7 @@ def reclassification(y: Any, p_old: Any, p_new: Any, cutoffs: Sequence[float] | 
     ``engine="r"`` runs ``Hmisc::improveProb`` (the categorical NRI as improveProb on the risk
     categories scaled to [0, 1], which leaves its NRI parts unchanged).
     """
-    level = _tte.check_level(level)
+    level = _core.check_level(level)
     cut = _cutoffs(cutoffs, "reclassification")
     (ys, po, pn), n_drop = _complete("reclassification", [("y", _vector(y, "y")), ("p_old", _vector(p_old, "p_old")),
                                                           ("p_new", _vector(p_new, "p_new"))])
@@ -436,10 +436,9 @@ def reclassification_at_horizon(time: Any, event: Any, p_old: Any, p_new: Any, h
     """
     from ..resampling import bootstrap_indices, run_replicates
 
-    level = _tte.check_level(level)
+    level = _core.check_level(level)
     cut = _cutoffs(cutoffs, "reclassification_at_horizon")
-    if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 10:
-        raise InputError(f"reclassification_at_horizon: n_boot must be an integer >= 10, got {n_boot!r}")
+    n_boot = _core.check_n_boot(n_boot, minimum=10, why="a bootstrap standard error (reclassification_at_horizon)")
     try:
         h = float(horizon)
     except (TypeError, ValueError):

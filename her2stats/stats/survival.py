@@ -1481,3 +1481,12 @@ def _reference_of(design: _Design, column: str) -> str | None:
     if term in design.levels:
         return str(design.levels[term][0])
     return None
+
+
+# Helpers the other time-to-event modules use, under public names (no module imports another's
+# private names); the definitions above stay where they are
+check_time_event = _check_time_event
+concordance_numpy = _concordance_numpy
+km_ci = _km_ci
+km_table = _km_table
+r_covariates = _r_covariates

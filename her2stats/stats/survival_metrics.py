@@ -63,7 +63,7 @@ def _inputs(time: Any, event: Any, *others: Any, names: Sequence[str] = (),
     n = len(t_raw)
     if pd.isna(t_raw).any() or pd.isna(e_raw).any():
         raise InputError("time/event contain missing values; drop those rows first (and report how many)")
-    t, e = _check_time_event(t_raw, e_raw, "time", "event")
+    t, e = check_time_event(t_raw, e_raw, "time", "event")
     out = [t, e]
     for name, x in zip(names, others):
         if np.ndim(x) <= 1:
@@ -198,12 +198,6 @@ def _percentile(boot: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray,
     return lo, hi, sd, failed
 
 
-def _check_boot(n_boot: Any) -> int:
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise InputError(f"n_boot must be an integer >= 0, got {n_boot!r}")
-    return int(n_boot)
-
-
 # --------------------------------------------------------------------------- results
 @dataclass(frozen=True, repr=False)
 class TimeDependentAUC(Result):
@@ -331,7 +325,7 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
     tt = _times(times, t, e)
     eng = resolve_engine(engine)
     left = _check_limit(g_limit, eng)
-    n_boot = _check_boot(n_boot)
+    n_boot = _core.check_n_boot(n_boot, optional=True)
     n_cases = [int(((t <= x) & (e == 1)).sum()) for x in tt]
     n_ctrl = [int((t > x).sum()) for x in tt]
     failed = 0
@@ -360,7 +354,7 @@ def _mean_auc(t, e, tt, auc) -> float:
     """AUC(t) weighted by the KM event-time distribution over ``times`` (scikit-survival)."""
     if len(tt) == 1:
         return float(auc[0])
-    km = _km_table(t, e)
+    km = km_table(t, e)
     j = np.searchsorted(km["time"].to_numpy(), tt, side="right") - 1
     s = np.where(j >= 0, km["survival"].to_numpy()[np.maximum(j, 0)], 1.0)
     d = -np.diff(np.concatenate([[1.0], s]))
@@ -387,7 +381,7 @@ def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[
         raise InputError(f"surv_prob must be survival probabilities in [0, 1]; found [{S.min():.4g}, {S.max():.4g}]")
     eng = resolve_engine(engine)
     left = _check_limit(g_limit, eng)
-    n_boot = _check_boot(n_boot)
+    n_boot = _core.check_n_boot(n_boot, optional=True)
     failed = 0
     if eng == "r":
         from .. import r_bridge
@@ -424,7 +418,7 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
     t, e, r = _inputs(time, event, risk, names=["risk"], constant=["risk"])
     eng = resolve_engine(engine)
     left = _check_limit(g_limit, eng)
-    n_boot = _check_boot(n_boot)
+    n_boot = _core.check_n_boot(n_boot, optional=True)
     if tau is not None and not (tau > 0 and ((t <= tau) & (e == 1)).any()):
         raise InputError(f"tau={tau!r} leaves no events at or before it")
     z = sps.norm.ppf(0.5 + level / 2)
@@ -481,8 +475,8 @@ def calibration_at_horizon(time: Any, event: Any, predicted_risk: Any, horizon: 
     rows = []
     for k in range(g):
         m = codes == k
-        tab = _km_table(t[m], e[m])
-        lo, hi = _km_ci(tab["survival"].to_numpy(), tab["std_err"].to_numpy(), "log", level)
+        tab = km_table(t[m], e[m])
+        lo, hi = km_ci(tab["survival"].to_numpy(), tab["std_err"].to_numpy(), "log", level)
         j = np.searchsorted(tab["time"].to_numpy(), horizon, side="right") - 1
         if j < 0:
             s, sl, sh = 1.0, 1.0, 1.0
@@ -492,7 +486,7 @@ def calibration_at_horizon(time: Any, event: Any, predicted_risk: Any, horizon: 
             s, sl, sh = float(tab["survival"].iloc[j]), float(lo[j]), float(hi[j])
         rows.append({"group": k + 1, "n": int(m.sum()), "events": int(e[m].sum()), "predicted": float(p[m].mean()),
                      "observed": 1 - s, "ci_low": 1 - sh, "ci_high": 1 - sl})
-    tab_all = _km_table(t, e)
+    tab_all = km_table(t, e)
     j = np.searchsorted(tab_all["time"].to_numpy(), horizon, side="right") - 1
     observed = 1 - (float(tab_all["survival"].iloc[j]) if j >= 0 else 1.0)
     expected = float(p.mean())

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..stats._core import renamed_args
+
 MINUS = "\u2212"
 EN_DASH = "\u2013"
 PLUS_MINUS = "\u00b1"
@@ -68,16 +70,18 @@ def fmt_median_iqr(median: Any, q1: Any, q3: Any, digits: int = 1) -> str:
     return f"{fmt_num(median, digits)} ({fmt_num(q1, digits)}, {fmt_num(q3, digits)})"
 
 
-def fmt_ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str:
+@renamed_args(lo="ci_low", hi="ci_high")
+def fmt_ci(est: Any, ci_low: Any, ci_high: Any, digits: int = 3) -> str:
     """``0.842 (0.708–0.931)``."""
     if _isnan(est):
         return ""
-    if _isnan(lo) or _isnan(hi):
+    if _isnan(ci_low) or _isnan(ci_high):
         return fmt_num(est, digits)
-    return f"{fmt_num(est, digits)} ({fmt_num(lo, digits)}{EN_DASH}{fmt_num(hi, digits)})"
+    return f"{fmt_num(est, digits)} ({fmt_num(ci_low, digits)}{EN_DASH}{fmt_num(ci_high, digits)})"
 
 
-def fmt_ratio_ci(est: Any, lo: Any, hi: Any, digits: int = 2) -> str:
+@renamed_args(lo="ci_low", hi="ci_high")
+def fmt_ratio_ci(est: Any, ci_low: Any, ci_high: Any, digits: int = 2) -> str:
     """Odds/hazard ratio with CI; one more decimal below 1 (HR 0.175 printed as 0.18 loses
     information that the CI's lower bound, 0.038, needs)."""
     if _isnan(est):

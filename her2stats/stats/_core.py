@@ -695,7 +695,8 @@ def check_n_boot(n_boot: Any, minimum: int = 1, optional: bool = False, name: st
     ok = not isinstance(n_boot, (bool, np.bool_)) and isinstance(n_boot, (int, np.integer)) and (
         n_boot >= minimum or (optional and n_boot == 0))
     if not ok:
-        allowed = f"an integer >= {minimum}" + (" (or 0 for no bootstrap)" if optional else "")
+        allowed = ("a positive integer" if minimum == 1 else f"an integer >= {minimum}") + (
+            " (or 0 for no bootstrap)" if optional else "")
         raise InputError(f"{name} (bootstrap replicates) must be {allowed}{' for ' + why if why else ''}, "
                          f"got {n_boot!r}")
     return int(n_boot)

@@ -44,3 +44,18 @@ h2s_calibration_hierarchy <- function(y, p, grid, n_boot, seed, level = 0.95) {
   n_sep <- sum(is.na(reps[, 4]) & !is.na(reps[, 1]))
   list(point = I(point), ci_low = I(lo), ci_high = I(hi), n_separated = n_sep)
 }
+
+# le Cessie-van Houwelingen unweighted sum-of-squares test for outcomes y, predictions p and a design
+# X (intercept column included): rms::residuals.lrm(type = "gof")'s computation, for predictions
+# alone (X = [1, logit p]) or a model fitted outside R.
+h2s_gof <- function(y, p, X) {
+  y <- as.numeric(y); p <- as.numeric(p); X <- as.matrix(X)
+  sse <- sum((y - p)^2)
+  wt <- p * (1 - p)
+  d <- 1 - 2 * p
+  r <- stats::lm.wfit(X, d, wt)$residuals
+  sd <- sqrt(sum(wt * r^2))
+  ev <- sum(wt)
+  z <- (sse - ev) / sd
+  list(sum_sq = sse, expected = ev, sd = sd, z = z, p = 2 * stats::pnorm(abs(z), lower.tail = FALSE))
+}

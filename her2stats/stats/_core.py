@@ -697,6 +697,6 @@ def check_n_boot(n_boot: Any, minimum: int = 1, optional: bool = False, name: st
     if not ok:
         allowed = ("a positive integer" if minimum == 1 else f"an integer >= {minimum}") + (
             " (or 0 for no bootstrap)" if optional else "")
-        raise InputError(f"{name} (bootstrap replicates) must be {allowed}{' for ' + why if why else ''}, "
-                         f"got {n_boot!r}")
+        raise InputError(f"{name} must be {allowed}{' for ' + why if why else ''} (the number of bootstrap "
+                         f"replicates), got {n_boot!r}")
     return int(n_boot)

@@ -474,6 +474,13 @@ def lecessie_test(model=None, y: Any = None, prob: Any = None, engine: str | Non
             raise InputError("the le Cessie-van Houwelingen test needs predictions strictly between 0 and 1")
         _check_constant(p, "prob", "lecessie_test")
         X = np.column_stack([np.ones(len(p)), np.log(p / (1 - p))])
+    if engine == "r":  # a Python-fitted model or predictions alone: the same test computed in R
+        from .. import r_bridge
+
+        out = r_bridge.call("h2s_gof", y=np.asarray(yy, dtype=float), p=np.asarray(p, dtype=float),
+                            X=np.asarray(X, dtype=float))
+        return GofTestResult(sum_sq=float(out["sum_sq"]), expected=float(out["expected"]), sd=float(out["sd"]),
+                             z=float(out["z"]), p_value=float(out["p"]), n=len(yy), engine="r")
     sse = float(np.sum((yy - p) ** 2))
     wt = p * (1 - p)
     d = 1 - 2 * p

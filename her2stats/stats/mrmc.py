@@ -63,7 +63,7 @@ from scipy import optimize, special, stats
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
-from ._core import check_level, check_n_boot
+from ._core import binary_outcome, check_level, check_n_boot
 
 __all__ = [
     "MRMCResult",
@@ -84,29 +84,10 @@ _SQRT2PI = math.sqrt(2 * math.pi)
 
 
 # =========================================================================== input checks
-def _truth_codes(values: pd.Series, name: str) -> np.ndarray:
-    """0/1 codes of a binary truth column (no missing values at this point)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        present = [c for c in values.cat.categories if (values == c).any()]
-        if len(present) != 2:
-            raise InputError(
-                f"truth column {name!r} must be binary; the categories present are {present}. "
-                "Keep exactly two categories (the second is the positive class).")
-        return (values == present[1]).to_numpy().astype(np.int8)
-    raw = values.to_numpy()
-    if raw.dtype.kind == "b":
-        return raw.astype(np.int8)
-    try:
-        num = pd.to_numeric(values, errors="raise").to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        bad = sorted({repr(v) for v in values.unique()})[:5]
-        raise InputError(f"truth column {name!r} must be coded 0/1 (or bool); found values {', '.join(bad)}") from None
-    ok = (num == 0.0) | (num == 1.0)
-    if not ok.all():
-        bad = ", ".join(repr(float(v)) for v in np.unique(num[~ok])[:5])
-        raise InputError(f"truth column {name!r} must be coded 0/1 (or bool, or a two-category Categorical); "
-                         f"found other values {bad}")
-    return num.astype(np.int8)
+def _truth_codes(values: pd.Series, name: str, event: Any = None) -> np.ndarray:
+    """0/1 codes of a binary truth column (no missing values at this point) by the statistics core's
+    one rule: 0/1, bool, an ordered two-category Categorical, or labels with ``event=``."""
+    return binary_outcome(values, name, event=event).codes.astype(np.int8)
 
 
 def _levels(values: pd.Series, given: Sequence[Any] | None, what: str, name: str) -> list[Any]:
@@ -139,7 +120,7 @@ class _Study:
 
 
 def _prepare(df: pd.DataFrame, reader: str, treatment: str | None, case: str, truth: str, rating: str,
-             treatments: Sequence[Any] | None, min_treatments: int = 2) -> _Study:
+             treatments: Sequence[Any] | None, min_treatments: int = 2, event: Any = None) -> _Study:
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"df must be a pandas DataFrame (long format: one row per reading), got {type(df).__name__}")
     cols = [c for c in (reader, treatment, case, truth, rating) if c is not None]
@@ -158,7 +139,7 @@ def _prepare(df: pd.DataFrame, reader: str, treatment: str | None, case: str, tr
         raise InputError(f"rating column {rating!r} must be numeric (higher = more suspicious of the positive class)") from None
     if not np.isfinite(rat).all():
         raise InputError(f"rating column {rating!r} has infinite values")
-    t01 = _truth_codes(df[truth], truth)
+    t01 = _truth_codes(df[truth], truth, event)
     trt_col = df[treatment] if treatment is not None else pd.Series(["(single)"] * len(df), index=df.index)
     trts = _levels(trt_col, treatments, "treatment", str(treatment))
     if len(trts) < min_treatments:
@@ -282,14 +263,14 @@ def _binormal_fit(counts0: np.ndarray, counts1: np.ndarray) -> tuple[float, floa
     return a, b, float(stats.norm.cdf(a / math.sqrt(1.0 + b * b)))
 
 
-def binormal_auc(truth: Any, rating: Any) -> float:
+def binormal_auc(truth: Any, rating: Any, event: Any = None) -> float:
     """Area under the maximum-likelihood binormal ROC curve of ordinal ratings (Dorfman & Alf 1969).
 
     ``AUC = Phi(a / sqrt(1 + b^2))`` where ``P(rating <= c | negative) = Phi(z_c)`` and
     ``P(rating <= c | positive) = Phi(b z_c - a)``. Ratings must be ordinal (at most 20 distinct
     values); perfectly separated ratings give 1.
     """
-    t = _truth_codes(pd.Series(truth), "truth")
+    t = _truth_codes(pd.Series(truth), "truth", event)
     r = np.asarray(rating, dtype=float)
     if len(t) != len(r):
         raise InputError(f"rating has {len(r)} values but truth has {len(t)}")
@@ -774,7 +755,7 @@ def mrmc(df: pd.DataFrame, reader: str = "reader", treatment: str = "treatment",
          truth: str = "truth", rating: str = "rating", method: str = "OR", cov: str = "jackknife",
          fixed: str | None = None, metric: str = "auc", threshold: float | None = None, level: float = 0.95,
          treatments: Sequence[Any] | None = None, n_boot: int = 2000, seed: Any = 0,
-         engine: str | None = None) -> MRMCResult:
+         engine: str | None = None, event: Any = None) -> MRMCResult:
     """Multi-reader multi-case comparison of treatments (Obuchowski-Rockette / DBM, Hillis ddf).
 
     Parameters
@@ -819,7 +800,7 @@ def mrmc(df: pd.DataFrame, reader: str = "reader", treatment: str = "treatment",
     if cov == "bootstrap":
         check_n_boot(n_boot, minimum=10, why="cov='bootstrap'")
     eng = resolve_engine(engine)
-    study = _prepare(df, reader, treatment, case, truth, rating, treatments)
+    study = _prepare(df, reader, treatment, case, truth, rating, treatments, event=event)
     if method == "DBM" and study.design != "factorial":
         raise InputError("method='DBM' needs a fully crossed design (every reader reads every case); "
                          "use method='OR' for split-plot data")
@@ -906,7 +887,7 @@ def mrmc_standalone(df: pd.DataFrame, model: str, reader: str = "reader", case: 
                     truth: str = "truth", rating: str = "rating", margin: float = 0.0, cov: str = "jackknife",
                     fixed: str | None = None, metric: str = "auc", threshold: float | None = None,
                     level: float = 0.95, n_boot: int = 2000, seed: Any = 0,
-                    engine: str | None = None) -> StandaloneResult:
+                    engine: str | None = None, event: Any = None) -> StandaloneResult:
     """Is a standalone model non-inferior to the average reader? (fully crossed single-modality study)
 
     ``model`` names the column holding the model's score of each case (the same on every reader's
@@ -932,7 +913,7 @@ def mrmc_standalone(df: pd.DataFrame, model: str, reader: str = "reader", case: 
     eng = resolve_engine(engine)
     # model as an extra "reader" of a two-treatment layout is not what we need; build a one-treatment
     # study with the model appended as reader "__model__"
-    study = _prepare(df, reader, None, case, truth, rating, None, min_treatments=1)
+    study = _prepare(df, reader, None, case, truth, rating, None, min_treatments=1, event=event)
     if study.design != "factorial":
         raise InputError("mrmc_standalone needs a fully crossed study (every reader reads every case)")
     mscore = df.drop_duplicates(case).set_index(case)[model]

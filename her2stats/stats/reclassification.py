@@ -312,15 +312,10 @@ def _complete(function: str, named: Sequence[tuple[str, pd.Series]]) -> tuple[li
     return [s[keep].reset_index(drop=True) for _, s in named], n_drop
 
 
-def _binary_y(s: pd.Series, name: str, function: str) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and s.map(type).eq(bool).all()):
-        return s.astype(bool).to_numpy().astype(int)
-    v = pd.to_numeric(s, errors="coerce")
-    vals = set(pd.unique(v.dropna()))
-    if v.isna().any() or not vals <= {0, 1}:
-        raise InputError(f"{function}: {name} must be coded 0 = non-event / 1 = event (or boolean); found values "
-                         f"{sorted(map(str, pd.unique(s)))[:6]}")
-    y = v.to_numpy(dtype=int)
+def _binary_y(s: pd.Series, name: str, function: str, event: Any = None) -> np.ndarray:
+    """0/1 codes by the statistics core's one rule (0/1, bool, an ordered Categorical, or labels with
+    ``event=``); both classes must be present."""
+    y = _core.binary_outcome(s, name, event=event).codes.astype(int)
     if y.sum() == 0 or y.sum() == len(y):
         raise InputError(f"{function}: {name} has {'no events' if y.sum() == 0 else 'no non-events'}: "
                          "reclassification compares events with non-events")
@@ -329,7 +324,7 @@ def _binary_y(s: pd.Series, name: str, function: str) -> np.ndarray:
 
 # =========================================================================== public: binary
 def reclassification(y: Any, p_old: Any, p_new: Any, cutoffs: Sequence[float] | None = None, level: float = 0.95,
-                     engine: str | None = None) -> ReclassificationResult:
+                     engine: str | None = None, event: Any = None) -> ReclassificationResult:
     """NRI and IDI of a new risk model over an old one for a binary outcome (``Hmisc::improveProb``).
 
     With ``d = p_new - p_old``, among events (e) and non-events (ne), ``up``/``down`` the
@@ -352,7 +347,7 @@ def reclassification(y: Any, p_old: Any, p_new: Any, cutoffs: Sequence[float] | 
     cut = _cutoffs(cutoffs, "reclassification")
     (ys, po, pn), n_drop = _complete("reclassification", [("y", _vector(y, "y")), ("p_old", _vector(p_old, "p_old")),
                                                           ("p_new", _vector(p_new, "p_new"))])
-    yv = _binary_y(ys, "y", "reclassification")
+    yv = _binary_y(ys, "y", "reclassification", event)
     a, b = _risk(po, "p_old", "reclassification"), _risk(pn, "p_new", "reclassification")
     eng = resolve_engine(engine)
     w = np.ones(len(yv))

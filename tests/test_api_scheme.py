@@ -330,3 +330,13 @@ def test_the_core_imports_no_other_statistics_module():
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
             pytest.fail(f"stats/_core.py imports from .{node.module}: the core must stay importable by every module")
+
+
+def test_study_config_bootstrap_keys_renamed_with_old_keys_accepted():
+    from her2stats.reporting.config import ValidationConfig
+
+    with pytest.warns(DeprecationWarning, match="validation.bootstrap_B is deprecated; use validation.n_boot"):
+        v = ValidationConfig(bootstrap_B=50, calibrate_B=60, fast_B=5)
+    assert (v.n_boot, v.calibrate_n_boot, v.fast_n_boot) == (50, 60, 5)
+    with pytest.raises(ValueError, match="deprecated name of validation.n_boot"):
+        ValidationConfig(bootstrap_B=50, n_boot=50)

@@ -208,7 +208,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     Parameters
     ----------
     config : StudyConfig, a YAML path or a dict (validated by :func:`load_config`).
-    fast : smoke-test mode: bootstrap B cut to ``validation.fast_B``, the image path run on
+    fast : smoke-test mode: bootstrap replicates cut to ``validation.fast_n_boot``, the image path run on
         ``imaging.fast_patients`` patients (sampled within each cohort split; the others are
         counted as excluded in the cohort flow), zoo CV folds cut to 3 -- for tests (< 60 s).
     outdir : output folder (default ``config.output_dir``, relative to the config file), written
@@ -251,8 +251,8 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     val = cfg.validation
-    B = min(val.bootstrap_B, val.fast_B) if fast else val.bootstrap_B
-    B_cal = min(val.calibrate_B, val.fast_B) if fast else val.calibrate_B
+    B = min(val.n_boot, val.fast_n_boot) if fast else val.n_boot
+    B_cal = min(val.calibrate_n_boot, val.fast_n_boot) if fast else val.calibrate_n_boot
     numbers: dict[str, float] = {}
     results: dict[str, Any] = {}
     models: dict[str, Any] = {}

@@ -59,3 +59,20 @@ h2s_gof <- function(y, p, X) {
   z <- (sse - ev) / sd
   list(sum_sq = sse, expected = ev, sd = sd, z = z, p = 2 * stats::pnorm(abs(z), lower.tail = FALSE))
 }
+
+# Logistic recalibration of predictions: intercept with the slope fixed at 1 (offset logit p), and
+# intercept and slope of logit P = a + b logit p (NA when logit p separates y: no finite slope).
+h2s_recalibration <- function(y, L) {
+  y <- as.numeric(y); L <- as.numeric(L)
+  ctl <- stats::glm.control(epsilon = 1e-12, maxit = 50)
+  a1 <- unname(suppressWarnings(stats::coef(stats::glm.fit(matrix(1, length(L), 1), y, offset = L,
+                                                           family = stats::binomial(), control = ctl))))
+  x0 <- L[y == 0]; x1 <- L[y == 1]
+  if (max(x0) <= min(x1) || max(x1) <= min(x0)) {
+    ab <- c(NA_real_, NA_real_)
+  } else {
+    ab <- unname(suppressWarnings(stats::coef(stats::glm.fit(cbind(1, L), y, family = stats::binomial(),
+                                                             control = ctl))))
+  }
+  list(intercept_only = a1, intercept = ab[1], slope = ab[2])
+}

@@ -260,11 +260,20 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
         yy, p, n_excl = check_probabilities(y, prob, event=event, function="validate_external")
     yy, p, n_excl2 = check_probabilities(yy, p, function="validate_external")
     vp = val_prob(yy, p, engine=engine)
-    auc, se, lo, hi = delong_auc_ci(yy, p, level)
     fin = (p > 0) & (p < 1)
     L = np.log(p[fin] / (1 - p[fin]))
-    a1 = recal_intercept(L, yy[fin])
-    a, b, _, _ = recalibrate(L, yy[fin])
+    if engine == "r":  # pROC's DeLong interval and glm recalibration fits
+        from .. import r_bridge
+        from .roc import roc_auc
+
+        r_auc = roc_auc(yy, p, ci="delong", level=level, direction="<", engine="r")
+        auc, se, lo, hi = r_auc.auc, r_auc.se, r_auc.ci_low, r_auc.ci_high
+        out = r_bridge.call("h2s_recalibration", y=yy[fin].astype(float), L=L)
+        a1, a, b = (float(np.asarray(out[k], dtype=float).ravel()[0]) for k in ("intercept_only", "intercept", "slope"))
+    else:
+        auc, se, lo, hi = delong_auc_ci(yy, p, level)
+        a1 = recal_intercept(L, yy[fin])
+        a, b, _, _ = recalibrate(L, yy[fin])
     recal = pd.DataFrame({"intercept": [a1, a], "slope": [1.0, b]}, index=["intercept-only", "logistic"])
     hier = (calibration_hierarchy(y=yy, prob=p, n_boot=n_boot, seed=seed, level=level, scheduler=scheduler,
                                   engine=engine) if hierarchy else None)

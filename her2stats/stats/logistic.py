@@ -603,7 +603,7 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
         warnings.warn("logistic_table(positive=...) is deprecated; use event=", DeprecationWarning, stacklevel=2)
         if event is None:
             event = positive
-        if outcome in getattr(df, "columns", ()) and not any(_core._matches(v, positive) for v in pd.unique(df[outcome].dropna())):
+        if outcome in getattr(df, "columns", ()) and not any(_core.matches(v, positive) for v in pd.unique(df[outcome].dropna())):
             raise InputError(f"logistic_table: positive={positive!r} is not a value of {outcome!r} "
                              f"({list(pd.unique(df[outcome].dropna()))[:10]})")
     terms, positive = _prepare(df, outcome, covariates, event)

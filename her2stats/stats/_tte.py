@@ -2,12 +2,12 @@
 reclassification at a horizon): column checks, complete cases with the dropped rows announced,
 follow-up times, group codes, and the Kaplan-Meier estimate evaluated as a step function.
 
-Private: the public modules import it; nothing outside ``her2stats.stats`` should.
+Private: the public modules import it; nothing outside ``her2stats.stats`` should. Dropped rows are
+announced, and the confidence level checked, by the statistics core (``_core``).
 """
 from __future__ import annotations
 
-import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd

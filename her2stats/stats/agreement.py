@@ -40,7 +40,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
 from . import _core
-from ._core import renamed_args
+from ._core import renamed_args, z_value
 
 __all__ = ["icc_many", "icc", "ICCResult", "kappa", "KappaResult", "ICC_KINDS"]
 
@@ -423,7 +423,7 @@ def kappa(r1: Any, r2: Any, weights: str | None = None, categories: Any = None,
                          columns=pd.Index(categories, name="rater 2"))
     n = int(counts.sum())
     engine = resolve_engine(engine)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     if engine == "r":
         from .. import r_bridge
 

@@ -1053,9 +1053,7 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: i
 
         reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, desc="calibration hierarchy")
         n_sep = int(np.sum(np.isnan(reps[:, 3]) & ~np.isnan(reps[:, 0])))
-        alpha = 1 - level
-        lo = np.nanquantile(reps, alpha / 2, axis=0)
-        hi = np.nanquantile(reps, 1 - alpha / 2, axis=0)
+        lo, hi = _core.percentile_interval(reps, level, axis=0, skip_nan=True)
     if np.isnan(point[3]):
         warnings.warn("calibration_hierarchy: " + _SEPARATED_RECAL.format(extra=""), UserWarning, stacklevel=2)
     if n_sep and not np.isnan(point[3]):

@@ -29,6 +29,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core, _tte
+from ._core import z_value
 
 __all__ = [
     "cumulative_incidence", "CumulativeIncidenceResult", "gray_test", "GrayTestResult", "fine_gray",
@@ -116,7 +117,7 @@ def _cinc(t: np.ndarray, status: np.ndarray, cause: int) -> tuple[np.ndarray, np
 
 def _loglog_ci(est: np.ndarray, var: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise CI on the log(-log) scale (Pintilie 2006): ``F^exp(+-z se / (F log F))``."""
-    z = sps.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     se = np.sqrt(np.maximum(var, 0.0))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         k = z * se / (est * np.log(est))
@@ -811,7 +812,7 @@ def fine_gray(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[
         base = pd.DataFrame({"time": fit["base_time"], "cumhaz": fit["base_cumhaz"]})
     se = np.sqrt(np.diag(var))
     z = coef / se
-    zq = sps.norm.ppf(0.5 + level / 2)
+    zq = z_value(level)
     summary = pd.DataFrame({"term": names, "coef": coef, "shr": np.exp(coef), "se": se, "z": z,
                             "p_value": 2 * sps.norm.sf(np.abs(z)), "ci_low": np.exp(coef - zq * se),
                             "ci_high": np.exp(coef + zq * se)})

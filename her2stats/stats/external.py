@@ -36,7 +36,7 @@ from ..results import Result
 from .calibration import (CalibrationHierarchyResult, ValProbResult, recal_intercept, recalibrate,
                           calibration_hierarchy, check_probabilities, val_prob)
 from . import _core
-from ._core import renamed_args, expit
+from ._core import expit, renamed_args, z_value
 from .models import Term, binary_outcome, design_matrix
 
 __all__ = ["frozen_lrm", "FrozenLogisticModel", "validate_external", "ExternalValidationResult",
@@ -161,7 +161,7 @@ def delong_auc_ci(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> tupl
     s = np.asarray(score, float)
     auc, v10, v01 = delong_placements(y, s)
     se = float(np.sqrt(delong_var(v10, v01)))
-    z = norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     return float(auc), se, float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se))
 
 
@@ -395,7 +395,7 @@ def validate_external_cox(data: pd.DataFrame, duration: str, event: str, horizon
     s, se_s = _km_at(t, e, horizon)
     obs = 1 - s
     exp_ = float(risk.mean())
-    z = norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     oe = obs / exp_
     se_log = se_s / obs if obs > 0 else np.nan
     from statsmodels.duration.hazard_regression import PHReg

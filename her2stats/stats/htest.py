@@ -33,7 +33,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
 from . import _core
-from ._core import adjust_p, p_adjust_method, renamed_args
+from ._core import adjust_p, p_adjust_method, renamed_args, z_value
 
 __all__ = [
     "TestResult",
@@ -652,7 +652,7 @@ def prop_ztest(x1: int, n1: int, x2: int, n2: int, continuity: bool = False,
         raise InputError("prop_ztest: both proportions are 0 or both are 1; the test is undefined")
     stat = (abs(delta) - yates * inv) ** 2 / denom
     p = float(stats.chi2.sf(stat, 1))
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     width = z * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) + yates * inv
     method = "2-sample test for equality of proportions " + (
         "with continuity correction" if continuity else "without continuity correction")

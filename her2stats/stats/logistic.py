@@ -41,6 +41,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core
+from ._core import z_value
 from ._names import check_column_names
 
 __all__ = ["LogisticTable", "logistic_table"]
@@ -608,7 +609,7 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
                              f"({list(pd.unique(df[outcome].dropna()))[:10]})")
     terms, positive = _prepare(df, outcome, covariates, event)
     engine = resolve_engine(engine)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     profile = ci == "profile"
     footnotes = []
 

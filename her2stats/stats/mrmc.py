@@ -63,7 +63,7 @@ from scipy import optimize, special, stats
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
-from ._core import binary_outcome, check_level, check_n_boot
+from ._core import binary_outcome, check_level, check_n_boot, z_value
 
 __all__ = [
     "MRMCResult",
@@ -541,7 +541,7 @@ def _t_or_z(est: float, se: float, df: float, level: float) -> tuple[float, floa
         return (math.nan, math.nan, est, est)
     stat = est / se
     if math.isinf(df):
-        q = stats.norm.ppf(0.5 + level / 2)
+        q = z_value(level)
         p = 2 * stats.norm.sf(abs(stat))
     else:
         q = stats.t.ppf(0.5 + level / 2, df)
@@ -822,7 +822,7 @@ def mrmc(df: pd.DataFrame, reader: str = "reader", treatment: str = "treatment",
         [(trts[i], est, se, dfv, lo, hi) for i, est, se, dfv, lo, hi, *_ in out["per_trt"]],
         columns=["treatment", "estimate", "se", "df", "ci_low", "ci_high"])
     sd = np.sqrt(np.maximum(np.diag(S), 0.0)).reshape(I, J)
-    q = stats.norm.ppf(0.5 + level / 2)
+    q = z_value(level)
     reader_fom = pd.DataFrame([
         (trts[i], rdrs[j], theta[i, j], sd[i, j], theta[i, j] - q * sd[i, j], theta[i, j] + q * sd[i, j])
         for i in range(I) for j in range(J)], columns=["treatment", "reader", "estimate", "se", "ci_low", "ci_high"])

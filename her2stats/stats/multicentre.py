@@ -91,7 +91,7 @@ from ..errors import InputError
 from ..resampling import bootstrap_indices, map_tasks, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, r_seq
-from ._core import adjust_p, binary_outcome, check_int, check_level, check_n_boot, expit, p_adjust_method
+from ._core import adjust_p, binary_outcome, check_int, check_level, check_n_boot, expit, p_adjust_method, z_value
 
 __all__ = [
     "MetaAnalysis",
@@ -311,7 +311,7 @@ class MetaAnalysis(Result):
     def plot(self, ax: Any = None, xlabel: str = "estimate") -> Any:
         """Forest plot: each study with its CI, the pooled diamond and the prediction interval."""
         f = _TRANSFORMS[self.transform]
-        z = sps.norm.ppf(1 - (1 - self.level) / 2)
+        z = z_value(self.level)
         st = self.studies
         rows = pd.DataFrame({"label": st["label"], "estimate": f(st["yi"]),
                              "ci_low": f(st["yi"] - z * np.sqrt(st["vi"])),
@@ -473,7 +473,7 @@ def _group_table(y: np.ndarray, p: np.ndarray, g: np.ndarray, labels: list[Any],
     False (with a note) for a group with one class or fewer than ``min_events`` events or
     non-events.
     """
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    z = z_value(level)
     K = len(labels)
     n_k = np.bincount(g, minlength=K)
     e_k = np.bincount(g, weights=y, minlength=K)
@@ -1201,7 +1201,7 @@ def clustered_calibration(y: Any, p: Any, centre: Any, level: float = 0.95, grid
         warnings.warn("random-effects calibration model: singular fit (a random-effect variance or the correlation is "
                       "estimated at its boundary); with few centres the prediction band rests on that estimate",
                       UserWarning, stacklevel=2)
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    z = z_value(level)
     se = np.sqrt(np.diag(V))
     fixed = pd.DataFrame({"estimate": beta, "se": se, "ci_low": beta - z * se, "ci_high": beta + z * se,
                           "ideal": [0.0, 1.0]}, index=["calibration intercept", "calibration slope"])

@@ -34,6 +34,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
 from . import _core, _tte
+from ._core import z_value
 
 __all__ = ["reclassification", "reclassification_at_horizon", "ReclassificationResult", "NRIResult", "IDIResult"]
 
@@ -377,7 +378,7 @@ def reclassification(y: Any, p_old: Any, p_new: Any, cutoffs: Sequence[float] | 
     else:
         se = _hmisc_se(yv, a, b, cut)
         tabs = _tables(yv, w, a, b, cut) if cut is not None else None
-    z = sps.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = 2 * sps.norm.sf(np.abs(est[:7] / se))
     ci = (est[:7] - z * se, est[:7] + z * se)

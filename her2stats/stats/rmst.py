@@ -27,6 +27,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
 from . import _core, _tte
+from ._core import z_value
 
 __all__ = ["rmst", "RMSTResult"]
 
@@ -171,7 +172,7 @@ def rmst(df: pd.DataFrame, duration: str, event: str, group: str | None = None, 
                              f"survival curve is unknown after that. Choose tau <= {limit:g}.")
         source = "given"
     eng = resolve_engine(engine)
-    z = sps.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     if eng == "r":
         from .. import r_bridge
 

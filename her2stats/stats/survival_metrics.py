@@ -189,11 +189,10 @@ def _boot(fn, n: int, n_boot: int, seed, scheduler, width: int) -> np.ndarray:
 
 
 def _percentile(boot: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    alpha = (1 - level) / 2
     failed = int(np.isnan(boot).any(axis=1).sum())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)
+        lo, hi = _core.percentile_interval(boot, level, axis=0, skip_nan=True)
         sd = np.nanstd(boot, axis=0, ddof=1)
     return lo, hi, sd, failed
 
@@ -421,7 +420,7 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
     n_boot = _core.check_n_boot(n_boot, optional=True)
     if tau is not None and not (tau > 0 and ((t <= tau) & (e == 1)).any()):
         raise InputError(f"tau={tau!r} leaves no events at or before it")
-    z = sps.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     failed = 0
     if eng == "r":
         from .. import r_bridge

@@ -61,6 +61,7 @@ ALLOW_STRINGS = {
        for old in ("conf_level", "random_state", "lower", "upper")},
     **{("stats/external.py", old): "the result's deprecated attribute names"
        for old in ("auc_lower", "auc_upper", "oe_lower", "oe_upper")},
+    ("stats/pipeline_validation.py", "random_state"): "scikit-learn's parameter name, read from the user's pipeline",
     ("reporting/config.py", "bootstrap_B"): "the study config's deprecated key, mapped to validation.n_boot",
     **{(f"audit/{f}.py", w): "a published table's bound label (the audit reads papers)"
        for f in ("checks", "schema", "text", "core") for w in ("lower", "upper")},

@@ -36,17 +36,13 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..resampling import run_replicates
 from ..results import Result
-from ._core import as_numeric, check_finite, clean_binary
-from .roc import (
-    _best_youden,
-    _check_direction,
-    _refuse_text,
-    _check_level,
-    _curve_points,
-    _percentile,
-    _stratified_draw,
-    resolve_direction,
-)
+from ._core import as_numeric, check_finite, check_level, check_n_boot, clean_binary, percentile_interval, z_value
+from .roc import best_youden as _best_youden
+from .roc import check_direction as _check_direction
+from .roc import curve_points as _curve_points
+from .roc import refuse_text as _refuse_text
+from .roc import resolve_direction
+from .roc import stratified_draw as _stratified_draw
 
 __all__ = ["ThresholdRule", "DiagnosticResult", "choose_threshold", "diagnostic_metrics",
            "diagnostic_metrics_from_counts", "binomial_ci", "likelihood_ratios"]
@@ -214,7 +210,7 @@ def binomial_ci(x: Any, n: Any, method: str = "exact", level: float = 0.95, engi
     ``binom.test``. Wilson: ``(x + z^2/2 -/+ z sqrt(x(n-x)/n + z^2/4)) / (n + z^2)``, as R
     ``prop.test(correct=FALSE)``. ``n = 0`` gives NaN.
     """
-    level = _check_level(level)
+    level = check_level(level)
     x = np.atleast_1d(np.asarray(x, dtype=float))
     n = np.atleast_1d(np.asarray(n, dtype=float))
     if method not in ("exact", "wilson"):
@@ -328,7 +324,7 @@ def likelihood_ratios(tp: int, fp: int, tn: int, fn: int, level: float = 0.95) -
     2003;56:1129-35). Intervals ``exp(ln(est) -/+ z SE)``. A zero cell makes the interval
     undefined (NaN; no continuity correction is applied behind the user's back).
     """
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    z = z_value(level)
     tp, fp, tn, fn = (float(v) for v in (tp, fp, tn, fn))
 
     def ratio(a: float, b: float) -> float:
@@ -399,7 +395,7 @@ def _boot_fixed(y: np.ndarray, pred: np.ndarray, n_boot: int, seed: Any, schedul
 
 def _nan_percentile(v: np.ndarray, level: float) -> tuple[float, float]:
     v = v[~np.isnan(v)]
-    return _percentile(v, level) if len(v) else (float("nan"), float("nan"))
+    return percentile_interval(v, level) if len(v) else (float("nan"), float("nan"))
 
 
 def _boot_reoptimised(y: np.ndarray, s: np.ndarray, direction: str, n_boot: int, seed: Any, scheduler: Any,
@@ -463,14 +459,14 @@ def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: st
     """
     if ci not in ("exact", "wilson", "bootstrap"):
         raise InputError(f"ci must be 'exact', 'wilson' or 'bootstrap', got {ci!r}")
-    level = _check_level(level)
+    level = check_level(level)
     _check_direction(direction)
     if role not in _DEV_ROLES + ("test", "validation", "internal", "external"):
         raise InputError(f"role must be 'development' or 'test' (or 'validation', 'internal', 'external'); got {role!r}")
     if reoptimise and ci != "bootstrap":
         raise InputError("reoptimise=True re-selects the threshold in bootstrap resamples: use ci='bootstrap'")
-    if ci == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
-        raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    if ci == "bootstrap":
+        check_n_boot(n_boot, minimum=100, why="a percentile interval")
     eng = resolve_engine(engine)
     if isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, bool):
         check_finite(threshold, "threshold")
@@ -570,7 +566,7 @@ def diagnostic_metrics_from_counts(tp: int, fp: int, tn: int, fn: int, ci: str =
         raise InputError("all four counts are zero")
     if ci not in ("exact", "wilson", "bootstrap"):
         raise InputError(f"ci must be 'exact', 'wilson' or 'bootstrap', got {ci!r}")
-    level = _check_level(level)
+    level = check_level(level)
     eng = resolve_engine(engine)
     boot = None
     if ci == "bootstrap":

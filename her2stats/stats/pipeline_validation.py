@@ -842,7 +842,7 @@ def _announce(n_failed: int, n_refits: int, failures: dict, clipped: bool) -> No
                       f"p = {_EPS:g} / 1 - {_EPS:g} for the calibration slope and intercepts", UserWarning, stacklevel=3)
 
 
-def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: Any = None, scheduler: Any = None,
+def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: Any = 0, scheduler: Any = None,
                        method: str = "harrell", threshold: Any = None, level: float = 0.95, event: Any = None,
                        dca_thresholds: Any = None, selected: Callable | None = None, task_size: int | None = None,
                        progress: bool = False) -> PipelineValidationResult:
@@ -1026,7 +1026,7 @@ def _632plus(app: float, oob: float, gamma: float, lower_is_better: bool) -> tup
     return float(s * ((1 - w) * e_app + w * e1)), float(r), float(w), float(oob)
 
 
-def pipeline_cv(pipeline: Any, X: Any, y: Any, n_splits: int = 5, n_repeats: int = 10, seed: Any = None,
+def pipeline_cv(pipeline: Any, X: Any, y: Any, n_splits: int = 5, n_repeats: int = 10, seed: Any = 0,
                 scheduler: Any = None, threshold: Any = None, level: float = 0.95, event: Any = None,
                 dca_thresholds: Any = None, selected: Callable | None = None, task_size: int | None = None,
                 progress: bool = False) -> PipelineValidationResult:

@@ -69,6 +69,8 @@ class ThresholdRule(Result):
     n_pos: int
     n_neg: int
     method: str = "threshold rule"
+    #: the engine that computed the ROC points the rule was chosen on
+    engine: str | None = None
 
     def apply(self, score: Any) -> np.ndarray:
         """0/1 test results of ``score`` under this rule (NaN scores raise)."""
@@ -198,7 +200,7 @@ def choose_threshold(y_dev: Any, score_dev: Any, rule: Any = "youden", direction
     if kind in ("youden", "closest_topleft") and (cost, prevalence) != (1.0, 0.5):
         name += f" (cost={float(cost):g}, prevalence={float(prevalence):g})"
     return ThresholdRule(value=value, direction=d, rule=name, source=source, sensitivity=se_k,
-                         specificity=sp_k, n_pos=int(y.sum()), n_neg=int(len(y) - y.sum()))
+                         specificity=sp_k, n_pos=int(y.sum()), n_neg=int(len(y) - y.sum()), engine=eng)
 
 
 # =========================================================================== intervals

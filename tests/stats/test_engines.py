@@ -104,6 +104,12 @@ CALLS = {
     "pool_random_effects": lambda e: h2.pool_random_effects([0.2, 0.5, 0.1, 0.4], [0.01, 0.02, 0.015, 0.03], engine=e),
     "subgroup_performance": lambda e: h2.subgroup_performance(Y, P, {"grp": GRP}, n_boot=20, engine=e),
     "mrmc": lambda e: h2.mrmc(_mrmc_data(), engine=e),
+    "auc_var": lambda e: h2.auc_var(Y, P, engine=e),
+    "auc_cov": lambda e: h2.auc_cov(Y, P, P2, engine=e),
+    "choose_threshold": lambda e: h2.choose_threshold(Y, P, engine=e),
+    "power_roc_test": lambda e: h2.power_roc_test(0.75, n_cases=50, n_controls=50, engine=e),
+    "sensitivity_at": lambda e: h2.sensitivity_at(Y, P, specificity=0.8, n_boot=200, engine=e),
+    "specificity_at": lambda e: h2.specificity_at(Y, P, sensitivity=0.8, n_boot=200, engine=e),
     "lasso_cv": lambda e: h2.lasso_cv(DF[["age", "x2"]].assign(z=_rng.normal(0, 1, N)), Y, cv=3, engine=e),
 }
 

@@ -342,3 +342,22 @@ def test_study_config_bootstrap_keys_renamed_with_old_keys_accepted():
     assert (v.n_boot, v.calibrate_n_boot, v.fast_n_boot) == (50, 60, 5)
     with pytest.raises(ValueError, match="deprecated name of validation.n_boot"):
         ValidationConfig(bootstrap_B=50, n_boot=50)
+
+
+def test_renamed_functions_keep_warnings_at_the_callers_line():
+    """The old names are hidden parameters of the function itself, not a wrapper: a warning the
+    function raises for its caller (dropped rows here) points at this file, not at the core."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({"t": [5.0, 3, 8, 2, 9, 4, 7, 6, 1, 10] * 3, "d": [1, 0, 1, 1, 0, 1, 0, 1, 1, 0] * 3,
+                       "g": ["a", "b"] * 15})
+    df.loc[0, "t"] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        her2stats.kaplan_meier(df, "t", "d", "g", conf_level=0.9, engine="python")
+    kinds = {w.category.__name__: w.filename for w in caught}
+    assert kinds["DroppedRowsWarning"] == __file__ and kinds["DeprecationWarning"] == __file__
+    assert getattr(her2stats.kaplan_meier, "__wrapped__", None) is None

@@ -10,12 +10,20 @@ In a notebook a result shows as gtsummary shows a table (:func:`display_frame`):
 meaningful index becomes the first column), empty cells where a value is missing (never
 ``NaN``), and rows grouped under their first column when it repeats (a Table 1's variable, a
 comparison's cohort).
+
+Attribute names follow one scheme (``level``, ``n_boot``, ``seed``, ``engine``, bounds
+``ci_low``/``ci_high``, prediction intervals ``pi_low``/``pi_high``). An attribute renamed to it
+keeps its old name for one release: reading the old name (or building a result with it) warns with
+a :class:`DeprecationWarning` naming the new one. The common renames are :data:`RENAMED_FIELDS`; a
+class adds its own in ``_renamed`` (``{"auc_lower": "auc_ci_low"}``). ``to_frame()`` columns were
+renamed outright (a DataFrame cannot warn on a column read); the README lists them.
 """
 from __future__ import annotations
 
 import html
 import math
-from typing import Any
+import warnings
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd

@@ -670,3 +670,9 @@ def _prepare(unit: dict[str, Any], sequences: list[str], cfg: dict[str, Any]) ->
                              f"must be ToBackboneInput")
         out[s] = case
     return out
+
+
+# Grad-CAM prepares a case and picks the device as extraction does (public names: no module imports
+# another's private names)
+resolve_device = _device
+prepare_unit = _prepare

@@ -276,7 +276,7 @@ def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any =
             label = L.term(var, lev, ref)
         else:
             label = L.var(term)
-        rows.append({"Variable": label, "HR (95% CI)": fmt_ratio_ci(r["HR"], r["lower"], r["upper"]),
+        rows.append({"Variable": label, "HR (95% CI)": fmt_ratio_ci(r["HR"], r["ci_low"], r["ci_high"]),
                      "P": fmt_p(r["p_value"])})
     c = res.concordance
     notes = [f"n = {res.n}, events = {res.n_events}" + (f"; {res.n_excluded} excluded for missing values" if res.n_excluded else "")

@@ -90,7 +90,9 @@ def fmt_ratio_ci(est: Any, ci_low: Any, ci_high: Any, digits: int = 2) -> str:
     return fmt_ci(est, lo, hi, d)
 
 
-def fmt_count_ci(count: Any, total: Any, est: Any = None, lo: Any = None, hi: Any = None, digits: int = 3) -> str:
+@renamed_args(lo="ci_low", hi="ci_high")
+def fmt_count_ci(count: Any, total: Any, est: Any = None, ci_low: Any = None, ci_high: Any = None,
+                 digits: int = 3) -> str:
     """A proportion with the counts behind it (STARD 2015): ``17/29 = 0.586 (0.389–0.765)``;
     without a CI ``17/29 = 0.586``; ``est`` defaults to ``count / total``."""
     if _isnan(count) or _isnan(total):
@@ -100,7 +102,7 @@ def fmt_count_ci(count: Any, total: Any, est: Any = None, lo: Any = None, hi: An
         est = k / n if n else float("nan")
     if _isnan(est):
         return f"{k}/{n}"
-    return f"{k}/{n} = {fmt_ci(est, lo, hi, digits)}"
+    return f"{k}/{n} = {fmt_ci(est, ci_low, ci_high, digits)}"
 
 
 def fmt_sig(x: Any, sig: int = 3) -> str:

@@ -998,3 +998,8 @@ def load_or_run(config: str | Path | Mapping, outdir: str | Path | None = None, 
         except Exception:
             pass
     return run_study(cfg, fast=fast, outdir=out)
+
+
+# the CLI moves a finished study's outputs with it (a public name: no module imports another's private
+# names)
+relocate = _relocate

@@ -1486,6 +1486,7 @@ def _reference_of(design: _Design, column: str) -> str | None:
 # Helpers the other time-to-event modules use, under public names (no module imports another's
 # private names); the definitions above stay where they are
 check_time_event = _check_time_event
+concordance_counts = _concordance_counts
 concordance_numpy = _concordance_numpy
 km_ci = _km_ci
 km_table = _km_table

@@ -46,7 +46,8 @@ from ..errors import InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
-from .survival import _check_time_event, _concordance_counts, _concordance_numpy, _km_ci, _km_table
+from ._core import renamed_args, z_value
+from .survival import check_time_event, concordance_counts, concordance_numpy, km_ci, km_table
 
 __all__ = ["time_dependent_auc", "time_dependent_brier", "uno_concordance", "calibration_at_horizon", "TimeDependentAUC",
            "BrierResult", "UnoCResult", "HorizonCalibration"]
@@ -167,7 +168,7 @@ def _uno_weights(t, e, tau, left) -> np.ndarray:
 def _uno_c(t, e, r, tau, left) -> float:
     """Uno's C: comparable pairs (later times, or the same time and censored) weighted by the
     earlier event's ``1/G^2``; O(n log n) through the Fenwick-tree pair counts."""
-    counts, _ = _concordance_counts(t, e, r, event_weight=_uno_weights(t, e, tau, left))
+    counts, _ = concordance_counts(t, e, r, event_weight=_uno_weights(t, e, tau, left))
     den = counts[:3].sum()
     if den == 0:
         raise InputError("no comparable pairs for Uno's C (no events before tau with later follow-up)")
@@ -436,7 +437,7 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
         if np.any(g_ev <= 0):
             raise InputError("the censoring survival G is 0 at an event time (everyone left is censored "
                              "there); use g_limit='left' or set tau before that time")
-        ij = _concordance_numpy(t, e, r, event_weight=_uno_weights(t, e, tau, left))
+        ij = concordance_numpy(t, e, r, event_weight=_uno_weights(t, e, tau, left))
         cnt = ij["count"]
         c = float((cnt[0] + 0.5 * cnt[2]) / cnt[:3].sum())
         se = math.sqrt(ij["var"])

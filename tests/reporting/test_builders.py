@@ -105,7 +105,7 @@ def test_cox_table_and_ph(demo):
     pt = B.cox_table(res, ph=ph)
     r = res.summary.set_index("term").loc["her2_status=positive"]
     row = pt.data.set_index("Variable").loc["HER2-positive vs HER2-negative"]
-    assert row["HR (95% CI)"] == fmt_ratio_ci(r["HR"], r["lower"], r["upper"])
+    assert row["HR (95% CI)"] == fmt_ratio_ci(r["HR"], r["ci_low"], r["ci_high"])
     assert any(f"{res.concordance.concordance:.3f}" in n for n in pt.footnotes)
     assert any("cox.zph" in n for n in pt.footnotes)
 

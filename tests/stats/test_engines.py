@@ -110,6 +110,8 @@ CALLS = {
     "power_roc_test": lambda e: h2.power_roc_test(0.75, n_cases=50, n_controls=50, engine=e),
     "sensitivity_at": lambda e: h2.sensitivity_at(Y, P, specificity=0.8, n_boot=200, engine=e),
     "specificity_at": lambda e: h2.specificity_at(Y, P, sensitivity=0.8, n_boot=200, engine=e),
+    "pool": lambda e: h2.pool(np.array([[0.2, 1.0], [0.3, 1.1], [0.25, 0.9]]),
+                              np.array([[0.01, 0.02], [0.012, 0.021], [0.011, 0.019]]), dfcom=100.0, engine=e),
     "lasso_cv": lambda e: h2.lasso_cv(DF[["age", "x2"]].assign(z=_rng.normal(0, 1, N)), Y, cv=3, engine=e),
 }
 
@@ -123,6 +125,8 @@ NOT_CALLED = {
     "fit_low_vs_zero": "fit_lrm on a sub-cohort (fit_lrm is in CALLS)",
     "time_dependent_brier": "needs survival probabilities per time: covered by tests/stats/test_survival_metrics.py",
     "decision_curve_survival": "has no engine argument",
+    "fit_lrm_mi": "fit_lrm per imputation, pooled by pool (both in CALLS): covered by tests/stats/test_imputation.py",
+    "performance_mi": "roc_auc/val_prob per imputation, pooled by pool: covered by tests/stats/test_imputation.py",
 }
 
 

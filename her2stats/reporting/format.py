@@ -87,7 +87,7 @@ def fmt_ratio_ci(est: Any, ci_low: Any, ci_high: Any, digits: int = 2) -> str:
     if _isnan(est):
         return ""
     d = digits if abs(float(est)) >= 1 else digits + 1
-    return fmt_ci(est, lo, hi, d)
+    return fmt_ci(est, ci_low, ci_high, d)
 
 
 @renamed_args(lo="ci_low", hi="ci_high")

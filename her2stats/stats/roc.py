@@ -743,7 +743,7 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
             z = z_value(level)
             lo, hi = max(0.0, auc - z * math.sqrt(var)), min(1.0, auc + z * math.sqrt(var))
         elif ci == "bootstrap":
-            lo, hi = _percentile(_boot_aucs(yy, so, int(n_boot), seed, scheduler), level)
+            lo, hi = percentile_interval(_boot_aucs(yy, so, int(n_boot), seed, scheduler), level)
     announce_direction("roc_auc", direction, d)
     if ci in ("exact", "hanley"):
         lo, hi = auc_ci_from_summary(auc, n_pos, n_neg, method=ci, level=level)

@@ -63,7 +63,7 @@ def main() -> None:
     for scheduler in (None, "threads"):
         t0 = time.perf_counter()
         m = fit_lrm(df, "y", covs, engine="python")
-        c = calibrate(m, B=args.B, seed=args.seed, engine="python", scheduler=scheduler)
+        c = calibrate(m, n_boot=args.B, seed=args.seed, engine="python", scheduler=scheduler)
         t_py = time.perf_counter() - t0
         ok = ~np.isnan(c.bias_corrected + np.asarray(r_out["corrected"], float))
         diff = c.bias_corrected[ok] - np.asarray(r_out["corrected"], float)[ok]

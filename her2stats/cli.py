@@ -106,8 +106,10 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
     from .atomic import atomic_output
     from .errors import ConfigError
     from .reporting.config import load_config
-    from .reporting.render import _chromium, parse_formats, render_report
-    from .reporting.study import _relocate, run_study
+    from .reporting.render import chromium as _chromium
+    from .reporting.render import parse_formats, render_report
+    from .reporting.study import relocate as _relocate
+    from .reporting.study import run_study
 
     overrides = {"report": {"style": style}} if style else None
     cfg = load_config(config, overrides=overrides)

@@ -98,7 +98,7 @@ def error_line(exc: BaseException) -> tuple[str, int]:
         if isinstance(exc, pd.errors.EmptyDataError):
             return "her2stats: error: a table file is empty", EXIT_ERROR
         if isinstance(exc, pd.errors.ParserError):
-            from .files import _parser_problem
+            from .files import parser_problem as _parser_problem
 
             return f"her2stats: error: a CSV table is malformed: {_parser_problem(exc)}", EXIT_ERROR
     except ImportError:  # pragma: no cover

@@ -144,3 +144,8 @@ def _parser_problem(exc: Exception) -> str:
     if m:
         return f"a quoted field starting on row {m.group(1)} is never closed"
     return "the tokenizer stopped (" + re.sub(r"'.*?'", "'…'", _first_line(exc, 120)) + ")"
+
+
+# the CLI's error lines name the parser problem too (a public name: no module imports another's private
+# names)
+parser_problem = _parser_problem

@@ -1,7 +1,7 @@
 """Seeded, worker-count-independent resampling.
 
 Replicates are cut into fixed-size chunks; chunk *k* gets the *k*-th child of
-``numpy.random.SeedSequence(seed).spawn``. The chunking depends only on ``B`` and ``chunk_size``,
+``numpy.random.SeedSequence(seed).spawn``. The chunking depends only on ``n_boot`` and ``chunk_size``,
 never on the number of workers, so a fixed seed gives bit-identical results whether the chunks
 run sequentially, on threads, in processes or on a Dask cluster.
 
@@ -18,21 +18,22 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import InputError
+from .stats._core import check_n_boot, renamed_args
 
 DEFAULT_CHUNK = 100
 
 
-def replicate_chunks(B: int, seed: int | np.random.SeedSequence | None, chunk_size: int = DEFAULT_CHUNK
+@renamed_args(B="n_boot")
+def replicate_chunks(n_boot: int, seed: int | np.random.SeedSequence | None, chunk_size: int = DEFAULT_CHUNK
                      ) -> list[tuple[int, np.random.SeedSequence]]:
-    """Split ``B`` replicates into ``(n_in_chunk, SeedSequence)`` pairs, independent of workers."""
-    if not isinstance(B, (int, np.integer)) or B < 1:
-        raise InputError(f"the number of bootstrap replicates must be a positive integer, got B={B!r}")
+    """Split ``n_boot`` replicates into ``(n_in_chunk, SeedSequence)`` pairs, independent of workers."""
+    n_boot = check_n_boot(n_boot)
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    n_chunks = -(-int(B) // chunk_size)
+    n_chunks = -(-int(n_boot) // chunk_size)
     children = root.spawn(n_chunks)
-    sizes = [chunk_size] * (n_chunks - 1) + [int(B) - chunk_size * (n_chunks - 1)]
+    sizes = [chunk_size] * (n_chunks - 1) + [int(n_boot) - chunk_size * (n_chunks - 1)]
     return list(zip(sizes, children))
 
 
@@ -126,21 +127,22 @@ class _ChunkRunner:
         return _run_chunk(self.fn, n, ss)
 
 
+@renamed_args(B="n_boot")
 def run_replicates(
     fn: Callable[[np.random.Generator, int], Any],
-    B: int,
-    seed: int | np.random.SeedSequence | None = None,
+    n_boot: int,
+    seed: int | np.random.SeedSequence | None = 0,
     scheduler: Any = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = False,
     desc: str = "bootstrap",
 ) -> np.ndarray:
-    """Run ``B`` replicates of ``fn`` in seeded chunks and stack them in chunk order.
+    """Run ``n_boot`` replicates of ``fn`` in seeded chunks and stack them in chunk order.
 
     Parameters
     ----------
     fn : callable ``(rng, n) -> array`` of ``n`` replicates on axis 0.
-    B : number of replicates.
+    n_boot : number of replicates.
     seed : int, SeedSequence or None (None draws fresh entropy: not reproducible).
     scheduler : None (sequential), ``"threads"`` (all cores; numpy releases the GIL),
         ``"processes"`` / ``"synchronous"`` (Dask local schedulers), a ``dask.distributed.Client``
@@ -149,12 +151,12 @@ def run_replicates(
         reproduce a result).
     progress : show a tqdm progress bar over chunks.
     """
-    chunks = replicate_chunks(B, seed, chunk_size)
+    chunks = replicate_chunks(n_boot, seed, chunk_size)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=int(B), desc=desc, leave=False)
+        bar = tqdm(total=int(n_boot), desc=desc, leave=False)
 
     def _tick(i: int) -> None:
         if bar is not None:

@@ -10,12 +10,20 @@ In a notebook a result shows as gtsummary shows a table (:func:`display_frame`):
 meaningful index becomes the first column), empty cells where a value is missing (never
 ``NaN``), and rows grouped under their first column when it repeats (a Table 1's variable, a
 comparison's cohort).
+
+Attribute names follow one scheme (``level``, ``n_boot``, ``seed``, ``engine``, bounds
+``ci_low``/``ci_high``, prediction intervals ``pi_low``/``pi_high``). An attribute renamed to it
+keeps its old name for one release: reading the old name (or building a result with it) warns with
+a :class:`DeprecationWarning` naming the new one. The common renames are :data:`RENAMED_FIELDS`; a
+class adds its own in ``_renamed`` (``{"auc_lower": "auc_ci_low"}``). ``to_frame()`` columns were
+renamed outright (a DataFrame cannot warn on a column read); the README lists them.
 """
 from __future__ import annotations
 
 import html
 import math
-from typing import Any
+import warnings
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
@@ -90,8 +98,46 @@ def display_frame(frame: pd.DataFrame, max_rows: int = 40) -> tuple[pd.DataFrame
     return out, group, note
 
 
-class Result:
+#: attribute renames shared by every result type (old -> new), applied where the new name exists
+RENAMED_FIELDS: Mapping[str, str] = {"conf_level": "level", "B": "n_boot", "lower": "ci_low", "upper": "ci_high"}
+
+
+class _ResultType(type):
+    """Lets a result type be built with the old names of renamed fields (deprecated, one release)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            fields = getattr(cls, "__dataclass_fields__", {})
+            for old in [k for k in kwargs if k not in fields]:
+                new = cls._renamed.get(old) or RENAMED_FIELDS.get(old)
+                if new is not None and new in fields and new not in kwargs:
+                    warnings.warn(f"{cls.__name__}({old}=...) is deprecated; use {new}= (the old name will be removed "
+                                  "in the next release)", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+        return super().__call__(*args, **kwargs)
+
+
+class Result(metaclass=_ResultType):
     """Mixin for frozen result dataclasses (``@dataclass(frozen=True, repr=False)``)."""
+
+    #: class-specific deprecated attribute names (old -> new), on top of RENAMED_FIELDS
+    _renamed: ClassVar[Mapping[str, str]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached when normal lookup fails: old names of renamed attributes
+        if not name.startswith("__"):
+            cls = type(self)
+            new = cls._renamed.get(name) or RENAMED_FIELDS.get(name)
+            if new is not None and new != name:
+                try:
+                    value = object.__getattribute__(self, new)
+                except AttributeError:
+                    pass
+                else:
+                    warnings.warn(f"{cls.__name__}.{name} is deprecated; use {cls.__name__}.{new} (the old name "
+                                  "will be removed in the next release)", DeprecationWarning, stacklevel=2)
+                    return value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     #: one line shown above the table in reprs; subclasses may override ``_title``
     def _title(self) -> str:

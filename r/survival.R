@@ -13,10 +13,10 @@ h2s_kaplan_meier <- function(time, event, group, conf_type = "log", conf_level =
     f <- if (ng > 1) fit[g] else fit
     tabs[[g]] <- data.frame(group = g, time = f$time, n_risk = f$n.risk, n_event = f$n.event,
                             n_censor = f$n.censor, survival = f$surv, std_err = f$std.err,
-                            lower = f$lower, upper = f$upper)
+                            ci_low = f$lower, ci_high = f$upper)
     q <- quantile(f, probs = 0.5, conf.int = TRUE)
     meds[[g]] <- data.frame(group = g, n = f$n, events = sum(f$n.event),
-                            median = unname(q$quantile), lower = unname(q$lower), upper = unname(q$upper))
+                            median = unname(q$quantile), ci_low = unname(q$lower), ci_high = unname(q$upper))
   }
   list(table = do.call(rbind, tabs), medians = do.call(rbind, meds))
 }
@@ -105,7 +105,7 @@ h2s_td_auc <- function(time, event, risk, times, conf_level = 0.95) {
                               times = times, metrics = "auc", cens.model = "km", null.model = FALSE,
                               conf.int = conf_level)
   a <- as.data.frame(sc$AUC$score)
-  list(auc = I(a$AUC), se = I(a$se), lower = I(a$lower), upper = I(a$upper))
+  list(auc = I(a$AUC), se = I(a$se), ci_low = I(a$lower), ci_high = I(a$upper))
 }
 
 # IPCW Brier score of predicted risks (n x length(times) matrix of 1 - S(t)).
@@ -117,7 +117,7 @@ h2s_td_brier <- function(time, event, risk, times, conf_level = 0.95) {
                               times = times, metrics = "brier", cens.model = "km", null.model = FALSE,
                               conf.int = conf_level)
   b <- as.data.frame(sc$Brier$score)
-  list(brier = I(b$Brier), se = I(b$se), lower = I(b$lower), upper = I(b$upper))
+  list(brier = I(b$Brier), se = I(b$se), ci_low = I(b$lower), ci_high = I(b$upper))
 }
 
 # Uno's C: concordance with n/G2 time weights, events after tau ignored.

@@ -117,7 +117,7 @@ def overlaps(lo: float, hi: float, printed: Printed, scale: float = 1.0) -> bool
     return lo * scale <= phi + eps and hi * scale >= plo - eps
 
 
-def _fmt(x: float | None, digits: int = 4) -> str:
+def fmt_number(x: float | None, digits: int = 4) -> str:
     if x is None or not np.isfinite(x):
         return "NA"
     if x != 0 and abs(x) < 10 ** (-digits):
@@ -158,7 +158,7 @@ def check_percent(count: int, n: int, printed: Printed, rules: Sequence[str], *,
                           group=group, method=f"{count}/{alt_n} (of the row's non-missing total){_rule_text(rule)}")
     return record("percent", printed, "not reproduced", recomputed=x * scale, level=level, group=group,
                   closest_candidate=f"{count}/{n}", closest_value=x * scale,
-                  note=f"{count}/{n} = {_fmt(x * scale, printed.decimals + 2)}")
+                  note=f"{count}/{n} = {fmt_number(x * scale, printed.decimals + 2)}")
 
 
 def largest_remainder(counts: Sequence[int], n: int, decimals: int) -> np.ndarray:
@@ -237,11 +237,11 @@ def grim_mean(mean: Printed, n: int, granularity: float, rules: Sequence[str], *
     if sums:
         t = sums[0]
         return (record(quantity, mean, "reproduced", recomputed=t * granularity / n, group=group,
-                       method=f"GRIM: sum {_fmt(t * granularity, 6).rstrip('0').rstrip('.')}/{n}"), sums)
+                       method=f"GRIM: sum {fmt_number(t * granularity, 6).rstrip('0').rstrip('.')}/{n}"), sums)
     below = math.floor(mean.value * n / granularity)
     cands = {f"sum {below}/{n}": below * granularity / n, f"sum {below + 1}/{n}": (below + 1) * granularity / n}
     name, val = _closest(cands, mean.value)
-    note = "; ".join(f"{k} = {_fmt(v, mean.decimals + 3)}" for k, v in cands.items())
+    note = "; ".join(f"{k} = {fmt_number(v, mean.decimals + 3)}" for k, v in cands.items())
     return (record(quantity, mean, "not reproduced", group=group, method="GRIM", closest_candidate=name,
                    closest_value=val, note=f"no mean of {n} values on a {granularity:g} grid prints as {mean}: {note}"),
             [])
@@ -386,7 +386,7 @@ _TEST_ALIASES = {
 }
 
 
-def _stated(test: str | None, names: Iterable[str]) -> list[str]:
+def stated_tests(test: str | None, names: Iterable[str]) -> list[str]:
     if not test:
         return []
     t = test.lower()
@@ -409,9 +409,9 @@ def check_p(p: Printed, candidates: dict[str, tuple[float, float, float]], rules
     verdict is "not derivable" (it depends on the whole family) unless no candidate's raw p is at
     or below it, which no adjustment allows ("not reproduced").
     """
-    listing = "; ".join(f"{k} {_fmt(v[0])}" + (f" [{_fmt(v[1])}, {_fmt(v[2])}]" if v[2] - v[1] > 1e-12 else "")
+    listing = "; ".join(f"{k} {fmt_number(v[0])}" + (f" [{fmt_number(v[1])}, {fmt_number(v[2])}]" if v[2] - v[1] > 1e-12 else "")
                         for k, v in candidates.items())
-    stated_names = _stated(stated, candidates)
+    stated_names = stated_tests(stated, candidates)
     notes = [x for x in (f"stated test: {stated}" if stated else "", f"candidates: {listing}" if listing else "",
                          extra_note) if x]
     if not candidates:
@@ -426,7 +426,7 @@ def check_p(p: Printed, candidates: dict[str, tuple[float, float, float]], rules
         best = ok[0] if ok else _closest({k: points[k] for k in pool}, p.value, log=True)[0]
         if ok:
             return record("p (adjusted)", p, "not derivable", recomputed=points[best],
-                          method=f"{p_adjust}-adjusted: raw {best} {_fmt(points[best])} <= printed",
+                          method=f"{p_adjust}-adjusted: raw {best} {fmt_number(points[best])} <= printed",
                           note="; ".join(notes + ["consistent: an adjusted p is never below its raw p; the "
                                                   "adjustment needs the whole family of p-values"]))
         return record("p (adjusted)", p, "not reproduced", recomputed=points[best], closest_candidate=best,
@@ -511,11 +511,11 @@ def check_auc_ci(auc: Printed, ci: tuple[Printed, Printed], n_pos: int, n_neg: i
                   or not any(w in stated_l for w in candidate_words))
     out = [record("AUC", auc, "not derivable", note="the AUC needs the case-level scores" + (
         f"; values that print as {auc} are multiples of 1/{2 * n_pos * n_neg}" if n_neg is not None else ""))]
-    listing = "; ".join(f"{k} {_fmt(v[0], 3)}-{_fmt(v[1], 3)}" for k, v in at_printed.items())
+    listing = "; ".join(f"{k} {fmt_number(v[0], 3)}-{fmt_number(v[1], 3)}" for k, v in at_printed.items())
     for i, (which, printed) in enumerate((("CI lower", ci[0]), ("CI upper", ci[1]))):
         if hits:
             label, a, bounds, rr = hits[0]
-            a_txt = f"{a[0]}/{a[1]}" if isinstance(a, tuple) else _fmt(float(a), 5)
+            a_txt = f"{a[0]}/{a[1]}" if isinstance(a, tuple) else fmt_number(float(a), 5)
             n_txt = f"{n_pos}+{n_neg}" if n_neg is not None else f"{n_pos} (split not printed)"
             method = f"{label}, AUC = {a_txt}, n = {n_txt}{_rule_text(rr[i])}"
             others = [h[0] for h in hits[1:]]
@@ -548,7 +548,7 @@ def check_auc_comparison(auc1: Printed, auc2: Printed, n_pos: int, n_neg: int, p
     se1, se2 = hanley_se(auc1.value, n_pos, n_neg), hanley_se(auc2.value, n_pos, n_neg)
     diff = abs(auc1.value - auc2.value)
     p_unpaired = float(2 * sps.norm.sf(diff / math.hypot(se1, se2))) if diff > 0 else 1.0
-    base = f"Hanley-McNeil SEs {_fmt(se1)}, {_fmt(se2)}; unpaired z-test p = {_fmt(p_unpaired)}"
+    base = f"Hanley-McNeil SEs {fmt_number(se1)}, {fmt_number(se2)}; unpaired z-test p = {fmt_number(p_unpaired)}"
     if p.relation != "=" or not (0 < p.value < 1) or diff == 0:
         return record("p (AUC comparison)", p, "not derivable", recomputed=p_unpaired, note=base)
     z = sps.norm.isf(p.value / 2)
@@ -591,12 +591,12 @@ def _metric_grid(n_pos: int, n_neg: int) -> dict[str, np.ndarray]:
         }
 
 
-def _scale(printed: Printed) -> float:
+def printed_scale(printed: Printed) -> float:
     return 100.0 if (printed.percent or printed.value > 1) else 1.0
 
 
 def _match_grid(values: np.ndarray, printed: Printed, rule: str) -> np.ndarray:
-    v = values * _scale(printed)
+    v = values * printed_scale(printed)
     iv = accept_interval(printed, rule) if printed.relation == "=" else accept_interval(printed, "round")
     if iv is None:
         return np.zeros(np.shape(v), dtype=bool)
@@ -634,8 +634,8 @@ def recover_confusion(n_pos: int, n_neg: int, printed: dict[str, Printed], rules
         # among equally good matrices, show the one closest to every printed value
         dist = np.zeros(len(cells))
         for k, pv in given.items():
-            vals = grid[k][cells[:, 0], cells[:, 1]] * _scale(pv)
-            dist += np.nan_to_num(np.abs(vals - pv.value) / _scale(pv), nan=1.0)
+            vals = grid[k][cells[:, 0], cells[:, 1]] * printed_scale(pv)
+            dist += np.nan_to_num(np.abs(vals - pv.value) / printed_scale(pv), nan=1.0)
         cells = cells[np.argsort(dist, kind="stable")]
     tp, tn = (int(v) for v in cells[0])
     fn, fp = n_pos - tp, n_neg - tn
@@ -644,21 +644,21 @@ def recover_confusion(n_pos: int, n_neg: int, printed: dict[str, Printed], rules
            if len(cells) > 1 else "unique best matrix")
     out = []
     for k, pv in given.items():
-        val = float(grid[k][tp, tn]) * _scale(pv)
+        val = float(grid[k][tp, tn]) * printed_scale(pv)
         rule = next((r for r in rules if rule_of[k][r][tp, tn]), None)
         if rule:
             out.append(record(k, pv, "reproduced", recomputed=val, method=f"confusion matrix {cm}{_rule_text(rule)}",
                               note=tie))
             continue
         if k == "f1" and given.get("sensitivity") and given.get("ppv"):
-            s = given["sensitivity"].value / _scale(given["sensitivity"])
-            q = given["ppv"].value / _scale(given["ppv"])
+            s = given["sensitivity"].value / printed_scale(given["sensitivity"])
+            q = given["ppv"].value / printed_scale(given["ppv"])
             f1_printed = 2 * s * q / (s + q) if s + q > 0 else float("nan")
-            rule = matches(f1_printed, pv, rules, _scale(pv))
+            rule = matches(f1_printed, pv, rules, printed_scale(pv))
             if rule:
-                out.append(record(k, pv, "reproduced", recomputed=f1_printed * _scale(pv),
+                out.append(record(k, pv, "reproduced", recomputed=f1_printed * printed_scale(pv),
                                   method=f"2 sens PPV/(sens + PPV) from the printed (rounded) sensitivity and PPV{_rule_text(rule)}",
-                                  note=f"from the counts ({cm}) F1 = {_fmt(val, pv.decimals + 2)}"))
+                                  note=f"from the counts ({cm}) F1 = {fmt_number(val, pv.decimals + 2)}"))
                 continue
         n_fit = int(math.floor(best + 1e-9))
         out.append(record(k, pv, "not reproduced", recomputed=val, closest_candidate=f"confusion matrix {cm}",
@@ -694,10 +694,10 @@ def check_ratio(measure: str, est: Printed, ci: tuple[Printed, Printed], p: Prin
         out.append(record(measure, est, "reproduced", recomputed=mid, method=base + _rule_text(rule)))
     elif overlaps(mid_lo, mid_hi, est):
         out.append(record(measure, est, "reproduced", recomputed=mid, method=base + " (within rounding of the printed CI)",
-                          note=f"midpoint range {_fmt(mid_lo)}-{_fmt(mid_hi)}"))
+                          note=f"midpoint range {fmt_number(mid_lo)}-{fmt_number(mid_hi)}"))
     else:
         out.append(record(measure, est, "not reproduced", recomputed=mid, closest_candidate=base, closest_value=mid,
-                          note=f"midpoint range over the CI's rounding {_fmt(mid_lo)}-{_fmt(mid_hi)}; an asymmetric "
+                          note=f"midpoint range over the CI's rounding {fmt_number(mid_lo)}-{fmt_number(mid_hi)}; an asymmetric "
                                "(profile-likelihood or exact) CI would explain a mismatch"))
     if p is None:
         return out
@@ -731,7 +731,7 @@ def check_ratio(measure: str, est: Printed, ci: tuple[Printed, Printed], p: Prin
             p_o, lo_o, hi_o = wald_range(sps.norm.isf((1 - other) / 2))
             if matches(p_o, p, rules) or overlaps(lo_o, hi_o, p):
                 fits.append(f"the printed p is the Wald p if the CI were a {other:.0%} interval "
-                            f"({_fmt(p_o)} [{_fmt(lo_o)}, {_fmt(hi_o)}] over the rounding)")
+                            f"({fmt_number(p_o)} [{fmt_number(lo_o)}, {fmt_number(hi_o)}] over the rounding)")
         if fits:
             rec["note"] = "; ".join(x for x in (rec["note"], *fits) if x)
     return out + [rec]
@@ -766,7 +766,7 @@ def rank_note(ns: Sequence[int]) -> tuple[float, str]:
 
     low, _ = rank_test_p_range(ns)
     name = "Mann-Whitney" if len(ns) == 2 else "Kruskal-Wallis"
-    return low, f"a {name} test on {' + '.join(str(n) for n in ns)} values can give any p in [{_fmt(low)}, 1]"
+    return low, f"a {name} test on {' + '.join(str(n) for n in ns)} values can give any p in [{fmt_number(low)}, 1]"
 
 
 def percent_count_options(printed: Printed, n: int, rules: Sequence[str], limit: int = 50) -> list[int]:
@@ -880,10 +880,10 @@ def check_difference(value: Printed, a: Printed, b: Printed, rules: Sequence[str
     if overlaps(lo, hi, value):
         return record("difference", value, "reproduced", recomputed=point,
                       method=f"{a} - {b} (within rounding of the printed values)",
-                      note=f"{a} - {b} lies in [{_fmt(lo)}, {_fmt(hi)}]")
+                      note=f"{a} - {b} lies in [{fmt_number(lo)}, {fmt_number(hi)}]")
     return record("difference", value, "not reproduced", recomputed=point, closest_candidate=f"{a} - {b}",
-                  closest_value=point, note=f"{a} - {b} = {_fmt(point)}; any values that print as {a} and {b} "
-                  f"differ by {_fmt(lo)} to {_fmt(hi)}")
+                  closest_value=point, note=f"{a} - {b} = {fmt_number(point)}; any values that print as {a} and {b} "
+                  f"differ by {fmt_number(lo)} to {fmt_number(hi)}")
 
 
 # ----------------------------------------------------------------------------- pooled ("All") column
@@ -919,11 +919,11 @@ def check_pooled_mean_sd(means: Sequence[Printed], sds: Sequence[Printed], ns: S
         elif overlaps(M_lo, M_hi, overall_mean):
             out.append(record("overall mean", overall_mean, "reproduced", recomputed=M, group="All",
                               method="pooled mean of the groups (within rounding of the printed means)",
-                              note=f"range {_fmt(M_lo)}-{_fmt(M_hi)}"))
+                              note=f"range {fmt_number(M_lo)}-{fmt_number(M_hi)}"))
         else:
             out.append(record("overall mean", overall_mean, "not reproduced", recomputed=M, group="All",
                               closest_candidate="pooled mean of the groups", closest_value=M,
-                              note=f"any group means that print as printed pool to {_fmt(M_lo)}-{_fmt(M_hi)}"))
+                              note=f"any group means that print as printed pool to {fmt_number(M_lo)}-{fmt_number(M_hi)}"))
     if overall_sd is not None:
         S = pooled_sd(m, s)
         if len(m) == 2:
@@ -944,11 +944,11 @@ def check_pooled_mean_sd(means: Sequence[Printed], sds: Sequence[Printed], ns: S
         elif overlaps(S_lo, S_hi, overall_sd):
             out.append(record("overall SD", overall_sd, "reproduced", recomputed=S, group="All",
                               method="pooled SD of the groups (within rounding of the printed summaries)",
-                              note=f"range {_fmt(S_lo)}-{_fmt(S_hi)}"))
+                              note=f"range {fmt_number(S_lo)}-{fmt_number(S_hi)}"))
         else:
             out.append(record("overall SD", overall_sd, "not reproduced", recomputed=S, group="All",
                               closest_candidate="pooled SD of the groups", closest_value=S,
-                              note=f"any group summaries that print as printed pool to an SD of {_fmt(S_lo)}-{_fmt(S_hi)}"))
+                              note=f"any group summaries that print as printed pool to an SD of {fmt_number(S_lo)}-{fmt_number(S_hi)}"))
     return out
 
 
@@ -1005,13 +1005,13 @@ def check_calibration(row: Any, rules: Sequence[str]) -> list[dict]:
         lower = float(sps.chi2.cdf(stat.value, row.hl_df))
         flag = ""
         if stat.relation == "=" and float(sps.chi2.cdf(stat.interval[1], row.hl_df)) < 0.001:
-            flag = (f"implausible: HL statistic {stat} on {row.hl_df} df has lower tail P = {_fmt(lower)}, "
+            flag = (f"implausible: HL statistic {stat} on {row.hl_df} df has lower tail P = {fmt_number(lower)}, "
                     "an impossibly perfect fit (a p-value printed as the statistic?)")
         if stat.relation == "=" and stat.value < 0:
             out.append(record("HL statistic", stat, "not reproduced", note="impossible: a chi-square statistic is >= 0"))
         else:
             out.append(record("HL statistic", stat, "not derivable", method="Hosmer-Lemeshow statistic plausibility",
-                              note=f"P(chi^2_{row.hl_df} > {stat}) = {_fmt(float(sps.chi2.sf(stat.value, row.hl_df)))}; "
+                              note=f"P(chi^2_{row.hl_df} > {stat}) = {fmt_number(float(sps.chi2.sf(stat.value, row.hl_df)))}; "
                                    "the statistic needs the data") | {"flag": flag})
     if stat is not None and p is not None:
         dfs = dict.fromkeys([row.hl_df, 8, 10])
@@ -1071,7 +1071,7 @@ def recover_confusion_any_split(n: int, printed: dict[str, Printed], rules: Sequ
     if splits:
         recs = recover_confusion(splits[0], n - splits[0], given, rules)
         which = (f"n_pos = {splits[0]} of n = {n}" if len(splits) == 1 else
-                 f"{len(splits)} splits of n = {n} fit (n_pos in {_ranges(splits)}); the first is shown")
+                 f"{len(splits)} splits of n = {n} fit (n_pos in {fmt_ranges(splits)}); the first is shown")
         for r in recs:
             r["note"] = "; ".join(x for x in (r["note"], f"split not printed: {which}") if x)
         return recs, splits
@@ -1088,7 +1088,7 @@ def recover_confusion_any_split(n: int, printed: dict[str, Printed], rules: Sequ
     return recs, []
 
 
-def _ranges(values: Sequence[int]) -> str:
+def fmt_ranges(values: Sequence[int]) -> str:
     """1, 2, 3, 7 -> "1-3, 7"."""
     out, start, prev = [], None, None
     for v in list(values) + [None]:
@@ -1112,8 +1112,8 @@ def check_confusion_counts(tp: int, fn: int, fp: int, tn: int, printed: dict[str
     for k, pv in printed.items():
         if pv is None:
             continue
-        val = m[k] * _scale(pv)
-        rule = matches(m[k], pv, rules, _scale(pv))
+        val = m[k] * printed_scale(pv)
+        rule = matches(m[k], pv, rules, printed_scale(pv))
         if rule:
             out.append(record(k, pv, "reproduced", recomputed=val, method=f"printed confusion matrix {cm}{_rule_text(rule)}"))
         else:
@@ -1142,9 +1142,9 @@ def accuracy_between(printed: dict[str, Printed]) -> dict | None:
     acc, sen, spe = printed.get("accuracy"), printed.get("sensitivity"), printed.get("specificity")
     if acc is None or sen is None or spe is None:
         return None
-    a_lo, a_hi = (v / _scale(acc) for v in acc.interval)
-    lo = min(sen.interval[0] / _scale(sen), spe.interval[0] / _scale(spe))
-    hi = max(sen.interval[1] / _scale(sen), spe.interval[1] / _scale(spe))
+    a_lo, a_hi = (v / printed_scale(acc) for v in acc.interval)
+    lo = min(sen.interval[0] / printed_scale(sen), spe.interval[0] / printed_scale(spe))
+    hi = max(sen.interval[1] / printed_scale(sen), spe.interval[1] / printed_scale(spe))
     if a_hi < lo - 1e-12 or a_lo > hi + 1e-12:
         return record("accuracy", acc, "not reproduced", method="accuracy between sensitivity and specificity",
                       note=f"impossible: accuracy = (sens n_pos + spec n_neg)/n lies between sensitivity {sen} "
@@ -1168,7 +1168,7 @@ def check_metric_cis(cis: dict[str, tuple[Printed, Printed]], printed: dict[str,
     out = []
     for k, (lo, hi) in cis.items():
         est = printed.get(k)
-        scale = _scale(est) if est is not None else 1.0
+        scale = printed_scale(est) if est is not None else 1.0
         problems = interval_problems(est, (lo, hi), (0.0, 1.0), scale)
         tried = {}
         if counts is not None and k != "f1" and not problems:
@@ -1181,7 +1181,7 @@ def check_metric_cis(cis: dict[str, tuple[Printed, Printed]], printed: dict[str,
                     tried[label] = (float(b_lo[0]), float(b_hi[0]))
         hit = next(((lab, b) for lab, b in tried.items()
                     if matches(b[0], lo, rules, scale) and matches(b[1], hi, rules, scale)), None)
-        listing = "; ".join(f"{lab} {_fmt(b[0], 3)}-{_fmt(b[1], 3)}" for lab, b in tried.items())
+        listing = "; ".join(f"{lab} {fmt_number(b[0], 3)}-{fmt_number(b[1], 3)}" for lab, b in tried.items())
         for i, (which, b) in enumerate((("CI lower", lo), ("CI upper", hi))):
             if problems:
                 out.append(record(which, b, "not reproduced", level=k, method=f"{k} CI plausibility",

@@ -341,7 +341,7 @@ def _p_record(ctx: _Context, spec: TableSpec, row: Any, candidates: dict[str, tu
     if row.p_adjust == "none":
         return checks.check_p(p, candidates, rules, stated=row.test, extra_note=extra, rank=rank)
     # multiplicity-adjusted: bounds of the raw p, judged with the whole family later
-    stated = checks._stated(row.test, candidates)
+    stated = checks.stated_tests(row.test, candidates)
     pool = stated or list(candidates)
     if raw_override is not None:
         raw, exact = raw_override, raw_override[0] == raw_override[1]
@@ -355,7 +355,7 @@ def _p_record(ctx: _Context, spec: TableSpec, row: Any, candidates: dict[str, tu
         raw, exact = (rank[0], 1.0), False
     else:
         raw, exact = (0.0, 1.0), False
-    listing = "; ".join(f"{k} {checks._fmt(v[0])}" + (f" [{checks._fmt(v[1])}, {checks._fmt(v[2])}]" if v[2] - v[1] > 1e-12 else "")
+    listing = "; ".join(f"{k} {checks.fmt_number(v[0])}" + (f" [{checks.fmt_number(v[1])}, {checks.fmt_number(v[2])}]" if v[2] - v[1] > 1e-12 else "")
                         for k, v in candidates.items())
     notes = [x for x in (f"stated test: {row.test}" if row.test else "", f"raw candidates: {listing}" if listing else "",
                          rank[1] if rank else "", extra) if x]
@@ -492,7 +492,7 @@ def _audit_mean_sd(ctx: _Context, spec: TableSpec, row: MeanSDRow, rules) -> lis
             cands = checks.summary_test_candidates(row.means, row.sds, ns) if k >= 2 else {}
         except InputError as exc:  # e.g. every SD printed as 0: the t statistic is undefined
             cands, extra = {}, f"no test from these summaries: {exc}"
-        stated_t = bool(checks._stated(row.test, cands))
+        stated_t = bool(checks.stated_tests(row.test, cands))
         rank = checks.rank_note(ns) if (k >= 2 and (not row.test or _rank_based(row.test))) else None
         if rank is not None and not row.test:
             extra = "; ".join(x for x in (extra, "no test stated: t-tests and rank tests tried") if x)
@@ -565,7 +565,7 @@ def _audit_diagnostic(ctx: _Context, spec: TableSpec, row: DiagnosticRow, rules,
         recs, splits = checks.recover_confusion_any_split(n, printed, rules, row.class_sizes)
         out += recs
         feasible = set(splits)
-        desc = (f"rates fit n_pos in {{{checks._ranges(splits)}}} of n = {n}" if splits
+        desc = (f"rates fit n_pos in {{{checks.fmt_ranges(splits)}}} of n = {n}" if splits
                 else f"no split of n = {n} fits the rates")
         if len(splits) == 1:
             m = next((r["method"] for r in recs if r["verdict"] == "reproduced" and "TP=" in r["method"]), "")
@@ -579,7 +579,7 @@ def _audit_diagnostic(ctx: _Context, spec: TableSpec, row: DiagnosticRow, rules,
             if k == "accuracy" and acc is not None:
                 out.append(acc)
                 continue
-            scale = checks._scale(pv)
+            scale = checks.printed_scale(pv)
             if pv.relation == "=" and (pv.value < 0 or pv.value > scale):
                 out.append(checks.record(k, pv, "not reproduced", note=f"impossible: a proportion lies in [0, {scale:g}]"))
             else:
@@ -688,14 +688,14 @@ def _family_verdicts(ctx: _Context, rules_of: dict[str, Any]) -> None:
         rec, p = info.record, info.printed
         rules = rules_of.get(info.families[0], ("round",))
         readings = results[id(info)]
-        raw_txt = f"raw p of this row in [{checks._fmt(info.raw[0])}, {checks._fmt(info.raw[1])}]"
+        raw_txt = f"raw p of this row in [{checks.fmt_number(info.raw[0])}, {checks.fmt_number(info.raw[1])}]"
         exact_hits = [(lab, lo) for fam, lab, lo, hi, ex in readings if ex and checks.matches(lo, p, rules)]
         if exact_hits:
             lab, val = exact_hits[0]
             rec.update(verdict="reproduced", recomputed=val, method=lab)
             continue
         ok = [(lab, lo, hi, ex) for fam, lab, lo, hi, ex in readings if not ex and checks.overlaps(lo, hi, p)]
-        spans = "; ".join(f"{lab}: " + (f"{checks._fmt(lo)}" if ex else f"[{checks._fmt(lo)}, {checks._fmt(hi)}]")
+        spans = "; ".join(f"{lab}: " + (f"{checks.fmt_number(lo)}" if ex else f"[{checks.fmt_number(lo)}, {checks.fmt_number(hi)}]")
                           for fam, lab, lo, hi, ex in readings)
         if ok:
             lab, lo, hi, _ = ok[0]
@@ -726,7 +726,7 @@ def _cohort_consistency(ctx: _Context, seed_of: dict) -> list[dict]:
                             "table_a": wa[0], "section_a": wa[1], "row_a": wa[2], "reported_a": da,
                             "table_b": wb[0], "section_b": wb[1], "row_b": wb[2], "reported_b": db,
                             "verdict": "consistent" if ok else "contradiction",
-                            "note": (f"both fit n_pos = {checks._ranges(sorted(fa & fb))}" if ok else
+                            "note": (f"both fit n_pos = {checks.fmt_ranges(sorted(fa & fb))}" if ok else
                                      "the two rows describe the same cases but no number of positives fits both"),
                             "seed": wa[3]})
     return out

@@ -40,7 +40,7 @@ HER2_CLASS_DTYPE = pd.CategoricalDtype(list(HER2_CLASS_LEVELS), ordered=True)
 HER2_STATUS_DTYPE = pd.CategoricalDtype(["negative", "positive"], ordered=False)
 
 
-def _as_levels(values: Any, variable: str, index: pd.Index | None) -> pd.Series:
+def as_levels(values: Any, variable: str, index: pd.Index | None) -> pd.Series:
     """Map raw IHC/ISH values onto dictionary levels; unknown values raise InputError with row ids."""
     var = load_dictionary()[variable]
     s = values if isinstance(values, pd.Series) else pd.Series(list(values) if not np.isscalar(values) else [values], index=index)
@@ -72,10 +72,10 @@ def _inputs(df_or_ihc: Any, ish: Any) -> tuple[pd.Series, pd.Series]:
         if len(ish_raw) != len(ihc_raw):
             raise InputError(f"ihc has {len(ihc_raw)} values but ish has {len(ish_raw)}; pass one ISH result (or None) per IHC score")
         ish_raw = pd.Series(ish_raw.to_numpy(dtype=object), index=ihc_raw.index)
-    return _as_levels(ihc_raw.astype(object), "her2_ihc", ihc_raw.index), _as_levels(ish_raw.astype(object), "her2_ish", ihc_raw.index)
+    return as_levels(ihc_raw.astype(object), "her2_ihc", ihc_raw.index), as_levels(ish_raw.astype(object), "her2_ish", ihc_raw.index)
 
 
-def _classify(ihc: pd.Series, ish: pd.Series, ish_overrides_ihc: bool) -> tuple[pd.Series, pd.Series, dict[str, int]]:
+def classify_her2(ihc: pd.Series, ish: pd.Series, ish_overrides_ihc: bool) -> tuple[pd.Series, pd.Series, dict[str, int]]:
     cls = pd.Series(None, index=ihc.index, dtype=object)
     status = pd.Series(None, index=ihc.index, dtype=object)
     ish_pos, ish_neg = ish.eq("positive"), ish.eq("negative")
@@ -143,7 +143,7 @@ def derive_her2_class(df_or_ihc: Any, ish: Sequence[Any] | pd.Series | None = No
         A value that is not an IHC score / ISH result (names the column, values and rows).
     """
     ihc, ish_s = _inputs(df_or_ihc, ish)
-    cls, _, counts = _classify(ihc, ish_s, ish_overrides_ihc)
+    cls, _, counts = classify_her2(ihc, ish_s, ish_overrides_ihc)
     out = pd.Series(pd.Categorical(cls, dtype=HER2_CLASS_DTYPE), index=ihc.index, name="her2_class")
     out.attrs["counts"] = counts
     return out
@@ -158,7 +158,7 @@ def derive_her2_status(df_or_ihc: Any, ish: Sequence[Any] | pd.Series | None = N
     ``attrs["counts"]``).
     """
     ihc, ish_s = _inputs(df_or_ihc, ish)
-    _, status, counts = _classify(ihc, ish_s, ish_overrides_ihc)
+    _, status, counts = classify_her2(ihc, ish_s, ish_overrides_ihc)
     out = pd.Series(pd.Categorical(status, dtype=HER2_STATUS_DTYPE), index=ihc.index, name="her2_status")
     out.attrs["counts"] = {"n": counts["n"], "negative": int(status.eq("negative").sum()),
                            "positive": int(status.eq("positive").sum()), "missing_status": int(status.isna().sum()),

@@ -30,7 +30,7 @@ def make_splits(
     by: str | None = None,
     stratify: str | Sequence[str] | None = "her2_positive",
     test_size: float = 0.3,
-    seed: int = 2024,
+    seed: int = 0,
     *,
     external: str | Iterable[str] | None = None,
     id_col: str = "patient_id",

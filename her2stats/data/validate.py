@@ -32,7 +32,7 @@ import pandas as pd
 from ..errors import InputError
 from ..results import Result
 from .dictionary import DataDictionary, Variable, load_dictionary, normalise_token
-from .her2 import HER2_CLASS_DTYPE, _classify, _as_levels, her2_positive_from_status
+from .her2 import HER2_CLASS_DTYPE, classify_her2, as_levels, her2_positive_from_status
 
 _BINARY_TOKENS = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "n": 0, "y": 1}
 
@@ -214,9 +214,9 @@ def _derive(out: pd.DataFrame, d: DataDictionary, c: _Collector, id_col: str) ->
             derived.append(f"{name} (filled {int(fill.sum())} missing)")
 
     if "her2_ihc" in out.columns or "her2_ish" in out.columns:
-        ihc = _as_levels(out["her2_ihc"].astype(object) if "her2_ihc" in out.columns else pd.Series(None, index=out.index, dtype=object), "her2_ihc", out.index)
-        ish = _as_levels(out["her2_ish"].astype(object) if "her2_ish" in out.columns else pd.Series(None, index=out.index, dtype=object), "her2_ish", out.index)
-        cls, status, counts = _classify(ihc, ish, ish_overrides_ihc=True)
+        ihc = as_levels(out["her2_ihc"].astype(object) if "her2_ihc" in out.columns else pd.Series(None, index=out.index, dtype=object), "her2_ihc", out.index)
+        ish = as_levels(out["her2_ish"].astype(object) if "her2_ish" in out.columns else pd.Series(None, index=out.index, dtype=object), "her2_ish", out.index)
+        cls, status, counts = classify_her2(ihc, ish, ish_overrides_ihc=True)
         if "her2_ihc" in out.columns:
             _reconcile("her2_class", pd.Series(pd.Categorical(cls, dtype=HER2_CLASS_DTYPE), index=out.index))
         _reconcile("her2_status", pd.Series(pd.Categorical(status, categories=["negative", "positive"]), index=out.index))

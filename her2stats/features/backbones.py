@@ -284,3 +284,7 @@ def available_weights(backbones: list[str] | None = None) -> pd.DataFrame:
         rows.append({"backbone": name, "feature_dim": SEED_BACKBONES.get(name, np.nan),
                      "offline": path is not None, "source": src or "download (timm hub)", "path": path})
     return pd.DataFrame(rows)
+
+
+# training.networks reads checkpoints too (a public name: no module imports another's private names)
+read_checkpoint = _read_checkpoint

@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..errors import InputError
 from ..imaging.io import file_digest
 from ..imaging.preprocess import ImageCase, default_steps
-from ..imaging.study import _is_missing, check_case_table, load_case, load_study
+from ..imaging.study import is_missing, check_case_table, load_case, load_study
 from .backbones import WeightsSpec, build_backbone, data_config, resolve_weights
 from .cache import STAT_KEYS, FeatureCache, cache_key, canonical_json, not_cached_message
 from .layers import POOLINGS, default_pooling, is_transformer, layer_model, resolve_layer
@@ -488,7 +488,7 @@ def _unit_keys(unit: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]
         r = rows[s]
         for col in ("image_path", "mask_path"):
             p = r.get(col)
-            if _is_missing(p):
+            if is_missing(p):
                 digests[(s, col)] = None
                 continue
             if not Path(p).exists():
@@ -672,3 +672,9 @@ def _prepare(unit: dict[str, Any], sequences: list[str], cfg: dict[str, Any]) ->
                              f"must be ToBackboneInput")
         out[s] = case
     return out
+
+
+# Grad-CAM prepares a case and picks the device as extraction does (public names: no module imports
+# another's private names)
+resolve_device = _device
+prepare_unit = _prepare

@@ -14,7 +14,7 @@ from .preprocess import ImageCase, rigid_register
 CASE_COLUMNS = ("patient_id", "sequence", "image_path", "mask_path")
 
 
-def _is_missing(v: Any) -> bool:
+def is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
@@ -35,7 +35,7 @@ def load_case(image_path: Any, mask_path: Any = None, *, case_id: str = "", sequ
         n = int((~np.isfinite(img.array)).sum())
         raise InputError(f"{who}: image {image_path} has {n} NaN/inf voxel(s); fix or exclude the case")
     mask = None
-    if not _is_missing(mask_path):
+    if not is_missing(mask_path):
         mask = read_mask(mask_path, like=img, label=label, case=case_id + (f"/{sequence}" if sequence else ""))
     return ImageCase(image=img, mask=mask, case_id=str(case_id), sequence=str(sequence))
 
@@ -71,7 +71,7 @@ def check_case_table(cases: pd.DataFrame) -> pd.DataFrame:
         out["sequence"] = "img"
     if "mask_path" not in out.columns:
         out["mask_path"] = None
-    bad = out["patient_id"].isna() | out["image_path"].map(_is_missing)
+    bad = out["patient_id"].isna() | out["image_path"].map(is_missing)
     if bad.any():
         raise InputError(f"case table rows {out.index[bad].tolist()} have no patient_id or image_path")
     out["patient_id"] = out["patient_id"].astype(str)
@@ -109,7 +109,7 @@ def load_study(rows: pd.DataFrame, *, sequences: Iterable[str] | None = None, re
         for s, c in list(cases.items()):
             if s == register_to:
                 continue
-            same_mask = not _is_missing(by_seq[s].mask_path) and by_seq[s].mask_path == by_seq[register_to].mask_path
+            same_mask = not is_missing(by_seq[s].mask_path) and by_seq[s].mask_path == by_seq[register_to].mask_path
             img, mask, info = rigid_register(ref.image, c.image, moving_mask=None if same_mask else c.mask,
                                              **dict(registration_kw or {}))
             if same_mask:

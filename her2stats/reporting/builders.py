@@ -276,12 +276,12 @@ def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any =
             label = L.term(var, lev, ref)
         else:
             label = L.var(term)
-        rows.append({"Variable": label, "HR (95% CI)": fmt_ratio_ci(r["HR"], r["lower"], r["upper"]),
+        rows.append({"Variable": label, "HR (95% CI)": fmt_ratio_ci(r["HR"], r["ci_low"], r["ci_high"]),
                      "P": fmt_p(r["p_value"])})
     c = res.concordance
     notes = [f"n = {res.n}, events = {res.n_events}" + (f"; {res.n_excluded} excluded for missing values" if res.n_excluded else "")
              + f". Ties: {res.ties}.",
-             f"Harrell's C-index {fmt_ci(c.concordance, c.lower, c.upper)}; likelihood-ratio test "
+             f"Harrell's C-index {fmt_ci(c.concordance, c.ci_low, c.ci_high)}; likelihood-ratio test "
              f"\u03c7\u00b2 = {res.lr_statistic:.2f}, df = {res.lr_df}, P {_p_sentence(res.lr_p_value)}."]
     if res.steps is not None and len(res.steps):
         notes.append(f"Covariates selected by stepwise AIC: {', '.join(L.var(c, unit=False) for c in res.covariates)}.")
@@ -341,7 +341,7 @@ def calibration_table(results: Mapping[tuple[str, str], Mapping[str, Any]],
         row["Eavg (ICI)"] = fmt_num(vp.Eavg) if vp is not None else ""
         row["Bias-corrected mean |error|"] = fmt_num(cal.mean_abs_error) if cal is not None else ""
         if cal is not None:
-            B.add(cal.B)
+            B.add(cal.n_boot)
         row["HL \u03c7\u00b2 (df)\u2020"] = f"{hl.statistic:.2f} ({hl.df})" if hl is not None else ""
         row["HL P\u2020"] = fmt_p(hl.p_value) if hl is not None else ""
         rows.append(row)
@@ -368,7 +368,7 @@ def validation_table(results: Mapping[str, Any], title: str = "Internal validati
     Bs, fails = set(), 0
     for model, vr in results.items():
         _need(vr, "ValidationResult", f"results[{model!r}]")
-        Bs.add(vr.B)
+        Bs.add(vr.n_boot)
         fails += int(vr.n_failed)
         t = vr.table
         ci = vr.ci
@@ -376,8 +376,8 @@ def validation_table(results: Mapping[str, Any], title: str = "Internal validati
             if key not in t.index:
                 continue
             corr = t.loc[key, "index_corrected"]
-            if key in ci.index and np.isfinite(ci.loc[key, "lower"]):
-                corr_txt = fmt_ci(corr, ci.loc[key, "lower"], ci.loc[key, "upper"])
+            if key in ci.index and np.isfinite(ci.loc[key, "ci_low"]):
+                corr_txt = fmt_ci(corr, ci.loc[key, "ci_low"], ci.loc[key, "ci_high"])
             else:
                 corr_txt = fmt_num(corr)
             rows.append({"Model": model_label(model), "Index": label, "Apparent": fmt_num(t.loc[key, "index_orig"]),

@@ -54,7 +54,7 @@ class SplitConfig(_Strict):
     external: list[str] = Field(default_factory=list)
     #: fraction of the development data held out as an internal test set (stratified)
     internal_fraction: float = Field(0.3, ge=0.0, lt=1.0)
-    seed: int = 20240601
+    seed: int = 0  # the package default seed (her2stats.stats._core.DEFAULT_SEED)
 
 
 class Table1Config(_Strict):
@@ -112,14 +112,36 @@ class ZooConfig(_Strict):
     inner_cv: int = Field(3, ge=2)
 
 
+#: validation keys renamed to the package's one name per idea (old -> new), accepted for one release
+_RENAMED_VALIDATION_KEYS = {"bootstrap_B": "n_boot", "calibrate_B": "calibrate_n_boot", "fast_B": "fast_n_boot"}
+
+
 class ValidationConfig(_Strict):
-    bootstrap_B: int = Field(200, ge=1)
-    calibrate_B: int = Field(200, ge=1)
+    #: bootstrap replicates of the performance CIs and of rms validate (was bootstrap_B)
+    n_boot: int = Field(200, ge=1)
+    #: bootstrap replicates of rms calibrate (was calibrate_B)
+    calibrate_n_boot: int = Field(200, ge=1)
     hl_groups: int = Field(10, ge=2)
     dca_thresholds: tuple[float, float, float] = (0.01, 0.99, 0.01)
-    seed: int = 1
-    #: bootstrap repetitions used by run_study(fast=True) (tests, smoke runs)
-    fast_B: int = Field(25, ge=1)
+    seed: int = 0  # the package default seed (her2stats.stats._core.DEFAULT_SEED)
+    #: bootstrap repetitions used by run_study(fast=True) (tests, smoke runs; was fast_B)
+    fast_n_boot: int = Field(25, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(k in data for k in _RENAMED_VALIDATION_KEYS):
+            import warnings
+
+            data = dict(data)
+            for old, new in _RENAMED_VALIDATION_KEYS.items():
+                if old in data:
+                    if new in data:
+                        raise ValueError(f"validation.{old} is the deprecated name of validation.{new}: give {new} only")
+                    warnings.warn(f"study config: validation.{old} is deprecated; use validation.{new} (the old key "
+                                  "will be removed in the next release)", DeprecationWarning, stacklevel=2)
+                    data[new] = data.pop(old)
+        return data
 
     @field_validator("dca_thresholds")
     @classmethod

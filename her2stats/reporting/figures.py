@@ -200,7 +200,7 @@ def calibration_figure(cal: Any, title: str = "", style: Any = None, width: Any 
         ax.plot(cal.predicted, cal.bias_corrected, color=PALETTE[0], lw=st.line_width * 1.2, label="Bias-corrected")
         ax.set(xlim=(0, hi), ylim=(0, hi), ylabel="Observed proportion")
         ax.tick_params(labelbottom=False)
-        ax.legend(loc="upper left", title=f"B = {cal.B} bootstrap repetitions\nmean |error| = {cal.mean_abs_error:.3f}",
+        ax.legend(loc="upper left", title=f"B = {cal.n_boot} bootstrap repetitions\nmean |error| = {cal.mean_abs_error:.3f}",
                   alignment="left")
         if preds is not None and preds.size:
             inside = preds[preds <= hi]
@@ -240,8 +240,8 @@ def decision_curve_figure(dc: Any, title: str = "", xlim: tuple[float, float] | 
         for k, s in enumerate(models):
             part = window[window["strategy"] == s]
             ax.plot(part["threshold"], part["net_benefit"], color=PALETTE[k % len(PALETTE)], label=model_label(s))
-            if dc.boot is not None and "nb_lower" in part:
-                ax.fill_between(part["threshold"], part["nb_lower"], part["nb_upper"], color=PALETTE[k % len(PALETTE)],
+            if dc.boot is not None and "nb_ci_low" in part:
+                ax.fill_between(part["threshold"], part["nb_ci_low"], part["nb_ci_high"], color=PALETTE[k % len(PALETTE)],
                                 alpha=0.12, linewidth=0)
         part = window[window["strategy"] == "all"]
         ax.plot(part["threshold"], part["net_benefit"], color="0.55", lw=1.0, label="Treat all")
@@ -381,7 +381,7 @@ def _forest_rows(result: Any, which: str, L: Labels) -> tuple[list[str], np.ndar
             term, cov = str(r["term"]), str(r.get("covariate", r["term"]))
             level = term.split("=", 1)[1] if "=" in term and term.startswith(cov + "=") else None
             labels.append(L.term(cov, level, r.get("reference")))
-        return (labels, s["HR"].to_numpy(float), s["lower"].to_numpy(float), s["upper"].to_numpy(float),
+        return (labels, s["HR"].to_numpy(float), s["ci_low"].to_numpy(float), s["ci_high"].to_numpy(float),
                 s["p_value"].to_numpy(float), "HR")
     if name == "LogisticTable":
         cols = {"multi": ("multi_or", "multi_ci_low", "multi_ci_high", "multi_p"),
@@ -507,8 +507,8 @@ def km_figure(km: Any, xlabel: str | None = None, ylabel: str = "Survival probab
             y = np.concatenate([[1.0], tab["survival"].to_numpy()])
             ax.step(x, y, where="post", color=c, label=gname(g))
             if ci:
-                lo = np.concatenate([[1.0], tab["lower"].to_numpy()])
-                hi = np.concatenate([[1.0], tab["upper"].to_numpy()])
+                lo = np.concatenate([[1.0], tab["ci_low"].to_numpy()])
+                hi = np.concatenate([[1.0], tab["ci_high"].to_numpy()])
                 ax.fill_between(x, lo, hi, step="post", color=c, alpha=0.13, linewidth=0)
             cens = tab["n_censor"].to_numpy() > 0
             ax.plot(t[cens], tab["survival"].to_numpy()[cens], "|", color=c, markersize=4, markeredgewidth=0.7)

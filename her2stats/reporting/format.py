@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..stats._core import renamed_args
+
 MINUS = "\u2212"
 EN_DASH = "\u2013"
 PLUS_MINUS = "\u00b1"
@@ -68,25 +70,29 @@ def fmt_median_iqr(median: Any, q1: Any, q3: Any, digits: int = 1) -> str:
     return f"{fmt_num(median, digits)} ({fmt_num(q1, digits)}, {fmt_num(q3, digits)})"
 
 
-def fmt_ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str:
+@renamed_args(lo="ci_low", hi="ci_high")
+def fmt_ci(est: Any, ci_low: Any, ci_high: Any, digits: int = 3) -> str:
     """``0.842 (0.708–0.931)``."""
     if _isnan(est):
         return ""
-    if _isnan(lo) or _isnan(hi):
+    if _isnan(ci_low) or _isnan(ci_high):
         return fmt_num(est, digits)
-    return f"{fmt_num(est, digits)} ({fmt_num(lo, digits)}{EN_DASH}{fmt_num(hi, digits)})"
+    return f"{fmt_num(est, digits)} ({fmt_num(ci_low, digits)}{EN_DASH}{fmt_num(ci_high, digits)})"
 
 
-def fmt_ratio_ci(est: Any, lo: Any, hi: Any, digits: int = 2) -> str:
+@renamed_args(lo="ci_low", hi="ci_high")
+def fmt_ratio_ci(est: Any, ci_low: Any, ci_high: Any, digits: int = 2) -> str:
     """Odds/hazard ratio with CI; one more decimal below 1 (HR 0.175 printed as 0.18 loses
     information that the CI's lower bound, 0.038, needs)."""
     if _isnan(est):
         return ""
     d = digits if abs(float(est)) >= 1 else digits + 1
-    return fmt_ci(est, lo, hi, d)
+    return fmt_ci(est, ci_low, ci_high, d)
 
 
-def fmt_count_ci(count: Any, total: Any, est: Any = None, lo: Any = None, hi: Any = None, digits: int = 3) -> str:
+@renamed_args(lo="ci_low", hi="ci_high")
+def fmt_count_ci(count: Any, total: Any, est: Any = None, ci_low: Any = None, ci_high: Any = None,
+                 digits: int = 3) -> str:
     """A proportion with the counts behind it (STARD 2015): ``17/29 = 0.586 (0.389–0.765)``;
     without a CI ``17/29 = 0.586``; ``est`` defaults to ``count / total``."""
     if _isnan(count) or _isnan(total):
@@ -96,7 +102,7 @@ def fmt_count_ci(count: Any, total: Any, est: Any = None, lo: Any = None, hi: An
         est = k / n if n else float("nan")
     if _isnan(est):
         return f"{k}/{n}"
-    return f"{k}/{n} = {fmt_ci(est, lo, hi, digits)}"
+    return f"{k}/{n} = {fmt_ci(est, ci_low, ci_high, digits)}"
 
 
 def fmt_sig(x: Any, sig: int = 3) -> str:

@@ -106,7 +106,9 @@ def deep_score_gradcam(extractor: Any, pipeline: Any, index: pd.DataFrame, X: pd
     import torch
     import torch.nn.functional as F
 
-    from ..features.extractor import _device, _prepare, get_model
+    from ..features.extractor import get_model
+    from ..features.extractor import prepare_unit as _prepare
+    from ..features.extractor import resolve_device as _device
     from ..models import grad_cam
 
     cfg = extractor._config()

@@ -208,7 +208,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     Parameters
     ----------
     config : StudyConfig, a YAML path or a dict (validated by :func:`load_config`).
-    fast : smoke-test mode: bootstrap B cut to ``validation.fast_B``, the image path run on
+    fast : smoke-test mode: bootstrap replicates cut to ``validation.fast_n_boot``, the image path run on
         ``imaging.fast_patients`` patients (sampled within each cohort split; the others are
         counted as excluded in the cohort flow), zoo CV folds cut to 3 -- for tests (< 60 s).
     outdir : output folder (default ``config.output_dir``, relative to the config file), written
@@ -251,8 +251,8 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     val = cfg.validation
-    B = min(val.bootstrap_B, val.fast_B) if fast else val.bootstrap_B
-    B_cal = min(val.calibrate_B, val.fast_B) if fast else val.calibrate_B
+    B = min(val.n_boot, val.fast_n_boot) if fast else val.n_boot
+    B_cal = min(val.calibrate_n_boot, val.fast_n_boot) if fast else val.calibrate_n_boot
     numbers: dict[str, float] = {}
     results: dict[str, Any] = {}
     models: dict[str, Any] = {}
@@ -431,10 +431,10 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
                     vp = val_prob(y, pm, engine=eng)
                 entry = {"hl": hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng), "val_prob": vp}
                 if c == "development" and m in models and type(models[m]).__name__ == "LogisticModel":
-                    entry["calibrate"] = calibrate(models[m], B=B_cal, seed=val.seed, engine=eng)
+                    entry["calibrate"] = calibrate(models[m], n_boot=B_cal, seed=val.seed, engine=eng)
                     results[f"calibrate/{m}"] = entry["calibrate"]
                     numbers[f"cal_mean_abs_error/{m}"] = entry["calibrate"].mean_abs_error
-                    vr = validate(models[m], B=B, seed=val.seed, engine=eng)
+                    vr = validate(models[m], n_boot=B, seed=val.seed, engine=eng)
                     results[f"validate/{m}"] = vr
                     for index in ("C", "Dxy", "Slope", "Intercept", "B", "R2"):
                         numbers[f"validate_{index.lower()}/{m}"] = vr.corrected(index)
@@ -746,12 +746,12 @@ def _survival(df: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict, resul
     results["ph_test"] = ph
     for r in cr.summary.to_dict("records"):
         numbers[f"hr/{r['term']}"] = float(r["HR"])
-        numbers[f"hr_ci_low/{r['term']}"] = float(r["lower"])
-        numbers[f"hr_ci_high/{r['term']}"] = float(r["upper"])
+        numbers[f"hr_ci_low/{r['term']}"] = float(r["ci_low"])
+        numbers[f"hr_ci_high/{r['term']}"] = float(r["ci_high"])
         numbers[f"hr_p/{r['term']}"] = float(r["p_value"])
     numbers["cox_c"] = float(cr.concordance.concordance)
-    numbers["cox_c_low"] = float(cr.concordance.lower)
-    numbers["cox_c_high"] = float(cr.concordance.upper)
+    numbers["cox_c_ci_low"] = float(cr.concordance.ci_low)
+    numbers["cox_c_ci_high"] = float(cr.concordance.ci_high)
     glob = ph.table[ph.table["term"].astype(str).str.upper() == "GLOBAL"]
     if len(glob):
         numbers["ph_global_p"] = float(glob["p_value"].iloc[0])
@@ -998,3 +998,8 @@ def load_or_run(config: str | Path | Mapping, outdir: str | Path | None = None, 
         except Exception:
             pass
     return run_study(cfg, fast=fast, outdir=out)
+
+
+# the CLI moves a finished study's outputs with it (a public name: no module imports another's private
+# names)
+relocate = _relocate

@@ -14,9 +14,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..errors import InputError
+from ..stats._core import renamed_args
 
 
-def make_pca(n_components: int = 64, scale: bool = False, whiten: bool = False, random_state: int | None = 0
+@renamed_args(random_state="seed")
+def make_pca(n_components: int = 64, scale: bool = False, whiten: bool = False, seed: int | None = 0
              ) -> PCA | Pipeline:
     """A PCA step (optionally preceded by standardisation) that returns a DataFrame.
 
@@ -27,7 +29,7 @@ def make_pca(n_components: int = 64, scale: bool = False, whiten: bool = False, 
     scale : standardise features first (PCA on the correlation rather than covariance matrix);
         deep features share one scale, so seed 003's plain PCA is the default.
     whiten : divide the components by their singular values (unit variance).
-    random_state : seed for the randomized SVD solver sklearn picks for large inputs.
+    seed : seed for the randomized SVD solver sklearn picks for large inputs.
 
     Examples
     --------
@@ -37,6 +39,6 @@ def make_pca(n_components: int = 64, scale: bool = False, whiten: bool = False, 
     """
     if not isinstance(n_components, int) or n_components < 1:
         raise InputError(f"n_components must be a positive integer, got {n_components!r}")
-    pca = PCA(n_components=n_components, whiten=whiten, random_state=random_state)
+    pca = PCA(n_components=n_components, whiten=whiten, random_state=seed)
     step = make_pipeline(StandardScaler(), pca) if scale else pca
     return step.set_output(transform="pandas")

@@ -9,13 +9,11 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import InputError
+from ..stats._core import adjust_p
 from ._base import FeatureSelector
 from ._validation import as_binary_outcome
 
 _TESTS = ("t", "welch", "mwu", "auto")
-#: accepted p_adjust names -> statsmodels.stats.multitest method (R's p.adjust names accepted too)
-_ADJUST = {"bonferroni": "bonferroni", "holm": "holm", "fdr_bh": "fdr_bh", "bh": "fdr_bh", "fdr": "fdr_bh",
-           "by": "fdr_by", "fdr_by": "fdr_by"}
 
 
 def ks_normality_pvalues(values: np.ndarray) -> np.ndarray:
@@ -94,20 +92,9 @@ def _shapiro(col: np.ndarray) -> float:
 
 
 def adjust_pvalues(p: np.ndarray, method: str | None) -> np.ndarray:
-    """Multiplicity-adjusted p-values (R ``p.adjust``); NaN p-values stay NaN and are not counted."""
-    p = np.asarray(p, dtype=float)
-    if method is None:
-        return p.copy()
-    key = _ADJUST.get(str(method).lower())
-    if key is None:
-        raise InputError(f"p_adjust must be None or one of {sorted(set(_ADJUST))}, got {method!r}")
-    from statsmodels.stats.multitest import multipletests
-
-    out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], method=key)[1]
-    return out
+    """Multiplicity-adjusted p-values (R ``p.adjust``, the statistics core's one implementation);
+    NaN p-values stay NaN and are not counted; ``method=None`` returns a copy."""
+    return adjust_p(np.asarray(p, dtype=float), method)
 
 
 class UnivariateFilter(FeatureSelector):

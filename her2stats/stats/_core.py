@@ -23,13 +23,27 @@ so any of them can import it without cycles. One rule per idea:
 * **Dropped rows** (:func:`announce_dropped`): every function that leaves out incomplete rows warns
   with :class:`~her2stats.errors.DroppedRowsWarning`:
   ``"<function>: dropped N of M rows with missing values in <columns>"``.
+* **Names** (:func:`renamed_args`, :data:`RENAMED`): one name per idea across the public API --
+  ``level``, ``n_boot``, ``seed``, ``scheduler``, ``engine``, bounds ``ci_low``/``ci_high`` (prediction
+  intervals ``pi_low``/``pi_high``). A renamed argument keeps working for one release with a
+  :class:`DeprecationWarning` naming the new one (result attributes: :class:`her2stats.results.Result`).
+* **Seeds** (:func:`seed_sequence`, :func:`child_seeds`, :func:`r_seed`): every function that draws
+  random numbers takes ``seed`` with the default :data:`DEFAULT_SEED` (0), so every number is
+  reproducible by default; ``seed=None`` asks for fresh OS entropy (not reproducible). Independent
+  streams are ``SeedSequence(seed).spawn`` children; R gets an integer seed derived from them.
+* **Intervals** (:func:`z_value`, :func:`normal_interval`, :func:`percentile_interval`): two-sided,
+  ``level`` in (0, 1); percentile intervals use numpy's linear quantile (R's type 7).
+* **expit** (:func:`expit`), Gini's mean difference (:func:`gini_md`) and **p-value adjustment** (:func:`adjust_p`, R's ``p.adjust``).
+* **Argument checks** (:func:`check_level`, :func:`check_n_boot`, :func:`check_int`): one rule and one
+  message each.
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,7 +51,10 @@ import pandas as pd
 from ..errors import DroppedRowsWarning, InputError
 
 __all__ = ["BinaryOutcome", "binary_outcome", "ordered_levels", "align", "as_numeric", "numeric_strays",
-           "refuse_numeric_strays", "announce_dropped", "check_finite", "Clean", "clean_binary", "positions"]
+           "refuse_numeric_strays", "announce_dropped", "check_finite", "Clean", "clean_binary", "positions",
+           "RENAMED", "renamed_args", "DEFAULT_SEED", "seed_sequence", "child_seeds", "r_seed", "z_value",
+           "normal_interval", "percentile_interval", "expit", "gini_md", "P_ADJUST_METHODS", "p_adjust_method", "adjust_p",
+           "check_level", "check_n_boot", "check_int", "matches"]
 
 _SHOW = 6  # values shown in a message
 
@@ -458,3 +475,325 @@ def clean_binary(y: Any, scores: Mapping[str, Any], na: str = "raise", y_name: s
                     "is 0.5 by construction and has no sampling variance"
                 )
     return Clean(y01, out_scores, int(missing.sum()), keep, out)
+
+
+def matches(v: Any, label: Any) -> bool:
+    """Whether the value ``v`` equals ``label`` (False when the comparison fails or is ambiguous)."""
+    return _matches(v, label)
+
+
+# =========================================================================== names
+#: old argument / attribute name -> the one name of the idea (kept as deprecated aliases for one release)
+RENAMED: dict[str, str] = {"conf_level": "level", "B": "n_boot", "random_state": "seed",
+                           "lower": "ci_low", "upper": "ci_high"}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _Unset:
+    """The default of a deprecated keyword: 'not given'."""
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+_UNSET = _Unset()
+
+
+def _deprecated_value(qual: str, old: str, new: str, new_value: Any, default: Any, old_value: Any) -> Any:
+    """The value a call gives under the old name ``old``: warned about, refused beside ``new``."""
+    if new_value is not default:
+        raise TypeError(f"{qual}() got both {old!r} and {new!r}; {old!r} is the deprecated name of {new!r}: "
+                        f"pass {new!r} only")
+    warnings.warn(f"{qual}(): the argument {old!r} is deprecated; use {new!r} (the old name will be removed in the "
+                  "next release)", DeprecationWarning, stacklevel=3)
+    return old_value
+
+
+def _with_old_keywords(fn: Callable[..., Any], renames: Mapping[str, str], qual: str) -> Callable[..., Any] | None:
+    """``fn`` compiled again from its source with the old names as hidden keyword-only parameters and
+    a prologue mapping them to the new ones, so no wrapper frame sits between the caller and the
+    function (warnings raised inside it with ``stacklevel`` still point at the caller). None when
+    that is not possible (no source, a closure, a method using ``super``): the caller then wraps."""
+    import ast
+    import inspect
+    import textwrap
+
+    code = getattr(fn, "__code__", None)
+    if code is None or code.co_freevars or "super" in code.co_names or "__class__" in code.co_freevars:
+        return None
+    try:
+        src = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        return None
+    tree = ast.parse(src)
+    func = tree.body[0]
+    if not isinstance(func, ast.FunctionDef) or func.name != fn.__name__:
+        return None
+    ast.increment_lineno(tree, code.co_firstlineno - func.lineno if not func.decorator_list
+                         else code.co_firstlineno - min(d.lineno for d in func.decorator_list))
+    func.decorator_list = []
+    params = {a.arg: a for a in func.args.posonlyargs + func.args.args + func.args.kwonlyargs}
+    sig = inspect.signature(fn)
+    line = func.lineno
+    prologue = []
+    for old, new in renames.items():
+        if new not in params or old in params or sig.parameters[new].default is inspect.Parameter.empty:
+            return None  # a required new name cannot be left out when the old one is given: wrap instead
+        func.args.kwonlyargs.append(ast.arg(arg=old))
+        func.args.kw_defaults.append(ast.Name(id="__h2s_unset__", ctx=ast.Load()))
+        prologue.append(ast.parse(
+            f"if {old} is not __h2s_unset__:\n"
+            f"    {new} = __h2s_value__({qual!r}, {old!r}, {new!r}, {new}, __h2s_defaults__[{new!r}], {old})").body[0])
+    for node in prologue:
+        for sub in ast.walk(node):
+            if hasattr(sub, "lineno"):
+                sub.lineno = sub.end_lineno = line
+                sub.col_offset, sub.end_col_offset = 0, 0
+    first = 1 if (func.body and isinstance(func.body[0], ast.Expr) and isinstance(func.body[0].value, ast.Constant)
+                  and isinstance(func.body[0].value.value, str)) else 0
+    func.body[first:first] = prologue
+    factory = ast.FunctionDef(
+        name="__h2s_factory__",
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=a) for a in ("__h2s_unset__", "__h2s_value__",
+                                                                            "__h2s_defaults__")],
+                           kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=[func, ast.Return(value=ast.Name(id=func.name, ctx=ast.Load()))], decorator_list=[], returns=None,
+        type_comment=None)
+    module = ast.Module(body=[factory], type_ignores=[])
+    ast.fix_missing_locations(module)
+    import __future__
+
+    flags = code.co_flags & __future__.annotations.compiler_flag
+    namespace: dict[str, Any] = {}
+    exec(compile(module, code.co_filename, "exec", flags=flags, dont_inherit=True), fn.__globals__, namespace)
+    defaults: dict[str, Any] = {}
+    out = namespace["__h2s_factory__"](_UNSET, _deprecated_value, defaults)
+    own = inspect.signature(out).parameters  # the compiled function's own default objects ('given' = not them)
+    defaults.update({new: own[new].default for new in renames.values()})
+    out.__qualname__ = fn.__qualname__
+    out.__module__ = fn.__module__
+    out.__doc__ = fn.__doc__
+    out.__dict__.update(getattr(fn, "__dict__", {}))
+    out.__signature__ = sig  # help() and inspect show the new names only
+    return out
+
+
+def renamed_args(**renames: str) -> Callable[[_F], _F]:
+    """Accept old keyword names for one release: ``@renamed_args(conf_level="level", B="n_boot")``.
+
+    A call with an old name warns with a :class:`DeprecationWarning` naming the new one and is
+    passed on with the new name; giving both is a :class:`TypeError`. The signature shown by
+    :func:`inspect.signature` and ``help()`` is the function's own (new names only). The old names
+    become hidden keyword-only parameters of the function itself (it is compiled again from its
+    source, line numbers kept), so no wrapper frame sits between caller and function and the
+    function's own warnings still point at the caller's line; where that is impossible a plain
+    wrapper does the mapping.
+    """
+    def deco(fn: _F) -> _F:
+        qual = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
+        if qual.endswith(".__init__"):
+            qual = qual[: -len(".__init__")]
+        direct = _with_old_keywords(fn, renames, qual)
+        if direct is not None:
+            direct.__renamed_args__ = dict(renames)  # type: ignore[attr-defined]
+            return direct  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in renames.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{qual}() got both {old!r} and {new!r}; {old!r} is the deprecated "
+                                        f"name of {new!r}: pass {new!r} only")
+                    warnings.warn(f"{qual}(): the argument {old!r} is deprecated; use {new!r} (the old name will "
+                                  "be removed in the next release)", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        wrapper.__renamed_args__ = dict(renames)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
+# =========================================================================== seeds
+#: the default ``seed`` of every public function that draws random numbers (documented rule)
+DEFAULT_SEED = 0
+
+
+def seed_sequence(seed: Any) -> np.random.SeedSequence:
+    """``seed`` (int, SeedSequence or None = fresh OS entropy) as a :class:`numpy.random.SeedSequence`."""
+    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+
+
+def child_seeds(seed: Any, n: int) -> list[np.random.SeedSequence | None]:
+    """``n`` independent child streams of ``seed`` (``SeedSequence(seed).spawn(n)``); ``[None] * n``
+    when ``seed`` is None (each child then draws fresh entropy)."""
+    if seed is None:
+        return [None] * n
+    return seed_sequence(seed).spawn(n)
+
+
+def r_seed(seed: Any) -> int | None:
+    """An integer seed for R's ``set.seed``.
+
+    An int is used as given; a :class:`~numpy.random.SeedSequence` (a child stream) gives
+    ``generate_state(1)[0] mod (2^31 - 1)``; None draws fresh OS entropy
+    (``SeedSequence().entropy mod 2^31``).
+    """
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % 2**31)
+    if isinstance(seed, np.random.SeedSequence):
+        return int(seed.generate_state(1)[0] % (2**31 - 1))
+    return int(seed)
+
+
+# =========================================================================== intervals
+def z_value(level: float) -> float:
+    """The two-sided normal quantile of ``level``: ``Phi^-1(1 - (1 - level) / 2)`` (1.96 for 0.95)."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(1 - (1 - level) / 2))
+
+
+def normal_interval(estimate: Any, se: Any, level: float) -> tuple[Any, Any]:
+    """Wald interval ``estimate -/+ z * se`` (arrays broadcast)."""
+    z = z_value(level)
+    return estimate - z * se, estimate + z * se
+
+
+def percentile_interval(values: Any, level: float, axis: int | None = None, skip_nan: bool = False) -> tuple[Any, Any]:
+    """Percentile interval of bootstrap replicates: the ``(1 - level) / 2`` and ``1 - (1 - level) / 2``
+    quantiles, numpy's linear interpolation (R's ``quantile`` type 7). ``skip_nan`` ignores failed
+    (NaN) replicates. Floats for 1-d input without ``axis``, arrays otherwise."""
+    a = (1.0 - level) / 2.0
+    q = np.nanquantile if skip_nan else np.quantile
+    lo, hi = q(values, [a, 1.0 - a], axis=axis)
+    if axis is None:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+# =========================================================================== expit
+def expit(x: Any) -> Any:
+    """The logistic function ``1 / (1 + exp(-x))`` (overflow of ``exp`` gives the exact limit 0)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def gini_md(x: Any) -> float:
+    """Gini's mean difference, ``Hmisc::GiniMd``: mean |x_i - x_j| over pairs i != j."""
+    x = np.sort(np.asarray(x, dtype=float))
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    w = 4.0 * (np.arange(1, n + 1) - (n - 1) / 2.0) / n / (n - 1)
+    return float(np.sum(w * (x - x.mean())))
+
+
+# =========================================================================== multiplicity
+#: p-value adjustment methods (R's p.adjust names accepted: "BH"/"fdr" = "fdr_bh", "BY" = "fdr_by")
+P_ADJUST_METHODS = ("bonferroni", "holm", "hochberg", "fdr_bh", "fdr_by")
+_P_ADJUST_ALIASES = {"bh": "fdr_bh", "fdr": "fdr_bh", "by": "fdr_by"}
+
+
+def p_adjust_method(method: Any, allow_none: bool = False) -> str | None:
+    """The canonical name of a p-value adjustment method (case-insensitive; R's names accepted)."""
+    if method is None and allow_none:
+        return None
+    key = str(method).lower() if isinstance(method, str) else None
+    key = _P_ADJUST_ALIASES.get(key, key)
+    if key not in P_ADJUST_METHODS:
+        accepted = ("None, " if allow_none else "") + ", ".join(repr(m) for m in P_ADJUST_METHODS)
+        raise InputError(f"p_adjust method must be one of {accepted} (R's 'BH', 'fdr', 'BY' accepted), "
+                         f"got {method!r}")
+    return key
+
+
+def adjust_p(p: Any, method: Any, n: int | None = None) -> np.ndarray:
+    r"""Adjust p-values for multiple comparisons, as R's ``p.adjust``; the package's one implementation.
+
+    * ``"bonferroni"``: :math:`\min(1, m p_i)`;
+    * ``"holm"``: step-down :math:`\max_{j\le i}\min(1,(m-j+1)p_{(j)})`;
+    * ``"hochberg"``: step-up :math:`\min_{j\ge i}\min(1,(m-j+1)p_{(j)})`;
+    * ``"fdr_bh"`` (R ``"BH"``/``"fdr"``): :math:`\min_{j\ge i}\min(1, m p_{(j)}/j)`;
+    * ``"fdr_by"`` (R ``"BY"``): BH times :math:`\sum_{k=1}^m 1/k`.
+
+    ``method=None`` returns a copy. Missing p-values stay missing and do not count in m (R's
+    ``n = length(p[!is.na(p)])``); ``n`` may be larger than the number given when some of the family
+    is not available. Ties keep R's stable order.
+
+    References
+    ----------
+    Holm S (1979). Scand J Stat 6:65-70. Benjamini Y, Hochberg Y (1995). J R Stat Soc B
+    57:289-300. Benjamini Y, Yekutieli D (2001). Ann Stat 29:1165-1188.
+    """
+    method = p_adjust_method(method, allow_none=True)
+    arr = np.asarray(p, dtype=float)
+    if method is None:
+        return arr.copy()
+    shape = arr.shape
+    arr = arr.ravel()
+    ok = ~np.isnan(arr)
+    pv = arr[ok]
+    if np.any((pv < 0) | (pv > 1)):
+        raise InputError(f"p-values must lie in [0, 1]; got {pv[(pv < 0) | (pv > 1)][:5].tolist()}")
+    m = pv.size if n is None else int(n)
+    if m < pv.size:
+        raise InputError(f"p_adjust: n={m} is smaller than the number of p-values ({pv.size})")
+    out = np.full(arr.shape, np.nan)
+    if pv.size == 0:
+        return out.reshape(shape)
+    k = pv.size
+    if method == "bonferroni":
+        adj = np.minimum(1.0, m * pv)
+    elif method == "holm":
+        o = np.argsort(pv, kind="mergesort")
+        adj_sorted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(k)) * pv[o]))
+        adj = np.empty(k)
+        adj[o] = adj_sorted
+    else:
+        o = np.argsort(-pv, kind="mergesort")  # decreasing
+        i = np.arange(k, 0, -1)  # rank of each (descending order)
+        if method == "hochberg":
+            vals = (m - i + 1) * pv[o]
+        elif method == "fdr_bh":
+            vals = m / i * pv[o]
+        else:
+            q = np.sum(1.0 / np.arange(1, m + 1))
+            vals = q * m / i * pv[o]
+        adj_sorted = np.minimum(1.0, np.minimum.accumulate(vals))
+        adj = np.empty(k)
+        adj[o] = adj_sorted
+    out[ok] = adj
+    return out.reshape(shape)
+
+
+# =========================================================================== argument checks
+def check_level(level: Any, name: str = "level") -> float:
+    """A confidence level: a real number strictly between 0 and 1 (not a bool, not a string)."""
+    if not _is_real_number(level) or not 0 < float(level) < 1:
+        raise InputError(f"{name} must be a probability in (0, 1), e.g. 0.95; got {level!r}")
+    return float(level)
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    """An integer (not a bool, not a float) of at least ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_n_boot(n_boot: Any, minimum: int = 1, optional: bool = False, name: str = "n_boot", why: str = "") -> int:
+    """The number of bootstrap replicates: an integer (not a bool) of at least ``minimum``, or 0 when
+    ``optional`` (0 = no bootstrap). ``minimum`` is the method's own need (a percentile interval
+    needs 100, a bootstrap standard error 10, an optimism correction 1) and ``why`` says it."""
+    ok = not isinstance(n_boot, (bool, np.bool_)) and isinstance(n_boot, (int, np.integer)) and (
+        n_boot >= minimum or (optional and n_boot == 0))
+    if not ok:
+        allowed = ("a positive integer" if minimum == 1 else f"an integer >= {minimum}") + (
+            " (or 0 for no bootstrap)" if optional else "")
+        raise InputError(f"{name} must be {allowed}{' for ' + why if why else ''} (the number of bootstrap "
+                         f"replicates), got {n_boot!r}")
+    return int(n_boot)

@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._core import expit
+
 __all__ = ["firth_logistic", "firth_penalised_loglik"]
-
-
-def _expit(eta: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-eta))
 
 
 def firth_penalised_loglik(X: np.ndarray, y: np.ndarray, beta: np.ndarray, w: np.ndarray | None = None) -> float:
@@ -36,7 +33,7 @@ def firth_penalised_loglik(X: np.ndarray, y: np.ndarray, beta: np.ndarray, w: np
     w = np.ones(len(y)) if w is None else np.asarray(w, float)
     eta = X @ beta
     ll = float(np.sum(w * (y * eta - np.logaddexp(0, eta))))
-    p = _expit(eta)
+    p = expit(eta)
     info = (X * (w * p * (1 - p))[:, None]).T @ X
     sign, logdet = np.linalg.slogdet(info)
     return ll + 0.5 * logdet if sign > 0 else -np.inf
@@ -61,7 +58,7 @@ def firth_logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = No
     info = np.eye(k)
     scale = max(1.0, float(w.sum()))
     for _ in range(maxit):
-        p = _expit(X @ beta)
+        p = expit(X @ beta)
         v = w * p * (1 - p)
         info = (X * v[:, None]).T @ X
         try:
@@ -84,6 +81,6 @@ def firth_logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = No
                 break
             step = step / 2
         beta, pl = new, pl_new
-    p = _expit(X @ beta)
+    p = expit(X @ beta)
     info = (X * (w * p * (1 - p))[:, None]).T @ X
     return beta, info, False

@@ -30,10 +30,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..errors import ConvergenceError
-
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+from ._core import expit
 
 
 @dataclass
@@ -75,7 +72,7 @@ class _Problem:
         cur = pdev(u)
         for _ in range(maxit):
             eta = ef + a0 * u[g, 0] + a1 * u[g, 1]
-            mu = _expit(eta)
+            mu = expit(eta)
             w = mu * (1.0 - mu)
             r = y - mu
             g0 = np.bincount(g, a0 * r, K) - u[:, 0]
@@ -97,7 +94,7 @@ class _Problem:
             if np.max(np.abs(step)) < tol:
                 break
         eta = ef + a0 * u[g, 0] + a1 * u[g, 1]
-        mu = _expit(eta)
+        mu = expit(eta)
         w = mu * (1.0 - mu)
         h00 = np.bincount(g, w * a0 * a0, K) + 1.0
         h01 = np.bincount(g, w * a0 * a1, K)

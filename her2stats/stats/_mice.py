@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from ._core import expit
+
 __all__ = ["VarSpec", "design", "design_labels", "remove_lindep", "augment", "impute_pmm", "impute_norm",
            "impute_logreg",
            "impute_polyreg", "impute_polr", "impute_one", "run_chain", "run_new_rows", "METHODS"]
@@ -257,10 +259,6 @@ def impute_norm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np
 
 
 # --------------------------------------------------------------------------- categorical
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def logistic_fit(X1: np.ndarray, y: np.ndarray, w: np.ndarray, maxit: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """Weighted logistic regression by Newton-Raphson with step halving (``glm.fit``'s maximum):
     (beta, inverse information)."""
@@ -274,7 +272,7 @@ def logistic_fit(X1: np.ndarray, y: np.ndarray, w: np.ndarray, maxit: int = 50) 
     cur = nll(beta)
     H = np.eye(p)
     for _ in range(maxit):
-        mu = _expit(X1 @ beta)
+        mu = expit(X1 @ beta)
         g = X1.T @ (w * (y - mu))
         H = (X1 * (w * mu * (1 - mu))[:, None]).T @ X1
         try:
@@ -292,7 +290,7 @@ def logistic_fit(X1: np.ndarray, y: np.ndarray, w: np.ndarray, maxit: int = 50) 
         cur = new
         if done:
             break
-    mu = _expit(X1 @ beta)
+    mu = expit(X1 @ beta)
     H = (X1 * (w * mu * (1 - mu))[:, None]).T @ X1
     return beta, _inverse(H)
 
@@ -320,7 +318,7 @@ def impute_logreg(codes_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, X
         fit = logreg_fit(codes_obs, X_obs, X_all)
     beta_hat, V = fit
     beta = beta_hat + _chol_lower(V) @ rng.standard_normal(len(beta_hat))
-    p = _expit(np.column_stack([np.ones(len(X_mis)), X_mis]) @ beta)
+    p = expit(np.column_stack([np.ones(len(X_mis)), X_mis]) @ beta)
     return (rng.random(len(X_mis)) <= p).astype(float)
 
 
@@ -456,8 +454,8 @@ def polr_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, K: int, maxit: int = 1
         eta = X @ b
         u = np.where(has_u, zeta[np.minimum(yi, K1 - 1)] - eta, np.inf)
         lo = np.where(has_l, zeta[np.maximum(yi - 1, 0)] - eta, -np.inf)
-        Fu = np.where(has_u, _expit(u), 1.0)
-        Fl = np.where(has_l, _expit(lo), 0.0)
+        Fu = np.where(has_u, expit(u), 1.0)
+        Fl = np.where(has_l, expit(lo), 0.0)
         pr = Fu - Fl
         if np.any(pr <= 0):
             return None
@@ -515,7 +513,7 @@ def _polr_probs(X: np.ndarray, theta: np.ndarray, K: int) -> np.ndarray:
     K1 = K - 1
     zeta, b = np.sort(theta[:K1]), theta[K1:]
     eta = X @ b
-    F = _expit(zeta[None, :] - eta[:, None])
+    F = expit(zeta[None, :] - eta[:, None])
     F = np.column_stack([np.zeros(len(X)), F, np.ones(len(X))])
     return np.clip(np.diff(F, axis=1), 0, None)
 

@@ -2,28 +2,18 @@
 reclassification at a horizon): column checks, complete cases with the dropped rows announced,
 follow-up times, group codes, and the Kaplan-Meier estimate evaluated as a step function.
 
-Private: the public modules import it; nothing outside ``her2stats.stats`` should.
+Private: the public modules import it; nothing outside ``her2stats.stats`` should. Dropped rows are
+announced, and the confidence level checked, by the statistics core (``_core``).
 """
 from __future__ import annotations
 
-import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-
-
-def check_level(level: Any) -> float:
-    """Confidence level in (0, 1)."""
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise InputError(f"level must be a number in (0, 1), got {level!r}") from None
-    if not 0 < lv < 1:
-        raise InputError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
-    return lv
+from ._core import announce_dropped
 
 
 def check_columns(df: Any, columns: Sequence[str], function: str) -> None:
@@ -35,15 +25,6 @@ def check_columns(df: Any, columns: Sequence[str], function: str) -> None:
     dup = [c for c in columns if list(columns).count(c) > 1]
     if dup:
         raise InputError(f"{function}: column(s) {sorted(set(dup))} named twice among the analysis columns")
-
-
-def announce_dropped(function: str, n_dropped: int, n_total: int, columns: Mapping[str, int], stacklevel: int = 3) -> None:
-    """Warn that rows were left out for missing values (count and columns named)."""
-    if not n_dropped:
-        return
-    cols = ", ".join(f"'{k}' ({int(v)})" for k, v in columns.items() if v)
-    warnings.warn(f"{function}: dropped {int(n_dropped)} of {int(n_total)} rows with missing values in {cols}",
-                  UserWarning, stacklevel=stacklevel)
 
 
 def complete_cases(df: pd.DataFrame, columns: Sequence[str], function: str, stacklevel: int = 4

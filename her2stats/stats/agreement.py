@@ -40,6 +40,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
 from . import _core
+from ._core import renamed_args, z_value
 
 __all__ = ["icc_many", "icc", "ICCResult", "kappa", "KappaResult", "ICC_KINDS"]
 
@@ -162,7 +163,7 @@ class ICCResult(Result):
     n_targets: int
     n_raters: int
     n_excluded: int
-    conf_level: float
+    level: float
     engine: str
     method: str = "Shrout-Fleiss intraclass correlation"
 
@@ -170,11 +171,11 @@ class ICCResult(Result):
         return self.table.copy()
 
 
-def _icc_table(wide: np.ndarray, conf_level: float) -> pd.DataFrame:
+def _icc_table(wide: np.ndarray, level: float) -> pd.DataFrame:
     """The psych::ICC results table (F-based CIs of Shrout & Fleiss / McGraw & Wong)."""
     n, k = wide.shape
     msr, msc, mse, msw = (float(v[0]) for v in _mean_squares(wide[:, :, None]))
-    alpha = 1 - conf_level
+    alpha = 1 - level
     df_n, df_w, df_e = n - 1, n * (k - 1), (n - 1) * (k - 1)
     f1 = msr / msw
     f3 = msr / mse
@@ -211,8 +212,9 @@ def _icc_table(wide: np.ndarray, conf_level: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@renamed_args(conf_level="level")
 def icc(df: pd.DataFrame, targets: str, raters: str, ratings: str, kind: str | None = None,
-        conf_level: float = 0.95, engine: str | None = None) -> ICCResult:
+        level: float = 0.95, engine: str | None = None) -> ICCResult:
     """Intraclass correlation: all six Shrout-Fleiss forms with F tests and CIs.
 
     Parameters
@@ -222,9 +224,9 @@ def icc(df: pd.DataFrame, targets: str, raters: str, ratings: str, kind: str | N
         Column names of the rated object (lesion), the rater (reader/segmentation) and the value.
     kind : str, optional
         The form to expose as ``.value`` / ``.ci_low`` / ``.ci_high`` (default ``"ICC2,1"``).
-    conf_level : float
+    level : float
     engine : {"r", "python", None}
-        ``"r"`` calls ``psych::ICC(wide, alpha = 1 - conf_level, lmer = FALSE)``.
+        ``"r"`` calls ``psych::ICC(wide, alpha = 1 - level, lmer = FALSE)``.
 
     Returns
     -------
@@ -277,16 +279,16 @@ def icc(df: pd.DataFrame, targets: str, raters: str, ratings: str, kind: str | N
         from .. import r_bridge
 
         r_bridge.require("psych")
-        table = r_bridge.call("h2s_icc", wide=values, alpha=1 - conf_level)
+        table = r_bridge.call("h2s_icc", wide=values, alpha=1 - level)
         table = table.reset_index(drop=True)
         table.insert(0, "kind", list(ICC_KINDS))
         table.insert(2, "description", [d for _, d in ICC_KINDS.values()])
     else:
-        table = _icc_table(values, conf_level)
+        table = _icc_table(values, level)
     row = table.loc[table["kind"] == sf].iloc[0]
     return ICCResult(table=table, kind=sf, value=float(row["icc"]), ci_low=float(row["ci_low"]),
                      ci_high=float(row["ci_high"]), n_targets=int(values.shape[0]),
-                     n_raters=int(values.shape[1]), n_excluded=n_excluded, conf_level=conf_level,
+                     n_raters=int(values.shape[1]), n_excluded=n_excluded, level=level,
                      engine=engine)
 
 
@@ -303,7 +305,7 @@ class KappaResult(Result):
     n: int
     n_excluded: int
     categories: tuple
-    conf_level: float
+    level: float
     engine: str
     table: pd.DataFrame = field(compare=False)
     method: str = "Cohen's kappa"
@@ -327,8 +329,9 @@ def _kappa_weights(m: int, weights: str | None) -> np.ndarray:
     raise InputError(f"kappa weights must be None, 'linear' or 'quadratic', got {weights!r}")
 
 
+@renamed_args(conf_level="level")
 def kappa(r1: Any, r2: Any, weights: str | None = None, categories: Any = None,
-          conf_level: float = 0.95, engine: str | None = None, levels: Any = None) -> KappaResult:
+          level: float = 0.95, engine: str | None = None, levels: Any = None) -> KappaResult:
     r"""Cohen's kappa between two raters, unweighted or weighted, with a large-sample CI.
 
     .. math:: \kappa_w = \frac{p_o - p_e}{1 - p_e},\quad p_o=\sum_{ij} w_{ij}p_{ij},\quad
@@ -420,12 +423,12 @@ def kappa(r1: Any, r2: Any, weights: str | None = None, categories: Any = None,
                          columns=pd.Index(categories, name="rater 2"))
     n = int(counts.sum())
     engine = resolve_engine(engine)
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(level)
     if engine == "r":
         from .. import r_bridge
 
         r_bridge.require("psych")
-        out = r_bridge.call("h2s_kappa", table=counts, weights=weights or "none", alpha=1 - conf_level)
+        out = r_bridge.call("h2s_kappa", table=counts, weights=weights or "none", alpha=1 - level)
         est, var = float(out["kappa"]), float(out["var"])
     else:
         est, var = _kappa_fce(counts, _kappa_weights(m, weights))
@@ -433,7 +436,7 @@ def kappa(r1: Any, r2: Any, weights: str | None = None, categories: Any = None,
     lo, hi = max(-1.0, est - z * se), min(1.0, est + z * se)
     method = "Cohen's kappa" if weights is None else f"Cohen's weighted kappa ({weights} weights)"
     return KappaResult(kappa=est, se=se, ci_low=lo, ci_high=hi, weights=weights, n=n, n_excluded=n_excluded,
-                       categories=tuple(categories), conf_level=conf_level, engine=engine, table=table,
+                       categories=tuple(categories), level=level, engine=engine, table=table,
                        method=method)
 
 

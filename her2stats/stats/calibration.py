@@ -46,6 +46,7 @@ from scipy.stats import chi2, norm
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from . import _core
+from ._core import expit, gini_md, renamed_args
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, lowess_presorted, r_quantile, r_seq
@@ -56,16 +57,6 @@ __all__ = ["val_prob", "ValProbResult", "hosmer_lemeshow", "HosmerLemeshowResult
 
 
 # --------------------------------------------------------------------------- helpers
-def gini_md(x: np.ndarray) -> float:
-    """Gini's mean difference, ``Hmisc::GiniMd``: mean |x_i - x_j| over pairs i != j."""
-    x = np.sort(np.asarray(x, dtype=float))
-    n = len(x)
-    if n < 2:
-        return float("nan")
-    w = 4.0 * (np.arange(1, n + 1) - (n - 1) / 2.0) / n / (n - 1)
-    return float(np.sum(w * (x - x.mean())))
-
-
 def check_probabilities(y: Any, prob: Any, name: str = "prob", event: Any = None,
                         function: str = "") -> tuple[np.ndarray, np.ndarray, int]:
     """Validate (y, prob): a binary y (the core's event rule, ``event=`` for labels), prob in [0, 1],
@@ -94,10 +85,6 @@ def _check_constant(p: np.ndarray, name: str, function: str) -> None:
                          "C index and the calibration curve are undefined")
 
 
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -700, 700)))
-
-
 def _neg2ll(y: np.ndarray, lp: np.ndarray) -> float:
     return float(-2 * np.sum(y * lp - np.logaddexp(0, lp)))
 
@@ -115,7 +102,7 @@ _SEPARATED_RECAL = ("the predictions separate the outcomes (every event ranked a
                     "maximum, so the calibration intercept and slope{extra} are not defined and are reported as NaN")
 
 
-def _recalibrate(lp: np.ndarray, y: np.ndarray) -> tuple[float, float, float, bool]:
+def recalibrate(lp: np.ndarray, y: np.ndarray) -> tuple[float, float, float, bool]:
     """Logistic recalibration ``logit P = a + b lp``: (a, b, -2LL, converged); all NaN (and not
     converged) when ``lp`` separates ``y``, where the slope would be infinite."""
     from ._fitcheck import separates_1d
@@ -128,7 +115,7 @@ def _recalibrate(lp: np.ndarray, y: np.ndarray) -> tuple[float, float, float, bo
     return float(beta[0]), float(beta[1]), _neg2ll(y, X @ beta), ok
 
 
-def _recal_intercept(lp: np.ndarray, y: np.ndarray) -> float:
+def recal_intercept(lp: np.ndarray, y: np.ndarray) -> float:
     """Calibration intercept with the slope fixed at 1: ``logit P = a + offset(lp)``."""
     from .models import newton_logistic
 
@@ -141,10 +128,10 @@ def _recal_batch(LP: np.ndarray, y: np.ndarray, maxit: int = 30) -> tuple[np.nda
 
     Returns (intercept, slope, -2LL, converged); closed-form 2x2 Newton steps with step halving.
     """
-    B, n = LP.shape
-    a = np.zeros(B)
-    b = np.ones(B)
-    ok = np.zeros(B, dtype=bool)
+    n_boot, n = LP.shape
+    a = np.zeros(n_boot)
+    b = np.ones(n_boot)
+    ok = np.zeros(n_boot, dtype=bool)
 
     def nll(a_, b_):
         eta = a_[:, None] + b_[:, None] * LP
@@ -153,7 +140,7 @@ def _recal_batch(LP: np.ndarray, y: np.ndarray, maxit: int = 30) -> tuple[np.nda
     cur = nll(a, b)
     for _ in range(maxit):
         eta = a[:, None] + b[:, None] * LP
-        mu = _expit(eta)
+        mu = expit(eta)
         r = y - mu
         g0 = r.sum(1)
         g1 = (r * LP).sum(1)
@@ -255,7 +242,7 @@ class ValProbResult(Result):
             _, ax = plt.subplots(figsize=(4.5, 4.5))
         ax.plot([0, 1], [0, 1], color="0.8", lw=4, label="Ideal")
         g = np.linspace(1e-4, 1 - 1e-4, 200)
-        ax.plot(g, _expit(self.intercept + self.slope * np.log(g / (1 - g))), color="k", lw=1,
+        ax.plot(g, expit(self.intercept + self.slope * np.log(g / (1 - g))), color="k", lw=1,
                 label="Logistic calibration")
         if y is not None and prob is not None:
             yy, p, _ = check_probabilities(y, prob)
@@ -308,11 +295,11 @@ def val_prob(y: Any, prob: Any, engine: str | None = None, event: Any = None) ->
     L0 = _null_neg2ll(yf)
     L01 = _neg2ll(yf, L)
     lr = L0 - L01
-    a, b, dev_recal, _ = _recalibrate(L, yf)
+    a, b, dev_recal, _ = recalibrate(L, yf)
     U_chisq = L01 - dev_recal
     D = (lr - 1) / n
     U = (U_chisq - 2) / n
-    c_rms = binned_c_index(_expit(L), yf)
+    c_rms = binned_c_index(expit(L), yf)
     c_exact = _somers_c(p, yy)
     _, err = _lowess_errors(p, yy)
     sz, sp = _spiegelhalter(p, yy)
@@ -487,6 +474,13 @@ def lecessie_test(model=None, y: Any = None, prob: Any = None, engine: str | Non
             raise InputError("the le Cessie-van Houwelingen test needs predictions strictly between 0 and 1")
         _check_constant(p, "prob", "lecessie_test")
         X = np.column_stack([np.ones(len(p)), np.log(p / (1 - p))])
+    if engine == "r":  # a Python-fitted model or predictions alone: the same test computed in R
+        from .. import r_bridge
+
+        out = r_bridge.call("h2s_gof", y=np.asarray(yy, dtype=float), p=np.asarray(p, dtype=float),
+                            X=np.asarray(X, dtype=float))
+        return GofTestResult(sum_sq=float(out["sum_sq"]), expected=float(out["expected"]), sd=float(out["sd"]),
+                             z=float(out["z"]), p_value=float(out["p"]), n=len(yy), engine="r")
     sse = float(np.sum((yy - p) ** 2))
     wt = p * (1 - p)
     d = 1 - 2 * p
@@ -513,7 +507,7 @@ class CalibrationCurve(Result):
     mean_abs_error: float
     mean_sq_error: float
     q90_abs_error: float
-    B: int
+    n_boot: int
     n_failed: int
     seed: Any
     n: int
@@ -531,7 +525,7 @@ class CalibrationCurve(Result):
                              else np.full(len(self.predicted), np.nan)})
 
     def _title(self) -> str:
-        return (f"CalibrationCurve (engine={self.engine}, B={self.B}, failed fits={self.n_failed}; "
+        return (f"CalibrationCurve (engine={self.engine}, n_boot={self.n_boot}, failed fits={self.n_failed}; "
                 f"mean |error|={self.mean_abs_error:.3f}, 0.9 quantile={self.q90_abs_error:.3f})")
 
     def plot(self, ax=None, show_distribution: bool = True):
@@ -549,7 +543,7 @@ class CalibrationCurve(Result):
             ax.vlines(edges[:-1][counts > 0], 0, 0.08 * counts[counts > 0] / top, color="0.3", lw=0.6)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability", ylabel="Actual probability")
         ax.legend(loc="upper left", frameon=False, fontsize=8,
-                  title=f"B={self.B} repetitions, boot; mean |error|={self.mean_abs_error:.3f}",
+                  title=f"n_boot={self.n_boot} repetitions, boot; mean |error|={self.mean_abs_error:.3f}",
                   title_fontsize=7)
         return ax
 
@@ -559,12 +553,6 @@ def _check_model(model) -> None:
 
     if not isinstance(model, LogisticModel):
         raise InputError(f"expected a LogisticModel from fit_lrm, got {type(model).__name__}")
-
-
-def _check_B(B) -> int:
-    if not isinstance(B, (int, np.integer)) or isinstance(B, bool) or B < 1:
-        raise InputError(f"B (number of bootstrap repetitions) must be a positive integer, got {B!r}")
-    return int(B)
 
 
 #: status of a validate replicate whose test-sample recalibration fit (logit P = a + b lp) failed
@@ -582,15 +570,15 @@ def _failure_words(status: np.ndarray) -> str:
     return text
 
 
-def _announce_failed_refits(what: str, status: np.ndarray, B: int) -> None:
+def _announce_failed_refits(what: str, status: np.ndarray, n_boot: int) -> None:
     """Failed bootstrap refits are left out of the averages: say how many and why."""
     k = int(np.sum(np.asarray(status) != 0))
     if k:
-        warnings.warn(f"{what}: {k} of {B} bootstrap refits failed and are left out of the averages "
+        warnings.warn(f"{what}: {k} of {n_boot} bootstrap refits failed and are left out of the averages "
                       f"(n_failed={k}): {_failure_words(status)}", UserWarning, stacklevel=3)
 
 
-def _announce_r_resamples(what: str, model, B: int, seed: int, n_failed: int) -> None:
+def _announce_r_resamples(what: str, model, n_boot: int, seed: int, n_failed: int) -> None:
     """R engine: rms drops refits that fail (counted in ``n`` and announced here) but keeps refits
     of quasi-separated resamples, whose coefficients diverged. The resamples rms drew after
     ``set.seed(seed)`` are redrawn and checked with the Python engine's criterion."""
@@ -599,15 +587,15 @@ def _announce_r_resamples(what: str, model, B: int, seed: int, n_failed: int) ->
     from .models import refit_logistic_batch
 
     if n_failed:
-        warnings.warn(f"{what} (rms): {n_failed} of {B} bootstrap refits failed (rms: divergence or singularity) and "
+        warnings.warn(f"{what} (rms): {n_failed} of {n_boot} bootstrap refits failed (rms: divergence or singularity) and "
                       f"are left out of the averages (n_failed={n_failed})", UserWarning, stacklevel=3)
     n = len(model.y)
-    idx = np.atleast_2d(np.asarray(r_bridge.call("h2s_boot_indices", int(n), int(B), int(seed)), dtype=int)) - 1
-    W = np.stack([np.bincount(i, minlength=n) for i in idx.reshape(B, n)]).astype(float)
+    idx = np.atleast_2d(np.asarray(r_bridge.call("h2s_boot_indices", int(n), int(n_boot), int(seed)), dtype=int)) - 1
+    W = np.stack([np.bincount(i, minlength=n) for i in idx.reshape(n_boot, n)]).astype(float)
     _, status = refit_logistic_batch(model.design(), model.y, W, init=model.coefficients.to_numpy())
     n_sep = int(np.sum(status == SEPARATED))
     if n_sep > n_failed:
-        warnings.warn(f"{what} (rms): {n_sep} of the {B} resamples rms drew {'is' if n_sep == 1 else 'are'} separated "
+        warnings.warn(f"{what} (rms): {n_sep} of the {n_boot} resamples rms drew {'is' if n_sep == 1 else 'are'} separated "
                       "(no finite maximum-"
                       f"likelihood estimate); rms failed on {n_failed} refit(s) in all and keeps the others, with "
                       "diverged coefficients, in its averages. engine='python' leaves such refits out and counts "
@@ -620,7 +608,7 @@ def _refuse_firth_r(model) -> None:
                          "fitted with firth=True is validated, calibrated and drawn with engine='python'")
 
 
-def _r_fit_for(model):
+def r_fit_for(model):
     _refuse_firth_r(model)
     if model.r_fit is not None:
         return model.r_fit
@@ -631,7 +619,8 @@ def _r_fit_for(model):
     return fit_lrm(model.data, model.outcome, list(model.covariates), rcs=rcs or None, engine="r").r_fit
 
 
-def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = None, scheduler: Any = None,
+@renamed_args(B="n_boot")
+def calibrate(model, n_boot: int = 1000, method: str = "boot", seed: int | None = 0, scheduler: Any = None,
               progress: bool = False, engine: str | None = None) -> CalibrationCurve:
     """Overfitting-corrected calibration curve by the bootstrap (``rms::calibrate``).
 
@@ -646,7 +635,7 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
     Parameters
     ----------
     model : LogisticModel (``fit_lrm``).
-    B : bootstrap repetitions (>= 1).
+    n_boot : bootstrap repetitions (>= 1).
     method : only "boot".
     seed : int for reproducibility (results do not depend on ``scheduler``).
     scheduler : passed to :func:`~her2stats.resampling.run_replicates` ("threads" uses all cores).
@@ -666,7 +655,7 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
     curves of the two engines agree within Monte-Carlo error (different random streams).
     """
     _check_model(model)
-    B = _check_B(B)
+    n_boot = _core.check_n_boot(n_boot)
     if method != "boot":
         raise InputError(f"method must be 'boot' (the only method implemented), got {method!r}")
     engine = resolve_engine(engine)
@@ -680,16 +669,16 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
 
         _refuse_firth_r(model)
         r_bridge.require("rms")
-        r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
-        out = r_bridge.call("h2s_calibrate", _r_fit_for(model), int(B), r_seed)
+        r_seed = _core.r_seed(seed)
+        out = r_bridge.call("h2s_calibrate", r_fit_for(model), int(n_boot), r_seed)
         cur = out["curve"]
         n_used = cur["n"].to_numpy(float)
-        _announce_r_resamples("calibrate", model, B, r_seed, int(B - np.nanmax(n_used)))
+        _announce_r_resamples("calibrate", model, n_boot, r_seed, int(n_boot - np.nanmax(n_used)))
         return CalibrationCurve(
             predicted=cur["predy"].to_numpy(float), apparent=cur["calibrated.orig"].to_numpy(float),
             bias_corrected=cur["calibrated.corrected"].to_numpy(float), optimism=cur["optimism"].to_numpy(float),
             n_boot_used=n_used, mean_abs_error=float(out["mean_abs_error"]), mean_sq_error=float(out["mean_sq_error"]),
-            q90_abs_error=float(out["q90_abs_error"]), B=B, n_failed=int(B - np.nanmax(n_used)), seed=seed, n=n,
+            q90_abs_error=float(out["q90_abs_error"]), n_boot=n_boot, n_failed=int(n_boot - np.nanmax(n_used)), seed=seed, n=n,
             engine="r", predictions=p_orig, method="rms::calibrate(method='boot')")
     ps = np.sort(p_orig)
     predy = r_seq(ps[4], ps[n - 5], 50)
@@ -704,7 +693,7 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
         # the last slot carries each refit's status code (0 = usable), so failures can be told apart
         out = np.full((m, 2, len(predy) + 1), np.nan)
         out[:, 0, -1] = status
-        P = _expit(np.nan_to_num(betas) @ X.T)
+        P = expit(np.nan_to_num(betas) @ X.T)
         for k in range(m):
             if status[k] != OK:
                 continue
@@ -721,11 +710,11 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
     from ._fitcheck import OK
     from .models import refit_logistic_batch
 
-    reps = run_replicates(work, B, seed=seed, scheduler=scheduler, progress=progress, desc="calibrate")
+    reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, progress=progress, desc="calibrate")
     status = reps[:, 0, -1].astype(int)
     reps = reps[:, :, :-1]
     failed = status != OK
-    _announce_failed_refits("calibrate", status, B)
+    _announce_failed_refits("calibrate", status, n_boot)
     both = ~np.isnan(reps[:, 0, :] + reps[:, 1, :])
     num = both.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -742,7 +731,7 @@ def calibrate(model, B: int = 1000, method: str = "boot", seed: int | None = Non
         predicted=predy, apparent=orig_cal, bias_corrected=corrected, optimism=optimism,
         n_boot_used=num.astype(float), mean_abs_error=float(np.nanmean(np.abs(err))),
         mean_sq_error=float(np.nanmean(err ** 2)), q90_abs_error=float(np.nanquantile(np.abs(err), 0.9)),
-        B=B, n_failed=int(failed.sum()), seed=seed, n=n, engine="python", predictions=p_orig, optimism_mcse=mcse)
+        n_boot=n_boot, n_failed=int(failed.sum()), seed=seed, n=n, engine="python", predictions=p_orig, optimism_mcse=mcse)
 
 
 # --------------------------------------------------------------------------- validate
@@ -756,14 +745,14 @@ class ValidationResult(Result):
     ``table``: rows Dxy, C, R2, Intercept, Slope, Emax, D, U, Q, B (Brier), g, gp; columns
     index_orig, training, test, optimism, index_corrected, n (as rms; C = (Dxy + 1)/2 is added),
     and optimism_mcse, the Monte-Carlo standard error of the optimism (Python engine).
-    ``ci``: lower/upper confidence limits of the optimism-corrected C, Slope and Brier score.
+    ``ci``: ci_low/ci_high confidence limits of the optimism-corrected C, Slope and Brier score.
     ``n_failed``: bootstrap refits that failed and were left out (announced with a warning).
     """
 
     table: pd.DataFrame
     ci: pd.DataFrame
-    conf_level: float
-    B: int
+    level: float
+    n_boot: int
     n_failed: int
     seed: Any
     n: int
@@ -773,13 +762,13 @@ class ValidationResult(Result):
 
     def to_frame(self) -> pd.DataFrame:
         out = self.table.copy()
-        out["ci_lower"] = self.ci["lower"].reindex(out.index)
-        out["ci_upper"] = self.ci["upper"].reindex(out.index)
+        out["ci_low"] = self.ci["ci_low"].reindex(out.index)
+        out["ci_high"] = self.ci["ci_high"].reindex(out.index)
         return out
 
     def _title(self) -> str:
-        return (f"ValidationResult (engine={self.engine}, B={self.B}, failed/non-converged bootstrap fits="
-                f"{self.n_failed}, n={self.n}; CI {self.conf_level:.0%}: {self.ci_method})")
+        return (f"ValidationResult (engine={self.engine}, n_boot={self.n_boot}, failed/non-converged bootstrap fits="
+                f"{self.n_failed}, n={self.n}; CI {self.level:.0%}: {self.ci_method})")
 
     def corrected(self, index: str) -> float:
         return float(self.table.loc[index, "index_corrected"])
@@ -793,7 +782,7 @@ def _discrim_train(lp: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -
     n = len(y)
     L0 = _null_neg2ll(y)
     lr = L0 - _neg2ll(y, lp)
-    p = _expit(lp)
+    p = expit(lp)
     dxy = 2 * _somers_c(lp, y) - 1
     D = (lr - 1) / n
     U = -2 / n
@@ -810,21 +799,22 @@ def _discrim_test(lp: np.ndarray, y: np.ndarray, a: float, b: float, dev: float)
     D = (lr - 1) / n
     U = (L01 - dev - 2) / n
     return np.array([2 * _somers_c(lp, y) - 1, (1 - np.exp(-lr / n)) / (1 - np.exp(-L0 / n)), a, b, D, U, D - U,
-                     np.mean((y - _expit(lp)) ** 2), gini_md(b * lp), gini_md(_expit(a + b * lp))])
+                     np.mean((y - expit(lp)) ** 2), gini_md(b * lp), gini_md(expit(a + b * lp))])
 
 
 def _emax(a: float, b: float) -> float:
     p = np.arange(0, 2001) * 5e-4
     with np.errstate(divide="ignore"):
         L = np.log(p / (1 - p))
-    return float(np.nanmax(np.abs(p - _expit(a + b * L))))
+    return float(np.nanmax(np.abs(p - expit(a + b * L))))
 
 
-def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None, conf_level: float = 0.95,
+@renamed_args(conf_level="level", B="n_boot")
+def validate(model, n_boot: int = 1000, method: str = "boot", seed: int | None = 0, level: float = 0.95,
              scheduler: Any = None, progress: bool = False, engine: str | None = None) -> ValidationResult:
     """Bootstrap optimism-corrected validation indices (``rms::validate``) with confidence intervals.
 
-    For each of B resamples the model is refitted; its indices on the resample (training) and on
+    For each of n_boot resamples the model is refitted; its indices on the resample (training) and on
     the original data (test) give optimism = mean(training - test), and index_corrected =
     index_orig - optimism (Efron-Gong optimism bootstrap, Harrell 2015 sec. 5.3). Test-sample
     intercept and slope come from the logistic recalibration ``logit P = a + b lp``; Emax is
@@ -832,7 +822,7 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     Dxy is Somers' D from ``somers2`` (exact), as rms uses for binary models; C = (Dxy + 1)/2.
 
     Confidence intervals (``ci``, Python engine) for the corrected C, Slope and Brier score are
-    location-shifted bootstrap percentile intervals (Noma et al. 2021): the percentiles of the B
+    location-shifted bootstrap percentile intervals (Noma et al. 2021): the percentiles of the n_boot
     apparent (training) values, shifted so their mean equals the corrected estimate. The apparent
     slope is 1 by construction, so for the slope the test-sample slopes are used instead.
 
@@ -846,18 +836,17 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     agrees to 1e-9, the corrected indices within Monte-Carlo error.
     """
     _check_model(model)
-    B = _check_B(B)
+    n_boot = _core.check_n_boot(n_boot)
     if method != "boot":
         raise InputError(f"method must be 'boot', got {method!r}")
-    if not 0 < conf_level < 1:
-        raise InputError(f"conf_level must be in (0, 1), got {conf_level}")
+    level = _core.check_level(level)
     engine = resolve_engine(engine)
     y = model.y
     n = len(y)
     X = model.design()
     beta0 = model.coefficients.to_numpy()
     if engine == "r":
-        return _validate_r(model, B, seed, conf_level, n)
+        return _validate_r(model, n_boot, seed, level, n)
     index_orig = _discrim_train(X @ beta0, y)
 
     def work(rng: np.random.Generator, m: int) -> np.ndarray:
@@ -879,15 +868,15 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     from ._fitcheck import OK
     from .models import refit_logistic_batch
 
-    reps = run_replicates(work, B, seed=seed, scheduler=scheduler, progress=progress, desc="validate")
+    reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, progress=progress, desc="validate")
     status = reps[:, 0, 10].astype(int)
     reps = reps[:, :, :10]
     good = (status == OK) & ~np.isnan(reps).any(axis=(1, 2))
     n_failed = int((~good).sum())
     if good.sum() == 0:
-        raise ConvergenceError(f"validate: every one of the {B} bootstrap refits failed "
+        raise ConvergenceError(f"validate: every one of the {n_boot} bootstrap refits failed "
                                f"({_failure_words(status)}); validation is impossible")
-    _announce_failed_refits("validate", np.where(good, 0, np.where(status == OK, RECAL_FAILED, status)), B)
+    _announce_failed_refits("validate", np.where(good, 0, np.where(status == OK, RECAL_FAILED, status)), n_boot)
     R = reps[good]
     train = R[:, 0, :].mean(0)
     test = R[:, 1, :].mean(0)
@@ -905,24 +894,24 @@ def validate(model, B: int = 1000, method: str = "boot", seed: int | None = None
     c["n"] = tab.loc["Dxy", "n"]
     tab.loc["C"] = c
     tab = tab.loc[_VALIDATE_INDEXES]
-    alpha = 1 - conf_level
+    alpha = 1 - level
     ci = {}
     for name, col, dist in (("C", 0, (R[:, 0, 0] + 1) / 2), ("Slope", 3, R[:, 1, 3]), ("B", 7, R[:, 0, 7])):
         est = tab.loc[name, "index_corrected"]
         lo, hi = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
         ci[name] = (est + lo - dist.mean(), est + hi - dist.mean())
-    ci_df = pd.DataFrame(ci, index=["lower", "upper"]).T
-    return ValidationResult(table=tab, ci=ci_df, conf_level=conf_level, B=B, n_failed=n_failed, seed=seed, n=n,
+    ci_df = pd.DataFrame(ci, index=["ci_low", "ci_high"]).T
+    return ValidationResult(table=tab, ci=ci_df, level=level, n_boot=n_boot, n_failed=n_failed, seed=seed, n=n,
                             engine="python", ci_method="location-shifted bootstrap percentile (Noma et al. 2021)")
 
 
-def _validate_r(model, B: int, seed, conf_level: float, n: int) -> ValidationResult:
+def _validate_r(model, n_boot: int, seed, level: float, n: int) -> ValidationResult:
     from .. import r_bridge
 
     _refuse_firth_r(model)
     r_bridge.require("rms")
-    r_seed = int(seed if seed is not None else np.random.SeedSequence().entropy % 2**31)
-    out = r_bridge.call("h2s_validate", _r_fit_for(model), int(B), r_seed)
+    r_seed = _core.r_seed(seed)
+    out = r_bridge.call("h2s_validate", r_fit_for(model), int(n_boot), r_seed)
     tab = out.set_index("index")
     tab.index.name = None
     tab.columns = ["index_orig", "training", "test", "optimism", "index_corrected", "n"]
@@ -932,9 +921,9 @@ def _validate_r(model, B: int, seed, conf_level: float, n: int) -> ValidationRes
     tab.loc["C"] = c
     tab = tab.loc[_VALIDATE_INDEXES].astype(float)
     tab["optimism_mcse"] = np.nan
-    _announce_r_resamples("validate", model, B, r_seed, int(B - tab.loc["Dxy", "n"]))
-    ci = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=["C", "Slope", "B"])
-    return ValidationResult(table=tab, ci=ci, conf_level=conf_level, B=B, n_failed=int(B - tab.loc["Dxy", "n"]),
+    _announce_r_resamples("validate", model, n_boot, r_seed, int(n_boot - tab.loc["Dxy", "n"]))
+    ci = pd.DataFrame({"ci_low": np.nan, "ci_high": np.nan}, index=["C", "Slope", "B"])
+    return ValidationResult(table=tab, ci=ci, level=level, n_boot=n_boot, n_failed=int(n_boot - tab.loc["Dxy", "n"]),
                             seed=seed, n=n, engine="r",
                             ci_method="not available from rms::validate (no per-replicate values); use engine='python'",
                             method="rms::validate(method='boot')")
@@ -956,8 +945,8 @@ class CalibrationHierarchyResult(Result):
     curve: pd.DataFrame
     hosmer_lemeshow: HosmerLemeshowResult
     lecessie: GofTestResult
-    B: int
-    conf_level: float
+    n_boot: int
+    level: float
     seed: Any
     n: int
     n_events: int
@@ -974,9 +963,9 @@ class CalibrationHierarchyResult(Result):
             _, ax = plt.subplots(figsize=(4.5, 4.5))
         ax.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1, label="Ideal")
         ax.plot(self.curve["predicted"], self.curve["observed"], color="k", lw=1.5, label="Flexible (lowess)")
-        if "lower" in self.curve:
-            ax.fill_between(self.curve["predicted"], self.curve["lower"], self.curve["upper"], color="0.85",
-                            label=f"{self.conf_level:.0%} bootstrap band")
+        if "ci_low" in self.curve:
+            ax.fill_between(self.curve["predicted"], self.curve["ci_low"], self.curve["ci_high"], color="0.85",
+                            label=f"{self.level:.0%} bootstrap band")
         t = self.table["estimate"]
         ax.text(0.02, 0.98, f"intercept {t['calibration intercept']:.2f}\nslope {t['calibration slope']:.2f}\n"
                             f"ICI {t['ICI']:.3f}", va="top", fontsize=8)
@@ -987,8 +976,8 @@ class CalibrationHierarchyResult(Result):
 
 def _hierarchy_point(p: np.ndarray, y: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     L = np.log(p / (1 - p))
-    a, b, _, _ = _recalibrate(L, y)
-    a1 = _recal_intercept(L, y)
+    a, b, _, _ = recalibrate(L, y)
+    a1 = recal_intercept(L, y)
     sx, sy = lowess(p, y)
     cal = approx(sx, sy, p, ties="mean")
     err = np.abs(p - cal)
@@ -1004,8 +993,9 @@ _HIER_ROWS = [("mean", "observed - expected rate"), ("mean", "O/E ratio"), ("mea
               ("statistical test", "Spiegelhalter z")]
 
 
-def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 1000, seed: int | None = None,
-                          conf_level: float = 0.95, g: int = 10, scheduler: Any = None,
+@renamed_args(conf_level="level", B="n_boot")
+def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: int = 1000, seed: int | None = 0,
+                          level: float = 0.95, g: int = 10, scheduler: Any = None,
                           engine: str | None = None, event: Any = None) -> CalibrationHierarchyResult:
     """All levels of the calibration hierarchy (Van Calster et al. 2016) with bootstrap CIs.
 
@@ -1017,12 +1007,15 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
     * Spiegelhalter z, the le Cessie-van Houwelingen test, and Hosmer-Lemeshow (legacy).
 
     Predictions are validated as given (no refitting): the CIs are bootstrap percentile
-    intervals over B resamples of (y, p) pairs, computed with ``run_replicates`` (``seed``).
+    intervals over n_boot resamples of (y, p) pairs, computed with ``run_replicates`` (``seed``)
+    on ``engine="python"`` and by ``h2s_calibration_hierarchy`` (``r/calibration.R``: ``glm``,
+    ``lowess(iter = 0)``, R's own resampling after ``set.seed``) on ``engine="r"``; the point
+    estimates agree across engines to ~1e-8, the intervals within Monte-Carlo error.
     Give ``model`` (a LogisticModel) to validate its apparent predictions and use its design in
     the le Cessie-van Houwelingen test, or ``y``/``prob`` for external predictions.
     """
     engine = resolve_engine(engine)
-    B = _check_B(B)
+    n_boot = _core.check_n_boot(n_boot)
     if model is not None:
         _check_model(model)
         yy, p = model.y, model.predict()
@@ -1034,32 +1027,40 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
         raise InputError("the calibration hierarchy needs predictions strictly between 0 and 1 (logit p must be finite)")
     _check_constant(p, "prob", "calibration_hierarchy")
     grid = r_seq(np.quantile(p, 0.01), np.quantile(p, 0.99), 50)
-    point, curve = _hierarchy_point(p, yy, grid)
+    n = len(yy)
+    k = len(_HIER_ROWS)
+    if engine == "r":
+        from .. import r_bridge
+
+        out = r_bridge.call("h2s_calibration_hierarchy", y=yy.astype(float), p=np.asarray(p, dtype=float), grid=grid,
+                            n_boot=int(n_boot), seed=_core.r_seed(seed), level=float(level))
+        both = np.asarray(out["point"], dtype=float)
+        point, curve = both[:k], both[k:]
+        lo, hi = np.asarray(out["ci_low"], dtype=float), np.asarray(out["ci_high"], dtype=float)
+        n_sep = int(np.asarray(out["n_separated"]).ravel()[0])
+    else:
+        point, curve = _hierarchy_point(p, yy, grid)
+
+        def work(rng: np.random.Generator, m: int) -> np.ndarray:
+            out = np.full((m, len(point) + len(grid)), np.nan)
+            for j in range(m):
+                i = bootstrap_indices(rng, n)
+                if yy[i].min() == yy[i].max():
+                    continue
+                v, c = _hierarchy_point(p[i], yy[i], grid)
+                out[j] = np.concatenate([v, c])
+            return out
+
+        reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, desc="calibration hierarchy")
+        n_sep = int(np.sum(np.isnan(reps[:, 3]) & ~np.isnan(reps[:, 0])))
+        lo, hi = _core.percentile_interval(reps, level, axis=0, skip_nan=True)
     if np.isnan(point[3]):
         warnings.warn("calibration_hierarchy: " + _SEPARATED_RECAL.format(extra=""), UserWarning, stacklevel=2)
-    n = len(yy)
-
-    def work(rng: np.random.Generator, m: int) -> np.ndarray:
-        out = np.full((m, len(point) + len(grid)), np.nan)
-        for k in range(m):
-            i = bootstrap_indices(rng, n)
-            if yy[i].min() == yy[i].max():
-                continue
-            v, c = _hierarchy_point(p[i], yy[i], grid)
-            out[k] = np.concatenate([v, c])
-        return out
-
-    reps = run_replicates(work, B, seed=seed, scheduler=scheduler, desc="calibration hierarchy")
-    n_sep = int(np.sum(np.isnan(reps[:, 3]) & ~np.isnan(reps[:, 0])))
     if n_sep and not np.isnan(point[3]):
-        warnings.warn(f"calibration_hierarchy: in {n_sep} of {B} bootstrap resamples the predictions separate the "
+        warnings.warn(f"calibration_hierarchy: in {n_sep} of {n_boot} bootstrap resamples the predictions separate the "
                       "outcomes (no finite calibration slope); the slope and recalibration-intercept intervals use "
-                      f"the other {B - n_sep}", UserWarning, stacklevel=2)
-    alpha = 1 - conf_level
-    lo = np.nanquantile(reps, alpha / 2, axis=0)
-    hi = np.nanquantile(reps, 1 - alpha / 2, axis=0)
-    k = len(point)
-    table = pd.DataFrame({"level": [r[0] for r in _HIER_ROWS], "estimate": point, "lower": lo[:k], "upper": hi[:k]},
+                      f"the other {n_boot - n_sep}", UserWarning, stacklevel=2)
+    table = pd.DataFrame({"level": [r[0] for r in _HIER_ROWS], "estimate": point, "ci_low": lo[:k], "ci_high": hi[:k]},
                          index=[r[1] for r in _HIER_ROWS])
     table["ideal"] = [0, 1, 0, 1, 0, 0, 0, 0, 0, 0]
     hl = hosmer_lemeshow(yy, p, g=g, engine=engine)
@@ -1070,6 +1071,6 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, B: int = 
     table.loc["Spiegelhalter z", "p_value"] = 2 * norm.sf(abs(point[-1]))
     table.loc["le Cessie-van Houwelingen z", "p_value"] = lc.p_value
     table.loc["Hosmer-Lemeshow (legacy)", "p_value"] = hl.p_value
-    curve_df = pd.DataFrame({"predicted": grid, "observed": curve, "lower": lo[k:], "upper": hi[k:]})
-    return CalibrationHierarchyResult(table=table, curve=curve_df, hosmer_lemeshow=hl, lecessie=lc, B=B,
-                                      conf_level=conf_level, seed=seed, n=n, n_events=int(yy.sum()), engine="python")
+    curve_df = pd.DataFrame({"predicted": grid, "observed": curve, "ci_low": lo[k:], "ci_high": hi[k:]})
+    return CalibrationHierarchyResult(table=table, curve=curve_df, hosmer_lemeshow=hl, lecessie=lc, n_boot=n_boot,
+                                      level=level, seed=seed, n=n, n_events=int(yy.sum()), engine=engine)

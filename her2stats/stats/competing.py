@@ -28,7 +28,8 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
-from . import _tte
+from . import _core, _tte
+from ._core import z_value
 
 __all__ = [
     "cumulative_incidence", "CumulativeIncidenceResult", "gray_test", "GrayTestResult", "fine_gray",
@@ -116,7 +117,7 @@ def _cinc(t: np.ndarray, status: np.ndarray, cause: int) -> tuple[np.ndarray, np
 
 def _loglog_ci(est: np.ndarray, var: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise CI on the log(-log) scale (Pintilie 2006): ``F^exp(+-z se / (F log F))``."""
-    z = sps.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     se = np.sqrt(np.maximum(var, 0.0))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         k = z * se / (est * np.log(est))
@@ -387,7 +388,7 @@ def cumulative_incidence(df: pd.DataFrame, duration: str, event: str, group: str
     >>> ci = cumulative_incidence(m, "etime", "event", group="sex")
     >>> ci.gray.table.round(4)      # R: cuminc(etime, event, sex)$Tests -> 1.1945, 11.6513
     """
-    level = _tte.check_level(level)
+    level = _core.check_level(level)
     if group is not None and group == strata:
         raise InputError("cumulative_incidence: group and strata must be different columns")
     if strata is not None and group is None:
@@ -751,7 +752,7 @@ def fine_gray(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[
     """
     from .models import build_terms, design_matrix
 
-    level = _tte.check_level(level)
+    level = _core.check_level(level)
     if isinstance(covariates, str):
         covariates = [covariates]
     covariates = list(covariates)
@@ -811,7 +812,7 @@ def fine_gray(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[
         base = pd.DataFrame({"time": fit["base_time"], "cumhaz": fit["base_cumhaz"]})
     se = np.sqrt(np.diag(var))
     z = coef / se
-    zq = sps.norm.ppf(0.5 + level / 2)
+    zq = z_value(level)
     summary = pd.DataFrame({"term": names, "coef": coef, "shr": np.exp(coef), "se": se, "z": z,
                             "p_value": 2 * sps.norm.sf(np.abs(z)), "ci_low": np.exp(coef - zq * se),
                             "ci_high": np.exp(coef + zq * se)})

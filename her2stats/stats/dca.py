@@ -40,6 +40,7 @@ from ..errors import InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
+from ._core import renamed_args
 
 __all__ = ["decision_curve", "decision_curve_survival", "DecisionCurve", "net_benefit"]
 
@@ -112,7 +113,7 @@ class DecisionCurve(Result):
     strategies: tuple[str, ...]
     harm: dict[str, float]
     n_boot: int
-    conf_level: float
+    level: float
     engine: str
     horizon: float | None = None
     n_boot_failed: int = 0
@@ -171,13 +172,13 @@ class DecisionCurve(Result):
         if ia is None or ib is None:
             raise InputError(f"unknown strategy in ({a!r}, {b!r}); available: {list(self.strategies)}")
         d = self.boot[:, ia, :] - self.boot[:, ib, :]
-        alpha = (1 - self.conf_level) / 2
+        alpha = (1 - self.level) / 2
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             lo, hi = np.nanquantile(d, [alpha, 1 - alpha], axis=0)
             p_better = np.nanmean(d > 0, axis=0)
         return pd.DataFrame({"threshold": self.thresholds, "difference": self._nb(a) - self._nb(b),
-                             "lower": lo, "upper": hi, "p_better": p_better})
+                             "ci_low": lo, "ci_high": hi, "p_better": p_better})
 
     def plot(self, ax: Any = None, ci: bool = True, ylim: tuple[float, float] | None = None,
              standardized: bool = False) -> Any:
@@ -192,7 +193,7 @@ class DecisionCurve(Result):
             style = {"all": {"color": "0.5", "lw": 1}, "none": {"color": "k", "lw": 1}}.get(s, {"color": f"C{k}", "lw": 1.6})
             ax.plot(part["threshold"], part[col], label=s, **style)
             if ci and self.boot is not None and s not in _RESERVED and not standardized:
-                ax.fill_between(part["threshold"], part["nb_lower"], part["nb_upper"], color=style["color"], alpha=0.15,
+                ax.fill_between(part["threshold"], part["nb_ci_low"], part["nb_ci_high"], color=style["color"], alpha=0.15,
                                 linewidth=0)
         top = max(self.table.loc[self.table["strategy"] != "none", col].max(), 0.01)
         # treat-all dives far below zero at high thresholds; clip the axis to the useful region
@@ -280,8 +281,8 @@ def _assemble(thresholds, names, harm, tp, fp, pos, prevalence) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def _boot_bands(table: pd.DataFrame, boot: np.ndarray, strategies: tuple[str, ...], conf_level: float) -> pd.DataFrame:
-    alpha = (1 - conf_level) / 2
+def _boot_bands(table: pd.DataFrame, boot: np.ndarray, strategies: tuple[str, ...], level: float) -> pd.DataFrame:
+    alpha = (1 - level) / 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)   # (S, T)
@@ -289,17 +290,18 @@ def _boot_bands(table: pd.DataFrame, boot: np.ndarray, strategies: tuple[str, ..
         p_benef = np.nanmean(boot > best_ref[:, None, :], axis=0)     # (S, T)
     table = table.copy()
     T = boot.shape[2]
-    table["nb_lower"] = np.concatenate([lo[k] for k in range(len(strategies))])
-    table["nb_upper"] = np.concatenate([hi[k] for k in range(len(strategies))])
+    table["nb_ci_low"] = np.concatenate([lo[k] for k in range(len(strategies))])
+    table["nb_ci_high"] = np.concatenate([hi[k] for k in range(len(strategies))])
     pb = np.concatenate([p_benef[k] if s not in _RESERVED else np.full(T, np.nan) for k, s in enumerate(strategies)])
     table["p_beneficial"] = pb
     return table
 
 
 # --------------------------------------------------------------------------- public API
+@renamed_args(conf_level="level")
 def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange(0.01, 1, 0.01),
-                   harm: float | Mapping[str, float] = 0.0, n_boot: int = 0, seed: int | None = None,
-                   conf_level: float = 0.95, scheduler: Any = None, engine: str | None = None,
+                   harm: float | Mapping[str, float] = 0.0, n_boot: int = 0, seed: int | None = 0,
+                   level: float = 0.95, scheduler: Any = None, engine: str | None = None,
                    event: Any = None) -> DecisionCurve:
     """Decision curve analysis for a binary outcome (``dcurves::dca`` parity).
 
@@ -321,8 +323,8 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
     -------
     DecisionCurve
         ``table`` columns: threshold, strategy, net_benefit, standardized_net_benefit,
-        interventions_avoided_per_100, tp_rate, fp_rate, test_pos_rate, harm (+ nb_lower,
-        nb_upper, p_beneficial with ``n_boot``).
+        interventions_avoided_per_100, tp_rate, fp_rate, test_pos_rate, harm (+ nb_ci_low,
+        nb_ci_high, p_beneficial with ``n_boot``).
 
     Examples
     --------
@@ -338,8 +340,7 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
     th = _check_thresholds(thresholds)
     names = list(pr)
     hz = _harm_dict(harm, names)
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise InputError(f"n_boot must be an integer >= 0, got {n_boot!r}")
+    n_boot = _core.check_n_boot(n_boot, optional=True)
     eng = resolve_engine(engine)
     n = len(yv)
     prevalence = float(yv.mean())
@@ -369,9 +370,9 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
             n, np.column_stack([pr[k] for k in names]), np.array([hz[k] for k in names]), th,
             rates=lambda idx, p: _rates_binary(yv[idx], p, th), prevalence_of=lambda idx: yv[idx].mean(),
             n_boot=n_boot, seed=seed, scheduler=scheduler)
-        table = _boot_bands(table, boot, strategies, conf_level)
+        table = _boot_bands(table, boot, strategies, level)
     return DecisionCurve(table=table, prevalence=prevalence, n=n, thresholds=th, strategies=strategies, harm=hz,
-                         n_boot=int(n_boot), conf_level=conf_level, engine=eng, boot=boot, n_boot_failed=failed)
+                         n_boot=int(n_boot), level=level, engine=eng, boot=boot, n_boot_failed=failed)
 
 
 def _bootstrap_net_benefit(n: int, P: np.ndarray, harms: np.ndarray, th: np.ndarray,
@@ -400,9 +401,10 @@ def _bootstrap_net_benefit(n: int, P: np.ndarray, harms: np.ndarray, th: np.ndar
     return run_replicates(one_chunk, int(n_boot), seed=seed, scheduler=scheduler, desc="decision curve")
 
 
+@renamed_args(conf_level="level")
 def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], horizon: float,
                             thresholds: Any = np.arange(0.01, 1, 0.01), harm: float | Mapping[str, float] = 0.0,
-                            n_boot: int = 0, seed: int | None = None, conf_level: float = 0.95,
+                            n_boot: int = 0, seed: int | None = 0, level: float = 0.95,
                             scheduler: Any = None) -> DecisionCurve:
     """Decision curve at a time horizon for right-censored outcomes (Kaplan-Meier based, as
     ``dcurves`` time-to-event). ``probs`` are predicted probabilities of an event by ``horizon``.
@@ -410,7 +412,7 @@ def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], hor
     Where the test-positive group's follow-up ends before ``horizon`` its net benefit is NaN
     (dcurves reports it missing too). Python engine only.
     """
-    from .survival import _check_time_event
+    from .survival import check_time_event
 
     if isinstance(probs, Mapping) and probs:
         aligned = _core.align(("time", time), ("event", event), *((f"probs[{k!r}]", v) for k, v in probs.items()))
@@ -420,7 +422,7 @@ def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], hor
         raise InputError(f"time and event lengths differ ({len(t_raw)} vs {len(e_raw)})")
     if pd.isna(t_raw).any() or pd.isna(e_raw).any():
         raise InputError("time/event contain missing values; drop those patients first (and report them)")
-    t, e = _check_time_event(t_raw, e_raw, "time", "event")
+    t, e = check_time_event(t_raw, e_raw, "time", "event")
     if not (isinstance(horizon, (int, float, np.integer, np.floating)) and horizon > 0):
         raise InputError(f"horizon must be a positive time, got {horizon!r}")
     if t.max() < horizon:
@@ -445,7 +447,7 @@ def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], hor
             rates=lambda idx, p: _rates_survival(t[idx], e[idx], p, th, horizon),
             prevalence_of=lambda idx: 1 - _km_at(t[idx], e[idx], horizon),
             n_boot=n_boot, seed=seed, scheduler=scheduler)
-        table = _boot_bands(table, boot, strategies, conf_level)
+        table = _boot_bands(table, boot, strategies, level)
     return DecisionCurve(table=table, prevalence=prevalence, n=n, thresholds=th, strategies=strategies, harm=hz,
-                         n_boot=int(n_boot), conf_level=conf_level, engine="python", horizon=float(horizon), boot=boot,
+                         n_boot=int(n_boot), level=level, engine="python", horizon=float(horizon), boot=boot,
                          method="decision curve at a horizon (Kaplan-Meier)")

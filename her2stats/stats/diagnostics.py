@@ -36,17 +36,13 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..resampling import run_replicates
 from ..results import Result
-from ._core import as_numeric, check_finite, clean_binary
-from .roc import (
-    _best_youden,
-    _check_direction,
-    _refuse_text,
-    _check_level,
-    _curve_points,
-    _percentile,
-    _stratified_draw,
-    resolve_direction,
-)
+from ._core import as_numeric, check_finite, check_level, check_n_boot, clean_binary, percentile_interval, z_value
+from .roc import best_youden as _best_youden
+from .roc import check_direction as _check_direction
+from .roc import curve_points as _curve_points
+from .roc import refuse_text as _refuse_text
+from .roc import resolve_direction
+from .roc import stratified_draw as _stratified_draw
 
 __all__ = ["ThresholdRule", "DiagnosticResult", "choose_threshold", "diagnostic_metrics",
            "diagnostic_metrics_from_counts", "binomial_ci", "likelihood_ratios"]
@@ -73,6 +69,8 @@ class ThresholdRule(Result):
     n_pos: int
     n_neg: int
     method: str = "threshold rule"
+    #: the engine that computed the ROC points the rule was chosen on
+    engine: str | None = None
 
     def apply(self, score: Any) -> np.ndarray:
         """0/1 test results of ``score`` under this rule (NaN scores raise)."""
@@ -202,7 +200,7 @@ def choose_threshold(y_dev: Any, score_dev: Any, rule: Any = "youden", direction
     if kind in ("youden", "closest_topleft") and (cost, prevalence) != (1.0, 0.5):
         name += f" (cost={float(cost):g}, prevalence={float(prevalence):g})"
     return ThresholdRule(value=value, direction=d, rule=name, source=source, sensitivity=se_k,
-                         specificity=sp_k, n_pos=int(y.sum()), n_neg=int(len(y) - y.sum()))
+                         specificity=sp_k, n_pos=int(y.sum()), n_neg=int(len(y) - y.sum()), engine=eng)
 
 
 # =========================================================================== intervals
@@ -214,7 +212,7 @@ def binomial_ci(x: Any, n: Any, method: str = "exact", level: float = 0.95, engi
     ``binom.test``. Wilson: ``(x + z^2/2 -/+ z sqrt(x(n-x)/n + z^2/4)) / (n + z^2)``, as R
     ``prop.test(correct=FALSE)``. ``n = 0`` gives NaN.
     """
-    level = _check_level(level)
+    level = check_level(level)
     x = np.atleast_1d(np.asarray(x, dtype=float))
     n = np.atleast_1d(np.asarray(n, dtype=float))
     if method not in ("exact", "wilson"):
@@ -328,7 +326,7 @@ def likelihood_ratios(tp: int, fp: int, tn: int, fn: int, level: float = 0.95) -
     2003;56:1129-35). Intervals ``exp(ln(est) -/+ z SE)``. A zero cell makes the interval
     undefined (NaN; no continuity correction is applied behind the user's back).
     """
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    z = z_value(level)
     tp, fp, tn, fn = (float(v) for v in (tp, fp, tn, fn))
 
     def ratio(a: float, b: float) -> float:
@@ -399,7 +397,7 @@ def _boot_fixed(y: np.ndarray, pred: np.ndarray, n_boot: int, seed: Any, schedul
 
 def _nan_percentile(v: np.ndarray, level: float) -> tuple[float, float]:
     v = v[~np.isnan(v)]
-    return _percentile(v, level) if len(v) else (float("nan"), float("nan"))
+    return percentile_interval(v, level) if len(v) else (float("nan"), float("nan"))
 
 
 def _boot_reoptimised(y: np.ndarray, s: np.ndarray, direction: str, n_boot: int, seed: Any, scheduler: Any,
@@ -428,7 +426,7 @@ def _boot_reoptimised(y: np.ndarray, s: np.ndarray, direction: str, n_boot: int,
 
 # =========================================================================== public API
 def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: str = "exact", level: float = 0.95,
-                       n_boot: int = 2000, seed: Any = None, reoptimise: bool = False, direction: str = "<",
+                       n_boot: int = 2000, seed: Any = 0, reoptimise: bool = False, direction: str = "<",
                        role: str = "development", recompute_on_test: bool = False, na: str = "raise",
                        scheduler: Any = None, engine: str | None = None, event: Any = None) -> DiagnosticResult:
     """Sensitivity, specificity, PPV, NPV, accuracy and F1 with CIs at one operating point.
@@ -463,14 +461,14 @@ def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: st
     """
     if ci not in ("exact", "wilson", "bootstrap"):
         raise InputError(f"ci must be 'exact', 'wilson' or 'bootstrap', got {ci!r}")
-    level = _check_level(level)
+    level = check_level(level)
     _check_direction(direction)
     if role not in _DEV_ROLES + ("test", "validation", "internal", "external"):
         raise InputError(f"role must be 'development' or 'test' (or 'validation', 'internal', 'external'); got {role!r}")
     if reoptimise and ci != "bootstrap":
         raise InputError("reoptimise=True re-selects the threshold in bootstrap resamples: use ci='bootstrap'")
-    if ci == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
-        raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    if ci == "bootstrap":
+        check_n_boot(n_boot, minimum=100, why="a percentile interval")
     eng = resolve_engine(engine)
     if isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, bool):
         check_finite(threshold, "threshold")
@@ -549,7 +547,7 @@ def _clean_binary_pred(y: Any, pred: Any, na: str, event: Any = None):
 
 
 def diagnostic_metrics_from_counts(tp: int, fp: int, tn: int, fn: int, ci: str = "exact", level: float = 0.95,
-                                   n_boot: int = 2000, seed: Any = None, scheduler: Any = None,
+                                   n_boot: int = 2000, seed: Any = 0, scheduler: Any = None,
                                    engine: str | None = "python") -> DiagnosticResult:
     """Accuracy metrics and CIs from a published 2x2 table (the auditor's entry point).
 
@@ -570,7 +568,7 @@ def diagnostic_metrics_from_counts(tp: int, fp: int, tn: int, fn: int, ci: str =
         raise InputError("all four counts are zero")
     if ci not in ("exact", "wilson", "bootstrap"):
         raise InputError(f"ci must be 'exact', 'wilson' or 'bootstrap', got {ci!r}")
-    level = _check_level(level)
+    level = check_level(level)
     eng = resolve_engine(engine)
     boot = None
     if ci == "bootstrap":

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,10 +33,11 @@ from scipy.stats import norm
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
-from .calibration import (CalibrationHierarchyResult, ValProbResult, _recal_intercept, _recalibrate,
+from .calibration import (CalibrationHierarchyResult, ValProbResult, recal_intercept, recalibrate,
                           calibration_hierarchy, check_probabilities, val_prob)
 from . import _core
-from .models import Term, _expit, binary_outcome, design_matrix
+from ._core import expit, renamed_args, z_value
+from .models import Term, binary_outcome, design_matrix
 
 __all__ = ["frozen_lrm", "FrozenLogisticModel", "validate_external", "ExternalValidationResult",
            "validate_external_cox", "ExternalCoxValidationResult", "delong_auc_ci"]
@@ -60,7 +61,7 @@ class FrozenLogisticModel(Result):
         return self.design(df) @ self.coefficients.to_numpy()
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
-        return _expit(self.linear_predictor(df))
+        return expit(self.linear_predictor(df))
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"coef": self.coefficients, "OR": np.exp(self.coefficients)})
@@ -147,19 +148,20 @@ def frozen_lrm(coefficients: Mapping[str, float] | pd.Series, knots: Mapping[str
 
 
 # --------------------------------------------------------------------------- DeLong
-def delong_auc_ci(y: np.ndarray, score: np.ndarray, conf_level: float = 0.95) -> tuple[float, float, float, float]:
-    """AUC with DeLong's variance: (auc, se, lower, upper); limits clipped to [0, 1] as pROC.
+@renamed_args(conf_level="level")
+def delong_auc_ci(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
+    """AUC with DeLong's variance: (auc, se, ci_low, ci_high); limits clipped to [0, 1] as pROC.
 
     Controls are expected below cases (direction "<"); the placements come from
     :func:`her2stats.stats.roc._delong_placements` (one implementation of DeLong in the package).
     """
-    from .roc import _delong_placements, _delong_var
+    from .roc import delong_placements, delong_var
 
     y = np.asarray(y, float)
     s = np.asarray(score, float)
-    auc, v10, v01 = _delong_placements(y, s)
-    se = float(np.sqrt(_delong_var(v10, v01)))
-    z = norm.ppf(0.5 + conf_level / 2)
+    auc, v10, v01 = delong_placements(y, s)
+    se = float(np.sqrt(delong_var(v10, v01)))
+    z = z_value(level)
     return float(auc), se, float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se))
 
 
@@ -168,23 +170,25 @@ def delong_auc_ci(y: np.ndarray, score: np.ndarray, conf_level: float = 0.95) ->
 class ExternalValidationResult(Result):
     """External validation of a frozen logistic model (or of predictions)."""
 
+    _renamed: ClassVar[Mapping[str, str]] = {"auc_lower": "auc_ci_low", "auc_upper": "auc_ci_high"}
+
     n: int
     n_events: int
     n_excluded: int
     auc: float
     auc_se: float
-    auc_lower: float
-    auc_upper: float
+    auc_ci_low: float
+    auc_ci_high: float
     val_prob: ValProbResult
     hierarchy: CalibrationHierarchyResult | None
     recalibration: pd.DataFrame
-    conf_level: float
+    level: float
     engine: str
     model: Any = field(repr=False, compare=False, default=None)
     method: str = "external validation (frozen model, no refitting)"
 
     def to_frame(self) -> pd.DataFrame:
-        rows = {"C (AUC)": self.auc, "C lower": self.auc_lower, "C upper": self.auc_upper,
+        rows = {"C (AUC)": self.auc, "C ci_low": self.auc_ci_low, "C ci_high": self.auc_ci_high,
                 "calibration intercept (slope=1)": self.recalibration.loc["intercept-only", "intercept"],
                 "calibration slope": self.recalibration.loc["logistic", "slope"],
                 "Brier": self.val_prob.Brier, "Eavg (ICI)": self.val_prob.Eavg, "E90": self.val_prob.E90,
@@ -208,12 +212,13 @@ class ExternalValidationResult(Result):
         """Recalibrated probabilities ``expit(a + b logit p)`` for predictions of the frozen model."""
         p = np.asarray(prob, float)
         a, b = self.recalibration.loc[method, ["intercept", "slope"]]
-        return _expit(a + b * np.log(p / (1 - p)))
+        return expit(a + b * np.log(p / (1 - p)))
 
 
+@renamed_args(conf_level="level", B="n_boot")
 def validate_external(model: Any = None, data: pd.DataFrame | None = None, outcome: str | None = None,
-                      y: Any = None, prob: Any = None, B: int = 1000, seed: int | None = None,
-                      conf_level: float = 0.95, hierarchy: bool = True, scheduler: Any = None,
+                      y: Any = None, prob: Any = None, n_boot: int = 1000, seed: int | None = 0,
+                      level: float = 0.95, hierarchy: bool = True, scheduler: Any = None,
                       engine: str | None = None, event: Any = None) -> ExternalValidationResult:
     """Validate a frozen logistic model on an external cohort, or predictions alone.
 
@@ -255,23 +260,34 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
         yy, p, n_excl = check_probabilities(y, prob, event=event, function="validate_external")
     yy, p, n_excl2 = check_probabilities(yy, p, function="validate_external")
     vp = val_prob(yy, p, engine=engine)
-    auc, se, lo, hi = delong_auc_ci(yy, p, conf_level)
     fin = (p > 0) & (p < 1)
     L = np.log(p[fin] / (1 - p[fin]))
-    a1 = _recal_intercept(L, yy[fin])
-    a, b, _, _ = _recalibrate(L, yy[fin])
+    if engine == "r":  # pROC's DeLong interval and glm recalibration fits
+        from .. import r_bridge
+        from .roc import roc_auc
+
+        r_auc = roc_auc(yy, p, ci="delong", level=level, direction="<", engine="r")
+        auc, se, lo, hi = r_auc.auc, r_auc.se, r_auc.ci_low, r_auc.ci_high
+        out = r_bridge.call("h2s_recalibration", y=yy[fin].astype(float), L=L)
+        a1, a, b = (float(np.asarray(out[k], dtype=float).ravel()[0]) for k in ("intercept_only", "intercept", "slope"))
+    else:
+        auc, se, lo, hi = delong_auc_ci(yy, p, level)
+        a1 = recal_intercept(L, yy[fin])
+        a, b, _, _ = recalibrate(L, yy[fin])
     recal = pd.DataFrame({"intercept": [a1, a], "slope": [1.0, b]}, index=["intercept-only", "logistic"])
-    hier = (calibration_hierarchy(y=yy, prob=p, B=B, seed=seed, conf_level=conf_level, scheduler=scheduler,
+    hier = (calibration_hierarchy(y=yy, prob=p, n_boot=n_boot, seed=seed, level=level, scheduler=scheduler,
                                   engine=engine) if hierarchy else None)
     return ExternalValidationResult(n=len(yy), n_events=int(yy.sum()), n_excluded=n_excl + n_excl2, auc=auc,
-                                    auc_se=se, auc_lower=lo, auc_upper=hi, val_prob=vp, hierarchy=hier,
-                                    recalibration=recal, conf_level=conf_level, engine=engine, model=model)
+                                    auc_se=se, auc_ci_low=lo, auc_ci_high=hi, val_prob=vp, hierarchy=hier,
+                                    recalibration=recal, level=level, engine=engine, model=model)
 
 
 # --------------------------------------------------------------------------- Cox at a horizon
 @dataclass(frozen=True, repr=False)
 class ExternalCoxValidationResult(Result):
     """External validation of a frozen Cox model at a time horizon."""
+
+    _renamed: ClassVar[Mapping[str, str]] = {"oe_lower": "oe_ci_low", "oe_upper": "oe_ci_high"}
 
     horizon: float
     n: int
@@ -280,20 +296,20 @@ class ExternalCoxValidationResult(Result):
     observed_risk: float
     expected_risk: float
     oe_ratio: float
-    oe_lower: float
-    oe_upper: float
+    oe_ci_low: float
+    oe_ci_high: float
     calibration_slope: float
     slope_se: float
     c_index: float
     groups: pd.DataFrame
-    conf_level: float
+    level: float
     engine: str = "python"
     method: str = "frozen Cox model at a horizon (Royston & Altman 2013)"
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"value": {"horizon": self.horizon, "observed risk (KM)": self.observed_risk,
                                        "expected risk": self.expected_risk, "O/E": self.oe_ratio,
-                                       "O/E lower": self.oe_lower, "O/E upper": self.oe_upper,
+                                       "O/E ci_low": self.oe_ci_low, "O/E ci_high": self.oe_ci_high,
                                        "calibration slope": self.calibration_slope, "Harrell C": self.c_index}})
 
     def plot(self, ax=None):
@@ -303,9 +319,9 @@ class ExternalCoxValidationResult(Result):
             _, ax = plt.subplots(figsize=(4.5, 4.5))
         g = self.groups
         ax.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1)
-        ax.errorbar(g["expected"], g["observed"], yerr=[g["observed"] - g["lower"], g["upper"] - g["observed"]],
+        ax.errorbar(g["expected"], g["observed"], yerr=[g["observed"] - g["ci_low"], g["ci_high"] - g["observed"]],
                     fmt="o", color="k", ms=4, lw=0.8)
-        top = float(np.nanmax([g["expected"].max(), g["upper"].max()])) * 1.05
+        top = float(np.nanmax([g["expected"].max(), g["ci_high"].max()])) * 1.05
         ax.set(xlim=(0, top), ylim=(0, top), xlabel=f"Predicted risk at t={self.horizon:g}",
                ylabel="Observed risk (Kaplan-Meier)")
         return ax
@@ -326,10 +342,11 @@ def _km_at(t: np.ndarray, e: np.ndarray, h: float) -> tuple[float, float]:
     return s, s * np.sqrt(gw)
 
 
+@renamed_args(conf_level="level")
 def validate_external_cox(data: pd.DataFrame, duration: str, event: str, horizon: float,
                           baseline_survival: float, lp: Any = None, coefficients: Mapping[str, float] | None = None,
                           levels: Mapping[str, Sequence[Any]] | None = None, lp_center: float = 0.0,
-                          groups: int = 5, conf_level: float = 0.95) -> ExternalCoxValidationResult:
+                          groups: int = 5, level: float = 0.95) -> ExternalCoxValidationResult:
     """Validate a published Cox model at ``horizon`` without refitting.
 
     Predicted risk ``F_i = 1 - S0(h)^exp(lp_i - lp_center)`` where ``baseline_survival`` is the
@@ -378,7 +395,7 @@ def validate_external_cox(data: pd.DataFrame, duration: str, event: str, horizon
     s, se_s = _km_at(t, e, horizon)
     obs = 1 - s
     exp_ = float(risk.mean())
-    z = norm.ppf(0.5 + conf_level / 2)
+    z = z_value(level)
     oe = obs / exp_
     se_log = se_s / obs if obs > 0 else np.nan
     from statsmodels.duration.hazard_regression import PHReg
@@ -396,9 +413,9 @@ def validate_external_cox(data: pd.DataFrame, duration: str, event: str, horizon
             continue
         sg, seg = _km_at(t[m], e[m], horizon)
         rows.append({"group": g + 1, "n": int(m.sum()), "events": int(e[m].sum()), "expected": float(risk[m].mean()),
-                     "observed": 1 - sg, "lower": max(0.0, 1 - sg - z * seg), "upper": min(1.0, 1 - sg + z * seg)})
+                     "observed": 1 - sg, "ci_low": max(0.0, 1 - sg - z * seg), "ci_high": min(1.0, 1 - sg + z * seg)})
     return ExternalCoxValidationResult(
         horizon=float(horizon), n=len(t), n_events=int(e.sum()), n_excluded=n_excl, observed_risk=obs,
-        expected_risk=exp_, oe_ratio=oe, oe_lower=float(oe * np.exp(-z * se_log)), oe_upper=float(oe * np.exp(z * se_log)),
+        expected_risk=exp_, oe_ratio=oe, oe_ci_low=float(oe * np.exp(-z * se_log)), oe_ci_high=float(oe * np.exp(z * se_log)),
         calibration_slope=float(ph.params[0]), slope_se=float(ph.bse[0]), c_index=cidx, groups=pd.DataFrame(rows),
-        conf_level=conf_level)
+        level=level)

@@ -33,6 +33,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
 from . import _core
+from ._core import adjust_p, p_adjust_method, renamed_args, z_value
 
 __all__ = [
     "TestResult",
@@ -77,7 +78,7 @@ class TestResult(Result):
         Effect estimate where R reports one (difference in means, conditional MLE odds ratio,
         difference in proportions, kappa...).
     ci_low, ci_high : float or None
-        Confidence interval of ``estimate`` (level ``conf_level``).
+        Confidence interval of ``estimate`` (level ``level``).
     expected : numpy.ndarray or None
         Expected counts of a contingency-table test.
     notes : tuple of str
@@ -97,7 +98,7 @@ class TestResult(Result):
     estimate_name: str | None = None
     ci_low: float | None = None
     ci_high: float | None = None
-    conf_level: float | None = None
+    level: float | None = None
     expected: np.ndarray | None = field(default=None, compare=False)
     notes: tuple[str, ...] = ()
 
@@ -446,7 +447,7 @@ def _r_zeroin(f, ax: float, bx: float, tol: float, maxit: int = 1000) -> float:
     return b
 
 
-def _fisher_2x2_or(x: np.ndarray, conf_level: float) -> tuple[float, float, float]:
+def _fisher_2x2_or(x: np.ndarray, level: float) -> tuple[float, float, float]:
     """Conditional MLE odds ratio and exact CI of a 2x2 table, computed as R's ``fisher.test``:
     roots of the noncentral hypergeometric mean / tail equations by Brent's method with R's
     ``uniroot`` tolerance (eps^0.25) and brackets, so the printed values agree with R's to ~1e-12
@@ -515,12 +516,13 @@ def _fisher_2x2_or(x: np.ndarray, conf_level: float) -> tuple[float, float, floa
             return 1.0 / root(lambda t: pnhyper(x11, 1.0 / t, upper=True) - alpha, eps, 1.0)
         return 1.0
 
-    alpha = (1 - conf_level) / 2
+    alpha = (1 - level) / 2
     return float(mle()), float(ncp_lower(alpha)), float(ncp_upper(alpha))
 
 
-def fisher_test(table: Any, conf_level: float = 0.95, simulate: bool | str = "auto", B: int = 10_000,
-                seed: int | None = 2024, engine: str | None = "python") -> TestResult:
+@renamed_args(conf_level="level", B="n_boot")
+def fisher_test(table: Any, level: float = 0.95, simulate: bool | str = "auto", n_boot: int = 10_000,
+                seed: int | None = 0, engine: str | None = "python") -> TestResult:
     r"""Fisher's exact test on an r x c table of counts (R ``fisher.test``).
 
     The two-sided p-value sums the hypergeometric probabilities
@@ -534,14 +536,14 @@ def fisher_test(table: Any, conf_level: float = 0.95, simulate: bool | str = "au
     Parameters
     ----------
     table : array-like (r x c) of counts
-    conf_level : float
+    level : float
         Level of the odds-ratio interval (2x2 only).
     simulate : bool or "auto"
-        Monte Carlo p-value from ``B`` random tables with the observed margins (R's
-        ``simulate.p.value = TRUE``): ``(1 + #{P(T*) <= P(T)}) / (B + 1)``. ``"auto"`` uses it only
+        Monte Carlo p-value from ``n_boot`` random tables with the observed margins (R's
+        ``simulate.p.value = TRUE``): ``(1 + #{P(T*) <= P(T)}) / (n_boot + 1)``. ``"auto"`` uses it only
         when the exact r x c computation would exceed its memory budget (large tables with
         many levels), and says so in ``method``; ``False`` raises instead.
-    B, seed : int
+    n_boot, seed : int
         Monte Carlo replicates and seed (replicates via :func:`her2stats.resampling.run_replicates`,
         so the p-value is reproducible).
     engine : {"python", "r", None}
@@ -566,24 +568,24 @@ def fisher_test(table: Any, conf_level: float = 0.95, simulate: bool | str = "au
     n = int(round(arr.sum()))
     is_2x2 = arr.shape == (2, 2)
     if engine == "r":
-        out = _rcall("h2s_fisher_test", table=arr, conf_level=float(conf_level))
-        return _r_result(out, n=n, conf_level=conf_level if is_2x2 else None,
+        out = _rcall("h2s_fisher_test", table=arr, conf_level=float(level))
+        return _r_result(out, n=n, level=level if is_2x2 else None,
                          estimate_name="odds ratio" if is_2x2 else None)
     if is_2x2:
         ints = arr.astype(int)
         p = float(stats.fisher_exact(ints).pvalue)
-        est, lo, hi = _fisher_2x2_or(ints, conf_level)
+        est, lo, hi = _fisher_2x2_or(ints, level)
         return TestResult(statistic=est, df=None, p_value=min(1.0, p),
                           method="Fisher's Exact Test for Count Data", n=n, engine="python",
                           estimate=est, estimate_name="odds ratio",
-                          ci_low=lo, ci_high=hi, conf_level=conf_level)
+                          ci_low=lo, ci_high=hi, level=level)
     if simulate is True:
-        return _fisher_monte_carlo(arr, B, seed)
+        return _fisher_monte_carlo(arr, n_boot, seed)
     try:
         p = _fisher_rxc_pvalue(arr)
     except _FisherTooLarge:
         if simulate == "auto":
-            return _fisher_monte_carlo(arr, B, seed)
+            return _fisher_monte_carlo(arr, n_boot, seed)
         raise InputError(
             f"fisher_test: the exact test on this {arr.shape[0]}x{arr.shape[1]} table (n={n}) is too large to "
             "enumerate; use simulate=True (Monte Carlo p-value, R's simulate.p.value) or the chi-square test"
@@ -592,7 +594,7 @@ def fisher_test(table: Any, conf_level: float = 0.95, simulate: bool | str = "au
                       method="Fisher's Exact Test for Count Data", n=n, engine="python")
 
 
-def _fisher_monte_carlo(arr: np.ndarray, B: int, seed: int | None) -> TestResult:
+def _fisher_monte_carlo(arr: np.ndarray, n_boot: int, seed: int | None) -> TestResult:
     """Monte Carlo Fisher p-value: random tables with the observed margins (a random permutation of
     the column labels against the row labels), compared on -sum(log t_ij!) with R's tolerance."""
     from ..resampling import run_replicates
@@ -610,18 +612,19 @@ def _fisher_monte_carlo(arr: np.ndarray, B: int, seed: int | None) -> TestResult
         tables = np.bincount(cells.ravel(), minlength=n * r * c).reshape(n, r * c)
         return -lf[tables].sum(axis=1)
 
-    sims = run_replicates(draw, B, seed)
+    sims = run_replicates(draw, n_boot, seed)
     almost_one = 1 + 64 * np.finfo(float).eps
-    p = (1 + np.sum(sims <= observed / almost_one)) / (B + 1)
+    p = (1 + np.sum(sims <= observed / almost_one)) / (n_boot + 1)
     return TestResult(statistic=float("nan"), df=None, p_value=float(p),
-                      method=f"Fisher's Exact Test for Count Data with simulated p-value (based on {B} replicates)",
+                      method=f"Fisher's Exact Test for Count Data with simulated p-value (based on {n_boot} replicates)",
                       n=int(x.sum()), engine="python",
-                      notes=(f"Monte Carlo p-value ({B} replicates, seed {seed}); Monte Carlo SE "
-                             f"{np.sqrt(p * (1 - p) / B):.2g}",))
+                      notes=(f"Monte Carlo p-value ({n_boot} replicates, seed {seed}); Monte Carlo SE "
+                             f"{np.sqrt(p * (1 - p) / n_boot):.2g}",))
 
 
+@renamed_args(conf_level="level")
 def prop_ztest(x1: int, n1: int, x2: int, n2: int, continuity: bool = False,
-               conf_level: float = 0.95) -> TestResult:
+               level: float = 0.95) -> TestResult:
     r"""Two-sample z-test of proportions (R ``prop.test(c(x1, x2), c(n1, n2), correct=continuity)``).
 
     .. math:: z = \frac{|\hat p_1-\hat p_2| - \tfrac12 c\,(1/n_1+1/n_2)}
@@ -649,19 +652,20 @@ def prop_ztest(x1: int, n1: int, x2: int, n2: int, continuity: bool = False,
         raise InputError("prop_ztest: both proportions are 0 or both are 1; the test is undefined")
     stat = (abs(delta) - yates * inv) ** 2 / denom
     p = float(stats.chi2.sf(stat, 1))
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(level)
     width = z * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) + yates * inv
     method = "2-sample test for equality of proportions " + (
         "with continuity correction" if continuity else "without continuity correction")
     return TestResult(statistic=float(stat), df=1.0, p_value=p, method=method, n=int(n1 + n2),
                       estimate=delta, estimate_name="difference in proportions",
                       ci_low=max(delta - width, -1.0), ci_high=min(delta + width, 1.0),
-                      conf_level=conf_level)
+                      level=level)
 
 
 # =========================================================================== from summaries
+@renamed_args(conf_level="level")
 def ttest_from_summary(mean1: float, sd1: float, n1: int, mean2: float, sd2: float, n2: int,
-                       equal_var: bool = True, conf_level: float = 0.95) -> TestResult:
+                       equal_var: bool = True, level: float = 0.95) -> TestResult:
     r"""Two-sample t-test from means, SDs and sizes (what a Table 1 prints).
 
     Student (``equal_var=True``): :math:`t = (\bar x_1-\bar x_2)/(s_p\sqrt{1/n_1+1/n_2})`,
@@ -693,10 +697,10 @@ def ttest_from_summary(mean1: float, sd1: float, n1: int, mean2: float, sd2: flo
     diff = mean1 - mean2
     t = diff / se
     p = float(2 * stats.t.sf(abs(t), df))
-    q = stats.t.ppf(0.5 + conf_level / 2, df)
+    q = stats.t.ppf(0.5 + level / 2, df)
     return TestResult(statistic=float(t), df=float(df), p_value=p, method=method.strip(),
                       n=int(n1 + n2), estimate=float(diff), estimate_name="difference in means",
-                      ci_low=float(diff - q * se), ci_high=float(diff + q * se), conf_level=conf_level)
+                      ci_low=float(diff - q * se), ci_high=float(diff + q * se), level=level)
 
 
 def anova_from_summary(means: Sequence[float], sds: Sequence[float], ns: Sequence[int]) -> TestResult:
@@ -724,7 +728,8 @@ def anova_from_summary(means: Sequence[float], sds: Sequence[float], ns: Sequenc
 
 
 # =========================================================================== raw data
-def ttest(x: Any, y: Any, equal_var: bool = False, conf_level: float = 0.95,
+@renamed_args(conf_level="level")
+def ttest(x: Any, y: Any, equal_var: bool = False, level: float = 0.95,
           engine: str | None = "python") -> TestResult:
     r"""Two-sample t-test (R ``t.test(x, y, var.equal=equal_var)``; Welch by default, as R).
 
@@ -740,10 +745,10 @@ def ttest(x: Any, y: Any, equal_var: bool = False, conf_level: float = 0.95,
     if np.ptp(x) == 0 and np.ptp(y) == 0:  # checked here so both engines say the same
         raise InputError("ttest: both samples are constant (both SDs are 0); the t statistic is undefined")
     if engine == "r":
-        out = _rcall("h2s_t_test", x=x, y=y, var_equal=bool(equal_var), conf_level=float(conf_level))
-        return _r_result(out, n=x.size + y.size, estimate_name="difference in means", conf_level=conf_level)
+        out = _rcall("h2s_t_test", x=x, y=y, var_equal=bool(equal_var), conf_level=float(level))
+        return _r_result(out, n=x.size + y.size, estimate_name="difference in means", level=level)
     return ttest_from_summary(x.mean(), x.std(ddof=1), x.size, y.mean(), y.std(ddof=1), y.size,
-                              equal_var=equal_var, conf_level=conf_level)
+                              equal_var=equal_var, level=level)
 
 
 def mannwhitney(x: Any, y: Any, correct: bool = True, exact: bool | None = None,
@@ -993,10 +998,6 @@ def _pkstwo(x: float, tol: float = 1e-6) -> float:
 
 
 # =========================================================================== multiplicity
-_P_ADJUST = ("bonferroni", "holm", "fdr_bh", "hochberg", "fdr_by")
-_P_ADJUST_ALIASES = {"BH": "fdr_bh", "fdr": "fdr_bh", "bh": "fdr_bh", "BY": "fdr_by", "by": "fdr_by"}
-
-
 def p_adjust(p: Any, method: str = "fdr_bh", n: int | None = None) -> np.ndarray:
     r"""Adjust p-values for multiple comparisons (R ``p.adjust``).
 
@@ -1008,49 +1009,12 @@ def p_adjust(p: Any, method: str = "fdr_bh", n: int | None = None) -> np.ndarray
 
     Missing p-values stay missing and do not count in m (R's ``n = length(p[!is.na(p)])``);
     ``n`` may be larger than the number given when some of the family is not available (e.g. a
-    paper's FDR family included tests whose p-values are not printed).
+    paper's FDR family included tests whose p-values are not printed). The computation is the
+    statistics core's one implementation (:func:`her2stats.stats._core.adjust_p`).
 
     References
     ----------
     Holm S (1979). Scand J Stat 6:65-70. Benjamini Y, Hochberg Y (1995). J R Stat Soc B
     57:289-300. Benjamini Y, Yekutieli D (2001). Ann Stat 29:1165-1188.
     """
-    method = _P_ADJUST_ALIASES.get(method, method)
-    if method not in _P_ADJUST:
-        raise InputError(f"p_adjust method must be one of {_P_ADJUST}, got {method!r}")
-    arr = np.asarray(p, dtype=float)
-    shape = arr.shape
-    arr = arr.ravel()
-    ok = ~np.isnan(arr)
-    pv = arr[ok]
-    if np.any((pv < 0) | (pv > 1)):
-        raise InputError(f"p-values must lie in [0, 1]; got {pv[(pv < 0) | (pv > 1)][:5].tolist()}")
-    m = pv.size if n is None else int(n)
-    if m < pv.size:
-        raise InputError(f"p_adjust: n={m} is smaller than the number of p-values ({pv.size})")
-    out = np.full(arr.shape, np.nan)
-    if pv.size == 0:
-        return out.reshape(shape)
-    k = pv.size
-    if method == "bonferroni":
-        adj = np.minimum(1.0, m * pv)
-    elif method == "holm":
-        o = np.argsort(pv, kind="mergesort")
-        adj_sorted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(k)) * pv[o]))
-        adj = np.empty(k)
-        adj[o] = adj_sorted
-    else:
-        o = np.argsort(-pv, kind="mergesort")  # decreasing
-        i = np.arange(k, 0, -1)  # rank of each (descending order)
-        if method == "hochberg":
-            vals = (m - i + 1) * pv[o]
-        elif method == "fdr_bh":
-            vals = m / i * pv[o]
-        else:
-            q = np.sum(1.0 / np.arange(1, m + 1))
-            vals = q * m / i * pv[o]
-        adj_sorted = np.minimum(1.0, np.minimum.accumulate(vals))
-        adj = np.empty(k)
-        adj[o] = adj_sorted
-    out[ok] = adj
-    return out.reshape(shape)
+    return adjust_p(p, p_adjust_method(method), n=n)

@@ -84,6 +84,7 @@ from ..results import Result
 from . import _core
 from ._mice import METHODS, VarSpec, run_chain, run_new_rows
 from ._names import check_column_names
+from ._core import check_level, expit
 
 __all__ = ["MiceImputer", "MultipleImputation", "PooledEstimates", "PooledLogisticModel", "PooledPerformance",
            "MIValidationResult", "pool", "fit_lrm_mi", "performance_mi", "validate_mi"]
@@ -94,12 +95,6 @@ _METHOD_WORDS = {
     "pmm": "predictive mean matching", "norm": "Bayesian linear regression", "logreg": "logistic regression",
     "polyreg": "multinomial logistic regression", "polr": "proportional-odds regression",
 }
-
-
-def _check_level(level: Any) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
-        raise InputError(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}")
-    return float(level)
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -817,7 +812,7 @@ def pool(estimates: Any, variances: Any, dfcom: float = math.inf, level: float =
     Compare with R: ``mice::pool.scalar(Q, U, n = dfcom, k = 0)`` gives the same ``qbar``, ``t``,
     ``df``, ``r`` (riv) and ``fmi`` to 1e-12.
     """
-    level = _check_level(level)
+    level = check_level(level)
     eng = resolve_engine(engine)
     Q, qn = _as_matrix(estimates, "estimates")
     U, _ = _as_matrix(variances, "variances")
@@ -966,7 +961,7 @@ def fit_lrm_mi(imputations: Any, outcome: str, covariates: Sequence[str], rcs: M
     """
     from .models import fit_lrm, rcs_knots
 
-    level = _check_level(level)
+    level = check_level(level)
     eng = resolve_engine(engine)
     ds = _datasets(imputations, "fit_lrm_mi")
     if isinstance(covariates, str):
@@ -1116,7 +1111,7 @@ def performance_mi(model: Any, imputations: Any, outcome: str | None = None,
     """
     from .roc import roc_auc
 
-    level = _check_level(level)
+    level = check_level(level)
     eng = resolve_engine(engine)
     ds = _datasets(imputations, "performance_mi")
     if outcome is None:
@@ -1295,17 +1290,13 @@ class _BootMI:
                 out[r, -1] = status
                 continue
             beta = np.mean(betas, axis=0)
-            train = np.nanmean([performance_indices(_expit(X @ beta), yb) for X in designs], axis=0)
-            test = np.nanmean([performance_indices(_expit(X @ beta), self.y) for X in self.test_designs], axis=0)
+            train = np.nanmean([performance_indices(expit(X @ beta), yb) for X in designs], axis=0)
+            test = np.nanmean([performance_indices(expit(X @ beta), self.y) for X in self.test_designs], axis=0)
             out[r, :q] = train
             out[r, q:2 * q] = test
             out[r, -1] = OK
         return out
 
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-x))
 
 
 def _fitted_on(imputer: MiceImputer, data: pd.DataFrame) -> bool:
@@ -1373,7 +1364,7 @@ def validate_mi(data: pd.DataFrame, outcome: str, covariates: Sequence[str], imp
     n_boot = _check_int(n_boot, "n_boot", 1)
     m_boot = _check_int(m_boot, "m_boot", 2)
     chunk_size = _check_int(chunk_size, "chunk_size", 1)
-    level = _check_level(level)
+    level = check_level(level)
     if isinstance(covariates, str):
         covariates = [covariates]
     covariates = list(covariates)
@@ -1400,7 +1391,7 @@ def validate_mi(data: pd.DataFrame, outcome: str, covariates: Sequence[str], imp
 
     designs = [np.column_stack([np.ones(len(d)), design_matrix(d, model.terms)]) for d in imp.imputations_]
     beta = model.coefficients.to_numpy()
-    index_orig = np.nanmean([performance_indices(_expit(X @ beta), y) for X in designs], axis=0)
+    index_orig = np.nanmean([performance_indices(expit(X @ beta), y) for X in designs], axis=0)
     data_r = data.reset_index(drop=True)
     data_r.attrs = {}  # metadata would be deep-copied with every resample
     boot_params = {**params, "scheduler": None, "engine": "python"}  # a Client is not shipped to the workers

@@ -41,6 +41,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core
+from ._core import z_value
 from ._names import check_column_names
 
 __all__ = ["LogisticTable", "logistic_table"]
@@ -155,10 +156,10 @@ def _firth_fit(data: pd.DataFrame, y: np.ndarray, terms: list[_Term], engine: st
     """Firth-penalised fit (Wald SE from ``I(b)^-1``, as logistf/brglm2) on either engine."""
     from types import SimpleNamespace
 
-    from .models import _fit_firth
+    from .models import fit_firth
 
     x, labels = _design(data, terms)
-    params, vcov = _fit_firth(x, y, engine, "logistic_table")
+    params, vcov = fit_firth(x, y, engine, "logistic_table")
     bse = np.sqrt(np.diag(vcov))
     eta = x @ params
     dev = float(-2 * np.sum(y * eta - np.logaddexp(0, eta)))
@@ -603,12 +604,12 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
         warnings.warn("logistic_table(positive=...) is deprecated; use event=", DeprecationWarning, stacklevel=2)
         if event is None:
             event = positive
-        if outcome in getattr(df, "columns", ()) and not any(_core._matches(v, positive) for v in pd.unique(df[outcome].dropna())):
+        if outcome in getattr(df, "columns", ()) and not any(_core.matches(v, positive) for v in pd.unique(df[outcome].dropna())):
             raise InputError(f"logistic_table: positive={positive!r} is not a value of {outcome!r} "
                              f"({list(pd.unique(df[outcome].dropna()))[:10]})")
     terms, positive = _prepare(df, outcome, covariates, event)
     engine = resolve_engine(engine)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     profile = ci == "profile"
     footnotes = []
 

@@ -35,6 +35,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core
+from ._core import expit, gini_md
 from ._names import check_column_names, check_unique_labels
 
 __all__ = ["fit_lrm", "LogisticModel", "Term", "rcs_knots", "rcs_basis", "newton_logistic",
@@ -154,7 +155,7 @@ class Term:
             return np.asarray(values, dtype=float)[:, None]
         if self.kind == "rcs":
             return rcs_basis(np.asarray(values, dtype=float), self.knots)
-        vals = _as_levels(values)
+        vals = as_levels(values)
         unknown = set(pd.unique(vals[~pd.isna(vals)])) - set(self.levels)
         if unknown:
             raise InputError(f"column '{self.name}' has value(s) {sorted(map(str, unknown))} not seen when the "
@@ -165,7 +166,7 @@ class Term:
         return out
 
 
-def _as_levels(values: pd.Series) -> np.ndarray:
+def as_levels(values: pd.Series) -> np.ndarray:
     """Categorical values as R would see them (booleans -> 'FALSE'/'TRUE', others as strings)."""
     s = pd.Series(values)
     if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and s.dropna().map(type).eq(bool).all()
@@ -183,7 +184,7 @@ def _levels_of(s: pd.Series) -> tuple[str, ...]:
     if isinstance(s.dtype, pd.CategoricalDtype):
         present = set(s.dropna().astype(str))
         return tuple(str(c) for c in s.cat.categories if str(c) in present)
-    vals = _as_levels(s)
+    vals = as_levels(s)
     return tuple(sorted({v for v in vals if v is not None}))
 
 
@@ -259,7 +260,7 @@ def newton_logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = N
     info = np.eye(p)
     for _ in range(maxit):
         eta = X @ beta + off
-        mu = _expit(eta)
+        mu = expit(eta)
         score = X.T @ (w * (y - mu))
         info = (X * (w * mu * (1 - mu))[:, None]).T @ X
         try:
@@ -276,7 +277,7 @@ def newton_logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = N
             step = step / 2
         beta, ll = new, ll_new
     eta = X @ beta + off
-    mu = _expit(eta)
+    mu = expit(eta)
     score = X.T @ (w * (y - mu))
     info = (X * (w * mu * (1 - mu))[:, None]).T @ X
     try:
@@ -314,7 +315,7 @@ def newton_logistic_batch(X: np.ndarray, y: np.ndarray, W: np.ndarray, maxit: in
             break
         b = beta[idx]
         Wi = W[idx]
-        mu = _expit(b @ X.T)
+        mu = expit(b @ X.T)
         score = (Wi * (y - mu)) @ X
         h = (Wi * mu * (1 - mu)) @ XX
         Hi = H[: len(idx)]
@@ -346,7 +347,7 @@ def newton_logistic_batch(X: np.ndarray, y: np.ndarray, W: np.ndarray, maxit: in
 
     for k in np.flatnonzero(ok):
         sel = W[k] > 0
-        mu = _expit(X[sel] @ beta[k])
+        mu = expit(X[sel] @ beta[k])
         if np.min(np.minimum(mu, 1 - mu)) < EXTREME_PROB and \
                 logistic_separation(X[sel][:, 1:], y[sel], name_columns=False) is not None:
             ok[k] = False
@@ -392,11 +393,6 @@ def refit_logistic_batch(X: np.ndarray, y: np.ndarray, W: np.ndarray, init: np.n
             if conv:
                 beta[k], status[k] = b, OK
     return beta, status
-
-
-def _expit(eta: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):  # exp overflow -> inf -> probability 0, which is exact enough
-        return 1.0 / (1.0 + np.exp(-eta))
 
 
 def concordance_c(p: np.ndarray, y: np.ndarray) -> float:
@@ -480,7 +476,7 @@ class LogisticModel(Result):
 
     def predict(self, df: pd.DataFrame | None = None) -> np.ndarray:
         """Predicted probability of ``outcome == outcome_levels[1]``."""
-        return _expit(self.linear_predictor(df))
+        return expit(self.linear_predictor(df))
 
     @property
     def params(self) -> pd.Series:
@@ -507,11 +503,9 @@ class LogisticModel(Result):
 def _model_stats(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> dict:
     from scipy.stats import chi2
 
-    from .calibration import gini_md
-
     n = len(y)
     lp = X @ beta
-    p = _expit(lp)
+    p = expit(lp)
     ll = float(np.sum(y * lp - np.logaddexp(0, lp)))
     ybar = y.mean()
     ll0 = float(n * (ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar)))
@@ -538,9 +532,9 @@ def _formula(outcome: str, terms: Sequence[Term]) -> str:
     return f"{outcome} ~ " + " + ".join(parts)
 
 
-def _r_formula(outcome: str, terms: Sequence[Term]) -> str:
+def r_formula(outcome: str, terms: Sequence[Term]) -> str:
     """The model formula as an R user would write it (for display; R itself is never given it:
-    :func:`_r_model_data` sends generated names)."""
+    :func:`r_model_data` sends generated names)."""
     parts = []
     for t in terms:
         name = f"`{t.name}`"
@@ -627,7 +621,7 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     data = df.loc[keep, cols].reset_index(drop=True)
     for c in covariates:
         if pd.api.types.is_bool_dtype(data[c].dtype):
-            data[c] = pd.Categorical(_as_levels(data[c]), categories=["FALSE", "TRUE"])
+            data[c] = pd.Categorical(as_levels(data[c]), categories=["FALSE", "TRUE"])
     y = y_all[keep.to_numpy()]
     if y.sum() < 1 or y.sum() > len(y) - 1:
         raise InputError(f"outcome '{outcome}' has a single value in the complete cases")
@@ -645,7 +639,7 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     formula = _formula(outcome, terms)
     r_fit = None
     if firth:
-        beta, vcov = _fit_firth(X, y, engine, "fit_lrm")
+        beta, vcov = fit_firth(X, y, engine, "fit_lrm")
     elif engine == "python":
         beta, info, converged = newton_logistic(X, y, maxit=200)
         if not converged:
@@ -684,7 +678,7 @@ def column_labels(terms: Sequence[Term]) -> list[str]:
     return out
 
 
-def _fit_firth(X: np.ndarray, y: np.ndarray, engine: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+def fit_firth(X: np.ndarray, y: np.ndarray, engine: str, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Firth estimate and variance ``I(b)^-1`` on either engine (``X`` with intercept column)."""
     if engine == "python":
         from ._firth import firth_logistic
@@ -704,7 +698,7 @@ def _fit_firth(X: np.ndarray, y: np.ndarray, engine: str, what: str) -> tuple[np
     return beta, vcov
 
 
-def _r_model_data(data: pd.DataFrame, terms: Sequence[Term], y: Any = None) -> tuple[pd.DataFrame, list[str], dict]:
+def r_model_data(data: pd.DataFrame, terms: Sequence[Term], y: Any = None) -> tuple[pd.DataFrame, list[str], dict]:
     """What R sees of a model: term i under the generated name ``v<i>`` (categorical levels as the
     codes ``l1..lm`` in ``Term.levels`` order), the outcome (when given) as ``y``, and the spline
     knots by generated name. Coefficients come back in term order, so nothing is parsed back."""
@@ -715,7 +709,7 @@ def _r_model_data(data: pd.DataFrame, terms: Sequence[Term], y: Any = None) -> t
     knots: dict[str, list[float]] = {}
     for v, t in zip(safe, terms):
         if t.kind == "categorical":
-            vals = _as_levels(data[t.name])
+            vals = as_levels(data[t.name])
             codes = pd.Categorical(vals, categories=list(t.levels)).codes
             cols[v] = r_bridge.coded_factor(codes, len(t.levels))
         else:
@@ -730,7 +724,7 @@ def _fit_lrm_r(data: pd.DataFrame, outcome: str, levels: tuple, terms: Sequence[
     from .. import r_bridge
 
     r_bridge.require("rms")
-    rdata, safe, knots = _r_model_data(data, terms, y.astype(int))
+    rdata, safe, knots = r_model_data(data, terms, y.astype(int))
     raw = r_bridge.call("h2s_lrm_fit", rdata, safe, knots, convert=False)
     info = r_bridge.call("h2s_lrm_info", raw)
     if info["fail"]:

@@ -63,6 +63,7 @@ from scipy import optimize, special, stats
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
+from ._core import binary_outcome, check_level, check_n_boot, z_value
 
 __all__ = [
     "MRMCResult",
@@ -83,29 +84,10 @@ _SQRT2PI = math.sqrt(2 * math.pi)
 
 
 # =========================================================================== input checks
-def _truth_codes(values: pd.Series, name: str) -> np.ndarray:
-    """0/1 codes of a binary truth column (no missing values at this point)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        present = [c for c in values.cat.categories if (values == c).any()]
-        if len(present) != 2:
-            raise InputError(
-                f"truth column {name!r} must be binary; the categories present are {present}. "
-                "Keep exactly two categories (the second is the positive class).")
-        return (values == present[1]).to_numpy().astype(np.int8)
-    raw = values.to_numpy()
-    if raw.dtype.kind == "b":
-        return raw.astype(np.int8)
-    try:
-        num = pd.to_numeric(values, errors="raise").to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        bad = sorted({repr(v) for v in values.unique()})[:5]
-        raise InputError(f"truth column {name!r} must be coded 0/1 (or bool); found values {', '.join(bad)}") from None
-    ok = (num == 0.0) | (num == 1.0)
-    if not ok.all():
-        bad = ", ".join(repr(float(v)) for v in np.unique(num[~ok])[:5])
-        raise InputError(f"truth column {name!r} must be coded 0/1 (or bool, or a two-category Categorical); "
-                         f"found other values {bad}")
-    return num.astype(np.int8)
+def _truth_codes(values: pd.Series, name: str, event: Any = None) -> np.ndarray:
+    """0/1 codes of a binary truth column (no missing values at this point) by the statistics core's
+    one rule: 0/1, bool, an ordered two-category Categorical, or labels with ``event=``."""
+    return binary_outcome(values, name, event=event).codes.astype(np.int8)
 
 
 def _levels(values: pd.Series, given: Sequence[Any] | None, what: str, name: str) -> list[Any]:
@@ -138,7 +120,7 @@ class _Study:
 
 
 def _prepare(df: pd.DataFrame, reader: str, treatment: str | None, case: str, truth: str, rating: str,
-             treatments: Sequence[Any] | None, min_treatments: int = 2) -> _Study:
+             treatments: Sequence[Any] | None, min_treatments: int = 2, event: Any = None) -> _Study:
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"df must be a pandas DataFrame (long format: one row per reading), got {type(df).__name__}")
     cols = [c for c in (reader, treatment, case, truth, rating) if c is not None]
@@ -157,7 +139,7 @@ def _prepare(df: pd.DataFrame, reader: str, treatment: str | None, case: str, tr
         raise InputError(f"rating column {rating!r} must be numeric (higher = more suspicious of the positive class)") from None
     if not np.isfinite(rat).all():
         raise InputError(f"rating column {rating!r} has infinite values")
-    t01 = _truth_codes(df[truth], truth)
+    t01 = _truth_codes(df[truth], truth, event)
     trt_col = df[treatment] if treatment is not None else pd.Series(["(single)"] * len(df), index=df.index)
     trts = _levels(trt_col, treatments, "treatment", str(treatment))
     if len(trts) < min_treatments:
@@ -281,14 +263,14 @@ def _binormal_fit(counts0: np.ndarray, counts1: np.ndarray) -> tuple[float, floa
     return a, b, float(stats.norm.cdf(a / math.sqrt(1.0 + b * b)))
 
 
-def binormal_auc(truth: Any, rating: Any) -> float:
+def binormal_auc(truth: Any, rating: Any, event: Any = None) -> float:
     """Area under the maximum-likelihood binormal ROC curve of ordinal ratings (Dorfman & Alf 1969).
 
     ``AUC = Phi(a / sqrt(1 + b^2))`` where ``P(rating <= c | negative) = Phi(z_c)`` and
     ``P(rating <= c | positive) = Phi(b z_c - a)``. Ratings must be ordinal (at most 20 distinct
     values); perfectly separated ratings give 1.
     """
-    t = _truth_codes(pd.Series(truth), "truth")
+    t = _truth_codes(pd.Series(truth), "truth", event)
     r = np.asarray(rating, dtype=float)
     if len(t) != len(r):
         raise InputError(f"rating has {len(r)} values but truth has {len(t)}")
@@ -559,7 +541,7 @@ def _t_or_z(est: float, se: float, df: float, level: float) -> tuple[float, floa
         return (math.nan, math.nan, est, est)
     stat = est / se
     if math.isinf(df):
-        q = stats.norm.ppf(0.5 + level / 2)
+        q = z_value(level)
         p = 2 * stats.norm.sf(abs(stat))
     else:
         q = stats.t.ppf(0.5 + level / 2, df)
@@ -718,8 +700,7 @@ def _check_common(metric: str, cov: str, fixed: Any, method: str, level: float, 
         raise InputError(f"fixed must be None, 'readers' or 'cases', got {fixed!r}")
     if method not in _METHODS:
         raise InputError(f"method must be 'OR' or 'DBM', got {method!r}")
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise InputError(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}")
+    level = check_level(level)
     if metric in ("sensitivity", "specificity"):
         if threshold is None or not np.isfinite(threshold):
             raise InputError(f"metric={metric!r} needs a finite rating threshold (a reading is positive when "
@@ -773,8 +754,8 @@ def _r_fom_cov(study: _Study, metric: str, cov: str, threshold: float | None) ->
 def mrmc(df: pd.DataFrame, reader: str = "reader", treatment: str = "treatment", case: str = "case",
          truth: str = "truth", rating: str = "rating", method: str = "OR", cov: str = "jackknife",
          fixed: str | None = None, metric: str = "auc", threshold: float | None = None, level: float = 0.95,
-         treatments: Sequence[Any] | None = None, n_boot: int = 2000, seed: Any = None,
-         engine: str | None = None) -> MRMCResult:
+         treatments: Sequence[Any] | None = None, n_boot: int = 2000, seed: Any = 0,
+         engine: str | None = None, event: Any = None) -> MRMCResult:
     """Multi-reader multi-case comparison of treatments (Obuchowski-Rockette / DBM, Hillis ddf).
 
     Parameters
@@ -816,10 +797,10 @@ def mrmc(df: pd.DataFrame, reader: str = "reader", treatment: str = "treatment",
     _check_common(metric, cov, fixed, method, level, threshold)
     if method == "DBM" and cov != "jackknife":
         raise InputError(f"method='DBM' analyses jackknife pseudovalues; cov must be 'jackknife', got {cov!r}")
-    if cov == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 10):
-        raise InputError(f"n_boot must be an integer >= 10 for cov='bootstrap', got {n_boot!r}")
+    if cov == "bootstrap":
+        check_n_boot(n_boot, minimum=10, why="cov='bootstrap'")
     eng = resolve_engine(engine)
-    study = _prepare(df, reader, treatment, case, truth, rating, treatments)
+    study = _prepare(df, reader, treatment, case, truth, rating, treatments, event=event)
     if method == "DBM" and study.design != "factorial":
         raise InputError("method='DBM' needs a fully crossed design (every reader reads every case); "
                          "use method='OR' for split-plot data")
@@ -841,7 +822,7 @@ def mrmc(df: pd.DataFrame, reader: str = "reader", treatment: str = "treatment",
         [(trts[i], est, se, dfv, lo, hi) for i, est, se, dfv, lo, hi, *_ in out["per_trt"]],
         columns=["treatment", "estimate", "se", "df", "ci_low", "ci_high"])
     sd = np.sqrt(np.maximum(np.diag(S), 0.0)).reshape(I, J)
-    q = stats.norm.ppf(0.5 + level / 2)
+    q = z_value(level)
     reader_fom = pd.DataFrame([
         (trts[i], rdrs[j], theta[i, j], sd[i, j], theta[i, j] - q * sd[i, j], theta[i, j] + q * sd[i, j])
         for i in range(I) for j in range(J)], columns=["treatment", "reader", "estimate", "se", "ci_low", "ci_high"])
@@ -905,8 +886,8 @@ class StandaloneResult(Result):
 def mrmc_standalone(df: pd.DataFrame, model: str, reader: str = "reader", case: str = "case",
                     truth: str = "truth", rating: str = "rating", margin: float = 0.0, cov: str = "jackknife",
                     fixed: str | None = None, metric: str = "auc", threshold: float | None = None,
-                    level: float = 0.95, n_boot: int = 2000, seed: Any = None,
-                    engine: str | None = None) -> StandaloneResult:
+                    level: float = 0.95, n_boot: int = 2000, seed: Any = 0,
+                    engine: str | None = None, event: Any = None) -> StandaloneResult:
     """Is a standalone model non-inferior to the average reader? (fully crossed single-modality study)
 
     ``model`` names the column holding the model's score of each case (the same on every reader's
@@ -932,7 +913,7 @@ def mrmc_standalone(df: pd.DataFrame, model: str, reader: str = "reader", case: 
     eng = resolve_engine(engine)
     # model as an extra "reader" of a two-treatment layout is not what we need; build a one-treatment
     # study with the model appended as reader "__model__"
-    study = _prepare(df, reader, None, case, truth, rating, None, min_treatments=1)
+    study = _prepare(df, reader, None, case, truth, rating, None, min_treatments=1, event=event)
     if study.design != "factorial":
         raise InputError("mrmc_standalone needs a fully crossed study (every reader reads every case)")
     mscore = df.drop_duplicates(case).set_index(case)[model]
@@ -1098,7 +1079,7 @@ def mrmc_sample_size(pilot: MRMCResult | dict, n_readers: int, effect: float, n_
 # =========================================================================== simulation
 def simulate_roe_metz(n_readers: int = 5, n_pos: int = 50, n_neg: int = 50, delta: Sequence[float] = (1.5, 1.5),
                       var_r: float = 0.011, var_c: float = 0.3, var_rc: float = 0.2, var_tr: float = 0.011,
-                      var_tc: float = 0.3, var_trc: float = 0.2, seed: Any = None) -> pd.DataFrame:
+                      var_tc: float = 0.3, var_trc: float = 0.2, seed: Any = 0) -> pd.DataFrame:
     """Simulate a fully crossed reader study from the Roe & Metz (1997) model.
 
     Rating of case k (truth t) by reader j under treatment i:

@@ -91,6 +91,7 @@ from ..errors import InputError
 from ..resampling import bootstrap_indices, map_tasks, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, r_seq
+from ._core import adjust_p, binary_outcome, check_int, check_level, check_n_boot, expit, p_adjust_method, z_value
 
 __all__ = [
     "MetaAnalysis",
@@ -106,20 +107,12 @@ __all__ = [
 ]
 
 _PI_TYPES = ("metafor", "riley")
-_TRANSFORMS = {"identity": (lambda x: x), "expit": (lambda x: 1.0 / (1.0 + np.exp(-x))), "exp": np.exp}
+_TRANSFORMS = {"identity": (lambda x: x), "expit": expit, "exp": np.exp}
 
 
 # =========================================================================== input checks
-def _check_level(level: Any) -> float:
-    if not (isinstance(level, (int, float, np.floating)) and not isinstance(level, bool) and 0 < level < 1):
-        raise InputError(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}")
-    return float(level)
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+_check_level = check_level
+_check_int = check_int
 
 
 def _check_thresholds(thresholds: Any) -> np.ndarray:
@@ -137,46 +130,12 @@ def _check_thresholds(thresholds: Any) -> np.ndarray:
     return th
 
 
-def _outcome(y: Any, name: str = "y") -> np.ndarray:
-    """0/1 floats (NaN where missing) from 0/1, bool, or a two-category Categorical (second = event)."""
-    s = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y, dtype=object) if not isinstance(y, pd.Categorical) else y)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        cats = list(s.cat.categories)
-        present = [c for c in cats if (s == c).any()]
-        if len(cats) == 2:
-            event = cats[1]
-        elif len(present) == 2:
-            event = present[1]
-        else:
-            raise InputError(f"{name} must be binary: a Categorical with two categories (the second is the event); "
-                             f"its categories present are {[str(c) for c in present][:10]}")
-        out = np.where(s.isna().to_numpy(), np.nan, (s == event).to_numpy(dtype=float))
-        return out
-    if s.dtype.kind in "biuf":  # fast path: numeric or bool arrays
-        out = s.to_numpy(dtype=float)
-        odd = ~np.isnan(out) & (out != 0.0) & (out != 1.0)
-        if odd.any():
-            shown = ", ".join(repr(float(v)) for v in np.unique(out[odd])[:5])
-            raise InputError(f"{name} must be coded 0/1 (or bool, or a two-category Categorical whose second category "
-                             f"is the event); found other values {shown}")
-        return out
-    vals = s.to_numpy(dtype=object)
-    out = np.full(len(vals), np.nan)
-    bad = []
-    for i, v in enumerate(vals):
-        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-            continue
-        if isinstance(v, (bool, np.bool_)):
-            out[i] = float(v)
-        elif isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
-            out[i] = float(v)
-        else:
-            bad.append(v)
-    if bad:
-        shown = sorted({repr(b) for b in bad})[:5]
-        raise InputError(f"{name} must be coded 0/1 (or bool, or a two-category Categorical whose second category is "
-                         f"the event); found other values {', '.join(shown)}")
-    return out
+#: ``event`` (every public function): the value of ``y`` coded 1 when ``y`` holds labels; an unordered
+#: two-category Categorical is not an implicit event (see :func:`her2stats.stats._core.binary_outcome`)
+def _outcome(y: Any, name: str = "y", event: Any = None) -> np.ndarray:
+    """0/1 floats (NaN where missing) by the statistics core's one rule (:func:`binary_outcome`): 0/1,
+    bool, an ordered two-category Categorical (the higher is the event), or labels with ``event=``."""
+    return binary_outcome(y, name, event=event).codes
 
 
 def _probabilities(p: Any, n: int, name: str = "p") -> np.ndarray:
@@ -352,7 +311,7 @@ class MetaAnalysis(Result):
     def plot(self, ax: Any = None, xlabel: str = "estimate") -> Any:
         """Forest plot: each study with its CI, the pooled diamond and the prediction interval."""
         f = _TRANSFORMS[self.transform]
-        z = sps.norm.ppf(1 - (1 - self.level) / 2)
+        z = z_value(self.level)
         st = self.studies
         rows = pd.DataFrame({"label": st["label"], "estimate": f(st["yi"]),
                              "ci_low": f(st["yi"] - z * np.sqrt(st["vi"])),
@@ -514,7 +473,7 @@ def _group_table(y: np.ndarray, p: np.ndarray, g: np.ndarray, labels: list[Any],
     False (with a note) for a group with one class or fewer than ``min_events`` events or
     non-events.
     """
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    z = z_value(level)
     K = len(labels)
     n_k = np.bincount(g, minlength=K)
     e_k = np.bincount(g, weights=y, minlength=K)
@@ -744,8 +703,8 @@ def _warn_left_out(table: pd.DataFrame, label_name: str, what: str) -> None:
 
 
 def validate_by_centre(y: Any, p: Any, centre: Any, thresholds: Any = None, level: float = 0.95,
-                       min_events: int = 5, n_boot: int = 1000, seed: Any = None, scheduler: Any = None,
-                       pi_type: str = "metafor", engine: str | None = None) -> MulticentreValidation:
+                       min_events: int = 5, n_boot: int = 1000, seed: Any = 0, scheduler: Any = None,
+                       pi_type: str = "metafor", engine: str | None = None, event: Any = None) -> MulticentreValidation:
     """Performance of predicted probabilities in each centre, pooled by random-effects meta-analysis.
 
     Per centre: n, events, expected events, AUC with its DeLong CI, O:E ratio, calibration
@@ -780,11 +739,11 @@ def validate_by_centre(y: Any, p: Any, centre: Any, thresholds: Any = None, leve
     eng = resolve_engine(engine)
     level = _check_level(level)
     min_events = _check_int(min_events, "min_events", 1)
-    n_boot = _check_int(n_boot, "n_boot", 1)
+    n_boot = check_n_boot(n_boot)
     th = _check_thresholds(thresholds)
     if pi_type not in _PI_TYPES:
         raise InputError(f"pi_type must be one of {_PI_TYPES}, got {pi_type!r}")
-    yy = _outcome(y, "y")
+    yy = _outcome(y, "y", event)
     pp = _probabilities(p, len(yy), "p")
     codes, labels = _groups(centre, len(yy), "centre")
     keep = _complete(yy, pp, {"centre": codes}, "y", "p")
@@ -865,8 +824,8 @@ class SubgroupPerformance(Result):
 
 
 def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, level: float = 0.95,
-                         min_events: int = 5, p_adjust: str | None = "holm", n_boot: int = 1000, seed: Any = None,
-                         scheduler: Any = None, max_levels: int = 10, engine: str | None = None) -> SubgroupPerformance:
+                         min_events: int = 5, p_adjust: str | None = "holm", n_boot: int = 1000, seed: Any = 0,
+                         scheduler: Any = None, max_levels: int = 10, engine: str | None = None, event: Any = None) -> SubgroupPerformance:
     """AUC, calibration (O:E, intercept, slope, ICI), Brier and net benefit per subgroup, with a
     test of heterogeneity across the subgroups of each variable (fairness assessment).
 
@@ -884,17 +843,15 @@ def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, le
     distinct values (age) is refused; band it first (``pd.cut``). Rows missing a subgroup value
     are left out of that variable only, with a warning.
     """
-    from .htest import p_adjust as _p_adjust
-
     eng = resolve_engine(engine)
     level = _check_level(level)
     min_events = _check_int(min_events, "min_events", 1)
-    n_boot = _check_int(n_boot, "n_boot", 1)
+    n_boot = check_n_boot(n_boot)
     max_levels = _check_int(max_levels, "max_levels", 2)
     th = _check_thresholds(thresholds)
     if p_adjust is not None:
-        _p_adjust([0.5], method=p_adjust)  # validates the method name
-    yy = _outcome(y, "y")
+        p_adjust_method(p_adjust, allow_none=True)  # validates the method name
+    yy = _outcome(y, "y", event)
     pp = _probabilities(p, len(yy), "p")
     if isinstance(groups, pd.DataFrame):
         gmap = {str(c): groups[c] for c in groups.columns}
@@ -946,7 +903,7 @@ def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, le
                 row.update(q=np.nan, df=np.nan, p_value=np.nan, note=f"fewer than 2 subgroups to compare (k = {int(ok.sum())})")
             het.append(row)
     hdf = pd.DataFrame(het)
-    hdf["p_adjusted"] = _p_adjust(hdf["p_value"].to_numpy(float), method=p_adjust) if p_adjust else hdf["p_value"]
+    hdf["p_adjusted"] = adjust_p(hdf["p_value"].to_numpy(float), p_adjust) if p_adjust else hdf["p_value"]
     hdf = hdf[["variable", "measure", "scale", "k", "q", "df", "p_value", "p_adjusted", "note"]]
     return SubgroupPerformance(table=pd.concat(tables, ignore_index=True), heterogeneity=hdf, level=level,
                                p_adjust=p_adjust, min_events=min_events, thresholds=tuple(float(t) for t in th),
@@ -1024,8 +981,8 @@ class IECVResult(Result):
 
 def internal_external_cv(data: pd.DataFrame, pipeline: Any, y: str, centre: str, features: Sequence[str] | None = None,
                          thresholds: Any = None, level: float = 0.95, min_events: int = 5, n_boot: int = 1000,
-                         seed: Any = None, scheduler: Any = None, pi_type: str = "metafor",
-                         engine: str | None = None) -> IECVResult:
+                         seed: Any = 0, scheduler: Any = None, pi_type: str = "metafor",
+                         engine: str | None = None, event: Any = None) -> IECVResult:
     """Internal-external cross-validation: leave one centre out, refit the whole pipeline on the
     others, predict the held-out centre; then validate and pool as :func:`validate_by_centre`.
 
@@ -1077,7 +1034,7 @@ def internal_external_cv(data: pd.DataFrame, pipeline: Any, y: str, centre: str,
             raise InputError(f"features must not include the outcome {y!r} or the centre {centre!r}")
     if is_sklearn and not feats:
         raise InputError("no feature columns: give features= or columns besides the outcome and the centre")
-    yy = _outcome(data[y], y)
+    yy = _outcome(data[y], y, event)
     codes, labels = _groups(data[centre], len(data), centre)
     miss = np.isnan(yy) | (codes < 0)
     if miss.any():
@@ -1177,7 +1134,7 @@ class ClusteredCalibration(Result):
 
 
 def clustered_calibration(y: Any, p: Any, centre: Any, level: float = 0.95, grid: Any = None,
-                          engine: str | None = None) -> ClusteredCalibration:
+                          engine: str | None = None, event: Any = None) -> ClusteredCalibration:
     r"""Calibration curves that account for clustering by centre (mixed-effects calibration,
     MIX-C of Barreñada et al. 2025, CalibrationCurves ``valProbCluster(approach = "MIXC")``).
 
@@ -1202,7 +1159,7 @@ def clustered_calibration(y: Any, p: Any, centre: Any, level: float = 0.95, grid
     """
     eng = resolve_engine(engine)
     level = _check_level(level)
-    yy = _outcome(y, "y")
+    yy = _outcome(y, "y", event)
     pp = _probabilities(p, len(yy), "p")
     codes, labels = _groups(centre, len(yy), "centre")
     keep = _complete(yy, pp, {"centre": codes}, "y", "p")
@@ -1244,7 +1201,7 @@ def clustered_calibration(y: Any, p: Any, centre: Any, level: float = 0.95, grid
         warnings.warn("random-effects calibration model: singular fit (a random-effect variance or the correlation is "
                       "estimated at its boundary); with few centres the prediction band rests on that estimate",
                       UserWarning, stacklevel=2)
-    z = float(sps.norm.ppf(1 - (1 - level) / 2))
+    z = z_value(level)
     se = np.sqrt(np.diag(V))
     fixed = pd.DataFrame({"estimate": beta, "se": se, "ci_low": beta - z * se, "ci_high": beta + z * se,
                           "ideal": [0.0, 1.0]}, index=["calibration intercept", "calibration slope"])

@@ -320,13 +320,13 @@ def _r_fit_and_data(model):
     if _is_cox(model):
         if getattr(model, "r_fit", None) is None:
             raise InputError("R graphics need a Cox model fitted with engine='r' (fit_cph(..., engine='r'))")
-        from .survival import _r_covariates
+        from .survival import r_covariates
 
-        frame = pd.DataFrame(_r_covariates(model.data, model.design), index=range(len(model.data)))
+        frame = pd.DataFrame(r_covariates(model.data, model.design), index=range(len(model.data)))
         return model.r_fit, frame
-    from .calibration import _r_fit_for
+    from .calibration import r_fit_for
 
-    return _r_fit_for(model), None
+    return r_fit_for(model), None
 
 
 def _r_display_names(model) -> tuple[dict[str, str], dict[str, list[str]]]:

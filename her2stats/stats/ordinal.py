@@ -41,8 +41,9 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core
+from ._core import renamed_args, expit
 from ._names import check_column_names, check_unique_labels
-from .models import (LogisticModel, Term, _as_levels, _r_formula, _r_model_data, build_terms, design_matrix,
+from .models import (LogisticModel, Term, as_levels, r_formula, r_model_data, build_terms, design_matrix,
                      fit_lrm)
 
 __all__ = ["OrdinalModel", "OrdinalCalibrationResult", "OrdinalEvaluation", "LowVsZeroData", "fit_ordinal",
@@ -50,10 +51,6 @@ __all__ = ["OrdinalModel", "OrdinalCalibrationResult", "OrdinalEvaluation", "Low
 
 #: HER2 classes in their clinical order (as her2stats.data.her2.HER2_CLASS_LEVELS)
 HER2_ORDER = ("zero", "low", "positive")
-
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -700, 700)))
 
 
 # =========================================================================== likelihood
@@ -66,8 +63,8 @@ def _cumulative_parts(codes: np.ndarray, X: np.ndarray, alpha: np.ndarray, beta:
     has_l = codes <= K1 - 1
     eta_u = np.where(has_u, alpha[np.clip(codes - 1, 0, K1 - 1)] + xb, np.inf)
     eta_l = np.where(has_l, alpha[np.clip(codes, 0, K1 - 1)] + xb, -np.inf)
-    Fu = np.where(has_u, _expit(eta_u), 1.0)
-    Fl = np.where(has_l, _expit(eta_l), 0.0)
+    Fu = np.where(has_u, expit(eta_u), 1.0)
+    Fl = np.where(has_l, expit(eta_l), 0.0)
     return has_u, has_l, Fu, Fl
 
 
@@ -180,7 +177,7 @@ class OrdinalModel(Result):
     def cumulative_proba(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
         """``P(Y >= y_j)`` for j = 2..K, one column per intercept."""
         xb = self.linear_predictor(df)
-        cum = _expit(self.intercepts.to_numpy()[None, :] + xb[:, None])
+        cum = expit(self.intercepts.to_numpy()[None, :] + xb[:, None])
         return pd.DataFrame(cum, columns=list(self.intercepts.index))
 
     def predict_proba(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -326,7 +323,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     data = df.loc[keep, cols].reset_index(drop=True)
     for c in covariates:
         if pd.api.types.is_bool_dtype(data[c].dtype):
-            data[c] = pd.Categorical(_as_levels(data[c]), categories=["FALSE", "TRUE"])
+            data[c] = pd.Categorical(as_levels(data[c]), categories=["FALSE", "TRUE"])
     ystr = _outcome_strings(data[outcome])
     codes = ystr.map({v: i for i, v in enumerate(lv)}).to_numpy(dtype=int)
     counts = {v: int((codes == i).sum()) for i, v in enumerate(lv)}
@@ -342,7 +339,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     # rank and separation (Konis's LP on the stacked cumulative-logit rows) on both engines, before fitting
     check_ordinal(X, codes, len(lv), column_labels(terms), "fit_ordinal (proportional-odds model)")
     K1 = len(lv) - 1
-    formula = _r_formula(outcome, terms).replace("`", "")
+    formula = r_formula(outcome, terms).replace("`", "")
     r_fit = None
     if engine == "python":
         theta, info, ll, converged = _newton_ordinal(codes, X, len(lv))
@@ -379,7 +376,7 @@ def _r_frame(data: pd.DataFrame, outcome: str | None, levels: Sequence[str], ter
     if outcome is not None:
         codes = pd.Categorical(_outcome_strings(data[outcome]), categories=list(levels)).codes
         y = r_bridge.coded_factor(codes, len(levels), ordered=True)
-    return _r_model_data(data, terms, y)
+    return r_model_data(data, terms, y)
 
 
 def _fit_orm_r(data: pd.DataFrame, outcome: str, levels: Sequence[str], terms: Sequence[Term], names: list[str]):
@@ -419,7 +416,7 @@ _CAL_ROWS = ("observed - expected rate", "O/E ratio", "calibration intercept", "
 class OrdinalCalibrationResult(Result):
     """One-vs-rest calibration of each class's predicted probability (bootstrap percentile CIs).
 
-    ``table``: class, measure, estimate, lower, upper, ideal. ``curves``: flexible (lowess)
+    ``table``: class, measure, estimate, ci_low, ci_high, ideal. ``curves``: flexible (lowess)
     calibration curve per class with its bootstrap band. ``per_class`` keeps the full
     :class:`~her2stats.stats.calibration.CalibrationHierarchyResult` of every class.
     """
@@ -428,8 +425,8 @@ class OrdinalCalibrationResult(Result):
     curves: pd.DataFrame
     per_class: dict
     classes: tuple
-    B: int
-    conf_level: float
+    n_boot: int
+    level: float
     n: int
     engine: str
     method: str = "one-vs-rest calibration hierarchy (Van Calster 2016)"
@@ -447,7 +444,7 @@ class OrdinalCalibrationResult(Result):
         for cl in self.classes:
             c = self.curves[self.curves["class"] == cl]
             line, = ax.plot(c["predicted"], c["observed"], lw=1.5, label=f"{cl}")
-            ax.fill_between(c["predicted"], c["lower"], c["upper"], color=line.get_color(), alpha=0.15, lw=0)
+            ax.fill_between(c["predicted"], c["ci_low"], c["ci_high"], color=line.get_color(), alpha=0.15, lw=0)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability of the class",
                ylabel="Observed proportion in the class")
         ax.legend(loc="lower right", frameon=False, fontsize=8)
@@ -483,7 +480,8 @@ def _labels_and_probs(y: Any, probs: Any) -> tuple[np.ndarray, pd.DataFrame]:
     return labels, pd.DataFrame(P, columns=classes)
 
 
-def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | None = None, conf_level: float = 0.95,
+@renamed_args(conf_level="level", B="n_boot")
+def ordinal_calibration(y: Any, probs: pd.DataFrame, n_boot: int = 200, seed: int | None = 0, level: float = 0.95,
                         scheduler: Any = None, engine: str | None = None) -> OrdinalCalibrationResult:
     """Per-class (one-vs-rest) calibration of multiclass predicted probabilities.
 
@@ -492,7 +490,7 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | N
     calibration (O - E, O/E, calibration intercept ``a`` of ``logit P(y=k) = a + offset(logit p_k)``),
     weak calibration (slope ``b`` of ``logit P(y=k) = a + b logit p_k``), and the lowess
     flexible curve with ICI/E50/E90/Emax (Austin & Steyerberg, Stat Med 2019;38:4051-65).
-    CIs are bootstrap percentile intervals (``B`` resamples of (y, p) pairs via
+    CIs are bootstrap percentile intervals (``n_boot`` resamples of (y, p) pairs via
     :func:`her2stats.resampling.run_replicates`; class k uses the k-th child of
     ``SeedSequence(seed)``, so the result does not depend on ``scheduler``'s worker count).
     Predictions are validated as given: nothing is refitted. Van Hoorde et al. (Stat Med
@@ -508,22 +506,22 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, B: int = 200, seed: int | N
     small = {k: v for k, v in counts.items() if v < 2 or v > len(labels) - 2}
     if small:
         raise InputError(f"every class needs at least 2 subjects in and out of it for calibration; counts {counts}")
-    children = np.random.SeedSequence(seed).spawn(len(classes)) if seed is not None else [None] * len(classes)
+    children = _core.child_seeds(seed, len(classes))
     rows, curves, per_class = [], [], {}
     for cl, ss in zip(classes, children):
         p = np.clip(P[cl].to_numpy(), 1e-12, 1 - 1e-12)  # a class probability of exactly 0/1 has no logit
-        res = calibration_hierarchy(y=(labels == cl).astype(float), prob=p, B=B, seed=ss, conf_level=conf_level,
+        res = calibration_hierarchy(y=(labels == cl).astype(float), prob=p, n_boot=n_boot, seed=ss, level=level,
                                     scheduler=scheduler, engine=eng)
         per_class[cl] = res
         t = res.table.loc[list(_CAL_ROWS)]
         rows.append(pd.DataFrame({"class": cl, "measure": t.index, "estimate": t["estimate"].to_numpy(),
-                                  "lower": t["lower"].to_numpy(), "upper": t["upper"].to_numpy(),
+                                  "ci_low": t["ci_low"].to_numpy(), "ci_high": t["ci_high"].to_numpy(),
                                   "ideal": t["ideal"].to_numpy(), "n_class": counts[cl]}))
         curves.append(res.curve.assign(**{"class": cl}))
     return OrdinalCalibrationResult(table=pd.concat(rows, ignore_index=True),
                                     curves=pd.concat(curves, ignore_index=True)[["class", "predicted", "observed",
-                                                                                 "lower", "upper"]],
-                                    per_class=per_class, classes=classes, B=int(B), conf_level=conf_level,
+                                                                                 "ci_low", "ci_high"]],
+                                    per_class=per_class, classes=classes, n_boot=int(n_boot), level=level,
                                     n=len(labels), engine=eng)
 
 
@@ -544,9 +542,9 @@ class OrdinalEvaluation(Result):
         d = self.discrimination.to_frame()
         disc = pd.DataFrame({"class": ["all"] + list(d["class"].iloc[1:]),
                              "measure": ["Hand-Till AUC"] + ["one-vs-rest AUC"] * (len(d) - 1),
-                             "estimate": d["auc"].to_numpy(), "lower": d["ci_low"].to_numpy(),
-                             "upper": d["ci_high"].to_numpy()})
-        cal = self.calibration.table[["class", "measure", "estimate", "lower", "upper"]]
+                             "estimate": d["auc"].to_numpy(), "ci_low": d["ci_low"].to_numpy(),
+                             "ci_high": d["ci_high"].to_numpy()})
+        cal = self.calibration.table[["class", "measure", "estimate", "ci_low", "ci_high"]]
         out = pd.concat([disc, cal], ignore_index=True)
         out.insert(0, "cohort", self.cohort)
         return out
@@ -555,15 +553,16 @@ class OrdinalEvaluation(Result):
         return self.calibration.plot(ax=ax)
 
 
+@renamed_args(conf_level="level", B="n_boot_calibration")
 def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort: str = "apparent",
-                     ci: str = "delong", n_boot: int = 0, B: int = 200, seed: int | None = None,
-                     conf_level: float = 0.95, scheduler: Any = None, engine: str | None = None) -> OrdinalEvaluation:
+                     ci: str = "delong", n_boot: int = 0, n_boot_calibration: int = 200, seed: int | None = 0,
+                     level: float = 0.95, scheduler: Any = None, engine: str | None = None) -> OrdinalEvaluation:
     """Evaluate a fitted (frozen) ordinal model on a cohort: multiclass discrimination + per-class calibration.
 
     * Hand & Till (2001) multiclass AUC (``pROC::multiclass.roc``) with an optional stratified
       bootstrap CI (``n_boot``), and each class's one-vs-rest AUC with ``ci`` (DeLong by default)
       -- :func:`her2stats.stats.roc.multiclass_auc`;
-    * one-vs-rest calibration intercept, slope, ICI/E50/E90/Emax and curves with ``B`` bootstrap
+    * one-vs-rest calibration intercept, slope, ICI/E50/E90/Emax and curves with ``n_boot_calibration`` bootstrap
       resamples -- :func:`ordinal_calibration`.
 
     ``df=None`` evaluates the fitting data (apparent performance, optimistic); pass the internal
@@ -593,12 +592,12 @@ def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort
     if unknown:
         raise InputError(f"cohort '{cohort}' has outcome values {unknown} unknown to the model {list(model.levels)}")
     probs = model.predict_proba(data).reset_index(drop=True)
-    seeds = np.random.SeedSequence(seed).spawn(2) if seed is not None else [None, None]
-    disc = multiclass_auc(labels, probs, ci=ci, level=conf_level, n_boot=n_boot,
-                          seed=None if seeds[0] is None else int(seeds[0].generate_state(1)[0] % (2**31 - 1)),
+    seeds = _core.child_seeds(seed, 2)
+    disc = multiclass_auc(labels, probs, ci=ci, level=level, n_boot=n_boot,
+                          seed=None if seeds[0] is None else _core.r_seed(seeds[0]),
                           scheduler=scheduler, engine=eng)
-    cal = ordinal_calibration(labels, probs, B=B, seed=None if seeds[1] is None else int(seeds[1].generate_state(1)[0]),
-                              conf_level=conf_level, scheduler=scheduler, engine=eng)
+    cal = ordinal_calibration(labels, probs, n_boot=n_boot_calibration, seed=None if seeds[1] is None else int(seeds[1].generate_state(1)[0]),
+                              level=level, scheduler=scheduler, engine=eng)
     return OrdinalEvaluation(discrimination=disc, calibration=cal, probabilities=probs, n=len(labels),
                              n_excluded=n_excl, cohort=cohort, engine=eng)
 

@@ -49,6 +49,7 @@ from ..errors import InputError
 from ..resampling import DEFAULT_CHUNK, bootstrap_indices, map_tasks, replicate_chunks
 from ..results import Result
 from ._lowess import approx, lowess, r_seq
+from ._core import check_level
 
 __all__ = ["pipeline_bootstrap", "pipeline_cv", "PipelineValidationResult", "bootstrap_draws", "INDICES"]
 
@@ -218,12 +219,6 @@ def _check_inputs(X: Any, y: Any, event: Any) -> tuple[pd.DataFrame, np.ndarray,
     # every step is fitted on the outcome coded 0/1 (1 = event), so no step has to guess the event
     y_fit = y01.astype(int)
     return frame, y_fit, y01, event
-
-
-def _check_level(level: float) -> float:
-    if not isinstance(level, (int, float, np.floating)) or not 0 < float(level) < 1:
-        raise InputError(f"level must be in (0, 1), got {level!r}")
-    return float(level)
 
 
 def _check_threshold(threshold: Any, y01: np.ndarray) -> tuple[float, str]:
@@ -815,7 +810,7 @@ def _setup(pipeline, X, y, event, level, threshold, dca_thresholds):
     _check_pipeline(pipeline)
     _warn_unseeded(pipeline)
     frame, y_fit, y01, event = _check_inputs(X, y, event)
-    level = _check_level(level)
+    level = check_level(level)
     th, th_source = _check_threshold(threshold, y01)
     dth = _check_thresholds(dca_thresholds)
     return frame, y_fit, y01, event, level, th, th_source, dth
@@ -842,7 +837,7 @@ def _announce(n_failed: int, n_refits: int, failures: dict, clipped: bool) -> No
                       f"p = {_EPS:g} / 1 - {_EPS:g} for the calibration slope and intercepts", UserWarning, stacklevel=3)
 
 
-def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: Any = None, scheduler: Any = None,
+def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: Any = 0, scheduler: Any = None,
                        method: str = "harrell", threshold: Any = None, level: float = 0.95, event: Any = None,
                        dca_thresholds: Any = None, selected: Callable | None = None, task_size: int | None = None,
                        progress: bool = False) -> PipelineValidationResult:
@@ -1026,7 +1021,7 @@ def _632plus(app: float, oob: float, gamma: float, lower_is_better: bool) -> tup
     return float(s * ((1 - w) * e_app + w * e1)), float(r), float(w), float(oob)
 
 
-def pipeline_cv(pipeline: Any, X: Any, y: Any, n_splits: int = 5, n_repeats: int = 10, seed: Any = None,
+def pipeline_cv(pipeline: Any, X: Any, y: Any, n_splits: int = 5, n_repeats: int = 10, seed: Any = 0,
                 scheduler: Any = None, threshold: Any = None, level: float = 0.95, event: Any = None,
                 dca_thresholds: Any = None, selected: Callable | None = None, task_size: int | None = None,
                 progress: bool = False) -> PipelineValidationResult:

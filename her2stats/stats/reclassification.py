@@ -33,7 +33,8 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
-from . import _tte
+from . import _core, _tte
+from ._core import z_value
 
 __all__ = ["reclassification", "reclassification_at_horizon", "ReclassificationResult", "NRIResult", "IDIResult"]
 
@@ -306,21 +307,16 @@ def _complete(function: str, named: Sequence[tuple[str, pd.Series]]) -> tuple[li
     na = pd.DataFrame({name: s.isna().to_numpy() for name, s in named})
     keep = ~na.any(axis=1).to_numpy()
     n_drop = int((~keep).sum())
-    _tte.announce_dropped(function, n_drop, len(keep), {c: int(v) for c, v in na.sum().items()}, stacklevel=4)
+    _core.announce_dropped(function, n_drop, len(keep), {c: int(v) for c, v in na.sum().items()}, stacklevel=4)
     if keep.sum() == 0:
         raise InputError(f"{function}: no complete rows (every row has a missing value)")
     return [s[keep].reset_index(drop=True) for _, s in named], n_drop
 
 
-def _binary_y(s: pd.Series, name: str, function: str) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and s.map(type).eq(bool).all()):
-        return s.astype(bool).to_numpy().astype(int)
-    v = pd.to_numeric(s, errors="coerce")
-    vals = set(pd.unique(v.dropna()))
-    if v.isna().any() or not vals <= {0, 1}:
-        raise InputError(f"{function}: {name} must be coded 0 = non-event / 1 = event (or boolean); found values "
-                         f"{sorted(map(str, pd.unique(s)))[:6]}")
-    y = v.to_numpy(dtype=int)
+def _binary_y(s: pd.Series, name: str, function: str, event: Any = None) -> np.ndarray:
+    """0/1 codes by the statistics core's one rule (0/1, bool, an ordered Categorical, or labels with
+    ``event=``); both classes must be present."""
+    y = _core.binary_outcome(s, name, event=event).codes.astype(int)
     if y.sum() == 0 or y.sum() == len(y):
         raise InputError(f"{function}: {name} has {'no events' if y.sum() == 0 else 'no non-events'}: "
                          "reclassification compares events with non-events")
@@ -329,7 +325,7 @@ def _binary_y(s: pd.Series, name: str, function: str) -> np.ndarray:
 
 # =========================================================================== public: binary
 def reclassification(y: Any, p_old: Any, p_new: Any, cutoffs: Sequence[float] | None = None, level: float = 0.95,
-                     engine: str | None = None) -> ReclassificationResult:
+                     engine: str | None = None, event: Any = None) -> ReclassificationResult:
     """NRI and IDI of a new risk model over an old one for a binary outcome (``Hmisc::improveProb``).
 
     With ``d = p_new - p_old``, among events (e) and non-events (ne), ``up``/``down`` the
@@ -348,11 +344,11 @@ def reclassification(y: Any, p_old: Any, p_new: Any, cutoffs: Sequence[float] | 
     ``engine="r"`` runs ``Hmisc::improveProb`` (the categorical NRI as improveProb on the risk
     categories scaled to [0, 1], which leaves its NRI parts unchanged).
     """
-    level = _tte.check_level(level)
+    level = _core.check_level(level)
     cut = _cutoffs(cutoffs, "reclassification")
     (ys, po, pn), n_drop = _complete("reclassification", [("y", _vector(y, "y")), ("p_old", _vector(p_old, "p_old")),
                                                           ("p_new", _vector(p_new, "p_new"))])
-    yv = _binary_y(ys, "y", "reclassification")
+    yv = _binary_y(ys, "y", "reclassification", event)
     a, b = _risk(po, "p_old", "reclassification"), _risk(pn, "p_new", "reclassification")
     eng = resolve_engine(engine)
     w = np.ones(len(yv))
@@ -382,7 +378,7 @@ def reclassification(y: Any, p_old: Any, p_new: Any, cutoffs: Sequence[float] | 
     else:
         se = _hmisc_se(yv, a, b, cut)
         tabs = _tables(yv, w, a, b, cut) if cut is not None else None
-    z = sps.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = 2 * sps.norm.sf(np.abs(est[:7] / se))
     ci = (est[:7] - z * se, est[:7] + z * se)
@@ -412,7 +408,7 @@ def _ipcw(t: np.ndarray, e: np.ndarray, horizon: float) -> tuple[np.ndarray, np.
 
 def reclassification_at_horizon(time: Any, event: Any, p_old: Any, p_new: Any, horizon: float,
                                 cutoffs: Sequence[float] | None = None, level: float = 0.95, n_boot: int = 1000,
-                                seed: int | None = None, scheduler: Any = None,
+                                seed: int | None = 0, scheduler: Any = None,
                                 engine: str | None = None) -> ReclassificationResult:
     """NRI and IDI at a survival horizon ``t`` with censoring handled by IPCW weights.
 
@@ -436,10 +432,9 @@ def reclassification_at_horizon(time: Any, event: Any, p_old: Any, p_new: Any, h
     """
     from ..resampling import bootstrap_indices, run_replicates
 
-    level = _tte.check_level(level)
+    level = _core.check_level(level)
     cut = _cutoffs(cutoffs, "reclassification_at_horizon")
-    if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 10:
-        raise InputError(f"reclassification_at_horizon: n_boot must be an integer >= 10, got {n_boot!r}")
+    n_boot = _core.check_n_boot(n_boot, minimum=10, why="a bootstrap standard error (reclassification_at_horizon)")
     try:
         h = float(horizon)
     except (TypeError, ValueError):

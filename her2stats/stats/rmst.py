@@ -26,7 +26,8 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
-from . import _tte
+from . import _core, _tte
+from ._core import z_value
 
 __all__ = ["rmst", "RMSTResult"]
 
@@ -131,7 +132,7 @@ def rmst(df: pd.DataFrame, duration: str, event: str, group: str | None = None, 
     >>> rmst(lung, "time", "dead", group="sex", tau=365).groups[["group", "rmst", "se"]]
     ... # R: print(survfit(Surv(time, status) ~ sex, lung), rmean = 365)
     """
-    level = _tte.check_level(level)
+    level = _core.check_level(level)
     cols = [duration, event] + ([group] if group is not None else [])
     sub, n_drop = _tte.complete_cases(df, cols, "rmst")
     t = _tte.durations(sub[duration], duration, "rmst", sub.index)
@@ -171,7 +172,7 @@ def rmst(df: pd.DataFrame, duration: str, event: str, group: str | None = None, 
                              f"survival curve is unknown after that. Choose tau <= {limit:g}.")
         source = "given"
     eng = resolve_engine(engine)
-    z = sps.norm.ppf(0.5 + level / 2)
+    z = z_value(level)
     if eng == "r":
         from .. import r_bridge
 

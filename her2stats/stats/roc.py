@@ -49,7 +49,8 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
-from ._core import Clean, align, clean_binary, positions
+from ._core import (Clean, adjust_p, align, check_level, check_n_boot, child_seeds, clean_binary, p_adjust_method,
+                    percentile_interval, positions, r_seed, z_value)
 
 __all__ = [
     "AUCResult",
@@ -83,12 +84,6 @@ def _clean(y: Any, scores: Mapping[str, Any], na: str, y_name: str = "y", min_pe
         _refuse_text(v, k)
     return clean_binary(y, scores, na, y_name=y_name, min_per_class=min_per_class, event=event, function=function,
                         stacklevel=5)
-
-
-def _check_level(level: float) -> float:
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise InputError(f"level must be a probability in (0, 1), e.g. 0.95; got {level!r}")
-    return float(level)
 
 
 def _check_direction(direction: str) -> str:
@@ -345,12 +340,6 @@ def _stratified_draw(rng: np.random.Generator, m: int, n: int) -> tuple[np.ndarr
     return bootstrap_indices(rng, m), bootstrap_indices(rng, n)
 
 
-def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
-    a = (1.0 - level) / 2.0
-    lo, hi = np.quantile(values, [a, 1.0 - a])  # numpy 'linear' == R quantile type 7
-    return float(lo), float(hi)
-
-
 def _nan_percentile(values: np.ndarray, level: float) -> tuple[float, float]:
     """Percentile interval of the replicates that are not NaN (pROC ignores NA replicates, with a
     warning: here one names the count)."""
@@ -360,7 +349,7 @@ def _nan_percentile(values: np.ndarray, level: float) -> tuple[float, float]:
                       UserWarning, stacklevel=3)
     if not ok.any():
         return float("nan"), float("nan")
-    return _percentile(values[ok], level)
+    return percentile_interval(values[ok], level)
 
 
 def _boot_partial(y: np.ndarray, so: np.ndarray, part: tuple[float, float], focus: str, correct: bool,
@@ -620,7 +609,7 @@ def auc_ci_from_summary(auc: float, n_pos: int, n_neg: int | None = None, method
     >>> round(lo, 3), round(hi, 3)
     (0.708, 0.931)
     """
-    level = _check_level(level)
+    level = check_level(level)
     if not (0.0 <= float(auc) <= 1.0) or not np.isfinite(auc):
         raise InputError(f"auc must lie in [0, 1], got {auc!r}")
     if method == "exact":
@@ -636,7 +625,7 @@ def auc_ci_from_summary(auc: float, n_pos: int, n_neg: int | None = None, method
         if n_neg is None:
             raise InputError("method='hanley' needs both n_pos and n_neg")
         se = hanley_se(float(auc), int(n_pos), int(n_neg))
-        z = sps.norm.ppf(1 - (1 - level) / 2)
+        z = z_value(level)
         return max(0.0, auc - z * se), min(1.0, auc + z * se)
     raise InputError(f"method must be 'exact' or 'hanley', got {method!r}")
 
@@ -652,7 +641,7 @@ def hanley_se(a: float, n_pos: int, n_neg: int) -> float:
 
 
 def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot: int = 2000,
-            seed: Any = None, direction: str = "auto", na: str = "raise", scheduler: Any = None,
+            seed: Any = 0, direction: str = "auto", na: str = "raise", scheduler: Any = None,
             engine: str | None = None, event: Any = None, partial: Any = None, focus: str = "specificity",
             correct: bool = False) -> AUCResult:
     """Area under the ROC curve with a confidence interval.
@@ -708,7 +697,7 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
     """
     if ci not in _CI_METHODS:
         raise InputError(f"ci must be one of {_CI_METHODS}, got {ci!r}")
-    level = _check_level(level)
+    level = check_level(level)
     _check_direction(direction)
     part = _check_partial(partial, focus, correct)
     if part is not None and ci != "bootstrap":
@@ -722,8 +711,8 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
         raise InputError(
             f"ci='{ci}' needs at least 2 cases and 2 controls; there are {n_pos} case(s) and {n_neg} control(s)"
         )
-    if ci == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
-        raise InputError(f"n_boot must be an integer >= 100 for a percentile interval, got {n_boot!r}")
+    if ci == "bootstrap":
+        check_n_boot(n_boot, minimum=100, why="a percentile interval")
 
     if eng == "r":
         from .. import r_bridge
@@ -751,10 +740,10 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
         var = _delong_var(v10, v01)
         lo = hi = float("nan")
         if ci == "delong":
-            z = sps.norm.ppf(1 - (1 - level) / 2)
+            z = z_value(level)
             lo, hi = max(0.0, auc - z * math.sqrt(var)), min(1.0, auc + z * math.sqrt(var))
         elif ci == "bootstrap":
-            lo, hi = _percentile(_boot_aucs(yy, so, int(n_boot), seed, scheduler), level)
+            lo, hi = percentile_interval(_boot_aucs(yy, so, int(n_boot), seed, scheduler), level)
     announce_direction("roc_auc", direction, d)
     if ci in ("exact", "hanley"):
         lo, hi = auc_ci_from_summary(auc, n_pos, n_neg, method=ci, level=level)
@@ -984,10 +973,10 @@ def _operating_points(y: Any, score: Any, given: str, values: Any, ci: str | Non
         raise InputError(f"reading must be one of {_READINGS}, got {reading!r}")
     if ci not in (None, "bootstrap"):
         raise InputError(f"ci must be 'bootstrap' or None, got {ci!r}")
-    level = _check_level(level)
+    level = check_level(level)
     _check_direction(direction)
-    if ci == "bootstrap" and (not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 100):
-        raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    if ci == "bootstrap":
+        check_n_boot(n_boot, minimum=100, why="a percentile interval")
     eng = resolve_engine(engine)
     c = _clean(y, {"score": score}, na, event=event, function=function,
                min_per_class=2 if ci == "bootstrap" else 1)
@@ -1050,7 +1039,7 @@ def _operating_points(y: Any, score: Any, given: str, values: Any, ci: str | Non
                 return res
 
             reps = run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler, desc=f"bootstrap {other}")
-            bounds = np.array([_percentile(reps[:, j], level) for j in range(len(vals))])
+            bounds = np.array([percentile_interval(reps[:, j], level) for j in range(len(vals))])
             lo, hi = bounds[:, 0], bounds[:, 1]
     label = ("pROC coords: interpolated between curve points" if reading == "interpolated"
              else f"achievable cut-off: best {other} among cut-offs with {given} >= target")
@@ -1063,7 +1052,7 @@ def _operating_points(y: Any, score: Any, given: str, values: Any, ci: str | Non
 
 
 def sensitivity_at(y: Any, score: Any, specificity: Any = (0.8, 0.9, 0.95), ci: str | None = "bootstrap",
-                   level: float = 0.95, n_boot: int = 2000, seed: Any = None, reading: str = "interpolated",
+                   level: float = 0.95, n_boot: int = 2000, seed: Any = 0, reading: str = "interpolated",
                    direction: str = "auto", na: str = "raise", scheduler: Any = None, engine: str | None = None,
                    event: Any = None) -> OperatingPointResult:
     """Sensitivity at fixed specificities, with stratified bootstrap CIs (pROC ``ci.se``).
@@ -1098,7 +1087,7 @@ def sensitivity_at(y: Any, score: Any, specificity: Any = (0.8, 0.9, 0.95), ci: 
 
 
 def specificity_at(y: Any, score: Any, sensitivity: Any = (0.8, 0.9, 0.95), ci: str | None = "bootstrap",
-                   level: float = 0.95, n_boot: int = 2000, seed: Any = None, reading: str = "interpolated",
+                   level: float = 0.95, n_boot: int = 2000, seed: Any = 0, reading: str = "interpolated",
                    direction: str = "auto", na: str = "raise", scheduler: Any = None, engine: str | None = None,
                    event: Any = None) -> OperatingPointResult:
     """Specificity at fixed sensitivities, with stratified bootstrap CIs (pROC ``ci.sp`` and
@@ -1196,7 +1185,7 @@ def _venkatraman(y1, s1, y2, s2, paired, n_boot, seed, scheduler) -> tuple[float
 
 
 def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, method: str = "delong",
-             y2: Any = None, n_boot: int = 2000, seed: Any = None, level: float = 0.95,
+             y2: Any = None, n_boot: int = 2000, seed: Any = 0, level: float = 0.95,
              direction: str = "auto", na: str = "raise", scheduler: Any = None,
              engine: str | None = None, event: Any = None, alternative: str = "two.sided",
              specificity: float | None = None, sensitivity: float | None = None, partial: Any = None,
@@ -1239,7 +1228,7 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
     methods = ("delong", "bootstrap", "venkatraman", "sensitivity", "specificity")
     if method not in methods:
         raise InputError(f"method must be one of {methods}, got {method!r}")
-    level = _check_level(level)
+    level = check_level(level)
     _check_direction(direction)
     _check_alternative(alternative)
     part = _check_partial(partial, focus, correct)
@@ -1254,8 +1243,8 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
         paired = y2 is None
     if paired and y2 is not None:
         raise InputError("paired=True compares two scores on the same subjects: drop y2, or pass paired=False")
-    if method != "delong" and (not isinstance(n_boot, (int, np.integer)) or n_boot < 100):
-        raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    if method != "delong":
+        check_n_boot(n_boot, minimum=100, why=f"method='{method}'")
     if paired:
         c = _clean(y, {"score1": score1, "score2": score2}, na, min_per_class=2, event=event, function="roc_test")
         ya = yb = c.y
@@ -1330,7 +1319,7 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
                 sig = math.sqrt(max(var, 0.0))
                 stat = _safe_ratio(a1 - a2, sig)
                 p = _p_value(stat, alternative)
-                zq = sps.norm.ppf(1 - (1 - level) / 2)
+                zq = z_value(level)
                 lo, hi = (a1 - a2) - zq * sig, (a1 - a2) + zq * sig
                 ci_source = "DeLong (pROC conf.int)"
             else:
@@ -1362,7 +1351,7 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
             sd = float(np.std(diffs, ddof=1))
             stat = _safe_ratio(e1 - e2, sd)
             p = _p_value(stat, alternative)
-            lo, hi = _percentile(diffs, level)
+            lo, hi = percentile_interval(diffs, level)
             ci_source = "percentile bootstrap of the difference"
     if e1 != e1 and fixed_at is None:
         e1, e2 = a1, a2
@@ -1447,7 +1436,7 @@ def _safe_ratio(num: float, den: float) -> float:
 
 # =========================================================================== k models
 def compare_aucs(y: Any, scores: Mapping[str, Any], method: str = "delong", p_adjust: str | None = "holm",
-                 level: float = 0.95, n_boot: int = 2000, seed: Any = None, direction: str = "auto",
+                 level: float = 0.95, n_boot: int = 2000, seed: Any = 0, direction: str = "auto",
                  na: str = "raise", scheduler: Any = None, engine: str | None = None,
                  event: Any = None) -> AUCComparison:
     """AUCs of k >= 2 models on the same subjects, each vs 0.5 and every pair against each other.
@@ -1460,12 +1449,10 @@ def compare_aucs(y: Any, scores: Mapping[str, Any], method: str = "delong", p_ad
     """
     if not isinstance(scores, Mapping) or len(scores) < 2:
         raise InputError("scores must be a dict {model name: score} with at least two models")
-    if p_adjust not in (None, "holm", "fdr_bh", "bonferroni"):
-        raise InputError(f"p_adjust must be 'holm', 'fdr_bh', 'bonferroni' or None, got {p_adjust!r}")
+    p_adjust = p_adjust_method(p_adjust, allow_none=True)
     eng = resolve_engine(engine)
     c = _clean(y, {str(k): v for k, v in scores.items()}, na, min_per_class=2, event=event, function="compare_aucs")
     names = list(c.scores)
-    ss = np.random.SeedSequence(seed) if seed is not None else None
     rows = []
     for k in names:
         r = roc_auc(c.y, c.scores[k], ci="delong", level=level, direction=direction, engine=eng)
@@ -1475,9 +1462,9 @@ def compare_aucs(y: Any, scores: Mapping[str, Any], method: str = "delong", p_ad
     models = pd.DataFrame(rows)
     pair_rows = []
     pairs = list(combinations(names, 2))
-    child = ss.spawn(len(pairs)) if ss is not None else [None] * len(pairs)
+    child = child_seeds(seed, len(pairs))
     for (a, b), s_ in zip(pairs, child):
-        pair_seed = None if s_ is None else int(s_.generate_state(1)[0] % (2**31 - 1))  # valid R seed
+        pair_seed = None if s_ is None else r_seed(s_)  # valid R seed
         t = roc_test(c.y, c.scores[a], c.scores[b], paired=True, method=method, n_boot=n_boot, seed=pair_seed,
                      level=level, direction=direction, scheduler=scheduler, engine=eng)
         pair_rows.append({"model1": a, "model2": b, "auc1": t.auc1, "auc2": t.auc2, "difference": t.difference,
@@ -1487,9 +1474,7 @@ def compare_aucs(y: Any, scores: Mapping[str, Any], method: str = "delong", p_ad
     if p_adjust is None:
         pairs_df["p_adjusted"] = pairs_df["p_value"]
     else:
-        from statsmodels.stats.multitest import multipletests
-
-        pairs_df["p_adjusted"] = multipletests(pairs_df["p_value"].to_numpy(), method=p_adjust)[1]
+        pairs_df["p_adjusted"] = adjust_p(pairs_df["p_value"].to_numpy(), p_adjust)
     pairs_df["p_adjust"] = p_adjust or "none"
     pairs_df["method"] = method
     if c.n_dropped:
@@ -1515,7 +1500,7 @@ def _hand_till(labels: np.ndarray, probs: np.ndarray, classes: Sequence[Any]) ->
 
 
 def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, n_boot: int = 0,
-                   seed: Any = None, scheduler: Any = None, engine: str | None = None, levels: Any = None,
+                   seed: Any = 0, scheduler: Any = None, engine: str | None = None, levels: Any = None,
                    direction: str = "auto") -> MulticlassAUCResult:
     """Hand & Till (Machine Learning 2001;45:171-86) multiclass AUC and one-vs-rest AUCs.
 
@@ -1609,7 +1594,7 @@ def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, 
                 out[b] = _hand_till(str_labels[idx], P[idx], str_classes)[0]
             return out
 
-        lo, hi = _percentile(run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler), _check_level(level))
+        lo, hi = percentile_interval(run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler), check_level(level))
     return MulticlassAUCResult(auc=auc, ci_low=lo, ci_high=hi, pairs=pairs, one_vs_rest=pd.DataFrame(ovr),
                                classes=tuple(str_classes), method="hand-till", engine=eng,
                                n_boot=int(n_boot) or None)
@@ -1620,12 +1605,11 @@ def _multiclass_univariate(y: Any, score: Any, ci: str, level: float, n_boot: in
     """pROC ``multiclass.roc(response, predictor)`` with one numeric predictor."""
     from ._core import as_numeric, ordered_levels
 
-    level = _check_level(level)
+    level = check_level(level)
     _check_direction(direction)
     if ci not in ("delong", "bootstrap"):
         raise InputError(f"ci must be 'delong' or 'bootstrap' for the pairwise AUCs, got {ci!r}")
-    if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 0 or 0 < n_boot < 100:
-        raise InputError(f"n_boot must be 0 (no CI for the multiclass AUC) or an integer >= 100, got {n_boot!r}")
+    check_n_boot(n_boot, minimum=100, optional=True, why="a percentile interval of the multiclass AUC")
     _refuse_text(score, "score")
     y, score = align(("y", y), ("score", score))
     s = as_numeric(score, "score")
@@ -1699,8 +1683,25 @@ def _multiclass_univariate(y: Any, score: Any, ci: str, level: float, n_boot: in
                 res[b] = tot / len(pairs)
             return res
 
-        lo, hi = _percentile(run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler,
+        lo, hi = percentile_interval(run_replicates(fn, int(n_boot), seed=seed, scheduler=scheduler,
                                             desc="bootstrap multiclass AUC"), level)
     return MulticlassAUCResult(auc=auc, ci_low=lo, ci_high=hi, pairs=pairs_df,
                                one_vs_rest=pd.DataFrame(columns=["class", "auc", "ci_low", "ci_high"]),
                                classes=tuple(names), method="univariate", engine=eng, n_boot=int(n_boot) or None)
+
+
+# Helpers the other ROC modules (diagnostics, roc_variance, roc_power, external) share, under public
+# names: no module imports another's private names. The definitions above stay where they are.
+best_youden = _best_youden
+check_direction = _check_direction
+check_partial = _check_partial
+clean_scores = _clean
+curve_points = _curve_points
+delong_placements = _delong_placements
+delong_var = _delong_var
+FastAUC = _FastAUC
+oriented = _oriented
+partial_auc = _partial_auc
+refuse_text = _refuse_text
+sesp = _sesp
+stratified_draw = _stratified_draw

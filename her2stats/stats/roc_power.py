@@ -129,7 +129,7 @@ def power_roc_test(auc: Any = None, reference: float = 0.5, *, y: Any = None, sc
                    params: Mapping[str, float] | None = None, n_cases: float | None = None,
                    n_controls: float | None = None, ratio: float | None = None, power: float | None = None,
                    alpha: float = 0.05, alternative: str = "two.sided", method: str = "delong",
-                   r_cases: float = 0.0, r_controls: float = 0.0, n_boot: int = 2000, seed: Any = None,
+                   r_cases: float = 0.0, r_controls: float = 0.0, n_boot: int = 2000, seed: Any = 0,
                    direction: str = "auto", na: str = "raise", scheduler: Any = None, engine: str | None = None,
                    event: Any = None) -> PowerResult:
     """Power of an ROC study, or the number of cases it needs (pROC ``power.roc.test``).
@@ -266,7 +266,10 @@ def _r_power(fname: str, **kwargs: Any) -> Any:
 
 def _from_data(y, score1, score2, power, ratio, alpha, alternative, z_alpha, method, n_boot, seed, direction, na,
                scheduler, eng, event) -> PowerResult:
-    from .roc import _clean, _oriented, _delong_placements, resolve_direction
+    from .roc import clean_scores as _clean
+    from .roc import delong_placements as _delong_placements
+    from .roc import oriented as _oriented
+    from .roc import resolve_direction
 
     if score2 is None:
         c = _clean(y, {"score1": score1}, na, min_per_class=2, event=event, function="power_roc_test")
@@ -290,7 +293,8 @@ def _from_data(y, score1, score2, power, ratio, alpha, alternative, z_alpha, met
                            solved_for="n" if power is not None else "power", method="obuchowski (AUC)", engine=eng,
                            auc1=theta, reference=0.5, delta=theta - 0.5)
     if eng == "r":
-        from .roc import _check_direction, _clean
+        from .roc import check_direction as _check_direction
+        from .roc import clean_scores as _clean
 
         if method not in ("delong", "bootstrap", "obuchowski"):
             raise InputError(f"method must be one of ('delong', 'bootstrap', 'obuchowski'), got {method!r}")

@@ -39,19 +39,17 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..resampling import run_replicates
 from ..results import Result
-from .roc import (
-    _check_direction,
-    _check_partial,
-    _clean,
-    _delong_placements,
-    _delong_var,
-    _FastAUC,
-    _oriented,
-    _partial_auc,
-    _sesp,
-    _stratified_draw,
-    resolve_direction,
-)
+from .roc import FastAUC as _FastAUC
+from .roc import check_direction as _check_direction
+from .roc import check_partial as _check_partial
+from .roc import clean_scores as _clean
+from .roc import delong_placements as _delong_placements
+from .roc import delong_var as _delong_var
+from .roc import oriented as _oriented
+from .roc import partial_auc as _partial_auc
+from .roc import resolve_direction
+from .roc import sesp as _sesp
+from .roc import stratified_draw as _stratified_draw
 from .roc_smooth import binormal_fit
 
 __all__ = ["AUCVarianceResult", "AUCCovarianceResult", "auc_var", "auc_cov"]
@@ -223,7 +221,7 @@ def _replicates(y: np.ndarray, scores: list[np.ndarray], part, focus, correct, n
 
 # =========================================================================== public API
 def auc_var(y: Any, score: Any, method: str = "delong", partial: Any = None, focus: str = "specificity",
-            correct: bool = False, n_boot: int = 2000, seed: Any = None, direction: str = "auto", na: str = "raise",
+            correct: bool = False, n_boot: int = 2000, seed: Any = 0, direction: str = "auto", na: str = "raise",
             scheduler: Any = None, engine: str | None = None, event: Any = None) -> AUCVarianceResult:
     """Variance of the AUC (or partial AUC) by DeLong, the bootstrap or Obuchowski (pROC ``var``).
 
@@ -272,7 +270,7 @@ def auc_var(y: Any, score: Any, method: str = "delong", partial: Any = None, foc
 
 
 def auc_cov(y: Any, score1: Any, score2: Any, method: str = "delong", partial: Any = None, focus: str = "specificity",
-            correct: bool = False, n_boot: int = 2000, seed: Any = None, direction: str = "auto", na: str = "raise",
+            correct: bool = False, n_boot: int = 2000, seed: Any = 0, direction: str = "auto", na: str = "raise",
             scheduler: Any = None, engine: str | None = None, event: Any = None) -> AUCCovarianceResult:
     """Covariance of the AUCs (or partial AUCs) of two scores on the same subjects (pROC ``cov``).
 

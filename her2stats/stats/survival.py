@@ -33,6 +33,7 @@ from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core
+from ._core import renamed_args
 from ._names import check_column_names, check_unique_labels
 
 __all__ = [
@@ -132,8 +133,8 @@ class RatioCIConsistency(Result):
     """Whether a published ratio, its CI and its p-value agree under the log-normal (Wald) model."""
 
     ratio: float
-    lower: float
-    upper: float
+    ci_low: float
+    ci_high: float
     p_reported: float
     level: float
     se_log: float
@@ -150,26 +151,27 @@ class RatioCIConsistency(Result):
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{
-            "ratio": self.ratio, "lower": self.lower, "upper": self.upper, "p_reported": self.p_reported,
+            "ratio": self.ratio, "ci_low": self.ci_low, "ci_high": self.ci_high, "p_reported": self.p_reported,
             "ratio_from_ci": self.ratio_from_ci, "se_log": self.se_log, "p_from_ci": self.p_from_ci,
             "p_min": self.p_interval[0], "p_max": self.p_interval[1],
             "ratio_consistent": self.ratio_consistent, "p_consistent": self.p_consistent,
         }])
 
 
-def check_ratio_ci_p(ratio: float, lower: float, upper: float, p: float, level: float = 0.95,
+@renamed_args(lower="ci_low", upper="ci_high")
+def check_ratio_ci_p(ratio: float, ci_low: float, ci_high: float, p: float, level: float = 0.95,
                      decimals: int | None = None, p_decimals: int | None = None) -> RatioCIConsistency:
     """Check that a reported ratio (HR, OR, RR), its CI and its p-value agree.
 
-    Under the Wald model on the log scale, ``log(upper) - log(lower) = 2 z se`` and the ratio is
+    Under the Wald model on the log scale, ``log(ci_high) - log(ci_low) = 2 z se`` and the ratio is
     the geometric mean of the limits; ``p = 2 (1 - Phi(|log ratio| / se))``. Rounding of the
     printed numbers is propagated: every combination of the limits +- half a unit in the last
     printed digit gives an interval of p-values, and the reported p must fall in it (after
-    rounding to ``p_decimals``). The ratio must lie within rounding of ``sqrt(lower * upper)``.
+    rounding to ``p_decimals``). The ratio must lie within rounding of ``sqrt(ci_low * ci_high)``.
 
     Parameters
     ----------
-    ratio, lower, upper : printed ratio and CI limits (all > 0).
+    ratio, ci_low, ci_high : printed ratio and CI limits (all > 0).
     p : printed p-value.
     level : confidence level of the interval.
     decimals : decimals printed for ratio/limits (inferred from the numbers when None; pass it
@@ -183,11 +185,11 @@ def check_ratio_ci_p(ratio: float, lower: float, upper: float, p: float, level: 
     >>> check_ratio_ci_p(0.175, 0.038, 0.792, 0.024).consistent
     True
     """
-    for name, v in (("ratio", ratio), ("lower", lower), ("upper", upper)):
+    for name, v in (("ratio", ratio), ("ci_low", ci_low), ("ci_high", ci_high)):
         if not (isinstance(v, (int, float, np.floating, np.integer)) and v > 0 and math.isfinite(v)):
             raise InputError(f"{name} must be a positive finite number, got {v!r}")
-    if not lower <= ratio <= upper:
-        raise InputError(f"ratio {ratio} is not inside its CI [{lower}, {upper}]")
+    if not ci_low <= ratio <= ci_high:
+        raise InputError(f"ratio {ratio} is not inside its CI [{ci_low}, {ci_high}]")
     if not 0 < p <= 1:
         raise InputError(f"p must be in (0, 1], got {p!r}")
 
@@ -197,17 +199,17 @@ def check_ratio_ci_p(ratio: float, lower: float, upper: float, p: float, level: 
             return 10
         return max(len(s.split(".")[1].rstrip("0")) if "." in s else 0, 0)
 
-    d = decimals if decimals is not None else max(_dec(ratio), _dec(lower), _dec(upper))
+    d = decimals if decimals is not None else max(_dec(ratio), _dec(ci_low), _dec(ci_high))
     pd_ = p_decimals if p_decimals is not None else _dec(p)
     z = sps.norm.ppf(0.5 + level / 2)
     half = 0.5 * 10.0 ** (-d)
-    se = (math.log(upper) - math.log(lower)) / (2 * z)
-    center = math.sqrt(lower * upper)
+    se = (math.log(ci_high) - math.log(ci_low)) / (2 * z)
+    center = math.sqrt(ci_low * ci_high)
     p_center = 2 * sps.norm.sf(abs(math.log(ratio)) / se)
     ps = []
     ratios_from_ci = []
-    for lo in (max(lower - half, 1e-12), lower + half):
-        for hi in (upper - half, upper + half):
+    for lo in (max(ci_low - half, 1e-12), ci_low + half):
+        for hi in (ci_high - half, ci_high + half):
             if hi <= lo:
                 continue
             s = (math.log(hi) - math.log(lo)) / (2 * z)
@@ -220,7 +222,7 @@ def check_ratio_ci_p(ratio: float, lower: float, upper: float, p: float, level: 
     p_half = 0.5 * 10.0 ** (-pd_)
     p_ok = (p_lo - p_half) <= p <= (p_hi + p_half)
     r_ok = (min(ratios_from_ci) - half) <= ratio <= (max(ratios_from_ci) + half)
-    return RatioCIConsistency(ratio=float(ratio), lower=float(lower), upper=float(upper), p_reported=float(p),
+    return RatioCIConsistency(ratio=float(ratio), ci_low=float(ci_low), ci_high=float(ci_high), p_reported=float(p),
                               level=level, se_log=se, ratio_from_ci=center, p_from_ci=p_center,
                               p_interval=(p_lo, p_hi), ratio_consistent=bool(r_ok), p_consistent=bool(p_ok))
 
@@ -300,8 +302,8 @@ def _km_median(table: pd.DataFrame, p: float = 0.5) -> tuple[float, float, float
     x = np.concatenate([[0.0], table["time"].to_numpy()])
     q = _findq(x, np.concatenate([[0.0], 1 - table["survival"].to_numpy()]), p)
     # the lower band falls to 0.5 first: it gives the lower limit of the median
-    lo = _findq(x, np.concatenate([[0.0], 1 - table["lower"].to_numpy()]), p)
-    hi = _findq(x, np.concatenate([[0.0], 1 - table["upper"].to_numpy()]), p)
+    lo = _findq(x, np.concatenate([[0.0], 1 - table["ci_low"].to_numpy()]), p)
+    hi = _findq(x, np.concatenate([[0.0], 1 - table["ci_high"].to_numpy()]), p)
     return q, lo, hi
 
 
@@ -399,10 +401,10 @@ def logrank_test(df: pd.DataFrame, duration: str, event: str, group: str, engine
 class KaplanMeierResult(Result):
     """Kaplan-Meier curves (one per group) with pointwise CIs and median survival with CI."""
 
-    table: pd.DataFrame      # group, time, n_risk, n_event, n_censor, survival, std_err, lower, upper
-    medians: pd.DataFrame    # group, n, events, median, lower, upper
+    table: pd.DataFrame      # group, time, n_risk, n_event, n_censor, survival, std_err, ci_low, ci_high
+    medians: pd.DataFrame    # group, n, events, median, ci_low, ci_high
     conf_type: str
-    conf_level: float
+    level: float
     group: str | None
     n: int
     n_excluded: int
@@ -423,11 +425,11 @@ class KaplanMeierResult(Result):
                 k = np.searchsorted(tt, x, side="left")   # at risk at x: follow-up >= x
                 n_risk = float(tab["n_risk"].iloc[k]) if k < len(tab) else 0.0
                 if j < 0:
-                    rows.append({"group": g, "time": x, "survival": 1.0, "lower": 1.0, "upper": 1.0, "n_risk": n_risk})
+                    rows.append({"group": g, "time": x, "survival": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n_risk": n_risk})
                 else:
                     r = tab.iloc[j]
-                    rows.append({"group": g, "time": x, "survival": r["survival"], "lower": r["lower"],
-                                 "upper": r["upper"], "n_risk": n_risk})
+                    rows.append({"group": g, "time": x, "survival": r["survival"], "ci_low": r["ci_low"],
+                                 "ci_high": r["ci_high"], "n_risk": n_risk})
         return pd.DataFrame(rows)
 
     def plot(self, ax: Any = None, risk_table: bool = True, ci: bool = True, risk_times: Sequence[float] | None = None,
@@ -449,8 +451,8 @@ class KaplanMeierResult(Result):
             label = "all" if g is None or (isinstance(g, float) and np.isnan(g)) else f"{self.group}={g}"
             ax.step(x, y, where="post", color=c, label=label)
             if ci:
-                lo = np.concatenate([[1.0], tab["lower"].to_numpy()])
-                hi = np.concatenate([[1.0], tab["upper"].to_numpy()])
+                lo = np.concatenate([[1.0], tab["ci_low"].to_numpy()])
+                hi = np.concatenate([[1.0], tab["ci_high"].to_numpy()])
                 ax.fill_between(x, lo, hi, step="post", color=c, alpha=0.15, linewidth=0)
             cens = tab[tab["n_censor"] > 0]
             ax.plot(cens["time"], cens["survival"], "|", color=c, markersize=6)
@@ -485,8 +487,9 @@ class KaplanMeierResult(Result):
         return ax
 
 
+@renamed_args(conf_level="level")
 def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None = None, conf_type: str = "log",
-                 conf_level: float = 0.95, engine: str | None = None) -> KaplanMeierResult:
+                 level: float = 0.95, engine: str | None = None) -> KaplanMeierResult:
     """Kaplan-Meier survival curves with Greenwood CIs and median survival (``survfit`` parity).
 
     ``S(t) = prod_{t_j <= t} (1 - d_j / n_j)``; ``se(log S) = sqrt(sum d_j / (n_j (n_j - d_j)))``
@@ -498,13 +501,13 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
     Examples
     --------
     >>> lung = pd.read_csv("tests/data/lung.csv").assign(dead=lambda d: d.status - 1)
-    >>> kaplan_meier(lung, "time", "dead", "sex").medians[["group", "median", "lower", "upper"]]
+    >>> kaplan_meier(lung, "time", "dead", "sex").medians[["group", "median", "ci_low", "ci_high"]]
     ... # R: survfit(Surv(time, status) ~ sex, lung): 270 (212-310) and 426 (348-550)
     """
     if conf_type not in ("log", "log-log", "plain"):
         raise InputError(f"conf_type must be 'log', 'log-log' or 'plain', got {conf_type!r}")
-    if not 0 < conf_level < 1:
-        raise InputError(f"conf_level must be in (0, 1), got {conf_level!r}")
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1), got {level!r}")
     sub, t, e, n_excl = _survival_frame(df, duration, event, [group] if group else [], function="kaplan_meier")
     eng = resolve_engine(engine)
     if group is not None:
@@ -517,7 +520,7 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
 
         r_bridge.require("survival")
         out = r_bridge.call("h2s_kaplan_meier", time=t, event=e, group=codes.astype(int) + 1,
-                            conf_type=conf_type, conf_level=conf_level)
+                            conf_type=conf_type, conf_level=level)
         tab = out["table"]
         med = out["medians"]
         for gi, lev in enumerate(levels):
@@ -526,22 +529,22 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
             tables.append(part)
             m = med[med["group"] == gi + 1].iloc[0]
             med_rows.append({"group": lev, "n": int(m["n"]), "events": int(m["events"]), "median": m["median"],
-                             "lower": m["lower"], "upper": m["upper"]})
+                             "ci_low": m["ci_low"], "ci_high": m["ci_high"]})
     else:
         for gi, lev in enumerate(levels):
             mask = codes == gi
             part = _km_table(t[mask], e[mask])
-            part["lower"], part["upper"] = _km_ci(part["survival"].to_numpy(), part["std_err"].to_numpy(),
-                                                  conf_type, conf_level)
+            part["ci_low"], part["ci_high"] = _km_ci(part["survival"].to_numpy(), part["std_err"].to_numpy(),
+                                                  conf_type, level)
             part.insert(0, "group", lev)
             tables.append(part)
             q, lo, hi = _km_median(part)
             med_rows.append({"group": lev, "n": int(mask.sum()), "events": int(e[mask].sum()), "median": q,
-                             "lower": lo, "upper": hi})
+                             "ci_low": lo, "ci_high": hi})
     table = pd.concat(tables, ignore_index=True)
     medians = pd.DataFrame(med_rows)
     lr = logrank_test(sub, duration, event, group, engine=eng) if group is not None else None
-    return KaplanMeierResult(table=table, medians=medians, conf_type=conf_type, conf_level=conf_level, group=group,
+    return KaplanMeierResult(table=table, medians=medians, conf_type=conf_type, level=level, group=group,
                              n=len(sub), n_excluded=n_excl, engine=eng, logrank=lr)
 
 
@@ -891,7 +894,7 @@ class CoxModel(Result):
         se = self.se
         z = self.params / se
         return pd.DataFrame({"coef": self.params, "se": se, "HR": np.exp(self.params),
-                             "lower": np.exp(self.params - _Z975 * se), "upper": np.exp(self.params + _Z975 * se),
+                             "ci_low": np.exp(self.params - _Z975 * se), "ci_high": np.exp(self.params + _Z975 * se),
                              "z": z, "p_value": 2 * sps.norm.sf(np.abs(z))})
 
     def linear_predictor(self, df: pd.DataFrame) -> np.ndarray:
@@ -1070,8 +1073,8 @@ class ConcordanceResult(Result):
 
     concordance: float
     se: float
-    lower: float
-    upper: float
+    ci_low: float
+    ci_high: float
     concordant: float
     discordant: float
     tied_x: float
@@ -1079,11 +1082,11 @@ class ConcordanceResult(Result):
     tied_xy: float
     n: int
     engine: str
-    conf_level: float = 0.95
+    level: float = 0.95
     method: str = "Harrell"
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"C": self.concordance, "se": self.se, "lower": self.lower, "upper": self.upper,
+        return pd.DataFrame([{"C": self.concordance, "se": self.se, "ci_low": self.ci_low, "ci_high": self.ci_high,
                               "concordant": self.concordant, "discordant": self.discordant, "tied_x": self.tied_x,
                               "tied_y": self.tied_y, "tied_xy": self.tied_xy, "n": self.n}])
 
@@ -1124,7 +1127,8 @@ def _concordance_numpy(t: np.ndarray, e: np.ndarray, risk: np.ndarray, event_wei
     return {"concordance": (somer + 1) / 2, "var": float(np.sum(dfbeta ** 2)) / 4, "count": counts}
 
 
-def concordance_index(time: Any, event: Any, score: Any, score_type: str = "risk", conf_level: float = 0.95,
+@renamed_args(conf_level="level")
+def concordance_index(time: Any, event: Any, score: Any, score_type: str = "risk", level: float = 0.95,
                       engine: str | None = None) -> ConcordanceResult:
     """Harrell's concordance index with its infinitesimal-jackknife SE (``survival::concordance``).
 
@@ -1171,10 +1175,10 @@ def concordance_index(time: Any, event: Any, score: Any, score_type: str = "risk
         out = _concordance_numpy(t, e, risk)
         c, var, counts = out["concordance"], out["var"], out["count"]
     se = math.sqrt(var)
-    z = sps.norm.ppf(0.5 + conf_level / 2)
-    return ConcordanceResult(concordance=c, se=se, lower=c - z * se, upper=c + z * se, concordant=counts[0],
+    z = sps.norm.ppf(0.5 + level / 2)
+    return ConcordanceResult(concordance=c, se=se, ci_low=c - z * se, ci_high=c + z * se, concordant=counts[0],
                              discordant=counts[1], tied_x=counts[2], tied_y=counts[3], tied_xy=counts[4], n=len(t),
-                             engine=eng, conf_level=conf_level)
+                             engine=eng, level=level)
 
 
 # =========================================================================== cox()
@@ -1250,7 +1254,7 @@ class CoxResult(Result):
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.45 * len(s) + 1.2))
         y = np.arange(len(s))[::-1]
-        ax.errorbar(s["HR"], y, xerr=[s["HR"] - s["lower"], s["upper"] - s["HR"]], fmt="s", color="k", capsize=3)
+        ax.errorbar(s["HR"], y, xerr=[s["HR"] - s["ci_low"], s["ci_high"] - s["HR"]], fmt="s", color="k", capsize=3)
         ax.axvline(1, color="grey", linestyle="--", linewidth=1)
         ax.set_xscale("log")
         ax.set_yticks(y)
@@ -1347,8 +1351,9 @@ def _null_loglik(cd: _CoxData) -> float:
         _CoxData(cd.t, cd.e, np.zeros((len(cd.t), 1)), cd.ties).terms(np.zeros(1), need_info=False)["loglik"]
 
 
+@renamed_args(conf_level="level")
 def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], stepwise: str | None = None,
-        ties: str = "efron", conf_level: float = 0.95, engine: str | None = None, firth: bool = False) -> CoxResult:
+        ties: str = "efron", level: float = 0.95, engine: str | None = None, firth: bool = False) -> CoxResult:
     """Cox regression report: hazard ratios with CIs and Wald p-values, Harrell's C with CI,
     AIC, likelihood-ratio test and (via ``.ph_test()``) the cox.zph proportional-hazards test.
 
@@ -1395,7 +1400,7 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
                 raise InputError("stepwise selection removed every covariate (the null model has the lowest AIC)")
         else:
             selected, steps = _stepwise_numpy(sub, t, e, covariates, stepwise, ties)
-    zc = sps.norm.ppf(0.5 + conf_level / 2)
+    zc = sps.norm.ppf(0.5 + level / 2)
     if firth:
         model = _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth=True)
         beta, se = model.params, model.se
@@ -1447,14 +1452,14 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
     summary = pd.DataFrame({
         "term": beta.index, "covariate": [_term_of(model.design, c) for c in beta.index],
         "coef": beta.to_numpy(), "se": se.to_numpy(), "HR": np.exp(beta.to_numpy()),
-        "lower": np.exp(beta.to_numpy() - zc * se.to_numpy()), "upper": np.exp(beta.to_numpy() + zc * se.to_numpy()),
+        "ci_low": np.exp(beta.to_numpy() - zc * se.to_numpy()), "ci_high": np.exp(beta.to_numpy() + zc * se.to_numpy()),
         "z": z.to_numpy(), "p_value": 2 * sps.norm.sf(np.abs(z.to_numpy())),
         "reference": [_reference_of(model.design, c) for c in beta.index],
     })
     conc_se = math.sqrt(conc_var)
-    conc = ConcordanceResult(concordance=conc_c, se=conc_se, lower=conc_c - zc * conc_se, upper=conc_c + zc * conc_se,
+    conc = ConcordanceResult(concordance=conc_c, se=conc_se, ci_low=conc_c - zc * conc_se, ci_high=conc_c + zc * conc_se,
                              concordant=counts[0], discordant=counts[1], tied_x=counts[2], tied_y=counts[3],
-                             tied_xy=counts[4], n=len(sub), engine=eng, conf_level=conf_level)
+                             tied_xy=counts[4], n=len(sub), engine=eng, level=level)
     lr = 2 * (loglik - loglik0)
     return CoxResult(summary=summary, concordance=conc, aic=aic, loglik=loglik, loglik_null=loglik0, lr_statistic=lr,
                      lr_df=len(beta), lr_p_value=float(sps.chi2.sf(lr, len(beta))), n=len(sub),
@@ -1476,3 +1481,13 @@ def _reference_of(design: _Design, column: str) -> str | None:
     if term in design.levels:
         return str(design.levels[term][0])
     return None
+
+
+# Helpers the other time-to-event modules use, under public names (no module imports another's
+# private names); the definitions above stay where they are
+check_time_event = _check_time_event
+concordance_counts = _concordance_counts
+concordance_numpy = _concordance_numpy
+km_ci = _km_ci
+km_table = _km_table
+r_covariates = _r_covariates

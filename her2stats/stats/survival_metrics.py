@@ -46,7 +46,8 @@ from ..errors import InputError
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
-from .survival import _check_time_event, _concordance_counts, _concordance_numpy, _km_ci, _km_table
+from ._core import renamed_args, z_value
+from .survival import check_time_event, concordance_counts, concordance_numpy, km_ci, km_table
 
 __all__ = ["time_dependent_auc", "time_dependent_brier", "uno_concordance", "calibration_at_horizon", "TimeDependentAUC",
            "BrierResult", "UnoCResult", "HorizonCalibration"]
@@ -63,7 +64,7 @@ def _inputs(time: Any, event: Any, *others: Any, names: Sequence[str] = (),
     n = len(t_raw)
     if pd.isna(t_raw).any() or pd.isna(e_raw).any():
         raise InputError("time/event contain missing values; drop those rows first (and report how many)")
-    t, e = _check_time_event(t_raw, e_raw, "time", "event")
+    t, e = check_time_event(t_raw, e_raw, "time", "event")
     out = [t, e]
     for name, x in zip(names, others):
         if np.ndim(x) <= 1:
@@ -167,7 +168,7 @@ def _uno_weights(t, e, tau, left) -> np.ndarray:
 def _uno_c(t, e, r, tau, left) -> float:
     """Uno's C: comparable pairs (later times, or the same time and censored) weighted by the
     earlier event's ``1/G^2``; O(n log n) through the Fenwick-tree pair counts."""
-    counts, _ = _concordance_counts(t, e, r, event_weight=_uno_weights(t, e, tau, left))
+    counts, _ = concordance_counts(t, e, r, event_weight=_uno_weights(t, e, tau, left))
     den = counts[:3].sum()
     if den == 0:
         raise InputError("no comparable pairs for Uno's C (no events before tau with later follow-up)")
@@ -188,20 +189,13 @@ def _boot(fn, n: int, n_boot: int, seed, scheduler, width: int) -> np.ndarray:
     return run_replicates(chunk, int(n_boot), seed=seed, scheduler=scheduler, desc="survival metrics")
 
 
-def _percentile(boot: np.ndarray, conf_level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    alpha = (1 - conf_level) / 2
+def _percentile(boot: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     failed = int(np.isnan(boot).any(axis=1).sum())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)
+        lo, hi = _core.percentile_interval(boot, level, axis=0, skip_nan=True)
         sd = np.nanstd(boot, axis=0, ddof=1)
     return lo, hi, sd, failed
-
-
-def _check_boot(n_boot: Any) -> int:
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise InputError(f"n_boot must be an integer >= 0, got {n_boot!r}")
-    return int(n_boot)
 
 
 # --------------------------------------------------------------------------- results
@@ -209,14 +203,14 @@ def _check_boot(n_boot: Any) -> int:
 class TimeDependentAUC(Result):
     """Cumulative/dynamic AUC(t) per time with CI."""
 
-    table: pd.DataFrame  # time, auc, se, lower, upper, n_cases, n_controls
+    table: pd.DataFrame  # time, auc, se, ci_low, ci_high, n_cases, n_controls
     mean_auc: float      # AUC(t) averaged over the KM event distribution (scikit-survival's mean_auc)
     n: int
     n_boot: int
     n_boot_failed: int
     g_limit: str
     engine: str
-    conf_level: float = 0.95
+    level: float = 0.95
     method: str = "cumulative/dynamic IPCW (Uno 2007)"
 
     def to_frame(self) -> pd.DataFrame:
@@ -229,8 +223,8 @@ class TimeDependentAUC(Result):
             _, ax = plt.subplots(figsize=(5, 3.5))
         tab = self.table
         ax.plot(tab["time"], tab["auc"], "o-", color="C0")
-        if tab["lower"].notna().any():
-            ax.fill_between(tab["time"], tab["lower"], tab["upper"], color="C0", alpha=0.15, linewidth=0)
+        if tab["ci_low"].notna().any():
+            ax.fill_between(tab["time"], tab["ci_low"], tab["ci_high"], color="C0", alpha=0.15, linewidth=0)
         ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
         ax.set_xlabel("Time")
         ax.set_ylabel("AUC(t)")
@@ -242,14 +236,14 @@ class TimeDependentAUC(Result):
 class BrierResult(Result):
     """IPCW Brier score per time (with CI) and the integrated Brier score."""
 
-    table: pd.DataFrame  # time, brier, se, lower, upper
+    table: pd.DataFrame  # time, brier, se, ci_low, ci_high
     integrated: float | None
     n: int
     n_boot: int
     n_boot_failed: int
     g_limit: str
     engine: str
-    conf_level: float = 0.95
+    level: float = 0.95
     method: str = "IPCW Brier score (Graf 1999)"
 
     def to_frame(self) -> pd.DataFrame:
@@ -262,19 +256,19 @@ class UnoCResult(Result):
 
     concordance: float
     se: float
-    lower: float
-    upper: float
+    ci_low: float
+    ci_high: float
     tau: float | None
     n: int
     n_boot: int
     n_boot_failed: int
     g_limit: str
     engine: str
-    conf_level: float = 0.95
+    level: float = 0.95
     method: str = "Uno (IPCW, G^-2 weights)"
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"C": self.concordance, "se": self.se, "lower": self.lower, "upper": self.upper,
+        return pd.DataFrame([{"C": self.concordance, "se": self.se, "ci_low": self.ci_low, "ci_high": self.ci_high,
                               "tau": self.tau, "n": self.n}])
 
 
@@ -282,7 +276,7 @@ class UnoCResult(Result):
 class HorizonCalibration(Result):
     """Predicted vs Kaplan-Meier observed risk by ``horizon`` within groups of predicted risk."""
 
-    table: pd.DataFrame   # group, n, events, predicted, observed, lower, upper
+    table: pd.DataFrame   # group, n, events, predicted, observed, ci_low, ci_high
     horizon: float
     observed_overall: float
     expected_overall: float
@@ -300,9 +294,9 @@ class HorizonCalibration(Result):
             _, ax = plt.subplots(figsize=(4.5, 4.5))
         tab = self.table
         ax.errorbar(tab["predicted"], tab["observed"],
-                    yerr=[tab["observed"] - tab["lower"], tab["upper"] - tab["observed"]], fmt="o", color="C0",
+                    yerr=[tab["observed"] - tab["ci_low"], tab["ci_high"] - tab["observed"]], fmt="o", color="C0",
                     capsize=3)
-        top = max(1e-3, float(np.nanmax(tab[["predicted", "upper"]].to_numpy())) * 1.05)
+        top = max(1e-3, float(np.nanmax(tab[["predicted", "ci_high"]].to_numpy())) * 1.05)
         ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1)
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
@@ -312,8 +306,9 @@ class HorizonCalibration(Result):
 
 
 # --------------------------------------------------------------------------- public API
+@renamed_args(conf_level="level")
 def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float], n_boot: int = 0,
-                       seed: int | None = None, conf_level: float = 0.95, g_limit: str = "left",
+                       seed: int | None = 0, level: float = 0.95, g_limit: str = "left",
                        scheduler: Any = None, engine: str | None = None) -> TimeDependentAUC:
     """Cumulative/dynamic time-dependent AUC with IPCW (Uno 2007) at each of ``times``.
 
@@ -330,7 +325,7 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
     tt = _times(times, t, e)
     eng = resolve_engine(engine)
     left = _check_limit(g_limit, eng)
-    n_boot = _check_boot(n_boot)
+    n_boot = _core.check_n_boot(n_boot, optional=True)
     n_cases = [int(((t <= x) & (e == 1)).sum()) for x in tt]
     n_ctrl = [int((t > x).sum()) for x in tt]
     failed = 0
@@ -338,36 +333,37 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
         from .. import r_bridge
 
         r_bridge.require("riskRegression", "survival")
-        out = r_bridge.call("h2s_td_auc", time=t, event=e, risk=r, times=tt, conf_level=conf_level)
+        out = r_bridge.call("h2s_td_auc", time=t, event=e, risk=r, times=tt, conf_level=level)
         # one time point comes back from R as a scalar: keep one value per time
         auc, se = np.atleast_1d(np.asarray(out["auc"], float)), np.atleast_1d(np.asarray(out["se"], float))
-        lo, hi = np.atleast_1d(np.asarray(out["lower"], float)), np.atleast_1d(np.asarray(out["upper"], float))
+        lo, hi = np.atleast_1d(np.asarray(out["ci_low"], float)), np.atleast_1d(np.asarray(out["ci_high"], float))
     else:
         auc = _auc_at(t, e, r, tt, left)
         se = lo = hi = np.full(len(tt), np.nan)
         if n_boot:
             boot = _boot(lambda idx: _auc_at(t[idx], e[idx], r[idx], tt, left), len(t), n_boot, seed, scheduler, len(tt))
-            lo, hi, se, failed = _percentile(boot, conf_level)
+            lo, hi, se, failed = _percentile(boot, level)
     mean_auc = _mean_auc(t, e, tt, auc)
-    table = pd.DataFrame({"time": tt, "auc": auc, "se": se, "lower": lo, "upper": hi, "n_cases": n_cases,
+    table = pd.DataFrame({"time": tt, "auc": auc, "se": se, "ci_low": lo, "ci_high": hi, "n_cases": n_cases,
                           "n_controls": n_ctrl})
     return TimeDependentAUC(table=table, mean_auc=mean_auc, n=len(t), n_boot=n_boot if eng == "python" else 0,
-                            n_boot_failed=failed, g_limit=g_limit, engine=eng, conf_level=conf_level)
+                            n_boot_failed=failed, g_limit=g_limit, engine=eng, level=level)
 
 
 def _mean_auc(t, e, tt, auc) -> float:
     """AUC(t) weighted by the KM event-time distribution over ``times`` (scikit-survival)."""
     if len(tt) == 1:
         return float(auc[0])
-    km = _km_table(t, e)
+    km = km_table(t, e)
     j = np.searchsorted(km["time"].to_numpy(), tt, side="right") - 1
     s = np.where(j >= 0, km["survival"].to_numpy()[np.maximum(j, 0)], 1.0)
     d = -np.diff(np.concatenate([[1.0], s]))
     return float((auc * d).sum() / (1 - s[-1]))
 
 
+@renamed_args(conf_level="level")
 def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[float], n_boot: int = 0,
-                seed: int | None = None, conf_level: float = 0.95, g_limit: str = "left", scheduler: Any = None,
+                seed: int | None = 0, level: float = 0.95, g_limit: str = "left", scheduler: Any = None,
                 engine: str | None = None) -> BrierResult:
     """IPCW Brier score of predicted survival probabilities at ``times`` and, with two or more
     times, the integrated Brier score (trapezoid over ``times`` / their range, as scikit-survival).
@@ -385,31 +381,32 @@ def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[
         raise InputError(f"surv_prob must be survival probabilities in [0, 1]; found [{S.min():.4g}, {S.max():.4g}]")
     eng = resolve_engine(engine)
     left = _check_limit(g_limit, eng)
-    n_boot = _check_boot(n_boot)
+    n_boot = _core.check_n_boot(n_boot, optional=True)
     failed = 0
     if eng == "r":
         from .. import r_bridge
 
         r_bridge.require("riskRegression", "survival")
-        out = r_bridge.call("h2s_td_brier", time=t, event=e, risk=1 - S, times=tt, conf_level=conf_level)
+        out = r_bridge.call("h2s_td_brier", time=t, event=e, risk=1 - S, times=tt, conf_level=level)
         # one time point comes back from R as a scalar: keep one value per time
         bs, se = np.atleast_1d(np.asarray(out["brier"], float)), np.atleast_1d(np.asarray(out["se"], float))
-        lo, hi = np.atleast_1d(np.asarray(out["lower"], float)), np.atleast_1d(np.asarray(out["upper"], float))
+        lo, hi = np.atleast_1d(np.asarray(out["ci_low"], float)), np.atleast_1d(np.asarray(out["ci_high"], float))
     else:
         bs = _brier_at(t, e, S, tt, left)
         se = lo = hi = np.full(len(tt), np.nan)
         if n_boot:
             boot = _boot(lambda idx: _brier_at(t[idx], e[idx], S[idx], tt, left), len(t), n_boot, seed, scheduler,
                          len(tt))
-            lo, hi, se, failed = _percentile(boot, conf_level)
+            lo, hi, se, failed = _percentile(boot, level)
     ibs = float(np.trapezoid(bs, tt) / (tt[-1] - tt[0])) if len(tt) >= 2 else None
-    table = pd.DataFrame({"time": tt, "brier": bs, "se": se, "lower": lo, "upper": hi})
+    table = pd.DataFrame({"time": tt, "brier": bs, "se": se, "ci_low": lo, "ci_high": hi})
     return BrierResult(table=table, integrated=ibs, n=len(t), n_boot=n_boot if eng == "python" else 0,
-                       n_boot_failed=failed, g_limit=g_limit, engine=eng, conf_level=conf_level)
+                       n_boot_failed=failed, g_limit=g_limit, engine=eng, level=level)
 
 
-def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, n_boot: int = 0, seed: int | None = None,
-          conf_level: float = 0.95, g_limit: str = "left", scheduler: Any = None, engine: str | None = None) -> UnoCResult:
+@renamed_args(conf_level="level")
+def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, n_boot: int = 0, seed: int | None = 0,
+          level: float = 0.95, g_limit: str = "left", scheduler: Any = None, engine: str | None = None) -> UnoCResult:
     """Uno's concordance: Harrell's comparable pairs weighted by ``G(T_i)^-2``, with events
     after ``tau`` ignored (``survival::concordance(timewt = "n/G2", ymax = tau)``).
 
@@ -421,10 +418,10 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
     t, e, r = _inputs(time, event, risk, names=["risk"], constant=["risk"])
     eng = resolve_engine(engine)
     left = _check_limit(g_limit, eng)
-    n_boot = _check_boot(n_boot)
+    n_boot = _core.check_n_boot(n_boot, optional=True)
     if tau is not None and not (tau > 0 and ((t <= tau) & (e == 1)).any()):
         raise InputError(f"tau={tau!r} leaves no events at or before it")
-    z = sps.norm.ppf(0.5 + conf_level / 2)
+    z = z_value(level)
     failed = 0
     if eng == "r":
         from .. import r_bridge
@@ -440,7 +437,7 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
         if np.any(g_ev <= 0):
             raise InputError("the censoring survival G is 0 at an event time (everyone left is censored "
                              "there); use g_limit='left' or set tau before that time")
-        ij = _concordance_numpy(t, e, r, event_weight=_uno_weights(t, e, tau, left))
+        ij = concordance_numpy(t, e, r, event_weight=_uno_weights(t, e, tau, left))
         cnt = ij["count"]
         c = float((cnt[0] + 0.5 * cnt[2]) / cnt[:3].sum())
         se = math.sqrt(ij["var"])
@@ -448,14 +445,15 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
         if n_boot:
             boot = _boot(lambda idx: np.array([_uno_c(t[idx], e[idx], r[idx], tau, left)]), len(t), n_boot, seed,
                          scheduler, 1)
-            lo_a, hi_a, sd_a, failed = _percentile(boot, conf_level)
+            lo_a, hi_a, sd_a, failed = _percentile(boot, level)
             lo, hi, se = float(lo_a[0]), float(hi_a[0]), float(sd_a[0])
-    return UnoCResult(concordance=c, se=se, lower=lo, upper=hi, tau=tau, n=len(t), n_boot=n_boot if eng == "python" else 0,
-                      n_boot_failed=failed, g_limit=g_limit, engine=eng, conf_level=conf_level)
+    return UnoCResult(concordance=c, se=se, ci_low=lo, ci_high=hi, tau=tau, n=len(t), n_boot=n_boot if eng == "python" else 0,
+                      n_boot_failed=failed, g_limit=g_limit, engine=eng, level=level)
 
 
+@renamed_args(conf_level="level")
 def calibration_at_horizon(time: Any, event: Any, predicted_risk: Any, horizon: float, groups: int = 10,
-                           conf_level: float = 0.95) -> HorizonCalibration:
+                           level: float = 0.95) -> HorizonCalibration:
     """Calibration of predicted risk by ``horizon``: patients are cut into ``groups`` quantile
     groups of predicted risk; within each, mean predicted risk vs the Kaplan-Meier observed risk
     ``1 - S(horizon)`` (log CI, survfit's default). ``oe_ratio`` = overall KM risk / mean
@@ -477,8 +475,8 @@ def calibration_at_horizon(time: Any, event: Any, predicted_risk: Any, horizon: 
     rows = []
     for k in range(g):
         m = codes == k
-        tab = _km_table(t[m], e[m])
-        lo, hi = _km_ci(tab["survival"].to_numpy(), tab["std_err"].to_numpy(), "log", conf_level)
+        tab = km_table(t[m], e[m])
+        lo, hi = km_ci(tab["survival"].to_numpy(), tab["std_err"].to_numpy(), "log", level)
         j = np.searchsorted(tab["time"].to_numpy(), horizon, side="right") - 1
         if j < 0:
             s, sl, sh = 1.0, 1.0, 1.0
@@ -487,8 +485,8 @@ def calibration_at_horizon(time: Any, event: Any, predicted_risk: Any, horizon: 
         else:
             s, sl, sh = float(tab["survival"].iloc[j]), float(lo[j]), float(hi[j])
         rows.append({"group": k + 1, "n": int(m.sum()), "events": int(e[m].sum()), "predicted": float(p[m].mean()),
-                     "observed": 1 - s, "lower": 1 - sh, "upper": 1 - sl})
-    tab_all = _km_table(t, e)
+                     "observed": 1 - s, "ci_low": 1 - sh, "ci_high": 1 - sl})
+    tab_all = km_table(t, e)
     j = np.searchsorted(tab_all["time"].to_numpy(), horizon, side="right") - 1
     observed = 1 - (float(tab_all["survival"].iloc[j]) if j >= 0 else 1.0)
     expected = float(p.mean())

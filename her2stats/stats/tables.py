@@ -45,6 +45,8 @@ _ADJUST_LABEL = {
     "bonferroni": "Bonferroni",
     "holm": "Holm",
     "fdr_bh": "Benjamini-Hochberg false discovery rate",
+    "hochberg": "Hochberg",
+    "fdr_by": "Benjamini-Yekutieli false discovery rate",
 }
 
 
@@ -202,7 +204,7 @@ def _assemble(records: list[dict], groups: tuple, n: tuple, group: str | None, n
     if p_adjust is not None:
         adj = htest.p_adjust(pvals, p_adjust, n=p_adjust_n) if np.isfinite(pvals).any() else pvals
         m = int(np.isfinite(pvals).sum()) if p_adjust_n is None else p_adjust_n
-        footnotes.append(f"P-values adjusted by the {_ADJUST_LABEL[htest._P_ADJUST_ALIASES.get(p_adjust, p_adjust)]} "
+        footnotes.append(f"P-values adjusted by the {_ADJUST_LABEL[_core.p_adjust_method(p_adjust)]} "
                          f"method over {m} comparisons.")
     else:
         adj = np.full(pvals.shape, np.nan)

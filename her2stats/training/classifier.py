@@ -38,7 +38,7 @@ from ..errors import InputError
 from ..results import Result
 from .augment import mixup as _mixup
 from .augment import resolve_augmentation
-from .inputs import MODES, check_cases, load_inputs
+from .inputs import MODES, binary_auc, check_cases, load_inputs
 from .networks import (
     FREEZE,
     NetworkSpec,
@@ -118,16 +118,7 @@ class TrainingHistory(Result):
 
 
 # =========================================================================== helpers
-def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    """Mann-Whitney AUC with mid-ranks for ties; NaN when a class is absent."""
-    from scipy.stats import rankdata
-
-    n1 = int(y.sum())
-    n0 = len(y) - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    r = rankdata(p)
-    return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+_auc = binary_auc  # Mann-Whitney AUC (defined in .inputs, shared with the fold ensemble)
 
 
 def _binary_y(y: Any, n: int, index: pd.Index, event: Any = None) -> tuple[np.ndarray, np.ndarray]:

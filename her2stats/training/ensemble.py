@@ -58,7 +58,7 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> "FoldEnsembleClassifier":
         from sklearn.model_selection import StratifiedKFold
 
-        from .classifier import _auc
+        from .inputs import binary_auc as _auc
 
         if self.estimator is None or not hasattr(self.estimator, "predict_proba"):
             raise InputError("FoldEnsembleClassifier needs an estimator with predict_proba (e.g. NetworkClassifier(), "

@@ -181,3 +181,16 @@ def load_inputs(cases: pd.DataFrame, *, mode: str, size: int, margin: float | No
         masks.append(m)
     arr = np.stack(out).astype(np.float32)
     return (arr, masks) if with_masks else arr
+
+
+def binary_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Mann-Whitney AUC with mid-ranks for ties; NaN when a class is absent (early stopping and the
+    fold ensemble's per-fold AUCs)."""
+    from scipy.stats import rankdata
+
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(p)
+    return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

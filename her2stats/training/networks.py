@@ -104,7 +104,8 @@ def build_network(spec: NetworkSpec, seed: int = 0) -> Any:
 def _build_timm(spec: NetworkSpec) -> Any:
     import timm
 
-    from ..features.backbones import _read_checkpoint, map_lite0_state_dict
+    from ..features.backbones import map_lite0_state_dict
+    from ..features.backbones import read_checkpoint as _read_checkpoint
 
     name = spec.backbone
     try:
@@ -146,7 +147,7 @@ def _build_r3d(spec: NetworkSpec) -> Any:
     import torch
     from torchvision.models.video import r3d_18
 
-    from ..features.backbones import _read_checkpoint
+    from ..features.backbones import read_checkpoint as _read_checkpoint
 
     model = r3d_18(weights=None)
     if spec.kind == "file":

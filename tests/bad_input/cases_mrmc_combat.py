@@ -89,7 +89,7 @@ def _confounded():
 CASES = [
     Case("mrmc/missing-column", lambda e: h2.mrmc(_vd(), rating="score", engine=e), InputError, ("score",)),
     Case("mrmc/missing-ratings", lambda e: h2.mrmc(_missing_rating(), engine=e), InputError, ("rating: 2", "missing")),
-    Case("mrmc/non-binary-truth", lambda e: h2.mrmc(_nonbinary_truth(), engine=e), InputError, ("truth", "0/1", "2.0")),
+    Case("mrmc/non-binary-truth", lambda e: h2.mrmc(_nonbinary_truth(), engine=e), InputError, ("truth", "0/1", "2]")),
     Case("mrmc/truth-differs-between-readings", lambda e: h2.mrmc(_truth_flips(), engine=e), InputError,
          ("truth", "same case", "5")),
     Case("mrmc/unbalanced-design", lambda e: h2.mrmc(_unbalanced(), engine=e), InputError, ("unbalanced", "split-plot")),

@@ -116,7 +116,7 @@ CASES = [
     Case("reclassification/cutoffs not increasing", lambda e: _rc(e, cutoffs=[0.5, 0.2]), InputError,
          ("cutoffs", "increasing")),
     Case("reclassification/cutoff at 1", lambda e: _rc(e, cutoffs=[0.2, 1.0]), InputError, ("cutoffs", "between 0 and 1")),
-    Case("reclassification/outcome not 0-1", lambda e: _rc(e, y=_risks()[0] + 1), InputError, ("y", "0 = non-event")),
+    Case("reclassification/outcome not 0-1", lambda e: _rc(e, y=_risks()[0] + 1), InputError, ("y", "coded 0/1", "event=")),
     Case("reclassification/no events", lambda e: _rc(e, y=np.zeros(189, dtype=int)), InputError, ("y", "no events")),
     Case("reclassification/lengths differ", lambda e: _rc(e, p_old=_risks()[1][:-3]), InputError, ("same length",)),
     Case("reclassification/rows dropped", lambda e: _rc(e, p_old=np.where(np.arange(189) < 4, np.nan, _risks()[1])),

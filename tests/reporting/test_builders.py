@@ -105,7 +105,7 @@ def test_cox_table_and_ph(demo):
     pt = B.cox_table(res, ph=ph)
     r = res.summary.set_index("term").loc["her2_status=positive"]
     row = pt.data.set_index("Variable").loc["HER2-positive vs HER2-negative"]
-    assert row["HR (95% CI)"] == fmt_ratio_ci(r["HR"], r["lower"], r["upper"])
+    assert row["HR (95% CI)"] == fmt_ratio_ci(r["HR"], r["ci_low"], r["ci_high"])
     assert any(f"{res.concordance.concordance:.3f}" in n for n in pt.footnotes)
     assert any("cox.zph" in n for n in pt.footnotes)
 
@@ -169,6 +169,6 @@ def test_validation_table_matches_validate(demo):
     m = fit_lrm(demo, "her2_positive", ["age", "grade", "ki67"], engine="python")
     v = validate(m, B=20, seed=1, engine="python")
     d = B.validation_table({"clinical": v}).data.set_index("Index")
-    assert d.loc["C-index (AUC)", "Optimism-corrected"] == fmt_ci(v.corrected("C"), v.ci.loc["C", "lower"], v.ci.loc["C", "upper"])
+    assert d.loc["C-index (AUC)", "Optimism-corrected"] == fmt_ci(v.corrected("C"), v.ci.loc["C", "ci_low"], v.ci.loc["C", "ci_high"])
     assert d.loc["Somers' Dxy", "Apparent"] == fmt_num(v.table.loc["Dxy", "index_orig"])
     assert d.loc["Calibration slope", "Optimism"] == fmt_num(v.table.loc["Slope", "optimism"])

@@ -214,10 +214,10 @@ def test_cli_report_bad_config_exits_with_the_key(tmp_path):
     from her2stats.cli import app
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nvalidation:\n  bootstrap_B: 0\n")
+    bad.write_text("name: x\nvalidation:\n  n_boot: 0\n")
     out = CliRunner().invoke(app, ["report", str(bad), "--out", str(tmp_path / "o")])
     assert out.exit_code == 2
-    assert "validation.bootstrap_B" in out.output
+    assert "validation.n_boot" in out.output
 
 
 def test_cli_report_refuses_unknown_format_and_style_before_running(tmp_path):

@@ -231,7 +231,7 @@ def test_calibration_hierarchy_values_and_cis(external):
     glm = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=np.log(p / (1 - p))).fit(tol=1e-12)
     assert t.loc["calibration intercept", "estimate"] == pytest.approx(glm.params[0], abs=1e-6)
     rows = ["calibration intercept", "calibration slope", "ICI", "E50", "E90", "Emax"]
-    assert (t.loc[rows, "lower"] <= t.loc[rows, "estimate"]).all() and (t.loc[rows, "estimate"] <= t.loc[rows, "upper"]).all()
+    assert (t.loc[rows, "ci_low"] <= t.loc[rows, "estimate"]).all() and (t.loc[rows, "estimate"] <= t.loc[rows, "ci_high"]).all()
     assert t.loc["Hosmer-Lemeshow (legacy)", "level"] == "legacy test"
     import matplotlib
     matplotlib.use("Agg")
@@ -262,3 +262,25 @@ def test_lowess_matches_r_with_ties(monkeypatch, compiled):
     theirs = np.asarray(r_bridge.r_eval("approx(lowess(h2s_test_x, h2s_test_y, iter = 0), xout = h2s_test_g, "
                                         "ties = mean)$y"), float)
     assert np.allclose(ours, theirs, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.r
+def test_calibration_hierarchy_and_lecessie_run_in_r_when_asked():
+    """engine='r' computes in R (issue 16): point estimates equal Python's to 1e-8 (glm vs Newton,
+    stats::lowess vs the port), bootstrap intervals (R's own resampling) within Monte-Carlo error."""
+    rng = np.random.default_rng(3)
+    lp = rng.normal(-0.3, 1.2, 300)
+    y = (rng.random(300) < 1 / (1 + np.exp(-(0.2 + 0.8 * lp)))).astype(int)
+    p = 1 / (1 + np.exp(-lp))
+    r = cal.calibration_hierarchy(y, p, n_boot=200, seed=4, engine="r")
+    py = cal.calibration_hierarchy(y, p, n_boot=200, seed=4, engine="python")
+    assert (r.engine, py.engine) == ("r", "python")
+    np.testing.assert_allclose(r.table["estimate"].to_numpy(float), py.table["estimate"].to_numpy(float),
+                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(r.curve["observed"], py.curve["observed"], atol=1e-10)
+    rows = ["calibration intercept", "calibration slope", "ICI"]
+    width = (py.table.loc[rows, "ci_high"] - py.table.loc[rows, "ci_low"]).to_numpy(float)
+    for bound in ("ci_low", "ci_high"):  # 200 resamples: the bounds agree to a fraction of the width
+        assert np.all(np.abs(r.table.loc[rows, bound] - py.table.loc[rows, bound]).to_numpy(float) < 0.35 * width)
+    lr, lpy = cal.lecessie_test(y=y, prob=p, engine="r"), cal.lecessie_test(y=y, prob=p, engine="python")
+    assert lr.engine == "r" and (lr.z, lr.p_value, lr.sd) == pytest.approx((lpy.z, lpy.p_value, lpy.sd), rel=1e-9)

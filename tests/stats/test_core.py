@@ -240,3 +240,28 @@ def test_every_dropping_function_announces():
     for name, call in calls.items():
         with pytest.warns(DroppedRowsWarning, match=f"{name}: .*2"):
             call()
+
+
+def test_multicentre_reclassification_and_mrmc_use_the_core_outcome_rule():
+    """Issue 16: the outcome coercion of these modules is the core's: an unordered two-category
+    Categorical names no event (refused, asking for event=); event= gives the 0/1 answer."""
+    import her2stats as h2
+    from her2stats.stats.mrmc import binormal_auc
+
+    rng = np.random.default_rng(5)
+    n = 120
+    y = (rng.random(n) < 0.4).astype(int)
+    p = np.clip(0.3 + 0.3 * y + rng.normal(0, 0.15, n), 0.02, 0.98)
+    p2 = np.clip(p + rng.normal(0, 0.1, n), 0.02, 0.98)
+    lab = pd.Categorical(np.where(y == 1, "pos", "neg"))  # unordered: categories just sorted
+    centre = np.repeat(["a", "b", "c"], n // 3)
+    for call in (lambda **k: h2.validate_by_centre(lab, p, centre, n_boot=20, engine="python", **k).pooled,
+                 lambda **k: h2.reclassification(lab, p2, p, engine="python", **k).to_frame(),
+                 lambda **k: binormal_auc(lab, np.round(p * 5), **k)):
+        with pytest.raises(InputError, match="event="):
+            call()
+    ref = h2.reclassification(y, p2, p, engine="python").to_frame()
+    pd.testing.assert_frame_equal(h2.reclassification(lab, p2, p, engine="python", event="pos").to_frame(), ref)
+    assert binormal_auc(lab, np.round(p * 5), event="pos") == binormal_auc(y, np.round(p * 5))
+    a = h2.validate_by_centre(lab, p, centre, n_boot=20, engine="python", event="pos").pooled
+    pd.testing.assert_frame_equal(a, h2.validate_by_centre(y, p, centre, n_boot=20, engine="python").pooled)

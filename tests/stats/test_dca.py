@@ -103,14 +103,14 @@ def test_bootstrap_reproducible_worker_independent_and_within_mc_error(binary):
             assert sd_boot == pytest.approx(sd_exact, rel=4 / np.sqrt(2 * B)), (name, t)
     tab = a.table
     models = tab[tab["strategy"].isin(["good", "noisy"])]
-    assert (models["nb_lower"] <= models["net_benefit"]).all() and (models["net_benefit"] <= models["nb_upper"]).all()
+    assert (models["nb_ci_low"] <= models["net_benefit"]).all() and (models["net_benefit"] <= models["nb_ci_high"]).all()
     assert models["p_beneficial"].between(0, 1).all()
     assert tab.loc[tab["strategy"] == "all", "p_beneficial"].isna().all()
     diff = a.difference("good", "noisy")
-    assert list(diff.columns) == ["threshold", "difference", "lower", "upper", "p_better"]
-    assert (diff["lower"] <= diff["difference"]).all() and (diff["difference"] <= diff["upper"]).all()
+    assert list(diff.columns) == ["threshold", "difference", "ci_low", "ci_high", "p_better"]
+    assert (diff["ci_low"] <= diff["difference"]).all() and (diff["difference"] <= diff["ci_high"]).all()
     same = a.difference("good", "good")
-    assert (same[["difference", "lower", "upper", "p_better"]].to_numpy() == 0).all()
+    assert (same[["difference", "ci_low", "ci_high", "p_better"]].to_numpy() == 0).all()
 
 
 def test_survival_decision_curve_matches_dcurves(test_data_dir):

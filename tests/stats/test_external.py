@@ -123,3 +123,21 @@ def test_cox_at_horizon(test_data_dir):
         validate_external_cox(lung, "time", "dead", 365, baseline_survival=1.2, lp=lp)
     with pytest.raises(InputError, match="positive"):
         validate_external_cox(lung.assign(time=lung.time - 1000), "time", "dead", 365, baseline_survival=s0, lp=lp)
+
+
+@pytest.mark.r
+def test_validate_external_on_r_computes_auc_and_recalibration_in_r():
+    """engine='r' (issue 16): pROC's DeLong interval and glm recalibration, equal to the Python
+    engine's to 1e-9."""
+    import her2stats as h2
+
+    rng = np.random.default_rng(2)
+    lp = rng.normal(-0.3, 1.2, 200)
+    y = (rng.random(200) < 1 / (1 + np.exp(-(0.2 + 0.8 * lp)))).astype(int)
+    p = 1 / (1 + np.exp(-lp))
+    r = h2.validate_external(y=y, prob=p, hierarchy=False, engine="r")
+    q = h2.validate_external(y=y, prob=p, hierarchy=False, engine="python")
+    assert (r.engine, q.engine) == ("r", "python")
+    assert (r.auc, r.auc_se, r.auc_ci_low, r.auc_ci_high) == pytest.approx((q.auc, q.auc_se, q.auc_ci_low, q.auc_ci_high),
+                                                                           abs=1e-9)
+    np.testing.assert_allclose(r.recalibration.to_numpy(float), q.recalibration.to_numpy(float), atol=1e-9)

@@ -267,8 +267,8 @@ def test_spline_bootstrap_refits_all_count(pima):
     m = fit_lrm(pima, "diabetes", PIMA_COVS, rcs={"age": 4}, engine="python")
     with warnings.catch_warnings():
         warnings.simplefilter("error")     # nothing left out, so nothing to announce
-        v = cal.validate(m, B=60, seed=3, engine="python")
-        c = cal.calibrate(m, B=60, seed=3, engine="python")
+        v = cal.validate(m, n_boot=60, seed=3, engine="python")
+        c = cal.calibrate(m, n_boot=60, seed=3, engine="python")
     assert v.n_failed == 0 and v.table.loc["Dxy", "n"] == 60
     assert c.n_failed == 0 and np.nanmax(c.n_boot_used) == 60
 
@@ -281,10 +281,10 @@ def test_spline_validate_and_calibrate_agree_with_rms(pima, nk):
     r_model = fit_lrm(pima, "diabetes", PIMA_COVS, rcs={"age": nk}, engine="r")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a = cal.validate(py_model, B=300, seed=2024, engine="python")
-        b = cal.validate(r_model, B=300, seed=2024, engine="r")
-        ca = cal.calibrate(py_model, B=300, seed=2024, engine="python")
-        cb = cal.calibrate(r_model, B=300, seed=2024, engine="r")
+        a = cal.validate(py_model, n_boot=300, seed=2024, engine="python")
+        b = cal.validate(r_model, n_boot=300, seed=2024, engine="r")
+        ca = cal.calibrate(py_model, n_boot=300, seed=2024, engine="python")
+        cb = cal.calibrate(r_model, n_boot=300, seed=2024, engine="r")
     assert a.n_failed == 0 and b.n_failed == 0 and ca.n_failed == 0 and cb.n_failed == 0
     rows = ["Dxy", "R2", "Intercept", "Slope", "D", "U", "Q", "B", "g", "gp"]
     assert np.allclose(a.table.loc[rows, "index_orig"], b.table.loc[rows, "index_orig"], atol=1e-6)
@@ -330,10 +330,10 @@ def _rare_level_model():
 def test_failed_bootstrap_refits_are_counted_and_announced():
     m = _rare_level_model()
     with pytest.warns(UserWarning, match=r"validate: (\d+) of 100 bootstrap refits failed .*n_failed=\1\).*separated"):
-        v = cal.validate(m, B=100, seed=1, engine="python")
+        v = cal.validate(m, n_boot=100, seed=1, engine="python")
     assert 20 <= v.n_failed <= 55 and v.table.loc["Dxy", "n"] == 100 - v.n_failed
     with pytest.warns(UserWarning, match=r"calibrate: \d+ of 100 bootstrap refits failed"):
-        c = cal.calibrate(m, B=100, seed=1, engine="python")
+        c = cal.calibrate(m, n_boot=100, seed=1, engine="python")
     assert c.n_failed == v.n_failed     # same resamples (same seed), same verdicts
 
 
@@ -341,7 +341,7 @@ def test_failed_bootstrap_refits_are_counted_and_announced():
 def test_r_engine_announces_failed_and_separated_resamples():
     m = _rare_level_model()
     with pytest.warns(UserWarning) as rec:
-        v = cal.validate(m, B=60, seed=1, engine="r")
+        v = cal.validate(m, n_boot=60, seed=1, engine="r")
     text = " | ".join(str(w.message) for w in rec)
     # rms flags some refits itself; the quasi-separated ones it keeps are announced too
     assert "resamples rms drew" in text and "separated" in text, text
@@ -416,10 +416,10 @@ def test_firth_model_bootstraps_refit_by_firth_and_r_engine_refuses(endometrial)
     m = fit_lrm(endometrial, "HG", ["NV", "PI", "EH"], firth=True, engine="python")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        v = cal.validate(m, B=40, seed=1, engine="python")   # resamples stay separated: Firth refits do not fail
+        v = cal.validate(m, n_boot=40, seed=1, engine="python")   # resamples stay separated: Firth refits do not fail
     assert v.n_failed == 0
     with pytest.raises(InputError, match="no Firth-penalised refit"):
-        cal.validate(m, B=10, seed=1, engine="r")
+        cal.validate(m, n_boot=10, seed=1, engine="r")
     with pytest.raises(InputError, match="stepwise"):
         logistic_table(endometrial, "HG", ["NV", "PI"], firth=True, stepwise="both")
 
@@ -519,7 +519,7 @@ def test_recalibration_of_separating_predictions_is_not_reported_as_a_slope():
             v = cal.val_prob(y, p, engine=engine)
         assert np.isnan([v.slope, v.intercept, v.U, v.Q]).all() and v.C == 1.0 and np.isfinite(v.D)
         with pytest.warns(UserWarning, match="separate the outcomes"):
-            h = cal.calibration_hierarchy(y=y, prob=p, B=20, seed=1, engine=engine)
+            h = cal.calibration_hierarchy(y=y, prob=p, n_boot=20, seed=1, engine=engine)
         assert np.isnan(h.table.loc["calibration slope", "estimate"])
         assert np.isfinite(h.table.loc["calibration intercept", "estimate"])   # slope fixed at 1: finite
     # overlapping predictions keep their finite recalibration

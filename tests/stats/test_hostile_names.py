@@ -488,7 +488,7 @@ def test_run_study_with_hostile_column_names(tmp_path, engine):
                            "internal_fraction": 0.3, "seed": 2024},
                 "table1": {"group": "her2_status", "variables": [n("age"), n("er"), n("grade"), n("ki67")]},
                 "clinical": {"covariates": [n("age"), n("er"), n("grade"), n("ki67"), n("tumor_size_mm")]},
-                "validation": {"fast_B": 10, "dca_thresholds": [0.1, 0.5, 0.1]},
+                "validation": {"fast_n_boot": 10, "dca_thresholds": [0.1, 0.5, 0.1]},
                 "survival": {"duration": n("rfs_time"), "event": n("rfs_event"), "group": "her2_status",
                              "covariates": [n("age"), n("grade"), "t_stage"], "stepwise": "both"}}
 

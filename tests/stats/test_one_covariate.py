@@ -125,7 +125,7 @@ def test_calibrate_validate_external_one_covariate(bwt):
     assert np.nanmax(np.abs(z.to_numpy())) < 4.5
     ea = h2.validate_external(py, bwt, "low", B=50, seed=3, engine="python")
     eb = h2.validate_external(r, bwt, "low", B=50, seed=3, engine="r")
-    deterministic = ["C (AUC)", "C lower", "C upper", "calibration intercept (slope=1)", "calibration slope", "Brier",
+    deterministic = ["C (AUC)", "C ci_low", "C ci_high", "calibration intercept (slope=1)", "calibration slope", "Brier",
                      "Eavg (ICI)", "E90", "Emax", "Spiegelhalter z"]
     _close(ea.to_frame().loc[deterministic, "value"], eb.to_frame().loc[deterministic, "value"], what="external")
 

@@ -197,8 +197,8 @@ def test_calibration_bootstrap_reproducible_and_worker_independent(demo_fit):
     c = ordinal_calibration(y, probs, B=40, seed=4, engine="python")
     pd.testing.assert_frame_equal(a.table, b.table)
     pd.testing.assert_frame_equal(a.curves, b.curves)
-    assert not np.allclose(a.table["lower"], c.table["lower"], equal_nan=True)
-    lo, hi = a.table["lower"], a.table["upper"]
+    assert not np.allclose(a.table["ci_low"], c.table["ci_low"], equal_nan=True)
+    lo, hi = a.table["ci_low"], a.table["ci_high"]
     assert np.all((lo <= hi) | lo.isna())
     assert set(a.curves["class"]) == {"zero", "low", "positive"}
 
@@ -250,7 +250,7 @@ def test_evaluation_identical_on_one_and_two_dask_workers(demo_fit, demo):
     ext = demo[demo["split"] == "external"]
     kw = dict(cohort="external", n_boot=100, B=20, seed=5, engine="python")
     ref = evaluate_ordinal(demo_fit, ext, **kw).to_frame()
-    assert np.isfinite(ref.loc[0, "lower"])  # the Hand-Till bootstrap CI was computed
+    assert np.isfinite(ref.loc[0, "ci_low"])  # the Hand-Till bootstrap CI was computed
     for n_workers in (1, 2):
         with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 Client(cluster) as client:

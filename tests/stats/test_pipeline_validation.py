@@ -86,8 +86,8 @@ def test_lrm_pipeline_equals_validate(bwt, seed):
             assert t.loc[ours, a] == pytest.approx(v.table.loc[theirs, b], abs=1e-9), (ours, a)
         assert t.loc[ours, "n"] == v.table.loc[theirs, "n"]
         if theirs in v.ci.index:
-            assert t.loc[ours, "ci_low"] == pytest.approx(v.ci.loc[theirs, "lower"], abs=1e-9)
-            assert t.loc[ours, "ci_high"] == pytest.approx(v.ci.loc[theirs, "upper"], abs=1e-9)
+            assert t.loc[ours, "ci_low"] == pytest.approx(v.ci.loc[theirs, "ci_low"], abs=1e-9)
+            assert t.loc[ours, "ci_high"] == pytest.approx(v.ci.loc[theirs, "ci_high"], abs=1e-9)
     # C is computed the same way (exact Mann-Whitney), so it is equal to rounding
     assert abs(t.loc["AUC", "estimate"] - v.corrected("C")) < 1e-12
 

@@ -103,7 +103,7 @@ def test_bad_inputs(bw):
         reclassification(y, p0, p1 * 3, engine="python")
     with pytest.raises(InputError, match="cutoffs must be strictly increasing"):
         reclassification(y, p0, p1, cutoffs=[0.4, 0.2], engine="python")
-    with pytest.raises(InputError, match="y must be coded 0 = non-event / 1 = event"):
+    with pytest.raises(InputError, match="y must be coded 0/1 \\(1 = event\\)"):
         reclassification(y + 1, p0, p1, engine="python")
     with pytest.raises(InputError, match="same length"):
         reclassification(y[:-1], p0, p1, engine="python")

@@ -52,8 +52,8 @@ def test_cox_lung_matches_r_printout(lung):
     s = res.summary.set_index("term")
     assert s["coef"].to_numpy() == pytest.approx([0.011067, -0.552612, 0.463728], abs=5e-7)
     assert s["se"].to_numpy() == pytest.approx([0.009267, 0.167739, 0.113577], abs=5e-7)
-    assert s["lower"].to_numpy() == pytest.approx([0.9929, 0.4142, 1.2727], abs=5e-5)
-    assert s["upper"].to_numpy() == pytest.approx([1.0297, 0.7994, 1.9864], abs=5e-5)
+    assert s["ci_low"].to_numpy() == pytest.approx([0.9929, 0.4142, 1.2727], abs=5e-5)
+    assert s["ci_high"].to_numpy() == pytest.approx([1.0297, 0.7994, 1.9864], abs=5e-5)
     assert s.loc["sex", "p_value"] == pytest.approx(0.000986, abs=5e-7)
     assert s.loc["ph.ecog", "p_value"] == pytest.approx(4.45e-05, abs=5e-8)
     assert res.n == 227 and res.n_events == 164 and res.n_excluded == 1   # one ph.ecog missing
@@ -72,8 +72,8 @@ def test_cox_lung_matches_r_printout(lung):
 def test_km_and_logrank_lung_match_r_printout(lung):
     km = kaplan_meier(lung, "time", "dead", "sex", engine="python")
     med = km.medians.set_index("group")
-    assert med.loc[1, ["n", "events", "median", "lower", "upper"]].tolist() == [138, 112, 270, 212, 310]
-    assert med.loc[2, ["n", "events", "median", "lower", "upper"]].tolist() == [90, 53, 426, 348, 550]
+    assert med.loc[1, ["n", "events", "median", "ci_low", "ci_high"]].tolist() == [138, 112, 270, 212, 310]
+    assert med.loc[2, ["n", "events", "median", "ci_low", "ci_high"]].tolist() == [90, 53, 426, 348, 550]
     lr = logrank_test(lung, "time", "dead", "sex", engine="python")
     assert lr.statistic == pytest.approx(10.3, abs=0.05) and lr.df == 1
     assert lr.table["observed"].tolist() == [112, 53]
@@ -99,10 +99,10 @@ def test_concordance_counts_by_hand():
 def test_kaplan_meier_parity(lung, conf_type):
     py = kaplan_meier(lung, "time", "dead", "sex", conf_type=conf_type, engine="python")
     r = kaplan_meier(lung, "time", "dead", "sex", conf_type=conf_type, engine="r")
-    cols = ["time", "n_risk", "n_event", "n_censor", "survival", "std_err", "lower", "upper"]
+    cols = ["time", "n_risk", "n_event", "n_censor", "survival", "std_err", "ci_low", "ci_high"]
     np.testing.assert_allclose(py.table[cols].to_numpy(float), r.table[cols].to_numpy(float), atol=1e-9, rtol=0)
-    np.testing.assert_allclose(py.medians[["median", "lower", "upper"]].to_numpy(float),
-                               r.medians[["median", "lower", "upper"]].to_numpy(float), atol=1e-9)
+    np.testing.assert_allclose(py.medians[["median", "ci_low", "ci_high"]].to_numpy(float),
+                               r.medians[["median", "ci_low", "ci_high"]].to_numpy(float), atol=1e-9)
 
 
 @pytest.mark.r
@@ -111,8 +111,8 @@ def test_kaplan_meier_median_ci_without_groups_and_unreached_limit(lung):
     for data in (lung, lung[lung["ph.ecog"] == 0]):
         py = kaplan_meier(data, "time", "dead", engine="python")
         r = kaplan_meier(data, "time", "dead", engine="r")
-        np.testing.assert_allclose(py.medians[["median", "lower", "upper"]].to_numpy(float),
-                                   r.medians[["median", "lower", "upper"]].to_numpy(float), atol=1e-9)
+        np.testing.assert_allclose(py.medians[["median", "ci_low", "ci_high"]].to_numpy(float),
+                                   r.medians[["median", "ci_low", "ci_high"]].to_numpy(float), atol=1e-9)
 
 
 @pytest.mark.r

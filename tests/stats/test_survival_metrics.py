@@ -114,7 +114,7 @@ def test_calibration_at_horizon(lung):
     assert cal.expected_overall == pytest.approx(risk.mean(), abs=1e-12)
     assert cal.table["n"].sum() == len(d) and len(cal.table) == 5
     assert cal.table["predicted"].is_monotonic_increasing
-    assert ((cal.table["lower"] <= cal.table["observed"]) & (cal.table["observed"] <= cal.table["upper"])).all()
+    assert ((cal.table["ci_low"] <= cal.table["observed"]) & (cal.table["observed"] <= cal.table["ci_high"])).all()
     with pytest.warns(UserWarning, match="distinct predicted risks"):
         few = calibration_at_horizon(d["time"], d["dead"], np.where(d["sex"] == 1, 0.6, 0.4), 365.0, groups=10)
     assert len(few.table) == 2

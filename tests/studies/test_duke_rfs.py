@@ -120,7 +120,7 @@ def test_run_study_flow_and_survival_numbers_match_r(study_run, cfg, r_reference
     np.testing.assert_allclose(list(keyed(run.numbers, "hr_p").values()), np.asarray(ref["p"]), rtol=0, atol=1e-6)
     assert abs(run.numbers["cox_c"] - ref["c_index"]) < 1e-6
     z = 1.959963984540054
-    assert abs(run.numbers["cox_c_low"] - (ref["c_index"] - z * ref["c_se"])) < 1e-6
-    assert abs(run.numbers["cox_c_high"] - (ref["c_index"] + z * ref["c_se"])) < 1e-6
+    assert abs(run.numbers["cox_c_ci_low"] - (ref["c_index"] - z * ref["c_se"])) < 1e-6
+    assert abs(run.numbers["cox_c_ci_high"] - (ref["c_index"] + z * ref["c_se"])) < 1e-6
     assert abs(run.numbers["ph_global_p"] - float(np.asarray(ref["zph_p"])[-1])) < 1e-6
     assert "cox" in run.tables and any("km" in k or "survival" in k for k in run.figures)

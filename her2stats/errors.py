@@ -62,3 +62,25 @@ class DirectionWarning(UserWarning):
 class OutputError(Her2StatsError, RuntimeError):
     """An output folder cannot be written: another run holds its lock, it is not a her2stats
     output, or the final swap failed (the previous output is then left as it was)."""
+
+
+def find_stack_level() -> int:
+    """The ``stacklevel`` that makes a warning point at the first frame outside her2stats.
+
+    Counted, not hand-tuned: package code calls ``warnings.warn(msg, Category,
+    stacklevel=find_stack_level())`` and the warning names the user's line however many package
+    frames (wrappers, helpers, the deprecated-name shim) sit in between, as pandas does.
+    """
+    import inspect
+    import os
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = inspect.currentframe()
+    n = 0
+    try:
+        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+            frame = frame.f_back
+            n += 1
+    finally:
+        del frame
+    return max(n, 1)

@@ -47,7 +47,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import OutputError
+from .errors import OutputError, find_stack_level
 
 try:  # POSIX
     import fcntl
@@ -273,7 +273,7 @@ class AtomicOutput:
         if backups and not self.final.exists():
             os.rename(backups[0], self.final)
             warnings.warn(f"{self.final} was restored from {backups[0].name}, the previous output that an interrupted "
-                          f"run had moved aside", RuntimeWarning, stacklevel=3)
+                          f"run had moved aside", RuntimeWarning, stacklevel=find_stack_level())
             backups = backups[1:]
         for p in backups:
             _rmtree(p)
@@ -361,7 +361,7 @@ class AtomicOutput:
             shutil.rmtree(backup, ignore_errors=True)
             if backup.exists():
                 warnings.warn(f"could not delete the previous output, moved to {backup}; delete it by hand",
-                              RuntimeWarning, stacklevel=4)
+                              RuntimeWarning, stacklevel=find_stack_level())
 
 
 def atomic_output(outdir: str | os.PathLike, wait: float = 0.0, meta: Mapping[str, Any] | None = None) -> AtomicOutput:

@@ -11,6 +11,7 @@ import importlib.util
 import shutil
 import threading
 import warnings
+from .errors import find_stack_level
 
 _ENGINES = ("r", "python")
 _lock = threading.Lock()
@@ -48,7 +49,7 @@ def get_engine() -> str:
                 "Install R with `apt-get install -y r-base-core r-cran-rms r-cran-proc r-cran-survival` "
                 "and `pip install 'rpy2>=3.5.17,<3.6'` to use engine='r'.",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=find_stack_level(),
             )
             _warned = True
         return "python"

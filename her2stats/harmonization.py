@@ -47,7 +47,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .engine import resolve_engine
-from .errors import InputError
+from .errors import InputError, find_stack_level
 from .results import Result
 
 __all__ = ["ComBat", "HarmonizationDiagnostics", "harmonization_diagnostics", "batch_icc", "study_step"]
@@ -293,7 +293,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.unadjusted_ = np.asarray(self.feature_names_in_)[const]
         if const.any():
             warnings.warn(f"ComBat: {int(const.sum())} feature(s) are constant within a batch and are left "
-                          f"unadjusted (as sva::ComBat does): {list(self.unadjusted_[:10])}", UserWarning, stacklevel=2)
+                          f"unadjusted (as sva::ComBat does): {list(self.unadjusted_[:10])}", UserWarning, stacklevel=find_stack_level())
         keep = ~const
         if keep.sum() < 2:
             raise InputError("ComBat: fewer than 2 features vary within every batch; nothing can be harmonised")
@@ -432,7 +432,7 @@ class ComBat(TransformerMixin, BaseEstimator):
                     "reference_batch and unseen_batch='reference' to leave them on the reference scale")
             warnings.warn(f"ComBat.transform: {int(unseen.sum())} row(s) from batch(es) {levels} unseen at fit time are "
                           f"treated as the reference batch {self.reference_batch!r} (left unchanged)",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=find_stack_level())
             codes = np.where(unseen, self.batches_.index(self.reference_batch), codes)
         stand = self.grand_mean_[None, :] + (mod @ self.beta_ if mod.shape[1] else 0.0)
         sd = np.sqrt(self.var_pooled_)[None, :]

@@ -48,7 +48,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import RError, RUnavailableError, RWarning
+from .errors import RError, RUnavailableError, RWarning, find_stack_level
 
 _LOCK = threading.RLock()
 _STATE: dict[str, Any] = {"started": False, "ro": None, "ri": None, "sourced": set()}
@@ -251,7 +251,7 @@ def _unwrap(res: Any, fname: str) -> Any:
     value = res.rx2("value")
     warns = list(res.rx2("warnings"))
     for w in warns:
-        warnings.warn(f"R ({fname}): {w}", RWarning, stacklevel=4)
+        warnings.warn(f"R ({fname}): {w}", RWarning, stacklevel=find_stack_level())
     if "h2s_error" in list(getattr(value, "rclass", []) or []):
         msg = str(value.rx2("message")[0])
         call_txt = str(value.rx2("call")[0])

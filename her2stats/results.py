@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
+from .errors import find_stack_level
 
 _P_NAMES = {"p", "pvalue", "p_value", "p.value", "p_adj", "padj", "p_adjusted", "p_value_adjusted", "pr(>|z|)"}
 _P_SUFFIXES = ("_p", "_p_value", "_pvalue", "_p_adj", "_p_adjusted", "_padj")
@@ -112,7 +113,7 @@ class _ResultType(type):
                 new = cls._renamed.get(old) or RENAMED_FIELDS.get(old)
                 if new is not None and new in fields and new not in kwargs:
                     warnings.warn(f"{cls.__name__}({old}=...) is deprecated; use {new}= (the old name will be removed "
-                                  "in the next release)", DeprecationWarning, stacklevel=2)
+                                  "in the next release)", DeprecationWarning, stacklevel=find_stack_level())
                     kwargs[new] = kwargs.pop(old)
         return super().__call__(*args, **kwargs)
 
@@ -135,7 +136,7 @@ class Result(metaclass=_ResultType):
                     pass
                 else:
                     warnings.warn(f"{cls.__name__}.{name} is deprecated; use {cls.__name__}.{new} (the old name "
-                                  "will be removed in the next release)", DeprecationWarning, stacklevel=2)
+                                  "will be removed in the next release)", DeprecationWarning, stacklevel=find_stack_level())
                     return value
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 

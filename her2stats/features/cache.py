@@ -46,7 +46,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import CacheError
+from ..errors import CacheError, find_stack_level
 
 #: ``stats`` keys of a :class:`FeatureCache` (and of ``DeepFeatureExtractor.cache_stats_``)
 STAT_KEYS = ("hits", "misses", "corrupt", "writes", "not_cached")
@@ -179,7 +179,7 @@ class FeatureCache:
         if first and self.warn:
             at = f" (first at {where})" if where is not None else ""
             warnings.warn(f"feature cache {self.root}: {reason}{at}; entries are computed but not cached "
-                          f"(count in FeatureCache.not_cached)", RuntimeWarning, stacklevel=3)
+                          f"(count in FeatureCache.not_cached)", RuntimeWarning, stacklevel=find_stack_level())
 
     def __contains__(self, key: str) -> bool:
         return self._paths(key)[1].is_file()
@@ -242,7 +242,7 @@ class FeatureCache:
             self.stats["misses"] += 1
             self.corrupt_keys.append(key)
         warnings.warn(f"feature cache entry {key[:12]}… in {self.root} is corrupt ({why}); it will be recomputed",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=find_stack_level())
         self.delete(key)
         return None, None
 

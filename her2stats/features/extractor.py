@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..imaging.io import file_digest
 from ..imaging.preprocess import ImageCase, default_steps
 from ..imaging.study import is_missing, check_case_table, load_case, load_study
@@ -283,7 +283,7 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
         results, stats = _run(units, cfg, self.scheduler, self.partition_size, self.progress)
         reasons = stats.pop("not_cached_reasons", {})
         if reasons:
-            warnings.warn(not_cached_message(self.cache_dir, reasons), RuntimeWarning, stacklevel=2)
+            warnings.warn(not_cached_message(self.cache_dir, reasons), RuntimeWarning, stacklevel=find_stack_level())
         return self._assemble(patients, need, results, stats)
 
     def _assemble(self, patients: list[str], need: list[str], results: list[dict[str, Any]],
@@ -347,7 +347,7 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
                    f"Every other case was computed{' and cached' if self.cache_dir is not None else ''}.")
             if self.on_error == "raise":
                 raise InputError(msg + " Fix or drop these cases, or use on_error='skip'.")
-            warnings.warn(msg + " They are excluded from the output (see failures_).", UserWarning, stacklevel=2)
+            warnings.warn(msg + " They are excluded from the output (see failures_).", UserWarning, stacklevel=find_stack_level())
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, find_stack_level
 
 
 class _Strict(BaseModel):
@@ -139,7 +139,7 @@ class ValidationConfig(_Strict):
                     if new in data:
                         raise ValueError(f"validation.{old} is the deprecated name of validation.{new}: give {new} only")
                     warnings.warn(f"study config: validation.{old} is deprecated; use validation.{new} (the old key "
-                                  "will be removed in the next release)", DeprecationWarning, stacklevel=2)
+                                  "will be removed in the next release)", DeprecationWarning, stacklevel=find_stack_level())
                     data[new] = data.pop(old)
         return data
 

@@ -44,7 +44,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, find_stack_level
 
 __all__ = ["RenderedReport", "render_report", "execute_qmd", "execute_notebook", "notebook_to_markdown", "show_table",
            "show_figure", "build_reference_docx", "FORMATS", "TABLE_MIME", "FIGURE_MIME", "parse_formats", "html_to_pdf"]
@@ -341,7 +341,7 @@ def _resolve_refs(text: str, numbers: Mapping[str, str]) -> str:
     out = "".join(c if c.startswith("```") else _REF.sub(sub, c) for c in chunks)
     if unknown:
         warnings.warn(f"report cross-reference(s) to unknown label(s) {sorted(unknown)}: no table or figure "
-                      f"carries them (shown as ??label)", UserWarning, stacklevel=3)
+                      f"carries them (shown as ??label)", UserWarning, stacklevel=find_stack_level())
     return out
 
 

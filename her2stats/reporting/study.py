@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import AtomicOutput, atomic_output, atomic_write, read_manifest
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, find_stack_level
 from ..paths import cache_root
 from .config import StudyConfig, check_columns, load_config
 
@@ -444,7 +444,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
                     notes.append(f"{m}, {c}: {entry['val_prob'].n_extreme} prediction(s) of exactly 0 or 1 were left out "
                                  "of the logistic recalibration (intercept/slope), as rms val.prob does.")
                     warnings.warn(f"{m} model, {c} cohort: {extreme_predictions_message(vp.n_extreme, vp.n)}",
-                                  UserWarning, stacklevel=2)
+                                  UserWarning, stacklevel=find_stack_level())
                 numbers[f"hl_p/{m}/{c}"] = entry["hl"].p_value
                 numbers[f"hl_stat/{m}/{c}"] = entry["hl"].statistic
                 numbers[f"brier/{m}/{c}"] = entry["val_prob"].Brier

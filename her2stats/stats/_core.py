@@ -48,7 +48,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 import pandas as pd
 
-from ..errors import DroppedRowsWarning, InputError
+from ..errors import DroppedRowsWarning, InputError, find_stack_level
 
 __all__ = ["BinaryOutcome", "binary_outcome", "ordered_levels", "align", "as_numeric", "numeric_strays",
            "refuse_numeric_strays", "announce_dropped", "check_finite", "Clean", "clean_binary", "positions",
@@ -94,7 +94,7 @@ def _is_real_number(v: Any) -> bool:
 
 
 # =========================================================================== dropped rows
-def announce_dropped(function: str, n_dropped: int, n_total: int, columns: Any, stacklevel: int = 3) -> None:
+def announce_dropped(function: str, n_dropped: int, n_total: int, columns: Any) -> None:
     """Warn that ``n_dropped`` of ``n_total`` rows were left out for missing values in ``columns``.
 
     ``columns`` is a list of names or a mapping ``name -> number of missing values`` (shown in
@@ -109,7 +109,7 @@ def announce_dropped(function: str, n_dropped: int, n_total: int, columns: Any, 
     else:
         cols = ", ".join(f"'{c}'" for c in columns)
     warnings.warn(f"{function}: dropped {int(n_dropped)} of {int(n_total)} rows with missing values in {cols}",
-                  DroppedRowsWarning, stacklevel=stacklevel)
+                  DroppedRowsWarning, stacklevel=find_stack_level())
 
 
 # =========================================================================== scalars
@@ -431,7 +431,7 @@ class Clean:
 
 
 def clean_binary(y: Any, scores: Mapping[str, Any], na: str = "raise", y_name: str = "y", min_per_class: int = 1,
-                 event: Any = None, function: str = "", refuse_constant: bool = True, stacklevel: int = 4) -> Clean:
+                 event: Any = None, function: str = "", refuse_constant: bool = True) -> Clean:
     """Validate a binary outcome and the scores paired with it; handle missing values.
 
     ``na="raise"``: an InputError naming the count and positions of incomplete rows;
@@ -456,7 +456,7 @@ def clean_binary(y: Any, scores: Mapping[str, Any], na: str = "raise", y_name: s
             f"{positions(missing)}; remove them or pass na='drop' (the count is reported as n_dropped)"
         )
     if missing.any():
-        announce_dropped(function or "her2stats", int(missing.sum()), len(codes), per_col, stacklevel=stacklevel)
+        announce_dropped(function or "her2stats", int(missing.sum()), len(codes), per_col)
     keep = ~missing
     y01 = codes[keep].astype(np.int8)
     n_pos = int(y01.sum())
@@ -490,114 +490,19 @@ RENAMED: dict[str, str] = {"conf_level": "level", "B": "n_boot", "random_state":
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-class _Unset:
-    """The default of a deprecated keyword: 'not given'."""
-
-    def __repr__(self) -> str:
-        return "<not given>"
-
-
-_UNSET = _Unset()
-
-
-def _deprecated_value(qual: str, old: str, new: str, new_value: Any, default: Any, old_value: Any) -> Any:
-    """The value a call gives under the old name ``old``: warned about, refused beside ``new``."""
-    if new_value is not default:
-        raise TypeError(f"{qual}() got both {old!r} and {new!r}; {old!r} is the deprecated name of {new!r}: "
-                        f"pass {new!r} only")
-    warnings.warn(f"{qual}(): the argument {old!r} is deprecated; use {new!r} (the old name will be removed in the "
-                  "next release)", DeprecationWarning, stacklevel=3)
-    return old_value
-
-
-def _with_old_keywords(fn: Callable[..., Any], renames: Mapping[str, str], qual: str) -> Callable[..., Any] | None:
-    """``fn`` compiled again from its source with the old names as hidden keyword-only parameters and
-    a prologue mapping them to the new ones, so no wrapper frame sits between the caller and the
-    function (warnings raised inside it with ``stacklevel`` still point at the caller). None when
-    that is not possible (no source, a closure, a method using ``super``): the caller then wraps."""
-    import ast
-    import inspect
-    import textwrap
-
-    code = getattr(fn, "__code__", None)
-    if code is None or code.co_freevars or "super" in code.co_names or "__class__" in code.co_freevars:
-        return None
-    try:
-        src = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError):
-        return None
-    tree = ast.parse(src)
-    func = tree.body[0]
-    if not isinstance(func, ast.FunctionDef) or func.name != fn.__name__:
-        return None
-    ast.increment_lineno(tree, code.co_firstlineno - func.lineno if not func.decorator_list
-                         else code.co_firstlineno - min(d.lineno for d in func.decorator_list))
-    func.decorator_list = []
-    params = {a.arg: a for a in func.args.posonlyargs + func.args.args + func.args.kwonlyargs}
-    sig = inspect.signature(fn)
-    line = func.lineno
-    prologue = []
-    for old, new in renames.items():
-        if new not in params or old in params or sig.parameters[new].default is inspect.Parameter.empty:
-            return None  # a required new name cannot be left out when the old one is given: wrap instead
-        func.args.kwonlyargs.append(ast.arg(arg=old))
-        func.args.kw_defaults.append(ast.Name(id="__h2s_unset__", ctx=ast.Load()))
-        prologue.append(ast.parse(
-            f"if {old} is not __h2s_unset__:\n"
-            f"    {new} = __h2s_value__({qual!r}, {old!r}, {new!r}, {new}, __h2s_defaults__[{new!r}], {old})").body[0])
-    for node in prologue:
-        for sub in ast.walk(node):
-            if hasattr(sub, "lineno"):
-                sub.lineno = sub.end_lineno = line
-                sub.col_offset, sub.end_col_offset = 0, 0
-    first = 1 if (func.body and isinstance(func.body[0], ast.Expr) and isinstance(func.body[0].value, ast.Constant)
-                  and isinstance(func.body[0].value.value, str)) else 0
-    func.body[first:first] = prologue
-    factory = ast.FunctionDef(
-        name="__h2s_factory__",
-        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=a) for a in ("__h2s_unset__", "__h2s_value__",
-                                                                            "__h2s_defaults__")],
-                           kwonlyargs=[], kw_defaults=[], defaults=[]),
-        body=[func, ast.Return(value=ast.Name(id=func.name, ctx=ast.Load()))], decorator_list=[], returns=None,
-        type_comment=None)
-    module = ast.Module(body=[factory], type_ignores=[])
-    ast.fix_missing_locations(module)
-    import __future__
-
-    flags = code.co_flags & __future__.annotations.compiler_flag
-    namespace: dict[str, Any] = {}
-    exec(compile(module, code.co_filename, "exec", flags=flags, dont_inherit=True), fn.__globals__, namespace)
-    defaults: dict[str, Any] = {}
-    out = namespace["__h2s_factory__"](_UNSET, _deprecated_value, defaults)
-    own = inspect.signature(out).parameters  # the compiled function's own default objects ('given' = not them)
-    defaults.update({new: own[new].default for new in renames.values()})
-    out.__qualname__ = fn.__qualname__
-    out.__module__ = fn.__module__
-    out.__doc__ = fn.__doc__
-    out.__dict__.update(getattr(fn, "__dict__", {}))
-    out.__signature__ = sig  # help() and inspect show the new names only
-    return out
-
-
 def renamed_args(**renames: str) -> Callable[[_F], _F]:
     """Accept old keyword names for one release: ``@renamed_args(conf_level="level", B="n_boot")``.
 
     A call with an old name warns with a :class:`DeprecationWarning` naming the new one and is
-    passed on with the new name; giving both is a :class:`TypeError`. The signature shown by
-    :func:`inspect.signature` and ``help()`` is the function's own (new names only). The old names
-    become hidden keyword-only parameters of the function itself (it is compiled again from its
-    source, line numbers kept), so no wrapper frame sits between caller and function and the
-    function's own warnings still point at the caller's line; where that is impossible a plain
-    wrapper does the mapping.
+    passed on with the new name; giving both is a :class:`TypeError`. A plain wrapper: the
+    signature shown by :func:`inspect.signature` and ``help()`` is the function's own (new names
+    only, through ``functools.wraps``), and every package warning counts its stack level with
+    :func:`her2stats.errors.find_stack_level`, so warnings still point at the caller's line.
     """
     def deco(fn: _F) -> _F:
         qual = getattr(fn, "__qualname__", getattr(fn, "__name__", "function"))
         if qual.endswith(".__init__"):
             qual = qual[: -len(".__init__")]
-        direct = _with_old_keywords(fn, renames, qual)
-        if direct is not None:
-            direct.__renamed_args__ = dict(renames)  # type: ignore[attr-defined]
-            return direct  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -607,7 +512,7 @@ def renamed_args(**renames: str) -> Callable[[_F], _F]:
                         raise TypeError(f"{qual}() got both {old!r} and {new!r}; {old!r} is the deprecated "
                                         f"name of {new!r}: pass {new!r} only")
                     warnings.warn(f"{qual}(): the argument {old!r} is deprecated; use {new!r} (the old name will "
-                                  "be removed in the next release)", DeprecationWarning, stacklevel=2)
+                                  "be removed in the next release)", DeprecationWarning, stacklevel=find_stack_level())
                     kwargs[new] = kwargs.pop(old)
             return fn(*args, **kwargs)
 

@@ -27,14 +27,14 @@ def check_columns(df: Any, columns: Sequence[str], function: str) -> None:
         raise InputError(f"{function}: column(s) {sorted(set(dup))} named twice among the analysis columns")
 
 
-def complete_cases(df: pd.DataFrame, columns: Sequence[str], function: str, stacklevel: int = 4
+def complete_cases(df: pd.DataFrame, columns: Sequence[str], function: str
                    ) -> tuple[pd.DataFrame, int]:
     """Rows complete on ``columns`` (announced when some are dropped) and the number dropped."""
     check_columns(df, columns, function)
     na = df[list(columns)].isna()
     keep = ~na.any(axis=1).to_numpy()
     n_drop = int((~keep).sum())
-    announce_dropped(function, n_drop, len(df), {c: int(v) for c, v in na.sum().items()}, stacklevel=stacklevel)
+    announce_dropped(function, n_drop, len(df), {c: int(v) for c, v in na.sum().items()})
     sub = df.loc[keep]
     if len(sub) == 0:
         raise InputError(f"{function}: no complete rows left in columns {list(columns)} (all {len(df)} rows have a "

@@ -44,7 +44,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from ..engine import resolve_engine
-from ..errors import ConvergenceError, InputError
+from ..errors import ConvergenceError, InputError, find_stack_level
 from . import _core
 from ._core import expit, gini_md, renamed_args
 from ..resampling import bootstrap_indices, run_replicates
@@ -72,7 +72,7 @@ def check_probabilities(y: Any, prob: Any, name: str = "prob", event: Any = None
     keep = ~(np.isnan(p) | np.isnan(yy))
     n_excl = int((~keep).sum())
     _core.announce_dropped(function or "check_probabilities", n_excl, len(p),
-                           {"y": int(np.isnan(yy).sum()), name: int(np.isnan(p).sum())}, stacklevel=4)
+                           {"y": int(np.isnan(yy).sum()), name: int(np.isnan(p).sum())})
     p, yy = p[keep], yy[keep]
     if len(p) < 2 or yy.min() == yy.max():
         raise InputError(f"y needs both outcomes among the complete cases (n={len(p)}, events={int(yy.sum())})")
@@ -283,7 +283,7 @@ def val_prob(y: Any, prob: Any, engine: str | None = None, event: Any = None) ->
     _check_constant(p, "prob", "val_prob")
     n_extreme = int(((p == 0) | (p == 1)).sum())
     if n_extreme:
-        warnings.warn(extreme_predictions_message(n_extreme, len(p)), UserWarning, stacklevel=2)
+        warnings.warn(extreme_predictions_message(n_extreme, len(p)), UserWarning, stacklevel=find_stack_level())
     if engine == "r":
         return _val_prob_r(yy, p, n_excl)
     logit = np.log(p / (1 - p)) if p.size else p
@@ -304,7 +304,7 @@ def val_prob(y: Any, prob: Any, engine: str | None = None, event: Any = None) ->
     _, err = _lowess_errors(p, yy)
     sz, sp = _spiegelhalter(p, yy)
     if np.isnan(b):
-        warnings.warn("val_prob: " + _SEPARATED_RECAL.format(extra=", U and Q"), UserWarning, stacklevel=2)
+        warnings.warn("val_prob: " + _SEPARATED_RECAL.format(extra=", U and Q"), UserWarning, stacklevel=find_stack_level())
     return ValProbResult(
         Dxy=2 * c_exact - 1, C=c_exact, R2=(1 - np.exp(-lr / n)) / (1 - np.exp(-L0 / n)), D=D, D_chisq=lr,
         U=U, U_chisq=U_chisq, U_p=float(chi2.sf(U_chisq, 2)), Q=D - U, Brier=float(np.mean((p - yy) ** 2)),
@@ -323,7 +323,7 @@ def _val_prob_r(yy: np.ndarray, p: np.ndarray, n_excl: int) -> ValProbResult:
     fin = (p > 0) & (p < 1)
     if separates_1d(np.log(p[fin] / (1 - p[fin])), yy[fin]):
         # rms reports the last iterate of a diverging fit; the Python engine's verdict and NaN instead
-        warnings.warn("val_prob: " + _SEPARATED_RECAL.format(extra=", U and Q"), UserWarning, stacklevel=3)
+        warnings.warn("val_prob: " + _SEPARATED_RECAL.format(extra=", U and Q"), UserWarning, stacklevel=find_stack_level())
         for k in ("Intercept", "Slope", "U", "U:Chi-sq", "U:p", "Q"):
             s[k] = float("nan")
     return ValProbResult(
@@ -421,7 +421,7 @@ def hosmer_lemeshow(y: Any, prob: Any, g: int = 10, engine: str | None = None,
     if groups < g:
         msg = (f"tied predicted risks give {groups} distinct groups instead of g={g}; df set to "
                f"{groups - 2} (groups - 2). ResourceSelection::hoslem.test would keep {g - 2} df.")
-        warnings.warn(msg, UserWarning, stacklevel=2)
+        warnings.warn(msg, UserWarning, stacklevel=find_stack_level())
         note = msg + " " + note
     df = groups - 2
     return HosmerLemeshowResult(statistic=stat, df=df, p_value=float(chi2.sf(stat, df)), g=int(g), groups=groups,
@@ -575,7 +575,7 @@ def _announce_failed_refits(what: str, status: np.ndarray, n_boot: int) -> None:
     k = int(np.sum(np.asarray(status) != 0))
     if k:
         warnings.warn(f"{what}: {k} of {n_boot} bootstrap refits failed and are left out of the averages "
-                      f"(n_failed={k}): {_failure_words(status)}", UserWarning, stacklevel=3)
+                      f"(n_failed={k}): {_failure_words(status)}", UserWarning, stacklevel=find_stack_level())
 
 
 def _announce_r_resamples(what: str, model, n_boot: int, seed: int, n_failed: int) -> None:
@@ -588,7 +588,7 @@ def _announce_r_resamples(what: str, model, n_boot: int, seed: int, n_failed: in
 
     if n_failed:
         warnings.warn(f"{what} (rms): {n_failed} of {n_boot} bootstrap refits failed (rms: divergence or singularity) and "
-                      f"are left out of the averages (n_failed={n_failed})", UserWarning, stacklevel=3)
+                      f"are left out of the averages (n_failed={n_failed})", UserWarning, stacklevel=find_stack_level())
     n = len(model.y)
     idx = np.atleast_2d(np.asarray(r_bridge.call("h2s_boot_indices", int(n), int(n_boot), int(seed)), dtype=int)) - 1
     W = np.stack([np.bincount(i, minlength=n) for i in idx.reshape(n_boot, n)]).astype(float)
@@ -599,7 +599,7 @@ def _announce_r_resamples(what: str, model, n_boot: int, seed: int, n_failed: in
                       "(no finite maximum-"
                       f"likelihood estimate); rms failed on {n_failed} refit(s) in all and keeps the others, with "
                       "diverged coefficients, in its averages. engine='python' leaves such refits out and counts "
-                      "them in n_failed.", UserWarning, stacklevel=3)
+                      "them in n_failed.", UserWarning, stacklevel=find_stack_level())
 
 
 def _refuse_firth_r(model) -> None:
@@ -1055,11 +1055,11 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: i
         n_sep = int(np.sum(np.isnan(reps[:, 3]) & ~np.isnan(reps[:, 0])))
         lo, hi = _core.percentile_interval(reps, level, axis=0, skip_nan=True)
     if np.isnan(point[3]):
-        warnings.warn("calibration_hierarchy: " + _SEPARATED_RECAL.format(extra=""), UserWarning, stacklevel=2)
+        warnings.warn("calibration_hierarchy: " + _SEPARATED_RECAL.format(extra=""), UserWarning, stacklevel=find_stack_level())
     if n_sep and not np.isnan(point[3]):
         warnings.warn(f"calibration_hierarchy: in {n_sep} of {n_boot} bootstrap resamples the predictions separate the "
                       "outcomes (no finite calibration slope); the slope and recalibration-intercept intervals use "
-                      f"the other {n_boot - n_sep}", UserWarning, stacklevel=2)
+                      f"the other {n_boot - n_sep}", UserWarning, stacklevel=find_stack_level())
     table = pd.DataFrame({"level": [r[0] for r in _HIER_ROWS], "estimate": point, "ci_low": lo[:k], "ci_high": hi[:k]},
                          index=[r[1] for r in _HIER_ROWS])
     table["ideal"] = [0, 1, 0, 1, 0, 0, 0, 0, 0, 0]

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..engine import resolve_engine
-from ..errors import ConvergenceError, InputError
+from ..errors import ConvergenceError, InputError, find_stack_level
 from ..results import Result
 from . import _core, _tte
 from ._core import z_value
@@ -58,7 +58,7 @@ def _cr_events(values: pd.Series, name: str, censored: Any, function: str) -> tu
     if not cens_levels:
         warnings.warn(f"{function}: no row of event column '{name}' has the censoring value {censored!r}, so every row "
                       f"is an observed failure (values found: {[str(v) for v in levels][:10]}); pass censored=... if "
-                      "censoring is coded differently", UserWarning, stacklevel=4)
+                      "censoring is coded differently", UserWarning, stacklevel=find_stack_level())
     if not causes:
         raise InputError(f"{function}: event column '{name}' has no failures: every row has the censoring value "
                          f"{censored!r}")
@@ -70,7 +70,7 @@ def _cr_events(values: pd.Series, name: str, censored: Any, function: str) -> tu
 def _prepare(df: pd.DataFrame, duration: str, event: str, extra: Sequence[str | None], censored: Any,
              function: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[Any], int]:
     cols = [duration, event, *[c for c in extra if c is not None]]
-    sub, n_drop = _tte.complete_cases(df, cols, function, stacklevel=5)
+    sub, n_drop = _tte.complete_cases(df, cols, function)
     t = _tte.durations(sub[duration], duration, function, sub.index)
     codes, causes = _cr_events(sub[event], event, censored, function)
     return sub, t, codes, causes, n_drop

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import resolve_engine
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
@@ -154,7 +154,7 @@ class DecisionCurve(Result):
             return None
         if len(runs) > 1:
             warnings.warn(f"{strategy!r} is beneficial on {len(runs)} separate threshold runs {runs}; "
-                          "returning the longest", UserWarning, stacklevel=2)
+                          "returning the longest", UserWarning, stacklevel=find_stack_level())
         th = self.thresholds
 
         def n_points(run: tuple[float, float]) -> int:

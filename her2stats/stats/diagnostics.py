@@ -536,7 +536,7 @@ def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: st
 def _clean_binary_pred(y: Any, pred: Any, na: str, event: Any = None):
     # a constant 0/1 prediction is legitimate for a 2x2 table (e.g. all negative)
     c = clean_binary(y, {"score_or_pred": pred}, na, event=event, function="diagnostic_metrics",
-                     refuse_constant=False, stacklevel=5)
+                     refuse_constant=False)
     v = c.scores["score_or_pred"]
     if not np.isin(v, (0.0, 1.0)).all():
         raise InputError(

@@ -78,7 +78,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..engine import resolve_engine
-from ..errors import ConvergenceError, InputError
+from ..errors import ConvergenceError, InputError, find_stack_level
 from ..resampling import bootstrap_indices, map_tasks, run_replicates
 from ..results import Result
 from . import _core
@@ -496,7 +496,7 @@ class MiceImputer:
         if logged:
             warnings.warn(f"MiceImputer: {len(logged)} logged event(s): predictors left out of imputation models "
                           f"(constant or collinear), e.g. {logged[0]!r}; all are in imputations_.logged_events",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=find_stack_level())
         self.engine_ = engine
         self.columns_ = cols
         self.specs_ = specs
@@ -1408,7 +1408,7 @@ def validate_mi(data: pd.DataFrame, outcome: str, covariates: Sequence[str], imp
     if n_failed:
         warnings.warn(f"validate_mi: {n_failed} of {n_boot} bootstrap replicates failed (a refit that separates, a "
                       "category absent from the resample, or an imputation that could not be fitted) and are left "
-                      f"out of the averages (n_failed={n_failed})", UserWarning, stacklevel=2)
+                      f"out of the averages (n_failed={n_failed})", UserWarning, stacklevel=find_stack_level())
     train = reps[good, :q]
     test = reps[good, q:2 * q]
     optimism = (train - test).mean(0)

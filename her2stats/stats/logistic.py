@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from ..engine import resolve_engine
-from ..errors import ConvergenceError, InputError
+from ..errors import ConvergenceError, InputError, find_stack_level
 from ..results import Result
 from . import _core
 from ._core import z_value
@@ -601,7 +601,7 @@ def logistic_table(df: pd.DataFrame, outcome: str, covariates: Sequence[str], un
         raise InputError("logistic_table: ci='profile' is not available with firth=True (Wald intervals from the "
                          "inverse information are reported)")
     if positive is not None:
-        warnings.warn("logistic_table(positive=...) is deprecated; use event=", DeprecationWarning, stacklevel=2)
+        warnings.warn("logistic_table(positive=...) is deprecated; use event=", DeprecationWarning, stacklevel=find_stack_level())
         if event is None:
             event = positive
         if outcome in getattr(df, "columns", ()) and not any(_core.matches(v, positive) for v in pd.unique(df[outcome].dropna())):

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import resolve_engine
-from ..errors import ConvergenceError, InputError
+from ..errors import ConvergenceError, InputError, find_stack_level
 from ..results import Result
 from . import _core
 from ._core import expit, gini_md
@@ -70,7 +70,7 @@ def rcs_knots(x: np.ndarray | pd.Series, nk: int, fractied: float = 0.05, name: 
     nxu = len(xu)
     if nxu - 2 <= nk:
         warnings.warn(f"rcs({name}): {nk} knots requested with {nxu} unique values; knots set to the "
-                      f"{nxu - 2} interior values (as Hmisc)", UserWarning, stacklevel=3)
+                      f"{nxu - 2} interior values (as Hmisc)", UserWarning, stacklevel=find_stack_level())
         knots = xu[1:-1]
     else:
         outer = 0.1 if nk == 3 else 0.05

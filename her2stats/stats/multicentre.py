@@ -87,7 +87,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..engine import resolve_engine
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..resampling import bootstrap_indices, map_tasks, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, r_seq
@@ -191,7 +191,7 @@ def _complete(y: np.ndarray, p: np.ndarray, codes: Mapping[str, np.ndarray], y_n
     n_out = int((~keep).sum())
     if n_out:
         parts = ", ".join(f"{k}: {int(m.sum())}" for k, m in miss.items() if m.any())
-        warnings.warn(f"{n_out} row(s) with a missing value left out ({parts})", UserWarning, stacklevel=3)
+        warnings.warn(f"{n_out} row(s) with a missing value left out ({parts})", UserWarning, stacklevel=find_stack_level())
     return keep
 
 
@@ -699,7 +699,7 @@ def _warn_left_out(table: pd.DataFrame, label_name: str, what: str) -> None:
     if len(left):
         parts = "; ".join(f"{r[label_name]!s}: {r['note']}" for _, r in left.iterrows())
         warnings.warn(f"{len(left)} {what}(s) left out of the pooled estimates ({parts}); they are listed with "
-                      "pooled=False", UserWarning, stacklevel=3)
+                      "pooled=False", UserWarning, stacklevel=find_stack_level())
 
 
 def validate_by_centre(y: Any, p: Any, centre: Any, thresholds: Any = None, level: float = 0.95,
@@ -766,7 +766,7 @@ def validate_by_centre(y: Any, p: Any, centre: Any, thresholds: Any = None, leve
     pooled, long = _pool_table(long, eligible, _measures(th), level, pi_type, eng, "centre")
     for meas, note in pooled["note"].items():
         if note:
-            warnings.warn(f"pooled {meas}: {note}", UserWarning, stacklevel=2)
+            warnings.warn(f"pooled {meas}: {note}", UserWarning, stacklevel=find_stack_level())
     estimates = long[["centre", "measure", "yi", "vi", "included", "reason"]].reset_index(drop=True)
     return MulticentreValidation(per_centre=table, pooled=pooled, estimates=estimates, level=level,
                                  min_events=min_events, thresholds=tuple(float(t) for t in th), n_boot=n_boot,
@@ -863,7 +863,7 @@ def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, le
         raise InputError("groups is empty: give at least one subgrouping variable")
     base = ~(np.isnan(yy) | np.isnan(pp))
     if (~base).any():
-        warnings.warn(f"{int((~base).sum())} row(s) with a missing y or p left out", UserWarning, stacklevel=2)
+        warnings.warn(f"{int((~base).sum())} row(s) with a missing y or p left out", UserWarning, stacklevel=find_stack_level())
     tables, het = [], []
     for var, values in gmap.items():
         vals = values.to_numpy() if isinstance(values, pd.Series) and not isinstance(values.dtype, pd.CategoricalDtype) else values
@@ -878,7 +878,7 @@ def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, le
         miss = base & (codes < 0)
         if miss.any():
             warnings.warn(f"subgroup variable '{var}': {int(miss.sum())} row(s) with a missing value left out of its "
-                          "subgroups", UserWarning, stacklevel=2)
+                          "subgroups", UserWarning, stacklevel=find_stack_level())
         keep = base & (codes >= 0)
         used = np.unique(codes[keep])
         if len(used) < 2:
@@ -1040,7 +1040,7 @@ def internal_external_cv(data: pd.DataFrame, pipeline: Any, y: str, centre: str,
     if miss.any():
         parts = ", ".join(f"{k}: {int(m.sum())}" for k, m in ((y, np.isnan(yy)), (centre, codes < 0)) if m.any())
         warnings.warn(f"{int(miss.sum())} row(s) with a missing outcome or centre left out of the internal-external "
-                      f"cross-validation ({parts})", UserWarning, stacklevel=2)
+                      f"cross-validation ({parts})", UserWarning, stacklevel=find_stack_level())
     d = data.loc[~miss].copy()
     d[y] = yy[~miss].astype(int)
     centres = [lab for lab in labels if (d[centre] == lab).any()]
@@ -1068,7 +1068,7 @@ def internal_external_cv(data: pd.DataFrame, pipeline: Any, y: str, centre: str,
                              f"centre {c!r}; it must return predicted probabilities")
         pred[mask] = pr
         for msg in res["warnings"]:
-            warnings.warn(f"fitting without centre {c!r}: {msg}", UserWarning, stacklevel=2)
+            warnings.warn(f"fitting without centre {c!r}: {msg}", UserWarning, stacklevel=find_stack_level())
         rows.append({"held_out": c, "n_train": res["n_train"], "events_train": res["events_train"],
                      "n_valid": int(mask.sum()), "events_valid": int(d[y].to_numpy()[mask].sum()),
                      "seconds": res["seconds"], "warnings": "; ".join(res["warnings"])})
@@ -1200,7 +1200,7 @@ def clustered_calibration(y: Any, p: Any, centre: Any, level: float = 0.95, grid
     if singular:
         warnings.warn("random-effects calibration model: singular fit (a random-effect variance or the correlation is "
                       "estimated at its boundary); with few centres the prediction band rests on that estimate",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=find_stack_level())
     z = z_value(level)
     se = np.sqrt(np.diag(V))
     fixed = pd.DataFrame({"estimate": beta, "se": se, "ci_low": beta - z * se, "ci_high": beta + z * se,

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..engine import resolve_engine
-from ..errors import ConvergenceError, InputError
+from ..errors import ConvergenceError, InputError, find_stack_level
 from ..results import Result
 from . import _core
 from ._core import renamed_args, expit
@@ -670,5 +670,5 @@ def fit_low_vs_zero(df: pd.DataFrame, covariates: Sequence[str], outcome: str = 
     sub = low_vs_zero_subset(df, outcome=outcome)
     if sub.n_other or sub.n_missing:
         warnings.warn(f"fit_low_vs_zero: {sub.n_other} row(s) of other HER2 classes and {sub.n_missing} with no class "
-                      f"left out; fitting on {sub.n_event} low + {sub.n_reference} zero", UserWarning, stacklevel=2)
+                      f"left out; fitting on {sub.n_event} low + {sub.n_reference} zero", UserWarning, stacklevel=find_stack_level())
     return fit_lrm(sub.data, sub.binary_outcome, covariates, rcs=rcs, engine=engine)

@@ -45,7 +45,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..resampling import DEFAULT_CHUNK, bootstrap_indices, map_tasks, replicate_chunks
 from ..results import Result
 from ._lowess import approx, lowess, r_seq
@@ -803,7 +803,7 @@ def _warn_unseeded(pipeline) -> None:
     if names:
         warnings.warn(f"pipeline parameter(s) {names} are None, so those steps draw fresh randomness in every refit: the "
                       "result is not reproducible and differs between runs and schedulers; set them to integers",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=find_stack_level())
 
 
 def _setup(pipeline, X, y, event, level, threshold, dca_thresholds):
@@ -831,10 +831,10 @@ def _announce(n_failed: int, n_refits: int, failures: dict, clipped: bool) -> No
     if n_failed:
         top = ", ".join(f"{m} (x{c})" for m, c in sorted(failures.items(), key=lambda kv: -kv[1])[:3])
         warnings.warn(f"{n_failed} of {n_refits} pipeline refits failed and are excluded from the estimates "
-                      f"(counted in n_failed): {top}", UserWarning, stacklevel=3)
+                      f"(counted in n_failed): {top}", UserWarning, stacklevel=find_stack_level())
     if clipped:
         warnings.warn("some predicted probabilities are exactly 0 or 1; their logits were clipped at "
-                      f"p = {_EPS:g} / 1 - {_EPS:g} for the calibration slope and intercepts", UserWarning, stacklevel=3)
+                      f"p = {_EPS:g} / 1 - {_EPS:g} for the calibration slope and intercepts", UserWarning, stacklevel=find_stack_level())
 
 
 def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: Any = 0, scheduler: Any = None,

@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..engine import resolve_engine
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..results import Result
 from . import _core, _tte
 from ._core import z_value
@@ -307,7 +307,7 @@ def _complete(function: str, named: Sequence[tuple[str, pd.Series]]) -> tuple[li
     na = pd.DataFrame({name: s.isna().to_numpy() for name, s in named})
     keep = ~na.any(axis=1).to_numpy()
     n_drop = int((~keep).sum())
-    _core.announce_dropped(function, n_drop, len(keep), {c: int(v) for c, v in na.sum().items()}, stacklevel=4)
+    _core.announce_dropped(function, n_drop, len(keep), {c: int(v) for c, v in na.sum().items()})
     if keep.sum() == 0:
         raise InputError(f"{function}: no complete rows (every row has a missing value)")
     return [s[keep].reset_index(drop=True) for _, s in named], n_drop
@@ -496,7 +496,7 @@ def reclassification_at_horizon(time: Any, event: Any, p_old: Any, p_new: Any, h
                          "events and non-events by the horizon")
     if n_failed:
         warnings.warn(f"reclassification_at_horizon: {n_failed} of {n_boot} bootstrap resamples had no events or no "
-                      "non-events by the horizon and were left out", UserWarning, stacklevel=2)
+                      "non-events by the horizon and were left out", UserWarning, stacklevel=find_stack_level())
     bt = boots[ok][:, :7]
     cols = ~np.isnan(bt).all(axis=0)          # the categorical NRI is NaN without cut-offs
     se, lo, hi = np.full(7, np.nan), np.full(7, np.nan), np.full(7, np.nan)

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..engine import resolve_engine
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..results import Result
 from . import _core, _tte
 from ._core import z_value
@@ -158,7 +158,7 @@ def rmst(df: pd.DataFrame, duration: str, event: str, group: str | None = None, 
         tau_val, source = limit, "default: smallest of the groups' largest follow-up times"
         where = f" (group '{short}')" if group is not None else ""
         warnings.warn(f"rmst: tau not given; using tau = {limit:g}, the largest follow-up time{where} that every group "
-                      "reaches. Pass tau= to fix the horizon in advance.", UserWarning, stacklevel=2)
+                      "reaches. Pass tau= to fix the horizon in advance.", UserWarning, stacklevel=find_stack_level())
     else:
         try:
             tau_val = float(tau)

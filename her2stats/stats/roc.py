@@ -46,7 +46,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..engine import resolve_engine
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from ._core import (Clean, adjust_p, align, check_level, check_n_boot, child_seeds, clean_binary, p_adjust_method,
@@ -82,8 +82,7 @@ def _clean(y: Any, scores: Mapping[str, Any], na: str, y_name: str = "y", min_pe
     holding text is refused, as pROC refuses a character predictor."""
     for k, v in scores.items():
         _refuse_text(v, k)
-    return clean_binary(y, scores, na, y_name=y_name, min_per_class=min_per_class, event=event, function=function,
-                        stacklevel=5)
+    return clean_binary(y, scores, na, y_name=y_name, min_per_class=min_per_class, event=event, function=function)
 
 
 def _check_direction(direction: str) -> str:
@@ -100,7 +99,7 @@ def resolve_direction(y: np.ndarray, score: np.ndarray, direction: str = "auto")
     return "<" if np.median(score[y == 0]) <= np.median(score[y == 1]) else ">"
 
 
-def announce_direction(function: str, asked: str, chosen: str, stacklevel: int = 3) -> None:
+def announce_direction(function: str, asked: str, chosen: str) -> None:
     """Warn (:class:`~her2stats.errors.DirectionWarning`) when ``direction="auto"`` chose ``">"``,
     with pROC's words ``Setting direction: controls > cases``."""
     if asked == "auto" and chosen == ">":
@@ -109,7 +108,7 @@ def announce_direction(function: str, asked: str, chosen: str, stacklevel: int =
         warnings.warn(f"{function}: Setting direction: controls > cases (direction='auto' chose '>': the median score "
                       "of the controls is above that of the cases, so lower scores are taken to mean a case and the "
                       "AUC is at least 0.5). Fix the direction on development data (direction='>' or '<') and carry "
-                      "it to the test cohorts.", DirectionWarning, stacklevel=stacklevel)
+                      "it to the test cohorts.", DirectionWarning, stacklevel=find_stack_level())
 
 
 def _oriented(score: np.ndarray, direction: str) -> np.ndarray:
@@ -242,7 +241,7 @@ def _partial_auc(se: np.ndarray, sp: np.ndarray, partial: tuple[float, float], f
     if area < mn and not allow_invalid:
         if warn:
             warnings.warn("Partial AUC correction not defined for ROC curves below the diagonal: the corrected "
-                          "partial AUC is NaN (as pROC)", UserWarning, stacklevel=3)
+                          "partial AUC is NaN (as pROC)", UserWarning, stacklevel=find_stack_level())
         return float("nan")
     return (1 + (area - mn) / (mx - mn)) / 2
 
@@ -346,7 +345,7 @@ def _nan_percentile(values: np.ndarray, level: float) -> tuple[float, float]:
     ok = ~np.isnan(values)
     if not ok.all():
         warnings.warn(f"{int((~ok).sum())} of {len(values)} bootstrap replicate(s) gave NaN and were ignored",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=find_stack_level())
     if not ok.any():
         return float("nan"), float("nan")
     return percentile_interval(values[ok], level)
@@ -1258,7 +1257,7 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
         if np.array_equal(ya, yb) or np.array_equal(ca.outcome.codes, cb.outcome.codes, equal_nan=True):
             warnings.warn("roc_test: the ROC curves seem to be paired (the same outcome vector for both scores); "
                           "consider a paired test (paired=True, without y2). As pROC warns.", UserWarning,
-                          stacklevel=2)
+                          stacklevel=find_stack_level())
     n1 = (int(ya.sum()), int(len(ya) - ya.sum()))
     n2 = (int(yb.sum()), int(len(yb) - yb.sum()))
     quantity = "AUC"
@@ -1303,7 +1302,7 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
         if d1 != d2 and method in ("delong", "venkatraman"):
             # as pROC: comparing curves read in opposite directions is rarely what was meant
             warnings.warn(f"roc_test: the two ROC curves have different directions ({d1!r} vs {d2!r}); "
-                          "fix `direction` from development data", UserWarning, stacklevel=2)
+                          "fix `direction` from development data", UserWarning, stacklevel=find_stack_level())
         df = float("nan")
         lo = hi = float("nan")
         ci_source = ""
@@ -1624,7 +1623,7 @@ def _multiclass_univariate(y: Any, score: Any, ci: str, level: float, n_boot: in
     absent = [lv for lv in order if lv not in present]
     if absent:
         warnings.warn(f"multiclass_auc: no observation for class(es) {absent}; they are left out (as pROC)",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=find_stack_level())
     if len(present) < 3:
         raise InputError(f"multiclass_auc needs >= 3 classes with observations, y has {len(present)} ({present}); "
                          "use roc_auc for two")

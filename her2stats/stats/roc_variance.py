@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import resolve_engine
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..resampling import run_replicates
 from ..results import Result
 from .roc import FastAUC as _FastAUC
@@ -293,7 +293,7 @@ def auc_cov(y: Any, score1: Any, score2: Any, method: str = "delong", partial: A
 
         warnings.warn(f"auc_cov: the two ROC curves have different directions ({d1!r} vs {d2!r}); the {method} "
                       "covariance should not be applied to them (as pROC warns); fix `direction`", UserWarning,
-                      stacklevel=2)
+                      stacklevel=find_stack_level())
     if method == "obuchowski":
         for o in (o1, o2):
             binormal_fit(*_sesp(o[yy == 1], o[yy == 0]))

@@ -103,7 +103,7 @@ def _survival_frame(df: pd.DataFrame, duration: str, event: str, columns: Sequen
     na = sub.isna()
     keep = ~na.any(axis=1).to_numpy()
     n_excluded = int((~keep).sum())
-    _core.announce_dropped(function, n_excluded, len(df), {c: int(v) for c, v in na.sum().items()}, stacklevel=4)
+    _core.announce_dropped(function, n_excluded, len(df), {c: int(v) for c, v in na.sum().items()})
     sub = df.loc[keep]
     if len(sub) == 0:
         raise InputError(f"no complete rows left in columns {used} (all {len(df)} rows have a missing value)")

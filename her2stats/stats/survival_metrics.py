@@ -42,7 +42,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..engine import resolve_engine
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
@@ -470,7 +470,7 @@ def calibration_at_horizon(time: Any, event: Any, predicted_risk: Any, horizon: 
     g = min(int(groups), n_distinct)
     if g < groups:
         warnings.warn(f"only {n_distinct} distinct predicted risks: using {g} groups instead of {groups}",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=find_stack_level())
     codes = pd.qcut(pd.Series(p).rank(method="first"), g, labels=False).to_numpy()
     rows = []
     for k in range(g):

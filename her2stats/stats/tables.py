@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import resolve_engine
-from ..errors import DroppedRowsWarning, InputError
+from ..errors import DroppedRowsWarning, InputError, find_stack_level
 from ..results import Result
 from . import _core, htest
 
@@ -523,13 +523,13 @@ def table_one(df: pd.DataFrame, group: str, variables: Sequence[str] | None = No
             constant_vars.append(r["variable"])
     if constant_vars:
         warnings.warn(f"table_one: {', '.join(repr(v) for v in constant_vars)} take(s) a single value in the "
-                      "analysed rows; no test is possible (p-value left empty)", UserWarning, stacklevel=2)
+                      "analysed rows; no test is possible (p-value left empty)", UserWarning, stacklevel=find_stack_level())
     miss_total = sum(sum(r["missing"]) for r in records)
     if miss_total:
         per_var = {r["variable"]: sum(r["missing"]) for r in records if sum(r["missing"])}
         warnings.warn("table_one: missing values left out variable by variable (each row of the table uses its "
                       "variable's non-missing values): " + ", ".join(f"'{k}' ({v})" for k, v in per_var.items()),
-                      DroppedRowsWarning, stacklevel=2)
+                      DroppedRowsWarning, stacklevel=find_stack_level())
         footnotes.append(f"Missing values (per group, in column 'missing') were excluded variable by variable: {miss_total} in total.")
     if n_excluded:
         footnotes.append(f"{n_excluded} row(s) with missing {group!r} excluded.")

@@ -25,7 +25,9 @@ from ..errors import ConfigError, InputError, find_stack_level
 from ..paths import cache_root
 from .config import StudyConfig, check_columns, load_config
 
-__all__ = ["StudyResults", "run_study", "load_results", "load_or_run", "RESULTS_FILE"]
+__all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "stage_cohort",
+           "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_evaluation",
+           "stage_regression", "stage_survival", "stage_outputs", "load_results", "load_or_run", "RESULTS_FILE"]
 
 RESULTS_FILE = "study_results.pkl"
 
@@ -199,6 +201,97 @@ def _y(series: pd.Series, name: str) -> np.ndarray:
     return y.astype(int)
 
 
+# ---------------------------------------------------------------------------------- state
+@dataclass(eq=False, repr=False)
+class StudyState:
+    """What the study stages hand to each other (mutable: each stage fills its part and returns it).
+
+    A stage is a plain function ``stage(state) -> state`` (:data:`STAGES`, in order); each reads
+    only the attributes earlier stages filled, so a test can build a state by hand (or run the
+    stages before) and call one stage alone. :func:`new_state` makes the initial state.
+
+    Attributes
+    ----------
+    config, engine, fast : the validated config, the resolved engine, smoke-test mode.
+    outdir : folder the outputs are written to (``tables/``, ``figures/`` made by :func:`new_state`);
+        None for a state that writes nothing (stages before ``outputs`` never write except the
+        imaging stage's ``features/`` files, which it skips without a folder).
+    n_boot, n_boot_cal : bootstrap replicates of validate / calibrate (fast mode cuts them).
+    say : progress callback (one short message per step).
+    cohort : analysed patients (``cohort_split``, ``_y`` and, with imaging, ``deep_score``/``deep_prob``),
+        index 0..n-1 once the features stage ran. flow : the cohort flow (every exclusion counted).
+    cohorts : cohort names in report order (development, internal, external...).
+    deep : the imaging stage's pipeline, extractor, feature matrix and selection report (or None).
+    covariates : the clinical covariates kept by the selection stage (None before it / without clinical).
+    probs : model -> predicted probability of every patient (Series on the cohort's index).
+    numbers, results, models, tables, notes : what :class:`StudyResults` reports.
+    perf, calibration, thresholds : per (model, cohort) results of the evaluation stage.
+    predictions, figures, versions, methods : filled by the evaluation and outputs stages.
+    """
+
+    config: StudyConfig
+    engine: str
+    fast: bool = False
+    outdir: Path | None = None
+    n_boot: int = 0
+    n_boot_cal: int = 0
+    say: Callable[[str], None] = field(default=lambda msg: None)
+    cohort: pd.DataFrame | None = None
+    flow: _Flow | None = None
+    cohorts: list = field(default_factory=list)
+    deep: dict | None = None
+    covariates: list | None = None
+    probs: dict = field(default_factory=dict)
+    numbers: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    perf: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)
+    thresholds: dict = field(default_factory=dict)
+    predictions: pd.DataFrame | None = None
+    figures: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    methods: str = ""
+
+    def __repr__(self) -> str:
+        n = "no cohort" if self.cohort is None else f"{len(self.cohort)} patients"
+        return f"StudyState({self.config.name!r}: {n}, models={list(self.probs)}, {len(self.numbers)} numbers)"
+
+    @property
+    def development(self) -> pd.DataFrame:
+        """The development rows of the analysed cohort (everything learnt is fitted on these)."""
+        return self.cohort[self.cohort["cohort_split"] == "development"]
+
+    def part(self, cohort: str) -> pd.DataFrame:
+        return self.cohort[self.cohort["cohort_split"] == cohort]
+
+    def labels_for(self, cols: Any) -> dict:
+        """The config's labels of these columns (builders refuse others)."""
+        cols = set(map(str, cols))
+        return {k: v for k, v in self.config.labels.items() if k in cols}
+
+
+def new_state(config: StudyConfig | str | Path | Mapping, fast: bool = False, outdir: str | Path | None = None,
+              engine: str | None = None, progress: Callable[[str], None] | None = None) -> StudyState:
+    """The initial :class:`StudyState` of a study (config validated, engine resolved, bootstrap
+    sizes set; ``outdir/tables`` and ``outdir/figures`` created when ``outdir`` is given)."""
+    from ..engine import resolve_engine
+
+    cfg = config if isinstance(config, StudyConfig) else load_config(config)
+    val = cfg.validation
+    out = Path(outdir) if outdir is not None else None
+    if out is not None:
+        (out / "tables").mkdir(parents=True, exist_ok=True)
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+    return StudyState(config=cfg, engine=resolve_engine(engine if engine is not None else cfg.engine), fast=fast,
+                      outdir=out,
+                      n_boot=min(val.n_boot, val.fast_n_boot) if fast else val.n_boot,
+                      n_boot_cal=min(val.calibrate_n_boot, val.fast_n_boot) if fast else val.calibrate_n_boot,
+                      say=progress or (lambda msg: None))
+
+
 # ---------------------------------------------------------------------------------- runner
 def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
               outdir: str | Path | AtomicOutput | None = None, progress: Callable[[str], None] | None = None,
@@ -225,15 +318,21 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     -------
     StudyResults (also pickled, without the fitted models, to ``outdir/study_results.pkl``).
 
-    Steps: cohort (subset, required columns, outcome, splits; every exclusion counted) ->
-    Table 1 by outcome group and by cohort -> imaging (frozen CNN features of the ROI, cached;
-    univariate t-test -> correlation filter -> LASSO -> Deep Score, fitted on development) ->
-    clinical and combined logistic models (``fit_lrm``), model zoo (nested CV on development)
-    -> per model x cohort: AUC (DeLong CI), Youden cut-off from development carried to the test
-    cohorts with sensitivity/specificity/PPV/NPV/accuracy (Clopper-Pearson CIs) and F1,
-    calibration (val.prob indices, legacy HL test, bootstrap-corrected curve on development),
-    paired DeLong comparisons (Holm), decision curves -> OR table, nomogram -> survival
-    (Kaplan-Meier, log-rank, Cox with stepwise AIC, PH test, C-index) when configured.
+    Notes
+    -----
+    The run is the stage functions of :data:`STAGES` applied in turn to one :class:`StudyState`:
+    :func:`stage_cohort` (subset, required columns, outcome, splits; every exclusion counted) ->
+    :func:`stage_features` (frozen CNN features of the ROI, cached; univariate t-test -> correlation
+    filter -> LASSO -> Deep Score, fitted on development) -> :func:`stage_describe` (Table 1 by
+    outcome group and by cohort) -> :func:`stage_selection` (clinical covariates) ->
+    :func:`stage_models` (clinical and combined logistic models, model zoo by nested CV on
+    development) -> :func:`stage_evaluation` (per model x cohort: AUC with DeLong CI, Youden cut-off
+    from development carried to the test cohorts with sensitivity/specificity/PPV/NPV/accuracy
+    (Clopper-Pearson CIs) and F1, calibration (val.prob indices, legacy HL test, bootstrap-corrected
+    curve on development), paired DeLong comparisons (Holm), decision curves) ->
+    :func:`stage_regression` (OR table, nomogram) -> :func:`stage_survival` (Kaplan-Meier, log-rank,
+    Cox with stepwise AIC, PH test, C-index, when configured) -> :func:`stage_outputs` (figures,
+    tables, predictions, methods, TRIPOD+AI checklist, numbers.json).
     """
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     if not isinstance(outdir, AtomicOutput):
@@ -241,28 +340,33 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
         with atomic_output(target, wait=wait) as tx:
             res = run_study(cfg, fast=fast, outdir=tx, progress=progress)
         return _relocate(res, tx.final)
-    say = progress or (lambda msg: None)
-    from ..engine import resolve_engine
-
-    eng = resolve_engine(cfg.engine)
-    out = outdir.path
+    state = new_state(cfg, fast=fast, outdir=outdir.path, progress=progress)
     outdir.meta.update({"study": cfg.name, "config_hash": config_hash(cfg), "config_digest": _digest(cfg, fast),
-                        "fast": fast, "engine": eng})
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    val = cfg.validation
-    B = min(val.n_boot, val.fast_n_boot) if fast else val.n_boot
-    B_cal = min(val.calibrate_n_boot, val.fast_n_boot) if fast else val.calibrate_n_boot
-    numbers: dict[str, float] = {}
-    results: dict[str, Any] = {}
-    models: dict[str, Any] = {}
-    tables: dict[str, Any] = {}
-    notes: list[str] = []
-    outcome = cfg.cohort.outcome
-    idc = cfg.cohort.id_column
+                        "fast": fast, "engine": state.engine})
+    for stage in STAGES:
+        state = stage(state)
+    res = study_results(state)
+    _save_results(res)
+    state.say("done")
+    return res
 
-    # ------------------------------------------------------------------ cohort
-    say("cohort")
+
+def study_results(state: StudyState) -> StudyResults:
+    """The :class:`StudyResults` of a state the outputs stage has finished."""
+    return StudyResults(config=state.config, outdir=state.outdir, cohort=state.cohort.drop(columns=["_y"]),
+                        flow=state.flow.frame(), predictions=state.predictions, numbers=state.numbers,
+                        tables=state.tables, figures=state.figures, models=state.models, methods=state.methods,
+                        results=state.results, versions=state.versions, fast=state.fast,
+                        config_digest=_digest(state.config, state.fast))
+
+
+# ---------------------------------------------------------------------------------- stages
+def stage_cohort(state: StudyState) -> StudyState:
+    """Load the cohort, apply the config's exclusions (each counted in the flow), assign the
+    splits; sets ``cohort`` (with ``cohort_split`` and the 0/1 outcome ``_y``) and ``flow``."""
+    cfg = state.config
+    outcome = cfg.cohort.outcome
+    state.say("cohort")
     raw = _load_cohort(cfg)
     _check_cohort_table(raw, cfg)  # a file that is not the cohort table is named, never quoted
     check_columns(cfg, raw.columns)  # every column the config names, with the closest one when absent
@@ -282,7 +386,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     df = flow.exclude(df, df[outcome].notna(), f"outcome {outcome} known", f"missing {outcome}")
     for col in cfg.cohort.require:
         df = flow.exclude(df, df[col].notna(), f"{col} known", f"missing {col} (cohort.require)")
-    model_covs = list(cfg.clinical.covariates) if cfg.clinical else []
+    model_covs = _model_covariates(cfg)
     for col in model_covs:
         if col not in df.columns:
             raise InputError(f"clinical.covariates: column {col!r} is not in the cohort")
@@ -290,49 +394,55 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
         df = flow.exclude(df, df[model_covs].notna().all(axis=1), "clinical covariates complete",
                           "missing value in " + ", ".join(model_covs))
     df = _assign_splits(df, cfg, flow)
-    y_all = _y(df[outcome], outcome)
-    df = df.assign(**{"_y": y_all})
+    state.cohort = df.assign(**{"_y": _y(df[outcome], outcome)})
+    state.flow = flow
+    return state
 
-    # ------------------------------------------------------------------ imaging
-    lasso_res = deep = None
+
+def stage_features(state: StudyState) -> StudyState:
+    """Imaging (when configured): deep features of every patient, selection and Deep Score fitted on
+    development, ``deep_score``/``deep_prob`` columns added; then the cohort list and its counts.
+    Ends with the cohort indexed 0..n-1."""
+    cfg = state.config
+    df = state.cohort
     if cfg.imaging is not None:
-        say("image features")
-        df, deep = _imaging(df, cfg, flow, fast, eng, numbers, notes)
-        models["deep_pipeline"] = deep["pipeline"]
-        (out / "features").mkdir(exist_ok=True)
-        deep["extractor"].failures_.to_csv(out / "features" / "failures.csv", index=False)
-        deep["report"].to_csv(out / "features" / "selection.csv", index=False)
-        coef = deep["pipeline"].named_steps["deepscore"].coef_
-        coef.rename("coefficient").to_csv(out / "features" / "deep_score_coefficients.csv")
-        results["feature_selection"] = deep["report"]
-        lasso_res = deep.get("lasso")
+        state.say("image features")
+        df, deep = _imaging(df, cfg, state.flow, state.fast, state.engine, state.numbers, state.notes)
+        state.deep = deep
+        state.models["deep_pipeline"] = deep["pipeline"]
+        state.results["feature_selection"] = deep["report"]
+        if state.outdir is not None:
+            out = state.outdir
+            (out / "features").mkdir(exist_ok=True)
+            deep["extractor"].failures_.to_csv(out / "features" / "failures.csv", index=False)
+            deep["report"].to_csv(out / "features" / "selection.csv", index=False)
+            coef = deep["pipeline"].named_steps["deepscore"].coef_
+            coef.rename("coefficient").to_csv(out / "features" / "deep_score_coefficients.csv")
     df = df.reset_index(drop=True)
-
-    def labels_for(cols: Any) -> dict:  # the config's labels of these columns (builders refuse others)
-        cols = set(map(str, cols))
-        return {k: v for k, v in cfg.labels.items() if k in cols}
-
-    from ..data.labels import as_labels
-
-    L = as_labels(cfg.labels)
-    dev = df[df["cohort_split"] == "development"]
-    if dev["_y"].nunique() < 2:
+    state.cohort = df
+    if state.development["_y"].nunique() < 2:
         raise InputError("the development cohort has only one outcome class; check splits.train and the outcome")
-    cohorts = [c for c in ["development", "internal"] + sorted(x for x in df["cohort_split"].unique() if str(x).startswith("external"))
-               if (df["cohort_split"] == c).any()]
-    numbers["n/total"] = float(len(df))
-    for c in cohorts:
-        part = df[df["cohort_split"] == c]
-        numbers[f"n/{c}"] = float(len(part))
-        numbers[f"n_events/{c}"] = float(part["_y"].sum())
+    state.cohorts = [c for c in ["development", "internal"]
+                     + sorted(x for x in df["cohort_split"].unique() if str(x).startswith("external"))
+                     if (df["cohort_split"] == c).any()]
+    state.numbers["n/total"] = float(len(df))
+    for c in state.cohorts:
+        part = state.part(c)
+        state.numbers[f"n/{c}"] = float(len(part))
+        state.numbers[f"n_events/{c}"] = float(part["_y"].sum())
+    return state
 
-    # ------------------------------------------------------------------ Table 1
-    say("Table 1")
+
+def stage_describe(state: StudyState) -> StudyState:
+    """Table 1 by outcome group and, when asked, by cohort (with standardised mean differences)."""
     from ..stats.tables import table_one
     from . import builders
 
+    state.say("Table 1")
+    cfg = state.config
+    df, cohorts, outcome = state.cohort, state.cohorts, cfg.cohort.outcome
     t1c = cfg.table1
-    variables = [v for v in (t1c.variables or model_covs) if v in df.columns and v != t1c.group]
+    variables = [v for v in (t1c.variables or _model_covariates(cfg)) if v in df.columns and v != t1c.group]
     # levels no analysed patient has (e.g. rare histologies) would print as rows of zeros
     t1df = df.copy()
     for v in variables + [t1c.group]:
@@ -340,28 +450,44 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
             t1df[v] = t1df[v].cat.remove_unused_categories()
     if t1c.group in df.columns and variables:
         t1 = table_one(t1df, t1c.group, variables=variables, categorical=[v for v in t1c.categorical if v in variables],
-                       p_adjust=t1c.p_adjust, normality_test=t1c.normality_test, engine=eng)
-        results["table1"] = t1
-        tables["table1"] = builders.table1_table(t1, labels=labels_for(variables + [t1c.group]))
+                       p_adjust=t1c.p_adjust, normality_test=t1c.normality_test, engine=state.engine)
+        state.results["table1"] = t1
+        state.tables["table1"] = builders.table1_table(t1, labels=state.labels_for(variables + [t1c.group]))
         for r in t1.tests.to_dict("records"):
-            numbers[f"table1_p/{r['variable']}"] = float(r["p_value"]) if r["p_value"] is not None else float("nan")
+            state.numbers[f"table1_p/{r['variable']}"] = float(r["p_value"]) if r["p_value"] is not None else float("nan")
     if t1c.by_cohort and len(cohorts) > 1 and variables:
-        t1b = table_one(t1df.assign(cohort=pd.Categorical(df["cohort_split"].astype(str), categories=cohorts)), "cohort", variables=variables + [outcome],
+        t1b = table_one(t1df.assign(cohort=pd.Categorical(df["cohort_split"].astype(str), categories=cohorts)), "cohort",
+                        variables=variables + [outcome],
                         categorical=[v for v in t1c.categorical if v in variables] + [outcome],
-                        normality_test=t1c.normality_test, smd=True, engine=eng)
-        results["table1_by_cohort"] = t1b
+                        normality_test=t1c.normality_test, smd=True, engine=state.engine)
+        state.results["table1_by_cohort"] = t1b
         cohort_levels = {"cohort": {"label": "Cohort", "levels": {c: builders.cohort_label(c) for c in cohorts}}}
-        tables["table1_by_cohort"] = builders.table1_table(
+        state.tables["table1_by_cohort"] = builders.table1_table(
             t1b, title="Baseline characteristics by cohort", group_label="cohort",
-            labels={**labels_for(variables + [outcome]), **cohort_levels})
+            labels={**state.labels_for(variables + [outcome]), **cohort_levels})
+    return state
 
-    # ------------------------------------------------------------------ models
-    say("models")
+
+def stage_selection(state: StudyState) -> StudyState:
+    """The clinical covariates (``clinical.selection`` on development data): sets ``covariates``."""
+    cfg = state.config
+    state.say("models")
+    if cfg.clinical is not None:
+        covs = _select_clinical(state.development, cfg.cohort.outcome, _model_covariates(cfg), cfg.clinical.selection,
+                                state.engine, state.numbers, state.notes, cfg.validation.seed)
+        state.covariates = list(covs)
+    return state
+
+
+def stage_models(state: StudyState) -> StudyState:
+    """Fit every model on development (clinical, combined, zoo) and predict every patient: ``probs``."""
     from ..stats.models import fit_lrm
 
-    probs: dict[str, pd.Series] = {}
+    cfg = state.config
+    df, dev, outcome, eng = state.cohort, state.development, cfg.cohort.outcome, state.engine
+    probs, models, results, numbers = state.probs, state.models, state.results, state.numbers
     if cfg.clinical is not None:
-        covs = _select_clinical(dev, outcome, model_covs, cfg.clinical.selection, eng, numbers, notes, val.seed)
+        covs = state.covariates
         models["clinical"] = fit_lrm(dev, outcome, covs, engine=eng)
         probs["clinical"] = pd.Series(models["clinical"].predict(df), index=df.index)
         numbers["clinical_covariates_n"] = float(len(covs))
@@ -373,12 +499,13 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
             models["combined"] = fit_lrm(dev, outcome, covs_comb, engine=eng)
             probs["combined"] = pd.Series(models["combined"].predict(df), index=df.index)
     if cfg.zoo is not None:
-        say("model zoo")
-        zoo_X = _zoo_design(df, model_covs + (["deep_score"] if "deep_score" in df.columns else []))
+        state.say("model zoo")
+        zoo_X = _zoo_design(df, _model_covariates(cfg) + (["deep_score"] if "deep_score" in df.columns else []))
         from ..models import fit_zoo
 
         zres = fit_zoo(zoo_X[df["cohort_split"] == "development"], dev["_y"].to_numpy(), models=list(cfg.zoo.models),
-                       cv=3 if fast else cfg.zoo.cv, inner_cv=2 if fast else cfg.zoo.inner_cv, seed=val.seed)
+                       cv=3 if state.fast else cfg.zoo.cv, inner_cv=2 if state.fast else cfg.zoo.inner_cv,
+                       seed=cfg.validation.seed)
         results["zoo"] = zres
         for name in cfg.zoo.models:
             key = name if name not in probs else f"zoo_{name}"
@@ -388,14 +515,24 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
         results["zoo_X"] = zoo_X
     if not probs and cfg.survival is None:
         raise ConfigError("the study config defines no analysis: add a `clinical:`, `imaging:`, `zoo:` or `survival:` section")
+    return state
 
-    # ------------------------------------------------------------------ per model x cohort
-    say("discrimination and calibration")
+
+def stage_evaluation(state: StudyState) -> StudyState:
+    """Per model x cohort: discrimination, operating point, calibration, internal validation;
+    paired comparisons and decision curves per cohort. Sets ``perf``, ``calibration``,
+    ``thresholds``, ``predictions`` and the performance tables."""
     from ..stats.calibration import calibrate, extreme_predictions_message, hosmer_lemeshow, val_prob, validate
     from ..stats.dca import decision_curve
     from ..stats.diagnostics import choose_threshold, diagnostic_metrics
     from ..stats.roc import compare_aucs, roc_auc
+    from . import builders
 
+    state.say("discrimination and calibration")
+    cfg, eng, val = state.config, state.engine, state.config.validation
+    df, dev, probs, cohorts = state.cohort, state.development, state.probs, state.cohorts
+    idc = cfg.cohort.id_column
+    numbers, results, models, tables, notes = state.numbers, state.results, state.models, state.tables, state.notes
     pred_rows = []
     perf: dict[tuple[str, str], tuple[Any, Any]] = {}
     calib: dict[tuple[str, str], dict] = {}
@@ -405,7 +542,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
                                     source="development cohort", engine=eng)
         numbers[f"threshold/{m}"] = rules[m].value
     for c in cohorts:
-        part = df[df["cohort_split"] == c]
+        part = state.part(c)
         y = part["_y"].to_numpy()
         for m, p in probs.items():
             pm = p[part.index].to_numpy(dtype=float)
@@ -431,10 +568,10 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
                     vp = val_prob(y, pm, engine=eng)
                 entry = {"hl": hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng), "val_prob": vp}
                 if c == "development" and m in models and type(models[m]).__name__ == "LogisticModel":
-                    entry["calibrate"] = calibrate(models[m], n_boot=B_cal, seed=val.seed, engine=eng)
+                    entry["calibrate"] = calibrate(models[m], n_boot=state.n_boot_cal, seed=val.seed, engine=eng)
                     results[f"calibrate/{m}"] = entry["calibrate"]
                     numbers[f"cal_mean_abs_error/{m}"] = entry["calibrate"].mean_abs_error
-                    vr = validate(models[m], n_boot=B, seed=val.seed, engine=eng)
+                    vr = validate(models[m], n_boot=state.n_boot, seed=val.seed, engine=eng)
                     results[f"validate/{m}"] = vr
                     for index in ("C", "Dxy", "Slope", "Intercept", "B", "R2"):
                         numbers[f"validate_{index.lower()}/{m}"] = vr.corrected(index)
@@ -450,8 +587,9 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
                 numbers[f"brier/{m}/{c}"] = entry["val_prob"].Brier
                 numbers[f"cal_intercept/{m}/{c}"] = entry["val_prob"].intercept
                 numbers[f"cal_slope/{m}/{c}"] = entry["val_prob"].slope
-    predictions = (pd.concat(pred_rows, ignore_index=True) if pred_rows
-                   else pd.DataFrame(columns=["patient_id", "cohort", "model", "prob", "y"]))
+    state.predictions = (pd.concat(pred_rows, ignore_index=True) if pred_rows
+                         else pd.DataFrame(columns=["patient_id", "cohort", "model", "prob", "y"]))
+    state.perf, state.calibration, state.thresholds = perf, calib, rules
     results["performance"] = perf
     results["thresholds"] = rules
     results["calibration"] = calib
@@ -469,7 +607,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     lo, hi, step = val.dca_thresholds
     thresholds = np.round(np.arange(lo, hi + step / 2, step), 10)
     for c in cohorts:
-        part = df[df["cohort_split"] == c]
+        part = state.part(c)
         y = part["_y"].to_numpy()
         if len(np.unique(y)) < 2 or not probs:
             continue
@@ -492,18 +630,26 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     results["dca"] = dcas
     if comparisons:
         tables["delong"] = builders.delong_table(comparisons)
+    return state
 
-    # ------------------------------------------------------------------ OR table and nomogram
-    say("odds ratios and nomogram")
+
+def stage_regression(state: StudyState) -> StudyState:
+    """The OR table (uni- and multivariable, development) and the nomogram of the final logistic model."""
+    from ..data.labels import as_labels
     from ..stats.logistic import logistic_table
     from ..stats.nomogram import nomogram
+    from . import builders
 
+    cfg = state.config
+    state.say("odds ratios and nomogram")
     if cfg.clinical is not None:
-        or_covs = list(results["clinical_covariates"]) + (["deep_score"] if "deep_score" in df.columns else [])
-        lt = logistic_table(dev, outcome, or_covs, stepwise=None, engine=eng)
-        results["or_table"] = lt
-        tables["or_table"] = builders.or_table(lt, title=f"Logistic regression of {L.var(outcome, unit=False)} "
-                                                          f"(development cohort)", labels=labels_for(or_covs))
+        outcome, numbers = cfg.cohort.outcome, state.numbers
+        L = as_labels(cfg.labels)
+        or_covs = list(state.results["clinical_covariates"]) + (["deep_score"] if "deep_score" in state.cohort.columns else [])
+        lt = logistic_table(state.development, outcome, or_covs, stepwise=None, engine=state.engine)
+        state.results["or_table"] = lt
+        state.tables["or_table"] = builders.or_table(lt, title=f"Logistic regression of {L.var(outcome, unit=False)} "
+                                                                f"(development cohort)", labels=state.labels_for(or_covs))
         for r in lt.frame.to_dict("records"):
             k = _term_key(r["variable"], r.get("level"))
             numbers[f"or/{k}"] = float(r["multi_or"])
@@ -512,43 +658,61 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
             numbers[f"or_p/{k}"] = float(r["multi_p"])
             numbers[f"or_uni/{k}"] = float(r["uni_or"])
             numbers[f"or_uni_p/{k}"] = float(r["uni_p"])
-        nom_model = models.get("combined", models["clinical"])
-        results["nomogram"] = nomogram(nom_model, fun="risk", engine=eng)
+        nom_model = state.models.get("combined", state.models["clinical"])
+        state.results["nomogram"] = nomogram(nom_model, fun="risk", engine=state.engine)
+    return state
 
-    # ------------------------------------------------------------------ survival
-    if cfg.survival is not None:
-        say("survival")
-        _survival(df, cfg, eng, numbers, results, tables, notes)
 
-    # ------------------------------------------------------------------ figures and files
-    say("figures")
-    figures = _figures(out, cohorts, df, probs, perf, results, lasso_res, cfg, deep=deep)
+def stage_survival(state: StudyState) -> StudyState:
+    """Kaplan-Meier, log-rank and Cox model (when ``survival:`` is configured)."""
+    if state.config.survival is not None:
+        state.say("survival")
+        _survival(state.cohort, state.config, state.engine, state.numbers, state.results, state.tables, state.notes)
+    return state
+
+
+def stage_outputs(state: StudyState) -> StudyState:
+    """Figures, tables, predictions.csv, flow, methods paragraph, TRIPOD+AI checklist and
+    numbers.json, written into ``outdir``."""
+    from . import builders
+
+    state.say("figures")
+    cfg, out, tables, results = state.config, state.outdir, state.tables, state.results
+    df, cohorts, probs = state.cohort, state.cohorts, state.probs
+    lasso_res = state.deep.get("lasso") if state.deep is not None else None
+    state.figures = _figures(out, cohorts, df, probs, state.perf, results, lasso_res, cfg, deep=state.deep)
     for name, table in tables.items():
         table.save(out / "tables" / name)
-    predictions.to_csv(out / "predictions.csv", index=False)
-    flow_df = flow.frame()
+    state.predictions.to_csv(out / "predictions.csv", index=False)
+    flow_df = state.flow.frame()
     flow_df.to_csv(out / "flow.csv", index=False)
     tables["flow"] = builders.flow_table(flow_df)
     tables["flow"].save(out / "tables" / "flow")
-    versions = {**_versions(), **_r_versions(eng)}
-    methods = _methods(cfg, eng, fast, B, B_cal, df, cohorts, probs, results, versions, notes)
+    state.versions = {**_versions(), **_r_versions(state.engine)}
+    state.methods = _methods(cfg, state.engine, state.fast, state.n_boot, state.n_boot_cal, df, cohorts, probs,
+                             results, state.versions, state.notes)
     if probs:
-        results["tripod"] = _tripod(cfg, df, cohorts, flow_df, probs, results, versions, outcome)
+        results["tripod"] = _tripod(cfg, df, cohorts, flow_df, probs, results, state.versions, cfg.cohort.outcome)
         tables["tripod"] = builders.tripod_table(results["tripod"])
         tables["tripod"].save(out / "tables" / "tripod")
-    (out / "methods.md").write_text(methods, encoding="utf-8")
+    (out / "methods.md").write_text(state.methods, encoding="utf-8")
+    numbers = state.numbers
     (out / "numbers.json").write_text(json.dumps({k: (None if not np.isfinite(v) else v) for k, v in numbers.items()},
                                                  indent=1, sort_keys=True), encoding="utf-8")
-    cohort_out = df.drop(columns=["_y"])
-    res = StudyResults(config=cfg, outdir=out, cohort=cohort_out, flow=flow_df, predictions=predictions,
-                       numbers=numbers, tables=tables, figures=figures, models=models, methods=methods,
-                       results=results, versions=versions, fast=fast, config_digest=_digest(cfg, fast))
-    _save_results(res)
-    say("done")
-    return res
+    return state
 
 
-# ---------------------------------------------------------------------------------- stages
+#: the study, stage by stage (:func:`run_study` applies them in this order)
+STAGES: tuple[Callable[[StudyState], StudyState], ...] = (
+    stage_cohort, stage_features, stage_describe, stage_selection, stage_models, stage_evaluation,
+    stage_regression, stage_survival, stage_outputs)
+
+
+def _model_covariates(cfg: StudyConfig) -> list[str]:
+    return list(cfg.clinical.covariates) if cfg.clinical else []
+
+
+# ---------------------------------------------------------------------------------- helpers of the stages
 def _assign_splits(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow) -> pd.DataFrame:
     from ..data import make_splits
 

@@ -412,7 +412,7 @@ def decision_curve_survival(time: Any, event: Any, probs: Mapping[str, Any], hor
     Where the test-positive group's follow-up ends before ``horizon`` its net benefit is NaN
     (dcurves reports it missing too). Python engine only.
     """
-    from .survival import check_time_event
+    from ._survdata import check_time_event
 
     if isinstance(probs, Mapping) and probs:
         aligned = _core.align(("time", time), ("event", event), *((f"probs[{k!r}]", v) for k, v in probs.items()))

@@ -320,7 +320,7 @@ def _r_fit_and_data(model):
     if _is_cox(model):
         if getattr(model, "r_fit", None) is None:
             raise InputError("R graphics need a Cox model fitted with engine='r' (fit_cph(..., engine='r'))")
-        from .survival import r_covariates
+        from .cox import r_covariates
 
         frame = pd.DataFrame(r_covariates(model.data, model.design), index=range(len(model.data)))
         return model.r_fit, frame

@@ -47,7 +47,9 @@ from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
 from ._core import renamed_args, z_value
-from .survival import check_time_event, concordance_counts, concordance_numpy, km_ci, km_table
+from ._survdata import check_time_event
+from .concordance import concordance_counts, concordance_numpy
+from .km import km_ci, km_table
 
 __all__ = ["time_dependent_auc", "time_dependent_brier", "uno_concordance", "calibration_at_horizon", "TimeDependentAUC",
            "BrierResult", "UnoCResult", "HorizonCalibration"]

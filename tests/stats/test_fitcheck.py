@@ -438,7 +438,7 @@ def test_firth_cox_is_the_penalised_partial_likelihood_maximum(lung, ties):
     itself, no use of the analytic penalty gradient that the Newton fit relies on)."""
     from scipy.optimize import minimize
 
-    from her2stats.stats.survival import _CoxData
+    from her2stats.stats.cox import _CoxData
 
     d = _lung_flag(lung)
     with pytest.raises(ConvergenceError, match="monotone likelihood -- 'flag'.*firth=True"):

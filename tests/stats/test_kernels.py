@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from her2stats.stats._kernels import delong_placements
-from her2stats.stats.survival import _concordance_counts, _concordance_numpy, concordance_index
+from her2stats.stats.concordance import _concordance_counts, _concordance_numpy, concordance_index
 from her2stats.stats.survival_metrics import _uno_c, uno_concordance
 
 
@@ -138,7 +138,7 @@ def _cox_terms_reference(t, e, X, beta, efron):
 
 @pytest.mark.parametrize("ties", ["efron", "breslow"])
 def test_cox_terms_equal_the_definition(ties):
-    from her2stats.stats.survival import _CoxData
+    from her2stats.stats.cox import _CoxData
 
     rng = np.random.default_rng(11)
     n, p = 150, 3

@@ -164,7 +164,7 @@ def test_survival_at_and_numbers_at_risk(lung):
     assert at["survival"].iloc[1] == pytest.approx(1 - 1 / 228, abs=1e-15)
     d = lung.dropna(subset=["age"])
     small = concordance_index(d["time"], d["dead"], d["age"], engine="python")
-    from her2stats.stats.survival import _concordance_counts
+    from her2stats.stats.concordance import _concordance_counts
 
     counts, infl = _concordance_counts(d["time"].to_numpy(float), d["dead"].to_numpy(), d["age"].to_numpy(float),
                                        chunk=7)

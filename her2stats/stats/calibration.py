@@ -613,7 +613,10 @@ def r_fit_for(model):
     if model.r_fit is not None:
         return model.r_fit
     # a Python-engine model validated with engine="r": refit in rms with the same design
-    from .models import fit_lrm
+    from .models import fit_lrm, fit_lrm_r_spec
+
+    if getattr(model, "design_formula", None) is not None:
+        return fit_lrm_r_spec(model.data, model.terms, list(model.coefficients.index), model.y)[2]
 
     rcs = {t.name: list(t.knots) for t in model.terms if t.kind == "rcs"}
     return fit_lrm(model.data, model.outcome, list(model.covariates), rcs=rcs or None, engine="r").r_fit

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import resolve_engine
-from ..errors import ConvergenceError, InputError, find_stack_level
+from ..errors import ConvergenceError, InputError
 from ..results import Result
 from . import _core
 from ._core import expit, gini_md
@@ -41,191 +41,9 @@ from ._names import check_column_names, check_unique_labels
 __all__ = ["fit_lrm", "LogisticModel", "Term", "rcs_knots", "rcs_basis", "newton_logistic",
            "newton_logistic_batch", "refit_logistic_batch", "binned_c_index", "concordance_c"]
 
-#: rms/Hmisc default knot quantiles by number of knots (Harrell 2015, Table 2.3)
-_KNOT_QUANTILES = {
-    3: (0.10, 0.50, 0.90),
-    4: (0.05, 0.35, 0.65, 0.95),
-    5: (0.05, 0.275, 0.50, 0.725, 0.95),
-    6: (0.05, 0.23, 0.41, 0.59, 0.77, 0.95),
-    7: (0.025, 0.1833, 0.3417, 0.50, 0.6583, 0.8167, 0.975),
-}
-
-
-# --------------------------------------------------------------------------- splines
-def rcs_knots(x: np.ndarray | pd.Series, nk: int, fractied: float = 0.05, name: str = "x") -> np.ndarray:
-    """Knot locations of ``Hmisc::rcspline.eval(x, nk)`` (the knots ``rms::rcs(x, nk)`` uses).
-
-    Quantiles ``seq(outer, 1-outer, length=nk)`` (outer = .1 for 3 knots, .05 for 4-6, .025 for
-    7+) of the non-missing values (R's type-7 quantile); with fewer than 100 values the outer
-    knots move to the 5th smallest/largest value; a value tied in >= ``fractied`` of the sample
-    at either end of the range is handled as in Hmisc (the knot goes to the next distinct value).
-    """
-    xx = np.asarray(pd.Series(x).dropna(), dtype=float)
-    n = len(xx)
-    if n < 6:
-        raise InputError(f"rcs({name}, {nk}): fewer than 6 non-missing values; use fewer knots or a linear term")
-    if nk < 3:
-        raise InputError(f"rcs({name}, {nk}): a restricted cubic spline needs at least 3 knots")
-    xu = np.unique(xx)
-    nxu = len(xu)
-    if nxu - 2 <= nk:
-        warnings.warn(f"rcs({name}): {nk} knots requested with {nxu} unique values; knots set to the "
-                      f"{nxu - 2} interior values (as Hmisc)", UserWarning, stacklevel=find_stack_level())
-        knots = xu[1:-1]
-    else:
-        outer = 0.1 if nk == 3 else 0.05
-        if nk > 6:
-            outer = 0.025
-        nke = nk
-        first: list[float] = []
-        last: list[float] = []
-        over_first = over_last = False
-        if 0 < fractied < 1:
-            vals, counts = np.unique(xx, return_counts=True)
-            f = counts / n
-            if len(f) > 2 and f[1:-1].max() < fractied:
-                if f[0] >= fractied:
-                    first = [float(xx[xx > xx.min()].min())]
-                    xx = xx[xx > first[0]]
-                    nke -= 1
-                    over_first = True
-                if f[-1] >= fractied:
-                    last = [float(xx[xx < xx.max()].max())]
-                    xx = xx[xx < last[0]]
-                    nke -= 1
-                    over_last = True
-        if nke == 1:
-            knots = np.array([np.median(xx)])
-        elif nxu <= nke:
-            knots = xu
-        else:
-            probs = np.linspace(0.5, 1 - outer, nke) if nke == 2 else np.linspace(outer, 1 - outer, nke)
-            knots = np.quantile(xx, probs)
-            if len(np.unique(knots)) < min(nke, 3):
-                raise InputError(
-                    f"rcs({name}, {nk}): could not place {nk} distinct knots (too many tied values); "
-                    "give the knots explicitly or use fewer")
-            if len(xx) < 100:
-                xs = np.sort(xx)
-                if not over_first:
-                    knots[0] = xs[4]
-                if not over_last:
-                    knots[nke - 1] = xs[len(xs) - 5]
-        knots = np.concatenate([first, knots, last])
-    knots = np.unique(np.asarray(knots, dtype=float))
-    if len(knots) < 3:
-        raise InputError(f"rcs({name}): fewer than 3 unique knots; use a linear term for this variable")
-    return knots
-
-
-def rcs_basis(x: np.ndarray, knots: Sequence[float]) -> np.ndarray:
-    """Restricted cubic spline basis in rms's parametrisation (``rcspline.eval(inclx=TRUE, norm=2)``).
-
-    Column 0 is ``x``; column j (j = 1..k-2) is
-    ``(x-t_j)_+^3 - (x-t_{k-1})_+^3 (t_k-t_j)/(t_k-t_{k-1}) + (x-t_k)_+^3 (t_{k-1}-t_j)/(t_k-t_{k-1})``
-    divided by ``(t_k - t_1)^2`` (each cubed term scaled by ``kd = (t_k-t_1)^(2/3)``).
-    """
-    x = np.asarray(x, dtype=float)
-    t = np.asarray(knots, dtype=float)
-    k = len(t)
-    kd = (t[-1] - t[0]) ** (2.0 / 3.0)
-    out = np.empty((len(x), k - 1))
-    out[:, 0] = x
-    tk, tk1 = t[-1], t[-2]
-    for j in range(k - 2):
-        out[:, j + 1] = (np.maximum((x - t[j]) / kd, 0) ** 3
-                         + ((tk1 - t[j]) * np.maximum((x - tk) / kd, 0) ** 3
-                            - (tk - t[j]) * np.maximum((x - tk1) / kd, 0) ** 3) / (tk - tk1))
-    return out
-
-
-# --------------------------------------------------------------------------- design
-@dataclass(frozen=True)
-class Term:
-    """One predictor of the model and how it enters the design matrix."""
-
-    name: str
-    kind: str  # "linear" | "rcs" | "categorical"
-    columns: tuple[str, ...]
-    levels: tuple[Any, ...] = ()
-    knots: tuple[float, ...] = ()
-
-    def design(self, values: pd.Series) -> np.ndarray:
-        if self.kind == "linear":
-            return np.asarray(values, dtype=float)[:, None]
-        if self.kind == "rcs":
-            return rcs_basis(np.asarray(values, dtype=float), self.knots)
-        vals = as_levels(values)
-        unknown = set(pd.unique(vals[~pd.isna(vals)])) - set(self.levels)
-        if unknown:
-            raise InputError(f"column '{self.name}' has value(s) {sorted(map(str, unknown))} not seen when the "
-                             f"model was fitted (levels {list(self.levels)})")
-        out = np.column_stack([(vals == lev).astype(float) for lev in self.levels[1:]]) if len(self.levels) > 1 \
-            else np.zeros((len(vals), 0))
-        out[pd.isna(vals)] = np.nan  # a missing level must not silently become the reference
-        return out
-
-
-def as_levels(values: pd.Series) -> np.ndarray:
-    """Categorical values as R would see them (booleans -> 'FALSE'/'TRUE', others as strings)."""
-    s = pd.Series(values)
-    if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and s.dropna().map(type).eq(bool).all()
-                                               and len(s.dropna())):
-        return np.where(s.isna(), None, s.map({True: "TRUE", False: "FALSE"})).astype(object)
-    return np.where(s.isna(), None, s.astype(str)).astype(object)
-
-
-def _is_categorical(s: pd.Series) -> bool:
-    return (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s.dtype)
-            or pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype))
-
-
-def _levels_of(s: pd.Series) -> tuple[str, ...]:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().astype(str))
-        return tuple(str(c) for c in s.cat.categories if str(c) in present)
-    vals = as_levels(s)
-    return tuple(sorted({v for v in vals if v is not None}))
-
-
-def build_terms(df: pd.DataFrame, covariates: Sequence[str], rcs: Mapping[str, Any] | None) -> list[Term]:
-    """Terms of the design learnt from (training) data ``df``: levels, knots."""
-    rcs = dict(rcs or {})
-    bad = [k for k in rcs if k not in covariates]
-    if bad:
-        raise InputError(f"rcs names {bad} are not among the covariates {list(covariates)}")
-    terms = []
-    for name in covariates:
-        s = df[name]
-        if name in rcs:
-            if _is_categorical(s):
-                raise InputError(f"rcs: column '{name}' is not numeric (dtype {s.dtype}); splines need numbers")
-            spec = rcs[name]
-            knots = (rcs_knots(s, int(spec), name=name) if np.isscalar(spec)
-                     else np.unique(np.asarray(spec, dtype=float)))
-            if len(knots) < 3:
-                raise InputError(f"rcs: column '{name}' needs at least 3 distinct knots, got {list(knots)}")
-            cols = tuple([name] + [name + "'" * j for j in range(1, len(knots) - 1)])
-            terms.append(Term(name, "rcs", cols, knots=tuple(float(k) for k in knots)))
-        elif _is_categorical(s):
-            levels = _levels_of(s)
-            if len(levels) < 2:
-                raise InputError(f"covariate '{name}' has a single level {list(levels)} in the data; drop it")
-            terms.append(Term(name, "categorical", tuple(f"{name}={lev}" for lev in levels[1:]), levels=levels))
-        else:
-            if s.dropna().nunique() < 2:
-                raise InputError(f"covariate '{name}' is constant in the data; drop it")
-            terms.append(Term(name, "linear", (name,)))
-    return terms
-
-
-def design_matrix(df: pd.DataFrame, terms: Sequence[Term]) -> np.ndarray:
-    """Design matrix without the intercept column, in the order of ``terms``."""
-    missing = [t.name for t in terms if t.name not in df.columns]
-    if missing:
-        raise InputError(f"columns {missing} needed by the model are not in the data")
-    blocks = [t.design(df[t.name]) for t in terms]
-    return np.column_stack(blocks) if blocks else np.zeros((len(df), 0))
+from .design import (_KNOT_QUANTILES, Term, as_levels, build_terms, design_matrix,  # noqa: F401 (re-exported)
+                      is_categorical as _is_categorical, levels_of as _levels_of, rcs_basis, rcs_knots)
+from .design import ParsedFormula, build_design, check_r_names, parse_formula, r_design
 
 
 def binary_outcome(y: Any, name: str = "y", event: Any = None) -> tuple[np.ndarray, tuple[Any, Any]]:
@@ -462,6 +280,8 @@ class LogisticModel(Result):
     r_fit: Any = field(default=None, compare=False)
     #: fitted by Firth's penalised likelihood (``fit_lrm(firth=True)``)
     firth: bool = False
+    #: the parsed formula of a ``fit_lrm(formula=...)`` fit (None for the keyword interface)
+    design_formula: ParsedFormula | None = field(default=None, compare=False)
 
     # ------------------------------------------------------------------ prediction
     def design(self, df: pd.DataFrame | None = None) -> np.ndarray:
@@ -523,13 +343,18 @@ def _model_stats(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> dict:
 
 
 def _formula(outcome: str, terms: Sequence[Term]) -> str:
-    parts = []
-    for t in terms:
+    def one(t: Term) -> str:
         if t.kind == "rcs":
-            parts.append(f"rcs({t.name}, c({', '.join(repr(round(k, 10)) for k in t.knots)}))")
-        else:
-            parts.append(t.name)
-    return f"{outcome} ~ " + " + ".join(parts)
+            return f"rcs({t.name}, c({', '.join(repr(round(k, 10)) for k in t.knots)}))"
+        if t.kind == "pol":
+            return f"pol({t.name}, {t.degree})"
+        if t.kind == "catg":
+            return f"catg({t.name})"
+        if t.kind == "interaction":
+            return ":".join(one(c) for c in t.components)
+        return t.name
+
+    return f"{outcome} ~ " + " + ".join(one(t) for t in terms)
 
 
 def r_formula(outcome: str, terms: Sequence[Term]) -> str:
@@ -545,8 +370,9 @@ def r_formula(outcome: str, terms: Sequence[Term]) -> str:
     return f"`{outcome}` ~ " + " + ".join(parts)
 
 
-def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapping[str, Any] | None = None,
-            engine: str | None = None, firth: bool = False, event: Any = None) -> LogisticModel:
+def fit_lrm(df: pd.DataFrame, outcome: str | None = None, covariates: Sequence[str] | None = None,
+            rcs: Mapping[str, Any] | None = None, engine: str | None = None, firth: bool = False, event: Any = None,
+            formula: str | None = None) -> LogisticModel:
     """Fit a binary logistic regression model in rms's parametrisation.
 
     ``logit P(Y=1 | x) = b0 + sum_j b_j x_j``; a spline term ``rcs(x, k)`` contributes
@@ -573,6 +399,12 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
         validation and calibration of a Firth model refit by Firth (Python engine; rms has no
         Firth refit, so ``engine="r"`` refuses them).
     event : the value of ``outcome`` modelled as 1 (e.g. ``event="HER2+"``).
+    formula : instead of ``outcome``/``covariates``/``rcs``, a model formula parsed in Python
+        (:func:`her2stats.stats.design.parse_formula`; never evaluated, never sent to R):
+        ``"her2_positive ~ rcs(age, 4) + er * grade + ki67"`` with ``rcs(x, k)`` (rms's default
+        knot quantiles) or ``rcs(x, c(t1, ..., tk))``, ``pol(x, d)``, ``catg(x)``, ``*`` and ``:``
+        interactions in rms's parametrisation (coefficients named as rms names them, e.g.
+        ``er * grade=2``). Names that are not R identifiers go in backticks.
 
     Rows with missing outcome or covariates are excluded; their number is stored in
     ``n_excluded`` (and by column in ``excluded_by_column``) and announced with a warning.
@@ -597,6 +429,14 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     engine = resolve_engine(engine)
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"fit_lrm needs a pandas DataFrame, got {type(df).__name__}")
+    parsed = None
+    if formula is not None:
+        if outcome is not None or covariates is not None or rcs:
+            raise InputError("fit_lrm: give either formula= or outcome/covariates/rcs, not both")
+        parsed = parse_formula(formula, where="fit_lrm")
+        outcome, covariates = parsed.response, list(parsed.covariates)
+    elif outcome is None or covariates is None:
+        raise InputError("fit_lrm needs outcome= and covariates=, or formula=")
     if isinstance(covariates, str):
         covariates = [covariates]
     covariates = list(covariates)
@@ -625,7 +465,7 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
     y = y_all[keep.to_numpy()]
     if y.sum() < 1 or y.sum() > len(y) - 1:
         raise InputError(f"outcome '{outcome}' has a single value in the complete cases")
-    terms = build_terms(data, covariates, rcs)
+    terms = build_design(data, parsed, "fit_lrm") if parsed is not None else build_terms(data, covariates, rcs)
     X = np.column_stack([np.ones(len(data)), design_matrix(data, terms)])
     names = ["Intercept"] + [c for t in terms for c in t.columns]
     check_unique_labels(names, "fit_lrm")
@@ -649,6 +489,8 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
                 f"{names[int(np.argmax(np.abs(beta)))]!r}. "
                 "Rescale the covariates (e.g. age in decades) and refit.")
         vcov = np.linalg.inv(info)
+    elif parsed is not None:
+        beta, vcov, r_fit = fit_lrm_r_spec(data, terms, names, y)
     else:
         beta, vcov, r_fit = _fit_lrm_r(data, outcome, levels, terms, names, X, y)
     stats = _model_stats(X, y, beta)
@@ -658,24 +500,17 @@ def fit_lrm(df: pd.DataFrame, outcome: str, covariates: Sequence[str], rcs: Mapp
         data=data, y=y, outcome_levels=levels, n=len(y), n_events=int(y.sum()), n_excluded=n_excluded,
         excluded_by_column=excluded_by, deviance=stats["deviance"], null_deviance=stats["null_deviance"],
         stats={k: v for k, v in stats.items() if k not in ("deviance", "null_deviance")},
-        formula=formula, engine=engine, r_fit=r_fit, firth=bool(firth),
+        formula=formula, engine=engine, r_fit=r_fit, firth=bool(firth), design_formula=parsed,
         method=(("brglm2::brglmFit (Firth, AS_mean)" if engine == "r" else "Firth penalised likelihood")
                 if firth else "rms::lrm" if engine == "r" else "lrm (maximum likelihood, Newton-Raphson)"),
     )
 
 
 def column_labels(terms: Sequence[Term]) -> list[str]:
-    """Design columns described for people, in design order (``'age'``, ``level 'b' of 'race'``,
-    ``spline term 1 of 'age'``): the words of fit-check errors."""
-    out = []
-    for t in terms:
-        if t.kind == "categorical":
-            out += [f"level {lev!r} of {t.name!r}" for lev in t.levels[1:]]
-        elif t.kind == "rcs":
-            out += [repr(t.name)] + [f"spline term {j} of {t.name!r}" for j in range(1, len(t.columns))]
-        else:
-            out.append(repr(t.name))
-    return out
+    """Design columns described for people (see :func:`her2stats.stats.design.column_labels`)."""
+    from .design import column_labels as _labels
+
+    return _labels(terms)
 
 
 def fit_firth(X: np.ndarray, y: np.ndarray, engine: str, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -730,6 +565,28 @@ def _fit_lrm_r(data: pd.DataFrame, outcome: str, levels: tuple, terms: Sequence[
     if info["fail"]:
         raise ConvergenceError("fit_lrm: rms::lrm failed to converge although the likelihood has a finite "
                                "maximum (no separation, full rank); rescale the covariates and refit")
+    coef = np.atleast_1d(np.asarray(info["coefficients"], float))
+    vcov = np.atleast_2d(np.asarray(info["var"], float))
+    if len(coef) != len(names):
+        raise ConvergenceError(f"rms::lrm returned {len(coef)} coefficients, expected {len(names)} "
+                               "(a column was dropped as singular)")
+    return coef, vcov, raw
+
+
+def fit_lrm_r_spec(data: pd.DataFrame, terms: Sequence[Term], names: list[str], y: np.ndarray):
+    """``rms::lrm`` on the design of a formula fit: R receives generated names and a design spec
+    (:func:`her2stats.stats.design.r_design`), and its coefficient names are checked against the
+    design's columns before they are used."""
+    from .. import r_bridge
+
+    r_bridge.require("rms")
+    rdata, spec, expected = r_design(data, terms, y.astype(int))
+    raw = r_bridge.call("h2s_lrm_fit_spec", rdata, spec, convert=False)
+    info = r_bridge.call("h2s_lrm_info", raw)
+    if info["fail"]:
+        raise ConvergenceError("fit_lrm: rms::lrm failed to converge although the likelihood has a finite "
+                               "maximum (no separation, full rank); rescale the covariates and refit")
+    check_r_names(list(info["names"]), ["Intercept", *expected], "fit_lrm")
     coef = np.atleast_1d(np.asarray(info["coefficients"], float))
     vcov = np.atleast_2d(np.asarray(info["var"], float))
     if len(coef) != len(names):

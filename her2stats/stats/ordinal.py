@@ -43,6 +43,8 @@ from ..results import Result
 from . import _core
 from ._core import renamed_args, expit
 from ._names import check_column_names, check_unique_labels
+from .design import build_design, check_r_names, parse_formula, r_design
+from .models import _formula
 from .models import (LogisticModel, Term, as_levels, r_formula, r_model_data, build_terms, design_matrix,
                      fit_lrm)
 
@@ -166,6 +168,8 @@ class OrdinalModel(Result):
     engine: str
     method: str = "proportional odds (cumulative logit), Newton-Raphson"
     r_fit: Any = field(default=None, compare=False)
+    #: the parsed formula of a ``fit_ordinal(formula=...)`` fit (None for the keyword interface)
+    design_formula: Any = field(default=None, compare=False)
 
     # ------------------------------------------------------------------ prediction
     def linear_predictor(self, df: pd.DataFrame | None = None) -> np.ndarray:
@@ -256,7 +260,7 @@ def _outcome_strings(s: pd.Series) -> pd.Series:
 
 def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Sequence[str] = (),
                 rcs: Mapping[str, Any] | None = None, levels: Sequence[Any] | None = None,
-                engine: str | None = None) -> OrdinalModel:
+                engine: str | None = None, formula: str | None = None) -> OrdinalModel:
     """Fit a proportional-odds (cumulative logit) model, e.g. HER2 zero < low < positive.
 
     ``logit P(Y >= y_j | x) = alpha_j + x'beta`` (j = 2..K), maximum likelihood; the variance is
@@ -272,6 +276,9 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     covariates : predictor columns (numeric linear; categorical/string/bool dummies).
     rcs : ``{"age": 4}`` or explicit knots, as in :func:`fit_lrm`.
     engine : "python" (Newton-Raphson, analytic derivatives), "r" (``rms::orm``) or None.
+    formula : instead of ``outcome``/``covariates``/``rcs``, a model formula parsed in Python, as
+        in :func:`~her2stats.stats.models.fit_lrm` (``"her2_class ~ rcs(age, 4) + er * grade"``;
+        ``rcs``, ``pol``, ``catg``, ``*`` and ``:`` in rms's parametrisation).
 
     Rows with a missing outcome or covariate are excluded, counted in ``n_excluded`` and
     announced with a warning.
@@ -301,6 +308,12 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     engine = resolve_engine(engine)
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"fit_ordinal needs a pandas DataFrame, got {type(df).__name__}")
+    parsed = None
+    if formula is not None:
+        parsed = parse_formula(formula, where="fit_ordinal")
+        if (covariates and len(covariates)) or rcs or outcome not in ("her2_class", parsed.response):
+            raise InputError("fit_ordinal: give either formula= or outcome/covariates/rcs, not both")
+        outcome, covariates = parsed.response, list(parsed.covariates)
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if not covariates:
         raise InputError("fit_ordinal needs at least one covariate")
@@ -327,7 +340,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     ystr = _outcome_strings(data[outcome])
     codes = ystr.map({v: i for i, v in enumerate(lv)}).to_numpy(dtype=int)
     counts = {v: int((codes == i).sum()) for i, v in enumerate(lv)}
-    terms = build_terms(data, covariates, rcs)
+    terms = build_design(data, parsed, "fit_ordinal") if parsed is not None else build_terms(data, covariates, rcs)
     X = design_matrix(data, terms)
     beta_names = [c for t in terms for c in t.columns]
     alpha_names = [f"y>={v}" for v in lv[1:]]
@@ -339,7 +352,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     # rank and separation (Konis's LP on the stacked cumulative-logit rows) on both engines, before fitting
     check_ordinal(X, codes, len(lv), column_labels(terms), "fit_ordinal (proportional-odds model)")
     K1 = len(lv) - 1
-    formula = r_formula(outcome, terms).replace("`", "")
+    formula = r_formula(outcome, terms).replace("`", "") if parsed is None else _formula(outcome, terms)
     r_fit = None
     if engine == "python":
         theta, info, ll, converged = _newton_ordinal(codes, X, len(lv))
@@ -348,7 +361,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
                                    "it exists (no separation, full rank); rescale the covariates and refit")
         vcov = np.linalg.inv(info)
     else:
-        theta, vcov, r_fit = _fit_orm_r(data, outcome, lv, terms, names)
+        theta, vcov, r_fit = _fit_orm_r(data, outcome, lv, terms, names, spec=parsed is not None)
         ll = _loglik(codes, X, theta, K1)
     props = np.array([(codes >= j).mean() for j in range(1, len(lv))])
     ll0 = _loglik(codes, np.zeros((len(codes), 0)), np.log(props / (1 - props)), K1)
@@ -361,7 +374,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
         intercepts=pd.Series(theta[:K1], index=alpha_names), coefficients=pd.Series(theta[K1:], index=beta_names),
         vcov=pd.DataFrame(vcov, index=names, columns=names), data=data, codes=codes, n=len(codes),
         n_per_class=counts, n_excluded=n_excluded, excluded_by_column=excluded_by, stats=stats, formula=formula,
-        engine=engine, r_fit=r_fit,
+        engine=engine, r_fit=r_fit, design_formula=parsed,
         method="rms::orm" if engine == "r" else "proportional odds (cumulative logit), Newton-Raphson",
     )
 
@@ -379,13 +392,21 @@ def _r_frame(data: pd.DataFrame, outcome: str | None, levels: Sequence[str], ter
     return r_model_data(data, terms, y)
 
 
-def _fit_orm_r(data: pd.DataFrame, outcome: str, levels: Sequence[str], terms: Sequence[Term], names: list[str]):
+def _fit_orm_r(data: pd.DataFrame, outcome: str, levels: Sequence[str], terms: Sequence[Term], names: list[str],
+               spec: bool = False):
     from .. import r_bridge
 
     r_bridge.require("rms")
-    rdata, safe, knots = _r_frame(data, outcome, levels, terms)
-    raw = r_bridge.call("h2s_orm_fit", rdata, safe, knots, convert=False)
+    if spec:  # a formula fit: generated names and a design spec (design.r_design), names checked
+        codes = pd.Categorical(_outcome_strings(data[outcome]), categories=list(levels)).codes
+        rdata, dspec, expected = r_design(data, terms, r_bridge.coded_factor(codes, len(levels), ordered=True))
+        raw = r_bridge.call("h2s_orm_fit_spec", rdata, dspec, convert=False)
+    else:
+        rdata, safe, knots = _r_frame(data, outcome, levels, terms)
+        raw = r_bridge.call("h2s_orm_fit", rdata, safe, knots, convert=False)
     info = r_bridge.call("h2s_orm_info", raw)
+    if spec:
+        check_r_names(list(info["names"])[len(levels) - 1:], expected, "fit_ordinal")
     if info["fail"]:
         raise ConvergenceError("fit_ordinal: rms::orm failed to converge although the likelihood has a finite maximum "
                                "(no separation, full rank); rescale the covariates and refit")
@@ -404,7 +425,11 @@ def r_predict_proba(model: OrdinalModel, df: pd.DataFrame) -> np.ndarray:
     from .. import r_bridge
 
     cols = list(model.covariates)
-    return np.asarray(r_bridge.call("h2s_orm_predict", model.r_fit, _r_frame(df[cols], None, model.levels, model.terms)[0]))
+    if model.design_formula is not None:
+        newdata = r_design(df[cols].reset_index(drop=True), model.terms)[0]
+    else:
+        newdata = _r_frame(df[cols], None, model.levels, model.terms)[0]
+    return np.asarray(r_bridge.call("h2s_orm_predict", model.r_fit, newdata))
 
 
 # =========================================================================== evaluation

@@ -448,16 +448,24 @@ class GofTestResult(Result):
 
 
 def lecessie_test(model=None, y: Any = None, prob: Any = None, engine: str | None = None,
-                  event: Any = None) -> GofTestResult:
+                  event: Any = None, data: pd.DataFrame | None = None, outcome: str | None = None) -> GofTestResult:
     """Unweighted sum-of-squares goodness-of-fit test (le Cessie & van Houwelingen 1991; Hosmer et al. 1997).
 
     ``S = sum (y - p)^2``; under H0 ``E[S] = sum p(1-p)`` and ``sd`` is the residual norm of the
     weighted regression of ``1 - 2p`` on the model design ``X`` with weights ``p(1-p)``;
     ``z = (S - E)/sd``, two-sided p. For a fitted model the design is the model's (rms parity);
     for predictions alone (``y``, ``prob``) it is ``[1, logit p]``.
+
+    ``model`` is a ``LogisticModel`` (its development data) or, with ``data=`` and ``outcome=``,
+    a ``LogisticModel`` or ``FrozenLogisticModel`` evaluated on that cohort (its design there).
     """
     engine = resolve_engine(engine)
-    if model is not None:
+    if model is not None and data is not None:
+        yy, p, X = model_predictions(model, data, outcome, event, "lecessie_test")
+    elif model is not None:
+        _check_model(model, "lecessie_test")
+        if getattr(model, "data", None) is None:
+            raise InputError("lecessie_test: a FrozenLogisticModel has no development data; give data= and outcome=")
         if engine == "r" and getattr(model, "r_fit", None) is not None:
             from .. import r_bridge
 
@@ -548,11 +556,40 @@ class CalibrationCurve(Result):
         return ax
 
 
-def _check_model(model) -> None:
-    from .models import LogisticModel
+def _check_model(model, function: str) -> str:
+    """The fitted-model protocol: ``function`` takes the model types it is defined for and refuses
+    the others naming the type, what is supported and what to use instead."""
+    from .design import require_model
 
-    if not isinstance(model, LogisticModel):
-        raise InputError(f"expected a LogisticModel from fit_lrm, got {type(model).__name__}")
+    return require_model(model, function)
+
+
+def model_predictions(model, data: pd.DataFrame | None, outcome: str | None, event: Any, function: str
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y, p, X) of a logistic model: its development data (``data=None``; a model fitted on data)
+    or the complete rows of ``data`` (external data; ``outcome`` names the 0/1 column, ``event`` as
+    everywhere). Rows with a missing outcome or predictor are counted and announced."""
+    _check_model(model, function)
+    if data is None:
+        if outcome is not None:
+            raise InputError(f"{function}: outcome= goes with data= (the data to evaluate the model on)")
+        if getattr(model, "y", None) is None or getattr(model, "data", None) is None:
+            raise InputError(f"{function}: a {type(model).__name__} has no development data; give data= and "
+                             "outcome= (the cohort to evaluate it on)")
+        return model.y, model.predict(), model.design()
+    if not isinstance(data, pd.DataFrame) or outcome is None:
+        raise InputError(f"{function}: give data= as a DataFrame and outcome= naming its binary outcome column")
+    variables = list(dict.fromkeys(v for t in model.terms for v in t.variables))
+    missing = [c for c in [outcome, *variables] if c not in data.columns]
+    if missing:
+        raise InputError(f"{function}: columns {missing} are not in data (the model needs {variables})")
+    na = data[[outcome, *variables]].isna()
+    keep = ~na.any(axis=1)
+    _core.announce_dropped(function, int((~keep).sum()), len(data), {c: int(v) for c, v in na.sum().items() if v})
+    sub = data.loc[keep].reset_index(drop=True)
+    yy = _core.binary_outcome(sub[outcome], outcome, event=event).codes
+    X = model.design(sub)
+    return yy, expit(X @ model.coefficients.to_numpy()), X
 
 
 #: status of a validate replicate whose test-sample recalibration fit (logit P = a + b lp) failed
@@ -657,7 +694,7 @@ def calibrate(model, n_boot: int = 1000, method: str = "boot", seed: int | None 
     Compare with R: ``set.seed(1); calibrate(lrm(..., x=TRUE, y=TRUE), B=1000)``; the bias-corrected
     curves of the two engines agree within Monte-Carlo error (different random streams).
     """
-    _check_model(model)
+    _check_model(model, "calibrate")
     n_boot = _core.check_n_boot(n_boot)
     if method != "boot":
         raise InputError(f"method must be 'boot' (the only method implemented), got {method!r}")
@@ -838,7 +875,7 @@ def validate(model, n_boot: int = 1000, method: str = "boot", seed: int | None =
     Compare with R: ``set.seed(1); validate(lrm(..., x=TRUE, y=TRUE), B=1000)`` — index_orig
     agrees to 1e-9, the corrected indices within Monte-Carlo error.
     """
-    _check_model(model)
+    _check_model(model, "validate")
     n_boot = _core.check_n_boot(n_boot)
     if method != "boot":
         raise InputError(f"method must be 'boot', got {method!r}")
@@ -999,7 +1036,8 @@ _HIER_ROWS = [("mean", "observed - expected rate"), ("mean", "O/E ratio"), ("mea
 @renamed_args(conf_level="level", B="n_boot")
 def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: int = 1000, seed: int | None = 0,
                           level: float = 0.95, g: int = 10, scheduler: Any = None,
-                          engine: str | None = None, event: Any = None) -> CalibrationHierarchyResult:
+                          engine: str | None = None, event: Any = None, data: pd.DataFrame | None = None,
+                          outcome: str | None = None) -> CalibrationHierarchyResult:
     """All levels of the calibration hierarchy (Van Calster et al. 2016) with bootstrap CIs.
 
     * mean calibration: observed - expected event rate, O/E, and the calibration intercept
@@ -1015,13 +1053,14 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: i
     ``lowess(iter = 0)``, R's own resampling after ``set.seed``) on ``engine="r"``; the point
     estimates agree across engines to ~1e-8, the intervals within Monte-Carlo error.
     Give ``model`` (a LogisticModel) to validate its apparent predictions and use its design in
-    the le Cessie-van Houwelingen test, or ``y``/``prob`` for external predictions.
+    the le Cessie-van Houwelingen test, ``model`` with ``data=`` and ``outcome=`` (a LogisticModel
+    or a FrozenLogisticModel) to validate it on that cohort, or ``y``/``prob`` for external
+    predictions. Other model types are refused with what to use instead.
     """
     engine = resolve_engine(engine)
     n_boot = _core.check_n_boot(n_boot)
     if model is not None:
-        _check_model(model)
-        yy, p = model.y, model.predict()
+        yy, p, _ = model_predictions(model, data, outcome, event, "calibration_hierarchy")
     else:
         if y is None or prob is None:
             raise InputError("give either model= or both y= and prob=")
@@ -1067,7 +1106,8 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: i
                          index=[r[1] for r in _HIER_ROWS])
     table["ideal"] = [0, 1, 0, 1, 0, 0, 0, 0, 0, 0]
     hl = hosmer_lemeshow(yy, p, g=g, engine=engine)
-    lc = lecessie_test(model=model, engine=engine) if model is not None else lecessie_test(y=yy, prob=p, engine=engine)
+    lc = (lecessie_test(model=model, engine=engine, data=data, outcome=outcome, event=event) if model is not None
+          else lecessie_test(y=yy, prob=p, engine=engine))
     table.loc["le Cessie-van Houwelingen z"] = ["statistical test", lc.z, np.nan, np.nan, 0]
     table.loc["Hosmer-Lemeshow (legacy)"] = ["legacy test", hl.statistic, np.nan, np.nan, np.nan]
     table["p_value"] = np.nan

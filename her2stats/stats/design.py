@@ -771,21 +771,20 @@ def check_r_names(got: Sequence[str], expected: Sequence[str], what: str) -> Non
 # --------------------------------------------------------------------------- fitted-model protocol
 @runtime_checkable
 class FittedModel(Protocol):
-    """What every fitted regression model of the package offers.
+    """What every fitted regression model of the package offers: ``linear_predictor(df)`` for
+    new rows and the ``engine`` that fitted it.
 
-    ``coefficients`` (Series named by design column), ``terms`` (the design), ``linear_predictor``
-    and ``predict`` for new data, ``engine``. Models fitted on data (``LogisticModel``,
-    ``OrdinalModel``, ``CoxModel``) also hold their ``data``; a ``FrozenLogisticModel`` (published
-    coefficients) does not, so the methods that refit the model on resamples of its development
-    data (``calibrate``, ``validate``) are not defined for it.
+    Beyond this, what a method needs decides which models it takes (:func:`require_model`):
+    ``calibrate`` and ``validate`` refit the model on resamples of its development data, so they
+    need a model fitted on data (``LogisticModel``); a ``FrozenLogisticModel`` (published
+    coefficients, no development data) is validated on new data instead
+    (``validate_external``, ``calibration_hierarchy(model=, data=, outcome=)``,
+    ``lecessie_test(model=, data=, outcome=)``) and drawn with ``nomogram(model, data=)``.
     """
 
-    coefficients: pd.Series
-    terms: tuple
+    engine: str
 
-    def linear_predictor(self, df: pd.DataFrame | None = None) -> np.ndarray: ...
-
-    def predict(self, df: pd.DataFrame | None = None) -> Any: ...
+    def linear_predictor(self, df: pd.DataFrame) -> np.ndarray: ...
 
 
 #: what each function does for each model type, and where to go when it does not

@@ -265,12 +265,16 @@ def _numeric_axis(x: pd.Series) -> tuple[list, bool]:
     return [float(v) for v in r_pretty([vals.min(), vals.max()], n=10)], False
 
 
-def _logistic_axes(model) -> tuple[list[_Axis], float, np.ndarray]:
+def _logistic_axes(model, data: pd.DataFrame | None = None) -> tuple[list[_Axis], float, np.ndarray]:
     beta = model.coefficients
+    data = model.data if data is None else data
     axes = []
     for t in model.terms:
+        if t.kind == "interaction":
+            raise InputError(f"nomogram: the model has the interaction {t.name!r}; nomograms of models with "
+                             "interactions are not implemented (rms draws one axis per level, nomogram(interact=))")
         b = beta[list(t.columns)].to_numpy()
-        if t.kind == "categorical":
+        if t.kind in ("categorical", "catg"):
             values = list(t.levels)
             xb = np.concatenate([[0.0], b])
             discrete = True
@@ -278,13 +282,13 @@ def _logistic_axes(model) -> tuple[list[_Axis], float, np.ndarray]:
             def contrib(df, t=t, b=b):
                 return t.design(df[t.name]) @ b
         else:
-            values, discrete = _numeric_axis(model.data[t.name])
+            values, discrete = _numeric_axis(data[t.name])
             xb = t.design(pd.Series(values, dtype=float)) @ b
 
             def contrib(df, t=t, b=b):
                 return t.design(pd.to_numeric(df[t.name], errors="coerce")) @ b
         axes.append(_Axis(t.name, values, np.asarray(xb, float), discrete, contrib))
-    return axes, float(beta["Intercept"]), model.linear_predictor()
+    return axes, float(beta["Intercept"]), model.linear_predictor(data)
 
 
 def _cox_axes(model) -> tuple[list[_Axis], float, np.ndarray]:
@@ -340,7 +344,7 @@ def _r_display_names(model) -> tuple[dict[str, str], dict[str, list[str]]]:
         levels = {cov: [str(_k(v)) for v in design.levels[cov]] for cov in design.levels}
     else:
         covs = [t.name for t in model.terms]
-        levels = {t.name: [str(v) for v in t.levels] for t in model.terms if t.kind == "categorical"}
+        levels = {t.name: [str(v) for v in t.levels] for t in model.terms if t.kind in ("categorical", "catg")}
     safe = r_bridge.safe_names(len(covs))
     return dict(zip(safe, covs)), {v: levels[c] for v, c in zip(safe, covs) if c in levels}
 
@@ -360,17 +364,21 @@ def _k(v):
 
 # --------------------------------------------------------------------------- public
 def nomogram(model, fun: str | tuple = "risk", time_unit: str = "year", funlabel: str | None = None,
-             engine: str | None = None) -> Nomogram:
+             engine: str | None = None, data: pd.DataFrame | None = None) -> Nomogram:
     """Nomogram of a logistic or Cox model on ``rms::nomogram``'s scales.
 
     Parameters
     ----------
-    model : LogisticModel (``fit_lrm``) or CoxModel (``fit_cph``).
+    model : LogisticModel (``fit_lrm``), FrozenLogisticModel (``frozen_lrm``, published
+        coefficients; ``data=`` gives the axis ranges, Python engine) or CoxModel (``fit_cph``);
+        other model types are refused, naming what is supported.
     fun : "risk" (logistic: predicted probability) or ``("survival", [1, 3, 5])`` (Cox: survival
         probability at those times, in the model's time unit).
     time_unit : label of the survival axes ("3-year survival").
     funlabel : label of the risk axis (default "Risk").
     engine : "python" (rms's algorithm in numpy) or "r" (``rms::nomogram`` on the rms fit).
+    data : the rows whose values span the axes and the linear-predictor axis (as rms's
+        ``datadist``); needed for a FrozenLogisticModel, which has no development data.
 
     Returns
     -------
@@ -388,11 +396,20 @@ def nomogram(model, fun: str | tuple = "risk", time_unit: str = "year", funlabel
     same points per value to 1e-6 (``tests/stats/test_nomogram.py``).
     """
     engine = resolve_engine(engine)
-    cox = _is_cox(model)
-    from .models import LogisticModel
+    from .design import require_model
 
-    if not cox and not isinstance(model, LogisticModel):
-        raise InputError(f"nomogram needs a LogisticModel (fit_lrm) or a CoxModel (fit_cph), got {type(model).__name__}")
+    kind = require_model(model, "nomogram")
+    cox = _is_cox(model)
+    frozen = getattr(model, "data", None) is None
+    if frozen:
+        if data is None:
+            raise InputError(f"nomogram: a {kind} has no development data; give data= (rows whose values span the "
+                             "axes, as rms's datadist)")
+        if engine == "r":
+            raise InputError(f"nomogram: engine='r' draws rms::nomogram from an rms fit; a {kind} (published "
+                             "coefficients) has none -- use engine='python' (rms's algorithm, same points)")
+    elif data is not None:
+        raise InputError("nomogram: data= is for a frozen model; a fitted model's axes span its development data")
     times: list[float] = []
     if cox:
         if not (isinstance(fun, tuple) and len(fun) == 2 and fun[0] == "survival"):
@@ -408,13 +425,22 @@ def nomogram(model, fun: str | tuple = "risk", time_unit: str = "year", funlabel
     if engine == "r":
         nom = _nomogram_r(model, cox, times, labels)
     else:
-        nom = _nomogram_python(model, cox, times, labels)
+        nom = _nomogram_python(model, cox, times, labels, data)
     object.__setattr__(nom, "_times", times)
     return nom
 
 
-def _nomogram_python(model, cox: bool, times: list[float], labels: list[str]) -> Nomogram:
-    axes, base, lp_fit = _cox_axes(model) if cox else _logistic_axes(model)
+def _nomogram_python(model, cox: bool, times: list[float], labels: list[str],
+                     data: pd.DataFrame | None = None) -> Nomogram:
+    if data is not None:  # a frozen model: complete rows of data span the axes
+        variables = list(dict.fromkeys(v for t in model.terms for v in t.variables))
+        missing = [v for v in variables if v not in data.columns]
+        if missing:
+            raise InputError(f"nomogram: columns {missing} of the model are not in data")
+        data = data.loc[data[variables].notna().all(axis=1), variables].reset_index(drop=True)
+        if not len(data):
+            raise InputError("nomogram: data has no complete row of the model's predictors")
+    axes, base, lp_fit = _cox_axes(model) if cox else _logistic_axes(model, data)
     ranges = np.array([ax.xbeta.max() - ax.xbeta.min() for ax in axes])
     if ranges.max() <= 0:
         raise InputError("every predictor has zero effect; the nomogram has no scale")

@@ -102,11 +102,13 @@ h2s_lrm_gof <- function(fit) {
        funlabel = info$funlabel)
 }
 
-h2s_nomogram_lrm <- function(fit, funlabel = "Risk") {
+# `interact`: settings of interacting predictors by generated name (level codes for factors), or NULL.
+h2s_nomogram_lrm <- function(fit, funlabel = "Risk", interact = NULL) {
   old <- options(datadist = getOption("datadist"))
   on.exit(options(old))
   .h2s_use_dd(fit)
-  nom <- rms::nomogram(fit, fun = stats::plogis, funlabel = funlabel)
+  nom <- if (is.null(interact)) rms::nomogram(fit, fun = stats::plogis, funlabel = funlabel)
+         else rms::nomogram(fit, fun = stats::plogis, funlabel = funlabel, interact = as.list(interact))
   .h2s_nomogram_frame(nom)
 }
 

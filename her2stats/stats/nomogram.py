@@ -123,6 +123,11 @@ class _Axis:
     xbeta: np.ndarray       # contribution of each value
     discrete: bool
     contribution: Any = field(repr=False, default=None)  # df -> contribution per row
+    #: an interaction group (rms ``interact=``): one line per setting of the related predictors,
+    #: (line name, axis values, Xbeta); ``xbeta`` is then all lines' values together
+    lines: tuple = ()
+    #: the same lines named with R's generated names and level codes (for the R engine's table)
+    r_lines: tuple = ()
 
 
 @dataclass(frozen=True, repr=False)
@@ -265,14 +270,17 @@ def _numeric_axis(x: pd.Series) -> tuple[list, bool]:
     return [float(v) for v in r_pretty([vals.min(), vals.max()], n=10)], False
 
 
-def _logistic_axes(model, data: pd.DataFrame | None = None) -> tuple[list[_Axis], float, np.ndarray]:
+def _logistic_axes(model, data: pd.DataFrame | None = None, interact: dict | None = None
+                   ) -> tuple[list[_Axis], float, np.ndarray]:
     beta = model.coefficients
     data = model.data if data is None else data
+    if any(t.kind == "interaction" for t in model.terms):
+        axes = _interaction_axes(model, data, interact or {})
+        return axes, float(beta["Intercept"]), model.linear_predictor(data)
+    if interact:
+        raise InputError("nomogram: interact= sets the related predictors of an interaction; the model has none")
     axes = []
     for t in model.terms:
-        if t.kind == "interaction":
-            raise InputError(f"nomogram: the model has the interaction {t.name!r}; nomograms of models with "
-                             "interactions are not implemented (rms draws one axis per level, nomogram(interact=))")
         b = beta[list(t.columns)].to_numpy()
         if t.kind in ("categorical", "catg"):
             values = list(t.levels)
@@ -289,6 +297,129 @@ def _logistic_axes(model, data: pd.DataFrame | None = None) -> tuple[list[_Axis]
                 return t.design(pd.to_numeric(df[t.name], errors="coerce")) @ b
         axes.append(_Axis(t.name, values, np.asarray(xb, float), discrete, contrib))
     return axes, float(beta["Intercept"]), model.linear_predictor(data)
+
+
+def _r_format(v: Any) -> str:
+    """A setting as rms's ``format()`` writes it in an axis name (``age (sex=f)``)."""
+    if isinstance(v, str):
+        return v
+    from .design import r_number
+
+    return r_number(v)
+
+
+def _interaction_axes(model, data: pd.DataFrame, interact: dict) -> list[_Axis]:
+    """rms ``nomogram``'s axes for a model with interactions (rms 6.x, ``nomogram.rms``).
+
+    Predictors linked by interactions (transitively: ``related.predictors``) form a group drawn
+    as one axis of its first predictor per combination of the others' settings (``interact=``;
+    a categorical or few-valued numeric predictor defaults to all its values; a continuous one
+    must be given), the first setting varying fastest (``expand.grid``). A line's ``Xbeta`` is
+    the sum of the group's main effects and interaction terms at (axis value, setting); the
+    group's zero is its minimum over all lines. With interactions rms draws continuous predictors
+    before discrete ones (``order(10 * discrete + (name in interact))``).
+    """
+    from .. import r_bridge
+
+    beta = model.coefficients
+    mains = [t for t in model.terms if t.kind != "interaction"]
+    inters = [t for t in model.terms if t.kind == "interaction"]
+    by_name = {t.name: t for t in mains}
+    names = [t.name for t in mains]
+    unknown = [k for k in interact if k not in by_name]
+    if unknown:
+        raise InputError(f"nomogram: interact= names {unknown}, which are not predictors of the model {names}")
+    safe = dict(zip(names, r_bridge.safe_names(len(names))))
+    settings: dict[str, list] = {}
+    discrete: dict[str, bool] = {}
+    for t in mains:
+        if t.kind in ("categorical", "catg"):
+            settings[t.name], discrete[t.name] = list(t.levels), True
+        else:
+            settings[t.name], discrete[t.name] = _numeric_axis(data[t.name])
+
+    def part(t, frame: pd.DataFrame) -> np.ndarray:
+        return t.design_frame(frame) @ beta[list(t.columns)].to_numpy()
+
+    def frame_of(values: dict, n: int) -> pd.DataFrame:
+        cols = {}
+        for k, v in values.items():
+            seq = list(v) if isinstance(v, list) else [v] * n
+            cols[k] = pd.Series(seq, dtype=object if by_name[k].kind in ("categorical", "catg") else float)
+        return pd.DataFrame(cols)
+
+    # related predictors: transitive closure of "share an interaction term"
+    direct = {n: set() for n in names}
+    for t in inters:
+        for a in t.variables:
+            direct[a] |= set(t.variables) - {a}
+    rel = {n: set(direct[n]) for n in names}
+    changed = True
+    while changed:
+        changed = False
+        for n in names:
+            new = set().union(*(rel[m] for m in rel[n])) - {n} if rel[n] else set()
+            if not new <= rel[n]:
+                rel[n] |= new
+                changed = True
+    order = sorted(range(len(names)), key=lambda i: 10 * discrete[names[i]] + (names[i] in interact))
+    done: set = set()
+    axes: list[_Axis] = []
+    for i in order:
+        nam = names[i]
+        if nam in done:
+            continue
+        t = by_name[nam]
+        if not rel[nam]:
+            b = beta[list(t.columns)].to_numpy()
+            values = settings[nam]
+            if t.kind in ("categorical", "catg"):
+                xb = np.concatenate([[0.0], b])
+            else:
+                xb = t.design(pd.Series(values, dtype=float)) @ b
+
+            def contrib(df, t=t, b=b):
+                vals = df[t.name] if t.kind in ("categorical", "catg") else pd.to_numeric(df[t.name], errors="coerce")
+                return t.design(vals) @ b
+            axes.append(_Axis(nam, values, np.asarray(xb, float), discrete[nam], contrib))
+            continue
+        namo = [n for n in names if n in rel[nam]]  # sort(rel): in design order
+        combo_vals = {}
+        for n in namo:
+            if n in interact:
+                combo_vals[n] = list(interact[n])
+            elif discrete[n]:
+                combo_vals[n] = list(settings[n])
+            else:
+                raise InputError(f"nomogram: {n!r} is continuous and interacts with {nam!r}; give its settings, "
+                                 f"interact={{{n!r}: [values]}} (as rms::nomogram(interact=...))")
+        done.update(namo)
+        grids = [[]]
+        for n in namo:  # expand.grid: the first varies fastest
+            grids = [g + [v] for v in combo_vals[n] for g in grids]
+        # effect terms: nam's and namo's main effects, every interaction containing one of them
+        group = {nam, *namo}
+        effect = [by_name[nam]] + [by_name[n] for n in namo] + [it for it in inters if set(it.variables) & group]
+        values = settings[nam]
+        lines, r_lines, all_xb = [], [], []
+        for g in grids:
+            fixed = dict(zip(namo, g))
+            frame = frame_of({nam: values, **fixed}, len(values))
+            xb = sum(part(e, frame) for e in effect)
+            label = f"{nam} (" + " ".join(f"{n}={_r_format(v)}" for n, v in fixed.items()) + ")"
+            r_label = f"{safe[nam]} (" + " ".join(
+                f"{safe[n]}=" + (r_bridge.level_codes(len(by_name[n].levels))[list(by_name[n].levels).index(v)]
+                                 if by_name[n].kind in ("categorical", "catg") else _r_format(v))
+                for n, v in fixed.items()) + ")"
+            lines.append((label, list(values), np.asarray(xb, float)))
+            r_lines.append(r_label)
+            all_xb.append(np.asarray(xb, float))
+
+        def contrib(df, effect=effect):
+            return sum(e.design_frame(df) @ beta[list(e.columns)].to_numpy() for e in effect)
+        axes.append(_Axis(nam, list(values), np.concatenate(all_xb), discrete[nam], contrib,
+                          lines=tuple(lines), r_lines=tuple(r_lines)))
+    return axes
 
 
 def _cox_axes(model) -> tuple[list[_Axis], float, np.ndarray]:
@@ -343,10 +474,35 @@ def _r_display_names(model) -> tuple[dict[str, str], dict[str, list[str]]]:
         covs = list(design.covariates)
         levels = {cov: [str(_k(v)) for v in design.levels[cov]] for cov in design.levels}
     else:
-        covs = [t.name for t in model.terms]
+        covs = [t.name for t in model.terms if t.kind != "interaction"]
         levels = {t.name: [str(v) for v in t.levels] for t in model.terms if t.kind in ("categorical", "catg")}
     safe = r_bridge.safe_names(len(covs))
     return dict(zip(safe, covs)), {v: levels[c] for v, c in zip(safe, covs) if c in levels}
+
+
+def _r_interact(model, interact: dict | None) -> dict | None:
+    """``interact=`` as R sees it: generated names, level codes for categorical predictors."""
+    if not interact:
+        return None
+    from .. import r_bridge
+
+    mains = [t for t in model.terms if t.kind != "interaction"]
+    safe = dict(zip([t.name for t in mains], r_bridge.safe_names(len(mains))))
+    out = {}
+    for name, values in interact.items():
+        t = next((m for m in mains if m.name == name), None)
+        if t is None:
+            raise InputError(f"nomogram: interact= names {name!r}, which is not a predictor of the model")
+        if t.kind in ("categorical", "catg"):
+            bad = [v for v in values if str(v) not in t.levels]
+            if bad:
+                raise InputError(f"nomogram: interact={{{name!r}: ...}} has values {bad} that are not levels "
+                                 f"{list(t.levels)}")
+            codes = r_bridge.level_codes(len(t.levels))
+            out[safe[name]] = [codes[list(t.levels).index(str(v))] for v in values]
+        else:
+            out[safe[name]] = [float(v) for v in values]
+    return out
 
 
 def _fun_codes(n: int) -> list[str]:
@@ -364,7 +520,8 @@ def _k(v):
 
 # --------------------------------------------------------------------------- public
 def nomogram(model, fun: str | tuple = "risk", time_unit: str = "year", funlabel: str | None = None,
-             engine: str | None = None, data: pd.DataFrame | None = None) -> Nomogram:
+             engine: str | None = None, data: pd.DataFrame | None = None,
+             interact: dict | None = None) -> Nomogram:
     """Nomogram of a logistic or Cox model on ``rms::nomogram``'s scales.
 
     Parameters
@@ -379,6 +536,11 @@ def nomogram(model, fun: str | tuple = "risk", time_unit: str = "year", funlabel
     engine : "python" (rms's algorithm in numpy) or "r" (``rms::nomogram`` on the rms fit).
     data : the rows whose values span the axes and the linear-predictor axis (as rms's
         ``datadist``); needed for a FrozenLogisticModel, which has no development data.
+    interact : for a model with interactions (``fit_lrm(formula="y ~ age * sex + ...")``), the
+        settings of the related predictors, ``{"sex": ["f", "m"]}``, as ``rms::nomogram(interact=)``:
+        the first predictor of each group of interacting predictors gets one axis per combination
+        of the others' settings (``age (sex=f)``, ``age (sex=m)``); categorical and few-valued
+        numeric predictors default to all their values, continuous ones must be given.
 
     Returns
     -------
@@ -422,16 +584,18 @@ def nomogram(model, fun: str | tuple = "risk", time_unit: str = "year", funlabel
         if fun != "risk":
             raise InputError(f"a logistic nomogram supports fun='risk', got {fun!r}")
         labels = [funlabel or "Risk"]
+    if interact is not None and cox:
+        raise InputError("nomogram: interact= is for logistic models with interactions (Cox models here have none)")
     if engine == "r":
-        nom = _nomogram_r(model, cox, times, labels)
+        nom = _nomogram_r(model, cox, times, labels, interact)
     else:
-        nom = _nomogram_python(model, cox, times, labels, data)
+        nom = _nomogram_python(model, cox, times, labels, data, interact)
     object.__setattr__(nom, "_times", times)
     return nom
 
 
 def _nomogram_python(model, cox: bool, times: list[float], labels: list[str],
-                     data: pd.DataFrame | None = None) -> Nomogram:
+                     data: pd.DataFrame | None = None, interact: dict | None = None) -> Nomogram:
     if data is not None:  # a frozen model: complete rows of data span the axes
         variables = list(dict.fromkeys(v for t in model.terms for v in t.variables))
         missing = [v for v in variables if v not in data.columns]
@@ -440,7 +604,7 @@ def _nomogram_python(model, cox: bool, times: list[float], labels: list[str],
         data = data.loc[data[variables].notna().all(axis=1), variables].reset_index(drop=True)
         if not len(data):
             raise InputError("nomogram: data has no complete row of the model's predictors")
-    axes, base, lp_fit = _cox_axes(model) if cox else _logistic_axes(model, data)
+    axes, base, lp_fit = _cox_axes(model) if cox else _logistic_axes(model, data, interact)
     ranges = np.array([ax.xbeta.max() - ax.xbeta.min() for ax in axes])
     if ranges.max() <= 0:
         raise InputError("every predictor has zero effect; the nomogram has no scale")
@@ -448,9 +612,10 @@ def _nomogram_python(model, cox: bool, times: list[float], labels: list[str],
     intercept = base + sum(ax.xbeta.min() for ax in axes)
     rows = []
     for ax in axes:
-        pts = (ax.xbeta - ax.xbeta.min()) * sc
-        for v, p in zip(ax.values, pts):
-            rows.append((ax.name, v, float(p)))
+        for name, values, xb in (ax.lines or [(ax.name, ax.values, ax.xbeta)]):
+            pts = (np.asarray(xb) - ax.xbeta.min()) * sc
+            for v, p in zip(values, pts):
+                rows.append((name, v, float(p)))
     variables = pd.DataFrame(rows, columns=["variable", "value", "points"])
     lp_at = r_pretty([np.min(lp_fit), np.max(lp_fit)], n=10)
     sum_max = 100.0 if len(axes) == 1 else max(100.0, sc * np.max(lp_at - intercept))
@@ -481,7 +646,7 @@ def _nomogram_python(model, cox: bool, times: list[float], labels: list[str],
                     axes=tuple(axes), funs=funcs)
 
 
-def _nomogram_r(model, cox: bool, times: list[float], labels: list[str]) -> Nomogram:
+def _nomogram_r(model, cox: bool, times: list[float], labels: list[str], interact: dict | None = None) -> Nomogram:
     from .. import r_bridge
 
     r_bridge.require("rms")
@@ -490,17 +655,21 @@ def _nomogram_r(model, cox: bool, times: list[float], labels: list[str]) -> Nomo
     if cox:
         out = r_bridge.call("h2s_nomogram_cph", r_fit, times, codes, frame)
     else:
-        out = r_bridge.call("h2s_nomogram_lrm", r_fit, codes[0])
+        out = r_bridge.call("h2s_nomogram_lrm", r_fit, codes[0], _r_interact(model, interact))
     # the Python description of the model gives exact scores for new rows and the value types
-    py_axes = _cox_axes(model)[0] if cox else _logistic_axes(model)[0]
+    py_axes = _cox_axes(model)[0] if cox else _logistic_axes(model, None, interact)[0]
     categorical = {ax.name for ax in py_axes if ax.values and isinstance(ax.values[0], str)}
     var_names, level_labels = _r_display_names(model)
+    safe_of = {v: k for k, v in var_names.items()}
+    # interaction lines: R names them by generated names and level codes ("v1 (v2=l1)")
+    lines = {r: (line[0], ax.name) for ax in py_axes for r, line in zip(ax.r_lines, ax.lines)}
     rows = []
     for safe, tab in out["variables"].items():
-        name = var_names.get(safe, safe)
-        values = r_bridge.decode_levels(tab["value"], level_labels[safe]) if safe in level_labels else tab["value"]
+        name, var = lines.get(safe, (var_names.get(safe, safe), var_names.get(safe, safe)))
+        sv = safe_of.get(var, safe)
+        values = r_bridge.decode_levels(tab["value"], level_labels[sv]) if sv in level_labels else tab["value"]
         for v, p in zip(values, tab["points"]):
-            rows.append((name, str(v) if name in categorical else float(v), float(p)))
+            rows.append((name, str(v) if var in categorical else float(v), float(p)))
     variables = pd.DataFrame(rows, columns=["variable", "value", "points"])
     axes = {lab: out["funs"][code].reset_index(drop=True) for lab, code in zip(labels, codes)}
     if cox:

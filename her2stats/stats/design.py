@@ -47,7 +47,7 @@ import pandas as pd
 
 from ..errors import InputError, find_stack_level
 
-__all__ = ["Term", "rcs_knots", "rcs_basis", "as_levels", "is_categorical", "levels_of", "build_terms",
+__all__ = ["Term", "treatment_columns", "rcs_knots", "rcs_basis", "as_levels", "is_categorical", "levels_of", "build_terms",
            "design_matrix", "parse_formula", "ParsedFormula", "VarSpec", "build_design", "r_design",
            "column_labels", "FittedModel", "require_model"]
 
@@ -204,8 +204,7 @@ class Term:
         if unknown:
             raise InputError(f"column '{self.name}' has value(s) {sorted(map(str, unknown))} not seen when the "
                              f"model was fitted (levels {list(self.levels)})")
-        out = np.column_stack([(vals == lev).astype(float) for lev in self.levels[1:]]) if len(self.levels) > 1 \
-            else np.zeros((len(vals), 0))
+        out = treatment_columns(vals, self.levels)
         out[pd.isna(vals)] = np.nan  # a missing level must not silently become the reference
         return out
 
@@ -219,6 +218,15 @@ class Term:
             # first factor varies fastest: columns (a1 b1, a2 b1, ..., a1 b2, ...)
             out = (out[:, :, None] * nxt[:, None, :]).reshape(len(df), -1, order="F")
         return out
+
+
+def treatment_columns(values: Any, levels: Sequence[Any]) -> np.ndarray:
+    """Treatment (dummy) coding against the first level: one 0/1 column per other level, in the
+    order of ``levels`` (R's ``contr.treatment``, rms's ``name=level`` columns)."""
+    vals = np.asarray(values, dtype=object)
+    if len(levels) < 2:
+        return np.zeros((len(vals), 0))
+    return np.column_stack([(vals == lev).astype(float) for lev in levels[1:]])
 
 
 def as_levels(values: pd.Series) -> np.ndarray:

@@ -43,6 +43,7 @@ from ..results import Result
 from . import _core
 from ._core import z_value
 from ._names import check_column_names
+from .design import treatment_columns
 
 __all__ = ["LogisticTable", "logistic_table"]
 
@@ -101,10 +102,8 @@ def _design(data: pd.DataFrame, terms: list[_Term]) -> tuple[np.ndarray, list[tu
             cols.append(data[t.name].to_numpy(dtype=float))
             labels.append((t.name, "", t.safe))
         else:
-            values = data[t.name]
-            for lev in t.levels[1:]:
-                cols.append((values == lev).to_numpy(dtype=float))
-                labels.append((t.name, str(lev), f"{t.safe}{lev}"))
+            cols += list(treatment_columns(data[t.name], t.levels).T)
+            labels += [(t.name, str(lev), f"{t.safe}{lev}") for lev in t.levels[1:]]
     return np.column_stack(cols), labels
 
 

@@ -24,7 +24,6 @@ Harrell FE. Regression Modeling Strategies, 2nd ed. Springer 2015 (ch. 2.4 splin
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 

@@ -52,13 +52,20 @@ h2s_orm_fit_spec <- function(data, spec, eps = 1e-12, maxit = 50L) {
   rms::orm(.h2s_spec_formula("y", spec), data = data, x = TRUE, y = TRUE, eps = eps, maxit = as.integer(maxit))
 }
 
-# rms::cph on a design spec: Surv(h2s_time, h2s_event), strata by generated names.
+# rms::cph on a design spec: Surv(h2s_time, h2s_event), convergence as h2s_fit_cph; the fit keeps
+# its datadist (fit$h2s_dd) as h2s_fit_cph's does. Strata (generated names) enter as strat().
 h2s_cph_fit_spec <- function(data, spec, strata = character(0), ties = "efron") {
   suppressPackageStartupMessages(library(rms))
-  old <- options(datadist = NULL)
+  old <- options(datadist = getOption("datadist"))
   on.exit(options(old))
+  dd <- rms::datadist(data)
+  assign("h2s_cph_datadist", dd, envir = globalenv())
+  options(datadist = "h2s_cph_datadist")
   f <- .h2s_spec_formula("survival::Surv(h2s_time, h2s_event)", spec, strata)
-  fit <- rms::cph(f, data = data, x = TRUE, y = TRUE, surv = TRUE, method = ties, eps = 1e-12, iter.max = 100L)
-  list(coefficients = I(unname(stats::coef(fit))), names = I(names(stats::coef(fit))),
-       var = unname(as.matrix(fit$var)), loglik = I(unname(fit$loglik)), fail = isTRUE(fit$fail))
+  fit <- rms::cph(f, data = data, x = TRUE, y = TRUE, surv = TRUE, method = ties, eps = 1e-11, tol = 1e-13,
+                  iter.max = 100)
+  fit$h2s_dd <- dd
+  fit
 }
+
+h2s_cph_names <- function(fit) I(names(stats::coef(fit)))

@@ -486,8 +486,9 @@ def _r_unsafe(design: _Design, names: Any) -> list[str]:
     return [back.get(str(n), str(n)) for n in np.atleast_1d(names if names is not None else [])]
 
 
-def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], ties: str = "efron",
-            engine: str | None = None, firth: bool = False) -> CoxModel:
+def fit_cph(df: pd.DataFrame, duration: str | None = None, event: str | None = None,
+            covariates: Sequence[str] | None = None, ties: str = "efron",
+            engine: str | None = None, firth: bool = False, formula: str | None = None) -> CoxModel:
     """Fit a Cox proportional hazards model (``rms::cph`` or the numpy engine).
 
     Maximises the partial likelihood
@@ -505,6 +506,12 @@ def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     R engine evaluates survival's partial likelihood, information and score residuals and
     differentiates the penalty numerically (``coxphf`` is not in Debian); ``r_fit`` is None.
 
+    ``formula="Surv(time, event) ~ rcs(age, 4) + er * grade"`` replaces ``duration``, ``event``
+    and ``covariates``: parsed in Python (:func:`her2stats.stats.design.parse_formula`; never
+    sent to R), with ``rcs``, ``pol``, ``catg``, ``*`` and ``:`` in rms's parametrisation
+    (coefficients named as ``rms::cph`` names them). A formula of plain columns gives the
+    keyword fit. ``strat()`` needs a stratified fitter, which this version lacks: it is refused.
+
     Examples
     --------
     >>> lung = pd.read_csv("tests/data/lung.csv").assign(dead=lambda d: d.status - 1)
@@ -514,6 +521,8 @@ def fit_cph(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     """
     if ties not in ("efron", "breslow"):
         raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    if formula is not None or duration is None or event is None or covariates is None:
+        return _fit_cph_formula(df, formula, duration, event, covariates, ties, engine, firth)
     sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "fit_cph (Cox model)", firth=firth,
                                               function="fit_cph")
     return _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, resolve_engine(engine), firth)
@@ -856,3 +865,61 @@ def _reference_of(design: _Design, column: str) -> str | None:
 
 # Helper the nomogram uses, under a public name
 r_covariates = _r_covariates
+
+
+# =========================================================================== formula interface
+def _fit_cph_formula(df, formula, duration, event, covariates, ties, engine, firth) -> CoxModel:
+    """``fit_cph(formula=...)``: the design layer's terms (splines, polynomials, interactions), fitted
+    by the same numpy partial likelihood or by ``rms::cph`` on a design spec of generated names."""
+    from .design import FormulaDesign, build_design, check_r_names, column_labels, parse_formula, r_design
+
+    if formula is None:
+        raise InputError("fit_cph needs duration=, event= and covariates=, or formula='Surv(time, event) ~ ...'")
+    if duration is not None or event is not None or covariates is not None:
+        raise InputError("fit_cph: give either formula= or duration/event/covariates, not both")
+    parsed = parse_formula(formula, survival=True, where="fit_cph")
+    if parsed.strata:
+        raise InputError(f"fit_cph: strat({', '.join(parsed.strata)}) needs a stratified Cox fit, which this version "
+                         "of fit_cph does not have (no strata=); fit without strat() or stratify by subsets")
+    duration, event = parsed.response
+    covs = list(parsed.covariates)
+    eng = resolve_engine(engine)
+    if not parsed.has_interactions and all(parsed.variables[v].kind == "auto" for v in covs):
+        return fit_cph(df, duration, event, covs, ties=ties, engine=eng, firth=firth)  # the keyword fit
+    sub, t, e, n_excl = survival_frame(df, duration, event, covs, function="fit_cph", numeric=covs)
+    sub = sub.reset_index(drop=True)
+    terms = build_design(sub, parsed, "fit_cph")
+    design = FormulaDesign(tuple(terms))
+    names = list(design.columns)
+    check_unique_labels(names, "fit_cph")
+    X = design.matrix(sub)
+    from ._fitcheck import check_cox
+
+    check_cox(t, e, X, column_labels(terms), "fit_cph (Cox model)", firth=firth)
+    r_fit = None
+    if firth:
+        fit = (_firth_cox_r if eng == "r" else _fit_cox_firth_numpy)(t, e, X, ties)
+        beta, vcov, loglik, loglik0 = fit["beta"], fit["vcov"], fit["loglik"], fit["loglik0"]
+    elif eng == "r":
+        from .. import r_bridge
+
+        r_bridge.require("rms", "survival")
+        rdata, spec, expected = r_design(sub, terms, extra={"h2s_time": t, "h2s_event": e.astype(int)})
+        r_fit = r_bridge.call("h2s_cph_fit_spec", rdata, spec, [], ties, convert=False)
+        check_r_names(list(r_bridge.call("h2s_cph_names", r_fit)), expected, "fit_cph")
+        out = r_bridge.call("h2s_cph_summary", r_fit)
+        beta = np.asarray(out["coef"], float)
+        vcov = np.asarray(out["var"], float).reshape(len(names), len(names))
+        loglik, loglik0 = float(out["loglik"][1]), float(out["loglik"][0])
+    else:
+        fit = _fit_cox_numpy(t, e, X, ties)
+        beta, vcov, loglik, loglik0 = fit["beta"], fit["vcov"], fit["loglik"], fit["loglik0"]
+    data = sub.copy()
+    data[duration] = t
+    data[event] = e
+    return CoxModel(data=data, duration=duration, event=event, covariates=design.covariates,
+                    params=pd.Series(beta, index=names), vcov=pd.DataFrame(vcov, index=names, columns=names),
+                    loglik=loglik, loglik_null=loglik0, n=len(sub), n_events=int(e.sum()), n_excluded=n_excl,
+                    ties=ties, engine=eng, r_fit=r_fit, design=design, firth=bool(firth),
+                    method="Cox proportional hazards, Firth's penalised partial likelihood" if firth
+                    else "Cox proportional hazards")

@@ -49,7 +49,7 @@ from ..errors import InputError, find_stack_level
 
 __all__ = ["Term", "treatment_columns", "rcs_knots", "rcs_basis", "as_levels", "is_categorical", "levels_of", "build_terms",
            "design_matrix", "parse_formula", "ParsedFormula", "VarSpec", "build_design", "r_design",
-           "column_labels", "FittedModel", "require_model"]
+           "column_labels", "FittedModel", "require_model", "FormulaDesign"]
 
 #: rms/Hmisc default knot quantiles by number of knots (Harrell 2015, Table 2.3)
 _KNOT_QUANTILES = {
@@ -700,6 +700,39 @@ def build_design(data: pd.DataFrame, parsed: ParsedFormula, where: str = "") -> 
 def formula_covariates(parsed: ParsedFormula) -> list[str]:
     """Every column a formula reads besides the response (covariates, then strata)."""
     return [*parsed.covariates, *parsed.strata]
+
+
+@dataclass(frozen=True)
+class FormulaDesign:
+    """A formula's design in the interface of the Cox model's design (``CoxModel.design``):
+    ``covariates`` (the columns read), ``columns`` (design column names), ``terms`` ((term name,
+    indices of its columns) pairs), ``levels`` (categorical column -> levels, reference first) and
+    ``matrix(df)``; ``model_terms`` are the :class:`Term` objects."""
+
+    model_terms: tuple[Term, ...]
+
+    @property
+    def covariates(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v for t in self.model_terms for v in t.variables))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c for t in self.model_terms for c in t.columns)
+
+    @property
+    def terms(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        out, start = [], 0
+        for t in self.model_terms:
+            out.append((t.name, tuple(range(start, start + len(t.columns)))))
+            start += len(t.columns)
+        return tuple(out)
+
+    @property
+    def levels(self) -> dict:
+        return {t.name: list(t.levels) for t in self.model_terms if t.kind in ("categorical", "catg")}
+
+    def matrix(self, df: pd.DataFrame) -> np.ndarray:
+        return design_matrix(df, self.model_terms)
 
 
 # --------------------------------------------------------------------------- R side

@@ -424,6 +424,10 @@ def _interaction_axes(model, data: pd.DataFrame, interact: dict) -> list[_Axis]:
 
 def _cox_axes(model) -> tuple[list[_Axis], float, np.ndarray]:
     design = model.design
+    odd = [t.name for t in getattr(design, "model_terms", ()) if t.kind not in ("linear", "categorical")]
+    if odd:
+        raise InputError(f"nomogram: Cox terms {odd} (splines, polynomials, catg or interactions) are not drawn "
+                         "yet; Cox nomograms take linear and categorical terms (logistic models take them all)")
     beta = model.params.to_numpy()
     axes = []
     for cov, idx in design.terms:
@@ -650,14 +654,15 @@ def _nomogram_r(model, cox: bool, times: list[float], labels: list[str], interac
     from .. import r_bridge
 
     r_bridge.require("rms")
+    # the Python description of the model gives exact scores for new rows and the value types
+    # (and refuses terms it cannot draw, on both engines alike)
+    py_axes = _cox_axes(model)[0] if cox else _logistic_axes(model, None, interact)[0]
     r_fit, frame = _r_fit_and_data(model)
     codes = _fun_codes(len(labels))
     if cox:
         out = r_bridge.call("h2s_nomogram_cph", r_fit, times, codes, frame)
     else:
         out = r_bridge.call("h2s_nomogram_lrm", r_fit, codes[0], _r_interact(model, interact))
-    # the Python description of the model gives exact scores for new rows and the value types
-    py_axes = _cox_axes(model)[0] if cox else _logistic_axes(model, None, interact)[0]
     categorical = {ax.name for ax in py_axes if ax.values and isinstance(ax.values[0], str)}
     var_names, level_labels = _r_display_names(model)
     safe_of = {v: k for k, v in var_names.items()}

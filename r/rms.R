@@ -117,14 +117,15 @@ h2s_nomogram_lrm <- function(fit, funlabel = "Risk", interact = NULL) {
   options(datadist = ".h2s_dd_cph")
 }
 
-h2s_nomogram_cph <- function(fit, times, labels, data) {
+h2s_nomogram_cph <- function(fit, times, labels, data, interact = NULL) {
   old <- options(datadist = getOption("datadist"))
   on.exit(options(old))
   .h2s_use_data_dd(data)
   surv <- rms::Survival(fit)
   funs <- lapply(times, function(t) { force(t); function(lp) surv(t, lp) })
   names(funs) <- labels
-  nom <- rms::nomogram(fit, fun = funs, funlabel = labels)
+  nom <- if (is.null(interact)) rms::nomogram(fit, fun = funs, funlabel = labels)
+         else rms::nomogram(fit, fun = funs, funlabel = labels, interact = as.list(interact))
   .h2s_nomogram_frame(nom)
 }
 

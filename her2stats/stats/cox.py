@@ -398,6 +398,14 @@ class CoxModel(Result):
             object.__setattr__(self, "_cumhaz_cache", cached)
         return cached
 
+    def baseline_cumhaz(self, times: Sequence[float]) -> np.ndarray:
+        """Cumulative baseline hazard ``H0(t)`` at covariates x = 0 (``-log S0(t)``, without the
+        underflow of ``S0`` when x = 0 lies far from the data, e.g. with interaction terms)."""
+        et, H = self._cumhaz()
+        tt = np.atleast_1d(np.asarray(times, float))
+        j = np.searchsorted(et, tt, side="right") - 1
+        return np.where(j >= 0, H[np.maximum(j, 0)], 0.0)
+
     def baseline_survival(self, times: Sequence[float]) -> np.ndarray:
         """Baseline survival ``S0(t)`` at covariates x = 0, so ``S(t | x) = S0(t)^exp(x'beta)``.
 

@@ -40,7 +40,7 @@ from ._names import check_column_names, check_unique_labels
 __all__ = ["fit_lrm", "LogisticModel", "Term", "rcs_knots", "rcs_basis", "newton_logistic",
            "newton_logistic_batch", "refit_logistic_batch", "binned_c_index", "concordance_c"]
 
-from .design import (_KNOT_QUANTILES, Term, as_levels, build_terms, design_matrix,  # noqa: F401 (re-exported)
+from .design import (Term, as_levels, build_terms, design_matrix,  # noqa: F401 (re-exported)
                       is_categorical as _is_categorical, levels_of as _levels_of, rcs_basis, rcs_knots)
 from .design import ParsedFormula, build_design, check_r_names, parse_formula, r_design
 
@@ -341,7 +341,8 @@ def _model_stats(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> dict:
     }
 
 
-def _formula(outcome: str, terms: Sequence[Term]) -> str:
+def formula_text(outcome: str, terms: Sequence[Term]) -> str:
+    """The model formula for display (knots written out, interactions as ``a:b``)."""
     def one(t: Term) -> str:
         if t.kind == "rcs":
             return f"rcs({t.name}, c({', '.join(repr(round(k, 10)) for k in t.knots)}))"
@@ -475,7 +476,7 @@ def fit_lrm(df: pd.DataFrame, outcome: str | None = None, covariates: Sequence[s
         check_rank(X[:, 1:], labels, "fit_lrm")
     else:
         check_logistic(X[:, 1:], y, labels, "fit_lrm (logistic regression)")
-    formula = _formula(outcome, terms)
+    formula = formula_text(outcome, terms)
     r_fit = None
     if firth:
         beta, vcov = fit_firth(X, y, engine, "fit_lrm")

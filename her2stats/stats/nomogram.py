@@ -272,15 +272,20 @@ def _numeric_axis(x: pd.Series) -> tuple[list, bool]:
 
 def _logistic_axes(model, data: pd.DataFrame | None = None, interact: dict | None = None
                    ) -> tuple[list[_Axis], float, np.ndarray]:
-    beta = model.coefficients
     data = model.data if data is None else data
-    if any(t.kind == "interaction" for t in model.terms):
-        axes = _interaction_axes(model, data, interact or {})
-        return axes, float(beta["Intercept"]), model.linear_predictor(data)
+    axes = _terms_axes(model.terms, model.coefficients, data, interact)
+    return axes, float(model.coefficients["Intercept"]), model.linear_predictor(data)
+
+
+def _terms_axes(terms, beta: pd.Series, data: pd.DataFrame, interact: dict | None) -> list[_Axis]:
+    """Axes of a design (:class:`~her2stats.stats.design.Term` list) with coefficients ``beta``
+    named by design column: one per term, or per group of interacting predictors."""
+    if any(t.kind == "interaction" for t in terms):
+        return _interaction_axes(terms, beta, data, interact or {})
     if interact:
         raise InputError("nomogram: interact= sets the related predictors of an interaction; the model has none")
     axes = []
-    for t in model.terms:
+    for t in terms:
         b = beta[list(t.columns)].to_numpy()
         if t.kind in ("categorical", "catg"):
             values = list(t.levels)
@@ -296,7 +301,7 @@ def _logistic_axes(model, data: pd.DataFrame | None = None, interact: dict | Non
             def contrib(df, t=t, b=b):
                 return t.design(pd.to_numeric(df[t.name], errors="coerce")) @ b
         axes.append(_Axis(t.name, values, np.asarray(xb, float), discrete, contrib))
-    return axes, float(beta["Intercept"]), model.linear_predictor(data)
+    return axes
 
 
 def _r_format(v: Any) -> str:
@@ -308,7 +313,7 @@ def _r_format(v: Any) -> str:
     return r_number(v)
 
 
-def _interaction_axes(model, data: pd.DataFrame, interact: dict) -> list[_Axis]:
+def _interaction_axes(terms, beta: pd.Series, data: pd.DataFrame, interact: dict) -> list[_Axis]:
     """rms ``nomogram``'s axes for a model with interactions (rms 6.x, ``nomogram.rms``).
 
     Predictors linked by interactions (transitively: ``related.predictors``) form a group drawn
@@ -321,9 +326,8 @@ def _interaction_axes(model, data: pd.DataFrame, interact: dict) -> list[_Axis]:
     """
     from .. import r_bridge
 
-    beta = model.coefficients
-    mains = [t for t in model.terms if t.kind != "interaction"]
-    inters = [t for t in model.terms if t.kind == "interaction"]
+    mains = [t for t in terms if t.kind != "interaction"]
+    inters = [t for t in terms if t.kind == "interaction"]
     by_name = {t.name: t for t in mains}
     names = [t.name for t in mains]
     unknown = [k for k in interact if k not in by_name]
@@ -422,12 +426,14 @@ def _interaction_axes(model, data: pd.DataFrame, interact: dict) -> list[_Axis]:
     return axes
 
 
-def _cox_axes(model) -> tuple[list[_Axis], float, np.ndarray]:
+def _cox_axes(model, interact: dict | None = None) -> tuple[list[_Axis], float, np.ndarray]:
     design = model.design
-    odd = [t.name for t in getattr(design, "model_terms", ()) if t.kind not in ("linear", "categorical")]
-    if odd:
-        raise InputError(f"nomogram: Cox terms {odd} (splines, polynomials, catg or interactions) are not drawn "
-                         "yet; Cox nomograms take linear and categorical terms (logistic models take them all)")
+    if hasattr(design, "model_terms"):  # a formula fit: splines, polynomials, interactions
+        lp = design.matrix(model.data) @ model.params.to_numpy()
+        center = float(lp.mean())
+        return _terms_axes(design.model_terms, model.params, model.data, interact), -center, lp - center
+    if interact:
+        raise InputError("nomogram: interact= sets the related predictors of an interaction; the model has none")
     beta = model.params.to_numpy()
     axes = []
     for cov, idx in design.terms:
@@ -459,6 +465,10 @@ def _r_fit_and_data(model):
     if _is_cox(model):
         if getattr(model, "r_fit", None) is None:
             raise InputError("R graphics need a Cox model fitted with engine='r' (fit_cph(..., engine='r'))")
+        if hasattr(model.design, "model_terms"):  # a formula fit: the frame its spec fit was made from
+            from .design import r_design
+
+            return model.r_fit, r_design(model.data.reset_index(drop=True), model.design.model_terms)[0]
         from .cox import r_covariates
 
         frame = pd.DataFrame(r_covariates(model.data, model.design), index=range(len(model.data)))
@@ -484,13 +494,24 @@ def _r_display_names(model) -> tuple[dict[str, str], dict[str, list[str]]]:
     return dict(zip(safe, covs)), {v: levels[c] for v, c in zip(safe, covs) if c in levels}
 
 
+def _centred_survival(model, times: list[float], labels: list[str], center: float) -> dict:
+    """``S(t | lp_c) = exp(-H0(t) exp(lp_c + center))`` computed on the log scale: with splines or
+    interactions x = 0 can lie far from the data and ``S0(t)`` underflow (formula fits)."""
+    logh = np.log(np.asarray(model.baseline_cumhaz(times), float))
+
+    def make(lh):
+        return lambda lpc: np.exp(-np.exp(lh + np.asarray(lpc, float) + center))
+    return {lab: make(lh) for lab, lh in zip(labels, logh)}
+
+
 def _r_interact(model, interact: dict | None) -> dict | None:
     """``interact=`` as R sees it: generated names, level codes for categorical predictors."""
     if not interact:
         return None
     from .. import r_bridge
 
-    mains = [t for t in model.terms if t.kind != "interaction"]
+    terms = model.design.model_terms if hasattr(getattr(model, "design", None), "model_terms") else model.terms
+    mains = [t for t in terms if t.kind != "interaction"]
     safe = dict(zip([t.name for t in mains], r_bridge.safe_names(len(mains))))
     out = {}
     for name, values in interact.items():
@@ -588,8 +609,6 @@ def nomogram(model, fun: str | tuple = "risk", time_unit: str = "year", funlabel
         if fun != "risk":
             raise InputError(f"a logistic nomogram supports fun='risk', got {fun!r}")
         labels = [funlabel or "Risk"]
-    if interact is not None and cox:
-        raise InputError("nomogram: interact= is for logistic models with interactions (Cox models here have none)")
     if engine == "r":
         nom = _nomogram_r(model, cox, times, labels, interact)
     else:
@@ -608,7 +627,7 @@ def _nomogram_python(model, cox: bool, times: list[float], labels: list[str],
         data = data.loc[data[variables].notna().all(axis=1), variables].reset_index(drop=True)
         if not len(data):
             raise InputError("nomogram: data has no complete row of the model's predictors")
-    axes, base, lp_fit = _cox_axes(model) if cox else _logistic_axes(model, data, interact)
+    axes, base, lp_fit = _cox_axes(model, interact) if cox else _logistic_axes(model, data, interact)
     ranges = np.array([ax.xbeta.max() - ax.xbeta.min() for ax in axes])
     if ranges.max() <= 0:
         raise InputError("every predictor has zero effect; the nomogram has no scale")
@@ -625,7 +644,9 @@ def _nomogram_python(model, cox: bool, times: list[float], labels: list[str],
     sum_max = 100.0 if len(axes) == 1 else max(100.0, sc * np.max(lp_at - intercept))
     total = r_pretty([0.0, sum_max], n=10)
     lp_axis = pd.DataFrame({"value": lp_at, "points": (lp_at - intercept) * sc})
-    if cox:
+    if cox and hasattr(model.design, "model_terms"):
+        funcs = _centred_survival(model, times, labels, -base)
+    elif cox:
         s0 = np.asarray(model.baseline_survival(times), float)
         center = -base
 
@@ -656,11 +677,11 @@ def _nomogram_r(model, cox: bool, times: list[float], labels: list[str], interac
     r_bridge.require("rms")
     # the Python description of the model gives exact scores for new rows and the value types
     # (and refuses terms it cannot draw, on both engines alike)
-    py_axes = _cox_axes(model)[0] if cox else _logistic_axes(model, None, interact)[0]
+    py_axes = _cox_axes(model, interact)[0] if cox else _logistic_axes(model, None, interact)[0]
     r_fit, frame = _r_fit_and_data(model)
     codes = _fun_codes(len(labels))
     if cox:
-        out = r_bridge.call("h2s_nomogram_cph", r_fit, times, codes, frame)
+        out = r_bridge.call("h2s_nomogram_cph", r_fit, times, codes, frame, _r_interact(model, interact))
     else:
         out = r_bridge.call("h2s_nomogram_lrm", r_fit, codes[0], _r_interact(model, interact))
     categorical = {ax.name for ax in py_axes if ax.values and isinstance(ax.values[0], str)}
@@ -677,9 +698,11 @@ def _nomogram_r(model, cox: bool, times: list[float], labels: list[str], interac
             rows.append((name, str(v) if var in categorical else float(v), float(p)))
     variables = pd.DataFrame(rows, columns=["variable", "value", "points"])
     axes = {lab: out["funs"][code].reset_index(drop=True) for lab, code in zip(labels, codes)}
-    if cox:
+    if cox and hasattr(model.design, "model_terms"):
+        funcs = _centred_survival(model, times, labels, -(_cox_axes(model, interact)[1]))
+    elif cox:
         s0 = np.asarray(model.baseline_survival(times), float)
-        center = -(_cox_axes(model)[1])
+        center = -(_cox_axes(model, interact)[1])
         funcs = {lab: (lambda lpc, s=s: s ** np.exp(np.asarray(lpc, float) + center)) for lab, s in zip(labels, s0)}
     else:
         funcs = {labels[0]: lambda lp: 1.0 / (1.0 + np.exp(-np.asarray(lp, float)))}

@@ -44,7 +44,7 @@ from . import _core
 from ._core import renamed_args, expit
 from ._names import check_column_names, check_unique_labels
 from .design import build_design, check_r_names, parse_formula, r_design
-from .models import _formula
+from .models import formula_text
 from .models import (LogisticModel, Term, as_levels, r_formula, r_model_data, build_terms, design_matrix,
                      fit_lrm)
 
@@ -352,7 +352,7 @@ def fit_ordinal(df: pd.DataFrame, outcome: str = "her2_class", covariates: Seque
     # rank and separation (Konis's LP on the stacked cumulative-logit rows) on both engines, before fitting
     check_ordinal(X, codes, len(lv), column_labels(terms), "fit_ordinal (proportional-odds model)")
     K1 = len(lv) - 1
-    formula = r_formula(outcome, terms).replace("`", "") if parsed is None else _formula(outcome, terms)
+    formula = r_formula(outcome, terms).replace("`", "") if parsed is None else formula_text(outcome, terms)
     r_fit = None
     if engine == "python":
         theta, info, ll, converged = _newton_ordinal(codes, X, len(lv))

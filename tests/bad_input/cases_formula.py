@@ -48,6 +48,6 @@ CASES += [
          ("FrozenLogisticModel", "validate_external")),
     Case("nomogram/frozen-model-without-data", lambda e: h2.nomogram(_FROZEN, engine=e), InputError,
          ("FrozenLogisticModel", "data=")),
-    Case("calibrate/not-a-model", lambda e: h2.calibrate("model.pkl", engine=e), InputError,
+    Case("calibrate/model-is-a-file-name", lambda e: h2.calibrate("model.pkl", engine=e), InputError,
          ("not defined for a str", "LogisticModel")),
 ]

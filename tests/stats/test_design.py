@@ -264,7 +264,6 @@ def test_cph_plain_formula_is_the_keyword_fit(lung):
 
 def test_cph_formula_refusals(lung):
     from her2stats.stats.cox import fit_cph
-    from her2stats.stats.nomogram import nomogram
 
     with pytest.raises(InputError, match=r"strat\(sexf\) needs a stratified Cox fit"):
         fit_cph(lung, formula="Surv(time, dead) ~ age + strat(sexf)")
@@ -274,6 +273,3 @@ def test_cph_formula_refusals(lung):
         fit_cph(lung, "time", formula="Surv(time, dead) ~ age")
     with pytest.raises(InputError, match="duration=, event= and covariates=, or formula="):
         fit_cph(lung)
-    m = fit_cph(lung, formula="Surv(time, dead) ~ rcs(age, 3) + sexf", engine="python")
-    with pytest.raises(InputError, match="not drawn yet"):
-        nomogram(m, fun=("survival", [365]))

@@ -70,3 +70,38 @@ def test_interaction_nomogram_bad_input(bwt):
     plain = fit_lrm(bwt, "low", ["age", "race"], engine="python")
     with pytest.raises(InputError, match="the model has none"):
         nomogram(plain, engine="python", interact={"race": ["white"]})
+
+
+COX_CASES = [
+    ("Surv(time, dead) ~ rcs(age, 4) + sexf", None),
+    ("Surv(time, dead) ~ age * sexf + ph.karno", None),
+    ("Surv(time, dead) ~ rcs(age, 3) * sexf + pol(ph.karno, 2)", None),
+    ("Surv(time, dead) ~ age * ph.karno + sexf", {"ph.karno": [60, 80, 100]}),
+]
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("formula,interact", COX_CASES)
+def test_cox_formula_nomogram_matches_rms(test_data_dir, formula, interact):
+    """Survival nomograms of fit_cph(formula=) models against rms::nomogram(cph, fun = Survival)
+    on survival::lung: predictor and survival-axis points to 1e-6 (measured <= 1.3e-13)."""
+    import warnings
+
+    import pandas as pd
+
+    from her2stats.stats.cox import fit_cph
+
+    lung = pd.read_csv(test_data_dir / "lung.csv")
+    lung["dead"] = (lung["status"] == 2).astype(int)
+    lung["sexf"] = pd.Categorical(np.where(lung["sex"] == 2, "female", "male"), categories=["male", "female"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rows with a missing ph.karno are dropped and announced
+        m = fit_cph(lung, formula=formula, engine="r")
+    py = nomogram(m, fun=("survival", [365, 730]), time_unit="day", engine="python", interact=interact)
+    r = nomogram(m, fun=("survival", [365, 730]), time_unit="day", engine="r", interact=interact)
+    _same_table(py.points_table(), r.points_table())
+    assert py.scale == pytest.approx(r.scale, abs=1e-9)
+    assert py.intercept == pytest.approx(r.intercept, abs=1e-9)
+    s = py.score(m.data)
+    assert np.allclose(py.intercept + s["total_points"] / py.scale,
+                       m.linear_predictor(m.data) - m.linear_predictor(m.data).mean(), atol=1e-10)

@@ -53,6 +53,7 @@ _LAZY: dict[str, str] = {
     "nomogram": "stats.nomogram",
     "calibrate": "stats.calibration",
     "validate": "stats.calibration",
+    "parse_formula": "stats.design",
     "val_prob": "stats.calibration",
     "hosmer_lemeshow": "stats.calibration",
     "decision_curve": "stats.dca",

@@ -885,14 +885,23 @@ def _fit_cph_formula(df, formula, duration, event, covariates, ties, engine, fir
         raise InputError("fit_cph needs duration=, event= and covariates=, or formula='Surv(time, event) ~ ...'")
     if duration is not None or event is not None or covariates is not None:
         raise InputError("fit_cph: give either formula= or duration/event/covariates, not both")
+    import inspect
+
     parsed = parse_formula(formula, survival=True, where="fit_cph")
-    if parsed.strata:
-        raise InputError(f"fit_cph: strat({', '.join(parsed.strata)}) needs a stratified Cox fit, which this version "
-                         "of fit_cph does not have (no strata=); fit without strat() or stratify by subsets")
     duration, event = parsed.response
     covs = list(parsed.covariates)
     eng = resolve_engine(engine)
-    if not parsed.has_interactions and all(parsed.variables[v].kind == "auto" for v in covs):
+    plain = not parsed.has_interactions and all(parsed.variables[v].kind == "auto" for v in covs)
+    if parsed.strata:
+        # strat() goes to fit_cph's strata= (stratified partial likelihood) when this version has it
+        if "strata" not in inspect.signature(fit_cph).parameters:
+            raise InputError(f"fit_cph: strat({', '.join(parsed.strata)}) needs a stratified Cox fit, which this "
+                             "version of fit_cph does not have (no strata=); fit without strat() or by subsets")
+        if not plain:
+            raise InputError(f"fit_cph: strat({', '.join(parsed.strata)}) with splines, polynomials, catg() or "
+                             "interactions is not available yet; stratify a model of plain columns")
+        return fit_cph(df, duration, event, covs, ties=ties, engine=eng, firth=firth, strata=list(parsed.strata))
+    if plain:
         return fit_cph(df, duration, event, covs, ties=ties, engine=eng, firth=firth)  # the keyword fit
     sub, t, e, n_excl = survival_frame(df, duration, event, covs, function="fit_cph", numeric=covs)
     sub = sub.reset_index(drop=True)

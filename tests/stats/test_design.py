@@ -273,3 +273,22 @@ def test_cph_formula_refusals(lung):
         fit_cph(lung, "time", formula="Surv(time, dead) ~ age")
     with pytest.raises(InputError, match="duration=, event= and covariates=, or formula="):
         fit_cph(lung)
+
+
+@pytest.mark.r
+def test_spec_formula_builder_refuses_names_that_were_not_generated(tmp_path, monkeypatch):
+    """Defence in depth: r/design.R builds formulas from generated names only; a spec carrying any
+    other text (a caller that forgot to rename) is refused before R's parser sees it."""
+    from her2stats import r_bridge
+    from her2stats.errors import RError
+
+    monkeypatch.chdir(tmp_path)
+    hostile = 'v1` + system("touch h2s_pwned") + `v1'
+    df = pd.DataFrame({"y": [0, 1, 0, 1, 1, 0, 1, 0], hostile: [1.0, 2, 3, 4, 5, 7, 2, 6]})
+    with pytest.raises(RError, match="generated column names"):
+        r_bridge.call("h2s_lrm_fit_spec", df, {"kinds": {hostile: "linear"}, "args": {}, "terms": [[hostile]]})
+    surv = pd.DataFrame({"h2s_time": [1.0, 2, 3, 4, 5, 6], "h2s_event": [1, 0, 1, 1, 0, 1], "v1": [1.0, 3, 2, 4, 6, 5]})
+    with pytest.raises(RError, match="generated column names"):
+        r_bridge.call("h2s_cph_fit_spec", surv, {"kinds": {"v1": "linear"}, "args": {}, "terms": [["v1"]]},
+                      [hostile])
+    assert not (tmp_path / "h2s_pwned").exists()

@@ -43,13 +43,20 @@ h2s_concordance <- function(time, event, score) {
 # rms::cph fit kept in R (x, y, surv) for nomogram / calibrate / validate. The fit's own datadist
 # is in force while it is made (and kept in fit$h2s_dd); the previous options(datadist) is put
 # back, since every fit names its predictors v1..vk and another fit's datadist would not match.
-h2s_fit_cph <- function(data, covariates, ties = "efron") {
+# strata = TRUE: the factor h2s_strata stratifies the model (rms strat(), one baseline hazard each).
+h2s_fit_cph <- function(data, covariates, ties = "efron", strata = FALSE) {
   old <- options(datadist = getOption("datadist"))
   on.exit(options(old))
   dd <- rms::datadist(data)
   assign("h2s_cph_datadist", dd, envir = globalenv())
   options(datadist = "h2s_cph_datadist")
   f <- .h2s_surv_formula(covariates)
+  if (isTRUE(strata)) {
+    # cph finds the special by its bare name; the formula's environment supplies rms's strat()
+    f <- stats::update(f, . ~ . + strat(h2s_strata))
+    strat <- rms::strat
+    environment(f) <- environment()
+  }
   fit <- eval(bquote(rms::cph(.(f), data = data, x = TRUE, y = TRUE, surv = TRUE, method = .(ties),
                                    eps = 1e-11, tol = 1e-13, iter.max = 100)))
   fit$h2s_dd <- dd
@@ -69,7 +76,11 @@ h2s_coxph <- function(data, covariates, ties = "efron") {
 }
 
 h2s_coxph_summary <- function(fit) {
-  cf <- survival::concordance(fit)
+  # a stratified cph fit: pairs within strata only (concordance() of a cph object ignores them)
+  cf <- if (is.null(fit$strata)) survival::concordance(fit) else {
+    h2s_y <- fit$y; h2s_lp <- fit$linear.predictors; h2s_st <- fit$strata; strata <- survival::strata
+    survival::concordance(h2s_y ~ h2s_lp + strata(h2s_st), reverse = TRUE)
+  }
   list(coef = I(unname(stats::coef(fit))), se = I(unname(sqrt(diag(fit$var)))), var = I(as.numeric(fit$var)),
        loglik = I(as.numeric(fit$loglik)), aic = stats::AIC(fit),
        concordance = unname(cf$concordance), concordance_var = unname(cf$var),

@@ -76,9 +76,24 @@ def _concordance_counts(t: np.ndarray, e: np.ndarray, risk: np.ndarray, chunk: i
     return concordance_pairs(order, t, ev, rank.astype(np.int64).ravel(), len(uniq), w)
 
 
-def _concordance_numpy(t: np.ndarray, e: np.ndarray, risk: np.ndarray, event_weight: np.ndarray | None = None
-                       ) -> dict[str, float]:
-    counts, infl = _concordance_counts(t, e, risk, event_weight=event_weight)
+def _concordance_numpy(t: np.ndarray, e: np.ndarray, risk: np.ndarray, event_weight: np.ndarray | None = None,
+                       strata: np.ndarray | None = None) -> dict[str, float]:
+    """C and its IJ variance; with ``strata`` (integer codes) only pairs within a stratum count, as
+    ``survival::concordance`` of a stratified model (pair counts summed over strata, one Somers' D)."""
+    if strata is None:
+        counts, infl = _concordance_counts(t, e, risk, event_weight=event_weight)
+    else:
+        strata = np.asarray(strata)
+        counts = np.zeros(5)
+        infl = np.zeros((len(t), 5))
+        for k in np.unique(strata):
+            r = np.flatnonzero(strata == k)
+            if not np.any(np.asarray(e)[r] == 1):
+                continue
+            c_k, i_k = _concordance_counts(np.asarray(t)[r], np.asarray(e)[r], np.asarray(risk)[r],
+                                           event_weight=None if event_weight is None else np.asarray(event_weight)[r])
+            counts = counts + np.asarray(c_k, float)
+            infl[r] = i_k
     npair = counts[:3].sum()
     if npair == 0:
         raise InputError("no comparable pairs: concordance is undefined")

@@ -204,10 +204,42 @@ class _CoxData:
         return out
 
 
+class _StrataCoxData:
+    """Stratified partial likelihood: one :class:`_CoxData` per stratum (risk sets never cross
+    strata), log-likelihood, score and information summed over the strata. ``strata`` holds integer
+    codes 0..k-1 per row; a stratum without events contributes nothing (its rows are kept for the
+    baseline hazard, which is then 0 there)."""
+
+    def __init__(self, t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str, strata: np.ndarray):
+        self.t, self.e, self.X, self.ties = t, np.asarray(e, float), X, ties
+        self.strata = np.asarray(strata, dtype=int)
+        self.n_strata = int(self.strata.max()) + 1 if len(self.strata) else 0
+        self.rows = [np.flatnonzero(self.strata == k) for k in range(self.n_strata)]
+        self.parts = [(k, _CoxData(t[r], e[r], X[r], ties)) for k, r in enumerate(self.rows) if np.any(e[r] == 1)]
+
+    def terms(self, beta: np.ndarray, need_info: bool = True, per_time: bool = False) -> dict[str, Any]:
+        p = self.X.shape[1]
+        out: dict[str, Any] = {"loglik": 0.0, "score": np.zeros(p)}
+        if need_info:
+            out["info"] = np.zeros((p, p))
+        for _, cd in self.parts:
+            part = cd.terms(beta, need_info=need_info, per_time=per_time)
+            out["loglik"] += part["loglik"]
+            out["score"] = out["score"] + part["score"]
+            if need_info:
+                out["info"] = out["info"] + part["info"]
+        return out
+
+
+def _cox_data(t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str, strata: np.ndarray | None = None):
+    """Partial-likelihood machinery, stratified when ``strata`` (integer codes) is given."""
+    return _CoxData(t, e, X, ties) if strata is None else _StrataCoxData(t, e, X, ties, strata)
+
+
 def _fit_cox_numpy(t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str = "efron", max_iter: int = 50,
-                   tol: float = 1e-12) -> dict[str, Any]:
-    """Newton-Raphson with step halving on the centred partial likelihood."""
-    cd = _CoxData(t, e, X, ties)
+                   tol: float = 1e-12, strata: np.ndarray | None = None) -> dict[str, Any]:
+    """Newton-Raphson with step halving on the centred partial likelihood (summed over strata)."""
+    cd = _cox_data(t, e, X, ties, strata)
     p = X.shape[1]
     beta = np.zeros(p)
     cur = cd.terms(beta)
@@ -371,6 +403,10 @@ class CoxModel(Result):
     method: str = "Cox proportional hazards"
     #: fitted by Firth's penalised partial likelihood (``loglik``/``loglik_null`` are then penalised)
     firth: bool = False
+    #: stratification columns (``strata(...)`` / ``strat(...)``): one baseline hazard per stratum
+    strata: tuple[str, ...] = ()
+    #: the strata, in code order: one tuple of values (one per strata column) each
+    strata_levels: tuple[tuple[Any, ...], ...] = ()
 
     @property
     def se(self) -> pd.Series:
@@ -387,41 +423,102 @@ class CoxModel(Result):
         """``x'beta`` (uncentred) for new rows."""
         return self.design.matrix(df) @ self.params.to_numpy()
 
-    def _cumhaz(self) -> tuple[np.ndarray, np.ndarray]:
+    def _cumhaz(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Baseline cumulative hazard per stratum code (0 when unstratified)."""
         cached = self.__dict__.get("_cumhaz_cache")
         if cached is None:
             sub = self.data
             t = sub[self.duration].to_numpy(float)
             e = sub[self.event].to_numpy().astype(int)
-            cd = _CoxData(t, e, self.design.matrix(sub), self.ties)
-            cached = _baseline_cumhaz(cd, self.params.to_numpy())
+            X = self.design.matrix(sub)
+            beta = self.params.to_numpy()
+            if not self.strata:
+                cached = {0: _baseline_cumhaz(_CoxData(t, e, X, self.ties), beta)}
+            else:
+                codes, _ = strata_codes(sub, self.strata, self.strata_levels)
+                cached = {}
+                for k in range(len(self.strata_levels)):
+                    r = codes == k
+                    cached[k] = (_baseline_cumhaz(_CoxData(t[r], e[r], X[r], self.ties), beta) if e[r].any()
+                                 else (np.zeros(0), np.zeros(0)))
             object.__setattr__(self, "_cumhaz_cache", cached)
         return cached
 
-    def baseline_cumhaz(self, times: Sequence[float]) -> np.ndarray:
+    def _stratum_code(self, stratum: Any) -> int:
+        if not self.strata:
+            if stratum is not None:
+                raise InputError("baseline_survival: the model is not stratified; stratum must be None")
+            return 0
+        if stratum is None:
+            raise InputError(f"baseline_survival: the model is stratified by {list(self.strata)}; name the stratum "
+                             f"(one of {[lv[0] if len(lv) == 1 else lv for lv in self.strata_levels]})")
+        key = tuple(map(_key, stratum if isinstance(stratum, tuple) else (stratum,)))
+        for k, lv in enumerate(self.strata_levels):
+            if tuple(map(_key, lv)) == key:
+                return k
+        raise InputError(f"stratum {stratum!r} was not among the fitted strata "
+                         f"{[lv[0] if len(lv) == 1 else lv for lv in self.strata_levels]}")
+
+    def baseline_cumhaz(self, times: Sequence[float], stratum: Any = None) -> np.ndarray:
         """Cumulative baseline hazard ``H0(t)`` at covariates x = 0 (``-log S0(t)``, without the
-        underflow of ``S0`` when x = 0 lies far from the data, e.g. with interaction terms)."""
-        et, H = self._cumhaz()
+        underflow of ``S0`` when x = 0 lies far from the data, e.g. with interaction terms); a
+        stratified model has one per stratum (``stratum`` as in :meth:`baseline_survival`)."""
+        et, H = self._cumhaz()[self._stratum_code(stratum)]
         tt = np.atleast_1d(np.asarray(times, float))
         j = np.searchsorted(et, tt, side="right") - 1
-        return np.where(j >= 0, H[np.maximum(j, 0)], 0.0)
+        return np.where(j >= 0, H[np.maximum(j, 0)] if len(H) else 0.0, 0.0)
 
-    def baseline_survival(self, times: Sequence[float]) -> np.ndarray:
+    def baseline_survival(self, times: Sequence[float], stratum: Any = None) -> np.ndarray:
         """Baseline survival ``S0(t)`` at covariates x = 0, so ``S(t | x) = S0(t)^exp(x'beta)``.
 
-        Efron (or Breslow) baseline hazard as ``survival::basehaz(coxph_fit, centered = FALSE)``.
+        Efron (or Breslow) baseline hazard as ``survival::basehaz(coxph_fit, centered = FALSE)``;
+        a stratified model has one per stratum (``stratum``: the stratum's value, a tuple of values
+        when several columns stratify).
         """
-        et, H = self._cumhaz()
+        et, H = self._cumhaz()[self._stratum_code(stratum)]
         tt = np.atleast_1d(np.asarray(times, float))
         j = np.searchsorted(et, tt, side="right") - 1
-        Ht = np.where(j >= 0, H[np.maximum(j, 0)], 0.0)
+        Ht = np.where(j >= 0, H[np.maximum(j, 0)] if len(H) else 0.0, 0.0)
         return np.exp(-Ht)
 
     def predict_survival(self, df: pd.DataFrame, times: Sequence[float]) -> np.ndarray:
-        """``S(t | x)`` for each row of ``df`` (rows) at each time (columns)."""
-        s0 = self.baseline_survival(times)
+        """``S(t | x)`` for each row of ``df`` (rows) at each time (columns); a stratified model
+        reads each row's stratum from its strata columns."""
         lp = self.linear_predictor(df)
-        return s0[None, :] ** np.exp(lp)[:, None]
+        if not self.strata:
+            s0 = self.baseline_survival(times)
+            return s0[None, :] ** np.exp(lp)[:, None]
+        check_columns(df, self.strata)
+        codes, _ = strata_codes(df, self.strata, self.strata_levels)
+        out = np.empty((len(df), len(np.atleast_1d(times))))
+        for k, lv in enumerate(self.strata_levels):
+            r = codes == k
+            if r.any():
+                out[r] = self.baseline_survival(times, lv)[None, :] ** np.exp(lp[r])[:, None]
+        return out
+
+
+def strata_codes(df: pd.DataFrame, strata: Sequence[str], levels: Sequence[tuple[Any, ...]] | None = None
+                 ) -> tuple[np.ndarray, tuple[tuple[Any, ...], ...]]:
+    """Integer stratum code per row for the combination of the ``strata`` columns, and the strata
+    in code order (sorted, categories in their order). With ``levels`` (a fitted model's), a row in
+    a stratum not among them raises InputError."""
+    cols = [df[c] for c in strata]
+    keys = list(zip(*[[_key(v) for v in c.astype(object).to_numpy()] for c in cols]))
+    if levels is None:
+        def order(col: pd.Series, v: Any) -> Any:
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                return list(col.cat.categories).index(v) if v in list(col.cat.categories) else -1
+            return (str(type(v)), v)
+        uniq = sorted(set(keys), key=lambda k: tuple(order(c, v) for c, v in zip(cols, k)))
+        levels = tuple(tuple(k) for k in uniq)
+    lookup = {tuple(map(_key, lv)): i for i, lv in enumerate(levels)}
+    codes = np.array([lookup.get(k, -1) for k in keys], dtype=int)
+    if (codes < 0).any():
+        bad = keys[int(np.flatnonzero(codes < 0)[0])]
+        raise InputError(f"strata column(s) {list(strata)}: stratum {bad!r} was not seen when the model was fitted "
+                         f"(strata: {list(levels)})")
+    return codes, tuple(levels)
 
 
 def _design_labels(design: _Design) -> list[str]:
@@ -435,18 +532,39 @@ def _design_labels(design: _Design) -> list[str]:
     return out
 
 
-def _cox_prepare(df, duration, event, covariates, what="Cox model", firth=False, function="cox"):
+def _check_strata(strata: Any, covariates: Sequence[str], duration: str, event: str, function: str) -> tuple[str, ...]:
+    if strata is None:
+        return ()
+    if isinstance(strata, str):
+        strata = [strata]
+    strata = tuple(strata)
+    if not all(isinstance(c, str) for c in strata):
+        raise InputError(f"{function}: strata must be column names, got {list(strata)!r}")
+    if len(set(strata)) != len(strata):
+        raise InputError(f"{function}: strata contain duplicates: {list(strata)}")
+    both = [c for c in strata if c in covariates or c in (duration, event)]
+    if both:
+        raise InputError(f"{function}: column(s) {both} are given as strata and as covariate/duration/event; a "
+                         "stratification column has no coefficient")
+    return strata
+
+
+def _cox_prepare(df, duration, event, covariates, what="Cox model", firth=False, function="cox", strata=()):
+    """Complete cases, design and fit checks; with ``strata``, also the stratum codes and levels."""
     if isinstance(covariates, str):
         covariates = [covariates]
-    sub, t, e, n_excl = survival_frame(df, duration, event, list(covariates), function=function,
+    sub, t, e, n_excl = survival_frame(df, duration, event, [*covariates, *strata], function=function,
                                         numeric=list(covariates))
     design = _make_design(sub, covariates, e)
+    codes, levels = strata_codes(sub, strata) if strata else (None, ())
     # exact collinearity and (unless Firth) monotone likelihood, judged on the full design for both
-    # engines (a stepwise search only visits sub-models, which inherit a clean verdict)
+    # engines (a stepwise search only visits sub-models, which inherit a clean verdict). The
+    # monotone-likelihood verdict is for an unstratified model; a stratified fit relies on its
+    # convergence check instead
     from ._fitcheck import check_cox
 
-    check_cox(t, e, design.matrix(sub), _design_labels(design), what, firth=firth)
-    return sub, t, e, n_excl, design
+    check_cox(t, e, design.matrix(sub), _design_labels(design), what, firth=firth or bool(strata))
+    return sub, t, e, n_excl, design, (codes, levels)
 
 
 def _firth_cox_r(t: np.ndarray, e: np.ndarray, X: np.ndarray, ties: str) -> dict[str, Any]:
@@ -481,9 +599,17 @@ def _r_covariates(sub: pd.DataFrame, design: _Design) -> dict[str, Any]:
     return cols
 
 
-def _r_frame(sub: pd.DataFrame, duration: str, event: str, design: _Design, t: np.ndarray, e: np.ndarray) -> pd.DataFrame:
-    """Data for R: ``h2s_time``, ``h2s_event`` and the covariates under generated names."""
-    return pd.DataFrame({"h2s_time": t, "h2s_event": e.astype(int), **_r_covariates(sub, design)})
+def _r_frame(sub: pd.DataFrame, duration: str, event: str, design: _Design, t: np.ndarray, e: np.ndarray,
+             strata: tuple[np.ndarray | None, tuple] = (None, ())) -> pd.DataFrame:
+    """Data for R: ``h2s_time``, ``h2s_event``, the covariates under generated names and, for a
+    stratified model, ``h2s_strata``: the stratum codes as a factor of levels l1..lk."""
+    frame = pd.DataFrame({"h2s_time": t, "h2s_event": e.astype(int), **_r_covariates(sub, design)})
+    codes, levels = strata
+    if codes is not None:
+        from .. import r_bridge
+
+        frame["h2s_strata"] = r_bridge.coded_factor(list(codes), len(levels))
+    return frame
 
 
 def _r_unsafe(design: _Design, names: Any) -> list[str]:
@@ -496,7 +622,8 @@ def _r_unsafe(design: _Design, names: Any) -> list[str]:
 
 def fit_cph(df: pd.DataFrame, duration: str | None = None, event: str | None = None,
             covariates: Sequence[str] | None = None, ties: str = "efron",
-            engine: str | None = None, firth: bool = False, formula: str | None = None) -> CoxModel:
+            engine: str | None = None, firth: bool = False, formula: str | None = None,
+            strata: Sequence[str] | None = None) -> CoxModel:
     """Fit a Cox proportional hazards model (``rms::cph`` or the numpy engine).
 
     Maximises the partial likelihood
@@ -518,7 +645,13 @@ def fit_cph(df: pd.DataFrame, duration: str | None = None, event: str | None = N
     and ``covariates``: parsed in Python (:func:`her2stats.stats.design.parse_formula`; never
     sent to R), with ``rcs``, ``pol``, ``catg``, ``*`` and ``:`` in rms's parametrisation
     (coefficients named as ``rms::cph`` names them). A formula of plain columns gives the
-    keyword fit. ``strat()`` needs a stratified fitter, which this version lacks: it is refused.
+    keyword fit; ``strat(x)`` in a formula of plain columns is ``strata=["x"]``.
+
+    ``strata`` (column names) fits the stratified model ``l(b) = sum_s l_s(b)``: each stratum (each
+    combination of the strata columns' values) has its own risk sets and its own baseline hazard,
+    the coefficients are shared (``coxph(Surv(t, e) ~ x + strata(s))``, rms ``strat(s)``;
+    Therneau & Grambsch 2000, sec. 3.3). Rows with a missing stratum are excluded and counted.
+    ``baseline_survival(times, stratum=...)`` and ``predict_survival`` use the row's stratum.
 
     Examples
     --------
@@ -530,16 +663,26 @@ def fit_cph(df: pd.DataFrame, duration: str | None = None, event: str | None = N
     if ties not in ("efron", "breslow"):
         raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
     if formula is not None or duration is None or event is None or covariates is None:
+        if strata is not None:
+            raise InputError("fit_cph: with formula=, stratify by strat(...) in the formula, not strata=")
         return _fit_cph_formula(df, formula, duration, event, covariates, ties, engine, firth)
-    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "fit_cph (Cox model)", firth=firth,
-                                              function="fit_cph")
-    return _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, resolve_engine(engine), firth)
+    cov_list = [covariates] if isinstance(covariates, str) else list(covariates)
+    strata = _check_strata(strata, cov_list, duration, event, "fit_cph")
+    if firth and strata:
+        raise InputError("fit_cph: firth=True with strata is not available; fit the stratified model by maximum "
+                         "likelihood or drop the strata")
+    sub, t, e, n_excl, design, strat = _cox_prepare(df, duration, event, covariates, "fit_cph (Cox model)",
+                                                    firth=firth, function="fit_cph", strata=strata)
+    return _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, resolve_engine(engine), firth,
+                           strata=strata, strat=strat)
 
 
-def _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth=False) -> CoxModel:
+def _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth=False, strata=(),
+                    strat=(None, ())) -> CoxModel:
     """fit_cph on prepared rows and a design that passed (or is a sub-model of one that passed) the checks."""
     names = list(design.columns)
     r_fit = None
+    codes, levels = strat
     if firth:
         fit = (_firth_cox_r if eng == "r" else _fit_cox_firth_numpy)(t, e, design.matrix(sub), ties)
         beta, vcov, loglik, loglik0 = fit["beta"], fit["vcov"], fit["loglik"], fit["loglik0"]
@@ -547,8 +690,9 @@ def _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth
         from .. import r_bridge
 
         r_bridge.require("rms", "survival")
-        rdf = _r_frame(sub, duration, event, design, t, e)
-        r_fit = r_bridge.call("h2s_fit_cph", rdf, r_bridge.safe_names(len(design.covariates)), ties, convert=False)
+        rdf = _r_frame(sub, duration, event, design, t, e, strat)
+        r_fit = r_bridge.call("h2s_fit_cph", rdf, r_bridge.safe_names(len(design.covariates)), ties,
+                              codes is not None, convert=False)
         out = r_bridge.call("h2s_cph_summary", r_fit)
         beta = np.asarray(out["coef"], float)
         vcov = np.asarray(out["var"], float).reshape(len(names), len(names))
@@ -556,7 +700,7 @@ def _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth
         if len(beta) != len(names):
             raise InputError(f"R returned {len(beta)} coefficients for design columns {names}")
     else:
-        fit = _fit_cox_numpy(t, e, design.matrix(sub), ties)
+        fit = _fit_cox_numpy(t, e, design.matrix(sub), ties, strata=codes)
         beta, vcov, loglik, loglik0 = fit["beta"], fit["vcov"], fit["loglik"], fit["loglik0"]
     data = sub.copy()
     data[duration] = t
@@ -565,8 +709,9 @@ def _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth
                     params=pd.Series(beta, index=names), vcov=pd.DataFrame(vcov, index=names, columns=names),
                     loglik=loglik, loglik_null=loglik0, n=len(sub), n_events=int(e.sum()), n_excluded=n_excl,
                     ties=ties, engine=eng, r_fit=r_fit, design=design, firth=bool(firth),
+                    strata=tuple(strata), strata_levels=tuple(levels),
                     method="Cox proportional hazards, Firth's penalised partial likelihood" if firth
-                    else "Cox proportional hazards")
+                    else "Cox proportional hazards, stratified" if strata else "Cox proportional hazards")
 
 
 # =========================================================================== cox()
@@ -658,26 +803,35 @@ def _cox_zph_numpy(model: CoxModel, transform: str) -> pd.DataFrame:
     e = sub[model.event].to_numpy().astype(int)
     X = model.design.matrix(sub)
     beta = model.params.to_numpy()
-    cd = _CoxData(t, e, X, model.ties)
-    terms = cd.terms(beta, per_time=True)
     p = X.shape[1]
-    # g(t) at each distinct event time
+    # per event time (within each stratum): score and information contributions
+    if model.strata:
+        codes, _ = strata_codes(sub, model.strata, model.strata_levels)
+        parts = [_CoxData(t[codes == k], e[codes == k], X[codes == k], model.ties)
+                 for k in range(len(model.strata_levels)) if e[codes == k].any()]
+    else:
+        parts = [_CoxData(t, e, X, model.ties)]
+    per = [cd.terms(beta, per_time=True) for cd in parts]
+    event_times = np.concatenate([cd.event_times for cd in parts])
+    d = np.concatenate([cd.d for cd in parts])
+    # g(t) at each distinct event time (the transform uses all rows, as cox.zph)
     if transform == "km":
         km = km_table(t, e)
         # 1 - S(t-) : the KM just before t
-        j = np.searchsorted(km["time"].to_numpy(), cd.event_times, side="left")
+        j = np.searchsorted(km["time"].to_numpy(), event_times, side="left")
         s_prev = np.concatenate([[1.0], km["survival"].to_numpy()])[j]
         g_t = 1 - s_prev
     elif transform == "identity":
-        g_t = cd.event_times.astype(float)
+        g_t = event_times.astype(float)
     elif transform == "log":
-        g_t = np.log(cd.event_times)
+        g_t = np.log(event_times)
     else:
         ranks = sps.rankdata(t)  # rank(times) over all observations, as cox.zph
         lookup = dict(zip(t, ranks))
-        g_t = np.array([lookup[x] for x in cd.event_times])
-    g_t = g_t - np.sum(g_t * cd.d) / cd.d.sum()   # centre over events (tied deaths counted each)
-    V_t, score_t = terms["V_t"], terms["score_t"]
+        g_t = np.array([lookup[x] for x in event_times])
+    g_t = g_t - np.sum(g_t * d) / d.sum()   # centre over events (tied deaths counted each)
+    V_t = np.concatenate([r["V_t"] for r in per])
+    score_t = np.concatenate([r["score_t"] for r in per])
     I11 = V_t.sum(axis=0)
     I12 = np.einsum("m,mij->ij", g_t, V_t)
     I22 = np.einsum("m,mij->ij", g_t ** 2, V_t)
@@ -741,7 +895,8 @@ def _null_loglik(cd: _CoxData) -> float:
 
 @renamed_args(conf_level="level")
 def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], stepwise: str | None = None,
-        ties: str = "efron", level: float = 0.95, engine: str | None = None, firth: bool = False) -> CoxResult:
+        ties: str = "efron", level: float = 0.95, engine: str | None = None, firth: bool = False,
+        strata: Sequence[str] | None = None) -> CoxResult:
     """Cox regression report: hazard ratios with CIs and Wald p-values, Harrell's C with CI,
     AIC, likelihood-ratio test and (via ``.ph_test()``) the cox.zph proportional-hazards test.
 
@@ -752,6 +907,10 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
     Monotone likelihood and exact collinearity raise ConvergenceError on both engines before
     fitting (see :func:`fit_cph`); ``firth=True`` fits Firth's penalised partial likelihood
     (Wald CIs from ``I(b)^-1``, penalised likelihood-ratio test, no AIC, no stepwise).
+
+    ``strata`` fits the stratified model (see :func:`fit_cph`); Harrell's C then counts only pairs
+    within a stratum, as ``survival::concordance`` of a stratified ``coxph`` fit, and the PH test
+    runs within strata (``cox.zph``).
 
     Examples
     --------
@@ -769,7 +928,12 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
     if firth and stepwise is not None:
         raise InputError("cox: firth=True with stepwise selection is not available (the AIC of a penalised fit is "
                          "not the one R's step() uses); select on a maximum-likelihood model first")
-    sub, t, e, n_excl, design = _cox_prepare(df, duration, event, covariates, "cox (Cox model)", firth=firth)
+    strata = _check_strata(strata, list(covariates), duration, event, "cox")
+    if strata and (firth or stepwise is not None):
+        raise InputError("cox: strata with firth=True or stepwise selection is not available; fit the stratified "
+                         "model by maximum likelihood on the chosen covariates")
+    sub, t, e, n_excl, design, strat = _cox_prepare(df, duration, event, covariates, "cox (Cox model)", firth=firth,
+                                                    strata=strata)
     eng = resolve_engine(engine)
     steps = None
     selected = list(covariates)
@@ -808,8 +972,9 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
         from .. import r_bridge
 
         design = _make_design(sub, selected, e)
-        rdf = _r_frame(sub, duration, event, design, t, e)
-        r_fit = r_bridge.call("h2s_fit_cph", rdf, r_bridge.safe_names(len(design.covariates)), ties, convert=False)
+        rdf = _r_frame(sub, duration, event, design, t, e, strat)
+        r_fit = r_bridge.call("h2s_fit_cph", rdf, r_bridge.safe_names(len(design.covariates)), ties,
+                              bool(strata), convert=False)
         out = r_bridge.call("h2s_coxph_summary", r_fit)
         names = list(design.columns)
         beta = pd.Series(np.asarray(out["coef"], float), index=names)
@@ -822,17 +987,19 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
         model = CoxModel(data=data, duration=duration, event=event, covariates=design.covariates, params=beta,
                          vcov=pd.DataFrame(vcov, index=names, columns=names), loglik=loglik, loglik_null=loglik0,
                          n=len(sub), n_events=int(e.sum()), n_excluded=n_excl, ties=ties, engine="r",
-                         r_fit=r_fit, design=design)
+                         r_fit=r_fit, design=design, strata=strata, strata_levels=strat[1],
+                         method="Cox proportional hazards, stratified" if strata else "Cox proportional hazards")
         conc_c, conc_var = float(out["concordance"]), float(out["concordance_var"])
         counts = np.asarray(out["count"], float)
         aic = float(out["aic"])
     else:
         design = _make_design(sub, selected, e)   # the full design passed the checks; this is a sub-model
-        model = _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, "python")
+        model = _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, "python", strata=strata,
+                                strat=strat)
         beta, se = model.params, model.se
         loglik, loglik0 = model.loglik, model.loglik_null
         lp = model.design.matrix(sub) @ beta.to_numpy()
-        cc = concordance_numpy(t, e, lp)
+        cc = concordance_numpy(t, e, lp, strata=strat[0])
         conc_c, conc_var, counts = cc["concordance"], cc["var"], cc["count"]
         aic = -2 * loglik + 2 * len(beta)
         model = CoxModel(**{**{f: getattr(model, f) for f in model.__dataclass_fields__}, "n_excluded": n_excl})
@@ -854,7 +1021,7 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
                      n_events=int(e.sum()), n_excluded=n_excl, covariates=tuple(selected), steps=steps, ties=ties,
                      engine=eng, model=model,
                      method="Cox proportional hazards, Firth's penalised partial likelihood" if firth
-                     else "Cox proportional hazards")
+                     else "Cox proportional hazards, stratified" if strata else "Cox proportional hazards")
 
 
 def _term_of(design: _Design, column: str) -> str:

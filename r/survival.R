@@ -44,7 +44,8 @@ h2s_concordance <- function(time, event, score) {
 # is in force while it is made (and kept in fit$h2s_dd); the previous options(datadist) is put
 # back, since every fit names its predictors v1..vk and another fit's datadist would not match.
 # strata = TRUE: the factor h2s_strata stratifies the model (rms strat(), one baseline hazard each).
-h2s_fit_cph <- function(data, covariates, ties = "efron", strata = FALSE) {
+# time_inc: cph's time.inc (the time of fit$surv.summary's second row; calibrate.cph's u).
+h2s_fit_cph <- function(data, covariates, ties = "efron", strata = FALSE, time_inc = NULL) {
   old <- options(datadist = getOption("datadist"))
   on.exit(options(old))
   dd <- rms::datadist(data)
@@ -57,10 +58,30 @@ h2s_fit_cph <- function(data, covariates, ties = "efron", strata = FALSE) {
     strat <- rms::strat
     environment(f) <- environment()
   }
-  fit <- eval(bquote(rms::cph(.(f), data = data, x = TRUE, y = TRUE, surv = TRUE, method = .(ties),
-                                   eps = 1e-11, tol = 1e-13, iter.max = 100)))
+  fit <- if (is.null(time_inc)) {
+    eval(bquote(rms::cph(.(f), data = data, x = TRUE, y = TRUE, surv = TRUE, method = .(ties),
+                         eps = 1e-11, tol = 1e-13, iter.max = 100)))
+  } else {
+    eval(bquote(rms::cph(.(f), data = data, x = TRUE, y = TRUE, surv = TRUE, method = .(ties),
+                         eps = 1e-11, tol = 1e-13, iter.max = 100, time.inc = .(time_inc))))
+  }
   fit$h2s_dd <- dd
   fit
+}
+
+h2s_fit_cph_at <- function(data, covariates, ties = "efron", strata = FALSE, time_inc = NULL) {
+  h2s_fit_cph(data, covariates, ties, strata, time_inc)
+}
+
+# rms::calibrate.cph with cmethod = "KM" at time u, groups of about m subjects; the columns of
+# the calibrate matrix (index.orig .. KM.corrected, std.err) and the predicted survival.
+h2s_calibrate_cph <- function(fit, u, m, B, seed) {
+  set.seed(seed)
+  cal <- utils::capture.output(res <- rms::calibrate(fit, cmethod = "KM", u = u, m = m, B = B))
+  mm <- unclass(res)
+  out <- as.data.frame(mm[, c("index.orig", "training", "test", "mean.optimism", "mean.corrected", "n",
+                              "mean.predicted", "KM", "KM.corrected", "std.err"), drop = FALSE])
+  list(table = out, predicted = I(as.numeric(attr(res, "predicted"))))
 }
 
 h2s_cph_summary <- function(fit) {

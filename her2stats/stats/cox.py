@@ -1107,3 +1107,10 @@ def _fit_cph_formula(df, formula, duration, event, covariates, ties, engine, fir
                     ties=ties, engine=eng, r_fit=r_fit, design=design, firth=bool(firth),
                     method="Cox proportional hazards, Firth's penalised partial likelihood" if firth
                     else "Cox proportional hazards")
+
+
+# Helpers the Cox validation module uses, under public names
+cox_data = _cox_data
+fit_cox_numpy = _fit_cox_numpy
+baseline_cumhaz = _baseline_cumhaz
+r_frame = _r_frame

@@ -35,7 +35,8 @@ from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
 from ._core import gini_md
-from ._fitcheck import NOT_CONVERGED, OK, SINGULAR
+from ._fitcheck import NOT_CONVERGED, OK, SEPARATED, SINGULAR, cox_monotone_likelihood
+from ._kernels import cox_mle_is_finite
 from ._lowess import r_quantile
 from .calibration import RECAL_FAILED, ValidationResult
 from .concordance import concordance_counts
@@ -95,6 +96,15 @@ def coxph_fit_rms(cd: Any, p: int, eps: float = 1e-4, iter_max: int = 10,
     return {"beta": newbeta, "loglik0": l0, "loglik": newlk, "iter": iter_max, "status": NOT_CONVERGED}
 
 
+def _monotone(t: np.ndarray, e: np.ndarray, X: np.ndarray) -> bool:
+    """Whether the resample's partial likelihood is monotone (no finite maximum): rms stops such a
+    refit at a large coefficient once the likelihood flattens and keeps it; here it is left out and
+    counted, as the logistic validate does with separated resamples (unstratified models)."""
+    if cox_mle_is_finite(t, e, X):
+        return False
+    return cox_monotone_likelihood(t, e, X, name_columns=False) is not None
+
+
 def _dxy(t: np.ndarray, e: np.ndarray, lp: np.ndarray) -> float:
     """rms's ``dxy.cens(lp, Surv(t, e), type="hazard")``: Somers' D between the linear predictor
     (a hazard: higher means earlier events) and survival, ``2 C - 1`` with Harrell's C."""
@@ -150,7 +160,8 @@ def _announce(function: str, status: np.ndarray, n_boot: int) -> None:
     k = int(np.sum(status != OK))
     if not k:
         return
-    words = {NOT_CONVERGED: "refit did not converge within rms's 10 iterations",
+    words = {SEPARATED: "monotone likelihood in the resample (a coefficient is infinite; rms keeps such refits)",
+             NOT_CONVERGED: "refit did not converge within rms's 10 iterations",
              SINGULAR: "singular design in the resample",
              RECAL_FAILED: "test-sample calibration fit (Cox on the linear predictor) did not converge",
              10: f"fewer than {_MIN_EVENTS} events in the resample"}
@@ -180,6 +191,9 @@ def validate_replicates(model: CoxModel, indices: np.ndarray) -> np.ndarray:
         if f["status"] != OK or not np.all(np.isfinite(f["beta"])):
             out[k, 0, 7] = f["status"] if f["status"] != OK else NOT_CONVERGED
             continue
+        if sb is None and _monotone(tb, eb, Xb):
+            out[k, 0, 7] = SEPARATED
+            continue
         beta = f["beta"]
         out[k, 0, :7] = _train_indices(tb, eb, Xb @ beta, f["loglik0"], f["loglik"])
         test, status = _test_indices(t, e, X @ beta, model.ties, codes)
@@ -201,7 +215,8 @@ def validate_cph(model: CoxModel, n_boot: int = 1000, seed: int | None = 0, leve
     refitted as rms refits it (see the module notes); optimism = mean(training - test), corrected =
     original - optimism.
 
-    Refits that fail (no convergence in rms's 10 iterations, a singular design in the resample, a
+    Refits that fail (monotone likelihood in the resample -- rms keeps those, stopped at a large
+    coefficient --, no convergence in rms's 10 iterations, a singular design in the resample, a
     calibration fit that does not converge) are left out, counted in ``n_failed`` and announced.
     ``ci`` (Python engine): location-shifted bootstrap percentile intervals (Noma et al. 2021) of the
     corrected C and R2 (from the training values) and Slope (from the test slopes); the R engine
@@ -425,6 +440,9 @@ def calibrate_replicates(model: CoxModel, indices: np.ndarray, u: float, cuts: n
         f = coxph_fit_rms(cox_data(tb, eb, Xb, model.ties, sb), p)
         if f["status"] != OK or not np.all(np.isfinite(f["beta"])):
             out[k, 0, g] = f["status"] if f["status"] != OK else NOT_CONVERGED
+            continue
+        if sb is None and _monotone(tb, eb, Xb):
+            out[k, 0, g] = SEPARATED
             continue
         beta = f["beta"]
         train = _group_km(_surv_at(tb, eb, Xb, beta, model.ties, sb, u), tb, eb, u, cuts)

@@ -112,7 +112,7 @@ h2s_cox_zph <- function(fit, transform = "km") {
   z <- survival::cox.zph(fit, transform = transform)
   tab <- z$table
   list(term = I(rownames(tab)), chisq = I(unname(tab[, "chisq"])), df = I(unname(tab[, "df"])),
-       p = I(unname(tab[, "p"])))
+       p = I(unname(tab[, "p"])), y = I(as.numeric(z$y)), x = I(as.numeric(z$x)), time = I(as.numeric(z$time)))
 }
 
 # Stepwise AIC selection (stats::step) from the full model; returns the kept terms and the path.

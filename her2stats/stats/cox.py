@@ -23,6 +23,7 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError
 from ..results import Result
+from . import _core
 from ._core import renamed_args
 from ._names import check_unique_labels
 from ._survdata import check_columns, survival_frame
@@ -723,6 +724,9 @@ class PHTestResult(Result):
     transform: str
     engine: str
     method: str = "Grambsch-Therneau score test"
+    #: scaled Schoenfeld residuals, one row per event: ``time``, ``g`` (the transformed time) and
+    #: one column per design column, ``beta_j + d (V r_i)_j`` (``cox.zph``'s ``y``)
+    residuals: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     @property
     def global_p(self) -> float:
@@ -730,6 +734,74 @@ class PHTestResult(Result):
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
+
+    def plot(self, columns: Sequence[str] | None = None, df: int = 4, axes: Any = None, level: float = 0.95) -> Any:
+        """Scaled Schoenfeld residuals against transformed time, one panel per design column
+        (``plot.cox.zph``): the points, a natural cubic spline smooth with ``df`` degrees of freedom
+        (least squares, as ``plot.cox.zph``'s ``ns(x, df)``) and its pointwise ``level`` band. A
+        flat smooth means a constant coefficient (proportional hazards); a trend shows how the
+        log hazard ratio changes with time. The x axis is labelled in the original time units."""
+        import matplotlib.pyplot as plt
+
+        if self.residuals is None:
+            raise InputError("ph_test result has no residuals to plot")
+        res = self.residuals
+        cols = [c for c in res.columns if c not in ("time", "g")] if columns is None else list(columns)
+        bad = [c for c in cols if c not in res.columns]
+        if bad:
+            raise InputError(f"plot: column(s) {bad} are not among the residual columns "
+                             f"{[c for c in res.columns if c not in ('time', 'g')]}")
+        if axes is None:
+            _, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.6), squeeze=False)
+            axes = axes[0]
+        axes = np.atleast_1d(axes)
+        g = res["g"].to_numpy(float)
+        grid = np.linspace(g.min(), g.max(), 100)
+        basis = _ns_basis(g, df)
+        z = _core.z_value(level)
+        for ax, c in zip(axes, cols):
+            y = res[c].to_numpy(float)
+            coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
+            resid = y - basis @ coef
+            sigma2 = float(resid @ resid) / max(len(y) - basis.shape[1], 1)
+            cov = sigma2 * np.linalg.pinv(basis.T @ basis)
+            bg = _ns_basis(grid, df, knots_from=g)
+            fit = bg @ coef
+            se = np.sqrt(np.einsum("ij,jk,ik->i", bg, cov, bg))
+            ax.scatter(g, y, s=8, color="0.45")
+            ax.plot(grid, fit, color="k", lw=1.5)
+            ax.plot(grid, fit - z * se, color="k", lw=0.8, ls="--")
+            ax.plot(grid, fit + z * se, color="k", lw=0.8, ls="--")
+            ax.axhline(0.0, color="0.8", lw=0.8)
+            row = self.table[self.table["term"] == c]
+            ttl = f"{c}" + (f" (p = {float(row['p_value'].iloc[0]):.3g})" if len(row) else "")
+            ax.set_title(ttl, fontsize=9)
+            ax.set_ylabel(f"Beta(t) for {c}")
+            ticks = np.quantile(g, [0, 0.25, 0.5, 0.75, 1])
+            order = np.argsort(g)
+            labels = np.interp(ticks, g[order], res["time"].to_numpy(float)[order])
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([f"{v:.3g}" for v in labels])
+            ax.set_xlabel(f"Time ({self.transform} scale)")
+        return axes
+
+
+def _ns_basis(x: np.ndarray, df: int, knots_from: np.ndarray | None = None) -> np.ndarray:
+    """Natural cubic spline basis with an intercept, ``df`` columns, interior knots at quantiles of
+    the data and boundary knots at its range (the truncated-power form of a restricted cubic spline)."""
+    ref = np.asarray(x if knots_from is None else knots_from, float)
+    x = np.asarray(x, float)
+    nk = max(df, 2)
+    knots = np.quantile(ref, np.linspace(0, 1, nk))
+    if len(np.unique(knots)) < nk:
+        knots = np.linspace(ref.min(), ref.max(), nk)
+    k_last, k_prev = knots[-1], knots[-2]
+    cube = lambda v: np.maximum(v, 0.0) ** 3  # noqa: E731
+    cols = [np.ones_like(x), x]
+    for kj in knots[:-2]:
+        cols.append((cube(x - kj) - cube(x - k_prev) * (k_last - kj) / (k_last - k_prev)
+                     + cube(x - k_last) * (k_prev - kj) / (k_last - k_prev)) / (k_last - knots[0]) ** 2)
+    return np.column_stack(cols)
 
 
 @dataclass(frozen=True, repr=False)
@@ -776,8 +848,13 @@ class CoxResult(Result):
             out = r_bridge.call("h2s_cox_zph", m.r_fit, transform)
             tab = pd.DataFrame({"term": _r_unsafe(m.design, out["term"]), "chisq": np.asarray(out["chisq"], float),
                                 "df": np.asarray(out["df"], int), "p_value": np.asarray(out["p"], float)})
-            return PHTestResult(table=tab, transform=transform, engine="r")
-        return PHTestResult(table=_cox_zph_numpy(m, transform), transform=transform, engine="python")
+            y = np.asarray(out["y"], float).reshape(-1, len(m.design.columns), order="F")
+            residuals = pd.DataFrame(y, columns=list(m.design.columns))
+            residuals.insert(0, "g", np.asarray(out["x"], float))
+            residuals.insert(0, "time", np.asarray(out["time"], float))
+            return PHTestResult(table=tab, transform=transform, engine="r", residuals=residuals)
+        table, residuals = _cox_zph_numpy(m, transform)
+        return PHTestResult(table=table, transform=transform, engine="python", residuals=residuals)
 
     def plot(self, ax: Any = None) -> Any:
         """Forest plot of hazard ratios with 95% CIs (log axis)."""
@@ -797,7 +874,7 @@ class CoxResult(Result):
         return ax
 
 
-def _cox_zph_numpy(model: CoxModel, transform: str) -> pd.DataFrame:
+def _cox_zph_numpy(model: CoxModel, transform: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     sub = model.data
     t = sub[model.duration].to_numpy(float)
     e = sub[model.event].to_numpy().astype(int)
@@ -829,9 +906,21 @@ def _cox_zph_numpy(model: CoxModel, transform: str) -> pd.DataFrame:
         ranks = sps.rankdata(t)  # rank(times) over all observations, as cox.zph
         lookup = dict(zip(t, ranks))
         g_t = np.array([lookup[x] for x in event_times])
+    g_raw = g_t
     g_t = g_t - np.sum(g_t * d) / d.sum()   # centre over events (tied deaths counted each)
     V_t = np.concatenate([r["V_t"] for r in per])
     score_t = np.concatenate([r["score_t"] for r in per])
+    # Schoenfeld residuals per death, x_i - (mean of the tie-corrected risk-set means at its time)
+    res_parts = []
+    for cd, r in zip(parts, per):
+        mu_bar = (np.add.reduceat(cd.x_dead, cd.slot_start, axis=0) - r["score_t"]) / cd.d[:, None]
+        res_parts.append(cd.x_dead - mu_bar[cd.ev_idx])
+    schoen = np.concatenate(res_parts)
+    scaled = schoen @ (model.vcov.to_numpy() * d.sum()) + beta
+    residuals = pd.DataFrame(scaled, columns=list(model.design.columns))
+    residuals.insert(0, "g", np.repeat(g_raw, d))
+    residuals.insert(0, "time", np.repeat(event_times, d))
+    # in time order within each stratum, strata in code order (as cox.zph)
     I11 = V_t.sum(axis=0)
     I12 = np.einsum("m,mij->ij", g_t, V_t)
     I22 = np.einsum("m,mij->ij", g_t ** 2, V_t)
@@ -846,7 +935,7 @@ def _cox_zph_numpy(model: CoxModel, transform: str) -> pd.DataFrame:
         rows.append({"term": name, "chisq": stat, "df": len(cols), "p_value": float(sps.chi2.sf(stat, len(cols)))})
     stat = float(u @ np.linalg.solve(imat, u))
     rows.append({"term": "GLOBAL", "chisq": stat, "df": p, "p_value": float(sps.chi2.sf(stat, p))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), residuals
 
 
 def _stepwise_numpy(sub, t, e, covariates, direction, ties) -> tuple[list[str], pd.DataFrame]:

@@ -91,3 +91,29 @@ def test_strata_bad_input(lung):
         fit_cph(lung, "time", "dead", COVS, strata=["sex"], firth=True, engine="python")
     with pytest.raises(InputError, match="strata with firth=True or stepwise"):
         cox(lung, "time", "dead", COVS, strata=["sex"], stepwise="both", engine="python")
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("strata", [None, ["sex"]])
+def test_scaled_schoenfeld_residuals_match_cox_zph(lung, strata):
+    covs = COVS if strata else [*COVS, "sex"]
+    a = cox(lung, "time", "dead", covs, strata=strata, engine="python").ph_test()
+    b = cox(lung, "time", "dead", covs, strata=strata, engine="r").ph_test()   # cox.zph(fit)$y, $x, $time
+    assert a.residuals.shape == (164, 2 + len(covs))
+    np.testing.assert_allclose(a.residuals.to_numpy(), b.residuals.to_numpy(), atol=1e-9)
+
+
+def test_ph_test_plot(lung):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    res = cox(lung, "time", "dead", [*COVS, "sex"], engine="python").ph_test()
+    r = res.residuals
+    # the scaled residuals average to the coefficient (cox.zph: beta + d V r_i, sum_i r_i = score = 0)
+    coef = cox(lung, "time", "dead", [*COVS, "sex"], engine="python").summary.set_index("term")["coef"]
+    np.testing.assert_allclose(r[["age", "ph.ecog", "sex"]].mean().to_numpy(), coef.to_numpy(), atol=1e-8)
+    axes = res.plot()
+    assert len(axes) == 3 and axes[0].get_title().startswith("age (p = ")
+    assert len(res.plot(columns=["sex"])) == 1
+    with pytest.raises(InputError, match="not among the residual columns"):
+        res.plot(columns=["grade"])

@@ -160,3 +160,34 @@ h2s_ref_cox <- function(data, time, event, covariates, step = "none") {
        zph_term = I(.h2s_ref_back(rownames(zph$table), r$back)), zph_chisq = I(unname(zph$table[, "chisq"])),
        zph_p = I(unname(zph$table[, "p"])))
 }
+
+# Stratified Cox model (coxph + strata(), Efron) on complete cases of covariates and strata, with
+# survival::concordance (pairs within strata) and cox.zph; strata columns renamed s1..sk.
+h2s_ref_cox_strata <- function(data, time, event, covariates, strata) {
+  r <- .h2s_ref_rename(data, c(time, event, strata), covariates,
+                       c("h2s_time", "h2s_event", paste0("s", seq_along(strata))))
+  data <- .h2s_ref_factors(r$data)
+  data <- data[stats::complete.cases(data), , drop = FALSE]
+  # coxph knows the special by its bare name; the formula's environment supplies survival's strata()
+  strata_fn <- survival::strata
+  f <- stats::as.formula(paste("survival::Surv(h2s_time, h2s_event) ~", paste(r$safe, collapse = " + "),
+                               "+ strata(", paste(paste0("s", seq_along(strata)), collapse = ", "), ")"),
+                         env = list2env(list(strata = strata_fn), parent = environment()))
+  fit <- do.call(survival::coxph, list(formula = f, data = data, ties = "efron", model = TRUE))
+  s <- summary(fit)$coefficients
+  cc <- survival::concordance(fit)
+  zph <- survival::cox.zph(fit, transform = "km")
+  list(coef = I(unname(s[, "coef"])), hr = I(unname(s[, "exp(coef)"])), se = I(unname(s[, "se(coef)"])),
+       p = I(unname(s[, "Pr(>|z|)"])), n = fit$n, events = fit$nevent, loglik = I(fit$loglik),
+       c_index = unname(cc$concordance), c_se = sqrt(unname(cc$var)),
+       zph_chisq = I(unname(zph$table[, "chisq"])), zph_p = I(unname(zph$table[, "p"])))
+}
+
+# RMST by group at tau from print(survfit, rmean = tau): restricted mean and its standard error.
+h2s_ref_rmst <- function(data, time, event, group, tau) {
+  d <- data.frame(h2s_time = data[[time]], h2s_event = data[[event]], h2s_group = data[[group]])
+  d <- d[stats::complete.cases(d), , drop = FALSE]
+  fit <- survival::survfit(survival::Surv(h2s_time, h2s_event) ~ h2s_group, data = d)
+  tab <- summary(fit, rmean = tau)$table
+  list(rmst = I(unname(tab[, "rmean"])), se = I(unname(tab[, "se(rmean)"])))
+}

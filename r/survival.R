@@ -110,9 +110,11 @@ h2s_coxph_summary <- function(fit) {
 
 h2s_cox_zph <- function(fit, transform = "km") {
   z <- survival::cox.zph(fit, transform = transform)
+  # the residuals per design column (terms = TRUE gives one column per term)
+  zc <- survival::cox.zph(fit, transform = transform, terms = FALSE)
   tab <- z$table
   list(term = I(rownames(tab)), chisq = I(unname(tab[, "chisq"])), df = I(unname(tab[, "df"])),
-       p = I(unname(tab[, "p"])), y = I(as.numeric(z$y)), x = I(as.numeric(z$x)), time = I(as.numeric(z$time)))
+       p = I(unname(tab[, "p"])), y = I(as.numeric(zc$y)), x = I(as.numeric(zc$x)), time = I(as.numeric(zc$time)))
 }
 
 # Stepwise AIC selection (stats::step) from the full model; returns the kept terms and the path.

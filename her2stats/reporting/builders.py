@@ -30,7 +30,7 @@ from ..errors import InputError
 from .format import fmt_ci, fmt_count_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
 
-__all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "agreement_table",
+__all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "rmst_table", "agreement_table",
            "calibration_table", "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
            "model_label", "cohort_label"]
 
@@ -293,6 +293,34 @@ def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any =
                          f"{_p_sentence(float(glob['p_value'].iloc[0]))}.")
     notes.append("HR: hazard ratio; 95% CI by the Wald method.")
     return PublicationTable(data=pd.DataFrame(rows), title=title, stub="Variable", footnotes=tuple(notes))
+
+
+def rmst_table(res: Any, time_unit: str = "days", labels: Any = None, group: str | None = None) -> PublicationTable:
+    """Restricted mean survival time per group and its contrasts with the reference group
+    (:func:`~her2stats.stats.rmst.rmst`): RMST (95% CI), difference, RMST ratio and RMTL ratio
+    with P; the footnote gives tau and the method (Uno et al. 2014)."""
+    _need(res, "RMSTResult", "res")
+    var = group or res.group
+    L = as_labels(labels, known={str(var)} if var is not None else set(), source="labels")
+
+    def lev(v: Any) -> str:
+        return L.group_level(var, v) if var is not None else str(v)
+
+    rows = [{"Quantity": f"RMST, {lev(r['group'])}", "Estimate (95% CI)": fmt_ci(r["rmst"], r["ci_low"], r["ci_high"],
+                                                                              digits=1), "P": ""}
+            for r in res.groups.to_dict("records")]
+    for r in res.contrasts.to_dict("records"):
+        digits = 1 if r["contrast"] == "RMST difference" else 2
+        est = fmt_ci(r["estimate"], r["ci_low"], r["ci_high"], digits=digits) if digits == 1 else \
+            fmt_ratio_ci(r["estimate"], r["ci_low"], r["ci_high"])
+        rows.append({"Quantity": f"{r['contrast']}, {lev(r['group'])} vs {lev(r['reference'])}",
+                     "Estimate (95% CI)": est, "P": fmt_p(r["p_value"])})
+    notes = (f"Restricted to tau = {res.tau:g} {time_unit} ({res.tau_source}); n = {res.n}"
+             + (f", {res.n_excluded} excluded for missing values" if res.n_excluded else "") + ".",
+             f"RMST: area under the Kaplan-Meier curve up to tau ({time_unit}); RMTL = tau - RMST. Differences and "
+             "ratios with Wald CIs (Uno et al. 2014); valid without proportional hazards.")
+    return PublicationTable(data=pd.DataFrame(rows), title=f"Restricted mean survival time by {L.var(var, unit=False)}"
+                            if var is not None else "Restricted mean survival time", stub="Quantity", footnotes=notes)
 
 
 def _p_sentence(p: float) -> str:

@@ -160,6 +160,19 @@ class SurvivalConfig(_Strict):
     stepwise: Optional[Literal["both", "backward"]] = "both"
     time_unit: Literal["days", "months", "years"] = "days"
     horizons_years: list[float] = Field(default_factory=lambda: [1.0, 3.0, 5.0])
+    #: when proportional hazards fail for a covariate: a second Cox model stratified by these
+    #: columns (its own baseline hazard per stratum; the columns leave the covariates)
+    strata: list[str] = Field(default_factory=list)
+    #: restricted mean survival time by ``group`` up to this time (in ``time_unit``): per group,
+    #: difference and ratio with CIs (Uno et al. 2014), valid without proportional hazards
+    rmst_tau: Optional[float] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _strata_not_group(self):
+        if self.group in self.strata:
+            raise ValueError(f"survival.strata contains the group {self.group!r}: its hazard ratio is the question; "
+                             "stratify by the covariate that violates proportional hazards")
+        return self
 
 
 class ReportConfig(_Strict):
@@ -372,6 +385,7 @@ def config_columns(cfg: StudyConfig) -> list[tuple[str, str]]:
         s = cfg.survival
         out += [("survival.duration", s.duration), ("survival.event", s.event), ("survival.group", s.group)]
         out += [("survival.covariates", v) for v in s.covariates]
+        out += [("survival.strata", v) for v in s.strata]
     return out
 
 

@@ -880,7 +880,7 @@ def _survival(df: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict, resul
     from . import builders
 
     s = cfg.survival
-    for col in [s.duration, s.event, s.group] + list(s.covariates):
+    for col in [s.duration, s.event, s.group] + list(s.covariates) + list(s.strata):
         if col not in df.columns:
             raise InputError(f"survival: column {col!r} is not in the cohort")
     # Kaplan-Meier and log-rank use everyone with follow-up and a group; the Cox model needs its
@@ -925,6 +925,78 @@ def _survival(df: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict, resul
     tables["cox"] = builders.cox_table(cr, title=f"Cox regression: {L.var(s.duration, unit=False)} "
                                                  f"({L.var(s.event, unit=False).lower()})", ph=ph,
                                        labels={k: v for k, v in cfg.labels.items() if k in covs})
+    if s.strata:
+        _survival_stratified(sdf, cfg, eng, cr, ph, numbers, results, tables, notes)
+    if s.rmst_tau is not None:
+        _survival_rmst(kdf, cfg, eng, numbers, results, tables)
+
+
+def _survival_stratified(sdf: pd.DataFrame, cfg: StudyConfig, eng: str, cr: Any, ph: Any, numbers: dict,
+                         results: dict, tables: dict, notes: list) -> None:
+    """The Cox model again, stratified by ``survival.strata`` (the covariates that violate
+    proportional hazards get one baseline hazard per level instead of a hazard ratio)."""
+    from ..data.labels import as_labels
+    from ..stats.cox import cox
+    from . import builders
+
+    s = cfg.survival
+    L = as_labels(cfg.labels)
+    covs = [c for c in cr.covariates if c not in s.strata]
+    if s.group not in covs:
+        covs = [s.group] + covs
+    rows = sdf.loc[sdf[list(s.strata)].notna().all(axis=1)]
+    if len(rows) < len(sdf):
+        notes.append(f"Stratified Cox model: {len(sdf) - len(rows)} patient(s) excluded for a missing stratum "
+                     f"({', '.join(s.strata)}).")
+    st = cox(rows, s.duration, s.event, covs, strata=list(s.strata), engine=eng)
+    results["cox_stratified"] = st
+    ph_st = st.ph_test()
+    results["ph_test_stratified"] = ph_st
+    for r in st.summary.to_dict("records"):
+        numbers[f"hr_strat/{r['term']}"] = float(r["HR"])
+        numbers[f"hr_strat_ci_low/{r['term']}"] = float(r["ci_low"])
+        numbers[f"hr_strat_ci_high/{r['term']}"] = float(r["ci_high"])
+        numbers[f"hr_strat_p/{r['term']}"] = float(r["p_value"])
+    numbers["cox_strat/n"] = float(st.n)
+    numbers["cox_strat_c"] = float(st.concordance.concordance)
+    numbers["cox_strat_c_ci_low"] = float(st.concordance.ci_low)
+    numbers["cox_strat_c_ci_high"] = float(st.concordance.ci_high)
+    numbers["ph_strat_global_p"] = float(ph_st.global_p)
+    why = ""
+    tab = ph.table[ph.table["term"].isin(list(s.strata))]
+    if len(tab):
+        why = " (" + "; ".join(f"{L.var(t, unit=False)}: PH test P = {p:.3g}" for t, p in
+                               zip(tab["term"], tab["p_value"])) + ")"
+    tables["cox_stratified"] = builders.cox_table(
+        st, title=f"Cox regression stratified by {', '.join(L.var(c, unit=False) for c in s.strata)}{why}", ph=ph_st,
+        labels={k: v for k, v in cfg.labels.items() if k in covs})
+
+
+def _survival_rmst(kdf: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict, results: dict, tables: dict) -> None:
+    """Restricted mean survival time by group up to ``survival.rmst_tau``: a contrast that needs no
+    proportional hazards."""
+    from ..stats.rmst import rmst
+    from . import builders
+
+    s = cfg.survival
+    res = rmst(kdf, s.duration, s.event, group=s.group, tau=float(s.rmst_tau), engine=eng)
+    results["rmst"] = res
+    g = res.groups
+    for r in g.to_dict("records"):
+        numbers[f"rmst/{r['group']}"] = float(r["rmst"])
+        numbers[f"rmst_ci_low/{r['group']}"] = float(r["ci_low"])
+        numbers[f"rmst_ci_high/{r['group']}"] = float(r["ci_high"])
+    key = {"RMST difference": "rmst_diff", "RMST ratio": "rmst_ratio", "RMTL ratio": "rmtl_ratio"}
+    for r in res.contrasts.to_dict("records"):
+        k = key.get(r["contrast"])
+        if k is None:
+            continue
+        numbers[f"{k}/{r['group']}"] = float(r["estimate"])
+        numbers[f"{k}_ci_low/{r['group']}"] = float(r["ci_low"])
+        numbers[f"{k}_ci_high/{r['group']}"] = float(r["ci_high"])
+        numbers[f"{k}_p/{r['group']}"] = float(r["p_value"])
+    numbers["rmst_tau"] = float(s.rmst_tau)
+    tables["rmst"] = builders.rmst_table(res, time_unit=s.time_unit, labels=cfg.labels, group=s.group)
 
 
 def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf: dict, results: dict,
@@ -985,6 +1057,12 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
                                time_unit=rep.time_unit or sv.time_unit, data_unit=sv.time_unit, style=st))
         cov = results["cox"].summary
         keep("forest_hr", F.forest_figure(results["cox"], labels=lab(cov.get("covariate", cov["term"])), style=st))
+        ph = results.get("ph_test")
+        if ph is not None and getattr(ph, "residuals", None) is not None:
+            keep("ph_residuals", np.atleast_1d(ph.plot())[0].figure)
+        if "rmst" in results:
+            ax = results["rmst"].plot(xlabel=f"Time ({sv.time_unit})", ylabel=f"{what} probability")
+            keep("rmst", ax.figure)
     zoo = results.get("zoo")
     if zoo is not None and zoo.refit:
         from ..models import shap_summary
@@ -1072,6 +1150,14 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
                      f"compared by {L.var(sv.group, unit=False)} with Kaplan-Meier curves and "
                      f"the log-rank test; a Cox model ({'stepwise AIC, ' + sv.stepwise if sv.stepwise else 'all covariates'}) "
                      "gave hazard ratios with Wald CIs, Harrell's C with CI and the Schoenfeld-residual PH test.")
+        if sv.strata:
+            parts.append(f"Because proportional hazards may fail for {', '.join(L.var(c, unit=False) for c in sv.strata)}, "
+                         "the Cox model was refitted stratified by it (one baseline hazard per stratum, the other "
+                         "hazard ratios shared; coxph strata()), with its own PH test.")
+        if sv.rmst_tau is not None:
+            parts.append(f"Restricted mean survival time up to {sv.rmst_tau:g} {sv.time_unit} was compared by "
+                         f"{L.var(sv.group, unit=False)} (difference and ratio with Wald CIs; Uno et al. 2014), a "
+                         "contrast that does not assume proportional hazards.")
     ver = ", ".join(f"{k} {v}" for k, v in versions.items())
     parts.append(f"Statistics were computed with her2stats (engine = {eng}); software: {ver}.")
     if fast:

@@ -117,3 +117,13 @@ def test_ph_test_plot(lung):
     assert len(res.plot(columns=["sex"])) == 1
     with pytest.raises(InputError, match="not among the residual columns"):
         res.plot(columns=["grade"])
+
+
+@pytest.mark.r
+def test_schoenfeld_residuals_of_a_factor_per_design_column(lung):
+    d = lung.assign(ecog=lambda x: x["ph.ecog"].map({0: "0", 1: "1", 2: "2+", 3: "2+"}))
+    a = cox(d, "time", "dead", ["age", "ecog"], engine="python").ph_test()
+    b = cox(d, "time", "dead", ["age", "ecog"], engine="r").ph_test()   # cox.zph(fit, terms = FALSE)$y
+    assert list(a.residuals.columns) == ["time", "g", "age", "ecog=1", "ecog=2+"]
+    np.testing.assert_allclose(a.residuals.to_numpy(), b.residuals.to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(a.table["chisq"], b.table["chisq"], rtol=1e-6)

@@ -124,3 +124,51 @@ def test_run_study_flow_and_survival_numbers_match_r(study_run, cfg, r_reference
     assert abs(run.numbers["cox_c_ci_high"] - (ref["c_index"] + z * ref["c_se"])) < 1e-6
     assert abs(run.numbers["ph_global_p"] - float(np.asarray(ref["zph_p"])[-1])) < 1e-6
     assert "cox" in run.tables and any("km" in k or "survival" in k for k in run.figures)
+
+
+# ------------------------------------------------------------------ PH violation: strata, RMST
+@pytest.mark.r
+@pytest.mark.parametrize("engine", ["python", "r"])
+def test_stratified_cox_and_rmst_match_r(analysed, cfg, r_reference, engine):
+    from her2stats import cox, rmst
+
+    kept, _ = analysed
+    s = cfg.survival
+    assert s.strata == ["er"] and s.rmst_tau == 1826
+    # the stepwise model's PH test fails, ER the worst term
+    full = cox(kept, s.duration, s.event, list(s.covariates), stepwise=s.stepwise, engine="python")
+    ph = full.ph_test().table.set_index("term")
+    assert ph.loc["GLOBAL", "p_value"] < 0.01 and ph["p_value"].drop("GLOBAL").idxmin() == "er"
+    covs = [c for c in full.covariates if c not in s.strata]
+    rows = kept.dropna(subset=[*covs, *s.strata])
+    ref = r_reference("h2s_ref_cox_strata", r_frame(rows, [s.duration, s.event, *covs, *s.strata]), s.duration,
+                      s.event, covs, list(s.strata))
+    st = cox(rows, s.duration, s.event, covs, strata=list(s.strata), engine=engine)
+    assert st.n == ref["n"] and st.n_events == ref["events"]
+    np.testing.assert_allclose(st.summary["coef"].to_numpy(), np.asarray(ref["coef"]), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(st.summary["se"].to_numpy(), np.asarray(ref["se"]), rtol=0, atol=1e-6)
+    assert abs(st.concordance.concordance - ref["c_index"]) < 1e-6 and abs(st.concordance.se - ref["c_se"]) < 1e-6
+    np.testing.assert_allclose(st.ph_test().table["chisq"].to_numpy(), np.asarray(ref["zph_chisq"]), rtol=1e-6)
+    # stratifying by ER removes the global violation
+    assert st.ph_test().global_p > 0.05
+    rm = rmst(kept, s.duration, s.event, group=s.group, tau=s.rmst_tau, engine=engine)
+    rr = r_reference("h2s_ref_rmst", r_frame(kept, [s.duration, s.event, s.group]), s.duration, s.event, s.group,
+                     float(s.rmst_tau))
+    np.testing.assert_allclose(rm.groups["rmst"].to_numpy(), np.asarray(rr["rmst"]), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(rm.groups["se"].to_numpy(), np.asarray(rr["se"]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.r
+def test_run_study_reports_stratified_model_and_rmst(study_run, cfg):
+    run = study_run("duke_rfs")
+    n = run.numbers
+    assert n["ph_global_p"] < 0.01 and n["ph_strat_global_p"] > 0.05
+    assert "hr_strat/her2_status=positive" in n and not any(k.startswith("hr_strat/er") for k in n)
+    assert n["rmst_tau"] == 1826 and "rmst_diff/positive" in n
+    d = n["rmst_diff/positive"]
+    assert n["rmst_diff_ci_low/positive"] < d < n["rmst_diff_ci_high/positive"]
+    assert n["rmst/positive"] - n["rmst/negative"] == pytest.approx(d, abs=1e-9)
+    assert {"cox_stratified", "rmst"} <= set(run.tables)
+    assert {"ph_residuals", "rmst"} <= set(run.figures)
+    assert "stratified by" in run.methods and "Restricted mean survival time" in run.methods

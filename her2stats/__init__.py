@@ -191,6 +191,9 @@ _LAZY: dict[str, str] = {
     "flow_table": "reporting.builders",
     "render_report": "reporting.render",
     "atomic_output": "atomic",
+    "validate_cph": "stats.cox_validation",
+    "calibrate_cph": "stats.cox_validation",
+    "rmst_table": "reporting.builders",
 }
 
 __all__ = [

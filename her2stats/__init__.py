@@ -191,6 +191,7 @@ _LAZY: dict[str, str] = {
     "flow_table": "reporting.builders",
     "render_report": "reporting.render",
     "atomic_output": "atomic",
+    "cox_tt": "stats.cox_tt",
     "validate_cph": "stats.cox_validation",
     "calibrate_cph": "stats.cox_validation",
     "rmst_table": "reporting.builders",

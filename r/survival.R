@@ -210,3 +210,22 @@ h2s_firth_cox <- function(time, event, X, ties = "efron", maxit = 100L, h = 1e-4
   }
   list(coef = I(b), var = I(as.numeric(cur$var)), loglik = cur$pl, loglik0 = pl0, converged = converged)
 }
+
+# Cox model with time-varying coefficients (coxph tt()): `data` has h2s_time, h2s_event, the
+# design columns x1..xp (numbers) and optionally the factor h2s_strata; tt_columns get
+# x * log(t) (kind "log") or x * (t > cut) (kind "step").
+h2s_coxph_tt <- function(data, columns, tt_columns, kinds, cuts, ties = "efron", strata = FALSE) {
+  fns <- lapply(seq_along(tt_columns), function(i) {
+    cut <- cuts[i]
+    if (kinds[i] == "log") function(x, t, ...) x * log(t) else function(x, t, ...) x * (t > cut)
+  })
+  rhs <- c(.h2s_check_names(columns), sprintf("tt(%s)", .h2s_check_names(tt_columns)))
+  if (isTRUE(strata)) rhs <- c(rhs, "strata(h2s_strata)")
+  tt <- function(x) x   # the special only marks the column; coxph applies the tt functions
+  strata_fn <- survival::strata
+  env <- list2env(list(tt = tt, strata = strata_fn), parent = environment())
+  f <- stats::as.formula(paste("survival::Surv(h2s_time, h2s_event) ~", paste(rhs, collapse = " + ")), env = env)
+  fit <- survival::coxph(f, data = data, ties = ties, tt = fns,
+                         control = survival::coxph.control(eps = 1e-11, iter.max = 100))
+  list(coef = I(unname(stats::coef(fit))), var = I(as.numeric(fit$var)), loglik = I(as.numeric(fit$loglik)))
+}

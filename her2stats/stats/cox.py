@@ -1203,3 +1203,5 @@ cox_data = _cox_data
 fit_cox_numpy = _fit_cox_numpy
 baseline_cumhaz = _baseline_cumhaz
 r_frame = _r_frame
+check_strata = _check_strata
+prepare_cox = _cox_prepare

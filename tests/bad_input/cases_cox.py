@@ -51,3 +51,18 @@ CASES += [
     Case("calibrate_cph/m-too-small", lambda e: h2.calibrate_cph(_model(e), u=300, m=1, n_boot=10, engine=e),
          InputError, ("m",)),
 ]
+
+CASES += [
+    Case("cox_tt/tt-not-a-covariate", lambda e: h2.cox_tt(LUNG, "time", "dead", ["age"], tt={"sex": "log"}, engine=e),
+         InputError, ("'sex'", "not among the covariates")),
+    Case("cox_tt/tt-unknown-form", lambda e: h2.cox_tt(LUNG, "time", "dead", ["age"], tt={"age": "sqrt"}, engine=e),
+         InputError, ("tt['age']", "'log'", "'sqrt'")),
+    Case("cox_tt/tt-negative-cut", lambda e: h2.cox_tt(LUNG, "time", "dead", ["age"], tt={"age": -1}, engine=e),
+         InputError, ("tt['age']", "positive cut time")),
+    Case("cox_tt/tt-empty", lambda e: h2.cox_tt(LUNG, "time", "dead", ["age"], tt={}, engine=e),
+         InputError, ("tt must map",)),
+    Case("cox_tt/missing-dropped-announced",
+         lambda e: h2.cox_tt(LUNG.assign(age=LUNG["age"].where(LUNG.index > 0)), "time", "dead", ["age"],
+                             tt={"age": "log"}, engine=e), None, ("cox_tt", f"dropped 1 of {NL} rows", "'age' (1)"),
+         warning=DroppedRowsWarning),
+]

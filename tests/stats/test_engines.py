@@ -78,6 +78,7 @@ CALLS = {
     "logrank_test": lambda e: h2.logrank_test(DF, "time", "event", "grp", engine=e),
     "cox": lambda e: h2.cox(DF, "time", "event", ["age", "x2"], engine=e),
     "fit_cph": lambda e: h2.fit_cph(DF, "time", "event", ["age", "x2"], engine=e),
+    "cox_tt": lambda e: h2.cox_tt(DF, "time", "event", ["age", "x2"], tt={"x2": "log"}, engine=e),
     "validate_cph": lambda e: h2.validate_cph(h2.fit_cph(DF, "time", "event", ["age", "x2"], engine=e), n_boot=10,
                                               seed=1, engine=e),
     "calibrate_cph": lambda e: h2.calibrate_cph(h2.fit_cph(DF, "time", "event", ["age", "x2"], engine=e), u=200.0,

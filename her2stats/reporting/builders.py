@@ -30,7 +30,7 @@ from ..errors import InputError
 from .format import fmt_ci, fmt_count_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
 
-__all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "rmst_table", "agreement_table",
+__all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "cox_tt_table", "rmst_table", "agreement_table",
            "calibration_table", "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
            "model_label", "cohort_label"]
 
@@ -293,6 +293,36 @@ def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any =
                          f"{_p_sentence(float(glob['p_value'].iloc[0]))}.")
     notes.append("HR: hazard ratio; 95% CI by the Wald method.")
     return PublicationTable(data=pd.DataFrame(rows), title=title, stub="Variable", footnotes=tuple(notes))
+
+
+def cox_tt_table(res: Any, title: str = "Cox model with time-varying coefficients", labels: Any = None,
+                 time_unit: str = "days") -> PublicationTable:
+    """HR (95% CI) and P per term of :func:`~her2stats.stats.cox_tt.cox_tt`; a time-varying term
+    ``x:log(t)`` is the multiplicative change of x's hazard ratio per unit of log time (``x:t>c``:
+    the ratio of x's hazard ratio after c to before)."""
+    _need(res, "CoxTTResult", "res")
+    s = res.summary
+    L = as_labels(labels, known=set(map(str, s["covariate"])), source="labels")
+    rows = []
+    for r in s.to_dict("records"):
+        term = str(r["term"])
+        base, _, tpart = term.partition(":")
+        cov = str(r["covariate"])
+        if "=" in base and base.startswith(cov + "="):
+            label = f"{L.var(cov, unit=False)}: {base.split('=', 1)[1]}"
+        else:
+            label = L.var(base)
+        if tpart:
+            label += " \u00d7 " + ("log time" if tpart == "log(t)" else f"(time > {tpart[2:]} {time_unit})")
+        rows.append({"Variable": label, "HR (95% CI)": fmt_ratio_ci(r["HR"], r["ci_low"], r["ci_high"]),
+                     "P": fmt_p(r["p_value"])})
+    notes = (f"n = {res.n}, events = {res.n_events}" + (f"; {res.n_excluded} excluded for missing values" if
+                                                        res.n_excluded else "") + f". Ties: {res.ties}."
+             + (f" Stratified by {', '.join(res.strata)}." if res.strata else ""),
+             f"Likelihood-ratio test \u03c7\u00b2 = {res.lr_statistic:.2f}, df = {res.lr_df}, P {_p_sentence(res.lr_p_value)}.",
+             "A time-varying term multiplies the hazard ratio of its variable: by its HR per unit of log time (x log t), "
+             "or after the cut time (x 1{t > c}); P tests proportional hazards for that variable.")
+    return PublicationTable(data=pd.DataFrame(rows), title=title, stub="Variable", footnotes=notes)
 
 
 def rmst_table(res: Any, time_unit: str = "days", labels: Any = None, group: str | None = None) -> PublicationTable:

@@ -16,7 +16,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Iterable, Literal, Optional
+from typing import Any, Iterable, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -163,12 +163,21 @@ class SurvivalConfig(_Strict):
     #: when proportional hazards fail for a covariate: a second Cox model stratified by these
     #: columns (its own baseline hazard per stratum; the columns leave the covariates)
     strata: list[str] = Field(default_factory=list)
+    #: time-varying coefficients for the Cox model: column -> "log" (beta(t) = b + c log t) or a
+    #: cut time in ``time_unit`` (one HR before, another after); fitted on the (stratified) model
+    tt: dict[str, Union[Literal["log"], float]] = Field(default_factory=dict)
     #: restricted mean survival time by ``group`` up to this time (in ``time_unit``): per group,
     #: difference and ratio with CIs (Uno et al. 2014), valid without proportional hazards
     rmst_tau: Optional[float] = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _strata_not_group(self):
+        both = sorted(set(self.tt) & set(self.strata))
+        if both:
+            raise ValueError(f"survival.tt and survival.strata both name {both}: a stratum has no coefficient to vary")
+        for col, kind in self.tt.items():
+            if not isinstance(kind, str) and not kind > 0:
+                raise ValueError(f"survival.tt[{col!r}] must be 'log' or a positive cut time, got {kind!r}")
         if self.group in self.strata:
             raise ValueError(f"survival.strata contains the group {self.group!r}: its hazard ratio is the question; "
                              "stratify by the covariate that violates proportional hazards")
@@ -386,6 +395,7 @@ def config_columns(cfg: StudyConfig) -> list[tuple[str, str]]:
         out += [("survival.duration", s.duration), ("survival.event", s.event), ("survival.group", s.group)]
         out += [("survival.covariates", v) for v in s.covariates]
         out += [("survival.strata", v) for v in s.strata]
+        out += [("survival.tt", v) for v in s.tt]
     return out
 
 

@@ -927,8 +927,38 @@ def _survival(df: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict, resul
                                        labels={k: v for k, v in cfg.labels.items() if k in covs})
     if s.strata:
         _survival_stratified(sdf, cfg, eng, cr, ph, numbers, results, tables, notes)
+    if s.tt:
+        _survival_tt(sdf, cfg, eng, cr, numbers, results, tables)
     if s.rmst_tau is not None:
         _survival_rmst(kdf, cfg, eng, numbers, results, tables)
+
+
+def _survival_tt(sdf: pd.DataFrame, cfg: StudyConfig, eng: str, cr: Any, numbers: dict, results: dict,
+                 tables: dict) -> None:
+    """The Cox model (stratified when ``survival.strata`` is set) with time-varying coefficients
+    for the ``survival.tt`` covariates."""
+    from ..data.labels import as_labels
+    from ..stats.cox_tt import cox_tt
+    from . import builders
+
+    s = cfg.survival
+    L = as_labels(cfg.labels)
+    covs = [c for c in cr.covariates if c not in s.strata]
+    for c in [s.group, *s.tt]:
+        if c not in covs:
+            covs.append(c)
+    rows = sdf.loc[sdf[list(s.strata)].notna().all(axis=1)] if s.strata else sdf
+    res = cox_tt(rows, s.duration, s.event, covs, tt=dict(s.tt), strata=list(s.strata) or None, engine=eng)
+    results["cox_tt"] = res
+    for r in res.summary.to_dict("records"):
+        numbers[f"hr_tt/{r['term']}"] = float(r["HR"])
+        numbers[f"hr_tt_p/{r['term']}"] = float(r["p_value"])
+    what = ", ".join(f"{L.var(c, unit=False)} ({'log time' if k == 'log' else f'step at {k:g} {s.time_unit}'})"
+                     for c, k in s.tt.items())
+    strat = f", stratified by {', '.join(L.var(c, unit=False) for c in s.strata)}" if s.strata else ""
+    tables["cox_tt"] = builders.cox_tt_table(res, title=f"Cox regression with time-varying coefficients for {what}"
+                                             f"{strat}", labels={k: v for k, v in cfg.labels.items() if k in covs},
+                                             time_unit=s.time_unit)
 
 
 def _survival_stratified(sdf: pd.DataFrame, cfg: StudyConfig, eng: str, cr: Any, ph: Any, numbers: dict,
@@ -1154,6 +1184,10 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
             parts.append(f"Because proportional hazards may fail for {', '.join(L.var(c, unit=False) for c in sv.strata)}, "
                          "the Cox model was refitted stratified by it (one baseline hazard per stratum, the other "
                          "hazard ratios shared; coxph strata()), with its own PH test.")
+        if sv.tt:
+            parts.append("Time-varying coefficients (coxph tt(): beta(t) = b + c g(t), g = log t or a step at a cut "
+                         f"time) were fitted for {', '.join(L.var(c, unit=False) for c in sv.tt)}; the test of c = 0 is "
+                         "a test of proportional hazards for that covariate.")
         if sv.rmst_tau is not None:
             parts.append(f"Restricted mean survival time up to {sv.rmst_tau:g} {sv.time_unit} was compared by "
                          f"{L.var(sv.group, unit=False)} (difference and ratio with Wald CIs; Uno et al. 2014), a "

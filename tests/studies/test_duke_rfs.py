@@ -134,7 +134,7 @@ def test_stratified_cox_and_rmst_match_r(analysed, cfg, r_reference, engine):
 
     kept, _ = analysed
     s = cfg.survival
-    assert s.strata == ["er"] and s.rmst_tau == 1826
+    assert s.strata == ["er"] and s.rmst_tau == 1826 and s.tt == {"her2_status": "log"}
     # the stepwise model's PH test fails, ER the worst term
     full = cox(kept, s.duration, s.event, list(s.covariates), stepwise=s.stepwise, engine="python")
     ph = full.ph_test().table.set_index("term")
@@ -171,6 +171,23 @@ def test_run_study_reports_stratified_model_and_rmst(study_run, cfg):
     d = n["rmst_diff/positive"]
     assert n["rmst_diff_ci_low/positive"] < d < n["rmst_diff_ci_high/positive"]
     assert n["rmst/positive"] - n["rmst/negative"] == pytest.approx(d, abs=1e-9)
-    assert {"cox_stratified", "rmst"} <= set(run.tables)
+    assert {"cox_stratified", "cox_tt", "rmst"} <= set(run.tables)
+    assert "hr_tt/her2_status=positive:log(t)" in n and "hr_tt_p/her2_status=positive:log(t)" in n
     assert {"ph_residuals", "rmst"} <= set(run.figures)
     assert "stratified by" in run.methods and "Restricted mean survival time" in run.methods
+
+
+@pytest.mark.r
+def test_time_varying_her2_coefficient_engines_agree(analysed, cfg):
+    from her2stats import cox, cox_tt
+
+    kept, _ = analysed
+    s = cfg.survival
+    full = cox(kept, s.duration, s.event, list(s.covariates), stepwise=s.stepwise, engine="python")
+    covs = [c for c in full.covariates if c not in s.strata]
+    rows = kept.dropna(subset=[*s.covariates, *s.strata])
+    a = cox_tt(rows, s.duration, s.event, covs, tt=dict(s.tt), strata=list(s.strata), engine="python")
+    b = cox_tt(rows, s.duration, s.event, covs, tt=dict(s.tt), strata=list(s.strata), engine="r")
+    np.testing.assert_allclose(a.summary["coef"], b.summary["coef"], atol=1e-6)
+    np.testing.assert_allclose(a.summary["se"], b.summary["se"], atol=1e-6)
+    assert a.summary["term"].iloc[-1] == "her2_status=positive:log(t)"

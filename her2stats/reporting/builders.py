@@ -296,7 +296,7 @@ def cox_table(res: Any, title: str = "Cox proportional hazards model", ph: Any =
 
 
 def cox_tt_table(res: Any, title: str = "Cox model with time-varying coefficients", labels: Any = None,
-                 time_unit: str = "days") -> PublicationTable:
+                 time_unit: str = "days", notes: Any = ()) -> PublicationTable:
     """HR (95% CI) and P per term of :func:`~her2stats.stats.cox_tt.cox_tt`; a time-varying term
     ``x:log(t)`` is the multiplicative change of x's hazard ratio per unit of log time (``x:t>c``:
     the ratio of x's hazard ratio after c to before)."""
@@ -308,7 +308,10 @@ def cox_tt_table(res: Any, title: str = "Cox model with time-varying coefficient
         term = str(r["term"])
         base, _, tpart = term.partition(":")
         cov = str(r["covariate"])
-        if "=" in base and base.startswith(cov + "="):
+        ref = r.get("reference")
+        if "=" in base and base.startswith(cov + "=") and ref is not None:
+            label = L.term(cov, base.split("=", 1)[1], ref)
+        elif "=" in base and base.startswith(cov + "="):
             label = f"{L.var(cov, unit=False)}: {base.split('=', 1)[1]}"
         else:
             label = L.var(base)
@@ -318,7 +321,8 @@ def cox_tt_table(res: Any, title: str = "Cox model with time-varying coefficient
                      "P": fmt_p(r["p_value"])})
     notes = (f"n = {res.n}, events = {res.n_events}" + (f"; {res.n_excluded} excluded for missing values" if
                                                         res.n_excluded else "") + f". Ties: {res.ties}."
-             + (f" Stratified by {', '.join(res.strata)}." if res.strata else ""),
+             + (f" Stratified by {', '.join(L.var(c, unit=False) for c in res.strata)}." if res.strata else ""),
+             *notes,
              f"Likelihood-ratio test \u03c7\u00b2 = {res.lr_statistic:.2f}, df = {res.lr_df}, P {_p_sentence(res.lr_p_value)}.",
              "A time-varying term multiplies the hazard ratio of its variable: by its HR per unit of log time (x log t), "
              "or after the cut time (x 1{t > c}); P tests proportional hazards for that variable.")

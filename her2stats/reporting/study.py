@@ -956,9 +956,25 @@ def _survival_tt(sdf: pd.DataFrame, cfg: StudyConfig, eng: str, cr: Any, numbers
     what = ", ".join(f"{L.var(c, unit=False)} ({'log time' if k == 'log' else f'step at {k:g} {s.time_unit}'})"
                      for c, k in s.tt.items())
     strat = f", stratified by {', '.join(L.var(c, unit=False) for c in s.strata)}" if s.strata else ""
+    # the hazard ratio of each time-varying column at the report's horizons
+    per_year = {"days": 365.25, "months": 12.0, "years": 1.0}[s.time_unit]
+    at = []
+    for term in res.summary["term"]:
+        base, _, tpart = str(term).partition(":")
+        if not tpart:
+            continue
+        hr = res.hazard_ratio_at(base, [h * per_year for h in s.horizons_years])
+        for h, r in zip(s.horizons_years, hr.to_dict("records")):
+            numbers[f"hr_tt_at/{base}/{h:g}y"] = float(r["HR"])
+        row = res.summary.loc[res.summary["term"] == base].iloc[0]
+        name = (L.term(row["covariate"], base.split("=", 1)[1], row["reference"]) if row["reference"] is not None
+                and "=" in base else L.var(base, unit=False))
+        at.append(f"HR of {name} at " + ", ".join(
+            f"{h:g} y: {r['HR']:.2f} ({r['ci_low']:.2f}\u2013{r['ci_high']:.2f})"
+            for h, r in zip(s.horizons_years, hr.to_dict("records"))) + ".")
     tables["cox_tt"] = builders.cox_tt_table(res, title=f"Cox regression with time-varying coefficients for {what}"
                                              f"{strat}", labels={k: v for k, v in cfg.labels.items() if k in covs},
-                                             time_unit=s.time_unit)
+                                             time_unit=s.time_unit, notes=at)
 
 
 def _survival_stratified(sdf: pd.DataFrame, cfg: StudyConfig, eng: str, cr: Any, ph: Any, numbers: dict,

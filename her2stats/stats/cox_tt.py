@@ -226,7 +226,8 @@ def cox_tt(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str
     covs = [next(c for c, cols in design.terms if j in cols) for j in range(X.shape[1])] + tt_cov
     summary = pd.DataFrame({"term": names, "covariate": covs, "coef": beta, "se": se, "HR": np.exp(beta),
                             "ci_low": np.exp(beta - z * se), "ci_high": np.exp(beta + z * se), "z": beta / se,
-                            "p_value": 2 * sps.norm.sf(np.abs(beta / se))})
+                            "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
+                            "reference": [str(design.levels[c][0]) if c in design.levels else None for c in covs]})
     lr = 2 * (loglik - loglik0)
     return CoxTTResult(summary=summary, tt=dict(tt), loglik=loglik, loglik_null=loglik0, lr_statistic=lr,
                        lr_df=len(beta), lr_p_value=float(sps.chi2.sf(lr, len(beta))), n=len(sub),

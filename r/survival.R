@@ -229,3 +229,14 @@ h2s_coxph_tt <- function(data, columns, tt_columns, kinds, cuts, ties = "efron",
                          control = survival::coxph.control(eps = 1e-11, iter.max = 100))
   list(coef = I(unname(stats::coef(fit))), var = I(as.numeric(fit$var)), loglik = I(as.numeric(fit$loglik)))
 }
+
+# rms::validate.cph of a stratified fit: Dxy from the predicted survival at u.
+h2s_validate_cph_u <- function(fit, B, seed, u) {
+  set.seed(seed)
+  v <- rms::validate(fit, method = "boot", B = B, u = u)
+  m <- unclass(v)
+  attr(m, "kept") <- NULL
+  out <- as.data.frame(m[, c("index.orig", "training", "test", "optimism", "index.corrected", "n")])
+  out$index <- rownames(m)
+  out
+}

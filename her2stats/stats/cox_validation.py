@@ -113,16 +113,17 @@ def _dxy(t: np.ndarray, e: np.ndarray, lp: np.ndarray) -> float:
     return float((conc - disc) / (conc + disc + tied))
 
 
-def _train_indices(t, e, lp, l0, l1) -> np.ndarray:
-    """Apparent indices of a fit on its own sample (rms discrim, evalfit=TRUE)."""
+def _train_indices(t, e, lp, l0, l1, score=None) -> np.ndarray:
+    """Apparent indices of a fit on its own sample (rms discrim, evalfit=TRUE). ``score``: the
+    risk score Dxy ranks (a stratified model: minus the predicted survival at u), else ``lp``."""
     n = len(t)
     lr, ll0 = -2 * (l0 - l1), -2 * l0
     D, U = (lr - 1) / ll0, -2 / ll0
     r2 = (1 - np.exp(-lr / n)) / (1 - np.exp(-ll0 / n))
-    return np.array([_dxy(t, e, lp), r2, 1.0, D, U, D - U, gini_md(lp)])
+    return np.array([_dxy(t, e, lp if score is None else score), r2, 1.0, D, U, D - U, gini_md(lp)])
 
 
-def _test_indices(t, e, lp, ties, strata) -> tuple[np.ndarray, int]:
+def _test_indices(t, e, lp, ties, strata, score=None) -> tuple[np.ndarray, int]:
     """Indices of a bootstrap fit's linear predictor on the original rows (evalfit=FALSE): the
     calibration slope is a Cox fit on ``lp``; U compares the frozen slope 1 with it."""
     n = len(t)
@@ -136,7 +137,7 @@ def _test_indices(t, e, lp, ties, strata) -> tuple[np.ndarray, int]:
     r2 = (1 - np.exp(-lr / n)) / (1 - np.exp(-ll0 / n))
     frozen = float(cd.terms(np.ones(1), need_info=False)["loglik"])
     U = -2 * (frozen - f["loglik"]) / ll0
-    return np.array([_dxy(t, e, lp), r2, slope, D, U, D - U, gini_md(slope * lp)]), OK
+    return np.array([_dxy(t, e, lp if score is None else score), r2, slope, D, U, D - U, gini_md(slope * lp)]), OK
 
 
 def _check_cox_model(model: Any, function: str) -> None:
@@ -171,7 +172,7 @@ def _announce(function: str, status: np.ndarray, n_boot: int) -> None:
 
 
 # =========================================================================== validate
-def validate_replicates(model: CoxModel, indices: np.ndarray) -> np.ndarray:
+def validate_replicates(model: CoxModel, indices: np.ndarray, u: float | None = None) -> np.ndarray:
     """Training and test indices (rows Dxy, R2, Slope, D, U, Q, g) for given bootstrap resamples.
 
     ``indices``: (n_boot, n) 0-based row indices. Returns (n_boot, 2, 8): [k, 0, :7] training,
@@ -195,15 +196,20 @@ def validate_replicates(model: CoxModel, indices: np.ndarray) -> np.ndarray:
             out[k, 0, 7] = SEPARATED
             continue
         beta = f["beta"]
-        out[k, 0, :7] = _train_indices(tb, eb, Xb @ beta, f["loglik0"], f["loglik"])
-        test, status = _test_indices(t, e, X @ beta, model.ties, codes)
+        s_train = s_test = None
+        if codes is not None:   # rms: Dxy of the predicted survival at u (comparable across strata)
+            s_train = -_surv_at(tb, eb, Xb, beta, model.ties, sb, u)
+            s_test = -_surv_at_new(tb, eb, Xb, beta, model.ties, sb, u, X, codes)
+        out[k, 0, :7] = _train_indices(tb, eb, Xb @ beta, f["loglik0"], f["loglik"], s_train)
+        test, status = _test_indices(t, e, X @ beta, model.ties, codes, s_test)
         out[k, 1, :7] = test
         out[k, 0, 7] = status
     return out
 
 
 def validate_cph(model: CoxModel, n_boot: int = 1000, seed: int | None = 0, level: float = 0.95,
-                 scheduler: Any = None, progress: bool = False, engine: str | None = None) -> ValidationResult:
+                 scheduler: Any = None, progress: bool = False, engine: str | None = None,
+                 u: float | None = None) -> ValidationResult:
     """Bootstrap optimism-corrected indices of a Cox model (``rms::validate.cph``).
 
     Indices (Harrell 2015, sec. 20.11): ``Dxy`` Somers' D between the linear predictor (as a
@@ -223,25 +229,31 @@ def validate_cph(model: CoxModel, n_boot: int = 1000, seed: int | None = 0, leve
     returns rms's table without intervals. ``optimism_mcse``: Monte-Carlo standard error of the
     optimism.
 
-    A stratified model needs predicted survival at a time ``u`` for Dxy in rms; that variant is
-    not available here (InputError).
+    A stratified model has no single linear predictor to rank across strata: as rms
+    (``validate.cph(u=)``), its Dxy ranks the predicted survival at time ``u`` (required then),
+    each row with its stratum's baseline hazard; the other indices use the stratified likelihood.
     """
     _check_cox_model(model, "validate_cph")
     n_boot = _core.check_n_boot(n_boot)
     level = _core.check_level(level)
     engine = resolve_engine(engine)
-    if model.strata:
-        raise InputError("validate_cph: a stratified Cox model is validated in rms through predicted survival at a "
-                         "time u (validate.cph(u=)); that variant is not available. Validate the model without strata")
-    t, e, X, _ = _model_arrays(model)
+    t, e, X, codes = _model_arrays(model)
     n = len(t)
+    if model.strata:
+        if u is None:
+            raise InputError(f"validate_cph: the model is stratified by {list(model.strata)}; its Dxy ranks the "
+                             "predicted survival at a time u (as rms validate.cph(u=)): pass u")
+        u = _core.check_finite(u, "u")
+        if not t.min() < u <= t.max():
+            raise InputError(f"validate_cph: u = {u:g} must lie within the follow-up ({t.min():g} to {t.max():g})")
     if engine == "r":
-        return _validate_cph_r(model, n_boot, seed, level, n)
+        return _validate_cph_r(model, n_boot, seed, level, n, u if model.strata else None)
     lp = X @ model.params.to_numpy()
-    index_orig = _train_indices(t, e, lp, model.loglik_null, model.loglik)
+    score = -_surv_at(t, e, X, model.params.to_numpy(), model.ties, codes, u) if model.strata else None
+    index_orig = _train_indices(t, e, lp, model.loglik_null, model.loglik, score)
 
     def work(rng: np.random.Generator, m: int) -> np.ndarray:
-        return validate_replicates(model, np.stack([bootstrap_indices(rng, n) for _ in range(m)]))
+        return validate_replicates(model, np.stack([bootstrap_indices(rng, n) for _ in range(m)]), u)
 
     reps = run_replicates(work, n_boot, seed=seed, scheduler=scheduler, progress=progress, desc="validate_cph")
     return _validate_table(reps, index_orig, n_boot, seed, level, n)
@@ -294,11 +306,15 @@ def _r_cph_fit(model: CoxModel, u: float | None = None):
                          bool(model.strata), float(u) if u is not None else None, convert=False)
 
 
-def _validate_cph_r(model: CoxModel, n_boot: int, seed: Any, level: float, n: int) -> ValidationResult:
+def _validate_cph_r(model: CoxModel, n_boot: int, seed: Any, level: float, n: int,
+                    u: float | None = None) -> ValidationResult:
     from .. import r_bridge
 
     r_seed = _core.r_seed(seed)
-    out = r_bridge.call("h2s_validate", _r_cph_fit(model), int(n_boot), r_seed)
+    if u is None:
+        out = r_bridge.call("h2s_validate", _r_cph_fit(model), int(n_boot), r_seed)
+    else:
+        out = r_bridge.call("h2s_validate_cph_u", _r_cph_fit(model), int(n_boot), r_seed, float(u))
     tab = out.set_index("index")
     tab.index.name = None
     tab.columns = ["index_orig", "training", "test", "optimism", "index_corrected", "n"]

@@ -265,8 +265,15 @@ def test_cph_plain_formula_is_the_keyword_fit(lung):
 def test_cph_formula_refusals(lung):
     from her2stats.stats.cox import fit_cph
 
-    with pytest.raises(InputError, match=r"strat\(sexf\) needs a stratified Cox fit"):
-        fit_cph(lung, formula="Surv(time, dead) ~ age + strat(sexf)")
+    # strat() of a formula of plain columns is fit_cph(strata=): the stratified partial likelihood
+    with pytest.warns(UserWarning):
+        m = fit_cph(lung, formula="Surv(time, dead) ~ age + ph.ecog + strat(sexf)", engine="python")
+        k = fit_cph(lung, "time", "dead", ["age", "ph.ecog"], strata=["sexf"], engine="python")
+    assert m.strata == ("sexf",) and np.allclose(m.params, k.params, atol=0, rtol=0)
+    with pytest.raises(InputError, match=r"strat\(sexf\) with splines"):
+        fit_cph(lung, formula="Surv(time, dead) ~ rcs(age, 4) + strat(sexf)")
+    with pytest.raises(InputError, match="stratify by strat"):
+        fit_cph(lung, formula="Surv(time, dead) ~ age", strata=["sexf"])
     with pytest.raises(InputError, match="Surv"):
         fit_cph(lung, formula="time ~ age")
     with pytest.raises(InputError, match="not both"):

@@ -299,6 +299,12 @@ def _r_cph_fit(model: CoxModel, u: float | None = None):
     from .. import r_bridge
 
     r_bridge.require("rms", "survival")
+    if hasattr(model.design, "model_terms"):   # a formula fit (splines, interactions): rms needs its own fit
+        if u is None and model.r_fit is not None:
+            return model.r_fit
+        raise InputError("engine='r': a Cox model fitted from a formula is validated in rms on its own rms fit: "
+                         "fit it with engine='r' (validate_cph), or use engine='python' (calibrate_cph needs cph's "
+                         "time.inc = u, which that fit does not have)")
     t, e, X, codes = _model_arrays(model)
     strat = (codes, model.strata_levels) if model.strata else (None, ())
     rdf = r_frame(model.data, model.duration, model.event, model.design, t, e, strat)

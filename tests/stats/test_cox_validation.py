@@ -167,3 +167,23 @@ def test_stratified_validate_and_calibrate_identical_to_rms_with_the_same_resamp
                                pc.predictions, u, 60, n_boot, seed, m.n)
     for c in ("index_orig", "training", "test", "optimism", "KM_corrected", "n"):
         np.testing.assert_allclose(same.table[c], rc.table[c], atol=1e-8, err_msg=c)
+
+
+@pytest.mark.r
+def test_validate_cph_of_a_formula_fit_with_splines(lung):
+    # rms validate.cph of cph(Surv(time, status) ~ rcs(age, 4) + sex + ph.ecog): the same resamples give
+    # the same table; calibrate_cph of a formula fit runs on the Python engine (rms needs time.inc = u)
+    f = "Surv(time, dead) ~ rcs(age, 4) + sex + ph.ecog"
+    with pytest.warns(UserWarning):
+        mp = fit_cph(lung, formula=f, engine="python")
+        mr = fit_cph(lung, formula=f, engine="r")
+    n_boot, seed = 30, 3
+    r = cv.validate_cph(mr, n_boot=n_boot, seed=seed, engine="r")
+    t, e, X, _ = cv._model_arrays(mp)
+    orig = cv._train_indices(t, e, X @ mp.params.to_numpy(), mp.loglik_null, mp.loglik)
+    py = cv._validate_table(cv.validate_replicates(mp, _r_indices(mp.n, n_boot, seed)), orig, n_boot, seed, 0.95, mp.n)
+    cols = ["index_orig", "training", "test", "optimism", "index_corrected", "n"]
+    np.testing.assert_allclose(py.table[cols].to_numpy(), r.table[cols].to_numpy(), atol=1e-8, rtol=0)
+    assert len(cv.calibrate_cph(mp, u=300, m=60, n_boot=10, engine="python").table) == 3
+    with pytest.raises(InputError, match="formula"):
+        cv.calibrate_cph(mr, u=300, n_boot=10, engine="r")

@@ -15,6 +15,7 @@ builder                input                                                    
 ``cox_table``          :class:`~her2stats.stats.survival.CoxResult`                 seed 004
 ``agreement_table``    ICCResult / KappaResult mappings                            seed 002
 ``calibration_table``  per (model, cohort): ValProbResult, HosmerLemeshowResult     seed 003
+``calibration_hierarchy_table``  per (model, cohort): CalibrationHierarchyResult   Van Calster 2016
 ``flow_table``         cohort-flow DataFrame (step, n_remaining, n_excluded, reason)
 =====================  ==========================================================  =================
 """
@@ -31,7 +32,7 @@ from .format import fmt_ci, fmt_count_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
 
 __all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "agreement_table",
-           "calibration_table", "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
+           "calibration_table", "calibration_hierarchy_table", "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
            "model_label", "cohort_label"]
 
 #: display names of the study runner's model and cohort keys
@@ -354,6 +355,44 @@ def calibration_table(results: Mapping[tuple[str, str], Mapping[str, Any]],
                  "on the grouping and it has low power; P > 0.05 does not show good calibration. Read the "
                  "calibration curve, intercept and slope instead.")
     return PublicationTable(title=title, footnotes=tuple(notes), **_grouped(pd.DataFrame(rows), "Cohort", "Model"))
+
+
+def calibration_hierarchy_table(results: Mapping[tuple[str, str], Any],
+                                title: str = "Calibration hierarchy by cohort") -> PublicationTable:
+    """Van Calster et al. (2016) calibration levels per (model, cohort), each with its bootstrap
+    percentile CI: mean (O/E ratio, calibration intercept with the slope fixed at 1), weak
+    (calibration slope), moderate (ICI, E90, Emax of the lowess flexible curve), and the
+    Spiegelhalter z-test P.
+
+    ``results[(model, cohort)]`` is a :class:`~her2stats.stats.calibration.CalibrationHierarchyResult`.
+    """
+    rows = []
+    Bs, levels = set(), set()
+    for (model, cohort), h in results.items():
+        _need(h, "CalibrationHierarchyResult", f"results[{(model, cohort)!r}]")
+        Bs.add(int(h.n_boot))
+        levels.add(float(h.level))
+        t = h.table
+
+        def ci(row: str, digits: int = 3) -> str:
+            r = t.loc[row]
+            return fmt_ci(r["estimate"], r["ci_low"], r["ci_high"], digits=digits)
+
+        rows.append({"Model": model_label(model), "Cohort": cohort_label(cohort),
+                     "n (events)": f"{h.n} ({h.n_events})",
+                     "O/E ratio": ci("O/E ratio", 2), "Intercept (mean)": ci("calibration intercept", 2),
+                     "Slope (weak)": ci("calibration slope", 2), "ICI (moderate)": ci("ICI"),
+                     "E90": ci("E90"), "Emax": ci("Emax"),
+                     "Spiegelhalter P": fmt_p(t.loc["Spiegelhalter z", "p_value"])})
+    lv = ", ".join(f"{x:.0%}" for x in sorted(levels)) or "95%"
+    notes = (f"Calibration hierarchy (Van Calster et al., J Clin Epidemiol 2016): mean calibration (O/E ratio; "
+             "calibration intercept, logit P(y) = a + offset(logit p), ideal 0), weak calibration (calibration slope "
+             "b of logit P(y) = a + b logit p, ideal 1), moderate calibration (lowess flexible curve: ICI = mean "
+             "|p - observed|, E90, Emax; ideal 0).",
+             f"{lv} bootstrap percentile intervals over {', '.join(map(str, sorted(Bs)))} resamples of the patients "
+             "of each cohort, predictions held fixed (the models are not refitted: in the development cohort these "
+             "are apparent figures; the optimism-corrected ones are in the internal-validation table).")
+    return PublicationTable(title=title, footnotes=notes, **_grouped(pd.DataFrame(rows), "Cohort", "Model"))
 
 
 # ---------------------------------------------------------------------------------- validate

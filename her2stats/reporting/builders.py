@@ -32,7 +32,8 @@ from .format import fmt_ci, fmt_count_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
 
 __all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "agreement_table",
-           "calibration_table", "calibration_hierarchy_table", "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
+           "calibration_table", "calibration_hierarchy_table", "net_benefit_difference_table",
+           "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
            "model_label", "cohort_label"]
 
 #: display names of the study runner's model and cohort keys
@@ -392,6 +393,34 @@ def calibration_hierarchy_table(results: Mapping[tuple[str, str], Any],
              f"{lv} bootstrap percentile intervals over {', '.join(map(str, sorted(Bs)))} resamples of the patients "
              "of each cohort, predictions held fixed (the models are not refitted: in the development cohort these "
              "are apparent figures; the optimism-corrected ones are in the internal-validation table).")
+    return PublicationTable(title=title, footnotes=notes, **_grouped(pd.DataFrame(rows), "Cohort", "Model"))
+
+
+def net_benefit_difference_table(differences: Mapping[str, pd.DataFrame], n_boot: int | None = None, level: float = 0.95,
+                                 title: str = "Difference in net benefit against the reference model") -> PublicationTable:
+    """Net benefit of each model minus the reference model's, at a few threshold probabilities,
+    with bootstrap percentile CIs, per cohort.
+
+    ``differences[cohort]`` is a long frame with columns model, reference, threshold, difference,
+    ci_low, ci_high (rows of :meth:`~her2stats.stats.dca.DecisionCurve.difference`).
+    """
+    rows = []
+    refs = set()
+    need = {"model", "reference", "threshold", "difference", "ci_low", "ci_high"}
+    for cohort, d in differences.items():
+        if not need <= set(d.columns):
+            raise InputError(f"differences[{cohort!r}] needs columns {sorted(need)}, got {list(d.columns)}")
+        for (m, ref), part in d.groupby(["model", "reference"], sort=False):
+            refs.add(ref)
+            row = {"Cohort": cohort_label(cohort), "Model": model_label(m)}
+            for r in part.sort_values("threshold").to_dict("records"):
+                row[f"Threshold {r['threshold']:.2f}"] = fmt_ci(r["difference"], r["ci_low"], r["ci_high"])
+            rows.append(row)
+    reps = f" ({int(n_boot)} resamples of the patients)" if n_boot else ""
+    notes = (f"Net benefit (Vickers & Elkin 2006) of the model minus that of the "
+             f"{' / '.join(model_label(r).lower() for r in sorted(refs))}, in net true positives per patient, with "
+             f"{level:.0%} bootstrap percentile CIs{reps}; both models are scored on the same resampled patients "
+             "(paired). Test cohorts only: on the development cohort the predictions are in-sample.",)
     return PublicationTable(title=title, footnotes=notes, **_grouped(pd.DataFrame(rows), "Cohort", "Model"))
 
 

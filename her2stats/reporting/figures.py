@@ -144,7 +144,8 @@ def _draw_roc(ax: Any, curves: Mapping[str, tuple[Any, Any]], aucs: Mapping[str,
             _check_band(b, name)
             t = b.table.sort_values("specificity", ascending=False)
             ax.fill_between(1.0 - t["specificity"].to_numpy(float), t["ci_low"].to_numpy(float),
-                            t["ci_high"].to_numpy(float), color=colour, alpha=0.15, linewidth=0, zorder=1)
+                            t["ci_high"].to_numpy(float), color=colour, alpha=0.15 if len(curves) <= 3 else 0.08,
+                            linewidth=0, zorder=1)
         if name in points:
             x, yv = _operating_point(points[name], name)
             ax.plot([x], [yv], marker="o", ms=4.5, mfc="white", mec=colour, mew=1.2, ls="none", zorder=4)
@@ -352,7 +353,8 @@ def calibration_band_figure(results: Any, predictions: Mapping[str, Any] | None 
                 ax.plot(cc.predicted, cc.bias_corrected, color="k", lw=1.0, ls="-.",
                         label=f"Bias-corrected (B = {cc.n_boot})")
             ax.text(0.97, 0.03, _hier_text(h), transform=ax.transAxes, ha="right", va="bottom",
-                    fontsize=st.small_size - 0.5)
+                    fontsize=st.small_size - (1.5 if n > 1 else 0.5), zorder=5,
+                    bbox={"boxstyle": "square,pad=0.25", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
             ax.set(xlim=(0, lim), ylim=(0, lim), ylabel="Observed proportion" if c == 0 else "")
             ax.set_aspect("auto")
             ax.tick_params(labelbottom=False)
@@ -409,9 +411,10 @@ def decision_curve_figure(dc: Any, title: str = "", xlim: tuple[float, float] | 
     window = tab[inside]
     top = float(window.loc[window["strategy"] != "none", "net_benefit"].max())
     top = max(top, 0.01)
+    band_alpha = 0.12 if len(models) <= 3 else 0.06
     with journal_style(style) as st:
         if others:
-            fig = _figure(st, width, aspect=1.25 + 0.035 * len(models))
+            fig = _figure(st, width, aspect=1.35 + 0.05 * len(models))
             gs = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.6])
             ax = fig.add_subplot(gs[0])
             dx = fig.add_subplot(gs[1], sharex=ax)
@@ -424,7 +427,7 @@ def decision_curve_figure(dc: Any, title: str = "", xlim: tuple[float, float] | 
             ax.plot(part["threshold"], part["net_benefit"], color=PALETTE[k % len(PALETTE)], label=model_label(s))
             if dc.boot is not None and "nb_ci_low" in part:
                 ax.fill_between(part["threshold"], part["nb_ci_low"], part["nb_ci_high"], color=PALETTE[k % len(PALETTE)],
-                                alpha=0.12, linewidth=0)
+                                alpha=band_alpha, linewidth=0)
         part = window[window["strategy"] == "all"]
         ax.plot(part["threshold"], part["net_benefit"], color="0.55", lw=1.0, label="Treat all")
         ax.axhline(0, color="k", lw=0.9, label="Treat none")
@@ -434,14 +437,16 @@ def decision_curve_figure(dc: Any, title: str = "", xlim: tuple[float, float] | 
             ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2, borderaxespad=0.0, handlelength=1.4)
         else:
             ax.tick_params(labelbottom=False)
-            ax.legend(loc="upper right", ncol=1, handlelength=1.4, fontsize=st.small_size)
+            # under both panels: inside, the legend of several models hides their curves
+            fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, handlelength=1.4)
             for s in others:
                 k = models.index(s)
                 d = dc.difference(s, reference)
                 d = d[(d["threshold"] >= lo - 1e-12) & (d["threshold"] <= hi + 1e-12)]
                 colour = PALETTE[k % len(PALETTE)]
                 dx.plot(d["threshold"], d["difference"], color=colour)
-                dx.fill_between(d["threshold"], d["ci_low"], d["ci_high"], color=colour, alpha=0.15, linewidth=0)
+                dx.fill_between(d["threshold"], d["ci_low"], d["ci_high"], color=colour, alpha=band_alpha + 0.03,
+                                linewidth=0)
             dx.axhline(0, color="k", lw=0.8)
             dx.set(xlim=(lo, hi), xlabel="Threshold probability",
                    ylabel=f"\u0394 net benefit\nvs {model_label(reference)}")

@@ -124,11 +124,15 @@ def stage_uncertainty(state: Any) -> Any:
             if m not in state.probs or (m, c) not in state.perf:
                 continue
             p = state.probs[m][part.index].to_numpy(dtype=float)
+            inside = (p > 0) & (p < 1)
+            if not inside.all():  # no logit: left out, counted and said, as val.prob does
+                notes.append(f"{m}, {c}: {int((~inside).sum())} of {len(p)} prediction(s) of exactly 0 or 1 were left "
+                             "out of the calibration hierarchy (logit p must be finite).")
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    h = calibration_hierarchy(y=y, prob=p, n_boot=n_boot, seed=val.seed, engine=eng)
-            except InputError as exc:  # predictions of exactly 0 or 1 have no logit
+                    h = calibration_hierarchy(y=y[inside], prob=p[inside], n_boot=n_boot, seed=val.seed, engine=eng)
+            except InputError as exc:  # e.g. one outcome class left, constant predictions
                 notes.append(f"{m}, {c}: no calibration hierarchy ({exc}).")
                 continue
             for w in caught:

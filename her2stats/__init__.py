@@ -191,6 +191,9 @@ _LAZY: dict[str, str] = {
     "flow_table": "reporting.builders",
     "render_report": "reporting.render",
     "atomic_output": "atomic",
+    # uncertainty in the study report (issue 17)
+    "calibration_hierarchy_table": "reporting.builders",
+    "net_benefit_difference_table": "reporting.builders",
 }
 
 __all__ = [

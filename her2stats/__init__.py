@@ -195,6 +195,9 @@ _LAZY: dict[str, str] = {
     "validate_cph": "stats.cox_validation",
     "calibrate_cph": "stats.cox_validation",
     "rmst_table": "reporting.builders",
+    # uncertainty in the study report (issue 17)
+    "calibration_hierarchy_table": "reporting.builders",
+    "net_benefit_difference_table": "reporting.builders",
 }
 
 __all__ = [

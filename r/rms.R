@@ -60,6 +60,36 @@ h2s_validate <- function(fit, B, seed) {
   out
 }
 
+# Per-replicate indices of the resamples rms::validate draws (predab.resample, method "boot":
+# one sample(n, replace = TRUE) per replicate after set.seed(seed), nothing else random): each
+# resample's refit (lrm.fit) gives the training C (Hmisc::somers2 on the resample), Brier score
+# on the resample, and the test C and calibration slope on the original data. A refit that fails
+# gives NA. These are the draws of the bootstrap confidence intervals of the corrected indices.
+h2s_validate_replicates <- function(fit, B, seed) {
+  x <- fit$x
+  y <- as.integer(unclass(factor(fit$y))) - 1L
+  n <- length(y)
+  set.seed(seed)
+  out <- matrix(NA_real_, nrow = B, ncol = 5,
+                dimnames = list(NULL, c("C_training", "C_test", "Slope_test", "B_training", "B_test")))
+  for (b in seq_len(B)) {
+    i <- sample(n, replace = TRUE)
+    f <- tryCatch(rms::lrm.fit(x[i, , drop = FALSE], y[i], maxit = 12, tol = 1e-7),
+                  error = function(e) NULL)
+    if (is.null(f) || isTRUE(f$fail)) next
+    beta <- f$coefficients
+    lp <- drop(beta[1] + x %*% beta[-1])
+    lp_i <- lp[i]
+    rc <- tryCatch(rms::lrm.fit(lp, y), error = function(e) NULL)
+    out[b, "C_training"] <- unname(Hmisc::somers2(stats::plogis(lp_i), y[i])["C"])
+    out[b, "C_test"] <- unname(Hmisc::somers2(stats::plogis(lp), y)["C"])
+    out[b, "Slope_test"] <- if (is.null(rc) || isTRUE(rc$fail)) NA_real_ else unname(rc$coefficients[2])
+    out[b, "B_training"] <- mean((y[i] - stats::plogis(lp_i))^2)
+    out[b, "B_test"] <- mean((y - stats::plogis(lp))^2)
+  }
+  as.data.frame(out)
+}
+
 # rms::val.prob without the plot, plus the exact C / Dxy (Hmisc::somers2): rms bins predicted
 # probabilities in 5000 bins for its C.
 h2s_val_prob <- function(p, y) {

@@ -15,6 +15,7 @@ builder                input                                                    
 ``cox_table``          :class:`~her2stats.stats.survival.CoxResult`                 seed 004
 ``agreement_table``    ICCResult / KappaResult mappings                            seed 002
 ``calibration_table``  per (model, cohort): ValProbResult, HosmerLemeshowResult     seed 003
+``calibration_hierarchy_table``  per (model, cohort): CalibrationHierarchyResult   Van Calster 2016
 ``flow_table``         cohort-flow DataFrame (step, n_remaining, n_excluded, reason)
 =====================  ==========================================================  =================
 """
@@ -30,8 +31,9 @@ from ..errors import InputError
 from .format import fmt_ci, fmt_count_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
 
-__all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "cox_tt_table", "rmst_table", "agreement_table",
-           "calibration_table", "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
+__all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "cox_tt_table", "rmst_table",
+           "agreement_table", "calibration_table", "calibration_hierarchy_table", "net_benefit_difference_table",
+           "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
            "model_label", "cohort_label"]
 
 #: display names of the study runner's model and cohort keys
@@ -416,6 +418,72 @@ def calibration_table(results: Mapping[tuple[str, str], Mapping[str, Any]],
                  "on the grouping and it has low power; P > 0.05 does not show good calibration. Read the "
                  "calibration curve, intercept and slope instead.")
     return PublicationTable(title=title, footnotes=tuple(notes), **_grouped(pd.DataFrame(rows), "Cohort", "Model"))
+
+
+def calibration_hierarchy_table(results: Mapping[tuple[str, str], Any],
+                                title: str = "Calibration hierarchy by cohort") -> PublicationTable:
+    """Van Calster et al. (2016) calibration levels per (model, cohort), each with its bootstrap
+    percentile CI: mean (O/E ratio, calibration intercept with the slope fixed at 1), weak
+    (calibration slope), moderate (ICI, E90, Emax of the lowess flexible curve), and the
+    Spiegelhalter z-test P.
+
+    ``results[(model, cohort)]`` is a :class:`~her2stats.stats.calibration.CalibrationHierarchyResult`.
+    """
+    rows = []
+    Bs, levels = set(), set()
+    for (model, cohort), h in results.items():
+        _need(h, "CalibrationHierarchyResult", f"results[{(model, cohort)!r}]")
+        Bs.add(int(h.n_boot))
+        levels.add(float(h.level))
+        t = h.table
+
+        def ci(row: str, digits: int = 3) -> str:
+            r = t.loc[row]
+            return fmt_ci(r["estimate"], r["ci_low"], r["ci_high"], digits=digits)
+
+        rows.append({"Model": model_label(model), "Cohort": cohort_label(cohort),
+                     "n (events)": f"{h.n} ({h.n_events})",
+                     "O/E ratio": ci("O/E ratio", 2), "Intercept (mean)": ci("calibration intercept", 2),
+                     "Slope (weak)": ci("calibration slope", 2), "ICI (moderate)": ci("ICI"),
+                     "E90": ci("E90"), "Emax": ci("Emax"),
+                     "Spiegelhalter P": fmt_p(t.loc["Spiegelhalter z", "p_value"])})
+    lv = ", ".join(f"{x:.0%}" for x in sorted(levels)) or "95%"
+    notes = (f"Calibration hierarchy (Van Calster et al., J Clin Epidemiol 2016): mean calibration (O/E ratio; "
+             "calibration intercept, logit P(y) = a + offset(logit p), ideal 0), weak calibration (calibration slope "
+             "b of logit P(y) = a + b logit p, ideal 1), moderate calibration (lowess flexible curve: ICI = mean "
+             "|p - observed|, E90, Emax; ideal 0).",
+             f"{lv} bootstrap percentile intervals over {', '.join(map(str, sorted(Bs)))} resamples of the patients "
+             "of each cohort, predictions held fixed (the models are not refitted: in the development cohort these "
+             "are apparent figures; the optimism-corrected ones are in the internal-validation table).")
+    return PublicationTable(title=title, footnotes=notes, **_grouped(pd.DataFrame(rows), "Cohort", "Model"))
+
+
+def net_benefit_difference_table(differences: Mapping[str, pd.DataFrame], n_boot: int | None = None, level: float = 0.95,
+                                 title: str = "Difference in net benefit against the reference model") -> PublicationTable:
+    """Net benefit of each model minus the reference model's, at a few threshold probabilities,
+    with bootstrap percentile CIs, per cohort.
+
+    ``differences[cohort]`` is a long frame with columns model, reference, threshold, difference,
+    ci_low, ci_high (rows of :meth:`~her2stats.stats.dca.DecisionCurve.difference`).
+    """
+    rows = []
+    refs = set()
+    need = {"model", "reference", "threshold", "difference", "ci_low", "ci_high"}
+    for cohort, d in differences.items():
+        if not need <= set(d.columns):
+            raise InputError(f"differences[{cohort!r}] needs columns {sorted(need)}, got {list(d.columns)}")
+        for (m, ref), part in d.groupby(["model", "reference"], sort=False):
+            refs.add(ref)
+            row = {"Cohort": cohort_label(cohort), "Model": model_label(m)}
+            for r in part.sort_values("threshold").to_dict("records"):
+                row[f"Threshold {r['threshold']:.2f}"] = fmt_ci(r["difference"], r["ci_low"], r["ci_high"])
+            rows.append(row)
+    reps = f" ({int(n_boot)} resamples of the patients)" if n_boot else ""
+    notes = (f"Net benefit (Vickers & Elkin 2006) of the model minus that of the "
+             f"{' / '.join(model_label(r).lower() for r in sorted(refs))}, in net true positives per patient, with "
+             f"{level:.0%} bootstrap percentile CIs{reps}; both models are scored on the same resampled patients "
+             "(paired). Test cohorts only: on the development cohort the predictions are in-sample.",)
+    return PublicationTable(title=title, footnotes=notes, **_grouped(pd.DataFrame(rows), "Cohort", "Model"))
 
 
 # ---------------------------------------------------------------------------------- validate

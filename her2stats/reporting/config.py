@@ -126,6 +126,13 @@ class ValidationConfig(_Strict):
     seed: int = 0  # the package default seed (her2stats.stats._core.DEFAULT_SEED)
     #: bootstrap repetitions used by run_study(fast=True) (tests, smoke runs; was fast_B)
     fast_n_boot: int = Field(25, ge=1)
+    #: bootstrap replicates of the uncertainty drawn on the figures: ROC sensitivity bands at fixed
+    #: specificities, calibration curve bands and hierarchy CIs per cohort, decision-curve bands and
+    #: net-benefit differences (run_study(fast=True) uses 100, the fewest a percentile band takes)
+    band_n_boot: int = Field(500, ge=100)
+    #: model the other models' net benefit is compared with (difference with bootstrap CI); none
+    #: when the study has no such model
+    dca_reference: Optional[str] = "clinical"
 
     @model_validator(mode="before")
     @classmethod

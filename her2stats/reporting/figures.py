@@ -7,19 +7,20 @@ print through the data dictionary's labels (:class:`her2stats.data.labels.Labels
 overrides them), models and cohorts through their display names. :func:`save` writes PNG (300
 dpi), PDF, SVG and TIFF (600 dpi, LZW).
 
-=============================  ============================================================
-figure                         what a reviewer checks
-=============================  ============================================================
-:func:`roc_figure`             legend ``Model, AUC 0.812 (0.741–0.883)`` (the table's numbers)
-:func:`roc_panels`             several cohorts in one figure, panels lettered A, B, C
-:func:`calibration_figure`     axes over the range of the predictions; histogram of them below
-:func:`decision_curve_figure`  net benefit over a clinically relevant threshold range only
-:func:`nomogram_figure`        measured label extents: no label overlaps another or an axis name
-:func:`forest_figure`          log axis with plain tick labels; ``OR (95% CI)`` and P columns
-:func:`km_figure`              legend ``HER2-positive``; number at risk coloured like the curves
-:func:`shap_figure`            colour bar (feature value) and the model's name
-:func:`gradcam_panels`         ROI and Grad-CAM overlay per patient, with a colour bar
-=============================  ============================================================
+=================================  ============================================================
+figure                             what a reviewer checks
+=================================  ============================================================
+:func:`roc_figure`                 legend ``Model, AUC 0.812 (0.741–0.883)`` (the table's numbers)
+:func:`roc_panels`                 several cohorts in one figure, panels lettered A, B, C
+:func:`calibration_figure`         axes over the range of the predictions; histogram of them below
+:func:`calibration_band_figure`    flexible curve with its bootstrap band per cohort; intercept/slope CIs
+:func:`decision_curve_figure`      net benefit over a clinically relevant threshold range only
+:func:`nomogram_figure`            measured label extents: no label overlaps another or an axis name
+:func:`forest_figure`              log axis with plain tick labels; ``OR (95% CI)`` and P columns
+:func:`km_figure`                  legend ``HER2-positive``; number at risk coloured like the curves
+:func:`shap_figure`                colour bar (feature value) and the model's name
+:func:`gradcam_panels`             ROI and Grad-CAM overlay per patient, with a colour bar
+=================================  ============================================================
 """
 from __future__ import annotations
 
@@ -35,10 +36,11 @@ from .builders import cohort_label, model_label
 from .format import fmt_ci, fmt_p, fmt_ratio_ci
 from .style import FIGURE_FORMATS, PALETTE, get_style, journal_style, save_figure
 
-__all__ = ["roc_figure", "roc_panels", "calibration_figure", "decision_curve_figure", "nomogram_figure",
+__all__ = ["roc_figure", "roc_panels", "calibration_figure", "calibration_band_figure", "decision_curve_figure", "nomogram_figure",
            "km_figure", "forest_figure", "shap_figure", "gradcam_figure", "gradcam_panels", "lasso_figure",
            "add_panel_letters", "feature_label", "save", "icc_figure", "training_curves_figure",
-           "gradcam_slices_figure", "harmonization_figure", "intensity_histogram_figure"]
+           "gradcam_slices_figure", "harmonization_figure", "intensity_histogram_figure", "band_note",
+           "ROC_BAND_SPECIFICITIES"]
 
 
 def _plt():
@@ -86,19 +88,69 @@ def add_panel_letters(axes: Sequence[Any], letters: Sequence[str] | None = None,
 
 
 # ---------------------------------------------------------------------------------- ROC
+#: specificities at which the study runner reads the bootstrap sensitivity band of a ROC curve
+#: (``sensitivity_at(..., specificity=ROC_BAND_SPECIFICITIES)``, pROC ``ci.se``)
+ROC_BAND_SPECIFICITIES = np.round(np.linspace(0.0, 1.0, 41), 10)
+
+
+def _check_band(band: Any, name: str) -> None:
+    if type(band).__name__ != "OperatingPointResult" or band.given != "specificity" or band.method != "bootstrap":
+        raise InputError(f"bands[{name!r}] must be the result of sensitivity_at(..., ci='bootstrap') over a grid of "
+                         f"specificities, got {type(band).__name__}")
+
+
+def _operating_point(point: Any, name: str) -> tuple[float, float]:
+    """(1 - specificity, sensitivity) of a DiagnosticResult (or a (sensitivity, specificity) pair)."""
+    if type(point).__name__ == "DiagnosticResult":
+        return 1.0 - point["specificity"], point["sensitivity"]
+    try:
+        se, sp = (float(v) for v in point)
+    except (TypeError, ValueError):
+        raise InputError(f"points[{name!r}] must be a DiagnosticResult or a (sensitivity, specificity) pair, "
+                         f"got {point!r}") from None
+    return 1.0 - sp, se
+
+
+#: legend entry of the operating-point marker
+POINT_LABEL = "Cut-off chosen on development"
+
+
+def band_note(n_boot: int, level: float = 0.95, what: str = "bootstrap") -> str:
+    """Caption text naming a band: ``95% bootstrap percentile band (500 replicates)``."""
+    return f"{level:.0%} {what} percentile band ({int(n_boot)} replicates)"
+
+
 def _draw_roc(ax: Any, curves: Mapping[str, tuple[Any, Any]], aucs: Mapping[str, Any], st: Any,
-              legend: bool = True) -> list[Any]:
+              legend: bool = True, bands: Mapping[str, Any] | None = None,
+              points: Mapping[str, Any] | None = None) -> list[Any]:
     """Draw the curves; ``legend=False`` prints each AUC (95% CI) in its curve's colour inside the
-    panel instead (multi-panel figures share one legend of model names)."""
+    panel instead (multi-panel figures share one legend of model names). ``bands[name]``: the
+    bootstrap sensitivity band at fixed specificities, shaded in the curve's colour;
+    ``points[name]``: the operating point (the cut-off chosen on development), an open circle."""
     from ..stats.roc import roc_curve
 
     handles = []
+    bands = bands or {}
+    points = points or {}
     for k, (name, (y, prob)) in enumerate(curves.items()):
         a = aucs[name]
+        colour = PALETTE[k % len(PALETTE)]
         rc = roc_curve(y, prob, direction=a.direction, engine="python")
-        (h,) = ax.plot(1.0 - rc.specificity, rc.sensitivity, color=PALETTE[k % len(PALETTE)],
+        (h,) = ax.plot(1.0 - rc.specificity, rc.sensitivity, color=colour,
                        label=f"{model_label(name)}, AUC {fmt_ci(a.auc, a.ci_low, a.ci_high)}")
         handles.append(h)
+        if name in bands:
+            b = bands[name]
+            _check_band(b, name)
+            t = b.table.sort_values("specificity", ascending=False)
+            ax.fill_between(1.0 - t["specificity"].to_numpy(float), t["ci_low"].to_numpy(float),
+                            t["ci_high"].to_numpy(float), color=colour, alpha=0.15 if len(curves) <= 3 else 0.08,
+                            linewidth=0, zorder=1)
+        if name in points:
+            x, yv = _operating_point(points[name], name)
+            ax.plot([x], [yv], marker="o", ms=4.5, mfc="white", mec=colour, mew=1.2, ls="none", zorder=4)
+    if points and legend:
+        ax.plot([], [], marker="o", ms=4.5, mfc="white", mec="0.25", mew=1.2, ls="none", label=POINT_LABEL)
     ax.plot([0, 1], [0, 1], ls=":", color="0.6", lw=0.8)
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 \u2212 Specificity", ylabel="Sensitivity")
     ax.set_aspect("equal")
@@ -121,28 +173,37 @@ def _draw_roc(ax: Any, curves: Mapping[str, tuple[Any, Any]], aucs: Mapping[str,
 
 
 def roc_figure(curves: Mapping[str, tuple[Any, Any]], aucs: Mapping[str, Any], title: str = "",
-               style: Any = None, width: Any = "single") -> Any:
+               style: Any = None, width: Any = "single", bands: Mapping[str, Any] | None = None,
+               points: Mapping[str, Any] | None = None) -> Any:
     """ROC curves of several models on one cohort; legend ``Model, AUC 0.812 (0.741–0.883)``.
 
     ``curves[name] = (y, prob)``; ``aucs[name]`` the :class:`~her2stats.stats.roc.AUCResult` of the
     same data (its CI is what the legend prints, so the figure and the table agree).
+    ``bands[name]``: :func:`~her2stats.stats.roc.sensitivity_at` with ``ci="bootstrap"`` over
+    :data:`ROC_BAND_SPECIFICITIES` (pROC ``ci.se``: stratified bootstrap percentile interval of the
+    sensitivity at each fixed specificity), shaded in the curve's colour. ``points[name]``: the
+    operating point to mark (the :class:`~her2stats.stats.diagnostics.DiagnosticResult` of the
+    cut-off chosen on development), an open circle on the curve.
     """
     if not curves:
         raise InputError("roc_figure needs at least one model")
     with journal_style(style) as st:
         fig = _figure(st, width, aspect=1.0 + 0.055 * len(curves) + 0.18)
         ax = fig.add_subplot(111)
-        _draw_roc(ax, curves, aucs, st)
+        _draw_roc(ax, curves, aucs, st, bands=bands, points=points)
         if title:
             ax.set_title(title)
     return _detached(fig)
 
 
 def roc_panels(panels: Mapping[str, tuple[Mapping[str, tuple[Any, Any]], Mapping[str, Any]]], style: Any = None,
-               width: Any = "double", ncols: int | None = None, letters: bool = True) -> Any:
+               width: Any = "double", ncols: int | None = None, letters: bool = True,
+               bands: Mapping[str, Mapping[str, Any]] | None = None,
+               points: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
     """Several ROC panels (one per cohort) in one figure, lettered A, B, C...
 
-    ``panels[title] = (curves, aucs)`` as for :func:`roc_figure`, in display order.
+    ``panels[title] = (curves, aucs)`` as for :func:`roc_figure`, in display order;
+    ``bands[title]`` and ``points[title]`` as :func:`roc_figure`'s, per panel.
     """
     if not panels:
         raise InputError("roc_panels needs at least one panel")
@@ -151,7 +212,7 @@ def roc_panels(panels: Mapping[str, tuple[Mapping[str, tuple[Any, Any]], Mapping
     if ncols < 1:
         raise InputError(f"ncols must be >= 1, got {ncols}")
     nrows = math.ceil(n / ncols)
-    n_models = max(len(c) for c, _ in panels.values())
+    n_models = max(len(c) for c, _ in panels.values()) + (1 if points and any(points.values()) else 0)
     with journal_style(style) as st:
         w = st.width_in(width)
         panel_w = w / ncols
@@ -162,14 +223,21 @@ def roc_panels(panels: Mapping[str, tuple[Mapping[str, tuple[Any, Any]], Mapping
             if not curves:
                 raise InputError(f"roc_panels: panel {title!r} has no model")
             ax = fig.add_subplot(nrows, ncols, i + 1)
-            for name, h in zip(curves, _draw_roc(ax, curves, aucs, st, legend=False)):
+            drawn = _draw_roc(ax, curves, aucs, st, legend=False, bands=(bands or {}).get(title),
+                              points=(points or {}).get(title))
+            for name, h in zip(curves, drawn):
                 handles.setdefault(name, h)
             ax.set_title(title)
             axes.append(ax)
         if letters:
             add_panel_letters(axes, style=st)
-        fig.legend(list(handles.values()), [model_label(m) for m in handles], loc="outside lower center",
-                   ncol=min(len(handles), 3), handlelength=1.6)
+        hs, ls = list(handles.values()), [model_label(m) for m in handles]
+        if points and any(points.values()):
+            from matplotlib.lines import Line2D
+
+            hs.append(Line2D([], [], marker="o", ms=4.5, mfc="white", mec="0.25", mew=1.2, ls="none"))
+            ls.append(POINT_LABEL)
+        fig.legend(hs, ls, loc="outside lower center", ncol=min(len(hs), 3), handlelength=1.6)
     return _detached(fig)
 
 
@@ -215,12 +283,112 @@ def calibration_figure(cal: Any, title: str = "", style: Any = None, width: Any 
     return _detached(fig)
 
 
+def _hier_text(h: Any) -> str:
+    t = h.table
+    lines = []
+    for row, name in (("calibration intercept", "Intercept"), ("calibration slope", "Slope")):
+        r = t.loc[row]
+        lines.append(f"{name} {fmt_ci(r['estimate'], r['ci_low'], r['ci_high'], digits=2)}")
+    r = t.loc["ICI"]
+    lines.append(f"ICI {fmt_ci(r['estimate'], r['ci_low'], r['ci_high'], digits=3)}")
+    return "\n".join(lines)
+
+
+def calibration_band_figure(results: Any, predictions: Mapping[str, Any] | None = None,
+                            corrected: Mapping[str, Any] | None = None, title: str = "", style: Any = None,
+                            width: Any = None, ncols: int | None = None, letters: bool = True) -> Any:
+    """Flexible calibration curves with their bootstrap bands, one panel per cohort.
+
+    ``results`` is a :class:`~her2stats.stats.calibration.CalibrationHierarchyResult` or a mapping
+    ``{panel title: CalibrationHierarchyResult}`` (display order). Each panel draws the lowess
+    calibration curve (``lowess(p, y, iter=0)``, as rms) with its percentile band (the ``ci_low``/
+    ``ci_high`` of ``result.curve``: quantiles of the curves of ``result.n_boot`` resamples of the
+    (outcome, prediction) pairs, predictions held fixed), the ideal diagonal, and the calibration
+    intercept, slope and ICI with their CIs. ``predictions[title]`` adds the histogram of the
+    predicted probabilities under the panel; ``corrected[title]`` (a
+    :class:`~her2stats.stats.calibration.CalibrationCurve`) overlays the bootstrap bias-corrected
+    curve of the development cohort, where the flexible curve is apparent.
+    """
+    if type(results).__name__ == "CalibrationHierarchyResult":
+        results = {title: results}
+        title = ""
+    if not isinstance(results, Mapping) or not results:
+        raise InputError("calibration_band_figure needs a CalibrationHierarchyResult or a mapping of them")
+    for k, h in results.items():
+        if type(h).__name__ != "CalibrationHierarchyResult":
+            raise InputError(f"calibration_band_figure: results[{k!r}] must be a CalibrationHierarchyResult "
+                             f"(her2stats.stats.calibration_hierarchy), got {type(h).__name__}")
+    predictions = predictions or {}
+    corrected = corrected or {}
+    n = len(results)
+    ncols = int(ncols or min(n, 3))
+    nrows = math.ceil(n / ncols)
+    with journal_style(style) as st:
+        w = st.width_in(width or ("single" if n == 1 else "double"))
+        panel_w = w / ncols
+        fig = _figure(st, width or ("single" if n == 1 else "double"), height_in=nrows * panel_w * 1.3 + 0.35)
+        gs = fig.add_gridspec(2 * nrows, ncols, height_ratios=[4.0, 1.0] * nrows)
+        axes = []
+        for i, (name, h) in enumerate(results.items()):
+            r, c = divmod(i, ncols)
+            ax = fig.add_subplot(gs[2 * r, c])
+            hx = fig.add_subplot(gs[2 * r + 1, c], sharex=ax)
+            cur = h.curve
+            preds = predictions.get(name)
+            preds = None if preds is None else np.asarray(preds, dtype=float)
+            reach = float(np.nanmax(cur["predicted"]))
+            if preds is not None and preds.size:
+                reach = max(reach, float(np.nanmax(preds)))
+            lim = _nice_upper(max(reach * 1.05, float(np.nanmax(cur["observed"])) * 1.05))
+            ax.plot([0, lim], [0, lim], color="0.65", lw=0.9, ls="--", label="Ideal")
+            ax.fill_between(cur["predicted"], cur["ci_low"], cur["ci_high"], color=PALETTE[0], alpha=0.18,
+                            linewidth=0, label=band_note(h.n_boot, h.level))
+            ax.plot(cur["predicted"], cur["observed"], color=PALETTE[0], lw=st.line_width * 1.2,
+                    label="Flexible (lowess)" + (", apparent" if name in corrected else ""))
+            if name in corrected:
+                cc = corrected[name]
+                if type(cc).__name__ != "CalibrationCurve":
+                    raise InputError(f"corrected[{name!r}] must be a CalibrationCurve (her2stats.stats.calibrate), "
+                                     f"got {type(cc).__name__}")
+                ax.plot(cc.predicted, cc.bias_corrected, color="k", lw=1.0, ls="-.",
+                        label=f"Bias-corrected (B = {cc.n_boot})")
+            ax.text(0.97, 0.03, _hier_text(h), transform=ax.transAxes, ha="right", va="bottom",
+                    fontsize=st.small_size - (1.5 if n > 1 else 0.5), zorder=5,
+                    bbox={"boxstyle": "square,pad=0.25", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+            ax.set(xlim=(0, lim), ylim=(0, lim), ylabel="Observed proportion" if c == 0 else "")
+            ax.set_aspect("auto")
+            ax.tick_params(labelbottom=False)
+            ax.set_title(name if n > 1 or not title else title)
+            if i == 0:
+                ax.legend(loc="upper left", fontsize=st.small_size - 0.5, handlelength=1.4)
+            if preds is not None and preds.size:
+                shown = preds[preds <= lim]
+                hx.hist(shown, bins=np.linspace(0, lim, 31), color="0.45", edgecolor="white", linewidth=0.3)
+                if len(shown) < len(preds):
+                    hx.text(0.99, 0.95, f"{len(preds) - len(shown)} above {lim:.1f}", transform=hx.transAxes,
+                            ha="right", va="top", fontsize=st.small_size)
+            hx.set(xlabel="Predicted probability", ylabel="Count" if c == 0 else "")
+            axes.append(ax)
+        if letters and n > 1:
+            add_panel_letters(axes, style=st)
+        if title and n > 1:
+            fig.suptitle(title)
+    return _detached(fig)
+
+
 # ---------------------------------------------------------------------------------- decision curves
 def decision_curve_figure(dc: Any, title: str = "", xlim: tuple[float, float] | None = None, style: Any = None,
-                          width: Any = "single") -> Any:
+                          width: Any = "single", reference: str | None = None) -> Any:
     """Net benefit of each model with treat-all and treat-none, over ``xlim`` (the clinically
     relevant threshold probabilities; default: every threshold computed). The y axis spans the
-    net benefits inside that range, from just below zero."""
+    net benefits inside that range, from just below zero.
+
+    With bootstrap replicates (``decision_curve(..., n_boot=...)``) each model's curve carries
+    its percentile band (the ``nb_ci_low``/``nb_ci_high`` columns: quantiles of the replicate net
+    benefits at each threshold). ``reference`` (a model, e.g. ``"clinical"``) adds a lower panel:
+    the difference in net benefit of every other model against it, with the percentile band of
+    the paired replicate differences (:meth:`~her2stats.stats.dca.DecisionCurve.difference`).
+    """
     if type(dc).__name__ != "DecisionCurve":
         raise InputError(f"decision_curve_figure needs a DecisionCurve, got {type(dc).__name__}")
     th = np.asarray(dc.thresholds, float)
@@ -229,25 +397,59 @@ def decision_curve_figure(dc: Any, title: str = "", xlim: tuple[float, float] | 
         raise InputError(f"xlim must be (low, high) threshold probabilities with 0 <= low < high <= 1, got {xlim!r}")
     if hi < th.min() or lo > th.max():
         raise InputError(f"xlim {xlim!r} lies outside the thresholds computed ({th.min():.3g}-{th.max():.3g})")
+    models = [s for s in dc.strategies if s not in ("all", "none")]
+    others = []
+    if reference is not None:
+        if reference not in models:
+            raise InputError(f"reference {reference!r} is not a model of this decision curve; models: {models}")
+        if dc.boot is None:
+            raise InputError("reference= draws bootstrap differences in net benefit: compute the decision curve "
+                             "with n_boot > 0")
+        others = [m for m in models if m != reference]
     tab = dc.table
-    window = tab[(tab["threshold"] >= lo - 1e-12) & (tab["threshold"] <= hi + 1e-12)]
+    inside = (tab["threshold"] >= lo - 1e-12) & (tab["threshold"] <= hi + 1e-12)
+    window = tab[inside]
     top = float(window.loc[window["strategy"] != "none", "net_benefit"].max())
     top = max(top, 0.01)
-    models = [s for s in dc.strategies if s not in ("all", "none")]
+    band_alpha = 0.12 if len(models) <= 3 else 0.06
     with journal_style(style) as st:
-        fig = _figure(st, width, aspect=0.78 + 0.035 * len(models))
-        ax = fig.add_subplot(111)
+        if others:
+            fig = _figure(st, width, aspect=1.35 + 0.05 * len(models))
+            gs = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.6])
+            ax = fig.add_subplot(gs[0])
+            dx = fig.add_subplot(gs[1], sharex=ax)
+        else:
+            fig = _figure(st, width, aspect=0.78 + 0.035 * len(models))
+            ax = fig.add_subplot(111)
+            dx = None
         for k, s in enumerate(models):
             part = window[window["strategy"] == s]
             ax.plot(part["threshold"], part["net_benefit"], color=PALETTE[k % len(PALETTE)], label=model_label(s))
             if dc.boot is not None and "nb_ci_low" in part:
                 ax.fill_between(part["threshold"], part["nb_ci_low"], part["nb_ci_high"], color=PALETTE[k % len(PALETTE)],
-                                alpha=0.12, linewidth=0)
+                                alpha=band_alpha, linewidth=0)
         part = window[window["strategy"] == "all"]
         ax.plot(part["threshold"], part["net_benefit"], color="0.55", lw=1.0, label="Treat all")
         ax.axhline(0, color="k", lw=0.9, label="Treat none")
-        ax.set(xlim=(lo, hi), ylim=(-0.08 * top, top * 1.08), xlabel="Threshold probability", ylabel="Net benefit")
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2, borderaxespad=0.0, handlelength=1.4)
+        ax.set(xlim=(lo, hi), ylim=(-0.08 * top, top * 1.08), ylabel="Net benefit")
+        if dx is None:
+            ax.set_xlabel("Threshold probability")
+            ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2, borderaxespad=0.0, handlelength=1.4)
+        else:
+            ax.tick_params(labelbottom=False)
+            # under both panels: inside, the legend of several models hides their curves
+            fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, handlelength=1.4)
+            for s in others:
+                k = models.index(s)
+                d = dc.difference(s, reference)
+                d = d[(d["threshold"] >= lo - 1e-12) & (d["threshold"] <= hi + 1e-12)]
+                colour = PALETTE[k % len(PALETTE)]
+                dx.plot(d["threshold"], d["difference"], color=colour)
+                dx.fill_between(d["threshold"], d["ci_low"], d["ci_high"], color=colour, alpha=band_alpha + 0.03,
+                                linewidth=0)
+            dx.axhline(0, color="k", lw=0.8)
+            dx.set(xlim=(lo, hi), xlabel="Threshold probability",
+                   ylabel=f"\u0394 net benefit\nvs {model_label(reference)}")
         if title:
             ax.set_title(title)
     return _detached(fig)

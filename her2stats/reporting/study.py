@@ -24,9 +24,10 @@ from ..atomic import AtomicOutput, atomic_output, atomic_write, read_manifest
 from ..errors import ConfigError, InputError, find_stack_level
 from ..paths import cache_root
 from .config import StudyConfig, check_columns, load_config
+from .uncertainty import stage_uncertainty
 
 __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "stage_cohort",
-           "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_evaluation",
+           "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_evaluation", "stage_uncertainty",
            "stage_regression", "stage_survival", "stage_outputs", "load_results", "load_or_run", "RESULTS_FILE"]
 
 RESULTS_FILE = "study_results.pkl"
@@ -527,6 +528,7 @@ def stage_evaluation(state: StudyState) -> StudyState:
     from ..stats.diagnostics import choose_threshold, diagnostic_metrics
     from ..stats.roc import compare_aucs, roc_auc
     from . import builders
+    from .uncertainty import band_n_boot
 
     state.say("discrimination and calibration")
     cfg, eng, val = state.config, state.engine, state.config.validation
@@ -618,7 +620,9 @@ def stage_evaluation(state: StudyState) -> StudyState:
             for r in comp.pairs.to_dict("records"):
                 numbers[f"delong_p/{r['model1']}~{r['model2']}/{c}"] = float(r["p_value"])
                 numbers[f"delong_p_adj/{r['model1']}~{r['model2']}/{c}"] = float(r["p_adjusted"])
-        dc = decision_curve(y, scores, thresholds=thresholds, engine=eng)
+        # bootstrap bands and paired differences (drawn and tabulated by stage_uncertainty)
+        dc = decision_curve(y, scores, thresholds=thresholds, n_boot=band_n_boot(cfg, state.fast), seed=val.seed,
+                            engine=eng)
         dcas[c] = dc
         for m in scores:
             with warnings.catch_warnings():
@@ -705,7 +709,7 @@ def stage_outputs(state: StudyState) -> StudyState:
 #: the study, stage by stage (:func:`run_study` applies them in this order)
 STAGES: tuple[Callable[[StudyState], StudyState], ...] = (
     stage_cohort, stage_features, stage_describe, stage_selection, stage_models, stage_evaluation,
-    stage_regression, stage_survival, stage_outputs)
+    stage_uncertainty, stage_regression, stage_survival, stage_outputs)
 
 
 def _model_covariates(cfg: StudyConfig) -> list[str]:
@@ -1067,24 +1071,43 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
         paths = F.save(fig, out / "figures" / name, formats=formats, style=st)
         figs[name] = paths[0]
 
-    panels = {}
+    panels, panel_bands, panel_points = {}, {}, {}
+    roc_bands = results.get("roc_bands", {})
     for c in cohorts:
         part = df[df["cohort_split"] == c]
         curves = {m: (part["_y"].to_numpy(), p[part.index].to_numpy(dtype=float)) for m, p in probs.items() if (m, c) in perf}
         if curves:
             aucs = {m: perf[(m, c)][0] for m in curves}
-            panels[F.cohort_title(c)] = (curves, aucs)
-            keep(f"roc_{c.replace(':', '_')}", F.roc_figure(curves, aucs, title=F.cohort_title(c), style=st))
+            title = F.cohort_title(c)
+            panels[title] = (curves, aucs)
+            # the band of each curve and the operating point of the development cut-off
+            panel_bands[title] = roc_bands.get(c, {})
+            panel_points[title] = {m: perf[(m, c)][1] for m in curves}
+            keep(f"roc_{c.replace(':', '_')}", F.roc_figure(curves, aucs, title=title, style=st,
+                                                            bands=panel_bands[title], points=panel_points[title]))
     if len(panels) > 1:
-        keep("roc_panels", F.roc_panels(panels, style=st))
+        keep("roc_panels", F.roc_panels(panels, style=st, bands=panel_bands, points=panel_points))
     for key, cal in results.items():
         if key.startswith("calibrate/"):
             m = key.split("/", 1)[1]
             keep(f"calibration_{m}", F.calibration_figure(cal, title=f"{F.model_label(m)}, development (bootstrap)",
                                                           style=st))
+    hier = results.get("calibration_hierarchy", {})
+    for m in dict.fromkeys(m for m, _ in hier):
+        per = {F.cohort_title(c) + (" (apparent)" if c == "development" else ""): (c, h)
+               for (mm, c), h in hier.items() if mm == m}
+        preds = {t: probs[m][df.index[df["cohort_split"] == c]].to_numpy(dtype=float) for t, (c, _) in per.items()}
+        corrected = {t: results[f"calibrate/{m}"] for t, (c, _) in per.items()
+                     if c == "development" and f"calibrate/{m}" in results}
+        keep(f"calibration_bands_{m}", F.calibration_band_figure({t: h for t, (_, h) in per.items()}, predictions=preds,
+                                                                 corrected=corrected, title=F.model_label(m), style=st))
+    ref = cfg.validation.dca_reference
     for c, dc in results.get("dca", {}).items():
+        # the difference panel on the test cohorts (on development the predictions are in-sample)
+        with_diff = (c != "development" and ref in dc.strategies and dc.boot is not None
+                     and len([s for s in dc.strategies if s not in ("all", "none")]) > 1)
         keep(f"dca_{c.replace(':', '_')}", F.decision_curve_figure(dc, title=F.cohort_title(c), xlim=rep.dca_range,
-                                                                   style=st))
+                                                                   style=st, reference=ref if with_diff else None))
     if "nomogram" in results:
         nom = results["nomogram"]
         outcome = cfg.cohort.outcome
@@ -1190,6 +1213,19 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
                      f"(B = {B_cal}) on the development cohort, and the Hosmer-Lemeshow test ({cfg.validation.hl_groups} "
                      "groups; reported as a legacy test). Clinical utility: decision curve analysis (net benefit against "
                      "treat-all and treat-none).")
+        nb = results.get("band_n_boot")
+        if nb:
+            ref = cfg.validation.dca_reference
+            parts.append(f"Uncertainty ({nb} bootstrap resamples of the patients, seed {cfg.validation.seed}, 95% percentile "
+                         "intervals): ROC curves carry the stratified bootstrap band of the sensitivity at fixed "
+                         "specificities (pROC ci.se); the calibration hierarchy (Van Calster 2016: O/E, calibration "
+                         "intercept and slope, ICI, E90, Emax) and the flexible calibration curve with its band were "
+                         "computed in every cohort with the predictions held fixed (apparent in the development cohort); "
+                         "decision curves carry bootstrap bands"
+                         + (f", and the difference in net benefit against the {model_label(ref).lower()} was estimated on "
+                            "paired resamples in the test cohorts" if results.get("nb_difference") else "")
+                         + ". The optimism-corrected C, calibration slope and Brier score carry location-shifted "
+                         "bootstrap percentile intervals (Noma et al. 2021).")
     if cfg.survival is not None:
         sv = cfg.survival
         parts.append(f"Survival ({L.var(sv.duration, unit=False)}, event: {L.var(sv.event, unit=False).lower()}) was "

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -934,13 +934,7 @@ def validate(model, n_boot: int = 1000, method: str = "boot", seed: int | None =
     c["n"] = tab.loc["Dxy", "n"]
     tab.loc["C"] = c
     tab = tab.loc[_VALIDATE_INDEXES]
-    alpha = 1 - level
-    ci = {}
-    for name, col, dist in (("C", 0, (R[:, 0, 0] + 1) / 2), ("Slope", 3, R[:, 1, 3]), ("B", 7, R[:, 0, 7])):
-        est = tab.loc[name, "index_corrected"]
-        lo, hi = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
-        ci[name] = (est + lo - dist.mean(), est + hi - dist.mean())
-    ci_df = pd.DataFrame(ci, index=["ci_low", "ci_high"]).T
+    ci_df = _shifted_percentile_ci(tab, {"C": (R[:, 0, 0] + 1) / 2, "Slope": R[:, 1, 3], "B": R[:, 0, 7]}, level)
     return ValidationResult(table=tab, ci=ci_df, level=level, n_boot=n_boot, n_failed=n_failed, seed=seed, n=n,
                             engine="python", ci_method="location-shifted bootstrap percentile (Noma et al. 2021)")
 
@@ -962,11 +956,35 @@ def _validate_r(model, n_boot: int, seed, level: float, n: int) -> ValidationRes
     tab = tab.loc[_VALIDATE_INDEXES].astype(float)
     tab["optimism_mcse"] = np.nan
     _announce_r_resamples("validate", model, n_boot, r_seed, int(n_boot - tab.loc["Dxy", "n"]))
-    ci = pd.DataFrame({"ci_low": np.nan, "ci_high": np.nan}, index=["C", "Slope", "B"])
+    # rms::validate keeps no per-replicate values: h2s_validate_replicates redraws the same
+    # resamples (same seed, one sample() per replicate, as predab.resample) and refits each in R
+    reps = r_bridge.call("h2s_validate_replicates", r_fit_for(model), int(n_boot), r_seed)
+    ci = _shifted_percentile_ci(tab, {"C": reps["C_training"].to_numpy(float),
+                                      "Slope": reps["Slope_test"].to_numpy(float),
+                                      "B": reps["B_training"].to_numpy(float)}, level)
     return ValidationResult(table=tab, ci=ci, level=level, n_boot=n_boot, n_failed=int(n_boot - tab.loc["Dxy", "n"]),
                             seed=seed, n=n, engine="r",
-                            ci_method="not available from rms::validate (no per-replicate values); use engine='python'",
+                            ci_method="location-shifted bootstrap percentile (Noma et al. 2021) over the resamples "
+                                      "rms::validate drew, refitted in R",
                             method="rms::validate(method='boot')")
+
+
+def _shifted_percentile_ci(tab: pd.DataFrame, dists: Mapping[str, np.ndarray], level: float) -> pd.DataFrame:
+    """Location-shifted bootstrap percentile intervals (Noma et al. 2021) of the corrected indices:
+    the percentiles (type 7) of each index's bootstrap distribution, shifted so that its mean
+    equals the optimism-corrected estimate. Replicates that failed (NaN) are left out."""
+    alpha = 1 - level
+    ci = {}
+    for name, dist in dists.items():
+        d = np.asarray(dist, dtype=float)
+        d = d[~np.isnan(d)]
+        est = tab.loc[name, "index_corrected"]
+        if len(d) < 2:
+            ci[name] = (np.nan, np.nan)
+            continue
+        lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2])
+        ci[name] = (est + lo - d.mean(), est + hi - d.mean())
+    return pd.DataFrame(ci, index=["ci_low", "ci_high"]).T
 
 
 # --------------------------------------------------------------------------- calibration hierarchy

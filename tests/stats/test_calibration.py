@@ -192,6 +192,38 @@ def test_validate_confidence_intervals_and_structure(model):
     assert "failed/non-converged" in repr(v)
 
 
+@pytest.mark.r
+def test_validate_r_engine_intervals_come_from_the_resamples_rms_drew(bwt):
+    """engine="r": the per-replicate values behind the CIs are rms validate's own resamples
+    (their means reproduce rms's training and test columns to 1e-6), and the location-shifted
+    percentile intervals agree with the Python engine's within Monte-Carlo error."""
+    from her2stats import r_bridge
+
+    r_model = fit_lrm(bwt, "low", COVS, engine="r")
+    v = cal.validate(r_model, n_boot=200, seed=7, engine="r")
+    reps = r_bridge.call("h2s_validate_replicates", cal.r_fit_for(r_model), 200, 7).dropna()
+    assert len(reps) == v.table.loc["Dxy", "n"] == 200
+    t = v.table
+    assert reps["C_training"].mean() == pytest.approx(t.loc["C", "training"], abs=1e-6)
+    assert reps["C_test"].mean() == pytest.approx(t.loc["C", "test"], abs=1e-6)
+    assert reps["Slope_test"].mean() == pytest.approx(t.loc["Slope", "test"], abs=1e-6)
+    assert reps["B_training"].mean() == pytest.approx(t.loc["B", "training"], abs=1e-6)
+    assert reps["B_test"].mean() == pytest.approx(t.loc["B", "test"], abs=1e-6)
+    # the interval is the percentile interval of those replicates, shifted to the corrected index
+    d = reps["Slope_test"].to_numpy()
+    lo, hi = np.quantile(d, [0.025, 0.975])
+    est = v.corrected("Slope")
+    assert v.ci.loc["Slope", "ci_low"] == pytest.approx(est + lo - d.mean(), abs=1e-12)
+    assert v.ci.loc["Slope", "ci_high"] == pytest.approx(est + hi - d.mean(), abs=1e-12)
+    assert "rms::validate drew" in v.ci_method
+    p = cal.validate(fit_lrm(bwt, "low", COVS, engine="python"), n_boot=200, seed=7, engine="python")
+    for k in ("C", "Slope", "B"):
+        lo_r, hi_r = v.ci.loc[k]
+        assert lo_r < v.corrected(k) < hi_r, k
+        # bounds of 200-replicate percentile intervals: Monte-Carlo error of a few hundredths
+        assert abs(lo_r - p.ci.loc[k, "ci_low"]) < 0.06 and abs(hi_r - p.ci.loc[k, "ci_high"]) < 0.06, k
+
+
 def test_validate_counts_failed_bootstrap_fits():
     # a rare binary predictor (4 rows, one of them a non-event): every resample that misses that
     # non-event is quasi-separated and its refit cannot converge

@@ -703,6 +703,15 @@ def _fit_cph_design(sub, t, e, n_excl, design, duration, event, ties, eng, firth
     else:
         fit = _fit_cox_numpy(t, e, design.matrix(sub), ties, strata=codes)
         beta, vcov, loglik, loglik0 = fit["beta"], fit["vcov"], fit["loglik"], fit["loglik0"]
+    return _cox_model(sub, t, e, n_excl, design, duration, event, ties, eng, firth, r_fit,
+                      (beta, vcov, loglik, loglik0), strata, levels)
+
+
+def _cox_model(sub, t, e, n_excl, design, duration, event, ties, eng, firth, r_fit, fit, strata=(),
+               levels=()) -> CoxModel:
+    """The CoxModel of a fit ``(beta, vcov, loglik, loglik0)`` on the rows ``sub`` (keyword and formula paths)."""
+    beta, vcov, loglik, loglik0 = fit
+    names = list(design.columns)
     data = sub.copy()
     data[duration] = t
     data[event] = e
@@ -1141,18 +1150,13 @@ def _fit_cph_formula(df, formula, duration, event, covariates, ties, engine, fir
         raise InputError("fit_cph needs duration=, event= and covariates=, or formula='Surv(time, event) ~ ...'")
     if duration is not None or event is not None or covariates is not None:
         raise InputError("fit_cph: give either formula= or duration/event/covariates, not both")
-    import inspect
-
     parsed = parse_formula(formula, survival=True, where="fit_cph")
     duration, event = parsed.response
     covs = list(parsed.covariates)
     eng = resolve_engine(engine)
     plain = not parsed.has_interactions and all(parsed.variables[v].kind == "auto" for v in covs)
     if parsed.strata:
-        # strat() goes to fit_cph's strata= (stratified partial likelihood) when this version has it
-        if "strata" not in inspect.signature(fit_cph).parameters:
-            raise InputError(f"fit_cph: strat({', '.join(parsed.strata)}) needs a stratified Cox fit, which this "
-                             "version of fit_cph does not have (no strata=); fit without strat() or by subsets")
+        # strat() of plain columns is fit_cph's strata= (stratified partial likelihood)
         if not plain:
             raise InputError(f"fit_cph: strat({', '.join(parsed.strata)}) with splines, polynomials, catg() or "
                              "interactions is not available yet; stratify a model of plain columns")
@@ -1187,15 +1191,8 @@ def _fit_cph_formula(df, formula, duration, event, covariates, ties, engine, fir
     else:
         fit = _fit_cox_numpy(t, e, X, ties)
         beta, vcov, loglik, loglik0 = fit["beta"], fit["vcov"], fit["loglik"], fit["loglik0"]
-    data = sub.copy()
-    data[duration] = t
-    data[event] = e
-    return CoxModel(data=data, duration=duration, event=event, covariates=design.covariates,
-                    params=pd.Series(beta, index=names), vcov=pd.DataFrame(vcov, index=names, columns=names),
-                    loglik=loglik, loglik_null=loglik0, n=len(sub), n_events=int(e.sum()), n_excluded=n_excl,
-                    ties=ties, engine=eng, r_fit=r_fit, design=design, firth=bool(firth),
-                    method="Cox proportional hazards, Firth's penalised partial likelihood" if firth
-                    else "Cox proportional hazards")
+    return _cox_model(sub, t, e, n_excl, design, duration, event, ties, eng, firth, r_fit,
+                      (beta, vcov, loglik, loglik0))
 
 
 # Helpers the Cox validation module uses, under public names

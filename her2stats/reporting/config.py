@@ -100,6 +100,9 @@ class HarmonizationConfig(_Strict):
     mean_only: bool = False
     reference_batch: Optional[str] = None
     unseen_batch: Literal["error", "reference"] = "error"
+    #: cohort columns the harmonisation diagnostics are shown by (batch-classifier AUC and per-feature
+    #: ICC before/after ComBat, e.g. [manufacturer, field_strength]); default: the batch column
+    diagnostics: list[str] = Field(default_factory=list)
 
 
 #: members of the model zoo (``her2stats.models.zoo.MODEL_LABELS``; a test keeps the two equal)
@@ -133,6 +136,16 @@ class ValidationConfig(_Strict):
     #: model the other models' net benefit is compared with (difference with bootstrap CI); none
     #: when the study has no such model
     dca_reference: Optional[str] = "clinical"
+    #: "split": the splits: section's development/internal/external cohorts only; "iecv": also
+    #: internal-external cross-validation, leaving one value of ``by`` (a centre column) out at a time
+    scheme: Literal["split", "iecv"] = "split"
+    by: str = "center"
+    #: a centre (or subgroup) with fewer events or non-events is reported but not pooled / tested
+    min_events: int = Field(5, ge=1)
+    #: risk thresholds of the net benefit reported per centre and per subgroup
+    net_benefit_thresholds: list[float] = Field(default_factory=list)
+    #: prediction interval of the random-effects pooling: t(k-1) (metafor) or t(k-2) (Riley)
+    pi_type: Literal["metafor", "riley"] = "metafor"
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +163,13 @@ class ValidationConfig(_Strict):
                     data[new] = data.pop(old)
         return data
 
+    @field_validator("net_benefit_thresholds")
+    @classmethod
+    def _nb(cls, v):
+        if any(not 0 < t < 1 for t in v):
+            raise ValueError("net_benefit_thresholds must be risk thresholds strictly between 0 and 1")
+        return sorted(set(v))
+
     @field_validator("dca_thresholds")
     @classmethod
     def _thr(cls, v):
@@ -157,6 +177,73 @@ class ValidationConfig(_Strict):
         if not (0 < lo < hi < 1 and 0 < step < hi - lo):
             raise ValueError("dca_thresholds must be (start, stop, step) with 0 < start < stop < 1")
         return v
+
+
+class SubgroupsConfig(_Strict):
+    """Performance in subgroups (fairness): AUC, calibration and net benefit with CIs per subgroup,
+    Cochran's Q across the subgroups of each variable, multiplicity-adjusted p-values.
+
+    ``subgroups: [manufacturer, field_strength]`` is short for ``subgroups: {variables: [...]}``."""
+
+    variables: list[str] = Field(min_length=1)
+    #: numeric columns cut into bands first: {column: [edges]} (e.g. age: [0, 50, 70, 120])
+    bands: dict[str, list[float]] = Field(default_factory=dict)
+    p_adjust: Optional[Literal["holm", "bonferroni", "fdr_bh"]] = "holm"
+    #: whose predictions: the test cohorts (internal + external, models fitted on development) or the
+    #: held-out predictions of the internal-external cross-validation (default when scheme is iecv)
+    on: Optional[Literal["test", "iecv"]] = None
+    #: models analysed (default: every logistic model of the study: clinical, deep_score, combined)
+    models: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, (list, tuple)):
+            return {"variables": list(data)}
+        if isinstance(data, str):
+            return {"variables": [data]}
+        return data
+
+    @model_validator(mode="after")
+    def _bands(self):
+        for col, edges in self.bands.items():
+            if col not in self.variables:
+                raise ValueError(f"subgroups.bands names {col!r}, which is not in subgroups.variables")
+            if len(edges) < 3 or any(b <= a for a, b in zip(edges, edges[1:])):
+                raise ValueError(f"subgroups.bands.{col} must be at least 3 increasing edges (2 bands)")
+        return self
+
+
+class ReaderStudyConfig(_Strict):
+    """A multi-reader multi-case study analysed by :func:`her2stats.mrmc` (Obuchowski-Rockette)."""
+
+    #: long table, one row per reading (CSV or XLSX; relative to the config file)
+    path: Path
+    reader: str = "reader"
+    treatment: str = "treatment"
+    case: str = "case"
+    truth: str = "truth"
+    rating: str = "rating"
+    method: Literal["OR", "DBM"] = "OR"
+    cov: Literal["jackknife", "delong", "unbiased", "bootstrap"] = "jackknife"
+    fixed: Optional[Literal["readers", "cases"]] = None
+    metric: Literal["auc", "binormal_auc", "sensitivity", "specificity"] = "auc"
+    threshold: Optional[float] = None
+    #: order of the treatments (the difference is the first minus the second)
+    treatments: list[Any] = Field(default_factory=list)
+    #: display names of the treatments, {value: name} (e.g. {1: "Cine MRI", 2: "Spin-echo MRI"})
+    treatment_labels: dict[Any, str] = Field(default_factory=dict)
+    #: value of ``truth`` that is the positive class (default: 1 / True)
+    event: Any = None
+    title: str = "Reader study"
+    #: also report the fixed-readers and fixed-cases analyses (sensitivity analyses)
+    sensitivity_analyses: bool = True
+
+    @model_validator(mode="after")
+    def _threshold(self):
+        if self.metric in ("sensitivity", "specificity") and self.threshold is None:
+            raise ValueError(f"reader_study.threshold is required with metric {self.metric!r}")
+        return self
 
 
 class SurvivalConfig(_Strict):
@@ -257,6 +344,8 @@ class StudyConfig(_Strict):
     zoo: Optional[ZooConfig] = None
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     survival: Optional[SurvivalConfig] = None
+    subgroups: Optional[SubgroupsConfig] = None
+    reader_study: Optional[ReaderStudyConfig] = None
     #: display labels of columns, overriding the data dictionary's (her2stats.data.labels):
     #: {column: "Label (unit)"} or {column: {label: ..., unit: ..., levels: {level: text}}}
     labels: dict[str, Any] = Field(default_factory=dict)
@@ -294,6 +383,13 @@ class StudyConfig(_Strict):
             bad = sorted(leaky & set(self.harmonization.covariates))
             if bad:  # a ComBat covariate enters every test patient's features: the outcome would leak
                 raise ValueError(f"harmonization.covariates contains {bad}, which encode(s) the outcome")
+        if self.subgroups is not None:
+            if self.subgroups.on == "iecv" and self.validation.scheme != "iecv":
+                raise ValueError("subgroups.on is 'iecv' but validation.scheme is 'split': set validation.scheme: iecv "
+                                 "(and validation.by) or subgroups.on: test")
+            if self.cohort.outcome in self.subgroups.variables:
+                raise ValueError(f"subgroups.variables contains the outcome {self.cohort.outcome!r}: performance "
+                                 "needs both outcome classes in every subgroup")
         return self
 
     def resolve(self, path: Path | None) -> Path | None:
@@ -397,6 +493,11 @@ def config_columns(cfg: StudyConfig) -> list[tuple[str, str]]:
     if cfg.harmonization is not None:
         h = cfg.harmonization
         out += [("harmonization.batch", h.batch)] + [("harmonization.covariates", v) for v in h.covariates]
+        out += [("harmonization.diagnostics", v) for v in h.diagnostics]
+    if cfg.validation.scheme == "iecv":
+        out.append(("validation.by", cfg.validation.by))
+    if cfg.subgroups is not None:
+        out += [("subgroups.variables", v) for v in cfg.subgroups.variables]
     if cfg.survival is not None:
         s = cfg.survival
         out += [("survival.duration", s.duration), ("survival.event", s.event), ("survival.group", s.group)]

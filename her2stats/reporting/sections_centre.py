@@ -30,7 +30,7 @@ from .builders import model_label
 from .format import fmt_ci, fmt_num, fmt_p
 from .tables import PublicationTable
 
-__all__ = ["Section", "iecv_section", "subgroup_section", "subgroup_frame", "harmonization_section",
+__all__ = ["Section", "iecv_section", "by_centre_section", "subgroup_section", "subgroup_frame", "harmonization_section",
            "reader_study_section", "LogisticFitter", "CombinedFitter", "PREDICTION_INTERVAL_TEXT"]
 
 #: how to read a prediction interval (the report prints it under the pooled table)
@@ -177,6 +177,47 @@ def _validation_numbers(prefix: str, model: str, val: Any, label_col: str) -> di
     return out
 
 
+_CI_NOTE = ("95% CIs: DeLong (AUC), log-scale binomial (O:E ratio), Wald (calibration intercept and slope), "
+            "normal approximation (Brier score; net benefit, Marsh et al. 2020).")
+
+
+def _centre_tables(sec: Section, prefix: str, res: Mapping[str, Any], centre_label: str, min_events: int,
+                   level: float, pi_type: str, what: str, per_note: str) -> None:
+    """Per-centre and pooled tables, forest plots and numbers of ``{model: MulticentreValidation}``."""
+    per_rows, pool_rows = [], []
+    for name, val in res.items():
+        measures = ["auc", "oe", "intercept", "slope", "brier"] + [
+            c for c in val.per_centre.columns if c.startswith("net_benefit@") and "_ci_" not in c]
+        per_rows += _per_centre_rows(name, val.per_centre, "centre", measures)
+        pool_rows += _pooled_rows(name, val.pooled)
+        sec.numbers.update(_validation_numbers(prefix, name, val, "centre"))
+        fig = val.plot(measures=[m for m in ("auc", "oe", "slope") if m in val.pooled.index])
+        fig.suptitle(f"{model_label(name)}: {what} by {centre_label.lower()}", fontsize=9)
+        fig.tight_layout()
+        sec.figures[f"{prefix}_forest_{name}"] = fig
+    per = pd.DataFrame(per_rows).rename(columns={"Centre": centre_label})
+    sec.tables[f"{prefix}_per_centre"] = PublicationTable(
+        title=f"{what[0].upper() + what[1:]}: performance in each {centre_label.lower()}",
+        footnotes=(per_note, _CI_NOTE, f"A {centre_label.lower()} with fewer than {min_events} events or non-events "
+                                       "is shown but not pooled."),
+        **_grouped(per, "Model", centre_label))
+    sec.tables[f"{prefix}_pooled"] = PublicationTable(
+        title=f"{what[0].upper() + what[1:]}: random-effects pooled performance",
+        footnotes=("Random-effects meta-analysis across centres: REML tau², Hartung-Knapp-Sidik-Jonkman "
+                   f"{level:.0%} CI, {level:.0%} prediction interval (PI) for a new {centre_label.lower()} "
+                   f"({'t on k − 1 df, as metafor' if pi_type == 'metafor' else 't on k − 2 df (Riley et al. 2011)'}); "
+                   "AUC pooled on the logit scale, O:E on the log scale (Debray et al. 2017); tau² on the pooling scale.",
+                   "PI: where the performance in a new centre is expected to lie; CI: how precisely the average "
+                   "performance is known."),
+        **_grouped(pd.DataFrame(pool_rows), "Model", "Measure"))
+
+
+def _record(sec: Section, caught: list, what: str, name: str) -> None:
+    for w in caught:  # every left-out centre and fit problem reaches the report (and the caller)
+        sec.notes.append(f"{what}, {model_label(name).lower()}: {w.message}")
+        warnings.warn(f"{name}: {w.message}", w.category, stacklevel=find_stack_level())
+
+
 def iecv_section(data: pd.DataFrame, y: str, by: str, pipelines: Mapping[str, Any],
                  features: Mapping[str, Sequence[str]] | None = None, thresholds: Sequence[float] = (),
                  level: float = 0.95, min_events: int = 5, n_boot: int = 1000, seed: Any = 0,
@@ -200,51 +241,58 @@ def iecv_section(data: pd.DataFrame, y: str, by: str, pipelines: Mapping[str, An
         raise InputError("iecv_section: no model to cross-validate")
     sec = Section()
     res: dict[str, Any] = {}
-    per_rows, pool_rows = [], []
     for name, pipe in pipelines.items():
         feats = None if features is None else features.get(name)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            r = internal_external_cv(data, pipe, y=y, centre=by, features=feats, thresholds=list(thresholds),
-                                     level=level, min_events=min_events, n_boot=n_boot, seed=seed,
-                                     scheduler=scheduler, pi_type=pi_type, engine=engine)
-        for w in caught:  # every left-out centre and fit problem reaches the report (and the caller)
-            sec.notes.append(f"Internal-external cross-validation, {model_label(name).lower()}: {w.message}")
-            warnings.warn(f"{name}: {w.message}", w.category, stacklevel=find_stack_level())
-        res[name] = r
-        measures = ["auc", "oe", "intercept", "slope", "brier"] + [c for c in r.per_centre.columns
-                                                                    if c.startswith("net_benefit@") and "_ci_" not in c]
-        per_rows += _per_centre_rows(name, r.per_centre, "centre", measures)
-        pool_rows += _pooled_rows(name, r.pooled)
-        sec.numbers.update(_validation_numbers("iecv", name, r.validation, "centre"))
-        fig = r.plot(measures=[m for m in ("auc", "oe", "slope") if m in r.pooled.index])
-        fig.suptitle(f"{model_label(name)}: internal-external cross-validation by {centre_label.lower()}", fontsize=9)
-        sec.figures[f"iecv_forest_{name}"] = fig
+            res[name] = internal_external_cv(data, pipe, y=y, centre=by, features=feats, thresholds=list(thresholds),
+                                             level=level, min_events=min_events, n_boot=n_boot, seed=seed,
+                                             scheduler=scheduler, pi_type=pi_type, engine=engine)
+        _record(sec, caught, "Internal-external cross-validation", name)
     sec.results["iecv"] = res
-    first = next(iter(res.values()))
-    k = len(first.folds)
-    per = pd.DataFrame(per_rows).rename(columns={"Centre": centre_label})
-    sec.tables["iecv_per_centre"] = PublicationTable(
-        title=f"Internal-external cross-validation: performance in each held-out {centre_label.lower()}",
-        footnotes=(f"Each {centre_label.lower()} was predicted by the whole pipeline (predictor selection included) "
-                   f"refitted on the other {k - 1}; 95% CIs: DeLong (AUC), Poisson (O:E), profile/Wald (calibration "
-                   "intercept and slope), bootstrap (ICI), normal approximation (Brier score, net benefit).",
-                   f"A {centre_label.lower()} with fewer than {min_events} events or non-events is shown but not pooled."),
-        **_grouped(per, "Model", centre_label))
-    sec.tables["iecv_pooled"] = PublicationTable(
-        title="Internal-external cross-validation: random-effects pooled performance",
-        footnotes=("Random-effects meta-analysis of the held-out performance: REML tau², Hartung-Knapp-Sidik-Jonkman "
-                   f"{level:.0%} CI, {level:.0%} prediction interval (PI) for a new {centre_label.lower()} "
-                   f"({'t on k − 1 df, as metafor' if pi_type == 'metafor' else 't on k − 2 df (Riley et al. 2011)'}); "
-                   "AUC pooled on the logit scale, O:E on the log scale (Debray et al. 2017).",
-                   "PI: where the performance in a new centre is expected to lie; CI: how precisely the average "
-                   "performance is known."),
-        **_grouped(pd.DataFrame(pool_rows), "Model", "Measure"))
-    sec.numbers[f"iecv/k"] = float(k)
+    k = len(next(iter(res.values())).folds)
+    _centre_tables(sec, "iecv", {m: r.validation for m, r in res.items()}, centre_label, min_events, level, pi_type,
+                   "internal-external cross-validation",
+                   f"Each {centre_label.lower()} was predicted by the whole pipeline (predictor selection included) "
+                   f"refitted on the other {k - 1}.")
+    sec.numbers["iecv/k"] = float(k)
     sec.notes.append(f"Internal-external cross-validation: each of the {k} values of {by} was held out in turn, the "
                      "whole pipeline (predictor selection included) was refitted on the others and validated on it; "
                      "the held-out performance was pooled by random-effects meta-analysis (REML, Hartung-Knapp-"
                      f"Sidik-Jonkman CI, {level:.0%} prediction interval for a new centre).")
+    return sec
+
+
+def by_centre_section(y: Any, probs: Mapping[str, Any], centre: Any, thresholds: Sequence[float] = (),
+                      level: float = 0.95, min_events: int = 5, n_boot: int = 1000, seed: Any = 0,
+                      scheduler: Any = None, pi_type: str = "metafor", engine: str | None = None,
+                      centre_label: str = "Centre", source: str = "external validation") -> Section:
+    """Validation of fixed predictions (models fitted elsewhere, e.g. on the development cohort)
+    in each centre, pooled by random-effects meta-analysis (:func:`her2stats.validate_by_centre`).
+
+    Tables ``centres_per_centre`` and ``centres_pooled``, forest plots ``centres_forest_<model>``,
+    numbers ``centres_auc/<model>`` (pooled), ``centres_auc_pi_low/<model>``, ``centres_auc/<model>/<centre>``.
+    """
+    from ..stats.multicentre import validate_by_centre
+
+    if not probs:
+        raise InputError("by_centre_section: no model predictions")
+    sec = Section()
+    res: dict[str, Any] = {}
+    for name, p in probs.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res[name] = validate_by_centre(y, p, centre, thresholds=list(thresholds) or None, level=level,
+                                           min_events=min_events, n_boot=n_boot, seed=seed, scheduler=scheduler,
+                                           pi_type=pi_type, engine=engine)
+        _record(sec, caught, f"Performance by {centre_label.lower()} ({source})", name)
+    sec.results["centres"] = res
+    k = len(next(iter(res.values())).per_centre)
+    _centre_tables(sec, "centres", res, centre_label, min_events, level, pi_type, source,
+                   f"The models fitted on the development data, applied unchanged to each of {k} "
+                   f"{centre_label.lower()}s.")
+    sec.notes.append(f"The {source} was analysed per {centre_label.lower()} ({k}) and pooled by random-effects "
+                     f"meta-analysis (REML, Hartung-Knapp-Sidik-Jonkman CI, {level:.0%} prediction interval).")
     return sec
 
 

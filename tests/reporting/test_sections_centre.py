@@ -149,6 +149,23 @@ def test_iecv_section_reports_a_centre_left_out_of_pooling():
     sec.close_figures()
 
 
+def test_by_centre_section_equals_validate_by_centre():
+    d = _centres()
+    p = 1 / (1 + np.exp(-(-0.4 + 0.8 * d["x1"])))
+    kw = dict(level=0.9, min_events=5, n_boot=30, seed=4, pi_type="riley", engine="python")
+    sec = S.by_centre_section(d["y"], {"clinical": p}, d["center"], thresholds=[0.25], **kw)
+    direct = h2.validate_by_centre(d["y"], p, d["center"], thresholds=[0.25], **kw)
+    got = sec.results["centres"]["clinical"]
+    pd.testing.assert_frame_equal(got.pooled, direct.pooled)
+    pd.testing.assert_frame_equal(got.per_centre, direct.per_centre)
+    assert sec.numbers["centres_auc/clinical"] == direct.pooled.loc["auc", "estimate"]
+    assert sec.numbers["centres_oe_pi_high/clinical"] == direct.pooled.loc["oe", "pi_high"]
+    assert sec.numbers["centres_slope/clinical/B"] == direct.per_centre.set_index("centre").loc["B", "slope"]
+    assert "t on k − 2 df" in " ".join(sec.tables["centres_pooled"].footnotes)
+    assert "Net benefit at 25%" in sec.tables["centres_per_centre"].data.columns
+    sec.close_figures()
+
+
 def test_combined_fitter_refits_the_image_pipeline_in_each_fold():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -281,6 +298,7 @@ def test_template_renders_the_centre_sections(tmp_path):
     sec = S.iecv_section(d, "y", "center", {"lr": LogisticRegression()}, features={"lr": ["x1", "x2"]},
                          n_boot=20, engine="python")
     p = sec.results["iecv"]["lr"].predictions["p"]
+    sec.merge(S.by_centre_section(d["y"], {"lr": p}, d["center"], n_boot=20, engine="python"))
     sec.merge(S.subgroup_section(d["y"], {"lr": p}, S.subgroup_frame(d, ["manufacturer"]), n_boot=20,
                                  engine="python", source="held-out predictions (internal-external cross-validation)"))
     rs = load_config({"name": "x", "reader_study": {"path": str(VANDYKE)}}).reader_study
@@ -302,11 +320,11 @@ def test_template_renders_the_centre_sections(tmp_path):
     assert len(cells) >= 3
     for src in cells:
         exec(compile(src, str(TEMPLATE), "exec"), ns)
-    assert {"iecv_pooled", "iecv_per_centre", "subgroups", "subgroup_heterogeneity", "reader_study",
+    assert {"iecv_pooled", "iecv_per_centre", "centres_pooled", "centres_per_centre", "subgroups", "subgroup_heterogeneity", "reader_study",
             "reader_study_readers"} <= set(shown_tables)
-    assert {"iecv_forest_lr", "subgroups_lr", "reader_study_roc"} <= set(shown_figs)
+    assert {"iecv_forest_lr", "centres_forest_lr", "subgroups_lr", "reader_study_roc"} <= set(shown_figs)
     body = "\n".join(text)
-    assert S.PREDICTION_INTERVAL_TEXT in body
+    assert body.count(S.PREDICTION_INTERVAL_TEXT) == 1
     ref = sec.results["iecv"]["lr"].pooled.loc["auc"]
     assert f"{ref['pi_low']:.2f}" in body and f"{ref['pi_high']:.2f}" in body  # the sentence quotes the PI
     assert "4.46" in body  # the reader-study sentence quotes F

@@ -30,7 +30,7 @@ from .builders import model_label
 from .format import fmt_ci, fmt_num, fmt_p
 from .tables import PublicationTable
 
-__all__ = ["Section", "iecv_section", "by_centre_section", "subgroup_section", "subgroup_frame", "harmonization_section",
+__all__ = ["Section", "study_sections", "iecv_section", "by_centre_section", "subgroup_section", "subgroup_frame", "harmonization_section",
            "reader_study_section", "LogisticFitter", "CombinedFitter", "PREDICTION_INTERVAL_TEXT"]
 
 #: how to read a prediction interval (the report prints it under the pooled table)
@@ -604,3 +604,151 @@ def reader_study_section(rs: Any, base_dir: str | Path = ".", engine: str | None
                      + ("; fixed-reader and fixed-case analyses as sensitivity analyses" if rs.sensitivity_analyses
                         else "") + ".")
     return sec
+
+
+# ====================================================================== the study runner's hook
+#: the study's logistic models, in report order (the zoo is not refitted by centre: nested CV per fold)
+STUDY_MODELS = ("clinical", "deep_score", "combined")
+
+
+def study_sections(cfg: Any, df: pd.DataFrame, probs: Mapping[str, Any], engine: str, n_boot: int,
+                   deep: Mapping[str, Any] | None = None, select_clinical: Callable[[pd.DataFrame], list] | None = None,
+                   scheduler: Any = None) -> Section:
+    """Every section of this module that the study config asks for, from what the runner has.
+
+    Parameters
+    ----------
+    cfg : the validated study config.
+    df : the analysed cohort, with ``_y`` (0/1 outcome) and ``cohort_split``; positional rows
+        aligned with ``deep["X"]``.
+    probs : model -> predicted probabilities (Series on ``df.index``) of the models fitted on the
+        development cohort.
+    engine, n_boot : the study's engine and bootstrap count (``fast`` runs pass the reduced one).
+    deep : the image stage's ``{"pipeline": fitted sklearn Pipeline, "X": features (+ batch columns)}``.
+    select_clinical : ``f(train) -> covariates``, the study's clinical selection refitted per fold
+        (None: every ``clinical.covariates``).
+
+    Sections: ``validation.scheme: iecv`` -> :func:`iecv_section` over ``validation.by``; two or more
+    external centres -> :func:`by_centre_section` of the development-fitted models; ``subgroups:`` ->
+    :func:`subgroup_section` (test cohorts or the IECV held-out predictions);
+    ``harmonization:`` -> :func:`harmonization_section` (development and test patients);
+    ``reader_study:`` -> :func:`reader_study_section`.
+    """
+    from .config import closest
+
+    val = cfg.validation
+    sec = Section()
+    seed = val.seed
+    common = dict(level=0.95, min_events=val.min_events, n_boot=n_boot, seed=seed, scheduler=scheduler,
+                  engine=engine)
+    thr = list(val.net_benefit_thresholds)
+    models = [m for m in STUDY_MODELS if m in probs]
+    # ---- development-fitted models validated per external centre
+    col = cfg.splits.column
+    ext = df["cohort_split"].astype(str).str.startswith("external")
+    if col in df.columns and ext.any() and df.loc[ext, col].nunique() >= 2 and models:
+        e = df.loc[ext]
+        sec.merge(by_centre_section(e["_y"].to_numpy(), {m: np.asarray(probs[m][e.index], float) for m in models},
+                                    e[col].astype(str).to_numpy(), thresholds=thr, pi_type=val.pi_type,
+                                    source="external validation", **common))
+    # ---- internal-external cross-validation
+    if val.scheme == "iecv":
+        sec.merge(_iecv_for_study(cfg, df, probs, deep, select_clinical, thr, common))
+    # ---- subgroups
+    if cfg.subgroups is not None:
+        sg = cfg.subgroups
+        on = sg.on or ("iecv" if val.scheme == "iecv" else "test")
+        avail = list(sec.results.get("iecv", {})) if on == "iecv" else models
+        chosen = list(sg.models) or avail
+        bad = [m for m in chosen if m not in avail]
+        if bad:
+            raise ConfigError("\n".join(f"subgroups.models: {m!r} is not a model of this study ({', '.join(avail)})"
+                                        + (f"; did you mean {closest(m, avail)!r}?" if closest(m, avail) else "")
+                                        for m in bad))
+        if not chosen:
+            raise ConfigError("subgroups: the study has no logistic model (clinical, deep_score, combined) to analyse")
+        if on == "iecv":
+            pr = {m: sec.results["iecv"][m].predictions for m in chosen}
+            idx = pr[chosen[0]].index
+            y = pr[chosen[0]]["y"].to_numpy()
+            ps = {m: pr[m]["p"].loc[idx].to_numpy(float) for m in chosen}
+            source = "held-out predictions of the internal-external cross-validation"
+        else:
+            test = df["cohort_split"] != "development"
+            if not test.any():
+                raise ConfigError("subgroups: the study has no test cohort (internal or external) to analyse; set "
+                                  "validation.scheme: iecv (subgroups of the held-out predictions) or a test split")
+            idx = df.index[test]
+            y = df.loc[idx, "_y"].to_numpy()
+            ps = {m: np.asarray(probs[m][idx], float) for m in chosen}
+            source = "test cohorts"
+        groups = subgroup_frame(df.loc[idx], sg.variables, sg.bands)
+        sec.merge(subgroup_section(y, ps, groups, thresholds=thr, p_adjust=sg.p_adjust, source=source,
+                                   labels=cfg.labels, **common))
+    # ---- harmonisation diagnostics
+    if cfg.harmonization is not None and deep is not None:
+        sec.merge(_harmonization_for_study(cfg, df, deep))
+    # ---- reader study
+    if cfg.reader_study is not None:
+        sec.merge(reader_study_section(cfg.reader_study, base_dir=cfg.base_dir, engine=engine, seed=seed))
+    return sec
+
+
+def _iecv_for_study(cfg: Any, df: pd.DataFrame, probs: Mapping[str, Any], deep: Mapping[str, Any] | None,
+                    select_clinical: Callable | None, thr: list, common: dict) -> Section:
+    val = cfg.validation
+    by = val.by
+    if by not in df.columns:
+        raise InputError(f"validation.by: column {by!r} is not in the cohort")
+    pipelines: dict[str, Any] = {}
+    features: dict[str, list] = {}
+    covs = list(cfg.clinical.covariates) if cfg.clinical is not None else []
+    data = df[list(dict.fromkeys([by, "_y"] + covs))].reset_index(drop=True)
+    if cfg.clinical is not None and "clinical" in probs:
+        pipelines["clinical"] = LogisticFitter("_y", covs, select=select_clinical, engine=common["engine"])
+    if deep is not None and "deep_score" in probs:
+        Xr = deep["X"].reset_index(drop=True)
+        if len(Xr) != len(df):
+            raise InputError(f"internal-external cross-validation: {len(Xr)} image-feature rows for {len(df)} patients")
+        # the batch and covariate columns the harmonisation step appended come from the cohort itself
+        shared = [c for c in Xr.columns if c in data.columns]
+        differ = [c for c in shared if not data[c].reset_index(drop=True).equals(Xr[c])]
+        if differ:
+            raise InputError(f"image-feature column(s) {differ[:5]} clash with cohort columns of the same name")
+        data = pd.concat([data, Xr[[c for c in Xr.columns if c not in shared]]], axis=1)
+        feats = list(Xr.columns)
+        pipelines["deep_score"] = deep["pipeline"]
+        features["deep_score"] = feats
+        if "combined" in probs and cfg.clinical is not None:
+            pipelines["combined"] = CombinedFitter("_y", covs, pipeline=deep["pipeline"], features=feats,
+                                                   select=select_clinical, engine=common["engine"])
+    if not pipelines:
+        raise ConfigError("validation.scheme: iecv needs a clinical or imaging model to refit")
+    data.index = df.index
+    sec = iecv_section(data, "_y", by, pipelines, features=features, thresholds=thr, pi_type=val.pi_type,
+                       centre_label="Centre" if by in ("center", "centre") else by.replace("_", " ").capitalize(),
+                       **common)
+    if cfg.zoo is not None:
+        sec.notes.append("The machine-learning models were not refitted by centre (their nested cross-validation "
+                         "inside each fold would multiply the run time); the internal-external cross-validation covers "
+                         "the logistic models.")
+    return sec
+
+
+def _harmonization_for_study(cfg: Any, df: pd.DataFrame, deep: Mapping[str, Any]) -> Section:
+    h = cfg.harmonization
+    pipe = deep["pipeline"]
+    step = dict(pipe.steps).get("harmonization")
+    if step is None:
+        raise InputError("harmonization is configured but the image pipeline has no harmonization step")
+    X = deep["X"].reset_index(drop=True)
+    feats = list(step.feature_names_in_)
+    before = X[feats]
+    after = step.transform(X)[feats]
+    dev = (df["cohort_split"] == "development").to_numpy()
+    rows = {"development": dev}
+    if (~dev).any():
+        rows["test"] = ~dev
+    variables = list(h.diagnostics) or [h.batch]
+    return harmonization_section(before, after, df.reset_index(drop=True), variables, rows=rows,
+                                 seed=cfg.validation.seed, labels=cfg.labels)

@@ -335,3 +335,38 @@ def test_template_renders_the_centre_sections(tmp_path):
     for src in cells:
         exec(compile(src, str(TEMPLATE), "exec"), ns)
     assert not text and not shown_tables
+
+
+# ---------------------------------------------------------------------------------- the runner's hook
+def test_study_sections_from_the_config():
+    """study_sections: a clinical study with two external centres and IECV by centre; subgroups of
+    the held-out predictions; unknown subgroup model named."""
+    d = _centres().rename(columns={"y": "event"})
+    d["_y"] = d["event"]
+    d["cohort_split"] = np.where(d["center"].isin(["A", "B"]), "development", "external:" + d["center"])
+    base = {"name": "x", "cohort": {"outcome": "event"}, "clinical": {"covariates": ["age", "x1"]},
+            "splits": {"by": "center", "train": ["A", "B"], "external": ["C", "D"]},
+            "validation": {"scheme": "iecv", "by": "center", "seed": 3}, "subgroups": ["manufacturer"]}
+    cfg = load_config(base)
+    dev = d[d["cohort_split"] == "development"]
+    model = h2.fit_lrm(dev, "_y", ["age", "x1"], engine="python")
+    probs = {"clinical": pd.Series(model.predict(d), index=d.index)}
+    sec = S.study_sections(cfg, d, probs, "python", n_boot=20)
+    assert {"centres", "iecv", "subgroups"} <= set(sec.results)
+    ext = d["cohort_split"] != "development"
+    direct = h2.validate_by_centre(d.loc[ext, "_y"].to_numpy(), probs["clinical"][ext].to_numpy(),
+                                   d.loc[ext, "center"].to_numpy(), n_boot=20, seed=3, engine="python")
+    pd.testing.assert_frame_equal(sec.results["centres"]["clinical"].pooled, direct.pooled)
+    iecv = h2.internal_external_cv(d, S.LogisticFitter("_y", ["age", "x1"], engine="python"), y="_y", centre="center",
+                                   n_boot=20, seed=3, engine="python")
+    pd.testing.assert_frame_equal(sec.results["iecv"]["clinical"].pooled, iecv.pooled)
+    sg = h2.subgroup_performance(iecv.predictions["y"], iecv.predictions["p"],
+                                 S.subgroup_frame(d, ["manufacturer"]), n_boot=20, seed=3, engine="python")
+    pd.testing.assert_frame_equal(sec.results["subgroups"]["clinical"].table, sg.table)
+    assert "held-out predictions" in sec.tables["subgroups"].title
+    sec.close_figures()
+    with pytest.raises(ConfigError, match=r"subgroups\.models: 'clinicl' is not a model of this study \(clinical\); "
+                                          r"did you mean 'clinical'\?"):
+        S.study_sections(load_config({**base, "validation": {"seed": 3}, "subgroups": {"variables": ["manufacturer"],
+                                                                                       "models": ["clinicl"]}}),
+                         d, probs, "python", n_boot=20)

@@ -28,7 +28,8 @@ from .uncertainty import stage_uncertainty
 
 __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "stage_cohort",
            "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_evaluation", "stage_uncertainty",
-           "stage_regression", "stage_survival", "stage_outputs", "load_results", "load_or_run", "RESULTS_FILE"]
+           "stage_centres", "stage_regression", "stage_survival", "stage_outputs", "load_results", "load_or_run",
+           "RESULTS_FILE"]
 
 RESULTS_FILE = "study_results.pkl"
 
@@ -637,6 +638,46 @@ def stage_evaluation(state: StudyState) -> StudyState:
     return state
 
 
+def stage_centres(state: StudyState) -> StudyState:
+    """Multicentre sections (:mod:`her2stats.reporting.sections_centre`), when configured: the
+    development-fitted models validated per external centre and pooled; internal-external
+    cross-validation by ``validation.by`` (every learnt step refitted per fold: clinical selection,
+    logistic fit, the whole image pipeline, the combined model); ``subgroups:``; harmonisation
+    diagnostics; the ``reader_study:``. Figures are written here (``outdir/figures``)."""
+    import functools
+
+    from .sections_centre import study_sections
+
+    cfg = state.config
+    ext = state.cohort["cohort_split"].astype(str).str.startswith("external")
+    col = cfg.splits.column
+    several = col in state.cohort.columns and state.cohort.loc[ext, col].nunique() >= 2
+    if not (cfg.validation.scheme == "iecv" or cfg.subgroups is not None or cfg.reader_study is not None
+            or (cfg.harmonization is not None and state.deep is not None) or several):
+        return state
+    state.say("centres and subgroups")
+    select = None
+    if cfg.clinical is not None and cfg.clinical.selection != "none":
+        select = functools.partial(_select_clinical, outcome="_y", covs=_model_covariates(cfg),
+                                   how=cfg.clinical.selection, eng=state.engine, numbers={}, notes=[],
+                                   seed=cfg.validation.seed)
+    sec = study_sections(cfg, state.cohort, state.probs, state.engine, n_boot=state.n_boot, deep=state.deep,
+                         select_clinical=select)
+    state.results.update(sec.results)
+    state.tables.update(sec.tables)
+    state.numbers.update(sec.numbers)
+    state.notes.extend(sec.notes)
+    if state.outdir is None:
+        sec.close_figures()
+        return state
+    from . import figures as F
+
+    formats = ["png"] + [f for f in cfg.report.figure_formats if f != "png"]  # the report embeds the PNG
+    for name, fig in sec.figures.items():
+        state.figures[name] = F.save(fig, state.outdir / "figures" / name, formats=formats, style=cfg.report.style)[0]
+    return state
+
+
 def stage_regression(state: StudyState) -> StudyState:
     """The OR table (uni- and multivariable, development) and the nomogram of the final logistic model."""
     from ..data.labels import as_labels
@@ -684,7 +725,8 @@ def stage_outputs(state: StudyState) -> StudyState:
     cfg, out, tables, results = state.config, state.outdir, state.tables, state.results
     df, cohorts, probs = state.cohort, state.cohorts, state.probs
     lasso_res = state.deep.get("lasso") if state.deep is not None else None
-    state.figures = _figures(out, cohorts, df, probs, state.perf, results, lasso_res, cfg, deep=state.deep)
+    state.figures = {**_figures(out, cohorts, df, probs, state.perf, results, lasso_res, cfg, deep=state.deep),
+                     **state.figures}  # the centre sections wrote theirs already
     for name, table in tables.items():
         table.save(out / "tables" / name)
     state.predictions.to_csv(out / "predictions.csv", index=False)
@@ -709,7 +751,7 @@ def stage_outputs(state: StudyState) -> StudyState:
 #: the study, stage by stage (:func:`run_study` applies them in this order)
 STAGES: tuple[Callable[[StudyState], StudyState], ...] = (
     stage_cohort, stage_features, stage_describe, stage_selection, stage_models, stage_evaluation,
-    stage_uncertainty, stage_regression, stage_survival, stage_outputs)
+    stage_uncertainty, stage_centres, stage_regression, stage_survival, stage_outputs)
 
 
 def _model_covariates(cfg: StudyConfig) -> list[str]:

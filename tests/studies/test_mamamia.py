@@ -182,3 +182,39 @@ def test_run_study_outputs(run):
     t1 = run.results["table1"].tests.set_index("variable")
     assert {"pcr", "center", "manufacturer", "field_strength", "menopause", "hr"} <= set(t1.index)
     assert (t1["p_adjusted"] >= t1["p_value"] - 1e-15).all()
+
+
+# ------------------------------------------------------------------------------ multicentre (issue 22)
+def test_iecv_by_collection_and_external_pooling(study_run, analysed, cfg):
+    """Per-collection and random-effects pooled performance with its prediction interval: the study's
+    numbers equal the library on the analysed rows (IECV refits age + hr leaving one collection out;
+    the ISPY2-fitted model validated on DUKE, ISPY1 and NACT and pooled)."""
+    import her2stats as h2
+    from her2stats.reporting.sections_centre import LogisticFitter
+
+    res = study_run("mamamia_her2")
+    kept, _ = analysed
+    n = res.numbers
+    v = cfg.validation
+    nb = min(v.n_boot, v.fast_n_boot)
+    eng = res.results["iecv"]["clinical"].engine
+    iecv = h2.internal_external_cv(kept.reset_index(drop=True), LogisticFitter("her2_positive", ["age", "hr"], engine=eng),
+                                   y="her2_positive", centre="center", thresholds=v.net_benefit_thresholds, n_boot=nb,
+                                   seed=v.seed, engine=eng)
+    assert n["iecv/k"] == 4
+    for m in ("auc", "oe", "slope"):
+        for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+            key = f"iecv_{m}/clinical" if col == "estimate" else f"iecv_{m}_{col}/clinical"
+            assert n[key] == pytest.approx(iecv.pooled.loc[m, col], rel=1e-9), key
+    for c in ("DUKE", "ISPY1", "ISPY2", "NACT"):
+        assert n[f"iecv_auc/clinical/{c}"] == pytest.approx(iecv.per_centre.set_index("centre").loc[c, "auc"], rel=1e-9)
+    ext = res.predictions[res.predictions["cohort"].str.startswith("external") & (res.predictions["model"] == "clinical")]
+    pooled = h2.validate_by_centre(ext["y"].to_numpy(), ext["prob"].to_numpy(), ext["cohort"].str.split(":").str[1].to_numpy(),
+                                   thresholds=v.net_benefit_thresholds, n_boot=nb, seed=v.seed, engine=eng)
+    assert n["centres_auc/clinical"] == pytest.approx(pooled.pooled.loc["auc", "estimate"], rel=1e-9)
+    assert n["centres_auc_pi_low/clinical"] == pytest.approx(pooled.pooled.loc["auc", "pi_low"], rel=1e-9)
+    # the development-fitted model does not discriminate in any external collection (AUC 0.42-0.50)
+    assert 0.35 < n["centres_auc/clinical"] < 0.55
+    sg = res.results["subgroups"]["clinical"]
+    assert set(sg.table["variable"]) == {"manufacturer", "field_strength"}
+    assert sg.p_adjust == "holm"

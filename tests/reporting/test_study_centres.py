@@ -1,0 +1,58 @@
+"""The demo study's multicentre sections (reports/demo.yaml: validation.scheme iecv by centre,
+subgroups by field strength and menopausal status, the example Van Dyke reader study): the run's
+numbers equal the library functions on the analysed cohort, and the rendered report shows the
+sections with the reading of a prediction interval."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+import her2stats as h2
+from her2stats.reporting.sections_centre import PREDICTION_INTERVAL_TEXT, LogisticFitter, subgroup_frame
+
+pytestmark = [pytest.mark.slow, pytest.mark.deep, pytest.mark.xdist_group("demo_study")]
+
+
+def test_demo_iecv_and_subgroups_equal_the_library(fast_demo):
+    res, _ = fast_demo
+    cfg = res.config
+    n = res.numbers
+    assert n["iecv/k"] == 3 and set(res.results["iecv"]) == {"clinical", "deep_score", "combined"}
+    df = res.cohort.reset_index(drop=True)
+    covs = list(cfg.clinical.covariates)
+    direct = h2.internal_external_cv(df, LogisticFitter(cfg.cohort.outcome, covs, engine=res.results["iecv"]["clinical"].engine),
+                                     y=cfg.cohort.outcome, centre="center", thresholds=cfg.validation.net_benefit_thresholds,
+                                     n_boot=min(cfg.validation.n_boot, cfg.validation.fast_n_boot), seed=cfg.validation.seed,
+                                     engine=res.results["iecv"]["clinical"].engine)
+    for m in ("auc", "oe", "slope"):
+        assert n[f"iecv_{m}/clinical"] == pytest.approx(direct.pooled.loc[m, "estimate"], rel=1e-9)
+        assert n[f"iecv_{m}_pi_low/clinical"] == pytest.approx(direct.pooled.loc[m, "pi_low"], rel=1e-9)
+        assert n[f"iecv_{m}_pi_high/clinical"] == pytest.approx(direct.pooled.loc[m, "pi_high"], rel=1e-9)
+    for c in "ABC":
+        row = direct.per_centre.set_index("centre").loc[c]
+        assert n[f"iecv_auc/clinical/{c}"] == pytest.approx(row["auc"], rel=1e-9)
+    # subgroups of the held-out predictions
+    pr = res.results["iecv"]["combined"].predictions
+    sg = h2.subgroup_performance(pr["y"], pr["p"], subgroup_frame(df.loc[pr.index], ["field_strength", "menopause"]),
+                                 thresholds=cfg.validation.net_benefit_thresholds,
+                                 n_boot=min(cfg.validation.n_boot, cfg.validation.fast_n_boot), seed=cfg.validation.seed,
+                                 engine=res.results["subgroups"]["combined"].engine)
+    pd.testing.assert_frame_equal(res.results["subgroups"]["combined"].heterogeneity, sg.heterogeneity)
+    # the reader study reproduces the published Obuchowski-Rockette F test (Hillis 2007)
+    assert round(n["mrmc_statistic"], 3) == 4.456 and round(n["mrmc_p"], 4) == 0.0517
+
+
+def test_demo_report_shows_the_sections(fast_demo):
+    res, html_path = fast_demo
+    html = html_path.read_text()
+    text = re.sub(r"<[^>]+>", " ", html)
+    for heading in ("Performance across centres", "Subgroup performance", "Example reader study"):
+        assert heading in text
+    assert "How to read a prediction interval" in text
+    assert PREDICTION_INTERVAL_TEXT.split(";")[0].replace("*", "")[:60] in re.sub(r"\s+", " ", text)
+    n = res.numbers
+    assert f"{n['iecv_auc_pi_low/clinical']:.2f}–{n['iecv_auc_pi_high/clinical']:.2f}" in text
+    for name in ("iecv_forest_clinical", "subgroups_combined", "reader_study_roc"):
+        assert name in res.figures and res.figures[name].exists()

@@ -496,7 +496,9 @@ def harmonization_section(before: pd.DataFrame, after: pd.DataFrame, cohort: pd.
                    "image features (macro one-vs-rest AUC with more than 2 batches); 0.5 = the batch cannot be told "
                    "from the features.",
                    "ICC: one-way ICC(1) of the batch per feature (share of the feature's variance between batches); "
-                   "median over features."))
+                   "median over features.",
+                   "Development patients: ComBat was fitted on them (an AUC far below 0.5 after it is a cross-validation "
+                   "artefact of means removed exactly); test patients: how the fitted harmonisation carries over."))
     return sec
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -56,3 +57,43 @@ def test_demo_report_shows_the_sections(fast_demo):
     assert f"{n['iecv_auc_pi_low/clinical']:.2f}–{n['iecv_auc_pi_high/clinical']:.2f}" in text
     for name in ("iecv_forest_clinical", "subgroups_combined", "reader_study_roc"):
         assert name in res.figures and res.figures[name].exists()
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_demo_harmonized_study_diagnostics(tmp_path):
+    """reports/studies/demo_harmonized.yaml: ComBat by manufacturer inside the development fold; the
+    diagnostics by manufacturer and field strength equal harmonization_diagnostics on the features
+    before and after the fitted ComBat step, on development and test patients."""
+    import warnings
+
+    from her2stats.reporting.config import load_config
+    from her2stats.reporting.study import new_state, stage_cohort, stage_features, stage_models, stage_selection
+    from her2stats.reporting.study import stage_centres
+
+    from .conftest import REPO
+
+    cfg = load_config(REPO / "reports" / "studies" / "demo_harmonized.yaml")
+    st = new_state(cfg, fast=True, outdir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for stage in (stage_cohort, stage_features, stage_selection, stage_models, stage_centres):
+            st = stage(st)
+    n = st.numbers
+    step = dict(st.deep["pipeline"].steps)["harmonization"]
+    X = st.deep["X"].reset_index(drop=True)
+    feats = list(step.feature_names_in_)
+    after = step.transform(X)[feats]
+    dev = (st.cohort["cohort_split"] == "development").to_numpy()
+    for var in ("manufacturer", "field_strength"):
+        for label, mask in (("development", dev), ("test", ~dev)):
+            d = h2.harmonization_diagnostics(X[feats][mask].reset_index(drop=True), after[mask].reset_index(drop=True),
+                                             st.cohort[var].to_numpy()[mask].astype(str), batch_col=var,
+                                             seed=cfg.validation.seed)
+            assert n[f"harmonization_auc_before/{var}/{label}"] == d.auc_before
+            assert n[f"harmonization_auc_after/{var}/{label}"] == d.auc_after
+            assert n[f"harmonization_icc_after/{var}/{label}"] == d.icc["icc_after"].median()
+    assert st.figures["harmonization_manufacturer"].exists() and "harmonization" in st.tables
+    # the external Philips scanner was unseen at fit time: mapped to the reference batch (left unadjusted)
+    philips = (st.cohort["manufacturer"].astype(str) == "Philips").to_numpy()
+    np.testing.assert_array_equal(after[philips].to_numpy(), X[feats][philips].to_numpy())

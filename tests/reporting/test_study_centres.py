@@ -5,6 +5,7 @@ sections with the reading of a prediction interval."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,9 +72,7 @@ def test_demo_harmonized_study_diagnostics(tmp_path):
     from her2stats.reporting.study import new_state, stage_cohort, stage_features, stage_models, stage_selection
     from her2stats.reporting.study import stage_centres
 
-    from .conftest import REPO
-
-    cfg = load_config(REPO / "reports" / "studies" / "demo_harmonized.yaml")
+    cfg = load_config(Path(__file__).resolve().parents[2] / "reports" / "studies" / "demo_harmonized.yaml")
     st = new_state(cfg, fast=True, outdir=tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -148,13 +148,13 @@ def _per_centre_rows(model: str, table: pd.DataFrame, label_col: str, measures: 
     return rows
 
 
-def _pooled_rows(model: str, pooled: pd.DataFrame) -> list[dict]:
+def _pooled_rows(model: str, pooled: pd.DataFrame, level: float = 0.95) -> list[dict]:
     rows = []
     for m, r in pooled.iterrows():
         d = _digits(m)
         rows.append({"Model": model_label(model), "Measure": _measure_name(m), "k": str(int(r["k"])),
-                     "Pooled (95% CI)": fmt_ci(r["estimate"], r["ci_low"], r["ci_high"], digits=d),
-                     "95% PI (new centre)": _interval(r["pi_low"], r["pi_high"], d),
+                     f"Pooled ({level:.0%} CI)": fmt_ci(r["estimate"], r["ci_low"], r["ci_high"], digits=d),
+                     f"{level:.0%} PI (new centre)": _interval(r["pi_low"], r["pi_high"], d),
                      "tau²": fmt_num(r["tau2"], 4), "I² (%)": fmt_num(r["i2"], 1),
                      "Q test P": fmt_p(r["q_p"]), "Note": str(r["note"] or "")})
     return rows
@@ -177,7 +177,7 @@ def _validation_numbers(prefix: str, model: str, val: Any, label_col: str) -> di
     return out
 
 
-_CI_NOTE = ("95% CIs: DeLong (AUC), log-scale binomial (O:E ratio), Wald (calibration intercept and slope), "
+_CI_NOTE = ("{level:.0%} CIs: DeLong (AUC), log-scale binomial (O:E ratio), Wald (calibration intercept and slope), "
             "normal approximation (Brier score; net benefit, Marsh et al. 2020).")
 
 
@@ -189,7 +189,7 @@ def _centre_tables(sec: Section, prefix: str, res: Mapping[str, Any], centre_lab
         measures = ["auc", "oe", "intercept", "slope", "brier"] + [
             c for c in val.per_centre.columns if c.startswith("net_benefit@") and "_ci_" not in c]
         per_rows += _per_centre_rows(name, val.per_centre, "centre", measures)
-        pool_rows += _pooled_rows(name, val.pooled)
+        pool_rows += _pooled_rows(name, val.pooled, level)
         sec.numbers.update(_validation_numbers(prefix, name, val, "centre"))
         fig = val.plot(measures=[m for m in ("auc", "oe", "slope") if m in val.pooled.index])
         fig.suptitle(f"{model_label(name)}: {what} by {centre_label.lower()}", fontsize=9)
@@ -198,7 +198,7 @@ def _centre_tables(sec: Section, prefix: str, res: Mapping[str, Any], centre_lab
     per = pd.DataFrame(per_rows).rename(columns={"Centre": centre_label})
     sec.tables[f"{prefix}_per_centre"] = PublicationTable(
         title=f"{what[0].upper() + what[1:]}: performance in each {centre_label.lower()}",
-        footnotes=(per_note, _CI_NOTE, f"A {centre_label.lower()} with fewer than {min_events} events or non-events "
+        footnotes=(per_note, _CI_NOTE.format(level=level), f"A {centre_label.lower()} with fewer than {min_events} events or non-events "
                                        "is shown but not pooled."),
         **_grouped(per, "Model", centre_label))
     sec.tables[f"{prefix}_pooled"] = PublicationTable(

@@ -1,7 +1,7 @@
 """The demo study's multicentre sections (reports/demo.yaml: validation.scheme iecv by centre,
-subgroups by field strength and menopausal status, the example Van Dyke reader study): the run's
-numbers equal the library functions on the analysed cohort, and the rendered report shows the
-sections with the reading of a prediction interval."""
+subgroups by age band, field strength and menopausal status, the example Van Dyke reader study):
+the run's numbers equal the library functions on the analysed cohort, and the rendered report
+shows the sections with the reading of a prediction interval."""
 from __future__ import annotations
 
 import re
@@ -37,7 +37,8 @@ def test_demo_iecv_and_subgroups_equal_the_library(fast_demo):
         assert n[f"iecv_auc/clinical/{c}"] == pytest.approx(row["auc"], rel=1e-9)
     # subgroups of the held-out predictions
     pr = res.results["iecv"]["combined"].predictions
-    sg = h2.subgroup_performance(pr["y"], pr["p"], subgroup_frame(df.loc[pr.index], ["field_strength", "menopause"]),
+    groups = subgroup_frame(df.loc[pr.index], ["age", "field_strength", "menopause"], {"age": [0, 50, 65, 120]})
+    sg = h2.subgroup_performance(pr["y"], pr["p"], groups,
                                  thresholds=cfg.validation.net_benefit_thresholds,
                                  n_boot=min(cfg.validation.n_boot, cfg.validation.fast_n_boot), seed=cfg.validation.seed,
                                  engine=res.results["subgroups"]["combined"].engine)

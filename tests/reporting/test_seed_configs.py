@@ -1,0 +1,206 @@
+"""The seed study configs (reports/seeds/seed000-004.yaml) and the seed coverage table
+(docs/seed_coverage.md): every config validates against the schema and names only columns its
+data have; every config key and public function the table or a config header names exists; the
+table's counts are its rows; and the cheapest config (seed002, clinical + zoo, no images) runs end
+to end with ``her2stats report``'s runner in fast mode."""
+from __future__ import annotations
+
+import importlib
+import re
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from her2stats.reporting.config import StudyConfig, _submodel, check_columns, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+SEEDS = REPO / "reports" / "seeds"
+COVERAGE = REPO / "docs" / "seed_coverage.md"
+SEED_FILES = {f"seed00{i}": SEEDS / f"seed00{i}.yaml" for i in range(5)}
+PAPERS = {"seed000": "000_4f412d2ad1cc7f63", "seed001": "001_2cf1bf6205c200af", "seed002": "002_176959aa879c17ed",
+          "seed003": "003_8417716d12e0720b", "seed004": "004_1888ba260a759063"}
+STATUSES = ("runs", "deviation", "function", "not run")
+
+
+def _resolve_function(dotted: str):
+    """``her2stats.name`` (lazy top level) or ``her2stats.module.name``: the object, or raise."""
+    parts = dotted.split(".")
+    assert parts[0] == "her2stats", dotted
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def _resolve_key(path: str) -> None:
+    """A config key path ``section.key`` (or ``section``) must be a field of the schema."""
+    model = StudyConfig
+    for part in path.split("."):
+        assert model is not None and part in model.model_fields, f"{path}: no config key {part!r}"
+        model = _submodel(model.model_fields[part].annotation)
+
+
+def _coverage_rows() -> list[dict]:
+    rows = []
+    for line in COVERAGE.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"\| (\d\.\d+) \|(.*)\|(.*)\|(.*)\|(.*)\|$", line)
+        if m:
+            rows.append({"id": m[1], "step": m[2].strip(), "runs_by": m[3].strip(), "status": m[4].strip(),
+                         "note": m[5].strip()})
+    return rows
+
+
+def _names(cell: str) -> tuple[list[str], list[str]]:
+    """(config key paths, her2stats functions) written in backticks in a table cell or comment."""
+    keys, funcs = [], []
+    for tok in re.findall(r"`([^`]+)`", cell):
+        tok = tok.split(":")[0].strip()
+        if tok.startswith("her2stats."):
+            funcs.append(tok)
+        elif re.fullmatch(r"[a-z_0-9]+(\.[a-z_0-9]+)*", tok):
+            keys.append(tok)
+    return keys, funcs
+
+
+# ------------------------------------------------------------------------------------ configs
+@pytest.mark.parametrize("seed", sorted(SEED_FILES))
+def test_seed_config_validates_and_documents_itself(seed):
+    path = SEED_FILES[seed]
+    cfg = load_config(path)
+    assert cfg.name.startswith(seed)
+    header = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
+    assert PAPERS[seed] in header, "the header names the seed paper's file"
+    assert "Runs here on:" in header and "Deviations (and why):" in header
+    assert re.search(r"demo cohort|BUSI", header)
+    # every public function the header points to exists
+    for dotted in sorted(set(re.findall(r"her2stats\.[A-Za-z_][\w.]*[A-Za-z_0-9]", header))):
+        if dotted.startswith("her2stats.data.load_demo") or "/" in dotted:
+            continue
+        _resolve_function(dotted)
+    for name in re.findall(r"\b([A-Z][A-Za-z]+(?:Filter|Extractor|Classifier|Selector))\b", header):
+        _resolve_function(f"her2stats.{name}")
+
+
+@pytest.mark.parametrize("seed", sorted(SEED_FILES))
+def test_seed_config_columns_exist_in_its_data(seed):
+    """The columns a config names are in the data it runs on (the run's first check, done here
+    without running): the demo cohort or the BUSI cohort table beside the configs."""
+    cfg = load_config(SEED_FILES[seed])
+    if cfg.cohort.source == "demo":
+        from her2stats.data import load_demo
+
+        data = load_demo()
+    else:
+        data = pd.read_csv(cfg.resolve(cfg.cohort.path))
+    check_columns(cfg, data.columns)
+    for col, values in cfg.cohort.subset.items():
+        assert set(map(str, values)) <= set(data[col].astype(str)), col
+
+
+@pytest.mark.parametrize("seed,override", [
+    ("seed002", {"cohort": {"outcome": "her2_class", "subset": {"her2_class": ["zero", "low"]}}}),
+    ("seed004", {"cohort": {"outcome": "her2_positive", "subset": {},
+                            "exclude_predictors": ["her2_status", "her2_class", "her2_ihc", "her2_ish", "subtype"]},
+                 "table1": {"group": "her2_status"}, "survival": {"group": "her2_status"}}),
+])
+def test_second_question_of_a_seed_is_the_same_config_with_another_outcome(seed, override):
+    from her2stats.data import load_demo
+
+    cfg = load_config(SEED_FILES[seed], overrides=override)
+    check_columns(cfg, load_demo().columns)
+
+
+def test_busi_tables_point_at_the_repository_images(data_dir):
+    cohort = pd.read_csv(SEEDS / "busi_cohort.csv")
+    images = pd.read_csv(SEEDS / "busi_images.csv")
+    assert len(cohort) == 120 and int(cohort["malignant"].sum()) == 60
+    assert cohort["patient_id"].is_unique and set(images["patient_id"]) == set(cohort["patient_id"])
+    assert (cohort["malignant"] == (cohort["pathology"] == "malignant")).all()
+    for p in images["image_path"]:
+        f = (SEEDS / p).resolve()
+        assert f.is_file() and f.parent.parent == (data_dir / "busi").resolve(), p
+        # the label is the folder the image comes from
+        pid = images.loc[images["image_path"] == p, "patient_id"].iloc[0]
+        assert f.parent.name == cohort.set_index("patient_id").loc[pid, "pathology"]
+
+
+# ------------------------------------------------------------------------------------ coverage table
+def test_coverage_table_names_only_existing_keys_and_functions():
+    rows = _coverage_rows()
+    assert len(rows) >= 86
+    assert len({r["id"] for r in rows}) == len(rows)
+    for seed in range(5):
+        assert any(r["id"].startswith(f"{seed}.") for r in rows), f"seed {seed} has no rows"
+    for r in rows:
+        assert r["status"] in STATUSES, r
+        keys, funcs = _names(r["runs_by"])
+        for k in keys:
+            _resolve_key(k)
+        for f in funcs:
+            _resolve_function(f)
+        if r["status"] in ("runs", "deviation"):
+            assert keys or funcs, f"{r['id']}: a step that runs names what runs it"
+        if r["status"] == "function":
+            assert funcs, f"{r['id']}: a 'function' row names the function"
+        if r["status"] in ("deviation", "not run"):
+            assert r["note"], f"{r['id']}: a deviation or a step that does not run gives its reason"
+
+
+def test_coverage_counts_are_the_rows():
+    rows = _coverage_rows()
+    counts = Counter(r["status"] for r in rows)
+    text = COVERAGE.read_text(encoding="utf-8")
+    for status in STATUSES:
+        m = re.search(rf"^\| {status} \| (\d+) \|$", text, flags=re.M)
+        assert m and int(m[1]) == counts[status], status
+    assert re.search(rf"\*\*total\*\* \| \*\*{len(rows)}\*\*", text)
+    assert "docs/seed_coverage.md" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_report_help_lists_the_steps():
+    from typer.testing import CliRunner
+
+    from her2stats.cli import app
+
+    out = CliRunner().invoke(app, ["report", "--help"], terminal_width=200).output
+    for step in ("cohort", "Table 1", "imaging", "harmonization", "clinical", "zoo", "validation", "survival",
+                 "reports/seeds"):
+        assert step in out, step
+
+
+# ------------------------------------------------------------------------------------ end to end
+@pytest.mark.slow
+@pytest.mark.r
+def test_seed002_runs_end_to_end_fast(tmp_path):
+    """seed002 (no images) through the study runner: the paper's Table 1 (KS choice, BH-FDR),
+    LASSO -> stepwise clinical model, nomogram, the five-model zoo, three cohorts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.study import run_study
+
+    res = run_study(SEED_FILES["seed002"], fast=True, outdir=tmp_path / "seed002")
+    assert set(res.cohort["cohort_split"]) == {"development", "internal", "external"}
+    assert int(res.flow["n_remaining"].iloc[0]) - int(res.flow["n_excluded"].sum()) == len(res.cohort)
+    cfg = res.config
+    chosen = res.results["clinical_covariates"]
+    assert chosen and set(chosen) <= set(cfg.clinical.covariates)
+    assert res.numbers["clinical/selected_n"] == len(chosen)
+    assert {"clinical", "dt", "svm", "knn", "mlp", "lr"} <= set(res.predictions["model"])
+    for c in ("development", "internal", "external"):
+        for m in ("clinical", "dt", "svm", "knn", "mlp", "lr"):
+            assert 0.0 <= res.numbers[f"auc/{m}/{c}"] <= 1.0
+    t1 = res.results["table1"].tests
+    assert t1["p_adjusted"].notna().any() and (t1["p_adjusted"].dropna() >= t1["p_value"][t1["p_adjusted"].notna()]).all()
+    for name in ("table1", "table1_by_cohort", "performance", "delong", "calibration", "or_table", "flow"):
+        assert name in res.tables, name
+    for name in ("nomogram", "shap", "roc_external", "dca_external", "calibration_clinical"):
+        assert res.figures[name].is_file(), name
+    assert (res.outdir / "manifest.json").is_file()

@@ -830,8 +830,10 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     df = df.assign(deep_score=np.asarray(score, dtype=float), deep_prob=np.asarray(prob, dtype=float))
     report = []
     n_in = int(numbers["features/n_extracted"])
-    for name, step in pipe.steps[:-1]:
-        n_out = int(step.transform(X.iloc[:2]).shape[1]) if name != "pca" else int(im.pca_components)
+    Xt = X.iloc[:2]
+    for name, step in pipe.steps[:-1]:  # each step sees what the previous one gave (PCA components...)
+        Xt = step.transform(Xt)
+        n_out = int(Xt.shape[1])
         report.append({"step": name, "features_in": n_in, "features_out": n_out})
         numbers[f"features/after_{name}"] = float(n_out)
         n_in = n_out

@@ -204,3 +204,27 @@ def test_seed002_runs_end_to_end_fast(tmp_path):
     for name in ("nomogram", "shap", "roc_external", "dca_external", "calibration_clinical"):
         assert res.figures[name].is_file(), name
     assert (res.outdir / "manifest.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.r
+@pytest.mark.deep
+def test_seed003_pca_then_selection_runs_end_to_end_fast(tmp_path):
+    """seed003's image path: PCA to 64 components, then the t-test, correlation and LASSO steps on
+    the components (the runner's feature-count report once fed every step the raw features, so
+    any step after PCA failed)."""
+    pytest.importorskip("torch")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.study import run_study
+
+    res = run_study(SEED_FILES["seed003"], fast=True, outdir=tmp_path / "seed003")
+    rep = res.results["feature_selection"].set_index("step")
+    assert list(rep.index) == ["pca", "univariate", "correlation", "lasso"]
+    assert rep.loc["pca", "features_out"] == 64 == rep.loc["univariate", "features_in"]
+    assert (rep["features_out"] <= rep["features_in"]).all()
+    assert res.numbers["features/after_lasso"] == rep.loc["lasso", "features_out"]
+    assert {"clinical", "deep_score", "combined", "lr", "rf", "et", "xgb", "lgbm"} <= set(res.predictions["model"])
+    for name in ("nomogram", "lasso", "roc_internal", "dca_internal"):
+        assert res.figures[name].is_file(), name

@@ -68,8 +68,28 @@ class Table1Config(_Strict):
 
 class ClinicalModelConfig(_Strict):
     covariates: list[str]
-    selection: Literal["none", "lasso", "stepwise", "lasso+stepwise"] = "none"
+    #: how the clinical model's covariates are chosen on the development cohort: univariate = the
+    #: univariable screen (likelihood-ratio test of each covariate alone, p < univariate_p; seed 000),
+    #: lasso = LASSO (5-fold CV, lambda.1se), stepwise = stepwise AIC; "+" chains them in that order
+    selection: Literal["none", "lasso", "stepwise", "lasso+stepwise", "univariate", "univariate+stepwise"] = "none"
     threshold_rule: Literal["youden"] = "youden"
+    #: p-value threshold of the univariable screen (selection univariate...)
+    univariate_p: float = Field(0.05, gt=0, le=1)
+    #: seed 002's p-value rule around the stepwise step: before it keep covariates with multivariable
+    #: Wald p < prefilter_p, after it those with p < final_p (a categorical covariate passes when
+    #: any of its levels does); None skips either filter
+    prefilter_p: Optional[float] = Field(None, gt=0, le=1)
+    final_p: Optional[float] = Field(None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _p_rules(self):
+        if (self.prefilter_p is not None or self.final_p is not None) and "stepwise" not in self.selection:
+            raise ValueError("clinical.prefilter_p / clinical.final_p filter around the stepwise step: "
+                             f"use them with a selection that contains stepwise (selection is {self.selection!r})")
+        if "univariate_p" in self.model_fields_set and not self.selection.startswith("univariate"):
+            raise ValueError(f"clinical.univariate_p is the threshold of selection: univariate (selection is "
+                             f"{self.selection!r})")
+        return self
 
 
 class ImagingConfig(_Strict):

@@ -475,7 +475,7 @@ def stage_selection(state: StudyState) -> StudyState:
     state.say("models")
     if cfg.clinical is not None:
         covs = _select_clinical(state.development, cfg.cohort.outcome, _model_covariates(cfg), cfg.clinical.selection,
-                                state.engine, state.numbers, state.notes, cfg.validation.seed)
+                                state.engine, state.numbers, state.notes, cfg.validation.seed, rule=cfg.clinical)
         state.covariates = list(covs)
     return state
 
@@ -849,10 +849,23 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
 
 
 def _select_clinical(dev: pd.DataFrame, outcome: str, covs: list[str], how: str, eng: str, numbers: dict,
-                     notes: list, seed: int) -> list[str]:
+                     notes: list, seed: int, rule: Any = None) -> list[str]:
     if how == "none" or not covs:
         return list(covs)
     chosen = list(covs)
+    if how.startswith("univariate"):
+        from ..stats.models import fit_lrm
+
+        alpha = rule.univariate_p if rule is not None else 0.05
+        p_uni = {c: float(fit_lrm(dev, "_y", [c], engine=eng).stats["P"]) for c in chosen}
+        for c, p in p_uni.items():
+            numbers[f"clinical/univariate_p/{c}"] = p
+        chosen = [c for c in chosen if p_uni[c] < alpha]
+        notes.append(f"Univariable screen (likelihood-ratio test of each covariate alone, p < {alpha:g}, development "
+                     f"cohort) kept {len(chosen)} of {len(covs)} clinical covariates.")
+        if not chosen:
+            raise InputError(f"the univariable screen (p < {alpha:g}) kept no clinical covariate; use clinical.selection: "
+                             "none or raise clinical.univariate_p")
     if "lasso" in how:
         from ..selection import lasso_cv
 
@@ -866,10 +879,25 @@ def _select_clinical(dev: pd.DataFrame, outcome: str, covs: list[str], how: str,
     if "stepwise" in how:
         from ..stats.logistic import logistic_table
 
+        def wald_pass(cols: list[str], cut: float, what: str) -> list[str]:
+            mv = logistic_table(dev, "_y", cols, univariable=False, engine=eng).frame
+            p_min = mv.groupby("variable")["multi_p"].min()
+            kept = [c for c in cols if float(p_min.get(c, np.nan)) < cut]
+            notes.append(f"{what}: covariates with multivariable Wald p < {cut:g} (any level) kept {len(kept)} of "
+                         f"{len(cols)}.")
+            if not kept:
+                raise InputError(f"{what} (p < {cut:g}) kept no clinical covariate; relax it or use clinical.selection: "
+                                 "none")
+            return kept
+
+        if rule is not None and rule.prefilter_p is not None:
+            chosen = wald_pass(chosen, rule.prefilter_p, "Before stepwise selection")
         lt = logistic_table(dev, "_y", chosen, univariable=False, stepwise="both", engine=eng)
         chosen = list(lt.selected)
         if not chosen:
             raise InputError("stepwise AIC kept no clinical covariate; use clinical.selection: none")
+        if rule is not None and rule.final_p is not None:
+            chosen = wald_pass(chosen, rule.final_p, "After stepwise selection")
     numbers["clinical/selected_n"] = float(len(chosen))
     return chosen
 

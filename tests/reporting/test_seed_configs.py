@@ -228,3 +228,72 @@ def test_seed003_pca_then_selection_runs_end_to_end_fast(tmp_path):
     assert {"clinical", "deep_score", "combined", "lr", "rf", "et", "xgb", "lgbm"} <= set(res.predictions["model"])
     for name in ("nomogram", "lasso", "roc_internal", "dca_internal"):
         assert res.figures[name].is_file(), name
+
+
+# ------------------------------------------------------------------------------------ clinical selection rules
+def _dev_demo():
+    from her2stats.data import load_demo
+
+    d = load_demo()
+    return d.assign(_y=d["her2_positive"].astype(int))
+
+
+@pytest.mark.parametrize("engine", ["python", pytest.param("r", marks=pytest.mark.r)])
+def test_univariate_screen_is_the_likelihood_ratio_test_of_each_covariate(engine):
+    """seed 000's rule: keep covariates whose univariable p < 0.05; the p-value is the likelihood-
+    ratio test of the covariate alone (all its levels), recomputed here with statsmodels."""
+    import numpy as np
+    import statsmodels.api as sm
+    from scipy import stats
+
+    from her2stats.reporting.config import ClinicalModelConfig
+    from her2stats.reporting.study import _select_clinical
+
+    d = _dev_demo()
+    covs = ["age", "menopause", "grade", "enhancement_pattern", "t_stage"]
+    numbers, notes = {}, []
+    rule = ClinicalModelConfig(covariates=covs, selection="univariate", univariate_p=0.05)
+    kept = _select_clinical(d, "her2_positive", covs, "univariate", engine, numbers, notes, 0, rule=rule)
+    expected = []
+    for c in covs:
+        X = sm.add_constant(pd.get_dummies(d[[c]], drop_first=True, dtype=float))
+        fit = sm.Logit(d["_y"].to_numpy(), X).fit(disp=0)
+        p = stats.chi2.sf(2 * (fit.llf - fit.llnull), X.shape[1] - 1)
+        assert numbers[f"clinical/univariate_p/{c}"] == pytest.approx(p, rel=1e-6, abs=1e-12), c
+        if p < 0.05:
+            expected.append(c)
+    assert kept == expected and 0 < len(kept) < len(covs)  # the screen both keeps and drops here
+    assert np.isclose(numbers["clinical/selected_n"], len(kept))
+
+
+def test_p_value_filters_around_stepwise_keep_only_significant_covariates():
+    """seed 002's rule: LASSO -> multivariable p < 0.1 -> stepwise -> p < 0.05 in the final model."""
+    from her2stats.reporting.config import ClinicalModelConfig
+    from her2stats.reporting.study import _select_clinical
+    from her2stats.stats.logistic import logistic_table
+
+    d = _dev_demo()
+    covs = ["age", "menopause", "n_stage", "t_stage", "grade", "er", "pr", "ki67", "enhancement_pattern"]
+    plain = _select_clinical(d, "her2_positive", covs, "lasso+stepwise", "python", {}, [], 0)
+    rule = ClinicalModelConfig(covariates=covs, selection="lasso+stepwise", prefilter_p=0.1, final_p=0.05)
+    notes: list = []
+    kept = _select_clinical(d, "her2_positive", covs, "lasso+stepwise", "python", {}, notes, 0, rule=rule)
+    assert kept and set(kept) <= set(covs)
+    assert any(n.startswith("Before stepwise selection") for n in notes)
+    assert any(n.startswith("After stepwise selection") for n in notes)
+    final = logistic_table(d, "_y", kept, univariable=False, engine="python").frame
+    assert (final.groupby("variable")["multi_p"].min() < 0.05).all()
+    assert len(kept) <= len(plain) + 1  # the filters only remove (stepwise may re-enter one fewer/more)
+
+
+@pytest.mark.parametrize("clinical,msg", [
+    ({"selection": "stepwise", "univariate_p": 0.1}, "univariate_p is the threshold of selection: univariate"),
+    ({"selection": "lasso", "final_p": 0.05}, "use them with a selection that contains stepwise"),
+    ({"selection": "univariate", "univariate_p": 0}, "greater than 0"),
+    ({"selection": "univariat"}, "did you mean 'univariate'"),
+])
+def test_clinical_selection_keys_refuse_what_they_cannot_do(clinical, msg):
+    from her2stats.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=msg):
+        load_config({"name": "x", "clinical": {"covariates": ["age"], **clinical}})

@@ -196,6 +196,10 @@ class SurvivalConfig(_Strict):
     #: restricted mean survival time by ``group`` up to this time (in ``time_unit``): per group,
     #: difference and ratio with CIs (Uno et al. 2014), valid without proportional hazards
     rmst_tau: Optional[float] = Field(None, gt=0)
+    #: also analyse survival by a model's PREDICTED class (its development cut-off) with its predicted
+    #: probability as a Cox covariate (seed 004): a model of the study (deep_score, clinical, combined or
+    #: a zoo member), in the test cohorts only, where its predictions are out of sample
+    predicted_by: Optional[str] = None
 
     @model_validator(mode="after")
     def _strata_not_group(self):
@@ -314,6 +318,24 @@ class StudyConfig(_Strict):
             bad = sorted(leaky & set(self.harmonization.covariates))
             if bad:  # a ComBat covariate enters every test patient's features: the outcome would leak
                 raise ValueError(f"harmonization.covariates contains {bad}, which encode(s) the outcome")
+        return self
+
+    @model_validator(mode="after")
+    def _predicted_by_is_a_model(self):
+        s = self.survival
+        if s is None or s.predicted_by is None:
+            return self
+        models = (["clinical"] if self.clinical else []) + (["deep_score"] if self.imaging else []) \
+            + (["combined"] if self.clinical and self.imaging else [])
+        models += [m if m not in models else f"zoo_{m}" for m in (self.zoo.models if self.zoo else [])]
+        if s.predicted_by not in models:
+            guess = closest(s.predicted_by, models)
+            raise ValueError(f"survival.predicted_by: {s.predicted_by!r} is not a model of this study (its models: "
+                             f"{', '.join(models) or 'none: add clinical, imaging or zoo'})"
+                             + (f"; did you mean {guess!r}?" if guess else ""))
+        if self.splits.internal_fraction == 0 and not self.splits.external:
+            raise ValueError("survival.predicted_by needs a test cohort (splits.internal_fraction > 0 or "
+                             "splits.external): development predictions are in-sample")
         return self
 
     def resolve(self, path: Path | None) -> Path | None:

@@ -668,11 +668,51 @@ def stage_regression(state: StudyState) -> StudyState:
 
 
 def stage_survival(state: StudyState) -> StudyState:
-    """Kaplan-Meier, log-rank and Cox model (when ``survival:`` is configured)."""
+    """Kaplan-Meier, log-rank and Cox model (when ``survival:`` is configured); with
+    ``survival.predicted_by`` the same by the model's predicted class in the test cohorts."""
     if state.config.survival is not None:
         state.say("survival")
         _survival(state.cohort, state.config, state.engine, state.numbers, state.results, state.tables, state.notes)
+        if state.config.survival.predicted_by is not None:
+            _survival_predicted(state)
     return state
+
+
+def _survival_predicted(state: StudyState) -> None:
+    """Survival by the predicted class of ``survival.predicted_by`` (cut-off chosen on development) and
+    Cox with its predicted probability, on the internal/external cohorts only (out-of-sample
+    predictions). Numbers ``predicted/<key>``, results ``km_predicted``/``cox_predicted``, table
+    ``cox_predicted``."""
+    from ..stats._core import binary_outcome
+
+    cfg, s = state.config, state.config.survival
+    m = s.predicted_by
+    if m not in state.probs:
+        raise ConfigError(f"survival.predicted_by: {m!r} is not a model of this study; its models: "
+                          f"{', '.join(state.probs) or 'none'}")
+    df = state.cohort
+    test = df["cohort_split"] != "development"
+    if not test.any():
+        raise ConfigError("survival.predicted_by needs a test cohort (splits.internal_fraction > 0 or splits.external): "
+                          "development predictions are in-sample")
+    coded = binary_outcome(df[cfg.cohort.outcome], cfg.cohort.outcome)
+    group, prob = f"predicted_{m}", f"predicted_{m}_prob"
+    if group in df.columns or prob in df.columns:
+        raise InputError(f"the cohort already has a column {group!r} or {prob!r}; rename it to use survival.predicted_by")
+    p = state.probs[m][df.index].to_numpy(dtype=float)
+    levels = [f"predicted {coded.reference}", f"predicted {coded.event}"]
+    cls = np.where(state.thresholds[m].apply(p) == 1, levels[1], levels[0])
+    part = df.assign(**{group: pd.Categorical(cls, categories=levels), prob: p}).loc[test]
+    sub = s.model_copy(update={"group": group, "covariates": [prob] + [c for c in s.covariates if c != s.group]})
+    numbers, results, tables = {}, {}, {}
+    _survival(part, cfg.model_copy(update={"survival": sub}), state.engine, numbers, results, tables, state.notes)
+    state.numbers.update({f"predicted/{k}": v for k, v in numbers.items()})
+    state.numbers["predicted/threshold"] = float(state.thresholds[m].value)
+    state.results.update({f"{k}_predicted": v for k, v in results.items()})
+    state.tables.update({f"{k}_predicted": v for k, v in tables.items()})
+    state.notes.append(f"Survival by the {m} model's predicted class ({state.thresholds[m].label}) and its predicted "
+                       f"probability as a Cox covariate: {int(test.sum())} patient(s) of the test cohort(s), whose "
+                       f"predictions are out of sample.")
 
 
 def stage_outputs(state: StudyState) -> StudyState:
@@ -1162,6 +1202,9 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
         if "rmst" in results:
             ax = results["rmst"].plot(xlabel=f"Time ({sv.time_unit})", ylabel=f"{what} probability")
             keep("rmst", ax.figure)
+        if "km_predicted" in results:
+            keep("km_predicted", F.km_figure(results["km_predicted"], ylabel=f"{what} probability",
+                                             time_unit=rep.time_unit or sv.time_unit, data_unit=sv.time_unit, style=st))
     zoo = results.get("zoo")
     if zoo is not None and zoo.refit:
         from ..models import shap_summary

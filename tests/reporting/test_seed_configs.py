@@ -161,6 +161,10 @@ def test_coverage_counts_are_the_rows():
         m = re.search(rf"^\| {status} \| (\d+) \|$", text, flags=re.M)
         assert m and int(m[1]) == counts[status], status
     assert re.search(rf"\*\*total\*\* \| \*\*{len(rows)}\*\*", text)
+    ran = counts["runs"] + counts["deviation"]
+    assert (f"So {ran} of {len(rows)} steps run from a study config ({counts['deviation']} of them with a deviation); "
+            f"{counts['function']} have a public") in " ".join(text.split())
+    assert f"; {counts['not run']} do not run at all" in " ".join(text.split())
     assert "docs/seed_coverage.md" in (REPO / "README.md").read_text(encoding="utf-8")
 
 
@@ -297,3 +301,61 @@ def test_clinical_selection_keys_refuse_what_they_cannot_do(clinical, msg):
 
     with pytest.raises(ConfigError, match=msg):
         load_config({"name": "x", "clinical": {"covariates": ["age"], **clinical}})
+
+
+@pytest.mark.parametrize("extra,msg", [
+    ({"survival": {"duration": "rfs_time", "event": "rfs_event", "predicted_by": "deep_scor"}},
+     "did you mean 'deep_score'"),
+    ({"survival": {"duration": "rfs_time", "event": "rfs_event", "predicted_by": "clinical"}},
+     "is not a model of this study"),
+    ({"splits": {"by": "random", "internal_fraction": 0.0},
+      "survival": {"duration": "rfs_time", "event": "rfs_event", "predicted_by": "deep_score"}},
+     "development predictions are in-sample"),
+])
+def test_survival_predicted_by_names_a_model_with_out_of_sample_predictions(extra, msg):
+    from her2stats.errors import ConfigError
+
+    base = {"name": "x", "imaging": {"images": "demo"}, "splits": {"by": "random", "internal_fraction": 0.3}}
+    with pytest.raises(ConfigError, match=msg):
+        load_config({**base, **extra})
+
+
+@pytest.mark.slow
+def test_survival_by_predicted_class_uses_test_cohorts_and_the_development_cut_off(tmp_path):
+    """seed 004's survival analysis by predicted status, recomputed by hand: the class is the
+    model's probability at its development Youden cut-off, only internal/external patients enter,
+    and the log-rank test, Cox HRs and C-index are those of kaplan_meier / cox on those rows."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.study import run_study
+    from her2stats.stats.survival import cox, kaplan_meier
+
+    cfg = {"name": "predicted_survival", "engine": "python",
+           "cohort": {"source": "demo", "outcome": "her2_positive",
+                      "exclude_predictors": ["her2_status", "her2_class", "her2_ihc", "her2_ish", "subtype"]},
+           "splits": {"by": "center", "train": ["A", "B"], "external": ["C"], "internal_fraction": 0.3, "seed": 7},
+           "clinical": {"covariates": ["age", "er", "pr", "grade", "ki67"]},
+           "survival": {"duration": "rfs_time", "event": "rfs_event", "group": "her2_status", "covariates": ["age"],
+                        "stepwise": None, "predicted_by": "clinical"},
+           "validation": {"n_boot": 20, "calibrate_n_boot": 20},
+           "report": {"figure_formats": ["png"], "gradcam_patients": 0}}
+    res = run_study(cfg, fast=True, outdir=tmp_path / "out")
+    df = res.cohort
+    test = df[df["cohort_split"] != "development"]
+    p = res.predictions[res.predictions["model"] == "clinical"].set_index("patient_id")["prob"]
+    thr = res.numbers["threshold/clinical"]
+    assert res.numbers["predicted/threshold"] == thr
+    pred = np.where(p.loc[test["patient_id"].astype(str)].to_numpy() >= thr, "predicted 1", "predicted 0")
+    part = test.assign(pg=pd.Categorical(pred, categories=["predicted 0", "predicted 1"]),
+                       pp=p.loc[test["patient_id"].astype(str)].to_numpy())
+    km = kaplan_meier(part, "rfs_time", "rfs_event", group="pg", engine="python")
+    assert res.numbers["predicted/survival/n_km"] == len(test) < len(df)
+    assert res.numbers["predicted/logrank_p"] == pytest.approx(km.logrank.p_value, rel=1e-9)
+    cr = cox(part, "rfs_time", "rfs_event", ["pg", "pp", "age"], stepwise=None, engine="python")
+    hr = dict(zip(cr.summary["term"], cr.summary["HR"]))
+    assert res.numbers["predicted/hr/predicted_clinical_prob"] == pytest.approx(hr["pp"], rel=1e-6)
+    assert res.numbers["predicted/cox_c"] == pytest.approx(cr.concordance.concordance, rel=1e-9)
+    assert "cox_predicted" in res.tables and res.figures["km_predicted"].is_file()
+    assert "out of sample" in res.methods

@@ -173,7 +173,9 @@ def test_report_help_lists_the_steps():
 
     from her2stats.cli import app
 
-    out = CliRunner().invoke(app, ["report", "--help"], terminal_width=200).output
+    res = CliRunner().invoke(app, ["report", "--help"], terminal_width=200)
+    out = res.output
+    assert res.exit_code == 0 and "internal error" not in out  # --help is not an error
     for step in ("cohort", "Table 1", "imaging", "harmonization", "clinical", "zoo", "validation", "survival",
                  "reports/seeds"):
         assert step in out, step

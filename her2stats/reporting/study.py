@@ -568,7 +568,12 @@ def stage_evaluation(state: StudyState) -> StudyState:
                 with warnings.catch_warnings():  # announced below, once, with the model and cohort
                     warnings.filterwarnings("ignore", message=r".* are exactly 0 or 1 ", category=UserWarning)
                     vp = val_prob(y, pm, engine=eng)
-                entry = {"hl": hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng), "val_prob": vp}
+                try:
+                    hl = hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng)
+                except InputError as exc:  # e.g. a model with two risk levels has no HL test: said, not fatal
+                    hl = None
+                    notes.append(f"{m}, {c}: Hosmer-Lemeshow test not computed: {exc}")
+                entry = {"hl": hl, "val_prob": vp}
                 if c == "development" and m in models and type(models[m]).__name__ == "LogisticModel":
                     entry["calibrate"] = calibrate(models[m], n_boot=state.n_boot_cal, seed=val.seed, engine=eng)
                     results[f"calibrate/{m}"] = entry["calibrate"]
@@ -584,8 +589,8 @@ def stage_evaluation(state: StudyState) -> StudyState:
                                  "of the logistic recalibration (intercept/slope), as rms val.prob does.")
                     warnings.warn(f"{m} model, {c} cohort: {extreme_predictions_message(vp.n_extreme, vp.n)}",
                                   UserWarning, stacklevel=find_stack_level())
-                numbers[f"hl_p/{m}/{c}"] = entry["hl"].p_value
-                numbers[f"hl_stat/{m}/{c}"] = entry["hl"].statistic
+                numbers[f"hl_p/{m}/{c}"] = hl.p_value if hl is not None else float("nan")
+                numbers[f"hl_stat/{m}/{c}"] = hl.statistic if hl is not None else float("nan")
                 numbers[f"brier/{m}/{c}"] = entry["val_prob"].Brier
                 numbers[f"cal_intercept/{m}/{c}"] = entry["val_prob"].intercept
                 numbers[f"cal_slope/{m}/{c}"] = entry["val_prob"].slope

@@ -361,3 +361,29 @@ def test_survival_by_predicted_class_uses_test_cohorts_and_the_development_cut_o
     assert res.numbers["predicted/cox_c"] == pytest.approx(cr.concordance.concordance, rel=1e-9)
     assert "cox_predicted" in res.tables and res.figures["km_predicted"].is_file()
     assert "out of sample" in res.methods
+
+
+@pytest.mark.slow
+def test_a_model_without_a_hosmer_lemeshow_test_is_reported_not_fatal(tmp_path):
+    """A clinical model on one binary covariate has two risk levels: no Hosmer-Lemeshow test exists
+    (df = groups - 2); the study says so in its notes and calibration table instead of stopping
+    (seed 000's univariable screen can leave such a model on a small cohort)."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.study import run_study
+
+    cfg = {"name": "two_risks", "engine": "python",
+           "cohort": {"source": "demo", "outcome": "her2_positive",
+                      "exclude_predictors": ["her2_status", "her2_class", "her2_ihc", "her2_ish", "subtype"]},
+           "splits": {"by": "random", "internal_fraction": 0.3, "seed": 3},
+           "clinical": {"covariates": ["er"]},
+           "validation": {"n_boot": 10, "calibrate_n_boot": 10},
+           "report": {"figure_formats": ["png"], "gradcam_patients": 0}}
+    res = run_study(cfg, fast=True, outdir=tmp_path / "out")
+    assert math.isnan(res.numbers["hl_p/clinical/development"])
+    assert "Hosmer-Lemeshow test not computed" in res.methods and "distinct groups" in res.methods
+    assert res.numbers["auc/clinical/internal"] == res.numbers["auc/clinical/internal"]  # the rest is reported
+    assert "calibration" in res.tables

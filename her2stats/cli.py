@@ -185,7 +185,18 @@ def report(config: Path = typer.Argument(..., help="study config (YAML)"),
                                                     "config's report.style)")) -> None:
     """Run a study end to end (cohort -> features -> selection -> models -> statistics -> tables,
     figures) and render the Quarto report as HTML, Word and/or PDF (quarto when on PATH, else
-    nbclient + pandoc; PDF by headless Chromium)."""
+    nbclient + pandoc; PDF by headless Chromium).
+
+    Steps, in order (the config section that runs each one; a section left out skips its step):
+
+    1. cohort, splits: load, subset, required columns, outcome, split by centre or at random; every exclusion counted.
+    2. table1: Table 1 by outcome and by cohort (test chosen by a normality check, adjusted p-values).
+    3. imaging, harmonization: frozen backbone features of the ROI (cached), ComBat, PCA, t-test, correlation filter, LASSO, Deep Score; all fitted on development only.
+    4. clinical, zoo: logistic model with its selection rule (none, univariate, lasso, stepwise and their chains, p-value filters), combined model with the Deep Score; model zoo tuned by nested CV.
+    5. validation: per model and cohort AUC (DeLong CI), development Youden cut-off with sensitivity, specificity, PPV, NPV, accuracy, F1; calibration, Hosmer-Lemeshow, bootstrap validate/calibrate; DeLong comparisons; decision curves.
+    6. clinical, survival, report: OR table and nomogram; Kaplan-Meier, log-rank, stepwise Cox, PH test, C-index, also by a model's predicted class in the test cohorts (survival.predicted_by); figures and Grad-CAM.
+
+    The five seed papers as configs: reports/seeds/seed000-004.yaml; every seed step and what runs it: docs/seed_coverage.md."""
     run_report(config, out, fast=fast, render=not no_render, formats=format, style=style)
 
 

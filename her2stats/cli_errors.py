@@ -28,6 +28,28 @@ from typer.core import TyperCommand, TyperGroup
 
 from .errors import Her2StatsError
 
+
+def _flow_exceptions() -> tuple[type[BaseException], ...]:
+    """click's normal control flow (--help, usage errors, Ctrl-C prompts), also in the click that
+    typer >= 0.24 vendors as ``typer._click`` (its Exit is not click's)."""
+    out: list[type[BaseException]] = [click.exceptions.Exit, click.ClickException, click.exceptions.Abort]
+    try:
+        import typer.exceptions as te
+
+        out += [getattr(te, n) for n in ("Exit", "Abort") if isinstance(getattr(te, n, None), type)]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from typer._click import exceptions as tce  # type: ignore[import-not-found]
+
+        out += [getattr(tce, n) for n in ("ClickException", "Exit", "Abort") if isinstance(getattr(tce, n, None), type)]
+    except ImportError:
+        pass
+    return tuple(dict.fromkeys(out))
+
+
+_FLOW = _flow_exceptions()
+
 __all__ = ["GuardedGroup", "GuardedCommand", "set_debug", "error_line", "EXIT_ERROR", "EXIT_BUG", "EXIT_INTERRUPTED"]
 
 EXIT_ERROR = 2
@@ -122,7 +144,7 @@ class GuardedGroup(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except _FLOW:
             raise
         except (Exception, KeyboardInterrupt) as exc:
             ctx.exit(report(exc))
@@ -134,7 +156,7 @@ class GuardedCommand(TyperCommand):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except _FLOW:
             raise
         except (Exception, KeyboardInterrupt) as exc:
             ctx.exit(report(exc))

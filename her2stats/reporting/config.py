@@ -68,8 +68,28 @@ class Table1Config(_Strict):
 
 class ClinicalModelConfig(_Strict):
     covariates: list[str]
-    selection: Literal["none", "lasso", "stepwise", "lasso+stepwise"] = "none"
+    #: how the clinical model's covariates are chosen on the development cohort: univariate = the
+    #: univariable screen (likelihood-ratio test of each covariate alone, p < univariate_p; seed 000),
+    #: lasso = LASSO (5-fold CV, lambda.1se), stepwise = stepwise AIC; "+" chains them in that order
+    selection: Literal["none", "lasso", "stepwise", "lasso+stepwise", "univariate", "univariate+stepwise"] = "none"
     threshold_rule: Literal["youden"] = "youden"
+    #: p-value threshold of the univariable screen (selection univariate...)
+    univariate_p: float = Field(0.05, gt=0, le=1)
+    #: seed 002's p-value rule around the stepwise step: before it keep covariates with multivariable
+    #: Wald p < prefilter_p, after it those with p < final_p (a categorical covariate passes when
+    #: any of its levels does); None skips either filter
+    prefilter_p: Optional[float] = Field(None, gt=0, le=1)
+    final_p: Optional[float] = Field(None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _p_rules(self):
+        if (self.prefilter_p is not None or self.final_p is not None) and "stepwise" not in self.selection:
+            raise ValueError("clinical.prefilter_p / clinical.final_p filter around the stepwise step: "
+                             f"use them with a selection that contains stepwise (selection is {self.selection!r})")
+        if "univariate_p" in self.model_fields_set and not self.selection.startswith("univariate"):
+            raise ValueError(f"clinical.univariate_p is the threshold of selection: univariate (selection is "
+                             f"{self.selection!r})")
+        return self
 
 
 class ImagingConfig(_Strict):
@@ -263,6 +283,10 @@ class SurvivalConfig(_Strict):
     #: restricted mean survival time by ``group`` up to this time (in ``time_unit``): per group,
     #: difference and ratio with CIs (Uno et al. 2014), valid without proportional hazards
     rmst_tau: Optional[float] = Field(None, gt=0)
+    #: also analyse survival by a model's PREDICTED class (its development cut-off) with its predicted
+    #: probability as a Cox covariate (seed 004): a model of the study (deep_score, clinical, combined or
+    #: a zoo member), in the test cohorts only, where its predictions are out of sample
+    predicted_by: Optional[str] = None
 
     @model_validator(mode="after")
     def _strata_not_group(self):
@@ -390,6 +414,24 @@ class StudyConfig(_Strict):
             if self.cohort.outcome in self.subgroups.variables:
                 raise ValueError(f"subgroups.variables contains the outcome {self.cohort.outcome!r}: performance "
                                  "needs both outcome classes in every subgroup")
+        return self
+
+    @model_validator(mode="after")
+    def _predicted_by_is_a_model(self):
+        s = self.survival
+        if s is None or s.predicted_by is None:
+            return self
+        models = (["clinical"] if self.clinical else []) + (["deep_score"] if self.imaging else []) \
+            + (["combined"] if self.clinical and self.imaging else [])
+        models += [m if m not in models else f"zoo_{m}" for m in (self.zoo.models if self.zoo else [])]
+        if s.predicted_by not in models:
+            guess = closest(s.predicted_by, models)
+            raise ValueError(f"survival.predicted_by: {s.predicted_by!r} is not a model of this study (its models: "
+                             f"{', '.join(models) or 'none: add clinical, imaging or zoo'})"
+                             + (f"; did you mean {guess!r}?" if guess else ""))
+        if self.splits.internal_fraction == 0 and not self.splits.external:
+            raise ValueError("survival.predicted_by needs a test cohort (splits.internal_fraction > 0 or "
+                             "splits.external): development predictions are in-sample")
         return self
 
     def resolve(self, path: Path | None) -> Path | None:

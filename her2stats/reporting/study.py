@@ -476,7 +476,7 @@ def stage_selection(state: StudyState) -> StudyState:
     state.say("models")
     if cfg.clinical is not None:
         covs = _select_clinical(state.development, cfg.cohort.outcome, _model_covariates(cfg), cfg.clinical.selection,
-                                state.engine, state.numbers, state.notes, cfg.validation.seed)
+                                state.engine, state.numbers, state.notes, cfg.validation.seed, rule=cfg.clinical)
         state.covariates = list(covs)
     return state
 
@@ -569,7 +569,12 @@ def stage_evaluation(state: StudyState) -> StudyState:
                 with warnings.catch_warnings():  # announced below, once, with the model and cohort
                     warnings.filterwarnings("ignore", message=r".* are exactly 0 or 1 ", category=UserWarning)
                     vp = val_prob(y, pm, engine=eng)
-                entry = {"hl": hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng), "val_prob": vp}
+                try:
+                    hl = hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng)
+                except InputError as exc:  # e.g. a model with two risk levels has no HL test: said, not fatal
+                    hl = None
+                    notes.append(f"{m}, {c}: Hosmer-Lemeshow test not computed: {exc}")
+                entry = {"hl": hl, "val_prob": vp}
                 if c == "development" and m in models and type(models[m]).__name__ == "LogisticModel":
                     entry["calibrate"] = calibrate(models[m], n_boot=state.n_boot_cal, seed=val.seed, engine=eng)
                     results[f"calibrate/{m}"] = entry["calibrate"]
@@ -585,8 +590,8 @@ def stage_evaluation(state: StudyState) -> StudyState:
                                  "of the logistic recalibration (intercept/slope), as rms val.prob does.")
                     warnings.warn(f"{m} model, {c} cohort: {extreme_predictions_message(vp.n_extreme, vp.n)}",
                                   UserWarning, stacklevel=find_stack_level())
-                numbers[f"hl_p/{m}/{c}"] = entry["hl"].p_value
-                numbers[f"hl_stat/{m}/{c}"] = entry["hl"].statistic
+                numbers[f"hl_p/{m}/{c}"] = hl.p_value if hl is not None else float("nan")
+                numbers[f"hl_stat/{m}/{c}"] = hl.statistic if hl is not None else float("nan")
                 numbers[f"brier/{m}/{c}"] = entry["val_prob"].Brier
                 numbers[f"cal_intercept/{m}/{c}"] = entry["val_prob"].intercept
                 numbers[f"cal_slope/{m}/{c}"] = entry["val_prob"].slope
@@ -709,11 +714,51 @@ def stage_regression(state: StudyState) -> StudyState:
 
 
 def stage_survival(state: StudyState) -> StudyState:
-    """Kaplan-Meier, log-rank and Cox model (when ``survival:`` is configured)."""
+    """Kaplan-Meier, log-rank and Cox model (when ``survival:`` is configured); with
+    ``survival.predicted_by`` the same by the model's predicted class in the test cohorts."""
     if state.config.survival is not None:
         state.say("survival")
         _survival(state.cohort, state.config, state.engine, state.numbers, state.results, state.tables, state.notes)
+        if state.config.survival.predicted_by is not None:
+            _survival_predicted(state)
     return state
+
+
+def _survival_predicted(state: StudyState) -> None:
+    """Survival by the predicted class of ``survival.predicted_by`` (cut-off chosen on development) and
+    Cox with its predicted probability, on the internal/external cohorts only (out-of-sample
+    predictions). Numbers ``predicted/<key>``, results ``km_predicted``/``cox_predicted``, table
+    ``cox_predicted``."""
+    from ..stats._core import binary_outcome
+
+    cfg, s = state.config, state.config.survival
+    m = s.predicted_by
+    if m not in state.probs:
+        raise ConfigError(f"survival.predicted_by: {m!r} is not a model of this study; its models: "
+                          f"{', '.join(state.probs) or 'none'}")
+    df = state.cohort
+    test = df["cohort_split"] != "development"
+    if not test.any():
+        raise ConfigError("survival.predicted_by needs a test cohort (splits.internal_fraction > 0 or splits.external): "
+                          "development predictions are in-sample")
+    coded = binary_outcome(df[cfg.cohort.outcome], cfg.cohort.outcome)
+    group, prob = f"predicted_{m}", f"predicted_{m}_prob"
+    if group in df.columns or prob in df.columns:
+        raise InputError(f"the cohort already has a column {group!r} or {prob!r}; rename it to use survival.predicted_by")
+    p = state.probs[m][df.index].to_numpy(dtype=float)
+    levels = [f"predicted {coded.reference}", f"predicted {coded.event}"]
+    cls = np.where(state.thresholds[m].apply(p) == 1, levels[1], levels[0])
+    part = df.assign(**{group: pd.Categorical(cls, categories=levels), prob: p}).loc[test]
+    sub = s.model_copy(update={"group": group, "covariates": [prob] + [c for c in s.covariates if c != s.group]})
+    numbers, results, tables = {}, {}, {}
+    _survival(part, cfg.model_copy(update={"survival": sub}), state.engine, numbers, results, tables, state.notes)
+    state.numbers.update({f"predicted/{k}": v for k, v in numbers.items()})
+    state.numbers["predicted/threshold"] = float(state.thresholds[m].value)
+    state.results.update({f"{k}_predicted": v for k, v in results.items()})
+    state.tables.update({f"{k}_predicted": v for k, v in tables.items()})
+    state.notes.append(f"Survival by the {m} model's predicted class ({state.thresholds[m].label}) and its predicted "
+                       f"probability as a Cox covariate: {int(test.sum())} patient(s) of the test cohort(s), whose "
+                       f"predictions are out of sample.")
 
 
 def stage_outputs(state: StudyState) -> StudyState:
@@ -872,8 +917,10 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     df = df.assign(deep_score=np.asarray(score, dtype=float), deep_prob=np.asarray(prob, dtype=float))
     report = []
     n_in = int(numbers["features/n_extracted"])
-    for name, step in pipe.steps[:-1]:
-        n_out = int(step.transform(X.iloc[:2]).shape[1]) if name != "pca" else int(im.pca_components)
+    Xt = X.iloc[:2]
+    for name, step in pipe.steps[:-1]:  # each step sees what the previous one gave (PCA components...)
+        Xt = step.transform(Xt)
+        n_out = int(Xt.shape[1])
         report.append({"step": name, "features_in": n_in, "features_out": n_out})
         numbers[f"features/after_{name}"] = float(n_out)
         n_in = n_out
@@ -889,10 +936,23 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
 
 
 def _select_clinical(dev: pd.DataFrame, outcome: str, covs: list[str], how: str, eng: str, numbers: dict,
-                     notes: list, seed: int) -> list[str]:
+                     notes: list, seed: int, rule: Any = None) -> list[str]:
     if how == "none" or not covs:
         return list(covs)
     chosen = list(covs)
+    if how.startswith("univariate"):
+        from ..stats.models import fit_lrm
+
+        alpha = rule.univariate_p if rule is not None else 0.05
+        p_uni = {c: float(fit_lrm(dev, "_y", [c], engine=eng).stats["P"]) for c in chosen}
+        for c, p in p_uni.items():
+            numbers[f"clinical/univariate_p/{c}"] = p
+        chosen = [c for c in chosen if p_uni[c] < alpha]
+        notes.append(f"Univariable screen (likelihood-ratio test of each covariate alone, p < {alpha:g}, development "
+                     f"cohort) kept {len(chosen)} of {len(covs)} clinical covariates.")
+        if not chosen:
+            raise InputError(f"the univariable screen (p < {alpha:g}) kept no clinical covariate; use clinical.selection: "
+                             "none or raise clinical.univariate_p")
     if "lasso" in how:
         from ..selection import lasso_cv
 
@@ -906,10 +966,25 @@ def _select_clinical(dev: pd.DataFrame, outcome: str, covs: list[str], how: str,
     if "stepwise" in how:
         from ..stats.logistic import logistic_table
 
+        def wald_pass(cols: list[str], cut: float, what: str) -> list[str]:
+            mv = logistic_table(dev, "_y", cols, univariable=False, engine=eng).frame
+            p_min = mv.groupby("variable")["multi_p"].min()
+            kept = [c for c in cols if float(p_min.get(c, np.nan)) < cut]
+            notes.append(f"{what}: covariates with multivariable Wald p < {cut:g} (any level) kept {len(kept)} of "
+                         f"{len(cols)}.")
+            if not kept:
+                raise InputError(f"{what} (p < {cut:g}) kept no clinical covariate; relax it or use clinical.selection: "
+                                 "none")
+            return kept
+
+        if rule is not None and rule.prefilter_p is not None:
+            chosen = wald_pass(chosen, rule.prefilter_p, "Before stepwise selection")
         lt = logistic_table(dev, "_y", chosen, univariable=False, stepwise="both", engine=eng)
         chosen = list(lt.selected)
         if not chosen:
             raise InputError("stepwise AIC kept no clinical covariate; use clinical.selection: none")
+        if rule is not None and rule.final_p is not None:
+            chosen = wald_pass(chosen, rule.final_p, "After stepwise selection")
     numbers["clinical/selected_n"] = float(len(chosen))
     return chosen
 
@@ -1174,6 +1249,9 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
         if "rmst" in results:
             ax = results["rmst"].plot(xlabel=f"Time ({sv.time_unit})", ylabel=f"{what} probability")
             keep("rmst", ax.figure)
+        if "km_predicted" in results:
+            keep("km_predicted", F.km_figure(results["km_predicted"], ylabel=f"{what} probability",
+                                             time_unit=rep.time_unit or sv.time_unit, data_unit=sv.time_unit, style=st))
     zoo = results.get("zoo")
     if zoo is not None and zoo.refit:
         from ..models import shap_summary

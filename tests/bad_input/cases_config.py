@@ -88,4 +88,17 @@ CASES = [
          InputError, ("did you mean 'age'", "table1.group", "'her2_satus'", "did you mean 'her2_status'"), engines=N),
     Case("run_study/column-typo", lambda e: _run(_covariate(1, "ER")), InputError,
          ("clinical.covariates", "column 'ER' not in the cohort", "did you mean 'er'"), engines=N),
+    Case("config/survival-predicted_by-typo", lambda e: _load(_set("survival", "predicted_by", "deep_scor")), ConfigError,
+         ("survival.predicted_by", "'deep_scor'", "not a model of this study", "did you mean 'deep_score'"), engines=N),
+    Case("config/survival-predicted_by-in-sample", lambda e: _load(lambda d: (
+        _set("survival", "predicted_by", "clinical")(d), _set("splits", "external", [])(d),
+        _set("splits", "internal_fraction", 0.0)(d))), ConfigError,
+         ("survival.predicted_by", "needs a test cohort", "in-sample"), engines=N),
+    Case("config/clinical-final_p-without-stepwise", lambda e: _load(_set("clinical", "final_p", 0.05)), ConfigError,
+         ("clinical", "final_p", "contains stepwise", "'none'"), engines=N),
+    Case("config/clinical-univariate_p-without-univariate",
+         lambda e: _load(_set("clinical", "univariate_p", 0.1)), ConfigError,
+         ("clinical.univariate_p", "selection: univariate"), engines=N),
+    Case("config/clinical-selection-typo", lambda e: _load(_set("clinical", "selection", "univariat")), ConfigError,
+         ("clinical.selection", "did you mean 'univariate'"), engines=N),
 ]

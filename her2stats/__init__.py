@@ -198,6 +198,8 @@ _LAZY: dict[str, str] = {
     # uncertainty in the study report (issue 17)
     "calibration_hierarchy_table": "reporting.builders",
     "net_benefit_difference_table": "reporting.builders",
+    "StudyState": "reporting.study",
+    "new_state": "reporting.study",
 }
 
 __all__ = [

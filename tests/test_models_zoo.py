@@ -133,3 +133,27 @@ def test_late_fusion_classifier_equals_manual_average(cohort):
     np.testing.assert_allclose(twin.predict_proba(X.iloc[60:]), clf.predict_proba(X.iloc[60:]), rtol=1e-12)
     with pytest.raises(InputError, match="lacks column"):
         LateFusionClassifier([("rad", LogisticRegression(), ["zz"])]).fit(X, y)
+
+
+def test_fold_features_refit_a_learnt_column_inside_each_outer_fold():
+    """A column learnt on every patient (here: the outcome itself, the extreme of leakage) makes the
+    out-of-fold AUC perfect; ``fold_features`` gives each outer fold the column as learnt on its own
+    training patients (here: no information), and the out-of-fold AUC falls to chance."""
+    rng = np.random.default_rng(11)
+    n = 120
+    y = rng.binomial(1, 0.5, size=n)
+    X = pd.DataFrame({"noise": rng.normal(size=n), "learnt": y + 0.01 * rng.normal(size=n)})
+    calls = []
+
+    def fold_features(k, train):
+        calls.append((k, np.sort(train)))
+        r = np.random.default_rng(100 + k)
+        return X.assign(learnt=r.normal(size=n))
+
+    leaky = fit_zoo(X, y, models=["lr"], cv=3, inner_cv=2, seed=4, refit=False)
+    honest = fit_zoo(X, y, models=["lr"], cv=3, inner_cv=2, seed=4, refit=False, fold_features=fold_features)
+    assert leaky.to_frame().loc["lr", "auc_oof"] > 0.99
+    assert honest.to_frame().loc["lr", "auc_oof"] < 0.7
+    expected = [np.sort(tr) for tr, _ in StratifiedKFold(3, shuffle=True, random_state=4).split(np.zeros(n), y)]
+    assert [k for k, _ in calls] == [1, 2, 3]
+    assert all(np.array_equal(a, b) for (_, a), b in zip(calls, expected))

@@ -14,7 +14,7 @@ JMLR 2010;11:2079-2107).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -158,7 +158,8 @@ class ZooResult(Result):
 def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = None, cv: int = 5,
             inner_cv: int = 3, seed: int | None = 0, preprocess: Sequence[Any] | None = None,
             param_grids: Mapping[str, Mapping[str, list[Any]]] | None = None, scoring: str = "roc_auc",
-            refit: bool = True, n_jobs: int | None = None) -> ZooResult:
+            refit: bool = True, n_jobs: int | None = None,
+            fold_features: Callable[[int, np.ndarray], Any] | None = None) -> ZooResult:
     """Nested stratified CV of a set of classifiers with inner grid search.
 
     Parameters
@@ -174,6 +175,12 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
     scoring : inner grid-search criterion (sklearn scorer name).
     refit : also run the grid search on all patients and keep the fitted best pipeline.
     n_jobs : passed to GridSearchCV.
+    fold_features : ``f(k, train) -> X_k`` for columns that are themselves learnt from the outcome
+        (e.g. a Deep Score): called for outer fold ``k`` (1..cv) with the positions of its
+        training patients, it returns the design matrix of *every* patient (same rows and columns
+        as ``X``) with those columns refitted on the training patients only, so the out-of-fold
+        predictions of fold ``k`` never use a feature fitted on its held-out patients. ``X``
+        itself (learnt on all patients) is used for the refit only.
 
     Returns
     -------
@@ -219,10 +226,11 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
         folds[test] = k
         inner = StratifiedKFold(n_splits=int(inner_cv), shuffle=True,
                                 random_state=None if seed is None else seed + k)
+        fk = frame if fold_features is None else _fold_frame(fold_features(k, train), frame)
         for name, (pipe, grid) in built.items():
             search = _search(pipe, grid, inner, scoring, n_jobs)
-            search.fit(frame.iloc[train], yv[train])
-            prob = search.predict_proba(frame.iloc[test])[:, 1]
+            search.fit(fk.iloc[train], yv[train])
+            prob = search.predict_proba(fk.iloc[test])[:, 1]
             oof.iloc[test, oof.columns.get_loc(name)] = prob
             fold_auc.loc[k, name] = roc_auc_score(yv[test], prob) if len(np.unique(yv[test])) == 2 else np.nan
             best_params[name].append(_strip(search.best_params_))
@@ -238,6 +246,15 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
     return ZooResult(oof=oof, y=pd.Series(yv, index=frame.index, name="y"), folds=folds, fold_auc=fold_auc,
                      best_params=best_params, refit=refit_models, refit_params=refit_params, cv=int(cv),
                      inner_cv=int(inner_cv), seed=seed, n=len(yv), n_events=int(yv.sum()))
+
+
+def _fold_frame(Xk: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    fk = as_feature_frame(Xk)
+    if fk.shape != frame.shape or list(map(str, fk.columns)) != list(map(str, frame.columns)):
+        raise InputError(f"fold_features must return the design of every patient with the columns of X "
+                         f"({frame.shape[0]} x {frame.shape[1]}), got {fk.shape[0]} x {fk.shape[1]}")
+    fk.index = frame.index
+    return fk
 
 
 def _search(pipe: Pipeline, grid: dict, inner: StratifiedKFold, scoring: str, n_jobs: int | None) -> Any:

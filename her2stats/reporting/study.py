@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import AtomicOutput, atomic_output, atomic_write, read_manifest
-from ..errors import ConfigError, InputError, find_stack_level
+from ..errors import ConfigError, ConvergenceError, InputError, RError, find_stack_level
 from ..paths import cache_root
 from .config import StudyConfig, check_columns, load_config
 from .uncertainty import stage_uncertainty
 
 __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "stage_cohort",
-           "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_evaluation", "stage_uncertainty",
-           "stage_centres", "stage_regression", "stage_survival", "stage_outputs", "load_results", "load_or_run",
-           "RESULTS_FILE"]
+           "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_crossval", "stage_zoo",
+           "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_survival",
+           "stage_outputs", "TRIPOD_EVIDENCE", "numbers_have", "load_results", "load_or_run", "RESULTS_FILE"]
 
 RESULTS_FILE = "study_results.pkl"
 
@@ -45,8 +45,11 @@ class StudyResults:
     cohort : analysed patients after exclusions, with ``cohort_split`` (development, internal,
         external or ``external:<centre>``) and, with imaging, the ``deep_score`` column.
     flow : cohort flow, one row per step: step, n_remaining, n_excluded, reason.
-    predictions : long table patient_id, cohort, model, prob, y.
     numbers : flat dict of every reported number (``auc/<model>/<cohort>``, ``or/<term>`` ...).
+        Development figures are honest (out-of-fold, or bootstrap optimism-corrected for the
+        clinical logistic model's AUC); the in-sample ones are kept as ``<measure>_apparent/<model>/development``.
+    predictions : long table patient_id, cohort, model, prob, y of the fitted models (on development
+        rows: apparent predictions; the out-of-fold ones are in ``outdir/predictions_cv.csv``).
     tables : name -> PublicationTable. figures : name -> PNG path (PDF/SVG beside it).
     models : name -> fitted object (LogisticModel, sklearn Pipeline...); empty when loaded from disk.
     results : name -> statistics result object (AUCResult, DecisionCurve, CoxResult...).
@@ -225,7 +228,17 @@ class StudyState:
     cohorts : cohort names in report order (development, internal, external...).
     deep : the imaging stage's pipeline, extractor, feature matrix and selection report (or None).
     covariates : the clinical covariates kept by the selection stage (None before it / without clinical).
-    probs : model -> predicted probability of every patient (Series on the cohort's index).
+    probs : model -> the fitted model's predicted probability of every patient (Series on the
+        cohort's index; on development rows these are *apparent*, in-sample predictions).
+    folds : (train, test) positions within the development rows of the development cross-validation.
+    fold_deep_scores : fold (1..K) -> (Deep Score, Deep Score probability) of every development
+        patient from the image pipeline refitted on that fold's training part.
+    dev_probs : model -> out-of-fold probability of every development patient (honest predictions).
+    dev_method : model -> how its development figures are made honest ("cross-validated" or
+        "optimism-corrected").
+    directions : model -> ROC direction fixed on development ("<": higher = case) and carried.
+    scores : model -> the predictions every figure is computed from (``dev_probs`` on development
+        rows, ``probs`` elsewhere).
     numbers, results, models, tables, notes : what :class:`StudyResults` reports.
     perf, calibration, thresholds : per (model, cohort) results of the evaluation stage.
     predictions, figures, versions, methods : filled by the evaluation and outputs stages.
@@ -249,6 +262,12 @@ class StudyState:
     models: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    folds: list = field(default_factory=list)
+    fold_deep_scores: dict = field(default_factory=dict)
+    dev_probs: dict = field(default_factory=dict)
+    dev_method: dict = field(default_factory=dict)
+    directions: dict = field(default_factory=dict)
+    scores: dict = field(default_factory=dict)
     perf: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)
     thresholds: dict = field(default_factory=dict)
@@ -463,6 +482,10 @@ def stage_describe(state: StudyState) -> StudyState:
                         categorical=[v for v in t1c.categorical if v in variables] + [outcome],
                         normality_test=t1c.normality_test, smd=True, engine=state.engine)
         state.results["table1_by_cohort"] = t1b
+        if "smd" in t1b.tests.columns:  # mean pairwise standardised mean difference across the cohorts
+            for r in t1b.tests.to_dict("records"):
+                v = r.get("smd")
+                state.numbers[f"table1_smd/{r['variable']}"] = float(v) if v is not None else float("nan")
         cohort_levels = {"cohort": {"label": "Cohort", "levels": {c: builders.cohort_label(c) for c in cohorts}}}
         state.tables["table1_by_cohort"] = builders.table1_table(
             t1b, title="Baseline characteristics by cohort", group_label="cohort",
@@ -482,7 +505,8 @@ def stage_selection(state: StudyState) -> StudyState:
 
 
 def stage_models(state: StudyState) -> StudyState:
-    """Fit every model on development (clinical, combined, zoo) and predict every patient: ``probs``."""
+    """Fit the clinical, Deep Score and combined models on development and predict every patient:
+    ``probs`` (the fitted models' predictions; on development they are *apparent*)."""
     from ..stats.models import fit_lrm
 
     cfg = state.config
@@ -500,34 +524,176 @@ def stage_models(state: StudyState) -> StudyState:
             covs_comb = list(results["clinical_covariates"]) + ["deep_score"]
             models["combined"] = fit_lrm(dev, outcome, covs_comb, engine=eng)
             probs["combined"] = pd.Series(models["combined"].predict(df), index=df.index)
-    if cfg.zoo is not None:
-        state.say("model zoo")
-        zoo_X = _zoo_design(df, _model_covariates(cfg) + (["deep_score"] if "deep_score" in df.columns else []))
-        from ..models import fit_zoo
-
-        zres = fit_zoo(zoo_X[df["cohort_split"] == "development"], dev["_y"].to_numpy(), models=list(cfg.zoo.models),
-                       cv=3 if state.fast else cfg.zoo.cv, inner_cv=2 if state.fast else cfg.zoo.inner_cv,
-                       seed=cfg.validation.seed)
-        results["zoo"] = zres
-        for name in cfg.zoo.models:
-            key = name if name not in probs else f"zoo_{name}"
-            models[key] = zres.refit[name]
-            probs[key] = pd.Series(zres.refit[name].predict_proba(zoo_X)[:, 1], index=df.index)
-            numbers[f"zoo_oof_auc/{key}"] = float(zres.to_frame().loc[name, "auc_oof"])
-        results["zoo_X"] = zoo_X
-    if not probs and cfg.survival is None:
+    if not probs and cfg.zoo is None and cfg.survival is None:
         raise ConfigError("the study config defines no analysis: add a `clinical:`, `imaging:`, `zoo:` or `survival:` section")
     return state
 
 
+def _n_folds(state: StudyState) -> int:
+    """Outer folds of the development cross-validation (the zoo's, so every model shares them)."""
+    cfg = state.config
+    if state.fast:
+        return 3
+    return int(cfg.zoo.cv) if cfg.zoo is not None else 5
+
+
+def stage_crossval(state: StudyState) -> StudyState:
+    """Honest development predictions: stratified K-fold cross-validation on the development cohort
+    (the zoo's outer folds and seed), every learnt step refitted inside each training fold --
+    clinical covariate selection (when configured) and logistic fit, the whole image pipeline
+    (feature selection, LASSO, Deep Score) and the combined model on the fold's own Deep Score.
+    Sets ``folds`` (positions within the development rows), ``fold_deep_scores`` (fold -> Deep
+    Score of every development patient from the pipeline fitted on that fold's training part) and
+    ``dev_probs`` (model -> out-of-fold probability of every development patient)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    from ..stats.models import fit_lrm
+
+    cfg = state.config
+    if not state.probs and cfg.zoo is None:
+        return state
+    state.say("cross-validation")
+    df, dev, outcome, eng = state.cohort, state.development, cfg.cohort.outcome, state.engine
+    y = dev["_y"].to_numpy()
+    k = _n_folds(state)
+    smaller = int(min(y.sum(), len(y) - y.sum()))
+    if smaller < 2:
+        state.notes.append(f"The development cohort's smaller outcome class has {smaller} patient(s): no "
+                           "cross-validation, so no honest development figure is reported.")
+        return state
+    if smaller < k:
+        state.notes.append(f"The development cross-validation uses {smaller} folds (not {k}): the smaller outcome "
+                           f"class has {smaller} patients.")
+        k = smaller
+    state.folds = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=cfg.validation.seed)
+                       .split(np.zeros(len(y)), y))
+    if "deep_score" in df.columns and state.deep is not None:
+        dev_pos = np.flatnonzero((df["cohort_split"] == "development").to_numpy())
+        Xdev = state.deep["X"].iloc[dev_pos]
+        ridge, failed = [], None
+        for i, (train, _) in enumerate(state.folds, start=1):
+            pipe = clone(state.deep["pipeline"])
+            with warnings.catch_warnings():  # the final fit already announced what the pipeline warns
+                warnings.simplefilter("ignore")
+                try:
+                    pipe.fit(Xdev.iloc[train], y[train])
+                except ConvergenceError:
+                    # the fold's selected features separate its training patients: the maximum-likelihood
+                    # score does not exist there, the ridge-penalised one does (announced in the notes)
+                    ridge.append(i)
+                    pipe = clone(state.deep["pipeline"]).set_params(deepscore__penalty="l2", deepscore__C=1.0)
+                    try:
+                        pipe.fit(Xdev.iloc[train], y[train])
+                    except (ConvergenceError, InputError, RError, ValueError, np.linalg.LinAlgError) as exc:
+                        failed = f"{type(exc).__name__}: {exc}"
+                        break
+            state.fold_deep_scores[i] = (pd.Series(np.asarray(pipe.decision_function(Xdev), dtype=float), index=dev.index),
+                                         pd.Series(np.asarray(pipe.predict_proba(Xdev)[:, 1], dtype=float), index=dev.index))
+        if failed is not None:
+            state.fold_deep_scores = {}
+            state.notes.append("The image pipeline could not be refitted inside every cross-validation fold "
+                               f"({failed}): no honest development figure for the Deep Score, the combined model or "
+                               "the machine-learning models that use it.")
+        elif ridge:
+            state.notes.append(f"Cross-validation of the Deep Score: in fold(s) {', '.join(map(str, ridge))} of "
+                               f"{len(state.folds)} the features selected on the fold's training patients separated "
+                               "them, so the maximum-likelihood score did not exist; those folds used the "
+                               "ridge-penalised score (C = 1).")
+            state.results["deep_score_cv_ridge_folds"] = ridge
+    clinical_covs = state.results.get("clinical_covariates")
+    for m in state.probs:
+        oof = pd.Series(np.nan, index=dev.index)
+        try:
+            if m in ("deep_score", "combined") and not state.fold_deep_scores:
+                raise InputError("no Deep Score refitted inside the folds")
+            for i, (train, test) in enumerate(state.folds, start=1):
+                if m == "deep_score":
+                    oof.iloc[test] = state.fold_deep_scores[i][1].iloc[test].to_numpy()
+                    continue
+                d = dev if m == "clinical" else dev.assign(deep_score=state.fold_deep_scores[i][0])
+                covs = list(clinical_covs)
+                if cfg.clinical.selection != "none":  # selection repeated inside the fold
+                    covs = _select_clinical(d.iloc[train], outcome, _model_covariates(cfg), cfg.clinical.selection,
+                                            eng, {}, [], cfg.validation.seed)
+                if m == "combined":
+                    covs = covs + ["deep_score"]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fit = fit_lrm(d.iloc[train], outcome, covs, engine=eng)
+                oof.iloc[test] = np.asarray(fit.predict(d.iloc[test]), dtype=float)
+        except (InputError, ConvergenceError, RError, ValueError, np.linalg.LinAlgError) as exc:
+            state.notes.append(f"{m}: the cross-validated development predictions could not be computed "
+                               f"({type(exc).__name__}: {exc}); no honest development figure is reported for it.")
+            oof[:] = np.nan
+        state.dev_probs[m] = oof
+        optimism = (m == "clinical" and cfg.clinical.selection == "none"
+                    and type(state.models.get(m)).__name__ == "LogisticModel")
+        state.dev_method[m] = "optimism-corrected" if optimism else "cross-validated"
+    return state
+
+
+def stage_zoo(state: StudyState) -> StudyState:
+    """The machine-learning zoo: nested cross-validation on development (the outer folds are
+    :func:`stage_crossval`'s; a Deep Score column is the one refitted inside each outer training
+    fold) for honest out-of-fold predictions, then the refit on all development patients."""
+    cfg = state.config
+    if cfg.zoo is None:
+        return state
+    from ..models import fit_zoo
+
+    state.say("model zoo")
+    df, dev = state.cohort, state.development
+    zoo_X = _zoo_design(df, _model_covariates(cfg) + (["deep_score"] if "deep_score" in df.columns else []))
+    dev_mask = (df["cohort_split"] == "development").to_numpy()
+    X_dev = zoo_X[dev_mask]
+    fold_features = None
+    if state.fold_deep_scores and "deep_score" in X_dev.columns:
+        def fold_features(k: int, train: np.ndarray) -> pd.DataFrame:
+            if not np.array_equal(np.sort(train), np.sort(state.folds[k - 1][0])):
+                raise RuntimeError("the zoo's outer folds differ from the study's cross-validation folds")
+            return X_dev.assign(deep_score=state.fold_deep_scores[k][0].to_numpy())
+
+    leaky = "deep_score" in X_dev.columns and fold_features is None
+    zres = fit_zoo(X_dev, dev["_y"].to_numpy(), models=list(cfg.zoo.models), cv=_n_folds(state),
+                   inner_cv=2 if state.fast else cfg.zoo.inner_cv, seed=cfg.validation.seed,
+                   fold_features=fold_features)
+    state.results["zoo"] = zres
+    for name in cfg.zoo.models:
+        key = name if name not in state.probs else f"zoo_{name}"
+        state.models[key] = zres.refit[name]
+        state.probs[key] = pd.Series(zres.refit[name].predict_proba(zoo_X)[:, 1], index=df.index)
+        if leaky:  # its Deep Score input was learnt on every development patient: the out-of-fold AUC is not honest
+            state.dev_probs[key] = pd.Series(np.nan, index=dev.index)
+        else:
+            state.dev_probs[key] = pd.Series(zres.oof[name].to_numpy(dtype=float), index=dev.index)
+            state.numbers[f"zoo_oof_auc/{key}"] = float(zres.to_frame().loc[name, "auc_oof"])
+        state.dev_method[key] = "cross-validated"
+    state.results["zoo_X"] = zoo_X
+    return state
+
+
+#: how each development figure was made honest (StudyState.dev_method values), as the report words it
+DEV_METHODS = {"cross-validated": "out-of-fold predictions of the development cross-validation",
+               "optimism-corrected": "bootstrap optimism-corrected"}
+
+
 def stage_evaluation(state: StudyState) -> StudyState:
     """Per model x cohort: discrimination, operating point, calibration, internal validation;
-    paired comparisons and decision curves per cohort. Sets ``perf``, ``calibration``,
-    ``thresholds``, ``predictions`` and the performance tables."""
+    paired comparisons and decision curves per cohort. Sets ``directions``, ``perf``,
+    ``calibration``, ``thresholds``, ``scores``, ``predictions`` and the performance tables.
+
+    Development figures are honest: every figure on the development cohort (AUC, operating point,
+    calibration, DeLong comparison, decision curve) is computed from the out-of-fold predictions of
+    :func:`stage_crossval` / :func:`stage_zoo`, except the AUC of a logistic model on pre-specified
+    covariates, which is its bootstrap optimism-corrected C (rms ``validate``; location-shifted
+    bootstrap percentile CI, Noma et al. 2021). The apparent (in-sample) figures are kept under
+    ``<measure>_apparent/<model>/development``. The ROC direction of each model is fixed on the
+    development data and carried unchanged to every test cohort."""
     from ..stats.calibration import calibrate, extreme_predictions_message, hosmer_lemeshow, val_prob, validate
     from ..stats.dca import decision_curve
     from ..stats.diagnostics import choose_threshold, diagnostic_metrics
-    from ..stats.roc import compare_aucs, roc_auc
+    from ..stats.roc import compare_aucs, resolve_direction, roc_auc
     from . import builders
     from .uncertainty import band_n_boot
 
@@ -536,80 +702,153 @@ def stage_evaluation(state: StudyState) -> StudyState:
     df, dev, probs, cohorts = state.cohort, state.development, state.probs, state.cohorts
     idc = cfg.cohort.id_column
     numbers, results, models, tables, notes = state.numbers, state.results, state.models, state.tables, state.notes
+    y_dev = dev["_y"].to_numpy()
+    # the direction of each model is fixed on development data (the fitted model's own predictions)
+    for m, p in probs.items():
+        d = resolve_direction(y_dev, p[dev.index].to_numpy(dtype=float), "auto")
+        state.directions[m] = d
+        numbers[f"roc_direction/{m}"] = 1.0 if d == "<" else -1.0
+        if d == ">":
+            notes.append(f"{m}: on the development cohort higher predicted probabilities went with the controls, so "
+                         "the ROC direction '>' (lower = case) was fixed there and carried to the test cohorts.")
+    # the scores every figure is computed from: development rows hold the honest (out-of-fold) predictions
+    scores_all: dict[str, pd.Series] = {}
+    for m, p in probs.items():
+        s = p.astype(float).copy()
+        h = state.dev_probs.get(m)
+        s[dev.index] = h.to_numpy(dtype=float) if h is not None else np.nan
+        scores_all[m] = s
+    state.scores = scores_all
+    # internal validation of the logistic models (bootstrap on development)
+    vals = {}
+    for m in ("clinical", "deep_score", "combined"):
+        if m in probs and m in models and type(models[m]).__name__ == "LogisticModel":
+            cal = calibrate(models[m], n_boot=state.n_boot_cal, seed=val.seed, engine=eng)
+            results[f"calibrate/{m}"] = cal
+            numbers[f"cal_mean_abs_error/{m}"] = cal.mean_abs_error
+            vr = validate(models[m], n_boot=state.n_boot, seed=val.seed, engine=eng)
+            results[f"validate/{m}"] = vr
+            vals[m] = vr
+            for index in ("C", "Dxy", "Slope", "Intercept", "B", "R2"):
+                numbers[f"validate_{index.lower()}/{m}"] = vr.corrected(index)
+                numbers[f"validate_{index.lower()}_optimism/{m}"] = float(vr.table.loc[index, "optimism"])
     pred_rows = []
     perf: dict[tuple[str, str], tuple[Any, Any]] = {}
     calib: dict[tuple[str, str], dict] = {}
     rules = {}
-    for m, p in probs.items():
-        rules[m] = choose_threshold(dev["_y"], p[dev.index], rule="youden", direction="<",
+    for m, p in probs.items():  # the cut-off is learnt from the fitted model's development predictions
+        rules[m] = choose_threshold(dev["_y"], p[dev.index], rule="youden", direction=state.directions[m],
                                     source="development cohort", engine=eng)
         numbers[f"threshold/{m}"] = rules[m].value
+    metrics = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1")
+
+    def calibration_entry(y: np.ndarray, pm: np.ndarray, m: str, c: str) -> dict:
+        with warnings.catch_warnings():  # announced below, once, with the model and cohort
+            warnings.filterwarnings("ignore", message=r".* are exactly 0 or 1 ", category=UserWarning)
+            vp = val_prob(y, pm, engine=eng)
+        try:
+            hl = hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng)
+        except InputError as exc:  # e.g. a model with two risk levels has no HL test: said, not fatal
+            hl = None
+            note = f"{m}, {c}: Hosmer-Lemeshow test not computed: {exc}"
+            if note not in notes:
+                notes.append(note)
+        return {"hl": hl, "val_prob": vp}
+
+    def calibration_numbers(entry: dict, m: str, c: str, suffix: str = "") -> None:
+        hl = entry["hl"]
+        numbers[f"hl_p{suffix}/{m}/{c}"] = hl.p_value if hl is not None else float("nan")
+        numbers[f"hl_stat{suffix}/{m}/{c}"] = hl.statistic if hl is not None else float("nan")
+        numbers[f"brier{suffix}/{m}/{c}"] = entry["val_prob"].Brier
+        numbers[f"cal_intercept{suffix}/{m}/{c}"] = entry["val_prob"].intercept
+        numbers[f"cal_slope{suffix}/{m}/{c}"] = entry["val_prob"].slope
+
     for c in cohorts:
         part = state.part(c)
         y = part["_y"].to_numpy()
         for m, p in probs.items():
-            pm = p[part.index].to_numpy(dtype=float)
+            pa = p[part.index].to_numpy(dtype=float)  # the fitted model's predictions (apparent on development)
+            pm = scores_all[m][part.index].to_numpy(dtype=float)
             pred_rows.append(pd.DataFrame({"patient_id": part[idc].astype(str).to_numpy(), "cohort": c, "model": m,
-                                           "prob": pm, "y": y}))
+                                           "prob": pa, "y": y}))
             if len(np.unique(y)) < 2:
                 notes.append(f"{c}: one outcome class only; no AUC for {m}.")
                 continue
-            # predicted probabilities: higher = HER2-positive, fixed for every cohort ("auto" would
-            # flip a model that is worse than chance on an external cohort into AUC > 0.5)
-            a = roc_auc(y, pm, ci="delong", direction="<", engine=eng)
+            direction = state.directions[m]
+            if c == "development":
+                a_app = roc_auc(y, pa, ci="delong", direction=direction, engine=eng)
+                numbers[f"auc_apparent/{m}/{c}"] = a_app.auc
+                numbers[f"auc_apparent_ci_low/{m}/{c}"] = a_app.ci_low
+                numbers[f"auc_apparent_ci_high/{m}/{c}"] = a_app.ci_high
+                d_app = diagnostic_metrics(y, pa, threshold=rules[m], role="development", engine=eng)
+                for metric in metrics:
+                    numbers[f"{metric}_apparent/{m}/{c}"] = d_app[metric]
+                if m in ("clinical", "deep_score", "combined"):
+                    calibration_numbers(calibration_entry(y, pa, m, c), m, c, "_apparent")
+                if not np.isfinite(pm).all():
+                    numbers[f"auc/{m}/{c}"] = float("nan")
+                    continue
+            a = roc_auc(y, pm, ci="delong", direction=direction, engine=eng)
+            if c == "development":
+                numbers[f"auc_cv/{m}/{c}"] = a.auc
+                if state.dev_method.get(m) == "optimism-corrected" and m in vals:
+                    vr = vals[m]
+                    corrected = float(vr.corrected("C"))
+                    ci = getattr(vr, "ci", None)
+                    if ci is not None and "C" in ci.index and np.isfinite(ci.loc["C", ["ci_low", "ci_high"]]).all():
+                        lo_, hi_ = float(ci.loc["C", "ci_low"]), float(ci.loc["C", "ci_high"])
+                        how = f"bootstrap optimism-corrected ({vr.ci_method.split(' (')[0]} CI, Noma et al. 2021)"
+                    else:  # the DeLong CI of the apparent AUC shifted by the optimism
+                        shift = corrected - a_app.auc
+                        lo_, hi_ = max(0.0, a_app.ci_low + shift), min(1.0, a_app.ci_high + shift)
+                        how = "bootstrap optimism-corrected (CI: DeLong CI of the apparent AUC shifted by the optimism)"
+                    a = replace(a_app, auc=corrected, ci_low=lo_, ci_high=hi_, z=float("nan"), p_value=float("nan"),
+                                method=how)
             d = diagnostic_metrics(y, pm, threshold=rules[m], role="development" if c == "development" else "test",
                                    engine=eng)
             perf[(m, c)] = (a, d)
             numbers[f"auc/{m}/{c}"] = a.auc
             numbers[f"auc_ci_low/{m}/{c}"] = a.ci_low
             numbers[f"auc_ci_high/{m}/{c}"] = a.ci_high
-            for metric in ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1"):
+            for metric in metrics:
                 numbers[f"{metric}/{m}/{c}"] = d[metric]
             if m in ("clinical", "deep_score", "combined"):
-                with warnings.catch_warnings():  # announced below, once, with the model and cohort
-                    warnings.filterwarnings("ignore", message=r".* are exactly 0 or 1 ", category=UserWarning)
-                    vp = val_prob(y, pm, engine=eng)
-                try:
-                    hl = hosmer_lemeshow(y, pm, g=val.hl_groups, engine=eng)
-                except InputError as exc:  # e.g. a model with two risk levels has no HL test: said, not fatal
-                    hl = None
-                    notes.append(f"{m}, {c}: Hosmer-Lemeshow test not computed: {exc}")
-                entry = {"hl": hl, "val_prob": vp}
-                if c == "development" and m in models and type(models[m]).__name__ == "LogisticModel":
-                    entry["calibrate"] = calibrate(models[m], n_boot=state.n_boot_cal, seed=val.seed, engine=eng)
-                    results[f"calibrate/{m}"] = entry["calibrate"]
-                    numbers[f"cal_mean_abs_error/{m}"] = entry["calibrate"].mean_abs_error
-                    vr = validate(models[m], n_boot=state.n_boot, seed=val.seed, engine=eng)
-                    results[f"validate/{m}"] = vr
-                    for index in ("C", "Dxy", "Slope", "Intercept", "B", "R2"):
-                        numbers[f"validate_{index.lower()}/{m}"] = vr.corrected(index)
-                        numbers[f"validate_{index.lower()}_optimism/{m}"] = float(vr.table.loc[index, "optimism"])
+                entry = calibration_entry(y, pm, m, c)
+                if c == "development" and f"calibrate/{m}" in results:
+                    entry["calibrate"] = results[f"calibrate/{m}"]
                 calib[(m, c)] = entry
-                if entry["val_prob"].n_extreme:
-                    notes.append(f"{m}, {c}: {entry['val_prob'].n_extreme} prediction(s) of exactly 0 or 1 were left out "
+                vp = entry["val_prob"]
+                if vp.n_extreme:
+                    notes.append(f"{m}, {c}: {vp.n_extreme} prediction(s) of exactly 0 or 1 were left out "
                                  "of the logistic recalibration (intercept/slope), as rms val.prob does.")
                     warnings.warn(f"{m} model, {c} cohort: {extreme_predictions_message(vp.n_extreme, vp.n)}",
                                   UserWarning, stacklevel=find_stack_level())
-                numbers[f"hl_p/{m}/{c}"] = hl.p_value if hl is not None else float("nan")
-                numbers[f"hl_stat/{m}/{c}"] = hl.statistic if hl is not None else float("nan")
-                numbers[f"brier/{m}/{c}"] = entry["val_prob"].Brier
-                numbers[f"cal_intercept/{m}/{c}"] = entry["val_prob"].intercept
-                numbers[f"cal_slope/{m}/{c}"] = entry["val_prob"].slope
+                calibration_numbers(entry, m, c)
     state.predictions = (pd.concat(pred_rows, ignore_index=True) if pred_rows
                          else pd.DataFrame(columns=["patient_id", "cohort", "model", "prob", "y"]))
     state.perf, state.calibration, state.thresholds = perf, calib, rules
     results["performance"] = perf
     results["thresholds"] = rules
     results["calibration"] = calib
+    results["directions"] = dict(state.directions)
+    results["development_method"] = dict(state.dev_method)
+    dev_note = _development_note(state)
     if perf:
-        tables["performance"] = builders.performance_table(perf, thresholds=rules,
-                                                           title="Diagnostic performance by model and cohort")
+        t = builders.performance_table(perf, thresholds=rules, title="Diagnostic performance by model and cohort")
+        tables["performance"] = replace(t, footnotes=tuple(t.footnotes) + ((dev_note,) if dev_note else ()))
     if calib:
-        tables["calibration"] = builders.calibration_table(calib, title="Calibration of the logistic models")
-    vals = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith("validate/")}
+        t = builders.calibration_table(calib, title="Calibration of the logistic models")
+        tables["calibration"] = replace(t, footnotes=tuple(t.footnotes) + (
+            "Development: calibration of the out-of-fold (cross-validated) predictions; the bootstrap-corrected "
+            "calibration curve is in the figures.",))
     if vals:
-        tables["internal_validation"] = builders.validation_table(
-            vals, title="Internal validation of the logistic models (bootstrap, development cohort)")
+        t = builders.validation_table(vals, title="Internal validation of the logistic models (bootstrap, development cohort)")
+        if "combined" in vals and "deep_score" in probs:
+            t = replace(t, footnotes=tuple(t.footnotes) + (
+                "The bootstrap refits the logistic step only: for the combined model the Deep Score (learnt on the "
+                "same patients) is taken as given, so its optimism is under-estimated; its honest development AUC "
+                "is the cross-validated one.",))
+        tables["internal_validation"] = t
 
     comparisons, dcas = {}, {}
     lo, hi, step = val.dca_thresholds
@@ -619,13 +858,18 @@ def stage_evaluation(state: StudyState) -> StudyState:
         y = part["_y"].to_numpy()
         if len(np.unique(y)) < 2 or not probs:
             continue
-        scores = {m: p[part.index].to_numpy(dtype=float) for m, p in probs.items()}
+        scores = {m: s[part.index].to_numpy(dtype=float) for m, s in scores_all.items()}
+        scores = {m: s for m, s in scores.items() if np.isfinite(s).all()}
         if len(scores) >= 2:
-            comp = compare_aucs(y, scores, p_adjust="holm", direction="<", engine=eng)
+            # one reading for every model: a model fixed at '>' on development is compared on its negated score
+            oriented = {m: (s if state.directions[m] == "<" else -s) for m, s in scores.items()}
+            comp = compare_aucs(y, oriented, p_adjust="holm", direction="<", engine=eng)
             comparisons[c] = comp
             for r in comp.pairs.to_dict("records"):
                 numbers[f"delong_p/{r['model1']}~{r['model2']}/{c}"] = float(r["p_value"])
                 numbers[f"delong_p_adj/{r['model1']}~{r['model2']}/{c}"] = float(r["p_adjusted"])
+        if not scores:
+            continue
         # bootstrap bands and paired differences (drawn and tabulated by stage_uncertainty)
         dc = decision_curve(y, scores, thresholds=thresholds, n_boot=band_n_boot(cfg, state.fast), seed=val.seed,
                             engine=eng)
@@ -639,7 +883,11 @@ def stage_evaluation(state: StudyState) -> StudyState:
     results["delong"] = comparisons
     results["dca"] = dcas
     if comparisons:
-        tables["delong"] = builders.delong_table(comparisons)
+        t = builders.delong_table(comparisons)
+        if "development" in comparisons:
+            t = replace(t, footnotes=tuple(t.footnotes) + (
+                "Development: compared on the out-of-fold (cross-validated) predictions of every model.",))
+        tables["delong"] = t
     return state
 
 
@@ -681,6 +929,24 @@ def stage_centres(state: StudyState) -> StudyState:
     for name, fig in sec.figures.items():
         state.figures[name] = F.save(fig, state.outdir / "figures" / name, formats=formats, style=cfg.report.style)[0]
     return state
+
+
+def _development_note(state: StudyState) -> str:
+    if not state.dev_method:
+        return ""
+    cv = [m for m, how in state.dev_method.items() if how == "cross-validated"]
+    oc = [m for m, how in state.dev_method.items() if how == "optimism-corrected"]
+    from .builders import model_label
+
+    parts = []
+    if cv:
+        parts.append(f"{', '.join(model_label(m) for m in cv)}: out-of-fold predictions of a {len(state.folds)}-fold "
+                     "cross-validation on the development cohort, every learnt step refitted in each fold")
+    if oc:
+        parts.append(f"{', '.join(model_label(m) for m in oc)}: AUC corrected for optimism by the bootstrap "
+                     f"(B = {state.n_boot}), other figures from out-of-fold predictions")
+    return ("Development figures are not in-sample: " + "; ".join(parts)
+            + ". Apparent (in-sample) values are in numbers.json under *_apparent.")
 
 
 def stage_regression(state: StudyState) -> StudyState:
@@ -770,20 +1036,31 @@ def stage_outputs(state: StudyState) -> StudyState:
     cfg, out, tables, results = state.config, state.outdir, state.tables, state.results
     df, cohorts, probs = state.cohort, state.cohorts, state.probs
     lasso_res = state.deep.get("lasso") if state.deep is not None else None
-    state.figures = {**_figures(out, cohorts, df, probs, state.perf, results, lasso_res, cfg, deep=state.deep),
+    # development curves are drawn from the honest (out-of-fold) predictions, like their numbers
+    state.figures = {**_figures(out, cohorts, df, state.scores or probs, state.perf, results, lasso_res, cfg,
+                                deep=state.deep),
                      **state.figures}  # the centre sections wrote theirs already
     for name, table in tables.items():
         table.save(out / "tables" / name)
     state.predictions.to_csv(out / "predictions.csv", index=False)
+    if state.dev_probs:
+        dev = state.development
+        fold = np.zeros(len(dev), dtype=int)
+        for i, (_, test) in enumerate(state.folds, start=1):
+            fold[test] = i
+        pd.concat([pd.DataFrame({"patient_id": dev[cfg.cohort.id_column].astype(str).to_numpy(), "model": m,
+                                 "fold": fold, "prob": p.to_numpy(dtype=float), "y": dev["_y"].to_numpy()})
+                   for m, p in state.dev_probs.items()], ignore_index=True).to_csv(out / "predictions_cv.csv", index=False)
     flow_df = state.flow.frame()
     flow_df.to_csv(out / "flow.csv", index=False)
     tables["flow"] = builders.flow_table(flow_df)
     tables["flow"].save(out / "tables" / "flow")
     state.versions = {**_versions(), **_r_versions(state.engine)}
     state.methods = _methods(cfg, state.engine, state.fast, state.n_boot, state.n_boot_cal, df, cohorts, probs,
-                             results, state.versions, state.notes)
+                             results, state.versions, state.notes, n_folds=len(state.folds))
     if probs:
-        results["tripod"] = _tripod(cfg, df, cohorts, flow_df, probs, results, state.versions, cfg.cohort.outcome)
+        results["tripod"] = _tripod(cfg, df, cohorts, flow_df, probs, results, state.versions, cfg.cohort.outcome,
+                                    numbers=state.numbers, tables=tables)
         tables["tripod"] = builders.tripod_table(results["tripod"])
         tables["tripod"].save(out / "tables" / "tripod")
     (out / "methods.md").write_text(state.methods, encoding="utf-8")
@@ -795,8 +1072,8 @@ def stage_outputs(state: StudyState) -> StudyState:
 
 #: the study, stage by stage (:func:`run_study` applies them in this order)
 STAGES: tuple[Callable[[StudyState], StudyState], ...] = (
-    stage_cohort, stage_features, stage_describe, stage_selection, stage_models, stage_evaluation,
-    stage_uncertainty, stage_centres, stage_regression, stage_survival, stage_outputs)
+    stage_cohort, stage_features, stage_describe, stage_selection, stage_models, stage_crossval, stage_zoo,
+    stage_evaluation, stage_uncertainty, stage_centres, stage_regression, stage_survival, stage_outputs)
 
 
 def _model_covariates(cfg: StudyConfig) -> list[str]:
@@ -1211,16 +1488,20 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
                                                           style=st))
     hier = results.get("calibration_hierarchy", {})
     for m in dict.fromkeys(m for m, _ in hier):
-        per = {F.cohort_title(c) + (" (apparent)" if c == "development" else ""): (c, h)
+        # development: the out-of-fold predictions the hierarchy was computed from (a model without them
+        # has no honest development calibration, and no development panel)
+        per = {F.cohort_title(c) + (" (out-of-fold)" if c == "development" else ""): (c, h)
                for (mm, c), h in hier.items() if mm == m}
         preds = {t: probs[m][df.index[df["cohort_split"] == c]].to_numpy(dtype=float) for t, (c, _) in per.items()}
+        per = {t: v for t, v in per.items() if np.isfinite(preds[t]).all()}
+        preds = {t: preds[t] for t in per}
         corrected = {t: results[f"calibrate/{m}"] for t, (c, _) in per.items()
                      if c == "development" and f"calibrate/{m}" in results}
         keep(f"calibration_bands_{m}", F.calibration_band_figure({t: h for t, (_, h) in per.items()}, predictions=preds,
                                                                  corrected=corrected, title=F.model_label(m), style=st))
     ref = cfg.validation.dca_reference
     for c, dc in results.get("dca", {}).items():
-        # the difference panel on the test cohorts (on development the predictions are in-sample)
+        # the difference panel on the test cohorts only
         with_diff = (c != "development" and ref in dc.strategies and dc.boot is not None
                      and len([s for s in dc.strategies if s not in ("all", "none")]) > 1)
         keep(f"dca_{c.replace(':', '_')}", F.decision_curve_figure(dc, title=F.cohort_title(c), xlim=rep.dca_range,
@@ -1290,7 +1571,7 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
 
 
 def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.DataFrame, cohorts: list[str],
-             probs: dict, results: dict, versions: dict, notes: list) -> str:
+             probs: dict, results: dict, versions: dict, notes: list, n_folds: int = 0) -> str:
     from ..data.labels import as_labels
     from .builders import cohort_label, model_label
 
@@ -1324,9 +1605,31 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
     if cfg.zoo is not None:
         parts.append(f"Machine-learning models ({', '.join(model_label(m) for m in cfg.zoo.models)}) were tuned by "
                      f"nested stratified cross-validation ({3 if fast else cfg.zoo.cv} outer, {2 if fast else cfg.zoo.inner_cv} "
-                     f"inner folds, grid search on AUC) on the development cohort and refitted on all of it.")
+                     f"inner folds, grid search on AUC) on the development cohort"
+                     + (" (the Deep Score among their inputs refitted inside each outer training fold)"
+                        if "deep_score" in probs else "") + " and refitted on all of it.")
     if probs:
-        parts.append("Discrimination: AUC with DeLong 95% CI; paired DeLong tests between models with Holm adjustment. "
+        how = results.get("development_method", {})
+        oc = [model_label(m) for m, h in how.items() if h == "optimism-corrected"]
+        redone = ((["clinical covariate selection"] if cfg.clinical is not None and cfg.clinical.selection != "none"
+                   else []) + (["image-feature selection and Deep Score"] if "deep_score" in probs else [])
+                  + ["every model fit" + (" and tuning" if cfg.zoo is not None else "")])
+        parts.append("No development figure is in-sample: every model was also developed afresh inside each training "
+                     f"fold of a stratified {n_folds}-fold cross-validation of the development cohort (seed "
+                     f"{cfg.validation.seed}" + ("; the outer folds of the nested cross-validation" if cfg.zoo else "")
+                     + f"; {', '.join(redone)} repeated in each fold), and the development AUC, operating points, "
+                     "calibration, DeLong comparisons and decision curves use these out-of-fold predictions"
+                     + (f"; the development AUC of the {', '.join(oc)} (a logistic regression on pre-specified "
+                        f"covariates) is instead corrected for optimism by the bootstrap (B = {B}; location-shifted "
+                        "bootstrap percentile CI, Noma et al. 2021)" if oc else "")
+                     + ". Apparent (in-sample) figures are reported only labelled as apparent.")
+        dirs = results.get("directions", {})
+        flipped = [model_label(m) for m, d in dirs.items() if d == ">"]
+        parts.append("The ROC direction of each model was fixed on the development cohort (higher predicted "
+                     "probability = positive"
+                     + (f", except {', '.join(flipped)}, for which lower values went with the positives" if flipped else "")
+                     + ") and carried unchanged to the test cohorts, never re-chosen on them. "
+                     "Discrimination: AUC with DeLong 95% CI; paired DeLong tests between models with Holm adjustment. "
                      "Operating points: Youden cut-offs chosen on the development cohort and applied unchanged to the "
                      "test cohorts; sensitivity, specificity, PPV, NPV and accuracy with Clopper-Pearson 95% CIs. "
                      f"Calibration: intercept and slope (val.prob), bootstrap optimism-corrected calibration curves "
@@ -1340,7 +1643,7 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
                          "intervals): ROC curves carry the stratified bootstrap band of the sensitivity at fixed "
                          "specificities (pROC ci.se); the calibration hierarchy (Van Calster 2016: O/E, calibration "
                          "intercept and slope, ICI, E90, Emax) and the flexible calibration curve with its band were "
-                         "computed in every cohort with the predictions held fixed (apparent in the development cohort); "
+                         "computed in every cohort with the predictions held fixed (out-of-fold in the development cohort); "
                          "decision curves carry bootstrap bands"
                          + (f", and the difference in net benefit against the {model_label(ref).lower()} was estimated on "
                             "paired resamples in the test cohorts" if results.get("nb_difference") else "")
@@ -1374,12 +1677,61 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
     return text + "\n"
 
 
+#: TRIPOD+AI items whose status is derived from numbers.json: the item is reported (fully or
+#: partly) exactly when numbers.json holds a finite value under one of these key prefixes
+TRIPOD_EVIDENCE: dict[str, tuple[str, ...]] = {
+    "12e": ("auc/", "sensitivity/", "cal_slope/", "cal_mean_abs_error/", "brier/", "dca_useful_from/"),  # measures
+    "20b": ("table1_p/",),                                # characteristics (Table 1)
+    "20c": ("table1_smd/",),                              # evaluation vs development data (SMDs)
+    "21": ("n_events/",),                                 # participants and events per analysis
+    "22": ("or/",),                                       # the full model (coefficients)
+    "23a": ("auc_ci_low/",),                              # performance with confidence intervals
+    "23b": ("auc/*/external:",),                          # heterogeneity across external centres
+}
+
+
+def numbers_have(numbers: Mapping[str, Any], prefix: str) -> bool:
+    """Whether ``numbers`` holds a finite value under ``prefix`` (``*`` matches one key segment)."""
+    import fnmatch
+
+    pat = prefix.replace("[", "[[]") + "*"
+    return any(fnmatch.fnmatchcase(k, pat) and v is not None and np.isfinite(v) for k, v in numbers.items())
+
+
 def _tripod(cfg: StudyConfig, df: pd.DataFrame, cohorts: list[str], flow_df: pd.DataFrame, probs: dict,
-            results: dict, versions: dict, outcome: str):
-    """The TRIPOD+AI checklist filled from what this run knows (the rest is listed for the authors)."""
+            results: dict, versions: dict, outcome: str, numbers: Mapping[str, Any] | None = None,
+            tables: Mapping[str, Any] | None = None):
+    """The TRIPOD+AI checklist filled from what this run computed (the rest is listed for the
+    authors): every fact about the analysis is derived from ``numbers`` and ``tables``, so the
+    checklist cannot claim what the report lacks nor ask for what it has."""
     from .tripod import tripod_checklist
 
+    numbers = dict(numbers or {})
+    tables = dict(tables or {})
+
+    def has(key: str) -> bool:
+        return any(numbers_have(numbers, p) for p in TRIPOD_EVIDENCE.get(key, (key,)))
+
     role = {"development": "development"}
+    measures = []
+    if has("auc/"):
+        measures.append("AUC with DeLong CI" if has("auc_ci_low/") else "AUC")
+    if has("sensitivity/"):
+        measures += ["sensitivity", "specificity", "PPV", "NPV"]
+    if has("cal_slope/"):
+        measures.append("calibration intercept and slope")
+    if has("cal_mean_abs_error/"):
+        measures.append("calibration curve")
+    if has("brier/"):
+        measures.append("Brier score")
+    if has("dca_useful_from/"):
+        measures.append("decision curve analysis")
+    iv = []
+    if has("validate_c/"):
+        iv.append("bootstrap optimism correction (rms validate/calibrate)")
+    if has("auc_cv/") or has("zoo_oof_auc/"):
+        iv.append("out-of-fold predictions of a stratified cross-validation of the development cohort")
+    externals = [c for c in cohorts if c.startswith("external:")]
     facts: dict[str, Any] = {
         "title": cfg.title,
         "outcome": {"name": outcome},
@@ -1388,24 +1740,31 @@ def _tripod(cfg: StudyConfig, df: pd.DataFrame, cohorts: list[str], flow_df: pd.
                           "centres": int(df[cfg.splits.column].nunique()) if cfg.splits.column in df else 1}],
         "cohorts": {c: {"role": role.get(c, "internal validation" if c == "internal" else "external validation"),
                         "n": int((df["cohort_split"] == c).sum()),
-                        "events": int(df.loc[df["cohort_split"] == c, "_y"].sum())} for c in cohorts},
+                        "events": int(df.loc[df["cohort_split"] == c, "_y"].sum())} for c in cohorts
+                    if has(f"n_events/{c}")},
         "missing_data": {"method": "complete-case analysis (every exclusion counted in the cohort flow)",
                          "n_excluded": int(flow_df["n_excluded"].sum())},
         "predictors": {"names": list(results.get("clinical_covariates", []))
                        + (["deep_score"] if "deep_score" in probs else [])},
         "analysis": {"model_type": "logistic regression" + (" and machine-learning models" if cfg.zoo else ""),
-                     "internal_validation": "bootstrap optimism correction (rms validate/calibrate)",
                      "partitioning": f"splits by {cfg.splits.by} (seed {cfg.splits.seed})"},
-        "model": {"type": "logistic regression", "output": "predicted probability of " + outcome,
-                  "specification": "coefficients in the OR table and the nomogram"},
-        "thresholds": {"rule": "Youden index", "chosen_on": "development cohort"},
-        "performance": {"measures": ["AUC with DeLong CI", "sensitivity", "specificity", "PPV", "NPV",
-                                     "calibration intercept and slope", "calibration curve", "Brier score",
-                                     "decision curve analysis"],
-                        "comparison": "paired DeLong with Holm adjustment"},
-        "table1": True,
+        "model": {"type": "logistic regression", "output": "predicted probability of " + outcome},
+        "thresholds": {"rule": "Youden index", "chosen_on": "development cohort"} if has("threshold/") else {},
+        "performance": {"measures": measures, "with_ci": has("auc_ci_low/")},
+        "table1": has("table1_p/") and "table1" in tables,
         "software": {k: str(v) for k, v in versions.items()},
     }
+    if iv:
+        facts["analysis"]["internal_validation"] = "; ".join(iv)
+    if has("delong_p/"):
+        facts["performance"]["comparison"] = "paired DeLong with Holm adjustment"
+    if has("or/"):
+        facts["model"]["specification"] = "coefficients in the OR table and the nomogram"
+    if has("table1_smd/") and "table1_by_cohort" in tables:
+        facts["cohort_comparison"] = ("Table 1 by cohort with standardised mean differences between the development "
+                                      "and test cohorts")
+    if has("23b") and externals:
+        facts["heterogeneity"] = {"by": "external centre", "results": True}
     return tripod_checklist(facts)
 
 

@@ -530,8 +530,9 @@ def _r_characteristics(f):
     if f.get("table1") and _cohorts(f):
         return REPORTED, "Table 1 by cohort" + ("" if _text(f.get("cohort_comparison")) else
                                                   "; add differences across key demographic groups")
+    # cohort sizes alone are not characteristics: without a table the item is the authors' to fill
     if _cohorts(f):
-        return PARTLY, "cohort sizes known; add a table of characteristics (her2stats table_one)"
+        return AUTHOR, "cohort sizes are in the flow; add a table of characteristics (her2stats table_one)"
     return AUTHOR, "report participant characteristics per data source"
 
 

@@ -64,9 +64,23 @@ def difference_thresholds(thresholds: Any, shown: tuple[float, float] | None = N
     return out
 
 
-def _key(stat: str, model: str, cohort: str) -> str:
-    # development figures are in-sample: apparent, and labelled so (issue 17)
-    return f"{stat}_apparent/{model}/{cohort}" if cohort == "development" else f"{stat}/{model}/{cohort}"
+def _key(stat: str, model: str, cohort: str, honest: bool = False) -> str:
+    # development figures from in-sample predictions are apparent, and labelled so (issue 17); from the
+    # study's out-of-fold predictions they are the honest figures
+    if cohort == "development" and not honest:
+        return f"{stat}_apparent/{model}/{cohort}"
+    return f"{stat}/{model}/{cohort}"
+
+
+def _predictions(state: Any, m: str, part: pd.DataFrame, c: str) -> tuple[np.ndarray, bool]:
+    """Model ``m``'s predictions on cohort ``c`` and whether they are honest on development: the
+    development rows use the study's out-of-fold predictions (``state.scores``) when it has them."""
+    scores = getattr(state, "scores", None) or {}
+    if c == "development" and m in scores:
+        p = scores[m][part.index].to_numpy(dtype=float)
+        if np.isfinite(p).all():
+            return p, True
+    return state.probs[m][part.index].to_numpy(dtype=float), False
 
 
 def stage_uncertainty(state: Any) -> Any:
@@ -98,7 +112,7 @@ def stage_uncertainty(state: Any) -> Any:
     for (m, c), (auc, _) in state.perf.items():
         part = df[df["cohort_split"] == c]
         y = part["_y"].to_numpy()
-        p = state.probs[m][part.index].to_numpy(dtype=float)
+        p, honest = _predictions(state, m, part, c)
         if min(int(y.sum()), int(len(y) - y.sum())) < 2:
             notes.append(f"{m}, {c}: fewer than two patients in an outcome class; no ROC band.")
             continue
@@ -108,9 +122,9 @@ def stage_uncertainty(state: Any) -> Any:
         tab = b.table.set_index("specificity")
         for v in SPEC_TARGETS:
             k = f"sens_at_spec_{int(round(v * 100))}"
-            numbers[_key(k, m, c)] = float(tab.loc[v, "sensitivity"])
-            numbers[_key(f"{k}_ci_low", m, c)] = float(tab.loc[v, "ci_low"])
-            numbers[_key(f"{k}_ci_high", m, c)] = float(tab.loc[v, "ci_high"])
+            numbers[_key(k, m, c, honest)] = float(tab.loc[v, "sensitivity"])
+            numbers[_key(f"{k}_ci_low", m, c, honest)] = float(tab.loc[v, "ci_low"])
+            numbers[_key(f"{k}_ci_high", m, c, honest)] = float(tab.loc[v, "ci_high"])
     results["roc_bands"] = bands
 
     # ---------------------------------------------------------------- calibration hierarchy
@@ -123,7 +137,7 @@ def stage_uncertainty(state: Any) -> Any:
         for m in CALIBRATION_MODELS:
             if m not in state.probs or (m, c) not in state.perf:
                 continue
-            p = state.probs[m][part.index].to_numpy(dtype=float)
+            p, honest = _predictions(state, m, part, c)
             inside = (p > 0) & (p < 1)
             if not inside.all():  # no logit: left out, counted and said, as val.prob does
                 notes.append(f"{m}, {c}: {int((~inside).sum())} of {len(p)} prediction(s) of exactly 0 or 1 were left "
@@ -141,10 +155,10 @@ def stage_uncertainty(state: Any) -> Any:
             hier[(m, c)] = h
             t = h.table
             for row, stat in _HIER_KEYS.items():
-                if not (stat == "cal_slope" and f"{stat}/{m}/{c}" in numbers):
-                    numbers[_key(stat, m, c)] = float(t.loc[row, "estimate"])
-                numbers[_key(f"{stat}_ci_low", m, c)] = float(t.loc[row, "ci_low"])
-                numbers[_key(f"{stat}_ci_high", m, c)] = float(t.loc[row, "ci_high"])
+                if not (stat == "cal_slope" and _key(stat, m, c, honest) in numbers):
+                    numbers[_key(stat, m, c, honest)] = float(t.loc[row, "estimate"])
+                numbers[_key(f"{stat}_ci_low", m, c, honest)] = float(t.loc[row, "ci_low"])
+                numbers[_key(f"{stat}_ci_high", m, c, honest)] = float(t.loc[row, "ci_high"])
     results["calibration_hierarchy"] = hier
     if hier:
         state.tables["calibration_hierarchy"] = builders.calibration_hierarchy_table(

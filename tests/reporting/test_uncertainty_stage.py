@@ -13,7 +13,7 @@ def _state_after_evaluation():
     the Python engine: the state the uncertainty stage receives."""
     from her2stats.data import load_demo
     from her2stats.reporting.config import load_config
-    from her2stats.reporting.study import new_state, stage_evaluation, stage_models, stage_selection
+    from her2stats.reporting.study import new_state, stage_crossval, stage_evaluation, stage_models, stage_selection
     from her2stats.stats.models import fit_lrm
 
     covs = ["age", "er", "pr", "grade", "ki67", "tumor_size_mm"]
@@ -31,7 +31,7 @@ def _state_after_evaluation():
     df["_y"] = df["her2_positive"].astype(int)
     st = new_state(cfg)
     st.cohort, st.cohorts = df, ["development", "external"]
-    st = stage_models(stage_selection(st))
+    st = stage_crossval(stage_models(stage_selection(st)))  # out-of-fold development predictions (issue 17)
     ki67 = fit_lrm(st.part("development"), "her2_positive", ["ki67"], engine="python")
     st.probs["ki67"] = pd.Series(ki67.predict(df), index=df.index)
     return stage_evaluation(st)
@@ -53,7 +53,8 @@ def test_uncertainty_stage_alone():
                               seed=3, engine="python")
     pd.testing.assert_frame_equal(h.table, st.results["calibration_hierarchy"][("clinical", "external")].table)
     assert n["cal_oe_ci_low/clinical/external"] == h.table.loc["O/E ratio", "ci_low"]
-    assert "cal_oe_apparent/clinical/development" in n and "cal_oe/clinical/development" not in n
+    # development: from the out-of-fold predictions, so the honest key (issue 17)
+    assert "cal_oe/clinical/development" in n and "cal_oe_apparent/clinical/development" not in n
     # differences against the clinical model on the external cohort only, at 0.1, 0.2, ... 0.6
     dc = st.results["dca"]["external"]
     assert dc.n_boot == 120

@@ -47,3 +47,13 @@ def test_both_engines_choose_and_announce_alike():
     assert out["python"].direction == out["r"].direction == ">"
     assert out["python_msg"] == out["r_msg"]
     assert out["python"].auc == pytest.approx(out["r"].auc, abs=1e-12)
+
+
+def test_direction_warning_points_at_the_callers_line():
+    """The announcement names the user's line (stack level counted, not hand-tuned)."""
+    y, s = _data(flip=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        roc_auc(y, s, direction="auto", engine="python")
+    w = [w for w in caught if issubclass(w.category, DirectionWarning)]
+    assert len(w) == 1 and w[0].filename == __file__

@@ -615,7 +615,7 @@ def stage_crossval(state: StudyState) -> StudyState:
                 covs = list(clinical_covs)
                 if cfg.clinical.selection != "none":  # selection repeated inside the fold
                     covs = _select_clinical(d.iloc[train], outcome, _model_covariates(cfg), cfg.clinical.selection,
-                                            eng, {}, [], cfg.validation.seed)
+                                            eng, {}, [], cfg.validation.seed, rule=cfg.clinical)
                 if m == "combined":
                     covs = covs + ["deep_score"]
                 with warnings.catch_warnings():

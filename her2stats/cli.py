@@ -92,9 +92,11 @@ def _template(name: str = "her2_study.qmd") -> Path:
 
 
 def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, render: bool = True,
-               formats: Optional[str] = None, style: Optional[str] = None, command: str = "report") -> dict:
+               formats: Optional[str] = None, style: Optional[str] = None, command: str = "report",
+               scheduler: Optional[str] = None) -> dict:
     """Run the study with a progress bar, render the report, print where everything is.
-    ``formats`` ("html,docx,pdf") and ``style`` override the config's ``report:`` section.
+    ``formats`` ("html,docx,pdf") and ``style`` override the config's ``report:`` section,
+    ``scheduler`` its ``scheduler:`` key (where the bootstraps and feature extraction run).
     Returns {"results": StudyResults, "html": Path | None, "reports": {format: Path}}.
 
     The study and its rendered reports are written into a temporary sibling of the output folder
@@ -112,6 +114,8 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
     from .reporting.study import run_study
 
     overrides = {"report": {"style": style}} if style else None
+    if scheduler is not None:
+        overrides = {**(overrides or {}), "scheduler": scheduler}
     cfg = load_config(config, overrides=overrides)
     fmts = parse_formats(formats if formats is not None else cfg.report.formats)
     if render and "pdf" in fmts and _chromium() is None:  # say so before the study runs, not after
@@ -172,6 +176,10 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
     return {"results": res, "html": html, "reports": reports}
 
 
+SCHEDULER_HELP = ("where the bootstraps and the feature extraction run: sync (in process), threads, processes or "
+                  "a Dask scheduler address tcp://host:8786 (default: the config's scheduler); changes no number")
+
+
 @app.command()
 def report(config: Path = typer.Argument(..., help="study config (YAML)"),
            out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: the config's output_dir)"),
@@ -182,7 +190,8 @@ def report(config: Path = typer.Argument(..., help="study config (YAML)"),
                                                      "report.formats)"),
            style: Optional[str] = typer.Option(None, "--style",
                                                help="journal figure style: default, radiology, nature (default: the "
-                                                    "config's report.style)")) -> None:
+                                                    "config's report.style)"),
+           scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP)) -> None:
     """Run a study end to end (cohort -> features -> selection -> models -> statistics -> tables,
     figures) and render the Quarto report as HTML, Word and/or PDF (quarto when on PATH, else
     nbclient + pandoc; PDF by headless Chromium).
@@ -197,18 +206,19 @@ def report(config: Path = typer.Argument(..., help="study config (YAML)"),
     6. clinical, survival, report: OR table and nomogram; Kaplan-Meier, log-rank, stepwise Cox, PH test, C-index, also by a model's predicted class in the test cohorts (survival.predicted_by); figures and Grad-CAM.
 
     The five seed papers as configs: reports/seeds/seed000-004.yaml; every seed step and what runs it: docs/seed_coverage.md."""
-    run_report(config, out, fast=fast, render=not no_render, formats=format, style=style)
+    run_report(config, out, fast=fast, render=not no_render, formats=format, style=style, scheduler=scheduler)
 
 
 @app.command()
 def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output folder"),
          fast: bool = typer.Option(False, "--fast", help="smoke-test run: fewer bootstrap repetitions and patients"),
          format: Optional[str] = typer.Option(None, "--format", "-f", help="report formats (default: html,docx,pdf)"),
-         style: Optional[str] = typer.Option(None, "--style", help="journal figure style")) -> None:
+         style: Optional[str] = typer.Option(None, "--style", help="journal figure style"),
+         scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP)) -> None:
     """Run the demo study (synthetic 3-centre cohort with MRI volumes) and render its report."""
     config = _template("demo.yaml")
     result = run_report(config, out, fast=fast, render=True, formats=format, style=style,
-                        command="demo")
+                        command="demo", scheduler=scheduler)
     for fmt, path in result["reports"].items():
         console.print(f"[green]Demo report ({fmt.upper()}):[/green] {path}")
 

@@ -11,13 +11,13 @@ and report them).
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .errors import InputError
+from .schedulers import resolve_scheduler
 from .stats._core import check_n_boot, renamed_args
 
 DEFAULT_CHUNK = 100
@@ -61,41 +61,41 @@ def map_tasks(
 ) -> list[Any]:
     """Apply ``fn`` to each item on a scheduler; results come back in the order of ``items``.
 
-    The one place that reads a ``scheduler`` argument (:func:`run_replicates` and the
-    internal-external cross-validation use it): None or ``"sequential"`` (in process, in order),
-    ``"threads"`` (a thread pool over all cores), ``"processes"`` / ``"synchronous"`` (Dask local
-    schedulers), a ``dask.distributed.Client`` or a scheduler address ``"tcp://..."``. On a
-    distributed cluster ``fn`` (with the data in its closure) is shipped to each worker once, not
-    once per item, and the items travel in runs of consecutive items, a few runs per worker
-    thread. ``on_done(i)`` is called as item ``i``'s result is collected.
+    ``scheduler`` takes the values of :func:`her2stats.schedulers.resolve_scheduler` (the one
+    reader, shared with the feature extraction): None or ``"sync"`` (in process, in order),
+    ``"threads"`` (a thread pool over all cores), ``"processes"`` (Dask's local process pool), a
+    ``dask.distributed.Client``, a Dask cluster or a scheduler address ``"tcp://..."``. Anything
+    else is an InputError naming the value, raised before any work. On a distributed cluster
+    ``fn`` (with the data in its closure) is shipped to each worker once, not once per item, and
+    the items travel in runs of consecutive items, a few runs per worker thread. ``on_done(i)`` is
+    called as item ``i``'s result is collected.
     """
+    sched = resolve_scheduler(scheduler)
     items = list(items)
     tick = on_done if on_done is not None else (lambda i: None)
-    if scheduler is None or scheduler == "sequential":
+    if sched.kind == "sync":
         out = []
         for i, item in enumerate(items):
             out.append(fn(item))
             tick(i)
         return out
-    if scheduler == "threads":
-        workers = max(1, min(len(items), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+    if sched.kind == "threads":
+        with ThreadPoolExecutor(max_workers=sched.local_workers(len(items))) as pool:
             futures = [pool.submit(fn, item) for item in items]
             out = []
             for i, fut in enumerate(futures):
                 out.append(fut.result())
                 tick(i)
         return out
-    if scheduler in ("processes", "synchronous"):
+    if sched.kind == "processes":
         import dask
 
         tasks = [dask.delayed(_call)(fn, item) for item in items]
-        out = list(dask.compute(*tasks, scheduler=scheduler))
+        out = list(dask.compute(*tasks, scheduler="processes"))
         for i in range(len(items)):
             tick(i)
         return out
-    client, owned = _as_client(scheduler)
-    try:
+    with sched.client() as client:
         fn_remote = client.scatter(fn, broadcast=True, hash=False)
         # a few tasks per worker thread, each a run of consecutive items: enough to balance the
         # load, few enough that scheduling and result round trips stay a small share of the work
@@ -111,9 +111,6 @@ def map_tasks(
                 tick(len(out))
                 out.append(res)
         return out
-    finally:
-        if owned:
-            client.close()
 
 
 class _ChunkRunner:
@@ -144,9 +141,9 @@ def run_replicates(
     fn : callable ``(rng, n) -> array`` of ``n`` replicates on axis 0.
     n_boot : number of replicates.
     seed : int, SeedSequence or None (None draws fresh entropy: not reproducible).
-    scheduler : None (sequential), ``"threads"`` (all cores; numpy releases the GIL),
-        ``"processes"`` / ``"synchronous"`` (Dask local schedulers), a ``dask.distributed.Client``
-        or a scheduler address string ``"tcp://..."`` (see :func:`map_tasks`).
+    scheduler : None or ``"sync"`` (in process), ``"threads"`` (all cores; numpy releases the GIL),
+        ``"processes"``, a ``dask.distributed.Client``, a Dask cluster or a scheduler address
+        ``"tcp://..."`` (:func:`her2stats.schedulers.resolve_scheduler`); never changes the result.
     chunk_size : replicates per task; part of the random stream definition (keep it fixed to
         reproduce a result).
     progress : show a tqdm progress bar over chunks.
@@ -168,21 +165,6 @@ def run_replicates(
         if bar is not None:
             bar.close()
     return np.concatenate(out, axis=0)
-
-
-def _as_client(scheduler: Any) -> tuple[Any, bool]:
-    """(client, whether we created it and must close it)."""
-    try:
-        from dask.distributed import Client
-    except ImportError as exc:  # pragma: no cover
-        raise InputError("scheduler needs dask.distributed: pip install 'dask[distributed]'") from exc
-    if isinstance(scheduler, Client):
-        return scheduler, False
-    if isinstance(scheduler, str) and "://" in scheduler:
-        return Client(scheduler), True
-    raise InputError(
-        f"scheduler must be None, 'threads', 'processes', 'synchronous', a dask Client or an address, got {scheduler!r}"
-    )
 
 
 def bootstrap_indices(rng: np.random.Generator, n: int, strata: Sequence[Any] | np.ndarray | None = None) -> np.ndarray:

@@ -29,6 +29,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..errors import InputError, find_stack_level
+from ..schedulers import resolve_scheduler
 from ..imaging.io import file_digest
 from ..imaging.preprocess import ImageCase, default_steps
 from ..imaging.study import is_missing, check_case_table, load_case, load_study
@@ -110,8 +111,9 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
         the scheduler, the number of workers or their threads; being part of the numerical recipe,
         it is in the cache key. amp : fp16 autocast on CUDA (recorded in the cache key).
     cache_dir : feature cache folder (None: no cache). On a cluster, a path on shared storage.
-    scheduler : None (sequential), ``"threads"``, ``"processes"`` (Dask local processes), a
-        ``dask.distributed.Client`` or a scheduler address ``"tcp://host:8786"``.
+    scheduler : None or ``"sync"`` (in process), ``"threads"``, ``"processes"`` (local processes), a
+        ``dask.distributed.Client``, a Dask cluster or a scheduler address ``"tcp://host:8786"``
+        (:func:`her2stats.schedulers.resolve_scheduler`, shared with the resampling functions).
     partition_size : cases per task (default: about four tasks per worker, rounded up to a
         multiple of ``batch_size`` so that few padded rows are computed).
     on_error : ``"raise"`` (after computing every other case) or ``"skip"`` (warn and report).
@@ -199,6 +201,7 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
             raise InputError(f"ndim must be None, 2 or 3, got {self.ndim!r}")
         if self.pooling not in POOLINGS:
             raise InputError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        resolve_scheduler(self.scheduler)  # a bad scheduler is refused before any case is read
 
     def _steps(self) -> list[tuple[str, Any]]:
         if self.preprocessing is not None:
@@ -391,21 +394,22 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
         for r, n in (st.get("not_cached_reasons") or {}).items():
             reasons[r] = reasons.get(r, 0) + n
 
+    sched = resolve_scheduler(scheduler)
     try:
-        if scheduler is None or scheduler == "sequential":
+        if sched.kind == "sync":
             merge(extract_partition(units, cfg, tick))
-        elif scheduler == "threads":
+        elif sched.kind == "threads":
             from concurrent.futures import ThreadPoolExecutor
 
-            n = max(1, min(os.cpu_count() or 1, len(units)))
+            n = sched.local_workers(len(units))
             parts = _partitions(units, partition_size or _partition_size(len(units), n, cfg["batch_size"]))
             with ThreadPoolExecutor(max_workers=n) as pool:
                 for out in pool.map(lambda p: extract_partition(p, cfg, tick), parts):
                     merge(out)
-        elif scheduler == "processes":
+        elif sched.kind == "processes":
             import dask
 
-            n = os.cpu_count() or 1
+            n = sched.local_workers()
             parts = _partitions(units, partition_size or _partition_size(len(units), n, cfg["batch_size"]))
             wcfg = dict(cfg, torch_threads=1)
             outs = dask.compute(*[dask.delayed(extract_partition)(p, wcfg) for p in parts], scheduler="processes")
@@ -413,7 +417,7 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
                 merge(out)
             tick(len(units))
         else:
-            _run_distributed(units, cfg, scheduler, partition_size, merge, tick)
+            _run_distributed(units, cfg, sched, partition_size, merge, tick)
     finally:
         if bar is not None:
             bar.close()
@@ -428,20 +432,10 @@ def _partition_size(n_units: int, n_workers: int, batch_size: int) -> int:
     return int(math.ceil(size / batch_size) * batch_size)
 
 
-def _run_distributed(units, cfg, scheduler, partition_size, merge, tick) -> None:
-    try:
-        from dask.distributed import Client, as_completed
-    except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
-        raise InputError("scheduler needs dask.distributed: pip install 'dask[distributed]'") from exc
-    own = False
-    if isinstance(scheduler, str) and "://" in scheduler:
-        client, own = Client(scheduler), True
-    elif isinstance(scheduler, Client):
-        client = scheduler
-    else:
-        raise InputError(f"scheduler must be None, 'threads', 'processes', a dask Client or an address 'tcp://...', "
-                         f"got {scheduler!r}")
-    try:
+def _run_distributed(units, cfg, sched, partition_size, merge, tick) -> None:
+    from dask.distributed import as_completed
+
+    with sched.client() as client:
         n = max(1, len(client.scheduler_info().get("workers", {})))
         size = partition_size or _partition_size(len(units), n, cfg["batch_size"])
         parts = _partitions(units, size)
@@ -456,9 +450,6 @@ def _run_distributed(units, cfg, scheduler, partition_size, merge, tick) -> None
                 merge(([{"patient_id": u["patient_id"], "sequence": None, "file": None,
                          "error": f"worker task failed after retries: {type(exc).__name__}: {exc}"} for u in part], {}))
             tick(len(part))
-    finally:
-        if own:
-            client.close()
 
 
 def _set_worker_threads(cfg: dict[str, Any]) -> None:

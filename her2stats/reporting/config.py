@@ -359,6 +359,9 @@ class StudyConfig(_Strict):
     title: str = "HER2 prediction study"
     description: str = ""
     engine: Optional[Literal["r", "python"]] = None
+    #: where the bootstraps and the feature extraction run (her2stats.schedulers): "sync" (None, in
+    #: process), "threads", "processes" or a Dask scheduler address "tcp://host:8786"; changes no number
+    scheduler: Optional[str] = None
     cohort: CohortConfig = Field(default_factory=CohortConfig)
     splits: SplitConfig = Field(default_factory=SplitConfig)
     table1: Table1Config = Field(default_factory=Table1Config)
@@ -377,6 +380,18 @@ class StudyConfig(_Strict):
     output_dir: Path = Path("out/study")
     #: where the config file lives (relative paths are resolved against it)
     base_dir: Path = Path(".")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, v):
+        from ..errors import InputError
+        from ..schedulers import resolve_scheduler, scheduler_error
+
+        try:
+            resolve_scheduler(v)
+        except InputError:  # the one message, less the Python objects a YAML file cannot hold
+            raise ValueError(scheduler_error(v, objects=False)) from None
+        return v
 
     @field_validator("labels")
     @classmethod

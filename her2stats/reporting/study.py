@@ -168,14 +168,16 @@ def _r_versions(engine: str) -> dict:
 
 
 def _digest(cfg: StudyConfig, fast: bool) -> str:
-    # the report formats change no table or figure: results are reused across them
-    blob = cfg.model_dump_json(exclude={"base_dir": True, "output_dir": True, "report": {"formats"}}) + f"|fast={fast}"
+    # the report formats and the scheduler change no table or figure: results are reused across them
+    blob = cfg.model_dump_json(exclude={"base_dir": True, "output_dir": True, "scheduler": True,
+                                        "report": {"formats"}}) + f"|fast={fast}"
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def config_hash(cfg: StudyConfig) -> str:
-    """sha256 of the validated config (every setting, defaults included; not where it lives)."""
-    return hashlib.sha256(cfg.model_dump_json(exclude={"base_dir", "output_dir"}).encode()).hexdigest()
+    """sha256 of the validated config (every setting, defaults included; not where it lives nor the
+    scheduler it ran on, which changes no number)."""
+    return hashlib.sha256(cfg.model_dump_json(exclude={"base_dir", "output_dir", "scheduler"}).encode()).hexdigest()
 
 
 def _relocate(res: "StudyResults", files_at: Path, outdir: Path | None = None) -> "StudyResults":

@@ -1,0 +1,131 @@
+"""Where work runs: the one reader of every ``scheduler`` argument.
+
+Resampling (:func:`her2stats.resampling.map_tasks`, hence every bootstrap, the pipeline
+bootstrap/CV and the internal-external cross-validation), the MICE chains and the image feature
+extraction (:class:`her2stats.features.DeepFeatureExtractor`) all call :func:`resolve_scheduler`,
+so they accept the same values and refuse the same ones with the same message:
+
+=====================================  ==========================================================
+value                                  runs
+=====================================  ==========================================================
+``None`` or ``"sync"``                 in this process, in order (``"sequential"`` and
+                                       ``"synchronous"`` are accepted spellings of ``"sync"``)
+``"threads"``                          a thread pool over this machine's cores
+``"processes"``                        a pool of local processes (Dask's multiprocessing scheduler)
+a ``dask.distributed.Client``          that client's cluster (left open)
+a Dask cluster (``LocalCluster``,      a client to it, opened for the call and closed after
+``SLURMCluster``...)
+an address ``"tcp://host:8786"``       a client to that scheduler, opened for the call and closed
+                                       after (any ``scheme://`` Dask understands: ``tls://``,
+                                       ``inproc://``...)
+=====================================  ==========================================================
+
+The scheduler is never part of a result: work is cut and seeded independently of it (seeded
+chunks, :mod:`her2stats.resampling`; fixed-shape batches, :mod:`her2stats.features.extractor`),
+so a fixed seed gives bit-identical numbers on every scheduler. The study config's
+``scheduler:`` key and ``her2stats report --scheduler`` take the string forms.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal
+
+from .errors import InputError
+
+#: the string values a scheduler may take besides an address (canonical names first)
+SCHEDULER_NAMES = ("sync", "threads", "processes")
+#: other accepted spellings of the canonical names
+SCHEDULER_ALIASES = {"sequential": "sync", "synchronous": "sync"}
+
+_LOCAL = "None or 'sync' (in process), 'threads' (a thread pool), 'processes' (local processes), "
+_ADDRESS = "a scheduler address such as 'tcp://host:8786'"
+#: what a ``scheduler`` argument accepts, as the error messages say it
+ACCEPTED = _LOCAL + "a dask.distributed Client or Dask cluster, or " + _ADDRESS
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """A resolved scheduler: ``kind`` is ``"sync"``, ``"threads"``, ``"processes"`` or
+    ``"distributed"`` (``target``: the Client, cluster or address)."""
+
+    kind: Literal["sync", "threads", "processes", "distributed"]
+    target: Any = None
+
+    def local_workers(self, n_items: int | None = None) -> int:
+        """Parallel slots of a local kind (the machine's cores; 1 for ``sync``), at most ``n_items``."""
+        n = 1 if self.kind == "sync" else (os.cpu_count() or 1)
+        return max(1, min(n, n_items)) if n_items is not None else n
+
+    @contextmanager
+    def client(self) -> Iterator[Any]:
+        """The ``dask.distributed.Client`` of a distributed scheduler; one this call opens (from a
+        cluster or an address) is closed on exit, a Client passed in is left open."""
+        if self.kind != "distributed":
+            raise InputError(f"scheduler {self.kind!r} has no Dask client")
+        from dask.distributed import Client
+
+        if isinstance(self.target, Client):
+            yield self.target
+            return
+        client = Client(self.target)  # a cluster object or an address
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+def _distributed_types() -> tuple[type, ...]:
+    try:
+        from distributed import Client
+        from distributed.deploy.cluster import Cluster
+    except ImportError:  # pragma: no cover - dask[distributed] is a dependency
+        return ()
+    return (Client, Cluster)
+
+
+def resolve_scheduler(scheduler: Any) -> Scheduler:
+    """Read a ``scheduler`` argument (see the module docstring for the accepted values).
+
+    Raises
+    ------
+    InputError
+        naming the value and the accepted ones (with the closest name for a misspelt string).
+    """
+    if scheduler is None:
+        return Scheduler("sync")
+    if isinstance(scheduler, str):
+        name = SCHEDULER_ALIASES.get(scheduler, scheduler)
+        if name in SCHEDULER_NAMES:
+            return Scheduler(name)  # type: ignore[arg-type]
+        if "://" in scheduler and scheduler.split("://", 1)[1].strip():
+            return Scheduler("distributed", scheduler)
+        raise InputError(scheduler_error(scheduler))
+    if isinstance(scheduler, _distributed_types()):
+        return Scheduler("distributed", scheduler)
+    raise InputError(scheduler_error(scheduler))
+
+
+def scheduler_error(value: Any, objects: bool = True) -> str:
+    """The one message for a value that is not a scheduler (with a did-you-mean for strings);
+    ``objects=False`` leaves out the Client and cluster objects (the study config's message)."""
+    hint = ""
+    if isinstance(value, str):
+        import difflib
+
+        names = list(SCHEDULER_NAMES) + list(SCHEDULER_ALIASES)
+        guess = difflib.get_close_matches(value.strip().lower(), names, n=1, cutoff=0.6)
+        if guess:
+            hint = f"; did you mean {SCHEDULER_ALIASES.get(guess[0], guess[0])!r}?"
+        elif ":" in value or "/" in value:
+            hint = "; a scheduler address needs its protocol, e.g. 'tcp://host:8786'"
+    shown = repr(value) if isinstance(value, (str, int, float, bool)) else f"a {type(value).__name__}"
+    accepted = ACCEPTED if objects else _LOCAL + "or " + _ADDRESS
+    return f"scheduler {shown} is not a scheduler; accepted: {accepted}{hint}"
+
+
+def check_scheduler(scheduler: Any) -> Any:
+    """``scheduler`` unchanged when :func:`resolve_scheduler` accepts it, else its InputError."""
+    resolve_scheduler(scheduler)
+    return scheduler

@@ -1,0 +1,118 @@
+"""One reader of ``scheduler`` (her2stats.schedulers): resampling, feature extraction and the study
+config accept the same values, refuse the same ones with one message, and give the same numbers
+on every scheduler."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from her2stats.errors import ConfigError, InputError
+from her2stats.resampling import map_tasks, run_replicates
+from her2stats.schedulers import ACCEPTED, SCHEDULER_NAMES, resolve_scheduler
+
+
+def _mean_boot(rng, n):
+    x = np.arange(50.0)
+    return np.array([x[rng.integers(0, 50, 50)].mean() for _ in range(n)])
+
+
+@pytest.mark.parametrize("value, kind", [(None, "sync"), ("sync", "sync"), ("sequential", "sync"),
+                                         ("synchronous", "sync"), ("threads", "threads"),
+                                         ("processes", "processes"), ("tcp://10.0.0.1:8786", "distributed"),
+                                         ("inproc://10.0.0.1/123/1", "distributed")])
+def test_accepted_values(value, kind):
+    sched = resolve_scheduler(value)
+    assert sched.kind == kind
+    assert sched.target == (value if kind == "distributed" else None)
+
+
+@pytest.mark.parametrize("value, words", [("thread", ("'thread'", "did you mean 'threads'")),
+                                          ("Processes", ("did you mean 'processes'",)),
+                                          ("dask", ("'dask'",)),
+                                          ("localhost:8786", ("needs its protocol",)),
+                                          ("tcp://", ("'tcp://'",)),
+                                          (4, ("4",)),
+                                          (object(), ("a object",))])
+def test_refused_values_name_the_value_and_the_accepted_ones(value, words):
+    with pytest.raises(InputError) as err:
+        resolve_scheduler(value)
+    msg = str(err.value)
+    assert ACCEPTED in msg
+    for w in words:
+        assert w in msg
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: run_replicates(_mean_boot, 10, seed=1, scheduler=s),
+    lambda s: map_tasks(abs, [1, -2], scheduler=s),
+])
+def test_resampling_and_extraction_refuse_with_the_same_message(call):
+    from her2stats.features import DeepFeatureExtractor
+
+    with pytest.raises(InputError) as a:
+        call("thread")
+    with pytest.raises(InputError) as b:  # before any case is read (the table is not even looked at)
+        DeepFeatureExtractor("resnet18", pretrained=False, scheduler="thread").fit_transform(pd.DataFrame())
+    assert str(a.value) == str(b.value)
+
+
+def test_same_numbers_on_every_local_scheduler():
+    ref = run_replicates(_mean_boot, 450, seed=7)
+    for s in ("sync", "sequential", "synchronous", "threads", "processes"):
+        np.testing.assert_array_equal(run_replicates(_mean_boot, 450, seed=7, scheduler=s), ref)
+    assert map_tasks(abs, [-3, 1, -2], scheduler="threads") == [3, 1, 2]
+
+
+@pytest.mark.slow
+def test_cluster_object_is_accepted_and_its_client_closed():
+    from dask.distributed import LocalCluster
+
+    ref = run_replicates(_mean_boot, 450, seed=7)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        got = run_replicates(_mean_boot, 450, seed=7, scheduler=cluster)
+        np.testing.assert_array_equal(got, ref)
+        assert resolve_scheduler(cluster).kind == "distributed"
+
+
+def test_study_config_scheduler_key():
+    import yaml
+
+    from her2stats.reporting.config import load_config
+    from tests.reporting.conftest import DEMO_YAML
+
+    base = yaml.safe_load(DEMO_YAML.read_text())
+    assert load_config(base).scheduler is None
+    for ok in (*SCHEDULER_NAMES, "tcp://127.0.0.1:8786"):
+        assert load_config({**base, "scheduler": ok}).scheduler == ok
+    with pytest.raises(ConfigError, match=r"config: scheduler: .*'thread' is not a scheduler.*did you mean 'threads'"):
+        load_config({**base, "scheduler": "thread"})
+    with pytest.raises(ConfigError, match=r"schedular: unknown key; did you mean 'scheduler'"):
+        load_config({**base, "schedular": "threads"})
+    # the command line's --scheduler goes through the same check
+    assert load_config(DEMO_YAML, overrides={"scheduler": "threads"}).scheduler == "threads"
+
+
+def test_scheduler_changes_no_digest():
+    import yaml
+
+    from her2stats.reporting.config import load_config
+    from her2stats.reporting.study import _digest, config_hash
+    from tests.reporting.conftest import DEMO_YAML
+
+    base = yaml.safe_load(DEMO_YAML.read_text())
+    a, b = load_config(base), load_config({**base, "scheduler": "tcp://127.0.0.1:8786"})
+    assert config_hash(a) == config_hash(b) and _digest(a, True) == _digest(b, True)
+
+
+def test_cli_refuses_a_bad_scheduler_before_running(tmp_path):
+    from typer.testing import CliRunner
+
+    from her2stats.cli import app
+    from tests.reporting.conftest import DEMO_YAML
+
+    r = CliRunner().invoke(app, ["report", str(DEMO_YAML), "--out", str(tmp_path / "o"), "--fast", "--no-render",
+                                 "--scheduler", "proceses"])
+    assert r.exit_code == 2, r.output
+    assert "scheduler" in r.output and "did you mean 'processes'" in r.output
+    assert not (tmp_path / "o").exists()

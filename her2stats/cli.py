@@ -112,6 +112,7 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
     from .reporting.render import parse_formats, render_report
     from .reporting.study import relocate as _relocate
     from .reporting.study import run_study
+    from .schedulers import connected
 
     overrides = {"report": {"style": style}} if style else None
     if scheduler is not None:
@@ -126,6 +127,7 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
               "odds ratios and nomogram", "survival", "figures", "done"]
     with atomic_output(outdir, meta={"command": f"her2stats {command}", "config": str(Path(config).resolve()),
                                      "rendered": sorted(fmts) if render else []}) as tx, \
+            connected(cfg.scheduler) as sched, \
             Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
                      console=console, transient=False) as bar:
         task = bar.add_task("starting", total=len(stages) + (1 if render else 0))
@@ -134,7 +136,7 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
             done = stages.index(msg) + 1 if msg in stages else 0
             bar.update(task, description=msg, completed=done)
 
-        res = run_study(cfg, fast=fast, outdir=tx, progress=step)
+        res = run_study(cfg, fast=fast, outdir=tx, progress=step, scheduler=sched)
         html, reports = None, {}
         if render:
             bar.update(task, description="rendering report")

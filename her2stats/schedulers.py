@@ -129,3 +129,16 @@ def check_scheduler(scheduler: Any) -> Any:
     """``scheduler`` unchanged when :func:`resolve_scheduler` accepts it, else its InputError."""
     resolve_scheduler(scheduler)
     return scheduler
+
+
+@contextmanager
+def connected(scheduler: Any) -> Iterator[Any]:
+    """``scheduler`` ready for several calls: an address or a cluster becomes one
+    ``dask.distributed.Client`` held for the block (closed on exit), so a study run connects once
+    rather than once per bootstrap; every other value (checked) is yielded unchanged."""
+    sched = resolve_scheduler(scheduler)
+    if sched.kind != "distributed":
+        yield scheduler
+        return
+    with sched.client() as client:
+        yield client

@@ -23,6 +23,7 @@ import pandas as pd
 from ..atomic import AtomicOutput, atomic_output, atomic_write, read_manifest
 from ..errors import ConfigError, ConvergenceError, InputError, RError, find_stack_level
 from ..paths import cache_root
+from ..schedulers import connected
 from .config import StudyConfig, check_columns, load_config
 from .uncertainty import stage_uncertainty
 
@@ -224,6 +225,8 @@ class StudyState:
         None for a state that writes nothing (stages before ``outputs`` never write except the
         imaging stage's ``features/`` files, which it skips without a folder).
     n_boot, n_boot_cal : bootstrap replicates of validate / calibrate (fast mode cuts them).
+    scheduler : where the feature extraction and the bootstraps run (:mod:`her2stats.schedulers`;
+        default ``config.scheduler``); no number depends on it.
     say : progress callback (one short message per step).
     cohort : analysed patients (``cohort_split``, ``_y`` and, with imaging, ``deep_score``/``deep_prob``),
         index 0..n-1 once the features stage ran. flow : the cohort flow (every exclusion counted).
@@ -252,6 +255,7 @@ class StudyState:
     outdir: Path | None = None
     n_boot: int = 0
     n_boot_cal: int = 0
+    scheduler: Any = None
     say: Callable[[str], None] = field(default=lambda msg: None)
     cohort: pd.DataFrame | None = None
     flow: _Flow | None = None
@@ -297,7 +301,8 @@ class StudyState:
 
 
 def new_state(config: StudyConfig | str | Path | Mapping, fast: bool = False, outdir: str | Path | None = None,
-              engine: str | None = None, progress: Callable[[str], None] | None = None) -> StudyState:
+              engine: str | None = None, progress: Callable[[str], None] | None = None,
+              scheduler: Any = None) -> StudyState:
     """The initial :class:`StudyState` of a study (config validated, engine resolved, bootstrap
     sizes set; ``outdir/tables`` and ``outdir/figures`` created when ``outdir`` is given)."""
     from ..engine import resolve_engine
@@ -312,13 +317,14 @@ def new_state(config: StudyConfig | str | Path | Mapping, fast: bool = False, ou
                       outdir=out,
                       n_boot=min(val.n_boot, val.fast_n_boot) if fast else val.n_boot,
                       n_boot_cal=min(val.calibrate_n_boot, val.fast_n_boot) if fast else val.calibrate_n_boot,
-                      say=progress or (lambda msg: None))
+                      say=progress or (lambda msg: None),
+                      scheduler=scheduler if scheduler is not None else cfg.scheduler)
 
 
 # ---------------------------------------------------------------------------------- runner
 def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
               outdir: str | Path | AtomicOutput | None = None, progress: Callable[[str], None] | None = None,
-              wait: float = 0.0) -> StudyResults:
+              wait: float = 0.0, scheduler: Any = None) -> StudyResults:
     """Run a whole HER2 study from its config and write every table and figure.
 
     Parameters
@@ -336,6 +342,9 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
         (``her2stats report`` renders the HTML report into it before the swap).
     progress : callback receiving a short message at the start of each stage (the CLI's bar).
     wait : seconds to wait when another run is writing the same ``outdir`` (then OutputError).
+    scheduler : where the feature extraction and the bootstraps run (:mod:`her2stats.schedulers`;
+        default ``config.scheduler``): a name, an address, or a Dask ``Client``/cluster object. An
+        address or cluster is connected to once for the whole run. No number depends on it.
 
     Returns
     -------
@@ -360,10 +369,11 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     if not isinstance(outdir, AtomicOutput):
         target = Path(outdir) if outdir is not None else cfg.resolve(cfg.output_dir)
-        with atomic_output(target, wait=wait) as tx:
-            res = run_study(cfg, fast=fast, outdir=tx, progress=progress)
+        with atomic_output(target, wait=wait) as tx, \
+                connected(scheduler if scheduler is not None else cfg.scheduler) as sched:
+            res = run_study(cfg, fast=fast, outdir=tx, progress=progress, scheduler=sched)
         return _relocate(res, tx.final)
-    state = new_state(cfg, fast=fast, outdir=outdir.path, progress=progress)
+    state = new_state(cfg, fast=fast, outdir=outdir.path, progress=progress, scheduler=scheduler)
     outdir.meta.update({"study": cfg.name, "config_hash": config_hash(cfg), "config_digest": _digest(cfg, fast),
                         "fast": fast, "engine": state.engine})
     for stage in STAGES:
@@ -430,7 +440,7 @@ def stage_features(state: StudyState) -> StudyState:
     df = state.cohort
     if cfg.imaging is not None:
         state.say("image features")
-        df, deep = _imaging(df, cfg, state.flow, state.fast, state.engine, state.numbers, state.notes)
+        df, deep = _imaging(df, cfg, state.flow, state.fast, state.engine, state.numbers, state.notes, state.scheduler)
         state.deep = deep
         state.models["deep_pipeline"] = deep["pipeline"]
         state.results["feature_selection"] = deep["report"]
@@ -725,10 +735,10 @@ def stage_evaluation(state: StudyState) -> StudyState:
     vals = {}
     for m in ("clinical", "deep_score", "combined"):
         if m in probs and m in models and type(models[m]).__name__ == "LogisticModel":
-            cal = calibrate(models[m], n_boot=state.n_boot_cal, seed=val.seed, engine=eng)
+            cal = calibrate(models[m], n_boot=state.n_boot_cal, seed=val.seed, engine=eng, scheduler=state.scheduler)
             results[f"calibrate/{m}"] = cal
             numbers[f"cal_mean_abs_error/{m}"] = cal.mean_abs_error
-            vr = validate(models[m], n_boot=state.n_boot, seed=val.seed, engine=eng)
+            vr = validate(models[m], n_boot=state.n_boot, seed=val.seed, engine=eng, scheduler=state.scheduler)
             results[f"validate/{m}"] = vr
             vals[m] = vr
             for index in ("C", "Dxy", "Slope", "Intercept", "B", "R2"):
@@ -1117,7 +1127,7 @@ def _assign_splits(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow) -> pd.DataFr
 
 
 def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: str, numbers: dict,
-             notes: list) -> tuple[pd.DataFrame, dict]:
+             notes: list, scheduler: Any = None) -> tuple[pd.DataFrame, dict]:
     from sklearn.pipeline import Pipeline
 
     from ..features import DeepFeatureExtractor
@@ -1163,7 +1173,8 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     index = index[index["patient_id"].astype(str).isin(set(df[idc].astype(str)))]
     cache = cfg.resolve(im.cache_dir) if im.cache_dir is not None else cache_root() / "features"
     fx = DeepFeatureExtractor(im.backbone, pretrained=im.pretrained, margin=im.margin, on_border=im.on_border,
-                              sequences=im.sequences or None, cache_dir=cache, on_error="skip", progress=False)
+                              sequences=im.sequences or None, cache_dir=cache, on_error="skip", progress=False,
+                              scheduler=scheduler)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         X = fx.fit_transform(index)

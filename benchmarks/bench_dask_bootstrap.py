@@ -9,7 +9,7 @@ Each setting is timed ``--repeats`` times, the in-process anchor interleaved wit
 runs (so a change of load on a shared machine hits both), and the best run kept. The load
 average is printed: the speed-up cannot exceed the number of free cores.
 
-Run: .venv/bin/python benchmarks/bench_dask_bootstrap.py [--repeats 3]
+Run: .venv/bin/python benchmarks/bench_dask_bootstrap.py [--repeats 3] [--n-boot 2000]
 """
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def auc_boot(y, s):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (100 per chunk)")
     args = ap.parse_args()
     from dask.distributed import Client, LocalCluster, get_task_stream
 
@@ -50,7 +51,7 @@ def main() -> None:
     y = rng.integers(0, 2, n)
     s = y * 0.7 + rng.normal(size=n)
     fn = auc_boot(y, s)
-    B = 2000
+    B = args.n_boot
     load0 = os.getloadavg()[0]
     ref = run_replicates(fn, B, seed=5, chunk_size=100)
     t_seq = float("inf")

@@ -3,6 +3,8 @@ config accept the same values, refuse the same ones with one message, and give t
 on every scheduler."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from her2stats.errors import ConfigError, InputError
 from her2stats.resampling import map_tasks, run_replicates
 from her2stats.schedulers import ACCEPTED, SCHEDULER_NAMES, resolve_scheduler
+
+DEMO_YAML = Path(__file__).resolve().parents[1] / "reports" / "demo.yaml"
 
 
 def _mean_boot(rng, n):
@@ -79,7 +83,6 @@ def test_study_config_scheduler_key():
     import yaml
 
     from her2stats.reporting.config import load_config
-    from tests.reporting.conftest import DEMO_YAML
 
     base = yaml.safe_load(DEMO_YAML.read_text())
     assert load_config(base).scheduler is None
@@ -98,7 +101,6 @@ def test_scheduler_changes_no_digest():
 
     from her2stats.reporting.config import load_config
     from her2stats.reporting.study import _digest, config_hash
-    from tests.reporting.conftest import DEMO_YAML
 
     base = yaml.safe_load(DEMO_YAML.read_text())
     a, b = load_config(base), load_config({**base, "scheduler": "tcp://127.0.0.1:8786"})
@@ -109,7 +111,6 @@ def test_cli_refuses_a_bad_scheduler_before_running(tmp_path):
     from typer.testing import CliRunner
 
     from her2stats.cli import app
-    from tests.reporting.conftest import DEMO_YAML
 
     r = CliRunner().invoke(app, ["report", str(DEMO_YAML), "--out", str(tmp_path / "o"), "--fast", "--no-render",
                                  "--scheduler", "proceses"])

@@ -11,11 +11,12 @@ everywhere; the tasks still travel through the distributed scheduler (scatter, m
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import DEMO_YAML
+DEMO_YAML = Path(__file__).resolve().parents[2] / "reports" / "demo.yaml"
 
 pytest.importorskip("torch")
 distributed = pytest.importorskip("dask.distributed")

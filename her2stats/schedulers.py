@@ -69,7 +69,11 @@ class Scheduler:
         if isinstance(self.target, Client):
             yield self.target
             return
-        client = Client(self.target)  # a cluster object or an address
+        try:
+            client = Client(self.target)  # a cluster object or an address
+        except OSError as exc:  # nothing answers at the address (distributed.comm.timeouts.connect)
+            raise InputError(f"scheduler {self.target!r}: no Dask scheduler answered ({exc}); start one "
+                             "(dask scheduler, or a cluster's scheduler_address) or give another scheduler") from None
         try:
             yield client
         finally:

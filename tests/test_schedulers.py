@@ -117,3 +117,11 @@ def test_cli_refuses_a_bad_scheduler_before_running(tmp_path):
     assert r.exit_code == 2, r.output
     assert "scheduler" in r.output and "did you mean 'processes'" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_unreachable_address_is_an_input_error():
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        with pytest.raises(InputError, match=r"scheduler 'tcp://127.0.0.1:1': no Dask scheduler answered"):
+            map_tasks(abs, [1, -1], scheduler="tcp://127.0.0.1:1")

@@ -200,6 +200,7 @@ _LAZY: dict[str, str] = {
     "net_benefit_difference_table": "reporting.builders",
     "StudyState": "reporting.study",
     "new_state": "reporting.study",
+    "resolve_scheduler": "schedulers",
 }
 
 __all__ = [

@@ -70,7 +70,8 @@ class Scheduler:
             yield self.target
             return
         try:
-            client = Client(self.target)  # a cluster object or an address
+            # not the default client: only the calls given this scheduler send work to the cluster
+            client = Client(self.target, set_as_default=False)  # a cluster object or an address
         except OSError as exc:  # nothing answers at the address (distributed.comm.timeouts.connect)
             raise InputError(f"scheduler {self.target!r}: no Dask scheduler answered ({exc}); start one "
                              "(dask scheduler, or a cluster's scheduler_address) or give another scheduler") from None

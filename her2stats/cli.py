@@ -239,13 +239,17 @@ def extract(cases: Path = typer.Argument(..., help="case table (CSV): patient_id
             no_cache: bool = typer.Option(False, "--no-cache", help="compute everything, write no cache"),
             batch_size: int = typer.Option(32, help="slices per forward pass (part of the cache key)"),
             skip_failed: bool = typer.Option(False, "--skip-failed", help="leave out cases that fail (listed in "
-                                                                          "<out>.failures.csv) instead of stopping")) -> None:
+                                                                          "<out>.failures.csv) instead of stopping"),
+            scheduler: Optional[str] = typer.Option(None, "--scheduler", help="where the cases are extracted: sync (in "
+                                                    "process), threads, processes or a Dask scheduler address "
+                                                    "tcp://host:8786; changes no feature")) -> None:
     """Frozen deep features of every case's ROI (DeepFeatureExtractor), cached by content hash."""
     from .atomic import atomic_write
     from .errors import InputError
     from .features import DeepFeatureExtractor
     from .files import read_table
     from .paths import cache_root
+    from .schedulers import connected
 
     table = read_table(cases, "case table", InputError)
     base = Path(cases).resolve().parent
@@ -258,7 +262,8 @@ def extract(cases: Path = typer.Argument(..., help="case table (CSV): patient_id
                               on_border="clip", sequences=list(sequence) if sequence else None, cache_dir=cache,
                               batch_size=batch_size, on_error="skip" if skip_failed else "raise",
                               progress=sys.stderr.isatty())
-    X = fx.fit_transform(table)
+    with connected(scheduler) as sched:
+        X = fx.set_params(scheduler=sched).fit_transform(table)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, X.to_csv())

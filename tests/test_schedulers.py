@@ -125,3 +125,31 @@ def test_unreachable_address_is_an_input_error():
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         with pytest.raises(InputError, match=r"scheduler 'tcp://127.0.0.1:1': no Dask scheduler answered"):
             map_tasks(abs, [1, -1], scheduler="tcp://127.0.0.1:1")
+
+
+@pytest.mark.deep
+def test_cli_extract_scheduler(tmp_path):
+    """``her2stats extract --scheduler threads`` writes the same features as the in-process run;
+    a bad value is refused with the one message before any case is read."""
+    from PIL import Image as PILImage
+    from typer.testing import CliRunner
+
+    from her2stats.cli import app
+
+    pytest.importorskip("torch")
+    for i in range(3):
+        PILImage.fromarray((np.random.default_rng(i).random((30, 40)) * 255).astype(np.uint8)).save(tmp_path / f"u{i}.png")
+    (tmp_path / "cases.csv").write_text("patient_id,sequence,image_path\n"
+                                        + "".join(f"u{i},us,u{i}.png\n" for i in range(3)))
+    base = ["extract", str(tmp_path / "cases.csv"), "--whole-image", "--backbone", "resnet18", "--pretrained", "false",
+            "--no-cache", "--batch-size", "2"]
+    outs = {}
+    for s in (None, "threads"):
+        out = tmp_path / f"{s}.csv"
+        r = CliRunner().invoke(app, base + ["--out", str(out)] + (["--scheduler", s] if s else []))
+        assert r.exit_code == 0, r.output
+        outs[s] = pd.read_csv(out, index_col=0)
+    pd.testing.assert_frame_equal(outs["threads"], outs[None], check_exact=True)
+    r = CliRunner().invoke(app, base + ["--out", str(tmp_path / "bad.csv"), "--scheduler", "thread"])
+    assert r.exit_code == 2 and "did you mean 'threads'" in r.output
+    assert not (tmp_path / "bad.csv").exists()

@@ -884,7 +884,7 @@ def stage_evaluation(state: StudyState) -> StudyState:
             continue
         # bootstrap bands and paired differences (drawn and tabulated by stage_uncertainty)
         dc = decision_curve(y, scores, thresholds=thresholds, n_boot=band_n_boot(cfg, state.fast), seed=val.seed,
-                            engine=eng)
+                            engine=eng, scheduler=state.scheduler)
         dcas[c] = dc
         for m in scores:
             with warnings.catch_warnings():

@@ -117,7 +117,7 @@ def stage_uncertainty(state: Any) -> Any:
             notes.append(f"{m}, {c}: fewer than two patients in an outcome class; no ROC band.")
             continue
         b = sensitivity_at(y, p, specificity=ROC_BAND_SPECIFICITIES, n_boot=n_boot, seed=val.seed,
-                           direction=auc.direction, engine=eng)
+                           direction=auc.direction, engine=eng, scheduler=state.scheduler)
         bands.setdefault(c, {})[m] = b
         tab = b.table.set_index("specificity")
         for v in SPEC_TARGETS:
@@ -145,7 +145,8 @@ def stage_uncertainty(state: Any) -> Any:
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    h = calibration_hierarchy(y=y[inside], prob=p[inside], n_boot=n_boot, seed=val.seed, engine=eng)
+                    h = calibration_hierarchy(y=y[inside], prob=p[inside], n_boot=n_boot, seed=val.seed, engine=eng,
+                                              scheduler=state.scheduler)
             except InputError as exc:  # e.g. one outcome class left, constant predictions
                 notes.append(f"{m}, {c}: no calibration hierarchy ({exc}).")
                 continue

@@ -927,7 +927,7 @@ def stage_centres(state: StudyState) -> StudyState:
                                    how=cfg.clinical.selection, eng=state.engine, numbers={}, notes=[],
                                    seed=cfg.validation.seed)
     sec = study_sections(cfg, state.cohort, state.probs, state.engine, n_boot=state.n_boot, deep=state.deep,
-                         select_clinical=select)
+                         select_clinical=select, scheduler=state.scheduler)
     state.results.update(sec.results)
     state.tables.update(sec.tables)
     state.numbers.update(sec.numbers)

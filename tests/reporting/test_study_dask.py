@@ -27,6 +27,7 @@ def _config(tmp_path, name: str) -> str:
     data = yaml.safe_load(DEMO_YAML.read_text())
     data["engine"] = "python"
     data["imaging"]["cache_dir"] = str(tmp_path / f"cache_{name}")
+    data["base_dir"] = str(DEMO_YAML.parent)  # its relative paths (reader_study.path...) as in reports/
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return str(path)

@@ -70,7 +70,8 @@ def main(argv=None):
     for workers in (1, 2):
         with local_cluster(n_workers=workers) as cluster, Client(cluster) as client:
             fx = DeepFeatureExtractor(**kw, scheduler=client)
-            fx.fit_transform(cases.head(5 * workers))  # warm-up: every worker builds its network
+            # warm-up: every worker builds its network (one case per task, so every worker gets some)
+            DeepFeatureExtractor(**kw, scheduler=client, partition_size=1).fit_transform(cases.head(5 * workers))
             from dask.distributed import get_task_stream
 
             with get_task_stream(client=client) as stream:

@@ -153,3 +153,28 @@ def test_cli_extract_scheduler(tmp_path):
     r = CliRunner().invoke(app, base + ["--out", str(tmp_path / "bad.csv"), "--scheduler", "thread"])
     assert r.exit_code == 2 and "did you mean 'threads'" in r.output
     assert not (tmp_path / "bad.csv").exists()
+
+
+def test_every_function_with_an_engine_refuses_a_bad_scheduler_on_both_engines():
+    """The scheduler is read before anything else, so ``engine="r"`` (where R may do the
+    resampling and never look at it) refuses a bad value exactly as the Python engine does."""
+    import inspect
+
+    import her2stats
+    from her2stats.errors import InputError
+
+    checked = []
+    for name in sorted(her2stats._LAZY):
+        f = getattr(her2stats, name)
+        if inspect.isclass(f) or not callable(f):
+            continue
+        params = inspect.signature(f).parameters
+        if not {"engine", "scheduler"} <= set(params) or name == "new_state":
+            continue
+        required = [p for p in params.values() if p.default is inspect.Parameter.empty
+                    and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        for engine in ("r", "python"):
+            with pytest.raises(InputError, match="thread"):
+                f(*[None] * len(required), engine=engine, scheduler="thread")
+        checked.append(name)
+    assert {"roc_auc", "validate", "calibrate", "decision_curve", "validate_cph"} <= set(checked)

@@ -50,6 +50,7 @@ from ._core import expit, gini_md, renamed_args
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, lowess_presorted, r_quantile, r_seq
+from ..schedulers import check_scheduler
 
 __all__ = ["val_prob", "ValProbResult", "hosmer_lemeshow", "HosmerLemeshowResult", "calibrate",
            "CalibrationCurve", "validate", "ValidationResult", "calibration_hierarchy",
@@ -694,6 +695,7 @@ def calibrate(model, n_boot: int = 1000, method: str = "boot", seed: int | None 
     Compare with R: ``set.seed(1); calibrate(lrm(..., x=TRUE, y=TRUE), B=1000)``; the bias-corrected
     curves of the two engines agree within Monte-Carlo error (different random streams).
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     _check_model(model, "calibrate")
     n_boot = _core.check_n_boot(n_boot)
     if method != "boot":
@@ -875,6 +877,7 @@ def validate(model, n_boot: int = 1000, method: str = "boot", seed: int | None =
     Compare with R: ``set.seed(1); validate(lrm(..., x=TRUE, y=TRUE), B=1000)`` — index_orig
     agrees to 1e-9, the corrected indices within Monte-Carlo error.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     _check_model(model, "validate")
     n_boot = _core.check_n_boot(n_boot)
     if method != "boot":
@@ -1075,6 +1078,7 @@ def calibration_hierarchy(y: Any = None, prob: Any = None, model=None, n_boot: i
     or a FrozenLogisticModel) to validate it on that cohort, or ``y``/``prob`` for external
     predictions. Other model types are refused with what to use instead.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     engine = resolve_engine(engine)
     n_boot = _core.check_n_boot(n_boot)
     if model is not None:

@@ -42,6 +42,7 @@ from .calibration import RECAL_FAILED, ValidationResult
 from .concordance import concordance_counts
 from .cox import CoxModel, baseline_cumhaz, cox_data, r_frame, strata_codes
 from .km import km_table
+from ..schedulers import check_scheduler
 
 __all__ = ["validate_cph", "calibrate_cph", "CoxCalibrationCurve"]
 
@@ -233,6 +234,7 @@ def validate_cph(model: CoxModel, n_boot: int = 1000, seed: int | None = 0, leve
     (``validate.cph(u=)``), its Dxy ranks the predicted survival at time ``u`` (required then),
     each row with its stratum's baseline hazard; the other indices use the stratified likelihood.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     _check_cox_model(model, "validate_cph")
     n_boot = _core.check_n_boot(n_boot)
     level = _core.check_level(level)
@@ -510,6 +512,7 @@ def calibrate_cph(model: CoxModel, u: float, m: int = 150, n_boot: int = 1000, s
     the engines agree to about 1e-4 in the mean predictions and exactly in the Kaplan-Meier
     estimates when the grouping is the same.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     _check_cox_model(model, "calibrate_cph")
     n_boot = _core.check_n_boot(n_boot)
     u = _core.check_finite(u, "u")

@@ -41,6 +41,7 @@ from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
 from . import _core
 from ._core import renamed_args
+from ..schedulers import check_scheduler
 
 __all__ = ["decision_curve", "decision_curve_survival", "DecisionCurve", "net_benefit"]
 
@@ -332,6 +333,7 @@ def decision_curve(y: Any, probs: Mapping[str, Any], thresholds: Any = np.arange
     >>> res.useful_range("nomogram")
     ... # equals dcurves.dca(df, "y", ["nomogram"]) (Python) and dcurves::dca (R)
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     if isinstance(probs, Mapping) and probs:
         aligned = _core.align(("y", y), *((f"probs[{k!r}]", v) for k, v in probs.items()))
         y, probs = aligned[0], dict(zip(probs, aligned[1:]))

@@ -43,6 +43,7 @@ from .roc import curve_points as _curve_points
 from .roc import refuse_text as _refuse_text
 from .roc import resolve_direction
 from .roc import stratified_draw as _stratified_draw
+from ..schedulers import check_scheduler
 
 __all__ = ["ThresholdRule", "DiagnosticResult", "choose_threshold", "diagnostic_metrics",
            "diagnostic_metrics_from_counts", "binomial_ci", "likelihood_ratios"]
@@ -459,6 +460,7 @@ def diagnostic_metrics(y: Any, score_or_pred: Any, threshold: Any = None, ci: st
     sensitivity 0.895, specificity 0.793, PPV 0.739, NPV 0.920, accuracy 0.833, F1 0.810
     (see :func:`diagnostic_metrics_from_counts`).
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     if ci not in ("exact", "wilson", "bootstrap"):
         raise InputError(f"ci must be 'exact', 'wilson' or 'bootstrap', got {ci!r}")
     level = check_level(level)
@@ -560,6 +562,7 @@ def diagnostic_metrics_from_counts(tp: int, fp: int, tn: int, fn: int, ci: str =
     >>> round(r["sensitivity"], 3), round(r["ppv"], 3), round(r["f1"], 3)
     (0.895, 0.739, 0.81)
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     vals = {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
     for k, v in vals.items():
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:

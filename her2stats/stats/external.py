@@ -38,6 +38,7 @@ from .calibration import (CalibrationHierarchyResult, ValProbResult, recal_inter
 from . import _core
 from ._core import expit, renamed_args, z_value
 from .models import Term, binary_outcome, design_matrix
+from ..schedulers import check_scheduler
 
 __all__ = ["frozen_lrm", "FrozenLogisticModel", "validate_external", "ExternalValidationResult",
            "validate_external_cox", "ExternalCoxValidationResult", "delong_auc_ci"]
@@ -234,6 +235,7 @@ def validate_external(model: Any = None, data: pd.DataFrame | None = None, outco
     Rows with missing predictors or outcome are excluded, counted in ``n_excluded`` and announced
     (DroppedRowsWarning). ``event`` names the outcome label coded 1 when the outcome holds labels.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     engine = resolve_engine(engine)
     n_excl = 0
     if model is not None:

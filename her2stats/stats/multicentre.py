@@ -92,6 +92,7 @@ from ..resampling import bootstrap_indices, map_tasks, run_replicates
 from ..results import Result
 from ._lowess import approx, lowess, r_seq
 from ._core import adjust_p, binary_outcome, check_int, check_level, check_n_boot, expit, p_adjust_method, z_value
+from ..schedulers import check_scheduler
 
 __all__ = [
     "MetaAnalysis",
@@ -736,6 +737,7 @@ def validate_by_centre(y: Any, p: Any, centre: Any, thresholds: Any = None, leve
     >>> res = h2.validate_by_centre(df.her2_positive, p, df.center, thresholds=[0.2])  # doctest: +SKIP
     >>> res.pooled.loc["auc", ["estimate", "ci_low", "ci_high", "pi_low", "pi_high"]]  # doctest: +SKIP
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     eng = resolve_engine(engine)
     level = _check_level(level)
     min_events = _check_int(min_events, "min_events", 1)
@@ -843,6 +845,7 @@ def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, le
     distinct values (age) is refused; band it first (``pd.cut``). Rows missing a subgroup value
     are left out of that variable only, with a warning.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     eng = resolve_engine(engine)
     level = _check_level(level)
     min_events = _check_int(min_events, "min_events", 1)
@@ -1012,6 +1015,7 @@ def internal_external_cv(data: pd.DataFrame, pipeline: Any, y: str, centre: str,
     analyses, e.g. ``clustered_calibration(pr.y, pr.p, pr.centre)`` or
     ``subgroup_performance(pr.y, pr.p, data.loc[pr.index, ["manufacturer"]])``.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     for name, col in (("y", y), ("centre", centre)):

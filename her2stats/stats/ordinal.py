@@ -45,6 +45,7 @@ from ._core import renamed_args, expit
 from ._names import check_column_names, check_unique_labels
 from .design import build_design, check_r_names, parse_formula, r_design
 from .models import formula_text
+from ..schedulers import check_scheduler
 from .models import (LogisticModel, Term, as_levels, r_formula, r_model_data, build_terms, design_matrix,
                      fit_lrm)
 
@@ -522,6 +523,7 @@ def ordinal_calibration(y: Any, probs: pd.DataFrame, n_boot: int = 200, seed: in
     2014;33:2585-96) describe this one-vs-rest view as the practical summary of multinomial
     calibration.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     from .calibration import calibration_hierarchy
 
     eng = resolve_engine(engine)
@@ -594,6 +596,7 @@ def evaluate_ordinal(model: OrdinalModel, df: pd.DataFrame | None = None, cohort
     or external cohort to validate the model without refitting. Rows of ``df`` with a missing
     outcome or predictor are excluded and counted (``n_excluded``).
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     from .roc import multiclass_auc
 
     if not isinstance(model, OrdinalModel):

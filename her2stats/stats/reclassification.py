@@ -35,6 +35,7 @@ from ..errors import InputError, find_stack_level
 from ..results import Result
 from . import _core, _tte
 from ._core import z_value
+from ..schedulers import check_scheduler
 
 __all__ = ["reclassification", "reclassification_at_horizon", "ReclassificationResult", "NRIResult", "IDIResult"]
 
@@ -430,6 +431,7 @@ def reclassification_at_horizon(time: Any, event: Any, p_old: Any, p_new: Any, h
     from ``estimate / se``. Resamples without events or without non-events are counted in
     ``n_failed`` and left out.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     from ..resampling import bootstrap_indices, run_replicates
 
     level = _core.check_level(level)

@@ -49,6 +49,7 @@ from ..engine import resolve_engine
 from ..errors import InputError, find_stack_level
 from ..resampling import bootstrap_indices, run_replicates
 from ..results import Result
+from ..schedulers import check_scheduler
 from ._core import (Clean, adjust_p, align, check_level, check_n_boot, child_seeds, clean_binary, p_adjust_method,
                     percentile_interval, positions, r_seed, z_value)
 
@@ -694,6 +695,7 @@ def roc_auc(y: Any, score: Any, ci: str = "delong", level: float = 0.95, n_boot:
     >>> round(r.auc, 4), round(r.ci_low, 4), round(r.ci_high, 4)           # doctest: +SKIP
     (0.7314, 0.6301, 0.8326)
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     if ci not in _CI_METHODS:
         raise InputError(f"ci must be one of {_CI_METHODS}, got {ci!r}")
     level = check_level(level)
@@ -1081,6 +1083,7 @@ def sensitivity_at(y: Any, score: Any, specificity: Any = (0.8, 0.9, 0.95), ci: 
     >>> r = sensitivity_at(y, score, specificity=[0.8, 0.9, 0.95], n_boot=2000, seed=1)  # doctest: +SKIP
     >>> r.to_frame()[["specificity", "sensitivity", "ci_low", "ci_high", "reading"]]    # doctest: +SKIP
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     return _operating_points(y, score, "specificity", specificity, ci, level, n_boot, seed, reading, direction, na,
                              scheduler, engine, event, "sensitivity_at")
 
@@ -1093,6 +1096,7 @@ def specificity_at(y: Any, score: Any, sensitivity: Any = (0.8, 0.9, 0.95), ci: 
     ``coords(input="sensitivity")``); the mirror of :func:`sensitivity_at` (same two readings:
     among cut-offs with exactly the target sensitivity pROC takes the best specificity, and the
     achievable reading the highest specificity among cut-offs with sensitivity >= target)."""
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     return _operating_points(y, score, "sensitivity", sensitivity, ci, level, n_boot, seed, reading, direction, na,
                              scheduler, engine, event, "specificity_at")
 
@@ -1224,6 +1228,7 @@ def roc_test(y: Any, score1: Any, score2: Any, paired: bool | None = None, metho
     look paired (the same outcome vector twice) warns, as pROC does. Each curve's direction is
     resolved on its own data (``direction="auto"``) as pROC does.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     methods = ("delong", "bootstrap", "venkatraman", "sensitivity", "specificity")
     if method not in methods:
         raise InputError(f"method must be one of {methods}, got {method!r}")
@@ -1446,6 +1451,7 @@ def compare_aucs(y: Any, scores: Mapping[str, Any], method: str = "delong", p_ad
     is the k(k-1)/2 pairwise tests. Rows with a missing value in any score are dropped together
     when ``na="drop"`` so every comparison uses the same subjects.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     if not isinstance(scores, Mapping) or len(scores) < 2:
         raise InputError("scores must be a dict {model name: score} with at least two models")
     p_adjust = p_adjust_method(p_adjust, allow_none=True)
@@ -1528,6 +1534,7 @@ def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, 
     probs : DataFrame with one column per class, named by the class labels (e.g. a model's
         ``predict_proba`` output with ``columns=model.classes_``).
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     eng = resolve_engine(engine)
     one_score = isinstance(probs, (pd.Series, list, tuple)) or (isinstance(probs, np.ndarray) and probs.ndim == 1)
     if one_score:

@@ -47,6 +47,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
 from .roc_variance import auc_cov, obuchowski_cov, obuchowski_var, obuchowski_var_theta
+from ..schedulers import check_scheduler
 
 __all__ = ["PowerResult", "power_roc_test"]
 
@@ -149,6 +150,7 @@ def power_roc_test(auc: Any = None, reference: float = 0.5, *, y: Any = None, sc
     >>> round(r.n_cases, 2), r.n_cases_needed, r.n_controls_needed
     (16.62, 17, 17)
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     if alternative not in ("two.sided", "one.sided"):
         raise InputError(f"alternative must be 'two.sided' or 'one.sided', got {alternative!r}")
     alpha = _prob(alpha, "alpha")

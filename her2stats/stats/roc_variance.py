@@ -51,6 +51,7 @@ from .roc import resolve_direction
 from .roc import sesp as _sesp
 from .roc import stratified_draw as _stratified_draw
 from .roc_smooth import binormal_fit
+from ..schedulers import check_scheduler
 
 __all__ = ["AUCVarianceResult", "AUCCovarianceResult", "auc_var", "auc_cov"]
 
@@ -233,6 +234,7 @@ def auc_var(y: Any, score: Any, method: str = "delong", partial: Any = None, foc
     --------
     >>> auc_var(asah.poor, asah.s100b, method="obuchowski").variance   # doctest: +SKIP
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     part = _check_partial(partial, focus, correct)
     _check(method, part, focus, bool(correct), n_boot)
     _check_direction(direction)
@@ -279,6 +281,7 @@ def auc_cov(y: Any, score1: Any, score2: Any, method: str = "delong", partial: A
     rule); DeLong and Obuchowski warn, as pROC, when the two directions differ. The Obuchowski
     correlations ``ra``, ``rn`` are those of the raw scores, as pROC computes them.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     part = _check_partial(partial, focus, correct)
     _check(method, part, focus, bool(correct), n_boot)
     _check_direction(direction)

@@ -50,6 +50,7 @@ from ._core import renamed_args, z_value
 from ._survdata import check_time_event
 from .concordance import concordance_counts, concordance_numpy
 from .km import km_ci, km_table
+from ..schedulers import check_scheduler
 
 __all__ = ["time_dependent_auc", "time_dependent_brier", "uno_concordance", "calibration_at_horizon", "TimeDependentAUC",
            "BrierResult", "UnoCResult", "HorizonCalibration"]
@@ -323,6 +324,7 @@ def time_dependent_auc(time: Any, event: Any, risk: Any, times: Sequence[float],
     >>> time_dependent_auc(d.time, d.dead, lp, times=[180, 365, 540]).table
     ... # riskRegression::Score: 0.6980, 0.6474, 0.6663; g_limit="right" gives scikit-survival's
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     t, e, r = _inputs(time, event, risk, names=["risk"], constant=["risk"])
     tt = _times(times, t, e)
     eng = resolve_engine(engine)
@@ -374,6 +376,7 @@ def time_dependent_brier(time: Any, event: Any, surv_prob: Any, times: Sequence[
     ``CoxModel.predict_survival(df, times)``). engine="r": ``riskRegression::Score(metrics =
     "brier")`` with influence-function CIs.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     t, e, S = _inputs(time, event, surv_prob, names=["surv_prob"])
     tt = _times(times, t, e)
     S = S.reshape(len(t), -1)
@@ -417,6 +420,7 @@ def uno_concordance(time: Any, event: Any, risk: Any, tau: float | None = None, 
     Python engine reports a percentile bootstrap CI (G re-estimated per replicate) and the
     bootstrap SD instead.
     """
+    check_scheduler(scheduler)  # refused alike on both engines, even where R resamples
     t, e, r = _inputs(time, event, risk, names=["risk"], constant=["risk"])
     eng = resolve_engine(engine)
     left = _check_limit(g_limit, eng)

@@ -235,7 +235,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         ``{class: weight}``; weights multiply each case's cross-entropy.
     epochs : maximum number of epochs (seed 001: 300).
     batch_size, lr, weight_decay : AdamW settings (seed 001 US: 16, 2e-5, 5e-2; MRI 16, 4e-6, 1e-2).
-    scheduler : ``"cosine"`` (cosine decay over ``epochs``) or None (constant).
+    lr_schedule : ``"cosine"`` (cosine decay over ``epochs``) or None (constant).
     validation_size : share of the training cases held out as the inner validation split
         (stratified); 0 trains on all of them and keeps the last epoch (no early stopping).
     early_stopping : patience in epochs without improvement of ``monitor`` on the inner
@@ -270,7 +270,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                  margin_units: str = "px", margin_slices: int = 0, on_border: str = "clip",
                  intensity: str = "zscore", channel_norm: str = "imagenet", augmentation: Any = None,
                  mixup: float | None = None, class_weights: Any = None, epochs: int = 30, batch_size: int = 16,
-                 lr: float = 1e-4, weight_decay: float = 1e-2, scheduler: str | None = "cosine",
+                 lr: float = 1e-4, weight_decay: float = 1e-2, lr_schedule: str | None = "cosine",
                  validation_size: float = 0.2, early_stopping: int | None = 10, monitor: str = "auc",
                  tune: Mapping[str, Sequence[Any]] | None = None, device: str = "auto", amp: bool = True,
                  seed: int = 0, verbose: bool = False, event: Any = None):
@@ -293,7 +293,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
-        self.scheduler = scheduler
+        self.lr_schedule = lr_schedule
         self.validation_size = validation_size
         self.early_stopping = early_stopping
         self.monitor = monitor
@@ -319,8 +319,8 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"channel_norm must be one of {CHANNEL_NORM}, got {self.channel_norm!r}")
         if self.monitor not in MONITOR:
             raise InputError(f"monitor must be one of {MONITOR}, got {self.monitor!r}")
-        if self.scheduler not in (None, "cosine"):
-            raise InputError(f"scheduler must be 'cosine' or None, got {self.scheduler!r}")
+        if self.lr_schedule not in (None, "cosine"):
+            raise InputError(f"lr_schedule must be 'cosine' or None, got {self.lr_schedule!r}")
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -469,7 +469,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             model.to(device)
             trainable = [p for p in model.parameters() if p.requires_grad]
             opt = torch.optim.AdamW(trainable, lr=float(params["lr"]), weight_decay=float(params["weight_decay"]))
-            sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if self.scheduler == "cosine"
+            sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if self.lr_schedule == "cosine"
                      else None)
             use_amp = bool(self.amp) and device.startswith("cuda")
             scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

@@ -189,7 +189,7 @@ CASES = [
          ("channel_norm",), engines=NONE),
     Case("NetworkClassifier/mixup-negative", lambda e: _fit(mixup=-0.2), InputError, ("mixup", "Beta"), engines=NONE),
     Case("NetworkClassifier/size-too-small", lambda e: _fit(size=4), InputError, ("size", "16"), engines=NONE),
-    Case("NetworkClassifier/scheduler-unknown", lambda e: _fit(scheduler="step"), InputError, ("scheduler",),
+    Case("NetworkClassifier/lr_schedule-unknown", lambda e: _fit(lr_schedule="step"), InputError, ("lr_schedule",),
          engines=NONE),
     Case("NetworkClassifier/tune-untunable", lambda e: _fit(tune={"backbone": ["a", "b"]}), InputError,
          ("tune", "backbone"), engines=NONE),

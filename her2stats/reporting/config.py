@@ -266,6 +266,51 @@ class ReaderStudyConfig(_Strict):
         return self
 
 
+#: imputation methods of :class:`her2stats.MiceImputer` (R mice's names)
+ImputationMethod = Literal["pmm", "norm", "logreg", "polyreg", "polr"]
+
+
+class ImputationConfig(_Strict):
+    """Multiple imputation of the clinical covariates (issue 17): chained equations fitted on the
+    development cohort only and applied to the test cohorts without refitting on them; the
+    regression model fitted on each imputation and pooled by Rubin's rules; the complete-case
+    analysis kept as a sensitivity analysis."""
+
+    method: Literal["mice"] = "mice"
+    #: completed data sets (imputations)
+    m: int = Field(20, ge=2)
+    #: imputations used by run_study(fast=True)
+    fast_m: int = Field(5, ge=2)
+    maxit: int = Field(5, ge=1)
+    donors: int = Field(5, ge=1)
+    seed: int = 0  # the package default seed (her2stats.stats._core.DEFAULT_SEED)
+    #: per-variable imputation method overriding the default per type ({column: pmm|norm|logreg|polyreg|polr})
+    methods: dict[str, ImputationMethod] = Field(default_factory=dict)
+    #: extra columns that predict the missing values in the imputation models but are not model covariates
+    auxiliary: list[str] = Field(default_factory=list)
+    #: internal validation of the imputed model: bootstrap-then-impute (Schomaker & Heumann 2018)
+    validation: Optional[Literal["bootstrap_then_impute"]] = None
+    #: imputations per bootstrap resample (bootstrap-then-impute)
+    m_boot: int = Field(5, ge=2)
+    #: bootstrap resamples of bootstrap-then-impute (default: validation.n_boot; fast: validation.fast_n_boot)
+    n_boot: Optional[int] = Field(None, ge=1)
+
+
+class PipelineValidationConfig(_Strict):
+    """Internal validation of the whole pipeline (issue 23): every learning step (clinical
+    selection, image-feature selection, Deep Score) refitted on each bootstrap resample of the
+    development cohort."""
+
+    n_boot: int = Field(200, ge=1)
+    #: bootstrap resamples used by run_study(fast=True)
+    fast_n_boot: int = Field(10, ge=1)
+    method: Literal["harrell", ".632+"] = "harrell"
+    #: which pipelines (default: every one the study fits)
+    models: list[Literal["clinical", "deep_score"]] = Field(default_factory=lambda: ["clinical", "deep_score"])
+    #: seed of the resamples (default: validation.seed)
+    seed: Optional[int] = None
+
+
 class SurvivalConfig(_Strict):
     duration: str
     event: str
@@ -373,6 +418,10 @@ class StudyConfig(_Strict):
     survival: Optional[SurvivalConfig] = None
     subgroups: Optional[SubgroupsConfig] = None
     reader_study: Optional[ReaderStudyConfig] = None
+    #: multiple imputation of the clinical covariates (complete-case analysis becomes the sensitivity analysis)
+    imputation: Optional[ImputationConfig] = None
+    #: internal validation of the whole pipeline (bootstrap refits with every selection step inside)
+    pipeline_validation: Optional[PipelineValidationConfig] = None
     #: display labels of columns, overriding the data dictionary's (her2stats.data.labels):
     #: {column: "Label (unit)"} or {column: {label: ..., unit: ..., levels: {level: text}}}
     labels: dict[str, Any] = Field(default_factory=dict)
@@ -447,6 +496,33 @@ class StudyConfig(_Strict):
         if self.splits.internal_fraction == 0 and not self.splits.external:
             raise ValueError("survival.predicted_by needs a test cohort (splits.internal_fraction > 0 or "
                              "splits.external): development predictions are in-sample")
+        if self.imputation is not None:
+            if self.clinical is None:
+                raise ValueError("imputation imputes the clinical covariates: it needs a clinical section")
+            bad = sorted(leaky & set(self.imputation.auxiliary))
+            if bad:  # an auxiliary variable is imputed from and imputes the test cohorts' covariates
+                raise ValueError(f"imputation.auxiliary contains {bad}, which encode(s) the outcome")
+            both = sorted(set(self.imputation.auxiliary) & set(self.clinical.covariates))
+            if both:
+                raise ValueError(f"imputation.auxiliary lists clinical covariate(s) {both}; they are imputed anyway")
+            unknown = sorted(set(self.imputation.methods) - set(self.clinical.covariates) - set(self.imputation.auxiliary))
+            if unknown:
+                valid = list(self.clinical.covariates) + list(self.imputation.auxiliary)
+                guess = closest(unknown[0], valid)
+                raise ValueError(f"imputation.methods names {unknown}, which are neither clinical covariates nor "
+                                 f"imputation.auxiliary" + (f"; did you mean {guess!r}?" if guess else
+                                                           f" (imputed: {', '.join(valid)})"))
+        if self.pipeline_validation is not None:
+            pv = self.pipeline_validation
+            have = {"clinical": self.clinical is not None, "deep_score": self.imaging is not None}
+            named = pv.models if "models" in pv.model_fields_set else [m for m in pv.models if have[m]]
+            absent = [m for m in named if not have[m]]
+            if absent:
+                raise ValueError(f"pipeline_validation.models lists {absent}, which this study does not fit (needs "
+                                 + " and ".join({"clinical": "a clinical", "deep_score": "an imaging"}[m] for m in absent)
+                                 + " section)")
+            if not named:
+                raise ValueError("pipeline_validation needs a clinical or imaging section (a pipeline to validate)")
         return self
 
     def resolve(self, path: Path | None) -> Path | None:
@@ -555,6 +631,8 @@ def config_columns(cfg: StudyConfig) -> list[tuple[str, str]]:
         out.append(("validation.by", cfg.validation.by))
     if cfg.subgroups is not None:
         out += [("subgroups.variables", v) for v in cfg.subgroups.variables]
+    if cfg.imputation is not None:
+        out += [("imputation.auxiliary", v) for v in cfg.imputation.auxiliary]
     if cfg.survival is not None:
         s = cfg.survival
         out += [("survival.duration", s.duration), ("survival.event", s.event), ("survival.group", s.group)]

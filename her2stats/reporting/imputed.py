@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from .format import fmt_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
 
@@ -202,7 +202,7 @@ def imputed_analysis(df: pd.DataFrame, covariates: Sequence[str], cohorts: Seque
         if "logged event" in str(w.message):
             notes.append(f"Imputation: {w.message}")
         else:
-            warnings.warn(w.message, w.category, stacklevel=2)
+            warnings.warn(w.message, w.category, stacklevel=find_stack_level())
     imps = {"development": imputer.imputations_}
     for c in cohorts:
         if c == "development":

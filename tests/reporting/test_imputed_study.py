@@ -1,0 +1,250 @@
+"""The study's imputed main analysis (issue 17, items 6-7) and its whole-pipeline validation
+section (issue 23, item 5), on a small fixture: the demo cohort's clinical covariates with values
+removed at random (MAR: more often in older patients).
+
+Leakage: the imputation model is fitted on development rows only; changing anything in a test
+cohort (its covariates, their gaps, its outcome) leaves the development imputations and the pooled
+model bit-identical, and the test cohort's imputations do not depend on its outcome.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from her2stats.errors import ConfigError, InputError
+from her2stats.reporting.config import ImputationConfig, load_config
+from her2stats.reporting.imputed import (complete_case_comparison, imputed_analysis, select_clinical,
+                                         split_by_completeness)
+
+COVS = ["age", "er", "grade", "ki67"]
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    from her2stats.data import load_demo
+
+    df = load_demo()
+    df = df[["patient_id", "center", "her2_positive", *COVS]].copy().reset_index(drop=True)
+    rng = np.random.default_rng(7)
+    old = (df["age"] > df["age"].median()).to_numpy()
+    for c, p in (("grade", 0.25), ("ki67", 0.15), ("er", 0.08)):
+        gone = rng.random(len(df)) < np.where(old, 1.6 * p, 0.4 * p)
+        df.loc[gone, c] = np.nan
+    df["_y"] = df["her2_positive"].astype(int)
+    df["cohort_split"] = np.where(df["center"].astype(str) == "C", "external",
+                                  np.where(rng.random(len(df)) < 0.3, "internal", "development"))
+    return df
+
+
+def _run(df, **kw):
+    cfg = ImputationConfig(m=3, seed=11, **kw)
+    return imputed_analysis(df, COVS, ["development", "internal", "external"], cfg, engine="python", seed=1)
+
+
+@pytest.fixture(scope="module")
+def analysis(cohort):
+    return _run(cohort)
+
+
+def test_imputer_is_fitted_on_development_rows_only(cohort, analysis):
+    dev = cohort[cohort["cohort_split"] == "development"]
+    mi = analysis.imputer.imputations_
+    assert mi.n == len(dev) and mi.datasets[0].index.equals(dev.index)
+    assert analysis.imputations["development"].role == "development"
+    for c in ("internal", "external"):
+        assert analysis.imputations[c].role == "new data" and not analysis.imputations[c].outcome_used
+        assert analysis.imputations[c].datasets[0].index.equals(cohort.index[cohort["cohort_split"] == c])
+
+
+def test_changing_a_test_cohort_changes_nothing_learnt(cohort, analysis):
+    """Leakage test: scramble the test cohorts (covariates, gaps, outcome); the development
+    imputations and the pooled model must not move by one bit."""
+    rng = np.random.default_rng(3)
+    other = cohort.copy()
+    test = other["cohort_split"] != "development"
+    other.loc[test, "age"] = rng.uniform(20, 90, int(test.sum()))
+    other.loc[test, "ki67"] = np.where(rng.random(int(test.sum())) < 0.5, np.nan, 99.0)
+    other.loc[test, "_y"] = 1 - other.loc[test, "_y"]
+    res = _run(other)
+    pd.testing.assert_series_equal(res.model.coefficients, analysis.model.coefficients, check_exact=True)
+    for a, b in zip(res.imputations["development"], analysis.imputations["development"]):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_test_imputations_do_not_read_the_test_outcome(cohort, analysis):
+    flipped = cohort.copy()
+    test = flipped["cohort_split"] == "internal"
+    flipped.loc[test, "_y"] = 1 - flipped.loc[test, "_y"]
+    res = _run(flipped)
+    for a, b in zip(res.imputations["internal"], analysis.imputations["internal"]):
+        pd.testing.assert_frame_equal(a[COVS], b[COVS], check_exact=True)
+    assert not res.imputations["internal"].datasets[0][COVS].isna().any().any()
+
+
+def test_numbers_tables_and_flow_say_what_was_imputed(cohort, analysis):
+    nums = analysis.numbers
+    for c in ("development", "internal", "external"):
+        part = cohort[cohort["cohort_split"] == c]
+        for v in COVS:
+            assert nums[f"mi/n_imputed/{v}/{c}"] == part[v].isna().sum()
+        assert nums[f"mi/n_incomplete/{c}"] == part[COVS].isna().any(axis=1).sum()
+        assert nums[f"mi/n/{c}"] == len(part)
+    # development figures of the pooled model are apparent, and labelled so
+    assert "mi/auc_apparent/clinical/development" in nums and "mi/auc/clinical/development" not in nums
+    assert 0.5 < nums["mi/auc/clinical/external"] < 1
+    assert {"imputation", "mi_or_table", "mi_performance", "mi_net_benefit"} <= set(analysis.tables)
+    assert "(apparent)" in analysis.tables["mi_performance"].data["Cohort"].iloc[0]
+    flow = pd.DataFrame(analysis.flow_rows)
+    assert list(flow["step"]) == ["imputed (development)", "imputed (internal)", "imputed (external)"]
+    assert (flow["n_excluded"] == 0).all()
+    dev_missing = int(cohort.loc[cohort["cohort_split"] == "development", "grade"].isna().sum())
+    assert f"grade {dev_missing}" in flow["reason"].iloc[0]
+    facts = analysis.tripod_facts(len(cohort))
+    assert "multiple imputation" in facts["missing_data"]["method"]
+    assert facts["missing_data"]["by_column"]["grade"] == int(cohort["grade"].isna().sum())
+
+
+def test_pooled_model_is_fit_lrm_mi_on_the_development_imputations(analysis):
+    from her2stats import fit_lrm_mi, performance_mi
+
+    m = fit_lrm_mi(analysis.imputer.imputations_, "_y", COVS, engine="python")
+    pd.testing.assert_series_equal(m.coefficients, analysis.model.coefficients, rtol=0, atol=0)
+    perf = performance_mi(m, analysis.imputations["internal"], outcome="_y", engine="python")
+    assert analysis.numbers["mi/auc/clinical/internal"] == pytest.approx(perf.value("auc"), abs=1e-12)
+    assert analysis.numbers["mi/cal_slope/clinical/internal"] == pytest.approx(perf.value("calibration_slope"),
+                                                                              abs=1e-12)
+
+
+def test_bootstrap_then_impute_gives_the_development_figures(cohort):
+    res = _run(cohort, validation="bootstrap_then_impute", n_boot=3, m_boot=2)
+    v = res.validation
+    assert v is not None and v.n_boot == 3 and v.m_boot == 2
+    assert res.numbers["mi/auc/clinical/development"] == pytest.approx(v.corrected("AUC"), abs=0)
+    assert "bootstrap-then-impute" in res.methods and "Schomaker" in res.methods
+    assert any("corrected" in c for c in res.tables["mi_performance"].data["Cohort"])
+
+
+def test_selection_on_imputed_data_uses_the_majority_rule(cohort):
+    res = imputed_analysis(cohort, COVS, ["development", "internal"], ImputationConfig(m=3, seed=2),
+                           selection="stepwise", engine="python")
+    assert set(res.selection) == set(COVS)
+    assert list(res.covariates) == [c for c in COVS if res.selection[c] >= 0.5]
+    # each share is the fraction of imputations in which the study's rule kept the covariate
+    kept = [select_clinical(d, "_y", COVS, "stepwise", "python", 0) for d in res.imputations["development"]]
+    assert res.selection == {c: sum(c in k for k in kept) / 3 for c in COVS}
+
+
+def test_split_by_completeness_splits_complete_rows_as_a_complete_case_run(cohort):
+    from her2stats.data import make_splits
+
+    def assign(d):
+        sp = make_splits(d, by=None, stratify="her2_positive", test_size=0.3, seed=5)
+        return d.assign(cohort_split=np.where(sp["split"].astype(str) == "train", "development", "internal"))
+
+    complete = cohort[COVS].notna().all(axis=1)
+    both = split_by_completeness(cohort.drop(columns="cohort_split"), complete, assign)
+    assert both.index.equals(cohort.index)
+    alone = assign(cohort.drop(columns="cohort_split").loc[complete])
+    pd.testing.assert_series_equal(both.loc[complete, "cohort_split"], alone["cohort_split"])
+    inc = both.loc[~complete, "cohort_split"]
+    assert 0.15 < (inc == "internal").mean() < 0.45
+
+
+def test_complete_case_comparison_reads_both_analyses():
+    nums = {"mi/n/internal": 100.0, "n/internal": 70.0, "mi/auc/clinical/internal": 0.7,
+            "mi/auc_ci_low/clinical/internal": 0.6, "mi/auc_ci_high/clinical/internal": 0.8,
+            "auc/clinical/internal": 0.65, "auc_ci_low/clinical/internal": 0.5, "auc_ci_high/clinical/internal": 0.8,
+            "mi/cal_slope/clinical/internal": 0.9, "cal_slope/clinical/internal": 0.8,
+            "mi/or/age": 1.1, "mi/or_ci_low/age": 1.0, "mi/or_ci_high/age": 1.2}
+    t = complete_case_comparison(nums, ["internal"]).data
+    assert list(t.iloc[0, 1:]) == ["100", "70"]
+    assert t.iloc[1, 1].startswith("0.700") and t.iloc[1, 2].startswith("0.650")
+    assert t.iloc[-1, 2] == "not in model"
+
+
+def test_imputation_refuses_a_missing_outcome(cohort):
+    bad = cohort.copy()
+    bad["_y"] = bad["_y"].astype(float)
+    bad.loc[bad.index[0], "_y"] = np.nan
+    with pytest.raises(InputError, match="outcome"):
+        _run(bad)
+
+
+# ---------------------------------------------------------------------------------- config
+BASE = {"name": "x", "clinical": {"covariates": ["age", "grade"]}}
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"imputation": {"metod": "mice"}}, "imputation.metod: unknown key; did you mean 'method'?"),
+    ({"imputaton": {"m": 5}}, "imputaton: unknown key; did you mean 'imputation'?"),
+    ({"imputation": {"methods": {"grade": "pmn"}}}, "did you mean 'pmm'?"),
+    ({"imputation": {"methods": {"grad": "pmm"}}}, "did you mean 'grade'?"),
+    ({"imputation": {"validation": "bootstrap"}}, "imputation.validation"),
+    ({"imputation": {"m": 1}}, "imputation.m"),
+    ({"imputation": {"auxiliary": ["grade"]}}, "imputed anyway"),
+    ({"pipeline_validation": {"n_bot": 5}}, "pipeline_validation.n_bot: unknown key; did you mean 'n_boot'?"),
+    ({"pipeline_validation": {"models": ["deep_score"]}}, "imaging"),
+])
+def test_config_errors_name_the_key_and_the_closest_valid_one(extra, message):
+    with pytest.raises(ConfigError, match=pytest.importorskip("re").escape(message)):
+        load_config({**BASE, **extra})
+
+
+def test_config_imputation_needs_a_clinical_model_and_refuses_leaky_auxiliaries():
+    with pytest.raises(ConfigError, match="clinical section"):
+        load_config({"name": "x", "imputation": {}})
+    with pytest.raises(ConfigError, match="encode"):
+        load_config({**BASE, "imputation": {"auxiliary": ["her2_positive"]}})
+    cfg = load_config({**BASE, "imputation": {"m": 20, "seed": 4, "validation": "bootstrap_then_impute"},
+                       "pipeline_validation": {"n_boot": 50}})
+    assert cfg.imputation.m == 20 and cfg.imputation.validation == "bootstrap_then_impute"
+    assert cfg.pipeline_validation.n_boot == 50
+
+
+# ---------------------------------------------------------------------------------- pipeline section
+def test_pipeline_section_refits_the_clinical_selection_in_every_resample(cohort):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats import pipeline_bootstrap
+    from her2stats.reporting.pipeline_section import ClinicalSelector, pipeline_validation_section, study_pipelines
+    from her2stats.reporting.tripod import tripod_checklist
+
+    dev = cohort[(cohort["cohort_split"] == "development") & cohort[COVS].notna().all(axis=1)]
+    pipes = study_pipelines(dev, covariates=COVS, selection="stepwise", models=["clinical"], engine="python", seed=1)
+    pipe, X, y = pipes["clinical"]
+    assert isinstance(pipe.steps[0][1], ClinicalSelector) and not hasattr(pipe.steps[0][1], "selected_")
+    sec = pipeline_validation_section(pipes, n_boot=6, seed=2, figures=True)
+    r = sec.results["clinical"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the failed refits (separation) are announced by the section too
+        ref = pipeline_bootstrap(pipe, X, y, n_boot=6, seed=2)
+    pd.testing.assert_frame_equal(r.table, ref.table)
+    assert sec.numbers["pipeline/auc/clinical"] == r.table.loc["AUC", "estimate"]
+    assert sec.numbers["pipeline_mape/clinical"] == pytest.approx(r.mape().mean())
+    # the selection was redone in each refit: its frequencies are shares of refits, not all 0/1
+    freq = r.selection_frequency()
+    assert set(freq.index) <= set(COVS)
+    assert {"pipeline_validation", "pipeline_instability", "pipeline_selection"} <= set(sec.tables)
+    assert {"pipeline_prediction_clinical", "pipeline_mape_clinical"} <= set(sec.figures)
+    facts = {"analysis": {"model_type": "logistic regression", "internal_validation": "rms validate"},
+             "performance": {"measures": ["AUC"]}}
+    from her2stats.reporting.pipeline_section import merge_tripod_facts
+
+    merged = merge_tripod_facts(facts, sec.facts)
+    assert "rms validate" in merged["analysis"]["internal_validation"]
+    assert "whole pipeline" in merged["analysis"]["internal_validation"]
+    items = tripod_checklist(merged).to_frame().set_index("item")
+    assert items.loc["12c", "status"] == "reported"
+    assert "whole pipeline" in items.loc["12c", "evidence"]
+
+
+def test_pipeline_section_refuses_incomplete_covariates(cohort):
+    from her2stats.reporting.pipeline_section import study_pipelines
+
+    dev = cohort[cohort["cohort_split"] == "development"]
+    with pytest.raises(InputError, match="complete cases"):
+        study_pipelines(dev, covariates=COVS, models=["clinical"])

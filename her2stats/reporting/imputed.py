@@ -46,7 +46,7 @@ from .format import fmt_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
 
 __all__ = ["ImputedAnalysis", "imputed_analysis", "split_by_completeness", "select_clinical",
-           "complete_case_comparison", "NET_BENEFIT_THRESHOLDS"]
+           "complete_case_comparison", "missing_flow_rows", "stage_imputation", "NET_BENEFIT_THRESHOLDS"]
 
 #: thresholds at which the pooled net benefit is reported (within validation.dca_thresholds)
 NET_BENEFIT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -493,3 +493,50 @@ def complete_case_comparison(numbers: Mapping[str, float], cohorts: Sequence[str
                             "sensitivity analysis", stub="Quantity",
                             footnotes=("Complete cases: the patients with every clinical covariate observed, in the "
                                        "same cohorts; their numbers are those of the study run without imputation.",))
+
+
+# ---------------------------------------------------------------------------------- study stage
+def missing_flow_rows(df: pd.DataFrame, columns: Sequence[str], cohorts: Sequence[str]) -> list[dict]:
+    """Cohort-flow rows saying, per cohort, how many patients have values to impute and how many
+    per variable (nobody is excluded: ``n_excluded`` 0, ``n_remaining`` the cohort's size)."""
+    rows = []
+    for c in cohorts:
+        part = df[df["cohort_split"] == c]
+        if part.empty:
+            continue
+        miss = part[list(columns)].isna()
+        per = ", ".join(f"{v} {int(k)}" for v, k in miss.sum().items() if k)
+        n_inc = int(miss.any(axis=1).sum())
+        rows.append({"step": f"multiple imputation ({c})", "n_remaining": len(part), "n_excluded": 0,
+                     "reason": (f"{n_inc} patient(s) with imputed values (none excluded): {per}" if n_inc else
+                                "no value to impute")})
+    return rows
+
+
+def stage_imputation(state: Any) -> Any:
+    """Study stage (after the complete-case models): the imputed main analysis of the clinical
+    model on ``state.imputation_cohort`` (every analysed patient, incomplete ones included); its
+    numbers (``mi/...``), tables, notes and results join the state's, with the comparison table
+    against the complete-case analysis (the sensitivity analysis) of the same cohorts."""
+    cfg = state.config
+    if cfg.imputation is None or cfg.clinical is None or getattr(state, "imputation_cohort", None) is None:
+        return state
+    state.say("multiple imputation")
+    full = state.imputation_cohort
+    cohorts = [c for c in state.cohorts if (full["cohort_split"] == c).any()]
+    cohorts += [c for c in dict.fromkeys(full["cohort_split"]) if c not in cohorts]
+    res = imputed_analysis(full, list(cfg.clinical.covariates), cohorts, cfg.imputation,
+                           selection=cfg.clinical.selection, engine=state.engine, fast=state.fast,
+                           n_boot=state.n_boot, seed=cfg.validation.seed, labels=cfg.labels,
+                           thresholds=[t for t in NET_BENEFIT_THRESHOLDS
+                                       if cfg.validation.dca_thresholds[0] <= t <= cfg.validation.dca_thresholds[1]])
+    state.numbers.update(res.numbers)
+    state.tables.update(res.tables)
+    state.notes.extend(res.notes)
+    state.results["imputation"] = res
+    terms = [k.split("/", 2)[2] for k in res.numbers if k.startswith("mi/or/")]
+    terms += [k.split("/", 1)[1] for k in state.numbers if k.startswith("or/") and k.split("/", 1)[1] not in terms
+              and k.split("/", 1)[1].split("=")[0] in cfg.clinical.covariates]
+    state.tables["mi_vs_complete_case"] = complete_case_comparison(state.numbers, cohorts, labels=cfg.labels,
+                                                                   or_terms=terms)
+    return state

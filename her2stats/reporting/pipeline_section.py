@@ -27,7 +27,7 @@ from .format import fmt_ci, fmt_num
 from .tables import PublicationTable
 
 __all__ = ["ClinicalSelector", "PipelineSection", "study_pipelines", "pipeline_validation_section",
-           "merge_tripod_facts"]
+           "merge_tripod_facts", "stage_pipeline_validation"]
 
 _INDEX_ROWS = (("AUC", "AUC (C statistic)"), ("slope", "Calibration slope"), ("intercept", "Calibration intercept"),
                ("Brier", "Brier score"), ("ICI", "Integrated calibration index"))
@@ -266,3 +266,42 @@ def merge_tripod_facts(base: Mapping, *extra: Mapping) -> dict:
             else:
                 out[k] = v
     return out
+
+
+def stage_pipeline_validation(state: Any) -> Any:
+    """Study stage (after the evaluation stage, which sets the cut-offs): the whole-pipeline
+    bootstrap of the clinical and Deep Score pipelines on the development cohort (complete cases),
+    when the config has ``pipeline_validation:``. Its numbers (``pipeline/...``), tables, figures
+    (saved when the state has an output folder), methods text and TRIPOD facts join the state's."""
+    cfg = state.config
+    pv = cfg.pipeline_validation
+    if pv is None:
+        return state
+    state.say("whole-pipeline validation")
+    dev = state.development
+    deep_X = None
+    if state.deep is not None and "deep_score" in state.cohort.columns:
+        mask = (state.cohort["cohort_split"] == "development").to_numpy()
+        deep_X = state.deep["X"].iloc[mask]
+    models = [m for m in pv.models if m != "deep_score" or deep_X is not None]
+    pipes = study_pipelines(dev, covariates=list(cfg.clinical.covariates) if cfg.clinical else None,
+                            selection=cfg.clinical.selection if cfg.clinical else "none",
+                            deep_pipeline=state.deep["pipeline"] if deep_X is not None else None, deep_X=deep_X,
+                            models=models, engine=state.engine, seed=cfg.validation.seed)
+    n_boot = min(pv.n_boot, pv.fast_n_boot) if state.fast else pv.n_boot
+    sec = pipeline_validation_section(pipes, n_boot=n_boot, seed=cfg.validation.seed if pv.seed is None else pv.seed,
+                                      method=pv.method, thresholds={m: state.thresholds.get(m) for m in pipes},
+                                      labels=cfg.labels, figures=state.outdir is not None)
+    state.numbers.update(sec.numbers)
+    state.tables.update(sec.tables)
+    state.notes.extend(sec.notes)
+    state.results["pipeline_validation"] = sec
+    if sec.figures:
+        from . import figures as F
+
+        formats = ["png"] + [f for f in cfg.report.figure_formats if f != "png"]
+        for name, fig in sec.figures.items():
+            paths = F.save(fig, state.outdir / "figures" / name, formats=formats, style=cfg.report.style)
+            state.figures[name] = paths[0]  # F.save closes the figure
+        object.__setattr__(sec, "figures", {})  # the saved files stay; figures do not pickle well
+    return state

@@ -233,6 +233,9 @@ class StudyState:
     cohorts : cohort names in report order (development, internal, external...).
     deep : the imaging stage's pipeline, extractor, feature matrix and selection report (or None).
     covariates : the clinical covariates kept by the selection stage (None before it / without clinical).
+    imputation_cohort : with ``imputation:``, every analysed patient (incomplete covariates included,
+        ``cohort_split`` and ``_y`` set) for the imputed main analysis; ``cohort`` then holds its
+        complete cases (the complete-case sensitivity analysis, equal to a run without imputation).
     probs : model -> the fitted model's predicted probability of every patient (Series on the
         cohort's index; on development rows these are *apparent*, in-sample predictions).
     folds : (train, test) positions within the development rows of the development cross-validation.
@@ -262,6 +265,7 @@ class StudyState:
     cohorts: list = field(default_factory=list)
     deep: dict | None = None
     covariates: list | None = None
+    imputation_cohort: pd.DataFrame | None = None
     probs: dict = field(default_factory=dict)
     numbers: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
@@ -423,6 +427,23 @@ def stage_cohort(state: StudyState) -> StudyState:
     for col in model_covs:
         if col not in df.columns:
             raise InputError(f"clinical.covariates: column {col!r} is not in the cohort")
+    if cfg.imputation is not None:
+        # every patient enters the imputed main analysis; the complete cases are split exactly as a run
+        # without imputation splits them (the sensitivity analysis equals that run)
+        complete = df[model_covs].notna().all(axis=1)
+        full = _assign_splits_by_completeness(df, cfg, flow, complete)
+        full = full.assign(**{"_y": _y(full[outcome], outcome)})
+        state.imputation_cohort = full
+        from .imputed import missing_flow_rows
+
+        order = ["development", "internal"] + sorted(c for c in full["cohort_split"].unique() if c.startswith("external"))
+        flow.rows += missing_flow_rows(full, model_covs + list(cfg.imputation.auxiliary), order)
+        df = flow.exclude(full, complete.reindex(full.index), "clinical covariates complete (complete-case analyses)",
+                          "missing value in " + ", ".join(model_covs) + ": imputed in the main analysis, excluded "
+                          "from the complete-case sensitivity analysis and the models that need complete data")
+        state.cohort = df
+        state.flow = flow
+        return state
     if model_covs:
         df = flow.exclude(df, df[model_covs].notna().all(axis=1), "clinical covariates complete",
                           "missing value in " + ", ".join(model_covs))
@@ -1051,7 +1072,7 @@ def stage_outputs(state: StudyState) -> StudyState:
     # development curves are drawn from the honest (out-of-fold) predictions, like their numbers
     state.figures = {**_figures(out, cohorts, df, state.scores or probs, state.perf, results, lasso_res, cfg,
                                 deep=state.deep),
-                     **state.figures}  # the centre sections wrote theirs already
+                     **state.figures}  # the centre sections and the whole-pipeline validation wrote theirs already
     for name, table in tables.items():
         table.save(out / "tables" / name)
     state.predictions.to_csv(out / "predictions.csv", index=False)
@@ -1082,10 +1103,26 @@ def stage_outputs(state: StudyState) -> StudyState:
     return state
 
 
+def stage_imputation(state: StudyState) -> StudyState:
+    """The imputed main analysis of the clinical model (``imputation:``; :mod:`her2stats.reporting.imputed`)."""
+    from .imputed import stage_imputation as run
+
+    return run(state)
+
+
+def stage_pipeline_validation(state: StudyState) -> StudyState:
+    """Internal validation of the whole pipeline (``pipeline_validation:``;
+    :mod:`her2stats.reporting.pipeline_section`)."""
+    from .pipeline_section import stage_pipeline_validation as run
+
+    return run(state)
+
+
 #: the study, stage by stage (:func:`run_study` applies them in this order)
 STAGES: tuple[Callable[[StudyState], StudyState], ...] = (
     stage_cohort, stage_features, stage_describe, stage_selection, stage_models, stage_crossval, stage_zoo,
-    stage_evaluation, stage_uncertainty, stage_centres, stage_regression, stage_survival, stage_outputs)
+    stage_evaluation, stage_uncertainty, stage_centres, stage_regression, stage_imputation,
+    stage_pipeline_validation, stage_survival, stage_outputs)
 
 
 def _model_covariates(cfg: StudyConfig) -> list[str]:
@@ -1123,6 +1160,26 @@ def _assign_splits(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow) -> pd.DataFr
                               np.where(several, "external:" + centre, "external")))
     out = df.copy()
     out["cohort_split"] = pd.Series(label, index=df.index).astype(str)
+    return out
+
+
+def _assign_splits_by_completeness(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, complete: pd.Series) -> pd.DataFrame:
+    """:func:`_assign_splits` applied to the complete and the incomplete rows separately
+    (:func:`her2stats.reporting.imputed.split_by_completeness`); the exclusions it makes (centres
+    outside the config) are counted once, summed over both parts."""
+    from .imputed import split_by_completeness
+
+    flows: list[_Flow] = []
+
+    def assign(part: pd.DataFrame) -> pd.DataFrame:
+        f = _Flow(len(part), "")
+        flows.append(f)
+        return _assign_splits(part, cfg, f)
+
+    out = split_by_completeness(df, complete, assign)
+    for i, row in enumerate(flows[0].rows[1:], start=1):
+        flow.rows.append({**row, "n_remaining": len(out), "n_excluded": sum(f.rows[i]["n_excluded"] for f in flows
+                                                                            if len(f.rows) > i)})
     return out
 
 
@@ -1680,6 +1737,9 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
             parts.append(f"Restricted mean survival time up to {sv.rmst_tau:g} {sv.time_unit} was compared by "
                          f"{L.var(sv.group, unit=False)} (difference and ratio with Wald CIs; Uno et al. 2014), a "
                          "contrast that does not assume proportional hazards.")
+    for key in ("imputation", "pipeline_validation"):  # the stages' own paragraphs
+        if key in results and getattr(results[key], "methods", ""):
+            parts.append(results[key].methods)
     ver = ", ".join(f"{k} {v}" for k, v in versions.items())
     parts.append(f"Statistics were computed with her2stats (engine = {eng}); software: {ver}.")
     if fast:
@@ -1778,6 +1838,14 @@ def _tripod(cfg: StudyConfig, df: pd.DataFrame, cohorts: list[str], flow_df: pd.
                                       "and test cohorts")
     if has("23b") and externals:
         facts["heterogeneity"] = {"by": "external centre", "results": True}
+    if "imputation" in results:  # item 11: imputation, complete cases as the sensitivity analysis
+        facts.pop("missing_data", None)
+    extra = [r.tripod_facts(len(df)) for k, r in results.items() if k == "imputation"]
+    extra += [results["pipeline_validation"].facts] if "pipeline_validation" in results else []
+    if extra:
+        from .pipeline_section import merge_tripod_facts
+
+        facts = merge_tripod_facts(facts, *extra)
     return tripod_checklist(facts)
 
 

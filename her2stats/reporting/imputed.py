@@ -470,6 +470,9 @@ def complete_case_comparison(numbers: Mapping[str, float], cohorts: Sequence[str
         stem, _, rest = mi_auc.partition(f"/{model}/")
         mi_txt = fmt_ci(get(mi_auc), get(f"{stem}_ci_low/{model}/{rest}"), get(f"{stem}_ci_high/{model}/{rest}")) + tag
         cc_txt = fmt_ci(get(f"auc/{model}/{c}"), get(f"auc_ci_low/{model}/{c}"), get(f"auc_ci_high/{model}/{c}"))
+        if c == "development" and f"auc_apparent/{model}/{c}" not in numbers:
+            # a run whose development AUC is not separated into honest and apparent reports the apparent one
+            cc_txt += " (apparent)"
         rows.append({"Quantity": f"{lab}: n", "Multiple imputation (main)": str(int(get(f"mi/n/{c}")))
                      if math.isfinite(get(f"mi/n/{c}")) else "",
                      "Complete cases (sensitivity)": str(int(get(f"n/{c}"))) if math.isfinite(get(f"n/{c}")) else ""})

@@ -248,3 +248,95 @@ def test_pipeline_section_refuses_incomplete_covariates(cohort):
     dev = cohort[cohort["cohort_split"] == "development"]
     with pytest.raises(InputError, match="complete cases"):
         study_pipelines(dev, covariates=COVS, models=["clinical"])
+
+
+# ---------------------------------------------------------------------------------- the study runner
+def _study(tmp_path, cohort, imputation: bool, pipeline: bool = False):
+    path = tmp_path / "cohort.csv"
+    if not path.exists():
+        cohort.drop(columns=["_y", "cohort_split"]).to_csv(path, index=False)
+    cfg = {"name": "mi_fixture", "engine": "python",
+           "cohort": {"source": "csv", "path": str(path), "outcome": "her2_positive"},
+           "splits": {"by": "random", "internal_fraction": 0.3, "seed": 3},
+           "table1": {"group": "her2_positive", "variables": COVS},
+           "clinical": {"covariates": COVS},
+           "validation": {"n_boot": 5, "calibrate_n_boot": 5, "fast_n_boot": 5, "seed": 2},
+           "report": {"figure_formats": ["png"]}}
+    if imputation:
+        cfg["imputation"] = {"m": 20, "fast_m": 3, "seed": 5, "validation": "bootstrap_then_impute", "n_boot": 3,
+                             "m_boot": 2}
+    if pipeline:
+        cfg["pipeline_validation"] = {"n_boot": 50, "fast_n_boot": 4}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, cohort):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.config import load_config
+    from her2stats.reporting.study import run_study
+
+    tmp = tmp_path_factory.mktemp("mi_study")
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, imp in (("complete_case", False), ("imputed", True)):
+            out[name] = run_study(load_config(_study(tmp, cohort, imp, pipeline=imp)), fast=True, outdir=tmp / name)
+    return out
+
+
+@pytest.mark.slow
+def test_runner_complete_case_sensitivity_equals_a_plain_complete_case_run(runs):
+    cc, mi = runs["complete_case"], runs["imputed"]
+    shared = set(cc.numbers) & set(mi.numbers)
+    assert set(cc.numbers) <= set(mi.numbers)  # every number of the plain run is reported, unchanged
+    assert {k: mi.numbers[k] for k in shared} == {k: cc.numbers[k] for k in shared}
+    pd.testing.assert_frame_equal(mi.cohort.reset_index(drop=True), cc.cohort.reset_index(drop=True))
+    # the imputed analysis has every patient; the complete-case one only the complete ones
+    assert mi.numbers["mi/n/development"] + mi.numbers["mi/n/internal"] == len(mi.cohort) + \
+        mi.numbers["mi/n_incomplete/development"] + mi.numbers["mi/n_incomplete/internal"]
+    assert "mi_vs_complete_case" in mi.tables and "imputation" in mi.tables
+
+
+@pytest.mark.slow
+def test_runner_imputation_model_never_sees_test_rows(runs, cohort):
+    res = runs["imputed"].results["imputation"]
+    dev_rows = res.imputations["development"].datasets[0].index
+    test_rows = res.imputations["internal"].datasets[0].index
+    assert res.imputer.imputations_.n == len(dev_rows) and dev_rows.intersection(test_rows).empty
+    assert res.imputations["internal"].role == "new data" and not res.imputations["internal"].outcome_used
+
+
+@pytest.mark.slow
+def test_runner_flow_shows_what_was_imputed_and_the_complete_cases(runs, cohort):
+    flow = runs["imputed"].flow
+    steps = list(flow["step"])
+    assert "multiple imputation (development)" in steps and "multiple imputation (internal)" in steps
+    imp_rows = flow[flow["step"].str.startswith("multiple imputation")]
+    assert (imp_rows["n_excluded"] == 0).all()
+    assert imp_rows["n_remaining"].sum() == len(cohort)
+    n_grade = int(cohort["grade"].isna().sum())
+    got = sum(int(r.split("grade ")[1].split(",")[0]) for r in imp_rows["reason"])
+    assert got == n_grade
+    last = flow.iloc[-1]
+    assert last["n_remaining"] == len(runs["imputed"].cohort)
+    assert last["n_excluded"] == int(cohort[COVS].isna().any(axis=1).sum())
+
+
+@pytest.mark.slow
+def test_runner_pipeline_section_fills_tripod_and_methods(runs):
+    res = runs["imputed"]
+    assert {"pipeline_validation", "pipeline_instability"} <= set(res.tables)
+    assert "pipeline/auc/clinical" in res.numbers and "pipeline_mape/clinical" in res.numbers
+    assert "pipeline_prediction_clinical" in res.figures and res.figures["pipeline_prediction_clinical"].exists()
+    t = res.results["tripod"].to_frame().set_index("item")
+    assert t.loc["12c", "status"] == "reported" and "whole pipeline" in t.loc["12c", "evidence"]
+    assert "bootstrap-then-impute" in t.loc["12c", "evidence"]
+    assert t.loc["11", "status"] == "reported" and "multiple imputation" in t.loc["11", "evidence"]
+    assert "Riley and Collins" in res.methods and "chained equations" in res.methods
+    # without the sections, nothing of them appears
+    cc = runs["complete_case"]
+    assert not any(k.startswith(("mi/", "pipeline")) for k in cc.numbers)
+    assert "whole pipeline" not in cc.results["tripod"].to_frame().set_index("item").loc["12c", "evidence"]

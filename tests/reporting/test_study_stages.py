@@ -44,8 +44,8 @@ def _hand_made_state(cfg) -> StudyState:
 def test_stage_order_and_initial_state():
     assert [s.__name__ for s in STAGES] == ["stage_cohort", "stage_features", "stage_describe", "stage_selection",
                                             "stage_models", "stage_crossval", "stage_zoo", "stage_evaluation",
-                                            "stage_uncertainty", "stage_centres", "stage_regression", "stage_survival",
-                                            "stage_outputs"]
+                                            "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
+                                            "stage_pipeline_validation", "stage_survival", "stage_outputs"]
     st = new_state(load_config(DEMO_YAML), fast=True, engine="python")
     cfg = st.config.validation
     assert (st.n_boot, st.n_boot_cal) == (min(cfg.n_boot, cfg.fast_n_boot), min(cfg.calibrate_n_boot, cfg.fast_n_boot))

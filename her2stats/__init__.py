@@ -201,6 +201,8 @@ _LAZY: dict[str, str] = {
     "StudyState": "reporting.study",
     "new_state": "reporting.study",
     "resolve_scheduler": "schedulers",
+    "imputed_analysis": "reporting.imputed",
+    "pipeline_validation_section": "reporting.pipeline_section",
 }
 
 __all__ = [

@@ -431,6 +431,9 @@ def stage_cohort(state: StudyState) -> StudyState:
         # every patient enters the imputed main analysis; the complete cases are split exactly as a run
         # without imputation splits them (the sensitivity analysis equals that run)
         complete = df[model_covs].notna().all(axis=1)
+        if not complete.any():
+            raise InputError(f"no patient has every clinical covariate ({', '.join(model_covs)}): the complete-case "
+                             "sensitivity analysis of an imputed study is impossible")
         full = _assign_splits_by_completeness(df, cfg, flow, complete)
         full = full.assign(**{"_y": _y(full[outcome], outcome)})
         state.imputation_cohort = full
@@ -1170,11 +1173,23 @@ def _assign_splits_by_completeness(df: pd.DataFrame, cfg: StudyConfig, flow: _Fl
     from .imputed import split_by_completeness
 
     flows: list[_Flow] = []
+    s = cfg.splits
 
     def assign(part: pd.DataFrame) -> pd.DataFrame:
         f = _Flow(len(part), "")
         flows.append(f)
-        return _assign_splits(part, cfg, f)
+        if len(flows) == 1 or s.by != "center" or not s.external:
+            return _assign_splits(part, cfg, f)  # the complete cases: exactly a run without imputation
+        # the incomplete rows may come from only some of the external centres: split them among those,
+        # labelled as the whole config labels them
+        present = set(part[s.column].astype(str)) if s.column in part.columns else set()
+        ext = [e for e in s.external if str(e) in present]
+        sub = cfg.model_copy(update={"splits": s.model_copy(update={"external": ext})})
+        out = _assign_splits(part, sub, f)
+        if len(s.external) > 1:
+            is_ext = out["cohort_split"] == "external"
+            out.loc[is_ext, "cohort_split"] = "external:" + out.loc[is_ext, s.column].astype(str)
+        return out
 
     out = split_by_completeness(df, complete, assign)
     for i, row in enumerate(flows[0].rows[1:], start=1):

@@ -340,3 +340,42 @@ def test_runner_pipeline_section_fills_tripod_and_methods(runs):
     cc = runs["complete_case"]
     assert not any(k.startswith(("mi/", "pipeline")) for k in cc.numbers)
     assert "whole pipeline" not in cc.results["tripod"].to_frame().set_index("item").loc["12c", "evidence"]
+
+
+@pytest.mark.parametrize("split", ["random", "center", "two_external"])
+def test_cohort_stage_complete_cases_equal_a_run_without_imputation(tmp_path, cohort, split):
+    """The cohort stage alone: the complete cases of an imputed study are the cohort (rows, order,
+    splits) of the same study without imputation, also when the incomplete patients come from some
+    centres only (here: none from the external centre C)."""
+    from her2stats.reporting.config import load_config
+    from her2stats.reporting.study import new_state, stage_cohort
+
+    df = cohort.copy()
+    df.loc[df["center"].astype(str) == "C", COVS] = df.loc[df["center"].astype(str) == "C", COVS].fillna(
+        {"age": 50.0, "ki67": 20.0})
+    df = df[~((df["center"].astype(str) == "C") & df[COVS].isna().any(axis=1))]
+    cfgs = []
+    for imp in (False, True):
+        c = _study(tmp_path, df, imp)
+        if split == "center":
+            c["splits"] = {"by": "center", "column": "center", "train": ["A"], "external": ["C"],
+                           "internal_fraction": 0.3, "seed": 3}
+        elif split == "two_external":
+            c["splits"] = {"by": "center", "column": "center", "train": ["A"], "external": ["B", "C"],
+                           "internal_fraction": 0.3, "seed": 3}
+        cfgs.append(load_config(c))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = stage_cohort(new_state(cfgs[0], engine="python"))
+        imputed = stage_cohort(new_state(cfgs[1], engine="python"))
+    pd.testing.assert_frame_equal(imputed.cohort, plain.cohort)
+    full = imputed.imputation_cohort
+    kept = {"center": {"A", "C"}, "two_external": {"A", "B", "C"}}.get(split, {"A", "B", "C"})
+    assert len(full) == int(df["center"].astype(str).isin(kept).sum()) and full["_y"].notna().all()
+    inc = full[full[COVS].isna().any(axis=1)]
+    if split == "two_external":
+        assert set(inc["cohort_split"]) <= {"development", "internal", "external:B"}
+        assert (inc["cohort_split"] == "external:B").any()
+    else:
+        assert set(inc["cohort_split"]) <= {"development", "internal"}
+    assert plain.flow.frame()["n_excluded"].sum() == imputed.flow.frame()["n_excluded"].sum()

@@ -308,7 +308,7 @@ def _numbers(model, perf, validation, missing, n_incomplete, imps, name, m) -> d
             out[f"mi/{key}_ci_high/{name}/development"] = float(vt.loc[idx, "ci_high"])
             out[f"mi/{key}_optimism/{name}"] = float(vt.loc[idx, "optimism"])
         out["mi/validate_n_failed"] = float(validation.n_failed)
-    return out
+    return {k: v for k, v in out.items() if math.isfinite(v)}  # a value that does not exist is left out, not NaN
 
 
 # ---------------------------------------------------------------------------------- tables

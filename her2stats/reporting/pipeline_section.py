@@ -230,6 +230,8 @@ def pipeline_validation_section(pipelines: Mapping[str, tuple], *, n_boot: int =
             stub="Feature", footnotes=("Share of bootstrap refits in which a covariate or feature reached the final "
                                        "model (the 20 most frequent per pipeline).",))
     methods = " ".join(r.methods_text() for r in results.values())
+    # an index without a value (a CI from fewer than 2 successful refits) is left out, not stored as NaN
+    numbers = {k: v for k, v in numbers.items() if np.isfinite(v)}
     return PipelineSection(results=results, numbers=numbers, tables=tables, figures=figs, methods=methods,
                            facts=_facts(results), n_boot=n_boot, notes=tuple(notes))
 

@@ -29,8 +29,9 @@ from .uncertainty import stage_uncertainty
 
 __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "stage_cohort",
            "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_crossval", "stage_zoo",
-           "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_survival",
-           "stage_outputs", "TRIPOD_EVIDENCE", "numbers_have", "load_results", "load_or_run", "RESULTS_FILE"]
+           "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
+           "stage_pipeline_validation", "stage_survival", "stage_outputs", "TRIPOD_EVIDENCE", "numbers_have",
+           "load_results", "load_or_run", "RESULTS_FILE"]
 
 RESULTS_FILE = "study_results.pkl"
 

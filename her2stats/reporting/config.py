@@ -496,6 +496,13 @@ class StudyConfig(_Strict):
         if self.splits.internal_fraction == 0 and not self.splits.external:
             raise ValueError("survival.predicted_by needs a test cohort (splits.internal_fraction > 0 or "
                              "splits.external): development predictions are in-sample")
+        return self
+
+    @model_validator(mode="after")
+    def _imputation_and_pipeline_validation(self):
+        leaky = set(self.cohort.exclude_predictors) | {self.cohort.outcome}
+        if self.cohort.outcome.startswith("her2"):
+            leaky |= _source_leaky(self.cohort.source)
         if self.imputation is not None:
             if self.clinical is None:
                 raise ValueError("imputation imputes the clinical covariates: it needs a clinical section")

@@ -531,6 +531,7 @@ def stage_imputation(state: Any) -> Any:
     res = imputed_analysis(full, list(cfg.clinical.covariates), cohorts, cfg.imputation,
                            selection=cfg.clinical.selection, engine=state.engine, fast=state.fast,
                            n_boot=state.n_boot, seed=cfg.validation.seed, labels=cfg.labels,
+                           scheduler=getattr(state, "scheduler", None),
                            thresholds=[t for t in NET_BENEFIT_THRESHOLDS
                                        if cfg.validation.dca_thresholds[0] <= t <= cfg.validation.dca_thresholds[1]])
     state.numbers.update(res.numbers)

@@ -74,6 +74,13 @@ def test_changing_a_test_cohort_changes_nothing_learnt(cohort, analysis):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
+def test_imputed_analysis_does_not_depend_on_the_scheduler(cohort, analysis):
+    cfg = ImputationConfig(m=3, seed=11)
+    res = imputed_analysis(cohort, COVS, ["development", "internal", "external"], cfg, engine="python", seed=1,
+                           scheduler="threads")
+    assert res.numbers == analysis.numbers
+
+
 def test_test_imputations_do_not_read_the_test_outcome(cohort, analysis):
     flipped = cohort.copy()
     test = flipped["cohort_split"] == "internal"

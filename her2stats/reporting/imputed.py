@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, find_stack_level
+from .clinical_selection import select_clinical
 from .format import fmt_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
 
@@ -70,32 +71,6 @@ def split_by_completeness(df: pd.DataFrame, complete: pd.Series,
         parts.append(assign(df.loc[~complete]))
     out = pd.concat(parts)
     return out.loc[[i for i in df.index if i in out.index]]
-
-
-# ---------------------------------------------------------------------------------- selection
-def select_clinical(dev: pd.DataFrame, outcome: str, covariates: Sequence[str], how: str, engine: str | None,
-                    seed: int) -> list[str]:
-    """The study's clinical covariate selection (``clinical.selection``) on one complete data set:
-    ``none``; ``lasso`` (5-fold CV, lambda.1se, a variable kept when any of its dummy columns is);
-    ``stepwise`` (AIC, both directions, at the variable level); ``lasso+stepwise``. Returns the
-    kept covariates in their config order (possibly empty: the caller decides)."""
-    covs = list(covariates)
-    if how == "none" or not covs:
-        return covs
-    chosen = covs
-    if "lasso" in how:
-        from ..selection import lasso_cv
-
-        X = pd.get_dummies(dev[chosen], drop_first=True, dtype=float)
-        res = lasso_cv(X, dev[outcome].to_numpy(), cv=5, seed=seed, engine=engine)
-        kept = set(res.selected("1se").index)
-        chosen = [c for c in chosen if any(k == c or k.startswith(f"{c}_") for k in kept)]
-    if "stepwise" in how and chosen:
-        from ..stats.logistic import logistic_table
-
-        lt = logistic_table(dev, outcome, chosen, univariable=False, stepwise="both", engine=engine)
-        chosen = [c for c in covs if c in set(lt.selected)]
-    return chosen
 
 
 # ---------------------------------------------------------------------------------- result
@@ -156,7 +131,8 @@ class ImputedAnalysis:
 
 # ---------------------------------------------------------------------------------- stage
 def imputed_analysis(df: pd.DataFrame, covariates: Sequence[str], cohorts: Sequence[str], imputation: Any, *,
-                     selection: str = "none", engine: str | None = None, fast: bool = False, n_boot: int = 200,
+                     selection: str = "none", rule: Any = None, engine: str | None = None, fast: bool = False,
+                     n_boot: int = 200,
                      seed: int = 0, thresholds: Sequence[float] = NET_BENEFIT_THRESHOLDS, model_name: str = "clinical",
                      labels: Any = None, scheduler: Any = None) -> ImputedAnalysis:
     """Multiple imputation, pooled model and pooled performance of a study's clinical model.
@@ -169,6 +145,8 @@ def imputed_analysis(df: pd.DataFrame, covariates: Sequence[str], cohorts: Seque
     cohorts : the cohorts to evaluate, development first.
     imputation : the config's :class:`~her2stats.reporting.config.ImputationConfig`.
     selection : ``clinical.selection`` (applied on each completed development data set; majority rule).
+    rule : the study's ``clinical`` config (p-value thresholds of the univariable screen and the Wald
+        filters around stepwise selection; :func:`her2stats.reporting.clinical_selection.select_clinical`).
     engine : statistics engine of the pooled fits and performance (the imputations themselves run
         on the Python engine, seeded; ``mice`` through the bridge would serialise them).
     fast : smoke-test mode (``imputation.fast_m`` imputations, ``n_boot`` as given).
@@ -219,7 +197,7 @@ def imputed_analysis(df: pd.DataFrame, covariates: Sequence[str], cohorts: Seque
     if selection != "none":
         counts = dict.fromkeys(covs, 0)
         for d in imps["development"]:
-            for c in select_clinical(d, _OUT, covs, selection, engine, seed):
+            for c in select_clinical(d, _OUT, covs, selection, engine, seed, rule=rule, allow_empty=True):
                 counts[c] += 1
         sel_share = {c: counts[c] / m for c in covs}
         chosen = [c for c in covs if sel_share[c] >= 0.5]
@@ -529,7 +507,7 @@ def stage_imputation(state: Any) -> Any:
     cohorts = [c for c in state.cohorts if (full["cohort_split"] == c).any()]
     cohorts += [c for c in dict.fromkeys(full["cohort_split"]) if c not in cohorts]
     res = imputed_analysis(full, list(cfg.clinical.covariates), cohorts, cfg.imputation,
-                           selection=cfg.clinical.selection, engine=state.engine, fast=state.fast,
+                           selection=cfg.clinical.selection, rule=cfg.clinical, engine=state.engine, fast=state.fast,
                            n_boot=state.n_boot, seed=cfg.validation.seed, labels=cfg.labels,
                            scheduler=getattr(state, "scheduler", None),
                            thresholds=[t for t in NET_BENEFIT_THRESHOLDS

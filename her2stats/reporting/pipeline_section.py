@@ -41,22 +41,23 @@ class ClinicalSelector(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    how : ``"none"``, ``"lasso"``, ``"stepwise"`` or ``"lasso+stepwise"``
-        (:func:`her2stats.reporting.imputed.select_clinical`).
+    how : ``clinical.selection`` (:func:`her2stats.reporting.clinical_selection.select_clinical`).
     engine : statistics engine; seed : seed of the LASSO's cross-validation folds.
+    rule : the study's ``clinical`` config (p-value thresholds of the screen and the Wald filters).
 
     Works at the variable level (a categorical covariate is kept or dropped whole), on a DataFrame
     of the candidate covariates (categorical columns allowed). A selection that keeps nothing
     raises (the refit is counted as failed, as the study itself refuses an empty clinical model).
     """
 
-    def __init__(self, how: str = "none", engine: str | None = None, seed: int = 0):
+    def __init__(self, how: str = "none", engine: str | None = None, seed: int = 0, rule: Any = None):
         self.how = how
         self.engine = engine
         self.seed = seed
+        self.rule = rule
 
     def fit(self, X: Any, y: Any = None) -> "ClinicalSelector":
-        from .imputed import select_clinical
+        from .clinical_selection import select_clinical
 
         if not isinstance(X, pd.DataFrame):
             raise InputError("ClinicalSelector needs a DataFrame of the candidate covariates")
@@ -67,9 +68,7 @@ class ClinicalSelector(TransformerMixin, BaseEstimator):
         while out in names:
             out += "_"
         data = X.reset_index(drop=True).assign(**{out: np.asarray(y).astype(int)})
-        chosen = select_clinical(data, out, names, self.how, self.engine, self.seed)
-        if not chosen:
-            raise InputError(f"clinical selection ({self.how}) kept no covariate")
+        chosen = select_clinical(data, out, names, self.how, self.engine, self.seed, rule=self.rule)
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
         self.selected_ = list(chosen)
@@ -88,7 +87,7 @@ class ClinicalSelector(TransformerMixin, BaseEstimator):
 
 
 def study_pipelines(dev: pd.DataFrame, *, covariates: Sequence[str] | None = None, selection: str = "none",
-                    deep_pipeline: Any = None, deep_X: pd.DataFrame | None = None, models: Sequence[str] = (),
+                    rule: Any = None, deep_pipeline: Any = None, deep_X: pd.DataFrame | None = None, models: Sequence[str] = (),
                     engine: str | None = None, seed: int = 0, outcome: str = "_y") -> dict[str, tuple]:
     """The study's pipelines, unfitted, with their development data: ``name -> (pipeline, X, y)``.
 
@@ -106,7 +105,8 @@ def study_pipelines(dev: pd.DataFrame, *, covariates: Sequence[str] | None = Non
     out: dict[str, tuple] = {}
     if "clinical" in models and covariates:
         covs = list(covariates)
-        steps = [] if selection == "none" else [("selection", ClinicalSelector(how=selection, engine=engine, seed=seed))]
+        steps = [] if selection == "none" else [("selection", ClinicalSelector(how=selection, engine=engine, seed=seed,
+                                                                              rule=rule))]
         steps.append(("lrm", LRMClassifier(covariates=None if steps else covs, engine=engine)))
         X = dev[covs].reset_index(drop=True)
         if X.isna().any().any():
@@ -287,7 +287,7 @@ def stage_pipeline_validation(state: Any) -> Any:
         deep_X = state.deep["X"].iloc[mask]
     models = [m for m in pv.models if m != "deep_score" or deep_X is not None]
     pipes = study_pipelines(dev, covariates=list(cfg.clinical.covariates) if cfg.clinical else None,
-                            selection=cfg.clinical.selection if cfg.clinical else "none",
+                            selection=cfg.clinical.selection if cfg.clinical else "none", rule=cfg.clinical,
                             deep_pipeline=state.deep["pipeline"] if deep_X is not None else None, deep_X=deep_X,
                             models=models, engine=state.engine, seed=cfg.validation.seed)
     n_boot = min(pv.n_boot, pv.fast_n_boot) if state.fast else pv.n_boot

@@ -24,6 +24,7 @@ from ..atomic import AtomicOutput, atomic_output, atomic_write, read_manifest
 from ..errors import ConfigError, ConvergenceError, InputError, RError, find_stack_level
 from ..paths import cache_root
 from ..schedulers import connected
+from .clinical_selection import select_clinical
 from .config import StudyConfig, check_columns, load_config
 from .uncertainty import stage_uncertainty
 
@@ -535,8 +536,8 @@ def stage_selection(state: StudyState) -> StudyState:
     cfg = state.config
     state.say("models")
     if cfg.clinical is not None:
-        covs = _select_clinical(state.development, cfg.cohort.outcome, _model_covariates(cfg), cfg.clinical.selection,
-                                state.engine, state.numbers, state.notes, cfg.validation.seed, rule=cfg.clinical)
+        covs = select_clinical(state.development, "_y", _model_covariates(cfg), cfg.clinical.selection, state.engine,
+                               cfg.validation.seed, rule=cfg.clinical, numbers=state.numbers, notes=state.notes)
         state.covariates = list(covs)
     return state
 
@@ -651,8 +652,8 @@ def stage_crossval(state: StudyState) -> StudyState:
                 d = dev if m == "clinical" else dev.assign(deep_score=state.fold_deep_scores[i][0])
                 covs = list(clinical_covs)
                 if cfg.clinical.selection != "none":  # selection repeated inside the fold
-                    covs = _select_clinical(d.iloc[train], outcome, _model_covariates(cfg), cfg.clinical.selection,
-                                            eng, {}, [], cfg.validation.seed, rule=cfg.clinical)
+                    covs = select_clinical(d.iloc[train], "_y", _model_covariates(cfg), cfg.clinical.selection,
+                                           eng, cfg.validation.seed, rule=cfg.clinical)
                 if m == "combined":
                     covs = covs + ["deep_score"]
                 with warnings.catch_warnings():
@@ -948,9 +949,9 @@ def stage_centres(state: StudyState) -> StudyState:
     state.say("centres and subgroups")
     select = None
     if cfg.clinical is not None and cfg.clinical.selection != "none":
-        select = functools.partial(_select_clinical, outcome="_y", covs=_model_covariates(cfg),
-                                   how=cfg.clinical.selection, eng=state.engine, numbers={}, notes=[],
-                                   seed=cfg.validation.seed)
+        select = functools.partial(select_clinical, outcome="_y", covariates=_model_covariates(cfg),
+                                   how=cfg.clinical.selection, engine=state.engine, seed=cfg.validation.seed,
+                                   rule=cfg.clinical)
     sec = study_sections(cfg, state.cohort, state.probs, state.engine, n_boot=state.n_boot, deep=state.deep,
                          select_clinical=select, scheduler=state.scheduler)
     state.results.update(sec.results)
@@ -1296,60 +1297,6 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
                      "were not fitted.")
         df = df.drop(columns=["deep_score", "deep_prob"])
     return df, out
-
-
-def _select_clinical(dev: pd.DataFrame, outcome: str, covs: list[str], how: str, eng: str, numbers: dict,
-                     notes: list, seed: int, rule: Any = None) -> list[str]:
-    if how == "none" or not covs:
-        return list(covs)
-    chosen = list(covs)
-    if how.startswith("univariate"):
-        from ..stats.models import fit_lrm
-
-        alpha = rule.univariate_p if rule is not None else 0.05
-        p_uni = {c: float(fit_lrm(dev, "_y", [c], engine=eng).stats["P"]) for c in chosen}
-        for c, p in p_uni.items():
-            numbers[f"clinical/univariate_p/{c}"] = p
-        chosen = [c for c in chosen if p_uni[c] < alpha]
-        notes.append(f"Univariable screen (likelihood-ratio test of each covariate alone, p < {alpha:g}, development "
-                     f"cohort) kept {len(chosen)} of {len(covs)} clinical covariates.")
-        if not chosen:
-            raise InputError(f"the univariable screen (p < {alpha:g}) kept no clinical covariate; use clinical.selection: "
-                             "none or raise clinical.univariate_p")
-    if "lasso" in how:
-        from ..selection import lasso_cv
-
-        X = pd.get_dummies(dev[chosen], drop_first=True, dtype=float)
-        res = lasso_cv(X, dev["_y"].to_numpy(), cv=5, seed=seed, engine=eng)
-        kept_cols = set(res.selected("1se").index)
-        chosen = [c for c in chosen if any(k == c or k.startswith(f"{c}_") for k in kept_cols)]
-        notes.append(f"LASSO (5-fold CV, lambda.1se) kept {len(chosen)} of {len(covs)} clinical covariates.")
-        if not chosen:
-            raise InputError("LASSO kept no clinical covariate; use clinical.selection: none or stepwise")
-    if "stepwise" in how:
-        from ..stats.logistic import logistic_table
-
-        def wald_pass(cols: list[str], cut: float, what: str) -> list[str]:
-            mv = logistic_table(dev, "_y", cols, univariable=False, engine=eng).frame
-            p_min = mv.groupby("variable")["multi_p"].min()
-            kept = [c for c in cols if float(p_min.get(c, np.nan)) < cut]
-            notes.append(f"{what}: covariates with multivariable Wald p < {cut:g} (any level) kept {len(kept)} of "
-                         f"{len(cols)}.")
-            if not kept:
-                raise InputError(f"{what} (p < {cut:g}) kept no clinical covariate; relax it or use clinical.selection: "
-                                 "none")
-            return kept
-
-        if rule is not None and rule.prefilter_p is not None:
-            chosen = wald_pass(chosen, rule.prefilter_p, "Before stepwise selection")
-        lt = logistic_table(dev, "_y", chosen, univariable=False, stepwise="both", engine=eng)
-        chosen = list(lt.selected)
-        if not chosen:
-            raise InputError("stepwise AIC kept no clinical covariate; use clinical.selection: none")
-        if rule is not None and rule.final_p is not None:
-            chosen = wald_pass(chosen, rule.final_p, "After stepwise selection")
-    numbers["clinical/selected_n"] = float(len(chosen))
-    return chosen
 
 
 def _zoo_design(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:

@@ -223,13 +223,13 @@ _KILLED_RUN = textwrap.dedent("""
     matplotlib.use("Agg")
     from her2stats.reporting import study
     cfg, out, marker = {cfg!r}, sys.argv[1], sys.argv[2]
-    real = study._select_clinical
+    real = study.select_clinical
 
     def slow(*args, **kwargs):  # mid-run: the staging folder exists and tables are being written
         open(marker, "w").write("running")
         time.sleep(300)
 
-    study._select_clinical = slow
+    study.select_clinical = slow
     study.run_study(cfg, outdir=out)
 """)
 

@@ -144,6 +144,25 @@ def test_selection_on_imputed_data_uses_the_majority_rule(cohort):
     assert res.selection == {c: sum(c in k for k in kept) / 3 for c in COVS}
 
 
+def test_imputed_selection_follows_the_studys_whole_rule(cohort):
+    """The imputed analysis, the study fit, the folds and the pipeline bootstrap share one selection
+    rule: a univariable screen nothing passes leaves nothing on the imputed data either (an imputed
+    run used to ignore the screen and keep every covariate)."""
+    from her2stats.reporting.clinical_selection import select_clinical
+    from her2stats.reporting.config import ClinicalModelConfig
+
+    strict = ClinicalModelConfig(covariates=COVS, selection="univariate", univariate_p=1e-300)
+    with pytest.raises(InputError, match="kept no clinical covariate"):
+        imputed_analysis(cohort, COVS, ["development", "internal"], ImputationConfig(m=3, seed=2),
+                         selection="univariate", rule=strict, engine="python")
+    lenient = ClinicalModelConfig(covariates=COVS, selection="univariate", univariate_p=0.2)
+    res = imputed_analysis(cohort, COVS, ["development", "internal"], ImputationConfig(m=3, seed=2),
+                           selection="univariate", rule=lenient, engine="python")
+    dev = res.imputations["development"]
+    kept = [select_clinical(d, "_y", COVS, "univariate", "python", rule=lenient, allow_empty=True) for d in dev]
+    assert list(res.covariates) == [c for c in COVS if sum(c in k for k in kept) / len(kept) >= 0.5]
+
+
 def test_split_by_completeness_splits_complete_rows_as_a_complete_case_run(cohort):
     from her2stats.data import make_splits
 

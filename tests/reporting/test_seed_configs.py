@@ -253,13 +253,13 @@ def test_univariate_screen_is_the_likelihood_ratio_test_of_each_covariate(engine
     from scipy import stats
 
     from her2stats.reporting.config import ClinicalModelConfig
-    from her2stats.reporting.study import _select_clinical
+    from her2stats.reporting.clinical_selection import select_clinical
 
     d = _dev_demo()
     covs = ["age", "menopause", "grade", "enhancement_pattern", "t_stage"]
     numbers, notes = {}, []
     rule = ClinicalModelConfig(covariates=covs, selection="univariate", univariate_p=0.05)
-    kept = _select_clinical(d, "her2_positive", covs, "univariate", engine, numbers, notes, 0, rule=rule)
+    kept = select_clinical(d, "her2_positive", covs, "univariate", engine, 0, rule=rule, numbers=numbers, notes=notes)
     expected = []
     for c in covs:
         X = sm.add_constant(pd.get_dummies(d[[c]], drop_first=True, dtype=float))
@@ -275,15 +275,15 @@ def test_univariate_screen_is_the_likelihood_ratio_test_of_each_covariate(engine
 def test_p_value_filters_around_stepwise_keep_only_significant_covariates():
     """seed 002's rule: LASSO -> multivariable p < 0.1 -> stepwise -> p < 0.05 in the final model."""
     from her2stats.reporting.config import ClinicalModelConfig
-    from her2stats.reporting.study import _select_clinical
+    from her2stats.reporting.clinical_selection import select_clinical
     from her2stats.stats.logistic import logistic_table
 
     d = _dev_demo()
     covs = ["age", "menopause", "n_stage", "t_stage", "grade", "er", "pr", "ki67", "enhancement_pattern"]
-    plain = _select_clinical(d, "her2_positive", covs, "lasso+stepwise", "python", {}, [], 0)
+    plain = select_clinical(d, "her2_positive", covs, "lasso+stepwise", "python", 0)
     rule = ClinicalModelConfig(covariates=covs, selection="lasso+stepwise", prefilter_p=0.1, final_p=0.05)
     notes: list = []
-    kept = _select_clinical(d, "her2_positive", covs, "lasso+stepwise", "python", {}, notes, 0, rule=rule)
+    kept = select_clinical(d, "her2_positive", covs, "lasso+stepwise", "python", 0, rule=rule, notes=notes)
     assert kept and set(kept) <= set(covs)
     assert any(n.startswith("Before stepwise selection") for n in notes)
     assert any(n.startswith("After stepwise selection") for n in notes)

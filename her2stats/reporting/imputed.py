@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, find_stack_level
+from ..schedulers import check_scheduler
 from .clinical_selection import select_clinical
 from .format import fmt_ci, fmt_num, fmt_p, fmt_ratio_ci
 from .tables import PublicationTable
@@ -154,6 +155,7 @@ def imputed_analysis(df: pd.DataFrame, covariates: Sequence[str], cohorts: Seque
     seed : seed of the selection's cross-validation and of bootstrap-then-impute.
     thresholds : risk thresholds of the pooled net benefit.
     """
+    check_scheduler(scheduler)  # refused alike on both engines
     from ..stats.imputation import MiceImputer, fit_lrm_mi, performance_mi, validate_mi
 
     imp_cfg = imputation

@@ -132,6 +132,8 @@ NOT_CALLED = {
     "decision_curve_survival": "has no engine argument",
     "fit_lrm_mi": "fit_lrm per imputation, pooled by pool (both in CALLS): covered by tests/stats/test_imputation.py",
     "performance_mi": "roc_auc/val_prob per imputation, pooled by pool: covered by tests/stats/test_imputation.py",
+    "imputed_analysis": "a study stage (MICE, fit_lrm_mi, performance_mi): covered by tests/reporting/test_imputed_study.py",
+    "new_state": "builds a study runner's state; the engine reaches every stage (tests/reporting/test_study_stages.py)",
 }
 
 

@@ -28,12 +28,20 @@ def _print_version(value: bool) -> None:
     raise typer.Exit()
 
 
+_SHOWN_WARNINGS: set[tuple[str, str]] = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line each (``warning: ...``), printed through the console so they appear
-    above a running progress bar; the message says what happened and what to do."""
+    above a running progress bar; the message says what happened and what to do. A text already
+    shown in this run is not repeated (two models can meet the same separated resamples)."""
     from rich.markup import escape
 
     label = "R warning" if category.__name__ == "RWarning" else "warning"
+    key = (label, str(message))
+    if key in _SHOWN_WARNINGS:
+        return
+    _SHOWN_WARNINGS.add(key)
     console.print(f"[yellow]{label}:[/yellow] {escape(str(message))}", highlight=False)
 
 

@@ -97,3 +97,18 @@ def test_doctor_is_cheap_and_fits_80_columns():
         if fix in printed:
             assert any(line.endswith(fix) for line in lines)
     assert "--no-build-isolatio\n" not in printed
+
+
+def test_cli_shows_a_warning_text_once_per_run(capsys):
+    """Two models meeting the same separated resamples warn with the same words: one line."""
+    from her2stats import cli
+    from her2stats.errors import RWarning
+
+    cli._SHOWN_WARNINGS.clear()
+    cli._show_warning(UserWarning("calibrate (rms): 7 of the 200 resamples"), UserWarning, "x.py", 1)
+    cli._show_warning(UserWarning("calibrate (rms): 7 of the 200 resamples"), UserWarning, "y.py", 2)
+    cli._show_warning(RWarning("something in R"), RWarning, "x.py", 1)
+    cli._show_warning(UserWarning("another text"), UserWarning, "x.py", 1)
+    out = capsys.readouterr().out
+    assert out.count("7 of the 200 resamples") == 1
+    assert "R warning:" in out and "another text" in out

@@ -1299,6 +1299,19 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     return df, out
 
 
+def _cox_numbers(numbers: dict, result: Any, hr: str, c: str) -> None:
+    """A Cox result's hazard ratios (``<hr>/``, ``<hr>_ci_low/``, ``<hr>_ci_high/``, ``<hr>_p/`` per
+    term) and concordance (``<c>``, ``<c>_ci_low``, ``<c>_ci_high``) into ``numbers``."""
+    for r in result.summary.to_dict("records"):
+        numbers[f"{hr}/{r['term']}"] = float(r["HR"])
+        numbers[f"{hr}_ci_low/{r['term']}"] = float(r["ci_low"])
+        numbers[f"{hr}_ci_high/{r['term']}"] = float(r["ci_high"])
+        numbers[f"{hr}_p/{r['term']}"] = float(r["p_value"])
+    numbers[c] = float(result.concordance.concordance)
+    numbers[f"{c}_ci_low"] = float(result.concordance.ci_low)
+    numbers[f"{c}_ci_high"] = float(result.concordance.ci_high)
+
+
 def _zoo_design(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     X = pd.get_dummies(df[cols], drop_first=True, dtype=float)
     X.index = df.index
@@ -1339,14 +1352,7 @@ def _survival(df: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict, resul
     results["cox"] = cr
     ph = cr.ph_test()
     results["ph_test"] = ph
-    for r in cr.summary.to_dict("records"):
-        numbers[f"hr/{r['term']}"] = float(r["HR"])
-        numbers[f"hr_ci_low/{r['term']}"] = float(r["ci_low"])
-        numbers[f"hr_ci_high/{r['term']}"] = float(r["ci_high"])
-        numbers[f"hr_p/{r['term']}"] = float(r["p_value"])
-    numbers["cox_c"] = float(cr.concordance.concordance)
-    numbers["cox_c_ci_low"] = float(cr.concordance.ci_low)
-    numbers["cox_c_ci_high"] = float(cr.concordance.ci_high)
+    _cox_numbers(numbers, cr, "hr", "cox_c")
     glob = ph.table[ph.table["term"].astype(str).str.upper() == "GLOBAL"]
     if len(glob):
         numbers["ph_global_p"] = float(glob["p_value"].iloc[0])
@@ -1429,15 +1435,8 @@ def _survival_stratified(sdf: pd.DataFrame, cfg: StudyConfig, eng: str, cr: Any,
     results["cox_stratified"] = st
     ph_st = st.ph_test()
     results["ph_test_stratified"] = ph_st
-    for r in st.summary.to_dict("records"):
-        numbers[f"hr_strat/{r['term']}"] = float(r["HR"])
-        numbers[f"hr_strat_ci_low/{r['term']}"] = float(r["ci_low"])
-        numbers[f"hr_strat_ci_high/{r['term']}"] = float(r["ci_high"])
-        numbers[f"hr_strat_p/{r['term']}"] = float(r["p_value"])
+    _cox_numbers(numbers, st, "hr_strat", "cox_strat_c")
     numbers["cox_strat/n"] = float(st.n)
-    numbers["cox_strat_c"] = float(st.concordance.concordance)
-    numbers["cox_strat_c_ci_low"] = float(st.concordance.ci_low)
-    numbers["cox_strat_c_ci_high"] = float(st.concordance.ci_high)
     numbers["ph_strat_global_p"] = float(ph_st.global_p)
     why = ""
     tab = ph.table[ph.table["term"].isin(list(s.strata))]

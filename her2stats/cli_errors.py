@@ -138,25 +138,21 @@ def report(exc: BaseException) -> int:
     return code
 
 
-class GuardedGroup(TyperGroup):
+class _Guarded:
+    """``invoke`` that ends a failing command with one line and an exit code (module docstring)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)  # type: ignore[misc]
+        except _FLOW:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            ctx.exit(report(exc))
+
+
+class GuardedGroup(_Guarded, TyperGroup):
     """A typer group whose commands fail with one line and an exit code (see the module docstring)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except _FLOW:
-            raise
-        except (Exception, KeyboardInterrupt) as exc:
-            ctx.exit(report(exc))
 
-
-class GuardedCommand(TyperCommand):
+class GuardedCommand(_Guarded, TyperCommand):
     """The same for an app of a single command (typer then builds no group)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except _FLOW:
-            raise
-        except (Exception, KeyboardInterrupt) as exc:
-            ctx.exit(report(exc))

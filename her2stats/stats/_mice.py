@@ -259,6 +259,18 @@ def impute_norm(y_obs: np.ndarray, X_obs: np.ndarray, X_mis: np.ndarray, rng: np
 
 
 # --------------------------------------------------------------------------- categorical
+def _halving_step(nll: Any, x: np.ndarray, step: np.ndarray, cur: float) -> tuple[np.ndarray, float]:
+    """One damped Newton step: halve the step (at most 30 times) until the negative log-likelihood
+    ``nll`` does not rise; returns the new point and the last value evaluated."""
+    t = 1.0
+    for _h in range(30):
+        new = nll(x + t * step)
+        if np.isfinite(new) and new <= cur + 1e-12 * abs(cur):
+            break
+        t /= 2
+    return x + t * step, new
+
+
 def logistic_fit(X1: np.ndarray, y: np.ndarray, w: np.ndarray, maxit: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """Weighted logistic regression by Newton-Raphson with step halving (``glm.fit``'s maximum):
     (beta, inverse information)."""
@@ -279,13 +291,7 @@ def logistic_fit(X1: np.ndarray, y: np.ndarray, w: np.ndarray, maxit: int = 50) 
             step = np.linalg.solve(H + 1e-12 * np.eye(p), g)
         except np.linalg.LinAlgError:
             break
-        t = 1.0
-        for _h in range(30):
-            new = nll(beta + t * step)
-            if np.isfinite(new) and new <= cur + 1e-12 * abs(cur):
-                break
-            t /= 2
-        beta = beta + t * step
+        beta, new = _halving_step(nll, beta, step, cur)
         done = abs(cur - new) / (abs(new) + 0.1) < 1e-10
         cur = new
         if done:
@@ -366,13 +372,7 @@ def multinom_fit(X1: np.ndarray, y: np.ndarray, w: np.ndarray, K: int, maxit: in
             step = np.linalg.solve(H + 1e-10 * np.eye(len(H)), g)
         except np.linalg.LinAlgError:
             break
-        t = 1.0
-        for _h in range(30):
-            new = nll(theta + t * step)
-            if np.isfinite(new) and new <= cur + 1e-12 * abs(cur):
-                break
-            t /= 2
-        theta = theta + t * step
+        theta, new = _halving_step(nll, theta, step, cur)
         done = abs(cur - new) / (abs(new) + 0.1) < 1e-10
         cur = new
         if done:

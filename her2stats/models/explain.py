@@ -279,18 +279,7 @@ def grad_cam(model: Any, image: Any, target_class: int | None = None, mask: Any 
     weights = grad.mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * fmap.detach()).sum(dim=1, keepdim=True))
     cam = F.interpolate(cam, size=(height, width), mode="bilinear", align_corners=False)[0, 0]
-    heat = cam.detach().cpu().numpy().astype(np.float32)
-    if mask is not None:
-        roi = np.asarray(mask)
-        if roi.shape != heat.shape:
-            raise InputError(f"mask shape {roi.shape} differs from the image's {heat.shape}")
-        if not roi.any():
-            raise InputError("mask is empty: no ROI pixel to show the heatmap over")
-        heat = np.where(roi > 0, heat, 0.0).astype(np.float32)
-    peak = float(heat.max())
-    if peak > 0:
-        heat /= peak
-    return heat
+    return _masked_unit_map(cam.detach().cpu().numpy().astype(np.float32), mask, "image", "pixel")
 
 
 def grad_cam_3d(model: Any, volume: Any, target_class: int | None = None, mask: Any = None,
@@ -376,13 +365,17 @@ def grad_cam_3d(model: Any, volume: Any, target_class: int | None = None, mask: 
     weights = grad.mean(dim=(2, 3, 4), keepdim=True)
     cam = torch.relu((weights * fmap.detach()).sum(dim=1, keepdim=True))
     cam = F.interpolate(cam, size=tuple(int(s) for s in x.shape[-3:]), mode="trilinear", align_corners=False)[0, 0]
-    heat = cam.detach().cpu().numpy().astype(np.float32)
+    return _masked_unit_map(cam.detach().cpu().numpy().astype(np.float32), mask, "volume", "voxel")
+
+
+def _masked_unit_map(heat: np.ndarray, mask: Any, what: str, unit: str) -> np.ndarray:
+    """A Grad-CAM map zeroed outside the ROI ``mask`` (when given) and scaled to a maximum of 1."""
     if mask is not None:
         roi = np.asarray(mask)
         if roi.shape != heat.shape:
-            raise InputError(f"mask shape {roi.shape} differs from the volume's {heat.shape}")
+            raise InputError(f"mask shape {roi.shape} differs from the {what}'s {heat.shape}")
         if not roi.any():
-            raise InputError("mask is empty: no ROI voxel to show the heatmap over")
+            raise InputError(f"mask is empty: no ROI {unit} to show the heatmap over")
         heat = np.where(roi > 0, heat, 0.0).astype(np.float32)
     peak = float(heat.max())
     if peak > 0:

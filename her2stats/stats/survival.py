@@ -30,27 +30,15 @@ from scipy import stats as sps
 from ..errors import InputError
 from ..results import Result
 from ._core import renamed_args
-from ._survdata import check_columns, check_time_event, group_labels, survival_frame
-from .concordance import ConcordanceResult, concordance_counts, concordance_index, concordance_numpy
-from .cox import CoxModel, CoxResult, PHTestResult, cox, fit_cph, r_covariates
-from .km import KaplanMeierResult, LogrankResult, kaplan_meier, km_ci, km_table, logrank_test
+from .concordance import ConcordanceResult, concordance_index
+from .cox import CoxModel, CoxResult, PHTestResult, cox, fit_cph
+from .km import KaplanMeierResult, LogrankResult, kaplan_meier, logrank_test
 
 __all__ = [
     "fit_cph", "CoxModel", "kaplan_meier", "KaplanMeierResult", "logrank_test", "LogrankResult",
     "cox", "CoxResult", "PHTestResult", "concordance_index", "ConcordanceResult", "check_ratio_ci_p",
     "RatioCIConsistency",
 ]
-
-# Former private names, kept while older code imports them from here
-_check_columns = check_columns
-_check_time_event = check_time_event
-_survival_frame = survival_frame
-_group_labels = group_labels
-_concordance_counts = concordance_counts
-_concordance_numpy = concordance_numpy
-_km_ci = km_ci
-_km_table = km_table
-_r_covariates = r_covariates
 
 
 # =========================================================================== ratio/CI/p check

@@ -502,7 +502,7 @@ def stage_imputation(state: Any) -> Any:
     numbers (``mi/...``), tables, notes and results join the state's, with the comparison table
     against the complete-case analysis (the sensitivity analysis) of the same cohorts."""
     cfg = state.config
-    if cfg.imputation is None or cfg.clinical is None or getattr(state, "imputation_cohort", None) is None:
+    if cfg.imputation is None or cfg.clinical is None or state.imputation_cohort is None:
         return state
     state.say("multiple imputation")
     full = state.imputation_cohort
@@ -511,7 +511,7 @@ def stage_imputation(state: Any) -> Any:
     res = imputed_analysis(full, list(cfg.clinical.covariates), cohorts, cfg.imputation,
                            selection=cfg.clinical.selection, rule=cfg.clinical, engine=state.engine, fast=state.fast,
                            n_boot=state.n_boot, seed=cfg.validation.seed, labels=cfg.labels,
-                           scheduler=getattr(state, "scheduler", None),
+                           scheduler=state.scheduler,
                            thresholds=[t for t in NET_BENEFIT_THRESHOLDS
                                        if cfg.validation.dca_thresholds[0] <= t <= cfg.validation.dca_thresholds[1]])
     state.numbers.update(res.numbers)

@@ -294,7 +294,7 @@ def stage_pipeline_validation(state: Any) -> Any:
     sec = pipeline_validation_section(pipes, n_boot=n_boot, seed=cfg.validation.seed if pv.seed is None else pv.seed,
                                       method=pv.method, thresholds={m: state.thresholds.get(m) for m in pipes},
                                       labels=cfg.labels, figures=state.outdir is not None,
-                                      scheduler=getattr(state, "scheduler", None))
+                                      scheduler=state.scheduler)
     state.numbers.update(sec.numbers)
     state.tables.update(sec.tables)
     state.notes.extend(sec.notes)

@@ -75,7 +75,7 @@ def _key(stat: str, model: str, cohort: str, honest: bool = False) -> str:
 def _predictions(state: Any, m: str, part: pd.DataFrame, c: str) -> tuple[np.ndarray, bool]:
     """Model ``m``'s predictions on cohort ``c`` and whether they are honest on development: the
     development rows use the study's out-of-fold predictions (``state.scores``) when it has them."""
-    scores = getattr(state, "scores", None) or {}
+    scores = state.scores or {}
     if c == "development" and m in scores:
         p = scores[m][part.index].to_numpy(dtype=float)
         if np.isfinite(p).all():

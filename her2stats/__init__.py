@@ -120,7 +120,7 @@ _LAZY: dict[str, str] = {
     "available_weights": "features",
     "RadiomicsExtractor": "features",
     "FeatureCache": "features",
-    "local_cluster": "features",
+    "local_cluster": "schedulers",
     "read_image": "imaging",
     "load_case": "imaging",
     "run_study": "reporting.study",

@@ -178,3 +178,28 @@ def test_every_function_with_an_engine_refuses_a_bad_scheduler_on_both_engines()
                 f(*[None] * len(required), engine=engine, scheduler="thread")
         checked.append(name)
     assert {"roc_auc", "validate", "calibrate", "decision_curve", "validate_cph"} <= set(checked)
+
+
+def test_local_cluster_is_one_helper_under_both_names():
+    from her2stats import local_cluster as top
+    from her2stats.features import local_cluster as feat
+    from her2stats.schedulers import local_cluster
+
+    assert top is feat is local_cluster
+
+
+@pytest.mark.parametrize("n_units,workers,batch,per_unit", [
+    (16, 2, 16, 15), (16, 1, 16, 15), (3, 2, 32, 1), (5, 4, 32, 1), (400, 2, 32, 5), (1000, 2, 32, 1),
+    (80, 2, 16, 1), (7, 2, 64, 3)])
+def test_default_partitions_give_every_worker_work(n_units, workers, batch, per_unit):
+    """The default task size never packs a study into fewer tasks than two per worker (it was rounded
+    up to whole batches counted in cases, so 16 patients with batch_size=16 made one task and a second
+    worker idled); when there is room it still fills whole batches of slices."""
+    import math
+
+    from her2stats.features.extractor import _partition_size
+
+    size = _partition_size(n_units, workers, batch, per_unit)
+    n_tasks = math.ceil(n_units / size)
+    assert n_tasks >= min(n_units, 2 * workers)
+    assert size <= max(1, math.ceil(n_units / (4 * workers))) or (size * per_unit) % batch < per_unit

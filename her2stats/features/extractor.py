@@ -114,8 +114,8 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
     scheduler : None or ``"sync"`` (in process), ``"threads"``, ``"processes"`` (local processes), a
         ``dask.distributed.Client``, a Dask cluster or a scheduler address ``"tcp://host:8786"``
         (:func:`her2stats.schedulers.resolve_scheduler`, shared with the resampling functions).
-    partition_size : cases per task (default: about four tasks per worker, rounded up to a
-        multiple of ``batch_size`` so that few padded rows are computed).
+    partition_size : cases per task (default: about four tasks per worker, rounded up so that a
+        task's slices fill whole batches when every worker still gets two tasks or more).
     on_error : ``"raise"`` (after computing every other case) or ``"skip"`` (warn and report).
     progress : show a progress bar over cases.
 
@@ -234,7 +234,7 @@ class DeepFeatureExtractor(BaseEstimator, TransformerMixin):
             key_params["layer"] = layer
         return {"spec": spec, "steps": steps, "pooling": pooling, "layer": layer, "device": self.device,
                 "batch_size": int(self.batch_size), "amp": bool(self.amp), "register_to": self.register_to,
-                "ndim": self.ndim, "cache_root": None if self.cache_dir is None else str(self.cache_dir),
+                "ndim": self.ndim, "slices": self.slices, "k": int(self.k), "cache_root": None if self.cache_dir is None else str(self.cache_dir),
                 "key_params": key_params}
 
     def fit(self, X: Any = None, y: Any = None) -> "DeepFeatureExtractor":
@@ -402,7 +402,7 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
             from concurrent.futures import ThreadPoolExecutor
 
             n = sched.local_workers(len(units))
-            parts = _partitions(units, partition_size or _partition_size(len(units), n, cfg["batch_size"]))
+            parts = _partitions(units, partition_size or _default_partition_size(len(units), n, cfg))
             with ThreadPoolExecutor(max_workers=n) as pool:
                 for out in pool.map(lambda p: extract_partition(p, cfg, tick), parts):
                     merge(out)
@@ -410,7 +410,7 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
             import dask
 
             n = sched.local_workers()
-            parts = _partitions(units, partition_size or _partition_size(len(units), n, cfg["batch_size"]))
+            parts = _partitions(units, partition_size or _default_partition_size(len(units), n, cfg))
             wcfg = dict(cfg, torch_threads=1)
             outs = dask.compute(*[dask.delayed(extract_partition)(p, wcfg) for p in parts], scheduler="processes")
             for out in outs:
@@ -426,10 +426,32 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
     return results, stats
 
 
-def _partition_size(n_units: int, n_workers: int, batch_size: int) -> int:
-    """About four tasks per worker, rounded up to whole batches (a task pads its last batch)."""
-    size = max(1, math.ceil(n_units / (4 * max(1, n_workers))))
-    return int(math.ceil(size / batch_size) * batch_size)
+def _partition_size(n_units: int, n_workers: int, batch_size: int, slices_per_unit: int = 1) -> int:
+    """Cases per task: about four tasks per worker, rounded up so that a task's slices fill whole
+    batches (a task pads its last batch) when that still leaves every worker at least two tasks.
+
+    A case (unit) is one patient: ``slices_per_unit`` slices (sequences x slices per image, a lower
+    bound for ``slices="all"``); the rounding is in slices, not cases, so that a small study is never
+    packed into fewer tasks than there are workers."""
+    n_workers = max(1, n_workers)
+    size = max(1, math.ceil(n_units / (4 * n_workers)))
+    per_unit = max(1, int(slices_per_unit))
+    rounded = math.ceil(math.ceil(size * per_unit / batch_size) * batch_size / per_unit)
+    if math.ceil(n_units / rounded) >= min(n_units, 2 * n_workers):
+        return int(rounded)
+    return int(size)
+
+
+def _default_partition_size(n_units: int, n_workers: int, cfg: dict[str, Any]) -> int:
+    return _partition_size(n_units, n_workers, cfg["batch_size"], _slices_per_unit(cfg))
+
+
+def _slices_per_unit(cfg: dict[str, Any]) -> int:
+    """Slices one case sends through the network (``slices="all"``: the neighbourhood's lower bound)."""
+    per_image = 2 * int(cfg.get("k", 0)) + 1
+    if cfg.get("slices") == "2.5d":
+        per_image *= 3
+    return max(1, len(cfg.get("sequences") or ())) * per_image
 
 
 def _run_distributed(units, cfg, sched, partition_size, merge, tick) -> None:
@@ -437,7 +459,7 @@ def _run_distributed(units, cfg, sched, partition_size, merge, tick) -> None:
 
     with sched.client() as client:
         n = max(1, len(client.scheduler_info().get("workers", {})))
-        size = partition_size or _partition_size(len(units), n, cfg["batch_size"])
+        size = partition_size or _default_partition_size(len(units), n, cfg)
         parts = _partitions(units, size)
         # a partition is pure given its inputs and the cache; retries cover a worker killed mid-task
         futures = client.map(extract_partition, parts, cfg=cfg, retries=2, pure=False)

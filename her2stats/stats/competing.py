@@ -28,7 +28,7 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import ConvergenceError, InputError, find_stack_level
 from ..results import Result
-from . import _core, _tte
+from . import _core, _survdata, _tte
 from ._core import z_value
 
 __all__ = [
@@ -70,8 +70,8 @@ def _cr_events(values: pd.Series, name: str, censored: Any, function: str) -> tu
 def _prepare(df: pd.DataFrame, duration: str, event: str, extra: Sequence[str | None], censored: Any,
              function: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[Any], int]:
     cols = [duration, event, *[c for c in extra if c is not None]]
-    sub, n_drop = _tte.complete_cases(df, cols, function)
-    t = _tte.durations(sub[duration], duration, function, sub.index)
+    sub, n_drop = _survdata.complete_cases(df, cols, function)
+    t = _survdata.durations(sub[duration], duration, function, sub.index)
     codes, causes = _cr_events(sub[event], event, censored, function)
     return sub, t, codes, causes, n_drop
 
@@ -395,10 +395,10 @@ def cumulative_incidence(df: pd.DataFrame, duration: str, event: str, group: str
         raise InputError("cumulative_incidence: strata only stratify Gray's test, which needs a group")
     sub, t, status, causes, n_drop = _prepare(df, duration, event, [group, strata], censored, "cumulative_incidence")
     if group is not None:
-        gcodes, glevels = _tte.group_codes(sub[group], group, "cumulative_incidence")
+        gcodes, glevels = _survdata.group_codes(sub[group], group, "cumulative_incidence")
     else:
         gcodes, glevels = np.zeros(len(t), dtype=int), [None]
-    scodes = _tte.group_codes(sub[strata], strata, "cumulative_incidence", min_levels=1)[0] if strata else \
+    scodes = _survdata.group_codes(sub[strata], strata, "cumulative_incidence", min_levels=1)[0] if strata else \
         np.zeros(len(t), dtype=int)
     eng = resolve_engine(engine)
     ng = len(glevels)

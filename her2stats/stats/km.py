@@ -21,7 +21,7 @@ from ..engine import resolve_engine
 from ..errors import InputError
 from ..results import Result
 from ._core import renamed_args
-from ._survdata import group_labels, survival_frame
+from ._survdata import group_codes, survival_frame
 
 __all__ = ["kaplan_meier", "KaplanMeierResult", "logrank_test", "LogrankResult", "km_ci", "km_table"]
 
@@ -175,7 +175,7 @@ def logrank_test(df: pd.DataFrame, duration: str, event: str, group: str, engine
     10.3
     """
     sub, t, e, n_excl = survival_frame(df, duration, event, [group], function="logrank_test")
-    codes, levels = group_labels(sub[group], group)
+    codes, levels = group_codes(sub[group], group)
     eng = resolve_engine(engine)
     if eng == "r":
         from .. import r_bridge
@@ -310,7 +310,7 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
     sub, t, e, n_excl = survival_frame(df, duration, event, [group] if group else [], function="kaplan_meier")
     eng = resolve_engine(engine)
     if group is not None:
-        codes, levels = group_labels(sub[group], group)
+        codes, levels = group_codes(sub[group], group)
     else:
         codes, levels = np.zeros(len(t), dtype=int), [None]
     tables, med_rows = [], []

@@ -33,7 +33,7 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import InputError, find_stack_level
 from ..results import Result
-from . import _core, _tte
+from . import _core, _survdata, _tte
 from ._core import z_value
 from ..schedulers import check_scheduler
 
@@ -444,8 +444,8 @@ def reclassification_at_horizon(time: Any, event: Any, p_old: Any, p_new: Any, h
     (ts, es, po, pn), n_drop = _complete("reclassification_at_horizon", [
         ("time", _vector(time, "time")), ("event", _vector(event, "event")), ("p_old", _vector(p_old, "p_old")),
         ("p_new", _vector(p_new, "p_new"))])
-    t = _tte.durations(ts, "time", "reclassification_at_horizon")
-    e = _tte.binary_events(es, "event", "reclassification_at_horizon")
+    t = _survdata.durations(ts, "time", "reclassification_at_horizon")
+    e = _survdata.binary_events(es, "event", "reclassification_at_horizon")
     a, b = _risk(po, "p_old", "reclassification_at_horizon"), _risk(pn, "p_new", "reclassification_at_horizon")
     if not np.isfinite(h) or h <= 0:
         raise InputError(f"reclassification_at_horizon: horizon must be a positive time, got {horizon!r}")

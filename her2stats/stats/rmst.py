@@ -26,7 +26,7 @@ from scipy import stats as sps
 from ..engine import resolve_engine
 from ..errors import InputError, find_stack_level
 from ..results import Result
-from . import _core, _tte
+from . import _core, _survdata, _tte
 from ._core import z_value
 
 __all__ = ["rmst", "RMSTResult"]
@@ -134,11 +134,11 @@ def rmst(df: pd.DataFrame, duration: str, event: str, group: str | None = None, 
     """
     level = _core.check_level(level)
     cols = [duration, event] + ([group] if group is not None else [])
-    sub, n_drop = _tte.complete_cases(df, cols, "rmst")
-    t = _tte.durations(sub[duration], duration, "rmst", sub.index)
-    e = _tte.binary_events(sub[event], event, "rmst")
+    sub, n_drop = _survdata.complete_cases(df, cols, "rmst")
+    t = _survdata.durations(sub[duration], duration, "rmst", sub.index)
+    e = _survdata.binary_events(sub[event], event, "rmst")
     if group is not None:
-        codes, levels = _tte.group_codes(sub[group], group, "rmst")
+        codes, levels = _survdata.group_codes(sub[group], group, "rmst")
     else:
         codes, levels = np.zeros(len(t), dtype=int), [None]
     if reference is not None and group is None:

@@ -45,8 +45,10 @@ def complete_cases(df: pd.DataFrame, columns: Sequence[str], function: str) -> t
     the number dropped."""
     check_columns(df, columns, function)
     na = df[list(columns)].isna()
-    keep = ~na.any(axis=1).to_numpy()
+    keep = ~na.to_numpy().any(axis=1)
     n_drop = int((~keep).sum())
+    if n_drop == 0:
+        return df, 0
     _core.announce_dropped(function, n_drop, len(df), {c: int(v) for c, v in na.sum().items()})
     sub = df.loc[keep]
     if len(sub) == 0:
@@ -59,14 +61,17 @@ def durations(values: Any, name: str = "duration", function: str | None = None,
               index: Sequence[Any] | None = None) -> np.ndarray:
     """Follow-up times: numeric (numeric strings read as numbers, stray text refused), finite,
     strictly positive."""
-    s = pd.Series(np.asarray(values) if not isinstance(values, pd.Series) else values.to_numpy())
-    if pd.api.types.is_bool_dtype(s.dtype):
+    raw = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if raw.dtype == bool:
         raise InputError(f"{_prefix(function)}duration column '{name}' must hold follow-up times, got booleans")
-    idx = list(range(len(s))) if index is None else list(index)
-    t = _core.as_numeric(pd.Series(s.to_numpy(), index=idx), f"{_prefix(function)}duration column '{name}'",
-                         allow_inf=True)
+    if raw.dtype.kind in "iuf":  # numbers already: no parsing
+        t = raw.astype(float, copy=False)
+    else:
+        t = _core.as_numeric(pd.Series(raw, index=None if index is None else list(index)),
+                             f"{_prefix(function)}duration column '{name}'", allow_inf=True)
     bad = np.flatnonzero(~np.isfinite(t) | (t <= 0))
     if bad.size:
+        idx = list(range(len(t))) if index is None else list(index)
         raise InputError(
             f"{_prefix(function)}duration column '{name}' must be strictly positive and finite; {bad.size} row(s) "
             f"are not (first: row {idx[bad[0]]!r} = {t[bad[0]]!r}). Zero or negative follow-up usually means a date "
@@ -77,14 +82,19 @@ def durations(values: Any, name: str = "duration", function: str | None = None,
 
 def binary_events(values: Any, name: str = "event", function: str | None = None) -> np.ndarray:
     """0/1 (or boolean) event indicator as int; a 1/2 coding is refused with a hint."""
-    e_raw = np.asarray(values)
+    e_raw = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
     if e_raw.dtype == bool:
         return e_raw.astype(int)
-    ef = pd.to_numeric(pd.Series(e_raw), errors="coerce")
-    if ef.isna().any():
-        raise InputError(f"{_prefix(function)}event column '{name}' must be coded 0 = censored / 1 = event (or "
-                         f"boolean); found values {sorted(map(str, pd.unique(pd.Series(e_raw)[ef.isna().to_numpy()])))[:5]}")
-    values_set = set(np.unique(ef.to_numpy(dtype=float)).tolist())
+    if e_raw.dtype.kind in "iuf":  # numbers already: no parsing
+        ef = e_raw.astype(float, copy=False)
+    else:
+        parsed = pd.to_numeric(pd.Series(e_raw), errors="coerce")
+        if parsed.isna().any():
+            raise InputError(f"{_prefix(function)}event column '{name}' must be coded 0 = censored / 1 = event (or "
+                             f"boolean); found values "
+                             f"{sorted(map(str, pd.unique(pd.Series(e_raw)[parsed.isna().to_numpy()])))[:5]}")
+        ef = parsed.to_numpy(dtype=float)
+    values_set = set(np.unique(ef).tolist())
     if not values_set <= {0.0, 1.0}:
         hint = ""
         if values_set <= {1.0, 2.0}:
@@ -92,7 +102,7 @@ def binary_events(values: Any, name: str = "event", function: str | None = None)
                     f"df.assign({name}=df['{name}'] - 1).")
         raise InputError(f"{_prefix(function)}event column '{name}' must be coded 0 = censored / 1 = event; found "
                          f"values {sorted(values_set)}.{hint}")
-    return ef.to_numpy(dtype=int)
+    return ef.astype(int)
 
 
 def check_time_event(time: Any, event: Any, duration: str = "duration", event_name: str = "event",

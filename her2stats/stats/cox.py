@@ -60,6 +60,8 @@ class _Design:
                                      f"(levels: {levels})")
                 for lev in levels[1:]:
                     cols.append(np.array([np.nan if pd.isna(v) else float(_key(v) == _key(lev)) for v in vals]))
+            elif pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+                cols.append(s.to_numpy(dtype=float, na_value=np.nan))
             else:
                 cols.append(pd.to_numeric(s, errors="raise").to_numpy(dtype=float))
         return np.column_stack(cols) if cols else np.zeros((len(df), 0))
@@ -109,7 +111,8 @@ def _make_design(df: pd.DataFrame, covariates: Sequence[str], event: np.ndarray)
         else:
             if not pd.api.types.is_numeric_dtype(s.dtype):
                 raise InputError(f"covariate '{cov}' has dtype {s.dtype}, neither numeric nor categorical")
-            if not (s != s.iloc[0]).any():   # constant (no missing values here); cheaper than nunique
+            v = s.to_numpy()
+            if not (v != v[0]).any():   # constant (no missing values here); cheaper than nunique
                 raise InputError(f"covariate '{cov}' is constant ({s.iloc[0]!r}) in the analysed rows; drop it")
             terms.append((cov, (len(columns),)))
             columns.append(cov)

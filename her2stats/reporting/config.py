@@ -125,6 +125,99 @@ class HarmonizationConfig(_Strict):
     diagnostics: list[str] = Field(default_factory=list)
 
 
+#: the parameters each image-model selection step accepts (``image_models[].selection``), and the
+#: her2stats selector that runs it (fitted inside the training rows of every fit)
+SELECTION_STEP_KEYS = {
+    "univariate": ("test", "alpha"),             # UnivariateFilter: t-test / Mann-Whitney screen
+    "correlation": ("threshold",),               # CorrelationFilter: greedy Pearson |r| removal
+    "chi2": ("k", "alpha", "bins", "method"),    # ChiSquareFilter (seed 004)
+    "mutual_info": ("k",),                       # MutualInfoFilter (seed 004: k = 106)
+    "cluster": ("n_clusters",),                  # FeatureClusterFilter: K-means, largest cluster (seed 004)
+    "lasso": ("cv", "lambda_rule"),              # LassoSelector (glmnet CV, lambda.min / lambda.1se)
+    "pca": ("n_components",),                    # make_pca
+}
+
+
+class SelectionStepConfig(_Strict):
+    """One feature-selection step of an image model (``{step: lasso, cv: 10, lambda_rule: 1se}``);
+    a key the step does not take is refused."""
+
+    step: Literal["univariate", "correlation", "chi2", "mutual_info", "cluster", "lasso", "pca"]
+    test: Literal["t", "welch", "mwu", "auto"] = "t"
+    alpha: Optional[float] = Field(None, gt=0, le=1)
+    threshold: float = Field(0.8, gt=0, le=1)
+    k: Optional[int] = Field(None, ge=1)
+    bins: int = Field(4, ge=2)
+    method: Literal["binned", "sklearn"] = "binned"
+    n_clusters: int = Field(2, ge=2)
+    cv: int = Field(10, ge=2)
+    lambda_rule: Literal["min", "1se"] = "1se"
+    n_components: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _keys_of_the_step(self):
+        allowed = set(SELECTION_STEP_KEYS[self.step]) | {"step"}
+        extra = sorted(set(self.model_fields_set) - allowed)
+        if extra:
+            raise ValueError(f"selection step {self.step!r} takes {', '.join(SELECTION_STEP_KEYS[self.step])}; "
+                             f"not {', '.join(extra)}")
+        if self.step == "mutual_info" and self.k is None:
+            raise ValueError("selection step 'mutual_info' needs k (the number of features to keep)")
+        return self
+
+
+class ImageModelConfig(_Strict):
+    """An extra frozen-feature image model (``image_models:``): features of ``backbone`` at ``layer``
+    from the same image table and cache as ``imaging:``, the ``selection`` steps in order, then a
+    logistic model (``classifier: logistic``) or the average of ``ensemble_folds`` fold models
+    (``fold_ensemble``, seed 004). Fitted on development; refitted in every cross-validation fold."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    backbone: str = "efficientnet_lite0"
+    pretrained: Any = True
+    #: sequences of the image table (a subset of imaging.sequences when that lists them)
+    sequences: list[str] = Field(default_factory=list)
+    #: None (final pooled features), a stage number or a module name (her2stats.features.list_layers)
+    layer: Optional[Union[int, str]] = None
+    pooling: Literal["auto", "avg", "max", "avgmax", "token"] = "auto"
+    selection: list[SelectionStepConfig] = Field(default_factory=list)
+    classifier: Literal["logistic", "fold_ensemble"] = "logistic"
+    #: folds of the fold ensemble (seed 004: 10; fast mode: 3)
+    ensemble_folds: int = Field(10, ge=2)
+    #: None: maximum-likelihood logistic; l2: ridge (C = ridge_C), for few patients per selected feature
+    penalty: Optional[Literal["l2"]] = None
+    ridge_C: float = Field(1.0, gt=0)
+
+
+class LateFusionConfig(_Strict):
+    """One late fusion (``fusion.late``) of models' predicted probabilities."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    #: model names (deep_score, clinical, combined, image models, zoo members, trained networks...),
+    #: resolved when the stage runs
+    models: list[str] = Field(min_length=2)
+    #: mean: (weighted) average of the probabilities (seed 004's DLR); logistic: stacking by a
+    #: logistic regression on the members' logit-probabilities (seed 001's DL-US&MRI)
+    method: Literal["mean", "logistic"] = "mean"
+    weights: Optional[list[float]] = None
+
+    @model_validator(mode="after")
+    def _weights(self):
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"fusion.late {self.name!r}: models {self.models} repeat a name")
+        if self.weights is not None:
+            if self.method != "mean":
+                raise ValueError(f"fusion.late {self.name!r}: weights apply to method 'mean' (stacking learns them)")
+            if len(self.weights) != len(self.models) or min(self.weights) < 0 or sum(self.weights) <= 0:
+                raise ValueError(f"fusion.late {self.name!r}: give one non-negative weight per model "
+                                 f"({len(self.models)}) with a positive sum")
+        return self
+
+
+class FusionConfig(_Strict):
+    late: list[LateFusionConfig] = Field(default_factory=list)
+
+
 #: members of the model zoo (``her2stats.models.zoo.MODEL_LABELS``; a test keeps the two equal)
 ZooModel = Literal["lr", "svm", "knn", "dt", "mlp", "rf", "et", "xgb", "lgbm"]
 
@@ -414,6 +507,10 @@ class StudyConfig(_Strict):
     imaging: Optional[ImagingConfig] = None
     harmonization: Optional[HarmonizationConfig] = None
     zoo: Optional[ZooConfig] = None
+    #: extra frozen-feature image models (same image table and cache as imaging)
+    image_models: list[ImageModelConfig] = Field(default_factory=list)
+    #: late fusion of models' predicted probabilities (mean or logistic stacking)
+    fusion: Optional[FusionConfig] = None
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     survival: Optional[SurvivalConfig] = None
     subgroups: Optional[SubgroupsConfig] = None
@@ -488,6 +585,7 @@ class StudyConfig(_Strict):
         models = (["clinical"] if self.clinical else []) + (["deep_score"] if self.imaging else []) \
             + (["combined"] if self.clinical and self.imaging else [])
         models += [m if m not in models else f"zoo_{m}" for m in (self.zoo.models if self.zoo else [])]
+        models += [m.name for m in self.image_models] + ([f.name for f in self.fusion.late] if self.fusion else [])
         if s.predicted_by not in models:
             guess = closest(s.predicted_by, models)
             raise ValueError(f"survival.predicted_by: {s.predicted_by!r} is not a model of this study (its models: "
@@ -530,6 +628,21 @@ class StudyConfig(_Strict):
                                  + " section)")
             if not named:
                 raise ValueError("pipeline_validation needs a clinical or imaging section (a pipeline to validate)")
+        return self
+
+    @model_validator(mode="after")
+    def _image_models_and_fusion(self):
+        names = [m.name for m in self.image_models] + ([f.name for f in self.fusion.late] if self.fusion else [])
+        taken = {"clinical", "deep_score", "combined", *(self.zoo.models if self.zoo else [])}
+        for n in names:
+            if n in taken or names.count(n) > 1:
+                raise ValueError(f"image_models / fusion.late: the name {n!r} is already a model of this study")
+        if self.image_models and self.imaging is None:
+            raise ValueError("image_models read the image table and feature cache of the imaging section: add one")
+        for m in self.image_models:
+            if self.imaging.sequences and not set(m.sequences) <= set(self.imaging.sequences):
+                raise ValueError(f"image_models {m.name!r}: sequences {sorted(set(m.sequences) - set(self.imaging.sequences))} "
+                                 f"are not in imaging.sequences {self.imaging.sequences}")
         return self
 
     def resolve(self, path: Path | None) -> Path | None:

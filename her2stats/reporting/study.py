@@ -27,10 +27,11 @@ from ..schedulers import connected
 from .clinical_selection import select_clinical
 from .config import StudyConfig, check_columns, load_config
 from .uncertainty import stage_uncertainty
+from .image_models import stage_fusion, stage_image_models
 
 __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "stage_cohort",
            "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_crossval", "stage_zoo",
-           "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
+           "stage_image_models", "stage_fusion", "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
            "stage_pipeline_validation", "stage_survival", "stage_outputs", "TRIPOD_EVIDENCE", "numbers_have",
            "load_results", "load_or_run", "RESULTS_FILE"]
 
@@ -1126,6 +1127,9 @@ def stage_pipeline_validation(state: StudyState) -> StudyState:
 #: the study, stage by stage (:func:`run_study` applies them in this order)
 STAGES: tuple[Callable[[StudyState], StudyState], ...] = (
     stage_cohort, stage_features, stage_describe, stage_selection, stage_models, stage_crossval, stage_zoo,
+    stage_image_models,
+    # trained networks (`networks:`) go here: after the image models, before the fusion that may use them
+    stage_fusion,
     stage_evaluation, stage_uncertainty, stage_centres, stage_regression, stage_imputation,
     stage_pipeline_validation, stage_survival, stage_outputs)
 
@@ -1699,7 +1703,7 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
             parts.append(f"Restricted mean survival time up to {sv.rmst_tau:g} {sv.time_unit} was compared by "
                          f"{L.var(sv.group, unit=False)} (difference and ratio with Wald CIs; Uno et al. 2014), a "
                          "contrast that does not assume proportional hazards.")
-    for key in ("imputation", "pipeline_validation"):  # the stages' own paragraphs
+    for key in ("image_models", "fusion", "imputation", "pipeline_validation"):  # the stages' own paragraphs
         if key in results and getattr(results[key], "methods", ""):
             parts.append(results[key].methods)
     ver = ", ".join(f"{k} {v}" for k, v in versions.items())

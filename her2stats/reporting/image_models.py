@@ -1,0 +1,346 @@
+"""Study-runner stages for extra frozen-feature image models (``image_models:``) and the late fusion
+of models' predictions (``fusion:``).
+
+:func:`stage_image_models` fits every configured image model -- features of a backbone at a chosen
+layer, read from the same image table and feature cache as ``imaging:``, then its selection steps
+and a logistic or fold-ensemble classifier -- on the development cohort and predicts every patient
+(``state.probs[name]``, apparent on development). The whole model (selection included) is
+refitted inside every fold of the study's development cross-validation (``state.folds``) for the
+out-of-fold predictions behind every development figure (``state.dev_probs[name]``).
+
+:func:`stage_fusion` combines any models of the study by their predicted probabilities:
+``mean`` averages them (the out-of-fold fusion is the average of the members' out-of-fold
+predictions: nothing is learnt, so nothing can leak); ``logistic`` stacks them with a logistic
+regression on the members' logit-probabilities, fitted on the members' out-of-fold development
+predictions, its development figure cross-fitted over the same folds.
+"""
+from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, ConvergenceError, InputError, RError
+
+__all__ = ["stage_image_models", "stage_fusion", "image_model_pipeline", "stack_fit", "STACK_CLIP"]
+
+#: probabilities are clipped to [STACK_CLIP, 1 - STACK_CLIP] before the logit of the stacking model
+STACK_CLIP = 1e-6
+
+_FIT_ERRORS = (InputError, ConvergenceError, RError, ValueError, np.linalg.LinAlgError)
+
+
+# ---------------------------------------------------------------------------------- image models
+def _selector(step: Any, engine: str, seed: int) -> Any:
+    from ..selection import (ChiSquareFilter, CorrelationFilter, FeatureClusterFilter, LassoSelector, MutualInfoFilter,
+                             UnivariateFilter, make_pca)
+
+    s = step.step
+    if s == "univariate":
+        return UnivariateFilter(test=step.test, alpha=0.05 if step.alpha is None else step.alpha)
+    if s == "correlation":
+        return CorrelationFilter(threshold=step.threshold)
+    if s == "chi2":
+        alpha = None if step.k is not None else (0.05 if step.alpha is None else step.alpha)
+        return ChiSquareFilter(k=step.k, alpha=alpha, bins=step.bins, method=step.method)
+    if s == "mutual_info":
+        return MutualInfoFilter(k=step.k, seed=seed)
+    if s == "cluster":
+        return FeatureClusterFilter(n_clusters=step.n_clusters, seed=seed)
+    if s == "lasso":
+        return LassoSelector(cv=step.cv, lambda_rule=step.lambda_rule, engine=engine, seed=seed)
+    if s == "pca":
+        return make_pca(step.n_components, seed=seed)
+    raise ConfigError(f"unknown selection step {s!r}")  # the config schema lists the steps
+
+
+def image_model_pipeline(spec: Any, engine: str, seed: int, fast: bool = False) -> Any:
+    """The unfitted sklearn Pipeline of one ``image_models`` entry: its selection steps in order,
+    then the classifier (``clf``): a logistic :class:`~her2stats.models.DeepScore` or, with
+    ``classifier: fold_ensemble``, a :class:`~her2stats.training.FoldEnsembleClassifier` of it
+    (``ensemble_folds`` stratified folds, probabilities averaged; 3 folds in fast mode)."""
+    from sklearn.pipeline import Pipeline
+
+    from ..models import DeepScore
+    from ..training import FoldEnsembleClassifier
+
+    steps, seen = [], {}
+    for st in spec.selection:
+        seen[st.step] = seen.get(st.step, 0) + 1
+        name = st.step if seen[st.step] == 1 else f"{st.step}{seen[st.step]}"
+        steps.append((name, _selector(st, engine, seed)))
+    logistic = DeepScore(column=spec.name, penalty=spec.penalty, C=spec.ridge_C)
+    clf = logistic if spec.classifier == "logistic" else FoldEnsembleClassifier(
+        logistic, n_splits=min(3, spec.ensemble_folds) if fast else spec.ensemble_folds, seed=seed)
+    return Pipeline(steps + [("clf", clf)])
+
+
+def _ridge(pipe: Any) -> Any:
+    """The same pipeline with the ridge-penalised logistic (C = 1)."""
+    from sklearn.base import clone
+
+    key = "clf__estimator__" if hasattr(pipe.named_steps["clf"], "estimator") else "clf__"
+    return clone(pipe).set_params(**{f"{key}penalty": "l2", f"{key}C": 1.0})
+
+
+def _features(state: Any, spec: Any) -> pd.DataFrame:
+    """The image model's feature matrix (rows: the analysed patients in cohort order), from the
+    imaging stage's image table and extractor settings (cache, ROI margin, scheduler): features
+    already in the cache are read, not extracted again."""
+    from sklearn.base import clone
+
+    cfg = state.config
+    deep = state.deep
+    if deep is None:
+        raise ConfigError("image_models need the imaging stage's image table: the imaging section did not run")
+    index = deep["index"]
+    if spec.sequences:
+        absent = sorted(set(spec.sequences) - set(index["sequence"].astype(str)))
+        if absent:
+            raise InputError(f"image_models {spec.name!r}: sequence(s) {absent} are not in the image table "
+                             f"(it has {sorted(set(index['sequence'].astype(str)))})")
+        index = index[index["sequence"].isin(spec.sequences)]
+    fx = clone(deep["extractor"]).set_params(backbone=spec.backbone, pretrained=spec.pretrained,
+                                             sequences=list(spec.sequences) or None, layer=spec.layer,
+                                             pooling=spec.pooling, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X = fx.fit_transform(index)
+    for w in caught:
+        if "gave no features" in str(w.message):
+            state.notes.append(f"{spec.name}: {w.message}")
+    ids = state.cohort[cfg.cohort.id_column].astype(str)
+    X.index = X.index.astype(str)
+    missing = ids[~ids.isin(set(X.index))]
+    if len(missing):
+        if state.outdir is not None:
+            (state.outdir / "features").mkdir(exist_ok=True)
+            fx.failures_.to_csv(state.outdir / "features" / f"{spec.name}_failures.csv", index=False)
+        raise InputError(f"image_models {spec.name!r}: no features for {len(missing)} analysed patient(s) (e.g. "
+                         f"{', '.join(missing.head(3))}; see features/{spec.name}_failures.csv): every analysed "
+                         "patient needs every model's prediction (choose sequences every patient has)")
+    state.numbers[f"features/{spec.name}/n_extracted"] = float(X.shape[1])
+    state.numbers[f"features/{spec.name}/cache_hits"] = float(fx.cache_stats_.get("hits", 0))
+    return X.loc[ids.to_numpy()]
+
+
+def _selection_report(pipe: Any, X: pd.DataFrame, name: str, numbers: dict) -> pd.DataFrame:
+    rows, n_in, Xt = [], int(X.shape[1]), X.iloc[:2]
+    for step, est in pipe.steps[:-1]:
+        Xt = est.transform(Xt)
+        n_out = int(Xt.shape[1])
+        rows.append({"step": step, "features_in": n_in, "features_out": n_out})
+        numbers[f"features/{name}/after_{step}"] = float(n_out)
+        n_in = n_out
+    numbers[f"features/{name}/selected"] = float(n_in)
+    return pd.DataFrame(rows, columns=["step", "features_in", "features_out"])
+
+
+def _fit_with_ridge_fallback(pipe: Any, X: pd.DataFrame, y: np.ndarray) -> tuple[Any, bool]:
+    """Fit; when the maximum-likelihood logistic does not exist (the selected features separate the
+    training patients) refit with the ridge-penalised one. Returns (fitted pipeline, ridge used)."""
+    from sklearn.base import clone
+
+    fitted = clone(pipe)
+    try:
+        return fitted.fit(X, y), False
+    except ConvergenceError:
+        clf = pipe.named_steps["clf"]
+        if getattr(getattr(clf, "estimator", clf), "penalty", None) == "l2":
+            raise
+        return _ridge(pipe).fit(X, y), True
+
+
+def stage_image_models(state: Any) -> Any:
+    """Every ``image_models`` entry: features (imaging's image table and cache), selection and
+    classifier fitted on development -> ``probs[name]`` (apparent on development) and
+    ``models[name]``; the whole model refitted inside each fold of ``state.folds`` ->
+    out-of-fold ``dev_probs[name]`` (``dev_method`` "cross-validated"). A fold that cannot be fitted
+    is a note and leaves the model without an honest development figure (never a partial one).
+    The selection report goes to ``features/<name>_selection.csv``."""
+    cfg = state.config
+    if not cfg.image_models:
+        return state
+    state.say("image models")
+    df, dev = state.cohort, state.development
+    dev_pos = np.flatnonzero((df["cohort_split"] == "development").to_numpy())
+    y = dev["_y"].to_numpy().astype(int)
+    seed = cfg.validation.seed
+    reports, described = {}, []
+    for spec in cfg.image_models:
+        if spec.name in state.probs:
+            raise ConfigError(f"image_models: {spec.name!r} is already a model of this study ({sorted(state.probs)})")
+        X = _features(state, spec)
+        Xdev = X.iloc[dev_pos]
+        pipe = image_model_pipeline(spec, state.engine, seed, state.fast)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                fitted, ridge = _fit_with_ridge_fallback(pipe, Xdev, y)
+            except _FIT_ERRORS as exc:
+                raise type(exc)(f"image_models {spec.name!r}: the model could not be fitted on the development "
+                                f"cohort: {exc}") from exc
+        if ridge:
+            state.notes.append(f"{spec.name}: the selected features separate the development patients, so the "
+                               "maximum-likelihood logistic model does not exist; the ridge-penalised one (C = 1) "
+                               "was fitted.")
+        state.models[spec.name] = fitted
+        state.probs[spec.name] = pd.Series(np.asarray(fitted.predict_proba(X)[:, 1], dtype=float), index=df.index)
+        report = _selection_report(fitted, X, spec.name, state.numbers)
+        reports[spec.name] = report
+        if state.numbers[f"features/{spec.name}/selected"] == 0:
+            state.notes.append(f"{spec.name}: the selection kept no feature; its prediction is the development "
+                               "prevalence (constant).")
+        # honest development predictions: the whole model refitted inside every training fold
+        oof = pd.Series(np.nan, index=dev.index)
+        ridge_folds = []
+        if not state.folds:
+            state.notes.append(f"{spec.name}: no development cross-validation, so no honest development figure.")
+        for i, (train, test) in enumerate(state.folds, start=1):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    fold_fit, r = _fit_with_ridge_fallback(pipe, Xdev.iloc[train], y[train])
+                except _FIT_ERRORS as exc:
+                    state.notes.append(f"{spec.name}: the model could not be refitted in cross-validation fold {i} "
+                                       f"of {len(state.folds)} ({type(exc).__name__}: {exc}); no honest development "
+                                       "figure is reported for it.")
+                    oof[:] = np.nan
+                    break
+            if r:
+                ridge_folds.append(i)
+            oof.iloc[test] = np.asarray(fold_fit.predict_proba(Xdev.iloc[test])[:, 1], dtype=float)
+        if ridge_folds:
+            state.notes.append(f"{spec.name}: in cross-validation fold(s) {', '.join(map(str, ridge_folds))} the "
+                               "features selected on the fold's training patients separated them; those folds used "
+                               "the ridge-penalised logistic model (C = 1).")
+        state.dev_probs[spec.name] = oof
+        state.dev_method[spec.name] = "cross-validated"
+        if state.outdir is not None:
+            (state.outdir / "features").mkdir(exist_ok=True)
+            report.to_csv(state.outdir / "features" / f"{spec.name}_selection.csv", index=False)
+        layer = "final pooled features" if spec.layer is None else f"layer {spec.layer}"
+        steps = " -> ".join(r["step"] for r in report.to_dict("records")) or "no selection"
+        clf = ("logistic regression" if spec.classifier == "logistic" else
+               f"logistic regression averaged over {pipe.named_steps['clf'].n_splits} fold models")
+        described.append(f"{spec.name} ({spec.backbone}, {layer}, {', '.join(spec.sequences) or 'all sequences'}: "
+                         f"{steps} -> {clf})")
+    state.results["image_models"] = SimpleNamespace(
+        reports=reports,
+        methods=("Additional image models were built from frozen features of the same images and feature cache: "
+                 + "; ".join(described) + ". Each was fitted on the development cohort and, for its development "
+                 "figures, refitted with its feature selection inside every training fold of the development "
+                 "cross-validation."))
+    return state
+
+
+# ---------------------------------------------------------------------------------- late fusion
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), STACK_CLIP, 1 - STACK_CLIP)
+    return np.log(p / (1 - p))
+
+
+def stack_fit(Z: pd.DataFrame, y: np.ndarray) -> tuple[Any, bool]:
+    """The stacking logistic regression of ``y`` on the members' logit-probabilities ``Z``
+    (maximum likelihood; ridge C = 1 when the members separate the classes). Returns (model, ridge)."""
+    from ..models import DeepScore
+
+    try:
+        return DeepScore(column="fusion").fit(Z, y), False
+    except ConvergenceError:
+        return DeepScore(column="fusion", penalty="l2", C=1.0).fit(Z, y), True
+
+
+def _members(state: Any, f: Any) -> None:
+    from .config import closest
+
+    unknown = [m for m in f.models if m not in state.probs]
+    if unknown:
+        avail = sorted(state.probs)
+        guess = closest(unknown[0], avail)
+        raise ConfigError(f"fusion.late {f.name!r}: unknown model(s) {unknown}; the models of this study are "
+                          f"{', '.join(avail) or 'none'}" + (f"; did you mean {guess!r}?" if guess else ""))
+
+
+def stage_fusion(state: Any) -> Any:
+    """Every ``fusion.late`` entry over models of ``state.probs`` (names resolved now, so models of
+    any earlier stage can be fused; an unknown name is a ConfigError listing the available ones).
+
+    ``mean``: :func:`~her2stats.late_fusion` of the members' probabilities (weighted when asked);
+    the out-of-fold development prediction is the same average of the members' out-of-fold
+    predictions (nothing is learnt). ``logistic``: a logistic regression on the members'
+    logit-probabilities fitted on their out-of-fold development predictions and applied to their
+    predictions of the test cohorts (on development, to their out-of-fold predictions); its
+    development figure is cross-fitted: refitted on the training part of every fold of
+    ``state.folds`` and applied to the fold's held-out part. (The members' out-of-fold predictions of
+    a fold's training patients come from models that saw that fold's held-out patients: the
+    stacker's inputs, never its own fit, touch them -- the usual cross-fitting compromise; the
+    stacker has one coefficient per member.)"""
+    from ..models import late_fusion
+
+    cfg = state.config
+    if cfg.fusion is None or not cfg.fusion.late:
+        return state
+    state.say("late fusion")
+    df, dev = state.cohort, state.development
+    y = dev["_y"].to_numpy().astype(int)
+    described = []
+    for f in cfg.fusion.late:
+        _members(state, f)
+        if f.name in state.probs:
+            raise ConfigError(f"fusion.late: {f.name!r} is already a model of this study ({sorted(state.probs)})")
+        P = pd.DataFrame({m: state.probs[m].astype(float) for m in f.models}, index=df.index)
+        O = pd.DataFrame({m: state.dev_probs.get(m, pd.Series(np.nan, index=dev.index)).astype(float)
+                          for m in f.models}, index=dev.index)
+        lacking = [m for m in f.models if O[m].isna().any()]
+        if lacking:
+            state.notes.append(f"{f.name}: member(s) {', '.join(lacking)} have no out-of-fold development "
+                               "predictions, so the fusion has no honest development figure"
+                               + (" and the stacking model cannot be fitted." if f.method == "logistic" else "."))
+        if f.method == "mean":
+            weights = None if f.weights is None else dict(zip(f.models, f.weights))
+            prob = late_fusion(P, weights)
+            oof = (late_fusion(O, weights) if not lacking
+                   else pd.Series(np.nan, index=dev.index))
+            state.models[f.name] = {"method": "mean", "models": list(f.models), "weights": weights}
+            described.append(f"{f.name}: " + ("weighted " if weights else "") + f"mean of {', '.join(f.models)}")
+        else:
+            if lacking:
+                continue
+            Zdev = pd.DataFrame(_logit(O.to_numpy()), columns=f.models, index=dev.index)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                stacker, ridge = stack_fit(Zdev, y)
+            Zall = pd.DataFrame(_logit(P.to_numpy()), columns=f.models, index=df.index)
+            Zall.loc[dev.index] = Zdev.to_numpy()  # development: the members' out-of-fold predictions
+            prob = pd.Series(stacker.predict_proba(Zall)[:, 1], index=df.index)
+            oof = pd.Series(np.nan, index=dev.index)
+            ridge_folds = [0] if ridge else []
+            for i, (train, test) in enumerate(state.folds, start=1):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fold_fit, r = stack_fit(Zdev.iloc[train], y[train])
+                if r:
+                    ridge_folds.append(i)
+                oof.iloc[test] = fold_fit.predict_proba(Zdev.iloc[test])[:, 1]
+            if ridge_folds:
+                state.notes.append(f"{f.name}: the members' predictions separate the outcome in "
+                                   + ", ".join("the development cohort" if i == 0 else f"fold {i}" for i in ridge_folds)
+                                   + "; the ridge-penalised stacking model (C = 1) was fitted there.")
+            state.models[f.name] = stacker
+            for m in f.models:
+                state.numbers[f"fusion_coef/{f.name}/{m}"] = float(stacker.coef_[m])
+            state.numbers[f"fusion_coef/{f.name}/intercept"] = float(stacker.intercept_)
+            described.append(f"{f.name}: logistic regression on the logit-probabilities of {', '.join(f.models)}, "
+                             "fitted on their out-of-fold development predictions (development figure cross-fitted "
+                             "over the same folds)")
+        state.probs[f.name] = prob.astype(float)
+        state.dev_probs[f.name] = oof.astype(float)
+        state.dev_method[f.name] = "cross-validated"
+    if described:
+        state.results["fusion"] = SimpleNamespace(
+            methods="Late fusion of predicted probabilities: " + "; ".join(described) + ".")
+    return state

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..errors import ConfigError, ConvergenceError, InputError, RError
 
@@ -57,11 +58,32 @@ def _selector(step: Any, engine: str, seed: int) -> Any:
     raise ConfigError(f"unknown selection step {s!r}")  # the config schema lists the steps
 
 
+class EmptySafe(TransformerMixin, BaseEstimator):
+    """A selection step that passes an input without features through unchanged (an earlier step
+    kept none: the classifier then predicts the training prevalence, announced by the stage)
+    instead of failing; otherwise it is ``step``, fitted on the same rows."""
+
+    def __init__(self, step: Any = None):
+        self.step = step
+
+    def fit(self, X: Any, y: Any = None) -> "EmptySafe":
+        from sklearn.base import clone
+
+        self.empty_ = X.shape[1] == 0
+        self.step_ = None if self.empty_ else clone(self.step).fit(X, y)
+        return self
+
+    def transform(self, X: Any) -> Any:
+        return X if self.empty_ else self.step_.transform(X)
+
+
 def image_model_pipeline(spec: Any, engine: str, seed: int, fast: bool = False) -> Any:
     """The unfitted sklearn Pipeline of one ``image_models`` entry: its selection steps in order,
     then the classifier (``clf``): a logistic :class:`~her2stats.models.DeepScore` or, with
     ``classifier: fold_ensemble``, a :class:`~her2stats.training.FoldEnsembleClassifier` of it
-    (``ensemble_folds`` stratified folds, probabilities averaged; 3 folds in fast mode)."""
+    (``ensemble_folds`` stratified folds, probabilities averaged; 3 folds in fast mode). Each
+    selection step is wrapped in :class:`EmptySafe` (a step after one that kept no feature passes
+    the empty input on)."""
     from sklearn.pipeline import Pipeline
 
     from ..models import DeepScore
@@ -71,7 +93,7 @@ def image_model_pipeline(spec: Any, engine: str, seed: int, fast: bool = False) 
     for st in spec.selection:
         seen[st.step] = seen.get(st.step, 0) + 1
         name = st.step if seen[st.step] == 1 else f"{st.step}{seen[st.step]}"
-        steps.append((name, _selector(st, engine, seed)))
+        steps.append((name, EmptySafe(_selector(st, engine, seed))))
     logistic = DeepScore(column=spec.name, penalty=spec.penalty, C=spec.ridge_C)
     clf = logistic if spec.classifier == "logistic" else FoldEnsembleClassifier(
         logistic, n_splits=min(3, spec.ensemble_folds) if fast else spec.ensemble_folds, seed=seed)

@@ -279,7 +279,7 @@ def test_image_model_stage_on_demo_images_refits_in_every_fold(tmp_path):
 
     from her2stats.reporting.study import stage_cohort, stage_crossval, stage_features, stage_models
 
-    cfg = _cfg(imaging=IMAGING, image_models=[
+    cfg = _cfg(imaging={**IMAGING, "fast_patients": 160}, image_models=[
         {"name": "t2_mid", "sequences": ["T2"], "layer": 2,
          "selection": [{"step": "univariate", "alpha": 0.05}, {"step": "correlation", "threshold": 0.8},
                        {"step": "mutual_info", "k": 3}]},
@@ -302,3 +302,29 @@ def test_image_model_stage_on_demo_images_refits_in_every_fold(tmp_path):
     np.testing.assert_allclose(st.dev_probs["t2_mid"].iloc[test].to_numpy(),
                                refit.predict_proba(X.iloc[test])[:, 1], atol=1e-12)
     assert (tmp_path / "features" / "t2_mid_selection.csv").is_file()
+
+
+@pytest.mark.slow
+def test_seed001_runs_two_image_models_their_fusion_and_the_delong_tests_fast(tmp_path):
+    """seed001 end to end (BUSI, fast): the intermediate-layer image model and the logistic fusion
+    appear in numbers.json, the performance and DeLong tables (the three pairs of the three models,
+    in every cohort), the out-of-fold predictions and the methods."""
+    import json
+    from pathlib import Path
+
+    from her2stats.reporting.study import run_study
+
+    seed001 = Path(__file__).resolve().parents[2] / "reports" / "seeds" / "seed001.yaml"
+    res = run_study(seed001, fast=True, outdir=tmp_path / "s1")
+    nums = json.loads((tmp_path / "s1" / "numbers.json").read_text())
+    three = ("deep_score", "dl_us_mid", "dl_fusion")
+    for m in three:
+        for c in ("development", "internal"):
+            assert np.isfinite(nums[f"auc/{m}/{c}"]), (m, c)
+    pairs = {k.split("/")[1] for k in nums if k.startswith("delong_p/") and k.endswith("/internal")}
+    assert pairs == {"deep_score~dl_us_mid", "deep_score~dl_fusion", "dl_us_mid~dl_fusion"}
+    cv = pd.read_csv(tmp_path / "s1" / "predictions_cv.csv")
+    assert set(three) <= set(cv["model"])
+    assert (tmp_path / "s1" / "features" / "dl_us_mid_selection.csv").is_file()
+    assert "dl_fusion" in res.tables["delong"].to_frame().to_string()
+    assert "Late fusion" in res.methods and "Additional image models" in res.methods

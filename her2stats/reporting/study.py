@@ -365,7 +365,9 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     filter -> LASSO -> Deep Score, fitted on development) -> :func:`stage_describe` (Table 1 by
     outcome group and by cohort) -> :func:`stage_selection` (clinical covariates) ->
     :func:`stage_models` (clinical and combined logistic models, model zoo by nested CV on
-    development) -> :func:`stage_evaluation` (per model x cohort: AUC with DeLong CI, Youden cut-off
+    development) -> :func:`stage_image_models` (extra frozen-feature image models, refitted in every
+    CV fold; :mod:`.image_models`) -> :func:`stage_fusion` (late fusion of any models) ->
+    :func:`stage_evaluation` (per model x cohort: AUC with DeLong CI, Youden cut-off
     from development carried to the test cohorts with sensitivity/specificity/PPV/NPV/accuracy
     (Clopper-Pearson CIs) and F1, calibration (val.prob indices, legacy HL test, bootstrap-corrected
     curve on development), paired DeLong comparisons (Holm), decision curves) ->

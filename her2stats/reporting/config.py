@@ -640,9 +640,10 @@ class StudyConfig(_Strict):
         if self.image_models and self.imaging is None:
             raise ValueError("image_models read the image table and feature cache of the imaging section: add one")
         for m in self.image_models:
-            if self.imaging.sequences and not set(m.sequences) <= set(self.imaging.sequences):
-                raise ValueError(f"image_models {m.name!r}: sequences {sorted(set(m.sequences) - set(self.imaging.sequences))} "
-                                 f"are not in imaging.sequences {self.imaging.sequences}")
+            outside = sorted(set(m.sequences) - set(self.imaging.sequences))
+            if self.imaging.sequences and outside:
+                raise ValueError(f"image_models {m.name!r}: sequences {outside} are not in imaging.sequences "
+                                 f"{self.imaging.sequences}")
         return self
 
     def resolve(self, path: Path | None) -> Path | None:

@@ -112,8 +112,6 @@ def _features(state: Any, spec: Any) -> pd.DataFrame:
     """The image model's feature matrix (rows: the analysed patients in cohort order), from the
     imaging stage's image table and extractor settings (cache, ROI margin, scheduler): features
     already in the cache are read, not extracted again."""
-    from sklearn.base import clone
-
     cfg = state.config
     deep = state.deep
     if deep is None:
@@ -125,9 +123,10 @@ def _features(state: Any, spec: Any) -> pd.DataFrame:
             raise InputError(f"image_models {spec.name!r}: sequence(s) {absent} are not in the image table "
                              f"(it has {sorted(set(index['sequence'].astype(str)))})")
         index = index[index["sequence"].isin(spec.sequences)]
-    fx = clone(deep["extractor"]).set_params(backbone=spec.backbone, pretrained=spec.pretrained,
-                                             sequences=list(spec.sequences) or None, layer=spec.layer,
-                                             pooling=spec.pooling, progress=False)
+    base = deep["extractor"]  # its settings (cache, ROI margin, scheduler...), not a copy of its scheduler object
+    fx = type(base)(**{**base.get_params(deep=False), "backbone": spec.backbone, "pretrained": spec.pretrained,
+                       "sequences": list(spec.sequences) or None, "layer": spec.layer, "pooling": spec.pooling,
+                       "progress": False})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         X = fx.fit_transform(index)

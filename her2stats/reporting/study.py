@@ -26,14 +26,14 @@ from ..paths import cache_root
 from ..schedulers import connected
 from .clinical_selection import select_clinical
 from .config import StudyConfig, check_columns, load_config
-from .uncertainty import stage_uncertainty
 from .image_models import stage_fusion, stage_image_models
+from .uncertainty import stage_uncertainty
 
 __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "stage_cohort",
            "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_crossval", "stage_zoo",
-           "stage_image_models", "stage_fusion", "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
+           "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
            "stage_pipeline_validation", "stage_survival", "stage_outputs", "TRIPOD_EVIDENCE", "numbers_have",
-           "load_results", "load_or_run", "RESULTS_FILE"]
+           "load_results", "load_or_run", "RESULTS_FILE", "stage_image_models", "stage_fusion"]
 
 RESULTS_FILE = "study_results.pkl"
 

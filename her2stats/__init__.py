@@ -203,6 +203,7 @@ _LAZY: dict[str, str] = {
     "resolve_scheduler": "schedulers",
     "imputed_analysis": "reporting.imputed",
     "pipeline_validation_section": "reporting.pipeline_section",
+    "load_demo_readers": "data",
 }
 
 __all__ = [

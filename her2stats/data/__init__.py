@@ -11,12 +11,13 @@ __all__ = [
     "DataDictionary", "Variable", "load_dictionary", "derive_her2_class", "derive_her2_status",
     "load_duke", "load_mamamia", "MAMAMIA_LEAKY_PREDICTORS", "DUKE_LEAKY_PREDICTORS", "make_splits",
     "ValidationReport", "validate_cohort", "load_demo", "demo_images", "generate_demo_clinical",
+    "load_demo_readers",
 ]
 
 
 def __getattr__(name: str):
     # the demo generator imports nibabel only when images are written; keep it lazy anyway
-    if name in ("load_demo", "demo_images", "generate_demo_clinical"):
+    if name in ("load_demo", "demo_images", "generate_demo_clinical", "load_demo_readers"):
         from . import demo
 
         return getattr(demo, name)

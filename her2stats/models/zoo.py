@@ -180,7 +180,8 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
         training patients, it returns the design matrix of *every* patient (same rows and columns
         as ``X``) with those columns refitted on the training patients only, so the out-of-fold
         predictions of fold ``k`` never use a feature fitted on its held-out patients. ``X``
-        itself (learnt on all patients) is used for the refit only.
+        itself (learnt on all patients) is used for the refit only. It may return a subset of
+        ``X``'s columns (features selected on the fold's training patients).
 
     Returns
     -------
@@ -250,9 +251,10 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
 
 def _fold_frame(Xk: Any, frame: pd.DataFrame) -> pd.DataFrame:
     fk = as_feature_frame(Xk)
-    if fk.shape != frame.shape or list(map(str, fk.columns)) != list(map(str, frame.columns)):
-        raise InputError(f"fold_features must return the design of every patient with the columns of X "
-                         f"({frame.shape[0]} x {frame.shape[1]}), got {fk.shape[0]} x {fk.shape[1]}")
+    cols, have = list(map(str, fk.columns)), set(map(str, frame.columns))
+    if fk.shape[0] != frame.shape[0] or not cols or not set(cols) <= have:
+        raise InputError(f"fold_features must return the design of every patient with the columns of X or some of "
+                         f"them ({frame.shape[0]} x {frame.shape[1]}), got {fk.shape[0]} x {fk.shape[1]}")
     fk.index = frame.index
     return fk
 

@@ -64,6 +64,12 @@ class Table1Config(_Strict):
     p_adjust: Optional[Literal["bonferroni", "holm", "fdr_bh"]] = None
     normality_test: Literal["shapiro", "ks"] = "shapiro"
     by_cohort: bool = True
+    #: extra Table 1s grouped by these columns (e.g. [center]), with standardised mean differences as
+    #: by_cohort (seed 000's balance across centres)
+    by: list[str] = Field(default_factory=list)
+    #: also compare the patients the cohort flow excluded with those analysed on the Table 1 variables,
+    #: with the count of each exclusion reason (seed 000's Supplementary S3)
+    included_vs_excluded: bool = False
 
 
 class ClinicalModelConfig(_Strict):
@@ -226,6 +232,49 @@ class ZooConfig(_Strict):
     models: list[ZooModel] = Field(default_factory=lambda: ["lr", "svm", "rf"])
     cv: int = Field(5, ge=2)
     inner_cv: int = Field(3, ge=2)
+    #: the zoo's inputs: ``all`` candidate clinical covariates (plus the Deep Score), or the ``selected``
+    #: ones -- those ``clinical.selection`` keeps, re-selected on each outer training fold of the nested
+    #: cross-validation (and on all development patients for the refit), plus the Deep Score (seeds 002/003)
+    features: Literal["all", "selected"] = "all"
+
+
+class AgreementPair(_Strict):
+    """One variable read by two (or more) readers: the columns holding each reader's reading."""
+
+    variable: str
+    readers: list[str] = Field(min_length=2)
+    #: continuous: intraclass correlation (``agreement.icc_kind``); categorical: Cohen's kappa (two readers)
+    kind: Literal["continuous", "categorical"]
+    #: weighted kappa for ordinal categories (order from an ordered categorical / the data dictionary / ``levels``)
+    weights: Optional[Literal["linear", "quadratic"]] = None
+    #: category order for a weighted kappa when the data do not carry one
+    levels: list[Any] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _kind_options(self):
+        if len(set(self.readers)) != len(self.readers):
+            raise ValueError(f"agreement.pairs: {self.variable}: readers lists a column twice ({self.readers})")
+        if self.kind == "continuous" and (self.weights is not None or self.levels):
+            raise ValueError(f"agreement.pairs: {self.variable}: weights / levels are for kind: categorical (kappa)")
+        if self.kind == "categorical" and len(self.readers) != 2:
+            raise ValueError(f"agreement.pairs: {self.variable}: Cohen's kappa compares exactly two readers "
+                             f"(got {len(self.readers)})")
+        return self
+
+
+class AgreementConfig(_Strict):
+    """Inter-reader agreement (seeds 002/003/004): ICC of continuous readings, Cohen's kappa of
+    categorical ones, with CIs, on every analysed patient read by all the variable's readers.
+    Descriptive (no outcome is used, nothing is learnt)."""
+
+    #: a table of the other readers' readings merged into the cohort by ``cohort.id_column``: ``demo``
+    #: (:func:`her2stats.data.load_demo_readers`, the demo cohort's second reader) or a CSV/XLSX path;
+    #: None when the cohort table already has every reader column
+    readings: Optional[str] = None
+    pairs: list[AgreementPair] = Field(min_length=1)
+    #: Shrout-Fleiss form of the ICC (two-way random, absolute agreement, single reader by default)
+    icc_kind: Literal["ICC1,1", "ICC2,1", "ICC3,1", "ICC1,k", "ICC2,k", "ICC3,k"] = "ICC2,1"
+    level: float = Field(0.95, gt=0, lt=1)
 
 
 #: validation keys renamed to the package's one name per idea (old -> new), accepted for one release
@@ -515,6 +564,8 @@ class StudyConfig(_Strict):
     survival: Optional[SurvivalConfig] = None
     subgroups: Optional[SubgroupsConfig] = None
     reader_study: Optional[ReaderStudyConfig] = None
+    #: inter-reader agreement of reader-measured variables (ICC / kappa table)
+    agreement: Optional[AgreementConfig] = None
     #: multiple imputation of the clinical covariates (complete-case analysis becomes the sensitivity analysis)
     imputation: Optional[ImputationConfig] = None
     #: internal validation of the whole pipeline (bootstrap refits with every selection step inside)
@@ -575,6 +626,9 @@ class StudyConfig(_Strict):
             if self.cohort.outcome in self.subgroups.variables:
                 raise ValueError(f"subgroups.variables contains the outcome {self.cohort.outcome!r}: performance "
                                  "needs both outcome classes in every subgroup")
+        if self.zoo is not None and self.zoo.features == "selected" and self.clinical is None:
+            raise ValueError("zoo.features: selected means the clinical covariates clinical.selection keeps: it needs a "
+                             "clinical section (or zoo.features: all)")
         return self
 
     @model_validator(mode="after")
@@ -741,7 +795,7 @@ def config_columns(cfg: StudyConfig) -> list[tuple[str, str]]:
     if "table1" in cfg.model_fields_set:
         t = cfg.table1
         out += [("table1.group", t.group)] + [("table1.variables", v) for v in t.variables]
-        out += [("table1.categorical", v) for v in t.categorical]
+        out += [("table1.categorical", v) for v in t.categorical] + [("table1.by", v) for v in t.by]
     if cfg.clinical is not None:
         out += [("clinical.covariates", v) for v in cfg.clinical.covariates]
     if cfg.harmonization is not None:

@@ -95,12 +95,22 @@ class StudyResults:
 class _Flow:
     def __init__(self, n: int, source: str):
         self.rows = [{"step": f"loaded ({source})", "n_remaining": n, "n_excluded": 0, "reason": ""}]
+        #: the excluded rows of each step (with ``_exclusion_step``), for Table 1 included vs excluded
+        self.excluded: list[pd.DataFrame] = []
 
     def exclude(self, df: pd.DataFrame, keep: pd.Series, step: str, reason: str) -> pd.DataFrame:
         keep = keep.fillna(False).astype(bool)
         out = df.loc[keep]
         self.rows.append({"step": step, "n_remaining": len(out), "n_excluded": int((~keep).sum()), "reason": reason})
+        if (~keep).any():
+            self.excluded.append(df.loc[~keep].assign(_exclusion_step=step))
         return out
+
+    def excluded_frame(self) -> pd.DataFrame:
+        """Every row an exclusion step removed, with the step that removed it (``_exclusion_step``)."""
+        if not self.excluded:
+            return pd.DataFrame(columns=["_exclusion_step"])
+        return pd.concat(self.excluded, ignore_index=True)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["step", "n_remaining", "n_excluded", "reason"])
@@ -531,6 +541,144 @@ def stage_describe(state: StudyState) -> StudyState:
         state.tables["table1_by_cohort"] = builders.table1_table(
             t1b, title="Baseline characteristics by cohort", group_label="cohort",
             labels={**state.labels_for(variables + [outcome]), **cohort_levels})
+    for col in t1c.by:
+        _table1_by(state, t1df, col, variables)
+    if t1c.included_vs_excluded and variables:
+        _table1_included_vs_excluded(state, variables)
+    return state
+
+
+def _table1_by(state: StudyState, t1df: pd.DataFrame, col: str, variables: list[str]) -> None:
+    """``table1.by``: Table 1 of the analysed patients grouped by ``col`` (e.g. the centre), with the
+    mean pairwise standardised mean difference of each variable (numbers ``table1_by/<col>/smd/<var>``)."""
+    from ..stats.tables import table_one
+    from . import builders
+
+    cfg, outcome = state.config, state.config.cohort.outcome
+    if col not in t1df.columns:
+        raise InputError(f"table1.by: column {col!r} is not in the analysed cohort")
+    g = t1df[col]
+    if isinstance(g.dtype, pd.CategoricalDtype):
+        g = g.cat.remove_unused_categories()
+    if g.nunique(dropna=True) < 2:
+        state.notes.append(f"Table 1 by {col}: every analysed patient has the same value ({g.dropna().unique()[:1]}); "
+                           "no table.")
+        return
+    vs = [v for v in variables + [outcome] if v != col]
+    cat = [v for v in cfg.table1.categorical if v in vs] + ([outcome] if outcome in vs else [])
+    t1g = table_one(t1df.assign(**{col: g}), col, variables=vs, categorical=cat,
+                    normality_test=cfg.table1.normality_test, smd=True, engine=state.engine)
+    state.results[f"table1_by_{col}"] = t1g
+    if "smd" in t1g.tests.columns:
+        for r in t1g.tests.to_dict("records"):
+            v = r.get("smd")
+            state.numbers[f"table1_by/{col}/smd/{r['variable']}"] = float(v) if v is not None else float("nan")
+    for level, n in g.value_counts(sort=False).items():
+        state.numbers[f"table1_by/{col}/n/{level}"] = float(n)
+    from ..data.labels import as_labels
+
+    label = as_labels(state.labels_for([col])).var(col, unit=False)
+    state.tables[f"table1_by_{col}"] = builders.table1_table(
+        t1g, title=f"Baseline characteristics by {label[:1].lower() + label[1:] if not label[:2].isupper() else label}",
+        labels=state.labels_for(vs + [col]))
+
+
+#: display label of the included / excluded groups of table1.included_vs_excluded
+_INCLUSION = "analysis_inclusion"
+
+
+def _table1_included_vs_excluded(state: StudyState, variables: list[str]) -> None:
+    """``table1.included_vs_excluded``: the patients the cohort flow excluded against those analysed,
+    on the Table 1 variables (tests and standardised mean differences), with the count of every
+    exclusion step (numbers ``table1_excluded/n``, ``table1_excluded/n/<step>``, ``table1_excluded_p/<var>``,
+    ``table1_excluded_smd/<var>``)."""
+    from ..stats.tables import table_one
+    from . import builders
+
+    cfg = state.config
+    analysed = state.imputation_cohort if state.imputation_cohort is not None else state.cohort
+    exc = state.flow.excluded_frame()
+    if state.imputation_cohort is not None:  # the complete-case step is no exclusion from the main analysis
+        exc = exc[exc["_exclusion_step"] != "clinical covariates complete (complete-case analyses)"]
+    state.numbers["table1_excluded/n"] = float(len(exc))
+    counts = exc["_exclusion_step"].value_counts(sort=False) if len(exc) else pd.Series(dtype=float)
+    for step, n in counts.items():
+        state.numbers[f"table1_excluded/n/{step}"] = float(n)
+    if len(exc) == 0:
+        state.notes.append("Included vs excluded patients: the cohort flow excluded no patient, so there is no "
+                           "comparison table.")
+        return
+    vs = [v for v in variables if v in exc.columns]
+    both = pd.concat([analysed[vs].assign(**{_INCLUSION: "Included"}), exc[vs].assign(**{_INCLUSION: "Excluded"})],
+                     ignore_index=True)
+    for v in vs:  # levels no patient has would print as rows of zeros
+        if isinstance(both[v].dtype, pd.CategoricalDtype):
+            both[v] = both[v].cat.remove_unused_categories()
+    both[_INCLUSION] = pd.Categorical(both[_INCLUSION], categories=["Included", "Excluded"])
+    t1e = table_one(both, _INCLUSION, variables=vs, categorical=[v for v in cfg.table1.categorical if v in vs],
+                    normality_test=cfg.table1.normality_test, smd=True, engine=state.engine)
+    state.results["table1_included_vs_excluded"] = t1e
+    for r in t1e.tests.to_dict("records"):
+        p = r.get("p_value")
+        state.numbers[f"table1_excluded_p/{r['variable']}"] = float(p) if p is not None else float("nan")
+        if "smd" in r:
+            v = r.get("smd")
+            state.numbers[f"table1_excluded_smd/{r['variable']}"] = float(v) if v is not None else float("nan")
+    reasons = "; ".join(f"{step}: {int(n)}" for step, n in counts.items())
+    table = builders.table1_table(
+        t1e, title="Baseline characteristics of the analysed and the excluded patients",
+        labels={**state.labels_for(vs), _INCLUSION: {"label": "Analysis", "levels": {"Included": "Analysed",
+                                                                                     "Excluded": "Excluded"}}})
+    state.tables["table1_included_vs_excluded"] = replace(
+        table, footnotes=tuple(table.footnotes) + (f"Excluded by the cohort flow ({len(exc)} patients): {reasons}.",))
+
+
+def stage_agreement(state: StudyState) -> StudyState:
+    """``agreement:``: inter-reader agreement of reader-measured variables on the analysed patients --
+    intraclass correlation (``agreement.icc_kind``, F-distribution CI) of continuous readings, Cohen's
+    kappa (weighted when asked; Fleiss-Cohen-Everitt CI) of categorical ones. Descriptive: no outcome
+    is used and nothing enters a model. Table ``agreement``, numbers ``agreement/<variable>/<icc|kappa>``
+    with ``_ci_low`` / ``_ci_high`` and ``agreement/<variable>/n``."""
+    from ..stats.agreement import icc, kappa
+    from .agreement_section import agreement_table, readings_for
+
+    ag = state.config.agreement
+    if ag is None:
+        return state
+    state.say("reader agreement")
+    data = readings_for(state.cohort, state.config)
+    rows = []
+    for pair in ag.pairs:
+        if pair.kind == "continuous":
+            long = pd.concat([pd.DataFrame({"target": data.index, "reader": i, "value": pd.to_numeric(data[c], errors="coerce")})
+                              for i, c in enumerate(pair.readers, start=1)], ignore_index=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = icc(long, "target", "reader", "value", kind=ag.icc_kind, level=ag.level, engine=state.engine)
+            rows.append({"variable": pair.variable, "readers": pair.readers, "statistic": r.kind, "value": r.value,
+                         "ci_low": r.ci_low, "ci_high": r.ci_high, "n": r.n_targets, "n_excluded": r.n_excluded})
+            key = "icc"
+        else:
+            a, b = data[pair.readers[0]], data[pair.readers[1]]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = kappa(a, b, weights=pair.weights, levels=list(pair.levels) or None, level=ag.level,
+                          engine=state.engine)
+            rows.append({"variable": pair.variable, "readers": pair.readers,
+                         "statistic": "Cohen's kappa" + (f" ({pair.weights} weights)" if pair.weights else ""),
+                         "value": r.kappa, "ci_low": r.ci_low, "ci_high": r.ci_high, "n": r.n,
+                         "n_excluded": r.n_excluded})
+            key = "kappa"
+        state.numbers[f"agreement/{pair.variable}/{key}"] = float(rows[-1]["value"])
+        state.numbers[f"agreement/{pair.variable}/{key}_ci_low"] = float(rows[-1]["ci_low"])
+        state.numbers[f"agreement/{pair.variable}/{key}_ci_high"] = float(rows[-1]["ci_high"])
+        state.numbers[f"agreement/{pair.variable}/n"] = float(rows[-1]["n"])
+        if rows[-1]["n_excluded"]:
+            state.notes.append(f"Reader agreement, {pair.variable}: {int(rows[-1]['n_excluded'])} patient(s) without "
+                               "a reading by every reader left out.")
+    frame = pd.DataFrame(rows)
+    state.results["agreement"] = frame
+    state.tables["agreement"] = agreement_table(frame, ag, labels=state.labels_for(frame["variable"]))
     return state
 
 
@@ -654,9 +802,8 @@ def stage_crossval(state: StudyState) -> StudyState:
                     continue
                 d = dev if m == "clinical" else dev.assign(deep_score=state.fold_deep_scores[i][0])
                 covs = list(clinical_covs)
-                if cfg.clinical.selection != "none":  # selection repeated inside the fold
-                    covs = select_clinical(d.iloc[train], "_y", _model_covariates(cfg), cfg.clinical.selection,
-                                           eng, cfg.validation.seed, rule=cfg.clinical)
+                if cfg.clinical.selection != "none":  # selection repeated inside the fold (training rows only)
+                    covs = fold_covariates(state, i)
                 if m == "combined":
                     covs = covs + ["deep_score"]
                 with warnings.catch_warnings():
@@ -685,17 +832,29 @@ def stage_zoo(state: StudyState) -> StudyState:
 
     state.say("model zoo")
     df, dev = state.cohort, state.development
-    zoo_X = _zoo_design(df, _model_covariates(cfg) + (["deep_score"] if "deep_score" in df.columns else []))
+    deep = ["deep_score"] if "deep_score" in df.columns else []
+    candidates = _model_covariates(cfg)
+    selected = cfg.zoo.features == "selected"
+    # the refit's columns: every candidate, or the covariates selected on all development patients
+    zoo_X = _zoo_design(df, (list(state.covariates) if selected else candidates) + deep)
     dev_mask = (df["cohort_split"] == "development").to_numpy()
     X_dev = zoo_X[dev_mask]
     fold_features = None
-    if state.fold_deep_scores and "deep_score" in X_dev.columns:
+    fold_deep = bool(state.fold_deep_scores) and bool(deep)
+    if selected or fold_deep:
+        all_X = _zoo_design(df, candidates + deep)[dev_mask]  # every candidate's design columns
+
         def fold_features(k: int, train: np.ndarray) -> pd.DataFrame:
             if not np.array_equal(np.sort(train), np.sort(state.folds[k - 1][0])):
                 raise RuntimeError("the zoo's outer folds differ from the study's cross-validation folds")
-            return X_dev.assign(deep_score=state.fold_deep_scores[k][0].to_numpy())
+            Xk = all_X if not selected else all_X[_design_columns(df, candidates, fold_covariates(state, k)) + deep]
+            if fold_deep:
+                Xk = Xk.assign(deep_score=state.fold_deep_scores[k][0].to_numpy())
+            return Xk
 
-    leaky = "deep_score" in X_dev.columns and fold_features is None
+    leaky = bool(deep) and not fold_deep
+    if selected:
+        state.results["zoo_fold_covariates"] = {}
     zres = fit_zoo(X_dev, dev["_y"].to_numpy(), models=list(cfg.zoo.models), cv=_n_folds(state),
                    inner_cv=2 if state.fast else cfg.zoo.inner_cv, seed=cfg.validation.seed,
                    fold_features=fold_features)
@@ -711,7 +870,39 @@ def stage_zoo(state: StudyState) -> StudyState:
             state.numbers[f"zoo_oof_auc/{key}"] = float(zres.to_frame().loc[name, "auc_oof"])
         state.dev_method[key] = "cross-validated"
     state.results["zoo_X"] = zoo_X
+    if selected:
+        state.results["zoo_fold_covariates"] = {k: fold_covariates(state, k) for k in range(1, len(state.folds) + 1)}
+        state.numbers["zoo_features_n"] = float(zoo_X.shape[1])
+        state.notes.append("Machine-learning models: fitted on the clinical covariates the clinical selection rule "
+                           f"({cfg.clinical.selection}) keeps" + (" plus the Deep Score" if deep else "")
+                           + "; in the nested cross-validation the selection was repeated on each outer training fold ("
+                           + "; ".join(f"fold {k}: {', '.join(c) or 'none'}" for k, c in
+                                       state.results["zoo_fold_covariates"].items())
+                           + f"), the refit uses those selected on all development patients ({', '.join(state.covariates)}).")
     return state
+
+
+def fold_covariates(state: StudyState, k: int) -> list[str]:
+    """The clinical covariates ``clinical.selection`` keeps on the training part of development fold
+    ``k`` (1..K of ``state.folds``), selected on those rows only and remembered in the state (the
+    cross-validation of the clinical model and the zoo share them)."""
+    cfg = state.config
+    memo = state.results.setdefault("fold_clinical_covariates", {})
+    if k not in memo:
+        train = state.folds[k - 1][0]
+        covs = list(_model_covariates(cfg))
+        if cfg.clinical is not None and cfg.clinical.selection != "none":
+            covs = select_clinical(state.development.iloc[train], "_y", covs, cfg.clinical.selection, state.engine,
+                                   cfg.validation.seed, rule=cfg.clinical)
+        memo[k] = list(covs)
+    return list(memo[k])
+
+
+def _design_columns(df: pd.DataFrame, candidates: list[str], covariates: list[str]) -> list[str]:
+    """The :func:`_zoo_design` columns (a numeric covariate's own column, a categorical one's
+    ``<covariate>_<level>`` dummies) of ``covariates``, in ``candidates``' order."""
+    keep = set(covariates)
+    return [c for v in candidates if v in keep for c in _zoo_design(df, [v]).columns]
 
 
 #: how each development figure was made honest (StudyState.dev_method values), as the report words it
@@ -1128,7 +1319,8 @@ def stage_pipeline_validation(state: StudyState) -> StudyState:
 
 #: the study, stage by stage (:func:`run_study` applies them in this order)
 STAGES: tuple[Callable[[StudyState], StudyState], ...] = (
-    stage_cohort, stage_features, stage_describe, stage_selection, stage_models, stage_crossval, stage_zoo,
+    stage_cohort, stage_features, stage_describe, stage_agreement, stage_selection, stage_models, stage_crossval,
+    stage_zoo,
     stage_image_models,
     # trained networks (`networks:`) go here: after the image models, before the fusion that may use them
     stage_fusion,
@@ -1200,6 +1392,7 @@ def _assign_splits_by_completeness(df: pd.DataFrame, cfg: StudyConfig, flow: _Fl
         return out
 
     out = split_by_completeness(df, complete, assign)
+    flow.excluded += [e for f in flows for e in f.excluded]
     for i, row in enumerate(flows[0].rows[1:], start=1):
         flow.rows.append({**row, "n_remaining": len(out), "n_excluded": sum(f.rows[i]["n_excluded"] for f in flows
                                                                             if len(f.rows) > i)})

@@ -209,9 +209,9 @@ def report(config: Path = typer.Argument(..., help="study config (YAML)"),
     Steps, in order (the config section that runs each one; a section left out skips its step):
 
     1. cohort, splits: load, subset, required columns, outcome, split by centre or at random; every exclusion counted.
-    2. table1: Table 1 by outcome and by cohort (test chosen by a normality check, adjusted p-values).
+    2. table1, agreement: Table 1 by outcome, by cohort and by other columns (table1.by), analysed vs excluded patients; inter-reader ICC / kappa.
     3. imaging, harmonization: frozen backbone features of the ROI (cached), ComBat, PCA, t-test, correlation filter, LASSO, Deep Score; all fitted on development only.
-    4. clinical, zoo: logistic model with its selection rule (none, univariate, lasso, stepwise and their chains, p-value filters), combined model with the Deep Score; model zoo tuned by nested CV.
+    4. clinical, zoo: logistic model with its selection rule (none, univariate, lasso, stepwise and their chains, p-value filters), combined model with the Deep Score; model zoo tuned by nested CV (zoo.features: selected re-selects inside each outer fold).
     4b. image_models, fusion: extra frozen-feature image models (any backbone, layer and sequences; selection steps univariate, correlation, chi2, mutual_info, cluster, lasso, pca; logistic or fold-ensemble classifier), refitted in every CV fold; late fusion of any models by mean or logistic stacking on out-of-fold predictions.
     5. validation: per model and cohort AUC (DeLong CI), development Youden cut-off with sensitivity, specificity, PPV, NPV, accuracy, F1; calibration, Hosmer-Lemeshow, bootstrap validate/calibrate; DeLong comparisons; decision curves.
     6. clinical, survival, report: OR table and nomogram; Kaplan-Meier, log-rank, stepwise Cox, PH test, C-index, also by a model's predicted class in the test cohorts (survival.predicted_by); figures and Grad-CAM.

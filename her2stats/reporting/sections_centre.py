@@ -361,7 +361,7 @@ def subgroup_section(y: Any, probs: Mapping[str, Any], groups: pd.DataFrame, thr
         raise InputError("subgroup_section: no model predictions")
     L = as_labels(labels or {})
     sec = Section()
-    res, rows, het_rows = {}, [], []
+    res, rows, het_rows, cmp_rows = {}, [], [], []
     for name, p in probs.items():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -390,6 +390,7 @@ def subgroup_section(y: Any, probs: Mapping[str, Any], groups: pd.DataFrame, thr
             base = f"{name}/{_num_key(h['variable'])}/{h['measure']}"
             sec.numbers[f"subgroup_het_p/{base}"] = float(h["p_value"])
             sec.numbers[f"subgroup_het_p_adj/{base}"] = float(h["p_adjusted"])
+        cmp_rows += _two_subgroup_comparisons(sec, name, y, p, groups, min_events, level, engine, L)
         ax = r.plot("auc")
         ax.set_title(f"{model_label(name)}: AUC by subgroup ({source})", fontsize=9)
         ax.figure.tight_layout()
@@ -407,11 +408,54 @@ def subgroup_section(y: Any, probs: Mapping[str, Any], groups: pd.DataFrame, thr
                    "logit scale, O:E on the log scale), df = subgroups − 1.",
                    f"Adjusted P: {adj} over every test of the model."),
         **_grouped(pd.DataFrame(het_rows), "Model", "Test"))
+    if cmp_rows:
+        sec.tables["subgroup_comparison"] = PublicationTable(
+            title=f"AUC compared between two subgroups ({source})",
+            footnotes=(f"Unpaired DeLong test (pROC roc.test, paired = FALSE): difference of the two subgroups' AUCs "
+                       f"over the square root of the sum of their DeLong variances, Student's t with Welch-Satterthwaite "
+                       f"df; {level:.0%} CI of the difference. Not adjusted for multiplicity. Variables with exactly two "
+                       f"subgroups, each with at least {min_events} events and non-events.",),
+            **_grouped(pd.DataFrame(cmp_rows), "Model", "Variable"))
     sec.notes.append(f"Subgroup performance ({source}): AUC, O:E ratio, calibration slope"
                      + (" and net benefit" if thresholds else "") + " with CIs per subgroup of "
                      + ", ".join(L.var(v, unit=False).lower() for v in groups.columns)
                      + f"; heterogeneity by Cochran's Q, p-values adjusted ({adj}).")
     return sec
+
+
+def _two_subgroup_comparisons(sec: Section, name: str, y: Any, p: Any, groups: pd.DataFrame, min_events: int,
+                              level: float, engine: str | None, L: Any) -> list[dict]:
+    """Unpaired DeLong comparison of the AUC between the two subgroups of every two-level variable
+    (seed 004: HR-positive vs HR-negative, mass vs non-mass); numbers
+    ``subgroup_auc_diff/<model>/<variable>`` (first level minus second), ``..._ci_low``/``_ci_high``
+    and ``subgroup_auc_diff_p/<model>/<variable>``. The direction is fixed (higher probability =
+    event), as the model's was on development."""
+    from ..stats.roc import roc_test
+
+    yv, pv = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    rows = []
+    for var in groups.columns:
+        g = groups[var]
+        levels = [lv for lv in (g.cat.categories if isinstance(g.dtype, pd.CategoricalDtype) else pd.unique(g.dropna()))
+                  if (g == lv).any()]
+        if len(levels) != 2:
+            continue
+        masks = [((g == lv).to_numpy() & np.isfinite(yv) & np.isfinite(pv)) for lv in levels]
+        if any(min(yv[m].sum(), (1 - yv[m]).sum()) < min_events for m in masks):
+            continue
+        r = roc_test(yv[masks[0]], pv[masks[0]], pv[masks[1]], y2=yv[masks[1]], paired=False, method="delong",
+                     direction="<", level=level, engine=engine)
+        key = f"{name}/{_num_key(var)}"
+        sec.numbers[f"subgroup_auc_diff/{key}"] = float(r.difference)
+        sec.numbers[f"subgroup_auc_diff_ci_low/{key}"] = float(r.ci_low)
+        sec.numbers[f"subgroup_auc_diff_ci_high/{key}"] = float(r.ci_high)
+        sec.numbers[f"subgroup_auc_diff_p/{key}"] = float(r.p_value)
+        sec.results.setdefault("subgroup_comparison", {})[(name, str(var))] = r
+        rows.append({"Model": model_label(name), "Variable": L.var(var, unit=False),
+                     "Subgroups": f"{levels[0]} vs {levels[1]}",
+                     "AUC": f"{fmt_num(r.auc1, 3)} vs {fmt_num(r.auc2, 3)}",
+                     "Difference": fmt_ci(r.difference, r.ci_low, r.ci_high, digits=3), "P": fmt_p(r.p_value)})
+    return rows
 
 
 # ====================================================================== harmonisation diagnostics

@@ -245,3 +245,37 @@ def test_zoo_fold_frame_accepts_a_subset_of_columns_only():
     assert res.oof["lr"].notna().all()
     with pytest.raises(InputError, match="fold_features must return the design of every patient"):
         fit_zoo(X, y, models=["lr"], cv=3, inner_cv=2, seed=0, fold_features=lambda k, tr: X.assign(d=1.0))
+
+
+# ------------------------------------------------------------------------------------- subgroups
+def test_two_subgroups_are_compared_by_the_unpaired_delong_test():
+    """seed 004: AUC of HR-positive vs HR-negative patients, unpaired DeLong (pROC roc.test with
+    paired = FALSE); a three-level variable gets no two-group test, a two-level one with too few
+    events is not tested."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.sections_centre import subgroup_section
+    from her2stats.stats.roc import roc_test
+
+    rng = np.random.default_rng(4)
+    n = 400
+    hr = np.where(rng.random(n) < 0.6, "positive", "negative")
+    pattern = rng.choice(["rim", "homogeneous", "heterogeneous"], n)
+    y = (rng.random(n) < 0.4).astype(int)
+    p = 1 / (1 + np.exp(-(np.where(hr == "positive", 1.2, 0.4) * (y - 0.5) + rng.normal(0, 1, n))))
+    rare = np.where(np.arange(n) < 8, "a", "b")  # 8 patients: too few events to test
+    groups = pd.DataFrame({"hr": pd.Categorical(hr, categories=["positive", "negative"]), "pattern": pattern,
+                           "rare": rare})
+    sec = subgroup_section(y, {"deep_score": p}, groups, n_boot=20, engine="python")
+    pos, neg = hr == "positive", hr == "negative"
+    ref = roc_test(y[pos], p[pos], p[neg], y2=y[neg], paired=False, method="delong", direction="<", engine="python")
+    n_ = sec.numbers
+    assert n_["subgroup_auc_diff/deep_score/hr"] == pytest.approx(ref.difference, abs=1e-12)
+    assert n_["subgroup_auc_diff_p/deep_score/hr"] == pytest.approx(ref.p_value, abs=1e-12)
+    assert (n_["subgroup_auc_diff_ci_low/deep_score/hr"], n_["subgroup_auc_diff_ci_high/deep_score/hr"]) == \
+        pytest.approx((ref.ci_low, ref.ci_high), abs=1e-12)
+    assert ref.difference > 0 and ref.p_value < 0.05  # the simulated HR-positive subgroup discriminates better
+    assert not any("/pattern" in k or "/rare" in k for k in n_ if k.startswith("subgroup_auc_diff"))
+    tab = sec.tables["subgroup_comparison"].data
+    assert len(tab) == 1 and "positive vs negative" in tab.to_string()

@@ -205,8 +205,16 @@ def test_seed002_runs_end_to_end_fast(tmp_path):
             assert 0.0 <= res.numbers[f"auc/{m}/{c}"] <= 1.0
     t1 = res.results["table1"].tests
     assert t1["p_adjusted"].notna().any() and (t1["p_adjusted"].dropna() >= t1["p_value"][t1["p_adjusted"].notna()]).all()
-    for name in ("table1", "table1_by_cohort", "performance", "delong", "calibration", "or_table", "flow"):
+    for name in ("table1", "table1_by_cohort", "performance", "delong", "calibration", "or_table", "flow", "agreement"):
         assert name in res.tables, name
+    # the zoo on the selected covariates: re-selected on each outer training fold, refit on the development choice
+    fold_covs = res.results["zoo_fold_covariates"]
+    assert len(fold_covs) == 3 and all(set(c) <= set(cfg.clinical.covariates) for c in fold_covs.values())
+    assert res.numbers["zoo_features_n"] == res.results["zoo_X"].shape[1]
+    for v in ("tumor_size_mm", "adc"):
+        assert 0.8 < res.numbers[f"agreement/{v}/icc"] <= 1.0
+    for v in ("birads_margin", "enhancement_pattern", "t2_signal"):
+        assert 0.5 < res.numbers[f"agreement/{v}/kappa"] < 1.0
     for name in ("nomogram", "shap", "roc_external", "dca_external", "calibration_clinical"):
         assert res.figures[name].is_file(), name
     assert (res.outdir / "manifest.json").is_file()

@@ -373,7 +373,8 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     :func:`stage_cohort` (subset, required columns, outcome, splits; every exclusion counted) ->
     :func:`stage_features` (frozen CNN features of the ROI, cached; univariate t-test -> correlation
     filter -> LASSO -> Deep Score, fitted on development) -> :func:`stage_describe` (Table 1 by
-    outcome group and by cohort) -> :func:`stage_selection` (clinical covariates) ->
+    outcome group, by cohort, by ``table1.by`` columns, analysed vs excluded) -> :func:`stage_agreement`
+    (inter-reader ICC / kappa) -> :func:`stage_selection` (clinical covariates) ->
     :func:`stage_models` (clinical and combined logistic models, model zoo by nested CV on
     development) -> :func:`stage_image_models` (extra frozen-feature image models, refitted in every
     CV fold; :mod:`.image_models`) -> :func:`stage_fusion` (late fusion of any models) ->
@@ -506,7 +507,9 @@ def stage_features(state: StudyState) -> StudyState:
 
 
 def stage_describe(state: StudyState) -> StudyState:
-    """Table 1 by outcome group and, when asked, by cohort (with standardised mean differences)."""
+    """Table 1 by outcome group and, when asked, by cohort and by other columns (``table1.by``, with
+    standardised mean differences), and the analysed vs the excluded patients
+    (``table1.included_vs_excluded``)."""
     from ..stats.tables import table_one
     from . import builders
 
@@ -853,8 +856,19 @@ def stage_zoo(state: StudyState) -> StudyState:
             return Xk
 
     leaky = bool(deep) and not fold_deep
-    if selected:
-        state.results["zoo_fold_covariates"] = {}
+    if selected and not state.folds:
+        fold_features, leaky = None, True  # no development cross-validation (the stage said why in the notes)
+    elif selected:
+        try:  # the selection of every outer training fold (shared with the clinical model's cross-validation)
+            for k in range(1, len(state.folds) + 1):
+                fold_covariates(state, k)
+        except (InputError, ConvergenceError, RError, ValueError, np.linalg.LinAlgError) as exc:
+            # no honest out-of-fold figure without the per-fold selection: the zoo is still tuned and refitted
+            # on the development selection (test cohorts), its development predictions are not reported
+            state.notes.append(f"Machine-learning models: the clinical selection could not be repeated inside every "
+                               f"outer training fold ({type(exc).__name__}: {exc}); no honest development figure is "
+                               "reported for them.")
+            fold_features, leaky = None, True
     zres = fit_zoo(X_dev, dev["_y"].to_numpy(), models=list(cfg.zoo.models), cv=_n_folds(state),
                    inner_cv=2 if state.fast else cfg.zoo.inner_cv, seed=cfg.validation.seed,
                    fold_features=fold_features)
@@ -870,7 +884,7 @@ def stage_zoo(state: StudyState) -> StudyState:
             state.numbers[f"zoo_oof_auc/{key}"] = float(zres.to_frame().loc[name, "auc_oof"])
         state.dev_method[key] = "cross-validated"
     state.results["zoo_X"] = zoo_X
-    if selected:
+    if selected and not leaky:
         state.results["zoo_fold_covariates"] = {k: fold_covariates(state, k) for k in range(1, len(state.folds) + 1)}
         state.numbers["zoo_features_n"] = float(zoo_X.shape[1])
         state.notes.append("Machine-learning models: fitted on the clinical covariates the clinical selection rule "
@@ -1838,7 +1852,19 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
                      f"nested stratified cross-validation ({3 if fast else cfg.zoo.cv} outer, {2 if fast else cfg.zoo.inner_cv} "
                      f"inner folds, grid search on AUC) on the development cohort"
                      + (" (the Deep Score among their inputs refitted inside each outer training fold)"
-                        if "deep_score" in probs else "") + " and refitted on all of it.")
+                        if "deep_score" in probs else "") + " and refitted on all of it"
+                     + ("; their inputs were the clinical covariates kept by the clinical selection rule, repeated on "
+                        "each outer training fold" if cfg.zoo.features == "selected" else "") + ".")
+    if cfg.agreement is not None and "agreement" in results:
+        ag = results["agreement"]
+        kinds = [f"the intraclass correlation ({cfg.agreement.icc_kind}, F-distribution CI) of "
+                 + ", ".join(L.var(v, unit=False).lower() for v in ag.loc[ag["statistic"] == cfg.agreement.icc_kind,
+                                                                            "variable"])] \
+            if (ag["statistic"] == cfg.agreement.icc_kind).any() else []
+        kap = ag[ag["statistic"].str.startswith("Cohen")]
+        if len(kap):
+            kinds.append("Cohen's kappa (large-sample CI) of " + ", ".join(L.var(v, unit=False).lower() for v in kap["variable"]))
+        parts.append("Inter-reader agreement was measured by " + " and by ".join(kinds) + ".")
     if probs:
         how = results.get("development_method", {})
         oc = [model_label(m) for m, h in how.items() if h == "optimism-corrected"]

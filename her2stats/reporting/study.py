@@ -1854,16 +1854,21 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
                      + (" (the Deep Score among their inputs refitted inside each outer training fold)"
                         if "deep_score" in probs else "") + " and refitted on all of it"
                      + ("; their inputs were the clinical covariates kept by the clinical selection rule, repeated on "
-                        "each outer training fold" if cfg.zoo.features == "selected" else "") + ".")
+                        "each outer training fold" if "zoo_fold_covariates" in results else "") + ".")
     if cfg.agreement is not None and "agreement" in results:
         ag = results["agreement"]
+
+        def low(v: str) -> str:  # "Tumour size" -> "tumour size", "ADC" stays
+            t = L.var(v, unit=False)
+            return t if t[:2].isupper() else t[:1].lower() + t[1:]
+
         kinds = [f"the intraclass correlation ({cfg.agreement.icc_kind}, F-distribution CI) of "
-                 + ", ".join(L.var(v, unit=False).lower() for v in ag.loc[ag["statistic"] == cfg.agreement.icc_kind,
+                 + ", ".join(low(v) for v in ag.loc[ag["statistic"] == cfg.agreement.icc_kind,
                                                                             "variable"])] \
             if (ag["statistic"] == cfg.agreement.icc_kind).any() else []
         kap = ag[ag["statistic"].str.startswith("Cohen")]
         if len(kap):
-            kinds.append("Cohen's kappa (large-sample CI) of " + ", ".join(L.var(v, unit=False).lower() for v in kap["variable"]))
+            kinds.append("Cohen's kappa (large-sample CI) of " + ", ".join(low(v) for v in kap["variable"]))
         parts.append("Inter-reader agreement was measured by " + " and by ".join(kinds) + ".")
     if probs:
         how = results.get("development_method", {})

@@ -279,3 +279,39 @@ def test_two_subgroups_are_compared_by_the_unpaired_delong_test():
     assert not any("/pattern" in k or "/rare" in k for k in n_ if k.startswith("subgroup_auc_diff"))
     tab = sec.tables["subgroup_comparison"].data
     assert len(tab) == 1 and "positive vs negative" in tab.to_string()
+
+
+def test_zoo_without_a_selection_in_every_fold_reports_no_development_figure(monkeypatch):
+    """A fold whose selection fails (e.g. separation in a small training fold) leaves the zoo's
+    development predictions out (noted), never replaced by in-sample ones; the refit still runs."""
+    from her2stats.errors import ConvergenceError
+
+    real = S.select_clinical
+    n_dev = {}
+
+    def failing(dev, *a, **k):
+        n_dev.setdefault("full", len(dev))
+        if len(dev) < n_dev["full"]:
+            raise ConvergenceError("separation in a training fold")
+        return real(dev, *a, **k)
+
+    monkeypatch.setattr(S, "select_clinical", failing)
+    st = _run(_zoo_config(), S.stage_selection, S.stage_models, S.stage_crossval, S.stage_zoo)
+    assert st.dev_probs["lr"].isna().all() and "zoo_oof_auc/lr" not in st.numbers
+    assert "zoo_fold_covariates" not in st.results
+    assert any("could not be repeated inside every outer training fold" in n for n in st.notes)
+    assert st.probs["lr"].notna().all()  # the development refit predicts the test cohort
+
+
+@pytest.mark.r
+def test_agreement_stage_same_numbers_on_both_engines():
+    cfg = _config(agreement={"readings": "demo", "pairs": READINGS})
+    st = _run(cfg)
+    out = {}
+    for eng in ("python", "r"):
+        st.engine = eng
+        st.numbers = {}
+        out[eng] = dict(S.stage_agreement(st).numbers)
+    assert out["python"].keys() == out["r"].keys()
+    for k, v in out["python"].items():
+        assert out["r"][k] == pytest.approx(v, abs=1e-9), k  # closed forms (psych::ICC, psych::cohen.kappa)

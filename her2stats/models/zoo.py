@@ -159,7 +159,8 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
             inner_cv: int = 3, seed: int | None = 0, preprocess: Sequence[Any] | None = None,
             param_grids: Mapping[str, Mapping[str, list[Any]]] | None = None, scoring: str = "roc_auc",
             refit: bool = True, n_jobs: int | None = None,
-            fold_features: Callable[[int, np.ndarray], Any] | None = None) -> ZooResult:
+            fold_features: Callable[[int, np.ndarray], Any] | None = None,
+            fold_columns: Sequence[str] | None = None) -> ZooResult:
     """Nested stratified CV of a set of classifiers with inner grid search.
 
     Parameters
@@ -181,7 +182,9 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
         as ``X``) with those columns refitted on the training patients only, so the out-of-fold
         predictions of fold ``k`` never use a feature fitted on its held-out patients. ``X``
         itself (learnt on all patients) is used for the refit only. It may return a subset of
-        ``X``'s columns (features selected on the fold's training patients).
+        ``X``'s columns, or of ``fold_columns`` when given (features selected on the fold's
+        training patients, which need not be those selected on all patients).
+    fold_columns : the columns a fold's design may hold (default: ``X``'s).
 
     Returns
     -------
@@ -227,7 +230,7 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
         folds[test] = k
         inner = StratifiedKFold(n_splits=int(inner_cv), shuffle=True,
                                 random_state=None if seed is None else seed + k)
-        fk = frame if fold_features is None else _fold_frame(fold_features(k, train), frame)
+        fk = frame if fold_features is None else _fold_frame(fold_features(k, train), frame, fold_columns)
         for name, (pipe, grid) in built.items():
             search = _search(pipe, grid, inner, scoring, n_jobs)
             search.fit(fk.iloc[train], yv[train])
@@ -249,12 +252,15 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
                      inner_cv=int(inner_cv), seed=seed, n=len(yv), n_events=int(yv.sum()))
 
 
-def _fold_frame(Xk: Any, frame: pd.DataFrame) -> pd.DataFrame:
+def _fold_frame(Xk: Any, frame: pd.DataFrame, allowed: Sequence[str] | None = None) -> pd.DataFrame:
     fk = as_feature_frame(Xk)
-    cols, have = list(map(str, fk.columns)), set(map(str, frame.columns))
+    cols = list(map(str, fk.columns))
+    have = set(map(str, frame.columns if allowed is None else allowed))
     if fk.shape[0] != frame.shape[0] or not cols or not set(cols) <= have:
-        raise InputError(f"fold_features must return the design of every patient with the columns of X or some of "
-                         f"them ({frame.shape[0]} x {frame.shape[1]}), got {fk.shape[0]} x {fk.shape[1]}")
+        where = "X" if allowed is None else "fold_columns"
+        raise InputError(f"fold_features must return the design of every patient with the columns of {where} or some "
+                         f"of them ({frame.shape[0]} x {len(have)}), got {fk.shape[0]} x {fk.shape[1]}"
+                         + ("" if set(cols) <= have else f"; unknown column(s) {sorted(set(cols) - have)[:5]}"))
     fk.index = frame.index
     return fk
 

@@ -871,7 +871,8 @@ def stage_zoo(state: StudyState) -> StudyState:
             fold_features, leaky = None, True
     zres = fit_zoo(X_dev, dev["_y"].to_numpy(), models=list(cfg.zoo.models), cv=_n_folds(state),
                    inner_cv=2 if state.fast else cfg.zoo.inner_cv, seed=cfg.validation.seed,
-                   fold_features=fold_features)
+                   fold_features=fold_features,
+                   fold_columns=list(all_X.columns) if fold_features is not None and selected else None)
     state.results["zoo"] = zres
     for name in cfg.zoo.models:
         key = name if name not in state.probs else f"zoo_{name}"

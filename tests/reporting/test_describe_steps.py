@@ -245,6 +245,12 @@ def test_zoo_fold_frame_accepts_a_subset_of_columns_only():
     assert res.oof["lr"].notna().all()
     with pytest.raises(InputError, match="fold_features must return the design of every patient"):
         fit_zoo(X, y, models=["lr"], cv=3, inner_cv=2, seed=0, fold_features=lambda k, tr: X.assign(d=1.0))
+    # a fold may select a column the all-patient selection (the refit's X) dropped: allowed by fold_columns
+    res = fit_zoo(X[["a"]], y, models=["lr"], cv=3, inner_cv=2, seed=0, fold_features=lambda k, tr: X[["b", "c"]],
+                  fold_columns=["a", "b", "c"])
+    assert res.oof["lr"].notna().all() and list(res.refit["lr"].feature_names_in_) == ["a"]
+    with pytest.raises(InputError, match=r"unknown column\(s\) \['b'\]"):
+        fit_zoo(X[["a"]], y, models=["lr"], cv=3, inner_cv=2, seed=0, fold_features=lambda k, tr: X[["b"]])
 
 
 # ------------------------------------------------------------------------------------- subgroups

@@ -21,6 +21,11 @@ regenerated bit-for-bit by :func:`generate_demo_clinical`):
   involvement and grade 3; death follows recurrence; administrative censoring 1-7 years.
   Times in days.
 
+Second reader (``load_demo_readers()``): a companion table, generated in code from the clinical
+table with its own seed, holding a synthetic second reader's reading of tumour size, ADC, margin,
+enhancement pattern and T2 signal (stated disagreement model in its docstring), for the study
+runner's inter-reader agreement step; the clinical table itself is unchanged.
+
 Images (``demo_images()``): per patient, co-registered T1, T2 and DCE (pre, post1, post2) volumes
 of 64 x 64 x 16 voxels with spacing 0.7 x 0.7 x 3.0 mm and a tumour mask, as NIfTI. The tumour's
 early enhancement, wash-out, internal heterogeneity and T2 signal carry a HER2 signal through a

@@ -53,6 +53,7 @@ ALLOW_SEED = {
     "her2stats.data.demo.generate_demo_clinical": "the seed names the demo data set (DEMO_SEED), not a draw",
     "her2stats.data.demo.load_demo": "the seed names the demo data set (DEMO_SEED), not a draw",
     "her2stats.data.demo.demo_images": "the seed names the demo image set, not a draw",
+    "her2stats.data.demo.load_demo_readers": "the seed names the demo second reader's readings, not a draw",
 }
 #: (file relative to the package, string): why a replaced name is a legitimate string there
 ALLOW_STRINGS = {

@@ -33,7 +33,8 @@ __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "st
            "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_crossval", "stage_zoo",
            "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
            "stage_pipeline_validation", "stage_survival", "stage_outputs", "TRIPOD_EVIDENCE", "numbers_have",
-           "load_results", "load_or_run", "RESULTS_FILE", "stage_image_models", "stage_fusion"]
+           "load_results", "load_or_run", "RESULTS_FILE", "stage_image_models", "stage_fusion",
+           "stage_agreement", "fold_covariates"]
 
 RESULTS_FILE = "study_results.pkl"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import Her2StatsError, InputError
 
-__all__ = ["read_text_file", "load_yaml_file", "read_table", "yaml_problem", "TEXT_LIMIT"]
+__all__ = ["read_text_file", "load_yaml_file", "yaml12_loader", "read_table", "yaml_problem", "TEXT_LIMIT"]
 
 #: larger "text" files are refused (a config or table file, not a disk image)
 TEXT_LIMIT = 50 * 1024 * 1024
@@ -83,14 +83,37 @@ def yaml_problem(exc: Exception) -> str:
     return f"{type(exc).__name__}{where}"
 
 
+def yaml12_loader() -> Any:
+    """PyYAML's safe loader with YAML 1.2 booleans: only ``true``/``false`` (any case) are booleans.
+
+    PyYAML follows YAML 1.1, where ``on``/``off``/``yes``/``no``/``y``/``n`` are booleans too, so
+    the config key ``subgroups: {on: test}`` arrived as ``{True: 'test'}`` and a level list
+    ``[no, yes]`` as ``[False, True]``. Under YAML 1.2 they stay text (a boolean field still accepts
+    ``yes``/``on``: the config schema reads them)."""
+    import re
+
+    import yaml
+
+    class Yaml12Loader(yaml.SafeLoader):
+        pass
+
+    Yaml12Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                       list("tTfF"))
+    return Yaml12Loader
+
+
 def load_yaml_file(path: str | os.PathLike, what: str, error: type[Her2StatsError] = InputError) -> Any:
-    """Parsed YAML of ``path``; every problem is ``error`` naming the file, never quoting it."""
+    """Parsed YAML of ``path`` (YAML 1.2 booleans, see :func:`yaml12_loader`); every problem is
+    ``error`` naming the file, never quoting it."""
     import yaml
 
     p = Path(path).expanduser()
     text = read_text_file(p, what, error, kind="YAML file")
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=yaml12_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise error(f"{what}: {p} is not valid YAML: {yaml_problem(exc)}") from None
 

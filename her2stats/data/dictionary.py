@@ -210,10 +210,12 @@ def _load_cached(path: str | None) -> DataDictionary:
         if not p.is_file():
             raise InputError(f"data dictionary file {p} does not exist; pass the path of a variables.yaml")
         text, source = p.read_text(encoding="utf-8"), str(p)
-    try:
-        raw = yaml.safe_load(text)
+    from ..files import yaml12_loader, yaml_problem
+
+    try:  # YAML 1.2 booleans: a level labelled No/Yes or On/Off stays text
+        raw = yaml.load(text, Loader=yaml12_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise InputError(f"data dictionary {source} is not valid YAML: {exc}") from None
+        raise InputError(f"data dictionary {source} is not valid YAML: {yaml_problem(exc)}") from None
     return _parse(raw, source)
 
 

@@ -49,3 +49,34 @@ def test_error_lists_every_bad_key_once():
     assert "table1.variabels: unknown key; did you mean 'variables'?" in msg
     assert "splits.by: Input should be 'center' or 'random'; did you mean 'center'?" in msg
     assert "base_dir" not in msg
+
+
+def test_yaml_keys_and_levels_read_as_yaml_1_2(tmp_path):
+    """`on`, `no`, `yes` are text, not booleans (PyYAML's YAML 1.1 default made the key
+    `subgroups: {on: test}` a boolean key and a level list [no, yes] booleans); boolean fields
+    still take `true`, and `yes` through the schema."""
+    path = tmp_path / "study.yaml"
+    path.write_text("name: x\n"
+                    "cohort: {source: demo, outcome: her2_status, subset: {menopause: [no, yes]}}\n"
+                    "splits: {by: random}\n"
+                    "clinical: {covariates: [age]}\n"
+                    "table1: {by_cohort: yes}\n"
+                    "validation: {scheme: split}\n"
+                    "subgroups: {variables: [er], on: test}\n", encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.subgroups.on == "test"
+    assert cfg.table1.by_cohort is True
+    assert cfg.cohort.subset["menopause"] == ["no", "yes"]
+
+
+def test_data_dictionary_levels_named_no_and_yes_stay_text(tmp_path):
+    """A categorical variable whose levels are written no/yes keeps them as the text 'no'/'yes'
+    (YAML 1.1 made them False/True, which str() turned into levels 'False'/'True')."""
+    from her2stats.data.dictionary import load_dictionary
+
+    path = tmp_path / "variables.yaml"
+    path.write_text("version: 1\ntime_unit: days\nvariables:\n"
+                    "  patient_id: {type: id, label: Patient ID, group: study, on_invalid: error}\n"
+                    "  smoker: {type: categorical, levels: [no, yes], label: Smoker, group: clinical}\n",
+                    encoding="utf-8")
+    assert load_dictionary(path)["smoker"].levels == ("no", "yes")

@@ -277,6 +277,87 @@ class AgreementConfig(_Strict):
     level: float = Field(0.95, gt=0, lt=1)
 
 
+#: model names a study already uses (a network may not take one)
+RESERVED_MODEL_NAMES = ("clinical", "deep_score", "combined", "deep_pipeline")
+
+
+class NetworkFastConfig(_Strict):
+    """What ``run_study(fast=True)`` trains instead (a smoke test: the numbers mean nothing)."""
+
+    epochs: int = Field(1, ge=1)
+    input_size: int = Field(32, ge=16)
+    batch_size: Optional[int] = Field(None, ge=1)
+
+
+class NetworkConfig(_Strict):
+    """A trained image classifier (``her2stats.fit_network``), trained inside every development
+    cross-validation fold (out-of-fold predictions) and then on all development patients (or the
+    fold models averaged, ``fold_ensemble``); :mod:`her2stats.reporting.network_step`."""
+
+    #: model name in every table, figure and numbers.json key (lower case, digits, underscores)
+    name: str
+    #: image table ("demo" or a CSV with patient_id, sequence, image_path, mask_path); default: imaging.images
+    images: Optional[str] = None
+    #: the one sequence the network sees (a network takes one image per patient); [] = the table's only one
+    sequences: list[str] = Field(default_factory=list, max_length=1)
+    backbone: str = "efficientnet_lite0"
+    pretrained: Any = True
+    #: 2-D ROI crop of the largest slice, 2.5-D (slices z-1, z, z+1) or 3-D volume (backbone r3d_18)
+    input: Literal["2d", "2.5d", "3d"] = "2d"
+    input_size: Optional[int] = Field(None, ge=16)
+    margin: Optional[float] = Field(5, ge=0)
+    on_border: Literal["error", "clip", "pad"] = "clip"
+    freeze: Literal["none", "backbone", "all-but-last-k"] = "none"
+    last_k: int = Field(1, ge=1)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(1e-2, ge=0)
+    #: None, a preset ("seed001", "seed003", "light") or {field: value} of her2stats.Augmentation
+    augmentation: Any = None
+    mixup: Optional[float] = Field(None, gt=0)
+    class_weights: Optional[Union[Literal["balanced"], dict[str, float]]] = None
+    #: patience in epochs on the inner validation split of the training fold (None: every epoch, best kept)
+    early_stopping: Optional[int] = Field(10, ge=1)
+    validation_size: float = Field(0.2, gt=0, lt=0.9)
+    monitor: Literal["auc", "loss"] = "auc"
+    #: k: the final model averages the k fold networks of the development cross-validation (seeds
+    #: 001, 004) instead of one network trained on all development patients; k sets the study's folds
+    fold_ensemble: Optional[int] = Field(None, ge=2)
+    fast: NetworkFastConfig = Field(default_factory=NetworkFastConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", v):
+            raise ValueError(f"network name {v!r}: use lower-case letters, digits and underscores (it names files "
+                             "and numbers.json keys)")
+        if v in RESERVED_MODEL_NAMES or v.startswith("zoo_"):
+            raise ValueError(f"network name {v!r} is a model name the study already uses")
+        return v
+
+    @field_validator("augmentation")
+    @classmethod
+    def _augmentation(cls, v):
+        from ..errors import InputError
+        from ..training.augment import resolve_augmentation
+
+        try:
+            resolve_augmentation(v)
+        except (InputError, TypeError) as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        from ..training.networks import NETWORKS_3D
+
+        if (self.backbone in NETWORKS_3D) != (self.input == "3d"):
+            raise ValueError(f"backbone {self.backbone!r} with input {self.input!r}: a 3-D input needs a 3-D network "
+                             f"({', '.join(NETWORKS_3D)}) and a 3-D network needs input: 3d")
+        return self
+
+
 #: validation keys renamed to the package's one name per idea (old -> new), accepted for one release
 _RENAMED_VALIDATION_KEYS = {"bootstrap_B": "n_boot", "calibrate_B": "calibrate_n_boot", "fast_B": "fast_n_boot"}
 
@@ -560,6 +641,8 @@ class StudyConfig(_Strict):
     image_models: list[ImageModelConfig] = Field(default_factory=list)
     #: late fusion of models' predicted probabilities (mean or logistic stacking)
     fusion: Optional[FusionConfig] = None
+    #: trained image classifiers (her2stats.reporting.network_step), evaluated like every model
+    networks: list[NetworkConfig] = Field(default_factory=list)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     survival: Optional[SurvivalConfig] = None
     subgroups: Optional[SubgroupsConfig] = None
@@ -632,12 +715,35 @@ class StudyConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _networks(self):
+        names = [n.name for n in self.networks]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"networks: name(s) {dup} used twice; every network needs its own name")
+        clash = sorted(set(names) & set(typing.get_args(ZooModel)))
+        if clash:
+            raise ValueError(f"networks: name(s) {clash} are model-zoo names; call the network something else")
+        others = [m.name for m in self.image_models] + ([f.name for f in self.fusion.late] if self.fusion else [])
+        clash = sorted(set(names) & set(others))
+        if clash:
+            raise ValueError(f"networks: name(s) {clash} are already image_models / fusion.late models of this study")
+        ks = {n.fold_ensemble for n in self.networks if n.fold_ensemble is not None}
+        if len(ks) > 1:
+            raise ValueError(f"networks: fold_ensemble values {sorted(ks)} differ; the fold models are those of the "
+                             "study's one development cross-validation")
+        if ks and self.zoo is not None and self.zoo.cv not in ks:
+            raise ValueError(f"networks: fold_ensemble ({ks.pop()}) must equal zoo.cv ({self.zoo.cv}): the fold models "
+                             "are those of the study's development cross-validation, whose folds the zoo sets")
+        return self
+
+    @model_validator(mode="after")
     def _predicted_by_is_a_model(self):
         s = self.survival
         if s is None or s.predicted_by is None:
             return self
         models = (["clinical"] if self.clinical else []) + (["deep_score"] if self.imaging else []) \
             + (["combined"] if self.clinical and self.imaging else [])
+        models += [n.name for n in self.networks]
         models += [m if m not in models else f"zoo_{m}" for m in (self.zoo.models if self.zoo else [])]
         models += [m.name for m in self.image_models] + ([f.name for f in self.fusion.late] if self.fusion else [])
         if s.predicted_by not in models:

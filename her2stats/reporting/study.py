@@ -27,6 +27,7 @@ from ..schedulers import connected
 from .clinical_selection import select_clinical
 from .config import StudyConfig, check_columns, load_config
 from .image_models import stage_fusion, stage_image_models
+from .network_step import stage_networks
 from .uncertainty import stage_uncertainty
 
 __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "stage_cohort",
@@ -34,7 +35,8 @@ __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "st
            "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
            "stage_pipeline_validation", "stage_survival", "stage_outputs", "TRIPOD_EVIDENCE", "numbers_have",
            "load_results", "load_or_run", "RESULTS_FILE", "stage_image_models", "stage_fusion",
-           "stage_agreement", "fold_covariates"]
+           "stage_agreement", "fold_covariates",
+           "stage_networks"]
 
 RESULTS_FILE = "study_results.pkl"
 
@@ -717,8 +719,9 @@ def stage_models(state: StudyState) -> StudyState:
             covs_comb = list(results["clinical_covariates"]) + ["deep_score"]
             models["combined"] = fit_lrm(dev, outcome, covs_comb, engine=eng)
             probs["combined"] = pd.Series(models["combined"].predict(df), index=df.index)
-    if not probs and cfg.zoo is None and cfg.survival is None:
-        raise ConfigError("the study config defines no analysis: add a `clinical:`, `imaging:`, `zoo:` or `survival:` section")
+    if not probs and cfg.zoo is None and cfg.survival is None and not cfg.networks:
+        raise ConfigError("the study config defines no analysis: add a `clinical:`, `imaging:`, `networks:`, `zoo:` or "
+                          "`survival:` section")
     return state
 
 
@@ -727,7 +730,8 @@ def _n_folds(state: StudyState) -> int:
     cfg = state.config
     if state.fast:
         return 3
-    return int(cfg.zoo.cv) if cfg.zoo is not None else 5
+    ensemble = [n.fold_ensemble for n in cfg.networks if n.fold_ensemble is not None]  # equal to zoo.cv (config)
+    return int(cfg.zoo.cv) if cfg.zoo is not None else (ensemble[0] if ensemble else 5)
 
 
 def stage_crossval(state: StudyState) -> StudyState:
@@ -744,7 +748,7 @@ def stage_crossval(state: StudyState) -> StudyState:
     from ..stats.models import fit_lrm
 
     cfg = state.config
-    if not state.probs and cfg.zoo is None:
+    if not state.probs and cfg.zoo is None and not cfg.networks:
         return state
     state.say("cross-validation")
     df, dev, outcome, eng = state.cohort, state.development, cfg.cohort.outcome, state.engine
@@ -1338,7 +1342,7 @@ STAGES: tuple[Callable[[StudyState], StudyState], ...] = (
     stage_cohort, stage_features, stage_describe, stage_agreement, stage_selection, stage_models, stage_crossval,
     stage_zoo,
     stage_image_models,
-    # trained networks (`networks:`) go here: after the image models, before the fusion that may use them
+    stage_networks,  # trained networks (`networks:`): after the image models, before the fusion that may use them
     stage_fusion,
     stage_evaluation, stage_uncertainty, stage_centres, stage_regression, stage_imputation,
     stage_pipeline_validation, stage_survival, stage_outputs)

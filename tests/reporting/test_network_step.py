@@ -1,0 +1,314 @@
+"""The trained-network study step (``networks:``, :mod:`her2stats.reporting.network_step`) on
+small hand-made states in fast mode: out-of-fold development predictions on the study's folds, the
+final network's predictions of every patient, evaluation beside the other models (ROC, DeLong,
+numbers.json keys), training curves and Grad-CAM files; no fold network ever reads or
+early-stops on a held-out patient (every image read is recorded); same seed, same predictions;
+bad config values name their key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from her2stats.errors import ConfigError, InputError
+from her2stats.reporting.config import load_config
+
+
+REPO = Path(__file__).resolve().parents[2]
+SEEDS = REPO / "reports" / "seeds"
+COVS = ["age", "er", "ki67"]
+
+
+def _busi_config(**net):
+    return load_config({"name": "net", "engine": "python", "base_dir": SEEDS,
+                        "cohort": {"source": "csv", "path": "busi_cohort.csv", "outcome": "malignant",
+                                   "exclude_predictors": ["pathology"]},
+                        "splits": {"by": "random", "internal_fraction": 0.25, "seed": 1},
+                        "networks": [{"name": "cnn", "images": "busi_images.csv", "sequences": ["US"], "margin": None,
+                                      "augmentation": {"flip_h": 0.5, "brightness": 0.1},
+                                      "fast": {"epochs": 1, "input_size": 32}, **net}],
+                        "validation": {"n_boot": 10, "calibrate_n_boot": 10, "seed": 3},
+                        "report": {"figure_formats": ["png"], "gradcam_patients": 2}})
+
+
+def _busi_state(cfg, outdir=None, per_class=6):
+    """BUSI cohort cut to ``per_class`` patients per class and split, folds made by the crossval stage."""
+    pytest.importorskip("timm")
+    from her2stats.reporting.study import new_state, stage_cohort, stage_crossval, stage_features
+
+    st = stage_cohort(new_state(cfg, fast=True, outdir=outdir))
+    st.cohort = st.cohort.loc[st.cohort.groupby(["cohort_split", "_y"]).head(per_class).index]
+    return stage_crossval(stage_features(st))
+
+
+def _demo_state(outdir=None, **net):
+    """Demo cohort: 24 development patients (centres A/B) and 12 external (centre C), a clinical
+    model, and a 2-D network on the DCE ROI."""
+    pytest.importorskip("timm")
+    from her2stats.data import load_demo
+    from her2stats.reporting.study import new_state, stage_crossval, stage_models, stage_selection
+
+    cfg = load_config({"name": "net_demo", "engine": "python",
+                       "cohort": {"source": "demo", "outcome": "her2_positive",
+                                  "exclude_predictors": ["her2_status", "her2_class", "her2_ish", "her2_ihc", "subtype"]},
+                       "splits": {"by": "center", "train": ["A", "B"], "external": ["C"], "internal_fraction": 0.0},
+                       "clinical": {"covariates": COVS},
+                       "networks": [{"name": "cnn", "sequences": ["DCE_post1"], "margin": 5,
+                                     "augmentation": "seed003", "fast": {"epochs": 1, "input_size": 32}, **net}],
+                       "validation": {"n_boot": 10, "calibrate_n_boot": 10, "seed": 2},
+                       "report": {"figure_formats": ["png"], "gradcam_patients": 2}})
+    df = load_demo()
+    df = df[df[COVS].notna().all(axis=1)]
+    df = df.assign(cohort_split=np.where(df["center"].astype(str) == "C", "external", "development"))
+    df = df.groupby(["cohort_split", "her2_positive"], observed=True).head(6).reset_index(drop=True)
+    dev = df[df["cohort_split"] == "development"]
+    extra = load_demo()
+    extra = extra[extra[COVS].notna().all(axis=1) & (extra["center"].astype(str) != "C")
+                  & ~extra["patient_id"].isin(dev["patient_id"])]
+    extra = extra.groupby("her2_positive").head(6).assign(cohort_split="development")
+    df = pd.concat([df, extra], ignore_index=True)
+    df["_y"] = df["her2_positive"].astype(int)
+    st = new_state(cfg, fast=True, outdir=outdir)
+    st.cohort, st.cohorts = df, ["development", "external"]
+    return stage_crossval(stage_models(stage_selection(st)))
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.study import stage_evaluation, stage_networks
+
+    out = tmp_path_factory.mktemp("network_step")
+    (out / "figures").mkdir(exist_ok=True)
+    (out / "tables").mkdir(exist_ok=True)
+    st = _demo_state(outdir=out)
+    st = stage_networks(st)
+    return stage_evaluation(st)
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_network_stage_gives_out_of_fold_and_test_predictions(demo_run):
+    st = demo_run
+    dev, ext = st.part("development"), st.part("external")
+    assert len(dev) == 24 and len(st.folds) == 3
+    oof = st.dev_probs["cnn"]
+    assert list(oof.index) == list(dev.index) and np.isfinite(oof.to_numpy()).all()
+    assert st.dev_method["cnn"] == "cross-validated"
+    p = st.probs["cnn"]
+    assert list(p.index) == list(st.cohort.index) and ((p > 0) & (p < 1)).all()
+    # the held-out predictions are not the final (apparent) network's: a different model per fold
+    assert not np.allclose(oof.to_numpy(), p[dev.index].to_numpy())
+    model = st.models["cnn"]
+    assert type(model).__name__ == "NetworkClassifier"
+    np.testing.assert_allclose(model.predict_proba(_cases(st, ext))[:, 1], p[ext.index].to_numpy(), atol=1e-6)
+    fits = st.results["network/cnn"]["fits"]
+    assert [f["fold"] for f in fits] == [1, 2, 3, "final"]
+
+
+def _cases(st, part):
+    from her2stats.reporting.network_step import network_cases
+
+    return network_cases(st, st.config.networks[0]).loc[part.index].reset_index(drop=True)
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_network_is_evaluated_like_every_model(demo_run):
+    from her2stats.stats.roc import roc_auc
+
+    st = demo_run
+    n = st.numbers
+    dev, ext = st.part("development"), st.part("external")
+    a = roc_auc(ext["_y"].to_numpy(), st.probs["cnn"][ext.index].to_numpy(), ci="delong",
+                direction=st.directions["cnn"], engine="python")
+    assert n["auc/cnn/external"] == pytest.approx(a.auc, abs=1e-12)
+    a_cv = roc_auc(dev["_y"].to_numpy(), st.dev_probs["cnn"].to_numpy(), ci="delong", direction=st.directions["cnn"],
+                   engine="python")
+    assert n["auc/cnn/development"] == pytest.approx(a_cv.auc, abs=1e-12) == n["auc_cv/cnn/development"]
+    assert "auc_apparent/cnn/development" in n
+    assert ("cnn", "external") in st.perf and ("cnn", "development") in st.perf
+    for c in ("development", "external"):
+        assert any(k.startswith("delong_p/") and "cnn" in k and k.endswith(f"/{c}") for k in n), c
+    assert "cnn" in set(st.predictions["model"])
+    assert "cnn" in st.tables["performance"].to_frame().to_string()
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_network_stage_writes_curves_and_figures(demo_run):
+    st = demo_run
+    curves = pd.read_csv(st.outdir / "features" / "cnn_curves.csv")
+    assert set(curves["fold"].astype(str)) == {"1", "2", "3", "final"}
+    assert {"epoch", "train_loss", "val_loss", "val_auc", "kept"} <= set(curves.columns)
+    assert curves.groupby("fold")["kept"].sum().eq(1).all()
+    assert st.figures["training_curves_cnn"].is_file()
+    assert st.figures["gradcam_cnn"].is_file() and st.results["gradcam/cnn"]["cohort"] == "external"
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_no_fold_network_sees_its_held_out_patients(monkeypatch):
+    """Every image any network reads is recorded with the fit that read it: a fold network's fit
+    (training, early stopping, the kept checkpoint) reads its training patients only, and its inner
+    validation split is a part of them; a fold layout that puts held-out patients into training is
+    caught by the same check."""
+    from her2stats.reporting.study import stage_networks
+    from her2stats.training import NetworkClassifier
+    from her2stats.training import inputs as inputs_mod
+
+    reads: list[tuple[int, str]] = []
+    current = {"fit": -1}
+    orig_read, orig_fit = inputs_mod.read_case, NetworkClassifier.fit
+    fit_calls = {"n": 0}
+
+    def read_case(image_path, mask_path, patient_id, expect_ndim):
+        reads.append((current["fit"], str(patient_id)))
+        return orig_read(image_path, mask_path, patient_id, expect_ndim)
+
+    def fit(self, X, y=None):
+        current["fit"] = fit_calls["n"]
+        fit_calls["n"] += 1
+        try:
+            return orig_fit(self, X, y)
+        finally:
+            current["fit"] = -1
+
+    monkeypatch.setattr(inputs_mod, "read_case", read_case)
+    monkeypatch.setattr(NetworkClassifier, "fit", fit)
+
+    def leaks(st) -> list[int]:
+        ids = st.cohort[st.config.cohort.id_column].astype(str)
+        dev_ids = ids[st.development.index].to_numpy()
+        bad = []
+        for k, (_, test) in enumerate(st.folds):
+            read = {pid for f, pid in reads if f == k}
+            held_out = set(dev_ids[test])
+            rec = st.results["network/cnn"]["fits"][k]
+            assert set(rec["val_ids"]) <= read and set(rec["train_ids"]) <= read
+            if read & held_out or (set(rec["train_ids"]) | set(rec["val_ids"])) & held_out:
+                bad.append(k + 1)
+        return bad
+
+    st = stage_networks(_busi_state(_busi_config()))
+    assert fit_calls["n"] == len(st.folds) + 1 and len(st.folds) == 3
+    assert leaks(st) == []
+    final = {pid for f, pid in reads if f == len(st.folds)}
+    assert final == set(st.development[st.config.cohort.id_column].astype(str))  # the final fit: development only
+
+    # the check catches a leaky fold layout: fold 1 trained on every development patient
+    reads.clear()
+    fit_calls["n"] = 0
+    st2 = _busi_state(_busi_config())
+    everyone = np.arange(len(st2.development))
+    st2.folds = [(everyone, st2.folds[0][1])] + st2.folds[1:]
+    st2 = stage_networks(st2)
+    assert leaks(st2) == [1]
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_same_seed_same_out_of_fold_predictions():
+    from her2stats.reporting.study import stage_networks
+
+    a = stage_networks(_busi_state(_busi_config(), per_class=5))
+    b = stage_networks(_busi_state(_busi_config(), per_class=5))
+    np.testing.assert_array_equal(a.dev_probs["cnn"].to_numpy(), b.dev_probs["cnn"].to_numpy())
+    np.testing.assert_array_equal(a.probs["cnn"].to_numpy(), b.probs["cnn"].to_numpy())
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_fold_ensemble_averages_the_study_fold_networks():
+    """fold_ensemble: the final model is the study's fold networks averaged (no extra fit); their
+    out-of-fold predictions are the development figures."""
+    from her2stats.reporting.study import stage_networks
+
+    st = stage_networks(_busi_state(_busi_config(fold_ensemble=4), per_class=5))
+    model = st.models["cnn"]
+    assert type(model).__name__ == "FoldEnsembleClassifier" and len(model.estimators_) == len(st.folds) == 3
+    assert [f["fold"] for f in st.results["network/cnn"]["fits"]] == [1, 2, 3]
+    np.testing.assert_array_equal(model.oof_proba_, st.dev_probs["cnn"].to_numpy())
+    cases = _cases(st, st.part("internal"))
+    mean = np.mean([m.predict_proba(cases)[:, 1] for m in model.estimators_], axis=0)
+    np.testing.assert_allclose(st.probs["cnn"][st.part("internal").index].to_numpy(), mean, atol=1e-7)
+    assert any("fold ensemble averages 3 fold networks" in n for n in st.notes)  # fast mode: 3 folds, not 4
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_a_failed_fold_is_a_note_not_a_silent_drop(monkeypatch):
+    from her2stats.reporting.study import stage_networks
+    from her2stats.training import NetworkClassifier
+
+    orig = NetworkClassifier.fit
+    calls = {"n": 0}
+
+    def fit(self, X, y=None):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise InputError("simulated failure")
+        return orig(self, X, y)
+
+    monkeypatch.setattr(NetworkClassifier, "fit", fit)
+    st = stage_networks(_busi_state(_busi_config(), per_class=5))
+    oof = st.dev_probs["cnn"]
+    _, test = st.folds[1]
+    assert oof.iloc[test].isna().all() and oof.drop(oof.index[test]).notna().all()
+    assert any("fold 2 of 3 could not be trained" in n and "simulated failure" in n for n in st.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_a_patient_without_an_image_is_an_error_naming_the_network():
+    from her2stats.reporting.network_step import network_cases
+
+    st = _busi_state(_busi_config(), per_class=3)
+    st.cohort.loc[st.cohort.index[0], "patient_id"] = "no_such_patient"
+    with pytest.raises(InputError, match=r"networks\[cnn\]: 1 of 12 analysed patient\(s\) have no image"):
+        network_cases(st, st.config.networks[0])
+
+
+@pytest.mark.parametrize("net,msg", [
+    ({"epochs": 0}, r"networks\.0\.epochs: Input should be greater than or equal to 1"),
+    ({"freeze": "backbones"}, r"networks\.0\.freeze: .*did you mean 'backbone'"),
+    ({"input": "3d"}, r"networks\.0: .*a 3-D input needs a 3-D network"),
+    ({"backbone": "r3d_18"}, r"networks\.0: .*a 3-D network needs input: 3d"),
+    ({"augmentation": {"flipx": 0.5}}, r"networks\.0\.augmentation: .*unknown augmentation field"),
+    ({"augmentation": "heavy"}, r"networks\.0\.augmentation: "),
+    ({"class_weights": "balance"}, r"networks\.0\.class_weights"),
+    ({"sequences": ["T1", "T2"]}, r"networks\.0\.sequences"),
+    ({"name": "My net"}, r"networks\.0\.name: .*lower-case"),
+    ({"name": "deep_score"}, r"networks\.0\.name: .*already uses"),
+    ({"name": "rf"}, r"model-zoo names"),
+    ({"lr": 0}, r"networks\.0\.lr: Input should be greater than 0"),
+    ({"validation_size": 0}, r"networks\.0\.validation_size"),
+    ({"fast": {"input_size": 8}}, r"networks\.0\.fast\.input_size"),
+    ({"epoch": 3}, r"networks\.0\.epoch: unknown key; did you mean 'epochs'"),
+])
+def test_bad_network_config_values_name_the_key(net, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_config({"name": "x", "networks": [{"name": "cnn", **net}]})
+
+
+def test_fold_ensemble_must_match_the_zoo_folds_and_names_must_differ():
+    with pytest.raises(ConfigError, match=r"fold_ensemble \(4\) must equal zoo\.cv \(5\)"):
+        load_config({"name": "x", "zoo": {"cv": 5}, "networks": [{"name": "cnn", "fold_ensemble": 4}]})
+    with pytest.raises(ConfigError, match="used twice"):
+        load_config({"name": "x", "networks": [{"name": "cnn"}, {"name": "cnn"}]})
+    cfg = load_config({"name": "x", "networks": [{"name": "cnn", "fold_ensemble": 4}],
+                       "splits": {"by": "random"},
+                       "survival": {"duration": "rfs_time", "event": "rfs_event", "predicted_by": "cnn"}})
+    assert cfg.survival.predicted_by == "cnn"  # a network is a model survival.predicted_by may name
+
+
+def test_study_folds_follow_fold_ensemble_without_a_zoo():
+    from her2stats.reporting.study import _n_folds, new_state
+
+    cfg = load_config({"name": "x", "networks": [{"name": "cnn", "fold_ensemble": 4}]})
+    assert _n_folds(new_state(cfg, engine="python")) == 4
+    assert _n_folds(new_state(cfg, engine="python", fast=True)) == 3

@@ -285,7 +285,8 @@ class NetworkFastConfig(_Strict):
     """What ``run_study(fast=True)`` trains instead (a smoke test: the numbers mean nothing)."""
 
     epochs: int = Field(1, ge=1)
-    input_size: int = Field(32, ge=16)
+    #: 48: the smallest side at which a 2-D backbone's last feature map is more than one pixel
+    input_size: int = Field(48, ge=16)
     batch_size: Optional[int] = Field(None, ge=1)
 
 

@@ -198,6 +198,10 @@ def _train_network(state: Any, net: Any, cases: pd.DataFrame) -> dict | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prob = final.predict_proba(cases.reset_index(drop=True))[:, 1]
+    if np.ptp(prob[dev_rows]) == 0:  # a collapsed network: no ROC direction, no cut-off, nothing to evaluate
+        state.notes.append(f"{net.name}: the trained network predicts the same probability ({prob[dev_rows][0]:.4g}) "
+                           "for every development patient; it is not evaluated.")
+        return None
     return {"final": final, "prob": pd.Series(prob, index=df.index), "oof": pd.Series(oof, index=df.index[dev_rows]),
             "curves": pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(), "fits": seen,
             "failed_folds": failed, "fold_models": fits}

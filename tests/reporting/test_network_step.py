@@ -28,7 +28,7 @@ def _busi_config(**net):
                         "splits": {"by": "random", "internal_fraction": 0.25, "seed": 1},
                         "networks": [{"name": "cnn", "images": "busi_images.csv", "sequences": ["US"], "margin": None,
                                       "augmentation": {"flip_h": 0.5, "brightness": 0.1},
-                                      "fast": {"epochs": 1, "input_size": 32}, **net}],
+                                      "fast": {"epochs": 1, "input_size": 48}, **net}],
                         "validation": {"n_boot": 10, "calibrate_n_boot": 10, "seed": 3},
                         "report": {"figure_formats": ["png"], "gradcam_patients": 2}})
 
@@ -56,7 +56,7 @@ def _demo_state(outdir=None, **net):
                        "splits": {"by": "center", "train": ["A", "B"], "external": ["C"], "internal_fraction": 0.0},
                        "clinical": {"covariates": COVS},
                        "networks": [{"name": "cnn", "sequences": ["DCE_post1"], "margin": 5,
-                                     "augmentation": "seed003", "fast": {"epochs": 1, "input_size": 32}, **net}],
+                                     "augmentation": "seed003", "fast": {"epochs": 1, "input_size": 48}, **net}],
                        "validation": {"n_boot": 10, "calibrate_n_boot": 10, "seed": 2},
                        "report": {"figure_formats": ["png"], "gradcam_patients": 2}})
     df = load_demo()
@@ -105,7 +105,7 @@ def test_network_stage_gives_out_of_fold_and_test_predictions(demo_run):
     assert not np.allclose(oof.to_numpy(), p[dev.index].to_numpy())
     model = st.models["cnn"]
     assert type(model).__name__ == "NetworkClassifier"
-    np.testing.assert_allclose(model.predict_proba(_cases(st, ext))[:, 1], p[ext.index].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(model.predict_proba(_cases(st, ext))[:, 1], p[ext.index].to_numpy(), atol=1e-5)
     fits = st.results["network/cnn"]["fits"]
     assert [f["fold"] for f in fits] == [1, 2, 3, "final"]
 
@@ -235,7 +235,8 @@ def test_fold_ensemble_averages_the_study_fold_networks():
     np.testing.assert_array_equal(model.oof_proba_, st.dev_probs["cnn"].to_numpy())
     cases = _cases(st, st.part("internal"))
     mean = np.mean([m.predict_proba(cases)[:, 1] for m in model.estimators_], axis=0)
-    np.testing.assert_allclose(st.probs["cnn"][st.part("internal").index].to_numpy(), mean, atol=1e-7)
+    # float32 convolutions batched differently (all patients vs the internal ones) differ by ~1e-6
+    np.testing.assert_allclose(st.probs["cnn"][st.part("internal").index].to_numpy(), mean, atol=1e-5)
     assert any("fold ensemble averages 3 fold networks" in n for n in st.notes)  # fast mode: 3 folds, not 4
 
 

@@ -313,3 +313,57 @@ def test_study_folds_follow_fold_ensemble_without_a_zoo():
     cfg = load_config({"name": "x", "networks": [{"name": "cnn", "fold_ensemble": 4}]})
     assert _n_folds(new_state(cfg, engine="python")) == 4
     assert _n_folds(new_state(cfg, engine="python", fast=True)) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_3d_network_fold_ensemble_on_demo_volumes(tmp_path):
+    """Seed 001's MRI arm shape: a 3-D ResNet-18 on the DCE ROI volume (16^3 here), the study's fold
+    networks averaged; Grad-CAM as slice panels of the 3-D map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.study import stage_networks
+
+    (tmp_path / "figures").mkdir()
+    st = _demo_state(outdir=tmp_path, backbone="r3d_18", pretrained=False, input="3d", fold_ensemble=4,
+                     augmentation={"flip_h": 0.5, "flip_depth": 0.5}, fast={"epochs": 1, "input_size": 16})
+    st = stage_networks(st)
+    model = st.models["cnn"]
+    assert type(model).__name__ == "FoldEnsembleClassifier" and len(model.estimators_) == 3
+    assert model.estimators_[0].history_.weights == "random"
+    assert np.isfinite(st.dev_probs["cnn"].to_numpy()).all()
+    assert st.figures["training_curves_cnn"].is_file()
+    assert st.figures["gradcam_cnn_1"].is_file() and st.figures["gradcam_cnn_2"].is_file()
+    assert "3D input" in " ".join(st.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_seed001_trains_its_network_end_to_end_fast(tmp_path):
+    """seed001.yaml through the runner in fast mode: the fine-tuned network beside the frozen Deep
+    Score, both in the performance and DeLong tables, numbers.json and the figures (about 45 s on
+    the loaded 2-core machine, 12 s of it the network)."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.study import run_study
+
+    res = run_study(SEEDS / "seed001.yaml", fast=True, outdir=tmp_path / "seed001")
+    numbers = json.loads((res.outdir / "numbers.json").read_text())
+    for c in ("development", "internal"):
+        assert 0 <= numbers[f"auc/cnn_us/{c}"] <= 1 and 0 <= numbers[f"auc/deep_score/{c}"] <= 1
+        assert numbers[f"delong_p/deep_score~cnn_us/{c}"] is not None
+    assert "auc_apparent/cnn_us/development" in numbers
+    assert res.results["development_method"]["cnn_us"] == "cross-validated"
+    cv = pd.read_csv(res.outdir / "predictions_cv.csv")
+    assert cv.loc[cv["model"] == "cnn_us", "prob"].notna().all()
+    assert set(cv.loc[cv["model"] == "cnn_us", "fold"]) == {1, 2, 3}
+    assert "cnn_us" in res.tables["performance"].to_frame().to_string()
+    assert "cnn_us" in res.tables["delong"].to_frame().to_string()
+    assert (res.outdir / "features" / "cnn_us_curves.csv").is_file()
+    for name in ("training_curves_cnn_us", "gradcam_cnn_us", "roc_internal"):
+        assert res.figures[name].is_file(), name
+    assert "cnn_us: efficientnet_lite0" in res.methods

@@ -177,7 +177,7 @@ def test_report_help_lists_the_steps():
     out = res.output
     assert res.exit_code == 0 and "internal error" not in out  # --help is not an error
     for step in ("cohort", "Table 1", "imaging", "harmonization", "clinical", "zoo", "validation", "survival",
-                 "reports/seeds"):
+                 "networks", "reports/seeds"):
         assert step in out, step
 
 

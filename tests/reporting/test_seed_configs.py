@@ -239,7 +239,7 @@ def test_seed003_pca_then_selection_runs_end_to_end_fast(tmp_path):
     assert rep.loc["pca", "features_out"] == 64 == rep.loc["univariate", "features_in"]
     assert (rep["features_out"] <= rep["features_in"]).all()
     assert res.numbers["features/after_lasso"] == rep.loc["lasso", "features_out"]
-    assert {"clinical", "deep_score", "combined", "lr", "rf", "et", "xgb", "lgbm"} <= set(res.predictions["model"])
+    assert {"clinical", "deep_score", "combined", "cnn", "lr", "rf", "et", "xgb", "lgbm"} <= set(res.predictions["model"])
     for name in ("nomogram", "lasso", "roc_internal", "dca_internal"):
         assert res.figures[name].is_file(), name
 

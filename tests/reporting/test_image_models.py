@@ -322,7 +322,9 @@ def test_seed001_runs_two_image_models_their_fusion_and_the_delong_tests_fast(tm
         for c in ("development", "internal"):
             assert np.isfinite(nums[f"auc/{m}/{c}"]), (m, c)
     pairs = {k.split("/")[1] for k in nums if k.startswith("delong_p/") and k.endswith("/internal")}
-    assert pairs == {"deep_score~dl_us_mid", "deep_score~dl_fusion", "dl_us_mid~dl_fusion"}
+    # the three models' pairs, and the trained network (networks: cnn_us) against each of them
+    assert pairs == {"deep_score~dl_us_mid", "deep_score~dl_fusion", "dl_us_mid~dl_fusion",
+                     "deep_score~cnn_us", "dl_us_mid~cnn_us", "cnn_us~dl_fusion"}
     cv = pd.read_csv(tmp_path / "s1" / "predictions_cv.csv")
     assert set(three) <= set(cv["model"])
     assert (tmp_path / "s1" / "features" / "dl_us_mid_selection.csv").is_file()

@@ -704,8 +704,11 @@ def study_sections(cfg: Any, df: pd.DataFrame, probs: Mapping[str, Any], engine:
     if cfg.subgroups is not None:
         sg = cfg.subgroups
         on = sg.on or ("iecv" if val.scheme == "iecv" else "test")
-        avail = list(sec.results.get("iecv", {})) if on == "iecv" else models
-        chosen = list(sg.models) or avail
+        # by default the study's logistic models; on the test cohorts any development-fitted model
+        # may be named (image models, networks, fusions, the zoo: their test predictions are
+        # out-of-sample too)
+        avail = list(sec.results.get("iecv", {})) if on == "iecv" else models + [m for m in probs if m not in models]
+        chosen = list(sg.models) or (avail if on == "iecv" else models)
         bad = [m for m in chosen if m not in avail]
         if bad:
             raise ConfigError("\n".join(f"subgroups.models: {m!r} is not a model of this study ({', '.join(avail)})"

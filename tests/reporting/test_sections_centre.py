@@ -370,3 +370,28 @@ def test_study_sections_from_the_config():
         S.study_sections(load_config({**base, "validation": {"seed": 3}, "subgroups": {"variables": ["manufacturer"],
                                                                                        "models": ["clinicl"]}}),
                          d, probs, "python", n_boot=20)
+
+
+def test_subgroups_on_test_cohorts_may_name_any_development_fitted_model():
+    """An image model, network or fusion (any name in probs) may be analysed by subgroup on the
+    test cohorts; by default only the study's logistic models are."""
+    d = _centres().rename(columns={"y": "event"})
+    d["_y"] = d["event"]
+    d["cohort_split"] = np.where(d["center"].isin(["A", "B"]), "development", "external:" + d["center"])
+    base = {"name": "x", "cohort": {"outcome": "event"}, "clinical": {"covariates": ["age", "x1"]},
+            "splits": {"by": "center", "train": ["A", "B"], "external": ["C", "D"]},
+            "validation": {"seed": 3}}
+    dev = d[d["cohort_split"] == "development"]
+    model = h2.fit_lrm(dev, "_y", ["age", "x1"], engine="python")
+    fused = pd.Series(0.5 * model.predict(d) + 0.5 * 1 / (1 + np.exp(-d["x1"].to_numpy())), index=d.index)
+    probs = {"clinical": pd.Series(model.predict(d), index=d.index), "dlr": fused}
+    named = S.study_sections(load_config({**base, "subgroups": {"variables": ["manufacturer"], "models": ["dlr"]}}),
+                             d, probs, "python", n_boot=20)
+    assert list(named.results["subgroups"]) == ["dlr"]
+    test = d["cohort_split"] != "development"
+    direct = h2.subgroup_performance(d.loc[test, "_y"].to_numpy(), fused[test].to_numpy(),
+                                     S.subgroup_frame(d.loc[test], ["manufacturer"]), n_boot=20, seed=3, engine="python")
+    pd.testing.assert_frame_equal(named.results["subgroups"]["dlr"].table, direct.table)
+    default = S.study_sections(load_config({**base, "subgroups": ["manufacturer"]}), d, probs, "python", n_boot=20)
+    assert list(default.results["subgroups"]) == ["clinical"]
+    named.close_figures(), default.close_figures()

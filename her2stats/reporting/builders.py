@@ -21,7 +21,9 @@ builder                input                                                    
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -33,7 +35,7 @@ from .tables import PublicationTable
 
 __all__ = ["table1_table", "or_table", "performance_table", "delong_table", "cox_table", "cox_tt_table", "rmst_table",
            "agreement_table", "calibration_table", "calibration_hierarchy_table", "net_benefit_difference_table",
-           "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY",
+           "validation_table", "flow_table", "tripod_table", "MODEL_DISPLAY", "COHORT_DISPLAY", "model_labels", "use_model_labels",
            "model_label", "cohort_label"]
 
 #: display names of the study runner's model and cohort keys
@@ -44,8 +46,31 @@ MODEL_DISPLAY = {"clinical": "Clinical model", "deep_score": "Deep Score", "comb
 COHORT_DISPLAY = {"development": "Development", "internal": "Internal test", "external": "External test"}
 
 
+#: display names of a study's own models (image models, networks, fusions: their ``label:`` keys),
+#: set for the duration of a run by :func:`model_labels`
+_MODEL_LABELS: ContextVar[Mapping[str, str]] = ContextVar("her2stats_model_labels", default={})
+
+
+@contextmanager
+def model_labels(labels: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, :func:`model_label` shows ``labels[name]`` for these model names (a study
+    run sets its config's model labels; nested blocks add to the outer ones)."""
+    token = _MODEL_LABELS.set({**_MODEL_LABELS.get(), **{str(k): str(v) for k, v in labels.items() if v}})
+    try:
+        yield
+    finally:
+        _MODEL_LABELS.reset(token)
+
+
+def use_model_labels(labels: Mapping[str, str]) -> None:
+    """:func:`model_labels` for the rest of the current context (a report kernel: every cell after it)."""
+    _MODEL_LABELS.set({**_MODEL_LABELS.get(), **{str(k): str(v) for k, v in labels.items() if v}})
+
+
 def model_label(name: str) -> str:
-    return MODEL_DISPLAY.get(name, name)
+    """Display name of a model: the study's label, else the package's (Clinical model, Deep Score...),
+    else the name itself."""
+    return _MODEL_LABELS.get().get(name) or MODEL_DISPLAY.get(name, name)
 
 
 def cohort_label(name: str) -> str:

@@ -179,6 +179,8 @@ class ImageModelConfig(_Strict):
     (``fold_ensemble``, seed 004). Fitted on development; refitted in every cross-validation fold."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    #: display name in tables and figures (default: the name)
+    label: Optional[str] = None
     backbone: str = "efficientnet_lite0"
     pretrained: Any = True
     #: sequences of the image table (a subset of imaging.sequences when that lists them)
@@ -199,6 +201,8 @@ class LateFusionConfig(_Strict):
     """One late fusion (``fusion.late``) of models' predicted probabilities."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    #: display name in tables and figures (default: the name)
+    label: Optional[str] = None
     #: model names (deep_score, clinical, combined, image models, zoo members, trained networks...),
     #: resolved when the stage runs
     models: list[str] = Field(min_length=2)
@@ -297,6 +301,8 @@ class NetworkConfig(_Strict):
 
     #: model name in every table, figure and numbers.json key (lower case, digits, underscores)
     name: str
+    #: display name in tables and figures (default: the name)
+    label: Optional[str] = None
     #: image table ("demo" or a CSV with patient_id, sequence, image_path, mask_path); default: imaging.images
     images: Optional[str] = None
     #: the one sequence the network sees (a network takes one image per patient); [] = the table's only one

@@ -30,7 +30,8 @@ from .image_models import stage_fusion, stage_image_models
 from .network_step import stage_networks
 from .uncertainty import stage_uncertainty
 
-__all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "stage_cohort",
+__all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "study_model_labels",
+           "stage_cohort",
            "stage_features", "stage_describe", "stage_selection", "stage_models", "stage_crossval", "stage_zoo",
            "stage_evaluation", "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
            "stage_pipeline_validation", "stage_survival", "stage_outputs", "TRIPOD_EVIDENCE", "numbers_have",
@@ -399,12 +400,21 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     state = new_state(cfg, fast=fast, outdir=outdir.path, progress=progress, scheduler=scheduler)
     outdir.meta.update({"study": cfg.name, "config_hash": config_hash(cfg), "config_digest": _digest(cfg, fast),
                         "fast": fast, "engine": state.engine})
-    for stage in STAGES:
-        state = stage(state)
+    from .builders import model_labels
+
+    with model_labels(study_model_labels(cfg)):
+        for stage in STAGES:
+            state = stage(state)
     res = study_results(state)
     _save_results(res)
     state.say("done")
     return res
+
+
+def study_model_labels(cfg: StudyConfig) -> dict[str, str]:
+    """The ``label:`` of every image model, trained network and fusion the config names."""
+    entries = list(cfg.image_models) + list(cfg.networks) + (list(cfg.fusion.late) if cfg.fusion is not None else [])
+    return {e.name: e.label for e in entries if getattr(e, "label", None)}
 
 
 def study_results(state: StudyState) -> StudyResults:

@@ -172,3 +172,23 @@ def test_validation_table_matches_validate(demo):
     assert d.loc["C-index (AUC)", "Optimism-corrected"] == fmt_ci(v.corrected("C"), v.ci.loc["C", "ci_low"], v.ci.loc["C", "ci_high"])
     assert d.loc["Somers' Dxy", "Apparent"] == fmt_num(v.table.loc["Dxy", "index_orig"])
     assert d.loc["Calibration slope", "Optimism"] == fmt_num(v.table.loc["Slope", "optimism"])
+
+
+def test_study_model_labels_name_the_models_in_tables_only_inside_the_run():
+    """image_models / networks / fusion.late `label:` keys become the models' display names while a
+    study runs (and in its report kernel), and nowhere else."""
+    from her2stats.reporting.config import load_config
+    from her2stats.reporting.study import study_model_labels
+
+    cfg = load_config("reports/seeds/seed004.yaml")
+    labels = study_model_labels(cfg)
+    assert labels == {"rad": "Radiomics-path model", "dl": "Deep-learning model", "dlr": "DLR (late fusion)"}
+    assert B.model_label("dlr") == "dlr"
+    with B.model_labels(labels):
+        assert B.model_label("dlr") == "DLR (late fusion)"
+        assert B.model_label("deep_score") == "Deep Score"  # the package's names stay
+        with B.model_labels({"dlr": "Fusion"}):
+            assert B.model_label("dlr") == "Fusion"
+            assert B.model_label("rad") == "Radiomics-path model"
+        assert B.model_label("dlr") == "DLR (late fusion)"
+    assert B.model_label("dlr") == "dlr"

@@ -204,6 +204,9 @@ _LAZY: dict[str, str] = {
     "imputed_analysis": "reporting.imputed",
     "pipeline_validation_section": "reporting.pipeline_section",
     "load_demo_readers": "data",
+    "PairedICCFilter": "selection",
+    "perturb_mask": "imaging",
+    "perturb_mask_cases": "imaging",
 }
 
 __all__ = [

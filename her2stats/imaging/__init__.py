@@ -22,6 +22,7 @@ from .preprocess import (
 )
 from .histograms import IntensityHistograms, intensity_histograms
 from .motion import MotionCorrection, correct_motion, correct_motion_cases, register_image
+from .perturb import perturb_mask, perturb_mask_cases
 from .study import Study, check_case_table, load_case, load_study
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "IntensityNormalizer", "ROICrop", "SliceSelector", "ToBackboneInput", "rigid_register",
     "resample_to_spacing", "default_steps", "IMAGENET_MEAN", "IMAGENET_STD", "MotionCorrection", "correct_motion",
     "correct_motion_cases", "register_image", "IntensityHistograms", "intensity_histograms",
+    "perturb_mask", "perturb_mask_cases",
 ]

@@ -98,6 +98,67 @@ class ClinicalModelConfig(_Strict):
         return self
 
 
+class SecondSegmentationConfig(_Strict):
+    """Where the ICC step's second segmentation comes from: a column of the image table holding a
+    second reader's mask path (``column: mask_path_2``), or a stated perturbation of the first mask
+    (``erode: 1`` / ``dilate: 1`` voxels; Zwanenburg et al. 2019 Sci Rep 9:614) when there is no
+    second reader. Exactly one of the three."""
+
+    column: Optional[str] = None
+    erode: Optional[int] = Field(None, ge=1)
+    dilate: Optional[int] = Field(None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # `second_segmentation: mask_path_2` names the column
+        return {"column": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _one(self) -> "SecondSegmentationConfig":
+        given = [k for k in ("column", "erode", "dilate") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("imaging.icc.second_segmentation: give exactly one of column (a second reader's mask "
+                             f"path column), erode or dilate (voxels), got {given or 'none'}")
+        return self
+
+    def describe(self) -> str:
+        if self.column is not None:
+            return f"a second segmentation (image-table column {self.column})"
+        op, n = ("erosion", self.erode) if self.erode is not None else ("dilation", self.dilate)
+        return (f"a second segmentation made by {op} of the tumour mask by {n} voxel{'s' if n != 1 else ''} "
+                "(image perturbation, Zwanenburg et al. 2019)")
+
+
+class ICCConfig(_Strict):
+    """Reproducibility filter before the univariate screen: features whose ICC between the two
+    segmentations is below ``threshold`` are dropped (fitted on the development patients, and inside
+    every cross-validation fold on its training patients)."""
+
+    threshold: float = Field(0.9, ge=-1, le=1)
+    comparison: Literal[">=", ">"] = ">="
+    #: ICC form (her2stats.stats.agreement.ICC_KINDS): ICC2,1 = two-way random, absolute agreement
+    kind: Literal["ICC1,1", "ICC2,1", "ICC3,1", "ICC1,k", "ICC2,k", "ICC3,k"] = "ICC2,1"
+    second_segmentation: SecondSegmentationConfig
+
+
+class MotionCorrectionConfig(_Strict):
+    """Registration of the DCE phases onto a reference phase before extraction
+    (her2stats.correct_motion_cases; the registered volumes are written to a cache folder)."""
+
+    phases: list[str] = Field(min_length=2)
+    reference: Optional[str] = None
+    transform: Literal["rigid", "affine"] = "rigid"
+    iterations: int = Field(200, ge=1)
+
+    @model_validator(mode="after")
+    def _reference(self) -> "MotionCorrectionConfig":
+        if self.reference is not None and self.reference not in self.phases:
+            raise ValueError(f"imaging.motion_correction.reference {self.reference!r} is not one of the phases "
+                             f"{self.phases}")
+        return self
+
+
 class ImagingConfig(_Strict):
     images: str = "demo"  # "demo" or a CSV with patient_id, sequence, image_path, mask_path
     backbone: str = "efficientnet_lite0"
@@ -114,6 +175,33 @@ class ImagingConfig(_Strict):
     lambda_rule: Literal["min", "1se"] = "1se"
     #: patients with images used by run_study(fast=True) (sampled within each cohort split)
     fast_patients: int = Field(300, ge=20)
+    #: preprocessing before extraction (all part of the feature cache key): rigid registration of
+    #: every sequence onto this one, resampling to a voxel size in mm (x, y, z), intensity
+    #: normalisation inside the mask, DCE motion correction
+    register_to: Optional[str] = None
+    spacing: Optional[tuple[float, float, float]] = None
+    normalize: Literal["zscore", "percentile", "none"] = "zscore"
+    motion_correction: Optional[MotionCorrectionConfig] = None
+    #: cohort column (centre, scanner) by which voxel-intensity histograms are drawn before/after the
+    #: intensity normalisation (default: harmonization.batch when harmonization is configured)
+    intensity_histograms: Optional[str] = None
+    #: ICC reproducibility filter between two segmentations, before the univariate screen
+    icc: Optional[ICCConfig] = None
+
+    @field_validator("spacing")
+    @classmethod
+    def _positive_spacing(cls, v: Any) -> Any:
+        if v is not None and any(not (x > 0) for x in v):
+            raise ValueError(f"imaging.spacing must be three positive voxel sizes in mm, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _sequences_named(self) -> "ImagingConfig":
+        if self.sequences:
+            for key, seq in (("register_to", self.register_to),):
+                if seq is not None and seq not in self.sequences:
+                    raise ValueError(f"imaging.{key}: {seq!r} is not one of imaging.sequences {self.sequences}")
+        return self
 
 
 class HarmonizationConfig(_Strict):

@@ -497,6 +497,8 @@ def stage_features(state: StudyState) -> StudyState:
         state.deep = deep
         state.models["deep_pipeline"] = deep["pipeline"]
         state.results["feature_selection"] = deep["report"]
+        if "icc" in deep:
+            state.results["icc"] = deep["icc"].report_
         if state.outdir is not None:
             out = state.outdir
             (out / "features").mkdir(exist_ok=True)
@@ -504,6 +506,12 @@ def stage_features(state: StudyState) -> StudyState:
             deep["report"].to_csv(out / "features" / "selection.csv", index=False)
             coef = deep["pipeline"].named_steps["deepscore"].coef_
             coef.rename("coefficient").to_csv(out / "features" / "deep_score_coefficients.csv")
+            if "icc" in deep:
+                deep["icc"].report_.to_csv(out / "features" / "icc.csv", index=False)
+                deep["failures_second"].to_csv(out / "features" / "failures_second_segmentation.csv", index=False)
+            for key in ("perturbation", "motion"):
+                if key in deep:
+                    deep[key].to_csv(out / "features" / f"{key}.csv", index=False)
     df = df.reset_index(drop=True)
     state.cohort = df
     if state.development["_y"].nunique() < 2:
@@ -795,6 +803,10 @@ def stage_crossval(state: StudyState) -> StudyState:
                     except (ConvergenceError, InputError, RError, ValueError, np.linalg.LinAlgError) as exc:
                         failed = f"{type(exc).__name__}: {exc}"
                         break
+                except (InputError, RError, ValueError, np.linalg.LinAlgError) as exc:
+                    # e.g. no feature of the fold's training patients passes the ICC filter and the screen
+                    failed = f"fold {i}: {type(exc).__name__}: {exc}"
+                    break
             state.fold_deep_scores[i] = (pd.Series(np.asarray(pipe.decision_function(Xdev), dtype=float), index=dev.index),
                                          pd.Series(np.asarray(pipe.predict_proba(Xdev)[:, 1], dtype=float), index=dev.index))
         if failed is not None:
@@ -1439,6 +1451,8 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
 
     im = cfg.imaging
     idc = cfg.cohort.id_column
+    if im.intensity_histograms is not None and im.intensity_histograms not in df.columns:
+        raise ConfigError(f"imaging.intensity_histograms: column {im.intensity_histograms!r} is not in the cohort")
     if im.images == "demo":
         from ..data import demo_images
 
@@ -1455,9 +1469,15 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
                 raise InputError(f"{path}: the image table needs column {col!r} (patient_id, sequence, image_path, mask_path)")
         base = path.parent
         index["image_path"] = [str(p if Path(p).is_absolute() else base / p) for p in index["image_path"]]
-        if "mask_path" in index:
-            index["mask_path"] = [None if pd.isna(p) else str(p if Path(p).is_absolute() else base / p)
-                                  for p in index["mask_path"]]
+        second_col = im.icc.second_segmentation.column if im.icc is not None else None
+        for col in ["mask_path"] + ([second_col] if second_col and second_col != "mask_path" else []):
+            if col in index:
+                index[col] = [None if pd.isna(p) else str(p if Path(p).is_absolute() else base / p) for p in index[col]]
+    if im.icc is not None and im.icc.second_segmentation.column is not None \
+            and im.icc.second_segmentation.column not in index.columns:
+        raise ConfigError(f"imaging.icc.second_segmentation.column: the image table has no column "
+                          f"{im.icc.second_segmentation.column!r} (columns: {[str(c) for c in index.columns]})")
+    all_sequences = index
     if im.sequences:
         index = index[index["sequence"].isin(im.sequences)]
     ids = df[idc].astype(str)
@@ -1475,9 +1495,14 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     df = flow.exclude(df, ids.isin(set(index["patient_id"].astype(str))), "images available", "no image in imaging.images")
     index = index[index["patient_id"].astype(str).isin(set(df[idc].astype(str)))]
     cache = cfg.resolve(im.cache_dir) if im.cache_dir is not None else cache_root() / "features"
+    extra: dict = {}
+    if im.motion_correction is not None:
+        index = _motion_correct(index, all_sequences, im.motion_correction, cache, cfg.validation.seed, numbers,
+                                notes, extra)
     fx = DeepFeatureExtractor(im.backbone, pretrained=im.pretrained, margin=im.margin, on_border=im.on_border,
                               sequences=im.sequences or None, cache_dir=cache, on_error="skip", progress=False,
-                              scheduler=scheduler)
+                              scheduler=scheduler, register_to=im.register_to,
+                              spacing=None if im.spacing is None else tuple(im.spacing), normalize=im.normalize)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         X = fx.fit_transform(index)
@@ -1489,12 +1514,26 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     X = X.loc[df[idc].astype(str).to_numpy()]
     numbers["features/n_extracted"] = float(X.shape[1])
     numbers["features/cache_hits"] = float(fx.cache_stats_.get("hits", 0))
+    feature_columns = list(X.columns)
+    if im.icc is not None:
+        df, X = _second_segmentation(df, X, index, fx, im, idc, cache, flow, numbers, notes, extra)
     dev_mask = (df["cohort_split"] == "development").to_numpy()
     steps = []
-    if cfg.harmonization is not None:  # ComBat is the first step of the fold pipeline
+    if im.icc is not None:  # first step: ICC of the raw features on the (fold's) development patients
+        from ..selection import PairedICCFilter
+
+        steps.append(("icc", PairedICCFilter(threshold=im.icc.threshold, comparison=im.icc.comparison,
+                                             kind=im.icc.kind)))
+    if cfg.harmonization is not None:  # ComBat is the first step of the fold pipeline (after the ICC filter)
         from ..harmonization import study_step
 
-        X, step = study_step(cfg.harmonization, df, X, notes)
+        Xh, step = study_step(cfg.harmonization, df, X[feature_columns], notes)
+        if im.icc is not None:
+            # ComBat harmonises what the ICC filter kept: every numeric column but the batch and covariates
+            step = (step[0], step[1].set_params(features=None))
+            X = Xh.join(X.drop(columns=feature_columns))
+        else:
+            X = Xh
         steps.append(step)
     if im.pca_components:
         steps.append(("pca", make_pca(im.pca_components)))
@@ -1513,19 +1552,112 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     Xt = X.iloc[:2]
     for name, step in pipe.steps[:-1]:  # each step sees what the previous one gave (PCA components...)
         Xt = step.transform(Xt)
-        n_out = int(Xt.shape[1])
+        n_out = int(Xt.shape[1]) - (len(step.passthrough_) if name == "icc" else 0)
         report.append({"step": name, "features_in": n_in, "features_out": n_out})
         numbers[f"features/after_{name}"] = float(n_out)
         n_in = n_out
     lasso = pipe.named_steps["lasso"]
     out = {"pipeline": pipe, "report": pd.DataFrame(report), "lasso": getattr(lasso, "cv_result_", None),
-           "extractor": fx, "X": X, "index": index}
+           "extractor": fx, "X": X, "index": index, "feature_columns": feature_columns, **extra}
+    if im.icc is not None:
+        icc_step = pipe.named_steps["icc"]
+        out["icc"] = icc_step
+        kept = int(icc_step.report_["kept"].sum())
+        numbers["icc/n_features"] = float(len(icc_step.report_))
+        numbers["icc/n_kept"] = float(kept)
+        numbers["icc/threshold"] = float(im.icc.threshold)
+        numbers["icc/median"] = float(np.nanmedian(icc_step.report_["icc"].to_numpy(dtype=float)))
+        notes.append(f"Feature reproducibility: the {im.icc.kind} intraclass correlation of every image feature between "
+                     f"the first segmentation and {im.icc.second_segmentation.describe()} was computed on the "
+                     f"development patients ({int(dev_mask.sum())}); {kept} of {len(icc_step.report_)} features had ICC "
+                     f"{im.icc.comparison} {im.icc.threshold:g} and entered the univariate screen. The filter is "
+                     "refitted on the training patients of every cross-validation fold.")
     numbers["features/selected"] = float(len(pipe.named_steps["deepscore"].coef_))
     if len(pipe.named_steps["deepscore"].coef_) == 0:
         notes.append("LASSO kept no image feature: the Deep Score is constant, so the deep and combined models "
                      "were not fitted.")
         df = df.drop(columns=["deep_score", "deep_prob"])
     return df, out
+
+
+def _motion_correct(index: pd.DataFrame, all_sequences: pd.DataFrame, mc: Any, cache: Path, seed: int, numbers: dict,
+                    notes: list, extra: dict) -> pd.DataFrame:
+    """``imaging.motion_correction``: register the DCE phases of every analysed patient onto the
+    reference phase (:func:`her2stats.correct_motion_cases`), written to ``cache/motion/<key>/``; the
+    extraction then reads the registered phases (their content is in the feature cache key)."""
+    import hashlib
+    import json
+
+    from ..imaging import correct_motion_cases
+
+    patients = set(index["patient_id"].astype(str))
+    cases = all_sequences[all_sequences["patient_id"].astype(str).isin(patients)
+                          & all_sequences["sequence"].astype(str).isin(list(mc.phases))]
+    key = hashlib.sha256(json.dumps({"phases": list(mc.phases), "reference": mc.reference, "transform": mc.transform,
+                                     "iterations": mc.iterations, "seed": seed}, sort_keys=True).encode()).hexdigest()[:16]
+    corrected, log = correct_motion_cases(cases, list(mc.phases), mc.reference, out_dir=cache / "motion" / key,
+                                          transform=mc.transform, iterations=mc.iterations, seed=seed)
+    new_path = {(str(r["patient_id"]), str(r["sequence"])): r["image_path"] for r in corrected.to_dict("records")}
+    index = index.copy()
+    index["image_path"] = [new_path.get((str(p), str(q)), ip)
+                           for p, q, ip in zip(index["patient_id"], index["sequence"], index["image_path"])]
+    extra["motion"] = log
+    n = int(log["patient_id"].nunique()) if len(log) else 0
+    numbers["motion/n_patients"] = float(n)
+    disp = [c for c in log.columns if "displacement" in c]
+    if disp and len(log):
+        numbers["motion/mean_displacement_mm"] = float(np.nanmean(log[disp[0]].to_numpy(dtype=float)))
+    ref = mc.reference or mc.phases[0]
+    notes.append(f"Motion correction: the DCE phases {', '.join(mc.phases)} of {n} patients were registered "
+                 f"({mc.transform}, Mattes mutual information, {mc.iterations} iterations) onto the {ref} phase "
+                 "before feature extraction (her2stats.correct_motion_cases; log in features/motion.csv).")
+    return index
+
+
+def _second_segmentation(df: pd.DataFrame, X: pd.DataFrame, index: pd.DataFrame, fx: Any, im: Any, idc: str,
+                         cache: Path, flow: _Flow, numbers: dict, notes: list, extra: dict
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``imaging.icc``: the features of the second segmentation (a second reader's mask column, or the
+    eroded/dilated mask: :func:`her2stats.perturb_mask_cases`), extracted by the same (cached)
+    extractor and appended to ``X`` as ``<feature>~seg2`` columns, so that they travel with the rows
+    into every cross-validation fold. Patients without a second segmentation are excluded (counted)."""
+    from ..selection.icc import SECOND_SEGMENTATION_SUFFIX
+
+    seg = im.icc.second_segmentation
+    if seg.column is not None:
+        index2 = index.assign(mask_path=index[seg.column].to_numpy())
+    else:
+        from ..imaging import perturb_mask_cases
+
+        op, n = ("erode", seg.erode) if seg.erode is not None else ("dilate", seg.dilate)
+        index2, log = perturb_mask_cases(index, op, n, out_dir=cache / "masks_perturbed")
+        extra["perturbation"] = log
+        if len(log):
+            numbers["icc/perturbed_voxels_ratio"] = float(np.nanmedian(
+                log["voxels_after"].to_numpy(dtype=float) / np.maximum(log["voxels_before"].to_numpy(dtype=float), 1)))
+    has = index2.groupby(index2["patient_id"].astype(str))["mask_path"].apply(lambda m: bool(m.notna().all()))
+    ok = set(has.index[has.to_numpy()])
+    df = flow.exclude(df, df[idc].astype(str).isin(ok), "second segmentation available (imaging.icc)",
+                      "no second segmentation (missing mask in the second-segmentation column, or a perturbed mask "
+                      "that is empty)")
+    index2 = index2[index2["patient_id"].astype(str).isin(set(df[idc].astype(str)))]
+    first = (fx.failures_, fx.cache_stats_, fx.case_log_)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X2 = fx.transform(index2)
+    for w in caught:
+        if "gave no features" in str(w.message):
+            notes.append("Second segmentation: " + str(w.message))
+    extra["failures_second"] = fx.failures_
+    numbers["icc/cache_hits"] = float(fx.cache_stats_.get("hits", 0))
+    fx.failures_, fx.cache_stats_, fx.case_log_ = first  # the extractor reports the first segmentation
+    df = flow.exclude(df, df[idc].astype(str).isin(set(X2.index.astype(str))),
+                      "second-segmentation features extracted (imaging.icc)",
+                      "feature extraction from the second segmentation failed")
+    ids = df[idc].astype(str).to_numpy()
+    X2 = X2.loc[ids]
+    X2.columns = [f"{c}{SECOND_SEGMENTATION_SUFFIX}" for c in X2.columns]
+    return df, X.loc[ids].join(X2)
 
 
 def _cox_numbers(numbers: dict, result: Any, hr: str, c: str) -> None:
@@ -1807,6 +1939,36 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
             keep("shap", F.shap_figure(sv, model_name=F.model_label(name), labels=cfg.labels, style=st))
         except InputError as exc:
             results["shap_error"] = str(exc)
+    if deep is not None and "icc" in deep:
+        icc_cfg = cfg.imaging.icc
+        vals = deep["icc"].icc_
+        blocks = {q: vals[[c for c in vals.index if f"_{q}_" in str(c)]] for q in (cfg.imaging.sequences or [])}
+        blocks = {q: v for q, v in blocks.items() if len(v)}
+        if sum(len(v) for v in blocks.values()) != len(vals):
+            blocks = {"": vals}
+        keep("icc", F.icc_figure(blocks, threshold=icc_cfg.threshold, comparison=icc_cfg.comparison,
+                                 title=f"{icc_cfg.kind} between segmentations (development patients)"))
+    hist_by = cfg.imaging.intensity_histograms if cfg.imaging is not None else None
+    if hist_by is None and cfg.harmonization is not None:
+        hist_by = cfg.harmonization.batch
+    if deep is not None and hist_by is not None:
+        from ..imaging import intensity_histograms
+
+        batch = hist_by
+        idc = cfg.cohort.id_column
+        seq = (cfg.imaging.sequences or list(dict.fromkeys(deep["index"]["sequence"])))[0]
+        cases = deep["index"][deep["index"]["sequence"] == seq]
+        by_id = dict(zip(df[idc].astype(str), df[batch]))
+        cases = cases[cases["patient_id"].astype(str).isin(by_id)]
+        cases = cases.assign(**{batch: [by_id[str(p)] for p in cases["patient_id"]]})
+        try:
+            ih = intensity_histograms(cases, batch, region="mask",
+                                      normalize="percentile" if cfg.imaging.normalize == "percentile" else "zscore")
+            results["intensity_histograms"] = ih
+            keep("intensity_histograms", F.intensity_histogram_figure(
+                ih, title=f"{seq} voxel intensities in the tumour mask by {batch}, before and after normalisation"))
+        except InputError as exc:  # a figure must not stop the study; the report says why
+            results["intensity_histograms_error"] = str(exc)
     if deep is not None and rep.gradcam_patients and "deep_score" in df.columns:
         from .gradcam import deep_score_gradcam, pick_gradcam_patients
 
@@ -1816,7 +1978,11 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
         scores = pd.Series(part["deep_score"].to_numpy(), index=part[idc].astype(str).to_numpy())
         y = pd.Series(part["_y"].to_numpy(), index=scores.index)
         try:
-            cases = deep_score_gradcam(deep["extractor"], deep["pipeline"], deep["index"], deep["X"],
+            from ..selection.icc import SECOND_SEGMENTATION_SUFFIX
+
+            # the second segmentation's columns are read by the ICC step's fit only
+            Xg = deep["X"][[c for c in deep["X"].columns if not str(c).endswith(SECOND_SEGMENTATION_SUFFIX)]]
+            cases = deep_score_gradcam(deep["extractor"], deep["pipeline"], deep["index"], Xg,
                                        pick_gradcam_patients(scores, y, rep.gradcam_patients))
             outcome = cfg.cohort.outcome
             top = max(float(c["cam"].max()) for c in cases) or 1.0  # one colour scale for every patient

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from .correlation import CorrelationFilter
 from .filters import ChiSquareFilter, FeatureClusterFilter, MutualInfoFilter
-from .icc import ICCFilter, repeated_to_array
+from .icc import ICCFilter, PairedICCFilter, repeated_to_array
 from .lasso import LassoCVResult, LassoSelector, lasso_cv, make_foldid
 from .pca import make_pca
 from .stepwise import LogisticStepwiseSelector
 from .univariate import UnivariateFilter, adjust_pvalues, ks_normality_pvalues, two_group_tests
 
 __all__ = [
-    "ChiSquareFilter", "CorrelationFilter", "FeatureClusterFilter", "ICCFilter", "LogisticStepwiseSelector",
+    "ChiSquareFilter", "CorrelationFilter", "FeatureClusterFilter", "ICCFilter", "LogisticStepwiseSelector", "PairedICCFilter",
     "MutualInfoFilter", "LassoCVResult", "LassoSelector", "UnivariateFilter", "adjust_pvalues",
     "ks_normality_pvalues", "lasso_cv", "make_foldid", "make_pca", "repeated_to_array", "two_group_tests",
 ]

@@ -152,3 +152,74 @@ class ICCFilter(FeatureSelector):
         self.support_ = vals >= float(self.threshold) if self.comparison == ">=" else vals > float(self.threshold)
         self.report_ = pd.DataFrame({"feature": names, "icc": icc_vals, "kept": self.support_})
         return self
+
+
+#: suffix of the second segmentation's feature columns that travel with the design matrix
+SECOND_SEGMENTATION_SUFFIX = "~seg2"
+
+
+class PairedICCFilter(FeatureSelector):
+    """ICC reproducibility filter as a Pipeline step whose second measurement travels with ``X``.
+
+    ``X`` holds, for every feature column ``f``, the same feature extracted from a second
+    segmentation of the same case in column ``f + suffix`` (a second reader's mask, or a perturbed
+    mask: :func:`her2stats.imaging.perturb_mask`). ``fit(X, y)`` computes the ICC of every paired
+    feature on the rows it is given -- inside a cross-validation fold, the fold's training rows only
+    -- exactly as :class:`ICCFilter` on the long table of those rows (raters ``1`` and ``2``), and
+    keeps the features with ICC ``>=`` / ``>`` ``threshold``. ``transform`` returns the kept
+    features plus the columns that have no pair (e.g. a batch column for a later harmonisation
+    step, passed through unchanged); the second-segmentation columns are dropped, and need not be
+    present at transform time.
+
+    Parameters
+    ----------
+    threshold, comparison, kind : as :class:`ICCFilter` (seed 000: 0.9, ``">="``; seed 004: 0.75,
+        ``">"``, two-way random ``"ICC2,1"``).
+    suffix : name suffix of the second segmentation's columns.
+
+    Attributes
+    ----------
+    icc_ : Series of ICC per paired feature. report_ : feature, icc, kept.
+    paired_ : the paired feature names; passthrough_ : the unpaired columns passed through.
+    """
+
+    def __init__(self, threshold: float = 0.9, comparison: str = ">=", kind: str = "ICC2,1",
+                 suffix: str = SECOND_SEGMENTATION_SUFFIX):
+        self.threshold = threshold
+        self.comparison = comparison
+        self.kind = kind
+        self.suffix = suffix
+
+    def fit(self, X: Any, y: Any = None) -> "PairedICCFilter":
+        if not isinstance(X, pd.DataFrame):
+            raise InputError("PairedICCFilter needs a DataFrame holding each feature and its second-segmentation "
+                             f"column (name + {self.suffix!r})")
+        cols = [str(c) for c in X.columns]
+        second = {c for c in cols if c.endswith(self.suffix)}
+        paired = [c for c in cols if c not in second and c + self.suffix in second]
+        if not paired:
+            raise InputError(f"PairedICCFilter: no feature of X has a second-segmentation column (name + {self.suffix!r})")
+        orphans = sorted(c for c in second if c[: -len(self.suffix)] not in set(paired))
+        if orphans:
+            raise InputError(f"PairedICCFilter: second-segmentation column(s) {orphans[:5]} have no first-segmentation "
+                             "feature")
+        passthrough = [c for c in cols if c not in second and c not in set(paired)]
+        frame = X.rename(columns=str)
+        values = np.stack([as_feature_frame(frame[paired], what="first segmentation features").to_numpy(dtype=float),
+                           as_feature_frame(frame[[c + self.suffix for c in paired]],
+                                            what="second segmentation features").to_numpy(dtype=float)], axis=1)
+        inner = ICCFilter(threshold=self.threshold, comparison=self.comparison, kind=self.kind).fit(values)
+        self.icc_ = pd.Series(inner.icc_.to_numpy(), index=paired, name="icc")
+        self.report_ = pd.DataFrame({"feature": paired, "icc": inner.icc_.to_numpy(), "kept": inner.support_})
+        self.paired_ = paired
+        self.passthrough_ = passthrough
+        names = paired + passthrough
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.support_ = np.concatenate([inner.support_, np.ones(len(passthrough), dtype=bool)])
+        return self
+
+    def transform(self, X: Any) -> Any:
+        if not isinstance(X, pd.DataFrame):
+            raise InputError("PairedICCFilter.transform needs a DataFrame (the features by name)")
+        return super().transform(X)

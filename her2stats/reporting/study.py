@@ -2019,6 +2019,18 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
         im = cfg.imaging
         rep = results.get("feature_selection")
         chain = ", ".join(f"{r['step']} ({r['features_in']} \u2192 {r['features_out']})" for r in rep.to_dict("records")) if rep is not None else ""
+        pre = []
+        if im.motion_correction is not None:
+            mc = im.motion_correction
+            pre.append(f"the DCE phases ({', '.join(mc.phases)}) were motion-corrected by {mc.transform} registration "
+                       f"onto {mc.reference or mc.phases[0]}")
+        if im.register_to is not None:
+            pre.append(f"every sequence was rigidly registered onto {im.register_to}")
+        if im.spacing is not None:
+            pre.append("volumes were resampled to " + " \u00d7 ".join(f"{v:g}" for v in im.spacing) + " mm")
+        pre.append("intensities were not normalised" if im.normalize == "none" else
+                   f"intensities were normalised ({'z-score' if im.normalize == 'zscore' else 'percentile'}) inside the mask")
+        parts.append("Preprocessing: " + "; ".join(pre) + ".")
         parts.append(f"Deep features were extracted from the tumour ROI (largest-mask slice, {im.margin} px margin) of "
                      f"{', '.join(im.sequences) or 'every'} sequence(s) with a frozen ImageNet {im.backbone} "
                      f"(pretrained={im.pretrained}) and cached by content hash. Feature selection was fitted on the "

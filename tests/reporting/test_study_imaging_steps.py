@@ -4,6 +4,8 @@ development patients only (and refitted on each fold's training patients), as IC
 it on the same features; config errors name the key."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -154,3 +156,46 @@ def test_preprocessing_keys_reach_the_extractor(monkeypatch):
     key = Spy("efficientnet_lite0", spacing=(0.5, 0.5, 3.0), register_to="T1")._config()["key_params"]
     plain = Spy("efficientnet_lite0")._config()["key_params"]
     assert key != plain and key["register_to"] == "T1"
+
+
+def test_motion_correction_step_rewrites_the_phase_paths(tmp_path):
+    """imaging.motion_correction registers the DCE phases of the analysed patients onto the reference
+    (correct_motion_cases, into the cache folder) and the extraction then reads those files; the
+    other sequences keep their paths; the notes and numbers record it."""
+    from her2stats.data import demo_images
+    from her2stats.reporting.config import MotionCorrectionConfig
+    from her2stats.reporting.study import _motion_correct
+
+    full = demo_images()
+    full = full[full["patient_id"].isin(full["patient_id"].unique()[:2])]
+    index = full[full["sequence"].isin(["T1", "DCE_post1"])]
+    mc = MotionCorrectionConfig(phases=["DCE_pre", "DCE_post1"], reference="DCE_pre", iterations=20)
+    numbers, notes, extra = {}, [], {}
+    out = _motion_correct(index, full, mc, tmp_path, 0, numbers, notes, extra)
+    moved = out["sequence"] == "DCE_post1"
+    assert (out.loc[moved, "image_path"] != index.loc[moved, "image_path"]).all()
+    assert all(str(tmp_path / "motion") in p and Path(p).exists() for p in out.loc[moved, "image_path"])
+    pd.testing.assert_series_equal(out.loc[~moved, "image_path"], index.loc[~moved, "image_path"])
+    assert numbers["motion/n_patients"] == 2 and np.isfinite(numbers["motion/mean_displacement_mm"])
+    assert set(extra["motion"]["phase"]) == {"DCE_pre", "DCE_post1"}
+    assert "registered (rigid" in notes[0] and "DCE_pre phase" in notes[0]
+
+
+@pytest.mark.slow
+def test_icc_and_histogram_figures_through_run_study(tmp_path):
+    """The whole runner in fast mode: the ICC figure and the intensity histograms by centre are
+    drawn, the ICC table written, the counts in numbers.json, the methods name the preprocessing."""
+    import json
+
+    from her2stats.reporting.study import run_study
+
+    cfg = _config(intensity_histograms="center")
+    res = run_study(cfg, fast=True, outdir=tmp_path / "out")
+    assert {"icc", "intensity_histograms"} <= set(res.figures)
+    ih = res.results["intensity_histograms"]
+    assert ih.group == "center" and set(ih.summary["stage"]) == {"before", "after"}
+    icc = pd.read_csv(tmp_path / "out" / "features" / "icc.csv")
+    saved = json.loads((tmp_path / "out" / "numbers.json").read_text())
+    numbers = saved.get("numbers", saved)
+    assert numbers["icc/n_kept"] == int(icc["kept"].sum()) and numbers["icc/n_features"] == len(icc)
+    assert "Preprocessing:" in res.methods and "z-score" in res.methods

@@ -18,8 +18,8 @@ from her2stats.selection import ICCFilter
 from her2stats.selection.icc import SECOND_SEGMENTATION_SUFFIX as SFX
 
 
-def _config(icc=None, **imaging):
-    return load_config({
+def _config(icc=None, top=None, **imaging):
+    return load_config({**(top or {}),
         "name": "imaging_steps", "engine": "python",
         "cohort": {"source": "demo", "outcome": "her2_positive", "id_column": "patient_id",
                    "exclude_predictors": ["her2_status", "her2_class", "her2_ish", "her2_ihc", "subtype"]},
@@ -189,7 +189,7 @@ def test_icc_and_histogram_figures_through_run_study(tmp_path):
 
     from her2stats.reporting.study import run_study
 
-    cfg = _config(intensity_histograms="center")
+    cfg = _config(intensity_histograms="center", top={"clinical": {"covariates": ["age", "tumor_size_mm"], "selection": "none"}})
     res = run_study(cfg, fast=True, outdir=tmp_path / "out")
     assert {"icc", "intensity_histograms"} <= set(res.figures)
     ih = res.results["intensity_histograms"]

@@ -210,7 +210,7 @@ def report(config: Path = typer.Argument(..., help="study config (YAML)"),
 
     1. cohort, splits: load, subset, required columns, outcome, split by centre or at random; every exclusion counted.
     2. table1, agreement: Table 1 by outcome, by cohort and by other columns (table1.by), analysed vs excluded patients; inter-reader ICC / kappa.
-    3. imaging, harmonization: frozen backbone features of the ROI (cached), ComBat, PCA, t-test, correlation filter, LASSO, Deep Score; all fitted on development only.
+    3. imaging, harmonization: preprocessing (motion correction, registration, resampling, normalisation), frozen backbone features of the ROI (cached), ICC filter against a second segmentation, ComBat, PCA, t-test, correlation filter, LASSO, Deep Score; all fitted on development only.
     4. clinical, zoo: logistic model with its selection rule (none, univariate, lasso, stepwise and their chains, p-value filters), combined model with the Deep Score; model zoo tuned by nested CV (zoo.features: selected re-selects inside each outer fold).
     4b. image_models, fusion: extra frozen-feature image models (any backbone, layer and sequences; selection steps univariate, correlation, chi2, mutual_info, cluster, lasso, pca; logistic or fold-ensemble classifier), refitted in every CV fold; late fusion of any models by mean or logistic stacking on out-of-fold predictions.
     4c. networks: trained image classifiers (any timm model or a 3-D ResNet-18; freeze, augmentation, Mixup, early stopping on an inner split of each training fold), out-of-fold on the development folds, then the final network or the fold networks averaged for the test cohorts; training curves and Grad-CAM.

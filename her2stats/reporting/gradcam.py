@@ -113,6 +113,7 @@ def deep_score_gradcam(extractor: Any, pipeline: Any, index: pd.DataFrame, X: pd
 
     cfg = extractor._config()
     seqs = list(extractor.sequences or sorted(map(str, index["sequence"].unique())))
+    cfg["sequences"] = seqs  # as transform sets it: registration (register_to) loads every sequence of a case
     seq = sequence or seqs[0]
     stem = f"{extractor.backbone}_{seq}_"
     cols = [j for j, c in enumerate(X.columns) if str(c).startswith(stem)]

@@ -1291,7 +1291,24 @@ def _survival_predicted(state: StudyState) -> None:
     part = df.assign(**{group: pd.Categorical(cls, categories=levels), prob: p}).loc[test]
     sub = s.model_copy(update={"group": group, "covariates": [prob] + [c for c in s.covariates if c != s.group]})
     numbers, results, tables = {}, {}, {}
-    _survival(part, cfg.model_copy(update={"survival": sub}), state.engine, numbers, results, tables, state.notes)
+    try:
+        _survival(part, cfg.model_copy(update={"survival": sub}), state.engine, numbers, results, tables, state.notes)
+    except InputError as exc:
+        if not s.stepwise or "removed every covariate" not in str(exc):
+            raise
+        # a finding, not a failure: on the test cohort(s) neither the predicted probability nor any covariate
+        # improves the AIC; the Kaplan-Meier curves and log-rank test by predicted class are still reported
+        from ..stats.survival import kaplan_meier
+
+        kdf = part[part[[s.duration, s.event, group]].notna().all(axis=1)]
+        km = kaplan_meier(kdf, s.duration, s.event, group=group, engine=state.engine)
+        results = {"km": km}
+        numbers = {"survival/n_km": float(len(kdf)), "logrank_p": float(km.logrank.p_value),
+                   "logrank_chisq": float(km.logrank.statistic), "cox_stepwise_empty": 1.0}
+        state.notes.append(f"Survival by the {m} model's predicted class: the stepwise Cox model ({s.stepwise}, AIC) on "
+                           "the test cohort(s) removed every covariate, the predicted probability included (the null "
+                           "model has the lowest AIC), so no predicted-status Cox model is reported; the Kaplan-Meier "
+                           "curves and log-rank test by predicted class are.")
     state.numbers.update({f"predicted/{k}": v for k, v in numbers.items()})
     state.numbers["predicted/threshold"] = float(state.thresholds[m].value)
     state.results.update({f"{k}_predicted": v for k, v in results.items()})

@@ -486,8 +486,10 @@ def stage_cohort(state: StudyState) -> StudyState:
 
 
 def stage_features(state: StudyState) -> StudyState:
-    """Imaging (when configured): deep features of every patient, selection and Deep Score fitted on
-    development, ``deep_score``/``deep_prob`` columns added; then the cohort list and its counts.
+    """Imaging (when configured): preprocessing (``imaging.motion_correction``, ``register_to``,
+    ``spacing``, ``normalize``), deep features of every patient (and of the second segmentation with
+    ``imaging.icc``, carried beside them in ``deep["X"]``), the ICC filter, selection and Deep Score
+    fitted on development, ``deep_score``/``deep_prob`` columns added; then the cohort list and its counts.
     Ends with the cohort indexed 0..n-1."""
     cfg = state.config
     df = state.cohort

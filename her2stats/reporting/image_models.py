@@ -124,7 +124,15 @@ def _features(state: Any, spec: Any) -> pd.DataFrame:
                              f"(it has {sorted(set(index['sequence'].astype(str)))})")
         index = index[index["sequence"].isin(spec.sequences)]
     base = deep["extractor"]  # its settings (cache, ROI margin, scheduler...), not a copy of its scheduler object
-    fx = type(base)(**{**base.get_params(deep=False), "backbone": spec.backbone, "pretrained": spec.pretrained,
+    params = base.get_params(deep=False)
+    ref = params.get("register_to")
+    if ref is not None and spec.sequences and ref not in spec.sequences:
+        # imaging.register_to aligns the sequences of one feature vector with each other; a model that does not
+        # read the reference sequence has nothing to align it with (each sequence keeps its own mask grid)
+        params["register_to"] = None
+        state.notes.append(f"{spec.name}: its sequence(s) {', '.join(spec.sequences)} do not include the registration "
+                           f"reference {ref} (imaging.register_to), so its features are extracted without registration.")
+    fx = type(base)(**{**params, "backbone": spec.backbone, "pretrained": spec.pretrained,
                        "sequences": list(spec.sequences) or None, "layer": spec.layer, "pooling": spec.pooling,
                        "progress": False})
     with warnings.catch_warnings(record=True) as caught:

@@ -1315,9 +1315,9 @@ def _survival_predicted(state: StudyState) -> None:
     state.numbers["predicted/threshold"] = float(state.thresholds[m].value)
     state.results.update({f"{k}_predicted": v for k, v in results.items()})
     state.tables.update({f"{k}_predicted": v for k, v in tables.items()})
-    state.notes.append(f"Survival by the {m} model's predicted class ({state.thresholds[m].label}) and its predicted "
-                       f"probability as a Cox covariate: {int(test.sum())} patient(s) of the test cohort(s), whose "
-                       f"predictions are out of sample.")
+    cox_part = "" if "cox_stepwise_empty" in numbers else " and its predicted probability as a Cox covariate"
+    state.notes.append(f"Survival by the {m} model's predicted class ({state.thresholds[m].label}){cox_part}: "
+                       f"{int(test.sum())} patient(s) of the test cohort(s), whose predictions are out of sample.")
 
 
 def stage_outputs(state: StudyState) -> StudyState:

@@ -276,6 +276,11 @@ class ImageModelConfig(_Strict):
     #: None (final pooled features), a stage number or a module name (her2stats.features.list_layers)
     layer: Optional[Union[int, str]] = None
     pooling: Literal["auto", "avg", "max", "avgmax", "token"] = "auto"
+    #: slices per image: "largest" (largest-mask axial slice), "center", "all" (every slice the mask
+    #: touches) or "2.5d" (three planes), with ``k`` neighbours on each side, combined by ``aggregate``
+    slices: Literal["largest", "center", "all", "2.5d"] = "largest"
+    k: int = Field(0, ge=0)
+    aggregate: Literal["mean", "max"] = "mean"
     selection: list[SelectionStepConfig] = Field(default_factory=list)
     classifier: Literal["logistic", "fold_ensemble"] = "logistic"
     #: folds of the fold ensemble (seed 004: 10; fast mode: 3)

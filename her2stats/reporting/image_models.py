@@ -134,7 +134,7 @@ def _features(state: Any, spec: Any) -> pd.DataFrame:
                            f"reference {ref} (imaging.register_to), so its features are extracted without registration.")
     fx = type(base)(**{**params, "backbone": spec.backbone, "pretrained": spec.pretrained,
                        "sequences": list(spec.sequences) or None, "layer": spec.layer, "pooling": spec.pooling,
-                       "progress": False})
+                       "slices": spec.slices, "k": spec.k, "aggregate": spec.aggregate, "progress": False})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         X = fx.fit_transform(index)

@@ -217,6 +217,10 @@ def test_seed002_runs_end_to_end_fast(tmp_path):
         assert 0.5 < res.numbers[f"agreement/{v}/kappa"] < 1.0
     for name in ("nomogram", "shap", "roc_external", "dca_external", "calibration_clinical"):
         assert res.figures[name].is_file(), name
+    # Table 3's reader-study design on the stand-in Van Dyke data: the published OR analysis (F 4.456)
+    assert "reader_study" in res.tables
+    assert abs(res.results["reader_study"]["random"].statistic - 4.456) < 5e-4
+    assert abs(res.numbers["mrmc_statistic"] - 4.456) < 5e-4
     assert (res.outdir / "manifest.json").is_file()
 
 

@@ -23,7 +23,10 @@ journals ask for line art), PDF and SVG with editable text (``pdf.fonttype`` 42)
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
+import os
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -196,12 +199,12 @@ def journal_style(style: "str | JournalStyle | None" = None) -> Iterator[Journal
         yield st
 
 
-def _save_tiff(fig, path: Path, dpi: int) -> None:
+def _save_tiff(fig, path: Path, dpi: int, **kwargs) -> None:
     """RGB TIFF, LZW-compressed, with its resolution in the header (journals' submission format)."""
     from PIL import Image
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # an intermediate: fast zlib
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1}, **kwargs)  # an intermediate: fast zlib
     buf.seek(0)
     with Image.open(buf) as im:
         rgb = im.convert("RGBA")
@@ -213,7 +216,14 @@ def _save_tiff(fig, path: Path, dpi: int) -> None:
 def save_figure(fig, stem: str | Path, formats: Iterable[str] = FIGURE_FORMATS,
                 style: "str | JournalStyle | None" = None) -> list[Path]:
     """Save ``fig`` as ``stem.png`` (300 dpi), ``stem.pdf``, ``stem.svg`` and ``stem.tiff``
-    (600 dpi, LZW); return the paths in the order of ``formats``."""
+    (600 dpi, LZW); return the paths in the order of ``formats``.
+
+    The figure is laid out once, by the first format written (its layout engine, and its tight
+    bounding box under ``savefig.bbox: tight``), and the other formats reuse that layout: every
+    file shows the same layout, and each format draws the figure once instead of twice. PDF fonts
+    are embedded as subsets of their glyphs without the OpenType layout tables (GSUB, GPOS, GDEF:
+    substitution and positioning rules that PDF viewers never apply, as a PDF places its text glyph
+    by glyph), which halves the cost of a PDF; the text stays editable (``pdf.fonttype`` 42)."""
     st = get_style(style)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -222,13 +232,238 @@ def save_figure(fig, stem: str | Path, formats: Iterable[str] = FIGURE_FORMATS,
     if bad:
         raise InputError(f"unknown figure format(s) {bad}; use png, pdf, svg, tiff or eps")
     paths = []
-    for ext in formats:
-        path = stem.with_suffix(f".{ext}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        if ext in ("tiff", "tif"):
-            _save_tiff(fig, tmp, st.tiff_dpi)
-        else:
-            fig.savefig(tmp, format=ext, dpi=st.png_dpi if ext == "png" else None)
-        tmp.replace(path)  # a reader never sees half a figure
-        paths.append(path)
+    layout = _LayoutOnce(fig)
+    try:
+        with _lean_pdf_fonts():
+            for ext in formats:
+                path = stem.with_suffix(f".{ext}")
+                tmp = path.with_name(f".{path.name}.tmp")
+                if ext in ("tiff", "tif"):
+                    _save_tiff(fig, tmp, st.tiff_dpi, **layout.kwargs)
+                else:
+                    fig.savefig(tmp, format=ext, dpi=st.png_dpi if ext == "png" else None, **layout.kwargs)
+                tmp.replace(path)  # a reader never sees half a figure
+                paths.append(path)
+                layout.laid_out()
+    finally:
+        layout.restore()
     return paths
+
+
+class _LayoutOnce:
+    """The layout of a figure's first save, kept for its other formats.
+
+    ``savefig`` lays a figure out on every call (a draw without rendering for the layout engine
+    and the tight bounding box, then the draw that writes the file). The first save records the
+    tight box it computes; ``kwargs`` then pass that box (padded as ``savefig.pad_inches`` pads
+    it), and the layout engine is set aside, so the later saves only draw. :meth:`restore` gives
+    the figure its layout engine back."""
+
+    def __init__(self, fig):
+        from matplotlib import rcParams
+
+        self.fig = fig
+        self.engine = fig.get_layout_engine()
+        self.pad = rcParams["savefig.pad_inches"]
+        self.kwargs: dict = {}
+        self.boxes: list = []
+        self.tight = (rcParams["savefig.bbox"] == "tight" and isinstance(self.pad, (int, float))
+                      and "get_tightbbox" not in vars(fig))
+        self.done = False
+        if self.tight:
+            fig.get_tightbbox = self._record  # print_figure asks the figure for its tight box: keep the answer
+
+    def _record(self, *args, **kwargs):
+        box = type(self.fig).get_tightbbox(self.fig, *args, **kwargs)
+        self.boxes.append(box)
+        return box
+
+    def laid_out(self) -> None:
+        """Called after each save: after the first, keep its layout."""
+        if self.done:
+            return
+        self.done = True
+        if self.tight:
+            vars(self.fig).pop("get_tightbbox", None)
+            if not self.boxes:  # the save did not compute a tight box: later saves lay out again
+                return
+            self.kwargs = {"bbox_inches": self.boxes[-1].padded(self.pad)}
+        if self.engine is not None:
+            self.fig.set_layout_engine(None)
+
+    def restore(self) -> None:
+        vars(self.fig).pop("get_tightbbox", None)
+        if self.fig.get_layout_engine() is not self.engine:
+            self.fig.set_layout_engine(self.engine)
+
+
+_LEAN_LOCK = threading.Lock()
+_LEAN_USERS = 0
+
+
+def _lean_options(*args, **kwargs):
+    from fontTools import subset
+
+    options = subset.Options(*args, **kwargs)
+    options.drop_tables += ["GSUB", "GPOS", "GDEF", "BASE", "JSTF", "MATH"]
+    return options
+
+
+@contextlib.contextmanager
+def _lean_pdf_fonts() -> Iterator[None]:
+    """While saving, matplotlib's PDF font subsets leave out the OpenType layout tables.
+
+    matplotlib (``_backend_pdf_ps.get_glyphs_subset``) subsets each embedded TrueType font with
+    fontTools, which also subsets GSUB/GPOS/GDEF (most of the cost of a PDF figure); a PDF viewer
+    uses only the glyph outlines, metrics and character maps. Where matplotlib's internals differ
+    from what this expects, nothing is changed."""
+    global _LEAN_USERS
+    try:
+        from fontTools import subset
+        from matplotlib.backends import _backend_pdf_ps as pdfps
+    except ImportError:  # pragma: no cover - both come with matplotlib
+        yield
+        return
+    if getattr(pdfps, "subset", None) is not subset and not isinstance(getattr(pdfps, "subset", None), _LeanSubset):
+        yield
+        return
+    with _LEAN_LOCK:
+        _LEAN_USERS += 1
+        if _LEAN_USERS == 1:
+            pdfps.subset = _LeanSubset(subset)
+    try:
+        yield
+    finally:
+        with _LEAN_LOCK:
+            _LEAN_USERS -= 1
+            if _LEAN_USERS == 0:
+                pdfps.subset = subset
+
+
+class _LeanSubset:
+    """fontTools.subset as matplotlib's PDF backend sees it, with :func:`_lean_options`."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return _lean_options if name == "Options" else getattr(self._module, name)
+
+
+# ---------------------------------------------------------------------------------- background saving
+#: the saver of the innermost :func:`background_saving` block of this thread / context (None outside)
+_SAVER: contextvars.ContextVar = contextvars.ContextVar("her2stats_figure_saver", default=None)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _saver_start() -> None:
+    """Worker initialiser: the Agg backend and the modules a pickled figure needs."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot  # noqa: F401  (unpickled figures may ask pyplot for a manager)
+
+    from . import figures  # noqa: F401  (classes and helpers a figure may reference)
+
+
+def _save_pickled(blob: bytes, stem: str, formats: tuple, style: "JournalStyle") -> list[str]:
+    """Worker side of :class:`FigureSaver`: unpickle the figure, save it as :func:`figures.save` does."""
+    import pickle
+
+    import matplotlib.pyplot as plt
+
+    fig = pickle.loads(blob)
+    try:
+        with journal_style(style):
+            return [str(p) for p in save_figure(fig, stem, formats=formats, style=style)]
+    finally:
+        plt.close(fig)
+
+
+class FigureSaver:
+    """Figures written by a helper process while the caller goes on (see :func:`background_saving`).
+
+    :meth:`submit` pickles the figure at once (later changes to it do not reach the files) and
+    returns the paths its files will have; :meth:`wait` returns when every file is written and
+    raises the first error a save met. A figure that cannot be pickled is not taken (``submit``
+    returns None) and its caller saves it in process."""
+
+    def __init__(self, workers: int = 1):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, never fork: the parent may hold an embedded R, Dask or torch threads
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_saver_start)
+        self._futures: list = [self._pool.submit(int, 0)]  # start the worker now: its imports overlap the caller's work
+
+    def submit(self, fig, stem: str | Path, formats: Iterable[str], style: "str | JournalStyle | None" = None
+               ) -> list[Path] | None:
+        import pickle
+
+        st = get_style(style)
+        stem = Path(stem)
+        formats = tuple(formats)
+        bad = [f for f in formats if f not in ("png", "pdf", "svg", "tiff", "tif", "eps")]
+        if bad:
+            raise InputError(f"unknown figure format(s) {bad}; use png, pdf, svg, tiff or eps")
+        try:
+            blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            try:
+                import cloudpickle  # functions defined in a figure function (tick formatters) travel by value
+
+                blob = cloudpickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                return None
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        self._futures.append(self._pool.submit(_save_pickled, blob, str(stem), formats, st))
+        return [stem.with_suffix(f".{ext}") for ext in formats]
+
+    def wait(self) -> None:
+        """Block until every submitted figure is written; raise the first error."""
+        futures, self._futures = self._futures, []
+        errors = []
+        for fut in futures:
+            exc = fut.exception()
+            if exc is not None:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def background_saving(workers: int = 1) -> Iterator["FigureSaver | None"]:
+    """Within the block, :func:`her2stats.reporting.figures.save` hands each figure to a helper
+    process (``workers`` of them) and returns at once; the block ends when every file is written
+    (the first error a save met is raised there). On a machine with one usable core, with
+    ``workers=0``, or inside another such block, figures are saved in process as before.
+
+    A study (:func:`her2stats.reporting.study.run_study`) draws its figures, and computes, while
+    the helper writes the PNG, PDF and SVG files: the drawing stays in the calling process, so the
+    files are those an in-process save writes."""
+    if workers < 1 or _usable_cpus() < 2 or _SAVER.get() is not None:
+        yield None
+        return
+    saver = FigureSaver(workers)
+    token = _SAVER.set(saver)
+    try:
+        yield saver
+        saver.wait()
+    finally:
+        _SAVER.reset(token)
+        saver.close()
+
+
+def background_saver() -> "FigureSaver | None":
+    """The :class:`FigureSaver` of the enclosing :func:`background_saving` block, or None."""
+    return _SAVER.get()

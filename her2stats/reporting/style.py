@@ -355,35 +355,54 @@ class _LeanSubset:
 _SAVER: contextvars.ContextVar = contextvars.ContextVar("her2stats_figure_saver", default=None)
 
 
-def _usable_cpus() -> int:
+def usable_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
 
 
-def _saver_start() -> None:
-    """Worker initialiser: the Agg backend and the modules a pickled figure needs."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot  # noqa: F401  (unpickled figures may ask pyplot for a manager)
-
-    from . import figures  # noqa: F401  (classes and helpers a figure may reference)
-
-
-def _save_pickled(blob: bytes, stem: str, formats: tuple, style: "JournalStyle") -> list[str]:
-    """Worker side of :class:`FigureSaver`: unpickle the figure, save it as :func:`figures.save` does."""
+def _save_job(job: Path) -> None:
+    """Helper side of :class:`FigureSaver`: unpickle one figure and save it as :func:`figures.save` does."""
     import pickle
 
     import matplotlib.pyplot as plt
 
+    blob, stem, formats, style = pickle.loads(job.read_bytes())
     fig = pickle.loads(blob)
     try:
         with journal_style(style):
-            return [str(p) for p in save_figure(fig, stem, formats=formats, style=style)]
+            save_figure(fig, stem, formats=formats, style=style)
     finally:
         plt.close(fig)
+        job.unlink(missing_ok=True)
+
+
+def _saver_main() -> None:
+    """The helper process of :class:`FigureSaver`: one job file per line on stdin, one answer per
+    line on the protocol channel (``ok``, or ``error <hex of the pickled exception>``)."""
+    import pickle
+    import sys
+
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything printed while saving goes to stderr, never into the answers
+    matplotlib.use("Agg", force=True)
+    from matplotlib import pyplot  # noqa: F401  (an unpickled figure may ask pyplot for a manager)
+
+    from . import figures  # noqa: F401  (helpers a figure may reference)
+
+    proto.write("ready\n")
+    for line in sys.stdin:
+        try:
+            _save_job(Path(line.strip()))
+            proto.write("ok\n")
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+            try:
+                payload = pickle.dumps(exc)
+                pickle.loads(payload)
+            except Exception:
+                payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+            proto.write(f"error {payload.hex()}\n")
 
 
 class FigureSaver:
@@ -392,16 +411,28 @@ class FigureSaver:
     :meth:`submit` pickles the figure at once (later changes to it do not reach the files) and
     returns the paths its files will have; :meth:`wait` returns when every file is written and
     raises the first error a save met. A figure that cannot be pickled is not taken (``submit``
-    returns None) and its caller saves it in process."""
+    returns None) and its caller saves it in process. The helper is a plain ``python`` process
+    (not multiprocessing: a script that runs a study at top level, without a ``__main__`` guard,
+    is not run again in it), started at once so that its imports overlap the caller's work."""
 
-    def __init__(self, workers: int = 1):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    def __init__(self):
+        import subprocess
+        import sys
+        import tempfile
 
-        # spawn, never fork: the parent may hold an embedded R, Dask or torch threads
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_saver_start)
-        self._futures: list = [self._pool.submit(int, 0)]  # start the worker now: its imports overlap the caller's work
+        import her2stats
+
+        env = dict(os.environ)
+        if "LD_LIBRARY_PATH" in env and "/R/" in env["LD_LIBRARY_PATH"]:
+            env.pop("LD_LIBRARY_PATH")  # embedded R's library path breaks children's ssl
+        root = str(Path(her2stats.__file__).resolve().parents[1])  # the helper imports this same copy
+        env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        self._dir = tempfile.TemporaryDirectory(prefix="h2s-figures-")
+        self._proc = subprocess.Popen([sys.executable, "-c", "from her2stats.reporting.style import _saver_main; "
+                                       "_saver_main()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True, env=env, bufsize=1)
+        self._n = 0
+        self._pending = 0
 
     def submit(self, fig, stem: str | Path, formats: Iterable[str], style: "str | JournalStyle | None" = None
                ) -> list[Path] | None:
@@ -413,6 +444,8 @@ class FigureSaver:
         bad = [f for f in formats if f not in ("png", "pdf", "svg", "tiff", "tif", "eps")]
         if bad:
             raise InputError(f"unknown figure format(s) {bad}; use png, pdf, svg, tiff or eps")
+        if self._proc.poll() is not None:
+            return None
         try:
             blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
@@ -423,38 +456,66 @@ class FigureSaver:
             except Exception:
                 return None
         stem.parent.mkdir(parents=True, exist_ok=True)
-        self._futures.append(self._pool.submit(_save_pickled, blob, str(stem), formats, st))
+        self._n += 1
+        job = Path(self._dir.name) / f"{self._n:05d}.pkl"
+        job.write_bytes(pickle.dumps((blob, str(stem.resolve()), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            self._proc.stdin.write(f"{job}\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            job.unlink(missing_ok=True)
+            return None
+        self._pending += 1
         return [stem.with_suffix(f".{ext}") for ext in formats]
 
     def wait(self) -> None:
-        """Block until every submitted figure is written; raise the first error."""
-        futures, self._futures = self._futures, []
-        errors = []
-        for fut in futures:
-            exc = fut.exception()
-            if exc is not None:
-                errors.append(exc)
+        """Block until every submitted figure is written (the helper then ends); raise the first error."""
+        import pickle
+
+        self._proc.stdin.close()
+        answers = self._proc.stdout.read().split("\n")
+        self._proc.wait()
+        errors = [pickle.loads(bytes.fromhex(a.split(" ", 1)[1])) for a in answers if a.startswith("error ")]
+        done = sum(a == "ok" for a in answers) + len(errors)
         if errors:
             raise errors[0]
+        if done < self._pending:
+            raise RuntimeError(f"the figure-saving helper process ended (exit code {self._proc.returncode}) "
+                               f"with {self._pending - done} of {self._pending} figure(s) unwritten")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._proc.poll() is None:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self._proc.wait(timeout=60)
+            except Exception:
+                self._proc.kill()
+                self._proc.wait()
+        for stream in (self._proc.stdout,):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._dir.cleanup()
 
 
 @contextlib.contextmanager
-def background_saving(workers: int = 1) -> Iterator["FigureSaver | None"]:
+def background_saving(enabled: bool = True) -> Iterator["FigureSaver | None"]:
     """Within the block, :func:`her2stats.reporting.figures.save` hands each figure to a helper
-    process (``workers`` of them) and returns at once; the block ends when every file is written
-    (the first error a save met is raised there). On a machine with one usable core, with
-    ``workers=0``, or inside another such block, figures are saved in process as before.
+    process and returns at once; the block ends when every file is written (the first error a save
+    met is raised there). On a machine with one usable core, with ``enabled=False``, or inside
+    another such block, figures are saved in process as before.
 
-    A study (:func:`her2stats.reporting.study.run_study`) draws its figures, and computes, while
-    the helper writes the PNG, PDF and SVG files: the drawing stays in the calling process, so the
-    files are those an in-process save writes."""
-    if workers < 1 or _usable_cpus() < 2 or _SAVER.get() is not None:
+    A study (:func:`her2stats.reporting.study.run_study`) goes on computing while the helper
+    draws and writes the PNG, PDF and SVG files of the figures it built (each travels as a pickle
+    of the figure, taken when it is handed over); the files are those an in-process save writes."""
+    if not enabled or usable_cpus() < 2 or _SAVER.get() is not None:
         yield None
         return
-    saver = FigureSaver(workers)
+    saver = FigureSaver()
     token = _SAVER.set(saver)
     try:
         yield saver

@@ -142,7 +142,7 @@ def main() -> int:
         print(f"  {name:<34s} {w:7.1f} {c:7.1f}" if c == c else f"  {name:<34s} {w:7.1f}")
     print(f"  {'total':<34s} {wall:7.1f} {used:7.1f}   (import her2stats before it: {t_import:.1f} s)")
     print(f"  of the CPU, child processes (figure saver, report kernel, pandoc, Chromium): {kids:.1f} s")
-    print(f"anchor (fixed numpy workload) {ref:.3f} s; total / anchor = {wall / ref:.0f}; "
+    print(f"anchor (fixed single-threaded workload) {ref:.3f} s; total / anchor = {wall / ref:.0f}; "
           f"total / {TARGET_S:.0f} s target = {wall / TARGET_S:.2f} (target < 1 on an idle machine)")
     if len(runs) > 1:
         print("  every run's total wall (CPU): " + ", ".join(f"{w:.1f} ({c:.1f})" for w, c, _, _ in runs))

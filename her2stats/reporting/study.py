@@ -900,18 +900,10 @@ def stage_zoo(state: StudyState) -> StudyState:
                                f"outer training fold ({type(exc).__name__}: {exc}); no honest development figure is "
                                "reported for them.")
             fold_features, leaky = None, True
-    import joblib
-
-    from .style import usable_cpus
-
-    # the grid searches' candidate fits on two threads: each fit is seeded and independent of the
-    # others (forests keep n_jobs=1 inside), so every number is the one-thread number
-    with joblib.parallel_config(backend="threading"):
-        zres = fit_zoo(X_dev, dev["_y"].to_numpy(), models=list(cfg.zoo.models), cv=_n_folds(state),
-                       inner_cv=2 if state.fast else cfg.zoo.inner_cv, seed=cfg.validation.seed,
-                       fold_features=fold_features,
-                       fold_columns=list(all_X.columns) if fold_features is not None and selected else None,
-                       n_jobs=min(2, usable_cpus()))
+    zres = fit_zoo(X_dev, dev["_y"].to_numpy(), models=list(cfg.zoo.models), cv=_n_folds(state),
+                   inner_cv=2 if state.fast else cfg.zoo.inner_cv, seed=cfg.validation.seed,
+                   fold_features=fold_features,
+                   fold_columns=list(all_X.columns) if fold_features is not None and selected else None)
     state.results["zoo"] = zres
     for name in cfg.zoo.models:
         key = name if name not in state.probs else f"zoo_{name}"

@@ -34,7 +34,7 @@ from ..data.labels import Labels, as_labels, convert_time, time_label
 from ..errors import InputError
 from .builders import cohort_label, model_label
 from .format import fmt_ci, fmt_p, fmt_ratio_ci
-from .style import FIGURE_FORMATS, PALETTE, get_style, journal_style, save_figure
+from .style import FIGURE_FORMATS, PALETTE, background_saver, get_style, journal_style, save_figure
 
 __all__ = ["roc_figure", "roc_panels", "calibration_figure", "calibration_band_figure", "decision_curve_figure", "nomogram_figure",
            "km_figure", "forest_figure", "shap_figure", "gradcam_figure", "gradcam_panels", "lasso_figure",
@@ -63,6 +63,11 @@ def save(fig: Any, stem: str | Path, close: bool = True, formats: Sequence[str] 
     """Write ``stem.png`` (300 dpi), ``stem.pdf``, ``stem.svg`` and ``stem.tiff`` (600 dpi, LZW);
     close the figure. The first path is the PNG when ``formats`` starts with it."""
     st = get_style(style if style is not None else getattr(fig, "_h2s_style", None))
+    saver = background_saver() if close else None  # inside background_saving(): a helper process writes the files
+    paths = saver.submit(fig, stem, formats=formats, style=st) if saver is not None else None
+    if paths is not None:
+        _plt().close(fig)
+        return paths
     with journal_style(st):  # tight bounding box and resolutions apply at save time
         paths = save_figure(fig, stem, formats=formats, style=st)
     if close:

@@ -563,30 +563,39 @@ def render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, An
     md_path.write_text(markdown, encoding="utf-8")
     timings["execute"] = time.perf_counter() - t0
     html_path = None
-    if "html" in fmts or "pdf" in fmts:
-        t = time.perf_counter()
-        css = out_html.parent / (out_html.stem + ".css")
-        css.write_text(_CSS, encoding="utf-8")
-        extra = ["--css", str(css), *_pandoc_self_contained_flag()]
-        if meta.get("toc") or (meta.get("format", {}) or {}).get("html", {}).get("toc"):
-            extra.append("--toc")
-        html_path = out_html if "html" in fmts else out_html.with_name(f".{out_html.stem}.print.html")
-        _pandoc(md_path, html_path, "html5", meta, extra)
-        timings["html"] = time.perf_counter() - t
-        if "html" in fmts:
-            outputs["html"] = html_path
-    if "docx" in fmts:
+
+    def write_docx() -> None:
         t = time.perf_counter()
         ref = _reference_docx(qmd, out_html.parent)
         _pandoc(md_path, out_html.with_suffix(".docx"), "docx", meta, ["--reference-doc", str(ref)])
         outputs["docx"] = out_html.with_suffix(".docx")
         timings["docx"] = time.perf_counter() - t
-    if "pdf" in fmts:
-        t = time.perf_counter()
-        outputs["pdf"] = html_to_pdf(html_path, out_html.with_suffix(".pdf"))
-        if "html" not in fmts:
-            html_path.unlink(missing_ok=True)
-        timings["pdf"] = time.perf_counter() - t
+
+    # the Word document needs only the Markdown: pandoc writes it while the HTML and its PDF are made
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as side:
+        docx_job = side.submit(write_docx) if "docx" in fmts else None
+        if "html" in fmts or "pdf" in fmts:
+            t = time.perf_counter()
+            css = out_html.parent / (out_html.stem + ".css")
+            css.write_text(_CSS, encoding="utf-8")
+            extra = ["--css", str(css), *_pandoc_self_contained_flag()]
+            if meta.get("toc") or (meta.get("format", {}) or {}).get("html", {}).get("toc"):
+                extra.append("--toc")
+            html_path = out_html if "html" in fmts else out_html.with_name(f".{out_html.stem}.print.html")
+            _pandoc(md_path, html_path, "html5", meta, extra)
+            timings["html"] = time.perf_counter() - t
+            if "html" in fmts:
+                outputs["html"] = html_path
+        if "pdf" in fmts:
+            t = time.perf_counter()
+            outputs["pdf"] = html_to_pdf(html_path, out_html.with_suffix(".pdf"))
+            if "html" not in fmts:
+                html_path.unlink(missing_ok=True)
+            timings["pdf"] = time.perf_counter() - t
+        if docx_job is not None:
+            docx_job.result()  # its error, if any, is raised here
     ordered = {f: outputs[f] for f in fmts}
     return RenderedReport(html=ordered.get("html"), engine="nbclient+pandoc", notebook=nb_path, outputs=ordered,
                           timings=timings)

@@ -401,8 +401,10 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     outdir.meta.update({"study": cfg.name, "config_hash": config_hash(cfg), "config_digest": _digest(cfg, fast),
                         "fast": fast, "engine": state.engine})
     from .builders import model_labels
+    from .style import background_saving
 
-    with model_labels(study_model_labels(cfg)):
+    # a helper process writes the figure files while the stages go on
+    with model_labels(study_model_labels(cfg)), background_saving():
         for stage in STAGES:
             state = stage(state)
     res = study_results(state)

@@ -23,7 +23,10 @@ journals ask for line art), PDF and SVG with editable text (``pdf.fonttype`` 42)
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
+import os
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -196,12 +199,12 @@ def journal_style(style: "str | JournalStyle | None" = None) -> Iterator[Journal
         yield st
 
 
-def _save_tiff(fig, path: Path, dpi: int) -> None:
+def _save_tiff(fig, path: Path, dpi: int, **kwargs) -> None:
     """RGB TIFF, LZW-compressed, with its resolution in the header (journals' submission format)."""
     from PIL import Image
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # an intermediate: fast zlib
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1}, **kwargs)  # an intermediate: fast zlib
     buf.seek(0)
     with Image.open(buf) as im:
         rgb = im.convert("RGBA")
@@ -213,7 +216,14 @@ def _save_tiff(fig, path: Path, dpi: int) -> None:
 def save_figure(fig, stem: str | Path, formats: Iterable[str] = FIGURE_FORMATS,
                 style: "str | JournalStyle | None" = None) -> list[Path]:
     """Save ``fig`` as ``stem.png`` (300 dpi), ``stem.pdf``, ``stem.svg`` and ``stem.tiff``
-    (600 dpi, LZW); return the paths in the order of ``formats``."""
+    (600 dpi, LZW); return the paths in the order of ``formats``.
+
+    The figure is laid out once, by the first format written (its layout engine, and its tight
+    bounding box under ``savefig.bbox: tight``), and the other formats reuse that layout: every
+    file shows the same layout, and each format draws the figure once instead of twice. PDF fonts
+    are embedded as subsets of their glyphs without the OpenType layout tables (GSUB, GPOS, GDEF:
+    substitution and positioning rules that PDF viewers never apply, as a PDF places its text glyph
+    by glyph), which halves the cost of a PDF; the text stays editable (``pdf.fonttype`` 42)."""
     st = get_style(style)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -222,13 +232,299 @@ def save_figure(fig, stem: str | Path, formats: Iterable[str] = FIGURE_FORMATS,
     if bad:
         raise InputError(f"unknown figure format(s) {bad}; use png, pdf, svg, tiff or eps")
     paths = []
-    for ext in formats:
-        path = stem.with_suffix(f".{ext}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        if ext in ("tiff", "tif"):
-            _save_tiff(fig, tmp, st.tiff_dpi)
-        else:
-            fig.savefig(tmp, format=ext, dpi=st.png_dpi if ext == "png" else None)
-        tmp.replace(path)  # a reader never sees half a figure
-        paths.append(path)
+    layout = _LayoutOnce(fig)
+    try:
+        with _lean_pdf_fonts():
+            for ext in formats:
+                path = stem.with_suffix(f".{ext}")
+                tmp = path.with_name(f".{path.name}.tmp")
+                if ext in ("tiff", "tif"):
+                    _save_tiff(fig, tmp, st.tiff_dpi, **layout.kwargs)
+                else:
+                    fig.savefig(tmp, format=ext, dpi=st.png_dpi if ext == "png" else None, **layout.kwargs)
+                tmp.replace(path)  # a reader never sees half a figure
+                paths.append(path)
+                layout.laid_out()
+    finally:
+        layout.restore()
     return paths
+
+
+class _LayoutOnce:
+    """The layout of a figure's first save, kept for its other formats.
+
+    ``savefig`` lays a figure out on every call (a draw without rendering for the layout engine
+    and the tight bounding box, then the draw that writes the file). The first save records the
+    tight box it computes; ``kwargs`` then pass that box (padded as ``savefig.pad_inches`` pads
+    it), and the layout engine is set aside, so the later saves only draw. :meth:`restore` gives
+    the figure its layout engine back."""
+
+    def __init__(self, fig):
+        from matplotlib import rcParams
+
+        self.fig = fig
+        self.engine = fig.get_layout_engine()
+        self.pad = rcParams["savefig.pad_inches"]
+        self.kwargs: dict = {}
+        self.boxes: list = []
+        self.tight = (rcParams["savefig.bbox"] == "tight" and isinstance(self.pad, (int, float))
+                      and "get_tightbbox" not in vars(fig))
+        self.done = False
+        if self.tight:
+            fig.get_tightbbox = self._record  # print_figure asks the figure for its tight box: keep the answer
+
+    def _record(self, *args, **kwargs):
+        box = type(self.fig).get_tightbbox(self.fig, *args, **kwargs)
+        self.boxes.append(box)
+        return box
+
+    def laid_out(self) -> None:
+        """Called after each save: after the first, keep its layout."""
+        if self.done:
+            return
+        self.done = True
+        if self.tight:
+            vars(self.fig).pop("get_tightbbox", None)
+            if not self.boxes:  # the save did not compute a tight box: later saves lay out again
+                return
+            self.kwargs = {"bbox_inches": self.boxes[-1].padded(self.pad)}
+        if self.engine is not None:
+            self.fig.set_layout_engine(None)
+
+    def restore(self) -> None:
+        vars(self.fig).pop("get_tightbbox", None)
+        if self.fig.get_layout_engine() is not self.engine:
+            self.fig.set_layout_engine(self.engine)
+
+
+_LEAN_LOCK = threading.Lock()
+_LEAN_USERS = 0
+
+
+def _lean_options(*args, **kwargs):
+    from fontTools import subset
+
+    options = subset.Options(*args, **kwargs)
+    options.drop_tables += ["GSUB", "GPOS", "GDEF", "BASE", "JSTF", "MATH"]
+    return options
+
+
+@contextlib.contextmanager
+def _lean_pdf_fonts() -> Iterator[None]:
+    """While saving, matplotlib's PDF font subsets leave out the OpenType layout tables.
+
+    matplotlib (``_backend_pdf_ps.get_glyphs_subset``) subsets each embedded TrueType font with
+    fontTools, which also subsets GSUB/GPOS/GDEF (most of the cost of a PDF figure); a PDF viewer
+    uses only the glyph outlines, metrics and character maps. Where matplotlib's internals differ
+    from what this expects, nothing is changed."""
+    global _LEAN_USERS
+    try:
+        from fontTools import subset
+        from matplotlib.backends import _backend_pdf_ps as pdfps
+    except ImportError:  # pragma: no cover - both come with matplotlib
+        yield
+        return
+    if getattr(pdfps, "subset", None) is not subset and not isinstance(getattr(pdfps, "subset", None), _LeanSubset):
+        yield
+        return
+    with _LEAN_LOCK:
+        _LEAN_USERS += 1
+        if _LEAN_USERS == 1:
+            pdfps.subset = _LeanSubset(subset)
+    try:
+        yield
+    finally:
+        with _LEAN_LOCK:
+            _LEAN_USERS -= 1
+            if _LEAN_USERS == 0:
+                pdfps.subset = subset
+
+
+class _LeanSubset:
+    """fontTools.subset as matplotlib's PDF backend sees it, with :func:`_lean_options`."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return _lean_options if name == "Options" else getattr(self._module, name)
+
+
+# ---------------------------------------------------------------------------------- background saving
+#: the saver of the innermost :func:`background_saving` block of this thread / context (None outside)
+_SAVER: contextvars.ContextVar = contextvars.ContextVar("her2stats_figure_saver", default=None)
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _save_job(job: Path) -> None:
+    """Helper side of :class:`FigureSaver`: unpickle one figure and save it as :func:`figures.save` does."""
+    import pickle
+
+    import matplotlib.pyplot as plt
+
+    blob, stem, formats, style = pickle.loads(job.read_bytes())
+    fig = pickle.loads(blob)
+    try:
+        with journal_style(style):
+            save_figure(fig, stem, formats=formats, style=style)
+    finally:
+        plt.close(fig)
+        job.unlink(missing_ok=True)
+
+
+def _saver_main() -> None:
+    """The helper process of :class:`FigureSaver`: one job file per line on stdin, one answer per
+    line on the protocol channel (``ok``, or ``error <hex of the pickled exception>``)."""
+    import pickle
+    import sys
+
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything printed while saving goes to stderr, never into the answers
+    matplotlib.use("Agg", force=True)
+    from matplotlib import pyplot  # noqa: F401  (an unpickled figure may ask pyplot for a manager)
+
+    from . import figures  # noqa: F401  (helpers a figure may reference)
+
+    proto.write("ready\n")
+    for line in sys.stdin:
+        try:
+            _save_job(Path(line.strip()))
+            proto.write("ok\n")
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+            try:
+                payload = pickle.dumps(exc)
+                pickle.loads(payload)
+            except Exception:
+                payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+            proto.write(f"error {payload.hex()}\n")
+
+
+class FigureSaver:
+    """Figures written by a helper process while the caller goes on (see :func:`background_saving`).
+
+    :meth:`submit` pickles the figure at once (later changes to it do not reach the files) and
+    returns the paths its files will have; :meth:`wait` returns when every file is written and
+    raises the first error a save met. A figure that cannot be pickled is not taken (``submit``
+    returns None) and its caller saves it in process. The helper is a plain ``python`` process
+    (not multiprocessing: a script that runs a study at top level, without a ``__main__`` guard,
+    is not run again in it), started at once so that its imports overlap the caller's work."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+        import tempfile
+
+        import her2stats
+
+        env = dict(os.environ)
+        if "LD_LIBRARY_PATH" in env and "/R/" in env["LD_LIBRARY_PATH"]:
+            env.pop("LD_LIBRARY_PATH")  # embedded R's library path breaks children's ssl
+        root = str(Path(her2stats.__file__).resolve().parents[1])  # the helper imports this same copy
+        env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        self._dir = tempfile.TemporaryDirectory(prefix="h2s-figures-")
+        self._proc = subprocess.Popen([sys.executable, "-c", "from her2stats.reporting.style import _saver_main; "
+                                       "_saver_main()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True, env=env, bufsize=1)
+        self._n = 0
+        self._pending = 0
+
+    def submit(self, fig, stem: str | Path, formats: Iterable[str], style: "str | JournalStyle | None" = None
+               ) -> list[Path] | None:
+        import pickle
+
+        st = get_style(style)
+        stem = Path(stem)
+        formats = tuple(formats)
+        bad = [f for f in formats if f not in ("png", "pdf", "svg", "tiff", "tif", "eps")]
+        if bad:
+            raise InputError(f"unknown figure format(s) {bad}; use png, pdf, svg, tiff or eps")
+        if self._proc.poll() is not None:
+            return None
+        try:
+            blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            try:
+                import cloudpickle  # functions defined in a figure function (tick formatters) travel by value
+
+                blob = cloudpickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                return None
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        self._n += 1
+        job = Path(self._dir.name) / f"{self._n:05d}.pkl"
+        job.write_bytes(pickle.dumps((blob, str(stem.resolve()), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            self._proc.stdin.write(f"{job}\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            job.unlink(missing_ok=True)
+            return None
+        self._pending += 1
+        return [stem.with_suffix(f".{ext}") for ext in formats]
+
+    def wait(self) -> None:
+        """Block until every submitted figure is written (the helper then ends); raise the first error."""
+        import pickle
+
+        self._proc.stdin.close()
+        answers = self._proc.stdout.read().split("\n")
+        self._proc.wait()
+        errors = [pickle.loads(bytes.fromhex(a.split(" ", 1)[1])) for a in answers if a.startswith("error ")]
+        done = sum(a == "ok" for a in answers) + len(errors)
+        if errors:
+            raise errors[0]
+        if done < self._pending:
+            raise RuntimeError(f"the figure-saving helper process ended (exit code {self._proc.returncode}) "
+                               f"with {self._pending - done} of {self._pending} figure(s) unwritten")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self._proc.wait(timeout=60)
+            except Exception:
+                self._proc.kill()
+                self._proc.wait()
+        for stream in (self._proc.stdout,):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._dir.cleanup()
+
+
+@contextlib.contextmanager
+def background_saving(enabled: bool = True) -> Iterator["FigureSaver | None"]:
+    """Within the block, :func:`her2stats.reporting.figures.save` hands each figure to a helper
+    process and returns at once; the block ends when every file is written (the first error a save
+    met is raised there). On a machine with one usable core, with ``enabled=False``, or inside
+    another such block, figures are saved in process as before.
+
+    A study (:func:`her2stats.reporting.study.run_study`) goes on computing while the helper
+    draws and writes the PNG, PDF and SVG files of the figures it built (each travels as a pickle
+    of the figure, taken when it is handed over); the files are those an in-process save writes."""
+    if not enabled or usable_cpus() < 2 or _SAVER.get() is not None:
+        yield None
+        return
+    saver = FigureSaver()
+    token = _SAVER.set(saver)
+    try:
+        yield saver
+        saver.wait()
+    finally:
+        _SAVER.reset(token)
+        saver.close()
+
+
+def background_saver() -> "FigureSaver | None":
+    """The :class:`FigureSaver` of the enclosing :func:`background_saving` block, or None."""
+    return _SAVER.get()

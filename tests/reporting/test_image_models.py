@@ -328,5 +328,5 @@ def test_seed001_runs_two_image_models_their_fusion_and_the_delong_tests_fast(tm
     cv = pd.read_csv(tmp_path / "s1" / "predictions_cv.csv")
     assert set(three) <= set(cv["model"])
     assert (tmp_path / "s1" / "features" / "dl_us_mid_selection.csv").is_file()
-    assert "dl_fusion" in res.tables["delong"].to_frame().to_string()
+    assert "DL fusion" in res.tables["delong"].to_frame().to_string()  # the config's label: of dl_fusion
     assert "Late fusion" in res.methods and "Additional image models" in res.methods

@@ -361,8 +361,8 @@ def test_seed001_trains_its_network_end_to_end_fast(tmp_path):
     cv = pd.read_csv(res.outdir / "predictions_cv.csv")
     assert cv.loc[cv["model"] == "cnn_us", "prob"].notna().all()
     assert set(cv.loc[cv["model"] == "cnn_us", "fold"]) == {1, 2, 3}
-    assert "cnn_us" in res.tables["performance"].to_frame().to_string()
-    assert "cnn_us" in res.tables["delong"].to_frame().to_string()
+    assert "Fine-tuned CNN (US)" in res.tables["performance"].to_frame().to_string()  # label: of cnn_us
+    assert "Fine-tuned CNN (US)" in res.tables["delong"].to_frame().to_string()
     assert (res.outdir / "features" / "cnn_us_curves.csv").is_file()
     for name in ("training_curves_cnn_us", "gradcam_cnn_us", "roc_internal"):
         assert res.figures[name].is_file(), name

@@ -34,39 +34,15 @@ reached a fold's network.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
+from .image_table import read_image_table
 
 __all__ = ["stage_networks", "network_cases", "network_estimator"]
-
-
-def _image_table(cfg: Any, images: str) -> pd.DataFrame:
-    """The image table a network reads (``demo`` or a CSV/Excel file; relative paths resolved
-    against the table's folder)."""
-    if images == "demo":
-        from ..data import demo_images
-
-        return demo_images()
-    from ..files import read_table
-
-    path = cfg.resolve(Path(images))
-    if not path.exists():
-        raise ConfigError(f"networks.images: file not found: {path}")
-    index = read_table(path, "networks.images", InputError)
-    for col in ("patient_id", "sequence", "image_path"):
-        if col not in index.columns:
-            raise InputError(f"{path}: the image table needs column {col!r} (patient_id, sequence, image_path, mask_path)")
-    base = path.parent
-    index["image_path"] = [str(p if Path(p).is_absolute() else base / p) for p in index["image_path"]]
-    if "mask_path" in index:
-        index["mask_path"] = [None if pd.isna(p) else str(p if Path(p).is_absolute() else base / p)
-                              for p in index["mask_path"]]
-    return index
 
 
 def network_cases(state: Any, net: Any) -> pd.DataFrame:
@@ -74,7 +50,7 @@ def network_cases(state: Any, net: Any) -> pd.DataFrame:
     cohort's index, for network ``net`` (a :class:`~her2stats.reporting.config.NetworkConfig`)."""
     cfg = state.config
     images = net.images or (cfg.imaging.images if cfg.imaging is not None else "demo")
-    index = _image_table(cfg, images)
+    index = read_image_table(cfg, images, "networks.images")
     where = f"networks[{net.name}]"
     if net.sequences:
         index = index[index["sequence"].astype(str) == str(net.sequences[0])]

@@ -1474,26 +1474,10 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     idc = cfg.cohort.id_column
     if im.intensity_histograms is not None and im.intensity_histograms not in df.columns:
         raise ConfigError(f"imaging.intensity_histograms: column {im.intensity_histograms!r} is not in the cohort")
-    if im.images == "demo":
-        from ..data import demo_images
+    from .image_table import read_image_table
 
-        index = demo_images()
-    else:
-        from ..files import read_table
-
-        path = cfg.resolve(Path(im.images))
-        if not path.exists():
-            raise ConfigError(f"imaging.images: file not found: {path}")
-        index = read_table(path, "imaging.images", InputError)
-        for col in ("patient_id", "sequence", "image_path"):
-            if col not in index.columns:
-                raise InputError(f"{path}: the image table needs column {col!r} (patient_id, sequence, image_path, mask_path)")
-        base = path.parent
-        index["image_path"] = [str(p if Path(p).is_absolute() else base / p) for p in index["image_path"]]
-        second_col = im.icc.second_segmentation.column if im.icc is not None else None
-        for col in ["mask_path"] + ([second_col] if second_col and second_col != "mask_path" else []):
-            if col in index:
-                index[col] = [None if pd.isna(p) else str(p if Path(p).is_absolute() else base / p) for p in index[col]]
+    second_col = im.icc.second_segmentation.column if im.icc is not None else None
+    index = read_image_table(cfg, im.images, "imaging.images", ["mask_path"] + ([second_col] if second_col else []))
     if im.icc is not None and im.icc.second_segmentation.column is not None \
             and im.icc.second_segmentation.column not in index.columns:
         raise ConfigError(f"imaging.icc.second_segmentation.column: the image table has no column "

@@ -1,0 +1,38 @@
+"""The image table of a study config (``imaging.images``, ``networks.images``): the demo's or a
+CSV/Excel file with ``patient_id``, ``sequence``, ``image_path`` and ``mask_path``, its relative
+paths resolved against the table's own folder."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..errors import ConfigError, InputError
+
+__all__ = ["read_image_table"]
+
+
+def read_image_table(cfg: Any, images: str, key: str, path_columns: Sequence[str] = ("mask_path",)) -> pd.DataFrame:
+    """The image table ``images`` (``"demo"`` or a file relative to the config) named by the config
+    key ``key`` in its errors; ``image_path`` and the ``path_columns`` present are made absolute
+    (a missing path stays None)."""
+    if images == "demo":
+        from ..data import demo_images
+
+        return demo_images()
+    from ..files import read_table
+
+    path = cfg.resolve(Path(images))
+    if not path.exists():
+        raise ConfigError(f"{key}: file not found: {path}")
+    index = read_table(path, key, InputError)
+    for col in ("patient_id", "sequence", "image_path"):
+        if col not in index.columns:
+            raise InputError(f"{path}: the image table needs column {col!r} (patient_id, sequence, image_path, mask_path)")
+    base = path.parent
+    index["image_path"] = [str(p if Path(p).is_absolute() else base / p) for p in index["image_path"]]
+    for col in dict.fromkeys(path_columns):
+        if col in index:
+            index[col] = [None if pd.isna(p) else str(p if Path(p).is_absolute() else base / p) for p in index[col]]
+    return index

@@ -388,8 +388,8 @@ def _saver_main() -> None:
     os.dup2(2, 1)  # anything printed while saving goes to stderr, never into the answers
     matplotlib.use("Agg", force=True)
     from matplotlib import pyplot  # noqa: F401  (an unpickled figure may ask pyplot for a manager)
-
-    from . import figures  # noqa: F401  (helpers a figure may reference)
+    # (the modules a pickled figure references, e.g. her2stats.reporting.figures' formatters, are
+    # imported by pickle itself; importing figures here would make style and figures import each other)
 
     proto.write("ready\n")
     for line in sys.stdin:

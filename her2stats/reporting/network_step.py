@@ -106,19 +106,12 @@ def _ensemble(base: Any, fits: list, folds: list, y: np.ndarray, oof: np.ndarray
     """A fitted :class:`~her2stats.training.FoldEnsembleClassifier` made of the study's fold networks
     (the same object ``FoldEnsembleClassifier(base, k, seed).fit`` returns, on the study's folds)."""
     from ..training import FoldEnsembleClassifier
-    from ..training.inputs import binary_auc
 
-    ens = FoldEnsembleClassifier(base, n_splits=len(folds), seed=seed)
     which = np.full(len(y), -1)
     for f, (_, test) in enumerate(folds):
         which[test] = f
-    ens.estimators_ = list(fits)
-    ens.folds_ = which
-    ens.oof_proba_ = oof.copy()
-    ens.classes_ = fits[0].classes_
-    ens.fold_aucs_ = np.asarray([binary_auc(y[t].astype(float), oof[t]) for _, t in folds])
-    ens.cv_auc_ = binary_auc(y.astype(float), oof)
-    return ens
+    return FoldEnsembleClassifier(base, n_splits=len(folds), seed=seed).set_fold_models(
+        fits, which, oof, fits[0].classes_, y)
 
 
 def _train_network(state: Any, net: Any, cases: pd.DataFrame) -> dict | None:

@@ -58,8 +58,6 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> "FoldEnsembleClassifier":
         from sklearn.model_selection import StratifiedKFold
 
-        from .inputs import binary_auc as _auc
-
         if self.estimator is None or not hasattr(self.estimator, "predict_proba"):
             raise InputError("FoldEnsembleClassifier needs an estimator with predict_proba (e.g. NetworkClassifier(), "
                              "a LogisticRegression or a Pipeline)")
@@ -88,7 +86,7 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
                              f"{dict(zip(map(str, classes), counts))}")
         folds = np.full(n, -1)
         oof = np.full(n, np.nan)
-        estimators, fold_aucs = [], []
+        estimators = []
         groups = None
         if isinstance(X, pd.DataFrame) and "patient_id" in X.columns and X["patient_id"].duplicated().any():
             groups = X["patient_id"].astype(str).to_numpy()   # copies of a case stay in one fold
@@ -105,14 +103,24 @@ class FoldEnsembleClassifier(ClassifierMixin, BaseEstimator):
             proba = np.asarray(est.predict_proba(_rows(X, te)))
             oof[te] = proba[:, self._event_column(est, classes)]
             folds[te] = f
-            fold_aucs.append(_auc(yb[te].astype(float), oof[te]))
             estimators.append(est)
-        self.estimators_ = estimators
+        return self.set_fold_models(estimators, folds, oof, classes, yb)
+
+    def set_fold_models(self, estimators: list, folds: np.ndarray, oof: np.ndarray, classes: Any,
+                        y: np.ndarray) -> "FoldEnsembleClassifier":
+        """This ensemble, fitted, from fold models fitted elsewhere: ``estimators[f]`` trained without
+        the rows of fold ``f`` (``folds``: each development row's fold, 0..k-1), ``oof`` their
+        out-of-fold probabilities, ``y`` the 0/1 outcomes (``fit`` ends here; the study runner's
+        network step builds its fold ensemble from the networks of the study's own folds)."""
+        from .inputs import binary_auc as _auc
+
+        folds, oof, yb = np.asarray(folds), np.asarray(oof, dtype=float), np.asarray(y).astype(float)
+        self.estimators_ = list(estimators)
         self.folds_ = folds
         self.oof_proba_ = oof
-        self.classes_ = classes
-        self.fold_aucs_ = np.asarray(fold_aucs)
-        self.cv_auc_ = _auc(yb.astype(float), oof)
+        self.classes_ = np.asarray(classes)
+        self.fold_aucs_ = np.asarray([_auc(yb[folds == f], oof[folds == f]) for f in range(len(self.estimators_))])
+        self.cv_auc_ = _auc(yb, oof)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -13,6 +13,11 @@ class InputError(Her2StatsError, ValueError):
     """Bad user input: wrong column, level, type, length, or an impossible value."""
 
 
+class EmptyModelError(InputError):
+    """A stepwise selection removed every covariate: the null model has the lowest AIC, so there is
+    no model to report (a finding about the data, which a caller may report as such)."""
+
+
 class RUnavailableError(Her2StatsError, RuntimeError):
     """R, rpy2 or a required R package is not installed (the message says how to install it)."""
 

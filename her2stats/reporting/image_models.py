@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..errors import ConfigError, ConvergenceError, InputError, RError
+from .image_table import extract_features
 
 __all__ = ["stage_image_models", "stage_fusion", "image_model_pipeline", "stack_fit", "STACK_CLIP"]
 
@@ -135,12 +136,7 @@ def _features(state: Any, spec: Any) -> pd.DataFrame:
     fx = type(base)(**{**params, "backbone": spec.backbone, "pretrained": spec.pretrained,
                        "sequences": list(spec.sequences) or None, "layer": spec.layer, "pooling": spec.pooling,
                        "slices": spec.slices, "k": spec.k, "aggregate": spec.aggregate, "progress": False})
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        X = fx.fit_transform(index)
-    for w in caught:
-        if "gave no features" in str(w.message):
-            state.notes.append(f"{spec.name}: {w.message}")
+    X = extract_features(fx, index, state.notes, prefix=f"{spec.name}: ")
     ids = state.cohort[cfg.cohort.id_column].astype(str)
     X.index = X.index.astype(str)
     missing = ids[~ids.isin(set(X.index))]

@@ -3,6 +3,7 @@ CSV/Excel file with ``patient_id``, ``sequence``, ``image_path`` and ``mask_path
 paths resolved against the table's own folder."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 
-__all__ = ["read_image_table"]
+__all__ = ["read_image_table", "extract_features"]
 
 
 def read_image_table(cfg: Any, images: str, key: str, path_columns: Sequence[str] = ("mask_path",)) -> pd.DataFrame:
@@ -36,3 +37,15 @@ def read_image_table(cfg: Any, images: str, key: str, path_columns: Sequence[str
         if col in index:
             index[col] = [None if pd.isna(p) else str(p if Path(p).is_absolute() else base / p) for p in index[col]]
     return index
+
+
+def extract_features(extractor: Any, index: pd.DataFrame, notes: list, prefix: str = "") -> pd.DataFrame:
+    """``extractor.fit_transform(index)``, its warning about cases that gave no features put in the
+    study's ``notes`` (after ``prefix``) instead of the console: the flow counts those patients."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X = extractor.fit_transform(index)
+    for w in caught:
+        if "gave no features" in str(w.message):
+            notes.append(f"{prefix}{w.message}")
+    return X

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import AtomicOutput, atomic_output, atomic_write, read_manifest
-from ..errors import ConfigError, ConvergenceError, InputError, RError, find_stack_level
+from ..errors import ConfigError, ConvergenceError, EmptyModelError, InputError, RError, find_stack_level
 from ..paths import cache_root
 from ..schedulers import connected
 from .clinical_selection import select_clinical
@@ -553,18 +553,14 @@ def stage_describe(state: StudyState) -> StudyState:
                        p_adjust=t1c.p_adjust, normality_test=t1c.normality_test, engine=state.engine)
         state.results["table1"] = t1
         state.tables["table1"] = builders.table1_table(t1, labels=state.labels_for(variables + [t1c.group]))
-        for r in t1.tests.to_dict("records"):
-            state.numbers[f"table1_p/{r['variable']}"] = float(r["p_value"]) if r["p_value"] is not None else float("nan")
+        _table1_numbers(state.numbers, t1, "p_value", "table1_p/")
     if t1c.by_cohort and len(cohorts) > 1 and variables:
         t1b = table_one(t1df.assign(cohort=pd.Categorical(df["cohort_split"].astype(str), categories=cohorts)), "cohort",
                         variables=variables + [outcome],
                         categorical=[v for v in t1c.categorical if v in variables] + [outcome],
                         normality_test=t1c.normality_test, smd=True, engine=state.engine)
         state.results["table1_by_cohort"] = t1b
-        if "smd" in t1b.tests.columns:  # mean pairwise standardised mean difference across the cohorts
-            for r in t1b.tests.to_dict("records"):
-                v = r.get("smd")
-                state.numbers[f"table1_smd/{r['variable']}"] = float(v) if v is not None else float("nan")
+        _table1_numbers(state.numbers, t1b, "smd", "table1_smd/")  # mean pairwise SMD across the cohorts
         cohort_levels = {"cohort": {"label": "Cohort", "levels": {c: builders.cohort_label(c) for c in cohorts}}}
         state.tables["table1_by_cohort"] = builders.table1_table(
             t1b, title="Baseline characteristics by cohort", group_label="cohort",
@@ -574,6 +570,16 @@ def stage_describe(state: StudyState) -> StudyState:
     if t1c.included_vs_excluded and variables:
         _table1_included_vs_excluded(state, variables)
     return state
+
+
+def _table1_numbers(numbers: dict, t1: Any, column: str, prefix: str) -> None:
+    """``numbers[prefix + variable]`` = the Table 1 test table's ``column`` (p_value, smd) of every
+    variable (NaN where the table has none); nothing when the table lacks the column."""
+    if column not in t1.tests.columns:
+        return
+    for r in t1.tests.to_dict("records"):
+        v = r.get(column)
+        numbers[f"{prefix}{r['variable']}"] = float(v) if v is not None else float("nan")
 
 
 def _table1_by(state: StudyState, t1df: pd.DataFrame, col: str, variables: list[str]) -> None:
@@ -597,10 +603,7 @@ def _table1_by(state: StudyState, t1df: pd.DataFrame, col: str, variables: list[
     t1g = table_one(t1df.assign(**{col: g}), col, variables=vs, categorical=cat,
                     normality_test=cfg.table1.normality_test, smd=True, engine=state.engine)
     state.results[f"table1_by_{col}"] = t1g
-    if "smd" in t1g.tests.columns:
-        for r in t1g.tests.to_dict("records"):
-            v = r.get("smd")
-            state.numbers[f"table1_by/{col}/smd/{r['variable']}"] = float(v) if v is not None else float("nan")
+    _table1_numbers(state.numbers, t1g, "smd", f"table1_by/{col}/smd/")
     for level, n in g.value_counts(sort=False).items():
         state.numbers[f"table1_by/{col}/n/{level}"] = float(n)
     from ..data.labels import as_labels
@@ -646,12 +649,8 @@ def _table1_included_vs_excluded(state: StudyState, variables: list[str]) -> Non
     t1e = table_one(both, _INCLUSION, variables=vs, categorical=[v for v in cfg.table1.categorical if v in vs],
                     normality_test=cfg.table1.normality_test, smd=True, engine=state.engine)
     state.results["table1_included_vs_excluded"] = t1e
-    for r in t1e.tests.to_dict("records"):
-        p = r.get("p_value")
-        state.numbers[f"table1_excluded_p/{r['variable']}"] = float(p) if p is not None else float("nan")
-        if "smd" in r:
-            v = r.get("smd")
-            state.numbers[f"table1_excluded_smd/{r['variable']}"] = float(v) if v is not None else float("nan")
+    _table1_numbers(state.numbers, t1e, "p_value", "table1_excluded_p/")
+    _table1_numbers(state.numbers, t1e, "smd", "table1_excluded_smd/")
     reasons = "; ".join(f"{step}: {int(n)}" for step, n in counts.items())
     table = builders.table1_table(
         t1e, title="Baseline characteristics of the analysed and the excluded patients",
@@ -1297,9 +1296,7 @@ def _survival_predicted(state: StudyState) -> None:
     numbers, results, tables = {}, {}, {}
     try:
         _survival(part, cfg.model_copy(update={"survival": sub}), state.engine, numbers, results, tables, state.notes)
-    except InputError as exc:
-        if not s.stepwise or "removed every covariate" not in str(exc):
-            raise
+    except EmptyModelError:
         # a finding, not a failure: on the test cohort(s) neither the predicted probability nor any covariate
         # improves the AIC; the Kaplan-Meier curves and log-rank test by predicted class are still reported
         from ..stats.survival import kaplan_meier
@@ -1474,7 +1471,7 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
     idc = cfg.cohort.id_column
     if im.intensity_histograms is not None and im.intensity_histograms not in df.columns:
         raise ConfigError(f"imaging.intensity_histograms: column {im.intensity_histograms!r} is not in the cohort")
-    from .image_table import read_image_table
+    from .image_table import extract_features, read_image_table
 
     second_col = im.icc.second_segmentation.column if im.icc is not None else None
     index = read_image_table(cfg, im.images, "imaging.images", ["mask_path"] + ([second_col] if second_col else []))
@@ -1508,12 +1505,7 @@ def _imaging(df: pd.DataFrame, cfg: StudyConfig, flow: _Flow, fast: bool, eng: s
                               sequences=im.sequences or None, cache_dir=cache, on_error="skip", progress=False,
                               scheduler=scheduler, register_to=im.register_to,
                               spacing=None if im.spacing is None else tuple(im.spacing), normalize=im.normalize)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        X = fx.fit_transform(index)
-    for w in caught:
-        if "gave no features" in str(w.message):
-            notes.append(str(w.message))
+    X = extract_features(fx, index, notes)
     df = flow.exclude(df, df[idc].astype(str).isin(set(X.index.astype(str))), "image features extracted",
                       "feature extraction failed (see features/failures.csv)")
     X = X.loc[df[idc].astype(str).to_numpy()]
@@ -1627,6 +1619,7 @@ def _second_segmentation(df: pd.DataFrame, X: pd.DataFrame, index: pd.DataFrame,
     extractor and appended to ``X`` as ``<feature>~seg2`` columns, so that they travel with the rows
     into every cross-validation fold. Patients without a second segmentation are excluded (counted)."""
     from ..selection.icc import SECOND_SEGMENTATION_SUFFIX
+    from .image_table import extract_features
 
     seg = im.icc.second_segmentation
     if seg.column is not None:
@@ -1646,16 +1639,12 @@ def _second_segmentation(df: pd.DataFrame, X: pd.DataFrame, index: pd.DataFrame,
                       "no second segmentation (missing mask in the second-segmentation column, or a perturbed mask "
                       "that is empty)")
     index2 = index2[index2["patient_id"].astype(str).isin(set(df[idc].astype(str)))]
-    first = (fx.failures_, fx.cache_stats_, fx.case_log_)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        X2 = fx.transform(index2)
-    for w in caught:
-        if "gave no features" in str(w.message):
-            notes.append("Second segmentation: " + str(w.message))
-    extra["failures_second"] = fx.failures_
-    numbers["icc/cache_hits"] = float(fx.cache_stats_.get("hits", 0))
-    fx.failures_, fx.cache_stats_, fx.case_log_ = first  # the extractor reports the first segmentation
+    # an extractor of its own with the same settings (the study's extractor keeps reporting the first
+    # segmentation; its parameters, not a copy of its scheduler object)
+    fx2 = type(fx)(**fx.get_params(deep=False))
+    X2 = extract_features(fx2, index2, notes, prefix="Second segmentation: ")
+    extra["failures_second"] = fx2.failures_
+    numbers["icc/cache_hits"] = float(fx2.cache_stats_.get("hits", 0))
     df = flow.exclude(df, df[idc].astype(str).isin(set(X2.index.astype(str))),
                       "second-segmentation features extracted (imaging.icc)",
                       "feature extraction from the second segmentation failed")

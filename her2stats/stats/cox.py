@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..engine import resolve_engine
-from ..errors import ConvergenceError, InputError
+from ..errors import ConvergenceError, EmptyModelError, InputError
 from ..results import Result
 from . import _core
 from ._core import renamed_args
@@ -984,7 +984,7 @@ def _stepwise_numpy(sub, t, e, covariates, direction, ties) -> tuple[list[str], 
         cur_aic, current = best[0], best[2]
         history.append({"step": best[1][0], "term": best[1][2:], "aic": cur_aic})
     if not current:
-        raise InputError("stepwise selection removed every covariate (the null model has the lowest AIC); "
+        raise EmptyModelError("stepwise selection removed every covariate (the null model has the lowest AIC); "
                          "there is nothing to report as a Cox model")
     return current, pd.DataFrame(history)
 
@@ -1050,7 +1050,7 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
                                   "term": [t if t == "" else _r_unsafe(design, [t])[0] for t in np.atleast_1d(out["term"])],
                                   "aic": np.atleast_1d(out["aic"])})
             if not selected:
-                raise InputError("stepwise selection removed every covariate (the null model has the lowest AIC)")
+                raise EmptyModelError("stepwise selection removed every covariate (the null model has the lowest AIC)")
         else:
             selected, steps = _stepwise_numpy(sub, t, e, covariates, stepwise, ties)
     zc = sps.norm.ppf(0.5 + level / 2)

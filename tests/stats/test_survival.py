@@ -221,6 +221,19 @@ def test_stepwise_matches_r_step(lung, direction):
     assert py.n_excluded == r.n_excluded == lung[["time", "dead", *covs]].isna().any(axis=1).sum()
 
 
+@pytest.mark.r
+@pytest.mark.parametrize("engine", ["python", "r"])
+def test_stepwise_that_removes_every_covariate_raises_empty_model_error(lung, engine):
+    """A stepwise search that ends at the null model says so with EmptyModelError (an InputError),
+    on both engines, so a caller can report the finding without reading the message."""
+    from her2stats.errors import EmptyModelError
+
+    noise = lung.assign(noise=np.random.default_rng(3).normal(size=len(lung)))
+    with pytest.raises(EmptyModelError, match="stepwise selection removed every covariate"):
+        cox(noise, "time", "dead", ["noise"], stepwise="backward", engine=engine)
+    assert issubclass(EmptyModelError, InputError)
+
+
 # --------------------------------------------------------------------------- ratio/CI/p consistency
 def test_check_ratio_ci_p_round_trip_and_detects_error():
     # build exact Wald numbers, print them to 3 decimals: consistent

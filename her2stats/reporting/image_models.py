@@ -164,6 +164,14 @@ def _selection_report(pipe: Any, X: pd.DataFrame, name: str, numbers: dict) -> p
     return pd.DataFrame(rows, columns=["step", "features_in", "features_out"])
 
 
+def _n_selected(fitted: Any, X: pd.DataFrame) -> int:
+    """How many features the fitted pipeline's selection steps pass to its classifier."""
+    Xt = X.iloc[:2]
+    for _, est in fitted.steps[:-1]:
+        Xt = est.transform(Xt)
+    return int(Xt.shape[1])
+
+
 def _fit_with_ridge_fallback(pipe: Any, X: pd.DataFrame, y: np.ndarray) -> tuple[Any, bool]:
     """Fit; when the maximum-likelihood logistic does not exist (the selected features separate the
     training patients) refit with the ridge-penalised one. Returns (fitted pipeline, ridge used)."""
@@ -208,20 +216,31 @@ def stage_image_models(state: Any) -> Any:
             except _FIT_ERRORS as exc:
                 raise type(exc)(f"image_models {spec.name!r}: the model could not be fitted on the development "
                                 f"cohort: {exc}") from exc
+        report = _selection_report(fitted, X, spec.name, state.numbers)
+        reports[spec.name] = report
+        if state.outdir is not None:
+            (state.outdir / "features").mkdir(exist_ok=True)
+            report.to_csv(state.outdir / "features" / f"{spec.name}_selection.csv", index=False)
+        layer = "final pooled features" if spec.layer is None else f"layer {spec.layer}"
+        steps = " -> ".join(r["step"] for r in report.to_dict("records")) or "no selection"
+        what = f"{spec.name} ({spec.backbone}, {layer}, {', '.join(spec.sequences) or 'all sequences'}: {steps}"
+        if state.numbers[f"features/{spec.name}/selected"] == 0:
+            # an intercept-only model predicts the development prevalence for every patient: no ROC direction,
+            # no cut-off, an AUC of 0.5 by construction -- nothing to evaluate (as a collapsed trained network)
+            state.leave_out(spec.name, f"the selection ({steps}) kept no feature on the development cohort, so the "
+                                       "model would predict the development prevalence for every patient (a constant "
+                                       "score has no ROC direction, no cut-off and an AUC of 0.5 by construction)")
+            described.append(what + ": kept no feature; left out of the evaluation)")
+            continue
         if ridge:
             state.notes.append(f"{spec.name}: the selected features separate the development patients, so the "
                                "maximum-likelihood logistic model does not exist; the ridge-penalised one (C = 1) "
                                "was fitted.")
         state.models[spec.name] = fitted
         state.probs[spec.name] = pd.Series(np.asarray(fitted.predict_proba(X)[:, 1], dtype=float), index=df.index)
-        report = _selection_report(fitted, X, spec.name, state.numbers)
-        reports[spec.name] = report
-        if state.numbers[f"features/{spec.name}/selected"] == 0:
-            state.notes.append(f"{spec.name}: the selection kept no feature; its prediction is the development "
-                               "prevalence (constant).")
         # honest development predictions: the whole model refitted inside every training fold
         oof = pd.Series(np.nan, index=dev.index)
-        ridge_folds = []
+        ridge_folds, empty_folds = [], []
         if not state.folds:
             state.notes.append(f"{spec.name}: no development cross-validation, so no honest development figure.")
         for i, (train, test) in enumerate(state.folds, start=1):
@@ -237,22 +256,34 @@ def stage_image_models(state: Any) -> Any:
                     break
             if r:
                 ridge_folds.append(i)
+            if _n_selected(fold_fit, Xdev) == 0:
+                empty_folds.append(i)
             oof.iloc[test] = np.asarray(fold_fit.predict_proba(Xdev.iloc[test])[:, 1], dtype=float)
         if ridge_folds:
             state.notes.append(f"{spec.name}: in cross-validation fold(s) {', '.join(map(str, ridge_folds))} the "
                                "features selected on the fold's training patients separated them; those folds used "
                                "the ridge-penalised logistic model (C = 1).")
+        if empty_folds and oof.notna().all():
+            state.numbers[f"features/{spec.name}/empty_folds"] = float(len(empty_folds))
+            if np.ptp(oof.to_numpy(dtype=float)) == 0:
+                state.notes.append(f"{spec.name}: the selection kept no feature on the training patients of any "
+                                   "cross-validation fold, so every out-of-fold prediction is the same training "
+                                   "prevalence; no honest development figure is reported for it (its test-cohort "
+                                   "figures are those of the model fitted on every development patient).")
+                oof[:] = np.nan
+            else:
+                state.notes.append(
+                    f"{spec.name}: in cross-validation fold(s) {', '.join(map(str, empty_folds))} of "
+                    f"{len(state.folds)} the selection kept no feature on the fold's training patients; such a fold's "
+                    "model is intercept-only and predicts the fold's training prevalence for its held-out patients. "
+                    "Those predictions are kept as out-of-fold predictions: the cross-validation estimates the whole "
+                    "procedure, a selection that keeps nothing included (dropping those folds would report only the "
+                    "folds where the selection succeeded, an optimistic figure).")
         state.dev_probs[spec.name] = oof
         state.dev_method[spec.name] = "cross-validated"
-        if state.outdir is not None:
-            (state.outdir / "features").mkdir(exist_ok=True)
-            report.to_csv(state.outdir / "features" / f"{spec.name}_selection.csv", index=False)
-        layer = "final pooled features" if spec.layer is None else f"layer {spec.layer}"
-        steps = " -> ".join(r["step"] for r in report.to_dict("records")) or "no selection"
         clf = ("logistic regression" if spec.classifier == "logistic" else
                f"logistic regression averaged over {pipe.named_steps['clf'].n_splits} fold models")
-        described.append(f"{spec.name} ({spec.backbone}, {layer}, {', '.join(spec.sequences) or 'all sequences'}: "
-                         f"{steps} -> {clf})")
+        described.append(what + f" -> {clf})")
     state.results["image_models"] = SimpleNamespace(
         reports=reports,
         methods=("Additional image models were built from frozen features of the same images and feature cache: "
@@ -282,7 +313,8 @@ def stack_fit(Z: pd.DataFrame, y: np.ndarray) -> tuple[Any, bool]:
 def _members(state: Any, f: Any) -> None:
     from .config import closest
 
-    unknown = [m for m in f.models if m not in state.probs]
+    left_out = getattr(state, "left_out", {})
+    unknown = [m for m in f.models if m not in state.probs and m not in left_out]
     if unknown:
         avail = sorted(state.probs)
         guess = closest(unknown[0], avail)
@@ -317,6 +349,13 @@ def stage_fusion(state: Any) -> Any:
         _members(state, f)
         if f.name in state.probs:
             raise ConfigError(f"fusion.late: {f.name!r} is already a model of this study ({sorted(state.probs)})")
+        absent = [m for m in f.models if m in state.left_out]
+        if absent:
+            # a fusion without one of its members is another model than the one asked for: not fitted
+            state.leave_out(f.name, "the fusion is not fitted: its member(s) " + ", ".join(absent)
+                            + " are left out of the evaluation (see their notes)")
+            described.append(f"{f.name}: not fitted (member(s) {', '.join(absent)} left out)")
+            continue
         P = pd.DataFrame({m: state.probs[m].astype(float) for m in f.models}, index=df.index)
         O = pd.DataFrame({m: state.dev_probs.get(m, pd.Series(np.nan, index=dev.index)).astype(float)
                           for m in f.models}, index=dev.index)

@@ -260,6 +260,7 @@ def stage_networks(state: Any) -> Any:
         for net in cfg.networks:
             state.notes.append(f"{net.name}: no development cross-validation (see above), so the network was not "
                                "trained: it would have no honest development figure.")
+            state.left_out[net.name] = "not trained (no development cross-validation)"
         return state
     import torch
 
@@ -278,7 +279,8 @@ def _one_network(state: Any, net: Any) -> None:
     state.say(f"network {net.name}")
     cases = network_cases(state, net)
     run = _train_network(state, net, cases)
-    if run is None:
+    if run is None:  # its note says why; the steps naming it (fusion, subgroups...) skip it
+        state.left_out[net.name] = state.notes[-1].split(": ", 1)[-1].rstrip(".")
         return
     name = net.name
     state.probs[name] = run["prob"]

@@ -286,6 +286,9 @@ def stage_pipeline_validation(state: Any) -> Any:
         mask = (state.cohort["cohort_split"] == "development").to_numpy()
         deep_X = state.deep["X"].iloc[mask]
     models = [m for m in pv.models if m != "deep_score" or deep_X is not None]
+    if len(models) < len(pv.models):
+        state.notes.append("Whole-pipeline validation: the Deep Score is left out of the evaluation (see its note), so "
+                           "its pipeline is not validated.")
     pipes = study_pipelines(dev, covariates=list(cfg.clinical.covariates) if cfg.clinical else None,
                             selection=cfg.clinical.selection if cfg.clinical else "none", rule=cfg.clinical,
                             deep_pipeline=state.deep["pipeline"] if deep_X is not None else None, deep_X=deep_X,

@@ -265,6 +265,10 @@ class StudyState:
     scores : model -> the predictions every figure is computed from (``dev_probs`` on development
         rows, ``probs`` elsewhere).
     numbers, results, models, tables, notes : what :class:`StudyResults` reports.
+    left_out : model -> why it is not evaluated (a selection that kept no feature, a collapsed or
+        failed network, a fusion of such a model): no figure of it is reported, the notes and the
+        methods say why, and the steps that name it (fusion, subgroups, survival.predicted_by) skip it
+        with a note (:func:`leave_out`).
     perf, calibration, thresholds : per (model, cohort) results of the evaluation stage.
     predictions, figures, versions, methods : filled by the evaluation and outputs stages.
     """
@@ -302,6 +306,16 @@ class StudyState:
     figures: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     methods: str = ""
+    left_out: dict = field(default_factory=dict)
+
+    def leave_out(self, name: str, reason: str) -> None:
+        """Leave model ``name`` out of the evaluation: ``reason`` (a sentence without final stop,
+        e.g. "the selection kept no feature on the development cohort") goes to ``left_out`` and the
+        notes; its predictions, if any were stored, are removed, so no figure of it is computed."""
+        self.left_out[name] = reason
+        for d in (self.probs, self.dev_probs, self.dev_method, self.models):
+            d.pop(name, None)
+        self.notes.append(f"{name}: {reason}; it is left out of the evaluation (no figure of it is reported).")
 
     def __repr__(self) -> str:
         n = "no cohort" if self.cohort is None else f"{len(self.cohort)} patients"
@@ -503,6 +517,11 @@ def stage_features(state: StudyState) -> StudyState:
         state.results["feature_selection"] = deep["report"]
         if "icc" in deep:
             state.results["icc"] = deep["icc"].report_
+        if "deep_score" not in df.columns:  # LASSO kept no feature (the note says so): nothing to evaluate
+            why = "LASSO kept no image feature on the development cohort (the Deep Score would be constant)"
+            state.left_out["deep_score"] = why
+            if cfg.clinical is not None:
+                state.left_out["combined"] = why
         if state.outdir is not None:
             out = state.outdir
             (out / "features").mkdir(exist_ok=True)
@@ -1186,6 +1205,16 @@ def stage_centres(state: StudyState) -> StudyState:
             or (cfg.harmonization is not None and state.deep is not None) or several):
         return state
     state.say("centres and subgroups")
+    if cfg.subgroups is not None and any(m in state.left_out for m in cfg.subgroups.models):
+        absent = [m for m in cfg.subgroups.models if m in state.left_out]
+        kept = [m for m in cfg.subgroups.models if m not in state.left_out]
+        state.notes.append(f"Subgroups: {', '.join(absent)} left out of the evaluation (see the note(s) above), so "
+                           + (f"the subgroup analysis covers {', '.join(kept)} only." if kept else
+                              "no subgroup analysis is reported (subgroups.models names no other model)."))
+        cfg = cfg.model_copy(update={"subgroups": cfg.subgroups.model_copy(update={"models": kept}) if kept else None})
+        if not (cfg.validation.scheme == "iecv" or cfg.subgroups is not None or cfg.reader_study is not None
+                or (cfg.harmonization is not None and state.deep is not None) or several):
+            return state
     select = None
     if cfg.clinical is not None and cfg.clinical.selection != "none":
         select = functools.partial(select_clinical, outcome="_y", covariates=_model_covariates(cfg),
@@ -1262,7 +1291,11 @@ def stage_survival(state: StudyState) -> StudyState:
     if state.config.survival is not None:
         state.say("survival")
         _survival(state.cohort, state.config, state.engine, state.numbers, state.results, state.tables, state.notes)
-        if state.config.survival.predicted_by is not None:
+        m = state.config.survival.predicted_by
+        if m is not None and m in state.left_out:
+            state.notes.append(f"Survival by predicted status: survival.predicted_by names {m}, which is left out of "
+                               "the evaluation (see its note), so no survival analysis by predicted class is reported.")
+        elif m is not None:
             _survival_predicted(state)
     return state
 
@@ -1348,6 +1381,8 @@ def stage_outputs(state: StudyState) -> StudyState:
     tables["flow"] = builders.flow_table(flow_df)
     tables["flow"].save(out / "tables" / "flow")
     state.versions = {**_versions(), **_r_versions(state.engine)}
+    if state.left_out:
+        results["left_out"] = dict(state.left_out)
     state.methods = _methods(cfg, state.engine, state.fast, state.n_boot, state.n_boot_cal, df, cohorts, probs,
                              results, state.versions, state.notes, n_folds=len(state.folds))
     if probs:
@@ -2120,6 +2155,11 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
     for key in ("image_models", "fusion", "imputation", "pipeline_validation"):  # the stages' own paragraphs
         if key in results and getattr(results[key], "methods", ""):
             parts.append(results[key].methods)
+    left_out = results.get("left_out") or {}
+    if left_out:
+        parts.append("Models left out of the evaluation (no figure of them is reported; a fusion, subgroup or "
+                     "survival analysis naming them was skipped): "
+                     + "; ".join(f"{model_label(m)}: {why}" for m, why in left_out.items()) + ".")
     ver = ", ".join(f"{k} {v}" for k, v in versions.items())
     parts.append(f"Statistics were computed with her2stats (engine = {eng}); software: {ver}.")
     if fast:

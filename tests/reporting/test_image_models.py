@@ -330,3 +330,135 @@ def test_seed001_runs_two_image_models_their_fusion_and_the_delong_tests_fast(tm
     assert (tmp_path / "s1" / "features" / "dl_us_mid_selection.csv").is_file()
     assert "DL fusion" in res.tables["delong"].to_frame().to_string()  # the config's label: of dl_fusion
     assert "Late fusion" in res.methods and "Additional image models" in res.methods
+
+
+# ------------------------------------------------------------------------------------ empty selections
+class KeepsNothingWhen(TransformerMixin, BaseEstimator):
+    """A selection step that keeps no feature when ``rule(rows it is fitted on)`` holds, the first
+    two features otherwise."""
+
+    def __init__(self, rule=None):
+        self.rule = rule
+
+    def fit(self, X, y=None):
+        self.keep_ = [] if self.rule(set(X.index)) else list(X.columns[:2])
+        return self
+
+    def transform(self, X):
+        return X[self.keep_]
+
+
+@pytest.fixture
+def empty_when(monkeypatch):
+    """Image models whose selection keeps nothing when the rule set by the test holds (informative
+    features: the first one carries the outcome)."""
+    from her2stats.models import DeepScore
+
+    rule = {"f": lambda rows: True}
+
+    def features(state, spec):
+        ids = state.cohort["patient_id"].astype(str)
+        rng = np.random.default_rng(0)
+        X = pd.DataFrame(rng.normal(size=(len(ids), 5)), index=ids.to_numpy(), columns=[f"f{j}" for j in range(5)])
+        X["f0"] += 1.5 * state.cohort["_y"].to_numpy()
+        return X
+
+    monkeypatch.setattr(IM, "_features", features)
+    monkeypatch.setattr(IM, "image_model_pipeline", lambda spec, engine, seed, fast=False: Pipeline(
+        [("sel", IM.EmptySafe(KeepsNothingWhen(lambda rows: rule["f"](rows)))),
+         ("clf", DeepScore(column=spec.name))]))
+    return rule
+
+
+EMPTY_EXTRA = {"imaging": IMAGING, "image_models": [{"name": "m1"}, {"name": "m2"}],
+               "fusion": {"late": [{"name": "both", "models": ["m1", "m2"]}, {"name": "m2_and_a", "models": ["m2", "a"]}]},
+               "subgroups": {"variables": ["hr"], "models": ["m1", "both"]}}
+
+
+def test_a_model_whose_selection_keeps_nothing_is_left_out_with_a_note(empty_when, tmp_path):
+    """The selection keeps no feature on the development cohort: the model has no prediction to
+    evaluate (a constant), so it is left out -- no probability, no out-of-fold prediction, no figure;
+    the note and the methods say so -- and a fusion naming it is skipped with a note."""
+    empty_when["f"] = lambda rows: True
+    st = _with_members(EMPTY_EXTRA)
+    st.outdir = tmp_path
+    st = IM.stage_fusion(IM.stage_image_models(st))
+    for m in ("m1", "m2", "both", "m2_and_a"):
+        assert m not in st.probs and m not in st.dev_probs and m in st.left_out, m
+    assert st.numbers["features/m1/selected"] == 0.0
+    assert not any(k.split("/")[1:2] == ["m1"] for k in st.numbers if not k.startswith("features/"))
+    assert any(n.startswith("m1: the selection (sel) kept no feature on the development cohort") and
+               "left out of the evaluation" in n for n in st.notes)
+    assert any(n.startswith("both: the fusion is not fitted: its member(s) m1, m2 are left out") for n in st.notes)
+    assert any(n.startswith("m2_and_a: the fusion is not fitted: its member(s) m2") for n in st.notes)
+    assert (tmp_path / "features" / "m1_selection.csv").is_file()
+    assert "m1 (" in st.results["image_models"].methods and "kept no feature; left out" in \
+        st.results["image_models"].methods
+    assert "both: not fitted" in st.results["fusion"].methods
+
+
+def test_a_fold_whose_selection_keeps_nothing_predicts_its_training_prevalence(empty_when):
+    """Only the folds whose training part holds patient P000 keep nothing: the model is evaluated;
+    those folds' held-out patients get the fold's training prevalence (intercept-only model), the
+    other fold's a real prediction, and the note names the folds."""
+    empty_when["f"] = lambda rows: "P000" in rows and len(rows) < 90
+    st = IM.stage_image_models(_state({"imaging": IMAGING, "image_models": [{"name": "m1"}]}))
+    assert "m1" in st.probs and "m1" not in st.left_out
+    y = st.development["_y"].to_numpy()
+    oof = st.dev_probs["m1"].to_numpy()
+    empty = [i for i, (train, _) in enumerate(st.folds, start=1) if 0 in train]
+    assert len(empty) == 2
+    for i, (train, test) in enumerate(st.folds, start=1):
+        if i in empty:
+            np.testing.assert_allclose(oof[test], y[train].mean(), atol=1e-8)
+        else:
+            assert np.ptp(oof[test]) > 0
+    assert st.numbers["features/m1/empty_folds"] == 2.0
+    assert any(f"in cross-validation fold(s) {empty[0]}, {empty[1]} of 3 the selection kept no feature" in n
+               and "intercept-only" in n for n in st.notes)
+
+
+def test_every_fold_keeping_nothing_leaves_no_development_figure(empty_when):
+    """The development fit keeps features but no fold does: every out-of-fold prediction would be a
+    training prevalence (constant when the folds' prevalences agree) -- no honest development
+    figure, said in a note; the test cohorts keep the development fit's predictions."""
+    empty_when["f"] = lambda rows: len(rows) < 90
+    st = _state({"imaging": IMAGING, "image_models": [{"name": "m1"}]})
+    n = len(st.development)
+    st.cohort.loc[: n - 1, "_y"] = np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)]
+    y = st.development["_y"].to_numpy()
+    st.folds = list(StratifiedKFold(3, shuffle=True, random_state=1).split(np.zeros(n), y))
+    st = IM.stage_image_models(st)
+    assert st.probs["m1"].notna().all() and st.dev_probs["m1"].isna().all()
+    assert any("kept no feature on the training patients of any cross-validation fold" in n for n in st.notes)
+
+
+def test_subgroups_and_predicted_survival_skip_a_left_out_model_with_a_note(monkeypatch):
+    """subgroups.models and survival.predicted_by naming a left-out model: the subgroup analysis
+    covers the other models (or is not run), the survival by predicted class is not run; both say so."""
+    from her2stats.reporting import study as S
+
+    extra = {"imaging": IMAGING, "image_models": [{"name": "m1"}],
+             "subgroups": {"variables": ["hr"], "models": ["m1", "a"]}}
+    st = _with_members(extra)
+    st.cohort["hr"] = np.where(np.arange(len(st.cohort)) % 2 == 0, "positive", "negative")
+    st.leave_out("m1", "the selection kept no feature on the development cohort")
+    st = S.stage_centres(st)
+    assert any(n.startswith("Subgroups: m1 left out") and "covers a only" in n for n in st.notes)
+    assert any(k.startswith("subgroup_auc/a/") for k in st.numbers)
+    assert not any("/m1/" in k for k in st.numbers)
+
+    st = _with_members({**extra, "subgroups": {"variables": ["hr"], "models": ["m1"]}})
+    st.cohort["hr"] = "positive"
+    st.leave_out("m1", "the selection kept no feature on the development cohort")
+    st = S.stage_centres(st)
+    assert any("no subgroup analysis is reported" in n for n in st.notes)
+    assert not any(k.startswith("subgroup") for k in st.numbers)
+
+    surv = {"duration": "rfs_time", "event": "rfs_event", "group": "hr", "predicted_by": "m1"}
+    st = _with_members({"imaging": IMAGING, "image_models": [{"name": "m1"}], "survival": surv})
+    st.leave_out("m1", "the selection kept no feature on the development cohort")
+    monkeypatch.setattr(S, "_survival", lambda *a, **k: None)
+    monkeypatch.setattr(S, "_survival_predicted", lambda state: pytest.fail("predicted survival ran"))
+    st = S.stage_survival(st)
+    assert any("survival.predicted_by names m1, which is left out" in n for n in st.notes)

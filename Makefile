@@ -11,6 +11,11 @@ APT_PKGS := r-base-core r-cran-rms r-cran-proc r-cran-survival r-cran-glmnet r-c
             pandoc chromium poppler-utils fonts-liberation2
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 PY_STAMP := $(VENV)/.installed-$(PYPROJECT_HASH)
+# pyradiomics (radiomic features, seeds 003/004): 3.0.1, built from its sdist WITHOUT build isolation
+# (its setup.py imports numpy and versioneer at build time; 3.1.0's sdist lacks cmatrices.h), so it
+# is its own step after the editable install has put numpy in the virtualenv
+PYRADIOMICS := 3.0.1
+RAD_STAMP := $(VENV)/.pyradiomics-$(PYRADIOMICS)
 PYTEST_ARGS ?=
 # what `make test` / `make demo` install first; .ci/run sets it empty because it runs the tests on
 # a copy of the clone with the clone's (already installed) virtualenv
@@ -38,7 +43,7 @@ install-system:
 # Python packages into a project virtualenv; re-installed only when pyproject.toml changes.
 # JupyterLab comes with the install, and a `her2stats` kernel is registered inside the
 # virtualenv (--sys-prefix), so `.venv/bin/jupyter lab` offers it.
-install-python: $(PY_STAMP)
+install-python: $(PY_STAMP) $(RAD_STAMP)
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -46,6 +51,15 @@ $(PY_STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[all]'
 	$(PY) -m ipykernel install --sys-prefix --name her2stats --display-name "Python (her2stats)"
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+# fails loudly: a build error stops make (the radiomics tests and seed steps need it)
+$(RAD_STAMP): $(PY_STAMP)
+	$(PY) -m pip install -q versioneer
+	$(PY) -m pip install -q --no-build-isolation 'pyradiomics==$(PYRADIOMICS)' || \
+	  { echo "ERROR: pyradiomics $(PYRADIOMICS) did not build (needs a C compiler and Python headers: apt-get install build-essential python3-dev)" >&2; exit 1; }
+	$(PY) -c "import radiomics.featureextractor, radiomics._cmatrices"
+	rm -f $(VENV)/.pyradiomics-*
 	touch $@
 
 bench: install

@@ -33,7 +33,7 @@ PYTHON_PACKAGES: tuple[tuple[str, bool, str], ...] = (
     ("great-tables", False, "pip install 'her2stats[report]'"),
     ("nbclient", False, "pip install 'her2stats[report]'"),
     ("jupyterlab", False, "pip install 'her2stats[notebook]'"),
-    ("pyradiomics", False, "pip install numpy versioneer && pip install --no-build-isolation pyradiomics"),
+    ("pyradiomics", False, "pip install numpy versioneer && pip install --no-build-isolation pyradiomics==3.0.1"),
 )
 
 #: external programs: (name, candidate executables, what her2stats uses it for, Debian package)

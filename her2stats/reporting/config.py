@@ -229,17 +229,26 @@ SELECTION_STEP_KEYS = {
     "cluster": ("n_clusters",),                  # FeatureClusterFilter: K-means, largest cluster (seed 004)
     "lasso": ("cv", "lambda_rule"),              # LassoSelector (glmnet CV, lambda.min / lambda.1se)
     "pca": ("n_components",),                    # make_pca
+    "icc": ("threshold", "comparison", "kind"),  # PairedICCFilter on imaging.icc's second segmentation (seed 004)
 }
+#: keys every selection step accepts: ``block`` (an early-fused model: the step runs on that
+#: extractor's columns only, the other columns pass through; e.g. PCA of the deep block, seed 003)
+SELECTION_COMMON_KEYS = ("block",)
 
 
 class SelectionStepConfig(_Strict):
     """One feature-selection step of an image model (``{step: lasso, cv: 10, lambda_rule: 1se}``);
     a key the step does not take is refused."""
 
-    step: Literal["univariate", "correlation", "chi2", "mutual_info", "cluster", "lasso", "pca"]
+    step: Literal["univariate", "correlation", "chi2", "mutual_info", "cluster", "lasso", "pca", "icc"]
     test: Literal["t", "welch", "mwu", "auto"] = "t"
     alpha: Optional[float] = Field(None, gt=0, le=1)
-    threshold: float = Field(0.8, gt=0, le=1)
+    #: correlation: |r| above which one of a pair is removed (default 0.8); icc: the ICC threshold
+    #: (default 0.75)
+    threshold: Optional[float] = Field(None, gt=0, le=1)
+    comparison: Literal[">=", ">"] = ">"
+    kind: Literal["ICC1,1", "ICC2,1", "ICC3,1", "ICC1,k", "ICC2,k", "ICC3,k"] = "ICC2,1"
+    block: Optional[Literal["deep", "radiomics"]] = None
     k: Optional[int] = Field(None, ge=1)
     bins: int = Field(4, ge=2)
     method: Literal["binned", "sklearn"] = "binned"
@@ -250,7 +259,7 @@ class SelectionStepConfig(_Strict):
 
     @model_validator(mode="after")
     def _keys_of_the_step(self):
-        allowed = set(SELECTION_STEP_KEYS[self.step]) | {"step"}
+        allowed = set(SELECTION_STEP_KEYS[self.step]) | {"step", *SELECTION_COMMON_KEYS}
         extra = sorted(set(self.model_fields_set) - allowed)
         if extra:
             raise ValueError(f"selection step {self.step!r} takes {', '.join(SELECTION_STEP_KEYS[self.step])}; "
@@ -260,15 +269,78 @@ class SelectionStepConfig(_Strict):
         return self
 
 
+#: pyradiomics feature classes and image types an image model may name (``radiomics:``)
+RADIOMICS_CLASSES = ("firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+RADIOMICS_IMAGE_TYPES = ("Original", "Wavelet", "LoG", "Square", "SquareRoot", "Logarithm", "Exponential",
+                         "Gradient", "LBP2D", "LBP3D")
+
+
+class RadiomicsConfig(_Strict):
+    """pyradiomics settings of an image model whose extractor is ``radiomics``
+    (:class:`her2stats.RadiomicsExtractor`); the defaults are pyradiomics' own (IBSI-compliant
+    definitions): fixed bin width 25, no resampling, no intensity normalisation, the Original image,
+    every 3-D feature class."""
+
+    #: pyradiomics binWidth (fixed bin size of the grey-level discretisation)
+    bin_width: float = Field(25.0, gt=0)
+    feature_classes: list[Literal[RADIOMICS_CLASSES]] = Field(
+        default_factory=lambda: ["firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngtdm"], min_length=1)
+    #: filtered images the features are also computed on (LoG needs log_sigma)
+    image_types: list[Literal[RADIOMICS_IMAGE_TYPES]] = Field(default_factory=lambda: ["Original"], min_length=1)
+    #: LoG sigmas in mm (image type LoG)
+    log_sigma: list[float] = Field(default_factory=list)
+    #: pyradiomics force2D: texture matrices in-plane, slice by slice (2-D images, ultrasound-like analyses)
+    force_2d: bool = False
+    #: pyradiomics resampledPixelSpacing (mm, x y z); None: the images' own spacing
+    resampled_spacing: Optional[list[float]] = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if "LoG" in self.image_types and not self.log_sigma:
+            raise ValueError("radiomics.image_types LoG needs radiomics.log_sigma (e.g. [1.0, 2.0, 3.0] mm)")
+        if self.log_sigma and "LoG" not in self.image_types:
+            raise ValueError("radiomics.log_sigma is for image type LoG, which radiomics.image_types does not list")
+        if "shape2D" in self.feature_classes and not self.force_2d:
+            raise ValueError("radiomics.feature_classes shape2D needs force_2d: true (pyradiomics computes it in 2-D)")
+        return self
+
+    def extractor_params(self) -> dict:
+        """The :class:`her2stats.RadiomicsExtractor` parameters (pyradiomics' names)."""
+        settings: dict = {"binWidth": float(self.bin_width)}
+        if self.force_2d:
+            settings.update(force2D=True, force2Ddimension=0)
+        if self.resampled_spacing is not None:
+            settings["resampledPixelSpacing"] = [float(v) for v in self.resampled_spacing]
+        types = {t: ({"sigma": [float(v) for v in self.log_sigma]} if t == "LoG" else {}) for t in self.image_types}
+        return {"settings": settings, "feature_classes": list(self.feature_classes), "image_types": types}
+
+    def describe(self) -> str:
+        p = self.extractor_params()
+        parts = [f"fixed bin width {self.bin_width:g}", "feature classes " + ", ".join(self.feature_classes),
+                 "image types " + ", ".join(self.image_types) + (f" (LoG sigma {', '.join(f'{v:g}' for v in self.log_sigma)} mm)"
+                                                                 if self.log_sigma else ""),
+                 "2-D texture matrices per slice (force2D)" if self.force_2d else "3-D texture matrices",
+                 ("resampled to " + " x ".join(f"{v:g}" for v in p["settings"]["resampledPixelSpacing"]) + " mm")
+                 if self.resampled_spacing is not None else "no resampling", "no intensity normalisation"]
+        return "; ".join(parts)
+
+
 class ImageModelConfig(_Strict):
-    """An extra frozen-feature image model (``image_models:``): features of ``backbone`` at ``layer``
-    from the same image table and cache as ``imaging:``, the ``selection`` steps in order, then a
-    logistic model (``classifier: logistic``) or the average of ``ensemble_folds`` fold models
-    (``fold_ensemble``, seed 004). Fitted on development; refitted in every cross-validation fold."""
+    """An extra image model (``image_models:``): features from the same image table and cache as
+    ``imaging:`` -- frozen deep features of ``backbone`` at ``layer`` (``extractor: deep``),
+    pyradiomics features of the ROI (``extractor: radiomics``, settings in ``radiomics:``), or both
+    concatenated before selection (``extractor: [deep, radiomics]``: early fusion, columns prefixed
+    ``deep__`` / ``radiomics__``; a selection step with ``block:`` runs on one block only) -- the
+    ``selection`` steps in order, then a logistic model (``classifier: logistic``) or the average of
+    ``ensemble_folds`` fold models (``fold_ensemble``, seed 004). Fitted on development; refitted,
+    selection included, in every cross-validation fold."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     #: display name in tables and figures (default: the name)
     label: Optional[str] = None
+    #: feature source(s): deep (frozen backbone), radiomics (pyradiomics), or a list of both (early fusion)
+    extractor: Union[Literal["deep", "radiomics"], list[Literal["deep", "radiomics"]]] = "deep"
+    radiomics: Optional[RadiomicsConfig] = None
     backbone: str = "efficientnet_lite0"
     pretrained: Any = True
     #: sequences of the image table (a subset of imaging.sequences when that lists them)
@@ -288,6 +360,43 @@ class ImageModelConfig(_Strict):
     #: None: maximum-likelihood logistic; l2: ridge (C = ridge_C), for few patients per selected feature
     penalty: Optional[Literal["l2"]] = None
     ridge_C: float = Field(1.0, gt=0)
+
+    @property
+    def sources(self) -> list[str]:
+        """The extractor(s) as a list (``["deep"]``, ``["radiomics"]``, ``["deep", "radiomics"]``)."""
+        return [self.extractor] if isinstance(self.extractor, str) else list(self.extractor)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _radiomics_defaults(cls, data: Any) -> Any:
+        # extractor radiomics without a radiomics: section takes pyradiomics' defaults
+        if isinstance(data, dict) and data.get("radiomics") is None:
+            ex = data.get("extractor")
+            if ex == "radiomics" or (isinstance(ex, list) and "radiomics" in ex):
+                data = {**data, "radiomics": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _extractor_keys(self):
+        src = self.sources
+        if not src or len(set(src)) != len(src):
+            raise ValueError(f"image_models {self.name!r}: extractor {self.extractor} must name deep and/or radiomics once each")
+        if "radiomics" not in src and self.radiomics is not None:
+            raise ValueError(f"image_models {self.name!r}: radiomics settings are given but the extractor is {self.extractor!r}")
+        deep_keys = sorted({"backbone", "pretrained", "layer", "pooling", "slices", "k", "aggregate"} & self.model_fields_set)
+        if "deep" not in src and deep_keys:
+            raise ValueError(f"image_models {self.name!r}: {', '.join(deep_keys)} set the deep extractor, which this "
+                             "model does not use (extractor: radiomics)")
+        for i, st in enumerate(self.selection):
+            if st.block is not None and (len(src) < 2 or st.block not in src):
+                raise ValueError(f"image_models {self.name!r}: selection step {st.step!r} block {st.block!r} needs an "
+                                 f"early-fused model whose extractor lists it (extractor: {self.extractor})")
+            if st.step == "icc" and i != 0:
+                raise ValueError(f"image_models {self.name!r}: the icc step must be the first selection step (it "
+                                 "compares the extracted features with those of the second segmentation)")
+            if st.step == "icc" and st.block is not None:
+                raise ValueError(f"image_models {self.name!r}: the icc step runs on every feature (no block)")
+        return self
 
 
 class LateFusionConfig(_Strict):
@@ -900,6 +1009,9 @@ class StudyConfig(_Strict):
         if self.image_models and self.imaging is None:
             raise ValueError("image_models read the image table and feature cache of the imaging section: add one")
         for m in self.image_models:
+            if any(st.step == "icc" for st in m.selection) and self.imaging.icc is None:
+                raise ValueError(f"image_models {m.name!r}: the icc selection step uses imaging.icc's second "
+                                 "segmentation: add imaging.icc")
             outside = sorted(set(m.sequences) - set(self.imaging.sequences))
             if self.imaging.sequences and outside:
                 raise ValueError(f"image_models {m.name!r}: sequences {outside} are not in imaging.sequences "

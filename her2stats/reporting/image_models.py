@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..errors import ConfigError, ConvergenceError, InputError, RError
 from .image_table import extract_features
 
-__all__ = ["stage_image_models", "stage_fusion", "image_model_pipeline", "stack_fit", "STACK_CLIP"]
+__all__ = ["stage_image_models", "stage_fusion", "image_model_pipeline", "stack_fit", "STACK_CLIP", "OnBlock"]
 
 #: probabilities are clipped to [STACK_CLIP, 1 - STACK_CLIP] before the logit of the stacking model
 STACK_CLIP = 1e-6
@@ -41,10 +41,15 @@ def _selector(step: Any, engine: str, seed: int) -> Any:
                              UnivariateFilter, make_pca)
 
     s = step.step
+    if s == "icc":
+        from ..selection import PairedICCFilter
+
+        return PairedICCFilter(threshold=0.75 if step.threshold is None else step.threshold,
+                               comparison=step.comparison, kind=step.kind)
     if s == "univariate":
         return UnivariateFilter(test=step.test, alpha=0.05 if step.alpha is None else step.alpha)
     if s == "correlation":
-        return CorrelationFilter(threshold=step.threshold)
+        return CorrelationFilter(threshold=0.8 if step.threshold is None else step.threshold)
     if s == "chi2":
         alpha = None if step.k is not None else (0.05 if step.alpha is None else step.alpha)
         return ChiSquareFilter(k=step.k, alpha=alpha, bins=step.bins, method=step.method)
@@ -78,6 +83,37 @@ class EmptySafe(TransformerMixin, BaseEstimator):
         return X if self.empty_ else self.step_.transform(X)
 
 
+class OnBlock(TransformerMixin, BaseEstimator):
+    """A selection step of an early-fused model run on one block's columns (names starting with
+    ``<block>__``, as :func:`her2stats.early_fusion` prefixes them), fitted on the same rows; the
+    other blocks' columns pass through unchanged. The step's output columns keep (or get) the
+    block's prefix, so a later step can still tell the blocks apart (seed 003: PCA of the deep
+    block to 64 components, then selection on those + the radiomic features)."""
+
+    def __init__(self, step: Any = None, block: str = "deep"):
+        self.step = step
+        self.block = block
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "OnBlock":
+        from sklearn.base import clone
+
+        prefix = f"{self.block}__"
+        self.columns_ = [c for c in X.columns if str(c).startswith(prefix)]
+        self.step_ = clone(self.step).fit(X[self.columns_], y) if self.columns_ else None
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        if self.step_ is None:
+            return X
+        prefix = f"{self.block}__"
+        out = self.step_.transform(X[self.columns_])
+        if not isinstance(out, pd.DataFrame):
+            out = pd.DataFrame(np.asarray(out), index=X.index, columns=[f"c{i + 1}" for i in range(np.shape(out)[1])])
+        out = out.set_axis([c if str(c).startswith(prefix) else f"{prefix}{c}" for c in out.columns], axis=1)
+        out.index = X.index
+        return pd.concat([out, X.drop(columns=self.columns_)], axis=1)
+
+
 def image_model_pipeline(spec: Any, engine: str, seed: int, fast: bool = False) -> Any:
     """The unfitted sklearn Pipeline of one ``image_models`` entry: its selection steps in order,
     then the classifier (``clf``): a logistic :class:`~her2stats.models.DeepScore` or, with
@@ -94,7 +130,8 @@ def image_model_pipeline(spec: Any, engine: str, seed: int, fast: bool = False) 
     for st in spec.selection:
         seen[st.step] = seen.get(st.step, 0) + 1
         name = st.step if seen[st.step] == 1 else f"{st.step}{seen[st.step]}"
-        steps.append((name, EmptySafe(_selector(st, engine, seed))))
+        step = _selector(st, engine, seed)
+        steps.append((name, EmptySafe(step if st.block is None else OnBlock(step, st.block))))
     logistic = DeepScore(column=spec.name, penalty=spec.penalty, C=spec.ridge_C)
     clf = logistic if spec.classifier == "logistic" else FoldEnsembleClassifier(
         logistic, n_splits=min(3, spec.ensemble_folds) if fast else spec.ensemble_folds, seed=seed)
@@ -109,22 +146,22 @@ def _ridge(pipe: Any) -> Any:
     return clone(pipe).set_params(**{f"{key}penalty": "l2", f"{key}C": 1.0})
 
 
-def _features(state: Any, spec: Any) -> pd.DataFrame:
-    """The image model's feature matrix (rows: the analysed patients in cohort order), from the
-    imaging stage's image table and extractor settings (cache, ROI margin, scheduler): features
-    already in the cache are read, not extracted again."""
-    cfg = state.config
-    deep = state.deep
-    if deep is None:
-        raise ConfigError("image_models need the imaging stage's image table: the imaging section did not run")
-    index = deep["index"]
+def _model_index(state: Any, spec: Any) -> pd.DataFrame:
+    """The rows of the imaging stage's image table this image model reads (its sequences)."""
+    index = state.deep["index"]
     if spec.sequences:
         absent = sorted(set(spec.sequences) - set(index["sequence"].astype(str)))
         if absent:
             raise InputError(f"image_models {spec.name!r}: sequence(s) {absent} are not in the image table "
                              f"(it has {sorted(set(index['sequence'].astype(str)))})")
         index = index[index["sequence"].isin(spec.sequences)]
-    base = deep["extractor"]  # its settings (cache, ROI margin, scheduler...), not a copy of its scheduler object
+    return index
+
+
+def _deep_extractor(state: Any, spec: Any) -> Any:
+    """The image model's DeepFeatureExtractor: the imaging stage's extractor settings (cache, ROI
+    margin, scheduler...) with the model's backbone, layer and slices."""
+    base = state.deep["extractor"]  # its settings, not a copy of its scheduler object
     params = base.get_params(deep=False)
     ref = params.get("register_to")
     if ref is not None and spec.sequences and ref not in spec.sequences:
@@ -133,27 +170,116 @@ def _features(state: Any, spec: Any) -> pd.DataFrame:
         params["register_to"] = None
         state.notes.append(f"{spec.name}: its sequence(s) {', '.join(spec.sequences)} do not include the registration "
                            f"reference {ref} (imaging.register_to), so its features are extracted without registration.")
-    fx = type(base)(**{**params, "backbone": spec.backbone, "pretrained": spec.pretrained,
-                       "sequences": list(spec.sequences) or None, "layer": spec.layer, "pooling": spec.pooling,
-                       "slices": spec.slices, "k": spec.k, "aggregate": spec.aggregate, "progress": False})
-    X = extract_features(fx, index, state.notes, prefix=f"{spec.name}: ")
+    return type(base)(**{**params, "backbone": spec.backbone, "pretrained": spec.pretrained,
+                         "sequences": list(spec.sequences) or None, "layer": spec.layer, "pooling": spec.pooling,
+                         "slices": spec.slices, "k": spec.k, "aggregate": spec.aggregate, "progress": False})
+
+
+def _radiomics_extractor(state: Any, spec: Any) -> Any:
+    """The image model's RadiomicsExtractor: its ``radiomics`` settings, the imaging stage's cache."""
+    from ..features import RadiomicsExtractor
+
+    cache = state.deep["extractor"].get_params(deep=False).get("cache_dir")
+    return RadiomicsExtractor(**spec.radiomics.extractor_params(), cache_dir=cache, on_error="skip")
+
+
+def _second_index(state: Any, index: pd.DataFrame) -> pd.DataFrame:
+    """The image table with imaging.icc's second segmentation as ``mask_path`` (a second reader's
+    column, or the perturbed masks the imaging stage wrote: same files, same content hashes)."""
+    seg = state.config.imaging.icc.second_segmentation
+    if seg.column is not None:
+        if seg.column not in index.columns:
+            raise ConfigError(f"imaging.icc.second_segmentation.column: the image table has no column {seg.column!r}")
+        return index.assign(mask_path=index[seg.column].to_numpy())
+    from ..imaging import perturb_mask_cases
+    from ..paths import cache_root
+
+    cache = state.deep["extractor"].get_params(deep=False).get("cache_dir") or cache_root() / "features"
+    op, n = ("erode", seg.erode) if seg.erode is not None else ("dilate", seg.dilate)
+    index2, _ = perturb_mask_cases(index, op, n, out_dir=cache / "masks_perturbed")
+    return index2
+
+
+def _extract_block(state: Any, spec: Any, source: str, index: pd.DataFrame, what: str = "") -> pd.DataFrame:
+    """One extractor's features of the analysed patients (cohort order); a patient without them is
+    an InputError naming the failures file."""
+    cfg = state.config
+    fx = _deep_extractor(state, spec) if source == "deep" else _radiomics_extractor(state, spec)
+    # cases without features become a note (and the error below); NaN/inf values a note of _drop_nonfinite
+    X = extract_features(fx, index, state.notes, prefix=f"{spec.name}{what}: ")
     ids = state.cohort[cfg.cohort.id_column].astype(str)
     X.index = X.index.astype(str)
     missing = ids[~ids.isin(set(X.index))]
+    tag = spec.name if len(spec.sources) == 1 and not what else f"{spec.name}_{source}{what.replace(' ', '_')}"
     if len(missing):
         if state.outdir is not None:
             (state.outdir / "features").mkdir(exist_ok=True)
-            fx.failures_.to_csv(state.outdir / "features" / f"{spec.name}_failures.csv", index=False)
-        raise InputError(f"image_models {spec.name!r}: no features for {len(missing)} analysed patient(s) (e.g. "
-                         f"{', '.join(missing.head(3))}; see features/{spec.name}_failures.csv): every analysed "
-                         "patient needs every model's prediction (choose sequences every patient has)")
-    state.numbers[f"features/{spec.name}/n_extracted"] = float(X.shape[1])
-    state.numbers[f"features/{spec.name}/cache_hits"] = float(fx.cache_stats_.get("hits", 0))
+            fx.failures_.to_csv(state.outdir / "features" / f"{tag}_failures.csv", index=False)
+        raise InputError(f"image_models {spec.name!r}: no {source} features{what} for {len(missing)} analysed "
+                         f"patient(s) (e.g. {', '.join(missing.head(3))}; see features/{tag}_failures.csv): every "
+                         "analysed patient needs every model's prediction (choose sequences every patient has)")
+    key = spec.name if len(spec.sources) == 1 else f"{spec.name}/{source}"
+    if not what:
+        state.numbers[f"features/{key}/n_extracted"] = float(X.shape[1])
+        state.numbers[f"features/{key}/cache_hits"] = float(fx.cache_stats_.get("hits", 0))
+        if source == "radiomics":
+            state.results.setdefault("radiomics_versions", {})[spec.name] = fx.version_
     return X.loc[ids.to_numpy()]
 
 
+def _drop_nonfinite(state: Any, spec: Any, X: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Radiomic features with a NaN/inf value for any analysed patient are dropped, counted and
+    named in a note (pyradiomics gives NaN where a feature is undefined for an ROI); never filled."""
+    bad = [c for c in X.columns if not np.isfinite(X[c].to_numpy(dtype=float)).all()]
+    if bad:
+        n_cases = int((~np.isfinite(X[bad].to_numpy(dtype=float))).any(axis=1).sum())
+        state.notes.append(f"{spec.name}: {len(bad)} {source} feature(s) had a NaN or infinite value for {n_cases} "
+                           f"analysed patient(s) and were left out of the model ({', '.join(map(str, bad[:5]))}"
+                           f"{', ...' if len(bad) > 5 else ''}).")
+        state.numbers[f"features/{spec.name}/nonfinite_dropped"] = float(len(bad))
+    return X.drop(columns=bad)
+
+
+def _features(state: Any, spec: Any) -> pd.DataFrame:
+    """The image model's feature matrix (rows: the analysed patients in cohort order): each of its
+    extractors on the imaging stage's image table (features already in the cache are read, not
+    extracted again); several extractors are concatenated (:func:`her2stats.early_fusion`, columns
+    ``<extractor>__<feature>``). With an ``icc`` selection step, the same features of imaging.icc's
+    second segmentation follow as ``<feature>~seg2`` columns (they travel with the rows into every
+    fold; the ICC filter drops them)."""
+    from ..models import early_fusion
+    from ..selection.icc import SECOND_SEGMENTATION_SUFFIX
+
+    if state.deep is None:
+        raise ConfigError("image_models need the imaging stage's image table: the imaging section did not run")
+    index = _model_index(state, spec)
+    icc = any(st.step == "icc" for st in spec.selection)
+    index2 = _second_index(state, index) if icc else None
+    blocks = {}
+    for source in spec.sources:
+        X = _extract_block(state, spec, source, index)
+        if icc:
+            X2 = _extract_block(state, spec, source, index2, " of the second segmentation")
+            keep = [c for c in X.columns if np.isfinite(X2[c].to_numpy(dtype=float)).all()]
+            X = X[keep].join(X2[keep].add_suffix(SECOND_SEGMENTATION_SUFFIX))
+        X = _drop_nonfinite(state, spec, X, source)
+        if icc:  # a pair stays only with both members
+            firsts = [c for c in X.columns if not str(c).endswith(SECOND_SEGMENTATION_SUFFIX)]
+            paired = [c for c in firsts if f"{c}{SECOND_SEGMENTATION_SUFFIX}" in X.columns]
+            X = X[paired + [f"{c}{SECOND_SEGMENTATION_SUFFIX}" for c in paired]]
+        blocks[source] = X
+    X = blocks[spec.sources[0]] if len(blocks) == 1 else early_fusion(blocks)
+    if len(blocks) > 1:
+        n = [c for c in X.columns if not str(c).endswith(SECOND_SEGMENTATION_SUFFIX)]
+        state.numbers[f"features/{spec.name}/n_extracted"] = float(len(n))
+    return X
+
+
 def _selection_report(pipe: Any, X: pd.DataFrame, name: str, numbers: dict) -> pd.DataFrame:
-    rows, n_in, Xt = [], int(X.shape[1]), X.iloc[:2]
+    from ..selection.icc import SECOND_SEGMENTATION_SUFFIX
+
+    n_second = sum(str(c).endswith(SECOND_SEGMENTATION_SUFFIX) for c in X.columns)
+    rows, n_in, Xt = [], int(X.shape[1]) - n_second, X.iloc[:2]
     for step, est in pipe.steps[:-1]:
         Xt = est.transform(Xt)
         n_out = int(Xt.shape[1])
@@ -187,6 +313,21 @@ def _fit_with_ridge_fallback(pipe: Any, X: pd.DataFrame, y: np.ndarray) -> tuple
         return _ridge(pipe).fit(X, y), True
 
 
+def _describe(state: Any, spec: Any, report: pd.DataFrame) -> str:
+    """``name (feature source(s), sequences: step -> step`` for the methods (the caller closes it)."""
+    layer = "final pooled features" if spec.layer is None else f"layer {spec.layer}"
+    steps = " -> ".join(f"{r['step']}" + (f" (of the {st.block} features)" if st.block else "")
+                        for r, st in zip(report.to_dict("records"), spec.selection)) or "no selection"
+    sources = []
+    if "deep" in spec.sources:
+        sources.append(f"frozen {spec.backbone} features ({layer})")
+    if "radiomics" in spec.sources:
+        version = state.results.get("radiomics_versions", {}).get(spec.name, "?")
+        sources.append(f"pyradiomics {version} features of the ROI ({spec.radiomics.describe()})")
+    fused = " concatenated (early fusion)" if len(sources) > 1 else ""
+    return f"{spec.name} ({' and '.join(sources)}{fused}, {', '.join(spec.sequences) or 'all sequences'}: {steps}"
+
+
 def stage_image_models(state: Any) -> Any:
     """Every ``image_models`` entry: features (imaging's image table and cache), selection and
     classifier fitted on development -> ``probs[name]`` (apparent on development) and
@@ -206,6 +347,14 @@ def stage_image_models(state: Any) -> Any:
     for spec in cfg.image_models:
         if spec.name in state.probs:
             raise ConfigError(f"image_models: {spec.name!r} is already a model of this study ({sorted(state.probs)})")
+        from ..features.radiomics import INSTALL_HINT, radiomics_version
+
+        if "radiomics" in spec.sources and radiomics_version() is None:
+            # an optional package, not an error: the study runs without this model (and any fusion of it)
+            state.leave_out(spec.name, f"its radiomic features need pyradiomics, which is not installed "
+                                       f"({INSTALL_HINT})")
+            described.append(f"{spec.name} (radiomic features: not computed, pyradiomics is not installed)")
+            continue
         X = _features(state, spec)
         Xdev = X.iloc[dev_pos]
         pipe = image_model_pipeline(spec, state.engine, seed, state.fast)
@@ -221,9 +370,8 @@ def stage_image_models(state: Any) -> Any:
         if state.outdir is not None:
             (state.outdir / "features").mkdir(exist_ok=True)
             report.to_csv(state.outdir / "features" / f"{spec.name}_selection.csv", index=False)
-        layer = "final pooled features" if spec.layer is None else f"layer {spec.layer}"
+        what = _describe(state, spec, report)
         steps = " -> ".join(r["step"] for r in report.to_dict("records")) or "no selection"
-        what = f"{spec.name} ({spec.backbone}, {layer}, {', '.join(spec.sequences) or 'all sequences'}: {steps}"
         if state.numbers[f"features/{spec.name}/selected"] == 0:
             # an intercept-only model predicts the development prevalence for every patient: no ROC direction,
             # no cut-off, an AUC of 0.5 by construction -- nothing to evaluate (as a collapsed trained network)
@@ -286,10 +434,10 @@ def stage_image_models(state: Any) -> Any:
         described.append(what + f" -> {clf})")
     state.results["image_models"] = SimpleNamespace(
         reports=reports,
-        methods=("Additional image models were built from frozen features of the same images and feature cache: "
+        methods=("Additional image models were built from features of the same images and feature cache: "
                  + "; ".join(described) + ". Each was fitted on the development cohort and, for its development "
                  "figures, refitted with its feature selection inside every training fold of the development "
-                 "cross-validation."))
+                 "cross-validation (the features themselves are not learnt: they are extracted once)."))
     return state
 
 

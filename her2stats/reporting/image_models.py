@@ -367,6 +367,15 @@ def stage_image_models(state: Any) -> Any:
                                 f"cohort: {exc}") from exc
         report = _selection_report(fitted, X, spec.name, state.numbers)
         reports[spec.name] = report
+        icc_step = getattr(fitted.named_steps.get("icc"), "step_", None)
+        if icc_step is not None:  # reproducibility of the features on the development patients
+            icc = icc_step.report_["icc"].to_numpy(dtype=float)
+            state.numbers[f"features/{spec.name}/icc_median"] = float(np.nanmedian(icc))
+            state.notes.append(f"{spec.name}: the {icc_step.kind} intraclass correlation of its {len(icc)} features "
+                               f"between the first segmentation and "
+                               f"{cfg.imaging.icc.second_segmentation.describe()} on the development patients had "
+                               f"median {np.nanmedian(icc):.3f}; {int(icc_step.report_['kept'].sum())} had ICC "
+                               f"{icc_step.comparison} {icc_step.threshold:g} (refitted inside every fold).")
         if state.outdir is not None:
             (state.outdir / "features").mkdir(exist_ok=True)
             report.to_csv(state.outdir / "features" / f"{spec.name}_selection.csv", index=False)

@@ -17,6 +17,7 @@ predictions, its development figure cross-fitted over the same folds.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -194,7 +195,7 @@ def _second_index(state: Any, index: pd.DataFrame) -> pd.DataFrame:
     from ..imaging import perturb_mask_cases
     from ..paths import cache_root
 
-    cache = state.deep["extractor"].get_params(deep=False).get("cache_dir") or cache_root() / "features"
+    cache = Path(state.deep["extractor"].get_params(deep=False).get("cache_dir") or cache_root() / "features")
     op, n = ("erode", seg.erode) if seg.erode is not None else ("dilate", seg.dilate)
     index2, _ = perturb_mask_cases(index, op, n, out_dir=cache / "masks_perturbed")
     return index2
@@ -253,6 +254,8 @@ def _features(state: Any, spec: Any) -> pd.DataFrame:
     if state.deep is None:
         raise ConfigError("image_models need the imaging stage's image table: the imaging section did not run")
     index = _model_index(state, spec)
+    # the analysed patients only (a later imaging step may have excluded some, e.g. no second segmentation)
+    index = index[index["patient_id"].astype(str).isin(set(state.cohort[state.config.cohort.id_column].astype(str)))]
     icc = any(st.step == "icc" for st in spec.selection)
     index2 = _second_index(state, index) if icc else None
     blocks = {}

@@ -244,6 +244,12 @@ def test_seed003_pca_then_selection_runs_end_to_end_fast(tmp_path):
     assert (rep["features_out"] <= rep["features_in"]).all()
     assert res.numbers["features/after_lasso"] == rep.loc["lasso", "features_out"]
     assert {"clinical", "deep_score", "combined", "cnn", "lr", "rf", "et", "xgb", "lgbm"} <= set(res.predictions["model"])
+    if "rad" not in res.results["image_models"].left_out:  # pyradiomics installed (make install builds it)
+        assert {"rad", "dlr"} <= set(res.predictions["model"])
+        # DLR: PCA of the deep block (1,280 -> 64), the 107 radiomic features passed through to the t-test
+        dlr = res.results["image_models"].reports["dlr"].set_index("step")
+        assert dlr.loc["pca", "features_in"] == 1280 + 107 and dlr.loc["pca", "features_out"] == 64 + 107
+        assert res.numbers["features/rad/n_extracted"] == 107
     for name in ("nomogram", "lasso", "roc_internal", "dca_internal"):
         assert res.figures[name].is_file(), name
 

@@ -230,15 +230,15 @@ def test_radiomics_and_fused_models_on_demo_images(tmp_path):
     from her2stats.features import RadiomicsExtractor
     from her2stats.reporting.study import new_state, stage_cohort, stage_crossval, stage_features, stage_models
 
-    imaging = {**IMAGING, "sequences": ["DCE_post1"], "fast_patients": 60, "cache_dir": str(tmp_path / "cache"),
+    imaging = {**IMAGING, "sequences": ["DCE_post1"], "fast_patients": 60,
                "icc": ICC}
     cfg = _cfg(imaging=imaging, image_models=[
         {"name": "rad", "extractor": "radiomics", "radiomics": {"force_2d": True},
-         "selection": [{"step": "icc", "threshold": 0.75}, {"step": "univariate", "alpha": 0.2},
-                       {"step": "lasso", "cv": 3, "lambda_rule": "min"}]},
+         "selection": [{"step": "icc", "threshold": 0.75}, {"step": "correlation", "threshold": 0.8},
+                       {"step": "univariate", "alpha": 0.2}, {"step": "lasso", "cv": 3, "lambda_rule": "min"}]},
         {"name": "dlr", "extractor": ["deep", "radiomics"], "radiomics": {"force_2d": True},
-         "selection": [{"step": "pca", "n_components": 8, "block": "deep"}, {"step": "univariate", "alpha": 0.2},
-                       {"step": "lasso", "cv": 3, "lambda_rule": "min"}]}])
+         "selection": [{"step": "pca", "n_components": 8, "block": "deep"}, {"step": "correlation", "threshold": 0.8},
+                       {"step": "univariate", "alpha": 0.2}, {"step": "lasso", "cv": 3, "lambda_rule": "min"}]}])
     st = new_state(cfg, fast=True, outdir=tmp_path / "out")
     for stage in (stage_cohort, stage_features, stage_models, stage_crossval, IM.stage_image_models):
         st = stage(st)
@@ -246,7 +246,7 @@ def test_radiomics_and_fused_models_on_demo_images(tmp_path):
     assert st.numbers["features/rad/n_extracted"] == 107
     assert st.numbers["features/dlr/radiomics/cache_hits"] == n and st.numbers["features/dlr/deep/cache_hits"] == n
     assert st.numbers["features/dlr/n_extracted"] == 1280 + 107
-    assert 0 < st.numbers["features/rad/after_icc"] < 107
+    assert 0 < st.numbers["features/rad/after_icc"] < 107 and 0 < st.numbers["features/rad/icc_median"] < 1
     for m in ("rad", "dlr"):
         assert st.probs[m].notna().all() and st.dev_probs[m].notna().all(), (m, st.notes)
     # the radiomics block is RadiomicsExtractor on the same rows (and the same settings)

@@ -199,11 +199,12 @@ def test_without_pyradiomics_the_model_and_its_fusion_are_left_out_with_a_note(m
              "fusion": {"late": [{"name": "dlr", "models": ["rad", "deep1"]}]}}
     st = IM.stage_fusion(IM.stage_image_models(_state(extra)))
     assert "deep1" in st.probs and "rad" not in st.probs and "dlr" not in st.probs
-    assert st.results["image_models"].left_out == {"rad": "pyradiomics is not installed"}
-    assert any(n.startswith("rad: left out of this study") and "--no-build-isolation pyradiomics==3.0.1" in n
-               for n in st.notes)
-    assert any(n.startswith("dlr: left out of this study: member(s) rad") for n in st.notes)
-    assert "rad was left out: pyradiomics is not installed" in st.results["image_models"].methods
+    assert set(st.left_out) == {"rad", "dlr"}
+    assert st.left_out["rad"].startswith("its radiomic features need pyradiomics, which is not installed")
+    assert any(n.startswith("rad: its radiomic features need pyradiomics") and "--no-build-isolation pyradiomics==3.0.1"
+               in n and "left out of the evaluation" in n for n in st.notes)
+    assert any(n.startswith("dlr: the fusion is not fitted: its member(s) rad") for n in st.notes)
+    assert "rad (radiomic features: not computed, pyradiomics is not installed)" in st.results["image_models"].methods
 
 
 def test_nonfinite_radiomic_features_are_dropped_with_a_note():

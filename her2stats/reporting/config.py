@@ -243,10 +243,10 @@ class SelectionStepConfig(_Strict):
     step: Literal["univariate", "correlation", "chi2", "mutual_info", "cluster", "lasso", "pca", "icc"]
     test: Literal["t", "welch", "mwu", "auto"] = "t"
     alpha: Optional[float] = Field(None, gt=0, le=1)
-    #: correlation: |r| above which one of a pair is removed (default 0.8); icc: the ICC threshold
-    #: (default 0.75)
+    #: correlation: |r| above which one of a pair is removed (default 0.8); icc: the ICC a feature
+    #: must reach (default 0.9 with ">=", as imaging.icc; seed 004: 0.75 with ">")
     threshold: Optional[float] = Field(None, gt=0, le=1)
-    comparison: Literal[">=", ">"] = ">"
+    comparison: Literal[">=", ">"] = ">="
     kind: Literal["ICC1,1", "ICC2,1", "ICC3,1", "ICC1,k", "ICC2,k", "ICC3,k"] = "ICC2,1"
     block: Optional[Literal["deep", "radiomics"]] = None
     k: Optional[int] = Field(None, ge=1)

@@ -45,7 +45,7 @@ def _selector(step: Any, engine: str, seed: int) -> Any:
     if s == "icc":
         from ..selection import PairedICCFilter
 
-        return PairedICCFilter(threshold=0.75 if step.threshold is None else step.threshold,
+        return PairedICCFilter(threshold=0.9 if step.threshold is None else step.threshold,
                                comparison=step.comparison, kind=step.kind)
     if s == "univariate":
         return UnivariateFilter(test=step.test, alpha=0.05 if step.alpha is None else step.alpha)

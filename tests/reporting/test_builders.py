@@ -182,13 +182,13 @@ def test_study_model_labels_name_the_models_in_tables_only_inside_the_run():
 
     cfg = load_config("reports/seeds/seed004.yaml")
     labels = study_model_labels(cfg)
-    assert labels == {"rad": "Radiomics-path model", "dl": "Deep-learning model", "dlr": "DLR (late fusion)"}
+    assert labels == {"rad": "Radiomics model", "dl": "Deep-learning model", "dlr": "DLR (late fusion)"}
     assert B.model_label("dlr") == "dlr"
     with B.model_labels(labels):
         assert B.model_label("dlr") == "DLR (late fusion)"
         assert B.model_label("deep_score") == "Deep Score"  # the package's names stay
         with B.model_labels({"dlr": "Fusion"}):
             assert B.model_label("dlr") == "Fusion"
-            assert B.model_label("rad") == "Radiomics-path model"
+            assert B.model_label("rad") == "Radiomics model"
         assert B.model_label("dlr") == "DLR (late fusion)"
     assert B.model_label("dlr") == "dlr"

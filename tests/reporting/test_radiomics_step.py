@@ -85,6 +85,18 @@ def test_radiomics_settings_default_to_pyradiomics_and_map_to_its_names():
     assert "fixed bin width 10" in text and "force2D" in text and "LoG sigma 1, 2 mm" in text
 
 
+def test_icc_step_builds_the_paired_icc_filter_with_the_config_values():
+    imaging = {**IMAGING, "icc": ICC}
+    spec = _cfg(imaging=imaging, image_models=[{"name": "r", "extractor": "radiomics", "selection": [
+        {"step": "icc", "threshold": 0.75, "comparison": ">", "kind": "ICC3,1"}, {"step": "lasso"}]}]).image_models[0]
+    icc = IM.image_model_pipeline(spec, "python", seed=0).named_steps["icc"].step
+    assert type(icc).__name__ == "PairedICCFilter"
+    assert (icc.threshold, icc.comparison, icc.kind) == (0.75, ">", "ICC3,1")
+    spec = _cfg(imaging=imaging, image_models=[{"name": "r", "selection": [{"step": "icc"}]}]).image_models[0]
+    icc = IM.image_model_pipeline(spec, "python", seed=0).named_steps["icc"].step
+    assert (icc.threshold, icc.comparison, icc.kind) == (0.9, ">=", "ICC2,1")  # imaging.icc's defaults
+
+
 # ------------------------------------------------------------------------------------ block steps
 def test_a_block_step_runs_on_its_block_and_passes_the_others_through():
     from her2stats.selection import make_pca

@@ -8,10 +8,12 @@ APT_PKGS := r-base-core r-cran-rms r-cran-proc r-cran-survival r-cran-glmnet r-c
             r-cran-readxl r-cran-jsonlite r-cran-testthat r-cran-mass r-cran-hmisc r-cran-riskregression r-bioc-sva r-cran-cmprsk \
             r-cran-metafor r-cran-lme4 \
             r-cran-brglm2 r-cran-mice \
-            pandoc chromium poppler-utils fonts-liberation2
+            pandoc chromium poppler-utils fonts-liberation2 \
+            gcc python3-dev
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 PY_STAMP := $(VENV)/.installed-$(PYPROJECT_HASH)
-# pyradiomics (radiomic features, seeds 003/004): 3.0.1, built from its sdist WITHOUT build isolation
+# pyradiomics (radiomic features, seeds 003/004; its C extensions need gcc and python3-dev above):
+# 3.0.1, built from its sdist WITHOUT build isolation
 # (its setup.py imports numpy and versioneer at build time; 3.1.0's sdist lacks cmatrices.h), so it
 # is its own step after the editable install has put numpy in the virtualenv
 PYRADIOMICS := 3.0.1

@@ -207,6 +207,11 @@ _LAZY: dict[str, str] = {
     "PairedICCFilter": "selection",
     "perturb_mask": "imaging",
     "perturb_mask_cases": "imaging",
+    # trained segmentation network and mask agreement (issue 18, seed 004 step 4.10)
+    "fit_segmentation_network": "training",
+    "SegmentationNetwork": "training",
+    "segmentation_agreement": "stats.segmentation",
+    "SegmentationAgreement": "stats.segmentation",
 }
 
 __all__ = [

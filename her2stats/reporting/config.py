@@ -338,8 +338,10 @@ class ImageModelConfig(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     #: display name in tables and figures (default: the name)
     label: Optional[str] = None
-    #: feature source(s): deep (frozen backbone), radiomics (pyradiomics), or a list of both (early fusion)
-    extractor: Union[Literal["deep", "radiomics"], list[Literal["deep", "radiomics"]]] = "deep"
+    #: feature source(s): deep (frozen backbone), radiomics (pyradiomics), segmentation (the trained
+    #: segmentation network's activations at ``layer``, ``segmentation:``), or a list (early fusion)
+    extractor: Union[Literal["deep", "radiomics", "segmentation"],
+                     list[Literal["deep", "radiomics", "segmentation"]]] = "deep"
     radiomics: Optional[RadiomicsConfig] = None
     backbone: str = "efficientnet_lite0"
     pretrained: Any = True
@@ -360,6 +362,9 @@ class ImageModelConfig(_Strict):
     #: None: maximum-likelihood logistic; l2: ridge (C = ridge_C), for few patients per selected feature
     penalty: Optional[Literal["l2"]] = None
     ridge_C: float = Field(1.0, gt=0)
+    #: manual: the image table's masks; predicted: the masks of the study's trained segmentation
+    #: network (``segmentation:``; development masks out-of-fold or in-sample as it says)
+    masks: Literal["manual", "predicted"] = "manual"
 
     @property
     def sources(self) -> list[str]:
@@ -380,10 +385,18 @@ class ImageModelConfig(_Strict):
     def _extractor_keys(self):
         src = self.sources
         if not src or len(set(src)) != len(src):
-            raise ValueError(f"image_models {self.name!r}: extractor {self.extractor} must name deep and/or radiomics once each")
+            raise ValueError(f"image_models {self.name!r}: extractor {self.extractor} must name deep, radiomics and/or "
+                             "segmentation once each")
+        if "segmentation" in src and "deep" in src:
+            raise ValueError(f"image_models {self.name!r}: extractor lists deep and segmentation, which would share "
+                             "layer; use two image models (and a fusion)")
+        if "segmentation" in src and any(st.step == "icc" for st in self.selection):
+            raise ValueError(f"image_models {self.name!r}: the icc step compares features of two segmentations; the "
+                             "segmentation extractor has no second one")
         if "radiomics" not in src and self.radiomics is not None:
             raise ValueError(f"image_models {self.name!r}: radiomics settings are given but the extractor is {self.extractor!r}")
-        deep_keys = sorted({"backbone", "pretrained", "layer", "pooling", "slices", "k", "aggregate"} & self.model_fields_set)
+        deep_keys = sorted(({"backbone", "pretrained", "layer", "pooling", "slices", "k", "aggregate"}
+                            - ({"layer"} if "segmentation" in src else set())) & self.model_fields_set)
         if "deep" not in src and deep_keys:
             raise ValueError(f"image_models {self.name!r}: {', '.join(deep_keys)} set the deep extractor, which this "
                              "model does not use (extractor: radiomics)")
@@ -565,6 +578,62 @@ class NetworkConfig(_Strict):
             raise ValueError(f"backbone {self.backbone!r} with input {self.input!r}: a 3-D input needs a 3-D network "
                              f"({', '.join(NETWORKS_3D)}) and a 3-D network needs input: 3d")
         return self
+
+
+class SegmentationFastConfig(_Strict):
+    """What ``run_study(fast=True)`` trains instead (a smoke test: the Dice means little)."""
+
+    epochs: int = Field(1, ge=1)
+    slices: Literal["largest", "all"] = "largest"
+
+
+class SegmentationConfig(_Strict):
+    """A trained 2-D segmentation network (``her2stats.fit_segmentation_network``, seed 004's
+    segment-then-extract chain): trained on the development patients' manual masks (one network per
+    development cross-validation fold for out-of-fold development masks, and one on all development
+    patients for the test cohorts), its predicted masks written to the run's ``segmentation/masks``
+    folder for ``image_models: masks: predicted``; :mod:`her2stats.reporting.segmentation_step`."""
+
+    #: image table ("demo" or a CSV with patient_id, sequence, image_path, mask_path); default: imaging.images
+    images: Optional[str] = None
+    #: the sequence segmented (its grid is the predicted masks' grid); default: imaging.sequences[0]
+    sequence: Optional[str] = None
+    encoder: str = "efficientnet_lite0"
+    pretrained: Any = True
+    #: largest: the largest manual-mask slice; all: every slice of the volume
+    slices: Literal["largest", "all"] = "largest"
+    #: mask: manual bounding box + margin (the reader localises, the network delineates); image: whole slice
+    box: Literal["mask", "image"] = "mask"
+    margin: int = Field(10, ge=0)
+    input_size: int = Field(64, ge=32)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    #: None, a preset ("seed001", "seed003", "light") or {field: value} of her2stats.Augmentation
+    augmentation: Any = "light"
+    early_stopping: Optional[int] = Field(8, ge=1)
+    validation_size: float = Field(0.2, gt=0, lt=0.9)
+    largest_component: bool = True
+    #: out_of_fold: each development patient's mask from the network of the CV fold that held it out
+    #: (one network per fold + one for the test cohorts); in_sample: the all-development network's
+    #: masks (its own training patients: the image model's development figures then say so)
+    development_masks: Literal["out_of_fold", "in_sample"] = "out_of_fold"
+    #: test patients shown in the predicted-vs-manual contour figure
+    figure_patients: int = Field(4, ge=0)
+    fast: SegmentationFastConfig = Field(default_factory=SegmentationFastConfig)
+
+    @field_validator("augmentation")
+    @classmethod
+    def _augmentation(cls, v):
+        from ..errors import InputError
+        from ..training.augment import resolve_augmentation
+
+        try:
+            resolve_augmentation(v)
+        except (InputError, TypeError) as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
 
 #: validation keys renamed to the package's one name per idea (old -> new), accepted for one release
@@ -852,6 +921,8 @@ class StudyConfig(_Strict):
     fusion: Optional[FusionConfig] = None
     #: trained image classifiers (her2stats.reporting.network_step), evaluated like every model
     networks: list[NetworkConfig] = Field(default_factory=list)
+    #: a trained segmentation network whose predicted masks image models may use (masks: predicted)
+    segmentation: Optional[SegmentationConfig] = None
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     survival: Optional[SurvivalConfig] = None
     subgroups: Optional[SubgroupsConfig] = None
@@ -943,6 +1014,18 @@ class StudyConfig(_Strict):
         if ks and self.zoo is not None and self.zoo.cv not in ks:
             raise ValueError(f"networks: fold_ensemble ({ks.pop()}) must equal zoo.cv ({self.zoo.cv}): the fold models "
                              "are those of the study's development cross-validation, whose folds the zoo sets")
+        return self
+
+    @model_validator(mode="after")
+    def _predicted_masks(self):
+        users = [m.name for m in self.image_models if m.masks == "predicted" or "segmentation" in m.sources]
+        if users and self.segmentation is None:
+            raise ValueError(f"image_models {users}: masks: predicted and extractor: segmentation need a "
+                             "segmentation section (the trained segmentation network)")
+        if users and self.imaging is None:
+            raise ValueError(f"image_models {users}: image models need an imaging section")
+        if self.segmentation is not None and self.imaging is None and self.segmentation.images is None:
+            raise ValueError("segmentation: give segmentation.images (or an imaging section whose images it uses)")
         return self
 
     @model_validator(mode="after")

@@ -148,7 +148,8 @@ def _ridge(pipe: Any) -> Any:
 
 
 def _model_index(state: Any, spec: Any) -> pd.DataFrame:
-    """The rows of the imaging stage's image table this image model reads (its sequences)."""
+    """The rows of the imaging stage's image table this image model reads (its sequences; with
+    ``masks: predicted`` the segmentation network's masks as ``mask_path``)."""
     index = state.deep["index"]
     if spec.sequences:
         absent = sorted(set(spec.sequences) - set(index["sequence"].astype(str)))
@@ -156,6 +157,10 @@ def _model_index(state: Any, spec: Any) -> pd.DataFrame:
             raise InputError(f"image_models {spec.name!r}: sequence(s) {absent} are not in the image table "
                              f"(it has {sorted(set(index['sequence'].astype(str)))})")
         index = index[index["sequence"].isin(spec.sequences)]
+    if getattr(spec, "masks", "manual") == "predicted":  # the segmentation network's masks (segmentation_step)
+        from .segmentation_step import predicted_index
+
+        index = predicted_index(state, index, spec)
     return index
 
 
@@ -205,6 +210,10 @@ def _extract_block(state: Any, spec: Any, source: str, index: pd.DataFrame, what
     """One extractor's features of the analysed patients (cohort order); a patient without them is
     an InputError naming the failures file."""
     cfg = state.config
+    if source == "segmentation":  # the trained segmentation network's layer activations (segmentation_step)
+        from .segmentation_step import segmentation_features
+
+        return segmentation_features(state, spec)
     fx = _deep_extractor(state, spec) if source == "deep" else _radiomics_extractor(state, spec)
     # cases without features become a note (and the error below); NaN/inf values a note of _drop_nonfinite
     X = extract_features(fx, index, state.notes, prefix=f"{spec.name}{what}: ")
@@ -327,6 +336,10 @@ def _describe(state: Any, spec: Any, report: pd.DataFrame) -> str:
     if "radiomics" in spec.sources:
         version = state.results.get("radiomics_versions", {}).get(spec.name, "?")
         sources.append(f"pyradiomics {version} features of the ROI ({spec.radiomics.describe()})")
+    if "segmentation" in spec.sources:
+        sources.append(f"the trained segmentation network's activations ({layer})")
+    if spec.masks == "predicted":
+        sources[-1] += " on the masks it predicted" if "segmentation" in spec.sources else " of the predicted masks"
     fused = " concatenated (early fusion)" if len(sources) > 1 else ""
     return f"{spec.name} ({' and '.join(sources)}{fused}, {', '.join(spec.sequences) or 'all sequences'}: {steps}"
 

@@ -28,6 +28,7 @@ from .clinical_selection import select_clinical
 from .config import StudyConfig, check_columns, load_config
 from .image_models import stage_fusion, stage_image_models
 from .network_step import stage_networks
+from .segmentation_step import stage_segmentation
 from .uncertainty import stage_uncertainty
 
 __all__ = ["StudyResults", "StudyState", "STAGES", "new_state", "run_study", "study_results", "study_model_labels",
@@ -1416,6 +1417,7 @@ def stage_pipeline_validation(state: StudyState) -> StudyState:
 STAGES: tuple[Callable[[StudyState], StudyState], ...] = (
     stage_cohort, stage_features, stage_describe, stage_agreement, stage_selection, stage_models, stage_crossval,
     stage_zoo,
+    stage_segmentation,  # trained segmentation network (`segmentation:`): predicted masks for the image models
     stage_image_models,
     stage_networks,  # trained networks (`networks:`): after the image models, before the fusion that may use them
     stage_fusion,
@@ -2152,7 +2154,7 @@ def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.
             parts.append(f"Restricted mean survival time up to {sv.rmst_tau:g} {sv.time_unit} was compared by "
                          f"{L.var(sv.group, unit=False)} (difference and ratio with Wald CIs; Uno et al. 2014), a "
                          "contrast that does not assume proportional hazards.")
-    for key in ("image_models", "fusion", "imputation", "pipeline_validation"):  # the stages' own paragraphs
+    for key in ("segmentation", "image_models", "fusion", "imputation", "pipeline_validation"):  # the stages' own paragraphs
         if key in results and getattr(results[key], "methods", ""):
             parts.append(results[key].methods)
     left_out = results.get("left_out") or {}

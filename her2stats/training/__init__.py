@@ -18,6 +18,7 @@ from .augment import Augmentation, mixup
 from .classifier import NetworkClassifier, TrainingHistory, fit_network
 from .ensemble import FoldEnsembleClassifier
 from .inputs import load_inputs
+from .segmentation import SegmentationHistory, SegmentationNetwork, fit_segmentation_network
 
 __all__ = ["Augmentation", "FoldEnsembleClassifier", "NetworkClassifier", "TrainingHistory", "fit_network",
-           "load_inputs", "mixup"]
+           "load_inputs", "mixup", "SegmentationHistory", "SegmentationNetwork", "fit_segmentation_network"]

@@ -207,6 +207,11 @@ class _Deterministic:
             torch.backends.cudnn.benchmark = self.prev_bench
 
 
+#: public names of the two helpers the segmentation network shares (same device rule, same determinism)
+Deterministic = _Deterministic
+resolve_training_device = _device
+
+
 # =========================================================================== estimator
 class NetworkClassifier(ClassifierMixin, BaseEstimator):
     """Train or fine-tune a network on image cases; an sklearn binary classifier.

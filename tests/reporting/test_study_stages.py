@@ -44,7 +44,8 @@ def _hand_made_state(cfg) -> StudyState:
 def test_stage_order_and_initial_state():
     assert [s.__name__ for s in STAGES] == ["stage_cohort", "stage_features", "stage_describe", "stage_agreement",
                                             "stage_selection",
-                                            "stage_models", "stage_crossval", "stage_zoo", "stage_image_models",
+                                            "stage_models", "stage_crossval", "stage_zoo", "stage_segmentation",
+                                            "stage_image_models",
                                             "stage_networks", "stage_fusion", "stage_evaluation",
                                             "stage_uncertainty", "stage_centres", "stage_regression", "stage_imputation",
                                             "stage_pipeline_validation", "stage_survival", "stage_outputs"]

@@ -294,8 +294,13 @@ def _one_network(state: Any, net: Any) -> None:
     state.numbers[f"network_epochs/{name}"] = float(net.fast.epochs if state.fast else net.epochs)
     state.numbers[f"network_input_size/{name}"] = float(getattr(fin, "input_size_", None)
                                                         or fin.estimators_[0].input_size_)
+    size = int(state.numbers[f"network_input_size/{name}"])
+    dims = "\u00d7".join([str(size)] * (3 if net.input == "3d" else 2))
+    fast = (f"; fast mode: {net.fast.epochs} epoch(s) at this size instead of {net.epochs} epochs"
+            + (f" at {net.input_size}" if net.input_size and net.input_size != size else "") if state.fast else "")
     state.notes.append(
-        f"{name}: {net.backbone} ({h.weights} weights, freeze={net.freeze}, {net.input.upper()} input) trained "
+        f"{name}: {net.backbone} ({h.weights} weights, freeze={net.freeze}, {net.input.upper()} input of {dims} "
+        f"{'voxels' if net.input == '3d' else 'pixels'}{fast}) trained "
         f"on the development cohort inside each of the {len(state.folds)} cross-validation folds (checkpoint "
         f"and early stopping on an inner {net.validation_size:.0%} validation split of the fold's training "
         "patients only), giving out-of-fold development predictions; "

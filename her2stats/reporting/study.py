@@ -809,7 +809,7 @@ def stage_crossval(state: StudyState) -> StudyState:
     if "deep_score" in df.columns and state.deep is not None:
         dev_pos = np.flatnonzero((df["cohort_split"] == "development").to_numpy())
         Xdev = state.deep["X"].iloc[dev_pos]
-        ridge, failed = [], None
+        ridge, failed, empty_deep = [], None, []
         for i, (train, _) in enumerate(state.folds, start=1):
             pipe = clone(state.deep["pipeline"])
             with warnings.catch_warnings():  # the final fit already announced what the pipeline warns
@@ -830,6 +830,8 @@ def stage_crossval(state: StudyState) -> StudyState:
                     # e.g. no feature of the fold's training patients passes the ICC filter and the screen
                     failed = f"fold {i}: {type(exc).__name__}: {exc}"
                     break
+            if len(pipe.named_steps["deepscore"].coef_) == 0:
+                empty_deep.append(i)
             state.fold_deep_scores[i] = (pd.Series(np.asarray(pipe.decision_function(Xdev), dtype=float), index=dev.index),
                                          pd.Series(np.asarray(pipe.predict_proba(Xdev)[:, 1], dtype=float), index=dev.index))
         if failed is not None:
@@ -843,7 +845,18 @@ def stage_crossval(state: StudyState) -> StudyState:
                                "them, so the maximum-likelihood score did not exist; those folds used the "
                                "ridge-penalised score (C = 1).")
             state.results["deep_score_cv_ridge_folds"] = ridge
+        if failed is None and empty_deep:
+            # an intercept-only fold model is what the procedure gives there: a legitimate out-of-fold prediction
+            state.results["deep_score_cv_empty_folds"] = empty_deep
+            state.notes.append(f"Cross-validation of the Deep Score: in fold(s) {', '.join(map(str, empty_deep))} of "
+                               f"{len(state.folds)} LASSO kept no image feature on the fold's training patients; there "
+                               "the Deep Score is intercept-only (the fold's training prevalence for every held-out "
+                               "patient)" + (" and the combined model is the clinical model" if "combined" in state.probs
+                                             else "") + ". These are kept as out-of-fold predictions: the "
+                               "cross-validation estimates the whole procedure, a selection that keeps nothing "
+                               "included.")
     clinical_covs = state.results.get("clinical_covariates")
+    empty_deep = state.results.get("deep_score_cv_empty_folds", [])
     for m in state.probs:
         oof = pd.Series(np.nan, index=dev.index)
         try:
@@ -857,7 +870,7 @@ def stage_crossval(state: StudyState) -> StudyState:
                 covs = list(clinical_covs)
                 if cfg.clinical.selection != "none":  # selection repeated inside the fold (training rows only)
                     covs = fold_covariates(state, i)
-                if m == "combined":
+                if m == "combined" and i not in empty_deep:  # a constant fold Deep Score adds nothing
                     covs = covs + ["deep_score"]
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -866,6 +879,11 @@ def stage_crossval(state: StudyState) -> StudyState:
         except (InputError, ConvergenceError, RError, ValueError, np.linalg.LinAlgError) as exc:
             state.notes.append(f"{m}: the cross-validated development predictions could not be computed "
                                f"({type(exc).__name__}: {exc}); no honest development figure is reported for it.")
+            oof[:] = np.nan
+        if oof.notna().all() and np.ptp(oof.to_numpy(dtype=float)) == 0:
+            state.notes.append(f"{m}: every out-of-fold development prediction is the same ({oof.iloc[0]:.4g}; e.g. the "
+                               "selection kept nothing in every fold), so no honest development figure is reported "
+                               "for it.")
             oof[:] = np.nan
         state.dev_probs[m] = oof
         optimism = (m == "clinical" and cfg.clinical.selection == "none"
@@ -1000,6 +1018,16 @@ def stage_evaluation(state: StudyState) -> StudyState:
     idc = cfg.cohort.id_column
     numbers, results, models, tables, notes = state.numbers, state.results, state.models, state.tables, state.notes
     y_dev = dev["_y"].to_numpy()
+    for m, p in list(probs.items()):  # a constant model has no ROC direction and no cut-off: left out, said why
+        if np.ptp(p[dev.index].to_numpy(dtype=float)) == 0:
+            state.leave_out(m, f"the fitted model predicts the same probability ({float(p[dev.index].iloc[0]):.4g}) "
+                               "for every development patient (no ROC direction, no cut-off)")
+        elif m in state.dev_probs:
+            h = state.dev_probs[m]
+            if h.notna().all() and np.ptp(h.to_numpy(dtype=float)) == 0:
+                notes.append(f"{m}: every out-of-fold development prediction is the same, so no honest development "
+                             "figure is reported for it.")
+                state.dev_probs[m] = h * np.nan
     # the direction of each model is fixed on development data (the fitted model's own predictions)
     for m, p in probs.items():
         d = resolve_direction(y_dev, p[dev.index].to_numpy(dtype=float), "auto")

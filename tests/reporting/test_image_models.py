@@ -462,3 +462,87 @@ def test_subgroups_and_predicted_survival_skip_a_left_out_model_with_a_note(monk
     monkeypatch.setattr(S, "_survival_predicted", lambda state: pytest.fail("predicted survival ran"))
     st = S.stage_survival(st)
     assert any("survival.predicted_by names m1, which is left out" in n for n in st.notes)
+
+
+# ------------------------------------------------------------------------------------ end to end: empty models
+EMPTY_STUDY = {
+    **BASE,
+    "imaging": {**IMAGING, "fast_patients": 160},
+    "clinical": {"covariates": ["age", "tumor_size_mm"]},
+    # final T2 features -> LASSO (lambda.1se) keeps nothing on the 160-patient fast sample's development part
+    "image_models": [{"name": "empty_im", "sequences": ["T2"], "selection": [{"step": "lasso", "cv": 3}]}],
+    "fusion": {"late": [{"name": "fused", "models": ["empty_im", "deep_score"]}]},
+    "subgroups": {"variables": ["hr"], "models": ["empty_im", "fused", "deep_score"]},
+    "survival": {"duration": "rfs_time", "event": "rfs_event", "group": "hr", "covariates": ["age"],
+                 "stepwise": None, "predicted_by": "fused"},
+}
+
+
+def _left_out_keys(nums: dict, names) -> list[str]:
+    """numbers.json keys that hold a figure of one of ``names`` (feature counts are not figures)."""
+    return [k for k in nums if not k.startswith("features/")
+            and any(n in k.split("/")[1].split("~") for n in names if k.count("/") >= 1)]
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_a_study_whose_image_model_keeps_nothing_runs_to_the_end(tmp_path):
+    """Fast run: the image model's LASSO keeps no feature; the study runs to the end, the model and
+    the fusion naming it are left out (notes, methods), no figure of them is in numbers.json, the
+    subgroup analysis covers the other model, the predicted-status survival naming the fusion is
+    skipped; the Deep Score, clinical and combined models are evaluated as usual."""
+    import json
+
+    from her2stats.reporting.study import run_study
+
+    res = run_study(EMPTY_STUDY, fast=True, outdir=tmp_path / "s")
+    nums = json.loads((tmp_path / "s" / "numbers.json").read_text())
+    assert nums["features/empty_im/selected"] == 0
+    assert _left_out_keys(nums, ["empty_im", "fused"]) == []
+    assert set(res.results["left_out"]) == {"empty_im", "fused"}
+    for m in ("clinical", "deep_score", "combined"):
+        assert 0 <= nums[f"auc/{m}/external"] <= 1, m
+    assert not (set(res.predictions["model"]) & {"empty_im", "fused"})
+    methods = (tmp_path / "s" / "methods.md").read_text()
+    assert "Models left out of the evaluation" in methods and "empty_im: the selection (lasso) kept no feature" \
+        in methods
+    assert "fused: not fitted (member(s) empty_im left out)" in methods
+    assert "Subgroups: empty_im, fused left out of the evaluation" in methods and "covers deep_score only" in methods
+    assert "survival.predicted_by names fused, which is left out" in methods
+    assert any(k.startswith("subgroup_auc/deep_score/") for k in nums)
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_a_study_whose_deep_score_keeps_nothing_runs_to_the_end(tmp_path):
+    """Fast run on T2 alone: the imaging LASSO keeps no feature, so the Deep Score and the combined
+    model are left out (notes, methods, no figure); the fusion naming the Deep Score is skipped, the
+    subgroups cover the image model, the predicted-status survival and the Deep Score's whole-pipeline
+    validation are skipped with notes; the clinical model, the image model and the zoo run."""
+    import json
+
+    from her2stats.reporting.study import run_study
+
+    cfg = {**EMPTY_STUDY,
+           "imaging": {**IMAGING, "sequences": ["T2"], "fast_patients": 160, "univariate_alpha": 0.5,
+                       "correlation_threshold": 0.9},
+           "image_models": [{"name": "im_ok", "sequences": ["T2"], "penalty": "l2",
+                             "selection": [{"step": "univariate", "alpha": 0.01}, {"step": "chi2", "k": 4}]}],
+           "fusion": {"late": [{"name": "fused", "models": ["im_ok", "deep_score"]}]},
+           "subgroups": {"variables": ["hr"], "models": ["deep_score", "im_ok"]},
+           "survival": {**EMPTY_STUDY["survival"], "predicted_by": "deep_score"},
+           "zoo": {"models": ["lr"]},
+           "pipeline_validation": {"fast_n_boot": 2}}
+    res = run_study(cfg, fast=True, outdir=tmp_path / "s")
+    nums = json.loads((tmp_path / "s" / "numbers.json").read_text())
+    assert nums["features/selected"] == 0
+    assert set(res.results["left_out"]) == {"deep_score", "combined", "fused"}
+    assert _left_out_keys(nums, ["deep_score", "combined", "fused"]) == []
+    for m in ("clinical", "im_ok", "lr"):
+        assert 0 <= nums[f"auc/{m}/external"] <= 1, m
+    methods = (tmp_path / "s" / "methods.md").read_text()
+    assert "LASSO kept no image feature" in methods
+    assert "deep score: LASSO kept no image feature on the development cohort" in methods.lower()
+    assert "covers im_ok only" in methods
+    assert "survival.predicted_by names deep_score, which is left out" in methods
+    assert "Whole-pipeline validation: the Deep Score is left out" in methods

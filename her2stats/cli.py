@@ -213,12 +213,12 @@ def report(config: Path = typer.Argument(..., help="study config (YAML)"),
     3. imaging, harmonization: preprocessing (motion correction, registration, resampling, normalisation), frozen backbone features of the ROI (cached), ICC filter against a second segmentation, ComBat, PCA, t-test, correlation filter, LASSO, Deep Score; all fitted on development only.
     4. clinical, zoo: logistic model with its selection rule (none, univariate, lasso, stepwise and their chains, p-value filters), combined model with the Deep Score; model zoo tuned by nested CV (zoo.features: selected re-selects inside each outer fold).
     4a. segmentation: a trained 2-D U-Net segmentation network (timm encoder, Dice + BCE, checkpoint on an inner split of the development patients), out-of-fold masks for development and the all-development network's masks for the test cohorts, Dice/IoU/HD95 per cohort; image_models with masks: predicted take their features from its masks.
-    4b. image_models, fusion: extra frozen-feature image models (any backbone, layer and sequences; selection steps univariate, correlation, chi2, mutual_info, cluster, lasso, pca; logistic or fold-ensemble classifier), refitted in every CV fold; late fusion of any models by mean or logistic stacking on out-of-fold predictions.
+    4b. image_models, fusion: extra frozen-feature image models (any backbone, layer and sequences; selection steps univariate, correlation, chi2, mutual_info, cluster, lasso, pca; logistic or fold-ensemble classifier), refitted in every CV fold; late fusion of any models by mean or logistic stacking on out-of-fold predictions. A model whose selection keeps no feature is left out with a note, as is every fusion, subgroup analysis or predicted-status survival naming it.
     4c. networks: trained image classifiers (any timm model or a 3-D ResNet-18; freeze, augmentation, Mixup, early stopping on an inner split of each training fold), out-of-fold on the development folds, then the final network or the fold networks averaged for the test cohorts; training curves and Grad-CAM.
     5. validation: per model and cohort AUC (DeLong CI), development Youden cut-off with sensitivity, specificity, PPV, NPV, accuracy, F1; calibration, Hosmer-Lemeshow, bootstrap validate/calibrate; DeLong comparisons; decision curves.
     6. clinical, survival, report: OR table and nomogram; Kaplan-Meier, log-rank, stepwise Cox, PH test, C-index, also by a model's predicted class in the test cohorts (survival.predicted_by); figures and Grad-CAM.
 
-    The five seed papers as configs: reports/seeds/seed000-004.yaml; every seed step and what runs it: docs/seed_coverage.md."""
+    The five seed papers as configs: reports/seeds/seed000-004.yaml (and seed001_mri.yaml, seed 001's 3-D MRI arm); every seed step and what runs it: docs/seed_coverage.md."""
     run_report(config, out, fast=fast, render=not no_render, formats=format, style=style, scheduler=scheduler)
 
 

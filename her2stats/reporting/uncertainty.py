@@ -200,5 +200,7 @@ def stage_uncertainty(state: Any) -> Any:
     if diffs:
         state.tables["nb_difference"] = builders.net_benefit_difference_table(diffs, n_boot=n_boot)
     elif ref is not None and not any(ref in dc.strategies for dc in results.get("dca", {}).values()):
-        notes.append(f"validation.dca_reference {ref!r} is not a model of this study: no net-benefit differences.")
+        notes.append(f"validation.dca_reference {ref!r} is "
+                     + ("left out of the evaluation" if ref in getattr(state, "left_out", {}) else "not a model of this study")
+                     + ": no net-benefit differences.")
     return state

@@ -182,7 +182,8 @@ def test_study_model_labels_name_the_models_in_tables_only_inside_the_run():
 
     cfg = load_config("reports/seeds/seed004.yaml")
     labels = study_model_labels(cfg)
-    assert labels == {"rad": "Radiomics model", "dl": "Deep-learning model", "dlr": "DLR (late fusion)"}
+    assert labels == {"rad": "Radiomics model", "dl": "Deep-learning model", "dlr": "DLR (late fusion)",
+                      "dl_avg": "Deep-learning model (slice-averaged)", "dlr_avg": "DLR (slice-averaged)"}
     assert B.model_label("dlr") == "dlr"
     with B.model_labels(labels):
         assert B.model_label("dlr") == "DLR (late fusion)"

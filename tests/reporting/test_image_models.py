@@ -542,7 +542,7 @@ def test_a_study_whose_deep_score_keeps_nothing_runs_to_the_end(tmp_path):
         assert 0 <= nums[f"auc/{m}/external"] <= 1, m
     methods = (tmp_path / "s" / "methods.md").read_text()
     assert "LASSO kept no image feature" in methods
-    assert "deep score: LASSO kept no image feature on the development cohort" in methods.lower()
+    assert "Deep Score: LASSO kept no image feature on the development cohort" in methods
     assert "covers im_ok only" in methods
     assert "survival.predicted_by names deep_score, which is left out" in methods
     assert "Whole-pipeline validation: the Deep Score is left out" in methods

@@ -367,3 +367,34 @@ def test_seed001_trains_its_network_end_to_end_fast(tmp_path):
     for name in ("training_curves_cnn_us", "gradcam_cnn_us", "roc_internal"):
         assert res.figures[name].is_file(), name
     assert "cnn_us: efficientnet_lite0" in res.methods
+
+
+@pytest.mark.slow
+@pytest.mark.deep
+def test_seed001_mri_trains_the_3d_fold_ensemble_end_to_end_fast(tmp_path):
+    """seed001_mri.yaml (seed 001's DL-MRI arm on the demo volumes) through the runner in fast mode:
+    the 3-D ResNet-18 at the fast input size (16^3), its fold networks averaged, evaluated with
+    out-of-fold development figures, and the 3-D Grad-CAM slice panels written (about 55 s on the
+    loaded 2-core machine)."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from her2stats.reporting.study import run_study
+
+    res = run_study(SEEDS / "seed001_mri.yaml", fast=True, outdir=tmp_path / "mri")
+    cfg = res.config
+    net = cfg.networks[0]
+    assert (net.input, net.backbone, net.fold_ensemble, net.input_size, net.fast.input_size) == \
+        ("3d", "r3d_18", 4, 96, 16)
+    numbers = json.loads((res.outdir / "numbers.json").read_text())
+    assert numbers["network_input_size/cnn_mri"] == 16
+    for c in ("development", "internal"):
+        assert 0 <= numbers[f"auc/cnn_mri/{c}"] <= 1
+    assert res.results["development_method"]["cnn_mri"] == "cross-validated"
+    assert type(res.results["network/cnn_mri"]["fits"]) is list and res.results["network/cnn_mri"]["fold_ensemble"]
+    for name in ("training_curves_cnn_mri", "gradcam_cnn_mri_1", "gradcam_cnn_mri_2"):
+        assert res.figures[name].is_file(), name
+    assert "3D input of 16\u00d716\u00d716 voxels; fast mode: 1 epoch(s) at this size instead of 60 epochs at 96" \
+        in res.methods

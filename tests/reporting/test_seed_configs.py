@@ -1,4 +1,4 @@
-"""The seed study configs (reports/seeds/seed000-004.yaml) and the seed coverage table
+"""The seed study configs (reports/seeds/seed000-004.yaml, seed001_mri.yaml) and the seed coverage table
 (docs/seed_coverage.md): every config validates against the schema and names only columns its
 data have; every config key and public function the table or a config header names exists; the
 table's counts are its rows; and the cheapest config (seed002, clinical + zoo, no images) runs end
@@ -18,9 +18,10 @@ from her2stats.reporting.config import StudyConfig, _submodel, check_columns, lo
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "reports" / "seeds"
 COVERAGE = REPO / "docs" / "seed_coverage.md"
-SEED_FILES = {f"seed00{i}": SEEDS / f"seed00{i}.yaml" for i in range(5)}
+SEED_FILES = {**{f"seed00{i}": SEEDS / f"seed00{i}.yaml" for i in range(5)},
+              "seed001_mri": SEEDS / "seed001_mri.yaml"}  # seed 001's MRI arm (seed001.yaml: its ultrasound arm)
 PAPERS = {"seed000": "000_4f412d2ad1cc7f63", "seed001": "001_2cf1bf6205c200af", "seed002": "002_176959aa879c17ed",
-          "seed003": "003_8417716d12e0720b", "seed004": "004_1888ba260a759063"}
+          "seed003": "003_8417716d12e0720b", "seed004": "004_1888ba260a759063", "seed001_mri": "001_2cf1bf6205c200af"}
 STATUSES = ("runs", "deviation", "function", "not run")
 
 

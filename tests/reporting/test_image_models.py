@@ -389,8 +389,9 @@ def test_a_model_whose_selection_keeps_nothing_is_left_out_with_a_note(empty_whe
     assert not any(k.split("/")[1:2] == ["m1"] for k in st.numbers if not k.startswith("features/"))
     assert any(n.startswith("m1: the selection (sel) kept no feature on the development cohort") and
                "left out of the evaluation" in n for n in st.notes)
-    assert any(n.startswith("both: the fusion is not fitted: its member(s) m1, m2 are left out") for n in st.notes)
-    assert any(n.startswith("m2_and_a: the fusion is not fitted: its member(s) m2") for n in st.notes)
+    assert any(n.startswith("both: the fusion is not fitted: member(s) m1, m2 have no prediction to fuse")
+               for n in st.notes)
+    assert any(n.startswith("m2_and_a: the fusion is not fitted: member(s) m2 have") for n in st.notes)
     assert (tmp_path / "features" / "m1_selection.csv").is_file()
     assert "m1 (" in st.results["image_models"].methods and "kept no feature; left out" in \
         st.results["image_models"].methods
@@ -546,3 +547,17 @@ def test_a_study_whose_deep_score_keeps_nothing_runs_to_the_end(tmp_path):
     assert "covers im_ok only" in methods
     assert "survival.predicted_by names deep_score, which is left out" in methods
     assert "Whole-pipeline validation: the Deep Score is left out" in methods
+
+
+def test_a_clinical_selection_that_keeps_nothing_is_a_clear_error_before_the_zoo():
+    """zoo.features: selected on a clinical selection rule that keeps nothing on the development
+    cohort: the selection stage stops with an error naming the rule and the fix, before any model
+    is fitted (never a zoo on no column, never a crash in the evaluation)."""
+    from her2stats.reporting.study import stage_cohort, stage_features, stage_selection
+
+    cfg = _cfg(clinical={"covariates": ["age", "ki67"], "selection": "univariate", "univariate_p": 1e-12},
+               zoo={"models": ["lr"], "features": "selected"})
+    st = stage_features(stage_cohort(new_state(cfg, fast=True)))
+    with pytest.raises(InputError, match=r"the univariable screen \(p < 1e-12\) kept no clinical covariate; use "
+                                         "clinical.selection: none or raise clinical.univariate_p"):
+        stage_selection(st)

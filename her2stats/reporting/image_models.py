@@ -525,8 +525,8 @@ def stage_fusion(state: Any) -> Any:
         absent = [m for m in f.models if m in state.left_out]
         if absent:
             # a fusion without one of its members is another model than the one asked for: not fitted
-            state.leave_out(f.name, "the fusion is not fitted: member(s) " + ", ".join(absent)
-                            + " have no prediction to fuse (see their notes)")
+            state.leave_out(f.name, "the fusion is not fitted: its member(s) " + ", ".join(absent)
+                            + " are left out of the evaluation (see their notes)")
             described.append(f"{f.name}: not fitted (member(s) {', '.join(absent)} left out)")
             continue
         P = pd.DataFrame({m: state.probs[m].astype(float) for m in f.models}, index=df.index)

@@ -389,9 +389,9 @@ def test_a_model_whose_selection_keeps_nothing_is_left_out_with_a_note(empty_whe
     assert not any(k.split("/")[1:2] == ["m1"] for k in st.numbers if not k.startswith("features/"))
     assert any(n.startswith("m1: the selection (sel) kept no feature on the development cohort") and
                "left out of the evaluation" in n for n in st.notes)
-    assert any(n.startswith("both: the fusion is not fitted: member(s) m1, m2 have no prediction to fuse")
+    assert any(n.startswith("both: the fusion is not fitted: its member(s) m1, m2 are left out")
                for n in st.notes)
-    assert any(n.startswith("m2_and_a: the fusion is not fitted: member(s) m2 have") for n in st.notes)
+    assert any(n.startswith("m2_and_a: the fusion is not fitted: its member(s) m2 are left out") for n in st.notes)
     assert (tmp_path / "features" / "m1_selection.csv").is_file()
     assert "m1 (" in st.results["image_models"].methods and "kept no feature; left out" in \
         st.results["image_models"].methods

@@ -64,10 +64,12 @@ def map_tasks(
     ``scheduler`` takes the values of :func:`her2stats.schedulers.resolve_scheduler` (the one
     reader, shared with the feature extraction): None or ``"sync"`` (in process, in order),
     ``"threads"`` (a thread pool over all cores), ``"processes"`` (Dask's local process pool), a
-    ``dask.distributed.Client``, a Dask cluster or a scheduler address ``"tcp://..."``. Anything
+    :class:`~her2stats.schedulers.WorkerPool`, a ``dask.distributed.Client``, a Dask cluster or a
+    scheduler address ``"tcp://..."``. Anything
     else is an InputError naming the value, raised before any work. On a distributed cluster
     ``fn`` (with the data in its closure) is shipped to each worker once, not once per item, and
-    the items travel in runs of consecutive items, a few runs per worker thread. ``on_done(i)`` is
+    the items travel in runs of consecutive items, a few runs per worker thread (so they do on a
+    WorkerPool, with ``fn`` pickled once per run). ``on_done(i)`` is
     called as item ``i``'s result is collected.
     """
     sched = resolve_scheduler(scheduler)
@@ -95,15 +97,21 @@ def map_tasks(
         for i in range(len(items)):
             tick(i)
         return out
+    if sched.kind == "pool":
+        pool = sched.target
+        futures = [pool.submit(_call_run, fn, run) for run in _runs(items, pool.workers)]
+        out = []
+        for fut in futures:
+            for res in fut.result():
+                tick(len(out))
+                out.append(res)
+        return out
     with sched.client() as client:
         fn_remote = client.scatter(fn, broadcast=True, hash=False)
         # a few tasks per worker thread, each a run of consecutive items: enough to balance the
         # load, few enough that scheduling and result round trips stay a small share of the work
         # (one task per item cost a one-worker bootstrap 5-7% over the in-process run)
-        slots = max(1, sum(client.nthreads().values()))
-        n_tasks = min(len(items), _TASKS_PER_THREAD * slots)
-        bounds = np.linspace(0, len(items), n_tasks + 1).round().astype(int)
-        runs = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        runs = _runs(items, max(1, sum(client.nthreads().values())))
         futures = client.map(_call_run, [fn_remote] * len(runs), runs, pure=False)
         out = []
         for fut in futures:
@@ -111,6 +119,13 @@ def map_tasks(
                 tick(len(out))
                 out.append(res)
         return out
+
+
+def _runs(items: list[Any], slots: int) -> list[list[Any]]:
+    """``items`` cut into runs of consecutive items, :data:`_TASKS_PER_THREAD` runs per slot."""
+    n_tasks = min(len(items), _TASKS_PER_THREAD * slots)
+    bounds = np.linspace(0, len(items), n_tasks + 1).round().astype(int)
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 class _ChunkRunner:

@@ -18,6 +18,8 @@ a Dask cluster (``LocalCluster``,      a client to it, opened for the call and c
 an address ``"tcp://host:8786"``       a client to that scheduler, opened for the call and closed
                                        after (any ``scheme://`` Dask understands: ``tls://``,
                                        ``inproc://``...)
+a :class:`WorkerPool`                  its warm local worker processes (left open); a study run
+                                       starts one for its zoo and whole-pipeline refits
 =====================================  ==========================================================
 
 The scheduler is never part of a result: work is cut and seeded independently of it (seeded
@@ -47,15 +49,17 @@ ACCEPTED = _LOCAL + "a dask.distributed Client or Dask cluster, or " + _ADDRESS
 
 @dataclass(frozen=True)
 class Scheduler:
-    """A resolved scheduler: ``kind`` is ``"sync"``, ``"threads"``, ``"processes"`` or
-    ``"distributed"`` (``target``: the Client, cluster or address)."""
+    """A resolved scheduler: ``kind`` is ``"sync"``, ``"threads"``, ``"processes"``,
+    ``"distributed"`` (``target``: the Client, cluster or address) or ``"pool"`` (``target``: the
+    :class:`WorkerPool`)."""
 
-    kind: Literal["sync", "threads", "processes", "distributed"]
+    kind: Literal["sync", "threads", "processes", "distributed", "pool"]
     target: Any = None
 
     def local_workers(self, n_items: int | None = None) -> int:
-        """Parallel slots of a local kind (the machine's cores; 1 for ``sync``), at most ``n_items``."""
-        n = 1 if self.kind == "sync" else (os.cpu_count() or 1)
+        """Parallel slots of a local kind (the machine's cores; 1 for ``sync``; a pool's workers), at
+        most ``n_items``."""
+        n = 1 if self.kind == "sync" else self.target.workers if self.kind == "pool" else (os.cpu_count() or 1)
         return max(1, min(n, n_items)) if n_items is not None else n
 
     @contextmanager
@@ -107,6 +111,8 @@ def resolve_scheduler(scheduler: Any) -> Scheduler:
         if "://" in scheduler and scheduler.split("://", 1)[1].strip():
             return Scheduler("distributed", scheduler)
         raise InputError(scheduler_error(scheduler))
+    if isinstance(scheduler, WorkerPool):
+        return Scheduler("pool", scheduler)
     if isinstance(scheduler, _distributed_types()):
         return Scheduler("distributed", scheduler)
     raise InputError(scheduler_error(scheduler))
@@ -184,3 +190,86 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, **kwargs: Any
     finally:
         if leaked is not None:
             os.environ[key] = leaked
+
+
+def _warm_up(modules: tuple[str, ...], start_r: bool) -> int:
+    """Worker task run once per worker when a :class:`WorkerPool` opens: import ``modules`` and
+    start embedded R, so the first real task finds them loaded. Returns the worker's process id."""
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
+    if start_r:
+        from . import r_bridge
+
+        r_bridge.ensure_started()
+    return os.getpid()
+
+
+@contextmanager
+def _bare_main() -> Iterator[None]:
+    """``sys.modules["__main__"]`` replaced by an empty module for the block (processes spawned in
+    it do not import the caller's main script)."""
+    import sys
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is None:
+            del sys.modules["__main__"]
+        else:
+            sys.modules["__main__"] = main
+
+
+class WorkerPool:
+    """A pool of ``workers`` local worker processes, started now and kept warm for many calls.
+
+    Dask's ``"processes"`` scheduler starts fresh processes for every call; a study's zoo grid
+    searches and whole-pipeline refits are many short calls whose workers each need numpy,
+    pandas, scikit-learn, her2stats and (R engine) embedded R loaded -- seconds per process. The
+    pool's processes are spawned (never forked: a parent with R or torch started is not safe to
+    fork) when it opens, and each imports ``modules`` and, with ``start_r``, starts R right away,
+    while the caller goes on with its own work.
+
+    Pass the pool as the ``scheduler`` of :func:`her2stats.resampling.map_tasks` (hence of every
+    bootstrap), :func:`her2stats.models.fit_zoo` or the feature extraction. Work is cut and
+    seeded as on every other scheduler, so the numbers do not depend on the pool or its size.
+    Use as ``with WorkerPool(2) as pool: ...`` (the processes end on exit).
+    """
+
+    def __init__(self, workers: int | None = None, modules: tuple[str, ...] = (), start_r: bool = False):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        n = (os.cpu_count() or 1) if workers is None else workers
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InputError(f"workers must be an integer >= 1, got {workers!r}")
+        self.workers = n
+        self.executor = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+        # a spawn-context pool starts a process per submitted task while none is idle: one warm-up
+        # task per worker starts them all now. A spawned process first runs the parent's main
+        # script again (as __mp_main__), which re-runs a script that starts a study without an
+        # `if __name__ == "__main__":` guard; the tasks need nothing from it, so the processes
+        # start from an empty main module
+        with _bare_main():
+            self._warming = [self.executor.submit(_warm_up, tuple(modules), bool(start_r)) for _ in range(n)]
+
+    def submit(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in a worker: a ``concurrent.futures.Future``."""
+        return self.executor.submit(fn, *args)
+
+    def close(self) -> None:
+        """End the worker processes (tasks not started are cancelled)."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"WorkerPool(workers={self.workers})"

@@ -406,6 +406,13 @@ def _run(units: list[dict[str, Any]], cfg: dict[str, Any], scheduler: Any, parti
             with ThreadPoolExecutor(max_workers=n) as pool:
                 for out in pool.map(lambda p: extract_partition(p, cfg, tick), parts):
                     merge(out)
+        elif sched.kind == "pool":
+            n = sched.local_workers()
+            parts = _partitions(units, partition_size or _default_partition_size(len(units), n, cfg))
+            wcfg = dict(cfg, torch_threads=1)
+            for fut in [sched.target.submit(extract_partition, p, wcfg) for p in parts]:
+                merge(fut.result())
+            tick(len(units))
         elif sched.kind == "processes":
             import dask
 

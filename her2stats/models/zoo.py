@@ -13,6 +13,7 @@ JMLR 2010;11:2079-2107).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -31,7 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from ..errors import InputError
+from ..errors import InputError, find_stack_level
 from ..results import Result
 from ..selection._validation import as_binary_outcome, as_feature_frame
 
@@ -160,7 +161,7 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
             param_grids: Mapping[str, Mapping[str, list[Any]]] | None = None, scoring: str = "roc_auc",
             refit: bool = True, n_jobs: int | None = None,
             fold_features: Callable[[int, np.ndarray], Any] | None = None,
-            fold_columns: Sequence[str] | None = None) -> ZooResult:
+            fold_columns: Sequence[str] | None = None, scheduler: Any = None) -> ZooResult:
     """Nested stratified CV of a set of classifiers with inner grid search.
 
     Parameters
@@ -185,6 +186,11 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
         ``X``'s columns, or of ``fold_columns`` when given (features selected on the fold's
         training patients, which need not be those selected on all patients).
     fold_columns : the columns a fold's design may hold (default: ``X``'s).
+    scheduler : where the grid searches run (:func:`her2stats.resampling.map_tasks`: None or
+        ``"sync"`` in this process, a :class:`~her2stats.schedulers.WorkerPool`, Dask...): every
+        (outer fold, model) search and every refit search is one task. Each search is seeded by
+        ``seed`` alone (the estimators' ``random_state`` and the inner folds), so the results do
+        not depend on where or in which order the searches run.
 
     Returns
     -------
@@ -226,30 +232,69 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
     oof = pd.DataFrame(np.nan, index=frame.index, columns=list(specs))
     fold_auc = pd.DataFrame(np.nan, index=pd.RangeIndex(1, cv + 1, name="fold"), columns=list(specs))
     best_params: dict[str, list[dict[str, Any]]] = {m: [] for m in specs}
+    # one task per grid search: (outer fold k, model) on the fold's training rows, then (0, model)
+    # for the refit on every patient
+    tasks, tests = [], []
     for k, (train, test) in enumerate(outer.split(np.zeros(len(yv)), yv), start=1):
         folds[test] = k
-        inner = StratifiedKFold(n_splits=int(inner_cv), shuffle=True,
-                                random_state=None if seed is None else seed + k)
         fk = frame if fold_features is None else _fold_frame(fold_features(k, train), frame, fold_columns)
-        for name, (pipe, grid) in built.items():
-            search = _search(pipe, grid, inner, scoring, n_jobs)
-            search.fit(fk.iloc[train], yv[train])
-            prob = search.predict_proba(fk.iloc[test])[:, 1]
-            oof.iloc[test, oof.columns.get_loc(name)] = prob
-            fold_auc.loc[k, name] = roc_auc_score(yv[test], prob) if len(np.unique(yv[test])) == 2 else np.nan
-            best_params[name].append(_strip(search.best_params_))
+        for name in built:
+            tasks.append((k, name, fk.iloc[train], yv[train], fk.iloc[test]))
+            tests.append(test)
+    if refit:
+        tasks.extend((0, name, frame, yv, None) for name in built)
+    from ..resampling import map_tasks
+    from ..schedulers import resolve_scheduler
+
+    remote = resolve_scheduler(scheduler).kind != "sync"
+    done = map_tasks(_ZooSearch(built, int(inner_cv), seed, scoring, n_jobs, capture=remote), tasks,
+                     scheduler=scheduler)
     refit_models: dict[str, Any] = {}
     refit_params: dict[str, dict[str, Any]] = {}
-    if refit:
-        inner = StratifiedKFold(n_splits=int(inner_cv), shuffle=True, random_state=seed)
-        for name, (pipe, grid) in built.items():
-            search = _search(pipe, grid, inner, scoring, n_jobs)
-            search.fit(frame, yv)
-            refit_models[name] = search.best_estimator_
-            refit_params[name] = _strip(search.best_params_)
+    for i, ((k, name, *_), (value, params, caught)) in enumerate(zip(tasks, done)):
+        for category, message in caught:  # a worker's warnings, said here
+            warnings.warn(message, category, stacklevel=find_stack_level())
+        if k == 0:
+            refit_models[name], refit_params[name] = value, params
+            continue
+        test = tests[i]  # the refit tasks come last
+        oof.iloc[test, oof.columns.get_loc(name)] = value
+        fold_auc.loc[k, name] = roc_auc_score(yv[test], value) if len(np.unique(yv[test])) == 2 else np.nan
+        best_params[name].append(params)
     return ZooResult(oof=oof, y=pd.Series(yv, index=frame.index, name="y"), folds=folds, fold_auc=fold_auc,
                      best_params=best_params, refit=refit_models, refit_params=refit_params, cv=int(cv),
                      inner_cv=int(inner_cv), seed=seed, n=len(yv), n_events=int(yv.sum()))
+
+
+class _ZooSearch:
+    """One grid search of :func:`fit_zoo` as a picklable task: ``(k, name, X_train, y_train,
+    X_test)`` -> (out-of-fold probabilities of ``X_test``, or the refit pipeline when ``k`` is 0;
+    the chosen parameters; the warnings raised, as (category, message) pairs, with ``capture``)."""
+
+    def __init__(self, built: dict, inner_cv: int, seed: int | None, scoring: str, n_jobs: int | None,
+                 capture: bool = False):
+        self.built, self.inner_cv, self.seed, self.scoring, self.n_jobs = built, inner_cv, seed, scoring, n_jobs
+        self.capture = capture
+
+    def __call__(self, task: tuple) -> tuple[Any, dict[str, Any], list]:
+        k, name, X_train, y_train, X_test = task
+        pipe, grid = self.built[name]
+        # the outer fold k's inner folds are seeded seed + k; the refit's (k = 0) seed itself
+        rs = self.seed if k == 0 or self.seed is None else self.seed + k
+        inner = StratifiedKFold(n_splits=self.inner_cv, shuffle=True, random_state=rs)
+        search = _search(pipe, grid, inner, self.scoring, self.n_jobs)
+        if not self.capture:
+            return self._run(k, search, X_train, y_train, X_test) + ([],)
+        with warnings.catch_warnings(record=True) as caught:
+            out = self._run(k, search, X_train, y_train, X_test)
+        return out + ([(w.category, str(w.message)) for w in caught],)
+
+    @staticmethod
+    def _run(k: int, search: Any, X_train: Any, y_train: Any, X_test: Any) -> tuple[Any, dict[str, Any]]:
+        search.fit(X_train, y_train)
+        if k == 0:
+            return search.best_estimator_, _strip(search.best_params_)
+        return search.predict_proba(X_test)[:, 1], _strip(search.best_params_)
 
 
 def _fold_frame(Xk: Any, frame: pd.DataFrame, allowed: Sequence[str] | None = None) -> pd.DataFrame:

@@ -908,6 +908,10 @@ class StudyConfig(_Strict):
     #: where the bootstraps and the feature extraction run (her2stats.schedulers): "sync" (None, in
     #: process), "threads", "processes" or a Dask scheduler address "tcp://host:8786"; changes no number
     scheduler: Optional[str] = None
+    #: worker processes a run starts, when no scheduler is set, for the model zoo's grid searches
+    #: and the whole-pipeline refits (None: one per core, at most 4; 1: none, all in this process;
+    #: fast runs start none); changes no number
+    workers: Optional[int] = Field(default=None, ge=1)
     cohort: CohortConfig = Field(default_factory=CohortConfig)
     splits: SplitConfig = Field(default_factory=SplitConfig)
     table1: Table1Config = Field(default_factory=Table1Config)

@@ -8,14 +8,16 @@ on the development cohort only and applied unchanged to the internal and externa
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import pickle
 import platform
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -188,15 +190,16 @@ def _r_versions(engine: str) -> dict:
 
 def _digest(cfg: StudyConfig, fast: bool) -> str:
     # the report formats and the scheduler change no table or figure: results are reused across them
-    blob = cfg.model_dump_json(exclude={"base_dir": True, "output_dir": True, "scheduler": True,
+    blob = cfg.model_dump_json(exclude={"base_dir": True, "output_dir": True, "scheduler": True, "workers": True,
                                         "report": {"formats"}}) + f"|fast={fast}"
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def config_hash(cfg: StudyConfig) -> str:
     """sha256 of the validated config (every setting, defaults included; not where it lives nor the
-    scheduler it ran on, which changes no number)."""
-    return hashlib.sha256(cfg.model_dump_json(exclude={"base_dir", "output_dir", "scheduler"}).encode()).hexdigest()
+    scheduler and workers it ran on, which change no number)."""
+    return hashlib.sha256(cfg.model_dump_json(exclude={"base_dir", "output_dir", "scheduler", "workers"}).encode()
+                          ).hexdigest()
 
 
 def _relocate(res: "StudyResults", files_at: Path, outdir: Path | None = None) -> "StudyResults":
@@ -245,6 +248,9 @@ class StudyState:
     n_boot, n_boot_cal : bootstrap replicates of validate / calibrate (fast mode cuts them).
     scheduler : where the feature extraction and the bootstraps run (:mod:`her2stats.schedulers`;
         default ``config.scheduler``); no number depends on it.
+    workers : the run's warm local worker processes (:class:`~her2stats.schedulers.WorkerPool`,
+        :func:`study_workers`) where the zoo's grid searches and the whole-pipeline refits run, or
+        None (they then run on ``scheduler``); no number depends on it.
     say : progress callback (one short message per step).
     cohort : analysed patients (``cohort_split``, ``_y`` and, with imaging, ``deep_score``/``deep_prob``),
         index 0..n-1 once the features stage ran. flow : the cohort flow (every exclusion counted).
@@ -281,6 +287,7 @@ class StudyState:
     n_boot: int = 0
     n_boot_cal: int = 0
     scheduler: Any = None
+    workers: Any = None
     say: Callable[[str], None] = field(default=lambda msg: None)
     cohort: pd.DataFrame | None = None
     flow: _Flow | None = None
@@ -418,14 +425,56 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     from .builders import model_labels
     from .style import background_saving
 
-    # a helper process writes the figure files while the stages go on
-    with model_labels(study_model_labels(cfg)), background_saving():
+    # a helper process writes the figure files while the stages go on; worker processes (started
+    # now, warming up while the first stages run) take the zoo's grid searches and the whole-pipeline refits
+    with model_labels(study_model_labels(cfg)), background_saving(), study_workers(state) as pool:
+        state.workers = pool
         for stage in STAGES:
             state = stage(state)
+        state.workers = None
     res = study_results(state)
     _save_results(res)
     state.say("done")
     return res
+
+
+#: modules a study's worker processes import while they warm up (what the zoo's and the
+#: whole-pipeline refits' tasks need)
+WORKER_MODULES = ("her2stats.models.zoo", "her2stats.stats.pipeline_validation", "her2stats.selection")
+
+
+def study_worker_count(state: StudyState) -> int:
+    """How many worker processes :func:`study_workers` starts for a run: ``config.workers``, by
+    default one per core (at most 4); none (0) when a scheduler is set (the work goes there), in
+    fast mode (short test runs, where starting processes costs more than it saves), or when the
+    config has neither a zoo nor a whole-pipeline validation."""
+    cfg = state.config
+    if state.scheduler is not None or state.fast or (cfg.zoo is None and cfg.pipeline_validation is None):
+        return 0
+    n = cfg.workers if cfg.workers is not None else min(os.cpu_count() or 1, 4)
+    return n if n > 1 else 0
+
+
+@contextlib.contextmanager
+def study_workers(state: StudyState) -> Iterator[Any]:
+    """A :class:`~her2stats.schedulers.WorkerPool` of :func:`study_worker_count` processes for the
+    run (embedded R started in each with the R engine), closed on exit; None when the count is 0,
+    so the work stays in this process (a 1-core machine runs as before). No number depends on it:
+    every task is seeded on its own (:func:`her2stats.models.fit_zoo`,
+    :func:`her2stats.pipeline_bootstrap`)."""
+    n = study_worker_count(state)
+    if n == 0:
+        yield None
+        return
+    from ..schedulers import WorkerPool
+
+    with WorkerPool(n, modules=WORKER_MODULES, start_r=state.engine == "r") as pool:
+        yield pool
+
+
+def task_scheduler(state: StudyState) -> Any:
+    """Where a stage sends its many independent fits: the run's worker pool, else its scheduler."""
+    return state.workers if state.workers is not None else state.scheduler
 
 
 def study_model_labels(cfg: StudyConfig) -> dict[str, str]:
@@ -940,7 +989,8 @@ def stage_zoo(state: StudyState) -> StudyState:
     zres = fit_zoo(X_dev, dev["_y"].to_numpy(), models=list(cfg.zoo.models), cv=_n_folds(state),
                    inner_cv=2 if state.fast else cfg.zoo.inner_cv, seed=cfg.validation.seed,
                    fold_features=fold_features,
-                   fold_columns=list(all_X.columns) if fold_features is not None and selected else None)
+                   fold_columns=list(all_X.columns) if fold_features is not None and selected else None,
+                   scheduler=task_scheduler(state))
     state.results["zoo"] = zres
     for name in cfg.zoo.models:
         key = name if name not in state.probs else f"zoo_{name}"

@@ -1,0 +1,173 @@
+"""The warm local worker pool (her2stats.schedulers.WorkerPool) a study run starts for its zoo grid
+searches and whole-pipeline refits: the same numbers as in process, bit for bit, whatever the
+number of workers; worker warnings said in the caller; scripts without a main guard still run."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from her2stats.errors import InputError
+from her2stats.models import fit_zoo
+from her2stats.resampling import map_tasks, run_replicates
+from her2stats.schedulers import WorkerPool, resolve_scheduler
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_YAML = ROOT / "reports" / "demo.yaml"
+
+
+def _mean_boot(rng, n):
+    x = np.arange(50.0)
+    return np.array([x[rng.integers(0, 50, 50)].mean() for _ in range(n)])
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with WorkerPool(2, modules=("her2stats.models.zoo",)) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    rng = np.random.default_rng(31)
+    n = 90
+    X = pd.DataFrame(rng.normal(size=(n, 5)), columns=[f"f{j}" for j in range(5)], index=[f"P{i:03d}" for i in range(n)])
+    y = pd.Series((rng.uniform(size=n) < expit(1.5 * X["f0"] - 1.0 * X["f1"])).astype(int), index=X.index)
+    return X, y
+
+
+def test_pool_is_a_scheduler_and_keeps_the_order(pool):
+    assert resolve_scheduler(pool).kind == "pool" and resolve_scheduler(pool).local_workers() == 2
+    assert map_tasks(abs, list(range(-7, 4)), scheduler=pool) == [abs(i) for i in range(-7, 4)]
+    assert map_tasks(abs, [], scheduler=pool) == []
+    np.testing.assert_array_equal(run_replicates(_mean_boot, 450, seed=7, scheduler=pool),
+                                  run_replicates(_mean_boot, 450, seed=7))
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_bad_worker_count_is_refused(workers):
+    with pytest.raises(InputError, match="workers must be an integer >= 1"):
+        WorkerPool(workers)
+
+
+def _same_zoo(a, b):
+    pd.testing.assert_frame_equal(a.oof, b.oof, check_exact=True)
+    pd.testing.assert_frame_equal(a.fold_auc, b.fold_auc, check_exact=True)
+    assert a.best_params == b.best_params and a.refit_params == b.refit_params
+    np.testing.assert_array_equal(a.folds, b.folds)
+
+
+def test_zoo_in_the_pool_is_bit_identical_to_in_process(pool, cohort):
+    X, y = cohort
+    grids = {"rf": {"max_depth": [2, None]}, "svm": {"estimator__C": [0.1, 1.0]}, "lr": {"C": [0.1, 1.0]}}
+    kw = dict(models=["lr", "rf", "svm"], cv=3, inner_cv=2, seed=5, param_grids=grids)
+    ref = fit_zoo(X, y, **kw)
+    got = fit_zoo(X, y, scheduler=pool, **kw)
+    _same_zoo(ref, got)
+    for name in ref.refit:  # the refit pipelines came back from a worker: same predictions
+        np.testing.assert_array_equal(ref.refit[name].predict_proba(X), got.refit[name].predict_proba(X))
+    # threads too (the searches are independent tasks, seeded by `seed` alone)
+    _same_zoo(ref, fit_zoo(X, y, scheduler="threads", **kw))
+
+
+def test_zoo_fold_features_in_the_pool(pool, cohort):
+    X, y = cohort
+    calls = []
+
+    def fold_features(k, train):  # runs in the caller, once per outer fold
+        calls.append(k)
+        return X.assign(f4=X["f4"] + float(np.mean(y.to_numpy()[train])))
+
+    kw = dict(models=["lr"], cv=3, inner_cv=2, seed=1, param_grids={"lr": {"C": [0.1, 1.0]}},
+              fold_features=fold_features)
+    ref = fit_zoo(X, y, **kw)
+    got = fit_zoo(X, y, scheduler=pool, **kw)
+    _same_zoo(ref, got)
+    assert calls == [1, 2, 3, 1, 2, 3]
+
+
+def test_worker_warnings_are_said_in_the_caller(pool, cohort):
+    X, y = cohort
+    models = {"lr1": (LogisticRegression(max_iter=1), {"C": [1.0]}, True)}
+    with warnings.catch_warnings(record=True) as local:
+        warnings.simplefilter("always")
+        fit_zoo(X, y, models=models, cv=3, inner_cv=2, seed=2)
+    with warnings.catch_warnings(record=True) as remote:
+        warnings.simplefilter("always")
+        fit_zoo(X, y, models=models, cv=3, inner_cv=2, seed=2, scheduler=pool)
+    assert any(issubclass(w.category, ConvergenceWarning) for w in local)
+    assert any(issubclass(w.category, ConvergenceWarning) for w in remote)
+
+
+def test_pipeline_bootstrap_in_the_pool_is_bit_identical(pool):
+    from her2stats import LRMClassifier, pipeline_bootstrap
+
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+    y = pd.Series((rng.uniform(size=80) < expit(X["a"] - 0.5 * X["b"])).astype(int))
+    ref = pipeline_bootstrap(LRMClassifier(engine="python"), X, y, n_boot=12, seed=6)
+    got = pipeline_bootstrap(LRMClassifier(engine="python"), X, y, n_boot=12, seed=6, scheduler=pool, task_size=2)
+    assert np.array_equal(ref.predictions, got.predictions)
+    pd.testing.assert_frame_equal(ref.to_frame(), got.to_frame(), check_exact=True)
+
+
+@pytest.mark.r
+def test_r_engine_refits_in_a_pool_with_r_started(cohort):
+    from her2stats import LRMClassifier, pipeline_bootstrap
+
+    X, y = cohort
+    X = X[["f0", "f1"]]
+    ref = pipeline_bootstrap(LRMClassifier(engine="r"), X, y, n_boot=6, seed=3)
+    with WorkerPool(2, start_r=True) as p:
+        got = pipeline_bootstrap(LRMClassifier(engine="r"), X, y, n_boot=6, seed=3, scheduler=p)
+    assert np.array_equal(ref.predictions, got.predictions)
+    pd.testing.assert_frame_equal(ref.to_frame(), got.to_frame(), check_exact=True)
+
+
+def test_a_script_without_a_main_guard_runs(tmp_path):
+    """Spawned workers do not run the caller's main script again (it would start a pool in turn)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent("""
+        from her2stats.resampling import map_tasks
+        from her2stats.schedulers import WorkerPool
+        with WorkerPool(2) as pool:
+            print(map_tasks(abs, [-1, -2, 3], scheduler=pool))
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[1, 2, 3]"
+
+
+def test_study_worker_count_and_config_key(monkeypatch):
+    import yaml
+
+    from her2stats.reporting import study as S
+    from her2stats.reporting.config import load_config
+
+    base = yaml.safe_load(DEMO_YAML.read_text())
+    monkeypatch.setattr(S.os, "cpu_count", lambda: 2)
+    assert S.study_worker_count(S.new_state(load_config(base))) == 2
+    # one core, workers: 1, a scheduler set, or a fast run: everything stays in this process
+    monkeypatch.setattr(S.os, "cpu_count", lambda: 1)
+    assert S.study_worker_count(S.new_state(load_config(base))) == 0
+    monkeypatch.setattr(S.os, "cpu_count", lambda: 8)
+    assert S.study_worker_count(S.new_state(load_config(base))) == 4
+    assert S.study_worker_count(S.new_state(load_config({**base, "workers": 3}))) == 3
+    assert S.study_worker_count(S.new_state(load_config({**base, "workers": 1}))) == 0
+    assert S.study_worker_count(S.new_state(load_config({**base, "scheduler": "sync"}))) == 0
+    assert S.study_worker_count(S.new_state(load_config(base), fast=True)) == 0
+    with pytest.raises(Exception, match="workers"):
+        load_config({**base, "workers": 0})
+    # the worker count changes no number: not part of the config hash or the results digest
+    a, b = load_config(base), load_config({**base, "workers": 3})
+    assert S.config_hash(a) == S.config_hash(b) and S._digest(a, False) == S._digest(b, False)

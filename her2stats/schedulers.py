@@ -224,6 +224,26 @@ def _bare_main() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
+#: the thread-count variables of the numerical libraries (OpenBLAS, OpenMP: torch, MKL, Accelerate, numexpr)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                    "NUMEXPR_NUM_THREADS")
+
+
+@contextmanager
+def _worker_threads(n: int) -> Iterator[None]:
+    """Processes spawned in the block run their numerical libraries on ``n`` threads (the cores
+    shared among the workers, as Dask and joblib do: more threads than cores only spin), unless
+    the caller set a variable of :data:`THREAD_VARIABLES` itself."""
+    added = [v for v in THREAD_VARIABLES if v not in os.environ]
+    for v in added:
+        os.environ[v] = str(n)
+    try:
+        yield
+    finally:
+        for v in added:
+            os.environ.pop(v, None)
+
+
 class WorkerPool:
     """A pool of ``workers`` local worker processes, started now and kept warm for many calls.
 
@@ -232,7 +252,8 @@ class WorkerPool:
     pandas, scikit-learn, her2stats and (R engine) embedded R loaded -- seconds per process. The
     pool's processes are spawned (never forked: a parent with R or torch started is not safe to
     fork) when it opens, and each imports ``modules`` and, with ``start_r``, starts R right away,
-    while the caller goes on with its own work.
+    while the caller goes on with its own work. The workers share the cores: each runs its
+    numerical libraries on ``cores // workers`` threads (:func:`_worker_threads`).
 
     Pass the pool as the ``scheduler`` of :func:`her2stats.resampling.map_tasks` (hence of every
     bootstrap), :func:`her2stats.models.fit_zoo` or the feature extraction. Work is cut and
@@ -254,7 +275,7 @@ class WorkerPool:
         # script again (as __mp_main__), which re-runs a script that starts a study without an
         # `if __name__ == "__main__":` guard; the tasks need nothing from it, so the processes
         # start from an empty main module
-        with _bare_main():
+        with _bare_main(), _worker_threads(max(1, (os.cpu_count() or 1) // n)):
             self._warming = [self.executor.submit(_warm_up, tuple(modules), bool(start_r)) for _ in range(n)]
 
     def submit(self, fn: Any, *args: Any) -> Any:

@@ -46,7 +46,18 @@ _model_lock = threading.Lock()
 _MODELS: dict[tuple, Any] = {}
 
 
+def _no_gpu_devices() -> bool:
+    """True when the machine shows no GPU device node (NVIDIA ``/dev/nvidia*``, AMD ROCm
+    ``/dev/kfd``, WSL ``/dev/dxg``): CUDA is then certainly unavailable, known without importing
+    torch (seconds)."""
+    import glob
+
+    return not (glob.glob("/dev/nvidia*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
+
+
 def _device(device: str) -> str:
+    if device == "auto" and _no_gpu_devices():
+        return "cpu"
     import torch
 
     if device == "auto":
@@ -566,7 +577,6 @@ def extract_partition(units: list[dict[str, Any]], cfg: dict[str, Any], tick: An
     device = _device(cfg["device"])
     precision = "fp16" if (cfg["amp"] and device.startswith("cuda")) else "fp32"
     batch_size = int(cfg["batch_size"])
-    _set_worker_threads(cfg)
     results: list[dict[str, Any]] = []
     rows: list[tuple[dict[str, Any], int]] = []  # (pending case, slice index) waiting for the network
 
@@ -579,8 +589,13 @@ def extract_partition(units: list[dict[str, Any]], cfg: dict[str, Any], tick: An
                                       "slice_labels": rec["slice_labels"], "file": rec["file"]})
         results.append(rec)
 
+    threads_set = []
+
     def run_batches(final: bool) -> None:
         while len(rows) >= batch_size or (final and rows):
+            if not threads_set:  # torch only where a case is computed (a run all from the cache never imports it)
+                _set_worker_threads(cfg)
+                threads_set.append(True)
             take = rows[:batch_size]
             del rows[:batch_size]
             try:

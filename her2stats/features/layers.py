@@ -51,10 +51,9 @@ def is_transformer(backbone: str) -> bool:
 
 def default_pooling(backbone: str, layer: Any = None) -> str:
     """What ``pooling="auto"`` means for this backbone and layer (see the module docstring)."""
-    model = _meta_model(backbone)
-    own = getattr(model, "global_pool", "avg")
-    own = getattr(own, "pool_type", own)
-    own = own if isinstance(own, str) and own else "avg"
+    from .backbones import timm_facts
+
+    own = timm_facts(backbone)["pooling"]  # the model's own global pooling, remembered per timm version
     if layer is None:
         return own if own in ("avg", "max", "avgmax", "token") else "avg"
     return "avg"

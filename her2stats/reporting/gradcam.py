@@ -103,14 +103,14 @@ def deep_score_gradcam(extractor: Any, pipeline: Any, index: pd.DataFrame, X: pd
     higher score (HER2-positive); on ``cam``'s common scale a confidently negative case shows
     little of it.
     """
-    import torch
-    import torch.nn.functional as F
+    return gradcam_maps(*gradcam_inputs(extractor, pipeline, index, X, patients, sequence))
 
-    from ..features.extractor import get_model
-    from ..features.extractor import prepare_unit as _prepare
-    from ..features.extractor import resolve_device as _device
-    from ..models import grad_cam
 
+def gradcam_inputs(extractor: Any, pipeline: Any, index: pd.DataFrame, X: pd.DataFrame, patients: Sequence[str],
+                   sequence: str | None = None) -> tuple:
+    """The checks and the Deep Score side of :func:`deep_score_gradcam` (no torch): the arguments
+    of :func:`gradcam_maps` (a picklable tuple, for a worker process). Raises InputError as
+    :func:`deep_score_gradcam` does."""
     cfg = extractor._config()
     seqs = list(extractor.sequences or sorted(map(str, index["sequence"].unique())))
     cfg["sequences"] = seqs  # as transform sets it: registration (register_to) loads every sequence of a case
@@ -127,15 +127,37 @@ def deep_score_gradcam(extractor: Any, pipeline: Any, index: pd.DataFrame, X: pd
         raise InputError("Grad-CAM of the Deep Score is drawn for the final feature map; these features come from "
                          f"layer {cfg['layer']!r}")
     _, w = deep_score_weights(pipeline, X)
-    model = get_model(cfg["spec"], cfg["pooling"], _device(cfg["device"]))
-    head = _score_head(model, w[cols])
-    out = []
     ids = index["patient_id"].astype(str)
+    units, scores = [], []
     for pid in patients:
         rows = index[ids == str(pid)]
         if rows.empty:
             raise InputError(f"patient {pid!r} has no image in the image table")
-        unit = {"patient_id": str(pid), "rows": rows.to_dict("records")}
+        units.append({"patient_id": str(pid), "rows": rows.to_dict("records")})
+        scores.append(float(np.asarray(pipeline.decision_function(X.loc[[pid]]), float).ravel()[0])
+                      if pid in X.index else float("nan"))
+    return extractor, seqs, seq, w[cols], units, scores
+
+
+def gradcam_maps(extractor: Any, sequences: list[str], seq: str, weights: np.ndarray, units: list[dict],
+                 scores: list[float]) -> list[dict]:
+    """The torch side of :func:`deep_score_gradcam`: the network's Grad-CAM of the score
+    ``weights . features`` for each case of ``units`` (from :func:`gradcam_inputs`)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..features.extractor import get_model
+    from ..features.extractor import prepare_unit as _prepare
+    from ..features.extractor import resolve_device as _device
+    from ..models import grad_cam
+
+    cfg = extractor._config()
+    cfg["sequences"] = sequences
+    model = get_model(cfg["spec"], cfg["pooling"], _device(cfg["device"]))
+    head = _score_head(model, weights)
+    out = []
+    for unit, score in zip(units, scores):
+        pid = unit["patient_id"]
         case = _prepare(unit, [seq], cfg)[seq]
         x = torch.from_numpy(np.ascontiguousarray(case.tensor[:1]))
         heat = grad_cam(head, x)
@@ -147,8 +169,6 @@ def deep_score_gradcam(extractor: Any, pipeline: Any, index: pd.DataFrame, X: pd
             wk = head.w.to(fmap.dtype).view(1, -1, 1, 1)
             cam = torch.relu((wk * fmap).sum(dim=1, keepdim=True)) / (fmap.shape[-2] * fmap.shape[-1])
             cam = F.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[0, 0]
-        score = float(np.asarray(pipeline.decision_function(X.loc[[pid]]), float).ravel()[0]) \
-            if pid in X.index else float("nan")
         out.append({"patient_id": str(pid), "image": case.tensor[0].mean(axis=0), "heatmap": heat,
                     "cam": cam.cpu().numpy().astype(np.float32), "score": score})
     return out

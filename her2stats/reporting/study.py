@@ -250,7 +250,8 @@ class StudyState:
         default ``config.scheduler``); no number depends on it.
     workers : the run's warm local worker processes (:class:`~her2stats.schedulers.WorkerPool`,
         :func:`study_workers`) where the zoo's grid searches and the whole-pipeline refits run, or
-        None (they then run on ``scheduler``); no number depends on it.
+        None (they then run on ``scheduler``); no number depends on it. pending : work a stage
+        started in the workers for a later stage (name -> Future).
     say : progress callback (one short message per step).
     cohort : analysed patients (``cohort_split``, ``_y`` and, with imaging, ``deep_score``/``deep_prob``),
         index 0..n-1 once the features stage ran. flow : the cohort flow (every exclusion counted).
@@ -288,6 +289,7 @@ class StudyState:
     n_boot_cal: int = 0
     scheduler: Any = None
     workers: Any = None
+    pending: dict = field(default_factory=dict)
     say: Callable[[str], None] = field(default=lambda msg: None)
     cohort: pd.DataFrame | None = None
     flow: _Flow | None = None
@@ -592,6 +594,7 @@ def stage_features(state: StudyState) -> StudyState:
     state.cohorts = [c for c in ["development", "internal"]
                      + sorted(x for x in df["cohort_split"].unique() if str(x).startswith("external"))
                      if (df["cohort_split"] == c).any()]
+    _start_gradcam(state)
     state.numbers["n/total"] = float(len(df))
     for c in state.cohorts:
         part = state.part(c)
@@ -1442,7 +1445,7 @@ def stage_outputs(state: StudyState) -> StudyState:
     lasso_res = state.deep.get("lasso") if state.deep is not None else None
     # development curves are drawn from the honest (out-of-fold) predictions, like their numbers
     state.figures = {**_figures(out, cohorts, df, state.scores or probs, state.perf, results, lasso_res, cfg,
-                                deep=state.deep),
+                                deep=state.deep, gradcam=state.pending.pop("gradcam", None)),
                      **state.figures}  # the centre sections and the whole-pipeline validation wrote theirs already
     for name, table in tables.items():
         table.save(out / "tables" / name)
@@ -1946,7 +1949,7 @@ def _survival_rmst(kdf: pd.DataFrame, cfg: StudyConfig, eng: str, numbers: dict,
 
 
 def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf: dict, results: dict,
-             lasso_res: Any, cfg: StudyConfig, deep: dict | None = None) -> dict[str, Path]:
+             lasso_res: Any, cfg: StudyConfig, deep: dict | None = None, gradcam: Any = None) -> dict[str, Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -2079,20 +2082,16 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
         except InputError as exc:  # a figure must not stop the study; the report says why
             results["intensity_histograms_error"] = str(exc)
     if deep is not None and rep.gradcam_patients and "deep_score" in df.columns:
-        from .gradcam import deep_score_gradcam, pick_gradcam_patients
+        from .gradcam import deep_score_gradcam
 
-        idc = cfg.cohort.id_column
-        shown = next((c for c in reversed(cohorts) if c != "development"), "development")
-        part = df[df["cohort_split"] == shown]
-        scores = pd.Series(part["deep_score"].to_numpy(), index=part[idc].astype(str).to_numpy())
-        y = pd.Series(part["_y"].to_numpy(), index=scores.index)
         try:
-            from ..selection.icc import SECOND_SEGMENTATION_SUFFIX
-
-            # the second segmentation's columns are read by the ICC step's fit only
-            Xg = deep["X"][[c for c in deep["X"].columns if not str(c).endswith(SECOND_SEGMENTATION_SUFFIX)]]
-            cases = deep_score_gradcam(deep["extractor"], deep["pipeline"], deep["index"], Xg,
-                                       pick_gradcam_patients(scores, y, rep.gradcam_patients))
+            shown, y, args = _gradcam_args(cfg, deep, df, cohorts)
+            if gradcam is None:
+                cases = deep_score_gradcam(*args)
+            elif isinstance(gradcam, BaseException):  # raised where the worker's task was prepared
+                raise gradcam
+            else:  # the maps a worker computed while the stages went on
+                cases = gradcam.result()
             outcome = cfg.cohort.outcome
             top = max(float(c["cam"].max()) for c in cases) or 1.0  # one colour scale for every patient
             panels_ = [{"image": c["image"], "heatmap": c["cam"] / top,
@@ -2104,6 +2103,42 @@ def _figures(out: Path, cohorts: list[str], df: pd.DataFrame, probs: dict, perf:
         except Exception as exc:  # an explanation figure must not stop the study; the report says why
             results["gradcam_error"] = f"{type(exc).__name__}: {exc}"
     return figs
+
+
+def _gradcam_args(cfg: StudyConfig, deep: dict, df: pd.DataFrame, cohorts: list[str]) -> tuple:
+    """(cohort shown, its outcomes by patient id, the arguments of
+    :func:`~her2stats.reporting.gradcam.deep_score_gradcam`) of the study's Grad-CAM figure: the
+    clearest ``report.gradcam_patients`` cases of the last test cohort."""
+    from ..selection.icc import SECOND_SEGMENTATION_SUFFIX
+    from .gradcam import pick_gradcam_patients
+
+    idc = cfg.cohort.id_column
+    shown = next((c for c in reversed(cohorts) if c != "development"), "development")
+    part = df[df["cohort_split"] == shown]
+    scores = pd.Series(part["deep_score"].to_numpy(), index=part[idc].astype(str).to_numpy())
+    y = pd.Series(part["_y"].to_numpy(), index=scores.index)
+    # the second segmentation's columns are read by the ICC step's fit only
+    Xg = deep["X"][[c for c in deep["X"].columns if not str(c).endswith(SECOND_SEGMENTATION_SUFFIX)]]
+    return shown, y, (deep["extractor"], deep["pipeline"], deep["index"], Xg,
+                      pick_gradcam_patients(scores, y, cfg.report.gradcam_patients))
+
+
+def _start_gradcam(state: StudyState) -> None:
+    """With worker processes: start the Grad-CAM maps of the outputs stage in one now (the only
+    use of torch in a run whose image features all come from the cache; the worker imports it
+    while the stages go on). ``state.pending["gradcam"]`` is the Future, or the exception raised
+    while preparing it (the outputs stage reports it as it would its own)."""
+    cfg, deep = state.config, state.deep
+    if (state.workers is None or deep is None or not cfg.report.gradcam_patients
+            or "deep_score" not in state.cohort.columns):
+        return
+    from .gradcam import gradcam_inputs, gradcam_maps
+
+    try:
+        _, _, args = _gradcam_args(cfg, deep, state.cohort, state.cohorts)
+        state.pending["gradcam"] = state.workers.submit(gradcam_maps, *gradcam_inputs(*args))
+    except Exception as exc:  # as the outputs stage's own call would have raised it
+        state.pending["gradcam"] = exc
 
 
 def _methods(cfg: StudyConfig, eng: str, fast: bool, B: int, B_cal: int, df: pd.DataFrame, cohorts: list[str],

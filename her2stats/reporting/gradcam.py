@@ -140,10 +140,22 @@ def gradcam_inputs(extractor: Any, pipeline: Any, index: pd.DataFrame, X: pd.Dat
 
 
 def gradcam_maps(extractor: Any, sequences: list[str], seq: str, weights: np.ndarray, units: list[dict],
-                 scores: list[float]) -> list[dict]:
+                 scores: list[float], threads: int | None = None) -> list[dict]:
     """The torch side of :func:`deep_score_gradcam`: the network's Grad-CAM of the score
-    ``weights . features`` for each case of ``units`` (from :func:`gradcam_inputs`)."""
+    ``weights . features`` for each case of ``units`` (from :func:`gradcam_inputs`).
+
+    ``threads`` : torch's thread count for the call (restored after). torch's kernels round
+    differently with another thread count, so a worker process (whose libraries run on fewer
+    threads) gives the maps of the calling process bit for bit only on the caller's count."""
     import torch
+
+    if threads is not None and threads != torch.get_num_threads():
+        before = torch.get_num_threads()
+        torch.set_num_threads(int(threads))
+        try:
+            return gradcam_maps(extractor, sequences, seq, weights, units, scores)
+        finally:
+            torch.set_num_threads(before)
     import torch.nn.functional as F
 
     from ..features.extractor import get_model

@@ -2136,7 +2136,11 @@ def _start_gradcam(state: StudyState) -> None:
 
     try:
         _, _, args = _gradcam_args(cfg, deep, state.cohort, state.cohorts)
-        state.pending["gradcam"] = state.workers.submit(gradcam_maps, *gradcam_inputs(*args))
+        # torch's thread count in this process (its default: the cores it may use, unless OMP_NUM_THREADS
+        # says otherwise), so that the maps are this process's bit for bit
+        threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        state.pending["gradcam"] = state.workers.submit(gradcam_maps, *gradcam_inputs(*args), threads)
     except Exception as exc:  # as the outputs stage's own call would have raised it
         state.pending["gradcam"] = exc
 

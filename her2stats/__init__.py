@@ -212,6 +212,7 @@ _LAZY: dict[str, str] = {
     "SegmentationNetwork": "training",
     "segmentation_agreement": "stats.segmentation",
     "SegmentationAgreement": "stats.segmentation",
+    "WorkerPool": "schedulers",
 }
 
 __all__ = [

@@ -12,7 +12,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from her2stats.features.backbones import TIMM_FACTS_FILE, data_config, timm_facts
+from her2stats.features.backbones import data_config
+from her2stats.features.timm_facts import TIMM_FACTS_FILE, timm_facts
 from her2stats.features.extractor import _no_gpu_devices
 
 pytest.importorskip("torch")
@@ -44,7 +45,7 @@ _SCRIPT = textwrap.dedent("""
 
 def test_timm_facts_are_timm_s_and_remembered(tmp_path, monkeypatch):
     monkeypatch.setenv("HER2STATS_CACHE", str(tmp_path))
-    from her2stats.features.layers import _meta_model
+    from her2stats.features.timm_facts import meta_model as _meta_model
 
     facts = timm_facts("resnet18")
     cfg = timm.models.get_pretrained_cfg("resnet18").to_dict()

@@ -19,7 +19,6 @@ building the model so a fully cached run never loads a network.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .timm_facts import check_timm_name, timm_facts
 
 #: feature dimensions of the backbones used in seed 000 (frozen, classifier removed)
 SEED_BACKBONES: dict[str, int] = {"resnet50": 2048, "vgg16": 4096, "efficientnet_b0": 1280,
@@ -88,90 +88,11 @@ def offline_lite0_path() -> str | None:
     return path if os.path.isfile(path) else None
 
 
-# ------------------------------------------------------------------ timm facts without timm
-#: file (under :func:`her2stats.paths.cache_root`) remembering, per timm version and backbone, the
-#: facts a feature cache key needs from timm: importing timm imports torch (seconds), which a run
-#: whose every case is already in the feature cache otherwise never needs
-TIMM_FACTS_FILE = "timm_facts.json"
-_facts_lock = threading.Lock()
-
-
-def _timm_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("timm")
-    except PackageNotFoundError:
-        return None
-
-
-def _facts_path() -> Path:
-    from ..paths import cache_root
-
-    return cache_root() / TIMM_FACTS_FILE
-
-
-def timm_facts(backbone: str) -> dict[str, Any]:
-    """What timm says of ``backbone`` (its name is a timm model; input size, mean and std of its
-    pretrained configuration; its own global pooling), remembered per timm version in
-    :data:`TIMM_FACTS_FILE` so that later runs read them without importing timm and torch.
-    Raises InputError for a name timm does not know (never remembered)."""
-    ver = _timm_version()
-    key = f"{backbone}|timm={ver}"
-    path = _facts_path()
-    with _facts_lock:
-        try:
-            memo = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(memo, dict):
-                memo = {}
-        except (OSError, ValueError):
-            memo = {}
-        hit = memo.get(key)
-        if isinstance(hit, dict) and {"input_size", "mean", "std", "pooling"} <= set(hit):
-            return hit
-    _check_timm_name_with_timm(backbone)
-    import timm
-
-    from .layers import _meta_model
-
-    cfg = timm.models.get_pretrained_cfg(backbone)
-    d = cfg.to_dict() if cfg is not None else {}
-    own = getattr(_meta_model(backbone), "global_pool", "avg")
-    own = getattr(own, "pool_type", own)
-    facts = {"input_size": int(d.get("input_size", (3, 224, 224))[-1]), "mean": list(d.get("mean", (0.485, 0.456, 0.406))),
-             "std": list(d.get("std", (0.229, 0.224, 0.225))), "pooling": own if isinstance(own, str) and own else "avg"}
-    if ver is not None and timm.__version__ == ver:
-        with _facts_lock:
-            try:
-                memo = json.loads(path.read_text(encoding="utf-8"))
-                memo = memo if isinstance(memo, dict) else {}
-            except (OSError, ValueError):
-                memo = {}
-            memo[key] = facts
-            try:  # a read-only or full cache folder costs the import next time, nothing else
-                from ..atomic import atomic_write
-
-                path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(path, json.dumps(memo, sort_keys=True, indent=1))
-            except OSError:
-                pass
-    return facts
-
-
 def _check_timm_name(backbone: str) -> None:
     if isinstance(backbone, str):
         timm_facts(backbone)  # a remembered name is a timm name; an unknown one raises there
         return
-    _check_timm_name_with_timm(backbone)
-
-
-def _check_timm_name_with_timm(backbone: str) -> None:
-    import timm
-
-    if not isinstance(backbone, str) or not timm.is_model(backbone):
-        close = timm.list_models(f"*{backbone}*")[:8] if isinstance(backbone, str) else []
-        raise InputError(f"unknown timm backbone {backbone!r}" + (f"; close names: {close}" if close else
-                                                                 "; see timm.list_models()"))
+    check_timm_name(backbone)
 
 
 def _hub_cache_mentions(backbone: str) -> bool:

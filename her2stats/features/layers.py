@@ -26,22 +26,15 @@ token feeds the head), while the patch tokens carry the block's spatial features
 """
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from ..errors import InputError
+from .timm_facts import meta_model, timm_facts
 
 POOLINGS = ("auto", "avg", "max", "avgmax", "token")
 
 
-@functools.lru_cache(maxsize=32)
-def _meta_model(backbone: str) -> Any:
-    """The architecture on PyTorch's meta device (no memory, no weights): for names and defaults."""
-    import timm
-    import torch
-
-    with torch.device("meta"):
-        return timm.create_model(backbone, pretrained=False, num_classes=0)
+_meta_model = meta_model
 
 
 def is_transformer(backbone: str) -> bool:
@@ -51,8 +44,6 @@ def is_transformer(backbone: str) -> bool:
 
 def default_pooling(backbone: str, layer: Any = None) -> str:
     """What ``pooling="auto"`` means for this backbone and layer (see the module docstring)."""
-    from .backbones import timm_facts
-
     own = timm_facts(backbone)["pooling"]  # the model's own global pooling, remembered per timm version
     if layer is None:
         return own if own in ("avg", "max", "avgmax", "token") else "avg"

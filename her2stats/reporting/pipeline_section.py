@@ -279,8 +279,6 @@ def stage_pipeline_validation(state: Any) -> Any:
     pv = cfg.pipeline_validation
     if pv is None:
         return state
-    from .study import task_scheduler
-
     state.say("whole-pipeline validation")
     dev = state.development
     deep_X = None
@@ -299,7 +297,9 @@ def stage_pipeline_validation(state: Any) -> Any:
     sec = pipeline_validation_section(pipes, n_boot=n_boot, seed=cfg.validation.seed if pv.seed is None else pv.seed,
                                       method=pv.method, thresholds={m: state.thresholds.get(m) for m in pipes},
                                       labels=cfg.labels, figures=state.outdir is not None,
-                                      scheduler=task_scheduler(state))
+                                      # the run's worker processes when it has them (study.task_scheduler)
+                                      scheduler=state.workers if getattr(state, "workers", None) is not None
+                                      else state.scheduler)
     state.numbers.update(sec.numbers)
     state.tables.update(sec.tables)
     state.notes.extend(sec.notes)

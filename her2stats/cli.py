@@ -117,7 +117,7 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
     from .errors import ConfigError
     from .reporting.config import load_config
     from .reporting.render import chromium as _chromium
-    from .reporting.render import parse_formats, render_report
+    from .reporting.render import parse_formats, render_report, start_report_kernel
     from .reporting.study import relocate as _relocate
     from .reporting.study import run_study
     from .schedulers import connected
@@ -139,18 +139,27 @@ def run_report(config: Path, out: Optional[Path] = None, fast: bool = False, ren
             Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
                      console=console, transient=False) as bar:
         task = bar.add_task("starting", total=len(stages) + (1 if render else 0))
+        kernel: list = []  # the report's kernel, started as the last stage draws the figures
 
         def step(msg: str) -> None:
             done = stages.index(msg) + 1 if msg in stages else 0
             bar.update(task, description=msg, completed=done)
+            if render and msg == "figures" and not kernel:
+                # it starts and imports while the figures are drawn (the worker cores are free then)
+                kernel.append(start_report_kernel(tx.path))
 
-        res = run_study(cfg, fast=fast, outdir=tx, progress=step, scheduler=sched)
+        try:
+            res = run_study(cfg, fast=fast, outdir=tx, progress=step, scheduler=sched)
+        except BaseException:
+            if kernel and kernel[0] is not None:
+                kernel[0].close()
+            raise
         html, reports = None, {}
         if render:
             bar.update(task, description="rendering report")
             rendered = render_report(_template(), tx.path / "report.html", formats=fmts,
                                      params={"config": str(Path(config).resolve()), "outdir": str(tx.path), "fast": fast,
-                                             "overrides": overrides})
+                                             "overrides": overrides}, kernel=kernel[0] if kernel else None)
 
             def final(p: Path) -> Path:  # where the file is once the staging folder is swapped in
                 return outdir / Path(p).relative_to(tx.path)

@@ -47,7 +47,8 @@ import yaml
 from ..errors import ConfigError, find_stack_level
 
 __all__ = ["RenderedReport", "render_report", "execute_qmd", "execute_notebook", "notebook_to_markdown", "show_table",
-           "show_figure", "build_reference_docx", "FORMATS", "TABLE_MIME", "FIGURE_MIME", "parse_formats", "html_to_pdf"]
+           "show_figure", "build_reference_docx", "FORMATS", "TABLE_MIME", "FIGURE_MIME", "parse_formats", "html_to_pdf",
+           "ReportKernel", "start_report_kernel"]
 
 _CHUNK = re.compile(r"^```\{python([^}]*)\}\s*$")
 _REF = re.compile(r"@((?:tbl|fig)-[A-Za-z0-9_\-]*[A-Za-z0-9_])")
@@ -172,7 +173,8 @@ def _kernel_env() -> dict[str, str]:
     return env
 
 
-def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: int = 1800) -> tuple[dict, list[dict], Any]:
+def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: int = 1800,
+                kernel: Any = None) -> tuple[dict, list[dict], Any]:
     """Execute the .qmd's Python chunks in a fresh kernel; return (meta, cells, executed notebook)."""
     import nbformat
 
@@ -195,12 +197,75 @@ def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: in
             injected = True
     if params and not injected:
         raise ConfigError(f"{qmd} has no cell tagged `parameters` (#| tags: [parameters]) to receive {sorted(params)}")
-    execute_notebook(nb, workdir, timeout=timeout)
+    execute_notebook(nb, workdir, timeout=timeout, kernel=kernel)
     return meta, cells, nb
 
 
-def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_name: str = "python3") -> Any:
-    """Execute ``nb`` in place in a fresh kernel started in ``workdir``; return it.
+#: what a report kernel started ahead (:class:`ReportKernel`) does while the study ends: the
+#: imports of the report's first cells and rpy2's start of R (which loading study_results.pkl
+#: would do), nothing the notebook's own cells would not do
+KERNEL_WARM_UP = """\
+import her2stats.data.labels, her2stats.reporting.builders, her2stats.reporting.format
+import her2stats.reporting.render, her2stats.reporting.study
+try:
+    import rpy2.robjects
+except Exception:
+    pass
+"""
+
+
+class ReportKernel:
+    """A report kernel started ahead of :func:`render_report`, in the folder the report is
+    rendered in (``workdir``): it starts and runs :data:`KERNEL_WARM_UP` (silently, out of the
+    notebook's history) while the caller finishes the study, so rendering runs only the cells.
+    Started as :func:`execute_notebook` starts its own (IPC sockets in a private folder, the
+    environment less R's ``LD_LIBRARY_PATH``); pass it as ``kernel=`` to :func:`render_report`,
+    which closes it. ``close()`` shuts it down (also when it was never used)."""
+
+    def __init__(self, workdir: str | Path, kernel_name: str = "python3", warm_up: str = KERNEL_WARM_UP):
+        from jupyter_client import BlockingKernelClient
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        self.workdir = Path(workdir)
+        self._closed = False
+        self._runtime = tempfile.TemporaryDirectory(prefix="h2s-kernel-")
+        self.km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc",
+                                     connection_file=os.path.join(self._runtime.name, "kernel.json"))
+        run_sync(self.km.start_kernel)(cwd=str(self.workdir), env=_kernel_env())
+        # the request waits in the socket until the kernel listens; the notebook's requests queue behind it
+        self._warm = BlockingKernelClient()
+        self._warm.load_connection_info(self.km.get_connection_info())
+        self._warm.start_channels()
+        self._warm.execute(warm_up, silent=True, store_history=False)
+
+    def close(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._warm.stop_channels()
+            if run_sync(self.km.is_alive)():
+                run_sync(self.km.shutdown_kernel)()
+        finally:
+            self._runtime.cleanup()
+
+
+def start_report_kernel(workdir: str | Path) -> ReportKernel | None:
+    """A :class:`ReportKernel` in ``workdir``, or None when it cannot be started here (the report
+    then starts its kernel as usual, and says why if that fails too)."""
+    try:
+        return ReportKernel(workdir)
+    except Exception:  # noqa: BLE001 - a kernel started later reports the problem itself
+        return None
+
+
+def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_name: str = "python3",
+                     kernel: ReportKernel | None = None) -> Any:
+    """Execute ``nb`` in place in a fresh kernel started in ``workdir`` (or in ``kernel``, a
+    :class:`ReportKernel` started ahead in ``workdir``); return it.
 
     The kernel talks to us over local IPC sockets in a private temporary folder (not TCP on
     localhost: ipykernel warns that TCP without encryption is readable by other local users) and
@@ -208,6 +273,18 @@ def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_n
     """
     from nbclient import NotebookClient
     from traitlets.config import Config
+
+    if kernel is not None:
+        if kernel.workdir.resolve() != Path(workdir).resolve():
+            raise ValueError(f"the report kernel was started in {kernel.workdir}, not in {workdir}")
+        client = NotebookClient(nb, timeout=timeout, km=kernel.km, resources={"metadata": {"path": str(workdir)}})
+        try:
+            client.execute()
+        finally:
+            if client.kc is not None:
+                client.kc.stop_channels()
+            kernel.close()
+        return nb
 
     with tempfile.TemporaryDirectory(prefix="h2s-kernel-") as runtime:
         config = Config()
@@ -515,11 +592,22 @@ def _pandoc(md_path: Path, out: Path, to: str, meta: dict, extra: list[str]) -> 
 
 def render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, Any] | None = None,
                   use_quarto: bool | None = None, timeout: int = 1800,
-                  formats: str | Iterable[str] | None = ("html",)) -> RenderedReport:
+                  formats: str | Iterable[str] | None = ("html",), kernel: ReportKernel | None = None) -> RenderedReport:
     """Render ``qmd`` next to ``out_html`` in each of ``formats`` (``html``, ``docx``, ``pdf``:
     ``report.html``, ``report.docx``, ``report.pdf``); Quarto when available (or
     ``use_quarto=True``), else the nbclient + pandoc path described in the module docstring.
-    The notebook runs once whatever the number of formats."""
+    The notebook runs once whatever the number of formats. ``kernel`` : a :class:`ReportKernel`
+    started ahead in ``out_html``'s folder (:func:`start_report_kernel`) for the nbclient path;
+    it is closed here, used or not."""
+    try:
+        return _render_report(qmd, out_html, params, use_quarto, timeout, formats, kernel)
+    finally:
+        if kernel is not None:
+            kernel.close()  # used or not (execute_notebook closed it already when it ran the notebook)
+
+
+def _render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, Any] | None, use_quarto: bool | None,
+                   timeout: int, formats: str | Iterable[str] | None, kernel: ReportKernel | None) -> RenderedReport:
     import time
 
     fmts = parse_formats(formats)
@@ -535,6 +623,9 @@ def render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, An
     if use_quarto is None:
         use_quarto = quarto is not None
     outputs: dict[str, Path] = {}
+    if use_quarto and kernel is not None:  # Quarto starts its own
+        kernel.close()
+        kernel = None
     if use_quarto:
         if quarto is None:
             raise ConfigError("use_quarto=True but `quarto` is not on PATH")
@@ -552,7 +643,7 @@ def render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, An
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     work = out_html.parent
-    meta, _cells, nb = execute_qmd(qmd, params, work, timeout=timeout)
+    meta, _cells, nb = execute_qmd(qmd, params, work, timeout=timeout, kernel=kernel)
     import nbformat
 
     nb_path = out_html.with_suffix(".ipynb")

@@ -165,7 +165,8 @@ def test_coverage_counts_are_the_rows():
     ran = counts["runs"] + counts["deviation"]
     assert (f"So {ran} of {len(rows)} steps run from a study config ({counts['deviation']} of them with a deviation); "
             f"{counts['function']} have a public") in " ".join(text.split())
-    assert f"; {counts['not run']} do not run at all" in " ".join(text.split())
+    n_not = counts["not run"]
+    assert f"; {n_not} {'does' if n_not == 1 else 'do'} not run at all" in " ".join(text.split())  # verb agrees
     assert "docs/seed_coverage.md" in (REPO / "README.md").read_text(encoding="utf-8")
 
 

@@ -33,6 +33,10 @@ __all__ = ["stage_image_models", "stage_fusion", "image_model_pipeline", "stack_
 #: probabilities are clipped to [STACK_CLIP, 1 - STACK_CLIP] before the logit of the stacking model
 STACK_CLIP = 1e-6
 
+#: fast mode (run_study(fast=True)): an image model with ``slices: all`` reads the largest-mask slice and this
+#: many neighbours on each side instead (averaged by its ``aggregate``)
+FAST_SLICES_K = 1
+
 _FIT_ERRORS = (InputError, ConvergenceError, RError, ValueError, np.linalg.LinAlgError)
 
 
@@ -176,9 +180,17 @@ def _deep_extractor(state: Any, spec: Any) -> Any:
         params["register_to"] = None
         state.notes.append(f"{spec.name}: its sequence(s) {', '.join(spec.sequences)} do not include the registration "
                            f"reference {ref} (imaging.register_to), so its features are extracted without registration.")
+    slices, k = spec.slices, spec.k
+    if state.fast and slices == "all":
+        # a smoke test: every slice the mask touches (~9 per demo tumour) is most of a cold run's extraction time
+        slices, k = "largest", FAST_SLICES_K
+        note = (f"{spec.name}: fast mode averages its features over the largest-mask slice and {FAST_SLICES_K} "
+                "neighbour(s) on each side, not over every slice the mask touches (slices: all in a full run).")
+        if note not in state.notes:
+            state.notes.append(note)
     return type(base)(**{**params, "backbone": spec.backbone, "pretrained": spec.pretrained,
                          "sequences": list(spec.sequences) or None, "layer": spec.layer, "pooling": spec.pooling,
-                         "slices": spec.slices, "k": spec.k, "aggregate": spec.aggregate, "progress": False})
+                         "slices": slices, "k": k, "aggregate": spec.aggregate, "progress": False})
 
 
 def _radiomics_extractor(state: Any, spec: Any) -> Any:

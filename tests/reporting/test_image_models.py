@@ -561,3 +561,29 @@ def test_a_clinical_selection_that_keeps_nothing_is_a_clear_error_before_the_zoo
     with pytest.raises(InputError, match=r"the univariable screen \(p < 1e-12\) kept no clinical covariate; use "
                                          "clinical.selection: none or raise clinical.univariate_p"):
         stage_selection(st)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_fast_mode_caps_slices_all_at_the_largest_slice_and_its_neighbours(fast):
+    """``slices: all`` reads every slice the mask touches in a full run; a fast run (a smoke test whose
+    cold-cache time extraction dominates) reads the largest-mask slice and FAST_SLICES_K
+    neighbours on each side, said once in the notes; other slice settings are unchanged."""
+    from types import SimpleNamespace
+
+    from her2stats.features import DeepFeatureExtractor
+    from her2stats.reporting.config import ImageModelConfig
+
+    base = DeepFeatureExtractor("efficientnet_lite0", pretrained=False, progress=False)
+    state = SimpleNamespace(deep={"extractor": base}, fast=fast, notes=[])
+    spec = ImageModelConfig(name="avg", backbone="efficientnet_lite0", layer=3, slices="all", aggregate="mean")
+    for _ in range(2):  # the model's second extraction (an icc step's second segmentation) adds no note
+        fx = IM._deep_extractor(state, spec)
+    params = fx.get_params(deep=False)
+    if fast:
+        assert (params["slices"], params["k"]) == ("largest", IM.FAST_SLICES_K) and params["aggregate"] == "mean"
+        assert len(state.notes) == 1 and "fast mode averages its features over the largest-mask slice" in state.notes[0]
+    else:
+        assert (params["slices"], params["k"]) == ("all", 0) and not state.notes
+    other = ImageModelConfig(name="c", backbone="efficientnet_lite0", slices="center", k=2)
+    p2 = IM._deep_extractor(state, other).get_params(deep=False)
+    assert (p2["slices"], p2["k"]) == ("center", 2)

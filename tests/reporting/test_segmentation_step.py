@@ -183,3 +183,22 @@ def test_seed004_runs_the_segmentation_chain_end_to_end_fast(tmp_path):
     assert n["features/dl/n_extracted"] == 112.0
     assert any(note.startswith("dl: features of the trained segmentation network's layer 3") for note in
                res.methods.split("\n- "))
+    # the paper's DLR chain (docs/seed_coverage.md 4.11, 4.13, 4.15): after the stated t-test screen (p < 0.2)
+    # and lambda.min, rad, dl and the slice-averaged dl_avg (fast mode: largest slice +- 1, said in the notes)
+    # keep features, and the late fusions dlr and dlr_avg are fitted and evaluated on both cohorts
+    import json
+
+    left_out = res.results.get("left_out") or {}
+    saved = json.loads((out / "numbers.json").read_text(encoding="utf-8"))
+    if "pyradiomics" in left_out.get("rad", ""):  # the optional radiomics extra is not installed: no DLR fusion
+        assert "member(s) rad" in left_out["dlr"]
+    else:
+        models = ("rad", "dl", "dl_avg", "dlr", "dlr_avg")
+        assert not left_out, left_out
+        assert all(n[f"features/{m}/selected"] >= 1 for m in ("rad", "dl", "dl_avg"))
+        assert set(models) <= set(res.predictions["model"])
+        for m in models:
+            for c in ("development", "external"):
+                assert 0 <= saved[f"auc/{m}/{c}"] <= 1 and saved[f"auc/{m}/{c}"] == n[f"auc/{m}/{c}"], (m, c)
+    assert any(note.startswith("dl_avg: fast mode averages its features over the largest-mask slice and 1 ")
+               for note in res.methods.split("\n- "))

@@ -98,14 +98,7 @@ def map_tasks(
             tick(i)
         return out
     if sched.kind == "pool":
-        pool = sched.target
-        futures = [pool.submit(_call_run, fn, run) for run in _runs(items, pool.workers)]
-        out = []
-        for fut in futures:
-            for res in fut.result():
-                tick(len(out))
-                out.append(res)
-        return out
+        return submit_tasks(fn, items, sched.target).result(on_done)
     with sched.client() as client:
         fn_remote = client.scatter(fn, broadcast=True, hash=False)
         # a few tasks per worker thread, each a run of consecutive items: enough to balance the
@@ -119,6 +112,36 @@ def map_tasks(
                 tick(len(out))
                 out.append(res)
         return out
+
+
+class PendingTasks:
+    """Tasks of :func:`submit_tasks` running on a :class:`~her2stats.schedulers.WorkerPool`:
+    :meth:`result` waits for them (results in the order of the items), :meth:`cancel` drops the
+    ones not started."""
+
+    def __init__(self, futures: list[Any]):
+        self.futures = futures
+
+    def result(self, on_done: Callable[[int], None] | None = None) -> list[Any]:
+        tick = on_done if on_done is not None else (lambda i: None)
+        out: list[Any] = []
+        for fut in self.futures:
+            for res in fut.result():
+                tick(len(out))
+                out.append(res)
+        return out
+
+    def cancel(self) -> None:
+        for fut in self.futures:
+            fut.cancel()
+
+
+def submit_tasks(fn: Callable[[Any], Any], items: Sequence[Any], pool: Any) -> PendingTasks:
+    """:func:`map_tasks` on a :class:`~her2stats.schedulers.WorkerPool` without waiting: the tasks
+    (runs of consecutive items, as map_tasks cuts them) are submitted now and the caller collects
+    them later with ``.result()`` (the same list map_tasks returns) or drops them with ``.cancel()``."""
+    items = list(items)
+    return PendingTasks([pool.submit(_call_run, fn, run) for run in _runs(items, pool.workers)])
 
 
 def _runs(items: list[Any], slots: int) -> list[list[Any]]:

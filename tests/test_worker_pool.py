@@ -171,3 +171,75 @@ def test_study_worker_count_and_config_key(monkeypatch):
     # the worker count changes no number: not part of the config hash or the results digest
     a, b = load_config(base), load_config({**base, "workers": 3})
     assert S.config_hash(a) == S.config_hash(b) and S._digest(a, False) == S._digest(b, False)
+
+
+def _started_section_inputs():
+    from her2stats.data import load_demo
+    from her2stats.reporting.pipeline_section import study_pipelines
+
+    covs = ["age", "er", "grade", "ki67"]
+    df = load_demo()
+    df = df[(df["split"] == "train") & df[covs].notna().all(axis=1)]
+    # the first 80 development patients: a few resamples separate the outcome (failed refits, a note)
+    df = df.assign(_y=df["her2_positive"].astype(int)).iloc[:80]
+    return lambda: study_pipelines(df, covariates=covs, selection="stepwise", models=["clinical"], engine="python",
+                                   seed=1)
+
+
+def test_pipeline_section_with_refits_started_early_is_identical(pool):
+    """The study submits the whole-pipeline refits to its pool before the evaluation stage and
+    collects them at the pipeline-validation stage (start_pipeline_refits): the same section,
+    number for number, note for note, as the sequential path."""
+    from her2stats.reporting.pipeline_section import pipeline_validation_section
+    from her2stats.stats.pipeline_validation import start_pipeline_bootstrap
+
+    make = _started_section_inputs()
+    kw = dict(n_boot=8, seed=2, thresholds={"clinical": 0.3}, figures=False)
+    with warnings.catch_warnings(record=True) as seq_warns:
+        warnings.simplefilter("always")
+        ref = pipeline_validation_section(make(), **kw)
+    pipes = make()
+    started = {}
+    for name, (pipe, X, y) in pipes.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            started[name] = (start_pipeline_bootstrap(pipe, X, y, n_boot=8, seed=2, scheduler=pool), list(caught))
+        assert started[name][0].pending is not None  # submitted, not run
+    with warnings.catch_warnings(record=True) as early_warns:
+        warnings.simplefilter("always")
+        got = pipeline_validation_section(pipes, scheduler=pool, started=started, **kw)
+    assert got.numbers == ref.numbers  # bit for bit
+    assert got.notes == ref.notes and got.methods == ref.methods and got.facts == ref.facts
+    assert any("refits failed" in n for n in got.notes)  # separation in some resamples: said as before
+    assert set(got.tables) == set(ref.tables)
+    for k in ref.tables:
+        pd.testing.assert_frame_equal(got.tables[k].data, ref.tables[k].data, check_exact=True)
+    for name, r in ref.results.items():
+        np.testing.assert_array_equal(got.results[name].predictions, r.predictions)
+    # the section's warnings stay inside it on both paths (the refits' ones become notes)
+    assert [str(w.message) for w in early_warns] == [str(w.message) for w in seq_warns]
+
+
+def test_started_refits_that_no_longer_match_are_cancelled(pool):
+    """The stage uses early refits only for the same pipelines, data, n_boot, seed, method and
+    workers; otherwise it cancels them (nothing leaks into the pool) and runs the bootstrap itself."""
+    from types import SimpleNamespace
+
+    from her2stats.reporting.pipeline_section import PENDING_KEY, _take_started
+    from her2stats.stats.pipeline_validation import start_pipeline_bootstrap
+
+    make = _started_section_inputs()
+    pipes = make()
+    (pipe, X, y), = pipes.values()
+    start = start_pipeline_bootstrap(pipe, X, y, n_boot=40, seed=2, scheduler=pool)
+    early = {"pipes": pipes, "n_boot": 40, "seed": 2, "method": "harrell", "workers": pool,
+             "starts": {"clinical": (start, [])}}
+    state = SimpleNamespace(pending={PENDING_KEY: dict(early)})
+    assert _take_started(state, make(), 40, 2, "harrell", pool) == early["starts"] and not state.pending
+    other = make()
+    other["clinical"][1].iloc[0, 0] += 1.0  # the development data changed since
+    for args in ((other, 40, 2, "harrell", pool), (make(), 40, 3, "harrell", pool), (make(), 40, 2, "harrell", None)):
+        state = SimpleNamespace(pending={PENDING_KEY: dict(early)})
+        assert _take_started(state, *args) is None and not state.pending
+    start.cancel()
+    assert map_tasks(abs, [-1, 2, -3], scheduler=pool) == [1, 2, 3]  # the pool goes on

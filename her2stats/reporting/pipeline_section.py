@@ -27,7 +27,7 @@ from .format import fmt_ci, fmt_num
 from .tables import PublicationTable
 
 __all__ = ["ClinicalSelector", "PipelineSection", "study_pipelines", "pipeline_validation_section",
-           "merge_tripod_facts", "stage_pipeline_validation"]
+           "merge_tripod_facts", "stage_pipeline_validation", "start_pipeline_refits"]
 
 _INDEX_ROWS = (("AUC", "AUC (C statistic)"), ("slope", "Calibration slope"), ("intercept", "Calibration intercept"),
                ("Brier", "Brier score"), ("ICI", "Integrated calibration index"))
@@ -143,12 +143,15 @@ class PipelineSection:
 def pipeline_validation_section(pipelines: Mapping[str, tuple], *, n_boot: int = 200, seed: int = 0,
                                 method: str = "harrell", thresholds: Mapping[str, Any] | None = None,
                                 level: float = 0.95, scheduler: Any = None, labels: Any = None,
-                                figures: bool = True) -> PipelineSection:
+                                figures: bool = True, started: Mapping[str, tuple] | None = None) -> PipelineSection:
     """Run :func:`~her2stats.pipeline_bootstrap` on each of the study's pipelines and build the
     section's numbers, tables, figures, methods text and TRIPOD facts.
 
     ``thresholds`` : model -> the study's cut-off (a ThresholdRule chosen on development data) for
     the classification instability index; default the prevalence.
+    ``started`` : model -> (BootstrapStart, the warnings its start recorded) of bootstraps begun
+    earlier with the same arguments (:func:`start_pipeline_refits`): they are finished here instead
+    of run again; the section is the same.
     """
     from ..data.labels import as_labels
     from ..stats.pipeline_validation import pipeline_bootstrap
@@ -161,8 +164,13 @@ def pipeline_validation_section(pipelines: Mapping[str, tuple], *, n_boot: int =
     for name, (pipe, X, y) in pipelines.items():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            r = pipeline_bootstrap(pipe, X, y, n_boot=n_boot, seed=seed, method=method, level=level,
-                                   threshold=(thresholds or {}).get(name), scheduler=scheduler)
+            if started is not None and name in started:
+                start, early = started[name]
+                r = start.finish(threshold=(thresholds or {}).get(name))
+                caught[:0] = early  # the start's warnings first, as in one pipeline_bootstrap call
+            else:
+                r = pipeline_bootstrap(pipe, X, y, n_boot=n_boot, seed=seed, method=method, level=level,
+                                       threshold=(thresholds or {}).get(name), scheduler=scheduler)
         for w in caught:
             if "refits failed" in str(w.message):
                 notes.append(f"{model_label(name)} pipeline: {w.message}")
@@ -270,36 +278,109 @@ def merge_tripod_facts(base: Mapping, *extra: Mapping) -> dict:
     return out
 
 
-def stage_pipeline_validation(state: Any) -> Any:
-    """Study stage (after the evaluation stage, which sets the cut-offs): the whole-pipeline
-    bootstrap of the clinical and Deep Score pipelines on the development cohort (complete cases),
-    when the config has ``pipeline_validation:``. Its numbers (``pipeline/...``), tables, figures
-    (saved when the state has an output folder), methods text and TRIPOD facts join the state's."""
+def _stage_inputs(state: Any) -> tuple[dict, list, int, int]:
+    """What the stage validates, read from the state without changing it: (pipelines, models
+    validated, n_boot, seed)."""
     cfg = state.config
     pv = cfg.pipeline_validation
-    if pv is None:
-        return state
-    state.say("whole-pipeline validation")
     dev = state.development
     deep_X = None
     if state.deep is not None and "deep_score" in state.cohort.columns:
         mask = (state.cohort["cohort_split"] == "development").to_numpy()
         deep_X = state.deep["X"].iloc[mask]
     models = [m for m in pv.models if m != "deep_score" or deep_X is not None]
-    if len(models) < len(pv.models):
-        state.notes.append("Whole-pipeline validation: the Deep Score is left out of the evaluation (see its note), so "
-                           "its pipeline is not validated.")
     pipes = study_pipelines(dev, covariates=list(cfg.clinical.covariates) if cfg.clinical else None,
                             selection=cfg.clinical.selection if cfg.clinical else "none", rule=cfg.clinical,
                             deep_pipeline=state.deep["pipeline"] if deep_X is not None else None, deep_X=deep_X,
                             models=models, engine=state.engine, seed=cfg.validation.seed)
     n_boot = min(pv.n_boot, pv.fast_n_boot) if state.fast else pv.n_boot
-    sec = pipeline_validation_section(pipes, n_boot=n_boot, seed=cfg.validation.seed if pv.seed is None else pv.seed,
+    return pipes, models, n_boot, cfg.validation.seed if pv.seed is None else pv.seed
+
+
+def _same_inputs(a: Mapping[str, tuple], b: Mapping[str, tuple]) -> bool:
+    """Two ``study_pipelines`` outputs with the same pipelines (parameters) and the same data."""
+    if list(a) != list(b):
+        return False
+    for name in a:
+        (pa, Xa, ya), (pb, Xb, yb) = a[name], b[name]
+        if repr(pa.get_params(deep=True)) != repr(pb.get_params(deep=True)) or not Xa.equals(Xb) \
+                or not np.array_equal(ya, yb):
+            return False
+    return True
+
+
+#: the key of :attr:`StudyState.pending` under which :func:`start_pipeline_refits` leaves its work
+PENDING_KEY = "pipeline_validation"
+
+
+def start_pipeline_refits(state: Any) -> Any:
+    """Start the whole-pipeline bootstrap's refits on the run's worker processes before the
+    evaluation stage, so they run while the evaluation, uncertainty and centres stages work in
+    this process (they need only the development data, the clinical covariates and the Deep Score
+    pipeline; the evaluation's cut-offs are used only when :func:`stage_pipeline_validation`
+    collects them, at its usual place). Only with ``pipeline_validation:`` and a worker pool
+    (``state.workers``); the apparent fits run here, in this thread, their warnings recorded for
+    the stage. Anything that fails here is left for the stage to run (and raise) in its place.
+    Changes nothing in the state but ``state.pending``; the stage's numbers are the same."""
+    from ..stats.pipeline_validation import start_pipeline_bootstrap
+
+    pv = state.config.pipeline_validation
+    if pv is None or getattr(state, "workers", None) is None or PENDING_KEY in state.pending:
+        return state
+    starts: dict = {}
+    try:
+        pipes, _, n_boot, seed = _stage_inputs(state)
+        for name, (pipe, X, y) in pipes.items():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                starts[name] = (start_pipeline_bootstrap(pipe, X, y, n_boot=n_boot, seed=seed, method=pv.method,
+                                                         scheduler=state.workers, submit=True), list(caught))
+    except Exception:  # the stage runs the bootstrap itself and reports the error where it always did
+        for start, _ in starts.values():
+            start.cancel()
+        return state
+    state.pending[PENDING_KEY] = {"pipes": pipes, "n_boot": n_boot, "seed": seed, "method": pv.method,
+                                  "workers": state.workers, "starts": starts}
+    return state
+
+
+def _take_started(state: Any, pipes: Mapping[str, tuple], n_boot: int, seed: int, method: str, scheduler: Any
+                  ) -> dict | None:
+    """The refits :func:`start_pipeline_refits` started, when they are the ones the stage needs
+    (same pipelines, data, n_boot, seed, method, workers); otherwise they are cancelled and None."""
+    early = state.pending.pop(PENDING_KEY, None)
+    if early is None:
+        return None
+    if (early["n_boot"], early["seed"], early["method"]) == (n_boot, seed, method) \
+            and early["workers"] is scheduler and _same_inputs(early["pipes"], pipes):
+        return early["starts"]
+    for start, _ in early["starts"].values():
+        start.cancel()
+    return None
+
+
+def stage_pipeline_validation(state: Any) -> Any:
+    """Study stage (after the evaluation stage, which sets the cut-offs): the whole-pipeline
+    bootstrap of the clinical and Deep Score pipelines on the development cohort (complete cases),
+    when the config has ``pipeline_validation:``. Its numbers (``pipeline/...``), tables, figures
+    (saved when the state has an output folder), methods text and TRIPOD facts join the state's.
+    Refits :func:`start_pipeline_refits` started on the worker pool are collected here."""
+    cfg = state.config
+    pv = cfg.pipeline_validation
+    if pv is None:
+        return state
+    state.say("whole-pipeline validation")
+    pipes, models, n_boot, seed = _stage_inputs(state)
+    if len(models) < len(pv.models):
+        state.notes.append("Whole-pipeline validation: the Deep Score is left out of the evaluation (see its note), so "
+                           "its pipeline is not validated.")
+    # the run's worker processes when it has them (study.task_scheduler)
+    scheduler = state.workers if getattr(state, "workers", None) is not None else state.scheduler
+    started = _take_started(state, pipes, n_boot, seed, pv.method, scheduler)
+    sec = pipeline_validation_section(pipes, n_boot=n_boot, seed=seed,
                                       method=pv.method, thresholds={m: state.thresholds.get(m) for m in pipes},
                                       labels=cfg.labels, figures=state.outdir is not None,
-                                      # the run's worker processes when it has them (study.task_scheduler)
-                                      scheduler=state.workers if getattr(state, "workers", None) is not None
-                                      else state.scheduler)
+                                      scheduler=scheduler, started=started)
     state.numbers.update(sec.numbers)
     state.tables.update(sec.tables)
     state.notes.extend(sec.notes)

@@ -1057,7 +1057,14 @@ def stage_evaluation(state: StudyState) -> StudyState:
     covariates, which is its bootstrap optimism-corrected C (rms ``validate``; location-shifted
     bootstrap percentile CI, Noma et al. 2021). The apparent (in-sample) figures are kept under
     ``<measure>_apparent/<model>/development``. The ROC direction of each model is fixed on the
-    development data and carried unchanged to every test cohort."""
+    development data and carried unchanged to every test cohort.
+
+    First, with a worker pool, the whole-pipeline bootstrap's refits are submitted to it
+    (:func:`~.pipeline_section.start_pipeline_refits`): they run while this stage and the next
+    ones work here, and :func:`stage_pipeline_validation` collects them."""
+    from .pipeline_section import start_pipeline_refits
+
+    start_pipeline_refits(state)
     from ..stats.calibration import calibrate, extreme_predictions_message, hosmer_lemeshow, val_prob, validate
     from ..stats.dca import decision_curve
     from ..stats.diagnostics import choose_threshold, diagnostic_metrics

@@ -51,7 +51,7 @@ from ..results import Result
 from ._lowess import approx, lowess, r_seq
 from ._core import check_level
 
-__all__ = ["pipeline_bootstrap", "pipeline_cv", "PipelineValidationResult", "bootstrap_draws", "INDICES"]
+__all__ = ["pipeline_bootstrap", "start_pipeline_bootstrap", "BootstrapStart", "pipeline_cv", "PipelineValidationResult", "bootstrap_draws", "INDICES"]
 
 #: performance indices, in table order
 INDICES = ("AUC", "slope", "intercept", "citl", "Brier", "ICI")
@@ -371,21 +371,28 @@ class _Refit:
         return [self.one(rows) for rows in batch]
 
 
-def _run(refit: _Refit, train_sets: list[np.ndarray], scheduler: Any, task_size: int | None,
-         progress: bool, desc: str) -> list[dict]:
+def _batches(train_sets: list[np.ndarray], task_size: int | None) -> list[list[np.ndarray]]:
     R = len(train_sets)
     if task_size is None:
         task_size = max(1, math.ceil(R / 100))
     task_size = _check_n(task_size, "task_size")
-    batches = [train_sets[i:i + task_size] for i in range(0, R, task_size)]
+    return [train_sets[i:i + task_size] for i in range(0, R, task_size)]
+
+
+def _run(refit: _Refit, train_sets: list[np.ndarray], scheduler: Any, task_size: int | None,
+         progress: bool, desc: str, pending: Any = None) -> list[dict]:
+    """The refits on ``scheduler`` (or collected from ``pending``, the tasks submit_tasks started)."""
+    R = len(train_sets)
+    batches = _batches(train_sets, task_size)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=R, desc=desc, leave=False)
     try:
-        res = map_tasks(refit, batches, scheduler=scheduler,
-                        on_done=(lambda i: bar.update(len(batches[i]))) if bar is not None else None)
+        tick = (lambda i: bar.update(len(batches[i]))) if bar is not None else None
+        res = pending.result(tick) if pending is not None else map_tasks(refit, batches, scheduler=scheduler,
+                                                                         on_done=tick)
     finally:
         if bar is not None:
             bar.close()
@@ -914,6 +921,49 @@ def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: A
     >>> res = h2.pipeline_bootstrap(pipe, X, y, n_boot=200, seed=1)                            # doctest: +SKIP
     >>> res.to_frame(); res.plot("prediction"); res.selection_frequency()                      # doctest: +SKIP
     """
+    start = start_pipeline_bootstrap(pipeline, X, y, n_boot=n_boot, seed=seed, scheduler=scheduler, method=method,
+                                     threshold=threshold, level=level, event=event, dca_thresholds=dca_thresholds,
+                                     selected=selected, task_size=task_size, submit=False)
+    return start.finish(threshold=threshold, progress=progress)
+
+
+class BootstrapStart:
+    """:func:`pipeline_bootstrap` up to its refits (:func:`start_pipeline_bootstrap`): the inputs
+    checked, the apparent fit done, the resamples drawn and, on a
+    :class:`~her2stats.schedulers.WorkerPool` with ``submit=True``, the refits already submitted.
+    :meth:`finish` collects the refits and returns the :class:`PipelineValidationResult` that
+    ``pipeline_bootstrap`` returns; :meth:`cancel` drops refits not started."""
+
+    def __init__(self, **kw: Any):
+        self.__dict__.update(kw)
+
+    def cancel(self) -> None:
+        if self.pending is not None:
+            self.pending.cancel()
+
+    def finish(self, threshold: Any = None, progress: bool = False) -> PipelineValidationResult:
+        """The result, with the classification instability index at ``threshold`` (as
+        :func:`pipeline_bootstrap`'s); warnings (failed refits, clipped logits) are issued here, in
+        the calling thread."""
+        th, th_source = _check_threshold(threshold, self.y01)
+        results = _run(self.refit, self.draws, self.scheduler, self.task_size, progress, "pipeline bootstrap",
+                       pending=self.pending)
+        return _bootstrap_result(self, results, th, th_source)
+
+
+def start_pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: Any = 0, scheduler: Any = None,
+                             method: str = "harrell", threshold: Any = None, level: float = 0.95, event: Any = None,
+                             dca_thresholds: Any = None, selected: Callable | None = None,
+                             task_size: int | None = None, submit: bool = True) -> BootstrapStart:
+    """The first part of :func:`pipeline_bootstrap` (same parameters): checks, apparent fit (in
+    this thread) and resamples; with ``submit`` and a :class:`~her2stats.schedulers.WorkerPool`
+    ``scheduler`` the refits are submitted to the pool now, without waiting, so the caller can do
+    other work while they run. ``start_pipeline_bootstrap(...).finish(threshold)`` equals
+    ``pipeline_bootstrap(...)`` (same draws, same refits, same numbers). A given ``threshold`` is
+    only checked here (``finish`` takes the one used)."""
+    from ..resampling import submit_tasks
+    from ..schedulers import resolve_scheduler
+
     if method not in _METHODS:
         raise InputError(f"method must be one of {_METHODS}, got {method!r}")
     n_boot = _check_n(n_boot)
@@ -926,7 +976,22 @@ def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: A
     grid = _grid(p0)
     draws = bootstrap_draws(n, n_boot, seed)
     refit = _Refit(pipeline, frame, y_fit, y01, event, grid, dth, selected, test_rows="all")
-    results = _run(refit, draws, scheduler, task_size, progress, "pipeline bootstrap")
+    pending = None
+    if submit:
+        sched = resolve_scheduler(scheduler)
+        if sched.kind == "pool":
+            pending = submit_tasks(refit, _batches(draws, task_size), sched.target)
+    return BootstrapStart(pipeline=pipeline, frame=frame, y01=y01, event=event, level=level, seed=seed, n=n,
+                          n_boot=n_boot, method=method, p0=p0, sel0=sel0, warn0=warn0, grid=grid, draws=draws,
+                          dth=dth, refit=refit, scheduler=scheduler, task_size=task_size, pending=pending)
+
+
+def _bootstrap_result(start: BootstrapStart, results: list[dict], th: float, th_source: str
+                      ) -> PipelineValidationResult:
+    frame, y01, p0, draws, grid, dth = start.frame, start.y01, start.p0, start.draws, start.grid, start.dth
+    n, n_boot, method, level, sel0, pipeline = start.n, start.n_boot, start.method, start.level, start.sel0, \
+        start.pipeline
+    event, seed, warn0 = start.event, start.seed, start.warn0
     columns = [str(c) for c in frame.columns]
     ok, failures, warns, P, train, test, curves, nb, selected_df = _collect(results, columns, n)
     good_draws = [d for d, k in zip(draws, ok) if k]

@@ -243,3 +243,15 @@ def test_started_refits_that_no_longer_match_are_cancelled(pool):
         assert _take_started(state, *args) is None and not state.pending
     start.cancel()
     assert map_tasks(abs, [-1, 2, -3], scheduler=pool) == [1, 2, 3]  # the pool goes on
+
+
+def test_started_refits_do_not_outlive_their_pool():
+    """A stage failing between the start and the collection (the run then closes its pool): the
+    pool closes without running the refits not started, and nothing waits on them."""
+    from her2stats.stats.pipeline_validation import start_pipeline_bootstrap
+
+    (pipe, X, y), = _started_section_inputs()().values()
+    with WorkerPool(1) as p:
+        start = start_pipeline_bootstrap(pipe, X, y, n_boot=60, seed=2, scheduler=p, task_size=1)
+    futures = start.pending.futures
+    assert all(f.done() for f in futures) and any(f.cancelled() for f in futures)

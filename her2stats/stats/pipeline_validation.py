@@ -51,7 +51,8 @@ from ..results import Result
 from ._lowess import approx, lowess, r_seq
 from ._core import check_level
 
-__all__ = ["pipeline_bootstrap", "start_pipeline_bootstrap", "BootstrapStart", "pipeline_cv", "PipelineValidationResult", "bootstrap_draws", "INDICES"]
+__all__ = ["pipeline_bootstrap", "start_pipeline_bootstrap", "BootstrapStart", "pipeline_cv", "PipelineValidationResult",
+           "bootstrap_draws", "INDICES"]
 
 #: performance indices, in table order
 INDICES = ("AUC", "slope", "intercept", "citl", "Brier", "ICI")

@@ -509,6 +509,18 @@ class NetworkFastConfig(_Strict):
     batch_size: Optional[int] = Field(None, ge=1)
 
 
+def _valid_augmentation(v: Any) -> Any:
+    """A config's ``augmentation:`` value, checked by the one reader (:func:`resolve_augmentation`)."""
+    from ..errors import InputError
+    from ..training.augment import resolve_augmentation
+
+    try:
+        resolve_augmentation(v)
+    except (InputError, TypeError) as exc:
+        raise ValueError(str(exc)) from None
+    return v
+
+
 class NetworkConfig(_Strict):
     """A trained image classifier (``her2stats.fit_network``), trained inside every development
     cross-validation fold (out-of-fold predictions) and then on all development patients (or the
@@ -561,14 +573,7 @@ class NetworkConfig(_Strict):
     @field_validator("augmentation")
     @classmethod
     def _augmentation(cls, v):
-        from ..errors import InputError
-        from ..training.augment import resolve_augmentation
-
-        try:
-            resolve_augmentation(v)
-        except (InputError, TypeError) as exc:
-            raise ValueError(str(exc)) from None
-        return v
+        return _valid_augmentation(v)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -626,14 +631,7 @@ class SegmentationConfig(_Strict):
     @field_validator("augmentation")
     @classmethod
     def _augmentation(cls, v):
-        from ..errors import InputError
-        from ..training.augment import resolve_augmentation
-
-        try:
-            resolve_augmentation(v)
-        except (InputError, TypeError) as exc:
-            raise ValueError(str(exc)) from None
-        return v
+        return _valid_augmentation(v)
 
 
 #: validation keys renamed to the package's one name per idea (old -> new), accepted for one release

@@ -90,31 +90,42 @@ class TrainingHistory(Result):
     def plot(self, ax: Any = None, title: str = "") -> Any:
         """Training and validation loss per epoch (left axis), validation AUC (right axis), and the
         kept checkpoint marked."""
-        import matplotlib.pyplot as plt
+        return plot_training_curves(
+            self.frame, self.best_epoch, ax=ax, ylabel="binary cross-entropy", metric="val_auc",
+            metric_label="validation AUC", kept=f"kept checkpoint (epoch {self.best_epoch}, {self.monitor})",
+            title=title or f"{self.backbone} ({'pretrained' if self.weights != 'random' else 'random init'}, "
+                           f"freeze={self.freeze})")
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5.5, 3.6))
-        f = self.frame
-        ax.plot(f["epoch"], f["train_loss"], color="tab:blue", label="training loss")
-        if f["val_loss"].notna().any():
-            ax.plot(f["epoch"], f["val_loss"], color="tab:orange", label="validation loss")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("binary cross-entropy")
-        handles, labels = ax.get_legend_handles_labels()
-        if f["val_auc"].notna().any():
-            ax2 = ax.twinx()
-            ax2.plot(f["epoch"], f["val_auc"], color="tab:green", ls="--", label="validation AUC")
-            ax2.set_ylabel("validation AUC")
-            ax2.set_ylim(0.0, 1.0)
-            h2, l2 = ax2.get_legend_handles_labels()
-            handles, labels = handles + h2, labels + l2
-        ax.axvline(self.best_epoch, color="0.4", ls=":", lw=1)
-        handles.append(ax.lines[-1])
-        labels.append(f"kept checkpoint (epoch {self.best_epoch}, {self.monitor})")
-        ax.legend(handles, labels, fontsize=7, loc="best")
-        ax.set_title(title or f"{self.backbone} ({'pretrained' if self.weights != 'random' else 'random init'}, "
-                              f"freeze={self.freeze})", fontsize=9)
-        return ax
+
+def plot_training_curves(frame: pd.DataFrame, best_epoch: int, *, ax: Any = None, ylabel: str, metric: str,
+                         metric_label: str, kept: str, title: str) -> Any:
+    """Per-epoch training curves: training and validation loss (left axis), the validation
+    ``metric`` column on a 0-1 right axis, and the kept checkpoint's epoch marked (``kept``: its
+    legend text). Shared by the classifier and segmentation training histories."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.6))
+    f = frame
+    ax.plot(f["epoch"], f["train_loss"], color="tab:blue", label="training loss")
+    if f["val_loss"].notna().any():
+        ax.plot(f["epoch"], f["val_loss"], color="tab:orange", label="validation loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    handles, labels = ax.get_legend_handles_labels()
+    if f[metric].notna().any():
+        ax2 = ax.twinx()
+        ax2.plot(f["epoch"], f[metric], color="tab:green", ls="--", label=metric_label)
+        ax2.set_ylabel(metric_label)
+        ax2.set_ylim(0.0, 1.0)
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax.axvline(best_epoch, color="0.4", ls=":", lw=1)
+    handles.append(ax.lines[-1])
+    labels.append(kept)
+    ax.legend(handles, labels, fontsize=7, loc="best")
+    ax.set_title(title, fontsize=9)
+    return ax
 
 
 # =========================================================================== helpers

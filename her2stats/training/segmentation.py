@@ -97,31 +97,13 @@ class SegmentationHistory(Result):
     def plot(self, ax: Any = None, title: str = "") -> Any:
         """Training and validation loss per epoch (left axis), validation Dice (right axis), the
         kept checkpoint marked."""
-        import matplotlib.pyplot as plt
+        from .classifier import plot_training_curves
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5.5, 3.6))
-        f = self.frame
-        ax.plot(f["epoch"], f["train_loss"], color="tab:blue", label="training loss")
-        if f["val_loss"].notna().any():
-            ax.plot(f["epoch"], f["val_loss"], color="tab:orange", label="validation loss")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("Dice + BCE loss")
-        handles, labels = ax.get_legend_handles_labels()
-        if f["val_dice"].notna().any():
-            ax2 = ax.twinx()
-            ax2.plot(f["epoch"], f["val_dice"], color="tab:green", ls="--", label="validation Dice")
-            ax2.set_ylabel("validation Dice")
-            ax2.set_ylim(0.0, 1.0)
-            h2, l2 = ax2.get_legend_handles_labels()
-            handles, labels = handles + h2, labels + l2
-        ax.axvline(self.best_epoch, color="0.4", ls=":", lw=1)
-        handles.append(ax.lines[-1])
-        labels.append(f"kept checkpoint (epoch {self.best_epoch})")
-        ax.legend(handles, labels, fontsize=7, loc="best")
-        ax.set_title(title or f"U-Net, {self.encoder} encoder "
-                              f"({'pretrained' if self.weights != 'random' else 'random init'})", fontsize=9)
-        return ax
+        return plot_training_curves(
+            self.frame, self.best_epoch, ax=ax, ylabel="Dice + BCE loss", metric="val_dice",
+            metric_label="validation Dice", kept=f"kept checkpoint (epoch {self.best_epoch})",
+            title=title or f"U-Net, {self.encoder} encoder "
+                           f"({'pretrained' if self.weights != 'random' else 'random init'})")
 
 
 @dataclass(frozen=True, eq=False)

@@ -33,14 +33,15 @@ reached a fold's network.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, InputError
-from .image_table import read_image_table
+from ..errors import InputError
+from .image_table import patient_cases, read_image_table
 
 __all__ = ["stage_networks", "network_cases", "network_estimator"]
 
@@ -51,29 +52,9 @@ def network_cases(state: Any, net: Any) -> pd.DataFrame:
     cfg = state.config
     images = net.images or (cfg.imaging.images if cfg.imaging is not None else "demo")
     index = read_image_table(cfg, images, "networks.images")
-    where = f"networks[{net.name}]"
-    if net.sequences:
-        index = index[index["sequence"].astype(str) == str(net.sequences[0])]
-        if index.empty:
-            raise ConfigError(f"{where}.sequences: no image of sequence {net.sequences[0]!r} in {images}")
-    index = index.assign(patient_id=index["patient_id"].astype(str))
-    several = index["patient_id"].duplicated(keep=False)
-    if several.any():
-        seqs = sorted(map(str, index.loc[several, "sequence"].unique())) if "sequence" in index else []
-        raise ConfigError(f"{where}.sequences: {int(several.sum())} image rows share a patient ({seqs}); a network takes "
-                          "one image per patient: name one sequence")
-    ids = state.cohort[cfg.cohort.id_column].astype(str)
-    missing = ~ids.isin(set(index["patient_id"]))
-    if missing.any():
-        raise InputError(f"{where}: {int(missing.sum())} of {len(ids)} analysed patient(s) have no image in {images}"
-                         f"{' of sequence ' + repr(net.sequences[0]) if net.sequences else ''} (first: "
-                         f"{ids[missing].iloc[0]!r}); every analysed patient needs one (exclude them with "
-                         f"cohort.require or give the image)")
-    table = index.set_index("patient_id").loc[ids.to_numpy()]
-    out = pd.DataFrame({"patient_id": ids.to_numpy(), "image_path": table["image_path"].to_numpy()},
-                       index=state.cohort.index)
-    out["mask_path"] = table["mask_path"].to_numpy() if "mask_path" in table else None
-    return out
+    return patient_cases(state, index, images, where=f"networks[{net.name}]",
+                         sequence=net.sequences[0] if net.sequences else None,
+                         sequence_key=f"networks[{net.name}].sequences")
 
 
 def network_estimator(net: Any, fast: bool, seed: int) -> Any:
@@ -262,17 +243,25 @@ def stage_networks(state: Any) -> Any:
                                "trained: it would have no honest development figure.")
             state.left_out[net.name] = "not trained (no development cross-validation)"
         return state
+    with torch_threads(state.fast):
+        for net in cfg.networks:
+            _one_network(state, net)
+    return state
+
+
+@contextlib.contextmanager
+def torch_threads(fast: bool) -> Iterator[None]:
+    """Training on one torch thread in fast mode (a smoke test on shared cores: several threads
+    contend and run many times slower), the thread count restored afterwards."""
     import torch
 
     threads = torch.get_num_threads()
     try:
-        if state.fast:  # a smoke test on shared cores: one thread (several contend and run many times slower)
+        if fast:
             torch.set_num_threads(1)
-        for net in cfg.networks:
-            _one_network(state, net)
+        yield
     finally:
         torch.set_num_threads(threads)
-    return state
 
 
 def _one_network(state: Any, net: Any) -> None:

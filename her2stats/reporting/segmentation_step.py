@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, InputError
-from .image_table import read_image_table
+from ..errors import ConfigError
+from .image_table import patient_cases, read_image_table
 
 __all__ = ["stage_segmentation", "segmentation_cases", "segmentation_estimator", "predicted_index",
            "segmentation_features"]
@@ -74,25 +74,8 @@ def segmentation_cases(state: Any) -> tuple[pd.DataFrame, str | None]:
     images = seg.images or cfg.imaging.images
     index = read_image_table(cfg, images, "segmentation.images")
     seq = _sequence(cfg, index)
-    if seq is not None and "sequence" in index:
-        index = index[index["sequence"].astype(str) == str(seq)]
-        if index.empty:
-            raise ConfigError(f"segmentation.sequence: no image of sequence {seq!r} in {images}")
-    index = index.assign(patient_id=index["patient_id"].astype(str))
-    if index["patient_id"].duplicated().any():
-        dup = index["patient_id"][index["patient_id"].duplicated()].iloc[0]
-        raise ConfigError(f"segmentation: patient {dup!r} has several images of sequence {seq!r}; the network "
-                          "segments one image per patient")
-    ids = state.cohort[cfg.cohort.id_column].astype(str)
-    missing = ~ids.isin(set(index["patient_id"]))
-    if missing.any():
-        raise InputError(f"segmentation: {int(missing.sum())} of {len(ids)} analysed patient(s) have no image in "
-                         f"{images}{' of sequence ' + repr(seq) if seq else ''} (first: {ids[missing].iloc[0]!r})")
-    table = index.set_index("patient_id").loc[ids.to_numpy()]
-    out = pd.DataFrame({"patient_id": ids.to_numpy(), "image_path": table["image_path"].to_numpy()},
-                       index=state.cohort.index)
-    out["mask_path"] = table["mask_path"].to_numpy() if "mask_path" in table else None
-    return out, seq
+    return patient_cases(state, index, images, where="segmentation", sequence=seq,
+                         sequence_key="segmentation.sequence"), seq
 
 
 def segmentation_estimator(seg: Any, fast: bool, seed: int) -> Any:
@@ -166,15 +149,10 @@ def stage_segmentation(state: Any) -> Any:
     seg = cfg.segmentation
     if seg is None:
         return state
-    import torch
+    from .network_step import torch_threads
 
-    threads = torch.get_num_threads()
-    try:
-        if state.fast:  # a smoke test on shared cores: one thread
-            torch.set_num_threads(1)
+    with torch_threads(state.fast):
         _run(state, seg)
-    finally:
-        torch.set_num_threads(threads)
     return state
 
 

@@ -132,6 +132,16 @@ def plot_training_curves(frame: pd.DataFrame, best_epoch: int, *, ax: Any = None
 _auc = binary_auc  # Mann-Whitney AUC (defined in .inputs, shared with the fold ensemble)
 
 
+def epoch_batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """An epoch's shuffled case ``order`` cut into batches of ``batch_size``; a last batch of one
+    case joins the one before it (batch norm cannot train on one sample)."""
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2] = np.concatenate([batches[-2], batches[-1]])
+        batches.pop()
+    return batches
+
+
 def _binary_y(y: Any, n: int, index: pd.Index, event: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """0/1 codes and ``[reference, event]`` labels by the package's one rule (0/1, bool, an ordered
     Categorical, a dictionary variable, or ``event=``); a Series pairs with the cases by index."""
@@ -501,10 +511,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                 t0 = time.perf_counter()
                 set_train_mode(model)
                 order = rng.permutation(len(tr))
-                batches = [order[i:i + bs] for i in range(0, len(order), bs)]
-                if len(batches) > 1 and len(batches[-1]) == 1:  # batch norm cannot train on one sample
-                    batches[-2] = np.concatenate([batches[-2], batches[-1]])
-                    batches.pop()
+                batches = epoch_batches(order, bs)
                 total, count = 0.0, 0
                 lr_now = float(opt.param_groups[0]["lr"])
                 for idx in batches:

@@ -57,6 +57,9 @@ from sklearn.base import BaseEstimator
 from ..errors import InputError
 from ..results import Result
 from . import inputs as _inputs
+from .classifier import Deterministic as _Deterministic
+from .classifier import epoch_batches, plot_training_curves
+from .classifier import resolve_training_device as _device
 from .augment import Augmentation, resolve_augmentation
 
 __all__ = ["SegmentationNetwork", "SegmentationHistory", "fit_segmentation_network", "PredictedMask"]
@@ -97,8 +100,6 @@ class SegmentationHistory(Result):
     def plot(self, ax: Any = None, title: str = "") -> Any:
         """Training and validation loss per epoch (left axis), validation Dice (right axis), the
         kept checkpoint marked."""
-        from .classifier import plot_training_curves
-
         return plot_training_curves(
             self.frame, self.best_epoch, ax=ax, ylabel="Dice + BCE loss", metric="val_dice",
             metric_label="validation Dice", kept=f"kept checkpoint (epoch {self.best_epoch})",
@@ -136,16 +137,9 @@ class _Prepared:
     ref: np.ndarray | None   # the manual mask (bool, image grid) or None
 
 
-def _mask_path(row: dict) -> Any:
-    v = row.get("mask_path")
-    if v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip()):
-        return None
-    return v
-
-
 def _prepare(row: dict, *, slices: str, box: str, margin: int, size: int, need_mask: bool) -> _Prepared:
     pid = str(row["patient_id"])
-    mp = _mask_path(row)
+    mp = _inputs._mask_path(row)
     if mp is None and need_mask:
         raise InputError(f"case {pid}: no mask_path; the segmentation network needs the manual mask of every "
                          f"training patient (and, with slices='largest' or box='mask', of every predicted patient)")
@@ -381,8 +375,6 @@ class SegmentationNetwork(BaseEstimator):
         the targets)."""
         import torch
 
-        from .classifier import Deterministic as _Deterministic
-        from .classifier import resolve_training_device as _device
         from .networks import input_stats, resolve_network
 
         self._check()
@@ -438,10 +430,7 @@ class SegmentationNetwork(BaseEstimator):
                 t0 = time.perf_counter()
                 model.train()
                 order = rng.permutation(len(x_tr))
-                batches = [order[i:i + bs] for i in range(0, len(order), bs)]
-                if len(batches) > 1 and len(batches[-1]) == 1:  # batch norm cannot train on one sample
-                    batches[-2] = np.concatenate([batches[-2], batches[-1]])
-                    batches.pop()
+                batches = epoch_batches(order, bs)
                 total, count = 0.0, 0
                 lr_now = float(opt.param_groups[0]["lr"])
                 for idx in batches:
@@ -531,7 +520,6 @@ class SegmentationNetwork(BaseEstimator):
 
     def predict_masks(self, X: Any) -> list[PredictedMask]:
         """The predicted mask of every case of ``X`` (row order) on its image grid."""
-        from .classifier import Deterministic as _Deterministic
 
         self._check_fitted()
         need = self.slices == "largest" or self.box == "mask"
@@ -590,7 +578,7 @@ class SegmentationNetwork(BaseEstimator):
             if m.patient_id in done:
                 continue
             done.add(m.patient_id)
-            mp = _mask_path(row)
+            mp = _inputs._mask_path(row)
             if mp is None:
                 raise InputError(f"case {m.patient_id}: no mask_path; Dice needs the manual mask")
             ref = _inputs.read_case(row["image_path"], mp, m.patient_id, None).mask.array.astype(bool)
@@ -615,7 +603,6 @@ class SegmentationNetwork(BaseEstimator):
         indexed by ``patient_id``; columns ``seg_<layer>_<k>``."""
         import torch
 
-        from .classifier import Deterministic as _Deterministic
 
         self._check_fitted()
         names = self.stages()

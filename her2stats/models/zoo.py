@@ -246,7 +246,9 @@ def fit_zoo(X: Any, y: Any, models: Sequence[str] | Mapping[str, Any] | None = N
     from ..resampling import map_tasks
     from ..schedulers import resolve_scheduler
 
-    remote = resolve_scheduler(scheduler).kind != "sync"
+    # a task in another process records its warnings for this process to say; one in this process
+    # (in order, or on a thread: catch_warnings is not thread-safe) lets them through as they come
+    remote = resolve_scheduler(scheduler).kind not in ("sync", "threads")
     done = map_tasks(_ZooSearch(built, int(inner_cv), seed, scoring, n_jobs, capture=remote), tasks,
                      scheduler=scheduler)
     refit_models: dict[str, Any] = {}

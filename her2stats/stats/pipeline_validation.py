@@ -928,15 +928,34 @@ def pipeline_bootstrap(pipeline: Any, X: Any, y: Any, n_boot: int = 200, seed: A
     return start.finish(threshold=threshold, progress=progress)
 
 
+@dataclass(frozen=True, eq=False)
 class BootstrapStart:
     """:func:`pipeline_bootstrap` up to its refits (:func:`start_pipeline_bootstrap`): the inputs
     checked, the apparent fit done, the resamples drawn and, on a
-    :class:`~her2stats.schedulers.WorkerPool` with ``submit=True``, the refits already submitted.
-    :meth:`finish` collects the refits and returns the :class:`PipelineValidationResult` that
-    ``pipeline_bootstrap`` returns; :meth:`cancel` drops refits not started."""
+    :class:`~her2stats.schedulers.WorkerPool` with ``submit=True``, the refits already submitted
+    (``pending``). :meth:`finish` collects the refits and returns the
+    :class:`PipelineValidationResult` that ``pipeline_bootstrap`` returns; :meth:`cancel` drops
+    refits not started."""
 
-    def __init__(self, **kw: Any):
-        self.__dict__.update(kw)
+    pipeline: Any
+    frame: pd.DataFrame
+    y01: np.ndarray
+    event: Any
+    level: float
+    seed: Any
+    n: int
+    n_boot: int
+    method: str
+    p0: np.ndarray
+    sel0: Any
+    warn0: Any
+    grid: np.ndarray
+    draws: list
+    dth: np.ndarray
+    refit: Any
+    scheduler: Any
+    task_size: int | None
+    pending: Any
 
     def cancel(self) -> None:
         if self.pending is not None:

@@ -299,14 +299,21 @@ def _features(state: Any, spec: Any) -> pd.DataFrame:
     return X
 
 
+def _step_widths(fitted: Any, X: pd.DataFrame) -> list[tuple[str, int]]:
+    """Each selection step of a fitted image-model pipeline and how many features it passes on."""
+    widths, Xt = [], X.iloc[:2]
+    for step, est in fitted.steps[:-1]:
+        Xt = est.transform(Xt)
+        widths.append((step, int(Xt.shape[1])))
+    return widths
+
+
 def _selection_report(pipe: Any, X: pd.DataFrame, name: str, numbers: dict) -> pd.DataFrame:
     from ..selection.icc import SECOND_SEGMENTATION_SUFFIX
 
     n_second = sum(str(c).endswith(SECOND_SEGMENTATION_SUFFIX) for c in X.columns)
-    rows, n_in, Xt = [], int(X.shape[1]) - n_second, X.iloc[:2]
-    for step, est in pipe.steps[:-1]:
-        Xt = est.transform(Xt)
-        n_out = int(Xt.shape[1])
+    rows, n_in = [], int(X.shape[1]) - n_second
+    for step, n_out in _step_widths(pipe, X):
         rows.append({"step": step, "features_in": n_in, "features_out": n_out})
         numbers[f"features/{name}/after_{step}"] = float(n_out)
         n_in = n_out
@@ -316,10 +323,8 @@ def _selection_report(pipe: Any, X: pd.DataFrame, name: str, numbers: dict) -> p
 
 def _n_selected(fitted: Any, X: pd.DataFrame) -> int:
     """How many features the fitted pipeline's selection steps pass to its classifier."""
-    Xt = X.iloc[:2]
-    for _, est in fitted.steps[:-1]:
-        Xt = est.transform(Xt)
-    return int(Xt.shape[1])
+    widths = _step_widths(fitted, X)
+    return widths[-1][1] if widths else int(X.shape[1])
 
 
 def _fit_with_ridge_fallback(pipe: Any, X: pd.DataFrame, y: np.ndarray) -> tuple[Any, bool]:
@@ -372,11 +377,11 @@ def stage_image_models(state: Any) -> Any:
     y = dev["_y"].to_numpy().astype(int)
     seed = cfg.validation.seed
     reports, described = {}, []
+    from ..features.radiomics import INSTALL_HINT, radiomics_version
+
     for spec in cfg.image_models:
         if spec.name in state.probs:
             raise ConfigError(f"image_models: {spec.name!r} is already a model of this study ({sorted(state.probs)})")
-        from ..features.radiomics import INSTALL_HINT, radiomics_version
-
         if "radiomics" in spec.sources and radiomics_version() is None:
             # an optional package, not an error: the study runs without this model (and any fusion of it)
             state.leave_out(spec.name, f"its radiomic features need pyradiomics, which is not installed "

@@ -32,8 +32,8 @@ __all__ = ["RadiomicsExtractor", "radiomics_version", "INSTALL_HINT", "PYRADIOMI
 RADIOMICS_VERSION = "2"
 #: the pyradiomics release her2stats is tested with (``make install`` builds it)
 PYRADIOMICS_VERSION = "3.0.1"
-INSTALL_HINT = ("pip install numpy versioneer && pip install --no-build-isolation pyradiomics==3.0.1   "
-                "(what `make install` does)")
+INSTALL_HINT = (f"pip install numpy versioneer && pip install --no-build-isolation pyradiomics=={PYRADIOMICS_VERSION}"
+                "   (what `make install` does)")
 
 
 def _import_radiomics():
@@ -160,7 +160,7 @@ class RadiomicsExtractor(BaseEstimator, TransformerMixin):
                              f"{table.loc[table['mask_path'].isna(), 'patient_id'].tolist()}")
         ext = self._extractor()
         cache = FeatureCache(self.cache_dir) if self.cache_dir is not None else None
-        self.version_ = str(radiomics.__version__).lstrip("v")
+        self.version_ = radiomics_version()
         params = self._params(self.version_)
         out: dict[str, dict[str, float]] = {}
         failures, seconds, n_computed = [], 0.0, 0

@@ -76,7 +76,8 @@ def read_case(image_path: Any, mask_path: Any, patient_id: str, expect_ndim: int
     return load_case(image_path, mask_path, case_id=str(patient_id), expect_ndim=expect_ndim)
 
 
-def _mask_path(row: Any) -> Any:
+def mask_path_of(row: Any) -> Any:
+    """A case row's ``mask_path``, or None when it has none (missing, NaN or blank)."""
     v = row.get("mask_path") if hasattr(row, "get") else None
     if v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip()):
         return None
@@ -168,7 +169,7 @@ def load_inputs(cases: pd.DataFrame, *, mode: str, size: int, margin: float | No
         pid = str(row["patient_id"])
         if pid not in done:
             try:
-                case = read_case(row["image_path"], _mask_path(row), row["patient_id"], expect)
+                case = read_case(row["image_path"], mask_path_of(row), row["patient_id"], expect)
             except InputError as exc:
                 if expect is not None and "expected a 3-D" in str(exc):
                     raise InputError(f"input mode {mode!r} needs 3-D volumes (a 2-D image takes mode '2d'): "

@@ -139,7 +139,7 @@ class _Prepared:
 
 def _prepare(row: dict, *, slices: str, box: str, margin: int, size: int, need_mask: bool) -> _Prepared:
     pid = str(row["patient_id"])
-    mp = _inputs._mask_path(row)
+    mp = _inputs.mask_path_of(row)
     if mp is None and need_mask:
         raise InputError(f"case {pid}: no mask_path; the segmentation network needs the manual mask of every "
                          f"training patient (and, with slices='largest' or box='mask', of every predicted patient)")
@@ -578,7 +578,7 @@ class SegmentationNetwork(BaseEstimator):
             if m.patient_id in done:
                 continue
             done.add(m.patient_id)
-            mp = _inputs._mask_path(row)
+            mp = _inputs.mask_path_of(row)
             if mp is None:
                 raise InputError(f"case {m.patient_id}: no mask_path; Dice needs the manual mask")
             ref = _inputs.read_case(row["image_path"], mp, m.patient_id, None).mask.array.astype(bool)

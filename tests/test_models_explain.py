@@ -58,6 +58,25 @@ def test_tree_shap_additivity_and_importance(data):
     assert set(s.to_frame().index[:2]) == {"size", "washout"}
 
 
+def test_one_step_pipeline_is_explained_as_its_estimator(data):
+    # the model zoo refits a model without preprocessing as Pipeline([("model", est)]): the random
+    # forest inside must get TreeExplainer (exact), not the permutation fallback
+    from sklearn.pipeline import Pipeline
+
+    X, y = data
+    rf = RandomForestClassifier(n_estimators=30, max_depth=3, random_state=1).fit(X, y)
+    pipe = Pipeline([("model", RandomForestClassifier(n_estimators=30, max_depth=3, random_state=1))]).fit(X, y)
+    bare, wrapped = shap_summary(rf, X, background=X), shap_summary(pipe, X, background=X)
+    assert bare.method == wrapped.method == "TreeExplainer"
+    assert wrapped.output == "probability" and wrapped.base_value == bare.base_value
+    pd.testing.assert_frame_equal(wrapped.values, bare.values, check_exact=True)
+    pd.testing.assert_frame_equal(wrapped.data, bare.data, check_exact=True)
+    np.testing.assert_allclose(wrapped.base_value + wrapped.values.sum(axis=1), pipe.predict_proba(X)[:, 1], atol=1e-8)
+    # a one-step pipeline of a linear model: LinearExplainer, as for the bare model
+    lin = shap_summary(Pipeline([("model", LogisticRegression())]).fit(X, y), X, background=X)
+    assert lin.method == "LinearExplainer"
+
+
 def test_pipeline_is_explained_on_selected_features(data):
     X, y = data
     pipe = make_pipeline(UnivariateFilter(alpha=0.01), StandardScaler().set_output(transform="pandas"),

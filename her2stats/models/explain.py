@@ -78,8 +78,15 @@ class ShapSummary(Result):
 
 
 def _split_pipeline(model: Any, X: Any, background: Any) -> tuple[Any, pd.DataFrame, pd.DataFrame | None]:
-    """Apply all but the last step of a Pipeline to X (and background); return the last step."""
+    """Apply all but the last step of a Pipeline to X (and background); return the last step.
+
+    A one-step Pipeline (the model zoo's refits without preprocessing: ``Pipeline([("model", rf)])``)
+    is its only step: it is explained as that estimator would be (a random forest by TreeExplainer,
+    not by the permutation fallback)."""
     from sklearn.pipeline import Pipeline
+
+    while isinstance(model, Pipeline) and len(model.steps) == 1 and hasattr(model.steps[0][1], "fit"):
+        model = model.steps[0][1]
 
     def as_frame(data: Any, names: Any) -> pd.DataFrame:
         if isinstance(data, pd.DataFrame):
@@ -111,7 +118,8 @@ def shap_summary(model: Any, X: Any, background: Any = None, max_background: int
 
     Parameters
     ----------
-    model : fitted estimator or Pipeline (explained at its last step).
+    model : fitted estimator or Pipeline (explained at its last step; a one-step Pipeline as its
+        only step).
     X : patients to explain (DataFrame keeps feature names).
     background : reference patients for the linear / permutation explainers (use the training
         set); defaults to ``X``. At most ``max_background`` rows are used (sampled with ``seed``).

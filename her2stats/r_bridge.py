@@ -52,6 +52,8 @@ from .errors import RError, RUnavailableError, RWarning, find_stack_level
 
 _LOCK = threading.RLock()
 _STATE: dict[str, Any] = {"started": False, "ro": None, "ri": None, "sourced": set()}
+#: R packages :func:`has_package` found in this process (never asked about again)
+_FOUND: set[str] = set()
 
 #: R package name -> Debian package that provides it
 DEBIAN_PACKAGES: dict[str, str] = {
@@ -211,9 +213,28 @@ def _rf(name: str) -> Any:
 
 # --------------------------------------------------------------------------- packages
 def has_package(package: str) -> bool:
-    """Whether an R package can be loaded (starts R)."""
+    """Whether an R package can be loaded (starts R).
+
+    R answers by loading the package's namespace (``requireNamespace``, ~10 ms even when it is
+    loaded already), and the statistics ask before every R call (:func:`require`), so an answer
+    is remembered for the process:
+
+    * a package **found** is not asked about again: its namespace is now loaded, and embedded R
+      lives as long as the process, so it stays loadable (each worker process of a
+      :class:`~her2stats.schedulers.WorkerPool` keeps its own answers over all its tasks);
+    * a package **not found** is asked about every time: one installed in the middle of a session
+      (``apt-get install -y r-cran-...``, or ``install.packages``) is then seen without restarting
+      Python. Asking about a missing package is rare (it precedes an error or a fallback), so
+      not remembering it costs nothing that matters.
+    """
+    name = str(package)
+    if name in _FOUND:  # a set read needs no lock
+        return True
     with _session():
-        return bool(_rf("h2s_has_package")(_str_vector([str(package)]))[0])
+        found = bool(_rf("h2s_has_package")(_str_vector([name]))[0])
+        if found:
+            _FOUND.add(name)
+    return found
 
 
 def package_version(package: str) -> str | None:

@@ -147,6 +147,54 @@ def test_missing_r_package_names_debian_package(rb):
     rb.require("rms", "pROC", "survival")  # installed by `make test`
 
 
+def _count_namespace_requests(rb):
+    """Count R's requireNamespace calls (what has_package asks R) in ``.h2s_n_asked``."""
+    rb.r_eval("assign('.h2s_n_asked', 0, envir = globalenv()); suppressMessages(trace('requireNamespace', "
+              "quote(assign('.h2s_n_asked', get('.h2s_n_asked', envir = globalenv()) + 1, envir = globalenv())), "
+              "print = FALSE, where = baseenv()))")
+    return lambda: int(rb.r_eval("get('.h2s_n_asked', envir = globalenv())"))
+
+
+def test_a_package_found_is_not_asked_about_again(rb):
+    asked = _count_namespace_requests(rb)
+    try:
+        assert rb.has_package("stats") and asked() <= 1  # once at most (an earlier test may have asked)
+        before = asked()
+        for _ in range(5):
+            assert rb.has_package("stats")
+            rb.require("stats")
+        assert asked() == before
+        # a missing package is asked about every time (an install in the session is then seen)
+        assert not rb.has_package("notApackage") and not rb.has_package("notApackage")
+        assert asked() == before + 2
+    finally:
+        rb.r_eval("suppressMessages(untrace('requireNamespace', where = baseenv()))")
+
+
+def test_a_package_installed_during_the_session_is_found(rb, tmp_path):
+    import shutil
+
+    if shutil.which("R") is None:
+        pytest.skip("R CMD INSTALL needs the R front end")
+    src, lib = tmp_path / "h2sprobe", tmp_path / "lib"
+    (src / "R").mkdir(parents=True)
+    lib.mkdir()
+    (src / "DESCRIPTION").write_text("Package: h2sprobe\nVersion: 0.0.1\nTitle: Probe\nDescription: A probe.\n"
+                                     "License: MIT\nAuthor: her2stats\nMaintainer: her2stats <none@example.org>\n")
+    (src / "NAMESPACE").write_text("export(probe)\n")
+    (src / "R" / "probe.R").write_text("probe <- function() 42\n")
+    paths = rb.call(".libPaths")
+    assert not rb.has_package("h2sprobe")
+    subprocess.run(["R", "CMD", "INSTALL", "--no-test-load", "-l", str(lib), str(src)], check=True,
+                   capture_output=True)
+    rb.call(".libPaths", [str(lib), *np.atleast_1d(paths)])
+    try:
+        assert rb.has_package("h2sprobe")  # the earlier "not found" was not remembered
+        assert rb.package_version("h2sprobe") == "0.0.1"
+    finally:
+        rb.call(".libPaths", list(np.atleast_1d(paths)))
+
+
 def test_duplicated_column_names_are_refused(rb):
     df = pd.DataFrame([[1.0, 2.0]], columns=["a", "a"])
     with pytest.raises(InputError, match="duplicated column"):

@@ -29,7 +29,9 @@ so a fixed seed gives bit-identical numbers on every scheduler. The study config
 """
 from __future__ import annotations
 
+import multiprocessing.context
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal
@@ -244,6 +246,48 @@ def _worker_threads(n: int) -> Iterator[None]:
             os.environ.pop(v, None)
 
 
+#: whether this process is a pool worker whose loop ended because its pool closed
+_POOL_CLOSED = {"worker": False}
+
+
+def _exit_now() -> None:
+    """``atexit`` handler of a pool worker (registered when the worker starts, so it runs after
+    every handler its tasks registered: torch's, numba's, ``weakref.finalize``'s temporary
+    directories...). After the pool's shutdown it ends the process at once (streams and logging
+    flushed): the interpreter's own tear-down of a worker that loaded R, torch and scikit-learn
+    (a full garbage collection, every module's and library's finalisation) costs 1-3 s of CPU for
+    memory that the system takes back whole, and the pool's close waits for it."""
+    if not _POOL_CLOSED["worker"]:
+        return  # the worker failed or was stopped: the usual exit, with its status
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(0)
+
+
+class _PoolProcess(multiprocessing.context.SpawnProcess):
+    """A spawned worker process of :class:`WorkerPool` that ends quickly when its pool closes."""
+
+    def run(self) -> None:
+        import atexit
+
+        atexit.register(_exit_now)
+        super().run()  # the executor's worker loop: returns when the pool shuts down
+        _POOL_CLOSED["worker"] = True
+        r_bridge = sys.modules.get("her2stats.r_bridge")
+        if r_bridge is not None:
+            r_bridge.end_for_exit()  # R's exit finalizers and temporary directory, not its final collection
+
+
+class _PoolContext(multiprocessing.context.SpawnContext):
+    Process = _PoolProcess
+
+
 class WorkerPool:
     """A pool of ``workers`` local worker processes, started now and kept warm for many calls.
 
@@ -258,18 +302,21 @@ class WorkerPool:
     Pass the pool as the ``scheduler`` of :func:`her2stats.resampling.map_tasks` (hence of every
     bootstrap), :func:`her2stats.models.fit_zoo` or the feature extraction. Work is cut and
     seeded as on every other scheduler, so the numbers do not depend on the pool or its size.
-    Use as ``with WorkerPool(2) as pool: ...`` (the processes end on exit).
+    Use as ``with WorkerPool(2) as pool: ...`` (the processes end on exit). A worker whose pool
+    closes ends without the interpreter's tear-down (R's final garbage collection, the
+    finalisation of torch, scikit-learn and every other module: 1-3 s of CPU per worker), after
+    the exit handlers and R's clean-up (:func:`her2stats.r_bridge.end_for_exit`), so nothing is
+    left behind and the close does not wait on it.
     """
 
     def __init__(self, workers: int | None = None, modules: tuple[str, ...] = (), start_r: bool = False):
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         n = (os.cpu_count() or 1) if workers is None else workers
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise InputError(f"workers must be an integer >= 1, got {workers!r}")
         self.workers = n
-        self.executor = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+        self.executor = ProcessPoolExecutor(max_workers=n, mp_context=_PoolContext())
         # a spawn-context pool starts a process per submitted task while none is idle: one warm-up
         # task per worker starts them all now. A spawned process first runs the parent's main
         # script again (as __mp_main__), which re-runs a script that starts a study without an

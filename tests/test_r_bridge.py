@@ -42,6 +42,28 @@ def test_import_does_not_start_r():
     assert out.stdout.strip() == "ok"
 
 
+def test_end_for_exit_cleans_up_and_r_cannot_start_again():
+    code = textwrap.dedent(
+        """
+        import os, pytest
+        from her2stats import r_bridge
+        from her2stats.errors import RUnavailableError
+        r_bridge.end_for_exit()  # R not started: nothing to do
+        tmp = str(r_bridge.r_eval("tempdir()"))
+        assert os.path.isdir(tmp)
+        r_bridge.end_for_exit()
+        assert not os.path.exists(tmp) and not r_bridge.started()
+        with pytest.raises(RUnavailableError, match="ended in this process"):
+            r_bridge.r_eval("1")
+        r_bridge.end_for_exit()  # a second time: nothing to do
+        print('ok')
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
 def test_subprocess_can_import_ssl_after_r_started(rb):
     import os
 

@@ -255,3 +255,48 @@ def test_started_refits_do_not_outlive_their_pool():
         start = start_pipeline_bootstrap(pipe, X, y, n_boot=60, seed=2, scheduler=p, task_size=1)
     futures = start.pending.futures
     assert all(f.done() for f in futures) and any(f.cancelled() for f in futures)
+
+
+def _leave_things_behind(folder: str) -> tuple[str, str, int]:
+    """A task that leaves R's session temporary directory and a TemporaryDirectory (removed by a
+    ``weakref.finalize`` exit handler) for the worker's exit to clean."""
+    import os
+    import tempfile
+
+    from her2stats import r_bridge
+
+    kept = tempfile.TemporaryDirectory(dir=folder)
+    _leave_things_behind.kept = kept  # alive until the process exits
+    return str(r_bridge.r_eval("tempdir()")), kept.name, os.getpid()
+
+
+@pytest.mark.r
+def test_workers_end_cleanly_when_the_pool_closes(tmp_path):
+    """A pool's workers end without the interpreter's tear-down (R's final collection, every module's
+    finalisation), but after the exit handlers: R's temporary directory and the temporary folders
+    the tasks left are removed, and each worker exits with status 0."""
+    import multiprocessing
+
+    with WorkerPool(2, start_r=True) as p:
+        left = [p.submit(_leave_things_behind, str(tmp_path)).result() for _ in range(4)]
+        workers = [c for c in multiprocessing.active_children() if c.pid in {pid for *_, pid in left}]
+        assert workers and all(type(w).__name__ == "_PoolProcess" for w in workers)
+    assert all(w.exitcode == 0 for w in workers), [w.exitcode for w in workers]
+    r_dirs, kept = {r for r, _, _ in left}, {k for _, k, _ in left}
+    assert r_dirs and not any(Path(d).exists() for d in r_dirs)
+    assert kept and not any(Path(d).exists() for d in kept)
+
+
+def test_a_failing_worker_still_breaks_the_pool():
+    """A worker that dies in a task (not the end of its loop when the pool closes) is reported as before."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    with WorkerPool(1) as p:
+        with pytest.raises(BrokenProcessPool):
+            p.submit(os_exit_three).result()
+
+
+def os_exit_three() -> None:
+    import os
+
+    os._exit(3)

@@ -278,10 +278,10 @@ class _PoolProcess(multiprocessing.context.SpawnProcess):
 
         atexit.register(_exit_now)
         super().run()  # the executor's worker loop: returns when the pool shuts down
-        _POOL_CLOSED["worker"] = True
         r_bridge = sys.modules.get("her2stats.r_bridge")
         if r_bridge is not None:
             r_bridge.end_for_exit()  # R's exit finalizers and temporary directory, not its final collection
+        _POOL_CLOSED["worker"] = True  # (not set when the line above raised: the usual exit then)
 
 
 class _PoolContext(multiprocessing.context.SpawnContext):

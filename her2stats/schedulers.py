@@ -255,7 +255,7 @@ def _exit_now() -> None:
     every handler its tasks registered: torch's, numba's, ``weakref.finalize``'s temporary
     directories...). After the pool's shutdown it ends the process at once (streams and logging
     flushed): the interpreter's own tear-down of a worker that loaded R, torch and scikit-learn
-    (a full garbage collection, every module's and library's finalisation) costs 1-3 s of CPU for
+    (a full garbage collection, every module's and library's finalisation) costs 1-2 s of CPU for
     memory that the system takes back whole, and the pool's close waits for it."""
     if not _POOL_CLOSED["worker"]:
         return  # the worker failed or was stopped: the usual exit, with its status
@@ -304,7 +304,7 @@ class WorkerPool:
     seeded as on every other scheduler, so the numbers do not depend on the pool or its size.
     Use as ``with WorkerPool(2) as pool: ...`` (the processes end on exit). A worker whose pool
     closes ends without the interpreter's tear-down (R's final garbage collection, the
-    finalisation of torch, scikit-learn and every other module: 1-3 s of CPU per worker), after
+    finalisation of torch, scikit-learn and every other module: 1-2 s of CPU per worker), after
     the exit handlers and R's clean-up (:func:`her2stats.r_bridge.end_for_exit`), so nothing is
     left behind and the close does not wait on it.
     """

@@ -32,15 +32,18 @@ Chunk options honoured on the fallback path: ``echo`` (default from the YAML ``e
 from __future__ import annotations
 
 import base64
+import importlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
@@ -48,7 +51,7 @@ from ..errors import ConfigError, find_stack_level
 
 __all__ = ["RenderedReport", "render_report", "execute_qmd", "execute_notebook", "notebook_to_markdown", "show_table",
            "show_figure", "build_reference_docx", "FORMATS", "TABLE_MIME", "FIGURE_MIME", "parse_formats", "html_to_pdf",
-           "ReportKernel", "start_report_kernel"]
+           "ReportKernel", "start_report_kernel", "preload_render_modules", "RENDER_MODULES"]
 
 _CHUNK = re.compile(r"^```\{python([^}]*)\}\s*$")
 _REF = re.compile(r"@((?:tbl|fig)-[A-Za-z0-9_\-]*[A-Za-z0-9_])")
@@ -174,9 +177,11 @@ def _kernel_env() -> dict[str, str]:
 
 
 def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: int = 1800,
-                kernel: Any = None) -> tuple[dict, list[dict], Any]:
-    """Execute the .qmd's Python chunks in a fresh kernel; return (meta, cells, executed notebook)."""
-    import nbformat
+                kernel: Any = None, on_cell_executed: Callable[..., Any] | None = None,
+                wait_shutdown: bool = True) -> tuple[dict, list[dict], Any]:
+    """Execute the .qmd's Python chunks in a fresh kernel; return (meta, cells, executed notebook).
+    ``on_cell_executed``, ``wait_shutdown``: as for :func:`execute_notebook`."""
+    import nbformat  # (a thread of preload_render_modules importing it: this waits for that)
 
     meta, cells = _parse_qmd(qmd.read_text(encoding="utf-8"))
     nb = nbformat.v4.new_notebook()
@@ -197,16 +202,29 @@ def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: in
             injected = True
     if params and not injected:
         raise ConfigError(f"{qmd} has no cell tagged `parameters` (#| tags: [parameters]) to receive {sorted(params)}")
-    execute_notebook(nb, workdir, timeout=timeout, kernel=kernel)
+    execute_notebook(nb, workdir, timeout=timeout, kernel=kernel, on_cell_executed=on_cell_executed,
+                     wait_shutdown=wait_shutdown)
     return meta, cells, nb
 
 
 #: what a report kernel started ahead (:class:`ReportKernel`) does while the study ends: the
-#: imports of the report's first cells and rpy2's start of R (which loading study_results.pkl
-#: would do), nothing the notebook's own cells would not do
+#: imports of the report's cells (``reports/her2_study.qmd``: IPython's display, her2stats' report
+#: modules, great_tables through show_table), the modules whose classes loading
+#: study_results.pkl brings in (the result types of her2stats.stats and the zoo's fitted
+#: scikit-learn models) and rpy2's start of R, nothing the notebook's own cells would not do
 KERNEL_WARM_UP = """\
+import warnings
+import matplotlib
+from IPython.display import Markdown, display
 import her2stats.data.labels, her2stats.reporting.builders, her2stats.reporting.format
-import her2stats.reporting.render, her2stats.reporting.study
+import her2stats.reporting.render, her2stats.reporting.study, her2stats.reporting.tables
+import her2stats.reporting.pipeline_section, her2stats.reporting.sections_centre, her2stats.reporting.tripod
+import her2stats.models.explain, her2stats.models.zoo
+import her2stats.stats.calibration, her2stats.stats.concordance, her2stats.stats.cox, her2stats.stats.dca
+import her2stats.stats.diagnostics, her2stats.stats.km, her2stats.stats.logistic, her2stats.stats.mrmc
+import her2stats.stats.multicentre, her2stats.stats.pipeline_validation, her2stats.stats.roc, her2stats.stats.tables
+import sklearn.calibration, sklearn.ensemble, sklearn.linear_model, sklearn.preprocessing, sklearn.svm, sklearn.tree
+import great_tables
 try:
     import rpy2.robjects
 except Exception:
@@ -238,19 +256,63 @@ class ReportKernel:
         self._warm.load_connection_info(self.km.get_connection_info())
         self._warm.start_channels()
         self._warm.execute(warm_up, silent=True, store_history=False)
+        self._closing: threading.Thread | None = None
+        preload_render_modules()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Shut the kernel down (politely: it ends as a kernel does, R's temporary folder removed).
+        ``wait=False`` shuts it down in a background thread (it takes about a second once the
+        kernel has R) and returns; a later ``close()`` waits for that."""
+        if not self._closed:
+            self._closed = True
+            self._closing = threading.Thread(target=self._shutdown, name="h2s-kernel-shutdown")
+            self._closing.start()
+        if wait and self._closing is not None:
+            self._closing.join()
+
+    def _shutdown(self) -> None:
         from jupyter_core.utils import run_sync
 
-        if self._closed:
-            return
-        self._closed = True
         try:
             self._warm.stop_channels()
             if run_sync(self.km.is_alive)():
                 run_sync(self.km.shutdown_kernel)()
         finally:
             self._runtime.cleanup()
+
+
+#: what :func:`preload_render_modules` imports: the notebook format and client (``import nbformat``
+#: imports jsonschema, which imports rfc3987_syntax, which builds Lark grammars: 1-3 s) and
+#: great_tables (the report's tables)
+RENDER_MODULES = ("nbformat", "nbclient", "great_tables")
+_preload_lock = threading.Lock()
+_preload: threading.Thread | None = None
+
+
+def _import_render_modules() -> None:
+    for name in RENDER_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - rendering imports it again and reports the problem there
+            pass
+
+
+def preload_render_modules() -> threading.Thread:
+    """Import :data:`RENDER_MODULES` in a background thread (once per process) and return it.
+
+    :class:`ReportKernel` starts it as the study draws its figures, which takes these imports off
+    the path from the study's end to the report. Imports in a thread are safe (the import system
+    locks each module; a thread importing the same module waits for it). The thread holds the
+    GIL while it runs Python code, so at worst it delays the study's own Python work by what the
+    imports cost, which is what they cost rendering after the study; the study's main thread
+    waits (for its figure-saving helper, worker processes and R) during that stage, and the
+    imports then run for free."""
+    global _preload
+    with _preload_lock:
+        if _preload is None:
+            _preload = threading.Thread(target=_import_render_modules, name="h2s-render-imports", )
+            _preload.start()
+        return _preload
 
 
 def start_report_kernel(workdir: str | Path) -> ReportKernel | None:
@@ -263,9 +325,13 @@ def start_report_kernel(workdir: str | Path) -> ReportKernel | None:
 
 
 def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_name: str = "python3",
-                     kernel: ReportKernel | None = None) -> Any:
+                     kernel: ReportKernel | None = None, on_cell_executed: Callable[..., Any] | None = None,
+                     wait_shutdown: bool = True) -> Any:
     """Execute ``nb`` in place in a fresh kernel started in ``workdir`` (or in ``kernel``, a
-    :class:`ReportKernel` started ahead in ``workdir``); return it.
+    :class:`ReportKernel` started ahead in ``workdir``, closed afterwards: ``wait_shutdown=False``
+    returns while it shuts down, ``kernel.close()`` waits for that); return it.
+    ``on_cell_executed(cell=, cell_index=, execute_reply=)`` is called as each code cell has run
+    with all its outputs (nbclient's hook), before the next one is sent to the kernel.
 
     The kernel talks to us over local IPC sockets in a private temporary folder (not TCP on
     localhost: ipykernel warns that TCP without encryption is readable by other local users) and
@@ -277,13 +343,14 @@ def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_n
     if kernel is not None:
         if kernel.workdir.resolve() != Path(workdir).resolve():
             raise ValueError(f"the report kernel was started in {kernel.workdir}, not in {workdir}")
-        client = NotebookClient(nb, timeout=timeout, km=kernel.km, resources={"metadata": {"path": str(workdir)}})
+        client = NotebookClient(nb, timeout=timeout, km=kernel.km, resources={"metadata": {"path": str(workdir)}},
+                                on_cell_executed=on_cell_executed)
         try:
             client.execute()
         finally:
             if client.kc is not None:
                 client.kc.stop_channels()
-            kernel.close()
+            kernel.close(wait=wait_shutdown)
         return nb
 
     with tempfile.TemporaryDirectory(prefix="h2s-kernel-") as runtime:
@@ -292,7 +359,7 @@ def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_n
         # the sockets are <connection file>-ipc-<n>: a short private path (Unix sockets allow ~100 bytes)
         config.KernelManager.connection_file = os.path.join(runtime, "kernel.json")
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, config=config,
-                                resources={"metadata": {"path": str(workdir)}})
+                                resources={"metadata": {"path": str(workdir)}}, on_cell_executed=on_cell_executed)
         # nbclient starts the kernel with the current environment; give it a clean one (computed
         # before os.environ is cleared: computing it after gave the kernel an empty environment)
         old_env, env = dict(os.environ), _kernel_env()
@@ -321,17 +388,92 @@ def _md_escape(text: str) -> str:
     return re.sub(r"([\[\]*_`<>\\])", r"\\\1", text)
 
 
-def notebook_to_markdown(meta: dict, nb: Any, assets: Path) -> str:
-    """Executed notebook -> pandoc Markdown: tables as raw HTML + OpenXML + LaTeX blocks (each
-    writer keeps its own), figures as captioned image files, ``@tbl-``/``@fig-`` references
-    resolved to numbered links."""
+def _rendered_outputs(cell: Any) -> list:
+    """The outputs of a code cell that reach the report (``include: false`` / ``output: false`` drop them)."""
+    opts = cell.metadata.get("h2s_options", {})
+    if opts.get("include") is False or opts.get("output") is False:
+        return []
+    return list(cell.get("outputs", []))
+
+
+def _table_number(label: str | None, counts: dict) -> tuple[str, str]:
+    """(label, number) of the next table: ``Table 3``, or ``Table S1`` for a ``tbl-s-`` label (own sequence)."""
+    label = label or f"tbl-{counts['tab'] + 1}"
+    if label.startswith("tbl-s-"):
+        counts["stab"] += 1
+        return label, f"S{counts['stab']}"
+    counts["tab"] += 1
+    return label, str(counts["tab"])
+
+
+def _table_key(spec: Mapping, label: str, number: str) -> str:
+    return json.dumps([spec["table"], label, number], sort_keys=True, default=str)
+
+
+def _table_blocks(spec: Mapping, label: str, number: str) -> list[str]:
+    """A table output's Markdown blocks: raw HTML, OpenXML and LaTeX, captioned ``Table <number>.``."""
     from .tables import PublicationTable, strip_number
 
+    table = PublicationTable.from_dict(spec["table"])
+    title = strip_number(table.title)
+    caption = f"Table {number}. {title}" if title else f"Table {number}."
+    wide = table.is_wide()
+    html = table.with_title(caption).to_html()
+    cls = "h2s-table wide" if wide else "h2s-table"
+    return [f'```{{=html}}\n<div id="{label}" class="{cls}">\n{html}\n</div>\n```',
+            "```{=openxml}\n" + table.to_openxml(caption=caption, bookmark=label, landscape=wide) + "\n```",
+            "```{=latex}\n" + table.to_latex(label=label) + "\n```"]
+
+
+class _TableBlocks:
+    """Writes the report's tables (:func:`_table_blocks`, mostly great_tables' HTML) in a
+    background thread while the notebook runs: :meth:`cell_executed` (nbclient's
+    ``on_cell_executed`` hook) numbers the tables of each finished cell as
+    :func:`notebook_to_markdown` will and queues them; :func:`notebook_to_markdown` then takes
+    the blocks of every table whose content, label and number match (else writes its own). The
+    thread holds the GIL only while it formats: the kernel runs the next cells meanwhile."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="h2s-tables")
+        self._jobs: dict[str, Any] = {}
+        self._counts = {"tab": 0, "stab": 0}
+
+    def cell_executed(self, cell: Any, **_: Any) -> None:
+        for out in _rendered_outputs(cell):
+            spec = out.get("data", {}).get(TABLE_MIME)
+            if spec is None:
+                continue
+            label, number = _table_number(spec.get("label"), self._counts)
+            key = _table_key(spec, label, number)
+            if key not in self._jobs:
+                self._jobs[key] = self._pool.submit(_table_blocks, spec, label, number)
+
+    def get(self, key: str) -> list[str] | None:
+        job = self._jobs.get(key)
+        if job is None:
+            return None
+        try:
+            return job.result()
+        except Exception:  # noqa: BLE001 - notebook_to_markdown writes it again and raises there
+            return None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def notebook_to_markdown(meta: dict, nb: Any, assets: Path, tables: Any = None) -> str:
+    """Executed notebook -> pandoc Markdown: tables as raw HTML + OpenXML + LaTeX blocks (each
+    writer keeps its own), figures as captioned image files, ``@tbl-``/``@fig-`` references
+    resolved to numbered links. ``tables``: the table blocks written while the notebook ran
+    (:class:`_TableBlocks`, given by :func:`render_report`)."""
     assets.mkdir(parents=True, exist_ok=True)
     default_echo = bool(((meta.get("execute") or {}).get("echo", False)))
     parts: list[str] = []
     numbers: dict[str, str] = {}
-    n_tab = n_fig = n_stab = n_sfig = raw_fig = 0
+    counts = {"tab": 0, "stab": 0}
+    n_fig = n_sfig = raw_fig = 0
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             parts.append(cell.source)
@@ -353,24 +495,10 @@ def notebook_to_markdown(meta: dict, nb: Any, assets: Path) -> str:
             data = out.get("data", {})
             if TABLE_MIME in data:
                 spec = data[TABLE_MIME]
-                table = PublicationTable.from_dict(spec["table"])
-                label = spec.get("label") or f"tbl-{n_tab + 1}"
-                if label.startswith("tbl-s-"):  # supplementary: Table S1, S2... (own sequence)
-                    n_stab += 1
-                    number = f"S{n_stab}"
-                else:
-                    n_tab += 1
-                    number = str(n_tab)
+                label, number = _table_number(spec.get("label"), counts)
                 numbers[label] = f"Table {number}"
-                title = strip_number(table.title)
-                caption = f"Table {number}. {title}" if title else f"Table {number}."
-                wide = table.is_wide()
-                html = table.with_title(caption).to_html()
-                cls = "h2s-table wide" if wide else "h2s-table"
-                parts.append(f'```{{=html}}\n<div id="{label}" class="{cls}">\n{html}\n</div>\n```')
-                parts.append("```{=openxml}\n" + table.to_openxml(caption=caption, bookmark=label, landscape=wide)
-                             + "\n```")
-                parts.append("```{=latex}\n" + table.to_latex(label=label) + "\n```")
+                blocks = tables.get(_table_key(spec, label, number)) if tables is not None else None
+                parts.extend(blocks if blocks is not None else _table_blocks(spec, label, number))
             elif FIGURE_MIME in data:
                 spec = data[FIGURE_MIME]
                 label = spec.get("label") or f"fig-{n_fig + 1}"
@@ -590,6 +718,19 @@ def _pandoc(md_path: Path, out: Path, to: str, meta: dict, extra: list[str]) -> 
     tmp.replace(out)
 
 
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_./+,=@~\-]+")
+
+
+def _plain_path(path: str | Path) -> bool:
+    """True when ``path`` reads the same as a URL path (no space, ``#``, ``%``, ``?``...)."""
+    return _PLAIN_PATH.fullmatch(Path(path).as_posix()) is not None
+
+
+def _linked_files(markdown: str) -> list[str]:
+    """The image files a report Markdown links (``![...](path)``)."""
+    return re.findall(r"!\[(?:[^\]\\]|\\.)*\]\(([^)\s]*)\)", markdown)
+
+
 def render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, Any] | None = None,
                   use_quarto: bool | None = None, timeout: int = 1800,
                   formats: str | Iterable[str] | None = ("html",), kernel: ReportKernel | None = None) -> RenderedReport:
@@ -643,50 +784,82 @@ def _render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, A
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     work = out_html.parent
-    meta, _cells, nb = execute_qmd(qmd, params, work, timeout=timeout, kernel=kernel)
-    import nbformat
-
-    nb_path = out_html.with_suffix(".ipynb")
-    nbformat.write(nb, nb_path)
-    assets = out_html.parent / (out_html.stem + "_files")
-    markdown = notebook_to_markdown(meta, nb, assets)
+    tables = _TableBlocks()
+    try:
+        # the kernel shuts down while the report is written (render_report's kernel.close() waits for it)
+        meta, _cells, nb = execute_qmd(qmd, params, work, timeout=timeout, kernel=kernel,
+                                       on_cell_executed=tables.cell_executed, wait_shutdown=False)
+        timings["notebook"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        assets = out_html.parent / (out_html.stem + "_files")
+        markdown = notebook_to_markdown(meta, nb, assets, tables=tables)
+    finally:
+        tables.close()
     md_path = out_html.with_suffix(".md")
     md_path.write_text(markdown, encoding="utf-8")
+    timings["markdown"] = time.perf_counter() - t
     timings["execute"] = time.perf_counter() - t0
-    html_path = None
+    nb_path = out_html.with_suffix(".ipynb")
+    css = out_html.parent / (out_html.stem + ".css")
+    if "html" in fmts or "pdf" in fmts:
+        css.write_text(_CSS, encoding="utf-8")
+    toc = ["--toc"] if meta.get("toc") or (meta.get("format", {}) or {}).get("html", {}).get("toc") else []
+
+    def timed(step: str, job: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            t = time.perf_counter()
+            job()
+            timings[step] = time.perf_counter() - t
+        return run
+
+    def write_notebook() -> None:
+        import nbformat
+
+        nbformat.write(nb, nb_path)
 
     def write_docx() -> None:
-        t = time.perf_counter()
         ref = _reference_docx(qmd, out_html.parent)
         _pandoc(md_path, out_html.with_suffix(".docx"), "docx", meta, ["--reference-doc", str(ref)])
         outputs["docx"] = out_html.with_suffix(".docx")
-        timings["docx"] = time.perf_counter() - t
 
-    # the Word document needs only the Markdown: pandoc writes it while the HTML and its PDF are made
+    def write_html() -> None:
+        _pandoc(md_path, out_html, "html5", meta, ["--css", str(css), *_pandoc_self_contained_flag(), *toc])
+        outputs["html"] = out_html
+
+    def write_pdf() -> None:
+        # Chromium prints an HTML that links the figure files and the CSS (pandoc writes it in a
+        # fraction of the time the self-contained report.html takes, which is written alongside);
+        # the PDF is the same. Paths a URL could misread: the self-contained HTML is printed instead.
+        links = _linked_files(markdown) + [css]
+        if all(_plain_path(f) for f in links):
+            printed = out_html.with_name(f".{out_html.stem}.print.html")
+            _pandoc(md_path, printed, "html5", meta, ["--css", str(css), "--standalone", *toc])
+        else:
+            if html_job is not None:
+                html_job.result()
+            printed = out_html if "html" in fmts else out_html.with_name(f".{out_html.stem}.print.html")
+            if "html" not in fmts:
+                _pandoc(md_path, printed, "html5", meta, ["--css", str(css), *_pandoc_self_contained_flag(), *toc])
+        try:
+            outputs["pdf"] = html_to_pdf(printed, out_html.with_suffix(".pdf"))
+        finally:
+            if printed != out_html:
+                printed.unlink(missing_ok=True)
+
+    # the notebook file, the Word document and the HTML need only the Markdown: they are written
+    # while Chromium prints the PDF (pandoc and Chromium are processes: these threads mostly wait)
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1) as side:
-        docx_job = side.submit(write_docx) if "docx" in fmts else None
-        if "html" in fmts or "pdf" in fmts:
-            t = time.perf_counter()
-            css = out_html.parent / (out_html.stem + ".css")
-            css.write_text(_CSS, encoding="utf-8")
-            extra = ["--css", str(css), *_pandoc_self_contained_flag()]
-            if meta.get("toc") or (meta.get("format", {}) or {}).get("html", {}).get("toc"):
-                extra.append("--toc")
-            html_path = out_html if "html" in fmts else out_html.with_name(f".{out_html.stem}.print.html")
-            _pandoc(md_path, html_path, "html5", meta, extra)
-            timings["html"] = time.perf_counter() - t
-            if "html" in fmts:
-                outputs["html"] = html_path
-        if "pdf" in fmts:
-            t = time.perf_counter()
-            outputs["pdf"] = html_to_pdf(html_path, out_html.with_suffix(".pdf"))
-            if "html" not in fmts:
-                html_path.unlink(missing_ok=True)
-            timings["pdf"] = time.perf_counter() - t
-        if docx_job is not None:
-            docx_job.result()  # its error, if any, is raised here
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="h2s-render") as side:
+        jobs = [side.submit(timed("docx", write_docx))] if "docx" in fmts else []
+        html_job = side.submit(timed("html", write_html)) if "html" in fmts else None
+        jobs += [j for j in (html_job,) if j is not None] + [side.submit(timed("ipynb", write_notebook))]
+        try:
+            if "pdf" in fmts:
+                timed("pdf", write_pdf)()
+        finally:
+            for job in jobs:
+                job.result()  # an error, if any, is raised here (after every job ended)
     ordered = {f: outputs[f] for f in fmts}
     return RenderedReport(html=ordered.get("html"), engine="nbclient+pandoc", notebook=nb_path, outputs=ordered,
                           timings=timings)

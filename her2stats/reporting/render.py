@@ -213,22 +213,29 @@ def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: in
 #: study_results.pkl brings in (the result types of her2stats.stats and the zoo's fitted
 #: scikit-learn models) and rpy2's start of R, nothing the notebook's own cells would not do
 KERNEL_WARM_UP = """\
-import warnings
-import matplotlib
-from IPython.display import Markdown, display
-import her2stats.data.labels, her2stats.reporting.builders, her2stats.reporting.format
-import her2stats.reporting.render, her2stats.reporting.study, her2stats.reporting.tables
-import her2stats.reporting.pipeline_section, her2stats.reporting.sections_centre, her2stats.reporting.tripod
-import her2stats.models.explain, her2stats.models.zoo
-import her2stats.stats.calibration, her2stats.stats.concordance, her2stats.stats.cox, her2stats.stats.dca
-import her2stats.stats.diagnostics, her2stats.stats.km, her2stats.stats.logistic, her2stats.stats.mrmc
-import her2stats.stats.multicentre, her2stats.stats.pipeline_validation, her2stats.stats.roc, her2stats.stats.tables
-import sklearn.calibration, sklearn.ensemble, sklearn.linear_model, sklearn.preprocessing, sklearn.svm, sklearn.tree
-import great_tables
+def _h2s_warm_up():  # in a function: the notebook's namespace stays as a fresh kernel's
+    import warnings
+    import matplotlib
+    from IPython.display import Markdown, display
+    import her2stats.data.labels, her2stats.files, her2stats.reporting.builders, her2stats.reporting.format
+    import her2stats.reporting.render, her2stats.reporting.study, her2stats.reporting.tables
+    import her2stats.reporting.pipeline_section, her2stats.reporting.sections_centre, her2stats.reporting.tripod
+    import her2stats.models.explain, her2stats.models.zoo
+    import her2stats.stats.calibration, her2stats.stats.concordance, her2stats.stats.cox, her2stats.stats.dca
+    import her2stats.stats.diagnostics, her2stats.stats.km, her2stats.stats.logistic, her2stats.stats.mrmc
+    import her2stats.stats.multicentre, her2stats.stats.pipeline_validation, her2stats.stats.roc, her2stats.stats.tables
+    import sklearn.calibration, sklearn.ensemble, sklearn.linear_model, sklearn.preprocessing, sklearn.svm, sklearn.tree
+    import great_tables
+    try:
+        import rpy2.robjects
+    except Exception:
+        pass
+
+
 try:
-    import rpy2.robjects
-except Exception:
-    pass
+    _h2s_warm_up()
+finally:
+    del _h2s_warm_up
 """
 
 
@@ -688,7 +695,8 @@ def html_to_pdf(html: str | Path, pdf: str | Path, timeout: int = 180) -> Path:
         raise ConfigError("PDF output needs Chromium: apt-get install chromium (make install does it)")
     html, pdf = Path(html).resolve(), Path(pdf).resolve()
     tmp_pdf = pdf.with_name(f".{pdf.name}.tmp")
-    with tempfile.TemporaryDirectory(prefix="h2s-chromium-") as profile:
+    profile = tempfile.mkdtemp(prefix="h2s-chromium-")
+    try:
         cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--disable-extensions", "--disable-quic", f"--user-data-dir={profile}", "--no-pdf-header-footer",
@@ -697,6 +705,10 @@ def html_to_pdf(html: str | Path, pdf: str | Path, timeout: int = 180) -> Path:
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_kernel_env())
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"Chromium did not print {html.name} to PDF within {timeout} s") from None
+    finally:
+        # Chromium's profile (~200 files) is removed in the background (the interpreter waits for it at exit)
+        threading.Thread(target=shutil.rmtree, args=(profile,), kwargs={"ignore_errors": True},
+                         name="h2s-chromium-profile").start()
     if res.returncode != 0 or not tmp_pdf.is_file() or tmp_pdf.stat().st_size == 0:
         tmp_pdf.unlink(missing_ok=True)
         raise RuntimeError(f"Chromium failed to print {html.name} ({res.returncode}): {res.stderr.strip()[-400:]}")

@@ -13,7 +13,7 @@ def _nb():
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell("import os\nprint(os.path.basename(os.getcwd()))"),
                 nbformat.v4.new_code_cell("x = 6 * 7\nx"),
-                nbformat.v4.new_code_cell("print(sorted(k for k in globals() if not k.startswith('_'))[:3])")]
+                nbformat.v4.new_code_cell("print(sorted(globals()))")]  # the warm-up leaves no name
     return nb
 
 

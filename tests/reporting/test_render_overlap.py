@@ -1,0 +1,221 @@
+"""What rendering does off its critical path changes nothing in the report: the tables written
+while the notebook runs are those written after it (and a table changed after its cell ran is
+written again), the PDF printed from the HTML that links the figure files is the PDF of the
+self-contained HTML, a folder a URL would misread is printed from the self-contained HTML, the
+report kernel's warm-up leaves its namespace alone and covers what loading the study's results
+imports, and the kernel shuts down in the background when asked."""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from her2stats.reporting.render import (TABLE_MIME, KERNEL_WARM_UP, ReportKernel, _linked_files, _plain_path,
+                                        _TableBlocks, html_to_pdf, notebook_to_markdown, preload_render_modules,
+                                        render_report)
+from her2stats.reporting.tables import PublicationTable
+
+MULTI = '''---
+title: "Overlap test"
+---
+
+```{python}
+#| tags: [parameters]
+n = 1
+```
+
+@tbl-perf gives the numbers and @fig-line draws them.
+
+```{python}
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from pathlib import Path
+from her2stats.reporting.tables import PublicationTable
+from her2stats.reporting.render import show_table, show_figure
+perf = PublicationTable(pd.DataFrame({"Model": ["Clinical", "Combined"], "AUC (95% CI)": ["0.812 (0.741-0.883)", "0.842"]}),
+                        title="Table 1. Diagnostic performance", stub="Model")
+show_table(perf, "tbl-perf")
+for k in range(n):
+    fig, ax = plt.subplots(figsize=(3, 2)); ax.plot([0, 1], [0, k]); fig.savefig(f"line{k}.png", dpi=300); plt.close(fig)
+    show_figure(Path(f"line{k}.png").resolve(), f"Line {k}", "fig-line" if k == 0 else f"fig-line{k}",
+                width="single" if k == 0 else "double")
+```
+'''
+
+HAS_PDF_TOOLS = all(shutil.which(t) for t in ("chromium", "pdftotext", "pdfimages", "pdftoppm"))
+
+
+def _table_cell(table: PublicationTable, label: str, **options) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell("show_table(...)")
+    cell.metadata["h2s_options"] = options
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<p>viewer</p>",
+                                                                "text/plain": "table",
+                                                                TABLE_MIME: {"table": table.to_dict(), "label": label}})]
+    return cell
+
+
+def _tables_notebook() -> nbformat.NotebookNode:
+    a = PublicationTable(pd.DataFrame({"Model": ["Clinical", "Combined"], "AUC": ["0.81", "0.84"]}),
+                         title="Table 9. Performance", stub="Model")
+    b = PublicationTable(pd.DataFrame({"Step": ["loaded", "excluded"], "n": ["120", "4"]}), title="Flow")
+    s = PublicationTable(pd.DataFrame({"Centre": ["A"], "n": ["60"]}), title="By centre")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("See @tbl-perf, @tbl-flow and @tbl-s-centre."),
+                _table_cell(a, "tbl-perf"), _table_cell(b, "tbl-hidden", output=False),
+                _table_cell(s, "tbl-s-centre"), _table_cell(b, "tbl-flow")]
+    return nb
+
+
+def _no_gt_ids(text: str) -> str:
+    """great_tables gives every table a random id (10 lower-case letters): numbered in order."""
+    ids = list(dict.fromkeys(re.findall(r'<div id="([a-z]{10})" style="padding-left', text)))
+    for i, x in enumerate(ids):
+        text = text.replace(x, f"gt-id-{i}")
+    return text
+
+
+def test_tables_written_while_the_notebook_runs_are_those_written_after(tmp_path):
+    nb = _tables_notebook()
+    blocks = _TableBlocks()
+    try:
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                blocks.cell_executed(cell=cell, cell_index=i, execute_reply={})
+        ahead = notebook_to_markdown({}, nb, tmp_path / "a", tables=blocks)
+        # every table the report shows was written ahead (the one with `output: false` is not shown)
+        assert len(blocks._jobs) == 3 and all(j.done() for j in blocks._jobs.values())
+    finally:
+        blocks.close()
+    after = notebook_to_markdown({}, nb, tmp_path / "b")
+    assert _no_gt_ids(ahead) == _no_gt_ids(after)
+    assert "Table 1. Performance" in ahead and "Table 2. Flow" in ahead and "Table S1. By centre" in ahead
+    assert "[Table 2](#tbl-flow)" in ahead and "[Table S1](#tbl-s-centre)" in ahead
+
+
+def test_a_table_changed_after_its_cell_ran_is_written_again(tmp_path):
+    nb = _tables_notebook()
+    blocks = _TableBlocks()
+    try:
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                blocks.cell_executed(cell=cell)
+        # a later display update replaces the first table's data: its blocks written ahead no longer match
+        spec = nb.cells[1].outputs[0]["data"][TABLE_MIME]
+        table = PublicationTable.from_dict(spec["table"])
+        changed = PublicationTable(pd.DataFrame({"Model": ["Clinical"], "AUC": ["0.79"]}), title="Updated",
+                                   stub="Model")
+        assert table.title != changed.title
+        nb.cells[1].outputs[0]["data"] = {**nb.cells[1].outputs[0]["data"],
+                                          TABLE_MIME: {"table": changed.to_dict(), "label": "tbl-perf"}}
+        md = notebook_to_markdown({}, nb, tmp_path / "a", tables=blocks)
+    finally:
+        blocks.close()
+    assert "Table 1. Updated" in md and "0.79" in md and "Table 1. Performance" not in md
+
+
+def test_linked_files_and_plain_paths():
+    md = ("::: {#fig-a .h2s-figure}\n![**Figure 1.** ROC \\[95% CI\\] (a)](/tmp/out/figures/roc.png){.single width=90mm}"
+          "\n:::\n\n![](/tmp/out/report_files/figure-01.png)\n\n[a link](#tbl-x)")
+    assert _linked_files(md) == ["/tmp/out/figures/roc.png", "/tmp/out/report_files/figure-01.png"]
+    assert _plain_path("/tmp/h2s-out.tmp-1/figures/roc_development.png")
+    assert not _plain_path("/tmp/my results/roc.png") and not _plain_path("/tmp/out#1/roc.png")
+    assert not _plain_path("/tmp/50%/roc.png") and not _plain_path("/tmp/what?/roc.png")
+
+
+def _pdf_pages(pdf: Path) -> tuple[str, str, list[str], list[str]]:
+    """(text, image list less object numbers, hash of each page drawn at 40 dpi, hash of each image's pixels)."""
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    images = "\n".join(re.sub(r"^(\s*\d+\s+\d+\s+\S+\s+\d+\s+\d+\s+\S+\s+\d+\s+\d+\s+\S+\s+\S+)\s+\d+\s+\d+", r"\1", line)
+                       for line in images.splitlines())
+    work = pdf.parent / f"{pdf.stem}-pages"
+    work.mkdir()
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(work / "p")], check=True)
+    subprocess.run(["pdfimages", "-png", str(pdf), str(work / "i")], check=True)
+    pages = [hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(work.glob("p-*.png"))]
+    pixels = [hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(work.glob("i-*.png"))]
+    return text, images, pages, pixels
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_PDF_TOOLS, reason="needs Chromium and poppler-utils")
+def test_pdf_printed_from_linked_figures_is_the_pdf_of_the_self_contained_html(tmp_path):
+    qmd = tmp_path / "m.qmd"
+    qmd.write_text(MULTI)
+    rep = render_report(qmd, tmp_path / "out" / "report.html", params={"n": 2}, use_quarto=False,
+                        formats=["html", "pdf"])
+    assert not list((tmp_path / "out").glob(".*print*"))  # the HTML Chromium printed is removed
+    html = rep.outputs["html"].read_text()
+    assert "data:image/png;base64," in html and "line0.png" not in html  # report.html stays self-contained
+    printed = rep.outputs["pdf"]
+    again = html_to_pdf(rep.outputs["html"], tmp_path / "self-contained.pdf")
+    a, b = _pdf_pages(printed), _pdf_pages(again)
+    assert a[0] == b[0] and "Table 1. Diagnostic performance" in a[0]
+    assert a[1] == b[1] and len(a[3]) >= 2  # the same images, at the same size and resolution
+    assert a[2] == b[2] and len(a[2]) >= 1  # every page drawn the same
+    assert a[3] == b[3]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_PDF_TOOLS, reason="needs Chromium and poppler-utils")
+def test_a_folder_a_url_would_misread_is_printed_from_the_self_contained_html(tmp_path):
+    qmd = tmp_path / "m.qmd"
+    qmd.write_text(MULTI)
+    out = tmp_path / "résultats"  # (a space or "#" in a folder name stops pandoc itself)
+    rep = render_report(qmd, out / "report.html", params={"n": 2}, use_quarto=False, formats=["pdf"])
+    assert list(rep.outputs) == ["pdf"] and not (out / "report.html").exists()
+    assert not list(out.glob(".*print*"))
+    images = subprocess.run(["pdfimages", "-list", str(rep.outputs["pdf"])], capture_output=True, text=True,
+                            check=True).stdout
+    assert len(images.strip().splitlines()) - 2 >= 2  # both figures are in the PDF
+
+
+def test_warm_up_leaves_no_name_and_kernel_shuts_down_in_the_background(tmp_path):
+    namespace: dict = {}
+    exec(KERNEL_WARM_UP, namespace)  # noqa: S102 - the package's own warm-up code
+    assert sorted(namespace) == ["__builtins__"]
+    kernel = ReportKernel(tmp_path)
+    kernel.close(wait=False)  # returns while the kernel shuts down
+    kernel.close()  # waits for that
+    from jupyter_core.utils import run_sync
+
+    assert not run_sync(kernel.km.is_alive)()
+    assert not Path(kernel._runtime.name).exists()
+
+
+def test_render_modules_are_imported_once_in_a_thread():
+    thread = preload_render_modules()
+    assert preload_render_modules() is thread
+    thread.join(timeout=120)
+    assert not thread.is_alive() and {"nbformat", "nbclient", "great_tables"} <= set(sys.modules)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("demo_study")
+def test_warm_up_imports_what_loading_the_study_results_imports(fast_demo):
+    """The report's first cell loads study_results.pkl (load_or_run): after the warm-up, that imports no module of
+    her2stats, scikit-learn, pandas or great_tables (so the cell does not pay for them)."""
+    res, html = fast_demo
+    DEMO_YAML = Path(__file__).resolve().parents[2] / "reports" / "demo.yaml"  # the fixture's config
+
+    code = ("import sys, IPython\n"
+            f"exec({KERNEL_WARM_UP!r}, {{}})\n"
+            "before = set(sys.modules)\n"
+            "from her2stats.reporting.study import load_or_run\n"
+            f"load_or_run({str(DEMO_YAML)!r}, outdir={str(html.parent)!r}, fast=True)\n"
+            "new = sorted(m for m in set(sys.modules) - before\n"
+            "             if m.split('.')[0] in ('her2stats', 'sklearn', 'pandas', 'great_tables', 'rpy2'))\n"
+            "print(new)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    new = eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - a list of module names printed above
+    assert new == []

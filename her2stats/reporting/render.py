@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import importlib
-import json
 import os
 import re
 import shutil
@@ -177,10 +176,9 @@ def _kernel_env() -> dict[str, str]:
 
 
 def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: int = 1800,
-                kernel: Any = None, on_cell_executed: Callable[..., Any] | None = None,
-                wait_shutdown: bool = True) -> tuple[dict, list[dict], Any]:
+                kernel: Any = None, wait_shutdown: bool = True) -> tuple[dict, list[dict], Any]:
     """Execute the .qmd's Python chunks in a fresh kernel; return (meta, cells, executed notebook).
-    ``on_cell_executed``, ``wait_shutdown``: as for :func:`execute_notebook`."""
+    ``wait_shutdown``: as for :func:`execute_notebook`."""
     import nbformat  # (a thread of preload_render_modules importing it: this waits for that)
 
     meta, cells = _parse_qmd(qmd.read_text(encoding="utf-8"))
@@ -202,8 +200,7 @@ def execute_qmd(qmd: Path, params: Mapping[str, Any], workdir: Path, timeout: in
             injected = True
     if params and not injected:
         raise ConfigError(f"{qmd} has no cell tagged `parameters` (#| tags: [parameters]) to receive {sorted(params)}")
-    execute_notebook(nb, workdir, timeout=timeout, kernel=kernel, on_cell_executed=on_cell_executed,
-                     wait_shutdown=wait_shutdown)
+    execute_notebook(nb, workdir, timeout=timeout, kernel=kernel, wait_shutdown=wait_shutdown)
     return meta, cells, nb
 
 
@@ -278,12 +275,15 @@ class ReportKernel:
             self._closing.join()
 
     def _shutdown(self) -> None:
-        from jupyter_core.utils import run_sync
+        import asyncio
+
+        async def shutdown() -> None:
+            if await self.km.is_alive():
+                await self.km.shutdown_kernel()
 
         try:
             self._warm.stop_channels()
-            if run_sync(self.km.is_alive)():
-                run_sync(self.km.shutdown_kernel)()
+            asyncio.run(shutdown())  # its own event loop, closed after (this runs in a thread of its own)
         finally:
             self._runtime.cleanup()
 
@@ -332,13 +332,10 @@ def start_report_kernel(workdir: str | Path) -> ReportKernel | None:
 
 
 def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_name: str = "python3",
-                     kernel: ReportKernel | None = None, on_cell_executed: Callable[..., Any] | None = None,
-                     wait_shutdown: bool = True) -> Any:
+                     kernel: ReportKernel | None = None, wait_shutdown: bool = True) -> Any:
     """Execute ``nb`` in place in a fresh kernel started in ``workdir`` (or in ``kernel``, a
     :class:`ReportKernel` started ahead in ``workdir``, closed afterwards: ``wait_shutdown=False``
     returns while it shuts down, ``kernel.close()`` waits for that); return it.
-    ``on_cell_executed(cell=, cell_index=, execute_reply=)`` is called as each code cell has run
-    with all its outputs (nbclient's hook), before the next one is sent to the kernel.
 
     The kernel talks to us over local IPC sockets in a private temporary folder (not TCP on
     localhost: ipykernel warns that TCP without encryption is readable by other local users) and
@@ -350,8 +347,7 @@ def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_n
     if kernel is not None:
         if kernel.workdir.resolve() != Path(workdir).resolve():
             raise ValueError(f"the report kernel was started in {kernel.workdir}, not in {workdir}")
-        client = NotebookClient(nb, timeout=timeout, km=kernel.km, resources={"metadata": {"path": str(workdir)}},
-                                on_cell_executed=on_cell_executed)
+        client = NotebookClient(nb, timeout=timeout, km=kernel.km, resources={"metadata": {"path": str(workdir)}})
         try:
             client.execute()
         finally:
@@ -366,7 +362,7 @@ def execute_notebook(nb: Any, workdir: str | Path, timeout: int = 1800, kernel_n
         # the sockets are <connection file>-ipc-<n>: a short private path (Unix sockets allow ~100 bytes)
         config.KernelManager.connection_file = os.path.join(runtime, "kernel.json")
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, config=config,
-                                resources={"metadata": {"path": str(workdir)}}, on_cell_executed=on_cell_executed)
+                                resources={"metadata": {"path": str(workdir)}})
         # nbclient starts the kernel with the current environment; give it a clean one (computed
         # before os.environ is cleared: computing it after gave the kernel an empty environment)
         old_env, env = dict(os.environ), _kernel_env()
@@ -395,14 +391,6 @@ def _md_escape(text: str) -> str:
     return re.sub(r"([\[\]*_`<>\\])", r"\\\1", text)
 
 
-def _rendered_outputs(cell: Any) -> list:
-    """The outputs of a code cell that reach the report (``include: false`` / ``output: false`` drop them)."""
-    opts = cell.metadata.get("h2s_options", {})
-    if opts.get("include") is False or opts.get("output") is False:
-        return []
-    return list(cell.get("outputs", []))
-
-
 def _table_number(label: str | None, counts: dict) -> tuple[str, str]:
     """(label, number) of the next table: ``Table 3``, or ``Table S1`` for a ``tbl-s-`` label (own sequence)."""
     label = label or f"tbl-{counts['tab'] + 1}"
@@ -411,10 +399,6 @@ def _table_number(label: str | None, counts: dict) -> tuple[str, str]:
         return label, f"S{counts['stab']}"
     counts["tab"] += 1
     return label, str(counts["tab"])
-
-
-def _table_key(spec: Mapping, label: str, number: str) -> str:
-    return json.dumps([spec["table"], label, number], sort_keys=True, default=str)
 
 
 def _table_blocks(spec: Mapping, label: str, number: str) -> list[str]:
@@ -432,49 +416,10 @@ def _table_blocks(spec: Mapping, label: str, number: str) -> list[str]:
             "```{=latex}\n" + table.to_latex(label=label) + "\n```"]
 
 
-class _TableBlocks:
-    """Writes the report's tables (:func:`_table_blocks`, mostly great_tables' HTML) in a
-    background thread while the notebook runs: :meth:`cell_executed` (nbclient's
-    ``on_cell_executed`` hook) numbers the tables of each finished cell as
-    :func:`notebook_to_markdown` will and queues them; :func:`notebook_to_markdown` then takes
-    the blocks of every table whose content, label and number match (else writes its own). The
-    thread holds the GIL only while it formats: the kernel runs the next cells meanwhile."""
-
-    def __init__(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="h2s-tables")
-        self._jobs: dict[str, Any] = {}
-        self._counts = {"tab": 0, "stab": 0}
-
-    def cell_executed(self, cell: Any, **_: Any) -> None:
-        for out in _rendered_outputs(cell):
-            spec = out.get("data", {}).get(TABLE_MIME)
-            if spec is None:
-                continue
-            label, number = _table_number(spec.get("label"), self._counts)
-            key = _table_key(spec, label, number)
-            if key not in self._jobs:
-                self._jobs[key] = self._pool.submit(_table_blocks, spec, label, number)
-
-    def get(self, key: str) -> list[str] | None:
-        job = self._jobs.get(key)
-        if job is None:
-            return None
-        try:
-            return job.result()
-        except Exception:  # noqa: BLE001 - notebook_to_markdown writes it again and raises there
-            return None
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def notebook_to_markdown(meta: dict, nb: Any, assets: Path, tables: Any = None) -> str:
+def notebook_to_markdown(meta: dict, nb: Any, assets: Path) -> str:
     """Executed notebook -> pandoc Markdown: tables as raw HTML + OpenXML + LaTeX blocks (each
     writer keeps its own), figures as captioned image files, ``@tbl-``/``@fig-`` references
-    resolved to numbered links. ``tables``: the table blocks written while the notebook ran
-    (:class:`_TableBlocks`, given by :func:`render_report`)."""
+    resolved to numbered links."""
     assets.mkdir(parents=True, exist_ok=True)
     default_echo = bool(((meta.get("execute") or {}).get("echo", False)))
     parts: list[str] = []
@@ -504,8 +449,7 @@ def notebook_to_markdown(meta: dict, nb: Any, assets: Path, tables: Any = None) 
                 spec = data[TABLE_MIME]
                 label, number = _table_number(spec.get("label"), counts)
                 numbers[label] = f"Table {number}"
-                blocks = tables.get(_table_key(spec, label, number)) if tables is not None else None
-                parts.extend(blocks if blocks is not None else _table_blocks(spec, label, number))
+                parts.extend(_table_blocks(spec, label, number))
             elif FIGURE_MIME in data:
                 spec = data[FIGURE_MIME]
                 label = spec.get("label") or f"fig-{n_fig + 1}"
@@ -796,17 +740,12 @@ def _render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, A
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     work = out_html.parent
-    tables = _TableBlocks()
-    try:
-        # the kernel shuts down while the report is written (render_report's kernel.close() waits for it)
-        meta, _cells, nb = execute_qmd(qmd, params, work, timeout=timeout, kernel=kernel,
-                                       on_cell_executed=tables.cell_executed, wait_shutdown=False)
-        timings["notebook"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        assets = out_html.parent / (out_html.stem + "_files")
-        markdown = notebook_to_markdown(meta, nb, assets, tables=tables)
-    finally:
-        tables.close()
+    # the kernel shuts down while the report is written (render_report's kernel.close() waits for it)
+    meta, _cells, nb = execute_qmd(qmd, params, work, timeout=timeout, kernel=kernel, wait_shutdown=False)
+    timings["notebook"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    assets = out_html.parent / (out_html.stem + "_files")
+    markdown = notebook_to_markdown(meta, nb, assets)
     md_path = out_html.with_suffix(".md")
     md_path.write_text(markdown, encoding="utf-8")
     timings["markdown"] = time.perf_counter() - t

@@ -1,7 +1,5 @@
-"""What rendering does off its critical path changes nothing in the report: the tables written
-while the notebook runs are those written after it (and a table changed after its cell ran is
-written again), the PDF printed from the HTML that links the figure files is the PDF of the
-self-contained HTML, a folder a URL would misread is printed from the self-contained HTML, the
+"""What rendering does off its critical path changes nothing in the report: the PDF printed from
+the HTML that links the figure files is the PDF of the self-contained HTML, a folder a URL would misread is printed from the self-contained HTML, the
 report kernel's warm-up leaves its namespace alone and covers what loading the study's results
 imports, and the kernel shuts down in the background when asked."""
 from __future__ import annotations
@@ -17,10 +15,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from her2stats.reporting.render import (TABLE_MIME, KERNEL_WARM_UP, ReportKernel, _linked_files, _plain_path,
-                                        _TableBlocks, html_to_pdf, notebook_to_markdown, preload_render_modules,
-                                        render_report)
-from her2stats.reporting.tables import PublicationTable
+from her2stats.reporting.render import (KERNEL_WARM_UP, ReportKernel, _linked_files, _plain_path, html_to_pdf,
+                                        preload_render_modules, render_report)
 
 MULTI = '''---
 title: "Overlap test"
@@ -52,74 +48,6 @@ for k in range(n):
 '''
 
 HAS_PDF_TOOLS = all(shutil.which(t) for t in ("chromium", "pdftotext", "pdfimages", "pdftoppm"))
-
-
-def _table_cell(table: PublicationTable, label: str, **options) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell("show_table(...)")
-    cell.metadata["h2s_options"] = options
-    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<p>viewer</p>",
-                                                                "text/plain": "table",
-                                                                TABLE_MIME: {"table": table.to_dict(), "label": label}})]
-    return cell
-
-
-def _tables_notebook() -> nbformat.NotebookNode:
-    a = PublicationTable(pd.DataFrame({"Model": ["Clinical", "Combined"], "AUC": ["0.81", "0.84"]}),
-                         title="Table 9. Performance", stub="Model")
-    b = PublicationTable(pd.DataFrame({"Step": ["loaded", "excluded"], "n": ["120", "4"]}), title="Flow")
-    s = PublicationTable(pd.DataFrame({"Centre": ["A"], "n": ["60"]}), title="By centre")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("See @tbl-perf, @tbl-flow and @tbl-s-centre."),
-                _table_cell(a, "tbl-perf"), _table_cell(b, "tbl-hidden", output=False),
-                _table_cell(s, "tbl-s-centre"), _table_cell(b, "tbl-flow")]
-    return nb
-
-
-def _no_gt_ids(text: str) -> str:
-    """great_tables gives every table a random id (10 lower-case letters): numbered in order."""
-    ids = list(dict.fromkeys(re.findall(r'<div id="([a-z]{10})" style="padding-left', text)))
-    for i, x in enumerate(ids):
-        text = text.replace(x, f"gt-id-{i}")
-    return text
-
-
-def test_tables_written_while_the_notebook_runs_are_those_written_after(tmp_path):
-    nb = _tables_notebook()
-    blocks = _TableBlocks()
-    try:
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type == "code":
-                blocks.cell_executed(cell=cell, cell_index=i, execute_reply={})
-        ahead = notebook_to_markdown({}, nb, tmp_path / "a", tables=blocks)
-        # every table the report shows was written ahead (the one with `output: false` is not shown)
-        assert len(blocks._jobs) == 3 and all(j.done() for j in blocks._jobs.values())
-    finally:
-        blocks.close()
-    after = notebook_to_markdown({}, nb, tmp_path / "b")
-    assert _no_gt_ids(ahead) == _no_gt_ids(after)
-    assert "Table 1. Performance" in ahead and "Table 2. Flow" in ahead and "Table S1. By centre" in ahead
-    assert "[Table 2](#tbl-flow)" in ahead and "[Table S1](#tbl-s-centre)" in ahead
-
-
-def test_a_table_changed_after_its_cell_ran_is_written_again(tmp_path):
-    nb = _tables_notebook()
-    blocks = _TableBlocks()
-    try:
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                blocks.cell_executed(cell=cell)
-        # a later display update replaces the first table's data: its blocks written ahead no longer match
-        spec = nb.cells[1].outputs[0]["data"][TABLE_MIME]
-        table = PublicationTable.from_dict(spec["table"])
-        changed = PublicationTable(pd.DataFrame({"Model": ["Clinical"], "AUC": ["0.79"]}), title="Updated",
-                                   stub="Model")
-        assert table.title != changed.title
-        nb.cells[1].outputs[0]["data"] = {**nb.cells[1].outputs[0]["data"],
-                                          TABLE_MIME: {"table": changed.to_dict(), "label": "tbl-perf"}}
-        md = notebook_to_markdown({}, nb, tmp_path / "a", tables=blocks)
-    finally:
-        blocks.close()
-    assert "Table 1. Updated" in md and "0.79" in md and "Table 1. Performance" not in md
 
 
 def test_linked_files_and_plain_paths():

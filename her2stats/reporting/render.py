@@ -16,7 +16,9 @@ Two paths, same ``.qmd``:
   ``docx``  pandoc with a reference document (``reports/reference.docx``: A4, journal styles);
             tables as native Word tables (three-line layout, a landscape section for wide ones),
             figures as images with captions at their column width
-  ``pdf``   headless Chromium prints the HTML (A4; wide tables on landscape pages); no TeX needed
+  ``pdf``   headless Chromium prints the HTML (A4; wide tables on landscape pages); no TeX needed.
+            It prints a copy that links the figure files instead of embedding them (the same
+            PDF), written in a fraction of the time, while the other formats are written
   ========  =====================================================================================
 
 Tables and figures reach the renderer through the template's :func:`show_table` and

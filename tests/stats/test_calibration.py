@@ -316,3 +316,70 @@ def test_calibration_hierarchy_and_lecessie_run_in_r_when_asked():
         assert np.all(np.abs(r.table.loc[rows, bound] - py.table.loc[rows, bound]).to_numpy(float) < 0.35 * width)
     lr, lpy = cal.lecessie_test(y=y, prob=p, engine="r"), cal.lecessie_test(y=y, prob=p, engine="python")
     assert lr.engine == "r" and (lr.z, lr.p_value, lr.sd) == pytest.approx((lpy.z, lpy.p_value, lpy.sd), rel=1e-9)
+
+
+@pytest.mark.r
+def test_hierarchy_logistic_fits_equal_glm_fit_bit_for_bit():
+    """r/calibration.R fits the calibration slope and intercept of each bootstrap resample with
+    .h2s_logit_coef, glm.fit's IRLS without its set-up: on resamples with ties, near-separated and
+    separated data, with and without an offset, the coefficients are identical to glm.fit's (the
+    demo's numbers.json must not move by one bit)."""
+    from her2stats import r_bridge
+
+    out = r_bridge.r_eval("""local({
+      ref <- function(x, y, offset = NULL) unname(suppressWarnings(stats::coef(stats::glm.fit(x, y, offset = offset,
+          family = stats::binomial(), control = stats::glm.control(epsilon = 1e-12, maxit = 50)))))
+      set.seed(5); same <- 0L; n_fit <- 0L
+      for (r in 1:300) {
+        n <- c(15, 40, 100, 300)[1 + r %% 4]
+        p <- plogis(rnorm(n, sd = 0.1 + (r %% 7) / 2))
+        if (r %% 3 == 0) p <- pmin(pmax(round(p, 2), 0.005), 0.995)
+        y <- as.numeric(rbinom(n, 1, plogis(qlogis(p) * (0.2 + (r %% 5) / 2))))
+        if (r %% 25 == 0) y <- as.numeric(qlogis(p) > 0)
+        if (min(y) == max(y)) next
+        i <- sample.int(n, n, replace = TRUE)
+        if (min(y[i]) == max(y[i])) next
+        L <- log(p[i] / (1 - p[i])); yy <- y[i]
+        n_fit <- n_fit + 1L
+        same <- same + (identical(ref(cbind(1, L), yy), .h2s_logit_coef(cbind(1, L), yy)) &&
+                        identical(ref(matrix(1, n, 1), yy, offset = L), .h2s_logit_coef(matrix(1, n, 1), yy, offset = L)))
+      }
+      c(n_fit, same)
+    })""")
+    n_fit, same = (int(v) for v in np.asarray(out).ravel())
+    assert n_fit > 250 and same == n_fit
+
+
+@pytest.mark.r
+def test_hierarchy_lowess_reading_equals_approx_with_ties_bit_for_bit():
+    """The hierarchy reads its lowess fit at the predictions (ties = mean) and on the grid (first of
+    each tie) from the fit with its ties collapsed once (.h2s_lowess_unique): on bootstrap
+    resamples (many ties) the readings are identical to approx() on the raw fit; a fit whose tied x
+    hold different values (not one lowess gives) is kept raw and read with the ties as before."""
+    from her2stats import r_bridge
+
+    out = r_bridge.r_eval("""local({
+      read <- function(lw, p, grid) c(stats::approx(lw$x, lw$y, xout = p, ties = lw$ties_mean)$y,
+                                      stats::approx(lw$x, lw$y, xout = grid, ties = lw$ties_first)$y)
+      raw <- function(lw, p, grid) c(stats::approx(lw$x, lw$y, xout = p, ties = mean)$y,
+                                     stats::approx(lw$x, lw$y, xout = grid, ties = function(v) v[1])$y)
+      set.seed(11); same <- 0L; n_fit <- 0L; collapsed <- 0L
+      for (r in 1:300) {
+        n <- c(20, 60, 150, 400)[1 + r %% 4]
+        p <- plogis(rnorm(n, sd = 0.2 + (r %% 6) / 2))
+        if (r %% 3 == 0) p <- pmin(pmax(round(p, 1 + r %% 3), 0.001), 0.999)
+        y <- rbinom(n, 1, p); if (min(y) == max(y)) next
+        i <- sample.int(n, n, replace = TRUE)
+        grid <- seq(quantile(p, .01), quantile(p, .99), length.out = 50)
+        lw <- stats::lowess(p[i], y[i], iter = 0); u <- .h2s_lowess_unique(lw)
+        n_fit <- n_fit + 1L; collapsed <- collapsed + (length(u$x) < length(lw$x))
+        same <- same + identical(read(u, p[i], grid), raw(lw, p[i], grid))
+      }
+      odd <- list(x = c(0.1, 0.2, 0.2, 0.5), y = c(0.1, 0.3, 0.4, 0.6))
+      u <- .h2s_lowess_unique(odd)
+      c(n_fit, same, collapsed, length(u$x), identical(read(u, c(0.1, 0.2, 0.3), c(0.15, 0.2)),
+                                                       raw(odd, c(0.1, 0.2, 0.3), c(0.15, 0.2))))
+    })""")
+    n_fit, same, collapsed, n_odd, odd_same = (int(v) for v in np.asarray(out).ravel())
+    assert n_fit > 250 and same == n_fit and collapsed > 200
+    assert n_odd == 4 and odd_same == 1

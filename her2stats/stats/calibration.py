@@ -616,22 +616,52 @@ def _announce_failed_refits(what: str, status: np.ndarray, n_boot: int) -> None:
                       f"(n_failed={k}): {_failure_words(status)}", UserWarning, stacklevel=find_stack_level())
 
 
-def _announce_r_resamples(what: str, model, n_boot: int, seed: int, n_failed: int) -> None:
-    """R engine: rms drops refits that fail (counted in ``n`` and announced here) but keeps refits
-    of quasi-separated resamples, whose coefficients diverged. The resamples rms drew after
-    ``set.seed(seed)`` are redrawn and checked with the Python engine's criterion."""
+#: separated resamples among those rms draws, by (design, outcome, coefficients, n_boot, seed):
+#: validate and calibrate of one model with the same n_boot and seed draw the same resamples (the
+#: study runs both), so their refits are done once. A few entries: a study validates a few models.
+_SEPARATED_CACHE: dict[tuple, int] = {}
+_SEPARATED_CACHE_SIZE = 8
+
+
+def _rms_resamples_separated(model, n_boot: int, seed: int) -> int:
+    """How many of the ``n_boot`` resamples rms draws after ``set.seed(seed)`` are separated: the
+    resamples (``h2s_boot_indices``) refitted with the Python engine's check. Cached on the
+    inputs (the design, outcome and coefficients by their bytes, ``n_boot``, ``seed``)."""
+    import hashlib
+
     from .. import r_bridge
     from ._fitcheck import SEPARATED
     from .models import refit_logistic_batch
 
-    if n_failed:
-        warnings.warn(f"{what} (rms): {n_failed} of {n_boot} bootstrap refits failed (rms: divergence or singularity) and "
-                      f"are left out of the averages (n_failed={n_failed})", UserWarning, stacklevel=find_stack_level())
-    n = len(model.y)
+    X = np.ascontiguousarray(model.design(), dtype=float)
+    y = np.ascontiguousarray(model.y, dtype=float)
+    beta0 = np.ascontiguousarray(model.coefficients.to_numpy(), dtype=float)
+    digest = hashlib.blake2b(digest_size=20)
+    for a in (X, y, beta0):
+        digest.update(repr(a.shape).encode())
+        digest.update(a.tobytes())
+    key = (digest.hexdigest(), int(n_boot), int(seed))
+    if key in _SEPARATED_CACHE:
+        return _SEPARATED_CACHE[key]
+    n = len(y)
     idx = np.atleast_2d(np.asarray(r_bridge.call("h2s_boot_indices", int(n), int(n_boot), int(seed)), dtype=int)) - 1
     W = np.stack([np.bincount(i, minlength=n) for i in idx.reshape(n_boot, n)]).astype(float)
     _, status = refit_logistic_batch(model.design(), model.y, W, init=model.coefficients.to_numpy())
     n_sep = int(np.sum(status == SEPARATED))
+    while len(_SEPARATED_CACHE) >= _SEPARATED_CACHE_SIZE:
+        del _SEPARATED_CACHE[next(iter(_SEPARATED_CACHE))]
+    _SEPARATED_CACHE[key] = n_sep
+    return n_sep
+
+
+def _announce_r_resamples(what: str, model, n_boot: int, seed: int, n_failed: int) -> None:
+    """R engine: rms drops refits that fail (counted in ``n`` and announced here) but keeps refits
+    of quasi-separated resamples, whose coefficients diverged. The resamples rms drew after
+    ``set.seed(seed)`` are redrawn and checked with the Python engine's criterion."""
+    if n_failed:
+        warnings.warn(f"{what} (rms): {n_failed} of {n_boot} bootstrap refits failed (rms: divergence or singularity) and "
+                      f"are left out of the averages (n_failed={n_failed})", UserWarning, stacklevel=find_stack_level())
+    n_sep = _rms_resamples_separated(model, n_boot, seed)
     if n_sep > n_failed:
         warnings.warn(f"{what} (rms): {n_sep} of the {n_boot} resamples rms drew {'is' if n_sep == 1 else 'are'} separated "
                       "(no finite maximum-"

@@ -383,3 +383,40 @@ def test_hierarchy_lowess_reading_equals_approx_with_ties_bit_for_bit():
     n_fit, same, collapsed, n_odd, odd_same = (int(v) for v in np.asarray(out).ravel())
     assert n_fit > 250 and same == n_fit and collapsed > 200
     assert n_odd == 4 and odd_same == 1
+
+
+@pytest.mark.r
+def test_rms_resample_check_is_done_once_per_model_n_boot_and_seed(bwt, monkeypatch):
+    """engine="r": validate and calibrate of one model with the same n_boot and seed draw the same
+    resamples, so the separation check of those resamples (a batch of Python refits) runs once;
+    another seed, n_boot or model is checked afresh, never served the cached count."""
+    from her2stats.stats import models as models_mod
+
+    calls = []
+    real = models_mod.refit_logistic_batch
+
+    def counting(X, y, W, *args, **kwargs):
+        calls.append(W.shape)
+        return real(X, y, W, *args, **kwargs)
+
+    monkeypatch.setattr(models_mod, "refit_logistic_batch", counting)
+    monkeypatch.setattr(cal, "_SEPARATED_CACHE", {})
+    r_model = fit_lrm(bwt, "low", COVS, engine="r")
+    cal.validate(r_model, n_boot=60, seed=7, engine="r")
+    cal.calibrate(r_model, n_boot=60, seed=7, engine="r")
+    assert len(calls) == 1  # the second function is served the first one's check
+    first = cal._rms_resamples_separated(r_model, 60, 7)
+    assert len(calls) == 1
+    cal.calibrate(r_model, n_boot=60, seed=8, engine="r")  # another seed: other resamples
+    cal._rms_resamples_separated(r_model, 61, 7)  # another n_boot
+    assert len(calls) == 3
+    other = fit_lrm(bwt.iloc[:150], "low", COVS, engine="r")  # another model, same n_boot and seed
+    cal._rms_resamples_separated(other, 60, 7)
+    assert len(calls) == 4 and calls[-1] == (60, 150)
+    # a fresh computation gives what the cache holds
+    monkeypatch.setattr(cal, "_SEPARATED_CACHE", {})
+    assert cal._rms_resamples_separated(r_model, 60, 7) == first and len(calls) == 5
+    # the cache stays small
+    for s in range(cal._SEPARATED_CACHE_SIZE + 3):
+        cal._rms_resamples_separated(other, 20, 100 + s)
+    assert len(cal._SEPARATED_CACHE) == cal._SEPARATED_CACHE_SIZE

@@ -35,6 +35,59 @@ h2s_partial_auc <- function(r, partial, focus = "specificity", correct = FALSE) 
   pROC::auc(r, partial.auc = partial, partial.auc.focus = focus, partial.auc.correct = correct)
 }
 
+# pROC's ci.se(r, specificities = x, conf.level = level, boot.n = n_boot, boot.stratified = TRUE)
+# (pROC 1.18), its numbers unchanged, without one coords() call per replicate: the same resamples in
+# the same order (per replicate, sample() of the controls, then of the cases), each resampled curve
+# built by pROC's own thresholds and sensitivity/specificity functions and sorted as coords sorts
+# it, then read at every target at once as coords(input = "specificity") reads it: the sensitivity
+# of the first point with exactly that specificity, else coords' interpolation between the two
+# neighbouring points (same operations, same order); then quantile() of each target's replicates.
+# A resampled curve coords would not read in one pass (unsorted, NA, a target out of its range) is
+# read by coords itself. Returns the n_targets x 3 matrix of ci.se (lower, median, upper).
+.h2s_ci_se_stratified <- function(r, x, level, n_boot) {
+  if (isTRUE(r$percent)) {
+    return(pROC::ci.se(r, specificities = x, conf.level = level, boot.n = n_boot, boot.stratified = TRUE,
+                       progress = "none"))
+  }
+  if (pROC:::roc.utils.is.perfect.curve(r)) {
+    warning("ci.se() of a ROC curve with AUC == 1 is always a null interval and can be misleading.")
+  }
+  thresholds_of <- pROC:::roc.utils.thresholds
+  reps <- matrix(NA_real_, nrow = n_boot, ncol = length(x))
+  for (b in seq_len(n_boot)) {
+    controls <- sample(r$controls, replace = TRUE)
+    cases <- sample(r$cases, replace = TRUE)
+    thresholds <- thresholds_of(c(cases, controls), r$direction)
+    perfs <- r$fun.sesp(thresholds = thresholds, controls = controls, cases = cases, direction = r$direction)
+    se <- perfs$se
+    sp <- perfs$sp
+    if (!anyNA(sp) && !anyNA(se) && is.unsorted(sp)) {
+      se <- rev(se)
+      sp <- rev(sp)
+    }
+    if (anyNA(sp) || anyNA(se) || is.unsorted(sp) || any(x < min(sp) | x > max(sp))) {
+      rb <- r
+      rb$sensitivities <- perfs$se
+      rb$specificities <- perfs$sp
+      rb$thresholds <- thresholds
+      reps[b, ] <- pROC::coords(rb, x, input = "specificity", ret = "sensitivity", transpose = FALSE,
+                                as.matrix = TRUE)[, 1]
+      next
+    }
+    hit <- match(x, sp)
+    k <- findInterval(x, sp) + 1L
+    k[!is.na(hit)] <- 2L  # not read: the exact point is taken there
+    out <- se[k] + ((x - sp[k]) / (sp[k - 1L] - sp[k])) * (se[k - 1L] - se[k])
+    out[!is.na(hit)] <- se[hit[!is.na(hit)]]
+    reps[b, ] <- out
+  }
+  if (any(is.na(reps))) {
+    warning("NA value(s) produced during bootstrap were ignored.")
+    reps <- reps[!apply(reps, 1, function(v) any(is.na(v))), , drop = FALSE]
+  }
+  t(apply(reps, 2, stats::quantile, probs = c(0 + (1 - level) / 2, 0.5, 1 - (1 - level) / 2)))
+}
+
 # Sensitivity at fixed specificities (given = "specificity") or specificity at fixed
 # sensitivities: pROC coords(input = given), which interpolates between curve points, and its
 # bootstrap CI ci.se / ci.sp (stratified). Thresholds are NA where pROC interpolated.
@@ -47,8 +100,7 @@ h2s_coords_at <- function(y, score, x, given = "specificity", direction = "auto"
   if (ci) {
     if (!is.null(seed)) set.seed(seed)
     q <- if (given == "specificity") {
-      pROC::ci.se(r, specificities = x, conf.level = level, boot.n = n_boot,
-                  boot.stratified = TRUE, progress = "none")
+      .h2s_ci_se_stratified(r, x, level, n_boot)
     } else {
       pROC::ci.sp(r, sensitivities = x, conf.level = level, boot.n = n_boot,
                   boot.stratified = TRUE, progress = "none")

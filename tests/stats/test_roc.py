@@ -753,3 +753,37 @@ def test_r_parity_multiclass_one_score():
         np.testing.assert_allclose(py.pairs["auc"], rr.pairs["auc"], atol=1e-12)
         assert list(py.pairs["direction"]) == list(rr.pairs["direction"])
         np.testing.assert_allclose(py.pairs["ci_low"], rr.pairs["ci_low"], atol=1e-9)
+
+
+@pytest.mark.r
+def test_sensitivity_band_equals_proc_ci_se_bit_for_bit():
+    """sensitivity_at(engine="r") reads every resampled curve at all targets at once
+    (.h2s_ci_se_stratified in r/roc.R) instead of calling coords() per replicate: on data with and
+    without ties, both directions, one or many targets, and a perfectly separating score (whose
+    warning is kept), the limits are identical to pROC::ci.se's after the same set.seed."""
+    from her2stats import r_bridge
+
+    out = r_bridge.r_eval("""local({
+      xs <- round(seq(0, 1, length.out = 41), 10)
+      set.seed(21); same <- 0L; n_cmp <- 0L; warned <- 0L
+      for (k in 1:60) {
+        n <- c(12, 30, 80, 200)[1 + k %% 4]
+        y <- rbinom(n, 1, 0.25 + (k %% 5) / 15); if (sum(y) < 2 || sum(1 - y) < 2) next
+        s <- rnorm(n) + y * ((k %% 7) / 2 - 1)
+        if (k %% 3 == 0) s <- round(s, 1)
+        if (k %% 10 == 0) s <- as.numeric(y) + rnorm(n, sd = .01)
+        r <- h2s_roc_fit(y, s, c("<", ">", "auto")[1 + k %% 3])
+        x <- if (k %% 4 == 0) c(0.8, 0.9) else xs
+        w1 <- character(); w2 <- character()
+        set.seed(k); a <- withCallingHandlers(pROC::ci.se(r, specificities = x, conf.level = .95, boot.n = 100,
+                                                          boot.stratified = TRUE, progress = "none"),
+          warning = function(w) { w1 <<- c(w1, conditionMessage(w)); invokeRestart("muffleWarning") })
+        set.seed(k); b <- withCallingHandlers(.h2s_ci_se_stratified(r, x, .95, 100),
+          warning = function(w) { w2 <<- c(w2, conditionMessage(w)); invokeRestart("muffleWarning") })
+        n_cmp <- n_cmp + 1L; warned <- warned + (length(w1) > 0)
+        same <- same + (identical(unname(as.numeric(a)), unname(as.numeric(b))) && identical(w1, w2))
+      }
+      c(n_cmp, same, warned)
+    })""")
+    n_cmp, same, warned = (int(v) for v in np.asarray(out).ravel())
+    assert n_cmp > 50 and same == n_cmp and warned >= 1

@@ -213,6 +213,7 @@ _LAZY: dict[str, str] = {
     "segmentation_agreement": "stats.segmentation",
     "SegmentationAgreement": "stats.segmentation",
     "WorkerPool": "schedulers",
+    "fitted_clone": "stats.multicentre",
 }
 
 __all__ = [

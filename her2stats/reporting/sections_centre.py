@@ -123,12 +123,11 @@ class CombinedFitter(LogisticFitter):
         self.pipeline, self.features, self.score = pipeline, list(features), score
 
     def __call__(self, train: pd.DataFrame, valid: pd.DataFrame) -> np.ndarray:
-        from sklearn.base import clone
-
         from ..stats.models import fit_lrm
+        from ..stats.multicentre import fitted_clone
 
-        pipe = clone(self.pipeline)
-        pipe.fit(train[self.features], train[self.outcome].to_numpy(dtype=int))
+        # the Deep Score model of the same fold fits the same pipeline on the same patients: fitted once
+        pipe = fitted_clone(self.pipeline, train[self.features], train[self.outcome].to_numpy(dtype=int))
         train = train.assign(**{self.score: np.asarray(pipe.decision_function(train[self.features]), float)})
         valid = valid.assign(**{self.score: np.asarray(pipe.decision_function(valid[self.features]), float)})
         covs = self.covariates_for(train) + [self.score]

@@ -105,6 +105,7 @@ __all__ = [
     "subgroup_performance",
     "internal_external_cv",
     "clustered_calibration",
+    "fitted_clone",
 ]
 
 _PI_TYPES = ("metafor", "riley")
@@ -914,6 +915,43 @@ def subgroup_performance(y: Any, p: Any, groups: Any, thresholds: Any = None, le
 
 
 # =========================================================================== internal-external CV
+#: fitted clones by (estimator parameters, X, y): see :func:`fitted_clone`
+_FITTED: dict[str, tuple[Any, list]] = {}
+_FITTED_SIZE = 6
+
+
+def fitted_clone(estimator: Any, X: pd.DataFrame, y: np.ndarray) -> Any:
+    """``sklearn.base.clone(estimator).fit(X, y)``, done once per distinct input.
+
+    Internal-external cross-validation refits the image pipeline on the same training centres
+    twice per fold: as the Deep Score model and inside the combined model
+    (:class:`~her2stats.reporting.sections_centre.CombinedFitter`). The fitted clone is kept
+    under a hash of the unfitted clone's parameters, ``X`` (values, columns, index, dtypes) and
+    ``y`` (``joblib.hash``), the last few of them; a later call with equal inputs gets the same
+    fitted object (to predict with, not to refit), and the warnings the fit raised are raised
+    again, so each caller still sees them. The estimator must fit deterministically (fixed
+    ``random_state``, seeded folds), as :func:`internal_external_cv` already requires.
+    """
+    import joblib
+    from sklearn.base import clone
+
+    est = clone(estimator)
+    yy = np.asarray(y)
+    key = joblib.hash((est, X, yy))
+    hit = _FITTED.get(key)
+    if hit is None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est.fit(X, yy)
+        hit = (est, [(w.message, w.category) for w in caught])
+        while len(_FITTED) >= _FITTED_SIZE:
+            del _FITTED[next(iter(_FITTED))]
+        _FITTED[key] = hit
+    for message, category in hit[1]:
+        warnings.warn(message, category, stacklevel=find_stack_level())
+    return hit[0]
+
+
 class _Fold:
     """Fit on every centre but one, predict the held-out centre (picklable: shipped to workers once)."""
 
@@ -938,11 +976,8 @@ class _Fold:
 
     def _fit_predict(self, train: pd.DataFrame, valid: pd.DataFrame) -> np.ndarray:
         if hasattr(self.pipeline, "fit") and hasattr(self.pipeline, "predict_proba"):
-            from sklearn.base import clone
-
-            est = clone(self.pipeline)
             cols = self.features
-            est.fit(train[cols], train[self.y].to_numpy(dtype=int))
+            est = fitted_clone(self.pipeline, train[cols], train[self.y].to_numpy(dtype=int))
             classes = list(getattr(est, "classes_", [0, 1]))
             if 1 not in classes:
                 raise InputError(f"the fitted pipeline's classes_ {classes} lack the event class 1")

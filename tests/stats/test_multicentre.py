@@ -466,3 +466,101 @@ def test_iecv_fold_warnings_are_reported(demo, engine):
     for c, g in res.predictions.groupby("centre", observed=True):
         ici = res.per_centre.set_index("centre").loc[c, "ici"]
         assert ici == pytest.approx(abs(g.p.iloc[0] - g.y.mean()), abs=1e-12)
+
+
+class _CountingFit:
+    """A deterministic estimator that counts its fits and warns once per fit."""
+
+    fits = 0
+
+    def __init__(self, c: float = 1.0):
+        self.c = c
+
+    def get_params(self, deep=True):
+        return {"c": self.c}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def fit(self, X, y):
+        type(self).fits += 1
+        warnings.warn(f"fitted on {len(y)} rows", UserWarning)
+        self.mean_ = float(np.mean(y)) * self.c
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        return np.column_stack([np.full(len(X), 1 - self.mean_), np.full(len(X), self.mean_)])
+
+
+def test_fitted_clone_fits_once_per_input_and_repeats_its_warnings(monkeypatch):
+    """IECV fits the image pipeline twice per fold on the same patients (Deep Score, combined
+    model): fitted_clone fits it once; other parameters, rows, values or outcomes are fitted afresh,
+    and each caller sees the fit's warnings."""
+    from her2stats.stats import multicentre as mc
+
+    monkeypatch.setattr(mc, "_FITTED", {})
+    _CountingFit.fits = 0
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    y = (rng.random(40) < 0.4).astype(int)
+    with pytest.warns(UserWarning, match="fitted on 40 rows"):
+        first = mc.fitted_clone(_CountingFit(), X, y)
+    with pytest.warns(UserWarning, match="fitted on 40 rows"):  # a hit still warns
+        again = mc.fitted_clone(_CountingFit(), X.copy(), y.copy())
+    assert again is first and _CountingFit.fits == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        other_param = mc.fitted_clone(_CountingFit(c=0.5), X, y)
+        X2 = X.copy()
+        X2.iloc[0, 0] += 1e-12
+        other_x = mc.fitted_clone(_CountingFit(), X2, y)
+        y2 = y.copy()
+        y2[0] = 1 - y2[0]
+        other_y = mc.fitted_clone(_CountingFit(), X, y2)
+        fewer = mc.fitted_clone(_CountingFit(), X.iloc[:30], y[:30])
+    assert _CountingFit.fits == 5
+    assert other_param.mean_ == pytest.approx(first.mean_ * 0.5) and other_y.mean_ != first.mean_
+    assert len({id(e) for e in (first, other_param, other_x, other_y, fewer)}) == 5
+    assert len(mc._FITTED) <= mc._FITTED_SIZE
+
+
+def test_iecv_deep_and_combined_share_the_fold_fit(monkeypatch):
+    """internal_external_cv with an sklearn pipeline and a CombinedFitter over the same features
+    fits the pipeline once per fold, and the predictions equal those of fresh fits."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from her2stats.reporting.sections_centre import CombinedFitter
+    from her2stats.stats import multicentre as mc
+
+    rng = np.random.default_rng(4)
+    n = 240
+    d = pd.DataFrame({"centre": np.repeat(["A", "B", "C"], n // 3), "f1": rng.normal(size=n), "f2": rng.normal(size=n),
+                      "age": rng.normal(60, 8, size=n)})
+    d["y"] = (rng.random(n) < 1 / (1 + np.exp(-(d.f1 - 0.5 * d.f2)))).astype(int)
+    pipe = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    fits = []
+    real = mc.fitted_clone
+
+    def spy(estimator, X, y):
+        before = len(mc._FITTED)
+        out = real(estimator, X, y)
+        fits.append(len(mc._FITTED) > before)
+        return out
+
+    monkeypatch.setattr(mc, "_FITTED", {})
+    monkeypatch.setattr(mc, "fitted_clone", spy)
+    kw = dict(y="y", centre="centre", n_boot=20, seed=1, engine="python")
+    deep = internal_external_cv(d, pipe, features=["f1", "f2"], **kw)
+    comb = internal_external_cv(d, CombinedFitter("y", ["age"], pipeline=pipe, features=["f1", "f2"], engine="python",
+                                                  score="s"), **kw)
+    assert fits == [True, True, True, False, False, False]  # the combined model's folds reuse the fits
+    monkeypatch.setattr(mc, "_FITTED", {})
+    fresh = internal_external_cv(d, CombinedFitter("y", ["age"], pipeline=pipe, features=["f1", "f2"], engine="python",
+                                                   score="s"), **kw)
+    assert np.array_equal(comb.predictions["p"].to_numpy(), fresh.predictions["p"].to_numpy())
+    assert len(deep.predictions) == n

@@ -564,3 +564,28 @@ def test_iecv_deep_and_combined_share_the_fold_fit(monkeypatch):
                                                    score="s"), **kw)
     assert np.array_equal(comb.predictions["p"].to_numpy(), fresh.predictions["p"].to_numpy())
     assert len(deep.predictions) == n
+
+
+def test_ici_bootstrap_draws_as_bootstrap_indices(demo):
+    """The ICI bootstrap finds each group's outcome strata once; its resamples, hence its limits,
+    are exactly those of bootstrap_indices(rng, n, strata=y) drawn per replicate."""
+    from her2stats.resampling import bootstrap_indices, run_replicates
+    from her2stats.stats import multicentre as mc
+
+    y, p = np.asarray(demo.y, dtype=float), np.asarray(demo.p, dtype=float)
+    codes, _ = pd.factorize(pd.Series(demo.center))
+    groups = sorted(set(codes))
+    lo, hi = mc._ici_bootstrap(y, p, codes, groups, 120, 5, None, 0.95)
+    parts = [(y[codes == k], p[codes == k]) for k in groups]
+
+    def reference(rng, m):
+        out = np.full((m, len(parts)), np.nan)
+        for b in range(m):
+            for j, (yy, pp) in enumerate(parts):
+                idx = bootstrap_indices(rng, len(yy), strata=yy)
+                out[b, j] = mc._ici(pp[idx], yy[idx])
+        return out
+
+    reps = run_replicates(reference, 120, seed=5)
+    a = (1 - 0.95) / 2  # as _ici_bootstrap writes it (not exactly 0.025)
+    assert np.array_equal(lo, np.quantile(reps, a, axis=0)) and np.array_equal(hi, np.quantile(reps, 1 - a, axis=0))

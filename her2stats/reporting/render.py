@@ -41,6 +41,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import urllib.parse
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,7 @@ from ..errors import ConfigError, find_stack_level
 
 __all__ = ["RenderedReport", "render_report", "execute_qmd", "execute_notebook", "notebook_to_markdown", "show_table",
            "show_figure", "build_reference_docx", "FORMATS", "TABLE_MIME", "FIGURE_MIME", "parse_formats", "html_to_pdf",
-           "ReportKernel", "start_report_kernel", "preload_render_modules", "RENDER_MODULES"]
+           "ReportKernel", "start_report_kernel", "preload_render_modules", "RENDER_MODULES", "link_target"]
 
 _CHUNK = re.compile(r"^```\{python([^}]*)\}\s*$")
 _REF = re.compile(r"@((?:tbl|fig)-[A-Za-z0-9_\-]*[A-Za-z0-9_])")
@@ -389,6 +390,26 @@ def _width_mm(width: Any, style: str | None) -> float:
             "onehalf": (st.single_mm + st.double_mm) / 2}.get(width, st.single_mm)
 
 
+def link_target(path: str | Path, base: str | Path) -> str:
+    """The Markdown link / image target of the file ``path`` for a document in the folder ``base``:
+    relative to ``base`` (the path of the folder the user chose never enters the document) and
+    percent-encoded (RFC 3986, UTF-8), so a space, ``#``, ``?``, ``%``, parentheses or a non-ASCII
+    letter in a folder or file name is read as part of the path by pandoc (which decodes it to
+    find the file for ``--embed-resources`` and Word) and by a browser (a relative URL), never
+    as a fragment, a query, the end of the link or an escape.
+
+    ``link_target("/data/My Study #2/figures/roc (a).png", "/data/My Study #2")``
+    -> ``"figures/roc%20%28a%29.png"``."""
+    path, base = Path(path), Path(base)
+    try:
+        rel = os.path.relpath(path, base)
+    except ValueError:  # another drive (Windows): an absolute path, as a file URL path
+        rel = path.resolve().as_posix()
+    rel = Path(rel).as_posix()
+    # (a relative path whose first segment holds ":" would read as a URL scheme: quote encodes ":")
+    return urllib.parse.quote(rel, safe="/")
+
+
 def _md_escape(text: str) -> str:
     return re.sub(r"([\[\]*_`<>\\])", r"\\\1", text)
 
@@ -418,11 +439,15 @@ def _table_blocks(spec: Mapping, label: str, number: str) -> list[str]:
             "```{=latex}\n" + table.to_latex(label=label) + "\n```"]
 
 
-def notebook_to_markdown(meta: dict, nb: Any, assets: Path) -> str:
+def notebook_to_markdown(meta: dict, nb: Any, assets: Path, base: str | Path | None = None) -> str:
     """Executed notebook -> pandoc Markdown: tables as raw HTML + OpenXML + LaTeX blocks (each
     writer keeps its own), figures as captioned image files, ``@tbl-``/``@fig-`` references
-    resolved to numbered links."""
+    resolved to numbered links.
+
+    ``base`` : the folder the Markdown is written to and pandoc runs in; figure files are linked
+    relative to it (:func:`link_target`; ``None``: ``assets``' parent folder)."""
     assets.mkdir(parents=True, exist_ok=True)
+    base = Path(assets).resolve().parent if base is None else Path(base)
     default_echo = bool(((meta.get("execute") or {}).get("echo", False)))
     parts: list[str] = []
     numbers: dict[str, str] = {}
@@ -466,13 +491,13 @@ def notebook_to_markdown(meta: dict, nb: Any, assets: Path) -> str:
                 kind = "double" if mm > 120 else "single"
                 cap = spec.get("caption") or ""
                 text = f"**Figure {number}.** {_md_escape(cap)}" if cap else f"**Figure {number}.**"
-                parts.append(f"::: {{#{label} .h2s-figure}}\n![{text}]({Path(spec['path']).as_posix()})"
+                parts.append(f"::: {{#{label} .h2s-figure}}\n![{text}]({link_target(spec['path'], base)})"
                              f"{{.{kind} width={mm:.0f}mm}}\n:::")
             elif "image/png" in data:
                 raw_fig += 1
                 path = assets / f"figure-{raw_fig:02d}.png"
                 path.write_bytes(base64.b64decode(data["image/png"]))
-                parts.append(f"![]({path.as_posix()})")
+                parts.append(f"![]({link_target(path, base)})")
             elif "text/html" in data:
                 parts.append("```{=html}\n" + data["text/html"] + "\n```")
             elif "text/markdown" in data:
@@ -676,19 +701,6 @@ def _pandoc(md_path: Path, out: Path, to: str, meta: dict, extra: list[str]) -> 
     tmp.replace(out)
 
 
-_PLAIN_PATH = re.compile(r"[A-Za-z0-9_./+,=@~\-]+")
-
-
-def _plain_path(path: str | Path) -> bool:
-    """True when ``path`` reads the same as a URL path (no space, ``#``, ``%``, ``?``...)."""
-    return _PLAIN_PATH.fullmatch(Path(path).as_posix()) is not None
-
-
-def _linked_files(markdown: str) -> list[str]:
-    """The image files a report Markdown links (``![...](path)``)."""
-    return re.findall(r"!\[(?:[^\]\\]|\\.)*\]\(([^)\s]*)\)", markdown)
-
-
 def render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, Any] | None = None,
                   use_quarto: bool | None = None, timeout: int = 1800,
                   formats: str | Iterable[str] | None = ("html",), kernel: ReportKernel | None = None) -> RenderedReport:
@@ -747,7 +759,7 @@ def _render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, A
     timings["notebook"] = time.perf_counter() - t0
     t = time.perf_counter()
     assets = out_html.parent / (out_html.stem + "_files")
-    markdown = notebook_to_markdown(meta, nb, assets)
+    markdown = notebook_to_markdown(meta, nb, assets, base=out_html.parent)
     md_path = out_html.with_suffix(".md")
     md_path.write_text(markdown, encoding="utf-8")
     timings["markdown"] = time.perf_counter() - t
@@ -756,6 +768,7 @@ def _render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, A
     css = out_html.parent / (out_html.stem + ".css")
     if "html" in fmts or "pdf" in fmts:
         css.write_text(_CSS, encoding="utf-8")
+    css_link = link_target(css, out_html.parent)  # (the HTML links it as the Markdown links the figures)
     toc = ["--toc"] if meta.get("toc") or (meta.get("format", {}) or {}).get("html", {}).get("toc") else []
 
     def timed(step: str, job: Callable[[], Any]) -> Callable[[], Any]:
@@ -776,28 +789,20 @@ def _render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, A
         outputs["docx"] = out_html.with_suffix(".docx")
 
     def write_html() -> None:
-        _pandoc(md_path, out_html, "html5", meta, ["--css", str(css), *_pandoc_self_contained_flag(), *toc])
+        _pandoc(md_path, out_html, "html5", meta, ["--css", css_link, *_pandoc_self_contained_flag(), *toc])
         outputs["html"] = out_html
 
     def write_pdf() -> None:
         # Chromium prints an HTML that links the figure files and the CSS (pandoc writes it in a
         # fraction of the time the self-contained report.html takes, which is written alongside);
-        # the PDF is the same. Paths a URL could misread: the self-contained HTML is printed instead.
-        links = _linked_files(markdown) + [css]
-        if all(_plain_path(f) for f in links):
-            printed = out_html.with_name(f".{out_html.stem}.print.html")
-            _pandoc(md_path, printed, "html5", meta, ["--css", str(css), "--standalone", *toc])
-        else:
-            if html_job is not None:
-                html_job.result()
-            printed = out_html if "html" in fmts else out_html.with_name(f".{out_html.stem}.print.html")
-            if "html" not in fmts:
-                _pandoc(md_path, printed, "html5", meta, ["--css", str(css), *_pandoc_self_contained_flag(), *toc])
+        # the PDF is the same. It sits next to report.html, so the relative, percent-encoded links
+        # of the Markdown (link_target) find the same files whatever the folder is called.
+        printed = out_html.with_name(f".{out_html.stem}.print.html")
         try:
+            _pandoc(md_path, printed, "html5", meta, ["--css", css_link, "--standalone", *toc])
             outputs["pdf"] = html_to_pdf(printed, out_html.with_suffix(".pdf"))
         finally:
-            if printed != out_html:
-                printed.unlink(missing_ok=True)
+            printed.unlink(missing_ok=True)
 
     # the notebook file, the Word document and the HTML need only the Markdown: they are written
     # while Chromium prints the PDF (pandoc and Chromium are processes: these threads mostly wait)

@@ -1,7 +1,8 @@
 """What rendering does off its critical path changes nothing in the report: the PDF printed from
-the HTML that links the figure files is the PDF of the self-contained HTML, a folder a URL would misread is printed from the self-contained HTML, the
-report kernel's warm-up leaves its namespace alone and covers what loading the study's results
-imports, and the kernel shuts down in the background when asked."""
+the HTML that links the figure files is the PDF of the self-contained HTML (in folders a URL would
+misread too: test_render_paths.py), the report kernel's warm-up leaves its namespace alone and
+covers what loading the study's results imports, and the kernel shuts down in the background when
+asked."""
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from her2stats.reporting.render import (KERNEL_WARM_UP, ReportKernel, _linked_files, _plain_path, html_to_pdf,
-                                        preload_render_modules, render_report)
+from her2stats.reporting.render import (KERNEL_WARM_UP, ReportKernel, html_to_pdf, preload_render_modules,
+                                        render_report)
 
 MULTI = '''---
 title: "Overlap test"
@@ -48,15 +49,6 @@ for k in range(n):
 '''
 
 HAS_PDF_TOOLS = all(shutil.which(t) for t in ("chromium", "pdftotext", "pdfimages", "pdftoppm"))
-
-
-def test_linked_files_and_plain_paths():
-    md = ("::: {#fig-a .h2s-figure}\n![**Figure 1.** ROC \\[95% CI\\] (a)](/tmp/out/figures/roc.png){.single width=90mm}"
-          "\n:::\n\n![](/tmp/out/report_files/figure-01.png)\n\n[a link](#tbl-x)")
-    assert _linked_files(md) == ["/tmp/out/figures/roc.png", "/tmp/out/report_files/figure-01.png"]
-    assert _plain_path("/tmp/h2s-out.tmp-1/figures/roc_development.png")
-    assert not _plain_path("/tmp/my results/roc.png") and not _plain_path("/tmp/out#1/roc.png")
-    assert not _plain_path("/tmp/50%/roc.png") and not _plain_path("/tmp/what?/roc.png")
 
 
 def _pdf_pages(pdf: Path) -> tuple[str, str, list[str], list[str]]:
@@ -91,20 +83,6 @@ def test_pdf_printed_from_linked_figures_is_the_pdf_of_the_self_contained_html(t
     assert a[1] == b[1] and len(a[3]) >= 2  # the same images, at the same size and resolution
     assert a[2] == b[2] and len(a[2]) >= 1  # every page drawn the same
     assert a[3] == b[3]
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_PDF_TOOLS, reason="needs Chromium and poppler-utils")
-def test_a_folder_a_url_would_misread_is_printed_from_the_self_contained_html(tmp_path):
-    qmd = tmp_path / "m.qmd"
-    qmd.write_text(MULTI)
-    out = tmp_path / "résultats"  # (a space or "#" in a folder name stops pandoc itself)
-    rep = render_report(qmd, out / "report.html", params={"n": 2}, use_quarto=False, formats=["pdf"])
-    assert list(rep.outputs) == ["pdf"] and not (out / "report.html").exists()
-    assert not list(out.glob(".*print*"))
-    images = subprocess.run(["pdfimages", "-list", str(rep.outputs["pdf"])], capture_output=True, text=True,
-                            check=True).stdout
-    assert len(images.strip().splitlines()) - 2 >= 2  # both figures are in the PDF
 
 
 def test_warm_up_leaves_no_name_and_kernel_shuts_down_in_the_background(tmp_path):

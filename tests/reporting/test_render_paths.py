@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,41 @@ def test_every_format_holds_every_figure_whatever_the_folder_is_called(tmp_path,
                                 check=True).stdout
         assert len(images.strip().splitlines()) - 2 == n_figs
         assert not list(out.glob(".*print*"))
+
+
+#: a small real study (no imaging, Python engine, 5 bootstrap repetitions; as test_atomic.py's)
+CFG = {"name": "paths", "engine": "python", "cohort": {"source": "demo"},
+       "splits": {"train": ["A", "B"], "external": ["C"]},
+       "table1": {"variables": ["age", "grade"], "by_cohort": False},
+       "clinical": {"covariates": ["age", "ki67"]},
+       "validation": {"n_boot": 5, "calibrate_n_boot": 5, "fast_n_boot": 5}}
+
+
+@pytest.mark.slow
+def test_cli_report_into_a_folder_named_with_a_space_a_hash_parentheses_and_an_accent(tmp_path):
+    """`her2stats report --out "My Study #2 (é)/out"` end to end: the study runs in a staging
+    folder next to it, the report is rendered there in every format, then swapped in; every
+    figure of the study is in each format and the Markdown links them relative to the folder."""
+    import yaml
+    from docx import Document
+    from typer.testing import CliRunner
+
+    from her2stats.cli import app
+
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(yaml.safe_dump(CFG))
+    out = tmp_path / "My Study #2 (é)" / "out"
+    fmts = "html,docx" + (",pdf" if HAS_PDF_TOOLS else "")
+    res = CliRunner().invoke(app, ["report", str(cfg), "--out", str(out), "--format", fmts])
+    assert res.exit_code == 0, (res.output, res.exception)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    linked = re.findall(r"!\[[^\n]*?\]\(([^)\s]+)\)", md)
+    assert linked and all(t.startswith(("figures/", "report_files/")) for t in linked)
+    assert all((out / urllib.parse.unquote(t)).is_file() for t in linked)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == len(linked)
+    assert len(Document(str(out / "report.docx")).inline_shapes) == len(linked)
+    if HAS_PDF_TOOLS:
+        images = subprocess.run(["pdfimages", "-list", str(out / "report.pdf")], capture_output=True, text=True,
+                                check=True).stdout
+        assert len(images.strip().splitlines()) - 2 == len(linked)

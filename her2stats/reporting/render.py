@@ -21,6 +21,10 @@ Two paths, same ``.qmd``:
             PDF), written in a fraction of the time, while the other formats are written
   ========  =====================================================================================
 
+  The Markdown links figure files (and the HTML its CSS) relative to the report's folder and
+  percent-encoded (:func:`link_target`), so any folder or file name (spaces, ``#``, parentheses,
+  ``%``, ``?``, accents) renders, and the links survive the move of the staging folder.
+
 Tables and figures reach the renderer through the template's :func:`show_table` and
 :func:`show_figure`, which display a table / figure description next to the HTML / PNG a notebook
 viewer shows. They carry a label (``tbl-performance``, ``fig-roc``); the renderer numbers them in

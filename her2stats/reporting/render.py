@@ -406,11 +406,10 @@ def link_target(path: str | Path, base: str | Path) -> str:
     -> ``"figures/roc%20%28a%29.png"``."""
     path, base = Path(path), Path(base)
     try:
-        rel = os.path.relpath(path, base)
-    except ValueError:  # another drive (Windows): an absolute path, as a file URL path
-        rel = path.resolve().as_posix()
-    rel = Path(rel).as_posix()
-    # (a relative path whose first segment holds ":" would read as a URL scheme: quote encodes ":")
+        rel = Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # on another drive (Windows): a file URL
+        return path.resolve().as_uri()
+    # (a first segment holding ":" would read as a URL scheme: quote encodes ":")
     return urllib.parse.quote(rel, safe="/")
 
 

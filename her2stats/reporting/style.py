@@ -354,12 +354,21 @@ class _LeanSubset:
 #: the saver of the innermost :func:`background_saving` block of this thread / context (None outside)
 _SAVER: contextvars.ContextVar = contextvars.ContextVar("her2stats_figure_saver", default=None)
 
+#: at most this many helper processes write the figures of a :func:`background_saving` block
+MAX_SAVER_HELPERS = 4
+
 
 def usable_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def saver_helper_count() -> int:
+    """How many helper processes :func:`background_saving` may use: one per usable core, at most
+    :data:`MAX_SAVER_HELPERS` (1 on a one-core machine, where figures are saved in process)."""
+    return max(1, min(usable_cpus(), MAX_SAVER_HELPERS))
 
 
 def _save_job(job: Path) -> None:
@@ -379,11 +388,14 @@ def _save_job(job: Path) -> None:
 
 
 def _saver_main() -> None:
-    """The helper process of :class:`FigureSaver`: one job file per line on stdin, one answer per
-    line on the protocol channel (``ok``, or ``error <hex of the pickled exception>``)."""
+    """A helper process of :class:`FigureSaver`: one job file per line on stdin, one answer per
+    line, in the order of the jobs, on the protocol channel (``ok``, or ``error <hex of the pickled
+    exception>``), after a first ``ready`` line."""
     import pickle
+    import signal
     import sys
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the caller decides
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything printed while saving goes to stderr, never into the answers
     matplotlib.use("Agg", force=True)
@@ -405,34 +417,165 @@ def _saver_main() -> None:
             proto.write(f"error {payload.hex()}\n")
 
 
+@dataclass
+class _SaveJob:
+    """One figure handed to a helper: its job file, the files it writes and its weight (formats)."""
+
+    seq: int
+    path: Path
+    stem: Path
+    formats: tuple[str, ...]
+
+    @property
+    def cost(self) -> int:
+        return len(self.formats)
+
+
+class _SaverHelper:
+    """One helper process of a :class:`FigureSaver` and the jobs it has not answered yet, in the
+    order it takes them. Its answers are read without blocking (:meth:`read`) whenever the saver
+    looks at the helpers' load, and to the end by :meth:`FigureSaver.wait`."""
+
+    def __init__(self, cmd: list[str], env: dict):
+        import subprocess
+        from collections import deque
+
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self.jobs: "deque[_SaveJob]" = deque()
+        self.eof = False
+        self._buf = b""
+
+    @property
+    def pending(self) -> int:
+        """Formats still to write (of the jobs not answered yet)."""
+        return sum(job.cost for job in self.jobs)
+
+    def alive(self) -> bool:
+        return not self.eof and self.proc.poll() is None and not self.proc.stdin.closed
+
+    def send(self, job: _SaveJob) -> bool:
+        try:
+            self.proc.stdin.write(f"{job.path}\n".encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        self.jobs.append(job)
+        return True
+
+    def end_input(self) -> None:
+        """No more jobs: the helper ends once it has answered those it has."""
+        try:
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def read(self) -> list[tuple[_SaveJob, BaseException | None]]:
+        """The answers that have arrived (never blocks): each answered job with its error or None."""
+        import pickle
+
+        while not self.eof:
+            try:
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+            except BlockingIOError:
+                break
+            except (OSError, ValueError):
+                chunk = b""
+            if not chunk:
+                self.eof = True
+                break
+            self._buf += chunk
+        *lines, self._buf = self._buf.split(b"\n")
+        out = []
+        for line in lines:
+            text = line.decode("ascii", "replace").strip()
+            if text == "ok":
+                out.append((self.jobs.popleft(), None))
+            elif text.startswith("error "):
+                try:
+                    exc = pickle.loads(bytes.fromhex(text.split(" ", 1)[1]))
+                except Exception as bad:  # noqa: BLE001 - an answer that cannot be read is an error too
+                    exc = RuntimeError(f"unreadable answer of the figure-saving helper process: {bad}")
+                out.append((self.jobs.popleft(), exc))
+            # "ready" (imports done) and anything else: nothing to record
+        return out
+
+
 class FigureSaver:
-    """Figures written by a helper process while the caller goes on (see :func:`background_saving`).
+    """Figures written by helper processes while the caller goes on (see :func:`background_saving`).
 
     :meth:`submit` pickles the figure at once (later changes to it do not reach the files) and
     returns the paths its files will have; :meth:`wait` returns when every file is written and
-    raises the first error a save met. A figure that cannot be pickled is not taken (``submit``
-    returns None) and its caller saves it in process. The helper is a plain ``python`` process
-    (not multiprocessing: a script that runs a study at top level, without a ``__main__`` guard,
-    is not run again in it), started at once so that its imports overlap the caller's work."""
+    raises the first error a save met (that of the first figure submitted among those that
+    failed), or, when a helper process ended before writing its figures, an error that counts
+    them. A figure that cannot be pickled is not taken (``submit`` returns None) and its caller
+    saves it in process.
 
-    def __init__(self):
-        import subprocess
+    Up to ``helpers`` processes (default :func:`saver_helper_count`: one per usable core, at most
+    4) write the files, each figure going to the helper with the least pending work (formats still
+    to write). ``start`` of them (default 1) start at once, so that their imports overlap the
+    caller's work; each further one starts when every running helper has a backlog (a figure
+    waiting behind the one it is writing), so that a run whose figures come slowly never pays for
+    helpers it does not need, while the burst of figures at the end of a study drains on every
+    core. A helper is a plain ``python`` process (not multiprocessing: a script that runs a study
+    at top level, without a ``__main__`` guard, is not run again in it)."""
+
+    def __init__(self, helpers: int | None = None, start: int = 1):
         import sys
         import tempfile
 
         import her2stats
 
+        self.max_helpers = max(1, int(helpers) if helpers is not None else saver_helper_count())
         env = dict(os.environ)
         if "LD_LIBRARY_PATH" in env and "/R/" in env["LD_LIBRARY_PATH"]:
             env.pop("LD_LIBRARY_PATH")  # embedded R's library path breaks children's ssl
         root = str(Path(her2stats.__file__).resolve().parents[1])  # the helper imports this same copy
         env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        self._env = env
+        self._cmd = [sys.executable, "-c", "from her2stats.reporting.style import _saver_main; _saver_main()"]
         self._dir = tempfile.TemporaryDirectory(prefix="h2s-figures-")
-        self._proc = subprocess.Popen([sys.executable, "-c", "from her2stats.reporting.style import _saver_main; "
-                                       "_saver_main()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      text=True, env=env, bufsize=1)
+        self._helpers: list[_SaverHelper] = []
+        self._errors: list[tuple[int, BaseException]] = []
         self._n = 0
-        self._pending = 0
+        self._closed = False
+        try:
+            for _ in range(min(max(1, start), self.max_helpers)):
+                self._start_helper()
+        except BaseException:
+            self.close(wait=False)
+            raise
+
+    @property
+    def helpers(self) -> int:
+        """How many helper processes have been started."""
+        return len(self._helpers)
+
+    @property
+    def pids(self) -> list[int]:
+        return [h.proc.pid for h in self._helpers]
+
+    def _start_helper(self) -> _SaverHelper:
+        helper = _SaverHelper(self._cmd, self._env)
+        self._helpers.append(helper)
+        return helper
+
+    def _collect(self) -> None:
+        for helper in self._helpers:
+            for job, exc in helper.read():
+                if exc is not None:
+                    self._errors.append((job.seq, exc))
+
+    def _choose(self) -> _SaverHelper | None:
+        """The running helper with the least pending work, or a new one when all have a backlog."""
+        self._collect()
+        live = [h for h in self._helpers if h.alive()]
+        if len(self._helpers) < self.max_helpers and (not live or all(len(h.jobs) >= 2 for h in live)):
+            try:
+                return self._start_helper()
+            except OSError:
+                pass
+        return min(live, key=lambda h: h.pending) if live else None
 
     def submit(self, fig, stem: str | Path, formats: Iterable[str], style: "str | JournalStyle | None" = None
                ) -> list[Path] | None:
@@ -444,7 +587,7 @@ class FigureSaver:
         bad = [f for f in formats if f not in ("png", "pdf", "svg", "tiff", "tif", "eps")]
         if bad:
             raise InputError(f"unknown figure format(s) {bad}; use png, pdf, svg, tiff or eps")
-        if self._proc.poll() is not None:
+        if self._closed:
             return None
         try:
             blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
@@ -457,72 +600,112 @@ class FigureSaver:
                 return None
         stem.parent.mkdir(parents=True, exist_ok=True)
         self._n += 1
-        job = Path(self._dir.name) / f"{self._n:05d}.pkl"
-        job.write_bytes(pickle.dumps((blob, str(stem.resolve()), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
-        try:
-            self._proc.stdin.write(f"{job}\n")
-            self._proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            job.unlink(missing_ok=True)
-            return None
-        self._pending += 1
-        return [stem.with_suffix(f".{ext}") for ext in formats]
+        job = _SaveJob(self._n, Path(self._dir.name) / f"{self._n:05d}.pkl", stem.resolve(), formats)
+        job.path.write_bytes(pickle.dumps((blob, str(job.stem), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
+        while (helper := self._choose()) is not None:
+            if helper.send(job):
+                return [stem.with_suffix(f".{ext}") for ext in formats]
+            helper.end_input()  # its pipe is broken: the helper has ended (wait() counts what it left)
+        job.path.unlink(missing_ok=True)
+        self._n -= 1
+        return None
+
+    def _drain(self, timeout: float | None = None) -> bool:
+        """Read every helper's answers until each has ended its output; False on timeout."""
+        import selectors
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            for helper in self._helpers:
+                if not helper.eof:
+                    sel.register(helper.proc.stdout, selectors.EVENT_READ, helper)
+            while sel.get_map():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                for key, _ in sel.select(left):
+                    helper = key.data
+                    for job, exc in helper.read():
+                        if exc is not None:
+                            self._errors.append((job.seq, exc))
+                    if helper.eof:
+                        sel.unregister(key.fileobj)
+        return True
 
     def wait(self) -> None:
-        """Block until every submitted figure is written (the helper then ends); raise the first error."""
-        import pickle
+        """Block until every submitted figure is written (the helpers then end); raise the first
+        error a save met, or a RuntimeError counting the figures of helpers that ended early."""
+        for helper in self._helpers:
+            helper.end_input()
+        self._drain()
+        for helper in self._helpers:
+            helper.proc.wait()
+        self._closed = True
+        if self._errors:
+            raise min(self._errors, key=lambda e: e[0])[1]
+        lost = [h for h in self._helpers if h.jobs]
+        if lost:
+            n = sum(len(h.jobs) for h in lost)
+            codes = ", ".join(str(h.proc.returncode) for h in lost)
+            names = ", ".join(job.stem.name for h in lost for job in h.jobs)
+            what = "process ended" if len(lost) == 1 else f"processes ({len(lost)}) ended"
+            raise RuntimeError(f"the figure-saving helper {what} (exit code {codes}) with {n} of {self._n} "
+                               f"figure(s) unwritten: {names}")
 
-        self._proc.stdin.close()
-        answers = self._proc.stdout.read().split("\n")
-        self._proc.wait()
-        errors = [pickle.loads(bytes.fromhex(a.split(" ", 1)[1])) for a in answers if a.startswith("error ")]
-        done = sum(a == "ok" for a in answers) + len(errors)
-        if errors:
-            raise errors[0]
-        if done < self._pending:
-            raise RuntimeError(f"the figure-saving helper process ended (exit code {self._proc.returncode}) "
-                               f"with {self._pending - done} of {self._pending} figure(s) unwritten")
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            try:
-                self._proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                self._proc.wait(timeout=60)
-            except Exception:
-                self._proc.kill()
-                self._proc.wait()
-        for stream in (self._proc.stdout,):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        self._dir.cleanup()
+    def close(self, wait: bool = True) -> None:
+        """End the helpers: with ``wait``, each first writes the figures it was given (60 s at most),
+        otherwise (an interrupted run) they are stopped at once; none is left running either way."""
+        self._closed = True
+        try:
+            for helper in self._helpers:
+                helper.end_input()
+            if wait:
+                self._drain(timeout=60)
+        finally:
+            for helper in self._helpers:
+                if helper.proc.poll() is None:
+                    helper.proc.kill()
+                helper.proc.wait()
+                helper.read()  # answers written before it ended
+                for job in helper.jobs:  # stopped while writing: no half-written temporary file stays
+                    for ext in job.formats:
+                        job.stem.with_name(f".{job.stem.name}.{ext}.tmp").unlink(missing_ok=True)
+                try:
+                    helper.proc.stdout.close()
+                except OSError:
+                    pass
+            self._dir.cleanup()
 
 
 @contextlib.contextmanager
 def background_saving(enabled: bool = True) -> Iterator["FigureSaver | None"]:
-    """Within the block, :func:`her2stats.reporting.figures.save` hands each figure to a helper
-    process and returns at once; the block ends when every file is written (the first error a save
-    met is raised there). On a machine with one usable core, with ``enabled=False``, or inside
+    """Within the block, :func:`her2stats.reporting.figures.save` hands each figure to helper
+    processes and returns at once; the block ends when every file is written (the first error a
+    save met is raised there). On a machine with one usable core, with ``enabled=False``, or inside
     another such block, figures are saved in process as before.
 
-    A study (:func:`her2stats.reporting.study.run_study`) goes on computing while the helper
-    draws and writes the PNG, PDF and SVG files of the figures it built (each travels as a pickle
-    of the figure, taken when it is handed over); the files are those an in-process save writes."""
-    if not enabled or usable_cpus() < 2 or _SAVER.get() is not None:
+    A study (:func:`her2stats.reporting.study.run_study`) goes on computing while the helpers
+    draw and write the PNG, PDF and SVG files of the figures it built (each travels as a pickle
+    of the figure, taken when it is handed over); the files are those an in-process save writes.
+    One helper starts at once; more (one per usable core, at most 4: :class:`FigureSaver`) start
+    when figures come faster than it writes them. An error in the block lets the helpers finish
+    the figures they were given; an interruption (KeyboardInterrupt) stops them at once."""
+    if not enabled or saver_helper_count() < 2 or _SAVER.get() is not None:
         yield None
         return
     saver = FigureSaver()
     token = _SAVER.set(saver)
+    finish = True
     try:
         yield saver
         saver.wait()
+    except BaseException as exc:
+        finish = isinstance(exc, Exception)
+        raise
     finally:
         _SAVER.reset(token)
-        saver.close()
+        saver.close(wait=finish)
 
 
 def background_saver() -> "FigureSaver | None":

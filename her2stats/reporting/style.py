@@ -537,6 +537,8 @@ class FigureSaver:
         self._dir = tempfile.TemporaryDirectory(prefix="h2s-figures-")
         self._helpers: list[_SaverHelper] = []
         self._errors: list[tuple[int, BaseException]] = []
+        #: the helper (index in start order) each submitted figure went to, in the order submitted
+        self.placed: list[int] = []
         self._n = 0
         self._closed = False
         try:
@@ -604,6 +606,7 @@ class FigureSaver:
         job.path.write_bytes(pickle.dumps((blob, str(job.stem), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
         while (helper := self._choose()) is not None:
             if helper.send(job):
+                self.placed.append(self._helpers.index(helper))
                 return [stem.with_suffix(f".{ext}") for ext in formats]
             helper.end_input()  # its pipe is broken: the helper has ended (wait() counts what it left)
         job.path.unlink(missing_ok=True)

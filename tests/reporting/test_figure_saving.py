@@ -2,8 +2,12 @@
 uses (same files as an in-process save, errors raised where the block ends)."""
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import signal
 import subprocess
+import time
 
 import matplotlib
 
@@ -14,7 +18,8 @@ import pytest
 from PIL import Image
 
 from her2stats.reporting import figures as F
-from her2stats.reporting.style import _lean_pdf_fonts, background_saver, background_saving
+from her2stats.reporting import style as S
+from her2stats.reporting.style import FigureSaver, _lean_pdf_fonts, background_saver, background_saving
 
 
 def _figure(title: str = "ROC") -> object:
@@ -103,3 +108,143 @@ def test_background_saving_refuses_unknown_formats_at_once(tmp_path):
             pytest.skip("one usable core: figures are saved in process")
         with pytest.raises(InputError, match="unknown figure format"):
             F.save(_figure(), tmp_path / "roc", formats=("png", "jpeg"))
+
+
+# ---------------------------------------------------------------------------------- several helpers
+def _comparable(path) -> bytes:
+    """A figure file's bytes, less what differs between two saves of the same figure: the PDF's
+    /CreationDate (blanked, same length), the SVG's <dc:date> and its element ids (matplotlib draws
+    them with a random salt, ``svg.hashsalt`` unset: renamed in order of first appearance)."""
+    b = path.read_bytes()
+    if path.suffix == ".pdf":
+        b = re.sub(rb"/CreationDate \(D:\d{14}Z\)", b"/CreationDate (D:00000000000000Z)", b)
+    elif path.suffix == ".svg":
+        b = re.sub(rb"<dc:date>[^<]*</dc:date>", b"<dc:date/>", b)
+        ids: dict = {}
+        for m in re.finditer(rb'id="([A-Za-z0-9_]+)"', b):
+            ids.setdefault(m.group(1), b"ID%d" % len(ids))
+        if ids:
+            names = b"|".join(re.escape(k) for k in sorted(ids, key=len, reverse=True))
+            b = re.sub(rb"\b(" + names + rb")\b", lambda m: ids[m.group(1)], b)
+    return b
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+FORMATS = ("png", "pdf", "svg")
+
+
+def test_several_helpers_write_the_files_of_an_in_process_save(tmp_path):
+    titles = [f"ROC {k}" for k in range(6)]
+    for t in titles:
+        F.save(_figure(t), tmp_path / "inline" / t.replace(" ", "_"), formats=FORMATS)
+    saver = FigureSaver(helpers=3)
+    try:
+        assert saver.helpers == 1  # one helper at once; more when it has a backlog
+        for t in titles:
+            paths = saver.submit(_figure(t), tmp_path / "bg" / t.replace(" ", "_"), formats=FORMATS)
+            assert paths == [tmp_path / "bg" / f"{t.replace(' ', '_')}.{ext}" for ext in FORMATS]
+        pids = saver.pids
+        assert saver.helpers == 3 and sorted(set(saver.placed)) == [0, 1, 2]  # the figures went to every helper
+        saver.wait()
+    finally:
+        saver.close()
+    assert all(_gone(pid) for pid in pids)
+    inline, bg = sorted((tmp_path / "inline").iterdir()), sorted((tmp_path / "bg").iterdir())
+    assert [p.name for p in inline] == [p.name for p in bg] and len(bg) == 3 * len(titles)
+    for a, b in zip(inline, bg):
+        if a.suffix == ".png":
+            assert a.read_bytes() == b.read_bytes(), a.name
+        assert _comparable(a) == _comparable(b), a.name
+
+
+def test_the_least_busy_helper_takes_the_next_figure(tmp_path):
+    saver = FigureSaver(helpers=2, start=2)
+    try:
+        saver.submit(_figure(), tmp_path / "a", formats=("png", "pdf", "svg"))  # 3 formats to write
+        saver.submit(_figure(), tmp_path / "b", formats=("png",))
+        saver.submit(_figure(), tmp_path / "c", formats=("png",))  # the helper with 1 pending format, not 3
+        assert saver.placed == [0, 1, 1]
+        saver.wait()
+    finally:
+        saver.close()
+    assert all((tmp_path / f"{n}.png").exists() for n in "abc")
+
+
+@pytest.mark.parametrize("bad", [[1], [2], [2, 3]], ids=["first-helper", "second-helper", "both"])
+def test_the_first_failed_save_is_raised_whichever_helper_met_it(tmp_path, bad):
+    names = ["f0", "f1", "f2", "f3"]
+    for k in bad:
+        (tmp_path / f"{names[k]}.png").mkdir()  # the file cannot replace a folder
+    saver = FigureSaver(helpers=2, start=2)
+    try:
+        for name in names:
+            saver.submit(_figure(), tmp_path / name, formats=("png",))
+        assert saver.placed == [0, 1, 0, 1]
+        with pytest.raises(OSError) as err:
+            saver.wait()
+    finally:
+        saver.close()
+    assert f"{names[bad[0]]}.png" in str(err.value)  # the first submitted of the failed figures
+    assert all((tmp_path / f"{n}.png").is_file() for k, n in enumerate(names) if k not in bad)
+
+
+def test_a_helper_that_dies_is_reported_with_its_unwritten_figures(tmp_path):
+    saver = FigureSaver(helpers=2, start=2)
+    try:
+        for name in ("a", "b", "c", "d"):
+            saver.submit(_figure(), tmp_path / name, formats=("png", "svg"))
+        assert saver.placed == [0, 1, 0, 1]
+        os.kill(saver.pids[1], signal.SIGKILL)  # still importing matplotlib: it has written nothing
+        deadline = time.monotonic() + 10
+        while saver._helpers[1].proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        saver.submit(_figure(), tmp_path / "e", formats=("png", "svg"))
+        assert saver.placed[-1] == 0  # a dead helper takes no more figures
+        with pytest.raises(RuntimeError, match=r"ended \(exit code -9\) with 2 of 5 figure\(s\) unwritten: b, d"):
+            saver.wait()
+    finally:
+        saver.close()
+    assert all((tmp_path / f"{n}.png").is_file() for n in "ace")
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_no_helper_outlives_its_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(S, "saver_helper_count", lambda: 2)
+    # an error in the block: the helpers write the figures they were given, then end
+    with pytest.raises(ValueError, match="in the block"):
+        with background_saving() as saver:
+            for name in ("a", "b", "c"):
+                F.save(_figure(), tmp_path / "err" / name, formats=("png",))
+            pids = saver.pids
+            assert len(pids) == 2
+            raise ValueError("in the block")
+    assert all(_gone(pid) for pid in pids) and all((tmp_path / "err" / f"{n}.png").is_file() for n in "abc")
+    # an interruption: the helpers are stopped at once, leaving no temporary file
+    t = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        with background_saving() as saver:
+            for name in ("a", "b", "c"):
+                F.save(_figure(), tmp_path / "int" / name, formats=("png", "pdf", "svg"))
+            pids, folder = saver.pids, saver._dir.name
+            raise KeyboardInterrupt
+    assert time.perf_counter() - t < 30
+    assert all(_gone(pid) for pid in pids) and not os.path.exists(folder)
+    assert not list((tmp_path / "int").glob(".*.tmp"))
+
+
+def test_one_usable_core_saves_in_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(S, "usable_cpus", lambda: 1)
+    assert S.saver_helper_count() == 1
+    with background_saving() as saver:
+        assert saver is None and background_saver() is None
+        assert F.save(_figure(), tmp_path / "roc", formats=("png",)) == [tmp_path / "roc.png"]
+    assert (tmp_path / "roc.png").is_file()
+    monkeypatch.setattr(S, "usable_cpus", lambda: 64)
+    assert S.saver_helper_count() == S.MAX_SAVER_HELPERS == 4

@@ -489,6 +489,8 @@ class _SaverHelper:
         out = []
         for line in lines:
             text = line.decode("ascii", "replace").strip()
+            if not self.jobs:  # "ready" (imports done), or anything but an answer
+                continue
             if text == "ok":
                 out.append((self.jobs.popleft(), None))
             elif text.startswith("error "):
@@ -497,7 +499,6 @@ class _SaverHelper:
                 except Exception as bad:  # noqa: BLE001 - an answer that cannot be read is an error too
                     exc = RuntimeError(f"unreadable answer of the figure-saving helper process: {bad}")
                 out.append((self.jobs.popleft(), exc))
-            # "ready" (imports done) and anything else: nothing to record
         return out
 
 

@@ -387,15 +387,23 @@ def _save_job(job: Path) -> None:
         job.unlink(missing_ok=True)
 
 
+#: bytes of one job record on the helpers' shared job pipe (a figure's number, padded): every
+#: record is written at once (atomically, being under PIPE_BUF) and read whole by one helper
+_RECORD = 16
+
+
 def _saver_main() -> None:
-    """A helper process of :class:`FigureSaver`: one job file per line on stdin, one answer per
-    line, in the order of the jobs, on the protocol channel (``ok``, or ``error <hex of the pickled
-    exception>``), after a first ``ready`` line."""
+    """A helper process of :class:`FigureSaver`. Its stdin is the job pipe every helper of the saver
+    shares: each takes the next figure number (a :data:`_RECORD`-byte record) when it is free and
+    saves the figure pickled in ``<job folder>/<number>.pkl`` (the folder is ``sys.argv[1]``). It
+    answers on its own protocol channel, one line per figure (``ok N``, or ``error N <hex of the
+    pickled exception>``), after a first ``ready`` line, and ends when the pipe is closed and empty."""
     import pickle
     import signal
     import sys
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the caller decides
+    folder = Path(sys.argv[1])
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything printed while saving goes to stderr, never into the answers
     matplotlib.use("Agg", force=True)
@@ -404,74 +412,49 @@ def _saver_main() -> None:
     # imported by pickle itself; importing figures here would make style and figures import each other)
 
     proto.write("ready\n")
-    for line in sys.stdin:
+    while True:
+        record = os.read(0, _RECORD)  # the pipe holds whole records only: a read takes one
+        if len(record) < _RECORD:
+            break
+        seq = int(record)
         try:
-            _save_job(Path(line.strip()))
-            proto.write("ok\n")
+            _save_job(folder / f"{seq:05d}.pkl")
+            proto.write(f"ok {seq}\n")
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
             try:
                 payload = pickle.dumps(exc)
                 pickle.loads(payload)
             except Exception:
                 payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
-            proto.write(f"error {payload.hex()}\n")
+            proto.write(f"error {seq} {payload.hex()}\n")
 
 
 @dataclass
 class _SaveJob:
-    """One figure handed to a helper: its job file, the files it writes and its weight (formats)."""
+    """One figure handed to the helpers: its number and the files it writes."""
 
     seq: int
-    path: Path
     stem: Path
     formats: tuple[str, ...]
 
-    @property
-    def cost(self) -> int:
-        return len(self.formats)
-
 
 class _SaverHelper:
-    """One helper process of a :class:`FigureSaver` and the jobs it has not answered yet, in the
-    order it takes them. Its answers are read without blocking (:meth:`read`) whenever the saver
-    looks at the helpers' load, and to the end by :meth:`FigureSaver.wait`."""
+    """One helper process of a :class:`FigureSaver`; its answers are read without blocking
+    (:meth:`read`) whenever the saver looks at its backlog, and to the end by :meth:`FigureSaver.wait`."""
 
-    def __init__(self, cmd: list[str], env: dict):
+    def __init__(self, cmd: list[str], env: dict, jobs_fd: int):
         import subprocess
-        from collections import deque
 
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(cmd, stdin=jobs_fd, stdout=subprocess.PIPE, env=env)
         os.set_blocking(self.proc.stdout.fileno(), False)
-        self.jobs: "deque[_SaveJob]" = deque()
         self.eof = False
         self._buf = b""
 
-    @property
-    def pending(self) -> int:
-        """Formats still to write (of the jobs not answered yet)."""
-        return sum(job.cost for job in self.jobs)
-
     def alive(self) -> bool:
-        return not self.eof and self.proc.poll() is None and not self.proc.stdin.closed
+        return not self.eof and self.proc.poll() is None
 
-    def send(self, job: _SaveJob) -> bool:
-        try:
-            self.proc.stdin.write(f"{job.path}\n".encode())
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            return False
-        self.jobs.append(job)
-        return True
-
-    def end_input(self) -> None:
-        """No more jobs: the helper ends once it has answered those it has."""
-        try:
-            self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-
-    def read(self) -> list[tuple[_SaveJob, BaseException | None]]:
-        """The answers that have arrived (never blocks): each answered job with its error or None."""
+    def read(self) -> list[tuple[int, BaseException | None]]:
+        """The answers that have arrived (never blocks): each figure number with its error or None."""
         import pickle
 
         while not self.eof:
@@ -486,19 +469,19 @@ class _SaverHelper:
                 break
             self._buf += chunk
         *lines, self._buf = self._buf.split(b"\n")
-        out = []
+        out: list[tuple[int, BaseException | None]] = []
         for line in lines:
-            text = line.decode("ascii", "replace").strip()
-            if not self.jobs:  # "ready" (imports done), or anything but an answer
-                continue
-            if text == "ok":
-                out.append((self.jobs.popleft(), None))
-            elif text.startswith("error "):
+            kind, _, rest = line.decode("ascii", "replace").strip().partition(" ")
+            seq, _, payload = rest.partition(" ")
+            if kind not in ("ok", "error") or not seq.isdigit():
+                continue  # "ready" (imports done)
+            exc = None
+            if kind == "error":
                 try:
-                    exc = pickle.loads(bytes.fromhex(text.split(" ", 1)[1]))
+                    exc = pickle.loads(bytes.fromhex(payload))
                 except Exception as bad:  # noqa: BLE001 - an answer that cannot be read is an error too
                     exc = RuntimeError(f"unreadable answer of the figure-saving helper process: {bad}")
-                out.append((self.jobs.popleft(), exc))
+            out.append((int(seq), exc))
         return out
 
 
@@ -508,18 +491,19 @@ class FigureSaver:
     :meth:`submit` pickles the figure at once (later changes to it do not reach the files) and
     returns the paths its files will have; :meth:`wait` returns when every file is written and
     raises the first error a save met (that of the first figure submitted among those that
-    failed), or, when a helper process ended before writing its figures, an error that counts
-    them. A figure that cannot be pickled is not taken (``submit`` returns None) and its caller
-    saves it in process.
+    failed), or, when a helper process ended while it held a figure (or every helper ended before
+    the last figures), an error that counts and names the unwritten figures. A figure that cannot
+    be pickled is not taken (``submit`` returns None) and its caller saves it in process.
 
     Up to ``helpers`` processes (default :func:`saver_helper_count`: one per usable core, at most
-    4) write the files, each figure going to the helper with the least pending work (formats still
-    to write). ``start`` of them (default 1) start at once, so that their imports overlap the
-    caller's work; each further one starts when every running helper has a backlog (a figure
-    waiting behind the one it is writing), so that a run whose figures come slowly never pays for
-    helpers it does not need, while the burst of figures at the end of a study drains on every
-    core. A helper is a plain ``python`` process (not multiprocessing: a script that runs a study
-    at top level, without a ``__main__`` guard, is not run again in it)."""
+    4) share one queue of figures (a pipe): each takes the next figure when it is free, so the
+    figures of a burst drain on every core however unequal their costs. ``start`` of them
+    (default 1) start at once, so that their imports overlap the caller's work; each further one
+    starts when the figures not yet written are twice as many as the helpers running (every
+    helper has one waiting behind the one it writes), so that a run whose figures come slowly
+    never pays for helpers it does not need. A helper is a plain ``python`` process (not
+    multiprocessing: a script that runs a study at top level, without a ``__main__`` guard, is
+    not run again in it)."""
 
     def __init__(self, helpers: int | None = None, start: int = 1):
         import sys
@@ -531,15 +515,19 @@ class FigureSaver:
         env = dict(os.environ)
         if "LD_LIBRARY_PATH" in env and "/R/" in env["LD_LIBRARY_PATH"]:
             env.pop("LD_LIBRARY_PATH")  # embedded R's library path breaks children's ssl
-        root = str(Path(her2stats.__file__).resolve().parents[1])  # the helper imports this same copy
+        root = str(Path(her2stats.__file__).resolve().parents[1])  # the helpers import this same copy
         env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         self._env = env
-        self._cmd = [sys.executable, "-c", "from her2stats.reporting.style import _saver_main; _saver_main()"]
         self._dir = tempfile.TemporaryDirectory(prefix="h2s-figures-")
+        self._cmd = [sys.executable, "-c", "from her2stats.reporting.style import _saver_main; _saver_main()",
+                     self._dir.name]
+        self._read_fd, self._write_fd = os.pipe()  # the shared job queue (this process keeps the read
+        # end while it may start helpers, so a write never fails for want of a reader)
         self._helpers: list[_SaverHelper] = []
+        self._jobs: dict[int, _SaveJob] = {}  # submitted, not answered yet
         self._errors: list[tuple[int, BaseException]] = []
-        #: the helper (index in start order) each submitted figure went to, in the order submitted
-        self.placed: list[int] = []
+        #: the helper (index in start order) that answered each figure, by figure number (1, 2, ...)
+        self.written_by: dict[int, int] = {}
         self._n = 0
         self._closed = False
         try:
@@ -559,26 +547,17 @@ class FigureSaver:
         return [h.proc.pid for h in self._helpers]
 
     def _start_helper(self) -> _SaverHelper:
-        helper = _SaverHelper(self._cmd, self._env)
+        helper = _SaverHelper(self._cmd, self._env, self._read_fd)
         self._helpers.append(helper)
         return helper
 
-    def _collect(self) -> None:
-        for helper in self._helpers:
-            for job, exc in helper.read():
-                if exc is not None:
-                    self._errors.append((job.seq, exc))
-
-    def _choose(self) -> _SaverHelper | None:
-        """The running helper with the least pending work, or a new one when all have a backlog."""
-        self._collect()
-        live = [h for h in self._helpers if h.alive()]
-        if len(self._helpers) < self.max_helpers and (not live or all(len(h.jobs) >= 2 for h in live)):
-            try:
-                return self._start_helper()
-            except OSError:
-                pass
-        return min(live, key=lambda h: h.pending) if live else None
+    def _collect(self, helper: _SaverHelper) -> None:
+        index = self._helpers.index(helper)
+        for seq, exc in helper.read():
+            self._jobs.pop(seq, None)
+            self.written_by[seq] = index
+            if exc is not None:
+                self._errors.append((seq, exc))
 
     def submit(self, fig, stem: str | Path, formats: Iterable[str], style: "str | JournalStyle | None" = None
                ) -> list[Path] | None:
@@ -592,6 +571,16 @@ class FigureSaver:
             raise InputError(f"unknown figure format(s) {bad}; use png, pdf, svg, tiff or eps")
         if self._closed:
             return None
+        for helper in self._helpers:
+            self._collect(helper)
+        live = [h for h in self._helpers if h.alive()]
+        if len(self._helpers) < self.max_helpers and len(self._jobs) >= 2 * len(live):
+            try:
+                live.append(self._start_helper())  # a backlog (or no helper left): one more
+            except OSError:
+                pass
+        if not live:
+            return None
         try:
             blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
@@ -603,16 +592,21 @@ class FigureSaver:
                 return None
         stem.parent.mkdir(parents=True, exist_ok=True)
         self._n += 1
-        job = _SaveJob(self._n, Path(self._dir.name) / f"{self._n:05d}.pkl", stem.resolve(), formats)
-        job.path.write_bytes(pickle.dumps((blob, str(job.stem), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
-        while (helper := self._choose()) is not None:
-            if helper.send(job):
-                self.placed.append(self._helpers.index(helper))
-                return [stem.with_suffix(f".{ext}") for ext in formats]
-            helper.end_input()  # its pipe is broken: the helper has ended (wait() counts what it left)
-        job.path.unlink(missing_ok=True)
-        self._n -= 1
-        return None
+        job = _SaveJob(self._n, stem.resolve(), formats)
+        path = Path(self._dir.name) / f"{job.seq:05d}.pkl"
+        path.write_bytes(pickle.dumps((blob, str(job.stem), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
+        self._jobs[job.seq] = job
+        os.write(self._write_fd, b"%*d" % (_RECORD, job.seq))
+        return [stem.with_suffix(f".{ext}") for ext in formats]
+
+    def _end_input(self) -> None:
+        """No more figures: each helper ends once the queue is empty."""
+        self._closed = True
+        for name in ("_write_fd", "_read_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                setattr(self, name, None)
+                os.close(fd)
 
     def _drain(self, timeout: float | None = None) -> bool:
         """Read every helper's answers until each has ended its output; False on timeout."""
@@ -629,41 +623,35 @@ class FigureSaver:
                 if left is not None and left <= 0:
                     return False
                 for key, _ in sel.select(left):
-                    helper = key.data
-                    for job, exc in helper.read():
-                        if exc is not None:
-                            self._errors.append((job.seq, exc))
-                    if helper.eof:
+                    self._collect(key.data)
+                    if key.data.eof:
                         sel.unregister(key.fileobj)
         return True
 
     def wait(self) -> None:
         """Block until every submitted figure is written (the helpers then end); raise the first
-        error a save met, or a RuntimeError counting the figures of helpers that ended early."""
-        for helper in self._helpers:
-            helper.end_input()
+        error a save met, or a RuntimeError counting and naming the figures left unwritten by
+        helpers that ended early."""
+        self._end_input()
         self._drain()
         for helper in self._helpers:
             helper.proc.wait()
-        self._closed = True
         if self._errors:
             raise min(self._errors, key=lambda e: e[0])[1]
-        lost = [h for h in self._helpers if h.jobs]
-        if lost:
-            n = sum(len(h.jobs) for h in lost)
-            codes = ", ".join(str(h.proc.returncode) for h in lost)
-            names = ", ".join(job.stem.name for h in lost for job in h.jobs)
-            what = "process ended" if len(lost) == 1 else f"processes ({len(lost)}) ended"
-            raise RuntimeError(f"the figure-saving helper {what} (exit code {codes}) with {n} of {self._n} "
-                               f"figure(s) unwritten: {names}")
+        if self._jobs:
+            codes = [h.proc.returncode for h in self._helpers if h.proc.returncode]
+            who = ("the figure-saving helper process ended" if len(self._helpers) == 1 or len(codes) == 1
+                   else "the figure-saving helper processes ended")
+            if codes:
+                who += f" (exit code{'s' if len(codes) > 1 else ''} {', '.join(map(str, codes))})"
+            names = ", ".join(job.stem.name for _, job in sorted(self._jobs.items()))
+            raise RuntimeError(f"{who} with {len(self._jobs)} of {self._n} figure(s) unwritten: {names}")
 
     def close(self, wait: bool = True) -> None:
-        """End the helpers: with ``wait``, each first writes the figures it was given (60 s at most),
-        otherwise (an interrupted run) they are stopped at once; none is left running either way."""
-        self._closed = True
+        """End the helpers: with ``wait``, they first write the figures they were given (60 s at
+        most), otherwise (an interrupted run) they are stopped at once; none is left running."""
         try:
-            for helper in self._helpers:
-                helper.end_input()
+            self._end_input()
             if wait:
                 self._drain(timeout=60)
         finally:
@@ -671,14 +659,14 @@ class FigureSaver:
                 if helper.proc.poll() is None:
                     helper.proc.kill()
                 helper.proc.wait()
-                helper.read()  # answers written before it ended
-                for job in helper.jobs:  # stopped while writing: no half-written temporary file stays
-                    for ext in job.formats:
-                        job.stem.with_name(f".{job.stem.name}.{ext}.tmp").unlink(missing_ok=True)
+                self._collect(helper)  # answers written before it ended
                 try:
                     helper.proc.stdout.close()
                 except OSError:
                     pass
+            for job in self._jobs.values():  # stopped while writing: no half-written temporary file stays
+                for ext in job.formats:
+                    job.stem.with_name(f".{job.stem.name}.{ext}.tmp").unlink(missing_ok=True)
             self._dir.cleanup()
 
 

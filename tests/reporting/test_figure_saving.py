@@ -140,22 +140,40 @@ def _gone(pid: int) -> bool:
 FORMATS = ("png", "pdf", "svg")
 
 
+class _OnUnpickling:
+    """Attached to a figure: unpickling it in a helper calls ``func(*args)`` (sleeps, or ends the
+    helper) before the figure is saved."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _slow(title: str, seconds: float) -> object:
+    fig = _figure(title)
+    fig._test_delay = _OnUnpickling(time.sleep, seconds)
+    return fig
+
+
 def test_several_helpers_write_the_files_of_an_in_process_save(tmp_path):
     titles = [f"ROC {k}" for k in range(6)]
     for t in titles:
         F.save(_figure(t), tmp_path / "inline" / t.replace(" ", "_"), formats=FORMATS)
+    figs = [_figure(t) for t in titles]
     saver = FigureSaver(helpers=3)
     try:
         assert saver.helpers == 1  # one helper at once; more when it has a backlog
-        for t in titles:
-            paths = saver.submit(_figure(t), tmp_path / "bg" / t.replace(" ", "_"), formats=FORMATS)
+        for t, fig in zip(titles, figs):
+            paths = saver.submit(fig, tmp_path / "bg" / t.replace(" ", "_"), formats=FORMATS)
             assert paths == [tmp_path / "bg" / f"{t.replace(' ', '_')}.{ext}" for ext in FORMATS]
         pids = saver.pids
-        assert saver.helpers == 3 and sorted(set(saver.placed)) == [0, 1, 2]  # the figures went to every helper
+        assert saver.helpers == 3  # started at the 3rd and 5th figures (2 and 4 waiting)
         saver.wait()
     finally:
         saver.close()
-    assert all(_gone(pid) for pid in pids)
+    assert all(_gone(pid) for pid in pids) and sorted(saver.written_by) == [1, 2, 3, 4, 5, 6]
     inline, bg = sorted((tmp_path / "inline").iterdir()), sorted((tmp_path / "bg").iterdir())
     assert [p.name for p in inline] == [p.name for p in bg] and len(bg) == 3 * len(titles)
     for a, b in zip(inline, bg):
@@ -164,21 +182,23 @@ def test_several_helpers_write_the_files_of_an_in_process_save(tmp_path):
         assert _comparable(a) == _comparable(b), a.name
 
 
-def test_the_least_busy_helper_takes_the_next_figure(tmp_path):
+def test_a_free_helper_takes_the_next_figure(tmp_path):
+    # a slow figure keeps one helper busy: the other writes every figure queued behind it
     saver = FigureSaver(helpers=2, start=2)
     try:
-        saver.submit(_figure(), tmp_path / "a", formats=("png", "pdf", "svg"))  # 3 formats to write
-        saver.submit(_figure(), tmp_path / "b", formats=("png",))
-        saver.submit(_figure(), tmp_path / "c", formats=("png",))  # the helper with 1 pending format, not 3
-        assert saver.placed == [0, 1, 1]
+        saver.submit(_slow("slow", 6), tmp_path / "slow", formats=("png",))
+        for name in "abc":
+            saver.submit(_figure(), tmp_path / name, formats=("png",))
         saver.wait()
     finally:
         saver.close()
-    assert all((tmp_path / f"{n}.png").exists() for n in "abc")
+    slow = saver.written_by[1]
+    assert [saver.written_by[k] for k in (2, 3, 4)] == [1 - slow] * 3
+    assert all((tmp_path / f"{n}.png").is_file() for n in ("slow", "a", "b", "c"))
 
 
-@pytest.mark.parametrize("bad", [[1], [2], [2, 3]], ids=["first-helper", "second-helper", "both"])
-def test_the_first_failed_save_is_raised_whichever_helper_met_it(tmp_path, bad):
+@pytest.mark.parametrize("bad", [[0], [3], [1, 3]], ids=["first", "last", "two"])
+def test_the_first_failed_save_is_raised(tmp_path, bad):
     names = ["f0", "f1", "f2", "f3"]
     for k in bad:
         (tmp_path / f"{names[k]}.png").mkdir()  # the file cannot replace a folder
@@ -186,7 +206,6 @@ def test_the_first_failed_save_is_raised_whichever_helper_met_it(tmp_path, bad):
     try:
         for name in names:
             saver.submit(_figure(), tmp_path / name, formats=("png",))
-        assert saver.placed == [0, 1, 0, 1]
         with pytest.raises(OSError) as err:
             saver.wait()
     finally:
@@ -195,23 +214,50 @@ def test_the_first_failed_save_is_raised_whichever_helper_met_it(tmp_path, bad):
     assert all((tmp_path / f"{n}.png").is_file() for k, n in enumerate(names) if k not in bad)
 
 
-def test_a_helper_that_dies_is_reported_with_its_unwritten_figures(tmp_path):
+def test_the_first_failed_save_is_raised_whichever_helper_met_it(tmp_path):
+    # the first figure fails late in one helper, the second early in the other: the first is raised
+    for name in ("late", "early"):
+        (tmp_path / f"{name}.png").mkdir()
     saver = FigureSaver(helpers=2, start=2)
     try:
-        for name in ("a", "b", "c", "d"):
-            saver.submit(_figure(), tmp_path / name, formats=("png", "svg"))
-        assert saver.placed == [0, 1, 0, 1]
-        os.kill(saver.pids[1], signal.SIGKILL)  # still importing matplotlib: it has written nothing
-        deadline = time.monotonic() + 10
-        while saver._helpers[1].proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        saver.submit(_figure(), tmp_path / "e", formats=("png", "svg"))
-        assert saver.placed[-1] == 0  # a dead helper takes no more figures
-        with pytest.raises(RuntimeError, match=r"ended \(exit code -9\) with 2 of 5 figure\(s\) unwritten: b, d"):
+        saver.submit(_slow("late", 4), tmp_path / "late", formats=("png",))
+        saver.submit(_figure(), tmp_path / "early", formats=("png",))
+        saver.submit(_figure(), tmp_path / "ok", formats=("png",))
+        with pytest.raises(OSError) as err:
             saver.wait()
     finally:
         saver.close()
-    assert all((tmp_path / f"{n}.png").is_file() for n in "ace")
+    assert "late.png" in str(err.value) and saver.written_by[1] != saver.written_by[2]
+    assert (tmp_path / "ok.png").is_file()
+
+
+def test_a_helper_that_dies_is_reported_with_its_unwritten_figures(tmp_path):
+    # a helper ends while it holds a figure: that figure is reported; the other helper writes the rest
+    fig = _figure()
+    fig._test_exit = _OnUnpickling(os._exit, 3)
+    saver = FigureSaver(helpers=2, start=2)
+    try:
+        saver.submit(_figure(), tmp_path / "a", formats=("png", "svg"))
+        saver.submit(fig, tmp_path / "dies", formats=("png", "svg"))
+        for name in ("b", "c"):
+            saver.submit(_figure(), tmp_path / name, formats=("png", "svg"))
+        with pytest.raises(RuntimeError, match=r"ended \(exit code 3\) with 1 of 4 figure\(s\) unwritten: dies$"):
+            saver.wait()
+    finally:
+        saver.close()
+    assert all((tmp_path / f"{n}.png").is_file() for n in "abc") and not (tmp_path / "dies.png").exists()
+    # the only helper killed before it wrote anything: every figure is reported, none is left half-written
+    saver = FigureSaver(helpers=1)
+    try:
+        for name in ("d", "e"):
+            saver.submit(_figure(), tmp_path / name, formats=("png", "svg"))
+        os.kill(saver.pids[0], signal.SIGKILL)
+        saver._helpers[0].proc.wait(timeout=10)
+        assert saver.submit(_figure(), tmp_path / "f", formats=("png",)) is None  # no helper: saved in process
+        with pytest.raises(RuntimeError, match=r"ended \(exit code -9\) with 2 of 2 figure\(s\) unwritten: d, e$"):
+            saver.wait()
+    finally:
+        saver.close()
     assert not list(tmp_path.glob(".*.tmp"))
 
 

@@ -63,7 +63,7 @@ def save(fig: Any, stem: str | Path, close: bool = True, formats: Sequence[str] 
     """Write ``stem.png`` (300 dpi), ``stem.pdf``, ``stem.svg`` and ``stem.tiff`` (600 dpi, LZW);
     close the figure. The first path is the PNG when ``formats`` starts with it."""
     st = get_style(style if style is not None else getattr(fig, "_h2s_style", None))
-    saver = background_saver() if close else None  # inside background_saving(): a helper process writes the files
+    saver = background_saver() if close else None  # inside background_saving(): helper processes write the files
     paths = saver.submit(fig, stem, formats=formats, style=st) if saver is not None else None
     if paths is not None:
         _plt().close(fig)

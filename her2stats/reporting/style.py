@@ -354,12 +354,21 @@ class _LeanSubset:
 #: the saver of the innermost :func:`background_saving` block of this thread / context (None outside)
 _SAVER: contextvars.ContextVar = contextvars.ContextVar("her2stats_figure_saver", default=None)
 
+#: at most this many helper processes write the figures of a :func:`background_saving` block
+MAX_SAVER_HELPERS = 4
+
 
 def usable_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def saver_helper_count() -> int:
+    """How many helper processes :func:`background_saving` may use: one per usable core, at most
+    :data:`MAX_SAVER_HELPERS` (1 on a one-core machine, where figures are saved in process)."""
+    return max(1, min(usable_cpus(), MAX_SAVER_HELPERS))
 
 
 def _save_job(job: Path) -> None:
@@ -378,12 +387,23 @@ def _save_job(job: Path) -> None:
         job.unlink(missing_ok=True)
 
 
+#: bytes of one job record on the helpers' shared job pipe (a figure's number, padded): every
+#: record is written at once (atomically, being under PIPE_BUF) and read whole by one helper
+_RECORD = 16
+
+
 def _saver_main() -> None:
-    """The helper process of :class:`FigureSaver`: one job file per line on stdin, one answer per
-    line on the protocol channel (``ok``, or ``error <hex of the pickled exception>``)."""
+    """A helper process of :class:`FigureSaver`. Its stdin is the job pipe every helper of the saver
+    shares: each takes the next figure number (a :data:`_RECORD`-byte record) when it is free and
+    saves the figure pickled in ``<job folder>/<number>.pkl`` (the folder is ``sys.argv[1]``). It
+    answers on its own protocol channel, one line per figure (``ok N``, or ``error N <hex of the
+    pickled exception>``), after a first ``ready`` line, and ends when the pipe is closed and empty."""
     import pickle
+    import signal
     import sys
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the caller decides
+    folder = Path(sys.argv[1])
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything printed while saving goes to stderr, never into the answers
     matplotlib.use("Agg", force=True)
@@ -392,47 +412,155 @@ def _saver_main() -> None:
     # imported by pickle itself; importing figures here would make style and figures import each other)
 
     proto.write("ready\n")
-    for line in sys.stdin:
+    while True:
+        record = os.read(0, _RECORD)  # the pipe holds whole records only: a read takes one
+        if len(record) < _RECORD:
+            break
+        seq = int(record)
         try:
-            _save_job(Path(line.strip()))
-            proto.write("ok\n")
+            _save_job(folder / f"{seq:05d}.pkl")
+            proto.write(f"ok {seq}\n")
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
             try:
                 payload = pickle.dumps(exc)
                 pickle.loads(payload)
             except Exception:
                 payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
-            proto.write(f"error {payload.hex()}\n")
+            proto.write(f"error {seq} {payload.hex()}\n")
+    proto.close()
+    sys.stderr.flush()
+    os._exit(0)  # every answer is out: skip the interpreter's teardown (about 1 s with matplotlib and pandas)
+
+
+@dataclass
+class _SaveJob:
+    """One figure handed to the helpers: its number and the files it writes."""
+
+    seq: int
+    stem: Path
+    formats: tuple[str, ...]
+
+
+class _SaverHelper:
+    """One helper process of a :class:`FigureSaver`; its answers are read without blocking
+    (:meth:`read`) whenever the saver looks at its backlog, and to the end by :meth:`FigureSaver.wait`."""
+
+    def __init__(self, cmd: list[str], env: dict, jobs_fd: int):
+        import subprocess
+
+        self.proc = subprocess.Popen(cmd, stdin=jobs_fd, stdout=subprocess.PIPE, env=env)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self.eof = False
+        self._buf = b""
+
+    def alive(self) -> bool:
+        return not self.eof and self.proc.poll() is None
+
+    def read(self) -> list[tuple[int, BaseException | None]]:
+        """The answers that have arrived (never blocks): each figure number with its error or None."""
+        import pickle
+
+        while not self.eof:
+            try:
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+            except BlockingIOError:
+                break
+            except (OSError, ValueError):
+                chunk = b""
+            if not chunk:
+                self.eof = True
+                break
+            self._buf += chunk
+        *lines, self._buf = self._buf.split(b"\n")
+        out: list[tuple[int, BaseException | None]] = []
+        for line in lines:
+            kind, _, rest = line.decode("ascii", "replace").strip().partition(" ")
+            seq, _, payload = rest.partition(" ")
+            if kind not in ("ok", "error") or not seq.isdigit():
+                continue  # "ready" (imports done)
+            exc = None
+            if kind == "error":
+                try:
+                    exc = pickle.loads(bytes.fromhex(payload))
+                except Exception as bad:  # noqa: BLE001 - an answer that cannot be read is an error too
+                    exc = RuntimeError(f"unreadable answer of the figure-saving helper process: {bad}")
+            out.append((int(seq), exc))
+        return out
 
 
 class FigureSaver:
-    """Figures written by a helper process while the caller goes on (see :func:`background_saving`).
+    """Figures written by helper processes while the caller goes on (see :func:`background_saving`).
 
     :meth:`submit` pickles the figure at once (later changes to it do not reach the files) and
     returns the paths its files will have; :meth:`wait` returns when every file is written and
-    raises the first error a save met. A figure that cannot be pickled is not taken (``submit``
-    returns None) and its caller saves it in process. The helper is a plain ``python`` process
-    (not multiprocessing: a script that runs a study at top level, without a ``__main__`` guard,
-    is not run again in it), started at once so that its imports overlap the caller's work."""
+    raises the first error a save met (that of the first figure submitted among those that
+    failed), or, when a helper process ended while it held a figure (or every helper ended before
+    the last figures), an error that counts and names the unwritten figures. A figure that cannot
+    be pickled is not taken (``submit`` returns None) and its caller saves it in process.
 
-    def __init__(self):
-        import subprocess
+    Up to ``helpers`` processes (default :func:`saver_helper_count`: one per usable core, at most
+    4) share one queue of figures (a pipe): each takes the next figure when it is free, so the
+    figures of a burst drain on every core however unequal their costs. ``start`` of them
+    (default 1) start at once, so that their imports overlap the caller's work; each further one
+    starts when the figures not yet written are twice as many as the helpers running (every
+    helper has one waiting behind the one it writes), so that a run whose figures come slowly
+    never pays for helpers it does not need. A helper is a plain ``python`` process (not
+    multiprocessing: a script that runs a study at top level, without a ``__main__`` guard, is
+    not run again in it)."""
+
+    def __init__(self, helpers: int | None = None, start: int = 1):
         import sys
         import tempfile
 
         import her2stats
 
+        self.max_helpers = max(1, int(helpers) if helpers is not None else saver_helper_count())
         env = dict(os.environ)
         if "LD_LIBRARY_PATH" in env and "/R/" in env["LD_LIBRARY_PATH"]:
             env.pop("LD_LIBRARY_PATH")  # embedded R's library path breaks children's ssl
-        root = str(Path(her2stats.__file__).resolve().parents[1])  # the helper imports this same copy
+        root = str(Path(her2stats.__file__).resolve().parents[1])  # the helpers import this same copy
         env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        self._env = env
         self._dir = tempfile.TemporaryDirectory(prefix="h2s-figures-")
-        self._proc = subprocess.Popen([sys.executable, "-c", "from her2stats.reporting.style import _saver_main; "
-                                       "_saver_main()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      text=True, env=env, bufsize=1)
+        self._cmd = [sys.executable, "-c", "from her2stats.reporting.style import _saver_main; _saver_main()",
+                     self._dir.name]
+        self._read_fd, self._write_fd = os.pipe()  # the shared job queue (this process keeps the read
+        # end while it may start helpers, so a write never fails for want of a reader)
+        self._helpers: list[_SaverHelper] = []
+        self._jobs: dict[int, _SaveJob] = {}  # submitted, not answered yet
+        self._errors: list[tuple[int, BaseException]] = []
+        #: the helper (index in start order) that answered each figure, by figure number (1, 2, ...)
+        self.written_by: dict[int, int] = {}
         self._n = 0
-        self._pending = 0
+        self._closed = False
+        try:
+            for _ in range(min(max(1, start), self.max_helpers)):
+                self._start_helper()
+        except BaseException:
+            self.close(wait=False)
+            raise
+
+    @property
+    def helpers(self) -> int:
+        """How many helper processes have been started."""
+        return len(self._helpers)
+
+    @property
+    def pids(self) -> list[int]:
+        return [h.proc.pid for h in self._helpers]
+
+    def _start_helper(self) -> _SaverHelper:
+        helper = _SaverHelper(self._cmd, self._env, self._read_fd)
+        self._helpers.append(helper)
+        return helper
+
+    def _collect(self, helper: _SaverHelper) -> None:
+        index = self._helpers.index(helper)
+        for seq, exc in helper.read():
+            self._jobs.pop(seq, None)
+            self.written_by[seq] = index
+            if exc is not None:
+                self._errors.append((seq, exc))
 
     def submit(self, fig, stem: str | Path, formats: Iterable[str], style: "str | JournalStyle | None" = None
                ) -> list[Path] | None:
@@ -444,7 +572,17 @@ class FigureSaver:
         bad = [f for f in formats if f not in ("png", "pdf", "svg", "tiff", "tif", "eps")]
         if bad:
             raise InputError(f"unknown figure format(s) {bad}; use png, pdf, svg, tiff or eps")
-        if self._proc.poll() is not None:
+        if self._closed:
+            return None
+        for helper in self._helpers:
+            self._collect(helper)
+        live = [h for h in self._helpers if h.alive()]
+        if len(self._helpers) < self.max_helpers and len(self._jobs) >= 2 * len(live):
+            try:
+                live.append(self._start_helper())  # a backlog (or no helper left): one more
+            except OSError:
+                pass
+        if not live:
             return None
         try:
             blob = pickle.dumps(fig, protocol=pickle.HIGHEST_PROTOCOL)
@@ -457,72 +595,112 @@ class FigureSaver:
                 return None
         stem.parent.mkdir(parents=True, exist_ok=True)
         self._n += 1
-        job = Path(self._dir.name) / f"{self._n:05d}.pkl"
-        job.write_bytes(pickle.dumps((blob, str(stem.resolve()), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
-        try:
-            self._proc.stdin.write(f"{job}\n")
-            self._proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            job.unlink(missing_ok=True)
-            return None
-        self._pending += 1
+        job = _SaveJob(self._n, stem.resolve(), formats)
+        path = Path(self._dir.name) / f"{job.seq:05d}.pkl"
+        path.write_bytes(pickle.dumps((blob, str(job.stem), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
+        self._jobs[job.seq] = job
+        os.write(self._write_fd, b"%*d" % (_RECORD, job.seq))
         return [stem.with_suffix(f".{ext}") for ext in formats]
 
+    def _end_input(self) -> None:
+        """No more figures: each helper ends once the queue is empty."""
+        self._closed = True
+        for name in ("_write_fd", "_read_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                setattr(self, name, None)
+                os.close(fd)
+
+    def _drain(self, timeout: float | None = None) -> bool:
+        """Read every helper's answers until each has ended its output; False on timeout."""
+        import selectors
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            for helper in self._helpers:
+                if not helper.eof:
+                    sel.register(helper.proc.stdout, selectors.EVENT_READ, helper)
+            while sel.get_map():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                for key, _ in sel.select(left):
+                    self._collect(key.data)
+                    if key.data.eof:
+                        sel.unregister(key.fileobj)
+        return True
+
     def wait(self) -> None:
-        """Block until every submitted figure is written (the helper then ends); raise the first error."""
-        import pickle
+        """Block until every submitted figure is written (the helpers then end); raise the first
+        error a save met, or a RuntimeError counting and naming the figures left unwritten by
+        helpers that ended early."""
+        self._end_input()
+        self._drain()
+        for helper in self._helpers:
+            helper.proc.wait()
+        if self._errors:
+            raise min(self._errors, key=lambda e: e[0])[1]
+        if self._jobs:
+            codes = [h.proc.returncode for h in self._helpers if h.proc.returncode]
+            who = ("the figure-saving helper process ended" if len(self._helpers) == 1 or len(codes) == 1
+                   else "the figure-saving helper processes ended")
+            if codes:
+                who += f" (exit code{'s' if len(codes) > 1 else ''} {', '.join(map(str, codes))})"
+            names = ", ".join(job.stem.name for _, job in sorted(self._jobs.items()))
+            raise RuntimeError(f"{who} with {len(self._jobs)} of {self._n} figure(s) unwritten: {names}")
 
-        self._proc.stdin.close()
-        answers = self._proc.stdout.read().split("\n")
-        self._proc.wait()
-        errors = [pickle.loads(bytes.fromhex(a.split(" ", 1)[1])) for a in answers if a.startswith("error ")]
-        done = sum(a == "ok" for a in answers) + len(errors)
-        if errors:
-            raise errors[0]
-        if done < self._pending:
-            raise RuntimeError(f"the figure-saving helper process ended (exit code {self._proc.returncode}) "
-                               f"with {self._pending - done} of {self._pending} figure(s) unwritten")
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            try:
-                self._proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                self._proc.wait(timeout=60)
-            except Exception:
-                self._proc.kill()
-                self._proc.wait()
-        for stream in (self._proc.stdout,):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        self._dir.cleanup()
+    def close(self, wait: bool = True) -> None:
+        """End the helpers: with ``wait``, they first write the figures they were given (60 s at
+        most), otherwise (an interrupted run) they are stopped at once; none is left running."""
+        try:
+            self._end_input()
+            if wait:
+                self._drain(timeout=60)
+        finally:
+            for helper in self._helpers:
+                if helper.proc.poll() is None:
+                    helper.proc.kill()
+                helper.proc.wait()
+                self._collect(helper)  # answers written before it ended
+                try:
+                    helper.proc.stdout.close()
+                except OSError:
+                    pass
+            for job in self._jobs.values():  # stopped while writing: no half-written temporary file stays
+                for ext in job.formats:
+                    job.stem.with_name(f".{job.stem.name}.{ext}.tmp").unlink(missing_ok=True)
+            self._dir.cleanup()
 
 
 @contextlib.contextmanager
 def background_saving(enabled: bool = True) -> Iterator["FigureSaver | None"]:
-    """Within the block, :func:`her2stats.reporting.figures.save` hands each figure to a helper
-    process and returns at once; the block ends when every file is written (the first error a save
-    met is raised there). On a machine with one usable core, with ``enabled=False``, or inside
+    """Within the block, :func:`her2stats.reporting.figures.save` hands each figure to helper
+    processes and returns at once; the block ends when every file is written (the first error a
+    save met is raised there). On a machine with one usable core, with ``enabled=False``, or inside
     another such block, figures are saved in process as before.
 
-    A study (:func:`her2stats.reporting.study.run_study`) goes on computing while the helper
-    draws and writes the PNG, PDF and SVG files of the figures it built (each travels as a pickle
-    of the figure, taken when it is handed over); the files are those an in-process save writes."""
-    if not enabled or usable_cpus() < 2 or _SAVER.get() is not None:
+    A study (:func:`her2stats.reporting.study.run_study`) goes on computing while the helpers
+    draw and write the PNG, PDF and SVG files of the figures it built (each travels as a pickle
+    of the figure, taken when it is handed over); the files are those an in-process save writes.
+    One helper starts at once; more (one per usable core, at most 4: :class:`FigureSaver`) start
+    when figures come faster than it writes them. An error in the block lets the helpers finish
+    the figures they were given; an interruption (KeyboardInterrupt) stops them at once."""
+    if not enabled or saver_helper_count() < 2 or _SAVER.get() is not None:
         yield None
         return
     saver = FigureSaver()
     token = _SAVER.set(saver)
+    finish = True
     try:
         yield saver
         saver.wait()
+    except BaseException as exc:
+        finish = isinstance(exc, Exception)
+        raise
     finally:
         _SAVER.reset(token)
-        saver.close()
+        saver.close(wait=finish)
 
 
 def background_saver() -> "FigureSaver | None":

@@ -427,7 +427,7 @@ def run_study(config: StudyConfig | str | Path | Mapping, fast: bool = False,
     from .builders import model_labels
     from .style import background_saving
 
-    # a helper process writes the figure files while the stages go on; worker processes (started
+    # helper processes write the figure files while the stages go on; worker processes (started
     # now, warming up while the first stages run) take the zoo's grid searches and the whole-pipeline refits
     with model_labels(study_model_labels(cfg)), background_saving(), study_workers(state) as pool:
         state.workers = pool

@@ -210,9 +210,17 @@ def bootstrap_indices(rng: np.random.Generator, n: int, strata: Sequence[Any] | 
     ``stratified=TRUE``) each stratum is resampled to its own size."""
     if strata is None:
         return rng.integers(0, n, size=n)
+    return stratified_indices(rng, stratum_rows(strata))
+
+
+def stratum_rows(strata: Sequence[Any] | np.ndarray) -> list[np.ndarray]:
+    """The row indices of each stratum, strata in sorted order: what :func:`bootstrap_indices`
+    resamples, found once for a loop of many replicates (:func:`stratified_indices`)."""
     strata = np.asarray(strata)
-    parts = []
-    for level in np.unique(strata):
-        idx = np.flatnonzero(strata == level)
-        parts.append(idx[rng.integers(0, len(idx), size=len(idx))])
-    return np.concatenate(parts)
+    return [np.flatnonzero(strata == level) for level in np.unique(strata)]
+
+
+def stratified_indices(rng: np.random.Generator, rows: Sequence[np.ndarray]) -> np.ndarray:
+    """One bootstrap sample of row indices, each group of ``rows`` resampled to its own size, in
+    order (the draws of ``bootstrap_indices(rng, n, strata)`` when ``rows = stratum_rows(strata)``)."""
+    return np.concatenate([ix[rng.integers(0, len(ix), size=len(ix))] for ix in rows])

@@ -88,7 +88,7 @@ from scipy import stats as sps
 
 from ..engine import resolve_engine
 from ..errors import InputError, find_stack_level
-from ..resampling import map_tasks, run_replicates
+from ..resampling import map_tasks, run_replicates, stratified_indices, stratum_rows
 from ..results import Result
 from ._lowess import approx, lowess, r_seq
 from ._core import adjust_p, binary_outcome, check_int, check_level, check_n_boot, expit, p_adjust_method, z_value
@@ -446,15 +446,13 @@ def _ici_bootstrap(y: np.ndarray, p: np.ndarray, g: np.ndarray, groups: Sequence
                    scheduler: Any, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile CI of the ICI per group: outcome-stratified resamples within each group."""
     parts = [(y[g == k], p[g == k]) for k in groups]
-    # the rows of each outcome stratum, found once per group rather than per replicate; drawn as
-    # bootstrap_indices(rng, n, strata=yy) draws them (strata in sorted order, one integers() each)
-    strata = [[np.flatnonzero(yy == level) for level in np.unique(yy)] for yy, _ in parts]
+    strata = [stratum_rows(yy) for yy, _ in parts]  # found once per group, not per replicate
 
     def work(rng: np.random.Generator, m: int) -> np.ndarray:
         out = np.full((m, len(parts)), np.nan)
         for b in range(m):
             for j, (yy, pp) in enumerate(parts):
-                idx = np.concatenate([ix[rng.integers(0, len(ix), size=len(ix))] for ix in strata[j]])
+                idx = stratified_indices(rng, strata[j])
                 out[b, j] = _ici(pp[idx], yy[idx])
         return out
 

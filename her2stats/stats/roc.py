@@ -47,7 +47,7 @@ from scipy import stats as sps
 
 from ..engine import resolve_engine
 from ..errors import InputError, find_stack_level
-from ..resampling import bootstrap_indices, run_replicates
+from ..resampling import bootstrap_indices, run_replicates, stratified_indices
 from ..results import Result
 from ..schedulers import check_scheduler
 from ._core import (Clean, adjust_p, align, check_level, check_n_boot, child_seeds, clean_binary, p_adjust_method,
@@ -1596,7 +1596,7 @@ def multiclass_auc(y: Any, probs: Any, ci: str = "delong", level: float = 0.95, 
         def fn(rng: np.random.Generator, kk: int) -> np.ndarray:
             out = np.empty(kk)
             for b in range(kk):
-                idx = np.concatenate([ix[bootstrap_indices(rng, len(ix))] for ix in idx_by_class])
+                idx = stratified_indices(rng, idx_by_class)
                 out[b] = _hand_till(str_labels[idx], P[idx], str_classes)[0]
             return out
 

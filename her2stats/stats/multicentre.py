@@ -932,12 +932,21 @@ def fitted_clone(estimator: Any, X: pd.DataFrame, y: np.ndarray) -> Any:
     fitted object (to predict with, not to refit), and the warnings the fit raised are raised
     again, so each caller still sees them. The estimator must fit deterministically (fixed
     ``random_state``, seeded folds), as :func:`internal_external_cv` already requires.
+
+    Only on a process's main thread: replaying warnings needs ``warnings.catch_warnings``, which
+    is not thread-safe (on a thread, e.g. the ``"threads"`` scheduler or a Dask worker, it could
+    take other threads' warnings or undo their filters), so a call on another thread fits the
+    clone as ``clone(estimator).fit(X, y)`` would, its warnings passing as they come.
     """
+    import threading
+
     import joblib
     from sklearn.base import clone
 
     est = clone(estimator)
     yy = np.asarray(y)
+    if threading.current_thread() is not threading.main_thread():
+        return est.fit(X, yy)
     key = joblib.hash((est, X, yy))
     hit = _FITTED.get(key)
     if hit is None:

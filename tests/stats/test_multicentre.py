@@ -527,6 +527,25 @@ def test_fitted_clone_fits_once_per_input_and_repeats_its_warnings(monkeypatch):
     assert len(mc._FITTED) <= mc._FITTED_SIZE
 
 
+def test_fitted_clone_on_a_thread_fits_without_recording_warnings(monkeypatch):
+    """On a thread (the "threads" scheduler) fitted_clone neither caches nor records warnings
+    (catch_warnings is not thread-safe): each call fits, and its warnings pass as they come."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from her2stats.stats import multicentre as mc
+
+    monkeypatch.setattr(mc, "_FITTED", {})
+    _CountingFit.fits = 0
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=30)})
+    y = (rng.random(30) < 0.5).astype(int)
+    with pytest.warns(UserWarning, match="fitted on 30 rows") as seen:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            fits = [pool.submit(mc.fitted_clone, _CountingFit(), X, y).result() for _ in range(2)]
+    assert _CountingFit.fits == 2 and fits[0] is not fits[1] and not mc._FITTED
+    assert len([w for w in seen if "fitted on 30 rows" in str(w.message)]) == 2
+
+
 def test_iecv_deep_and_combined_share_the_fold_fit(monkeypatch):
     """internal_external_cv with an sklearn pipeline and a CombinedFitter over the same features
     fits the pipeline once per fold, and the predictions equal those of fresh fits."""

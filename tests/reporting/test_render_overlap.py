@@ -6,6 +6,7 @@ asked."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -87,7 +88,17 @@ def test_pdf_printed_from_linked_figures_is_the_pdf_of_the_self_contained_html(t
 
 def test_warm_up_leaves_no_name_and_kernel_shuts_down_in_the_background(tmp_path):
     namespace: dict = {}
-    exec(KERNEL_WARM_UP, namespace)  # noqa: S102 - the package's own warm-up code
+    # the warm-up imports rpy2.robjects, which starts R, which rewrites LD_LIBRARY_PATH for this
+    # process (in a kernel, its own business): put back here, or later children of this test
+    # process (Dask workers) would inherit it and fail to import ssl
+    saved = os.environ.get("LD_LIBRARY_PATH")
+    try:
+        exec(KERNEL_WARM_UP, namespace)  # noqa: S102 - the package's own warm-up code
+    finally:
+        if saved is None:
+            os.environ.pop("LD_LIBRARY_PATH", None)
+        else:
+            os.environ["LD_LIBRARY_PATH"] = saved
     assert sorted(namespace) == ["__builtins__"]
     kernel = ReportKernel(tmp_path)
     kernel.close(wait=False)  # returns while the kernel shuts down

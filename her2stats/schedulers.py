@@ -144,6 +144,13 @@ def check_scheduler(scheduler: Any) -> Any:
     return scheduler
 
 
+def task_scheduler(state: Any) -> Any:
+    """Where a study stage sends its many independent fits: the run's worker pool
+    (``state.workers``), else the run's scheduler (``state.scheduler``)."""
+    workers = getattr(state, "workers", None)
+    return workers if workers is not None else state.scheduler
+
+
 @contextmanager
 def connected(scheduler: Any) -> Iterator[Any]:
     """``scheduler`` ready for several calls: an address or a cluster becomes one

@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InputError
+from ..schedulers import task_scheduler
 from .format import fmt_ci, fmt_num
 from .tables import PublicationTable
 
@@ -374,8 +375,7 @@ def stage_pipeline_validation(state: Any) -> Any:
     if len(models) < len(pv.models):
         state.notes.append("Whole-pipeline validation: the Deep Score is left out of the evaluation (see its note), so "
                            "its pipeline is not validated.")
-    # the run's worker processes when it has them (study.task_scheduler)
-    scheduler = state.workers if getattr(state, "workers", None) is not None else state.scheduler
+    scheduler = task_scheduler(state)  # the run's worker processes when it has them
     started = _take_started(state, pipes, n_boot, seed, pv.method, scheduler)
     sec = pipeline_validation_section(pipes, n_boot=n_boot, seed=seed,
                                       method=pv.method, thresholds={m: state.thresholds.get(m) for m in pipes},

@@ -25,7 +25,7 @@ import pandas as pd
 from ..atomic import AtomicOutput, atomic_output, atomic_write, read_manifest
 from ..errors import ConfigError, ConvergenceError, EmptyModelError, InputError, RError, find_stack_level
 from ..paths import cache_root
-from ..schedulers import connected
+from ..schedulers import connected, task_scheduler
 from .clinical_selection import select_clinical
 from .config import StudyConfig, check_columns, load_config
 from .image_models import stage_fusion, stage_image_models
@@ -472,11 +472,6 @@ def study_workers(state: StudyState) -> Iterator[Any]:
 
     with WorkerPool(n, modules=WORKER_MODULES, start_r=state.engine == "r") as pool:
         yield pool
-
-
-def task_scheduler(state: StudyState) -> Any:
-    """Where a stage sends its many independent fits: the run's worker pool, else its scheduler."""
-    return state.workers if state.workers is not None else state.scheduler
 
 
 def study_model_labels(cfg: StudyConfig) -> dict[str, str]:

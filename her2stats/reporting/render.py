@@ -324,7 +324,7 @@ def preload_render_modules() -> threading.Thread:
     global _preload
     with _preload_lock:
         if _preload is None:
-            _preload = threading.Thread(target=_import_render_modules, name="h2s-render-imports", )
+            _preload = threading.Thread(target=_import_render_modules, name="h2s-render-imports")
             _preload.start()
         return _preload
 
@@ -813,8 +813,9 @@ def _render_report(qmd: str | Path, out_html: str | Path, params: Mapping[str, A
 
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="h2s-render") as side:
         jobs = [side.submit(timed("docx", write_docx))] if "docx" in fmts else []
-        html_job = side.submit(timed("html", write_html)) if "html" in fmts else None
-        jobs += [j for j in (html_job,) if j is not None] + [side.submit(timed("ipynb", write_notebook))]
+        if "html" in fmts:
+            jobs.append(side.submit(timed("html", write_html)))
+        jobs.append(side.submit(timed("ipynb", write_notebook)))
         try:
             if "pdf" in fmts:
                 timed("pdf", write_pdf)()

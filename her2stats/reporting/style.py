@@ -387,6 +387,11 @@ def _save_job(job: Path) -> None:
         job.unlink(missing_ok=True)
 
 
+def _job_file(folder: str | Path, seq: int) -> Path:
+    """Where :class:`FigureSaver` puts figure number ``seq`` for its helpers (the pickled figure)."""
+    return Path(folder) / f"{seq:05d}.pkl"
+
+
 #: bytes of one job record on the helpers' shared job pipe (a figure's number, padded): every
 #: record is written at once (atomically, being under PIPE_BUF) and read whole by one helper
 _RECORD = 16
@@ -418,7 +423,7 @@ def _saver_main() -> None:
             break
         seq = int(record)
         try:
-            _save_job(folder / f"{seq:05d}.pkl")
+            _save_job(_job_file(folder, seq))
             proto.write(f"ok {seq}\n")
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
             try:
@@ -596,7 +601,7 @@ class FigureSaver:
         stem.parent.mkdir(parents=True, exist_ok=True)
         self._n += 1
         job = _SaveJob(self._n, stem.resolve(), formats)
-        path = Path(self._dir.name) / f"{job.seq:05d}.pkl"
+        path = _job_file(self._dir.name, job.seq)
         path.write_bytes(pickle.dumps((blob, str(job.stem), formats, st), protocol=pickle.HIGHEST_PROTOCOL))
         self._jobs[job.seq] = job
         os.write(self._write_fd, b"%*d" % (_RECORD, job.seq))
